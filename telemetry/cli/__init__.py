@@ -1,0 +1,1 @@
+"""The ``telemetry`` command line: one small module per subcommand (like ``rio``)."""

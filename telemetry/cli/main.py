@@ -1,0 +1,59 @@
+"""Entry point of the ``telemetry`` command: groups the subcommands, turns errors into one line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from telemetry import __version__
+from telemetry.errors import TelemetryError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="telemetry")
+def cli() -> None:
+    """Wildlife GPS-collar telemetry: read, clean, smooth, find border crossings and corridors."""
+
+
+def _register() -> None:
+    from telemetry.cli import inspect_cmd
+
+    cli.add_command(inspect_cmd.inspect)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; bad input → one line on stderr and exit status 2, never a traceback."""
+    _register()
+    try:
+        cli.main(args=argv, prog_name="telemetry", standalone_mode=False)
+    except TelemetryError as err:
+        click.echo(f"telemetry: error: {err}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("telemetry: aborted", err=True)
+        return 130
+    except click.ClickException as err:
+        err.show()
+        return 2
+    except KeyboardInterrupt:
+        click.echo("telemetry: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as err:  # a bug: still one line, with a pointer to get the traceback
+        click.echo(
+            f"telemetry: internal error: {type(err).__name__}: {err} "
+            "(set TELEMETRY_DEBUG=1 for a traceback and please report it)",
+            err=True,
+        )
+        import os
+
+        if os.environ.get("TELEMETRY_DEBUG"):
+            raise
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""The canonicalising layer shared by every parser.
+
+Parsers find columns; this module converts them (numbers, times, fix types)
+leniently, flags what does not convert, and assembles the canonical table of
+:mod:`telemetry.schema`. Conversions are vectorised with pyarrow compute;
+only dirty columns fall back to pandas' slower parsers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from telemetry.errors import ParseError
+from telemetry.parsers.table import RawTable
+from telemetry.schema import (
+    ARGOS_LC_DTYPE,
+    CANONICAL_COLUMNS,
+    CANONICAL_DTYPES,
+    FIX_TYPE_DTYPE,
+    FLAG_DTYPE,
+    FLAGS,
+)
+
+MOSTLY_BAD = 0.5
+"""If more than this share of a required column fails to convert, the file is
+wrong (wrong layout or format), not a few bad rows: raise instead of flagging."""
+
+Arrayish = pa.ChunkedArray | pa.Array | np.ndarray | pd.Series
+
+
+@dataclass
+class Parsed:
+    """What a parser returns: the canonical frame and an account of the rows."""
+
+    frame: pd.DataFrame
+    format: str
+    rows_read: int
+    skipped: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Converted:
+    """A converted column and the rows whose cell did not convert."""
+
+    values: np.ndarray
+    bad: np.ndarray  # bool: non-empty cell that failed to convert
+
+    @property
+    def n_bad(self) -> int:
+        return int(self.bad.sum())
+
+
+def _as_arrow(values: Arrayish) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if isinstance(values, pa.Array):
+        return values
+    return pa.array(values, from_pandas=True)
+
+
+def _present(arr: pa.Array) -> np.ndarray:
+    """True where the cell is non-null and, for text, not blank."""
+    valid = pc.is_valid(arr)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        valid = pc.and_(valid, pc.not_equal(pc.utf8_trim_whitespace(arr), ""))
+    return np.asarray(valid.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _check_mostly_good(bad: np.ndarray, present: np.ndarray, what: str, ctx: "Context") -> None:
+    n_present = int(present.sum())
+    if n_present and bad.sum() > MOSTLY_BAD * n_present:
+        i = int(np.flatnonzero(bad)[0])
+        raise ParseError(
+            f"cannot parse {what} '{ctx.cell(i)}'" + (f" ({ctx.hint})" if ctx.hint else ""),
+            ctx.path,
+            ctx.line(i),
+            ctx.column,
+        )
+
+
+@dataclass
+class Context:
+    """Where a column came from, to name file, line and column in errors."""
+
+    path: str
+    raw: RawTable
+    column: str | None
+    hint: str = ""
+
+    def line(self, i: int) -> int:
+        return int(self.raw.lines[i])
+
+    def cell(self, i: int) -> str:
+        if self.column is None or self.column not in self.raw.names:
+            return "?"
+        return str(self.raw.table.column(self.column)[i].as_py())[:40]
+
+
+def to_float(values: Arrayish, ctx: Context | None = None, *, required: bool = False) -> Converted:
+    """Numbers from a column; decimal commas accepted; junk → NaN and marked bad.
+
+    Raises :class:`ParseError` when ``required`` and most non-empty cells are junk.
+    """
+    arr = _as_arrow(values)
+    if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
+        out = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        return Converted(np.asarray(out, dtype=np.float64), np.zeros(len(arr), dtype=bool))
+    if pa.types.is_null(arr.type):
+        return Converted(np.full(len(arr), np.nan), np.zeros(len(arr), dtype=bool))
+    text = pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))
+    present = _present(text)
+    try:
+        out = pc.cast(text, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        s = pd.Series(text.to_pandas(), dtype=object).str.replace(",", ".", regex=False)
+        out = pa.array(pd.to_numeric(s, errors="coerce"), type=pa.float64(), from_pandas=True)
+    values_np = np.asarray(out.to_numpy(zero_copy_only=False), dtype=np.float64)
+    bad = present & np.isnan(values_np)
+    if required and ctx is not None:
+        _check_mostly_good(bad, present, "number", ctx)
+    return Converted(values_np, bad)
+
+
+def join_date_time(date: Arrayish, time: Arrayish) -> pa.Array:
+    """``date + ' ' + time`` element-wise (null if either is null)."""
+    d = pc.utf8_trim_whitespace(pc.cast(_as_arrow(date), pa.string()))
+    t = pc.utf8_trim_whitespace(pc.cast(_as_arrow(time), pa.string()))
+    return pc.binary_join_element_wise(d, t, " ")
+
+
+def _naive_ns(arr: pa.Array) -> pa.Array:
+    """Cast a timestamp array to naive ns (UTC wall clock if it had a zone)."""
+    if arr.type.tz is not None:
+        arr = pc.cast(arr, pa.timestamp("ns", tz="UTC"))
+        return pa.Array.from_buffers(pa.timestamp("ns"), len(arr), arr.buffers(), arr.null_count)
+    return pc.cast(arr, pa.timestamp("ns"))
+
+
+def _try_iso(text: pa.Array) -> tuple[pa.Array | None, bool]:
+    """ISO-8601 via arrow's fast parser: (naive ns array, had_zone)."""
+    for typ, zoned in ((pa.timestamp("ns"), False), (pa.timestamp("ns", tz="UTC"), True)):
+        try:
+            return _naive_ns(pc.cast(text, typ)), zoned
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return None, False
+
+
+def parse_time(
+    values: Arrayish,
+    ctx: Context,
+    *,
+    formats: Sequence[str] = (),
+    tz: str | None = None,
+    naive_is_utc: bool = False,
+) -> Converted:
+    """Timestamps from text, as naive UTC ``datetime64[ns]`` with a bad-cell mask.
+
+    Parameters
+    ----------
+    values : array of str or timestamps
+    ctx : Context
+        For errors: file, column and line of the first bad cell.
+    formats : sequence of str
+        ``strptime`` formats to try (in order) when the text is not ISO 8601.
+    tz : str, optional
+        IANA zone of naive times (``--tz``); ignored for times with an offset.
+    naive_is_utc : bool
+        The format documents its naive times as UTC/GMT (Movebank, vendor GMT columns).
+
+    Raises
+    ------
+    ParseError
+        When times have no zone and none was given, or most cells do not parse.
+    """
+    arr = _as_arrow(values)
+    if pa.types.is_timestamp(arr.type):
+        present = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
+        zoned = arr.type.tz is not None
+        parsed = _naive_ns(arr)
+    else:
+        text = pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))
+        present = _present(text)
+        text = pc.if_else(pa.array(present), text, pa.scalar(None, pa.string()))
+        parsed, zoned = (None, False) if formats else _try_iso(text)
+        if parsed is None:
+            parsed, zoned = _parse_with_formats(text, formats)
+    ns = np.asarray(parsed.to_numpy(zero_copy_only=False)).astype("datetime64[ns]")
+    bad = present & np.isnat(ns)
+    _check_mostly_good(bad, present, "date/time", ctx)
+    if not zoned and not naive_is_utc:
+        if tz is None:
+            i = int(np.flatnonzero(present)[0]) if present.any() else 0
+            raise ParseError(
+                "times are local with no time zone; pass --tz ZONE (e.g. --tz Asia/Almaty "
+                "or --tz UTC) — a zone is never guessed",
+                ctx.path,
+                ctx.line(i) if len(ctx.raw.lines) else None,
+                ctx.column,
+            )
+        ns = localise(ns, tz, ctx)
+        bad = present & np.isnat(ns)
+    return Converted(ns, bad)
+
+
+def localise(ns: np.ndarray, tz: str, ctx: Context) -> np.ndarray:
+    """Naive local wall-clock times in zone ``tz`` → naive UTC (DST gaps → NaT)."""
+    try:
+        idx = pd.DatetimeIndex(ns).tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    except Exception as err:  # zoneinfo raises several types for unknown zones
+        raise ParseError(f"unknown time zone '{tz}' ({err})", ctx.path) from None
+    return idx.tz_convert("UTC").tz_localize(None).to_numpy()
+
+
+def _parse_with_formats(text: pa.Array, formats: Sequence[str]) -> tuple[pa.Array, bool]:
+    result = None
+    for fmt in formats:
+        try:
+            got = pc.strptime(text, format=fmt, unit="ns", error_is_null=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        got = _naive_ns(got)
+        result = got if result is None else pc.coalesce(result, got)
+        if result.null_count == text.null_count:
+            return result, "%z" in fmt
+    # last resort: pandas' flexible parser (slow, only for odd layouts)
+    series = pd.Series(text.to_pandas(), dtype=object)
+    with_zone = series.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
+    parsed = pd.to_datetime(series, errors="coerce", format="mixed", utc=True)
+    naive = parsed.dt.tz_localize(None)
+    fallback = pa.array(naive.to_numpy(dtype="datetime64[ns]"), type=pa.timestamp("ns"))
+    result = fallback if result is None else pc.coalesce(result, fallback)
+    return result, bool(with_zone.any()) and bool(with_zone[series.notna()].all())
+
+
+def excel_serial_time(values: Arrayish, ctx: Context) -> Converted:
+    """Excel serial day numbers (origin 1899-12-30, days and fractions) → naive UTC ns."""
+    days = to_float(values, ctx, required=True)
+    ok = np.isfinite(days.values) & (days.values > 0) & (days.values < 2_958_466)
+    ns = np.full(len(days.values), np.datetime64("NaT"), dtype="datetime64[ns]")
+    origin = np.datetime64("1899-12-30T00:00:00", "ns")
+    ns[ok] = origin + np.round(days.values[ok] * 86_400_000).astype("int64").astype("timedelta64[ms]")
+    return Converted(ns, days.bad | (~ok & ~np.isnan(days.values)))
+
+
+def map_values(
+    values: Arrayish, mapping: Mapping[str, str | None], *, default: str | None = None
+) -> np.ndarray:
+    """Map text codes case-insensitively (e.g. vendor fix types → canonical) to an object array."""
+    arr = _as_arrow(values)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pc.cast(arr, pa.string())
+    keys = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
+    dictionary = pc.dictionary_encode(keys)
+    uniques = dictionary.dictionary.to_pylist()
+    lower = {k.lower(): v for k, v in mapping.items()}
+    lookup = np.array([lower.get(u, default) for u in uniques] + [None], dtype=object)
+    codes = dictionary.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
+    return lookup[codes]
+
+
+def _column(values: object, n: int) -> object:
+    if values is None:
+        return None
+    if isinstance(values, (pa.ChunkedArray, pa.Array)):
+        return values.to_pandas()
+    if np.isscalar(values) or isinstance(values, str):
+        return np.repeat(values, n)
+    return values
+
+
+def build_frame(
+    raw: RawTable,
+    source: str,
+    fields: Mapping[str, object],
+    *,
+    flags: Sequence[tuple[str, np.ndarray]] = (),
+    used: set[str] | frozenset[str] = frozenset(),
+) -> pd.DataFrame:
+    """Assemble the canonical table for one file.
+
+    Parameters
+    ----------
+    raw : RawTable
+        The file's rows (gives ``source_row`` and the vendor extras).
+    source : str
+        File name stored in ``source``.
+    fields : mapping
+        Canonical column → values (arrays of length ``raw.table.num_rows``, or
+        a scalar). ``time`` must be naive UTC datetime64[ns]. Missing → NA.
+    flags : sequence of (reason, mask)
+        Parse-level flags in priority order: a row takes the first that applies.
+        Rows without time or coordinates get ``no_fix`` if nothing else applies.
+    used : set of str
+        Raw column names represented by canonical columns (not kept as extras).
+    """
+    n = raw.table.num_rows
+    data: dict[str, object] = {}
+    for name in CANONICAL_COLUMNS:
+        if name in ("source", "source_row", "flag"):
+            continue
+        data[name] = _column(fields.get(name), n)
+    frame = pd.DataFrame({k: v for k, v in data.items() if v is not None}, index=pd.RangeIndex(n))
+    if "time" in frame:
+        frame["time"] = pd.to_datetime(frame["time"]).dt.tz_localize("UTC")
+    codes = np.full(n, -1, dtype=np.int16)
+    order = list(FLAGS)
+    for reason, mask in flags:
+        take = (codes < 0) & np.asarray(mask, dtype=bool)
+        codes[take] = order.index(reason)
+    time_ok = frame["time"].notna().to_numpy() if "time" in frame else np.zeros(n, bool)
+    lon = frame["lon"].to_numpy(dtype=float, na_value=np.nan) if "lon" in frame else np.full(n, np.nan)
+    lat = frame["lat"].to_numpy(dtype=float, na_value=np.nan) if "lat" in frame else np.full(n, np.nan)
+    no_fix = ~time_ok | np.isnan(lon) | np.isnan(lat)
+    codes[(codes < 0) & no_fix] = order.index("no_fix")
+    frame["source"] = source
+    frame["source_row"] = raw.lines
+    frame["flag"] = pd.Categorical.from_codes(codes, dtype=FLAG_DTYPE)
+    frame = conform(frame)
+    extras = [c for c in raw.names if c not in used]
+    if extras:
+        extra = raw.table.select(extras).to_pandas()
+        extra.columns = [c if c not in CANONICAL_DTYPES else f"{c} (source)" for c in extra.columns]
+        frame = pd.concat([frame, extra.set_index(frame.index)], axis=1)
+    if raw.malformed:
+        frame = _with_malformed(frame, raw, source)
+    return frame
+
+
+def _with_malformed(frame: pd.DataFrame, raw: RawTable, source: str) -> pd.DataFrame:
+    bad = pd.DataFrame(
+        {
+            "source_row": np.array([line for line, _ in raw.malformed], dtype=np.int64),
+            "source": source,
+            "flag": pd.Categorical(["malformed_row"] * len(raw.malformed), dtype=FLAG_DTYPE),
+            "raw_line": [text for _, text in raw.malformed],
+        }
+    )
+    out = pd.concat([frame, conform(bad)], ignore_index=True)
+    return out.sort_values("source_row", kind="stable", ignore_index=True)
+
+
+def conform(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add missing canonical columns and set canonical dtypes; canonical columns first."""
+    n = len(frame)
+    for name, dtype in CANONICAL_DTYPES.items():
+        if name not in frame:
+            frame[name] = pd.Series(pd.NA if name != "source_row" else 0, index=frame.index, dtype=object)
+        col = frame[name]
+        if name in ("animal_id", "tag_id", "source"):
+            frame[name] = col.astype("string").astype("category") if n else col.astype("category")
+        elif name == "fix_type":
+            frame[name] = pd.Categorical(col.astype(object).where(col.notna(), None), dtype=FIX_TYPE_DTYPE)
+        elif name == "argos_lc":
+            frame[name] = pd.Categorical(col.astype(object).where(col.notna(), None), dtype=ARGOS_LC_DTYPE)
+        elif name == "flag":
+            frame[name] = col if isinstance(col.dtype, pd.CategoricalDtype) and col.dtype == FLAG_DTYPE else pd.Categorical(col, dtype=FLAG_DTYPE)
+        elif name == "time":
+            if not isinstance(col.dtype, pd.DatetimeTZDtype):
+                col = pd.to_datetime(col, utc=True)
+            frame[name] = col.astype(CANONICAL_DTYPES["time"])
+        else:
+            frame[name] = pd.to_numeric(col, errors="coerce").astype(dtype)
+    rest = [c for c in frame.columns if c not in CANONICAL_DTYPES]
+    return frame[list(CANONICAL_COLUMNS) + rest]

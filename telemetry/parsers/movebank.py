@@ -1,0 +1,190 @@
+"""Movebank CSV: the lingua franca of animal tracking.
+
+Handles the real variants: optional columns, interleaved non-location sensor
+rows (kept out of the fix table, counted by sensor type), ``visible`` and
+outlier columns (kept as extras for cleaning), all-quoted fields, CR-only or
+CRLF line ends, date-only timestamps, Argos files with ``argos:lc`` and error
+ellipses, R/move2-style names (``location_long``, ``location.long``).
+Movebank timestamps are UTC by definition.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from telemetry.errors import ParseError
+from telemetry.parsers.canonical import Context, Parsed, build_frame, map_values, parse_time, to_float
+from telemetry.parsers.detect import Format, Head, ReadOptions, norm_name, register
+from telemetry.parsers.source import Source
+from telemetry.parsers.table import filter_rows, find_column, read_delimited, sniff_delimiter, split_header
+
+LOCATION_SENSORS = {
+    "gps", "argos-doppler-shift", "radio-transmitter", "solar-geolocator", "sigfox-geolocation",
+    "natural-mark", "bird-ring", "geolocation-api", "gnss", "gps-xy", "acoustic-telemetry",
+    "solar-geolocator-raw", "solar-geolocator-twilight", "derived",
+}
+"""Movebank sensor types that give positions; other sensor rows are counted, not kept."""
+
+FIX_TYPES = {"3": "3D", "3d": "3D", "2": "2D", "2d": "2D", "0": "none", "1": "none", "no fix": "none",
+             "3d-v": "3D", "2d-v": "2D", "gps-3d": "3D", "gps-2d": "2D", "val. gps-3d": "3D",
+             "val. gps-2d": "2D"}
+
+TIME = ("timestamp", "event-timestamp", "time")
+LON = ("location-long", "location-lon", "long", "lon")
+LAT = ("location-lat", "lat")
+ANIMAL = ("individual-local-identifier", "individual-id", "animal-id", "deployment-id")
+TAG = ("tag-local-identifier", "tag-id", "tag-serial-no")
+ALT = ("height-above-msl", "height-above-ellipsoid", "height-raw", "gps:height", "altitude")
+DOP = ("gps:hdop", "gps:dop", "gps:pdop", "gps:gdop")
+SATS = ("gps:satellite-count", "gps:sat-count", "satellites-used")
+FIXTYPE = ("gps:fix-type", "gps:fix-type-raw")
+ARGOS_LC = ("argos:lc",)
+SENSOR = ("sensor-type",)
+
+
+def _header(head: Head) -> list[str]:
+    line = head.line(head.first_nonblank())
+    return [norm_name(n) for n in split_header(line, sniff_delimiter(line))]
+
+
+def sniff(head: Head) -> bool:
+    names = set(_header(head))
+    has_coords = {"location-long", "location-lat"} <= names
+    has_ids = bool(names & {"individual-local-identifier", "tag-local-identifier", "sensor-type",
+                            "event-id", "individual-id"})
+    return (has_coords and ("timestamp" in names or has_ids)) or ("timestamp" in names and has_ids and
+                                                                  "sensor-type" in names)
+
+
+def _col(names: list[str], cands: tuple[str, ...]) -> str | None:
+    return find_column(names, *cands, normalise=norm_name)
+
+
+def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
+    raw = read_delimited(
+        src,
+        header_line=head.first_nonblank() + 1,
+        types={},
+    )
+    names = raw.names
+    t_col, lon_col, lat_col = _col(names, TIME), _col(names, LON), _col(names, LAT)
+    for what, col in (("timestamp", t_col), ("location-long", lon_col), ("location-lat", lat_col)):
+        if col is None:
+            raise ParseError(f"Movebank file without a '{what}' column", src.name, raw.header_line)
+    rows_read = raw.table.num_rows + len(raw.malformed)
+
+    skipped: dict[str, int] = {}
+    sensor_col = _col(names, SENSOR)
+    if sensor_col is not None and raw.table.num_rows:
+        keep, skipped = _location_rows(raw.table.column(sensor_col), raw.table.column(lon_col),
+                                       raw.table.column(lat_col))
+        raw = filter_rows(raw, keep)
+
+    table = raw.table
+    ctx = Context(src.name, raw, t_col, "Movebank timestamps are 'YYYY-MM-DD HH:MM:SS.sss' UTC")
+    time = parse_time(table.column(t_col), ctx, naive_is_utc=True,
+                      formats=() if _iso_like(table.column(t_col)) else ("%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M:%S"))
+    lon = to_float(table.column(lon_col), Context(src.name, raw, lon_col), required=True)
+    lat = to_float(table.column(lat_col), Context(src.name, raw, lat_col), required=True)
+
+    used = {t_col, lon_col, lat_col}
+    fields: dict[str, object] = {"time": time.values, "lon": lon.values, "lat": lat.values}
+
+    animal_col, tag_col = _col(names, ANIMAL), _col(names, TAG)
+    tag = _text(table.column(tag_col)) if tag_col else None
+    animal = _text(table.column(animal_col)) if animal_col else None
+    if animal is not None and tag is not None:
+        animal = np.where(animal == None, tag, animal)  # noqa: E711 (object array compare)
+    fallback = options.animal_id or PurePath(src.name.split("::")[-1]).stem
+    fields["animal_id"] = options.animal_id or (animal if animal is not None else (tag if tag is not None else fallback))
+    if isinstance(fields["animal_id"], np.ndarray):
+        fields["animal_id"] = np.where(fields["animal_id"] == None, fallback, fields["animal_id"])  # noqa: E711
+    fields["tag_id"] = tag
+    used |= {c for c in (animal_col, tag_col) if c}
+
+    for canon, cands in (("alt_m", ALT), ("hdop", DOP), ("n_sats", SATS)):
+        col = _col(names, cands)
+        if col is not None:
+            fields[canon] = to_float(table.column(col)).values
+            used.add(col)
+    lc_col = _col(names, ARGOS_LC)
+    if lc_col is not None:
+        lc = map_values(table.column(lc_col), {c.lower(): c for c in "3210ABZ"})
+        fields["argos_lc"] = lc
+        used.add(lc_col)
+    fields["fix_type"] = _fix_types(table, names, sensor_col, lc_col)
+
+    frame = build_frame(
+        raw, src.name, fields,
+        flags=[("bad_time", time.bad), ("bad_value", lon.bad | lat.bad)],
+        used=used,
+    )
+    notes = []
+    if skipped:
+        notes.append("non-location sensor rows not kept: " + ", ".join(f"{k} {v}" for k, v in skipped.items()))
+    return Parsed(frame=frame, format="movebank", rows_read=rows_read, skipped=skipped, notes=notes)
+
+
+def _iso_like(col: pa.ChunkedArray) -> bool:
+    sample = col.slice(0, 50).drop_null().to_pylist()
+    return all(isinstance(s, str) and len(s) >= 10 and s[4] == "-" and s[7] == "-" for s in sample[:50]) if sample else True
+
+
+def _text(col: pa.ChunkedArray) -> np.ndarray:
+    """A text column as an object array with None for blanks."""
+    arr = pc.cast(col, pa.string())
+    arr = pc.utf8_trim_whitespace(arr)
+    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _location_rows(sensor: pa.ChunkedArray, lon: pa.ChunkedArray, lat: pa.ChunkedArray) -> tuple[np.ndarray, dict[str, int]]:
+    """Which rows come from a location sensor; counts of the others by sensor type.
+
+    A sensor type is a location sensor if Movebank says so or, for a type we do
+    not know, if any of its rows has coordinates (so nothing is lost silently).
+    """
+    enc = pc.dictionary_encode(pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(sensor, pa.string()))))
+    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+    kinds = enc.dictionary.to_pylist()
+    codes = enc.indices.fill_null(len(kinds)).to_numpy(zero_copy_only=False)
+    has_xy = np.asarray(pc.and_(pc.is_valid(lon), pc.is_valid(lat)).to_numpy(zero_copy_only=False), dtype=bool)
+    with_xy = np.bincount(codes[has_xy], minlength=len(kinds) + 1)
+    is_loc = np.array([k in LOCATION_SENSORS or with_xy[i] > 0 for i, k in enumerate(kinds)] + [True])
+    keep = is_loc[codes]
+    counts = np.bincount(codes[~keep], minlength=len(kinds) + 1)
+    skipped = {kinds[i]: int(c) for i, c in enumerate(counts[:-1]) if c}
+    return keep, skipped
+
+
+def _fix_types(table: pa.Table, names: list[str], sensor_col: str | None, lc_col: str | None) -> np.ndarray | None:
+    col = _col(names, FIXTYPE)
+    out = map_values(table.column(col), FIX_TYPES) if col else np.full(table.num_rows, None, dtype=object)
+    if sensor_col is not None:
+        sensor = map_values(table.column(sensor_col), {"argos-doppler-shift": "argos"})
+        out = np.where(sensor == "argos", "argos", out)
+    elif lc_col is not None:
+        out = np.where(table.column(lc_col).is_valid().to_numpy(zero_copy_only=False), "argos", out)
+    return out
+
+
+def sniff_reference(head: Head) -> bool:
+    names = set(_header(head))
+    return "deploy-on-date" in names and bool(names & {"tag-id", "animal-id"})
+
+
+def parse_reference(src: Source, head: Head, options: ReadOptions) -> Parsed:
+    """Movebank reference (deployment) table: no fixes; deployments listed in notes."""
+    raw = read_delimited(src, header_line=head.first_nonblank() + 1)
+    frame = build_frame(filter_rows(raw, np.zeros(raw.table.num_rows, bool)), src.name, {}, used=set(raw.names))
+    n = raw.table.num_rows
+    return Parsed(frame=frame, format="movebank-reference", rows_read=n, skipped={"deployment rows": n},
+                  notes=[f"Movebank reference data: {n} deployments, no fixes"])
+
+
+register(Format("movebank-reference", "Movebank reference (deployment) data", sniff_reference, parse_reference))
+FORMAT = register(Format("movebank", "Movebank CSV", sniff, parse))

@@ -1,0 +1,245 @@
+"""Fast delimited-text reading with pyarrow, keeping every line traceable.
+
+:func:`read_delimited` is the one place that turns a :class:`Source` into a
+:class:`RawTable`: a pyarrow table of the data rows, the 1-based line number of
+each row in the file, and the rows that did not fit the header (kept, to be
+flagged ``malformed_row`` by the canonical layer, never dropped).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from telemetry.errors import ParseError
+from telemetry.parsers.source import Source, decode_lenient
+
+NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "-", "--", "#N/A"]
+"""Cell values read as missing in every format."""
+
+ENCODINGS = ("utf8", "cp1252", "latin-1")
+
+
+@dataclass
+class RawTable:
+    """Data rows of one delimited file.
+
+    Attributes
+    ----------
+    table : pyarrow.Table
+        One column per header name (names made unique: blanks become ``col_<n>``).
+    lines : numpy.ndarray
+        int64, 1-based line number of each row of ``table`` in the file.
+    header : list[str]
+        Column names exactly as written in the file (before de-duplication).
+    header_line : int
+        1-based line number of the header.
+    malformed : list[tuple[int, str]]
+        ``(line, text)`` of rows whose field count differs from the header.
+    """
+
+    table: pa.Table
+    lines: np.ndarray
+    header: list[str]
+    header_line: int
+    malformed: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return self.table.column_names
+
+
+def split_header(line: str, delimiter: str = ",") -> list[str]:
+    """Split one header line into stripped names (CSV quoting honoured)."""
+    row = next(csv.reader([line], delimiter=delimiter), [])
+    return [c.strip().strip("\ufeff") for c in row]
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Make column names unique and non-empty (``col_<1-based index>``, ``name.2``)."""
+    seen: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(names):
+        name = name or f"col_{i + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 1
+        out.append(name)
+    return out
+
+
+def sniff_delimiter(line: str) -> str:
+    """The most frequent of ``, ; TAB |`` in a header line (comma on ties)."""
+    counts = {d: line.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def _line_offsets(data: bytes, count: int) -> list[int]:
+    """Byte offsets of the starts of the first ``count + 1`` lines."""
+    offsets = [0]
+    pos = 0
+    for _ in range(count):
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            offsets.append(len(data))
+            break
+        pos = nl + 1
+        offsets.append(pos)
+    return offsets
+
+
+def read_delimited(
+    src: Source,
+    *,
+    header_line: int = 1,
+    skip_after_header: int = 0,
+    delimiter: str | None = None,
+    types: dict[str, pa.DataType] | None = None,
+    names: list[str] | None = None,
+) -> RawTable:
+    """Read the delimited table whose header is on ``header_line``.
+
+    Parameters
+    ----------
+    src : Source
+        The input file.
+    header_line : int
+        1-based line number of the header (preamble lines above it are ignored).
+    skip_after_header : int
+        Lines between header and data to skip (units row, dashes row).
+    delimiter : str, optional
+        Field separator; sniffed from the header line when not given.
+    types : dict, optional
+        pyarrow types for columns by (unique) name. Columns whose values do not
+        convert are read as strings instead (the canonical layer then converts
+        them leniently and flags bad cells), so a dirty cell never fails the read.
+    names : list[str], optional
+        Column names to use instead of the header's (header line still skipped).
+    """
+    data = src.data
+    offsets = _line_offsets(data, header_line + skip_after_header)
+    if len(offsets) <= header_line:
+        raise ParseError("file ends before the header line", src.name, header_line)
+    header_text = decode_lenient(data[offsets[header_line - 1]:offsets[header_line]]).rstrip("\r\n")
+    delimiter = delimiter or sniff_delimiter(header_text)
+    header = split_header(header_text, delimiter)
+    columns = unique_names(names or header)
+    start = offsets[-1] if len(offsets) > header_line + skip_after_header else len(data)
+    first_line = header_line + skip_after_header + 1
+    body = pa.py_buffer(data)[start:]
+
+    bad: list[str] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        bad.append(row.text)
+        return "skip"
+
+    types = {k: v for k, v in (types or {}).items() if k in columns}
+    table = None
+    for encoding in ENCODINGS:
+        bad.clear()
+        for attempt_types in (types, {}):
+            try:
+                table = pacsv.read_csv(
+                    body,
+                    read_options=pacsv.ReadOptions(column_names=columns, encoding=encoding),
+                    parse_options=pacsv.ParseOptions(
+                        delimiter=delimiter, invalid_row_handler=on_invalid
+                    ),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types=attempt_types or {c: pa.string() for c in types},
+                        null_values=NULL_VALUES,
+                        strings_can_be_null=True,
+                        quoted_strings_can_be_null=True,
+                    ),
+                )
+                break
+            except pa.ArrowInvalid as err:
+                table = None
+                msg = str(err)
+                if "UTF8" in msg or "utf8" in msg or "decode" in msg.lower():
+                    break  # try the next encoding
+                if attempt_types:
+                    continue  # a typed column had a dirty cell: read all as text
+                raise ParseError(f"cannot read table: {msg.splitlines()[0]}", src.name) from None
+            except (pa.ArrowException, UnicodeDecodeError, LookupError) as err:
+                table = None
+                if encoding == ENCODINGS[-1]:
+                    raise ParseError(f"cannot read table: {err}", src.name) from None
+                break
+        if table is not None:
+            break
+    if table is None:
+        raise ParseError("cannot decode the text in any known encoding", src.name)
+
+    lines, malformed = _line_numbers(data[start:], table.num_rows, first_line, bad, delimiter, len(columns))
+    return RawTable(table=table, lines=lines, header=header, header_line=header_line, malformed=malformed)
+
+
+def _line_numbers(
+    body: bytes, n_rows: int, first_line: int, bad: list[str], delimiter: str, n_cols: int
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Line number of every kept row, and ``(line, text)`` of malformed rows.
+
+    Fast path: no blank lines, no malformed rows and one record per line, so
+    row i is on line ``first_line + i``. Otherwise re-walk the text with the
+    csv module (only dirty files pay for this).
+    """
+    n_newlines = body.count(b"\n")
+    n_physical = n_newlines + (1 if body and not body.endswith(b"\n") else 0)
+    if not bad and n_physical == n_rows:
+        return np.arange(first_line, first_line + n_rows, dtype=np.int64), []
+    lines: list[int] = []
+    malformed: list[tuple[int, str]] = []
+    reader = csv.reader(io.StringIO(decode_lenient(body), newline=""), delimiter=delimiter)
+    start = first_line
+    for record in reader:
+        end = reader.line_num + first_line - 1
+        if not record or (len(record) == 1 and not record[0].strip()):
+            pass
+        elif len(record) != n_cols:
+            malformed.append((start, delimiter.join(record)[:200]))
+        else:
+            lines.append(start)
+        start = end + 1
+    if len(lines) != n_rows:
+        # pyarrow and csv disagree (exotic quoting): fall back to row order
+        lines = list(range(first_line, first_line + n_rows))
+    return np.asarray(lines, dtype=np.int64), malformed
+
+
+def filter_rows(raw: RawTable, keep: np.ndarray) -> RawTable:
+    """The rows of ``raw`` where ``keep`` is True (malformed rows kept as they are)."""
+    keep = np.asarray(keep, dtype=bool)
+    if keep.all():
+        return raw
+    return RawTable(
+        table=raw.table.filter(pa.array(keep)),
+        lines=raw.lines[keep],
+        header=raw.header,
+        header_line=raw.header_line,
+        malformed=raw.malformed,
+    )
+
+
+def find_column(names: list[str], *candidates: str, normalise=None) -> str | None:
+    """The first column of ``names`` whose normalised form is one of ``candidates``.
+
+    Candidates are tried in order of preference; returns the name as in ``names``.
+    """
+    norm = normalise or (lambda s: s.strip().lower())
+    lookup: dict[str, str] = {}
+    for name in names:
+        lookup.setdefault(norm(name), name)
+    for cand in candidates:
+        if norm(cand) in lookup:
+            return lookup[norm(cand)]
+    return None
