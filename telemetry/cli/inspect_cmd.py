@@ -1,13 +1,79 @@
-"""``telemetry inspect``: what is in these files (placeholder, being written)."""
+"""``telemetry inspect``: what is in these collar files, and how good is it."""
+
+from __future__ import annotations
+
+import json
 
 import click
 
+from telemetry.cli.options import input_options, read_inputs
+
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True)
-def inspect(paths: tuple[str, ...]) -> None:
-    """Summarise collar files."""
-    import telemetry
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@input_options
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def inspect(paths: tuple[str, ...], tz, columns, format_, animal_id, as_json: bool) -> None:
+    """Recognise each file's format and summarise it per file and per animal.
 
-    df = telemetry.read(list(paths))
-    click.echo(f"{len(df)} rows")
+    Rows read, fixes, rows without a fix, time span (UTC), median fix interval,
+    fix success against that interval, HDOP, 2D/3D share or Argos classes,
+    duplicate timestamps. Accepts files, directories, .gz and .zip.
+    """
+    from telemetry.quality import summarize
+
+    df = read_inputs(paths, tz, columns, format_, animal_id)
+    summary = summarize(df)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        _print(summary)
+
+
+def _fmt(x: object, suffix: str = "") -> str:
+    return "–" if x is None else f"{x}{suffix}"
+
+
+def _short(iso: str | None) -> str:
+    """'2021-03-01T04:00:00Z' → '2021-03-01 04:00'."""
+    return "–" if iso is None else iso[:16].replace("T", " ")
+
+
+def _print(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 220  # piped output: never truncate cells
+    for f in summary["files"]:
+        console.print(f"[bold]{f['source']}[/bold]  format: [cyan]{f['format']}[/cyan]  "
+                      f"rows read: {f['rows_read']}  kept: {f['rows_kept']}")
+        for what, n in f["skipped"].items():
+            console.print(f"  not kept: {n} {what} rows")
+        for note in f["notes"]:
+            console.print(f"  note: {note}")
+        if not f["animals"]:
+            continue
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for col in ("animal", "rows", "fixes", "no fix", "first (UTC)", "last (UTC)", "interval h",
+                    "success %", "HDOP med/p90", "3D/2D %", "Argos LC", "dup t", "flags"):
+            table.add_column(col, justify="left" if col in ("animal", "Argos LC", "flags") else "right",
+                             no_wrap=True)
+        for a in f["animals"]:
+            dims = "–" if a["share_3d_pct"] is None else f"{a['share_3d_pct']:.0f}/{a['share_2d_pct']:.0f}"
+            table.add_row(
+                a["animal_id"], str(a["rows"]), str(a["fixes"]), str(a["no_fix_rows"]),
+                _short(a["first"]), _short(a["last"]), _fmt(a["median_interval_h"]),
+                _fmt(a["fix_success_pct"]), f"{_fmt(a['hdop_median'])}/{_fmt(a['hdop_p90'])}", dims,
+                " ".join(f"{k}:{v}" for k, v in a["argos_lc"].items()) or "–",
+                str(a["duplicate_times"]),
+                " ".join(f"{k}:{v}" for k, v in a["flags"].items()) or "–",
+            )
+        console.print(table)
+        console.print()
+    for s in summary["skipped_files"]:
+        console.print(f"[yellow]skipped[/yellow] {s['source']}: {s['reason']}")
+    t = summary["totals"]
+    console.print(f"[bold]total[/bold]: {t['files']} files, {t['animals']} animals, {t['rows']} rows, "
+                  f"{t['fixes']} fixes, {t['no_fix_rows']} rows without a fix")

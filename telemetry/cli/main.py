@@ -17,9 +17,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from telemetry.cli import inspect_cmd
+    from telemetry.cli import formats_cmd, inspect_cmd
 
-    cli.add_command(inspect_cmd.inspect)
+    for command in (inspect_cmd.inspect, formats_cmd.formats):
+        cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:

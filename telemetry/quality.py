@@ -1,0 +1,179 @@
+"""Data-quality summaries of a canonical fix table (what ``telemetry inspect`` prints).
+
+All statistics are vectorised with pandas groupby over (source, animal); times
+are UTC, intervals in hours, fix success in percent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from telemetry.schema import has_fix
+
+
+MAX_MISSED_PER_GAP = 24
+"""A gap longer than this many scheduled intervals is taken as a planned pause
+(duty cycle, collar off at day for bats) or an outage, not as that many failed
+fixes: it counts as at most this many expected attempts."""
+
+
+def _group_stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row of statistics per group of ``keys``."""
+    work = pd.DataFrame(
+        {
+            **{k: df[k] for k in keys},
+            "time": df["time"],
+            "fix": has_fix(df),
+            "hdop": df["hdop"].where(has_fix(df)),
+            "is3d": (df["fix_type"] == "3D") & has_fix(df),
+            "is2d": (df["fix_type"] == "2D") & has_fix(df),
+            "argos": df["fix_type"] == "argos",
+        }
+    )
+    work = work.sort_values(keys + ["time"], kind="stable")
+    grouped = work.groupby(keys, observed=True, sort=True)
+    dt_h = grouped["time"].diff().dt.total_seconds() / 3600.0
+    # duplicates: same group and time as the previous row
+    dup = (dt_h == 0).astype(int)
+    positive = dt_h.where(dt_h > 0)
+    interval = positive.groupby([work[k] for k in keys], observed=True).transform("median")
+    # expected attempts per step: 1 for the row itself, plus missed slots before it
+    slots = (positive / interval).round().clip(lower=1, upper=MAX_MISSED_PER_GAP)
+    work = work.assign(dt_h=positive, dup=dup, slots=slots.fillna(1.0))
+    grouped = work.groupby(keys, observed=True, sort=True)
+    out = grouped.agg(
+        rows=("fix", "size"),
+        fixes=("fix", "sum"),
+        timed=("time", "count"),
+        first=("time", "min"),
+        last=("time", "max"),
+        median_interval_h=("dt_h", "median"),
+        hdop_median=("hdop", "median"),
+        hdop_p90=("hdop", lambda s: s.quantile(0.9) if s.notna().any() else np.nan),
+        hdop_max=("hdop", "max"),
+        n_3d=("is3d", "sum"),
+        n_2d=("is2d", "sum"),
+        duplicate_times=("dup", "sum"),
+        expected=("slots", "sum"),
+        n_argos=("argos", "sum"),
+    )
+    out["no_fix_rows"] = out["rows"] - out["fixes"]
+    span_h = (out["last"] - out["first"]).dt.total_seconds() / 3600.0
+    out["span_days"] = span_h / 24.0
+    # fix success against the animal's own schedule (median interval); rows
+    # without a time cannot be placed on the schedule but are attempts too
+    expected = np.maximum(out["expected"] + (out["rows"] - out["timed"]), out["rows"])
+    # Argos locations come when satellites pass, not on a schedule: no success rate
+    scheduled = out["median_interval_h"].notna() & (out["n_argos"] < 0.5 * out["rows"])
+    out["fix_success_pct"] = np.where(scheduled, 100.0 * out["fixes"] / expected, np.nan)
+    typed = out["n_3d"] + out["n_2d"]
+    out["share_3d_pct"] = np.where(typed > 0, 100.0 * out["n_3d"] / typed.where(typed > 0, 1), np.nan)
+    out["share_2d_pct"] = np.where(typed > 0, 100.0 * out["n_2d"] / typed.where(typed > 0, 1), np.nan)
+    return out.reset_index()
+
+
+def _argos_counts(df: pd.DataFrame, keys: list[str]) -> dict[tuple, dict[str, int]]:
+    lc = df["argos_lc"]
+    if lc.isna().all():
+        return {}
+    counts = df.assign(_lc=lc).dropna(subset=["_lc"]).groupby(keys + ["_lc"], observed=True).size()
+    out: dict[tuple, dict[str, int]] = {}
+    for idx, n in counts.items():
+        key, cls = tuple(idx[:-1]), str(idx[-1])
+        out.setdefault(key, {})[cls] = int(n)
+    return out
+
+
+def summarize(df: pd.DataFrame) -> dict[str, Any]:
+    """Quality summary per file and per animal, JSON-serialisable.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Canonical fix table from :func:`telemetry.read` (its ``attrs["sources"]``
+        gives formats and rows skipped per file).
+
+    Returns
+    -------
+    dict
+        ``{"files": [...], "skipped_files": [...], "totals": {...}}``; each file has
+        format, rows read/kept/skipped and a list of animals with: rows,
+        fixes, no_fix_rows, first/last (ISO UTC), span_days, median_interval_h,
+        fix_success_pct, hdop median/p90/max, share_3d_pct/share_2d_pct,
+        argos_lc counts, duplicate_times, flags (parse-level reasons and counts).
+    """
+    reports = {r["source"]: r for r in df.attrs.get("sources", [])}
+    keys = ["source", "animal_id"]
+    stats = _group_stats(df, keys) if len(df) else pd.DataFrame(columns=keys)
+    argos = _argos_counts(df, keys) if len(df) else {}
+    flags = (
+        df.dropna(subset=["flag"]).groupby(keys + ["flag"], observed=True).size()
+        if len(df)
+        else pd.Series(dtype=int)
+    )
+    flag_map: dict[tuple, dict[str, int]] = {}
+    for idx, n in flags.items():
+        flag_map.setdefault(tuple(idx[:-1]), {})[str(idx[-1])] = int(n)
+
+    files: list[dict[str, Any]] = []
+    for source, rep in reports.items():
+        if rep.get("format") is None:
+            continue
+        rows = stats[stats["source"] == source] if len(stats) else stats
+        files.append(
+            {
+                "source": source,
+                "format": rep["format"],
+                "rows_read": rep["rows_read"],
+                "rows_kept": rep["rows_kept"],
+                "skipped": rep.get("skipped", {}),
+                "notes": rep.get("notes", []),
+                "animals": [_animal_record(r, argos, flag_map) for r in rows.to_dict("records")],
+            }
+        )
+    skipped_files = [
+        {"source": r["source"], "reason": r["skipped_file"]} for r in reports.values() if r.get("format") is None
+    ]
+    fix = has_fix(df)
+    totals = {
+        "files": len(files),
+        "animals": int(df["animal_id"].nunique()),
+        "rows": len(df),
+        "fixes": int(fix.sum()),
+        "no_fix_rows": int((~fix).sum()),
+    }
+    return {"files": files, "skipped_files": skipped_files, "totals": totals}
+
+
+def _iso(t: object) -> str | None:
+    return None if pd.isna(t) else pd.Timestamp(t).isoformat().replace("+00:00", "Z")
+
+
+def _num(x: object, nd: int = 2) -> float | None:
+    return None if x is None or pd.isna(x) else round(float(x), nd)
+
+
+def _animal_record(r: dict[str, Any], argos: dict, flag_map: dict) -> dict[str, Any]:
+    key = (r["source"], r["animal_id"])
+    return {
+        "animal_id": str(r["animal_id"]),
+        "rows": int(r["rows"]),
+        "fixes": int(r["fixes"]),
+        "no_fix_rows": int(r["no_fix_rows"]),
+        "first": _iso(r["first"]),
+        "last": _iso(r["last"]),
+        "span_days": _num(r["span_days"]),
+        "median_interval_h": _num(r["median_interval_h"], 3),
+        "fix_success_pct": _num(r["fix_success_pct"], 1),
+        "hdop_median": _num(r["hdop_median"]),
+        "hdop_p90": _num(r["hdop_p90"]),
+        "hdop_max": _num(r["hdop_max"]),
+        "share_3d_pct": _num(r["share_3d_pct"], 1),
+        "share_2d_pct": _num(r["share_2d_pct"], 1),
+        "argos_lc": argos.get(key, {}),
+        "duplicate_times": int(r["duplicate_times"]),
+        "flags": flag_map.get(key, {}),
+    }
