@@ -13,7 +13,6 @@ import pandas as pd
 
 from telemetry.schema import has_fix
 
-
 MAX_MISSED_PER_GAP = 24
 """A gap longer than this many scheduled intervals is taken as a planned pause
 (duty cycle, collar off at day for bats) or an outage, not as that many failed

@@ -14,14 +14,14 @@ import pandas as pd
 
 from telemetry.errors import ParseError, TelemetryError
 from telemetry.parsers import (  # noqa: F401  (registration order = sniffing order)
-    telonics,
-    lotek,
-    vectronic,
     ats,
-    ornitela,
-    movebank,
-    gpx,
     generic,
+    gpx,
+    lotek,
+    movebank,
+    ornitela,
+    telonics,
+    vectronic,
 )
 from telemetry.parsers.canonical import Parsed, conform
 from telemetry.parsers.detect import REGISTRY, ReadOptions, detect

@@ -73,7 +73,7 @@ def _present(arr: pa.Array) -> np.ndarray:
     return np.asarray(valid.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _check_mostly_good(bad: np.ndarray, present: np.ndarray, what: str, ctx: "Context") -> None:
+def _check_mostly_good(bad: np.ndarray, present: np.ndarray, what: str, ctx: Context) -> None:
     n_present = int(present.sum())
     if n_present and bad.sum() > MOSTLY_BAD * n_present:
         i = int(np.flatnonzero(bad)[0])

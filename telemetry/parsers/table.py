@@ -175,6 +175,10 @@ def read_delimited(
                 if encoding == ENCODINGS[-1]:
                     raise ParseError(f"cannot read table: {err}", src.name) from None
                 break
+        if table is not None and encoding != ENCODINGS[-1] and any(
+            pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema
+        ):
+            table = None  # text that is not valid in this encoding came back as bytes
         if table is not None:
             break
     if table is None:

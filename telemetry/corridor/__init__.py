@@ -1,0 +1,1 @@
+"""Cross-border analysis: bundled borders, crossings, hotspots, corridors."""

@@ -1,0 +1,1 @@
+"""Package data: bundled country borders (see README.md)."""

@@ -1,0 +1,1 @@
+"""Trajectory steps: cleaning, segmentation, smoothing, metrics, behavioural states."""

@@ -1,0 +1,167 @@
+"""Local metric projections for planar work on lon/lat fixes.
+
+Planar filters (the Kalman smoother, step lengths for the HMM) need metres.
+We use an azimuthal equidistant projection (``+proj=aeqd``) on the WGS84
+ellipsoid centred on the data: distances from the centre are exact and the
+scale error at distance ``d`` from the centre is about ``(d / R)**2 / 3``
+(0.2 % at 500 km), far below GPS error for one animal's range. Web Mercator
+is never used (its scale error is ``1/cos(lat) - 1``, 37 % at 43° N).
+
+Functions
+---------
+local_crs          the projection centred on a set of points
+to_local           lon/lat (degrees) -> x/y (metres) for one projection
+from_local         x/y (metres) -> lon/lat (degrees)
+project_by_group   one projection per group (e.g. per animal), both directions
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyproj
+
+__all__ = ["local_crs", "to_local", "from_local", "GroupProjection", "project_by_group"]
+
+
+def _centre(lon: np.ndarray, lat: np.ndarray) -> tuple[float, float]:
+    """Centre of a point set in degrees: the mean direction on the sphere.
+
+    A plain mean of longitudes breaks across the antimeridian; the mean of unit
+    vectors does not.
+    """
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        raise ValueError("no finite coordinates to centre a projection on")
+    lo = np.radians(lon[ok])
+    la = np.radians(lat[ok])
+    x = np.mean(np.cos(la) * np.cos(lo))
+    y = np.mean(np.cos(la) * np.sin(lo))
+    z = np.mean(np.sin(la))
+    return float(np.degrees(np.arctan2(y, x))), float(np.degrees(np.arctan2(z, np.hypot(x, y))))
+
+
+def local_crs(lon: np.ndarray, lat: np.ndarray) -> pyproj.CRS:
+    """Azimuthal equidistant CRS (WGS84 ellipsoid, metres) centred on the points.
+
+    Parameters
+    ----------
+    lon, lat : array_like
+        Longitudes and latitudes in decimal degrees (WGS84); NaN ignored.
+
+    Returns
+    -------
+    pyproj.CRS
+
+    Examples
+    --------
+    >>> crs = local_crs(np.array([77.0, 78.0]), np.array([43.0, 43.2]))
+    >>> crs.to_dict()["proj"]
+    'aeqd'
+    """
+    lon0, lat0 = _centre(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    return pyproj.CRS.from_proj4(
+        f"+proj=aeqd +lat_0={lat0:.8f} +lon_0={lon0:.8f} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+    )
+
+
+def to_local(lon: np.ndarray, lat: np.ndarray, crs: pyproj.CRS) -> tuple[np.ndarray, np.ndarray]:
+    """Project lon/lat (degrees) to x/y (metres) in ``crs``. NaN stays NaN."""
+    tr = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    x, y = tr.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
+
+def from_local(x: np.ndarray, y: np.ndarray, crs: pyproj.CRS) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`to_local`: x/y (metres) in ``crs`` to lon/lat (degrees)."""
+    tr = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    lon, lat = tr.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+
+@dataclass(frozen=True)
+class GroupProjection:
+    """One local projection per group (group codes ``0..n_groups-1``).
+
+    Each group (animal) gets its own centre, so one continent-wide dataset never
+    forces a single far-off centre on every animal.
+    """
+
+    codes: np.ndarray
+    crs: tuple[pyproj.CRS | None, ...]
+
+    def forward(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """lon/lat (degrees) -> x/y (metres), each row in its group's projection."""
+        return self._apply(lon, lat, inverse=False)
+
+    def inverse(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """x/y (metres) -> lon/lat (degrees), each row in its group's projection."""
+        return self._apply(x, y, inverse=True)
+
+    def _apply(self, a: np.ndarray, b: np.ndarray, inverse: bool) -> tuple[np.ndarray, np.ndarray]:
+        a = np.asarray(a, dtype=float)
+        b = np.asarray(b, dtype=float)
+        out_a = np.full(a.shape, np.nan)
+        out_b = np.full(b.shape, np.nan)
+        # one pyproj call per group (not per row): sort once, slice contiguous runs
+        order = np.argsort(self.codes, kind="stable")
+        bounds = np.searchsorted(self.codes[order], np.arange(len(self.crs) + 1))
+        for g, crs in enumerate(self.crs):
+            if crs is None:
+                continue
+            idx = order[bounds[g] : bounds[g + 1]]
+            fn = from_local if inverse else to_local
+            out_a[idx], out_b[idx] = fn(a[idx], b[idx], crs)
+        return out_a, out_b
+
+
+def project_by_group(
+    lon: np.ndarray, lat: np.ndarray, codes: np.ndarray, n_groups: int | None = None
+) -> tuple[np.ndarray, np.ndarray, GroupProjection]:
+    """Project every row into the local projection of its group.
+
+    Parameters
+    ----------
+    lon, lat : ndarray
+        Decimal degrees (WGS84). NaN rows give NaN and do not move the centres.
+    codes : ndarray of int
+        Group code per row (``0..n_groups-1``; negative = no group, gives NaN).
+    n_groups : int, optional
+        Number of groups (default ``codes.max() + 1``).
+
+    Returns
+    -------
+    x, y : ndarray
+        Metres in the group's azimuthal equidistant projection.
+    proj : GroupProjection
+        Use ``proj.inverse(x, y)`` to go back to lon/lat.
+    """
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    codes = np.asarray(codes, dtype=np.int64)
+    if n_groups is None:
+        n_groups = int(codes.max()) + 1 if codes.size else 0
+    ok = np.isfinite(lon) & np.isfinite(lat) & (codes >= 0)
+    # group centres from unit-vector means, computed for all groups at once
+    lo, la = np.radians(lon[ok]), np.radians(lat[ok])
+    c = codes[ok]
+    sx = np.bincount(c, np.cos(la) * np.cos(lo), minlength=n_groups)
+    sy = np.bincount(c, np.cos(la) * np.sin(lo), minlength=n_groups)
+    sz = np.bincount(c, np.sin(la), minlength=n_groups)
+    cnt = np.bincount(c, minlength=n_groups)
+    crs: list[pyproj.CRS | None] = []
+    for g in range(n_groups):
+        if cnt[g] == 0:
+            crs.append(None)
+            continue
+        lon0 = np.degrees(np.arctan2(sy[g], sx[g]))
+        lat0 = np.degrees(np.arctan2(sz[g], np.hypot(sx[g], sy[g])))
+        crs.append(
+            pyproj.CRS.from_proj4(
+                f"+proj=aeqd +lat_0={lat0:.8f} +lon_0={lon0:.8f} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+            )
+        )
+    proj = GroupProjection(codes=np.where(ok | (codes >= 0), codes, -1), crs=tuple(crs))
+    x, y = proj.forward(lon, lat)
+    return x, y, proj
