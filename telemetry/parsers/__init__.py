@@ -1,7 +1,7 @@
 """Reading collar files of every format into the canonical fix table.
 
 Use :func:`telemetry.read`. Format modules register themselves on import;
-the import order below is the sniffing order (most specific first).
+``Format.priority`` sets the sniffing order (most specific first).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from telemetry.errors import ParseError, TelemetryError
-from telemetry.parsers import (  # noqa: F401  (registration order = sniffing order)
+from telemetry.parsers import (  # noqa: F401  (importing registers each format)
     ats,
     generic,
     gpx,

@@ -71,20 +71,27 @@ class Head:
 
 @dataclass(frozen=True)
 class Format:
-    """A file format: how to recognise it and how to parse it."""
+    """A file format: how to recognise it and how to parse it.
+
+    ``priority`` orders sniffing (lower first): vendor layouts with distinctive
+    headers keep the default, broad formats (Movebank, GPX, generic CSV) go last.
+    """
 
     name: str
     label: str
     sniff: Callable[[Head], bool]
     parse: Callable[[Source, Head, ReadOptions], object]
+    priority: int = 50
 
 
 REGISTRY: list[Format] = []
 
 
 def register(fmt: Format) -> Format:
-    """Add a format to the registry (module import order = sniffing order)."""
-    REGISTRY[:] = [f for f in REGISTRY if f.name != fmt.name] + [fmt]
+    """Add a format to the registry, keeping it in sniffing order (priority, then name)."""
+    REGISTRY[:] = sorted(
+        [f for f in REGISTRY if f.name != fmt.name] + [fmt], key=lambda f: (f.priority, f.name)
+    )
     return fmt
 
 

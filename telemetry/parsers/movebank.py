@@ -186,5 +186,6 @@ def parse_reference(src: Source, head: Head, options: ReadOptions) -> Parsed:
                   notes=[f"Movebank reference data: {n} deployments, no fixes"])
 
 
-register(Format("movebank-reference", "Movebank reference (deployment) data", sniff_reference, parse_reference))
-FORMAT = register(Format("movebank", "Movebank CSV", sniff, parse))
+register(Format("movebank-reference", "Movebank reference (deployment) data", sniff_reference, parse_reference,
+                priority=60))
+FORMAT = register(Format("movebank", "Movebank CSV", sniff, parse, priority=70))
