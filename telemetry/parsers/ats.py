@@ -44,7 +44,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from telemetry.errors import ParseError
-from telemetry.parsers.canonical import Context, Converted, Parsed, build_frame, localise, map_values, parse_time, to_float
+from telemetry.parsers.canonical import (
+    Context,
+    Converted,
+    Parsed,
+    build_frame,
+    localise,
+    map_values,
+    parse_time,
+    to_float,
+)
 from telemetry.parsers.detect import Format, Head, ReadOptions, norm_name, register
 from telemetry.parsers.source import Source
 from telemetry.parsers.table import find_column, read_delimited, sniff_delimiter, split_header
@@ -153,7 +162,12 @@ def _positions_time(src: Source, raw, names: list[str], options: ReadOptions) ->
 
 def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     """Read an ATS Iridium/Globalstar download into the canonical table."""
-    raw = read_delimited(src, header_line=head.first_nonblank() + 1)
+    line = head.line(head.first_nonblank())
+    header = split_header(line, sniff_delimiter(line))
+    serial = find_column(header, "collarserialnumber", normalise=norm_name)
+    # serial numbers have leading zeros ("045123"): keep them as text
+    raw = read_delimited(src, header_line=head.first_nonblank() + 1,
+                         types={serial: pa.string()} if serial else None)
     names = raw.names
     normed = {norm_name(n) for n in names}
     table = raw.table

@@ -250,30 +250,64 @@ def excel_serial_time(values: Arrayish, ctx: Context) -> Converted:
     return Converted(ns, days.bad | (~ok & ~np.isnan(days.values)))
 
 
+def dictionary_codes(values: Arrayish) -> tuple[np.ndarray, list[str]]:
+    """Encode a column as integer codes (-1 = missing) and its distinct texts.
+
+    Work on the few distinct values instead of the million cells: callers
+    clean, map or look up ``uniques`` and index the result with ``codes``.
+    """
+    arr = _as_arrow(values)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pc.cast(arr, pa.string())
+    enc = pc.dictionary_encode(arr)
+    codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    return codes, enc.dictionary.to_pylist()
+
+
 def map_values(
     values: Arrayish, mapping: Mapping[str, str | None], *, default: str | None = None
 ) -> np.ndarray:
     """Map text codes case-insensitively (e.g. vendor fix types → canonical) to an object array."""
-    arr = _as_arrow(values)
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        arr = pc.cast(arr, pa.string())
-    keys = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
-    dictionary = pc.dictionary_encode(keys)
-    uniques = dictionary.dictionary.to_pylist()
+    codes, uniques = dictionary_codes(values)
     lower = {k.lower(): v for k, v in mapping.items()}
-    lookup = np.array([lower.get(u, default) for u in uniques] + [None], dtype=object)
-    codes = dictionary.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
+    lookup = np.array([lower.get(u.strip().lower(), default) for u in uniques] + [None], dtype=object)
     return lookup[codes]
 
 
-def _column(values: object, n: int) -> object:
-    if values is None:
-        return None
-    if isinstance(values, (pa.ChunkedArray, pa.Array)):
-        return values.to_pandas()
-    if np.isscalar(values) or isinstance(values, str):
-        return np.repeat(values, n)
-    return values
+def map_category(
+    values: Arrayish, mapping: Mapping[str, str | None], dtype: pd.CategoricalDtype,
+    *, default: str | None = None,
+) -> pd.Categorical:
+    """Like :func:`map_values` but straight to a Categorical of ``dtype`` (fast)."""
+    codes, uniques = dictionary_codes(values)
+    lower = {k.lower(): v for k, v in mapping.items()}
+    cats = list(dtype.categories)
+    targets = [lower.get(u.strip().lower(), default) for u in uniques]
+    lookup = np.array([cats.index(t) if t in cats else -1 for t in targets] + [-1], dtype=np.int32)
+    return pd.Categorical.from_codes(lookup[codes], dtype=dtype)
+
+
+def text_category(values: Arrayish, fallback: Arrayish | str | None = None) -> pd.Categorical:
+    """A text column as a pandas Categorical (surrounding blanks trimmed, blank → missing).
+
+    ``fallback`` (another column, or one string) fills the missing cells, e.g.
+    the tag id where the animal id is blank.
+    """
+    codes, uniques = dictionary_codes(values)
+    cleaned = [u.strip() for u in uniques]
+    cats = pd.Index(sorted({c for c in cleaned if c}), dtype=object)
+    lookup = np.append(cats.get_indexer(cleaned), -1).astype(np.int32)  # blank → -1
+    result = pd.Categorical.from_codes(lookup[codes], categories=cats)
+    if fallback is not None and (lookup[codes] < 0).any():
+        missing = lookup[codes] < 0
+        other = (pd.Categorical.from_codes(np.zeros(len(codes), np.int8), categories=[fallback])
+                 if isinstance(fallback, str) else text_category(fallback))
+        union = pd.api.types.union_categoricals([result, other]).categories
+        result = result.set_categories(union)
+        filled = result.codes.copy()
+        filled[missing] = other.set_categories(union).codes[missing]
+        result = pd.Categorical.from_codes(filled, categories=union)
+    return result
 
 
 def build_frame(
@@ -302,36 +336,63 @@ def build_frame(
         Raw column names represented by canonical columns (not kept as extras).
     """
     n = raw.table.num_rows
-    data: dict[str, object] = {}
+    columns: dict[str, object] = {}
     for name in CANONICAL_COLUMNS:
-        if name in ("source", "source_row", "flag"):
-            continue
-        data[name] = _column(fields.get(name), n)
-    frame = pd.DataFrame({k: v for k, v in data.items() if v is not None}, index=pd.RangeIndex(n))
-    if "time" in frame:
-        frame["time"] = pd.to_datetime(frame["time"]).dt.tz_localize("UTC")
+        if name not in ("source", "source_row", "flag"):
+            columns[name] = _typed(name, fields.get(name), n)
+    time_ok = ~np.asarray(columns["time"].isna(), dtype=bool)
+    no_fix = ~time_ok | np.isnan(columns["lon"]) | np.isnan(columns["lat"])
     codes = np.full(n, -1, dtype=np.int16)
     order = list(FLAGS)
     for reason, mask in flags:
-        take = (codes < 0) & np.asarray(mask, dtype=bool)
-        codes[take] = order.index(reason)
-    time_ok = frame["time"].notna().to_numpy() if "time" in frame else np.zeros(n, bool)
-    lon = frame["lon"].to_numpy(dtype=float, na_value=np.nan) if "lon" in frame else np.full(n, np.nan)
-    lat = frame["lat"].to_numpy(dtype=float, na_value=np.nan) if "lat" in frame else np.full(n, np.nan)
-    no_fix = ~time_ok | np.isnan(lon) | np.isnan(lat)
+        codes[(codes < 0) & np.asarray(mask, dtype=bool)] = order.index(reason)
     codes[(codes < 0) & no_fix] = order.index("no_fix")
-    frame["source"] = source
-    frame["source_row"] = raw.lines
-    frame["flag"] = pd.Categorical.from_codes(codes, dtype=FLAG_DTYPE)
-    frame = conform(frame)
+    columns["source"] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[source])
+    columns["source_row"] = np.asarray(raw.lines, dtype=np.int64)
+    columns["flag"] = pd.Categorical.from_codes(codes, dtype=FLAG_DTYPE)
     extras = [c for c in raw.names if c not in used]
     if extras:
         extra = raw.table.select(extras).to_pandas()
-        extra.columns = [c if c not in CANONICAL_DTYPES else f"{c} (source)" for c in extra.columns]
-        frame = pd.concat([frame, extra.set_index(frame.index)], axis=1)
+        for c in extra.columns:
+            columns[c if c not in CANONICAL_DTYPES else f"{c} (source)"] = extra[c].to_numpy() \
+                if extra[c].dtype.kind in "biufM" else extra[c].array
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)
     if raw.malformed:
         frame = _with_malformed(frame, raw, source)
     return frame
+
+
+def _typed(name: str, values: object, n: int) -> object:
+    """One canonical column in its canonical dtype (values: array, scalar or None)."""
+    dtype = CANONICAL_DTYPES[name]
+    if name == "time":
+        if values is None:
+            values = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+        return pd.DatetimeIndex(np.asarray(values, dtype="datetime64[ns]")).tz_localize("UTC").array
+    if isinstance(dtype, pd.CategoricalDtype) or (isinstance(dtype, str) and dtype == "category"):
+        plain = isinstance(dtype, str)  # "category": categories come from the data
+        if isinstance(values, pd.Categorical):
+            cat = values
+        elif values is None:
+            cat = pd.Categorical.from_codes(np.full(n, -1, np.int8),
+                                            dtype=pd.CategoricalDtype([]) if plain else dtype)
+        elif isinstance(values, str):
+            cat = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[values])
+        else:
+            arr = pd.Series(values, dtype=object)
+            arr = arr.where(arr.notna(), None)
+            cat = pd.Categorical(arr, dtype=None if plain else dtype)
+            if plain and len(cat.categories):
+                cat = cat.rename_categories(cat.categories.astype(str).astype(object))
+        if not plain and cat.dtype != dtype:
+            cat = pd.Categorical(np.asarray(cat.astype(object)), dtype=dtype)
+        return cat
+    if values is None:
+        return np.full(n, np.nan, dtype=dtype)
+    if np.isscalar(values):
+        return np.full(n, values, dtype=dtype)
+    return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=dtype, na_value=np.nan) \
+        if not isinstance(values, np.ndarray) or values.dtype.kind not in "biuf" else values.astype(dtype, copy=False)
 
 
 def _with_malformed(frame: pd.DataFrame, raw: RawTable, source: str) -> pd.DataFrame:
@@ -355,18 +416,21 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
             frame[name] = pd.Series(pd.NA if name != "source_row" else 0, index=frame.index, dtype=object)
         col = frame[name]
         if name in ("animal_id", "tag_id", "source"):
-            frame[name] = col.astype("string").astype("category") if n else col.astype("category")
-        elif name == "fix_type":
-            frame[name] = pd.Categorical(col.astype(object).where(col.notna(), None), dtype=FIX_TYPE_DTYPE)
-        elif name == "argos_lc":
-            frame[name] = pd.Categorical(col.astype(object).where(col.notna(), None), dtype=ARGOS_LC_DTYPE)
+            if not isinstance(col.dtype, pd.CategoricalDtype):
+                frame[name] = col.astype("string").astype("category") if n else col.astype("category")
+            elif not col.cat.categories.empty and col.cat.categories.dtype != object:
+                frame[name] = col.cat.rename_categories(col.cat.categories.astype(str).astype(object))
+        elif name in ("fix_type", "argos_lc"):
+            want = FIX_TYPE_DTYPE if name == "fix_type" else ARGOS_LC_DTYPE
+            if col.dtype != want:
+                frame[name] = pd.Categorical(col.astype(object).where(col.notna(), None), dtype=want)
         elif name == "flag":
             frame[name] = col if isinstance(col.dtype, pd.CategoricalDtype) and col.dtype == FLAG_DTYPE else pd.Categorical(col, dtype=FLAG_DTYPE)
         elif name == "time":
             if not isinstance(col.dtype, pd.DatetimeTZDtype):
                 col = pd.to_datetime(col, utc=True)
             frame[name] = col.astype(CANONICAL_DTYPES["time"])
-        else:
+        elif col.dtype != dtype:
             frame[name] = pd.to_numeric(col, errors="coerce").astype(dtype)
     rest = [c for c in frame.columns if c not in CANONICAL_DTYPES]
     return frame[list(CANONICAL_COLUMNS) + rest]

@@ -120,7 +120,7 @@ def detect(src: Source, options: ReadOptions) -> tuple[Format, Head]:
     ParseError
         Empty, binary or unrecognised content (with a hint at ``--columns``).
     """
-    if not src.data.strip():
+    if re.search(rb"\S", src.data) is None:
         raise ParseError("file is empty", src.name)
     if looks_binary(src):
         raise ParseError("not a text file (binary content); not telemetry", src.name, 1)
@@ -133,6 +133,9 @@ def detect(src: Source, options: ReadOptions) -> tuple[Format, Head]:
                 return fmt, head
         except (IndexError, ValueError):
             continue
+    if options.columns:
+        # an explicit column mapping is for files no vendor parser claims
+        return by_name("generic-csv"), head
     first = head.line(head.first_nonblank())[:60]
     raise ParseError(
         f"unknown layout, not a collar format this tool knows (header starts '{first}'); "

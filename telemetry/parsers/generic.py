@@ -1,1 +1,287 @@
-"""placeholder"""
+"""Any delimited text file of fixes, with a column mapping or well-known column names.
+
+The mapping (``--columns`` / ``ReadOptions.columns``) maps canonical keys to
+the file's column names:
+
+==========  ==============================================================
+key         meaning
+==========  ==============================================================
+time        date and time in one column
+date/clock  date and time of day in two columns (instead of ``time``)
+lon, lat    WGS84 decimal degrees (decimal commas accepted)
+animal      animal id;  ``tag``: collar/tag id
+alt         altitude, metres;  ``hdop``: DOP as given;  ``sats``: satellites
+fix_type    2D/3D/none (also 2/3, "3D fix", "no fix")
+==========  ==============================================================
+
+Keys not given are guessed from common names. Without any mapping the
+sniffer claims a file only when it can confidently find time, longitude and
+latitude (``timestamp``/``datetime``/``date_time``/``time`` or ``date`` +
+``time``; ``longitude``/``lon``/``long``/``lng``; ``latitude``/``lat``; ``x``/``y``
+only when their values are in degree range) and the first rows' coordinates
+are numbers in range; the guessed mapping is reported in ``Parsed.notes``.
+
+Times: ISO 8601 with ``Z`` or an offset are converted to UTC; naive times
+need ``--tz`` (never guessed). Non-ISO layouts are read with the one format
+that fits every cell (``31.12.2020 23:00``, ``12/31/2020 23:00`` ...); when both
+day-first and month-first fit, month-first is used and a note says so.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import PurePath
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from telemetry.errors import ConfigError, ParseError
+from telemetry.parsers.canonical import (
+    Context,
+    Parsed,
+    build_frame,
+    join_date_time,
+    map_values,
+    parse_time,
+    to_float,
+)
+from telemetry.parsers.detect import Format, Head, ReadOptions, norm_name, register
+from telemetry.parsers.source import Source
+from telemetry.parsers.table import RawTable, read_delimited, sniff_delimiter, split_header
+
+KEYS = ("time", "date", "clock", "lon", "lat", "animal", "tag", "alt", "hdop", "sats", "fix_type")
+"""Mapping keys understood by ``--columns``."""
+
+GUESS: dict[str, tuple[str, ...]] = {
+    "time": ("timestamp", "datetime", "date-time", "date-time-utc", "utc-date-time", "utc-datetime",
+             "datetime-utc", "gmt-datetime", "date-and-time", "time"),
+    "date": ("date", "utc-date", "gmt-date"),
+    "clock": ("time", "utc-time", "gmt-time", "time-of-day"),
+    "lon": ("longitude", "lon", "long", "lng", "x"),
+    "lat": ("latitude", "lat", "y"),
+    "animal": ("animal-id", "animal", "individual", "individual-id", "name", "id"),
+    "tag": ("tag-id", "tag", "collar-id", "collar", "device-id", "device", "serial"),
+    "alt": ("altitude", "alt", "elevation", "ele", "height", "altitude-m"),
+    "hdop": ("hdop", "dop", "pdop"),
+    "sats": ("satellites", "sats", "sat", "n-sats", "nsats", "num-sats", "satellite-count"),
+    "fix_type": ("fix-type", "fixtype", "fix"),
+}
+XY_ONLY_IF_DEGREES = {"x", "y"}
+
+TIME_FORMATS: tuple[tuple[str, ...], ...] = (
+    ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"),
+    ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M"),
+    ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M"),
+    ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p"),
+    ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"),
+    ("%Y-%m-%d", "%d.%m.%Y", "%m/%d/%Y", "%d/%m/%Y"),
+)
+"""Candidate layouts, tried as groups (a group may mix with/without seconds)."""
+
+FIX_TYPES = {"3": "3D", "3d": "3D", "3d fix": "3D", "2": "2D", "2d": "2D", "2d fix": "2D",
+             "0": "none", "1": "none", "none": "none", "no fix": "none", "nofix": "none"}
+
+
+def _norm(name: str) -> str:
+    """norm_name without units in brackets: ``Longitude [deg]`` → ``longitude``."""
+    return norm_name(re.sub(r"[\[(][^\])]*[\])]", " ", name))
+
+
+def _find(names: list[str], cands: tuple[str, ...], exclude: set[str] = frozenset()) -> str | None:
+    lookup: dict[str, str] = {}
+    for name in names:
+        if name not in exclude:
+            lookup.setdefault(_norm(name), name)
+    for cand in cands:
+        if cand in lookup:
+            return lookup[cand]
+    return None
+
+
+def guess_mapping(names: list[str]) -> dict[str, str]:
+    """Canonical key → column for the keys that common names reveal (x/y unchecked)."""
+    out: dict[str, str] = {}
+    date, clock = _find(names, GUESS["date"]), _find(names, GUESS["clock"])
+    single = _find(names, GUESS["time"][:-1])
+    if single is not None:
+        out["time"] = single
+    elif date is not None and clock is not None:
+        out["date"], out["clock"] = date, clock
+    elif clock is not None:
+        out["time"] = clock
+    taken = set(out.values())
+    for key in ("lon", "lat", "animal", "tag", "alt", "hdop", "sats", "fix_type"):
+        col = _find(names, GUESS[key], taken)
+        if col is not None:
+            out[key] = col
+            taken.add(col)
+    return out
+
+
+def _number(cell: str) -> float:
+    try:
+        return float(cell.strip().replace(",", "."))
+    except ValueError:
+        return float("nan")
+
+
+def sniff(head: Head) -> bool:
+    """A delimited file with confidently recognisable time, longitude and latitude columns."""
+    try:
+        i = head.first_nonblank()
+        line = head.line(i)
+        delim = sniff_delimiter(line)
+        names = split_header(line, delim)
+        if len(names) < 3:
+            return False
+        mapping = guess_mapping(names)
+        if not ("time" in mapping or "date" in mapping) or "lon" not in mapping or "lat" not in mapping:
+            return False
+        ilon, ilat = names.index(mapping["lon"]), names.index(mapping["lat"])
+        rows = [r for r in csv.reader(head.lines[i + 1:i + 51], delimiter=delim) if len(r) == len(names)]
+        if not rows:
+            return False
+        lon = np.array([_number(r[ilon]) for r in rows])
+        lat = np.array([_number(r[ilat]) for r in rows])
+        ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+        # coordinates must be degrees in most rows (failed fixes may be blank, a few cells junk)
+        filled = np.isfinite(lon) | np.isfinite(lat)
+        return bool(filled.any()) and ok.sum() >= 0.5 * filled.sum()
+    except Exception:  # a sniffer never fails on garbage
+        return False
+
+
+def _resolve(names: list[str], mapping: dict[str, str], raw: RawTable, path: str) -> dict[str, str]:
+    """Mapping values → actual column names (exact, then case/spacing-insensitive)."""
+    out: dict[str, str] = {}
+    for key, want in mapping.items():
+        if key not in KEYS:
+            raise ConfigError(f"unknown --columns key '{key}' (known: {', '.join(KEYS)})", path)
+        col = want if want in names else _find(names, (_norm(want),))
+        if col is None:
+            shown = ", ".join(raw.header[:30])
+            raise ParseError(
+                f"column '{want}' given for --columns {key}={want} is not in the file "
+                f"(header has: {shown})", path, raw.header_line, want,
+            )
+        out[key] = col
+    return out
+
+
+def _time_text(arr: pa.Array) -> tuple[tuple[str, ...], str | None]:
+    """The format group that parses every present cell, and a note if day/month order was ambiguous."""
+    text = pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))
+    text = text.filter(pc.not_equal(text, "").fill_null(False))
+    if len(text) == 0:
+        return (), None
+    iso = pc.match_substring_regex(text, r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?$")
+    if pc.all(iso).as_py():
+        return (), None
+    fits = []
+    for group in TIME_FORMATS:
+        parsed = None
+        for fmt in group:
+            got = pc.strptime(text, format=fmt, unit="ns", error_is_null=True)
+            parsed = got if parsed is None else pc.coalesce(parsed, got)
+        if parsed.null_count == 0:
+            fits.append(group)
+    if not fits:
+        return (), None
+    note = None
+    if fits[0][0].startswith("%m/%d") and any(g[0].startswith("%d/%m") for g in fits):
+        note = "day/month order is ambiguous in every time; read as month/day/year"
+    return fits[0], note
+
+
+def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
+    """Read a generic delimited file of fixes using ``options.columns`` and/or guessed columns."""
+    line = head.line(head.first_nonblank())
+    header = split_header(line, sniff_delimiter(line))
+    ids = [options.columns.get(k) or guess_mapping(header).get(k) for k in ("animal", "tag")]
+    # ids are labels, not numbers (leading zeros)
+    raw = read_delimited(src, header_line=head.first_nonblank() + 1,
+                         types={c: pa.string() for c in ids if c})
+    names = raw.names
+    table = raw.table
+    given = _resolve(names, dict(options.columns), raw, src.name)
+    guessed = {k: v for k, v in guess_mapping(names).items() if k not in given}
+    if "time" in given or "date" in given:
+        guessed = {k: v for k, v in guessed.items() if k not in ("time", "date", "clock")}
+    taken = set(given.values())
+    guessed = {k: v for k, v in guessed.items() if v not in taken}
+    mapping = {**guessed, **given}
+    notes: list[str] = []
+    for key in ("lon", "lat"):
+        col = guessed.get(key)
+        if col is not None and _norm(col) in XY_ONLY_IF_DEGREES:
+            vals = to_float(table.column(col)).values
+            limit = 180 if key == "lon" else 90
+            if np.nanmax(np.abs(vals), initial=0) > limit:
+                del mapping[key]
+                notes.append(f"column '{col}' is not in degrees; not used as {key}")
+    missing = [k for k in ("lon", "lat") if k not in mapping]
+    if "time" not in mapping and not ("date" in mapping and "clock" in mapping):
+        missing.insert(0, "time")
+    if missing:
+        raise ParseError(
+            f"cannot tell which column is {' / '.join(missing)}; pass --columns "
+            "time=...,lon=...,lat=... (e.g. --columns time=DateTime,lon=X,lat=Y)",
+            src.name, raw.header_line,
+        )
+    if guessed:
+        notes.insert(0, "columns guessed: " + ", ".join(f"{k}={mapping[k]}" for k in guessed if k in mapping))
+    rows_read = table.num_rows + len(raw.malformed)
+
+    if "time" in mapping:
+        t_col = mapping["time"]
+        when = table.column(t_col)
+    else:
+        t_col = mapping["date"]
+        when = join_date_time(table.column(mapping["date"]), table.column(mapping["clock"]))
+    when = when if pa.types.is_timestamp(when.type) else pc.cast(when, pa.string())
+    arr = when.combine_chunks() if isinstance(when, pa.ChunkedArray) else when
+    formats, note = ((), None) if pa.types.is_timestamp(arr.type) else _time_text(arr)
+    if note:
+        notes.append(note)
+    ctx = Context(src.name, raw, t_col, "use ISO 8601 times, e.g. 2020-05-01T10:00:00Z")
+    untimed = arr.null_count == len(arr)
+    time = parse_time(when, ctx, formats=formats, tz=options.tz, naive_is_utc=untimed)
+    lon = to_float(table.column(mapping["lon"]), Context(src.name, raw, mapping["lon"]), required=True)
+    lat = to_float(table.column(mapping["lat"]), Context(src.name, raw, mapping["lat"]), required=True)
+    fields: dict[str, object] = {"time": time.values, "lon": lon.values, "lat": lat.values}
+    used = {mapping[k] for k in ("time", "lon", "lat") if k in mapping}
+
+    def text(col: str) -> np.ndarray:
+        a = pc.utf8_trim_whitespace(pc.cast(table.column(col), pa.string()))
+        a = pc.if_else(pc.equal(a, ""), pa.scalar(None, pa.string()), a)
+        return np.asarray(a.to_numpy(zero_copy_only=False), dtype=object)
+
+    tag = text(mapping["tag"]) if "tag" in mapping else None
+    animal = text(mapping["animal"]) if "animal" in mapping else None
+    stem = PurePath(src.name.split("::")[-1]).stem
+    if options.animal_id:
+        fields["animal_id"] = options.animal_id
+    else:
+        base = animal if animal is not None else tag
+        if base is not None and tag is not None:
+            base = np.where(base == None, tag, base)  # noqa: E711
+        fields["animal_id"] = stem if base is None else np.where(base == None, stem, base)  # noqa: E711
+    fields["tag_id"] = tag
+    used |= {mapping[k] for k in ("animal", "tag") if k in mapping}
+    for key, canon in (("alt", "alt_m"), ("hdop", "hdop"), ("sats", "n_sats")):
+        if key in mapping:
+            fields[canon] = to_float(table.column(mapping[key])).values
+            used.add(mapping[key])
+    if "fix_type" in mapping:
+        fields["fix_type"] = map_values(table.column(mapping["fix_type"]), FIX_TYPES)
+        used.add(mapping["fix_type"])
+
+    frame = build_frame(raw, src.name, fields,
+                        flags=[("bad_time", time.bad), ("bad_value", lon.bad | lat.bad)], used=used)
+    return Parsed(frame=frame, format="generic-csv", rows_read=rows_read, notes=notes)
+
+
+FORMAT = register(Format("generic-csv", "Generic delimited text with a column mapping", sniff, parse,
+                           priority=90))

@@ -190,4 +190,4 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     return Parsed(frame=frame, format="gpx", rows_read=n, notes=notes)
 
 
-FORMAT = register(Format("gpx", "GPX 1.0/1.1", sniff, parse))
+FORMAT = register(Format("gpx", "GPX 1.0/1.1", sniff, parse, priority=80))

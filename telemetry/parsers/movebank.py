@@ -13,14 +13,32 @@ from __future__ import annotations
 from pathlib import PurePath
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from telemetry.errors import ParseError
-from telemetry.parsers.canonical import Context, Parsed, build_frame, map_values, parse_time, to_float
+from telemetry.parsers.canonical import (
+    Context,
+    Parsed,
+    build_frame,
+    dictionary_codes,
+    map_category,
+    parse_time,
+    text_category,
+    to_float,
+)
 from telemetry.parsers.detect import Format, Head, ReadOptions, norm_name, register
 from telemetry.parsers.source import Source
-from telemetry.parsers.table import filter_rows, find_column, read_delimited, sniff_delimiter, split_header
+from telemetry.parsers.table import (
+    filter_rows,
+    find_column,
+    read_delimited,
+    sniff_delimiter,
+    split_header,
+    unique_names,
+)
+from telemetry.schema import ARGOS_LC_DTYPE, FIX_TYPE_DTYPE
 
 LOCATION_SENSORS = {
     "gps", "argos-doppler-shift", "radio-transmitter", "solar-geolocator", "sigfox-geolocation",
@@ -65,11 +83,16 @@ def _col(names: list[str], cands: tuple[str, ...]) -> str | None:
 
 
 def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
-    raw = read_delimited(
-        src,
-        header_line=head.first_nonblank() + 1,
-        types={},
-    )
+    header_line = head.first_nonblank() + 1
+    line = head.line(header_line - 1)
+    names = unique_names(split_header(line, sniff_delimiter(line)))
+    # typed columns are converted inside the CSV reader (fast); a dirty cell
+    # makes read_delimited fall back to text and the lenient converters below
+    types = {c: pa.float64() for c in (_col(names, LON), _col(names, LAT), _col(names, DOP),
+                                       _col(names, SATS), _col(names, ALT)) if c}
+    if _col(names, TIME):
+        types[_col(names, TIME)] = pa.timestamp("ns")
+    raw = read_delimited(src, header_line=header_line, types=types)
     names = raw.names
     t_col, lon_col, lat_col = _col(names, TIME), _col(names, LON), _col(names, LAT)
     for what, col in (("timestamp", t_col), ("location-long", lon_col), ("location-lat", lat_col)):
@@ -86,8 +109,7 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
 
     table = raw.table
     ctx = Context(src.name, raw, t_col, "Movebank timestamps are 'YYYY-MM-DD HH:MM:SS.sss' UTC")
-    time = parse_time(table.column(t_col), ctx, naive_is_utc=True,
-                      formats=() if _iso_like(table.column(t_col)) else ("%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M:%S"))
+    time = parse_time(table.column(t_col), ctx, naive_is_utc=True)
     lon = to_float(table.column(lon_col), Context(src.name, raw, lon_col), required=True)
     lat = to_float(table.column(lat_col), Context(src.name, raw, lat_col), required=True)
 
@@ -95,15 +117,16 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     fields: dict[str, object] = {"time": time.values, "lon": lon.values, "lat": lat.values}
 
     animal_col, tag_col = _col(names, ANIMAL), _col(names, TAG)
-    tag = _text(table.column(tag_col)) if tag_col else None
-    animal = _text(table.column(animal_col)) if animal_col else None
-    if animal is not None and tag is not None:
-        animal = np.where(animal == None, tag, animal)  # noqa: E711 (object array compare)
     fallback = options.animal_id or PurePath(src.name.split("::")[-1]).stem
-    fields["animal_id"] = options.animal_id or (animal if animal is not None else (tag if tag is not None else fallback))
-    if isinstance(fields["animal_id"], np.ndarray):
-        fields["animal_id"] = np.where(fields["animal_id"] == None, fallback, fields["animal_id"])  # noqa: E711
-    fields["tag_id"] = tag
+    if options.animal_id or (animal_col is None and tag_col is None):
+        fields["animal_id"] = fallback
+    elif animal_col is not None:
+        tag_or_name = table.column(tag_col) if tag_col else None
+        animal = text_category(table.column(animal_col), tag_or_name)
+        fields["animal_id"] = animal if not animal.isna().any() else text_category(animal.astype(object), fallback)
+    else:
+        fields["animal_id"] = text_category(table.column(tag_col), fallback)
+    fields["tag_id"] = text_category(table.column(tag_col)) if tag_col else None
     used |= {c for c in (animal_col, tag_col) if c}
 
     for canon, cands in (("alt_m", ALT), ("hdop", DOP), ("n_sats", SATS)):
@@ -113,7 +136,7 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
             used.add(col)
     lc_col = _col(names, ARGOS_LC)
     if lc_col is not None:
-        lc = map_values(table.column(lc_col), {c.lower(): c for c in "3210ABZ"})
+        lc = map_category(table.column(lc_col), {c.lower(): c for c in "3210ABZ"}, ARGOS_LC_DTYPE)
         fields["argos_lc"] = lc
         used.add(lc_col)
     fields["fix_type"] = _fix_types(table, names, sensor_col, lc_col)
@@ -129,47 +152,43 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     return Parsed(frame=frame, format="movebank", rows_read=rows_read, skipped=skipped, notes=notes)
 
 
-def _iso_like(col: pa.ChunkedArray) -> bool:
-    sample = col.slice(0, 50).drop_null().to_pylist()
-    return all(isinstance(s, str) and len(s) >= 10 and s[4] == "-" and s[7] == "-" for s in sample[:50]) if sample else True
-
-
-def _text(col: pa.ChunkedArray) -> np.ndarray:
-    """A text column as an object array with None for blanks."""
-    arr = pc.cast(col, pa.string())
-    arr = pc.utf8_trim_whitespace(arr)
-    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
-
-
 def _location_rows(sensor: pa.ChunkedArray, lon: pa.ChunkedArray, lat: pa.ChunkedArray) -> tuple[np.ndarray, dict[str, int]]:
     """Which rows come from a location sensor; counts of the others by sensor type.
 
     A sensor type is a location sensor if Movebank says so or, for a type we do
     not know, if any of its rows has coordinates (so nothing is lost silently).
     """
-    enc = pc.dictionary_encode(pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(sensor, pa.string()))))
-    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
-    kinds = enc.dictionary.to_pylist()
-    codes = enc.indices.fill_null(len(kinds)).to_numpy(zero_copy_only=False)
+    codes, kinds = dictionary_codes(sensor)
+    kinds = [k.strip().lower() for k in kinds]
+    codes = np.where(codes < 0, len(kinds), codes)
     has_xy = np.asarray(pc.and_(pc.is_valid(lon), pc.is_valid(lat)).to_numpy(zero_copy_only=False), dtype=bool)
     with_xy = np.bincount(codes[has_xy], minlength=len(kinds) + 1)
     is_loc = np.array([k in LOCATION_SENSORS or with_xy[i] > 0 for i, k in enumerate(kinds)] + [True])
     keep = is_loc[codes]
     counts = np.bincount(codes[~keep], minlength=len(kinds) + 1)
-    skipped = {kinds[i]: int(c) for i, c in enumerate(counts[:-1]) if c}
+    skipped: dict[str, int] = {}
+    for i, c in enumerate(counts[:-1]):
+        if c:
+            skipped[kinds[i]] = skipped.get(kinds[i], 0) + int(c)
     return keep, skipped
 
 
-def _fix_types(table: pa.Table, names: list[str], sensor_col: str | None, lc_col: str | None) -> np.ndarray | None:
+def _fix_types(table: pa.Table, names: list[str], sensor_col: str | None, lc_col: str | None) -> pd.Categorical:
     col = _col(names, FIXTYPE)
-    out = map_values(table.column(col), FIX_TYPES) if col else np.full(table.num_rows, None, dtype=object)
+    if col:
+        out = map_category(table.column(col), FIX_TYPES, FIX_TYPE_DTYPE)
+    else:
+        out = pd.Categorical.from_codes(np.full(table.num_rows, -1, np.int8), dtype=FIX_TYPE_DTYPE)
     if sensor_col is not None:
-        sensor = map_values(table.column(sensor_col), {"argos-doppler-shift": "argos"})
-        out = np.where(sensor == "argos", "argos", out)
+        codes, kinds = dictionary_codes(table.column(sensor_col))
+        is_argos = np.array([k.strip().lower() == "argos-doppler-shift" for k in kinds] + [False])[codes]
     elif lc_col is not None:
-        out = np.where(table.column(lc_col).is_valid().to_numpy(zero_copy_only=False), "argos", out)
-    return out
+        is_argos = np.asarray(table.column(lc_col).is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    else:
+        return out
+    codes = out.codes.copy()
+    codes[is_argos] = list(FIX_TYPE_DTYPE.categories).index("argos")
+    return pd.Categorical.from_codes(codes, dtype=FIX_TYPE_DTYPE)
 
 
 def sniff_reference(head: Head) -> bool:

@@ -76,7 +76,11 @@ def _gps_rows(datatype: pa.ChunkedArray) -> tuple[np.ndarray, dict[str, int]]:
 
 def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     """Read an Ornitela CSV export into the canonical table (GPS records only)."""
-    raw = read_delimited(src, header_line=head.first_nonblank() + 1)
+    line = head.line(head.first_nonblank())
+    header = split_header(line, sniff_delimiter(line))
+    ids = [c for c in (_col(header, "device_id"), _col(header, "device_name")) if c]
+    # ids are labels, not numbers (leading zeros, long integers)
+    raw = read_delimited(src, header_line=head.first_nonblank() + 1, types={c: pa.string() for c in ids})
     names = raw.names
     rows_read = raw.table.num_rows + len(raw.malformed)
     dt_col = _col(names, "UTC_datetime")

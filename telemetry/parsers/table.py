@@ -184,12 +184,12 @@ def read_delimited(
     if table is None:
         raise ParseError("cannot decode the text in any known encoding", src.name)
 
-    lines, malformed = _line_numbers(data[start:], table.num_rows, first_line, bad, delimiter, len(columns))
+    lines, malformed = _line_numbers(data, start, table.num_rows, first_line, bad, delimiter, len(columns))
     return RawTable(table=table, lines=lines, header=header, header_line=header_line, malformed=malformed)
 
 
 def _line_numbers(
-    body: bytes, n_rows: int, first_line: int, bad: list[str], delimiter: str, n_cols: int
+    data: bytes, start: int, n_rows: int, first_line: int, bad: list[str], delimiter: str, n_cols: int
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """Line number of every kept row, and ``(line, text)`` of malformed rows.
 
@@ -197,13 +197,13 @@ def _line_numbers(
     row i is on line ``first_line + i``. Otherwise re-walk the text with the
     csv module (only dirty files pay for this).
     """
-    n_newlines = body.count(b"\n")
-    n_physical = n_newlines + (1 if body and not body.endswith(b"\n") else 0)
+    n_newlines = data.count(b"\n", start)
+    n_physical = n_newlines + (1 if len(data) > start and not data.endswith(b"\n") else 0)
     if not bad and n_physical == n_rows:
         return np.arange(first_line, first_line + n_rows, dtype=np.int64), []
     lines: list[int] = []
     malformed: list[tuple[int, str]] = []
-    reader = csv.reader(io.StringIO(decode_lenient(body), newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(decode_lenient(data[start:]), newline=""), delimiter=delimiter)
     start = first_line
     for record in reader:
         end = reader.line_num + first_line - 1
