@@ -105,7 +105,7 @@ def by_name(name: str) -> Format:
 
 def looks_binary(src: Source) -> bool:
     """True for content that is clearly not text (NUL bytes, many control chars)."""
-    head = src.data[:4096]
+    head = src.read_head(4096)
     if b"\x00" in head:
         return True
     ctrl = sum(1 for b in head if b < 9 or 13 < b < 32)
@@ -120,7 +120,8 @@ def detect(src: Source, options: ReadOptions) -> tuple[Format, Head]:
     ParseError
         Empty, binary or unrecognised content (with a hint at ``--columns``).
     """
-    if re.search(rb"\S", src.data) is None:
+    head_bytes = src.read_head()
+    if re.search(rb"\S", head_bytes) is None and (src.size <= len(head_bytes) or re.search(rb"\S", src.data) is None):
         raise ParseError("file is empty", src.name)
     if looks_binary(src):
         raise ParseError("not a text file (binary content); not telemetry", src.name, 1)

@@ -13,7 +13,6 @@ import io
 import os
 import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from telemetry.errors import ParseError
@@ -27,37 +26,102 @@ DATA_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ".gpx", ".gz", ".zip", ".xml", 
 SKIP_NAMES = {"readme", "license", "licence", "provenance", "changelog"}
 
 
-@dataclass
 class Source:
     """One logical input file, decompressed and normalised.
+
+    A plain file on disk is not loaded: parsers stream it from ``path`` with
+    :meth:`open_stream` (so a 1 GB CSV never sits in memory next to the table
+    built from it). Compressed, archived or re-encoded input is held as bytes.
 
     Attributes
     ----------
     name : str
         Path as given, or ``archive.zip::member`` for archive members.
-    data : bytes
-        The file's bytes (UTF-8 or a single-byte encoding; LF or CRLF line ends).
     explicit : bool
         True when the user named this file; False when found in a directory or
         archive (such files are skipped, not fatal, if they are not telemetry).
     """
 
-    name: str
-    data: bytes
-    explicit: bool = True
-    notes: list[str] = field(default_factory=list)
+    def __init__(self, name: str, data: bytes | None = None, explicit: bool = True,
+                 path: Path | None = None) -> None:
+        self.name = name
+        self.explicit = explicit
+        self.path = path
+        self._data = data
+        self.notes: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"Source({self.name!r})"
+
+    @property
+    def data(self) -> bytes:
+        """The whole (normalised) content; loads a path-backed file on first use."""
+        if self._data is None:
+            self._data = self.path.read_bytes() if self.path is not None else b""
+        return self._data
+
+    @data.setter
+    def data(self, value: bytes) -> None:
+        self._data = value
+
+    @property
+    def size(self) -> int:
+        """Size in bytes of the (decompressed) content."""
+        if self._data is None and self.path is not None:
+            return self.path.stat().st_size
+        return len(self.data)
+
+    def read_head(self, nbytes: int = HEAD_BYTES) -> bytes:
+        """The first ``nbytes`` bytes, without loading the whole file."""
+        if self._data is None and self.path is not None:
+            with open(self.path, "rb") as fh:
+                return fh.read(nbytes)
+        return self.data[:nbytes]
 
     def head_text(self, nbytes: int = HEAD_BYTES) -> str:
         """The first ``nbytes`` decoded leniently (for sniffing only)."""
-        return decode_lenient(self.data[:nbytes])
+        return decode_lenient(self.read_head(nbytes))
 
     def head_lines(self, nbytes: int = HEAD_BYTES) -> list[str]:
         """The first lines of the file, without line endings; last partial line dropped."""
         text = self.head_text(nbytes)
         lines = text.splitlines()
-        if len(self.data) > nbytes and lines:
+        if self.size > nbytes and lines:
             lines = lines[:-1]
         return lines
+
+    def open_stream(self, offset: int = 0):
+        """A pyarrow input stream positioned at byte ``offset``."""
+        import pyarrow as pa
+
+        if self._data is None and self.path is not None:
+            stream = pa.OSFile(str(self.path), "rb")
+            stream.seek(offset)
+            return stream
+        return pa.BufferReader(pa.py_buffer(self.data)[offset:])
+
+    def count(self, needle: bytes, start: int = 0) -> int:
+        """Occurrences of ``needle`` from byte ``start`` (streams path-backed files)."""
+        if self._data is not None or self.path is None:
+            return self.data.count(needle, start)
+        total = 0
+        with open(self.path, "rb") as fh:
+            fh.seek(start)
+            while chunk := fh.read(16 << 20):
+                total += chunk.count(needle)
+        return total
+
+    def endswith(self, suffix: bytes) -> bool:
+        if self._data is not None or self.path is None:
+            return self.data.endswith(suffix)
+        with open(self.path, "rb") as fh:
+            fh.seek(max(0, self.size - len(suffix)))
+            return fh.read() == suffix
+
+    def release(self) -> None:
+        """Drop held bytes (a Source is parsed once)."""
+        if self.path is None or self._data is not None:
+            self._data = b""
 
 
 def decode_lenient(data: bytes) -> str:
@@ -137,13 +201,24 @@ def _looks_like_data_name(base: str) -> bool:
     return stem.split("-")[0].split(".")[0] not in SKIP_NAMES
 
 
+def _needs_normalising(head: bytes) -> bool:
+    """True if the content must be rewritten before parsing (BOM, UTF-16, CR-only)."""
+    if head.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    if len(head) >= 4 and head[1:4:2] == b"\x00\x00":
+        return True
+    return b"\r" in head and b"\n" not in head
+
+
 def _from_bytes(data: bytes, name: str, explicit: bool) -> Iterator[Source]:
     if _is_gzip(data):
         data = _decompress_gzip(data, name)
     if _is_zip(data):
         yield from _zip_members(data, name)
         return
-    yield Source(name=name, data=normalise(data, name), explicit=explicit)
+    src = Source(name=name, data=normalise(data, name), explicit=explicit)
+    data = b""  # only the Source holds the bytes, so the parser can release them
+    yield src
 
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, bool]]:
@@ -175,10 +250,17 @@ def open_sources(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Source]:
     """Yield every logical input file under ``paths`` (see :func:`expand_paths`)."""
     for path, explicit in expand_paths(paths):
         try:
+            with open(path, "rb") as fh:
+                head = fh.read(HEAD_BYTES)
+            if not (_is_gzip(head) or _is_zip(head) or _needs_normalising(head)):
+                yield Source(name=str(path), explicit=explicit, path=path)
+                continue
             data = path.read_bytes()
         except OSError as err:
             raise ParseError(f"cannot read file ({err.strerror})", str(path)) from None
-        for src in _from_bytes(data, str(path), explicit):
+        sources = _from_bytes(data, str(path), explicit)
+        del data
+        for src in sources:
             if not explicit or "::" in src.name:
                 src.explicit = explicit and "::" not in src.name
             yield src

@@ -8,12 +8,15 @@ flagged ``malformed_row`` by the canonical layer, never dropped).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from telemetry.errors import ParseError
@@ -124,43 +127,62 @@ def read_delimited(
     names : list[str], optional
         Column names to use instead of the header's (header line still skipped).
     """
-    data = src.data
-    offsets = _line_offsets(data, header_line + skip_after_header)
+    head = src.read_head()
+    offsets = _line_offsets(head, header_line + skip_after_header)
+    if offsets[-1] >= len(head) and src.size > len(head):
+        head = src.data  # preamble longer than the sniffing window
+        offsets = _line_offsets(head, header_line + skip_after_header)
     if len(offsets) <= header_line:
         raise ParseError("file ends before the header line", src.name, header_line)
-    header_text = decode_lenient(data[offsets[header_line - 1]:offsets[header_line]]).rstrip("\r\n")
+    header_text = decode_lenient(head[offsets[header_line - 1]:offsets[header_line]]).rstrip("\r\n")
     delimiter = delimiter or sniff_delimiter(header_text)
     header = split_header(header_text, delimiter)
     columns = unique_names(names or header)
-    start = offsets[-1] if len(offsets) > header_line + skip_after_header else len(data)
+    start = offsets[-1] if len(offsets) > header_line + skip_after_header else src.size
     first_line = header_line + skip_after_header + 1
-    body = pa.py_buffer(data)[start:]
 
-    bad: list[str] = []
+    bad: list[int] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        bad.append(row.text)
+        # row.text is not touched: it fails to decode for non-UTF-8 files;
+        # _line_numbers re-reads the text to locate and keep malformed rows
+        bad.append(row.actual_columns)
         return "skip"
 
     types = {k: v for k, v in (types or {}).items() if k in columns}
+    with _quiet_undecodable_rows():
+        table = _read_any_encoding(src, start, columns, delimiter, types, on_invalid, bad)
+    table = infer_types(table, keep=set(types))
+    lines, malformed = _line_numbers(src, start, table.num_rows, first_line, bad, delimiter, len(columns))
+    src.release()  # a Source is parsed once; free held bytes before the frame is built
+    return RawTable(table=table, lines=lines, header=header, header_line=header_line, malformed=malformed)
+
+
+@contextlib.contextmanager
+def _quiet_undecodable_rows():
+    """Silence pyarrow's 'exception ignored' report for a malformed row that is not
+    UTF-8: that attempt fails anyway and the read is retried in the next encoding."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable):  # pragma: no cover - depends on pyarrow internals
+        if not isinstance(unraisable.exc_value, UnicodeDecodeError):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+def _read_any_encoding(src, start, columns, delimiter, types, on_invalid, bad) -> pa.Table:
+    """Try UTF-8, then cp1252, then latin-1; a typed column with a dirty cell → text."""
     table = None
     for encoding in ENCODINGS:
         bad.clear()
         for attempt_types in (types, {}):
             try:
-                table = pacsv.read_csv(
-                    body,
-                    read_options=pacsv.ReadOptions(column_names=columns, encoding=encoding),
-                    parse_options=pacsv.ParseOptions(
-                        delimiter=delimiter, invalid_row_handler=on_invalid
-                    ),
-                    convert_options=pacsv.ConvertOptions(
-                        column_types=attempt_types or {c: pa.string() for c in types},
-                        null_values=NULL_VALUES,
-                        strings_can_be_null=True,
-                        quoted_strings_can_be_null=True,
-                    ),
-                )
+                table = _stream_table(src, start, columns, delimiter, encoding, attempt_types, on_invalid)
                 break
             except pa.ArrowInvalid as err:
                 table = None
@@ -175,21 +197,95 @@ def read_delimited(
                 if encoding == ENCODINGS[-1]:
                     raise ParseError(f"cannot read table: {err}", src.name) from None
                 break
-        if table is not None and encoding != ENCODINGS[-1] and any(
-            pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema
-        ):
-            table = None  # text that is not valid in this encoding came back as bytes
         if table is not None:
             break
     if table is None:
         raise ParseError("cannot decode the text in any known encoding", src.name)
+    return table
 
-    lines, malformed = _line_numbers(data, start, table.num_rows, first_line, bad, delimiter, len(columns))
-    return RawTable(table=table, lines=lines, header=header, header_line=header_line, malformed=malformed)
+
+BLOCK_BYTES = 4 << 20
+"""CSV block size: blocks are converted and freed as the reader streams, which
+keeps the memory peak near the size of the output table, not 3× the file."""
+
+
+def _stream_table(
+    src: Source, start: int, columns: list[str], delimiter: str, encoding: str,
+    types: dict[str, pa.DataType], on_invalid,
+) -> pa.Table:
+    """Stream the data rows into a table; untyped columns are read as text.
+
+    Text first, types after (:func:`infer_types`): type inference on the first
+    block alone would fail on a column that is empty for the first rows.
+    """
+    reader = pacsv.open_csv(
+        src.open_stream(start),
+        read_options=pacsv.ReadOptions(column_names=columns, encoding=encoding, block_size=BLOCK_BYTES),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={**{c: pa.string() for c in columns}, **types},
+            null_values=NULL_VALUES,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    return pa.Table.from_batches(list(reader), schema=reader.schema)
+
+
+_BOOL_TEXT = {"true", "false", "TRUE", "FALSE", "True", "False"}
+
+
+def infer_types(table: pa.Table, keep: set[str] = frozenset()) -> pa.Table:
+    """Give text columns a better type where every value converts (int, float, bool);
+    repetitive text (study name, sensor type) becomes dictionary-encoded.
+
+    Decided on the whole column (not a first block), so one odd cell keeps the
+    column as text rather than failing the read.
+    """
+    arrays = []
+    for name, col in zip(table.column_names, table.columns):
+        if name in keep or not pa.types.is_string(col.type) or col.null_count == len(col):
+            arrays.append(col)
+            continue
+        better = _better_type(col)
+        if pa.types.is_string(better.type) and len(better) > 1000:
+            encoded = pc.dictionary_encode(better)
+            distinct = len(encoded.chunk(0).dictionary) if encoded.num_chunks == 1 else len(
+                pc.unique(better))
+            if distinct <= 0.05 * len(better):
+                better = encoded.unify_dictionaries() if encoded.num_chunks > 1 else encoded
+        arrays.append(better)
+    return pa.Table.from_arrays(arrays, names=table.column_names)
+
+
+def _better_type(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    sample = col.slice(0, 2000).drop_null()
+    if len(sample) == 0:
+        sample = col.drop_null().slice(0, 2000)
+    values = sample.to_pylist()
+    if values and all(v in _BOOL_TEXT for v in values):
+        candidates = [pa.bool_()]
+    else:
+        candidates = [pa.int64(), pa.float64()]
+    for typ in candidates:
+        try:
+            pc.cast(sample, typ)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        try:
+            if typ == pa.bool_():
+                lowered = pc.utf8_lower(col)
+                if not pc.all(pc.is_in(lowered.drop_null(), pa.array(["true", "false"]))).as_py():
+                    return col
+                return pc.equal(lowered, "true")
+            return pc.cast(col, typ)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return col
 
 
 def _line_numbers(
-    data: bytes, start: int, n_rows: int, first_line: int, bad: list[str], delimiter: str, n_cols: int
+    src: Source, start: int, n_rows: int, first_line: int, bad: list[int], delimiter: str, n_cols: int
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """Line number of every kept row, and ``(line, text)`` of malformed rows.
 
@@ -197,13 +293,13 @@ def _line_numbers(
     row i is on line ``first_line + i``. Otherwise re-walk the text with the
     csv module (only dirty files pay for this).
     """
-    n_newlines = data.count(b"\n", start)
-    n_physical = n_newlines + (1 if len(data) > start and not data.endswith(b"\n") else 0)
+    n_newlines = src.count(b"\n", start)
+    n_physical = n_newlines + (1 if src.size > start and not src.endswith(b"\n") else 0)
     if not bad and n_physical == n_rows:
         return np.arange(first_line, first_line + n_rows, dtype=np.int64), []
     lines: list[int] = []
     malformed: list[tuple[int, str]] = []
-    reader = csv.reader(io.StringIO(decode_lenient(data[start:]), newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(decode_lenient(src.data[start:]), newline=""), delimiter=delimiter)
     start = first_line
     for record in reader:
         end = reader.line_num + first_line - 1
