@@ -78,7 +78,8 @@ def _argos_counts(df: pd.DataFrame, keys: list[str]) -> dict[tuple, dict[str, in
     lc = df["argos_lc"]
     if lc.isna().all():
         return {}
-    counts = df.assign(_lc=lc).dropna(subset=["_lc"]).groupby(keys + ["_lc"], observed=True).size()
+    small = pd.DataFrame({**{k: df[k] for k in keys}, "_lc": lc}).dropna(subset=["_lc"])
+    counts = small.groupby(keys + ["_lc"], observed=True).size()
     out: dict[tuple, dict[str, int]] = {}
     for idx, n in counts.items():
         key, cls = tuple(idx[:-1]), str(idx[-1])
@@ -109,7 +110,8 @@ def summarize(df: pd.DataFrame) -> dict[str, Any]:
     stats = _group_stats(df, keys) if len(df) else pd.DataFrame(columns=keys)
     argos = _argos_counts(df, keys) if len(df) else {}
     flags = (
-        df.dropna(subset=["flag"]).groupby(keys + ["flag"], observed=True).size()
+        pd.DataFrame({k: df[k] for k in [*keys, "flag"]}).dropna(subset=["flag"])
+        .groupby(keys + ["flag"], observed=True).size()
         if len(df)
         else pd.Series(dtype=int)
     )

@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from telemetry.errors import ParseError, TelemetryError
@@ -26,7 +27,7 @@ from telemetry.parsers import (  # noqa: F401  (importing registers each format)
 from telemetry.parsers.canonical import Parsed, conform
 from telemetry.parsers.detect import REGISTRY, ReadOptions, detect
 from telemetry.parsers.source import Source, open_sources
-from telemetry.schema import CANONICAL_COLUMNS, empty_frame
+from telemetry.schema import empty_frame
 
 __all__ = ["read", "read_source", "ReadOptions", "formats"]
 
@@ -134,20 +135,15 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)] or frames[:1] or [empty_frame()]
     if len(frames) == 1:
         return frames[0].reset_index(drop=True)
-    cats = {}
-    for name in frames[0].columns:
-        if isinstance(frames[0][name].dtype, pd.CategoricalDtype) and name in CANONICAL_COLUMNS:
-            values = pd.api.types.union_categoricals(
-                [pd.Categorical(f[name]) for f in frames], sort_categories=False
-            ).categories
-            cats[name] = values
+    united = []
+    for name in ("animal_id", "tag_id", "source"):
+        cats = pd.Index(sorted({str(c) for f in frames for c in f[name].cat.categories}), dtype=object)
+        united.append((name, cats))
     fixed = []
     for f in frames:
         f = f.copy(deep=False)
-        for name, values in cats.items():
-            if f[name].dtype.ordered or name in ("fix_type", "argos_lc", "flag"):
-                continue
-            f[name] = f[name].cat.set_categories(values)
+        for name, cats in united:
+            lookup = np.append(cats.get_indexer(f[name].cat.categories.astype(str)), -1)
+            f[name] = pd.Categorical.from_codes(lookup[f[name].cat.codes.to_numpy()], categories=cats)
         fixed.append(f)
-    out = pd.concat(fixed, ignore_index=True, sort=False)
-    return conform(out)
+    return conform(pd.concat(fixed, ignore_index=True, sort=False))

@@ -1,0 +1,91 @@
+"""`telemetry inspect` and the command line's error contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from telemetry.cli.main import main
+
+from .conftest import DATA
+
+MB = DATA / "movebank"
+
+
+def run(args, capsys):
+    code = main(list(map(str, args)))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_inspect_json_per_file_and_animal(capsys):
+    code, out, _ = run(["inspect", MB / "bats_subset.csv", MB / "gulls_argos_subset.csv", "--json"], capsys)
+    assert code == 0
+    summary = json.loads(out)
+    bats, gulls = summary["files"]
+    assert bats["format"] == "movebank" and bats["rows_read"] == 300
+    bat = bats["animals"][0]
+    assert bat["median_interval_h"] == pytest.approx(30 / 3600, abs=2e-3)
+    assert bat["first"].endswith("Z") and 0 < bat["fix_success_pct"] <= 100
+    assert bat["hdop_median"] is not None
+    assert gulls["animals"][0]["argos_lc"]  # Argos classes counted
+    assert gulls["animals"][0]["fix_success_pct"] is None  # no schedule for Argos
+    assert summary["totals"]["rows"] == 720
+
+
+def test_inspect_table_names_format_and_skipped_files(capsys):
+    code, out, _ = run(["inspect", DATA], capsys)
+    assert code == 0
+    assert "format: movebank" in out and "total:" in out
+
+
+def test_fix_success_counts_failed_attempts(tmp_path, capsys):
+    rows = ["timestamp,location-long,location-lat,individual-local-identifier,sensor-type"]
+    for i in range(10):
+        xy = ("", "") if i in (3, 4) else ("77.0", "43.0")
+        rows.append(f"2021-01-01 {i:02d}:00:00.000,{xy[0]},{xy[1]},A,gps")
+    # three attempts that were never written (06:00 -> 10:00 gap of 4 h)
+    rows = rows[:8] + [r.replace(" 07:", " 10:").replace(" 08:", " 11:").replace(" 09:", " 12:") for r in rows[8:]]
+    path = tmp_path / "a.csv"
+    path.write_text("\n".join(rows) + "\n")
+    code, out, _ = run(["inspect", path, "--json"], capsys)
+    animal = json.loads(out)["files"][0]["animals"][0]
+    assert animal["rows"] == 10 and animal["fixes"] == 8 and animal["no_fix_rows"] == 2
+    assert animal["median_interval_h"] == 1.0
+    assert animal["fix_success_pct"] == pytest.approx(100 * 8 / 13, abs=0.1)
+
+
+@pytest.mark.parametrize(
+    "content, expect",
+    [
+        (b"", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        (b"name,colour\napple,red\n", "unknown layout"),
+    ],
+)
+def test_bad_files_one_line_exit_2(tmp_path, capsys, content, expect):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    code, out, err = run(["inspect", path], capsys)
+    assert code == 2
+    line = err.strip()
+    assert "\n" not in line and expect in line and "bad.csv" in line
+    assert "Traceback" not in err
+
+
+def test_missing_file_and_bad_columns_option(capsys):
+    code, _, err = run(["inspect", "/no/such/file.csv"], capsys)
+    assert code == 2 and "no such file" in err
+    code, _, err = run(["inspect", str(MB / "bats_subset.csv"), "--columns", "when"], capsys)
+    assert code == 2 and "--columns" in err
+
+
+def test_console_script_never_prints_a_traceback(tmp_path):
+    bad = tmp_path / "x.csv"
+    bad.write_text("a;b\n1;2\n")
+    proc = subprocess.run([sys.executable, "-m", "telemetry", "inspect", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
