@@ -218,6 +218,8 @@ def _stream_table(
     Text first, types after (:func:`infer_types`): type inference on the first
     block alone would fail on a column that is empty for the first rows.
     """
+    if start >= src.size:  # a header and no data rows: an empty table, not an error
+        return pa.table({c: pa.array([], type=types.get(c, pa.string())) for c in columns})
     reader = pacsv.open_csv(
         src.open_stream(start),
         read_options=pacsv.ReadOptions(column_names=columns, encoding=encoding, block_size=BLOCK_BYTES),
