@@ -17,9 +17,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from telemetry.cli import formats_cmd, inspect_cmd
+    from telemetry.cli import formats_cmd, inspect_cmd, process_cmd
 
-    for command in (inspect_cmd.inspect, formats_cmd.formats):
+    for command in (inspect_cmd.inspect, formats_cmd.formats, process_cmd.process):
         cli.add_command(command)
 
 

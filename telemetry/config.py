@@ -1,0 +1,352 @@
+"""All parameters of the trajectory pipeline, as dataclasses with units in their names.
+
+One :class:`Config` holds one dataclass per step (``clean``, ``segment``, ``clusters``,
+``smooth``, ``states``, ``homerange``; ``smooth`` and ``states`` are the parameter classes of
+the smoother and the HMM, defined next to them). Defaults come from a *species profile*
+(:data:`PROFILES`: ``snow_leopard`` is the default, ``generic`` a permissive fallback),
+can be read from a TOML file and overridden with ``section.name=value`` strings, the
+form the command line's ``--set`` option takes. :meth:`Config.to_dict` is what every
+output echoes into its metadata.
+
+Examples
+--------
+>>> from telemetry.config import Config
+>>> cfg = Config.for_species("snow_leopard").with_overrides(["clean.max_speed_kmh=12"])
+>>> cfg.clean.max_speed_kmh
+12.0
+>>> cfg.clusters.radius_m
+200.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from telemetry.errors import TelemetryError
+
+__all__ = [
+    "CleanParams",
+    "SegmentParams",
+    "ClusterParams",
+    "HomeRangeParams",
+    "Config",
+    "PROFILES",
+    "DEFAULT_SPECIES",
+    "load_config",
+]
+
+
+@dataclass(frozen=True)
+class CleanParams:
+    """Thresholds of :func:`telemetry.trajectory.clean.clean`.
+
+    Attributes
+    ----------
+    max_speed_kmh : float
+        Fastest plausible travel speed between two fixes (km/h); faster steps mark a fix ``speed``.
+    speed_min_step_m : float
+        A step shorter than this (m) is never "too fast": GPS error over a short interval
+        would otherwise look like sprinting.
+    spike_speed_kmh : float
+        Spike rule (Bjørneraas et al. 2010): incoming *and* outgoing speed above this (km/h) ...
+    spike_min_turn_deg : float
+        ... and a turn back sharper than this (degrees, 180 = straight back) marks a ``spike``.
+    max_iterations : int
+        Rounds of the speed/spike filter; each round flags only the worst fix of a bad
+        stretch, so one outlier never condemns its neighbours.
+    median_window_fixes : int
+        Usable fixes on each side used for the local median position that decides which end
+        of a too-fast step is to blame.
+    max_hdop_2d : float
+        2D fixes with DOP above this are ``low_quality``.
+    max_hdop : float
+        Any fix with DOP above this is ``low_quality``.
+    min_sats : int
+        Fixes with fewer satellites than this (when known) are ``low_quality`` (0 disables).
+    argos_reject_classes : tuple of str
+        Argos location classes flagged ``low_quality``.
+    clock_jump_min_h : float
+        A record whose time is this far (h) from the local median time of its neighbours in
+        file order, or this far beyond the animal's main time span, is a ``clock_jump``.
+    clock_jump_span_fraction : float
+        The margin beyond the animal's main (10th-90th percentile) time span is the larger of
+        ``clock_jump_min_h`` and this fraction of the span.
+    """
+
+    max_speed_kmh: float = 15.0
+    speed_min_step_m: float = 100.0
+    spike_speed_kmh: float = 3.0
+    spike_min_turn_deg: float = 150.0
+    max_iterations: int = 50
+    median_window_fixes: int = 3
+    max_hdop_2d: float = 5.0
+    max_hdop: float = 50.0
+    min_sats: int = 0
+    argos_reject_classes: tuple[str, ...] = ("Z",)
+    clock_jump_min_h: float = 24.0 * 7
+    clock_jump_span_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    """Parameters of :func:`telemetry.trajectory.segment.segment`.
+
+    Attributes
+    ----------
+    gap_multiple : float
+        A gap longer than this multiple of the animal's own fix interval starts a new segment.
+    min_gap_h : float
+        Never split at gaps shorter than this (h), whatever the schedule.
+    """
+
+    gap_multiple: float = 4.0
+    min_gap_h: float = 0.0
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    """Stop/cluster rule of :func:`telemetry.trajectory.segment.clusters` (kill-site rule).
+
+    Attributes
+    ----------
+    radius_m : float
+        A fix joins a cluster when within this distance (m) of the cluster's centroid ...
+    window_h : float
+        ... and within this time (h) of the cluster's last fix.
+    min_fixes : int
+        Clusters with fewer fixes are not clusters.
+    """
+
+    radius_m: float = 200.0
+    window_h: float = 24.0
+    min_fixes: int = 2
+
+
+def _smooth_params() -> Any:
+    # imported when a Config is made, not at import time: smooth.py imports the trajectory
+    # package, which imports this module
+    from telemetry.trajectory.smooth import SmoothParams
+
+    return SmoothParams()
+
+
+def _states_params() -> Any:
+    from telemetry.trajectory.states import StateParams
+
+    return StateParams()
+
+
+@dataclass(frozen=True)
+class HomeRangeParams:
+    """Home-range estimators of :func:`telemetry.trajectory.homerange.home_ranges`.
+
+    Attributes
+    ----------
+    mcp_levels_pct : tuple of float
+        MCP levels (% of fixes closest to the centroid).
+    kde_levels_pct : tuple of float
+        KDE isopleth levels (% of probability mass).
+    kde_grid_cells : int
+        Grid cells along the longer side of the KDE grid.
+    kde_bandwidth_factor : float
+        Multiplier of the reference bandwidth ``h_ref``.
+    """
+
+    mcp_levels_pct: tuple[float, ...] = (95.0, 100.0)
+    kde_levels_pct: tuple[float, ...] = (50.0, 95.0)
+    kde_grid_cells: int = 256
+    kde_bandwidth_factor: float = 1.0
+
+
+SECTIONS: tuple[str, ...] = ("clean", "segment", "clusters", "smooth", "states", "homerange")
+"""Config sections; ``smooth`` and ``states`` are the parameter classes of
+:mod:`telemetry.trajectory.smooth` (``SmoothParams``) and :mod:`telemetry.trajectory.states`
+(``StateParams``)."""
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    # Snow leopard (Panthera uncia), GPS collars at 1-4 h: travel rarely exceeds a few km/h
+    # between fixes (daily movements of up to ~10-40 km; McCarthy et al. 2005, Johansson et al.
+    # 2016); kill sites are found with the 200 m / 24 h cluster rule of large-carnivore studies
+    # (Knopff et al. 2009, Johansson et al. 2015).
+    "snow_leopard": {},
+    # Anything else: only physically absurd speeds are removed (fast birds and bats exceed
+    # 100 km/h), spikes need a fast out-and-back.
+    "generic": {
+        "clean": {"max_speed_kmh": 200.0, "spike_speed_kmh": 50.0, "speed_min_step_m": 200.0,
+                  "argos_reject_classes": ("Z",)},
+        "segment": {"gap_multiple": 4.0},
+    },
+}
+"""Species profiles: overrides of the dataclass defaults (which are the snow leopard's)."""
+
+DEFAULT_SPECIES = "snow_leopard"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every parameter of the pipeline, one dataclass per step."""
+
+    species: str = DEFAULT_SPECIES
+    clean: CleanParams = field(default_factory=CleanParams)
+    segment: SegmentParams = field(default_factory=SegmentParams)
+    clusters: ClusterParams = field(default_factory=ClusterParams)
+    smooth: Any = field(default_factory=_smooth_params)
+    states: Any = field(default_factory=_states_params)
+    homerange: HomeRangeParams = field(default_factory=HomeRangeParams)
+
+    @classmethod
+    def for_species(cls, species: str = DEFAULT_SPECIES) -> Config:
+        """The defaults of a species profile (see :data:`PROFILES`)."""
+        key = species.strip().lower().replace(" ", "_").replace("-", "_")
+        if key not in PROFILES:
+            raise TelemetryError(f"unknown species profile {species!r}; known: {', '.join(PROFILES)}")
+        return Config(species=key).with_values(PROFILES[key])
+
+    def with_values(self, values: Mapping[str, Any]) -> Config:
+        """A copy with ``{"section": {"name": value}}`` (e.g. a parsed TOML file) applied.
+
+        A top-level ``species`` key switches profile first; unknown sections or names,
+        and values of the wrong type, are a :class:`TelemetryError`.
+        """
+        cfg = self
+        values = dict(values)
+        if "species" in values:
+            cfg = Config.for_species(str(values.pop("species")))
+        updates: dict[str, Any] = {}
+        for section, entries in values.items():
+            if section not in SECTIONS:
+                raise TelemetryError(f"unknown configuration section {section!r}; known: {', '.join(SECTIONS)}")
+            if not isinstance(entries, Mapping):
+                raise TelemetryError(f"configuration section {section!r} must be a table of name = value")
+            current = getattr(cfg, section)
+            known = {f.name: f for f in fields(current)}
+            changes = {}
+            for name, value in entries.items():
+                if name not in known:
+                    raise TelemetryError(
+                        f"unknown parameter {section}.{name}; known: {', '.join(known)}"
+                    )
+                changes[name] = _coerce(f"{section}.{name}", getattr(current, name), value)
+            updates[section] = replace(current, **changes)
+        return replace(cfg, **updates)
+
+    def with_overrides(self, overrides: Iterable[str]) -> Config:
+        """A copy with ``section.name=value`` strings applied (the CLI's ``--set``).
+
+        The value is read as TOML (``12``, ``true``, ``"text"``, ``["B", "Z"]``); bare
+        text that is not valid TOML is taken as a string.
+        """
+        nested: dict[str, dict[str, Any]] = {}
+        for item in overrides:
+            key, sep, raw = item.partition("=")
+            section, dot, name = key.strip().partition(".")
+            if not sep or not dot or not name:
+                raise TelemetryError(f"--set expects section.name=value, got {item!r}")
+            nested.setdefault(section, {})[name.strip()] = _parse_value(raw.strip())
+        return self.with_values(nested)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable parameters (tuples → lists) for output metadata."""
+        out = json.loads(json.dumps(dataclasses.asdict(self), default=_json_default))
+        return out
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as compact, key-sorted JSON (reproducible bytes)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    species: str | None = None,
+    overrides: Iterable[str] = (),
+) -> Config:
+    """Build a :class:`Config`: species profile, then a TOML file, then ``--set`` overrides.
+
+    Parameters
+    ----------
+    path : path, optional
+        TOML file with ``[clean]``, ``[segment]``, ... tables and optionally ``species = "..."``.
+    species : str, optional
+        Species profile; wins over the file's ``species``.
+    overrides : iterable of str
+        ``section.name=value`` strings, applied last.
+    """
+    cfg = Config.for_species(species or DEFAULT_SPECIES)
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as err:
+            raise TelemetryError(f"cannot read configuration: {err.strerror}", str(path)) from None
+        except tomllib.TOMLDecodeError as err:
+            raise TelemetryError(f"invalid TOML: {err}", str(path)) from None
+        if species is not None:
+            data.pop("species", None)
+        cfg = cfg.with_values(data)
+    return cfg.with_overrides(overrides)
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _coerce(name: str, current: Any, value: Any) -> Any:
+    """Convert ``value`` to the type of the current value; refuse what does not fit."""
+    try:
+        if current is None:  # optional parameter (e.g. smooth.tau_s): number, or none/null
+            if value is None or str(value).strip().lower() in {"none", "null", ""}:
+                return None
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+            return float(str(value))
+        if isinstance(current, bool):
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in {"true", "yes", "1"}:
+                return True
+            if str(value).lower() in {"false", "no", "0"}:
+                return False
+            raise ValueError
+        if isinstance(current, int):
+            if isinstance(value, bool) or float(value) != int(float(value)):
+                raise ValueError
+            return int(float(value))
+        if isinstance(current, float):
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if isinstance(current, tuple):
+            items = value if isinstance(value, (list, tuple)) else [v for v in str(value).split(",") if v.strip()]
+            kind = type(current[0]) if current else str
+            if kind is not str and any(isinstance(v, bool) for v in items):
+                raise ValueError
+            return tuple(kind(v.strip() if isinstance(v, str) else v) for v in items)
+        if isinstance(current, Mapping):
+            if not isinstance(value, Mapping):
+                raise ValueError
+            merged = dict(current)
+            merged.update({str(k): float(v) for k, v in value.items()})
+            return merged
+        return str(value)
+    except (TypeError, ValueError):
+        raise TelemetryError(
+            f"parameter {name} expects {type(current).__name__}, got {value!r}"
+        ) from None
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    return str(obj)

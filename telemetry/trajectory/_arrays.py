@@ -1,0 +1,151 @@
+"""Array helpers shared by the trajectory steps: group codes, one sort, neighbours, distances.
+
+Every step works the same way: sort the rows once by ``(animal, time)``, take numpy
+arrays, and express "previous/next fix of the same animal" as index shifts guarded by
+group boundaries. Nothing here loops in Python over rows or animals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from telemetry.schema import FLAG_DTYPE, FLAGS
+
+EARTH_RADIUS_M = 6_371_008.8
+"""Mean Earth radius (m, IUGG) for the fast spherical distances used by filters."""
+
+FLAG_CODE = {name: i for i, name in enumerate(FLAGS)}
+
+
+def group_codes(df: pd.DataFrame, column: str = "animal_id") -> tuple[np.ndarray, pd.Index]:
+    """Integer code per row for ``column`` (missing values get their own last code).
+
+    Returns
+    -------
+    codes : ndarray of int64
+        ``0..k-1``; rows with a missing id share code ``k-1`` (after the named groups).
+    labels : pandas.Index
+        The label of each code (``NA`` for the missing-id group).
+    """
+    if column not in df.columns:
+        return np.zeros(len(df), dtype=np.int64), pd.Index([pd.NA], dtype=object)
+    col = df[column]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy().astype(np.int64)
+        labels = pd.Index(col.cat.categories)
+    else:
+        codes, uniques = pd.factorize(col, sort=True)
+        codes = codes.astype(np.int64)
+        labels = pd.Index(uniques)
+    missing = codes < 0
+    if missing.any():
+        codes = np.where(missing, len(labels), codes)
+        labels = labels.astype(object).append(pd.Index([pd.NA], dtype=object))
+    return codes, labels
+
+
+def time_ns(df: pd.DataFrame) -> np.ndarray:
+    """``time`` as int64 nanoseconds since the epoch (NaT → int64 min)."""
+    t = df["time"]
+    if not isinstance(t.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_dtype(t.dtype):
+        t = pd.to_datetime(t, utc=True, errors="coerce")
+    return t.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+def flag_codes(df: pd.DataFrame) -> np.ndarray:
+    """Codes of the ``flag`` column in :data:`FLAG_DTYPE` (``-1`` = usable)."""
+    if "flag" not in df.columns:
+        return np.full(len(df), -1, dtype=np.int8)
+    flag = df["flag"]
+    if not (isinstance(flag.dtype, pd.CategoricalDtype) and flag.dtype == FLAG_DTYPE):
+        flag = pd.Categorical(flag.astype(object).where(flag.notna(), None), dtype=FLAG_DTYPE)
+        return np.asarray(flag.codes, dtype=np.int8).copy()
+    return flag.cat.codes.to_numpy().astype(np.int8).copy()
+
+
+def flags_to_series(codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """Flag codes back to the categorical ``flag`` column."""
+    return pd.Series(pd.Categorical.from_codes(codes.astype(np.int8), dtype=FLAG_DTYPE), index=index, name="flag")
+
+
+def usable_mask(df: pd.DataFrame) -> np.ndarray:
+    """True where the row is unflagged and has time, lon and lat."""
+    ok = flag_codes(df) < 0
+    ok &= df["time"].notna().to_numpy() & np.isfinite(df["lon"].to_numpy(dtype=float, na_value=np.nan))
+    ok &= np.isfinite(df["lat"].to_numpy(dtype=float, na_value=np.nan))
+    return ok
+
+
+def sorted_usable(df: pd.DataFrame, usable: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row positions of usable fixes sorted by ``(animal, time)``.
+
+    Returns
+    -------
+    pos : ndarray of int64
+        Positions into ``df`` (``iloc``), sorted by animal code then time (stable).
+    codes : ndarray of int64
+        Animal code of each sorted row.
+    t_ns : ndarray of int64
+        Time (ns) of each sorted row.
+    """
+    if usable is None:
+        usable = usable_mask(df)
+    codes_all, _ = group_codes(df)
+    t_all = time_ns(df)
+    pos = np.flatnonzero(usable)
+    order = np.lexsort((t_all[pos], codes_all[pos]))
+    pos = pos[order]
+    return pos, codes_all[pos], t_all[pos]
+
+
+def same_group_as_previous(codes: np.ndarray) -> np.ndarray:
+    """``out[i]`` is True when sorted row ``i`` has the same group as row ``i-1``."""
+    out = np.zeros(codes.shape, dtype=bool)
+    out[1:] = codes[1:] == codes[:-1]
+    return out
+
+
+def group_starts(codes: np.ndarray) -> np.ndarray:
+    """Index of the first row of each row's run of equal ``codes`` (sorted input)."""
+    n = codes.size
+    start = np.ones(n, dtype=bool)
+    start[1:] = codes[1:] != codes[:-1]
+    return np.maximum.accumulate(np.where(start, np.arange(n), 0)) if n else np.zeros(0, dtype=np.int64)
+
+
+def group_ends(codes: np.ndarray) -> np.ndarray:
+    """Index one past the last row of each row's run of equal ``codes`` (sorted input)."""
+    n = codes.size
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    rev = group_starts(codes[::-1])[::-1]
+    return n - rev
+
+
+def haversine_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
+    """Great-circle distance (m) on the mean sphere; within 0.5 % of the ellipsoid.
+
+    Used only where a threshold is compared (filters, clusters), where speed beats the
+    last 0.5 %; reported distances come from :class:`pyproj.Geod`.
+    """
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi = p2 - p1
+    dlam = np.radians(lon2 - lon1)
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlam / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def bearing_deg(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
+    """Initial great-circle bearing (degrees clockwise from north, -180..180)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dlam = np.radians(lon2 - lon1)
+    y = np.sin(dlam) * np.cos(p2)
+    x = np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dlam)
+    return np.degrees(np.arctan2(y, x))
+
+
+def wrap_deg(angle: np.ndarray) -> np.ndarray:
+    """Wrap degrees to ``(-180, 180]``."""
+    out = np.mod(angle + 180.0, 360.0) - 180.0
+    return np.where(out == -180.0, 180.0, out)

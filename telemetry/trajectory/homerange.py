@@ -1,0 +1,222 @@
+"""Home ranges: minimum convex polygons (MCP) and kernel density isopleths (KDE).
+
+Each animal is projected to its own Lambert azimuthal equal-area projection (WGS84,
+centred on the animal's mean position), so areas are true areas; polygons are returned
+in WGS84 lon/lat with edges densified so their shape survives the trip back.
+
+* MCP ``p`` %: convex hull of the ``p`` % of fixes closest to the centroid (Mohr 1947;
+  the usual "95 % MCP" drops the 5 % farthest fixes).
+* KDE ``p`` %: bivariate Gaussian kernel with the reference bandwidth
+  ``h_ref = sqrt((s_x² + s_y²) / 2) · n^(-1/6)`` (Worton 1989), evaluated on a grid by
+  binning + FFT convolution; the ``p`` % isopleth is the density level enclosing ``p`` % of
+  the probability mass, traced with contourpy (holes kept).
+
+Only usable (unflagged) fixes count. This is a per-animal summary, not a hot path: one
+small loop over animals is fine here.
+"""
+
+from __future__ import annotations
+
+import contourpy
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy.signal import fftconvolve
+
+from telemetry.config import HomeRangeParams
+from telemetry.trajectory._arrays import group_codes, usable_mask
+
+__all__ = ["home_ranges", "mcp", "kde"]
+
+_DENSIFY_M = 250.0
+
+
+def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None) -> gpd.GeoDataFrame:
+    """MCP and KDE home ranges per animal.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Canonical table (flags respected).
+    params : HomeRangeParams, optional
+        Levels (%), KDE grid size and bandwidth factor.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per animal, method (``"mcp"``/``"kde"``) and level: ``animal_id``,
+        ``method``, ``level_pct``, ``area_km2`` (in the animal's equal-area projection),
+        ``n_fixes``, ``bandwidth_m`` (KDE only), ``geometry`` (EPSG:4326).
+        Animals with fewer than 3 usable fixes get no rows.
+    """
+    params = params or HomeRangeParams()
+    ok = usable_mask(df)
+    codes, labels = group_codes(df)
+    lon_all = df["lon"].to_numpy(dtype=float, na_value=np.nan)
+    lat_all = df["lat"].to_numpy(dtype=float, na_value=np.nan)
+    rows: list[dict] = []
+    c = codes[ok]
+    order = np.argsort(c, kind="stable")
+    c = c[order]
+    lon_ok, lat_ok = lon_all[ok][order], lat_all[ok][order]
+    bounds = np.searchsorted(c, np.arange(len(labels) + 1))
+    for g, label in enumerate(labels):
+        lon, lat = lon_ok[bounds[g] : bounds[g + 1]], lat_ok[bounds[g] : bounds[g + 1]]
+        if lon.size < 3:
+            continue
+        fwd, inv = _laea(lon, lat)
+        x, y = fwd.transform(lon, lat)
+        for level in params.mcp_levels_pct:
+            poly = mcp(x, y, level)
+            rows.append(_row(label, "mcp", level, poly, lon.size, np.nan, inv))
+        for level, poly, h in zip(
+            params.kde_levels_pct,
+            *kde(x, y, params.kde_levels_pct, grid_cells=params.kde_grid_cells,
+                 bandwidth_factor=params.kde_bandwidth_factor),
+        ):
+            rows.append(_row(label, "kde", level, poly, lon.size, h, inv))
+    cols = ["animal_id", "method", "level_pct", "area_km2", "n_fixes", "bandwidth_m", "geometry"]
+    if not rows:
+        return gpd.GeoDataFrame({c: [] for c in cols}, geometry="geometry", crs="EPSG:4326")
+    out = gpd.GeoDataFrame(rows, columns=cols, geometry="geometry", crs="EPSG:4326")
+    if isinstance(df["animal_id"].dtype, pd.CategoricalDtype):
+        out["animal_id"] = out["animal_id"].astype(df["animal_id"].dtype)
+    return out
+
+
+def mcp(x: np.ndarray, y: np.ndarray, level_pct: float = 95.0) -> shapely.Geometry:
+    """Minimum convex polygon of the ``level_pct`` % of points closest to their centroid.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Planar coordinates (m) in an equal-area projection.
+    level_pct : float
+        Percentage of points kept (0-100].
+
+    Returns
+    -------
+    shapely.Geometry
+        The hull (a Polygon for 3+ non-collinear points), in the same coordinates.
+
+    Examples
+    --------
+    >>> mcp(np.array([0.0, 1.0, 0.0, 1.0, 50.0]), np.array([0.0, 0.0, 1.0, 1.0, 50.0]), 80).area
+    1.0
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    d2 = (x - x.mean()) ** 2 + (y - y.mean()) ** 2
+    k = max(int(np.ceil(level_pct / 100.0 * x.size - 1e-9)), 1)
+    keep = np.argsort(d2, kind="stable")[:k]
+    return shapely.convex_hull(shapely.multipoints(np.column_stack([x[keep], y[keep]])))
+
+
+def kde(
+    x: np.ndarray,
+    y: np.ndarray,
+    levels_pct: tuple[float, ...] = (50.0, 95.0),
+    *,
+    grid_cells: int = 256,
+    bandwidth_factor: float = 1.0,
+) -> tuple[list[shapely.Geometry], list[float]]:
+    """Kernel density isopleths with the reference bandwidth.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Planar coordinates (m) in an equal-area projection.
+    levels_pct : tuple of float
+        Isopleths (% of probability mass enclosed).
+    grid_cells : int
+        Cells along the longer side of the grid.
+    bandwidth_factor : float
+        Multiplier of ``h_ref``.
+
+    Returns
+    -------
+    polygons : list of shapely.Geometry
+        (Multi)polygons in the input coordinates, one per level.
+    bandwidths : list of float
+        The bandwidth used (m), repeated per level.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = x.size
+    sd = np.sqrt((np.var(x, ddof=1) + np.var(y, ddof=1)) / 2.0)
+    h = bandwidth_factor * sd * n ** (-1.0 / 6.0)
+    if not np.isfinite(h) or h <= 0:
+        h = 1.0  # all fixes in one place: a 1 m kernel still gives a (tiny) polygon
+    pad = 4.0 * h
+    x0, x1 = x.min() - pad, x.max() + pad
+    y0, y1 = y.min() - pad, y.max() + pad
+    cell = max(x1 - x0, y1 - y0) / grid_cells
+    # the kernel must be resolved by the grid (~4 cells per bandwidth), but a range much
+    # wider than the kernel (migrants) must not blow up memory: at most 2048 cells a side
+    cell = max(min(cell, h / 4.0), max(x1 - x0, y1 - y0) / 2048)
+    nx = int(np.ceil((x1 - x0) / cell)) + 1
+    ny = int(np.ceil((y1 - y0) / cell)) + 1
+    counts, _, _ = np.histogram2d(
+        x, y, bins=[nx, ny], range=[[x0, x0 + nx * cell], [y0, y0 + ny * cell]]
+    )
+    r = int(np.ceil(4.0 * h / cell))
+    k1 = np.exp(-0.5 * ((np.arange(-r, r + 1) * cell) / h) ** 2)
+    kern = np.outer(k1, k1)
+    dens = np.clip(fftconvolve(counts, kern, mode="same"), 0.0, None)
+    dens /= dens.sum()
+    flat = np.sort(dens.ravel())[::-1]
+    cum = np.cumsum(flat)
+    cx = x0 + (np.arange(nx) + 0.5) * cell
+    cy = y0 + (np.arange(ny) + 0.5) * cell
+    gen = contourpy.contour_generator(cx, cy, dens.T, fill_type=contourpy.FillType.OuterOffset)
+    polys = []
+    for level in levels_pct:
+        i = min(int(np.searchsorted(cum, level / 100.0)), flat.size - 1)
+        threshold = flat[i]
+        points, offsets = gen.filled(threshold, np.inf)
+        parts = []
+        for pts, offs in zip(points, offsets):
+            rings = [pts[offs[j] : offs[j + 1]] for j in range(len(offs) - 1)]
+            parts.append(shapely.Polygon(rings[0], rings[1:]))
+        polys.append(shapely.make_valid(shapely.MultiPolygon(parts)) if parts else shapely.Polygon())
+    return polys, [float(h)] * len(levels_pct)
+
+
+def _laea(lon: np.ndarray, lat: np.ndarray) -> tuple[pyproj.Transformer, pyproj.Transformer]:
+    """Transformers to/from the equal-area projection centred on the points' mean direction."""
+    lo, la = np.radians(lon), np.radians(lat)
+    vx, vy, vz = np.mean(np.cos(la) * np.cos(lo)), np.mean(np.cos(la) * np.sin(lo)), np.mean(np.sin(la))
+    lon0 = np.degrees(np.arctan2(vy, vx))
+    lat0 = np.degrees(np.arctan2(vz, np.hypot(vx, vy)))
+    # an explicit pipeline: 100x faster to build than a CRS-to-CRS transformer (no database search)
+    tr = pyproj.Transformer.from_pipeline(
+        "+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
+        f"+step +proj=laea +lat_0={lat0:.8f} +lon_0={lon0:.8f} +x_0=0 +y_0=0 +ellps=WGS84"
+    )
+    return _Direction(tr, "FORWARD"), _Direction(tr, "INVERSE")
+
+
+class _Direction:
+    """One direction of a pipeline transformer, with the ``transform(x, y)`` interface."""
+
+    def __init__(self, tr: pyproj.Transformer, direction: str) -> None:
+        self.tr, self.direction = tr, direction
+
+    def transform(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.tr.transform(np.asarray(a, dtype=float), np.asarray(b, dtype=float), direction=self.direction)
+        return np.asarray(x), np.asarray(y)
+
+
+def _row(label, method: str, level: float, poly, n: int, h: float, inv: _Direction) -> dict:
+    geo = shapely.transform(
+        shapely.segmentize(poly, _DENSIFY_M), lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1]))
+    )
+    return {
+        "animal_id": label,
+        "method": method,
+        "level_pct": float(level),
+        "area_km2": float(poly.area) / 1e6,
+        "n_fixes": int(n),
+        "bandwidth_m": h,
+        "geometry": geo,
+    }

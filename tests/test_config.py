@@ -1,0 +1,104 @@
+"""Parameters: profiles, TOML, --set overrides, echo into outputs; process() and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from telemetry.config import Config, load_config
+from telemetry.errors import TelemetryError
+from telemetry.pipeline import process, track_summary
+from tests.trajsim import simulate
+
+
+def test_profiles_and_overrides():
+    snow = Config.for_species("snow_leopard")
+    assert snow.clusters.radius_m == 200.0 and snow.clusters.window_h == 24.0
+    assert snow.smooth.uere_3d_m == 10.0 and snow.smooth.uere_2d_m == 30.0
+    assert Config.for_species("generic").clean.max_speed_kmh > snow.clean.max_speed_kmh
+    cfg = snow.with_overrides(["clean.max_speed_kmh=12", 'clean.argos_reject_classes=["B","Z"]',
+                               "smooth.tau_s=3600", "segment.gap_multiple=6"])
+    assert cfg.clean.max_speed_kmh == 12.0 and cfg.clean.argos_reject_classes == ("B", "Z")
+    assert cfg.smooth.tau_s == 3600.0 and cfg.segment.gap_multiple == 6.0
+    assert json.loads(cfg.to_json())["clean"]["max_speed_kmh"] == 12.0
+
+
+@pytest.mark.parametrize("bad", ["clean.nope=1", "nope.x=1", "clean.max_speed_kmh=fast", "noequals",
+                                 "clean.max_iterations=2.5"])
+def test_bad_overrides_are_clear_errors(bad):
+    with pytest.raises(TelemetryError):
+        Config().with_overrides([bad])
+    with pytest.raises(TelemetryError):
+        Config.for_species("dragon")
+
+
+def test_toml_file_then_set(tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text('species = "generic"\n[clean]\nmax_speed_kmh = 40\n[clusters]\nradius_m = 300\n')
+    cfg = load_config(f, overrides=["clusters.window_h=48"])
+    assert cfg.species == "generic" and cfg.clean.max_speed_kmh == 40.0
+    assert cfg.clusters.radius_m == 300.0 and cfg.clusters.window_h == 48.0
+    (tmp_path / "bad.toml").write_text("[clean\n")
+    with pytest.raises(TelemetryError):
+        load_config(tmp_path / "bad.toml")
+    with pytest.raises(TelemetryError):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_process_runs_every_step_and_echoes_parameters():
+    df = simulate(n_animals=2, n_fixes=150, seed=12)
+    tracks = process(df.sample(frac=1.0, random_state=0), overrides=["clean.max_speed_kmh=12"],
+                     smooth=False, states=False)
+    assert len(tracks) == len(df)
+    assert tracks.attrs["parameters"]["clean"]["max_speed_kmh"] == 12.0
+    assert {"flag", "segment_id", "cluster_id", "step_m", "turn_deg", "nsd_km2"} <= set(tracks.columns)
+    key = tracks["animal_id"].astype(str) + tracks["time"].astype(str)
+    assert key.is_monotonic_increasing
+    s = track_summary(tracks)
+    assert s["rows"].tolist() == [150, 150] and (s["usable"] + s["flagged"] == s["rows"]).all()
+
+
+def _cli(args):
+    import telemetry.cli.main as m
+    from telemetry.cli import process_cmd
+
+    if "process" not in m.cli.commands:
+        m.cli.add_command(process_cmd.process)
+    return m.main(args)
+
+
+@pytest.mark.parametrize("ext", ["parquet", "gpkg", "csv"])
+def test_cli_writes_atomically_with_metadata(tmp_path, ext, capsys):
+    df = simulate(n_animals=2, n_fixes=60, seed=13)
+    src = tmp_path / "fixes.csv"
+    df.drop(columns=["is_outlier", "true_lon", "true_lat", "flag"]).rename(
+        columns={"animal_id": "individual-local-identifier", "lon": "location-long", "lat": "location-lat",
+                 "time": "timestamp"}).to_csv(src, index=False)
+    out = tmp_path / f"tracks.{ext}"
+    rc = _cli(["process", str(src), "--out", str(out), "--set", "clean.max_speed_kmh=11",
+               "--no-smooth", "--no-states"])
+    assert rc == 0, capsys.readouterr()
+    assert "A0" in capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+    if ext == "parquet":
+        meta = json.loads(pq.read_schema(out).metadata[b"telemetry"])
+        import geopandas as gpd
+
+        assert len(gpd.read_parquet(out)) == 120
+    elif ext == "gpkg":
+        import pyogrio
+
+        meta = json.loads(pyogrio.read_info(out)["layer_metadata"]["telemetry_parameters"])
+    else:
+        meta = json.loads((tmp_path / "tracks.csv.json").read_text())
+        assert len(pd.read_csv(out)) == 120
+    assert meta["parameters"]["clean"]["max_speed_kmh"] == 11.0
+
+
+def test_cli_bad_input_exit_2(tmp_path):
+    assert _cli(["process", str(tmp_path / "none.csv"), "--out", str(tmp_path / "t.parquet")]) == 2
+    assert _cli(["process", str(tmp_path), "--out", str(tmp_path / "t.txt")]) == 2
+    assert _cli(["process", str(tmp_path), "--out", str(tmp_path / "t.csv"), "--set", "clean.x=1"]) == 2

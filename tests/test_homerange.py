@@ -1,0 +1,58 @@
+"""Home ranges: MCP against shapely/Geod areas, KDE against the analytic normal isopleth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from telemetry.config import HomeRangeParams
+from telemetry.trajectory.homerange import home_ranges, kde, mcp
+from tests.trajsim import simulate
+
+GEOD = pyproj.Geod(ellps="WGS84")
+
+
+def test_mcp_100_matches_geodesic_area_of_the_hull():
+    df = simulate(n_animals=2, n_fixes=300, seed=5, outlier_frac=0.0)
+    hr = home_ranges(df)
+    assert set(hr["method"]) == {"mcp", "kde"} and len(hr) == 8
+    assert hr.crs.to_epsg() == 4326 and hr.is_valid.all()
+    for animal, g in df.groupby("animal_id", observed=True):
+        hull = shapely.convex_hull(shapely.multipoints(g[["lon", "lat"]].to_numpy()))
+        ref = abs(GEOD.geometry_area_perimeter(hull)[0]) / 1e6
+        row = hr[(hr["animal_id"] == animal) & (hr["method"] == "mcp") & (hr["level_pct"] == 100)]
+        np.testing.assert_allclose(row["area_km2"].iloc[0], ref, rtol=2e-3)
+        m95 = hr[(hr["animal_id"] == animal) & (hr["method"] == "mcp") & (hr["level_pct"] == 95)]
+        assert m95["area_km2"].iloc[0] < row["area_km2"].iloc[0]
+
+
+def test_mcp_level_drops_farthest_points():
+    x = np.array([0.0, 1.0, 0.0, 1.0, 50.0])
+    y = np.array([0.0, 0.0, 1.0, 1.0, 50.0])
+    assert mcp(x, y, 80).area == 1.0
+    assert mcp(x, y, 100).area > 1.0
+
+
+def test_kde_isopleths_match_a_normal_distribution():
+    rng = np.random.default_rng(11)
+    sigma = 1000.0
+    x, y = rng.normal(0, sigma, 3000), rng.normal(0, sigma, 3000)
+    polys, h = kde(x, y, (50.0, 95.0))
+    var = (x.var(ddof=1) + y.var(ddof=1)) / 2 + h[0] ** 2  # data ⊛ kernel
+    for p, level in zip(polys, (0.5, 0.95)):
+        expected = 2 * np.pi * var * -np.log(1 - level)
+        np.testing.assert_allclose(p.area, expected, rtol=0.03)
+    np.testing.assert_allclose(h[0], np.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2) * 3000 ** (-1 / 6))
+
+
+def test_flagged_fixes_excluded_and_small_animals_skipped():
+    df = simulate(n_animals=1, n_fixes=200, seed=6, outlier_frac=0.0)
+    far = df.copy()
+    far.loc[0, "lon"] += 5.0
+    far["flag"] = pd.Categorical([ "speed"] + [None] * 199, dtype=df["flag"].dtype)
+    a = home_ranges(df, HomeRangeParams(kde_levels_pct=()))
+    b = home_ranges(far, HomeRangeParams(kde_levels_pct=()))
+    np.testing.assert_allclose(a["area_km2"].to_numpy()[1:], b["area_km2"].to_numpy()[1:], rtol=0.05)
+    assert home_ranges(df.iloc[:2]).empty
