@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from telemetry.config import Config, load_config
+from telemetry.errors import TelemetryError
 from telemetry.trajectory._arrays import group_codes, time_ns, usable_mask
 from telemetry.trajectory.clean import clean
 from telemetry.trajectory.metrics import metrics
 from telemetry.trajectory.segment import segment
 
-__all__ = ["process", "track_summary"]
+__all__ = ["process", "track_summary", "run", "RunResult"]
 
 
 def process(
@@ -169,3 +173,79 @@ def _optional(module: str, name: str):
     if importlib.util.find_spec(module) is None:
         return None
     return getattr(importlib.import_module(module), name, None)
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` produced: the tracks, the per-animal summary and the files written."""
+
+    tracks: pd.DataFrame
+    summary: pd.DataFrame
+    quality: dict
+    outputs: list[Path] = field(default_factory=list)
+
+
+def default_inputs() -> list[Path]:
+    """The bundled synthetic sample: ``sample_tracks/`` here, else beside the package."""
+    here = Path("sample_tracks")
+    if here.is_dir():
+        return [here]
+    bundled = Path(__file__).resolve().parent.parent / "sample_tracks"
+    if bundled.is_dir():
+        return [bundled]
+    raise TelemetryError("no input given and no sample_tracks/ folder found; pass files or folders")
+
+
+def run(
+    inputs: Iterable[str | os.PathLike[str]] | None = None,
+    out_dir: str | os.PathLike[str] = "maps",
+    config: Config | str | os.PathLike[str] | None = None,
+    *,
+    species: str | None = None,
+    overrides: Iterable[str] = (),
+    step: Callable[[str], object] | None = None,
+    fixes: pd.DataFrame | None = None,
+) -> RunResult:
+    """The whole job: read → clean → segment → smooth → metrics → states → outputs.
+
+    Parameters
+    ----------
+    inputs : paths, optional
+        Collar files or folders; default the bundled synthetic sample.
+    out_dir : path
+        Folder for the outputs (created if missing): ``tracks.parquet`` (GeoParquet,
+        parameters in its metadata), ``track_summary.csv``, ``flag_summary.csv`` and
+        ``quality.json`` (what ``telemetry inspect --json`` prints). Same inputs and
+        parameters give byte-identical files.
+    config, species, overrides
+        As for :func:`process`.
+    step : callable, optional
+        Called with the name of each step as it starts (progress display).
+    fixes : DataFrame, optional
+        An already-read fix table to use instead of reading ``inputs``.
+    """
+    from telemetry.export import atomic_write, write_tracks
+    from telemetry.parsers import read
+    from telemetry.quality import summarize
+    from telemetry.trajectory.clean import flag_summary
+
+    announce = step or (lambda name: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if fixes is None:
+        announce("read")
+        fixes = read([Path(p) for p in inputs] if inputs else default_inputs())
+    quality = summarize(fixes)
+    announce("process")
+    tracks = process(fixes, config, species=species, overrides=overrides)
+    summary = track_summary(tracks)
+
+    announce("write")
+    written = [out / "tracks.parquet", out / "track_summary.csv", out / "flag_summary.csv", out / "quality.json"]
+    write_tracks(tracks, written[0])
+    atomic_write(written[1], lambda tmp: summary.to_csv(tmp, float_format="%.6g",
+                                                        date_format="%Y-%m-%dT%H:%M:%SZ"))
+    atomic_write(written[2], lambda tmp: flag_summary(tracks).to_csv(tmp))
+    atomic_write(written[3], lambda tmp: Path(tmp).write_text(
+        json.dumps(quality, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"))
+    return RunResult(tracks=tracks, summary=summary, quality=quality, outputs=written)

@@ -17,9 +17,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from telemetry.cli import formats_cmd, inspect_cmd, process_cmd
+    from telemetry.cli import formats_cmd, inspect_cmd, process_cmd, run_cmd
 
-    for command in (inspect_cmd.inspect, formats_cmd.formats, process_cmd.process):
+    for command in (run_cmd.run, inspect_cmd.inspect, process_cmd.process, formats_cmd.formats):
         cli.add_command(command)
 
 

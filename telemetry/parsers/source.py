@@ -25,6 +25,9 @@ DATA_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ".gpx", ".gz", ".zip", ".xml", 
 
 SKIP_NAMES = {"readme", "license", "licence", "provenance", "changelog"}
 
+IGNORE_MARKER = ".telemetry-ignore"
+"""A file of this name makes directory expansion skip its folder (and subfolders)."""
+
 
 class Source:
     """One logical input file, decompressed and normalised.
@@ -231,11 +234,14 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, bo
     for p in paths:
         path = Path(p)
         if path.is_dir():
+            # folders marked with IGNORE_MARKER (e.g. sample_tracks/truth) are not telemetry
+            ignored = {m.parent for m in path.rglob(IGNORE_MARKER)}
             found = sorted(
                 f
                 for f in path.rglob("*")
                 if f.is_file()
                 and not any(part.startswith(".") for part in f.relative_to(path).parts)
+                and not any(parent in ignored for parent in f.parents)
                 and _looks_like_data_name(f.name)
             )
             out.extend((f, False) for f in found)

@@ -1,0 +1,175 @@
+"""Build the bundled country borders ``telemetry/data/countries.parquet``.
+
+Run once by a maintainer (the package never runs this at run time)::
+
+    python scripts/build_boundaries.py [--src DIR] [--out FILE]
+
+Input: world-atlas 2.0.2 TopoJSON (``countries-10m.json``, ``countries-50m.json``),
+a redistribution of Natural Earth 4.1.0 Admin-0 countries (public domain).
+GDAL reads a TopoJSON ``countries`` layer; its CRS comes back empty but the
+coordinates are WGS84 longitude/latitude (EPSG:4326).
+
+Output: one GeoParquet file (zstd) with columns ``iso_a3, iso_n3, name,
+resolution, geometry`` where Central Asia and its neighbours (:data:`DETAIL_10M`)
+have the 1:10m geometry and every other country the 1:50m one.
+
+Steps and why:
+
+1. ``shapely.make_valid`` on every geometry (about 50 of the 1:10m polygons are
+   invalid after TopoJSON quantisation: self-touching rings, spikes) and keep
+   only the polygonal parts (make_valid can return collapsed lines/points).
+2. ISO 3166-1 alpha-3 from the numeric id via the embedded table
+   :data:`ISO_NUMERIC_TO_ALPHA3`; features without an id (Kosovo, Somaliland,
+   Baikonur, Siachen Glacier, ...) get a Natural Earth ``ADM0_A3`` code from
+   :data:`NAME_FALLBACK` (not ISO codes: ISO has none for them).
+3. 1:50m countries are clipped by the union of the 1:10m ones, so no point is
+   in two countries where the two resolutions overlap. (Where a coarse line lies
+   short of the fine one a sliver of no-country remains; these slivers are on
+   the outer edge of the 1:10m block, far from Central Asia.)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SRC = Path("/work/shared/data/boundaries")
+DEFAULT_OUT = ROOT / "telemetry" / "data" / "countries.parquet"
+
+DETAIL_10M: tuple[str, ...] = (
+    # Central Asia proper and the countries around the Tien Shan / Pamir / Altai
+    "KAZ", "KGZ", "CHN", "UZB", "TJK", "TKM", "MNG", "RUS", "AFG", "PAK", "IND",
+    # small entities inside or between them (else they would be 1:50m holes)
+    "KAB",  # Baikonur (leased to Russia, inside Kazakhstan)
+    "KAS",  # Siachen Glacier (disputed IND/PAK)
+)
+"""Countries kept at 1:10m; every country touching the sample's bbox is among them."""
+
+# ISO 3166-1 numeric -> alpha-3 (complete list of officially assigned codes).
+_ISO_TABLE = """
+004 AFG 008 ALB 010 ATA 012 DZA 016 ASM 020 AND 024 AGO 028 ATG 031 AZE 032 ARG 036 AUS 040 AUT
+044 BHS 048 BHR 050 BGD 051 ARM 052 BRB 056 BEL 060 BMU 064 BTN 068 BOL 070 BIH 072 BWA 074 BVT
+076 BRA 084 BLZ 086 IOT 090 SLB 092 VGB 096 BRN 100 BGR 104 MMR 108 BDI 112 BLR 116 KHM 120 CMR
+124 CAN 132 CPV 136 CYM 140 CAF 144 LKA 148 TCD 152 CHL 156 CHN 158 TWN 162 CXR 166 CCK 170 COL
+174 COM 175 MYT 178 COG 180 COD 184 COK 188 CRI 191 HRV 192 CUB 196 CYP 203 CZE 204 BEN 208 DNK
+212 DMA 214 DOM 218 ECU 222 SLV 226 GNQ 231 ETH 232 ERI 233 EST 234 FRO 238 FLK 239 SGS 242 FJI
+246 FIN 248 ALA 250 FRA 254 GUF 258 PYF 260 ATF 262 DJI 266 GAB 268 GEO 270 GMB 275 PSE 276 DEU
+288 GHA 292 GIB 296 KIR 300 GRC 304 GRL 308 GRD 312 GLP 316 GUM 320 GTM 324 GIN 328 GUY 332 HTI
+334 HMD 336 VAT 340 HND 344 HKG 348 HUN 352 ISL 356 IND 360 IDN 364 IRN 368 IRQ 372 IRL 376 ISR
+380 ITA 384 CIV 388 JAM 392 JPN 398 KAZ 400 JOR 404 KEN 408 PRK 410 KOR 414 KWT 417 KGZ 418 LAO
+422 LBN 426 LSO 428 LVA 430 LBR 434 LBY 438 LIE 440 LTU 442 LUX 446 MAC 450 MDG 454 MWI 458 MYS
+462 MDV 466 MLI 470 MLT 474 MTQ 478 MRT 480 MUS 484 MEX 492 MCO 496 MNG 498 MDA 499 MNE 500 MSR
+504 MAR 508 MOZ 512 OMN 516 NAM 520 NRU 524 NPL 528 NLD 531 CUW 533 ABW 534 SXM 535 BES 540 NCL
+548 VUT 554 NZL 558 NIC 562 NER 566 NGA 570 NIU 574 NFK 578 NOR 580 MNP 581 UMI 583 FSM 584 MHL
+585 PLW 586 PAK 591 PAN 598 PNG 600 PRY 604 PER 608 PHL 612 PCN 616 POL 620 PRT 624 GNB 626 TLS
+630 PRI 634 QAT 638 REU 642 ROU 643 RUS 646 RWA 652 BLM 654 SHN 659 KNA 660 AIA 662 LCA 663 MAF
+666 SPM 670 VCT 674 SMR 678 STP 682 SAU 686 SEN 688 SRB 690 SYC 694 SLE 702 SGP 703 SVK 704 VNM
+705 SVN 706 SOM 710 ZAF 716 ZWE 724 ESP 728 SSD 729 SDN 732 ESH 740 SUR 744 SJM 748 SWZ 752 SWE
+756 CHE 760 SYR 762 TJK 764 THA 768 TGO 772 TKL 776 TON 780 TTO 784 ARE 788 TUN 792 TUR 795 TKM
+796 TCA 798 TUV 800 UGA 804 UKR 807 MKD 818 EGY 826 GBR 831 GGY 832 JEY 833 IMN 834 TZA 840 USA
+850 VIR 854 BFA 858 URY 860 UZB 862 VEN 876 WLF 882 WSM 887 YEM 894 ZMB
+"""
+_tokens = _ISO_TABLE.split()
+ISO_NUMERIC_TO_ALPHA3: dict[str, str] = dict(zip(_tokens[0::2], _tokens[1::2]))
+"""ISO 3166-1 numeric code (3 digits, zero padded) -> alpha-3 code."""
+
+NAME_FALLBACK: dict[str, str] = {
+    # world-atlas name -> code; Natural Earth ADM0_A3 codes for entities without an ISO code
+    "Kosovo": "XKX",  # user-assigned code used by the EU and IMF
+    "Somaliland": "SOL",
+    "N. Cyprus": "CYN",
+    "Cyprus U.N. Buffer Zone": "CNM",
+    "Dhekelia": "ESB",
+    "Akrotiri": "WSB",
+    "Siachen Glacier": "KAS",
+    "Baikonur": "KAB",
+    "USNB Guantanamo Bay": "USG",
+    "Indian Ocean Ter.": "IOA",
+    "Coral Sea Is.": "CSI",
+    "Spratly Is.": "PGA",
+    "Clipperton I.": "CLP",
+    "Bajo Nuevo Bank": "BJN",
+    "Serranilla Bank": "SER",
+    "Scarborough Reef": "SCR",
+    "Ashmore and Cartier Is.": "ATC",  # shares Australia's numeric id 036 in world-atlas
+}
+"""Codes for features whose numeric id is missing or shared with another feature."""
+
+
+def polygonal(geoms: np.ndarray) -> np.ndarray:
+    """Make geometries valid and keep only their polygonal parts (as MultiPolygon)."""
+    fixed = shapely.make_valid(geoms)
+    out = np.empty(len(fixed), dtype=object)
+    for i, g in enumerate(fixed):  # ~250 features: a loop over countries is fine
+        parts = shapely.get_parts(g)
+        # make_valid may return a GeometryCollection holding polygons and stray lines
+        parts = np.concatenate([shapely.get_parts(p) for p in parts]) if len(parts) else parts
+        polys = [p for p in parts if shapely.get_type_id(p) == 3 and not p.is_empty]
+        out[i] = shapely.multipolygons(polys) if polys else None
+    return out
+
+
+def read_topojson(path: Path, resolution: str) -> gpd.GeoDataFrame:
+    """One world-atlas file as a frame with ISO codes and valid polygonal geometry."""
+    df = pyogrio.read_dataframe(path, layer="countries")
+    n3 = df["id"].astype("string")
+    a3 = n3.map(ISO_NUMERIC_TO_ALPHA3)
+    by_name = df["name"].map(NAME_FALLBACK).astype("string")
+    a3 = by_name.fillna(a3)  # the name table wins: it also fixes shared ids (Ashmore -> ATC)
+    if a3.isna().any():
+        raise SystemExit(f"{path.name}: no alpha-3 code for {df.loc[a3.isna(), 'name'].tolist()}")
+    geom = polygonal(df.geometry.values)
+    out = gpd.GeoDataFrame(
+        {"iso_a3": a3, "iso_n3": n3, "name": df["name"].astype("string"),
+         "resolution": resolution},
+        geometry=gpd.GeoSeries(geom, crs="EPSG:4326"),
+    )
+    return out[out.geometry.notna()]
+
+
+def build(src: Path) -> gpd.GeoDataFrame:
+    """Combine the 1:10m block of :data:`DETAIL_10M` with the rest of the world at 1:50m."""
+    fine = read_topojson(src / "countries-10m.json", "10m")
+    coarse = read_topojson(src / "countries-50m.json", "50m")
+    fine = fine[fine.iso_a3.isin(DETAIL_10M)]
+    missing = set(DETAIL_10M) - set(fine.iso_a3)
+    if missing:
+        raise SystemExit(f"1:10m file lacks {sorted(missing)}")
+    coarse = coarse[~coarse.iso_a3.isin(DETAIL_10M)].copy()
+    # clip coarse neighbours by the fine block so the two resolutions never overlap
+    block = shapely.union_all(fine.geometry.values)
+    hit = shapely.intersects(coarse.geometry.values, block)
+    clipped = shapely.difference(coarse.geometry.values[hit], block)
+    coarse.loc[hit, "geometry"] = polygonal(clipped)
+    coarse = coarse[coarse.geometry.notna() & ~coarse.geometry.is_empty]
+    out = pd.concat([fine, coarse], ignore_index=True)
+    out = out.sort_values(["iso_a3", "name"], kind="stable").reset_index(drop=True)
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
+    assert shapely.is_valid(out.geometry.values).all()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--src", type=Path, default=DEFAULT_SRC, help="folder with world-atlas countries-*.json")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output GeoParquet file")
+    args = ap.parse_args(argv)
+    gdf = build(args.src)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    gdf.to_parquet(tmp, compression="zstd", index=False, write_covering_bbox=False)
+    tmp.replace(args.out)
+    n10 = int((gdf.resolution == "10m").sum())
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB): "
+          f"{len(gdf)} features, {n10} at 1:10m")
+
+
+if __name__ == "__main__":
+    main()

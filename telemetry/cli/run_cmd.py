@@ -1,0 +1,76 @@
+"""``telemetry run``: the whole job on the given files, or on the bundled sample."""
+
+from __future__ import annotations
+
+import click
+
+from telemetry.cli.options import input_options
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, type=click.Path())
+@click.option("--out", "out_dir", default="maps", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the outputs.")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="TOML file of parameters.")
+@click.option("--species", default=None, help="Species profile (snow_leopard, generic).")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.NAME=VALUE",
+              help="Override one parameter, e.g. --set clean.max_speed_kmh=12.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary table.")
+@input_options
+def run(inputs, out_dir, config_path, species, overrides, quiet, tz, columns, format_, animal_id) -> None:
+    """Read → clean → segment → smooth → metrics → states → outputs.
+
+    With no INPUT, runs on the bundled synthetic sample (sample_tracks/) and
+    writes into maps/.
+    """
+    from rich.console import Console
+
+    from telemetry.pipeline import run as run_job
+
+    if any(v is not None for v in (tz, columns, format_, animal_id)):
+        # reading options apply to the inputs: read here, hand the table on
+        from telemetry.cli.options import read_inputs
+
+        if not inputs:
+            raise click.UsageError("reading options need INPUT files")
+        inputs_or_table = read_inputs(inputs, tz, columns, format_, animal_id)
+    else:
+        inputs_or_table = None
+    console = Console(stderr=True, quiet=quiet)
+    with console.status("starting…") as status:
+        def step(name: str) -> None:
+            status.update(f"[bold]{name}[/bold]…")
+            console.print(f"[dim]·[/dim] {name}")
+
+        result = run_job(inputs or None, out_dir, config_path, species=species, overrides=overrides,
+                         step=step, fixes=inputs_or_table)
+    if not quiet:
+        _print_summary(result)
+
+
+def _print_summary(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 200
+    table = Table(box=None, header_style="bold")
+    cols = ["rows", "usable", "flagged", "segments", "clusters", "days", "distance_km"]
+    table.add_column("animal")
+    for c in cols:
+        table.add_column(c.replace("_", " "), justify="right")
+    for animal, row in result.summary.iterrows():
+        table.add_row(str(animal), *[_cell(row.get(c)) for c in cols])
+    console.print(table)
+    for path in result.outputs:
+        console.print(f"wrote {path}")
+
+
+def _cell(x) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return "–" if x != x else f"{x:,.1f}"
+    return f"{x:,}" if isinstance(x, int) else str(x)
