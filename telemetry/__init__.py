@@ -35,6 +35,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "from_movingpandas": ("telemetry.trajectory.interop", "from_movingpandas"),
     "process": ("telemetry.pipeline", "process"),
     "track_summary": ("telemetry.pipeline", "track_summary"),
+    "corridors": ("telemetry.corridor.corridors", "corridors"),
+    "corridor_layers": ("telemetry.corridor.corridors", "corridor_layers"),
+    "load_countries": ("telemetry.corridor.borders", "load_countries"),
+    "border_lines": ("telemetry.corridor.borders", "border_lines"),
 }
 
 __all__ = [

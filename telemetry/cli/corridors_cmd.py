@@ -1,0 +1,178 @@
+"""``telemetry corridors``: collar files → population corridor polygons (GeoJSON, GeoPackage).
+
+A thin layer: read the inputs with the shared options, run :func:`telemetry.process`
+(clean, segment, smooth) when the pipeline is available, call
+:func:`telemetry.corridor.corridors.corridor_layers`, write the layers atomically
+(temp file in the output folder, then :func:`os.replace`).
+
+Files written to ``--out DIR``::
+
+    corridors.geojson        polygons (RFC 7946, EPSG:4326)
+    corridors.gpkg           layer "corridors" (+ "corridor_steps" with --include-steps)
+    corridors.json           parameters and per-animal Brownian motion variance
+    corridor_steps.geojson   only with --include-steps: exact step lines (sensitive)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from telemetry.cli.options import input_options, read_inputs
+from telemetry.errors import TelemetryError
+
+
+@click.command("corridors")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@input_options
+@click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False),
+              help="Output folder (created if missing).")
+@click.option("--method", "methods", multiple=True, type=click.Choice(["footprint", "behaviour"]),
+              help="Corridor method(s) (default both; repeatable).")
+@click.option("--cell-m", type=float, default=None, help="Footprint grid cell (m), default 250.")
+@click.option("--min-animals", type=int, default=None, help="Animals a behaviour corridor needs (default 2).")
+@click.option("--hotspots", "hotspots_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Border-crossing hotspots (GeoJSON/GeoPackage with name, point geometry) to link.")
+@click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
+              help="Any corridor parameter, e.g. --set speed_prop=0.8 (repeatable).")
+@click.option("--raw", is_flag=True, help="Use the fixes as read (no cleaning/smoothing).")
+@click.option("--include-steps", is_flag=True,
+              help="Also write the corridor steps (exact positions: not for public release).")
+def corridors(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, methods: tuple[str, ...],
+              cell_m: float | None, min_animals: int | None, hotspots_file: str | None,
+              overrides: tuple[str, ...], raw: bool, include_steps: bool) -> None:
+    """Movement corridors shared by several animals, and which of them cross borders."""
+    from telemetry.corridor.corridors import CorridorParams, corridor_layers
+
+    values = _parse_sets(overrides, CorridorParams())
+    if methods:
+        values["methods"] = tuple(methods)
+    if cell_m is not None:
+        values["cell_m"] = cell_m
+    if min_animals is not None:
+        values["min_animals"] = min_animals
+    try:
+        params = CorridorParams().with_values(**values)
+    except (TypeError, ValueError) as err:
+        raise TelemetryError(str(err)) from None
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise TelemetryError("not a folder", str(folder))
+    hotspots = _read_hotspots(hotspots_file) if hotspots_file else None
+
+    tracks = read_inputs(inputs, tz, columns, format_, animal_id)
+    steps_run = "raw fixes"
+    if not raw:
+        process = _pipeline()
+        if process is not None:
+            tracks = process(tracks)
+            steps_run = "+".join(tracks.attrs.get("steps", [])) or "processed"
+    layers = corridor_layers(tracks, hotspots=hotspots, params=params)
+    polys, steps = layers["corridors"], layers["corridor_steps"]
+
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {"parameters": polys.attrs.get("parameters", {}), "tracks": steps_run,
+            "brownian_variance_m2_s": polys.attrs.get("brownian_variance_m2_s", {})}
+    polys = _plain(polys)
+    _atomic(folder / "corridors.geojson", lambda tmp: polys.to_file(tmp, driver="GeoJSON", engine="pyogrio",
+                                                                    layer="corridors",
+                                                                    layer_options={"RFC7946": "YES"}))
+
+    def gpkg(tmp: str) -> None:
+        text = json.dumps(meta, sort_keys=True, default=str)
+        polys.to_file(tmp, driver="GPKG", layer="corridors", engine="pyogrio",
+                      layer_metadata={"telemetry_parameters": text})
+        if include_steps:
+            _plain(steps).to_file(tmp, driver="GPKG", layer="corridor_steps", engine="pyogrio", append=True)
+
+    _atomic(folder / "corridors.gpkg", gpkg)
+    _atomic(folder / "corridors.json",
+            lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n"))
+    if include_steps:
+        _atomic(folder / "corridor_steps.geojson",
+                lambda tmp: _plain(steps).to_file(tmp, driver="GeoJSON", engine="pyogrio", layer="corridor_steps",
+                                                  layer_options={"RFC7946": "YES"}))
+    counts = polys.groupby("method").size().to_dict() if len(polys) else {}
+    click.echo(f"{len(polys)} corridor polygons ({', '.join(f'{k}: {v}' for k, v in counts.items()) or 'none'}), "
+               f"{int(polys['cross_border'].sum()) if len(polys) else 0} cross-border, "
+               f"{len(steps)} corridor steps → {folder}")
+
+
+def _pipeline() -> Callable | None:
+    """``telemetry.process`` if the pipeline module is installed, else None (raw fixes)."""
+    try:
+        from telemetry.pipeline import process
+    except ImportError:
+        return None
+    return process
+
+
+def _parse_sets(overrides: tuple[str, ...], defaults) -> dict:
+    import dataclasses
+
+    kinds = {f.name: type(getattr(defaults, f.name)) for f in dataclasses.fields(defaults)}
+    values: dict = {}
+    for item in overrides:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or name not in kinds:
+            raise TelemetryError(f"--set: expected NAME=VALUE with NAME one of {', '.join(sorted(kinds))}, "
+                                 f"got '{item}'")
+        raw = raw.strip()
+        kind = kinds[name]
+        try:
+            if kind is bool:
+                if raw.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                    raise ValueError(raw)
+                values[name] = raw.lower() in {"true", "1", "yes"}
+            elif kind in (int, float):
+                values[name] = kind(raw)
+            else:  # tuples (methods, classes) and None-defaults: comma-separated
+                parts = [p.strip() for p in raw.split(",") if p.strip()]
+                values[name] = tuple(int(p) if p.lstrip("-").isdigit() else p for p in parts) or None
+        except ValueError:
+            raise TelemetryError(f"--set {name}: bad value '{raw}'") from None
+    return values
+
+
+def _read_hotspots(path: str):
+    import geopandas as gpd
+
+    try:
+        gdf = gpd.read_file(path, engine="pyogrio")
+    except Exception as err:  # pyogrio raises its own error types for unreadable files
+        raise TelemetryError(f"cannot read hotspots: {err}", path) from None
+    if "name" not in gdf.columns:
+        raise TelemetryError("the hotspots file needs a 'name' column", path)
+    return gdf
+
+
+def _plain(gdf):
+    """Columns GDAL can write (categoricals → str); no attrs."""
+    import pandas as pd
+
+    gdf = gdf.copy()
+    gdf.attrs = {}
+    for c in gdf.columns:
+        if isinstance(gdf[c].dtype, pd.CategoricalDtype):
+            gdf[c] = gdf[c].astype(object)
+    return gdf
+
+
+def _atomic(path: Path, write: Callable[[str], None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        os.unlink(tmp)  # GDAL drivers refuse to create over an existing (empty) file
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise TelemetryError(f"cannot write: {err.strerror or err}", str(path)) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,211 @@
+"""Corridor behaviour: fast, parallel steps (LaPoint et al. 2013, ``move::corridor``).
+
+The second corridor method (the first is :mod:`telemetry.corridor.footprints`). A step
+shows corridor behaviour when the animal moves fast and in the same axis as the steps
+around it:
+
+1. each step gets its speed, its azimuth and its midpoint (metric projection);
+2. **fast**: speed ≥ the ``speed_prop`` quantile (0.75) of the animal's step speeds;
+3. the *pseudo-azimuth* ``2 θ mod 360°`` makes opposite directions equal (travel both
+   ways along a corridor is still parallel); around each midpoint, a circle of radius
+   ``radius_frac`` × the step's length (½ in ``move::corridor``) collects the
+   neighbouring midpoints and their circular variance ``1 − R̄`` of pseudo-azimuths is
+   computed; **parallel**: variance ≤ the ``circ_prop`` quantile (0.25) of the animal's
+   variances;
+4. a step is a **corridor step** when more than two midpoints lie in its circle and
+   most of them (strictly more than half) are fast and parallel.
+
+Neighbours come from one shapely STRtree query over all midpoints (``dwithin`` with a
+per-step distance), never from a loop over pairs. By default, as in ``move::corridor``,
+only the animal's own steps are neighbours; ``pooled=True`` lets every animal's steps
+count, which suits a population-level corridor traversed once by each of many animals.
+
+Deviation from ``move::corridor``: ``move`` marks a neighbourhood with a single midpoint
+by a variance of exactly 0 and then drops every 0 variance, which also drops perfectly
+parallel neighbourhoods; here the neighbourhood size is tested instead (≥ 2 midpoints).
+
+Corridor polygons (:func:`behaviour_polygons`): corridor steps are buffered; a step is
+kept where its buffer meets corridor steps of at least ``min_animals − 1`` other
+animals; the union of the kept buffers, split into connected parts, gives the polygons.
+
+References
+----------
+LaPoint, S., Gallery, P., Wikelski, M. & Kays, R. (2013). Animal behavior, cost-based
+corridor models, and real corridors. *Landscape Ecology* 28, 1615–1630.
+Kranstauber, B., Smolla, M. & Scharf, A. K. move: Visualizing and Analyzing Animal Track
+Data. R package, function ``corridor`` (the reference implementation of the method).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from telemetry.corridor.footprints import TrackArrays
+
+__all__ = ["corridor_steps", "behaviour_polygons", "STEP_COLUMNS"]
+
+STEP_COLUMNS = ("animal", "start", "end", "x0", "y0", "x1", "y1", "t0_s", "t1_s", "length_m", "speed_kmh",
+                "azimuth_deg", "n_neighbours", "circ_var", "fast", "parallel", "corridor", "month")
+"""Columns of :func:`corridor_steps` (``start``/``end`` are fix positions in the TrackArrays)."""
+
+
+def _group_quantile(values: np.ndarray, groups: np.ndarray, q: float) -> np.ndarray:
+    """The ``q`` quantile (linear, as R type 7) of ``values`` within each group, per row; NaN ignored."""
+    s = pd.Series(values)
+    return s.groupby(groups).transform(lambda v: v.quantile(q)).to_numpy(dtype=float) if s.size else s.to_numpy()
+
+
+def corridor_steps(ta: TrackArrays, *, speed_prop: float = 0.75, circ_prop: float = 0.25,
+                   radius_frac: float = 0.5, min_neighbours: int = 3, pooled: bool = False) -> pd.DataFrame:
+    """Label every step fast / parallel / corridor (LaPoint et al. 2013).
+
+    Parameters
+    ----------
+    ta : TrackArrays
+        From :func:`telemetry.corridor.footprints.track_arrays` (metric coordinates).
+    speed_prop : float
+        Quantile of the animal's speeds above which a step is fast (``speedProp``).
+    circ_prop : float
+        Quantile of the animal's circular variances below which a step is parallel
+        (``circProp``).
+    radius_frac : float
+        Neighbourhood radius as a fraction of the step's own length (½ in ``move``).
+    min_neighbours : int
+        Midpoints (the step's own included) a circle needs for a corridor step (``move``:
+        more than 2, i.e. 3).
+    pooled : bool
+        Neighbours from all animals (True) or the animal's own steps only (False,
+        as ``move::corridor``). Quantiles are per animal either way.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per step with :data:`STEP_COLUMNS`: ``animal`` code, ``start``/``end``
+        fix positions, coordinates (m), times (s), ``length_m``, ``speed_kmh``,
+        ``azimuth_deg`` (0–360 clockwise from grid north), ``n_neighbours`` (midpoints in
+        the circle, itself included), ``circ_var`` (circular variance of doubled
+        azimuths, 0–1; NaN with fewer than 2 midpoints), booleans ``fast``,
+        ``parallel``, ``corridor``, and the UTC ``month`` of the step's start.
+
+    Examples
+    --------
+    Three fast passes along the same straight line (out, back, out), then slow
+    zigzags: the straight parts of the passes (not the diagonal turns at their ends,
+    whose neighbourhoods are less parallel) are corridor steps, the zigzags are not.
+
+    >>> import numpy as np, pandas as pd, pyproj
+    >>> from telemetry.corridor.footprints import TrackArrays
+    >>> leg = np.arange(11) * 1000.0
+    >>> x = np.r_[leg, leg[::-1][1:], leg[1:], 10000 + np.cumsum(np.tile([30.0, -25.0], 10))]
+    >>> y = np.r_[np.zeros(11), np.full(10, 100.0), np.full(10, 200.0), np.tile([200.0, 240.0], 10)]
+    >>> n = x.size
+    >>> ta = TrackArrays(np.zeros(n, int), pd.Index(["a"]), np.arange(n) * 3600.0, x, y,
+    ...                  np.full(n, 10.0), np.r_[False, np.ones(n - 1, bool)], np.ones(n, int),
+    ...                  pyproj.CRS.from_epsg(3857))
+    >>> st = corridor_steps(ta)
+    >>> int(st.corridor.iloc[:30].sum()), int(st.corridor.iloc[30:].sum())
+    (24, 0)
+    """
+    end = np.flatnonzero(ta.step_ok)
+    start = end - 1
+    x0, y0, x1, y1 = ta.x[start], ta.y[start], ta.x[end], ta.y[end]
+    t0, t1 = ta.t_s[start], ta.t_s[end]
+    animal = ta.animal[end]
+    dx, dy = x1 - x0, y1 - y0
+    length = np.hypot(dx, dy)
+    speed = length / (t1 - t0) * 3.6
+    az = np.degrees(np.arctan2(dx, dy)) % 360.0
+    n = end.size
+    nb = np.zeros(n, dtype=np.int64)
+    circ = np.full(n, np.nan)
+    fast = np.zeros(n, dtype=bool)
+    parallel = np.zeros(n, dtype=bool)
+    corridor = np.zeros(n, dtype=bool)
+    if n:
+        mid = shapely.points((x0 + x1) / 2, (y0 + y1) / 2)
+        tree = shapely.STRtree(mid)
+        # every (i, j) with midpoint j within radius_i of midpoint i: one vectorised query
+        qi, qj = tree.query(mid, predicate="dwithin", distance=radius_frac * length)
+        if not pooled:
+            keep = animal[qi] == animal[qj]
+            qi, qj = qi[keep], qj[keep]
+        # axial data: doubling the angle maps θ and θ + 180° to the same direction
+        ang = np.radians(2.0 * az)
+        ok_ang = length > 0  # a zero-length step has no azimuth
+        w = ok_ang[qj].astype(float)
+        nb = np.bincount(qi, minlength=n)
+        m = np.bincount(qi, w, minlength=n)
+        c = np.bincount(qi, w * np.cos(ang[qj]), minlength=n)
+        s = np.bincount(qi, w * np.sin(ang[qj]), minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            circ = np.where(m >= 2, 1.0 - np.hypot(c, s) / m, np.nan)
+        fast = speed >= _group_quantile(speed, animal, speed_prop)
+        parallel = np.isfinite(circ) & (circ <= _group_quantile(circ, animal, circ_prop))
+        behav = fast & parallel
+        n_behav = np.bincount(qi, behav[qj].astype(float), minlength=n)
+        corridor = (nb >= min_neighbours) & (n_behav > nb - n_behav)
+    return pd.DataFrame({
+        "animal": animal, "start": start, "end": end, "x0": x0, "y0": y0, "x1": x1, "y1": y1,
+        "t0_s": t0, "t1_s": t1, "length_m": length, "speed_kmh": speed, "azimuth_deg": az,
+        "n_neighbours": nb, "circ_var": circ, "fast": fast, "parallel": parallel, "corridor": corridor,
+        "month": ta.month[start],
+    }, columns=list(STEP_COLUMNS))
+
+
+def behaviour_polygons(steps: pd.DataFrame, *, buffer_m: float = 250.0, min_animals: int = 2) -> pd.DataFrame:
+    """Polygons where corridor steps of several animals cluster.
+
+    Each corridor step is buffered by ``buffer_m``; a step is kept when its buffer
+    intersects corridor steps of at least ``min_animals − 1`` *other* animals (one
+    STRtree query). The union of the kept buffers is split into connected polygons, and
+    each polygon lists the animals and months of the kept steps inside it.
+
+    Parameters
+    ----------
+    steps : pandas.DataFrame
+        From :func:`corridor_steps`.
+    buffer_m : float
+        Buffer (m) around each corridor step.
+    min_animals : int
+        Distinct animals a cluster needs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per polygon: ``animal_codes`` (tuple), ``months`` (tuple), ``n_steps``,
+        ``geometry`` (shapely Polygon, metric CRS of the steps).
+    """
+    cols = ["animal_codes", "months", "n_steps", "geometry"]
+    cs = steps[steps["corridor"].to_numpy(dtype=bool)]
+    if cs.empty:
+        return pd.DataFrame(columns=cols)
+    lines = shapely.linestrings(np.stack([cs[["x0", "x1"]].to_numpy(), cs[["y0", "y1"]].to_numpy()], axis=-1))
+    animal = cs["animal"].to_numpy()
+    tree = shapely.STRtree(lines)
+    qi, qj = tree.query(lines, predicate="dwithin", distance=2 * buffer_m)
+    other = animal[qi] != animal[qj]
+    pairs = np.unique(np.stack([qi[other], animal[qj[other]]]), axis=1)
+    n_other = np.bincount(pairs[0], minlength=len(cs)) if pairs.size else np.zeros(len(cs), dtype=np.int64)
+    keep = np.flatnonzero(n_other >= min_animals - 1)
+    if keep.size == 0:
+        return pd.DataFrame(columns=cols)
+    union = shapely.union_all(shapely.buffer(lines[keep], buffer_m, quad_segs=4))
+    parts = shapely.get_parts(union)
+    # which kept steps lie in which part (each kept step lies inside exactly one part)
+    pi, si = shapely.STRtree(lines[keep]).query(parts, predicate="intersects")
+    a_keep = animal[keep]
+    m_keep = cs["month"].to_numpy()[keep]
+    rows = []
+    order = np.argsort(pi, kind="stable")
+    pi, si = pi[order], si[order]
+    edges = np.searchsorted(pi, np.arange(len(parts) + 1))
+    for p, geom in enumerate(parts):  # one row per output polygon
+        idx = si[edges[p]:edges[p + 1]]
+        codes = tuple(int(v) for v in np.unique(a_keep[idx]))
+        if len(codes) < min_animals:
+            continue
+        rows.append({"animal_codes": codes, "months": tuple(int(v) for v in np.unique(m_keep[idx])),
+                     "n_steps": int(idx.size), "geometry": geom})
+    return pd.DataFrame(rows, columns=cols)

@@ -1,0 +1,349 @@
+"""Population movement corridors and their cross-border attributes.
+
+:func:`corridors` combines two complementary methods on the same tracks:
+
+``footprint``
+    Brownian bridge footprints stacked into a count of animals per cell (Horne et al.
+    2007; Sawyer et al. 2009; Merkle et al. 2022), polygons per class of that count —
+    see :mod:`telemetry.corridor.footprints`. Says *where* several animals move.
+``behaviour``
+    Fast, parallel steps (LaPoint et al. 2013, ``move::corridor``), polygons where corridor
+    steps of several animals cluster — see :mod:`telemetry.corridor.behaviour`. Says
+    *where animals move as if in a corridor*.
+
+Every polygon then gets the countries it covers, whether it touches a land border
+(crosses or meets a line of :func:`telemetry.corridor.borders.border_lines`), the
+border-crossing hotspots it passes through (their point within ``hotspot_dist_m``), the
+animals and months that use it and its area. All planar work is in one Lambert
+azimuthal equal-area projection centred on the data, so areas are exact.
+
+Examples
+--------
+>>> import telemetry                                          # doctest: +SKIP
+>>> from telemetry.corridor.corridors import corridors       # doctest: +SKIP
+>>> polys = corridors(telemetry.process("sample_tracks"))    # doctest: +SKIP
+>>> polys[polys.cross_border]                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from telemetry.corridor.behaviour import behaviour_polygons, corridor_steps
+from telemetry.corridor.footprints import Grid, TrackArrays, count_polygons, stack_footprints, track_arrays
+
+__all__ = ["CorridorParams", "corridors", "corridor_layers", "CORRIDOR_COLUMNS"]
+
+CORRIDOR_COLUMNS = ("corridor_id", "method", "n_animals", "animal_count", "animals", "countries", "cross_border",
+                    "hotspots", "crossings", "months", "area_km2", "geometry")
+"""Columns of :func:`corridors`."""
+
+METHODS = ("footprint", "behaviour")
+
+
+@dataclass(frozen=True)
+class CorridorParams:
+    """Parameters of :func:`corridors` (units in the names).
+
+    Attributes
+    ----------
+    methods : tuple of str
+        ``"footprint"`` and/or ``"behaviour"``.
+    max_gap_h : float
+        Longest interval (h) bridged by a step; longer gaps (and segment breaks) cut the track.
+    cell_m : float
+        Footprint grid cell (m); 250–500 m suits GPS fixes hours apart.
+    max_cells : int
+        Cap on the footprint grid size (the cell grows beyond it, with a warning).
+    footprint_level : float
+        Footprint isopleth per animal (0.99: cells holding 99 % of the UD; Sawyer et al. 2009).
+    k_sigma : float
+        Bridge densities are evaluated out to this many standard deviations.
+    classes : tuple of int or None
+        Animal-count classes for footprint polygons (``None``: 1, 2, …, max count).
+    speed_prop : float
+        LaPoint ``speedProp``: quantile of each animal's speeds above which a step is fast.
+    circ_prop : float
+        LaPoint ``circProp``: quantile of circular variances below which a step is parallel.
+    radius_frac : float
+        Neighbourhood radius as a fraction of the step length (½ in ``move::corridor``).
+    min_neighbours : int
+        Midpoints (own included) a neighbourhood needs for a corridor step (3 in ``move``).
+    pooled : bool
+        Neighbourhoods include other animals' steps (population corridors traversed once
+        by each animal); False restricts them to the animal's own steps as in ``move``.
+    buffer_m : float
+        Buffer (m) around corridor steps for behaviour polygons.
+    min_animals : int
+        Distinct animals whose corridor steps must cluster for a behaviour polygon.
+    hotspot_dist_m : float
+        A hotspot is linked to a corridor whose polygon lies within this distance (m).
+    border_dist_m : float
+        A corridor within this distance (m) of a border line is cross-border (0 = touches).
+    """
+
+    methods: tuple[str, ...] = METHODS
+    max_gap_h: float = 24.0
+    cell_m: float = 250.0
+    max_cells: int = 4_000_000
+    footprint_level: float = 0.99
+    k_sigma: float = 5.0
+    classes: tuple[int, ...] | None = None
+    speed_prop: float = 0.75
+    circ_prop: float = 0.25
+    radius_frac: float = 0.5
+    min_neighbours: int = 3
+    pooled: bool = True
+    buffer_m: float = 250.0
+    min_animals: int = 2
+    hotspot_dist_m: float = 1000.0
+    border_dist_m: float = 0.0
+
+    def with_values(self, **values: Any) -> CorridorParams:
+        """A copy with some fields replaced (unknown names are an error)."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise TypeError(f"unknown corridor parameter(s): {', '.join(unknown)}")
+        if "methods" in values:
+            m = values["methods"]
+            values["methods"] = (m,) if isinstance(m, str) else tuple(m)
+        bad = set(values.get("methods", ())) - set(METHODS)
+        if bad:
+            raise ValueError(f"unknown corridor method(s) {sorted(bad)}; use {METHODS}")
+        return dataclasses.replace(self, **values)
+
+
+def corridors(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = None,
+              borders: gpd.GeoDataFrame | None = None, *, params: CorridorParams | None = None,
+              **values: Any) -> gpd.GeoDataFrame:
+    """Population movement corridors by footprint stacking and by corridor behaviour.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        Canonical fixes or processed tracks. Uses usable rows only (``flag`` NA, time and
+        coordinates present), smoothed ``lon_s``/``lat_s`` when present, ``se_m`` (or
+        HDOP × UERE) as location error, ``segment_id`` when present.
+    hotspots : geopandas.GeoDataFrame, optional
+        Border-crossing hotspots: ``name``, point ``geometry`` (on the border), optionally
+        ``n_crossings`` (crossings at the hotspot).
+    borders : geopandas.GeoDataFrame, optional
+        Country polygons with ``iso_a3`` (default: the bundled
+        :func:`telemetry.corridor.borders.load_countries`); border lines are derived
+        from them with :func:`telemetry.corridor.borders.border_lines`.
+    params : CorridorParams, optional
+        All parameters (default :class:`CorridorParams`); keyword arguments override fields.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326, columns :data:`CORRIDOR_COLUMNS`: ``method`` (``"footprint"`` /
+        ``"behaviour"``), ``n_animals`` (footprint class: every cell is used by at least
+        this many animals; NA for behaviour), ``animal_count`` and ``animals`` (ids joined
+        by ``;``), ``countries`` (ISO codes joined by ``;``), ``cross_border`` (touches a
+        land border), ``hotspots`` (linked hotspot names), ``crossings`` (crossings at the
+        linked hotspots — their ``n_crossings`` sum, else their number; 0 without
+        hotspots), ``months`` (calendar months with use, e.g. ``"4;5;10"``), ``area_km2``
+        (equal-area). ``attrs["parameters"]`` holds the parameters and
+        ``attrs["brownian_variance_m2_s"]`` the σ²_m of each animal.
+    """
+    return corridor_layers(tracks, hotspots, borders, params=params, **values)["corridors"]
+
+
+def corridor_layers(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = None,
+                    borders: gpd.GeoDataFrame | None = None, *, params: CorridorParams | None = None,
+                    **values: Any) -> dict[str, gpd.GeoDataFrame]:
+    """Like :func:`corridors`, also returning the corridor steps.
+
+    Returns
+    -------
+    dict
+        ``"corridors"``: the polygons of :func:`corridors`; ``"corridor_steps"``: the
+        LaPoint corridor steps as LineStrings (EPSG:4326) with ``animal_id``,
+        ``time_start``, ``time_end`` (UTC), ``speed_kmh``, ``azimuth_deg``, ``circ_var``,
+        ``n_neighbours``, ``length_m`` (empty unless ``"behaviour"`` is among the methods).
+    """
+    p = (params or CorridorParams()).with_values(**values)
+    ta = track_arrays(tracks, max_gap_h=p.max_gap_h)
+    frames: list[pd.DataFrame] = []
+    steps_out = _empty_steps()
+    var = np.full(len(ta.labels), np.nan)
+    if ta.step_ok.any():
+        if "footprint" in p.methods:
+            fp = stack_footprints(ta, cell_m=p.cell_m, level=p.footprint_level, k_sigma=p.k_sigma,
+                                  max_cells=p.max_cells)
+            var = fp.var_m2_s
+            fpoly = count_polygons(fp, p.classes)
+            fpoly["months"] = _footprint_months(ta, fp.grid, fpoly["cells"])
+            fpoly["method"] = "footprint"
+            frames.append(fpoly.drop(columns="cells"))
+        if "behaviour" in p.methods:
+            steps = corridor_steps(ta, speed_prop=p.speed_prop, circ_prop=p.circ_prop,
+                                   radius_frac=p.radius_frac, min_neighbours=p.min_neighbours, pooled=p.pooled)
+            bpoly = behaviour_polygons(steps, buffer_m=p.buffer_m, min_animals=p.min_animals)
+            bpoly["method"] = "behaviour"
+            bpoly["n_animals"] = pd.NA
+            frames.append(bpoly.drop(columns="n_steps"))
+            steps_out = _steps_layer(steps[steps["corridor"].to_numpy(dtype=bool)], ta)
+    polys = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["n_animals", "animal_codes", "months", "geometry", "method"])
+    out = _attributes(polys, ta, hotspots, borders, p)
+    out.attrs = {"parameters": dataclasses.asdict(p),
+                 "brownian_variance_m2_s": {str(k): float(v) for k, v in zip(ta.labels, var, strict=True)
+                                            if np.isfinite(v)}}
+    return {"corridors": out, "corridor_steps": steps_out}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _to_lonlat(geoms: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
+    tr = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    return shapely.transform(np.asarray(geoms, dtype=object),
+                             lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+
+
+def _to_metric(geoms: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
+    tr = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    return shapely.transform(np.asarray(geoms, dtype=object),
+                             lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+
+
+def _footprint_months(ta: TrackArrays, grid: Grid, cells: pd.Series) -> list[tuple[int, ...]]:
+    """Months in which any animal's straight-line path (sampled at ½ cell) enters each polygon."""
+    st = np.flatnonzero(ta.step_ok)
+    a = st - 1
+    length = np.hypot(ta.x[st] - ta.x[a], ta.y[st] - ta.y[a])
+    k = np.ceil(length / (grid.cell_m / 2)).astype(np.int64) + 1
+    rep = np.repeat(np.arange(st.size), k)
+    frac = (np.arange(rep.size) - np.repeat(np.cumsum(k) - k, k)) / np.repeat(np.maximum(k - 1, 1), k)
+    x = ta.x[a][rep] + frac * (ta.x[st] - ta.x[a])[rep]
+    y = ta.y[a][rep] + frac * (ta.y[st] - ta.y[a])[rep]
+    t = ta.t_s[a][rep] + frac * (ta.t_s[st] - ta.t_s[a])[rep]
+    x, y = np.r_[x, ta.x], np.r_[y, ta.y]
+    month = np.r_[pd.DatetimeIndex((t * 1e9).astype("int64").view("datetime64[ns]")).month.to_numpy(), ta.month]
+    cell = grid.cell_of(x, y)
+    key = np.unique(cell[cell >= 0] * 16 + month[cell >= 0])  # (cell, month) pairs, sorted by cell
+    kc, km = key // 16, key % 16
+    # every (polygon, cell) → its range of (cell, month) pairs, expanded without a loop over cells
+    sizes = np.array([len(c) for c in cells], dtype=np.int64)
+    poly = np.repeat(np.arange(sizes.size), sizes)
+    flat = np.concatenate([np.asarray(c, dtype=np.int64) for c in cells]) if sizes.sum() else np.zeros(0, np.int64)
+    lo = np.searchsorted(kc, flat, side="left")
+    hi = np.searchsorted(kc, flat, side="right")
+    n = hi - lo
+    start = np.repeat(lo - (np.cumsum(n) - n), n)
+    idx = start + np.arange(int(n.sum()))
+    pm = np.unique(np.repeat(poly, n) * 16 + km[idx])   # (polygon, month), sorted by polygon
+    edges = np.searchsorted(pm // 16, np.arange(sizes.size + 1))
+    out = [tuple(int(m) for m in pm[edges[i]:edges[i + 1]] % 16) for i in range(sizes.size)]
+    return out
+
+
+def _attributes(polys: pd.DataFrame, ta: TrackArrays, hotspots: gpd.GeoDataFrame | None,
+                borders: gpd.GeoDataFrame | None, p: CorridorParams) -> gpd.GeoDataFrame:
+    from telemetry.corridor.borders import border_lines, load_countries
+
+    n = len(polys)
+    geoms = np.asarray(polys["geometry"].to_numpy(), dtype=object) if n else np.array([], dtype=object)
+    labels = np.asarray(ta.labels.astype(str))
+    animals = [";".join(labels[list(c)]) for c in polys.get("animal_codes", [])]
+    counts = np.array([len(c) for c in polys.get("animal_codes", [])], dtype=np.int64)
+    countries = np.full(n, "", dtype=object)
+    cross = np.zeros(n, dtype=bool)
+    hot_names = np.full(n, "", dtype=object)
+    crossings = np.zeros(n, dtype=np.int64)
+    if n:
+        lonlat = _to_lonlat(geoms, ta.crs)
+        box = shapely.box(*shapely.total_bounds(lonlat))
+        cgdf = load_countries() if borders is None else borders
+        cgdf = cgdf[shapely.intersects(cgdf.geometry.values, box)]
+        if len(cgdf):
+            cmetric = _to_metric(cgdf.geometry.values, ta.crs)
+            pi, ci = shapely.STRtree(cmetric).query(geoms, predicate="intersects")
+            codes = cgdf["iso_a3"].astype(str).to_numpy()
+            countries = _join_by(pi, codes[ci], n)
+            lines = border_lines() if borders is None else border_lines(borders)
+            lines = lines[shapely.intersects(lines.geometry.values, box.buffer(0.1))]
+            if len(lines):
+                lmetric = _to_metric(lines.geometry.values, ta.crs)
+                pred = ("dwithin", p.border_dist_m) if p.border_dist_m > 0 else ("intersects", None)
+                pi, _ = shapely.STRtree(lmetric).query(geoms, predicate=pred[0], distance=pred[1])
+                cross[np.unique(pi)] = True
+        if hotspots is not None and len(hotspots):
+            h = hotspots.to_crs("EPSG:4326") if hotspots.crs is not None else hotspots
+            hmetric = _to_metric(h.geometry.values, ta.crs)
+            pi, hi = shapely.STRtree(hmetric).query(geoms, predicate="dwithin", distance=p.hotspot_dist_m)
+            names = h["name"].astype(str).to_numpy() if "name" in h else np.arange(len(h)).astype(str)
+            hot_names = _join_by(pi, names[hi], n)
+            weight = next((h[c].to_numpy(dtype=float, na_value=0.0) for c in ("n_crossings", "crossings")
+                           if c in h), np.ones(len(h)))
+            crossings = np.bincount(pi, weight[hi], minlength=n).round().astype(np.int64)
+    else:
+        lonlat = geoms
+    out = pd.DataFrame({
+        "method": polys.get("method", pd.Series([], dtype=object)).to_numpy(dtype=object),
+        "n_animals": pd.array(polys.get("n_animals", pd.Series([], dtype=object)).to_numpy(), dtype="Int64"),
+        "animal_count": counts,
+        "animals": np.asarray(animals, dtype=object),
+        "countries": countries,
+        "cross_border": cross,
+        "hotspots": hot_names,
+        "crossings": crossings,
+        "months": np.asarray([";".join(str(m) for m in ms) for ms in polys.get("months", [])], dtype=object),
+        "area_km2": shapely.area(geoms) / 1e6 if n else np.zeros(0),
+    })
+    gdf = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(lonlat, crs="EPSG:4326"))
+    # deterministic order: method, class, largest first
+    gdf["_m"] = gdf["method"].map({m: i for i, m in enumerate(METHODS)})
+    gdf = gdf.sort_values(["_m", "n_animals", "area_km2"], ascending=[True, True, False], kind="stable")
+    gdf = gdf.drop(columns="_m").reset_index(drop=True)
+    gdf.insert(0, "corridor_id", np.arange(1, len(gdf) + 1, dtype=np.int64))
+    return gdf[list(CORRIDOR_COLUMNS)]
+
+
+def _join_by(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Sorted unique ``values`` per row index, joined by ``;`` (``""`` for rows without any)."""
+    out = np.full(n, "", dtype=object)
+    if rows.size == 0:
+        return out
+    df = pd.DataFrame({"r": rows, "v": values}).drop_duplicates().sort_values(["r", "v"])
+    joined = df.groupby("r")["v"].agg(";".join)
+    out[joined.index.to_numpy()] = joined.to_numpy()
+    return out
+
+
+def _empty_steps() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"animal_id": pd.Series([], dtype=object), "time_start": pd.Series([], dtype="datetime64[ns, UTC]"),
+         "time_end": pd.Series([], dtype="datetime64[ns, UTC]"), "speed_kmh": [], "azimuth_deg": [],
+         "circ_var": [], "n_neighbours": pd.Series([], dtype=np.int64), "length_m": []},
+        geometry=gpd.GeoSeries([], crs="EPSG:4326"))
+
+
+def _steps_layer(steps: pd.DataFrame, ta: TrackArrays) -> gpd.GeoDataFrame:
+    if steps.empty:
+        return _empty_steps()
+    lines = shapely.linestrings(np.stack([steps[["x0", "x1"]].to_numpy(), steps[["y0", "y1"]].to_numpy()], axis=-1))
+    labels = np.asarray(ta.labels.astype(str))
+
+    def utc(s: pd.Series) -> pd.DatetimeIndex:
+        return pd.to_datetime(np.round(s.to_numpy() * 1e9).astype(np.int64), utc=True)
+
+    out = pd.DataFrame({
+        "animal_id": labels[steps["animal"].to_numpy()],
+        "time_start": utc(steps["t0_s"]), "time_end": utc(steps["t1_s"]),
+        "speed_kmh": steps["speed_kmh"].to_numpy(), "azimuth_deg": steps["azimuth_deg"].to_numpy(),
+        "circ_var": steps["circ_var"].to_numpy(), "n_neighbours": steps["n_neighbours"].to_numpy(),
+        "length_m": steps["length_m"].to_numpy(),
+    })
+    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(_to_lonlat(lines, ta.crs), crs="EPSG:4326"))

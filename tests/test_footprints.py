@@ -1,0 +1,187 @@
+"""Brownian bridge UDs (Horne et al. 2007) and footprint stacking: known answers."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+import shapely
+
+from telemetry.corridor.footprints import (
+    Grid,
+    TrackArrays,
+    brownian_variance,
+    count_polygons,
+    footprint_mask,
+    location_error_m,
+    make_grid,
+    mask_polygons,
+    stack_footprints,
+    track_arrays,
+    utilisation,
+)
+
+MERC = pyproj.CRS.from_epsg(3857)  # only a label here: the tests work in plain metres
+
+
+def _arrays(x: np.ndarray, y: np.ndarray, t: np.ndarray, sigma: float | np.ndarray = 10.0,
+            animal: np.ndarray | None = None) -> TrackArrays:
+    n = x.size
+    animal = np.zeros(n, dtype=np.int64) if animal is None else animal
+    step_ok = np.r_[False, animal[1:] == animal[:-1]]
+    return TrackArrays(animal=animal, labels=pd.Index([f"a{i}" for i in range(animal.max() + 1)]), t_s=t,
+                       x=x, y=y, sigma_m=np.broadcast_to(np.asarray(sigma, float), (n,)).copy(), step_ok=step_ok,
+                       month=np.ones(n, dtype=np.int64), crs=MERC)
+
+
+def _simulate_bm(rng: np.random.Generator, n: int, var_m2_s: float, sigma_m: float,
+                 irregular: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dt = rng.uniform(1800.0, 7200.0, n) if irregular else np.full(n, 3600.0)
+    dt[0] = 0.0
+    t = np.cumsum(dt)
+    x = np.cumsum(rng.normal(0.0, np.sqrt(var_m2_s * dt))) + rng.normal(0.0, sigma_m, n)
+    y = np.cumsum(rng.normal(0.0, np.sqrt(var_m2_s * dt))) + rng.normal(0.0, sigma_m, n)
+    return x, y, t
+
+
+def test_single_bridge_integrates_to_one_and_follows_the_line() -> None:
+    grid = make_grid(np.array([0.0, 10_000.0]), np.array([0.0, 0.0]), MERC, cell_m=100.0, pad_m=3000.0)
+    t = time.perf_counter()
+    ud = utilisation(np.array([0.0]), np.array([0.0]), np.array([10_000.0]), np.array([0.0]), np.array([3600.0]),
+                     np.array([10.0]), np.array([10.0]), 20.0, grid)
+    dt = time.perf_counter() - t
+    yc = grid.y0 + (np.arange(grid.ny) + 0.5) * grid.cell_m
+    xc = grid.x0 + (np.arange(grid.nx) + 0.5) * grid.cell_m
+    near = ud[np.abs(yc) < 500.0].sum()
+    along = ud.sum(axis=0)[(xc > 0) & (xc < 10_000)]
+    print(f"\nsingle bridge: sum {ud.sum():.7f}, {near:.5f} within 500 m of the line, "
+          f"per-column mass {along.min():.5f}..{along.max():.5f} (uniform 0.01), {dt * 1e3:.1f} ms")
+    assert abs(ud.sum() - 1.0) < 1e-3
+    # σ(t) ≤ sqrt(3600/4 · 20) ≈ 134 m: nearly everything within 500 m of the line
+    assert near > 0.999
+    # constant speed → equal time (mass) per 100 m column
+    np.testing.assert_allclose(along, 0.01, rtol=0.03)
+
+
+@pytest.mark.parametrize("cell_m", [25.0, 1000.0])
+def test_cell_integration_is_exact_for_any_cell_size(cell_m: float) -> None:
+    # σ (10 m) far below a 1 km cell or comparable to 25 m: the exact cell integral still sums to 1
+    grid = make_grid(np.array([0.0, 2000.0]), np.array([0.0, 1000.0]), MERC, cell_m=cell_m, pad_m=2000.0)
+    ud = utilisation(np.array([0.0, 2000.0]), np.array([0.0, 0.0]), np.array([2000.0, 2000.0]),
+                     np.array([0.0, 1000.0]), np.array([600.0, 1200.0]), np.full(2, 10.0), np.full(2, 10.0),
+                     0.5, grid)
+    assert abs(ud.sum() - 1.0) < 1e-6
+    # time weighting: the second bridge lasts twice as long → holds 2/3 of the mass
+    xc = grid.x0 + (np.arange(grid.nx) + 0.5) * grid.cell_m
+    assert ud[:, xc > 2000.0 + cell_m].sum() < 0.02
+    yc = grid.y0 + (np.arange(grid.ny) + 0.5) * grid.cell_m
+    upper = ud[yc > cell_m, :].sum()
+    assert abs(upper - 2 / 3 * (1000.0 - cell_m) / 1000.0) < 0.05
+
+
+@pytest.mark.parametrize(("var_m2_s", "sigma_m", "irregular"), [(15.0, 10.0, True), (2.0, 30.0, False),
+                                                               (50.0, 5.0, True)])
+def test_brownian_variance_ml_recovers_simulated_value(var_m2_s: float, sigma_m: float, irregular: bool) -> None:
+    rng = np.random.default_rng(int(var_m2_s * 10))
+    x, y, t = _simulate_bm(rng, 3000, var_m2_s, sigma_m, irregular)
+    ta = _arrays(x, y, t, sigma_m)
+    est = brownian_variance(ta)[0]
+    horne = brownian_variance(ta, mid_error=False)[0]
+    print(f"\nσ²_m simulated {var_m2_s} m²/s (δ {sigma_m} m): ML estimate {est:.3f} ({est / var_m2_s - 1:+.1%}); "
+          f"without the odd fix's error (BBMM R package) {horne:.3f} ({horne / var_m2_s - 1:+.1%})")
+    assert est == pytest.approx(var_m2_s, rel=0.3)
+    assert horne == pytest.approx(var_m2_s, rel=0.3)
+
+
+def test_brownian_variance_per_animal_and_fallback() -> None:
+    rng = np.random.default_rng(3)
+    xa, ya, ta_ = _simulate_bm(rng, 1500, 5.0, 10.0)
+    xb, yb, tb = _simulate_bm(rng, 1500, 40.0, 10.0)
+    x, y, t = np.r_[xa, xb, [0.0, 100.0]], np.r_[ya, yb, [0.0, 0.0]], np.r_[ta_, tb, [0.0, 10.0]]
+    animal = np.r_[np.zeros(1500, int), np.ones(1500, int), [2, 2]]
+    est = brownian_variance(_arrays(x, y, t, 10.0, animal))
+    assert est[0] == pytest.approx(5.0, rel=0.3)
+    assert est[1] == pytest.approx(40.0, rel=0.3)
+    # one step only: moment estimate |d|² / (2 dt)
+    assert est[2] == pytest.approx(100.0**2 / 20.0)
+
+
+def test_footprint_mask_takes_highest_cells_to_the_level() -> None:
+    ud = np.array([[0.4, 0.3], [0.2, 0.1]])
+    assert footprint_mask(ud, 0.69).tolist() == [[True, True], [False, False]]
+    assert footprint_mask(ud, 0.7).tolist() == [[True, True], [False, False]]
+    assert footprint_mask(ud, 0.71).tolist() == [[True, True], [True, False]]
+    assert footprint_mask(ud, 0.99).sum() == 4
+    assert not footprint_mask(np.zeros((2, 2))).any()
+
+
+def test_location_error_and_track_arrays() -> None:
+    t = pd.date_range("2023-05-01", periods=6, freq="4h", tz="UTC")
+    df = pd.DataFrame({
+        "animal_id": pd.Categorical(["a"] * 6), "time": t,
+        "lon": [78.0, 78.01, 78.02, np.nan, 78.03, 78.04], "lat": [43.0] * 6,
+        "hdop": [1.0, np.nan, 2.0, 1.0, 1.0, 1.0], "fix_type": ["3D", "3D", "2D", "3D", "3D", "3D"],
+        "flag": pd.Categorical([None, None, None, "no_fix", "spike", None], categories=["no_fix", "spike"]),
+        "segment_id": [0, 0, 0, 0, 1, 1],
+    })
+    np.testing.assert_allclose(location_error_m(df), [10, 20, 60, 10, 10, 10])
+    df["se_m"] = [5.0, np.nan, 7.0, np.nan, 8.0, 9.0]
+    np.testing.assert_allclose(location_error_m(df), [5, 20, 7, 10, 8, 9])
+    ta = track_arrays(df)
+    assert len(ta) == 4                                   # the no_fix and spike rows are out
+    assert ta.step_ok.tolist() == [False, True, True, False]   # new segment at the 4th usable fix
+    np.testing.assert_allclose(ta.sigma_m, [5, 20, 7, 9])
+    # smoothed positions win where present
+    df["lon_s"] = df["lon"] + 0.01
+    df["lat_s"] = df["lat"]
+    ta2 = track_arrays(df, crs=ta.crs)
+    assert np.all(ta2.x - ta.x > 700)                      # 0.01° of longitude ≈ 813 m at 43° N
+    # gaps beyond max_gap_h cut the track
+    assert track_arrays(df, max_gap_h=3.0).step_ok.sum() == 0
+
+
+def test_grid_cap_enlarges_cells() -> None:
+    x, y = np.array([0.0, 100_000.0]), np.array([0.0, 100_000.0])
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        g = make_grid(x, y, MERC, cell_m=100.0, pad_m=0.0, max_cells=10_000)
+    assert g.nx * g.ny <= 10_000 and g.cell_m > 100
+    assert any("max_cells" in str(m.message) for m in w)
+
+
+def test_mask_polygons_area_and_holes() -> None:
+    g = Grid(0.0, 0.0, 10.0, 5, 5, MERC)
+    ring = np.ones((5, 5), dtype=bool)
+    ring[2, 2] = False
+    ring[4, 4] = False
+    corner = np.zeros((5, 5), dtype=bool)
+    corner[0, 0] = corner[1, 1] = True   # diagonal neighbours: two polygons (4-connectivity)
+    polys, labels, n = mask_polygons(ring, g)
+    assert n == 1 and polys[0].area == pytest.approx(23 * 100.0) and len(polys[0].interiors) == 1
+    assert shapely.is_valid(polys).all()
+    polys, labels, n = mask_polygons(corner, g)
+    assert n == 2 and [p.area for p in polys] == [100.0, 100.0]
+
+
+def test_stacked_count_of_crossing_animals() -> None:
+    # animal 0 walks west→east, animal 1 south→north: they share the cells around the crossing
+    n = 21
+    s = np.linspace(-5000.0, 5000.0, n)
+    t = np.arange(n) * 3600.0
+    x = np.r_[s, np.full(n, 30.0)]     # cross at (30, -40), inside a cell, not on a cell corner
+    y = np.r_[np.full(n, -40.0), s]
+    ta = _arrays(x, y, np.r_[t, t], 10.0, np.r_[np.zeros(n, int), np.ones(n, int)])
+    fp = stack_footprints(ta, cell_m=100.0, var_m2_s=np.array([5.0, 5.0]))
+    assert fp.count.max() == 2
+    poly = count_polygons(fp, classes=(1, 2))
+    two = poly[poly.n_animals == 2]
+    assert len(two) == 1 and two.animal_codes.iloc[0] == (0, 1)
+    c = two.geometry.iloc[0].centroid
+    assert abs(c.x - 30) < 100 and abs(c.y + 40) < 100 and two.geometry.iloc[0].area < 1e6
+    one = poly[poly.n_animals == 1]
+    assert len(one) == 1 and one.animal_codes.iloc[0] == (0, 1)   # the cross is one connected polygon
+    assert one.geometry.iloc[0].area == pytest.approx(len(one.cells.iloc[0]) * 100.0**2)
