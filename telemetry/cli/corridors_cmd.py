@@ -16,8 +16,6 @@ Files written to ``--out DIR``::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import click
 
 from telemetry.cli.options import input_options, read_inputs
 from telemetry.errors import TelemetryError
+from telemetry.export import atomic_write
 
 
 @click.command("corridors")
@@ -79,7 +78,7 @@ def corridors(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str
     meta = {"parameters": polys.attrs.get("parameters", {}), "tracks": steps_run,
             "brownian_variance_m2_s": polys.attrs.get("brownian_variance_m2_s", {})}
     polys = _plain(polys)
-    _atomic(folder / "corridors.geojson", lambda tmp: polys.to_file(tmp, driver="GeoJSON", engine="pyogrio",
+    atomic_write(folder / "corridors.geojson", lambda tmp: polys.to_file(tmp, driver="GeoJSON", engine="pyogrio",
                                                                     layer="corridors",
                                                                     layer_options={"RFC7946": "YES"}))
 
@@ -90,11 +89,11 @@ def corridors(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str
         if include_steps:
             _plain(steps).to_file(tmp, driver="GPKG", layer="corridor_steps", engine="pyogrio", append=True)
 
-    _atomic(folder / "corridors.gpkg", gpkg)
-    _atomic(folder / "corridors.json",
+    atomic_write(folder / "corridors.gpkg", gpkg)
+    atomic_write(folder / "corridors.json",
             lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n"))
     if include_steps:
-        _atomic(folder / "corridor_steps.geojson",
+        atomic_write(folder / "corridor_steps.geojson",
                 lambda tmp: _plain(steps).to_file(tmp, driver="GeoJSON", engine="pyogrio", layer="corridor_steps",
                                                   layer_options={"RFC7946": "YES"}))
     counts = polys.groupby("method").size().to_dict() if len(polys) else {}
@@ -164,15 +163,3 @@ def _plain(gdf):
     return gdf
 
 
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        os.unlink(tmp)  # GDAL drivers refuse to create over an existing (empty) file
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise TelemetryError(f"cannot write: {err.strerror or err}", str(path)) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
