@@ -2,7 +2,7 @@
 
 Run once by a maintainer (the package never runs this at run time)::
 
-    python scripts/build_boundaries.py [--src DIR] [--out FILE]
+    python scripts/build_boundaries.py [--src DIR] [--out FILE] [--detail world|central-asia]
 
 Input: world-atlas 2.0.2 TopoJSON (``countries-10m.json``, ``countries-50m.json``),
 a redistribution of Natural Earth 4.1.0 Admin-0 countries (public domain).
@@ -10,8 +10,10 @@ GDAL reads a TopoJSON ``countries`` layer; its CRS comes back empty but the
 coordinates are WGS84 longitude/latitude (EPSG:4326).
 
 Output: one GeoParquet file (zstd) with columns ``iso_a3, iso_n3, name,
-resolution, geometry`` where Central Asia and its neighbours (:data:`DETAIL_10M`)
-have the 1:10m geometry and every other country the 1:50m one.
+resolution, geometry``. By default every country has the 1:10m geometry (5.6 MB;
+borders anywhere in the world are then as good as the Tien Shan ones, and there is
+no seam between resolutions); ``--detail central-asia`` keeps only Central Asia and
+its neighbours (:data:`DETAIL_10M`) at 1:10m and the rest of the world at 1:50m.
 
 Steps and why:
 
@@ -22,7 +24,7 @@ Steps and why:
    :data:`ISO_NUMERIC_TO_ALPHA3`; features without an id (Kosovo, Somaliland,
    Baikonur, Siachen Glacier, ...) get a Natural Earth ``ADM0_A3`` code from
    :data:`NAME_FALLBACK` (not ISO codes: ISO has none for them).
-3. 1:50m countries are clipped by the union of the 1:10m ones, so no point is
+3. (mixed build only) 1:50m countries are clipped by the union of the 1:10m ones, so no point is
    in two countries where the two resolutions overlap. (Where a coarse line lies
    short of the fine one a sliver of no-country remains; these slivers are on
    the outer edge of the 1:10m block, far from Central Asia.)
@@ -134,15 +136,22 @@ def read_topojson(path: Path, resolution: str) -> gpd.GeoDataFrame:
     return out[out.geometry.notna()]
 
 
-def build(src: Path) -> gpd.GeoDataFrame:
-    """Combine the 1:10m block of :data:`DETAIL_10M` with the rest of the world at 1:50m."""
+def build(src: Path, detail: tuple[str, ...] | None = None) -> gpd.GeoDataFrame:
+    """Countries at 1:10m (all of them by default, or those of ``detail``), any others at 1:50m.
+
+    The whole world at 1:10m costs 5.6 MB and makes every border (Portugal–Spain,
+    USA–Canada, South Africa–Mozambique) as good as the Tien Shan ones; ``--detail
+    central-asia`` builds the smaller mixed file of :data:`DETAIL_10M`.
+    """
     fine = read_topojson(src / "countries-10m.json", "10m")
     coarse = read_topojson(src / "countries-50m.json", "50m")
-    fine = fine[fine.iso_a3.isin(DETAIL_10M)]
-    missing = set(DETAIL_10M) - set(fine.iso_a3)
+    if detail is None:
+        detail = tuple(sorted(set(fine.iso_a3.dropna())))
+    fine = fine[fine.iso_a3.isin(detail)]
+    missing = set(detail) - set(fine.iso_a3)
     if missing:
         raise SystemExit(f"1:10m file lacks {sorted(missing)}")
-    coarse = coarse[~coarse.iso_a3.isin(DETAIL_10M)].copy()
+    coarse = coarse[~coarse.iso_a3.isin(detail)].copy()
     # clip coarse neighbours by the fine block so the two resolutions never overlap
     block = shapely.union_all(fine.geometry.values)
     hit = shapely.intersects(coarse.geometry.values, block)
@@ -160,8 +169,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=Path, default=DEFAULT_SRC, help="folder with world-atlas countries-*.json")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output GeoParquet file")
+    ap.add_argument("--detail", choices=["world", "central-asia"], default="world",
+                    help="which countries get the 1:10m geometry (default: all)")
     args = ap.parse_args(argv)
-    gdf = build(args.src)
+    gdf = build(args.src, None if args.detail == "world" else DETAIL_10M)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     gdf.to_parquet(tmp, compression="zstd", index=False, write_covering_bbox=False)

@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,8 +83,10 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise TelemetryError("output folder does not exist", str(folder))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TelemetryError(f"cannot create the output folder: {err.strerror or err}", str(folder)) from None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=folder)
     os.close(fd)
     try:
@@ -97,3 +100,21 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -
             os.unlink(tmp)
 
 
+def write_geojson(gdf: Any, path: str | os.PathLike[str], meta: dict[str, Any]) -> None:
+    """Write a GeoDataFrame as RFC 7946 GeoJSON atomically; times as ISO 8601 UTC strings.
+
+    ``meta`` goes into the FeatureCollection as the foreign member ``"telemetry"``. The same
+    frame and metadata give the same bytes.
+    """
+    df = gdf.copy()
+    df.attrs = {}
+    for c in df.columns:
+        if pd.api.types.is_float_dtype(df[c].dtype):
+            df[c] = df[c].where(np.isfinite(df[c]), np.nan)  # JSON has no Infinity
+        elif isinstance(df[c].dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(df[c].dtype):
+            df[c] = df[c].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    doc = json.loads(df.to_json(na="null", drop_id=True))
+    doc["telemetry"] = meta
+    text = json.dumps(doc, ensure_ascii=False, sort_keys=False, default=str, allow_nan=False,
+                      separators=(",", ":"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
