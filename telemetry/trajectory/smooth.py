@@ -1,0 +1,568 @@
+"""Track smoothing: Kalman filter + Rauch–Tung–Striebel smoother in continuous time.
+
+Model
+-----
+Each coordinate (east ``x`` and north ``y``, metres, in a local azimuthal
+equidistant projection per animal, see :mod:`telemetry.trajectory.projection`)
+follows the continuous-time correlated random walk of Johnson et al. (2008):
+velocity is an Ornstein–Uhlenbeck process and position its integral,
+
+    dv = -v / tau dt + sqrt(2 q / tau) dW,      dx = v dt,
+
+with ``tau`` (s) the velocity autocorrelation time and ``q`` (m²/s²) the
+stationary velocity variance per axis (``sqrt(q)`` = ``speed_sd_ms``). The
+transition over any Δt is discretised *exactly* (closed-form F and Q, with a
+series for small ``Δt / tau`` to avoid cancellation), so irregular schedules
+and gaps need no resampling. For ``Δt >> tau`` the position becomes Brownian
+with diffusion ``2 q tau``; for ``Δt << tau`` it is nearly constant velocity.
+
+Measurement error is per fix, from its own quality (``sigma_m`` below is the
+1-σ error of each coordinate, east and north, in metres):
+
+* GPS 3D / 2D: ``sigma = UERE × HDOP`` with separate UERE for 3D and 2D fixes
+  (Langley 1999, "Dilution of precision", GPS World; D'Eon & Delparte 2005,
+  J. Appl. Ecol. 42:383 for collar UERE); missing/non-positive HDOP →
+  ``default_hdop``. ``fix_type`` ``none``/NA with coordinates is treated as 2D.
+* Argos: by location class, from the CLS Argos User's Manual nominal accuracies
+  (3: < 250 m, 2: 250–500 m, 1: 500–1500 m, 0: > 1500 m) and the errors measured
+  on tracked animals for 0/A/B by Vincent et al. (2002, Mar. Mamm. Sci. 18:156)
+  and Costa et al. (2010, PLoS ONE 5:e8677), which are several km.
+
+Process noise is not hard-coded: per animal, ``q`` maximises the innovation
+(prediction-error) likelihood of the Kalman filter; ``tau`` is either fixed
+(``tau_s``) or chosen per animal from ``tau_grid_s`` by the same likelihood
+(profile likelihood). The likelihood for all animals is evaluated in one numba
+pass over all rows and the 1-D search over ``log q`` (a coarse grid to bracket,
+then golden-section) runs for all animals at once.
+
+Rows
+----
+Only usable rows (``flag`` NA, time and both coordinates present) are smoothed.
+Flagged or coordinate-less rows get NaN in ``lon_s``, ``lat_s``, ``se_m`` —
+deliberately not interpolated, because flagged rows include clock jumps and
+duplicates whose times cannot be trusted. The filter restarts at each segment:
+``segment_id`` (if the column exists) or, failing that, a gap longer than
+``max_gap_h``.
+
+Outputs
+-------
+``lon_s``, ``lat_s`` (degrees WGS84), ``se_m`` (metres): the smoothed position
+and its standard error per coordinate, ``sqrt((P_xx + P_yy) / 2)`` of the
+smoothed covariance (same convention as ``sigma_m``; the radial RMS error is
+``sqrt(2) × se_m``). Fitted per-animal parameters are in
+``out.attrs["smooth"]``.
+
+References
+----------
+Johnson, D. S., London, J. M., Lea, M.-A. & Durban, J. W. (2008). Continuous-time
+correlated random walk model for animal telemetry data. Ecology 89:1208–1215.
+Rauch, H. E., Tung, F. & Striebel, C. T. (1965). AIAA Journal 3:1445–1450.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+import numba
+import numpy as np
+import pandas as pd
+
+from telemetry.trajectory.projection import project_by_group
+
+__all__ = ["SmoothParams", "smooth", "measurement_sigma_m", "ARGOS_ERROR_M"]
+
+ARGOS_ERROR_M: dict[str, float] = {
+    "3": 250.0,
+    "2": 500.0,
+    "1": 1500.0,
+    "0": 3000.0,
+    "A": 3000.0,
+    "B": 6000.0,
+    "Z": 10000.0,
+}
+"""Default 1-σ error per coordinate (m) by Argos location class (see module docstring)."""
+
+
+@dataclass(frozen=True)
+class SmoothParams:
+    """Parameters of :func:`smooth` (defaults for snow leopard GPS collars).
+
+    Attributes
+    ----------
+    uere_3d_m, uere_2d_m : float
+        User-equivalent range error (m) for 3D / 2D GPS fixes; σ = UERE × HDOP.
+    default_hdop : float
+        HDOP used when a GPS fix has none (dimensionless).
+    argos_error_m : dict
+        1-σ error per coordinate (m) by Argos location class.
+    min_sigma_m : float
+        Floor on the measurement σ (m); HDOP < 1 with a small UERE is not better than this.
+    tau_s : float or None
+        Velocity autocorrelation time (s). None: chosen per animal from ``tau_grid_s`` by likelihood.
+    tau_grid_s : tuple of float
+        Candidate ``tau`` (s) for the profile likelihood.
+    speed_sd_bounds_ms : (float, float)
+        Search range (m/s) for the stationary speed s.d. per axis, ``sqrt(q)``.
+    default_speed_sd_ms : float
+        ``sqrt(q)`` (m/s) for animals with fewer than ``min_fixes_ml`` fixes.
+    min_fixes_ml : int
+        Fewest usable fixes for which ``q`` is estimated.
+    max_gap_h : float
+        Restart the filter after a gap longer than this (h), only when there is no ``segment_id``.
+    """
+
+    uere_3d_m: float = 10.0
+    uere_2d_m: float = 30.0
+    default_hdop: float = 2.0
+    argos_error_m: dict[str, float] = field(default_factory=lambda: dict(ARGOS_ERROR_M))
+    min_sigma_m: float = 1.0
+    tau_s: float | None = None
+    tau_grid_s: tuple[float, ...] = (300.0, 1800.0, 7200.0, 28800.0)
+    speed_sd_bounds_ms: tuple[float, float] = (1e-4, 20.0)
+    default_speed_sd_ms: float = 0.1
+    min_fixes_ml: int = 10
+    max_gap_h: float = 24.0
+
+
+# --------------------------------------------------------------------------- numba kernels
+
+
+@numba.njit(cache=True, inline="always")
+def _discretise(dt: float, beta: float, q: float) -> tuple[float, float, float, float, float]:
+    """Exact transition of the integrated OU velocity over ``dt`` seconds.
+
+    Returns F01, F11, Q00, Q01, Q11 (per axis) for state [position, velocity]
+    with F = [[1, F01], [0, F11]]. ``beta = 1/tau``; ``q`` = stationary
+    velocity variance, so the diffusion is ``2 beta q``.
+    """
+    a = beta * dt
+    # one transcendental call per step (this runs ~50 times per row during the ML search)
+    if a > 0.5:
+        f11 = math.exp(-a)
+        e1 = 1.0 - f11
+    else:
+        e1 = -math.expm1(-a)  # 1 - exp(-a) without cancellation for small a
+        f11 = 1.0 - e1
+    e2 = e1 * (1.0 + f11)  # 1 - exp(-2a) = (1 - e^-a)(1 + e^-a)
+    f01 = e1 / beta
+    if a < 1e-2:
+        # a - 2(1-e^-a) + (1-e^-2a)/2 cancels to O(a^3): use its series
+        f = a * a * a * (1.0 / 3.0 - a * (0.25 - a * (7.0 / 60.0 - a * (1.0 / 24.0 - a * 31.0 / 2520.0))))
+    else:
+        f = a - 2.0 * e1 + 0.5 * e2
+    q00 = 2.0 * q / (beta * beta) * f
+    q01 = q / beta * e1 * e1
+    q11 = q * e2
+    return f01, f11, q00, q01, q11
+
+
+@numba.njit(cache=True)
+def _filter_loglik_range(
+    dt: np.ndarray,
+    zx: np.ndarray,
+    zy: np.ndarray,
+    r: np.ndarray,
+    start: np.ndarray,
+    i0: int,
+    i1: int,
+    beta: float,
+    q: float,
+) -> float:
+    """Innovation log-likelihood of rows ``i0..i1-1`` (both axes)."""
+    ll = 0.0
+    mx0 = mx1 = my0 = my1 = 0.0
+    p00 = p01 = p11 = 0.0
+    for i in range(i0, i1):
+        if start[i] or i == i0:
+            # diffuse start: the first fix of a segment defines the position
+            mx0 = zx[i]
+            my0 = zy[i]
+            mx1 = 0.0
+            my1 = 0.0
+            p00 = r[i]
+            p01 = 0.0
+            p11 = q
+            continue
+        f01, f11, q00, q01, q11 = _discretise(dt[i], beta, q)
+        # predict
+        a00 = p00 + 2.0 * f01 * p01 + f01 * f01 * p11 + q00
+        a01 = f11 * (p01 + f01 * p11) + q01
+        a11 = f11 * f11 * p11 + q11
+        mx0 = mx0 + f01 * mx1
+        mx1 = f11 * mx1
+        my0 = my0 + f01 * my1
+        my1 = f11 * my1
+        # update (H = [1, 0], isotropic R: the covariance is shared by both axes)
+        s = a00 + r[i]
+        k0 = a00 / s
+        k1 = a01 / s
+        vx = zx[i] - mx0
+        vy = zy[i] - my0
+        ll -= math.log(2.0 * math.pi * s) + 0.5 * (vx * vx + vy * vy) / s
+        mx0 += k0 * vx
+        mx1 += k1 * vx
+        my0 += k0 * vy
+        my1 += k1 * vy
+        p00 = a00 - k0 * a00
+        p01 = a01 - k0 * a01
+        p11 = a11 - k1 * a01
+    return ll
+
+
+@numba.njit(cache=True, parallel=True)
+def _loglik_all(
+    dt: np.ndarray,
+    zx: np.ndarray,
+    zy: np.ndarray,
+    r: np.ndarray,
+    start: np.ndarray,
+    bounds: np.ndarray,
+    beta: np.ndarray,
+    q: np.ndarray,
+) -> np.ndarray:
+    """Per-animal log-likelihood; animal ``k`` owns rows ``bounds[k]:bounds[k+1]``."""
+    n = bounds.size - 1
+    out = np.empty(n)
+    for k in numba.prange(n):
+        out[k] = _filter_loglik_range(dt, zx, zy, r, start, bounds[k], bounds[k + 1], beta[k], q[k])
+    return out
+
+
+@numba.njit(cache=True)
+def _smooth_range(
+    dt: np.ndarray,
+    zx: np.ndarray,
+    zy: np.ndarray,
+    r: np.ndarray,
+    start: np.ndarray,
+    i0: int,
+    i1: int,
+    beta: float,
+    q: float,
+    ox: np.ndarray,
+    oy: np.ndarray,
+    ovar: np.ndarray,
+) -> None:
+    """Filter then RTS-smooth rows ``i0..i1-1``; writes positions and position variance."""
+    n = i1 - i0
+    mf = np.empty((n, 4))  # filtered [x, vx, y, vy]
+    pf = np.empty((n, 3))  # filtered covariance [p00, p01, p11], shared by both axes
+    pp = np.empty((n, 3))  # predicted covariance of row j (from j-1)
+    ff = np.empty((n, 2))  # F01, F11 used to predict row j
+    for j in range(n):
+        i = i0 + j
+        if start[i] or j == 0:
+            mf[j, 0] = zx[i]
+            mf[j, 1] = 0.0
+            mf[j, 2] = zy[i]
+            mf[j, 3] = 0.0
+            pf[j, 0] = r[i]
+            pf[j, 1] = 0.0
+            pf[j, 2] = q
+            continue
+        f01, f11, q00, q01, q11 = _discretise(dt[i], beta, q)
+        p00, p01, p11 = pf[j - 1, 0], pf[j - 1, 1], pf[j - 1, 2]
+        a00 = p00 + 2.0 * f01 * p01 + f01 * f01 * p11 + q00
+        a01 = f11 * (p01 + f01 * p11) + q01
+        a11 = f11 * f11 * p11 + q11
+        pp[j, 0] = a00
+        pp[j, 1] = a01
+        pp[j, 2] = a11
+        ff[j, 0] = f01
+        ff[j, 1] = f11
+        mx0 = mf[j - 1, 0] + f01 * mf[j - 1, 1]
+        mx1 = f11 * mf[j - 1, 1]
+        my0 = mf[j - 1, 2] + f01 * mf[j - 1, 3]
+        my1 = f11 * mf[j - 1, 3]
+        s = a00 + r[i]
+        k0 = a00 / s
+        k1 = a01 / s
+        vx = zx[i] - mx0
+        vy = zy[i] - my0
+        mf[j, 0] = mx0 + k0 * vx
+        mf[j, 1] = mx1 + k1 * vx
+        mf[j, 2] = my0 + k0 * vy
+        mf[j, 3] = my1 + k1 * vy
+        pf[j, 0] = a00 - k0 * a00
+        pf[j, 1] = a01 - k0 * a01
+        pf[j, 2] = a11 - k1 * a01
+    # RTS backward pass; the last row of each segment keeps its filtered estimate
+    sx0 = sx1 = sy0 = sy1 = 0.0
+    s00 = s01 = s11 = 0.0
+    for j in range(n - 1, -1, -1):
+        i = i0 + j
+        last = j == n - 1 or start[i + 1]
+        if last:
+            sx0, sx1, sy0, sy1 = mf[j, 0], mf[j, 1], mf[j, 2], mf[j, 3]
+            s00, s01, s11 = pf[j, 0], pf[j, 1], pf[j, 2]
+        else:
+            f01, f11 = ff[j + 1, 0], ff[j + 1, 1]
+            b00, b01, b11 = pp[j + 1, 0], pp[j + 1, 1], pp[j + 1, 2]
+            p00, p01, p11 = pf[j, 0], pf[j, 1], pf[j, 2]
+            # C = P_f F^T (2x2, not symmetric)
+            c00 = p00 + f01 * p01
+            c01 = f11 * p01
+            c10 = p01 + f01 * p11
+            c11 = f11 * p11
+            det = b00 * b11 - b01 * b01
+            i00 = b11 / det
+            i01 = -b01 / det
+            i11 = b00 / det
+            # gain G = C B^-1
+            g00 = c00 * i00 + c01 * i01
+            g01 = c00 * i01 + c01 * i11
+            g10 = c10 * i00 + c11 * i01
+            g11 = c10 * i01 + c11 * i11
+            # predicted mean of row j+1 from filtered row j
+            px0 = mf[j, 0] + f01 * mf[j, 1]
+            px1 = f11 * mf[j, 1]
+            py0 = mf[j, 2] + f01 * mf[j, 3]
+            py1 = f11 * mf[j, 3]
+            dx0 = sx0 - px0
+            dx1 = sx1 - px1
+            dy0 = sy0 - py0
+            dy1 = sy1 - py1
+            sx0 = mf[j, 0] + g00 * dx0 + g01 * dx1
+            sx1 = mf[j, 1] + g10 * dx0 + g11 * dx1
+            sy0 = mf[j, 2] + g00 * dy0 + g01 * dy1
+            sy1 = mf[j, 3] + g10 * dy0 + g11 * dy1
+            # P_s = P_f + G (P_s' - B) G^T
+            d00 = s00 - b00
+            d01 = s01 - b01
+            d11 = s11 - b11
+            h00 = g00 * d00 + g01 * d01
+            h01 = g00 * d01 + g01 * d11
+            h10 = g10 * d00 + g11 * d01
+            h11 = g10 * d01 + g11 * d11
+            n00 = p00 + h00 * g00 + h01 * g01
+            n01 = p01 + h00 * g10 + h01 * g11
+            n11 = p11 + h10 * g10 + h11 * g11
+            s00, s01, s11 = n00, n01, n11
+        ox[i] = sx0
+        oy[i] = sy0
+        ovar[i] = s00
+
+
+@numba.njit(cache=True, parallel=True)
+def _smooth_all(
+    dt: np.ndarray,
+    zx: np.ndarray,
+    zy: np.ndarray,
+    r: np.ndarray,
+    start: np.ndarray,
+    bounds: np.ndarray,
+    beta: np.ndarray,
+    q: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Smoothed x, y (m) and position variance (m², per axis) for all rows."""
+    m = dt.size
+    ox = np.empty(m)
+    oy = np.empty(m)
+    ovar = np.empty(m)
+    n = bounds.size - 1
+    for k in numba.prange(n):
+        _smooth_range(dt, zx, zy, r, start, bounds[k], bounds[k + 1], beta[k], q[k], ox, oy, ovar)
+    return ox, oy, ovar
+
+
+# --------------------------------------------------------------------------- python layer
+
+
+def measurement_sigma_m(df: pd.DataFrame, params: SmoothParams | None = None, **overrides: Any) -> np.ndarray:
+    """Per-fix 1-σ error per coordinate (metres) from the fix's own quality.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Canonical fix table (uses ``fix_type``, ``hdop``, ``argos_lc`` when present).
+    params : SmoothParams, optional
+    **overrides
+        Any :class:`SmoothParams` field, e.g. ``uere_3d_m=8.0``.
+
+    Returns
+    -------
+    ndarray of float64, metres. GPS: UERE × HDOP (3D or 2D UERE; ``none``/NA
+    treated as 2D; missing HDOP → ``default_hdop``); Argos: class error
+    (NA class → the largest class error). Floored at ``min_sigma_m``.
+    """
+    p = _params(params, overrides)
+    n = len(df)
+    hdop = (
+        pd.to_numeric(df["hdop"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if "hdop" in df
+        else np.full(n, np.nan)
+    )
+    hdop = np.where(np.isfinite(hdop) & (hdop > 0), hdop, p.default_hdop)
+    ft = df["fix_type"].astype("string").to_numpy(dtype=object, na_value=None) if "fix_type" in df else None
+    is3d = np.zeros(n, bool) if ft is None else (ft == "3D")
+    sigma = np.where(is3d, p.uere_3d_m, p.uere_2d_m) * hdop
+    if ft is not None and "argos_lc" in df:
+        is_argos = ft == "argos"
+        if is_argos.any():
+            lc = df["argos_lc"].astype("string").fillna("Z").to_numpy(dtype=object)
+            worst = max(p.argos_error_m.values())
+            err = pd.Series(lc).map(p.argos_error_m).fillna(worst).to_numpy(dtype=float)
+            sigma = np.where(is_argos, err, sigma)
+    return np.maximum(sigma, p.min_sigma_m)
+
+
+def _params(params: SmoothParams | None, overrides: dict[str, Any]) -> SmoothParams:
+    p = params if params is not None else SmoothParams()
+    if overrides:
+        known = {f.name for f in fields(SmoothParams)}
+        bad = set(overrides) - known
+        if bad:
+            raise TypeError(f"unknown smoothing parameter(s): {sorted(bad)}")
+        p = replace(p, **overrides)
+    return p
+
+
+def _golden_logq(
+    ll_fn: Any, lo: np.ndarray, hi: np.ndarray, n_grid: int = 12, n_golden: int = 24
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maximise ``ll_fn(log_q) -> ll`` (arrays over animals) on ``[lo, hi]`` for all animals at once.
+
+    A coarse grid brackets the maximum (the likelihood in log q can be flat and
+    is not guaranteed unimodal over decades), then golden-section search
+    refines within the two grid cells around the best grid point.
+    """
+    grid = np.linspace(0.0, 1.0, n_grid)
+    vals = np.stack([ll_fn(lo + g * (hi - lo)) for g in grid])  # (n_grid, n_animals)
+    vals = np.where(np.isfinite(vals), vals, -np.inf)
+    best = np.argmax(vals, axis=0)
+    step = (hi - lo) / (n_grid - 1)
+    a = lo + np.maximum(best - 1, 0) * step
+    b = lo + np.minimum(best + 1, n_grid - 1) * step
+    invphi = (math.sqrt(5.0) - 1.0) / 2.0
+    c = b - invphi * (b - a)
+    d = a + invphi * (b - a)
+    fc, fd = ll_fn(c), ll_fn(d)
+    for _ in range(n_golden):
+        left = fc > fd  # maximum lies in [a, d]
+        b = np.where(left, d, b)
+        a = np.where(left, a, c)
+        new_c = b - invphi * (b - a)
+        new_d = a + invphi * (b - a)
+        # reuse the surviving interior point; evaluate one new point per animal
+        c_next = np.where(left, new_c, d)
+        d_next = np.where(left, c, new_d)
+        f_new = ll_fn(np.where(left, c_next, d_next))
+        fc, fd = np.where(left, f_new, fd), np.where(left, fc, f_new)
+        c, d = c_next, d_next
+    x = 0.5 * (a + b)
+    fx = ll_fn(x)
+    # keep the best grid point if refinement found nothing better (flat / edge maxima)
+    gbest = lo + best * step
+    gval = vals[best, np.arange(vals.shape[1])]
+    take_grid = gval > fx
+    return np.where(take_grid, gbest, x), np.where(take_grid, gval, fx)
+
+
+def smooth(df: pd.DataFrame, params: SmoothParams | None = None, **overrides: Any) -> pd.DataFrame:
+    """Smooth every animal's track with a continuous-time Kalman filter + RTS smoother.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Canonical fix table (``animal_id, time, lon, lat, fix_type, hdop, argos_lc, flag``;
+        optional ``segment_id``). Rows may be in any order.
+    params : SmoothParams, optional
+        Defaults: :class:`SmoothParams` (snow leopard GPS collars).
+    **overrides
+        Any :class:`SmoothParams` field with its unit in its name, e.g.
+        ``uere_3d_m=8.0, uere_2d_m=25.0, argos_error_m={...}, tau_s=3600.0``.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``df`` (same rows, same order) with ``lon_s``, ``lat_s`` (degrees WGS84),
+        ``se_m`` (1-σ per-coordinate standard error of the smoothed position, metres) and
+        ``sigma_m`` (the measurement error assumed per fix, metres). Unusable rows get NaN.
+        ``out.attrs["smooth"]`` holds per animal: ``speed_sd_ms`` (``sqrt(q)``), ``tau_s``,
+        ``loglik`` and ``n_fixes``.
+
+    Examples
+    --------
+    >>> out = smooth(fixes, uere_3d_m=8.0)  # doctest: +SKIP
+    >>> out[["lon_s", "lat_s", "se_m"]].describe()  # doctest: +SKIP
+    """
+    p = _params(params, overrides)
+    out = df.copy()
+    n = len(df)
+    lon_s = np.full(n, np.nan)
+    lat_s = np.full(n, np.nan)
+    se = np.full(n, np.nan)
+    sigma_all = measurement_sigma_m(df, p)
+
+    t_ns = df["time"].to_numpy(dtype="datetime64[ns]").view(np.int64) if n else np.empty(0, np.int64)
+    lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    usable = np.isfinite(lon) & np.isfinite(lat) & df["time"].notna().to_numpy()
+    if "flag" in df:
+        usable &= df["flag"].isna().to_numpy()
+    attrs: dict[str, dict[str, float]] = {}
+    rows = np.flatnonzero(usable)
+    if rows.size:
+        animal_codes, animal_names = pd.factorize(df["animal_id"].to_numpy()[rows], sort=True)
+        t = t_ns[rows]
+        order = np.lexsort((t, animal_codes))
+        rows = rows[order]
+        a = animal_codes[order]
+        t = t[order]
+        n_animals = len(animal_names)
+        bounds = np.searchsorted(a, np.arange(n_animals + 1)).astype(np.int64)
+        dt = np.empty(rows.size)
+        dt[0] = 0.0
+        dt[1:] = np.diff(t) / 1e9  # int64 ns differences: no float precision loss on absolute times
+        start = np.ones(rows.size, dtype=np.bool_)
+        start[1:] = a[1:] != a[:-1]
+        if "segment_id" in df:
+            seg = pd.factorize(df["segment_id"].to_numpy()[rows])[0]
+            start[1:] |= seg[1:] != seg[:-1]
+        else:
+            start[1:] |= dt[1:] > p.max_gap_h * 3600.0
+
+        x, y, proj = project_by_group(lon[rows], lat[rows], a, n_animals)
+        r = sigma_all[rows] ** 2
+
+        n_fix = np.diff(bounds)
+        fit = n_fix >= p.min_fixes_ml
+        taus = (p.tau_s,) if p.tau_s is not None else tuple(p.tau_grid_s)
+        lo = np.full(n_animals, 2.0 * math.log(p.speed_sd_bounds_ms[0]))
+        hi = np.full(n_animals, 2.0 * math.log(p.speed_sd_bounds_ms[1]))
+        best_ll = np.full(n_animals, -np.inf)
+        best_logq = np.full(n_animals, 2.0 * math.log(p.default_speed_sd_ms))
+        best_tau = np.full(n_animals, taus[0])
+        if fit.any():
+            for tau in taus:
+                beta = np.full(n_animals, 1.0 / tau)
+
+                def ll_fn(logq: np.ndarray, beta: np.ndarray = beta) -> np.ndarray:
+                    return _loglik_all(dt, x, y, r, start, bounds, beta, np.exp(logq))
+
+                logq, ll = _golden_logq(ll_fn, lo, hi)
+                better = fit & (ll > best_ll)
+                best_ll = np.where(better, ll, best_ll)
+                best_logq = np.where(better, logq, best_logq)
+                best_tau = np.where(better, tau, best_tau)
+        q = np.exp(best_logq)
+        sx, sy, var = _smooth_all(dt, x, y, r, start, bounds, 1.0 / best_tau, q)
+        lo_s, la_s = proj.inverse(sx, sy)
+        lon_s[rows] = lo_s
+        lat_s[rows] = la_s
+        se[rows] = np.sqrt(np.maximum(var, 0.0))
+        for k, name in enumerate(animal_names):
+            attrs[str(name)] = {
+                "speed_sd_ms": float(math.sqrt(q[k])),
+                "tau_s": float(best_tau[k]),
+                "loglik": float(best_ll[k]) if fit[k] else float("nan"),
+                "n_fixes": int(n_fix[k]),
+            }
+    out["lon_s"] = lon_s
+    out["lat_s"] = lat_s
+    out["se_m"] = se
+    out["sigma_m"] = np.where(usable, sigma_all, np.nan)
+    out.attrs = {**df.attrs, "smooth": attrs}
+    return out
