@@ -16,8 +16,15 @@ such as ``malformed_row`` or ``no_fix`` are kept as they are):
    then file order);
 8. ``speed`` / ``spike`` – iterated: each round blames only the worse end of a too-fast
    step (the end farther from the median of its neighbours) and flags Bjørneraas et al.
-   (2010) spikes (fast in, fast out, sharp turn back); then speeds are recomputed
+   (2010) spikes (fast in, fast out, sharp turn back) and *out-and-back* spikes (far from
+   both neighbours, which are close to each other, by more than the animal's own movement
+   at that time of day explains; see :func:`_out_and_back`); then speeds are recomputed
    without the flagged fixes, so one outlier never condemns its neighbours.
+
+At a 4-5 h schedule a gross outlier of 1-2 km is often geometrically identical to a real
+excursion (a cat leaves its kill at dusk and is back by dawn), so no rule on positions
+alone finds all of them without flagging real fixes; the out-and-back rule is tuned for
+precision (see the issue 4 report for the recall reachable per state and distance).
 
 :func:`flag_summary` reports per animal how many rows each reason took.
 """
@@ -351,6 +358,10 @@ def _speed_and_spikes(
     X, Y = lon[pos], lat[pos]
     alive = np.ones(pos.size, dtype=bool)
     w = max(int(p.median_window_fixes), 1)
+    # the animal's own movement scale per bin of local solar time, from all usable steps
+    # once (a robust quantile, so the few outliers do not inflate it)
+    n_bins = max(int(round(24.0 / p.diel_bin_h)), 1) if p.diel_bin_h > 0 else 1
+    scale_table = _movement_scale_table(A, T, X, Y, n_bins, p)
     for _ in range(max(int(p.max_iterations), 1)):
         idx = np.flatnonzero(alive)
         a, tt, x, y = A[idx], T[idx], X[idx], Y[idx]
@@ -379,6 +390,8 @@ def _speed_and_spikes(
                 & (turn > p.spike_min_turn_deg)
             )
             fast = has_prev & (v_in > p.max_speed_kmh) & (d_in > p.speed_min_step_m)
+        score = _out_and_back(a, tt, x, y, d_in, d_out, has_prev, has_next, scale_table, n_bins, p)
+        spike |= score > p.out_and_back_ratio
         blamed = np.zeros(m, dtype=bool)
         steps = np.flatnonzero(fast)  # step from steps-1 to steps
         if steps.size:
@@ -390,7 +403,13 @@ def _speed_and_spikes(
             blame = np.where(d_prev > d_this, steps - 1, steps)
             blamed[blame] = True
         is_speed = blamed
-        is_spike = spike & ~blamed
+        # a fix between two bad fixes (i-1 and i+1) looks like a spike too: this round take
+        # only the worst of adjacent candidates (by out-and-back score; blamed speed fixes
+        # first) and judge the others again once their bad neighbours are gone
+        rank = np.where(blamed, np.inf, np.where(spike, score, -np.inf))
+        beaten = (has_prev & (rank[prv] > rank)) | (has_next & (rank[nxt] >= rank) & spike[nxt])
+        beaten |= has_next & blamed[nxt]
+        is_spike = spike & ~blamed & ~beaten
         if not (is_speed.any() or is_spike.any()):
             break
         speed_out[pos[idx[is_speed]]] = True
@@ -421,3 +440,105 @@ def _deviation_from_local_median(
         mlat = np.nanmedian(nlat, axis=1)
     d = haversine_m(x[i], y[i], x[i] + mlon, mlat)
     return np.where(has, d, 0.0)
+
+
+def _diel_bin(t_s: np.ndarray, lon: np.ndarray, n_bins: int) -> np.ndarray:
+    """Bin (0..n_bins-1) of local solar time (UTC + lon / 15 h) of times ``t_s`` (s since epoch)."""
+    hour = np.mod(t_s / 3600.0 + lon / 15.0, 24.0)
+    return np.minimum((hour * n_bins / 24.0).astype(np.int64), n_bins - 1)
+
+
+def _step_midpoints(
+    a: np.ndarray, t_s: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per sorted fix, the step *into* it: has a previous fix, length (m), duration (h), midpoint time (s)."""
+    has_prev = same_group_as_previous(a)
+    prv = np.maximum(np.arange(a.size) - 1, 0)
+    d = haversine_m(x[prv], y[prv], x, y)
+    dt_h = (t_s - t_s[prv]) / 3600.0
+    mid_t = 0.5 * (t_s + t_s[prv])
+    return has_prev, d, dt_h, mid_t
+
+
+def _movement_scale_table(
+    a: np.ndarray, t_s: np.ndarray, x: np.ndarray, y: np.ndarray, n_bins: int, p: CleanParams
+) -> np.ndarray:
+    """Movement scale (m per sqrt(h)) per animal code and local-solar-time bin.
+
+    The ``movement_quantile`` of ``step / sqrt(dt)`` over the steps whose midpoint falls in
+    the bin: for a random walk the displacement grows with sqrt(time), so steps of any
+    interval are comparable. Bins with fewer than ``diel_min_steps`` steps take the
+    animal's all-day value; animals with no steps get NaN (the rule then never fires).
+    Rows are sorted by (animal, time); returns an array of shape ``(a.max() + 1, n_bins)``.
+    """
+    k = int(a.max()) + 1 if a.size else 1
+    has_prev, d, dt_h, mid_t = _step_midpoints(a, t_s, x, y)
+    use = has_prev & (dt_h > 0)
+    sp = d[use] / np.sqrt(dt_h[use])
+    b = _diel_bin(mid_t[use], x[use], n_bins)
+    q = float(np.clip(p.movement_quantile, 0.0, 1.0))
+    by_bin, n_bin = _group_quantile(a[use] * n_bins + b, sp, q, k * n_bins)
+    all_day, _ = _group_quantile(a[use], sp, q, k)
+    table = by_bin.reshape(k, n_bins)
+    few = n_bin.reshape(k, n_bins) < max(int(p.diel_min_steps), 1)
+    return np.where(few, all_day[:, None], table)
+
+
+def _group_quantile(key: np.ndarray, values: np.ndarray, q: float, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lower ``q``-quantile of ``values`` per integer ``key`` in ``0..n_groups-1`` (NaN if empty), and counts."""
+    order = np.lexsort((values, key))
+    ks, vs = key[order], values[order]
+    count = np.bincount(ks, minlength=n_groups)
+    start = np.r_[0, np.cumsum(count)[:-1]]
+    out = np.full(n_groups, np.nan)
+    has = count > 0
+    pick = start[has] + np.floor(q * (count[has] - 1)).astype(np.int64)
+    out[has] = vs[pick]
+    return out, count
+
+
+def _out_and_back(
+    a: np.ndarray,
+    t_s: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    d_in: np.ndarray,
+    d_out: np.ndarray,
+    has_prev: np.ndarray,
+    has_next: np.ndarray,
+    scale_table: np.ndarray,
+    n_bins: int,
+    p: CleanParams,
+) -> np.ndarray:
+    """Out-and-back score (dimensionless; 0 without two neighbours) of every sorted fix.
+
+    A fix scoring above ``out_and_back_ratio`` is far from both neighbours by more than the
+    animal's own movement explains.
+
+    For sorted fix ``i`` with neighbours ``i-1`` and ``i+1`` (distances in m, times in s)::
+
+        score = min(d_in, d_out) / (floor_m + skip_weight * d_skip + bridge_m)
+
+    ``d_skip`` is the distance between the neighbours; ``bridge_m`` is the spread of a
+    Brownian bridge between them at fix ``i``, ``s * sqrt(dt_in * dt_out / (dt_in + dt_out))``
+    with ``s`` (m per sqrt(h)) the animal's movement scale in the local-solar-time bins
+    of the two steps (RMS). A gross error is far from *both* neighbours (``min``), so the
+    fixes next to an outlier, which are far from only one side, are never blamed.
+    """
+    if not np.isfinite(p.out_and_back_ratio) or a.size < 3:
+        return np.zeros(a.size, dtype=bool)
+    m = a.size
+    prv = np.maximum(np.arange(m) - 1, 0)
+    nxt = np.minimum(np.arange(m) + 1, m - 1)
+    d_skip = haversine_m(x[prv], y[prv], x[nxt], y[nxt])
+    dt_in = (t_s - t_s[prv]) / 3600.0
+    dt_out = (t_s[nxt] - t_s) / 3600.0
+    # scale of the step into each fix, looked up by the bin of the step's midpoint
+    s_in = scale_table[a, _diel_bin(0.5 * (t_s + t_s[prv]), x, n_bins)]
+    s_out = s_in[nxt]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bridge = np.sqrt(0.5 * (s_in**2 + s_out**2) * dt_in * dt_out / (dt_in + dt_out))
+        score = np.minimum(d_in, d_out) / (
+            p.out_and_back_floor_m + p.out_and_back_skip_weight * d_skip + bridge
+        )
+        return np.where(has_prev & has_next & np.isfinite(score), score, 0.0)
