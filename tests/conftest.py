@@ -22,3 +22,29 @@ def shared_or_skip(rel: str) -> Path:
     if not path.exists():
         pytest.skip(f"reference data not available: {path}")
     return path
+
+
+def utc(*args: int):
+    """A UTC pandas Timestamp from datetime fields."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    return pd.Timestamp(datetime(*args, tzinfo=UTC))
+
+
+def rows_of(path: Path) -> list[list[str]]:
+    """The CSV rows of a fixture, as lists of cells."""
+    import csv
+    import io
+
+    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+
+
+def write_rows(path: Path, rows: list[list[str]]) -> Path:
+    """Write CSV rows (LF line ends) and return the path."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+    return path

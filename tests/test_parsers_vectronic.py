@@ -24,6 +24,8 @@ from telemetry.errors import ParseError, TelemetryError
 from telemetry.parsers import lotek, vectronic
 from telemetry.parsers.detect import Head
 
+from .conftest import rows_of, utc, write_rows
+
 DATA = Path(__file__).parent / "data" / "vendor"
 GPX = DATA / "vectronics.csv"
 API = DATA / "vectronic_api.csv"
@@ -40,18 +42,6 @@ SNIFFERS = {
 }
 
 
-def utc(*args: int) -> pd.Timestamp:
-    return pd.Timestamp(datetime(*args, tzinfo=UTC))
-
-
-def rows_of(path: Path) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
-
-
-def write_rows(path: Path, rows: list[list[str]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f, lineterminator="\n").writerows(rows)
-    return path
 
 
 # ---------------------------------------------------------------------------
