@@ -103,9 +103,11 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -
 def write_geojson(gdf: Any, path: str | os.PathLike[str], meta: dict[str, Any]) -> None:
     """Write a GeoDataFrame as RFC 7946 GeoJSON atomically; times as ISO 8601 UTC strings.
 
-    ``meta`` goes into the FeatureCollection as the foreign member ``"telemetry"``. The same
-    frame and metadata give the same bytes.
+    Geometries are oriented and rounded by :func:`rfc7946_geometry` (6 decimals, polygon
+    exteriors counter-clockwise). ``meta`` goes into the FeatureCollection as the foreign
+    member ``"telemetry"``. The same frame and metadata give the same bytes.
     """
+    geoms = [rfc7946_geometry(g) for g in gdf.geometry.values]
     df = gdf.copy()
     df.attrs = {}
     for c in df.columns:
@@ -114,7 +116,646 @@ def write_geojson(gdf: Any, path: str | os.PathLike[str], meta: dict[str, Any]) 
         elif isinstance(df[c].dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(df[c].dtype):
             df[c] = df[c].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     doc = json.loads(df.to_json(na="null", drop_id=True))
+    for feature, geom in zip(doc["features"], geoms):
+        feature["geometry"] = geom
     doc["telemetry"] = meta
     text = json.dumps(doc, ensure_ascii=False, sort_keys=False, default=str, allow_nan=False,
                       separators=(",", ":"))
     atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- layered exports
+#
+# A "layer" is one product (corridors, hotspots, crossing counts, home ranges, tracks, …)
+# as a GeoDataFrame in EPSG:4326. The public set is generalised (telemetry.generalise);
+# the internal set keeps exact positions and is for the field team only.
+
+EXPORT_FORMATS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".parquet": "parquet",
+                  ".geoparquet": "parquet", ".csv": "csv"}
+PUBLIC_LAYERS = ("corridors", "hotspots", "crossing_counts", "home_ranges")
+INTERNAL_LAYERS = ("tracks", "crossings", "hotspots", "corridors", "home_ranges", "clusters")
+DEFAULT_LICENCE = "CC-BY-4.0"
+BORDER_NOTE = ("International borders are shown as in Natural Earth (naturalearthdata.com, public domain); "
+               "their depiction implies no position on disputed borders or territories.")
+COORD_DECIMALS = 6
+"""RFC 7946 §11.2: 6 decimals (≈ 0.1 m) is more than GPS collars resolve."""
+
+
+def export_format(path: str | os.PathLike[str]) -> str:
+    """``geojson``, ``gpkg``, ``parquet`` or ``csv`` from the file extension."""
+    ext = Path(path).suffix.lower()
+    if ext not in EXPORT_FORMATS:
+        raise TelemetryError(f"unknown export type {ext or '(none)'!r}; use .geojson, .gpkg, .parquet or .csv",
+                             str(path))
+    return EXPORT_FORMATS[ext]
+
+
+def _gdf(df: Any, geometry: Any = None) -> Any:
+    """GeoDataFrame in EPSG:4326; ``geometry=None`` → a column of missing geometries."""
+    import geopandas as gpd
+
+    if geometry is None:
+        geometry = np.full(len(df), None, dtype=object)
+    df = pd.DataFrame(df).reset_index(drop=True)
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(np.asarray(geometry, dtype=object), crs="EPSG:4326"))
+
+
+def public_layers(crossings: pd.DataFrame | None = None, hotspots: pd.DataFrame | None = None,
+                  corridors: pd.DataFrame | None = None, home_ranges: pd.DataFrame | None = None, *,
+                  grid_deg: float = 0.1) -> dict[str, Any]:
+    """Generalised, aggregate layers that are safe to publish (see :mod:`telemetry.generalise`).
+
+    Parameters
+    ----------
+    crossings, hotspots, corridors, home_ranges : DataFrame, optional
+        Outputs of :func:`telemetry.crossings`, :func:`telemetry.hotspots`,
+        :func:`telemetry.corridors`, :func:`telemetry.home_ranges`; None → layer skipped.
+    grid_deg : float
+        Generalisation grid (degrees; 0.1 = GBIF "high sensitivity").
+
+    Returns
+    -------
+    dict of GeoDataFrame
+        ``corridors`` and ``home_ranges``: polygons replaced by the union of the grid cells
+        they touch, areas (km², of the precise polygon) rounded to whole km²;
+        ``hotspots``: one grid cell (polygon) per border pair and cell, with summed counts
+        and first/last month; ``crossing_counts``: events per border × month × direction ×
+        kind, no geometry. No exact point, time or animal path survives.
+    """
+    from telemetry import generalise as gen
+
+    gen.check_grid_deg(grid_deg)
+    out: dict[str, Any] = {}
+    if corridors is not None:
+        keep = [c for c in ("corridor_id", "method", "n_animals", "animal_count", "countries", "cross_border",
+                            "hotspots", "crossings", "months", "area_km2") if c in corridors.columns]
+        df = pd.DataFrame(corridors[keep]).reset_index(drop=True)
+        if "area_km2" in df:
+            df["area_km2"] = df["area_km2"].round(0)
+        geom = gen.generalise_polygons(corridors.geometry.to_numpy(), grid_deg)
+        out["corridors"] = _gdf(df, geom)
+    if hotspots is not None:
+        out["hotspots"] = _public_hotspots(hotspots, grid_deg)
+    if crossings is not None:
+        out["crossing_counts"] = _gdf(crossing_counts(crossings), None)
+    if home_ranges is not None:
+        keep = [c for c in ("animal_id", "method", "level_pct", "n_fixes", "area_km2") if c in home_ranges.columns]
+        df = pd.DataFrame(home_ranges[keep]).reset_index(drop=True)
+        if "area_km2" in df:
+            df["area_km2"] = df["area_km2"].round(0)
+        geom = gen.generalise_polygons(home_ranges.geometry.to_numpy(), grid_deg)
+        out["home_ranges"] = _gdf(df, geom)
+    return out
+
+
+def crossing_counts(crossings: pd.DataFrame) -> pd.DataFrame:
+    """Border events per border × month × direction × kind (no points, no exact times).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``border`` (``"KAZ–KGZ"``, zones in sorted order), ``month`` (``YYYY-MM``, UTC),
+        ``from_iso``, ``to_iso``, ``kind`` (``crossing``/``excursion``), ``n_events``,
+        ``n_animals``; sorted by border, month, direction, kind.
+    """
+    from telemetry.generalise import month
+
+    cols = ["border", "month", "from_iso", "to_iso", "kind", "n_events", "n_animals"]
+    if crossings is None or len(crossings) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object if c[:2] != "n_" else np.int64) for c in cols})
+    fa = crossings["from_iso"].astype(str).to_numpy(dtype=object)
+    ta = crossings["to_iso"].astype(str).to_numpy(dtype=object)
+    df = pd.DataFrame({
+        "border": np.where(fa < ta, fa + "–" + ta, ta + "–" + fa),
+        "month": month(crossings["time"]).to_numpy(dtype=object),
+        "from_iso": fa, "to_iso": ta,
+        "kind": crossings["kind"].astype(str).to_numpy(dtype=object) if "kind" in crossings else "crossing",
+        "animal": crossings["animal_id"].astype(str).to_numpy(dtype=object),
+    })
+    df["month"] = df["month"].fillna("unknown")
+    g = df.groupby(cols[:5], sort=True)
+    tab = g.agg(n_events=("animal", "size"), n_animals=("animal", "nunique")).reset_index()
+    return tab[cols].astype({"n_events": np.int64, "n_animals": np.int64})
+
+
+def _public_hotspots(hotspots: pd.DataFrame, grid_deg: float) -> Any:
+    """Hotspots → one cell per border pair and cell, counts summed, months unioned."""
+    from telemetry import generalise as gen
+
+    pts = hotspots.geometry.to_numpy()
+    lon, lat = shapely_xy(pts)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    h = pd.DataFrame(hotspots.drop(columns=[c for c in ("geometry", "segment") if c in hotspots.columns]))
+    h = h.reset_index(drop=True)[ok]
+    i, j = gen.cell_index(lon[ok], lat[ok], grid_deg)
+    h = h.assign(_i=i, _j=j, first_month=gen.month(h["first"]).to_numpy(dtype=object),
+                 last_month=gen.month(h["last"]).to_numpy(dtype=object))
+    cols = ["name", "zone_a", "zone_b", "n_crossings", "n_animals", "n_a_to_b", "n_b_to_a", "months",
+            "first_month", "last_month"]
+    if h.empty:
+        return _gdf(pd.DataFrame({c: pd.Series(dtype=object) for c in cols}), np.array([], dtype=object))
+
+    def union(values: pd.Series, sep: str = ",", key: Any = str) -> str:
+        items = {v for s in values.dropna().astype(str) for v in s.split(sep) if v}
+        return sep.join(sorted(items, key=key))
+
+    g = h.groupby(["zone_a", "zone_b", "_i", "_j"], sort=True)
+    tab = g.agg(name=("name", lambda s: "; ".join(sorted(s.astype(str)))),
+                n_crossings=("n_crossings", "sum"), n_a_to_b=("n_a_to_b", "sum"), n_b_to_a=("n_b_to_a", "sum"),
+                n_animals=("animals", lambda s: len(union(s).split(",")) if union(s) else 0),
+                months=("months", lambda s: union(s, key=int)),
+                first_month=("first_month", "min"), last_month=("last_month", "max")).reset_index()
+    geom = gen.cell_polygons(tab["_i"].to_numpy(), tab["_j"].to_numpy(), grid_deg)
+    return _gdf(tab[cols], geom)
+
+
+def shapely_xy(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of point geometries (NaN for missing or empty; centroid for non-points)."""
+    import shapely
+
+    geoms = np.asarray(geoms, dtype=object)
+    bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    pts = np.where(bad, None, geoms)
+    pts = np.where(shapely.get_type_id(pts) == 0, pts, shapely.centroid(pts))
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    return np.where(bad, np.nan, x), np.where(bad, np.nan, y)
+
+
+def internal_layers(tracks: pd.DataFrame | None = None, crossings: pd.DataFrame | None = None,
+                    hotspots: pd.DataFrame | None = None, corridors: pd.DataFrame | None = None,
+                    home_ranges: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Exact layers for the field team (NOT for publication: positions and times are exact).
+
+    ``tracks`` become points (every row that has coordinates, flagged ones included, with
+    their ``flag``); ``clusters`` (from ``cluster_id``) are cluster centroids; hotspots
+    keep their border ``segment`` as WKT; the other layers are passed through.
+    """
+    out: dict[str, Any] = {}
+    if tracks is not None:
+        df = _plain_columns(pd.DataFrame(tracks))
+        lon = df["lon"].to_numpy(dtype=float, na_value=np.nan)
+        lat = df["lat"].to_numpy(dtype=float, na_value=np.nan)
+        has = np.isfinite(lon) & np.isfinite(lat)
+        import geopandas as gpd
+
+        out["tracks"] = _gdf(df[has].reset_index(drop=True), gpd.points_from_xy(lon[has], lat[has]))
+    if crossings is not None:
+        out["crossings"] = crossings
+    if hotspots is not None:
+        h = hotspots.copy()
+        if "segment" in h.columns:
+            seg = h.pop("segment")
+            h["segment_wkt"] = [g.wkt if g is not None else None for g in seg]
+        out["hotspots"] = h
+    if corridors is not None:
+        out["corridors"] = corridors
+    if home_ranges is not None:
+        out["home_ranges"] = home_ranges
+    if tracks is not None and "cluster_id" in tracks.columns:
+        from telemetry.trajectory.segment import cluster_table
+
+        ct = cluster_table(tracks)
+        import geopandas as gpd
+
+        out["clusters"] = _gdf(ct, gpd.points_from_xy(ct["lon"], ct["lat"]))
+    return out
+
+
+def _plain_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns every format can hold: categoricals → str, nullable ints → float, no attrs."""
+    df = df.copy(deep=False)
+    df.attrs = {}
+    for c in df.columns:
+        dt = df[c].dtype
+        if isinstance(dt, pd.CategoricalDtype):
+            df[c] = df[c].astype(object)
+        elif isinstance(dt, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(dt):
+            df[c] = df[c].astype("float64")
+    return df
+
+
+def export_metadata(*, audience: str, grid_deg: float | None, params: dict[str, Any] | None = None,
+                    generated: str | None = None, tracks: pd.DataFrame | None = None,
+                    layers: dict[str, Any] | None = None, licence: str = DEFAULT_LICENCE) -> dict[str, Any]:
+    """Metadata of an export (goes into the GeoJSON FeatureCollection as ``"telemetry"``).
+
+    ``generated`` is never the wall-clock time (that would break byte-identical reruns):
+    it is the value given, else derived from the data — the month of the last usable fix
+    (``YYYY-MM``, public: times are only shown to the month), or the full time of that fix
+    for internal exports; ``generated_from`` says which.
+    """
+    from telemetry import __version__
+
+    basis = "given"
+    if generated is None:
+        last = _last_time(tracks, layers)
+        if last is not None:
+            generated = last.strftime("%Y-%m") if audience == "public" else last.strftime("%Y-%m-%dT%H:%M:%SZ")
+            basis = "month of the last fix in the data" if audience == "public" else "time of the last fix"
+        else:
+            basis = "no times in the data"
+    meta: dict[str, Any] = {
+        "title": "Collar telemetry: movement corridors and border crossings",
+        "audience": audience,
+        "generated": generated,
+        "generated_from": basis,
+        "tool": "telemetry",
+        "tool_version": __version__,
+        "licence": licence,
+        "borders_note": BORDER_NOTE,
+        "layers": sorted(layers) if layers else [],
+        "parameters": _jsonable(params or {}),
+    }
+    if audience == "public":
+        meta["generalisation"] = {
+            "grid_deg": grid_deg,
+            "positions": (f"every coordinate is a corner or centre of a {grid_deg}° × {grid_deg}° lon/lat grid "
+                          "aligned on 0°, 0°: points are given as the cell holding them, polygons as the union "
+                          "of the cells they touch (so they only grow); locations are revealed only to one cell"),
+            "times": "calendar month (UTC)",
+            "omitted": "raw fixes, tracks, exact crossing points and times, individual crossing events, "
+                       "resting clusters",
+            "practice": "GBIF sensitive-species data generalisation (Chapman 2020), high sensitivity = 0.1°",
+        }
+    else:
+        meta["warning"] = "EXACT POSITIONS OF A SENSITIVE SPECIES: do not publish or share outside the team."
+    return meta
+
+
+def _last_time(tracks: pd.DataFrame | None, layers: dict[str, Any] | None) -> pd.Timestamp | None:
+    """Latest usable fix time, else the latest time found in the layers."""
+    if tracks is not None and len(tracks):
+        from telemetry.trajectory._arrays import usable_mask
+
+        t = tracks["time"][usable_mask(tracks)]
+        if t.notna().any():
+            return pd.Timestamp(t.max()).tz_convert("UTC")
+    best = None
+    for layer in (layers or {}).values():
+        for c in layer.columns:
+            if isinstance(layer[c].dtype, pd.DatetimeTZDtype) and layer[c].notna().any():
+                m = pd.Timestamp(layer[c].max()).tz_convert("UTC")
+                best = m if best is None or m > best else best
+    return best
+
+
+def _jsonable(obj: Any) -> Any:
+    """Parameters as plain JSON (tuples → lists, numpy scalars → Python, others → str)."""
+    return json.loads(json.dumps(obj, sort_keys=True, default=_json_default))
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (set, frozenset)):
+        return sorted(v)
+    if isinstance(v, pd.Timestamp):
+        return v.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(v)
+
+
+def _round_coords(obj: Any, nd: int = COORD_DECIMALS) -> Any:
+    """Nested coordinate lists rounded to ``nd`` decimals (``-0.0`` written as ``0.0``)."""
+    if isinstance(obj, (list, tuple)):
+        if obj and isinstance(obj[0], (int, float)):
+            return [round(float(v), nd) + 0.0 for v in obj]
+        return [_round_coords(o, nd) for o in obj]
+    return obj
+
+
+def rfc7946_geometry(geom: Any) -> dict[str, Any] | None:
+    """A shapely geometry as an RFC 7946 geometry object: polygon exteriors counter-clockwise,
+    holes clockwise (§3.1.6), coordinates rounded to 6 decimals; None for missing/empty."""
+    import shapely
+
+    if geom is None or shapely.is_empty(geom):
+        return None
+    g = shapely.orient_polygons(geom) if shapely.get_type_id(geom) in (3, 6, 7) else geom
+    d = shapely.geometry.mapping(g)
+    return _geometry_lists(d)
+
+
+def _geometry_lists(d: Any) -> Any:
+    if d.get("type") == "GeometryCollection":
+        return {"type": d["type"], "geometries": [_geometry_lists(x) for x in d["geometries"]]}
+    return {"type": d["type"], "coordinates": _round_coords(d["coordinates"])}
+
+
+def _properties(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: times ISO 8601 UTC, NaN/NA → null, numpy → Python."""
+    df = _plain_columns(pd.DataFrame(df))
+    for c in df.columns:
+        dt = df[c].dtype
+        if isinstance(dt, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(dt):
+            t = pd.to_datetime(df[c], utc=True)
+            df[c] = t.dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(t.notna(), None)
+    obj = df.astype(object)
+    obj = obj.where(pd.notna(obj), None)
+    recs = obj.to_dict("records")
+    for r in recs:
+        for k, v in r.items():
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, float) and not np.isfinite(v):
+                v = None
+            r[k] = v
+    return recs
+
+
+def feature_collection(layers: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """One RFC 7946 FeatureCollection of all layers; each feature says its ``layer``.
+
+    No ``crs`` member (RFC 7946 §4: always WGS84 lon/lat); the metadata is the foreign
+    member ``"telemetry"``.
+    """
+    feats: list[dict[str, Any]] = []
+    for name in layers:
+        gdf = layers[name]
+        geoms = gdf.geometry.to_numpy() if getattr(gdf, "geometry", None) is not None and \
+            gdf._geometry_column_name in gdf.columns else np.full(len(gdf), None, dtype=object)
+        attrs = pd.DataFrame(gdf).drop(columns=[gdf._geometry_column_name], errors="ignore")
+        for props, geom in zip(_properties(attrs), geoms, strict=True):
+            feats.append({"type": "Feature", "properties": {"layer": name, **props},
+                          "geometry": rfc7946_geometry(geom)})
+    return {"type": "FeatureCollection", "telemetry": meta, "features": feats}
+
+
+def write_feature_collection(layers: dict[str, Any], path: str | os.PathLike[str], meta: dict[str, Any]) -> None:
+    """Write :func:`feature_collection` atomically; the same layers and metadata give the same bytes."""
+    text = json.dumps(feature_collection(layers, meta), ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":"), default=_json_default)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+
+
+def write_gpkg_layers(layers: dict[str, Any], path: str | os.PathLike[str], meta: dict[str, Any]) -> None:
+    """One GeoPackage layer per product, metadata in each layer's ``telemetry`` metadata item.
+
+    GDAL stamps ``gpkg_contents.last_change`` with the current time; it is pinned to
+    ``meta["generated"]`` (or the epoch) so reruns give identical bytes.
+    """
+    import pyogrio
+
+    text = json.dumps(meta, sort_keys=True, ensure_ascii=False, default=_json_default)
+    stamp = _gdal_date(meta.get("generated"))
+
+    def write(tmp: str) -> None:
+        old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": stamp})
+        try:
+            for k, name in enumerate(layers):
+                gdf = _gpkg_ready(layers[name])
+                gdf.to_file(tmp, driver="GPKG", layer=name, engine="pyogrio", append=k > 0,
+                            layer_metadata={"telemetry": text})
+        finally:
+            pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+
+    atomic_write(path, write)
+
+
+def _gdal_date(generated: Any) -> str:
+    """A fixed ``YYYY-MM-DDTHH:MM:SS.sssZ`` for GDAL from ``generated`` (epoch if unusable)."""
+    try:
+        t = pd.Timestamp(str(generated)) if generated else pd.Timestamp(0)
+    except ValueError:
+        t = pd.Timestamp(0)
+    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _gpkg_ready(gdf: Any) -> Any:
+    """GeoPackage-writable copy: plain columns, extra geometry columns as WKT, oriented polygons."""
+    import geopandas as gpd
+    import shapely
+
+    geo_col = gdf._geometry_column_name if isinstance(gdf, gpd.GeoDataFrame) else None
+    df = _plain_columns(pd.DataFrame(gdf))
+    for c in df.columns:
+        if c != geo_col and isinstance(df[c].dtype, gpd.array.GeometryDtype):
+            df[c] = shapely.to_wkt(df[c].to_numpy(), rounding_precision=COORD_DECIMALS)
+    geom = df.pop(geo_col).to_numpy() if geo_col in df.columns else np.full(len(df), None, dtype=object)
+    geom = shapely.orient_polygons(np.asarray(geom, dtype=object))
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom, crs="EPSG:4326"))
+
+
+def write_table_layers(layers: dict[str, Any], path: str | os.PathLike[str], meta: dict[str, Any],
+                       fmt: str) -> None:
+    """All layers in one table with a ``layer`` column: GeoParquet (``fmt="parquet"``, metadata
+    under the Parquet key ``telemetry``) or CSV (geometry as WKT with 6 decimals, metadata in a
+    ``<out>.json`` sidecar)."""
+    import geopandas as gpd
+    import shapely
+
+    frames = []
+    for name in layers:
+        g = _gpkg_ready(layers[name])
+        g.insert(0, "layer", name)
+        frames.append(g)
+    if frames:
+        table = pd.concat(frames, ignore_index=True)
+        table = gpd.GeoDataFrame(table, geometry="geometry", crs="EPSG:4326")
+    else:
+        table = gpd.GeoDataFrame({"layer": pd.Series(dtype=object)}, geometry=gpd.GeoSeries([], crs="EPSG:4326"))
+    text = json.dumps(meta, sort_keys=True, ensure_ascii=False, default=_json_default)
+    if fmt == "csv":
+        df = pd.DataFrame(table.drop(columns="geometry"))
+        df["geometry_wkt"] = shapely.to_wkt(table.geometry.to_numpy(), rounding_precision=COORD_DECIMALS)
+        atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%SZ"))
+        atomic_write(Path(path).with_name(Path(path).name + ".json"), lambda tmp: Path(tmp).write_text(text + "\n"))
+        return
+    import pyarrow.parquet as pq
+    from geopandas.io.arrow import _geopandas_to_arrow
+
+    arrow = _geopandas_to_arrow(table, index=False)
+    md = dict(arrow.schema.metadata or {})
+    md[b"telemetry"] = text.encode()
+    arrow = arrow.replace_schema_metadata(md)
+    atomic_write(path, lambda tmp: pq.write_table(arrow, tmp))
+
+
+def write_layers(layers: dict[str, Any], path: str | os.PathLike[str], meta: dict[str, Any],
+                 fmt: str | None = None) -> None:
+    """Write layers atomically in the format of the extension (see :func:`export_format`)."""
+    fmt = fmt or export_format(path)
+    if fmt == "geojson":
+        write_feature_collection(layers, path, meta)
+    elif fmt == "gpkg":
+        write_gpkg_layers(layers, path, meta)
+    else:
+        write_table_layers(layers, path, meta, fmt)
+
+
+# --------------------------------------------------------------------------- deliverables of `telemetry run`
+
+
+def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | None = None,
+                       crossings: pd.DataFrame | None = None, hotspots: pd.DataFrame | None = None,
+                       corridors: pd.DataFrame | None = None, home_ranges: pd.DataFrame | None = None,
+                       quality: dict[str, Any] | None = None, params: dict[str, Any] | None = None, *,
+                       grid_deg: float = 0.1, generated: str | None = None,
+                       licence: str = DEFAULT_LICENCE) -> list[Path]:
+    """Write the products of a run into ``out_dir``; every layer argument is optional.
+
+    Files (skipped when nothing feeds them)::
+
+        public.geojson          generalised corridors, hotspots, crossing counts, home ranges
+        internal.gpkg           exact layers: tracks, crossings, hotspots, corridors,
+                                home_ranges, clusters (NOT for publication)
+        crossings_by_month.csv  events per border × month × direction × kind
+        charts/*.png            fix success, daily distance, crossings per month
+        index.html              links to map.html (if present), charts and files; a table
+
+    Parameters
+    ----------
+    out_dir : path
+        Output folder (created if missing).
+    tracks, crossings, hotspots, corridors, home_ranges : DataFrame, optional
+        Outputs of :func:`telemetry.process`, :func:`telemetry.crossings`,
+        :func:`telemetry.hotspots`, :func:`telemetry.corridors`, :func:`telemetry.home_ranges`.
+    quality : dict, optional
+        :func:`telemetry.quality.summarize` of the fixes (fix success in the index table).
+    params : dict, optional
+        Parameters to record in the metadata (default ``tracks.attrs["parameters"]``).
+    grid_deg : float
+        Generalisation grid of the public file (degrees).
+    generated, licence
+        See :func:`export_metadata`; ``generated`` defaults to a value derived from the data,
+        so reruns give byte-identical files.
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order above.
+    """
+    from telemetry.charts import write_charts
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if params is None:
+        params = dict(tracks.attrs.get("parameters", {})) if tracks is not None else {}
+    all_params = layer_parameters(params, crossings=crossings, hotspots=hotspots, corridors=corridors)
+    written: list[Path] = []
+
+    pub = public_layers(crossings, hotspots, corridors, home_ranges, grid_deg=grid_deg)
+    if pub:
+        meta = export_metadata(audience="public", grid_deg=grid_deg, params=all_params, generated=generated,
+                               tracks=tracks, layers=pub, licence=licence)
+        write_feature_collection(pub, out / "public.geojson", meta)
+        written.append(out / "public.geojson")
+    internal = internal_layers(tracks, crossings, hotspots, corridors, home_ranges)
+    if internal:
+        meta = export_metadata(audience="internal", grid_deg=None, params=all_params, generated=generated,
+                               tracks=tracks, layers=internal, licence=licence)
+        write_gpkg_layers(internal, out / "internal.gpkg", meta)
+        written.append(out / "internal.gpkg")
+    if crossings is not None:
+        table = crossing_counts(crossings)
+        atomic_write(out / "crossings_by_month.csv", lambda tmp: table.to_csv(tmp, index=False))
+        written.append(out / "crossings_by_month.csv")
+    written += write_charts(out / "charts", tracks, crossings)
+    index = out / "index.html"
+    html = index_html(out, written, tracks=tracks, crossings=crossings, quality=quality, grid_deg=grid_deg,
+                      generated=export_metadata(audience="public", grid_deg=grid_deg, generated=generated,
+                                                tracks=tracks, layers=pub)["generated"])
+    atomic_write(index, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
+    written.append(index)
+    return written
+
+
+RUN_FILES = ("tracks.parquet", "track_summary.csv", "flag_summary.csv", "quality.json")
+"""Files of :func:`telemetry.pipeline.run` that ``index.html`` links when present."""
+
+
+def layer_parameters(params: dict[str, Any], **layers: Any) -> dict[str, Any]:
+    """The run's parameters plus each layer's own (``attrs["parameters"]``)."""
+    out = {"process": params} if params else {}
+    for name, layer in layers.items():
+        if layer is not None and layer.attrs.get("parameters"):
+            out[name] = layer.attrs["parameters"]
+    return _jsonable(out)
+
+
+def _esc(text: Any) -> str:
+    import html
+
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def index_html(out_dir: Path, files: list[Path], *, tracks: pd.DataFrame | None = None,
+               crossings: pd.DataFrame | None = None, quality: dict[str, Any] | None = None,
+               grid_deg: float = 0.1, generated: str | None = None) -> str:
+    """A self-contained ``index.html`` (inline CSS, no scripts, no CDN) for ``out_dir``.
+
+    Links ``map.html`` when it exists in ``out_dir``, shows the charts among ``files`` and
+    lists every file with its size; a per-animal table (fixes, days, fix success,
+    distance, crossings) when ``tracks`` is given.
+    """
+    from telemetry import __version__
+
+    rel = [p.relative_to(out_dir).as_posix() for p in files if p.parent == out_dir or out_dir in p.parents]
+    # the other outputs of `telemetry run`, when they are already there
+    rel += [n for n in RUN_FILES if (out_dir / n).exists() and n not in rel]
+    charts = [r for r in rel if r.endswith(".png")]
+    data = [r for r in rel if not r.endswith(".png") and r != "index.html"]
+    notes = {"public.geojson": f"safe to publish: generalised to {grid_deg}° cells and months",
+             "internal.gpkg": "exact positions — for the team only, do not publish",
+             "crossings_by_month.csv": "border events per border, month and direction",
+             "tracks.parquet": "exact positions — for the team only",
+             "map.html": "interactive map"}
+    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+             "<title>Collar telemetry summary</title>",
+             "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:3px 8px}"
+             "td.n{text-align:right}th{background:#f2f2f2}img{max-width:100%;border:1px solid #eee}"
+             ".warn{color:#a00}</style>", "</head>", "<body>",
+             "<h1>Collar telemetry summary</h1>",
+             f"<p>telemetry {_esc(__version__)}; data through {_esc(generated or 'n/a')}.</p>"]
+    if (out_dir / "map.html").exists():
+        parts.append('<p><a href="map.html"><strong>Open the interactive map</strong></a></p>')
+    if tracks is not None:
+        parts += ["<h2>Animals</h2>", _animal_table(tracks, crossings, quality)]
+    if charts:
+        parts.append("<h2>Charts</h2>")
+        parts += [f'<p><img src="{_esc(c)}" alt="{_esc(Path(c).stem.replace("_", " "))}"></p>' for c in charts]
+    if data:
+        parts += ["<h2>Files</h2>", "<ul>"]
+        for r in data:
+            size = (out_dir / r).stat().st_size if (out_dir / r).exists() else 0
+            note = notes.get(r, "")
+            cls = ' class="warn"' if "team only" in note else ""
+            parts.append(f'<li><a href="{_esc(r)}">{_esc(r)}</a> ({size / 1024:.0f} kB)'
+                         + (f" — <span{cls}>{_esc(note)}</span>" if note else "") + "</li>")
+        parts.append("</ul>")
+    parts += [f"<p><small>{_esc(BORDER_NOTE)}</small></p>", "</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+def _animal_table(tracks: pd.DataFrame, crossings: pd.DataFrame | None, quality: dict[str, Any] | None) -> str:
+    from telemetry.pipeline import track_summary
+
+    s = track_summary(tracks)
+    s.index = s.index.astype(str)
+    success: dict[str, list[float]] = {}
+    for f in (quality or {}).get("files", []):
+        for a in f.get("animals", []):
+            if a.get("fix_success_pct") is not None:
+                success.setdefault(str(a["animal_id"]), []).append(float(a["fix_success_pct"]))
+    n_cross = (crossings[crossings["kind"] == "crossing"]["animal_id"].astype(str).value_counts()
+               if crossings is not None and len(crossings) else pd.Series(dtype=np.int64))
+    head = ("<table><tr><th>animal</th><th>usable fixes</th><th>flagged</th><th>first day</th><th>last day</th>"
+            "<th>days</th><th>fix success %</th><th>distance km</th><th>crossings</th></tr>")
+    rows = []
+    for aid, r in s.iterrows():  # one row per animal: a display table, not a hot path
+        fs = success.get(aid)
+        first = r["first"].strftime("%Y-%m-%d") if pd.notna(r["first"]) else ""
+        last = r["last"].strftime("%Y-%m-%d") if pd.notna(r["last"]) else ""
+        rows.append(
+            f"<tr><td>{_esc(aid)}</td><td class=n>{int(r['usable'])}</td><td class=n>{int(r['flagged'])}</td>"
+            f"<td>{first}</td><td>{last}</td><td class=n>{_fmt(r['days'], 0)}</td>"
+            f"<td class=n>{_fmt(np.mean(fs), 1) if fs else ''}</td>"
+            f"<td class=n>{_fmt(r.get('distance_km', np.nan), 0)}</td>"
+            f"<td class=n>{int(n_cross.get(aid, 0))}</td></tr>")
+    return head + "".join(rows) + "</table>"
+
+
+def _fmt(v: Any, nd: int) -> str:
+    return "" if v is None or pd.isna(v) else f"{float(v):.{nd}f}"

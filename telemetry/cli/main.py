@@ -17,10 +17,18 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from telemetry.cli import corridors_cmd, crossings_cmd, formats_cmd, inspect_cmd, process_cmd, run_cmd
+    from telemetry.cli import (
+        corridors_cmd,
+        crossings_cmd,
+        export_cmd,
+        formats_cmd,
+        inspect_cmd,
+        process_cmd,
+        run_cmd,
+    )
 
     for command in (run_cmd.run, inspect_cmd.inspect, process_cmd.process, crossings_cmd.crossings,
-                    corridors_cmd.corridors, formats_cmd.formats):
+                    corridors_cmd.corridors, export_cmd.export, formats_cmd.formats):
         cli.add_command(command)
 
 

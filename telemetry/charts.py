@@ -1,0 +1,213 @@
+"""Summary charts (PNG) for humans: fix success, daily distance, crossings over time.
+
+Charts show monthly or per-animal aggregates only (no positions), so they can sit next to
+the public export. Rendering is deterministic: matplotlib's Agg backend on a bare
+:class:`~matplotlib.figure.Figure` (no pyplot state), the bundled DejaVu Sans font, fixed
+size and dpi, and no ``Software`` / date metadata in the PNG, so the same tables give
+byte-identical files.
+
+Examples
+--------
+>>> import telemetry                                                    # doctest: +SKIP
+>>> tracks = telemetry.process("sample_tracks")                         # doctest: +SKIP
+>>> write_charts("out/charts", tracks, telemetry.crossings(tracks))     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from telemetry.export import atomic_write
+
+__all__ = ["monthly_fix_success", "crossings_by_border_month", "fix_success_chart", "daily_distance_chart",
+           "crossings_chart", "write_charts"]
+
+_RC = {
+    "font.family": "DejaVu Sans",  # ships with matplotlib: same glyphs on every machine
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "path.simplify": True,
+    "svg.hashsalt": "telemetry",
+}
+_PNG_META = {"Software": None}  # matplotlib's default stamps its version; leave it out
+
+
+def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
+    """Fix success (%) per animal and UTC month, as :mod:`telemetry.quality` defines it.
+
+    Success = rows with a position / attempts expected from the animal's median fix
+    interval that month (long gaps count as at most 24 missed attempts, see
+    :data:`telemetry.quality.MAX_MISSED_PER_GAP`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``animal_id``, ``month`` (``YYYY-MM``), ``rows``, ``fixes``, ``fix_success_pct``.
+    """
+    from telemetry.quality import _group_stats
+    from telemetry.trajectory._arrays import group_codes, time_ns, usable_mask
+
+    cols = ["animal_id", "month", "rows", "fixes", "fix_success_pct"]
+    # only rows inside each animal's span of usable fixes: a corrupt timestamp (e.g. a
+    # GPS week rollover flagged by clean) must not open a month of its own
+    codes, labels = group_codes(tracks)
+    t = time_ns(tracks)
+    ok = usable_mask(tracks)
+    first = np.full(len(labels), np.iinfo(np.int64).max)
+    last = np.full(len(labels), np.iinfo(np.int64).min)
+    np.minimum.at(first, codes[ok], t[ok])
+    np.maximum.at(last, codes[ok], t[ok])
+    inside = tracks["time"].notna().to_numpy() & (t >= first[codes]) & (t <= last[codes])
+    timed = tracks[inside]
+    if timed.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    df = pd.DataFrame({
+        "animal_id": timed["animal_id"].astype(str).to_numpy(dtype=object),
+        "month": pd.to_datetime(timed["time"], utc=True).dt.strftime("%Y-%m").to_numpy(dtype=object),
+        "time": timed["time"].to_numpy(),
+        "lon": timed["lon"].to_numpy(dtype=float, na_value=np.nan),
+        "lat": timed["lat"].to_numpy(dtype=float, na_value=np.nan),
+        "hdop": timed["hdop"].to_numpy(dtype=float, na_value=np.nan) if "hdop" in timed else np.nan,
+        "fix_type": timed["fix_type"].astype(object).to_numpy() if "fix_type" in timed else None,
+    })
+    df["time"] = pd.to_datetime(df["time"], utc=True)
+    df.loc[~(np.isfinite(df["lon"]) & np.isfinite(df["lat"])), ["lon", "lat"]] = np.nan
+    st = _group_stats(df, ["animal_id", "month"])
+    return st[cols].sort_values(["animal_id", "month"], kind="stable").reset_index(drop=True)
+
+
+def crossings_by_border_month(crossings: pd.DataFrame, kinds: tuple[str, ...] = ("crossing",)) -> pd.DataFrame:
+    """Crossings per border and UTC month (both directions), a month × border count table."""
+    from telemetry.export import crossing_counts
+
+    c = crossing_counts(crossings)
+    c = c[c["kind"].isin(kinds)]
+    if c.empty:
+        return pd.DataFrame()
+    return c.pivot_table(index="month", columns="border", values="n_events", aggfunc="sum", fill_value=0)
+
+
+def _figure(w: float, h: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(w, h), dpi=_RC["figure.dpi"], layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: Path) -> Path:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", metadata=_PNG_META))
+    return path
+
+
+def _note(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_axis_off()
+
+
+def fix_success_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Heat map of monthly fix success (%) per animal → PNG."""
+    import matplotlib as mpl
+
+    tab = monthly_fix_success(tracks)
+    with mpl.rc_context(_RC):
+        grid = tab.pivot(index="animal_id", columns="month", values="fix_success_pct") if len(tab) else None
+        if grid is not None:
+            # contiguous months, so a gap in the data shows as a gap in the chart
+            grid = grid.reindex(columns=pd.period_range(grid.columns.min(), grid.columns.max(),
+                                                        freq="M").strftime("%Y-%m"))
+        n_rows = 0 if grid is None else len(grid)
+        fig = _figure(9, max(2.5, 0.32 * n_rows + 1.6))
+        ax = fig.add_subplot()
+        if grid is None or grid.empty:
+            _note(ax, "no timed rows")
+        else:
+            im = ax.imshow(grid.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0, vmax=100,
+                           interpolation="nearest")
+            ax.set_yticks(range(n_rows), grid.index.astype(str))
+            step = max(1, len(grid.columns) // 12)
+            ax.set_xticks(range(0, len(grid.columns), step), grid.columns[::step], rotation=45, ha="right")
+            fig.colorbar(im, ax=ax, label="fix success (%)")
+            ax.set_xlabel("month (UTC)")
+        ax.set_title("Fix success per animal and month")
+        return _save(fig, Path(path))
+
+
+def daily_distance_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Box plot of distance travelled per day (km, sum of steps) for each animal → PNG."""
+    import matplotlib as mpl
+
+    from telemetry.trajectory.metrics import daily_distance
+
+    dd = daily_distance(tracks) if len(tracks) else pd.DataFrame(columns=["animal_id", "distance_km"])
+    with mpl.rc_context(_RC):
+        groups = dd.groupby(dd["animal_id"].astype(str), sort=True)["distance_km"] if len(dd) else None
+        names = list(groups.groups) if groups is not None else []
+        fig = _figure(9, 3.8)
+        ax = fig.add_subplot()
+        if not names:
+            _note(ax, "no usable fixes")
+        else:
+            data = [groups.get_group(n).to_numpy(dtype=float) for n in names]
+            ax.boxplot(data, tick_labels=names, showfliers=True, flierprops={"markersize": 2})
+            ax.set_ylabel("distance per day (km)")
+            ax.tick_params(axis="x", rotation=45)
+            ax.grid(axis="y", color="0.9")
+        ax.set_title("Daily distance travelled (UTC days, sum of steps)")
+        return _save(fig, Path(path))
+
+
+def crossings_chart(crossings: pd.DataFrame | None, path: str | os.PathLike[str]) -> Path:
+    """Stacked bars of border crossings per month, one colour per border → PNG."""
+    import matplotlib as mpl
+
+    tab = crossings_by_border_month(crossings) if crossings is not None else pd.DataFrame()
+    with mpl.rc_context(_RC):
+        fig = _figure(9, 3.8)
+        ax = fig.add_subplot()
+        if tab.empty:
+            _note(ax, "no border crossings")
+        else:
+            # every month between the first and last, so gaps in time show as gaps
+            months = pd.period_range(tab.index.min(), tab.index.max(), freq="M").strftime("%Y-%m")
+            tab = tab.reindex(months, fill_value=0)
+            x = np.arange(len(tab))
+            bottom = np.zeros(len(tab))
+            colours = mpl.colormaps["tab10"]
+            for k, border in enumerate(tab.columns):
+                v = tab[border].to_numpy(dtype=float)
+                ax.bar(x, v, bottom=bottom, label=str(border), color=colours(k % 10), width=0.8)
+                bottom += v
+            step = max(1, len(x) // 12)
+            ax.set_xticks(x[::step], tab.index[::step], rotation=45, ha="right")
+            ax.set_ylabel("crossings")
+            ax.yaxis.get_major_locator().set_params(integer=True)
+            ax.legend(title="border", fontsize=8, frameon=False)
+            ax.grid(axis="y", color="0.9")
+        ax.set_title("Border crossings per month (UTC)")
+        return _save(fig, Path(path))
+
+
+def write_charts(folder: str | os.PathLike[str], tracks: pd.DataFrame | None = None,
+                 crossings: pd.DataFrame | None = None) -> list[Path]:
+    """Write the charts that the given tables allow into ``folder``; return their paths.
+
+    ``fix_success.png`` and ``daily_distance.png`` need ``tracks``; ``crossings.png`` is
+    written whenever ``crossings`` is given (an empty table gives a "no crossings" chart).
+    """
+    folder = Path(folder)
+    out: list[Path] = []
+    if tracks is not None:
+        out.append(fix_success_chart(tracks, folder / "fix_success.png"))
+        out.append(daily_distance_chart(tracks, folder / "daily_distance.png"))
+    if crossings is not None:
+        out.append(crossings_chart(crossings, folder / "crossings.png"))
+    return out

@@ -1,0 +1,87 @@
+"""``telemetry export``: collar files → GeoJSON / GeoPackage / GeoParquet / CSV for others.
+
+A thin layer: read the inputs, run :func:`telemetry.process`, crossings, hotspots,
+corridors and home ranges, build the public (generalised) or internal (exact) layers
+with :mod:`telemetry.export` and write them atomically in the format of ``--out``.
+
+``--audience public`` (the default, for every format) writes only aggregates generalised
+to a ``--grid-deg`` grid and to months; ``--audience internal --precise`` writes exact
+positions and times and warns on stderr.
+"""
+
+from __future__ import annotations
+
+import click
+
+from telemetry.cli.options import input_options, read_inputs
+from telemetry.errors import TelemetryError
+
+
+@click.command("export")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@input_options
+@click.option("--out", "-o", "out", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .geojson (RFC 7946), .gpkg (one layer per product), .parquet (GeoParquet) "
+                   "or .csv (geometry as WKT); tables get a 'layer' column.")
+@click.option("--audience", type=click.Choice(["public", "internal"]), default="public", show_default=True,
+              help="public: generalised aggregates safe to publish; internal: exact layers (needs --precise).")
+@click.option("--precise", is_flag=True, help="Confirm that exact positions and times may be written (internal).")
+@click.option("--grid-deg", type=float, default=0.1, show_default=True,
+              help="Public generalisation grid in degrees (GBIF: 0.1 high, 0.01 medium sensitivity).")
+@click.option("--layer", "layers", multiple=True, metavar="NAME",
+              help="Only these products (repeatable): public corridors, hotspots, crossing_counts, home_ranges; "
+                   "internal also tracks, crossings, clusters.")
+@click.option("--licence", default="CC-BY-4.0", show_default=True, help="Data licence recorded in the metadata.")
+@click.option("--generated", default=None, metavar="TEXT",
+              help="Value of the 'generated' metadata field (default: derived from the data, for identical reruns).")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False), help="TOML parameters.")
+@click.option("--species", default=None, help="Species profile (snow_leopard, generic).")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.NAME=VALUE",
+              help="Override one processing parameter (repeatable).")
+def export(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, audience: str, precise: bool,
+           grid_deg: float, layers: tuple[str, ...], licence: str, generated: str | None,
+           config_path: str | None, species: str | None, overrides: tuple[str, ...]) -> None:
+    """Export corridors, hotspots, crossings and home ranges of the animals in INPUTS."""
+    from telemetry import export as ex
+    from telemetry import generalise
+
+    fmt = ex.export_format(out)
+    if audience == "public" and precise:
+        raise TelemetryError("--precise needs --audience internal (public exports are always generalised)")
+    if audience == "internal" and not precise:
+        raise TelemetryError("internal exports hold exact positions of a sensitive species; "
+                             "add --precise to confirm")
+    try:
+        generalise.check_grid_deg(grid_deg)
+    except ValueError as err:
+        raise TelemetryError(f"--grid-deg: {err}") from None
+    known = ex.PUBLIC_LAYERS if audience == "public" else ex.INTERNAL_LAYERS
+    bad = sorted(set(layers) - set(known))
+    if bad:
+        raise TelemetryError(f"--layer: unknown for --audience {audience}: {', '.join(bad)} "
+                             f"(use {', '.join(known)})")
+    if precise:
+        click.echo("telemetry: warning: writing EXACT positions and times of a sensitive species to "
+                   f"{out}; do not publish or share it outside the team", err=True)
+
+    import telemetry
+
+    fixes = read_inputs(inputs, tz, columns, format_, animal_id)
+    tracks = telemetry.process(fixes, config_path, species=species, overrides=overrides)
+    cx = telemetry.crossings(tracks)
+    hs = telemetry.hotspots(cx)
+    co = telemetry.corridors(tracks, hs)
+    hr = telemetry.home_ranges(tracks)
+    if audience == "public":
+        built = ex.public_layers(cx, hs, co, hr, grid_deg=grid_deg)
+    else:
+        built = ex.internal_layers(tracks, cx, hs, co, hr)
+    if layers:
+        built = {k: v for k, v in built.items() if k in layers}
+    params = ex.layer_parameters(tracks.attrs.get("parameters", {}), crossings=cx, hotspots=hs, corridors=co)
+    meta = ex.export_metadata(audience=audience, grid_deg=grid_deg if audience == "public" else None,
+                              params=params, generated=generated, tracks=tracks, layers=built, licence=licence)
+    ex.write_layers(built, out, meta, fmt)
+    counts = ", ".join(f"{k}: {len(v)}" for k, v in built.items())
+    how = f"generalised to {grid_deg}° and months" if audience == "public" else "EXACT"
+    click.echo(f"{audience} export ({how}) → {out} [{counts}]")

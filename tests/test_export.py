@@ -1,0 +1,285 @@
+"""Exports: RFC 7946 GeoJSON, the public generalisation guarantee on the sample, formats, reruns."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from telemetry import export as ex
+from telemetry import generalise as gen
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_tracks"
+GRID = 0.1
+
+
+@functools.lru_cache(maxsize=1)
+def sample() -> dict:
+    """The sample end to end (computed once per test session)."""
+    import telemetry
+    from telemetry.quality import summarize
+
+    fixes = telemetry.read(SAMPLE)
+    tracks = telemetry.process(fixes)
+    cx = telemetry.crossings(tracks)
+    hs = telemetry.hotspots(cx)
+    return {"tracks": tracks, "crossings": cx, "hotspots": hs, "corridors": telemetry.corridors(tracks, hs),
+            "home_ranges": telemetry.home_ranges(tracks), "quality": summarize(fixes)}
+
+
+@pytest.fixture(scope="module")
+def public_file(tmp_path_factory) -> Path:
+    s = sample()
+    layers = ex.public_layers(s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], grid_deg=GRID)
+    meta = ex.export_metadata(audience="public", grid_deg=GRID, params={"x": 1}, tracks=s["tracks"], layers=layers)
+    path = tmp_path_factory.mktemp("pub") / "public.geojson"
+    ex.write_feature_collection(layers, path, meta)
+    return path
+
+
+def _positions(coords):
+    """Every position (list of 2 numbers) in nested GeoJSON coordinates."""
+    if coords and isinstance(coords[0], (int, float)):
+        yield coords
+    else:
+        for c in coords:
+            yield from _positions(c)
+
+
+def _rings(geom):
+    if geom["type"] == "Polygon":
+        yield from ((k, r) for k, r in enumerate(geom["coordinates"]))
+    elif geom["type"] == "MultiPolygon":
+        for p in geom["coordinates"]:
+            yield from ((k, r) for k, r in enumerate(p))
+
+
+def _signed_area(ring) -> float:
+    x, y = np.asarray(ring, dtype=float).T
+    return 0.5 * float(np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]))
+
+
+def assert_rfc7946(doc: dict, text: str) -> None:
+    """RFC 7946 checks: structure, no crs, WGS84 ranges, ≤ 6 decimals, valid right-hand polygons."""
+    assert doc["type"] == "FeatureCollection" and "crs" not in doc
+    assert all(f["type"] == "Feature" and "crs" not in f for f in doc["features"])
+    for f in doc["features"]:
+        g = f["geometry"]
+        if g is None:
+            continue
+        pos = list(_positions(g["coordinates"]))
+        assert all(len(p) == 2 for p in pos)
+        arr = np.asarray(pos, dtype=float)
+        assert (np.abs(arr[:, 0]) <= 180).all() and (np.abs(arr[:, 1]) <= 90).all()
+        # at most 6 decimals, as written in the file (json gives back the exact repr)
+        assert all(len(repr(float(v)).partition(".")[2]) <= 6 for p in pos for v in p)
+        assert shapely.from_geojson(json.dumps(g)).is_valid
+        for k, ring in _rings(g):
+            assert len(ring) >= 4 and ring[0] == ring[-1]
+            assert (_signed_area(ring) > 0) == (k == 0)  # exterior CCW, holes CW (§3.1.6)
+    assert '"crs"' not in text
+
+
+def test_public_geojson_is_rfc7946(public_file):
+    text = public_file.read_text(encoding="utf-8")
+    doc = json.loads(text)
+    assert_rfc7946(doc, text)
+    layers = {f["properties"]["layer"] for f in doc["features"]}
+    assert layers == {"corridors", "hotspots", "crossing_counts", "home_ranges"}
+
+
+def test_public_geojson_metadata(public_file):
+    meta = json.loads(public_file.read_text())["telemetry"]
+    assert meta["audience"] == "public" and meta["tool_version"]
+    assert meta["generated"] == "2024-02" and meta["generated_from"].startswith("month of the last fix")
+    assert meta["generalisation"]["grid_deg"] == GRID and "month" in meta["generalisation"]["times"]
+    assert meta["licence"] and "Natural Earth" in meta["borders_note"] and "disputed" in meta["borders_note"]
+    assert meta["parameters"] == {"x": 1}
+
+
+def test_public_file_reveals_positions_only_to_a_cell(public_file):
+    """The guarantee of telemetry.generalise, on the sample.
+
+    (a) every exported coordinate is a corner or centre of the 0.1° lattice; hence
+    (b) for every raw fix p (raw and smoothed), the nearest exported coordinate is no
+    closer to p than the nearest lattice point is: the file never places anything
+    nearer to a fix than the grid itself does; (c) no raw fix position appears in the file.
+    """
+    doc = json.loads(public_file.read_text())
+    coords = np.array([p for f in doc["features"] if f["geometry"] for p in _positions(f["geometry"]["coordinates"])])
+    assert len(coords) > 100
+    assert gen.on_lattice(coords, GRID).all()  # (a)
+    tracks = sample()["tracks"]
+    raw = np.vstack([tracks[["lon", "lat"]].to_numpy(dtype=float, na_value=np.nan),
+                     tracks[["lon_s", "lat_s"]].to_numpy(dtype=float, na_value=np.nan)])
+    raw = raw[np.isfinite(raw).all(axis=1)]
+    exported = np.unique(coords, axis=0)
+    tree = shapely.STRtree(shapely.points(exported))
+    nearest = tree.query_nearest(shapely.points(raw), return_distance=True, all_matches=False)
+    d_export = np.empty(len(raw))
+    d_export[nearest[0][0]] = nearest[1]
+    # nearest lattice point: corners and centres around the fix
+    i, j = gen.cell_index(raw[:, 0], raw[:, 1], GRID)
+    lattice = np.stack([np.column_stack([(i + a) * GRID, (j + b) * GRID])
+                        for a, b in ((0, 0), (1, 0), (0, 1), (1, 1), (0.5, 0.5))])
+    d_lattice = np.sqrt(((lattice - raw) ** 2).sum(axis=2)).min(axis=0)
+    assert (d_export >= d_lattice - 1e-9).all()  # (b)
+    raw_set = {tuple(np.round(r, 6)) for r in raw}
+    assert not raw_set & {tuple(c) for c in exported}  # (c) on the sample no fix sits on the lattice
+    # times only to the month, no per-event rows, no exact-position attributes
+    props = [f["properties"] for f in doc["features"]]
+    assert not any(re.fullmatch(r"\d{4}-\d{2}-\d{2}.*", str(v)) for p in props for v in p.values())
+    banned = {"lon", "lat", "time", "t_before", "t_after", "position_km", "start_km", "end_km", "segment",
+              "first", "last", "animals"}
+    assert not banned & {k for p in props for k in p}
+
+
+def test_public_layers_ignore_where_in_the_cell(public_file):
+    """Moving every crossing and hotspot within its cell changes nothing in the public layers."""
+    s = sample()
+    rng = np.random.default_rng(0)
+    hs = s["hotspots"].copy()
+    x, y = shapely.get_x(hs.geometry.values), shapely.get_y(hs.geometry.values)
+    i, j = gen.cell_index(x, y, GRID)
+    hs["geometry"] = shapely.points((i + rng.uniform(0.01, 0.99, len(i))) * GRID,
+                                    (j + rng.uniform(0.01, 0.99, len(j))) * GRID)
+    a = ex.public_layers(s["crossings"], s["hotspots"], grid_deg=GRID)
+    b = ex.public_layers(s["crossings"].assign(lon=0.0, lat=0.0), hs, grid_deg=GRID)
+    meta = {"m": 1}
+    assert ex.feature_collection(a, meta) == ex.feature_collection(b, meta)
+
+
+def test_crossing_counts_add_up():
+    cx = sample()["crossings"]
+    counts = ex.crossing_counts(cx)
+    assert counts["n_events"].sum() == len(cx)
+    assert (counts["n_animals"] <= counts["n_events"]).all()
+    assert counts["month"].str.fullmatch(r"\d{4}-\d{2}").all()
+    assert {"CHN–KAZ", "KAZ–KGZ"} <= set(counts["border"])
+    both = counts.groupby("border")["from_iso"].nunique()
+    assert (both == 2).all()  # both directions kept apart
+
+
+@pytest.mark.parametrize("ext", ["geojson", "gpkg", "parquet", "csv"])
+def test_every_format_is_reproducible_and_readable(tmp_path, ext):
+    import geopandas as gpd
+    import pyogrio
+
+    s = sample()
+    layers = ex.public_layers(s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], grid_deg=GRID)
+    meta = ex.export_metadata(audience="public", grid_deg=GRID, tracks=s["tracks"], layers=layers)
+    a, b = tmp_path / f"a.{ext}", tmp_path / f"b.{ext}"
+    ex.write_layers(layers, a, meta)
+    ex.write_layers(layers, b, meta)
+    assert a.read_bytes() == b.read_bytes()
+    n = sum(len(v) for v in layers.values())
+    if ext == "gpkg":
+        names = [r[0] for r in pyogrio.list_layers(a)]
+        assert sorted(names) == sorted(layers)
+        hr = gpd.read_file(a, layer="home_ranges")
+        assert len(hr) == len(layers["home_ranges"]) and hr.crs.to_epsg() == 4326
+        assert gen.on_lattice(shapely.get_coordinates(hr.geometry.values), GRID).all()
+    elif ext == "parquet":
+        t = gpd.read_parquet(a)
+        assert len(t) == n and set(t["layer"]) == set(layers)
+        import pyarrow.parquet as pq
+
+        assert json.loads(pq.read_schema(a).metadata[b"telemetry"])["audience"] == "public"
+    elif ext == "csv":
+        t = pd.read_csv(a)
+        assert len(t) == n and "geometry_wkt" in t
+        assert json.loads((tmp_path / "a.csv.json").read_text())["generalisation"]["grid_deg"] == GRID
+
+
+def test_internal_export_keeps_exact_positions(tmp_path):
+    import geopandas as gpd
+
+    s = sample()
+    layers = ex.internal_layers(s["tracks"], s["crossings"], s["hotspots"])
+    assert {"tracks", "crossings", "hotspots", "clusters"} <= set(layers)
+    meta = ex.export_metadata(audience="internal", grid_deg=None, tracks=s["tracks"], layers=layers)
+    assert "EXACT" in meta["warning"] and meta["generated"].endswith("Z")
+    path = tmp_path / "internal.geojson"
+    ex.write_layers({"crossings": layers["crossings"]}, path, meta)
+    doc = json.loads(path.read_text())
+    assert_rfc7946(doc, path.read_text())
+    got = np.array([f["geometry"]["coordinates"][0] for f in doc["features"]])
+    want = np.array([g.geoms[0].coords[0] for g in s["crossings"].geometry])
+    np.testing.assert_allclose(got, want, atol=5e-7)
+    gp = tmp_path / "internal.gpkg"
+    ex.write_layers({"tracks": layers["tracks"]}, gp, meta)
+    tr = gpd.read_file(gp, layer="tracks")
+    assert len(tr) == int(s["tracks"]["lon"].notna().sum())
+
+
+def test_write_deliverables_end_to_end(tmp_path):
+    s = sample()
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "map.html").write_text("<html></html>")
+    args = (s["tracks"], s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], s["quality"], None)
+    files = ex.write_deliverables(out, *args)
+    names = [p.relative_to(out).as_posix() for p in files]
+    assert names == ["public.geojson", "internal.gpkg", "crossings_by_month.csv", "charts/fix_success.png",
+                     "charts/daily_distance.png", "charts/crossings.png", "index.html"]
+    digest = {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in names}
+    ex.write_deliverables(out, *args)
+    assert digest == {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in names}  # rerun: same bytes
+    html = (out / "index.html").read_text()
+    assert 'href="map.html"' in html and 'src="charts/crossings.png"' in html and 'href="public.geojson"' in html
+    assert "http://" not in html and "https://" not in html and "<script" not in html  # self-contained
+    assert html.count("<tr>") == 1 + s["tracks"]["animal_id"].nunique()
+    table = pd.read_csv(out / "crossings_by_month.csv")
+    assert table["n_events"].sum() == len(s["crossings"])
+    meta = json.loads((out / "public.geojson").read_text())["telemetry"]
+    assert {"process", "crossings", "hotspots", "corridors"} <= set(meta["parameters"])
+
+
+def test_write_deliverables_with_nothing_or_one_layer(tmp_path):
+    assert [p.name for p in ex.write_deliverables(tmp_path / "e")] == ["index.html"]
+    files = ex.write_deliverables(tmp_path / "c", crossings=sample()["crossings"].iloc[:0])
+    assert [p.name for p in files] == ["public.geojson", "internal.gpkg", "crossings_by_month.csv", "crossings.png",
+                                       "index.html"]
+    doc = json.loads((tmp_path / "c" / "public.geojson").read_text())
+    assert doc["features"] == [] and doc["telemetry"]["generated_from"] == "no times in the data"
+
+
+def test_export_format_errors():
+    from telemetry.errors import TelemetryError
+
+    assert ex.export_format("x.GeoJSON") == "geojson" and ex.export_format("x.parquet") == "parquet"
+    with pytest.raises(TelemetryError, match="unknown export type"):
+        ex.export_format("x.shp")
+
+
+def test_cli_export(tmp_path):
+    from click.testing import CliRunner
+
+    from telemetry.cli.export_cmd import export
+
+    one = str(SAMPLE / "vectronic_SYNTHETIC_SL06_collar41936.csv")
+    r = CliRunner()
+    out = tmp_path / "p.geojson"
+    res = r.invoke(export, [one, "--out", str(out), "--grid-deg", "0.05"])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    doc = json.loads(text)
+    assert_rfc7946(doc, text)
+    coords = np.array([p for f in doc["features"] if f["geometry"] for p in _positions(f["geometry"]["coordinates"])])
+    assert gen.on_lattice(coords, 0.05).all() and doc["telemetry"]["generalisation"]["grid_deg"] == 0.05
+    res = r.invoke(export, [one, "--out", str(tmp_path / "i.gpkg"), "--audience", "internal"])
+    assert res.exit_code != 0 and "--precise" in str(res.exception)
+    res = r.invoke(export, [one, "--out", str(tmp_path / "p.gpkg"), "--precise"])
+    assert res.exit_code != 0 and "--audience internal" in str(res.exception)
+    res = r.invoke(export, [one, "--out", str(tmp_path / "i.csv"), "--audience", "internal", "--precise",
+                            "--layer", "crossings"])
+    assert res.exit_code == 0 and "warning" in res.stderr and "EXACT positions" in res.stderr
+    assert pd.read_csv(tmp_path / "i.csv")["layer"].eq("crossings").all()

@@ -1,0 +1,101 @@
+"""Public generalisation: the grid, the lattice guarantee, adversarial inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from telemetry import generalise as gen
+from telemetry.export import public_layers
+
+
+def test_cells_are_half_open_and_exact():
+    i, j = gen.cell_index(np.array([77.1, 77.0999, -0.05, 180.0]), np.array([43.0, 42.9999, -0.05, 90.0]), 0.1)
+    assert i.tolist() == [771, 770, -1, 1800]  # a position on a cell line belongs to the cell above/right
+    assert j.tolist() == [430, 429, -1, 900]
+    x, y = gen.cell_centres(i[:1], j[:1], 0.1)
+    assert (x[0], y[0]) == (77.15, 43.05)
+    poly = gen.cell_polygons(i[:1], j[:1], 0.1)[0]
+    assert poly.exterior.is_ccw and poly.bounds == (77.1, 43.0, 77.2, 43.1)
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, 11, 1e-7, float("nan")])
+def test_bad_grid_rejected(bad):
+    with pytest.raises(ValueError):
+        gen.check_grid_deg(bad)
+
+
+def test_tiny_home_range_becomes_one_whole_cell():
+    # three fixes within 10 m: a precise polygon would pin the den; the public one is the cell
+    tiny = shapely.Polygon([(77.12345, 43.05678), (77.12355, 43.05678), (77.12350, 43.05687)])
+    out = gen.generalise_polygons(np.array([tiny]), 0.1)[0]
+    assert shapely.equals(out, shapely.box(77.1, 43.0, 77.2, 43.1))
+    gen.check_generalised([out], 0.1)
+    assert out.covers(tiny)
+
+
+def test_polygon_is_union_of_touched_cells_and_never_shrinks():
+    poly = shapely.Polygon([(77.05, 43.05), (77.25, 43.05), (77.25, 43.2), (77.05, 43.15)])  # ends on a cell line
+    ring = shapely.box(76.0, 42.0, 76.5, 42.5).difference(shapely.box(76.2, 42.2, 76.3, 42.3))  # a hole of one cell
+    out = gen.generalise_polygons(np.array([poly, ring, None, shapely.Polygon()]), 0.1)
+    assert out[2] is None and out[3] is None
+    assert shapely.equals(out[0], shapely.box(77.0, 43.0, 77.3, 43.2))  # no extra row above 43.2
+    assert len(out[1].interiors) == 1 and shapely.equals(shapely.Polygon(out[1].interiors[0]),
+                                                         shapely.box(76.2, 42.2, 76.3, 42.3))
+    assert out[1].exterior.is_ccw and not out[1].interiors[0].is_ccw
+    for o, p in ((out[0], poly), (out[1], ring)):
+        assert o.covers(p) and o.is_valid
+    gen.check_generalised(out[:2], 0.1)
+
+
+def test_output_depends_only_on_the_cells_touched():
+    rng = np.random.default_rng(1)
+    base = shapely.Point(77.1234, 43.0567).buffer(0.03)
+    moved = shapely.affinity.translate(base, 0.004, -0.003)  # touches the same cells
+    a, b = gen.generalise_polygons(np.array([base, moved]), 0.1)
+    assert shapely.to_wkb(a) == shapely.to_wkb(b)
+    # points: any position inside a cell gives the same cell and centre
+    lon = 77.1 + rng.uniform(0, 0.0999, 50)
+    lat = 43.0 + rng.uniform(0, 0.0999, 50)
+    cells = gen.snap_points(lon, lat, 0.1)
+    assert len(set(shapely.to_wkb(cells))) == 1
+    centres = gen.snap_points(lon, lat, 0.1, as_cells=False)
+    assert {(p.x, p.y) for p in centres} == {(77.15, 43.05)}
+
+
+def test_on_lattice_and_finer_grids():
+    assert gen.on_lattice(np.array([[77.1, 43.0], [77.15, 43.05], [77.15, 43.0], [77.123, 43.0]]),
+                          0.1).tolist() == [True, True, False, False]
+    out = gen.generalise_polygons(np.array([shapely.Point(7.12345, 46.5).buffer(0.0004)]), 0.001)[0]
+    assert out.bounds == pytest.approx((7.123, 46.499, 7.124, 46.501))
+    gen.check_generalised([out], 0.001)
+    with pytest.raises(ValueError, match="not on the 0.1"):
+        gen.check_generalised([shapely.Point(77.123, 43.0)], 0.1)
+
+
+def test_month_generalises_times():
+    t = pd.Series(pd.to_datetime(["2022-03-31T23:59:59Z", None], utc=True))
+    assert gen.month(t).tolist() == ["2022-03", None]
+
+
+def test_single_crossing_and_single_hotspot_reveal_only_a_cell_and_a_month():
+    import geopandas as gpd
+
+    cx = gpd.GeoDataFrame({"animal_id": ["SL99"], "kind": ["crossing"], "from_iso": ["KGZ"], "to_iso": ["KAZ"],
+                           "time": pd.to_datetime(["2022-05-17T03:12:45Z"], utc=True), "lon": [77.14321],
+                           "lat": [42.96789]}, geometry=[shapely.MultiPoint([(77.14321, 42.96789)])], crs=4326)
+    hs = gpd.GeoDataFrame({"name": ["KAZ–KGZ #1"], "zone_a": ["KAZ"], "zone_b": ["KGZ"], "n_crossings": [1],
+                           "n_animals": [1], "animals": ["SL99"], "n_a_to_b": [0], "n_b_to_a": [1], "months": ["5"],
+                           "first": cx["time"], "last": cx["time"], "position_km": [12.345]},
+                          geometry=[shapely.Point(77.14321, 42.96789)], crs=4326)
+    pub = public_layers(crossings=cx, hotspots=hs, grid_deg=0.1)
+    counts = pub["crossing_counts"]
+    assert counts.drop(columns="geometry").to_dict("records") == [
+        {"border": "KAZ–KGZ", "month": "2022-05", "from_iso": "KGZ", "to_iso": "KAZ", "kind": "crossing",
+         "n_events": 1, "n_animals": 1}]
+    assert counts.geometry.isna().all()
+    h = pub["hotspots"]
+    assert shapely.equals(h.geometry.iloc[0], shapely.box(77.1, 42.9, 77.2, 43.0))
+    assert "position_km" not in h.columns and h["first_month"].iloc[0] == "2022-05"
