@@ -183,6 +183,10 @@ class RunResult:
     summary: pd.DataFrame
     quality: dict
     outputs: list[Path] = field(default_factory=list)
+    crossings: pd.DataFrame | None = None
+    hotspots: pd.DataFrame | None = None
+    corridors: pd.DataFrame | None = None
+    home_ranges: pd.DataFrame | None = None
 
 
 def default_inputs() -> list[Path]:
@@ -205,29 +209,46 @@ def run(
     overrides: Iterable[str] = (),
     step: Callable[[str], object] | None = None,
     fixes: pd.DataFrame | None = None,
+    grid_deg: float = 0.1,
 ) -> RunResult:
-    """The whole job: read → clean → segment → smooth → metrics → states → outputs.
+    """The whole job: read → clean → segment → smooth → metrics → states → crossings →
+    hotspots → corridors → home ranges → map → exports.
 
     Parameters
     ----------
     inputs : paths, optional
         Collar files or folders; default the bundled synthetic sample.
     out_dir : path
-        Folder for the outputs (created if missing): ``tracks.parquet`` (GeoParquet,
-        parameters in its metadata), ``track_summary.csv``, ``flag_summary.csv`` and
-        ``quality.json`` (what ``telemetry inspect --json`` prints). Same inputs and
-        parameters give byte-identical files.
+        Folder for the outputs (created if missing):
+
+        - ``map.html``: the interactive offline map (internal: exact locations);
+        - ``public.geojson``: corridors, hotspots, crossing counts and home ranges
+          generalised to a ``grid_deg`` grid and months — the file to hand on;
+        - ``internal.gpkg``, ``tracks.parquet``: exact layers for the field team;
+        - ``crossings_by_month.csv``, ``track_summary.csv``, ``flag_summary.csv``,
+          ``quality.json``, ``charts/*.png`` and ``index.html`` linking everything.
+
+        Same inputs and parameters give byte-identical files.
     config, species, overrides
         As for :func:`process`.
     step : callable, optional
         Called with the name of each step as it starts (progress display).
     fixes : DataFrame, optional
         An already-read fix table to use instead of reading ``inputs``.
+    grid_deg : float
+        Generalisation grid of the public GeoJSON (degrees; 0.1 = GBIF practice for
+        highly sensitive species).
     """
-    from telemetry.export import atomic_write, write_tracks
+    from telemetry.corridor.corridors import corridors
+    from telemetry.corridor.crossings import crossings
+    from telemetry.corridor.hotspots import hotspots
+    from telemetry.export import atomic_write, write_deliverables, write_tracks
+    from telemetry.maps import render_map
     from telemetry.parsers import read
     from telemetry.quality import summarize
     from telemetry.trajectory.clean import flag_summary
+    from telemetry.trajectory.homerange import home_ranges
+    from telemetry.trajectory.segment import cluster_table
 
     announce = step or (lambda name: None)
     out = Path(out_dir)
@@ -236,16 +257,30 @@ def run(
         announce("read")
         fixes = read([Path(p) for p in inputs] if inputs else default_inputs())
     quality = summarize(fixes)
-    announce("process")
+    announce("clean, segment, smooth, metrics, states")
     tracks = process(fixes, config, species=species, overrides=overrides)
     summary = track_summary(tracks)
+    announce("crossings and hotspots")
+    cx = crossings(tracks)
+    hs = hotspots(cx)
+    announce("corridors")
+    co = corridors(tracks, hs)
+    announce("home ranges")
+    hr = home_ranges(tracks)
+    announce("map")
+    written = [render_map(tracks, crossings=cx, hotspots=hs, corridors=co, home_ranges=hr,
+                          clusters=cluster_table(tracks), out=out / "map.html")]
 
-    announce("write")
-    written = [out / "tracks.parquet", out / "track_summary.csv", out / "flag_summary.csv", out / "quality.json"]
-    write_tracks(tracks, written[0])
-    atomic_write(written[1], lambda tmp: summary.to_csv(tmp, float_format="%.6g",
-                                                        date_format="%Y-%m-%dT%H:%M:%SZ"))
-    atomic_write(written[2], lambda tmp: flag_summary(tracks).to_csv(tmp))
-    atomic_write(written[3], lambda tmp: Path(tmp).write_text(
+    announce("exports")
+    tables = [out / "tracks.parquet", out / "track_summary.csv", out / "flag_summary.csv", out / "quality.json"]
+    write_tracks(tracks, tables[0])
+    atomic_write(tables[1], lambda tmp: summary.to_csv(tmp, float_format="%.6g",
+                                                       date_format="%Y-%m-%dT%H:%M:%SZ"))
+    atomic_write(tables[2], lambda tmp: flag_summary(tracks).to_csv(tmp))
+    atomic_write(tables[3], lambda tmp: Path(tmp).write_text(
         json.dumps(quality, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"))
-    return RunResult(tracks=tracks, summary=summary, quality=quality, outputs=written)
+    written += tables
+    written += write_deliverables(out, tracks, cx, hs, co, hr, quality, tracks.attrs.get("parameters"),
+                                  grid_deg=grid_deg)
+    return RunResult(tracks=tracks, summary=summary, quality=quality, outputs=written,
+                     crossings=cx, hotspots=hs, corridors=co, home_ranges=hr)

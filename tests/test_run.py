@@ -22,10 +22,12 @@ def test_run_without_arguments_on_the_sample(tmp_path, monkeypatch, capsys):
     out1, out2 = tmp_path / "a", tmp_path / "b"
     assert main(["run", "--out", str(out1)]) == 0
     printed = capsys.readouterr().out
-    assert "SL01" in printed and "tracks.parquet" in printed
+    assert "SL01" in printed and "map.html" in printed and "public.geojson" in printed
     assert main(["run", "--quiet", "--out", str(out2)]) == 0
-    names = sorted(os.listdir(out1))
-    assert names == ["flag_summary.csv", "quality.json", "track_summary.csv", "tracks.parquet"]
+    names = sorted(str(p.relative_to(out1)) for p in out1.rglob("*") if p.is_file())
+    assert {"map.html", "public.geojson", "internal.gpkg", "index.html", "tracks.parquet", "quality.json",
+            "track_summary.csv", "flag_summary.csv", "crossings_by_month.csv", "charts/fix_success.png",
+            "charts/daily_distance.png", "charts/crossings.png"} <= set(names)
     for name in names:
         h1 = hashlib.sha256((out1 / name).read_bytes()).hexdigest()
         h2 = hashlib.sha256((out2 / name).read_bytes()).hexdigest()

@@ -23,12 +23,13 @@ def _register() -> None:
         export_cmd,
         formats_cmd,
         inspect_cmd,
+        map_cmd,
         process_cmd,
         run_cmd,
     )
 
     for command in (run_cmd.run, inspect_cmd.inspect, process_cmd.process, crossings_cmd.crossings,
-                    corridors_cmd.corridors, export_cmd.export, formats_cmd.formats):
+                    corridors_cmd.corridors, map_cmd.map_, export_cmd.export, formats_cmd.formats):
         cli.add_command(command)
 
 

@@ -1,0 +1,54 @@
+"""``telemetry map``: collar files → one self-contained offline HTML corridor map.
+
+A thin layer: read the inputs with the shared options, run :func:`telemetry.process`,
+compute crossings, hotspots, corridors and home ranges with their library defaults, and
+call :func:`telemetry.maps.render_map` (atomic write). The map holds exact positions: it is
+an internal product (it says so in its title and legend).
+"""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from telemetry.cli.options import input_options, read_inputs
+
+
+@click.command("map")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@input_options
+@click.option("--out", "-o", "out", required=True, type=click.Path(dir_okay=False),
+              help="HTML file to write (self-contained, works offline).")
+@click.option("--title", default="Collar telemetry: tracks and cross-border corridors", show_default=True,
+              help="Map title (the sensitivity note is always added).")
+@click.option("--simplify-m", type=float, default=50.0, show_default=True,
+              help="Track simplification tolerance (m); fixes keep full detail.")
+@click.option("--no-corridors", is_flag=True, help="Skip the corridor polygons (the slowest layer).")
+@click.option("--no-animation", is_flag=True, help="Leave the time slider out.")
+def map_(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: str | None,
+         animal_id: str | None, out: str, title: str, simplify_m: float, no_corridors: bool,
+         no_animation: bool) -> None:
+    """Draw the tracks, crossings, hotspots, corridors and home ranges of PATHS on an offline map."""
+    import telemetry
+    from telemetry.corridor.crossings import crossings
+    from telemetry.corridor.hotspots import hotspots
+    from telemetry.maps import render_map
+    from telemetry.trajectory.homerange import home_ranges
+
+    start = time.perf_counter()
+    tracks = telemetry.process(read_inputs(paths, tz, columns, format_, animal_id))
+    cx = crossings(tracks)
+    hs = hotspots(cx)
+    corr = None
+    if not no_corridors:
+        from telemetry.corridor.corridors import corridors
+
+        corr = corridors(tracks, hs)
+    hr = home_ranges(tracks)
+    path = render_map(tracks, crossings=cx, hotspots=hs, corridors=corr, home_ranges=hr, out=out, title=title,
+                      simplify_m=simplify_m, animation=not no_animation)
+    size_mb = path.stat().st_size / 1e6
+    click.echo(f"{tracks['animal_id'].nunique()} animals, {len(cx)} crossings, {len(hs)} hotspots, "
+               f"{0 if corr is None else len(corr)} corridor polygons → {path} ({size_mb:.2f} MB, "
+               f"{time.perf_counter() - start:.0f} s)")
