@@ -143,6 +143,71 @@ def test_three_states_are_ordered_by_step() -> None:
     assert rest.mean() > 0.85
 
 
+def _fit_theta(fit: dict) -> np.ndarray:
+    """Fitted parameters of ``attrs["states"]`` → the unconstrained vector of the reference likelihood."""
+    arr = {k: np.asarray(fit[k], dtype=float) for k in ("step_mean_m", "step_sd_m", "turn_kappa", "turn_mean_rad")}
+    return hs._theta(arr["step_mean_m"], arr["step_sd_m"], arr["turn_kappa"], arr["turn_mean_rad"],
+                     np.asarray(fit["transition"]))  # fmt: skip
+
+
+def test_em_reaches_the_direct_maximum_likelihood() -> None:
+    """EM's log-likelihood is the exact (log-space forward) one at its parameters, and direct numerical
+    maximisation (the former fitter: L-BFGS-B on the forward likelihood) neither beats it from the
+    quantile start nor improves it from the EM solution; the track has missed fixes (Γ², Γ³ steps)."""
+    import scipy.optimize
+
+    df = simulate_two_state(n_animals=1, n=700, seed=5)
+    out = label_states(df)
+    fit = next(iter(out.attrs["states"].values()))
+    _, _, step, turn, kidx = step_observations(df)
+    assert kidx.max() >= 2
+    kmax = int(kidx.max())
+    theta = _fit_theta(fit)
+    assert fit["loglik"] == pytest.approx(-hs._nll(theta, step, turn, kidx, 2, kmax), rel=1e-10)
+
+    def nll(th: np.ndarray) -> float:
+        return hs._nll(np.asarray(th, dtype=float), step, turn, kidx, 2, kmax)
+
+    q = np.quantile(step[np.isfinite(step)], [0.25, 0.75])
+    x0 = hs._theta(q, 0.8 * q, np.array([0.3, 1.5]), np.array([math.pi, 0.0]), np.array([[0.9, 0.1], [0.1, 0.9]]))
+    direct = scipy.optimize.minimize(nll, x0, method="L-BFGS-B")
+    polish = scipy.optimize.minimize(nll, theta, method="L-BFGS-B")
+    print(f"\nlog-likelihood EM {fit['loglik']:.4f}, direct {-direct.fun:.4f}, EM then direct {-polish.fun:.4f}")
+    assert fit["loglik"] >= -direct.fun - 0.01
+    assert -polish.fun - fit["loglik"] < 0.01
+
+
+def test_m_step_special_functions() -> None:
+    from scipy.special import digamma, i0e, i1e, polygamma
+    from scipy.stats import gamma as gamma_dist
+
+    for v in (0.05, 0.7, 3.0, 40.0):
+        assert hs._digamma(v) == pytest.approx(digamma(v), rel=1e-10)
+        assert hs._trigamma(v) == pytest.approx(polygamma(1, v), rel=1e-10)
+    x = np.random.default_rng(3).gamma(2.5, 100.0, 5000)
+    shape = hs._gamma_shape(math.log(x.mean()) - np.log(x).mean(), 1e-3, 1e6)
+    assert shape == pytest.approx(gamma_dist.fit(x, floc=0)[0], rel=1e-4)
+    assert hs._gamma_shape(0.0, 1e-3, 50.0) == 50.0  # all steps equal: the s.d. bound holds
+    for k in (0.1, 1.0, 5.0, 30.0):
+        assert hs._kappa(i1e(k) / i0e(k), 50.0) == pytest.approx(k, rel=1e-4)
+    assert hs._kappa(0.0, 50.0) == 0.0 and hs._kappa(0.9999999, 50.0) == 50.0
+
+
+def test_animals_are_fitted_independently() -> None:
+    """The parallel kernel over all animals gives each the fit it gets alone; short tracks get NA."""
+    df = simulate_two_state(n_animals=4, n=400, seed=8)
+    keep = (df["animal_id"] != "H3") | (df.groupby("animal_id").cumcount() < 20)
+    df = df[keep].reset_index(drop=True)
+    out = label_states(df)
+    assert sorted(out.attrs["states"]) == ["H0", "H1", "H2"]
+    assert out.loc[df["animal_id"] == "H3", "state"].isna().all()
+    one = df["animal_id"] == "H1"
+    alone = label_states(df[one])
+    assert alone.attrs["states"]["H1"]["loglik"] == pytest.approx(out.attrs["states"]["H1"]["loglik"], rel=1e-12)
+    assert (alone["state"] == out.loc[one, "state"]).all()
+    np.testing.assert_allclose(alone["p_moving"], out.loc[one, "p_moving"], atol=1e-12)
+
+
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_tracks"
 
 

@@ -10,10 +10,18 @@ distribution (mean direction and concentration per state). States follow a
 Markov chain with transition matrix Γ (per fix interval); each segment starts
 from Γ's stationary distribution.
 
-Fitting is by maximum likelihood: the forward algorithm (log space, numba)
-gives the exact likelihood, maximised with L-BFGS-B over unconstrained
-parameters (log means, log s.d.s, von Mises ``(kappa cos mu, kappa sin mu)``,
-transition logits), from several starts built from step-length quantiles.
+Fitting is by maximum likelihood with the EM (Baum–Welch) algorithm (Baum et al.
+1970, Ann. Math. Stat. 41:164; Rabiner 1989, Proc. IEEE 77:257; Zucchini,
+MacDonald & Langrock 2016, *Hidden Markov Models for Time Series*, ch. 4): a
+scaled forward–backward pass gives the posterior state probabilities, then
+the parameters are updated in closed form or by a 1-D root: gamma shape by
+Newton's method on log α − ψ(α) = log x̄ − mean log x (weighted; Minka 2002
+start) with the mean at the weighted mean step, von Mises mean direction of the
+weighted resultant and κ = A1⁻¹(R̄) (Best & Fisher 1981 start, Newton steps),
+Γ from the expected transition counts. All animals are fitted in one parallel
+numba kernel; each tries ``n_starts`` starts built from step-length quantiles
+on its first ``start_rows`` fixes and refines the best on all of them, until
+the log-likelihood gains less than ``tol`` (relative) per iteration.
 States are decoded by Viterbi and labelled by increasing mean step:
 2 states → ``resting``, ``moving``; 3 → ``resting``, ``moving``, ``travelling``.
 Posterior state probabilities (forward–backward) are added as ``p_<label>``.
@@ -47,7 +55,6 @@ from typing import Any
 import numba
 import numpy as np
 import pandas as pd
-import scipy.optimize
 from pyproj import Geod
 
 __all__ = ["StateParams", "label_states", "step_observations", "STATE_LABELS"]
@@ -59,6 +66,8 @@ STATE_LABELS: dict[int, tuple[str, ...]] = {
 """State labels by number of states, ordered by increasing mean step length."""
 
 _GEOD = Geod(ellps="WGS84")
+_KAPPA_MAX = 50.0
+"""Cap on the von Mises concentration (keeps a state from collapsing onto one direction)."""
 
 
 @dataclass(frozen=True)
@@ -78,12 +87,14 @@ class StateParams:
     min_steps : int
         Fewest valid steps needed to fit an animal.
     n_starts : int
-        Number of optimiser starts (quantile-based initialisations).
+        Number of EM starts (quantile-based initialisations, at most 5).
     start_rows : int
-        The starts are compared on the first ``start_rows`` fixes of an animal; only the best is
-        refined on all its fixes.
+        The starts are compared on the first ``start_rows`` fixes of an animal (each run to
+        convergence there); only the best is refined on all its fixes.
     max_iter : int
-        L-BFGS-B iteration limit per start.
+        EM iteration limit per start and for the refinement.
+    tol : float
+        EM stops when an iteration raises the log-likelihood by less than ``tol × |loglik|``.
     use_smoothed : bool
         Use ``lon_s``/``lat_s`` (from :func:`telemetry.trajectory.smooth.smooth`) when present.
     """
@@ -94,8 +105,9 @@ class StateParams:
     min_step_m: float = 1.0
     min_steps: int = 30
     n_starts: int = 3
-    start_rows: int = 5000
+    start_rows: int = 1000
     max_iter: int = 300
+    tol: float = 1e-8
     use_smoothed: bool = False
 
 
@@ -255,53 +267,497 @@ def _forward(logb: np.ndarray, kidx: np.ndarray, logg: np.ndarray, logdelta: np.
     return la, ll
 
 
-@numba.njit(cache=True)
-def _backward(logb: np.ndarray, kidx: np.ndarray, logg: np.ndarray) -> np.ndarray:
-    n, m = logb.shape
-    lb = np.zeros((n, m))
-    tmp = np.empty(m)
-    for j in range(n - 2, -1, -1):
-        k = kidx[j + 1]
-        if k == 0:
-            continue  # j ends a segment: backward variable is log 1
-        for r in range(m):
-            for s in range(m):
-                tmp[s] = logg[k, r, s] + logb[j + 1, s] + lb[j + 1, s]
-            lb[j, r] = _lse(tmp)
-    return lb
+# --------------------------------------------------------------------------- EM (Baum–Welch) kernels
 
 
 @numba.njit(cache=True)
-def _viterbi(logb: np.ndarray, kidx: np.ndarray, logg: np.ndarray, logdelta: np.ndarray) -> np.ndarray:
-    n, m = logb.shape
-    v = np.empty((n, m))
-    back = np.zeros((n, m), dtype=np.int64)
-    path = np.empty(n, dtype=np.int64)
-    for j in range(n):
+def _digamma(x: float) -> float:
+    """ψ(x) for x > 0: recurrence up to x ≥ 6, then the asymptotic series (error < 1e-12)."""
+    r = 0.0
+    while x < 6.0:
+        r -= 1.0 / x
+        x += 1.0
+    f = 1.0 / (x * x)
+    return r + math.log(x) - 0.5 / x - f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132))))
+
+
+@numba.njit(cache=True)
+def _trigamma(x: float) -> float:
+    """ψ'(x) for x > 0, as :func:`_digamma`."""
+    r = 0.0
+    while x < 6.0:
+        r += 1.0 / (x * x)
+        x += 1.0
+    f = 1.0 / (x * x)
+    return r + 1.0 / x + 0.5 * f + f / x * (1.0 / 6 - f * (1.0 / 30 - f * (1.0 / 42 - f * (1.0 / 30 - 5.0 * f / 66))))
+
+
+@numba.njit(cache=True)
+def _a1(k: float) -> float:
+    """A1(κ) = I1(κ)/I0(κ) (Abramowitz & Stegun 9.8.1-9.8.4 polynomials, as :func:`_log_i0`)."""
+    if k < 3.75:
+        t = (k / 3.75) ** 2
+        i0 = 1.0 + t * (3.5156229 + t * (3.0899424 + t * (1.2067492 + t * (0.2659732 + t * (0.0360768 + t * 0.0045813)))))
+        i1 = k * (0.5 + t * (0.87890594 + t * (0.51498869 + t * (0.15084934 + t * (0.02658733 + t * (
+            0.00301532 + t * 0.00032411))))))  # fmt: skip
+        return i1 / i0
+    t = 3.75 / k
+    p0 = 0.39894228 + t * (0.01328592 + t * (0.00225319 + t * (-0.00157565 + t * (0.00916281 + t * (
+        -0.02057706 + t * (0.02635537 + t * (-0.01647633 + t * 0.00392377)))))))  # fmt: skip
+    p1 = 0.39894228 + t * (-0.03988024 + t * (-0.00362018 + t * (0.00163801 + t * (-0.01031555 + t * (
+        0.02282967 + t * (-0.02895312 + t * (0.01787654 - t * 0.00420059)))))))  # fmt: skip
+    return p1 / p0
+
+
+@numba.njit(cache=True)
+def _gamma_shape(s: float, lo: float, hi: float) -> float:
+    """Weighted gamma MLE of the shape α: root of log α − ψ(α) = s, clipped to [lo, hi].
+
+    ``s = log(mean x) − mean(log x) ≥ 0`` (weighted). Minka's (2002, "Estimating a gamma
+    distribution") closed-form start, then Newton steps; the log-likelihood is concave in α
+    at fixed mean, so clipping gives the constrained maximum.
+    """
+    if not s > 1e-12:
+        return hi
+    a = (3.0 - s + math.sqrt((s - 3.0) ** 2 + 24.0 * s)) / (12.0 * s)
+    for _ in range(6):
+        if a >= hi:
+            break
+        step = (math.log(a) - _digamma(a) - s) / (1.0 / a - _trigamma(a))
+        a_new = a - step
+        if a_new <= 0.0:
+            a_new = 0.5 * a
+        if abs(a_new - a) <= 1e-10 * a:
+            a = a_new
+            break
+        a = a_new
+    return min(max(a, lo), hi)
+
+
+@numba.njit(cache=True)
+def _kappa(r: float, kmax: float) -> float:
+    """von Mises concentration from the mean resultant length: A1⁻¹(r) capped at ``kmax``.
+
+    Best & Fisher (1981, Commun. Stat. Simul. Comput. 10:1235) approximation, then Newton steps on
+    A1(κ) = r with A1'(κ) = 1 − A1/κ − A1² (Mardia & Jupp 2000, §10.3).
+    """
+    if r <= 1e-12:
+        return 0.0
+    if r < 0.53:
+        k = 2.0 * r + r**3 + 5.0 * r**5 / 6.0
+    elif r < 0.85:
+        k = -0.4 + 1.39 * r + 0.43 / (1.0 - r)
+    elif r < 1.0:
+        k = 1.0 / (r**3 - 4.0 * r**2 + 3.0 * r)
+    else:
+        return kmax
+    for _ in range(4):
+        if k >= kmax:
+            return kmax
+        a = _a1(k)
+        d = 1.0 - a / k - a * a
+        if d <= 1e-12:
+            break
+        k_new = k - (a - r) / d
+        k = k_new if k_new > 0.0 else 0.5 * k
+    return min(k, kmax)
+
+
+@numba.njit(cache=True)
+def _emission_consts(mu: np.ndarray, sd: np.ndarray, kap: np.ndarray, mdir: np.ndarray, c: np.ndarray) -> None:
+    """Fill ``c`` (6 × m) with shape, rate, log-normaliser of the gamma and κcosμ, κsinμ, log 2πI0(κ)."""
+    for s in range(mu.size):
+        shape = (mu[s] / sd[s]) ** 2
+        rate = mu[s] / (sd[s] * sd[s])
+        c[0, s] = shape
+        c[1, s] = rate
+        c[2, s] = shape * math.log(rate) - math.lgamma(shape)
+        c[3, s] = kap[s] * math.cos(mdir[s])
+        c[4, s] = kap[s] * math.sin(mdir[s])
+        c[5, s] = math.log(2.0 * math.pi) + _log_i0(kap[s])
+
+
+@numba.njit(cache=True)
+def _powers(gam: np.ndarray, pw: np.ndarray, delta: np.ndarray) -> None:
+    """Γᵏ into ``pw[k]`` (k = 0..len-1) and Γ's stationary distribution into ``delta``."""
+    m = gam.shape[0]
+    pw[0] = np.eye(m)
+    for k in range(1, pw.shape[0]):
+        pw[k] = pw[k - 1] @ gam
+    # a row of Γ^(2^40) by repeated squaring (robust for sticky chains), floored as in _model
+    p = gam.copy()
+    for _ in range(40):
+        p = p @ p
+    tot = 0.0
+    for s in range(m):
+        delta[s] = max(p[0, s], 1e-12)
+        tot += delta[s]
+    for s in range(m):
+        delta[s] /= tot
+
+
+@numba.njit(cache=True)
+def _forward_scaled(
+    x: np.ndarray, lx: np.ndarray, co: np.ndarray, si: np.ndarray, kidx: np.ndarray, lo: int, hi: int,
+    c: np.ndarray, pw: np.ndarray, delta: np.ndarray, al: np.ndarray, bt: np.ndarray, cs: np.ndarray,
+) -> float:
+    """Scaled forward pass over rows ``lo:hi`` (Rabiner 1989, Proc. IEEE 77:257, §V.A).
+
+    Emissions are kept as ``bt = exp(log b − max_s log b)`` per row, forward variables ``al`` are
+    normalised to sum 1 with normaliser ``cs``; the log-likelihood is Σ log cs + Σ row maxima.
+    Missing (NaN) steps or angles contribute a factor 1. Returns −inf on underflow.
+    """
+    m = c.shape[1]
+    ll = 0.0
+    lb = np.empty(m)
+    for i in range(hi - lo):
+        j = lo + i
+        mx = -np.inf
+        for s in range(m):
+            v = 0.0
+            if x[j] == x[j]:
+                v += c[2, s] + (c[0, s] - 1.0) * lx[j] - c[1, s] * x[j]
+            if co[j] == co[j]:
+                v += c[3, s] * co[j] + c[4, s] * si[j] - c[5, s]
+            lb[s] = v
+            mx = max(mx, v)
         k = kidx[j]
-        if k == 0 or j == 0:
+        tot = 0.0
+        for s in range(m):
+            b = math.exp(lb[s] - mx)
+            bt[i, s] = b
+            if k == 0 or i == 0:
+                pred = delta[s]
+            else:
+                pred = 0.0
+                for r in range(m):
+                    pred += al[i - 1, r] * pw[k, r, s]
+            al[i, s] = pred * b
+            tot += al[i, s]
+        if not (tot > 0.0 and math.isfinite(tot)):
+            return -np.inf
+        for s in range(m):
+            al[i, s] /= tot
+        cs[i] = tot
+        ll += math.log(tot) + mx
+    return ll
+
+
+@numba.njit(cache=True)
+def _backward_stats(
+    x: np.ndarray, lx: np.ndarray, co: np.ndarray, si: np.ndarray, kidx: np.ndarray, lo: int, hi: int,
+    gam: np.ndarray, pw: np.ndarray, al: np.ndarray, bt: np.ndarray, cs: np.ndarray,
+    stats: np.ndarray, counts: np.ndarray, ut: np.ndarray, post: np.ndarray, want_post: bool,
+) -> None:
+    """Scaled backward pass: posterior-weighted sufficient statistics and expected transitions.
+
+    ``stats[:, s]`` = Σγ, Σγx, Σγ log x over observed steps and Σγ, Σγ cos θ, Σγ sin θ over
+    observed angles; ``counts[r, s]`` = expected number of one-interval r → s transitions. A
+    transition over k > 1 intervals (missed fixes) is k one-interval transitions through
+    unobserved epochs; their expected counts are Σ_t (α Γᵗ)_r Γ_rs (Γ^(k-1-t) w)_s with
+    ``w = b ⊙ β / c``, which keeps EM exact for the chain through missing epochs.
+    With ``want_post`` the posteriors γ are written to ``post`` instead.
+    """
+    m = gam.shape[0]
+    beta = np.ones(m)
+    w = np.empty(m)
+    nb = np.empty(m)
+    v = np.empty(m)
+    v2 = np.empty(m)
+    for i in range(hi - lo - 1, -1, -1):
+        j = lo + i
+        if want_post:
             for s in range(m):
-                v[j, s] = logdelta[s] + logb[j, s]
+                post[i, s] = al[i, s] * beta[s]
         else:
             for s in range(m):
-                best = -np.inf
-                arg = 0
+                g = al[i, s] * beta[s]
+                if x[j] == x[j]:
+                    stats[0, s] += g
+                    stats[1, s] += g * x[j]
+                    stats[2, s] += g * lx[j]
+                if co[j] == co[j]:
+                    stats[3, s] += g
+                    stats[4, s] += g * co[j]
+                    stats[5, s] += g * si[j]
+        k = kidx[j]
+        if i == 0:
+            break
+        if k == 0:
+            for s in range(m):
+                beta[s] = 1.0  # row j-1 ends a segment
+            continue
+        for s in range(m):
+            w[s] = bt[i, s] * beta[s] / cs[i]
+        if not want_post:
+            if k == 1:
                 for r in range(m):
-                    c = v[j - 1, r] + logg[k, r, s]
-                    if c > best:
-                        best = c
-                        arg = r
-                v[j, s] = best + logb[j, s]
-                back[j, s] = arg
-    # trace back segment by segment (from each segment's last row)
-    j = n - 1
-    while j >= 0:
-        path[j] = np.argmax(v[j])
-        while kidx[j] != 0 and j > 0:
-            path[j - 1] = back[j, path[j]]
-            j -= 1
-        j -= 1
-    return path
+                    a = al[i - 1, r]
+                    for s in range(m):
+                        counts[r, s] += a * gam[r, s] * w[s]
+            else:
+                # u_t = α Γᵗ (t = 0..k-1) forwards, v_t = Γ^(k-1-t) w backwards
+                for r in range(m):
+                    ut[0, r] = al[i - 1, r]
+                for t in range(1, k):
+                    for s in range(m):
+                        acc = 0.0
+                        for r in range(m):
+                            acc += ut[t - 1, r] * gam[r, s]
+                        ut[t, s] = acc
+                for s in range(m):
+                    v[s] = w[s]
+                for t in range(k - 1, -1, -1):
+                    for r in range(m):
+                        for s in range(m):
+                            counts[r, s] += ut[t, r] * gam[r, s] * v[s]
+                    for r in range(m):
+                        acc = 0.0
+                        for s in range(m):
+                            acc += gam[r, s] * v[s]
+                        v2[r] = acc
+                    for r in range(m):
+                        v[r] = v2[r]
+        for r in range(m):
+            acc = 0.0
+            for s in range(m):
+                acc += pw[k, r, s] * w[s]
+            nb[r] = acc
+        for r in range(m):
+            beta[r] = nb[r]
+
+
+@numba.njit(cache=True)
+def _mstep(
+    stats: np.ndarray, counts: np.ndarray, bnd: np.ndarray, kappa_max: float,
+    mu: np.ndarray, sd: np.ndarray, kap: np.ndarray, mdir: np.ndarray, gam: np.ndarray,
+) -> None:
+    """Closed-form / 1-D maximisation of the expected complete-data log-likelihood.
+
+    Gamma: mean = weighted mean step, shape from :func:`_gamma_shape` with s.d. kept in
+    ``bnd = (sd_min, sd_max)`` (m); von Mises: mean direction of the weighted resultant, κ by
+    :func:`_kappa`; Γ: expected transition counts normalised by row, off-diagonals floored at
+    1e-7 (keeps every Γᵏ strictly positive). A state with (almost) no weight keeps its values.
+    The initial distribution stays Γ's stationary one (its term is one per segment).
+    """
+    m = mu.size
+    for s in range(m):
+        wst = stats[0, s]
+        if wst > 1e-6:
+            mean = stats[1, s] / wst
+            sgap = math.log(mean) - stats[2, s] / wst
+            lo_a = (mean / bnd[1]) ** 2
+            hi_a = (mean / bnd[0]) ** 2
+            a = _gamma_shape(sgap, lo_a, hi_a)
+            mu[s] = mean
+            sd[s] = mean / math.sqrt(a)
+        wan = stats[3, s]
+        if wan > 1e-6:
+            cbar = stats[4, s] / wan
+            sbar = stats[5, s] / wan
+            kap[s] = _kappa(math.hypot(cbar, sbar), kappa_max)
+            mdir[s] = math.atan2(sbar, cbar)
+    for r in range(m):
+        tot = 0.0
+        for s in range(m):
+            tot += counts[r, s]
+        if tot > 1e-6:
+            t2 = 0.0
+            for s in range(m):
+                gam[r, s] = max(counts[r, s] / tot, 1e-7)
+                t2 += gam[r, s]
+            for s in range(m):
+                gam[r, s] /= t2
+
+
+@numba.njit(cache=True)
+def _em(
+    x: np.ndarray, lx: np.ndarray, co: np.ndarray, si: np.ndarray, kidx: np.ndarray, lo: int, hi: int,
+    bnd: np.ndarray, kappa_max: float, max_iter: int, tol: float,
+    mu: np.ndarray, sd: np.ndarray, kap: np.ndarray, mdir: np.ndarray, gam: np.ndarray,
+    al: np.ndarray, bt: np.ndarray, cs: np.ndarray, pw: np.ndarray, ut: np.ndarray,
+) -> tuple[float, int]:
+    """Baum–Welch on rows ``lo:hi`` from the parameters given (updated in place).
+
+    Stops when an iteration raises the log-likelihood by less than ``tol × |ll|``; if one lowers it
+    (possible only through the stationary-start constraint), the previous parameters are kept.
+    Returns the log-likelihood of the returned parameters and the number of E-steps.
+    """
+    m = mu.size
+    c = np.empty((6, m))
+    delta = np.empty(m)
+    stats = np.empty((6, m))
+    counts = np.empty((m, m))
+    prev = np.empty(4 * m + m * m)
+    ll_prev = -np.inf
+    it = 0
+    while True:
+        _emission_consts(mu, sd, kap, mdir, c)
+        _powers(gam, pw, delta)
+        ll = _forward_scaled(x, lx, co, si, kidx, lo, hi, c, pw, delta, al, bt, cs)
+        it += 1
+        if ll < ll_prev or not math.isfinite(ll):  # revert to the previous parameters
+            mu[:] = prev[:m]
+            sd[:] = prev[m : 2 * m]
+            kap[:] = prev[2 * m : 3 * m]
+            mdir[:] = prev[3 * m : 4 * m]
+            for r in range(m):
+                for s in range(m):
+                    gam[r, s] = prev[4 * m + r * m + s]
+            return ll_prev, it
+        if ll - ll_prev <= tol * abs(ll) or it > max_iter:
+            return ll, it
+        ll_prev = ll
+        prev[:m] = mu
+        prev[m : 2 * m] = sd
+        prev[2 * m : 3 * m] = kap
+        prev[3 * m : 4 * m] = mdir
+        for r in range(m):
+            for s in range(m):
+                prev[4 * m + r * m + s] = gam[r, s]
+        stats[:] = 0.0
+        counts[:] = 0.0
+        _backward_stats(x, lx, co, si, kidx, lo, hi, gam, pw, al, bt, cs, stats, counts, ut, al, False)
+        _mstep(stats, counts, bnd, kappa_max, mu, sd, kap, mdir, gam)
+
+
+@numba.njit(cache=True)
+def _init_params(
+    x: np.ndarray, lo: int, hi: int, q: np.ndarray,
+    mu: np.ndarray, sd: np.ndarray, kap: np.ndarray, mdir: np.ndarray, gam: np.ndarray,
+) -> None:
+    """Start values: state means at step-length quantiles ``q`` (linear interpolation, as
+    ``np.quantile``), s.d. = 0.8 × mean; the slowest state turns slightly backward, the fastest
+    is persistent (κcosμ from −0.3 to 1.5); Γ diagonal 0.9."""
+    m = mu.size
+    ok = x[lo:hi]
+    ok = np.sort(ok[ok == ok])
+    n = ok.size
+    for s in range(m):
+        pos = q[s] * (n - 1)
+        i0 = int(math.floor(pos))
+        i1 = min(i0 + 1, n - 1)
+        v = ok[i0] + (pos - i0) * (ok[i1] - ok[i0])
+        v = max(v, 1e-3) * (1.0 + 1e-3 * s)
+        mu[s] = v if s == 0 else max(v, mu[s - 1])
+        sd[s] = 0.8 * mu[s]
+        va = -0.3 + 1.8 * s / (m - 1) if m > 1 else -0.3
+        kap[s] = abs(va)
+        mdir[s] = math.pi if va < 0 else 0.0
+    for r in range(m):
+        for s in range(m):
+            gam[r, s] = 0.9 if r == s else 0.1 / (m - 1)
+    if m == 1:
+        gam[0, 0] = 1.0
+
+
+@numba.njit(cache=True, parallel=True)
+def _fit_all(
+    x: np.ndarray, lx: np.ndarray, co: np.ndarray, si: np.ndarray, kidx: np.ndarray,
+    bounds: np.ndarray, fit: np.ndarray, qs: np.ndarray, start_rows: int, max_iter: int, tol: float,
+    kappa_max: float, mu: np.ndarray, sd: np.ndarray, kap: np.ndarray, mdir: np.ndarray, gam: np.ndarray,
+    ll: np.ndarray, nit: np.ndarray,
+) -> None:
+    """EM fit of every animal flagged in ``fit`` (rows ``bounds[a]:bounds[a+1]``), in parallel.
+
+    Each start (a row of quantiles ``qs``) runs EM on the animal's first ``start_rows`` rows;
+    the best continues on all rows. Results go to row ``a`` of the parameter arrays.
+    """
+    m = qs.shape[1]
+    for a in numba.prange(bounds.size - 1):
+        if not fit[a]:
+            continue
+        lo, hi = bounds[a], bounds[a + 1]
+        n = hi - lo
+        blk = x[lo:hi]
+        obs = blk[blk == blk]
+        # s.d. bounds (m) as the direct optimiser's box: e^-3 × shortest step .. e × longest
+        bnd = np.array([max(obs.min(), 1e-3) * math.exp(-3.0), obs.max() * math.e])
+        kmax = max(1, kidx[lo:hi].max())
+        pw = np.empty((kmax + 1, m, m))
+        ut = np.empty((kmax, m))
+        al = np.empty((n, m))
+        bt = np.empty((n, m))
+        cs = np.empty(n)
+        nb = min(n, start_rows)
+        best = -np.inf
+        tmu, tsd, tkap, tmdir, tgam = np.empty(m), np.empty(m), np.empty(m), np.empty(m), np.empty((m, m))
+        its = 0
+        for q in range(qs.shape[0]):
+            _init_params(x, lo, hi, qs[q], tmu, tsd, tkap, tmdir, tgam)
+            lq, iq = _em(x, lx, co, si, kidx, lo, lo + nb, bnd, kappa_max, max_iter, tol,
+                         tmu, tsd, tkap, tmdir, tgam, al, bt, cs, pw, ut)  # fmt: skip
+            its += iq
+            if lq > best or q == 0:
+                best = lq
+                mu[a] = tmu
+                sd[a] = tsd
+                kap[a] = tkap
+                mdir[a] = tmdir
+                gam[a] = tgam
+        if nb < n:
+            best, iq = _em(x, lx, co, si, kidx, lo, hi, bnd, kappa_max, max_iter, tol,
+                           mu[a], sd[a], kap[a], mdir[a], gam[a], al, bt, cs, pw, ut)  # fmt: skip
+            its += iq
+        ll[a] = best
+        nit[a] = its
+
+
+@numba.njit(cache=True, parallel=True)
+def _decode_all(
+    x: np.ndarray, lx: np.ndarray, co: np.ndarray, si: np.ndarray, kidx: np.ndarray,
+    bounds: np.ndarray, fit: np.ndarray, mu: np.ndarray, sd: np.ndarray, kap: np.ndarray,
+    mdir: np.ndarray, gam: np.ndarray, ll: np.ndarray, path: np.ndarray, post: np.ndarray,
+) -> None:
+    """Posterior state probabilities (scaled forward–backward) and the Viterbi path (log space,
+    restarting at each segment) of every fitted animal, in parallel; ``ll`` gets the log-likelihood."""
+    m = mu.shape[1]
+    for a in numba.prange(bounds.size - 1):
+        if not fit[a]:
+            continue
+        lo, hi = bounds[a], bounds[a + 1]
+        n = hi - lo
+        kmax = max(1, kidx[lo:hi].max())
+        c = np.empty((6, m))
+        delta = np.empty(m)
+        pw = np.empty((kmax + 1, m, m))
+        al = np.empty((n, m))
+        bt = np.empty((n, m))
+        cs = np.empty(n)
+        _emission_consts(mu[a], sd[a], kap[a], mdir[a], c)
+        _powers(gam[a], pw, delta)
+        ll[a] = _forward_scaled(x, lx, co, si, kidx, lo, hi, c, pw, delta, al, bt, cs)
+        unused = np.empty((6, m))  # the statistics arguments, not touched with want_post
+        _backward_stats(x, lx, co, si, kidx, lo, hi, gam[a], pw, al, bt, cs,
+                        unused, unused, unused, post[lo:hi], True)  # fmt: skip
+        # Viterbi: log emissions are log bt up to a per-row constant, which does not change argmax
+        logg = np.log(np.maximum(pw, 1e-300))
+        logd = np.log(delta)
+        v = np.empty((n, m))
+        back = np.zeros((n, m), dtype=np.int64)
+        for i in range(n):
+            k = kidx[lo + i]
+            for s in range(m):
+                lb = math.log(max(bt[i, s], 1e-300))
+                if k == 0 or i == 0:
+                    v[i, s] = logd[s] + lb
+                else:
+                    best = -np.inf
+                    arg = 0
+                    for r in range(m):
+                        cand = v[i - 1, r] + logg[k, r, s]
+                        if cand > best:
+                            best = cand
+                            arg = r
+                    v[i, s] = best + lb
+                    back[i, s] = arg
+        i = n - 1
+        while i >= 0:  # trace back from each segment's last row
+            path[lo + i] = np.argmax(v[i])
+            while i > 0 and kidx[lo + i] != 0:
+                path[lo + i - 1] = back[i, path[lo + i]]
+                i -= 1
+            i -= 1
 
 
 # --------------------------------------------------------------------------- parameters
@@ -316,64 +772,25 @@ def _unpack(theta: np.ndarray, m: int, kmax: int) -> dict[str, np.ndarray]:
     return c
 
 
-def _emissions(step: np.ndarray, angle: np.ndarray, c: dict[str, np.ndarray]) -> np.ndarray:
-    return _log_emissions(step, angle, c["shape"], c["rate"], c["gconst"], c["va"], c["vb"], c["vconst"])
-
-
-def _initial(step: np.ndarray, m: int, spread: float) -> np.ndarray:
-    """Start values: state means at step-length quantiles; resting turns back, moving goes straight."""
-    ok = step[np.isfinite(step)]
-    base = {2: (0.25, 0.75), 3: (0.2, 0.55, 0.9)}.get(m, tuple(np.linspace(0.15, 0.9, m)))
-    qs = np.clip(0.5 + spread * (np.asarray(base) - 0.5), 0.02, 0.98)
-    mu = np.maximum(np.quantile(ok, qs), 1e-3)
-    mu = np.maximum.accumulate(mu * (1.0 + 1e-3 * np.arange(m)))
-    sd = mu * 0.8
-    va = np.linspace(-0.3, 1.5, m)  # κ cos μ: slowest state slightly backward, fastest persistent
-    vb = np.zeros(m)
-    off = np.full(m * (m - 1), -math.log(9.0 * (m - 1)))  # Γ diagonal ≈ 0.9
-    return np.concatenate([np.log(mu), np.log(sd), va, vb, off])
-
-
-def _fit_one(step: np.ndarray, angle: np.ndarray, kidx: np.ndarray, m: int, kmax: int, p: StateParams) -> np.ndarray:
-    """ML fit for one animal; returns the best unconstrained parameter vector."""
-
-    # contiguous, owning arrays: numba's dispatcher is ~20x slower on views
-    step = np.ascontiguousarray(step).copy()
-    angle = np.ascontiguousarray(angle).copy()
-    kidx = np.ascontiguousarray(kidx).copy()
-
-    def make_nll(st: np.ndarray, an: np.ndarray, ki: np.ndarray):
-        def nll(theta: np.ndarray) -> float:
-            return _nll(np.array(theta, dtype=float), st, an, ki, m, kmax)
-
-        return nll
-
-    # bounds keep the optimiser out of degenerate corners (sd → 0, κ → ∞, Γ → 0/1)
-    ok = step[np.isfinite(step)]
-    lmin, lmax = math.log(max(ok.min(), 1e-3)), math.log(ok.max())
-    bnds = [(lmin, lmax)] * m + [(lmin - 3.0, lmax + 1.0)] * m + [(-50.0, 50.0)] * (2 * m)
-    bnds += [(-15.0, 15.0)] * (m * (m - 1))
-    opts = {"maxiter": p.max_iter}
-    # multi-start on a contiguous block of at most start_rows fixes (chain structure intact),
-    # then refine only the best start on all fixes: the starts cost O(start_rows), not O(n)
-    nb = min(step.size, p.start_rows)
-    sub = make_nll(step[:nb].copy(), angle[:nb].copy(), kidx[:nb].copy())
-    best_x, best_f = None, np.inf
-    spreads = (1.0, 0.6, 1.3, 0.3, 1.6)[: max(1, p.n_starts)]
-    for spread in spreads:
-        x0 = np.clip(_initial(step, m, spread), [b[0] for b in bnds], [b[1] for b in bnds])
-        res = scipy.optimize.minimize(sub, x0, method="L-BFGS-B", bounds=bnds, options=opts)
-        if res.fun < best_f:
-            best_x, best_f = res.x, res.fun
-    if nb < step.size:
-        best_x = scipy.optimize.minimize(
-            make_nll(step, angle, kidx), best_x, method="L-BFGS-B", bounds=bnds, options=opts
-        ).x
-    assert best_x is not None
-    return best_x
+def _theta(mu: np.ndarray, sd: np.ndarray, kap: np.ndarray, mdir: np.ndarray, gam: np.ndarray) -> np.ndarray:
+    """Fitted parameters (per state; Γ) → the unconstrained vector of :func:`_model` / :func:`_nll`."""
+    m = mu.size
+    off = [math.log(gam[r, s] / gam[r, r]) for r in range(m) for s in range(m) if s != r]
+    return np.concatenate([np.log(mu), np.log(sd), kap * np.cos(mdir), kap * np.sin(mdir), off])
 
 
 # --------------------------------------------------------------------------- python layer
+
+
+def _start_quantiles(m: int, n_starts: int) -> np.ndarray:
+    """Step-length quantiles of the starting state means, one row per start.
+
+    The first start puts the means at fixed quantiles (2 states: 25 %, 75 %; 3: 20 %, 55 %,
+    90 %); the others spread them towards or away from the median by the factors below.
+    """
+    base = {2: (0.25, 0.75), 3: (0.2, 0.55, 0.9)}.get(m, tuple(np.linspace(0.15, 0.9, m)))
+    spreads = np.array((1.0, 0.6, 1.3, 0.3, 1.6)[: max(1, min(n_starts, 5))])
+    return np.clip(0.5 + spreads[:, None] * (np.asarray(base)[None, :] - 0.5), 0.02, 0.98)
 
 
 def _params(params: StateParams | None, overrides: dict[str, Any]) -> StateParams:
@@ -389,6 +806,13 @@ def _params(params: StateParams | None, overrides: dict[str, Any]) -> StateParam
 def step_observations(
     df: pd.DataFrame, params: StateParams | None = None, **overrides: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Steps, turning angles and transition counts of the usable rows; see :func:`_observations`."""
+    return _observations(df, _params(params, overrides))[:5]
+
+
+def _observations(
+    df: pd.DataFrame, p: StateParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Steps, turning angles and transition counts of the usable rows, vectorised over animals.
 
     Returns
@@ -403,19 +827,26 @@ def step_observations(
         Turning angle at the fix (radians, (-π, π]), NaN when either adjacent step is missing.
     kidx : ndarray of int
         0 at a segment start, else the number of nominal intervals since the previous fix (≥ 1).
+    names : ndarray
+        The animal ids, in code order (rows without ``animal_id`` are not usable).
     """
-    p = _params(params, overrides)
     lon_col, lat_col = ("lon_s", "lat_s") if p.use_smoothed and "lon_s" in df else ("lon", "lat")
     lon = pd.to_numeric(df[lon_col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     lat = pd.to_numeric(df[lat_col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     usable = np.isfinite(lon) & np.isfinite(lat) & df["time"].notna().to_numpy()
     if "flag" in df:
         usable &= df["flag"].isna().to_numpy()
+    # factorise the column itself: converting string columns to object arrays is slower
+    all_codes, names = pd.factorize(df["animal_id"], sort=True)
+    usable &= all_codes >= 0
     rows = np.flatnonzero(usable)
-    codes = pd.factorize(df["animal_id"].to_numpy()[rows], sort=True)[0]
+    codes = all_codes[rows]
     t = df["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)[rows]
-    order = np.lexsort((t, codes))
-    rows, a, t = rows[order], codes[order], t[order]
+    dc = np.diff(codes)
+    if not (np.all(dc >= 0) and np.all((dc > 0) | (np.diff(t) >= 0))):  # process() output is sorted
+        order = np.lexsort((t, codes))
+        rows, codes, t = rows[order], codes[order], t[order]
+    a = codes
     lon, lat = lon[rows], lat[rows]
     n = rows.size
     dt = np.zeros(n)
@@ -423,7 +854,7 @@ def step_observations(
     start = np.ones(n, dtype=bool)
     start[1:] = a[1:] != a[:-1]
     if "segment_id" in df:
-        seg = pd.factorize(df["segment_id"].to_numpy()[rows])[0]
+        seg = pd.factorize(df["segment_id"])[0][rows]
         start[1:] |= seg[1:] != seg[:-1]
     else:
         start[1:] |= dt[1:] > p.max_gap_h * 3600.0
@@ -454,7 +885,7 @@ def step_observations(
         tr = np.angle(np.exp(1j * tr))
         both = valid[1:] & valid[:-1] & (dist[1:] > 0) & (dist[:-1] > 0)
         turn[1:-1] = np.where(both, tr, np.nan)
-    return rows, a, step, turn, kidx
+    return rows, a, step, turn, kidx, np.asarray(names)
 
 
 def label_states(
@@ -490,45 +921,48 @@ def label_states(
     if m < 1:
         raise ValueError("n_states must be >= 1")
     labels = STATE_LABELS.get(m, tuple(f"state{i + 1}" for i in range(m)))
-    out = df.copy()
+    # a shallow copy: only new columns are added, and copy-on-write protects the caller's data
+    out = df.copy(deep=False)
     n = len(df)
     codes = np.full(n, -1, dtype=np.int64)
     probs = np.full((n, m), np.nan)
     attrs: dict[str, dict[str, Any]] = {}
-    rows, a, step, turn, kidx = step_observations(df, p)
+    rows, a, step, turn, kidx, animal_names = _observations(df, p)
     if rows.size:
-        animal_names = pd.factorize(df["animal_id"].to_numpy()[rows], sort=True)[1]
-        bounds = np.searchsorted(a, np.arange(len(animal_names) + 1))
-        for k, name in enumerate(animal_names):
-            sl = slice(bounds[k], bounds[k + 1])
-            st, an, ki = step[sl], turn[sl], kidx[sl]
-            if np.isfinite(st).sum() < max(p.min_steps, 3 * m):
-                continue
-            kmax = int(ki.max()) if ki.size else 1
-            theta = _fit_one(st, an, ki, m, max(kmax, 1), p)
-            c = _unpack(theta, m, max(kmax, 1))
-            # relabel by increasing mean step so "resting" is always the slowest state
-            perm = np.argsort(c["mu"])
-            inv = np.empty(m, dtype=np.int64)
-            inv[perm] = np.arange(m)
-            logb = _emissions(st, an, c)
-            path = _viterbi(logb, ki, c["logg"], c["logdelta"])
-            la, ll = _forward(logb, ki, c["logg"], c["logdelta"])
-            lb = _backward(logb, ki, c["logg"])
-            post = la + lb
-            post = np.exp(post - post.max(axis=1, keepdims=True))
-            post /= post.sum(axis=1, keepdims=True)
-            r = rows[sl]
-            codes[r] = inv[path]
-            probs[r] = post[:, perm]
-            attrs[str(name)] = {
-                "loglik": float(ll),
-                "step_mean_m": c["mu"][perm].tolist(),
-                "step_sd_m": c["sd"][perm].tolist(),
-                "turn_mean_rad": np.arctan2(c["vb"], c["va"])[perm].tolist(),
-                "turn_kappa": np.hypot(c["va"], c["vb"])[perm].tolist(),
-                "transition": c["gamma"][np.ix_(perm, perm)].tolist(),
-                "n_valid_steps": int(np.isfinite(st).sum()),
+        n_animals = len(animal_names)
+        bounds = np.searchsorted(a, np.arange(n_animals + 1)).astype(np.int64)
+        n_valid = np.bincount(a[np.isfinite(step)], minlength=n_animals)
+        fit = n_valid >= max(p.min_steps, 3 * m)
+        with np.errstate(invalid="ignore"):
+            lx = np.log(step)
+        co, si = np.cos(turn), np.sin(turn)
+        mu, sd, kap, mdir = (np.full((n_animals, m), np.nan) for _ in range(4))
+        gam = np.full((n_animals, m, m), np.nan)
+        ll = np.full(n_animals, np.nan)
+        nit = np.zeros(n_animals, dtype=np.int64)
+        _fit_all(step, lx, co, si, kidx, bounds, fit, _start_quantiles(m, p.n_starts), int(p.start_rows),
+                 int(p.max_iter), float(p.tol), _KAPPA_MAX, mu, sd, kap, mdir, gam, ll, nit)  # fmt: skip
+        path = np.zeros(rows.size, dtype=np.int64)
+        post = np.full((rows.size, m), np.nan)
+        _decode_all(step, lx, co, si, kidx, bounds, fit, mu, sd, kap, mdir, gam, ll, path, post)
+        # relabel by increasing mean step so "resting" is always the slowest state
+        perm = np.argsort(np.where(np.isfinite(mu), mu, np.inf), axis=1)
+        inv = np.argsort(perm, axis=1)
+        use = fit[a]
+        r = rows[use]
+        codes[r] = inv[a[use], path[use]]
+        probs[r] = np.take_along_axis(post[use], perm[a[use]], axis=1)
+        for k in np.flatnonzero(fit):  # one small dict per animal, not per fix
+            pk = perm[k]
+            attrs[str(animal_names[k])] = {
+                "loglik": float(ll[k]),
+                "step_mean_m": mu[k, pk].tolist(),
+                "step_sd_m": sd[k, pk].tolist(),
+                "turn_mean_rad": mdir[k, pk].tolist(),
+                "turn_kappa": kap[k, pk].tolist(),
+                "transition": gam[k][np.ix_(pk, pk)].tolist(),
+                "n_valid_steps": int(n_valid[k]),
+                "em_iterations": int(nit[k]),
             }
     out["state"] = pd.Categorical.from_codes(codes, categories=list(labels))
     for i, lab in enumerate(labels):
