@@ -28,7 +28,7 @@ from telemetry.trajectory.clean import clean
 from telemetry.trajectory.metrics import metrics
 from telemetry.trajectory.segment import segment
 
-__all__ = ["process", "track_summary", "run", "RunResult"]
+__all__ = ["process", "track_summary", "run", "RunResult", "RUN_STEPS"]
 
 
 def process(
@@ -187,6 +187,13 @@ class RunResult:
     hotspots: pd.DataFrame | None = None
     corridors: pd.DataFrame | None = None
     home_ranges: pd.DataFrame | None = None
+
+
+RUN_STEPS: tuple[str, ...] = (
+    "read", "clean, segment, smooth, metrics, states", "crossings and hotspots", "corridors",
+    "home ranges", "map", "exports",
+)
+"""The steps :func:`run` announces, in order (for progress displays)."""
 
 
 def default_inputs() -> list[Path]:

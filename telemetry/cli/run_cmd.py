@@ -19,7 +19,7 @@ from telemetry.cli.options import input_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary table.")
 @input_options
 def run(inputs, out_dir, config_path, species, overrides, quiet, tz, columns, format_, animal_id) -> None:
-    """Read → clean → segment → smooth → metrics → states → outputs.
+    """Read → clean → segment → smooth → crossings → hotspots → corridors → map → exports.
 
     With no INPUT, runs on the bundled synthetic sample (sample_tracks/) and
     writes into maps/.
@@ -37,14 +37,23 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, tz, columns, fo
         inputs_or_table = read_inputs(inputs, tz, columns, format_, animal_id)
     else:
         inputs_or_table = None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from telemetry.pipeline import RUN_STEPS
+
     console = Console(stderr=True, quiet=quiet)
-    with console.status("starting…") as status:
+    columns_ = (TextColumn("{task.description:<42}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn())
+    with Progress(*columns_, console=console, transient=False, disable=quiet) as progress:
+        task = progress.add_task("starting", total=len(RUN_STEPS))
+
         def step(name: str) -> None:
-            status.update(f"[bold]{name}[/bold]…")
-            console.print(f"[dim]·[/dim] {name}")
+            done = RUN_STEPS.index(name) if name in RUN_STEPS else 0
+            progress.update(task, description=name, completed=done)
 
         result = run_job(inputs or None, out_dir, config_path, species=species, overrides=overrides,
                          step=step, fixes=inputs_or_table)
+        progress.update(task, description="done", completed=len(RUN_STEPS))
     if not quiet:
         _print_summary(result)
 
