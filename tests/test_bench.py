@@ -1,0 +1,71 @@
+"""Smoke test of scripts/bench.py: every stage runs on a few thousand fixes and prints numbers.
+
+No timing assertions: performance goals are printed by the benchmark, not tested here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+
+import pytest
+
+from .conftest import ROOT
+
+NUMBER = r"\d+(?:\.\d+)?"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """scripts/bench.py as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("telemetry_bench", ROOT / "scripts" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses/annotations resolve through sys.modules
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def test_make_fixes_is_deterministic_and_realistic(bench):
+    a = bench.make_fixes(40_000, seed=3)
+    b = bench.make_fixes(40_000, seed=3)
+    assert len(a) == 40_000
+    assert a.equals(b)
+    # more rows than the sample: copies get their own animals
+    assert a["animal_id"].nunique() > 11
+    nofix = a["lon"].isna().mean()
+    assert 0.03 < nofix < 0.2
+    assert set(a["fix_type"].dropna().unique()) >= {"2D", "3D"}
+    # still in the Tien Shan (KAZ/KGZ/CHN)
+    lon, lat = a["lon"].dropna(), a["lat"].dropna()
+    assert lon.between(70, 90).mean() > 0.99 and lat.between(38, 48).mean() > 0.99
+
+
+def test_parse_stage_prints_numbers(bench, tmp_path, capsys):
+    assert bench.main(["--stages", "parse", "--fixes", "3000", "--repeats", "1", "--workdir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"telemetry\.read {NUMBER} s .*ratio {NUMBER}×", out), out
+
+
+def test_process_and_crossings_stages_print_numbers(bench, tmp_path, capsys):
+    argv = ["--stages", "process,crossings", "--fixes", "3000", "--mpd-fixes", "1000", "--repeats", "1",
+            "--workdir", str(tmp_path)]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    for step in bench.PROCESS_STEPS:
+        assert re.search(rf"^\s+{step}\s+{NUMBER}\s", out, re.M), (step, out)
+    # the whole-process row has telemetry seconds, movingpandas seconds and a ratio, on M and extrapolated to N
+    rows = re.findall(rf"process\(\)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}×", out)
+    assert len(rows) == 2, out
+    assert "EXTRAPOLATED" in out
+    assert re.search(rf"telemetry\.crossings {NUMBER} s\s+telemetry\.hotspots {NUMBER} s", out), out
+
+
+def test_process_stage_can_skip_movingpandas(bench, tmp_path, capsys):
+    argv = ["--stages", "process", "--fixes", "2000", "--skip-movingpandas", "--repeats", "1",
+            "--workdir", str(tmp_path)]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "movingpandas skipped" in out
+    assert re.search(rf"process\(\)\s+{NUMBER}\s+—", out), out
