@@ -256,7 +256,17 @@ def dictionary_codes(values: Arrayish) -> tuple[np.ndarray, list[str]]:
     Work on the few distinct values instead of the million cells: callers
     clean, map or look up ``uniques`` and index the result with ``codes``.
     """
+    if isinstance(values, pa.ChunkedArray) and pa.types.is_dictionary(values.type):
+        # read as dictionary by the CSV reader: unify the chunks' dictionaries, no re-encoding
+        unified = values.unify_dictionaries()
+        if unified.num_chunks == 0:
+            return np.zeros(0, dtype=np.int32), []
+        indices = pa.chunked_array([c.indices for c in unified.chunks], type=values.type.index_type)
+        codes = indices.combine_chunks().fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+        return codes, [str(v) for v in unified.chunk(0).dictionary.to_pylist()]
     arr = _as_arrow(values)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = pc.cast(arr, pa.string())
     enc = pc.dictionary_encode(arr)

@@ -62,6 +62,7 @@ SATS = ("gps:satellite-count", "gps:sat-count", "satellites-used")
 FIXTYPE = ("gps:fix-type", "gps:fix-type-raw")
 ARGOS_LC = ("argos:lc",)
 SENSOR = ("sensor-type",)
+REPEATED = ("individual-taxon-canonical-name", "study-name")
 
 
 def _header(head: Head) -> list[str]:
@@ -92,6 +93,12 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
                                        _col(names, SATS), _col(names, ALT)) if c}
     if _col(names, TIME):
         types[_col(names, TIME)] = pa.timestamp("ns")
+    # identifiers and repeated labels are dictionary-encoded while parsing (in parallel):
+    # they become categoricals without a second pass over a million strings
+    for cands in (ANIMAL, TAG, SENSOR, *((r,) for r in REPEATED)):
+        col = _col(names, cands)
+        if col:
+            types[col] = pa.dictionary(pa.int32(), pa.string())
     raw = read_delimited(src, header_line=header_line, types=types)
     names = raw.names
     t_col, lon_col, lat_col = _col(names, TIME), _col(names, LON), _col(names, LAT)

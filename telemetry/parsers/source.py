@@ -94,14 +94,19 @@ class Source:
         return lines
 
     def open_stream(self, offset: int = 0):
-        """A pyarrow input stream positioned at byte ``offset``."""
+        """A pyarrow input stream positioned at byte ``offset``, and its line-feed counter.
+
+        For a file on disk the counter (``.newlines``, final once the stream is
+        read to the end) counts as the parser pulls blocks, on the reader's
+        read-ahead thread, so line numbers cost no second pass over the file.
+        For bytes in memory the counter is None (counting them is cheap).
+        """
         import pyarrow as pa
 
         if self._data is None and self.path is not None:
-            stream = pa.OSFile(str(self.path), "rb")
-            stream.seek(offset)
-            return stream
-        return pa.BufferReader(pa.py_buffer(self.data)[offset:])
+            counter = _CountingFile(self.path, offset)
+            return pa.PythonFile(counter, mode="r"), counter
+        return pa.BufferReader(pa.py_buffer(self.data)[offset:]), None
 
     def count(self, needle: bytes, start: int = 0) -> int:
         """Occurrences of ``needle`` from byte ``start`` (streams path-backed files)."""
@@ -125,6 +130,32 @@ class Source:
         """Drop held bytes (a Source is parsed once)."""
         if self.path is None or self._data is not None:
             self._data = b""
+
+
+class _CountingFile(io.RawIOBase):
+    """A read-only file from ``offset`` that counts the line feeds it hands out."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._fh.seek(offset)
+        self.newlines = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._fh.read(size)
+        self.newlines += chunk.count(b"\n")
+        return chunk
+
+    def readinto(self, buffer) -> int:  # pragma: no cover - pyarrow calls read()
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
 
 
 def decode_lenient(data: bytes) -> str:

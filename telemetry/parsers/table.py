@@ -153,7 +153,10 @@ def read_delimited(
     with _quiet_undecodable_rows():
         table = _read_any_encoding(src, start, columns, delimiter, types, on_invalid, bad)
     table = infer_types(table, keep=set(types))
-    lines, malformed = _line_numbers(src, start, table.num_rows, first_line, bad, delimiter, len(columns))
+    newlines = table.schema.metadata.get(b"newlines") if table.schema.metadata else None
+    lines, malformed = _line_numbers(src, start, table.num_rows, first_line, bad, delimiter, len(columns),
+                                     int(newlines) if newlines is not None else None)
+    table = table.replace_schema_metadata(None)
     src.release()  # a Source is parsed once; free held bytes before the frame is built
     return RawTable(table=table, lines=lines, header=header, header_line=header_line, malformed=malformed)
 
@@ -204,34 +207,39 @@ def _read_any_encoding(src, start, columns, delimiter, types, on_invalid, bad) -
     return table
 
 
-BLOCK_BYTES = 4 << 20
-"""CSV block size: blocks are converted and freed as the reader streams, which
-keeps the memory peak near the size of the output table, not 3× the file."""
-
-
 def _stream_table(
     src: Source, start: int, columns: list[str], delimiter: str, encoding: str,
     types: dict[str, pa.DataType], on_invalid,
 ) -> pa.Table:
-    """Stream the data rows into a table; untyped columns are read as text.
+    """Read the data rows (from byte ``start``) into a table with every column typed.
 
-    Text first, types after (:func:`infer_types`): type inference on the first
-    block alone would fail on a column that is empty for the first rows.
+    Columns the parser did not type are read as text and typed afterwards on the
+    whole column (:func:`infer_types`): pyarrow infers types from the first block
+    only and would fail on a column that is empty for the first rows. Explicit
+    types also keep pyarrow's memory peak near the output size (its inference
+    holds ~3× the file). The file is read by pyarrow's threads from a stream that
+    counts line feeds as it goes, so line numbers need no second pass.
     """
     if start >= src.size:  # a header and no data rows: an empty table, not an error
         return pa.table({c: pa.array([], type=types.get(c, pa.string())) for c in columns})
-    reader = pacsv.open_csv(
-        src.open_stream(start),
-        read_options=pacsv.ReadOptions(column_names=columns, encoding=encoding, block_size=BLOCK_BYTES),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types={**{c: pa.string() for c in columns}, **types},
-            null_values=NULL_VALUES,
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-        ),
-    )
-    return pa.Table.from_batches(list(reader), schema=reader.schema)
+    stream, counter = src.open_stream(start)
+    try:
+        table = pacsv.read_csv(
+            stream,
+            read_options=pacsv.ReadOptions(column_names=columns, encoding=encoding),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={**{c: pa.string() for c in columns}, **types},
+                null_values=NULL_VALUES,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    finally:
+        stream.close()
+    if counter is not None:  # the stream counted line feeds while it was read
+        table = table.replace_schema_metadata({"newlines": str(counter.newlines)})
+    return table
 
 
 _BOOL_TEXT = {"true", "false", "TRUE", "FALSE", "True", "False"}
@@ -287,7 +295,8 @@ def _better_type(col: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _line_numbers(
-    src: Source, start: int, n_rows: int, first_line: int, bad: list[int], delimiter: str, n_cols: int
+    src: Source, start: int, n_rows: int, first_line: int, bad: list[int], delimiter: str, n_cols: int,
+    n_newlines: int | None = None,
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """Line number of every kept row, and ``(line, text)`` of malformed rows.
 
@@ -295,7 +304,8 @@ def _line_numbers(
     row i is on line ``first_line + i``. Otherwise re-walk the text with the
     csv module (only dirty files pay for this).
     """
-    n_newlines = src.count(b"\n", start)
+    if n_newlines is None:
+        n_newlines = src.count(b"\n", start)
     n_physical = n_newlines + (1 if src.size > start and not src.endswith(b"\n") else 0)
     if not bad and n_physical == n_rows:
         return np.arange(first_line, first_line + n_rows, dtype=np.int64), []
