@@ -444,6 +444,24 @@ def _weighted_diffusion(w: np.ndarray, d2: np.ndarray, c: np.ndarray, t: np.ndar
 
 
 @numba.njit(cache=True)
+def _backward2(lb: np.ndarray, first: np.ndarray, gam: np.ndarray, be: np.ndarray, m: int) -> None:
+    """Backward pass of the 2-state step HMM into ``be`` (each row rescaled to sum 1;
+    the posteriors are renormalised anyway). ``lb``: log emission densities."""
+    for j in range(m - 1, -1, -1):
+        if j == m - 1 or first[j + 1]:
+            be[j, 0] = 1.0
+            be[j, 1] = 1.0
+            continue
+        sh = max(lb[j + 1, 0], lb[j + 1, 1])
+        u0 = math.exp(lb[j + 1, 0] - sh) * be[j + 1, 0]
+        u1 = math.exp(lb[j + 1, 1] - sh) * be[j + 1, 1]
+        v0 = gam[0, 0] * u0 + gam[0, 1] * u1
+        v1 = gam[1, 0] * u0 + gam[1, 1] * u1
+        be[j, 0] = v0 / (v0 + v1)
+        be[j, 1] = v1 / (v0 + v1)
+
+
+@numba.njit(cache=True)
 def _still_range(
     dt: np.ndarray,
     zx: np.ndarray,
@@ -531,19 +549,7 @@ def _still_range(
         if it == max_iter or (it > 0 and ll - ll_old < 1e-8 * abs(ll)):
             break
         ll_old = ll
-        # backward pass (each row rescaled to sum 1; the posteriors are renormalised anyway)
-        for j in range(m - 1, -1, -1):
-            if j == m - 1 or first[j + 1]:
-                be[j, 0] = 1.0
-                be[j, 1] = 1.0
-                continue
-            sh = max(lb[j + 1, 0], lb[j + 1, 1])
-            u0 = math.exp(lb[j + 1, 0] - sh) * be[j + 1, 0]
-            u1 = math.exp(lb[j + 1, 1] - sh) * be[j + 1, 1]
-            v0 = gam[0, 0] * u0 + gam[0, 1] * u1
-            v1 = gam[1, 0] * u0 + gam[1, 1] * u1
-            be[j, 0] = v0 / (v0 + v1)
-            be[j, 1] = v1 / (v0 + v1)
+        _backward2(lb, first, gam, be, m)
         # posteriors and expected transitions
         n00 = n01 = n10 = n11 = 1e-9
         for j in range(m):
@@ -575,18 +581,7 @@ def _still_range(
             gam[0, 0], gam[1, 1] = gam[1, 1], gam[0, 0]
             gam[0, 1], gam[1, 0] = 1.0 - gam[0, 0], 1.0 - gam[1, 1]
     # posteriors under the final parameters
-    for j in range(m - 1, -1, -1):
-        if j == m - 1 or first[j + 1]:
-            be[j, 0] = 1.0
-            be[j, 1] = 1.0
-            continue
-        sh = max(lb[j + 1, 0], lb[j + 1, 1])
-        u0 = math.exp(lb[j + 1, 0] - sh) * be[j + 1, 0]
-        u1 = math.exp(lb[j + 1, 1] - sh) * be[j + 1, 1]
-        v0 = gam[0, 0] * u0 + gam[0, 1] * u1
-        v1 = gam[1, 0] * u0 + gam[1, 1] * u1
-        be[j, 0] = v0 / (v0 + v1)
-        be[j, 1] = v1 / (v0 + v1)
+    _backward2(lb, first, gam, be, m)
     for j in range(m):
         p0 = al[j, 0] * be[j, 0]
         p1 = al[j, 1] * be[j, 1]
