@@ -16,7 +16,6 @@ Files written to ``--out DIR``::
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -67,10 +66,10 @@ def corridors(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str
     tracks = read_inputs(inputs, tz, columns, format_, animal_id)
     steps_run = "raw fixes"
     if not raw:
-        process = _pipeline()
-        if process is not None:
-            tracks = process(tracks)
-            steps_run = "+".join(tracks.attrs.get("steps", [])) or "processed"
+        from telemetry.pipeline import process
+
+        tracks = process(tracks)
+        steps_run = "+".join(tracks.attrs.get("steps", [])) or "processed"
     layers = corridor_layers(tracks, hotspots=hotspots, params=params)
     polys, steps = layers["corridors"], layers["corridor_steps"]
 
@@ -100,15 +99,6 @@ def corridors(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str
     click.echo(f"{len(polys)} corridor polygons ({', '.join(f'{k}: {v}' for k, v in counts.items()) or 'none'}), "
                f"{int(polys['cross_border'].sum()) if len(polys) else 0} cross-border, "
                f"{len(steps)} corridor steps → {folder}")
-
-
-def _pipeline() -> Callable | None:
-    """``telemetry.process`` if the pipeline module is installed, else None (raw fixes)."""
-    try:
-        from telemetry.pipeline import process
-    except ImportError:
-        return None
-    return process
 
 
 def _parse_sets(overrides: tuple[str, ...], defaults) -> dict:

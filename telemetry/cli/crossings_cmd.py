@@ -80,17 +80,11 @@ def crossings(paths: tuple[str, ...], tz: str | None, columns: str | None, forma
 
 
 def _tracks(fixes: Any, raw: bool) -> tuple[Any, bool]:
-    """Processed tracks when the pipeline exists (imported lazily), else the raw fixes."""
+    """Processed tracks (clean → … → smooth), or the raw fixes with ``--raw``."""
     if raw:
         return fixes, False
-    import telemetry
+    from telemetry.pipeline import process
 
-    run = getattr(telemetry, "process", None)
-    if run is None:
-        try:
-            from telemetry.pipeline import process as run
-        except ImportError:
-            return fixes, False
-    return run(fixes), True
+    return process(fixes), True
 
 
