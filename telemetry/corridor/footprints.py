@@ -62,16 +62,7 @@ __all__ = [
     "footprint_mask",
     "stack_footprints",
     "count_polygons",
-    "UERE_M",
 ]
-
-UERE_M: dict[str, float] = {"3D": 10.0, "2D": 30.0}
-"""User equivalent range error (m) by fix type: ``σ ≈ HDOP × UERE`` when ``se_m`` is absent
-(D'Eon & Delparte 2005 report 3D errors of ~10 m per unit DOP; 2D fixes are ~3× worse)."""
-
-DEFAULT_HDOP = 2.0
-"""HDOP assumed for a fix that reports none."""
-
 
 # --------------------------------------------------------------------------- inputs
 
@@ -154,14 +145,15 @@ def equal_area_crs(lon: np.ndarray, lat: np.ndarray) -> pyproj.CRS:
 def location_error_m(df: pd.DataFrame) -> np.ndarray:
     """Per-axis location error σ (m) of every row.
 
-    ``se_m`` (the smoother's standard error) where present and finite; otherwise
-    ``HDOP × UERE`` with UERE from :data:`UERE_M` by ``fix_type`` (10 m for 3D and for an
-    unknown type, 30 m for 2D) and HDOP 2 where missing.
+    ``se_m`` (the smoother's standard error) where present and finite; otherwise the
+    fix's own measurement error from :func:`telemetry.trajectory.smooth.measurement_sigma_m`
+    (UERE × HDOP by fix type, Argos class error), the same rule the smoother and the
+    crossing detector use.
 
     Parameters
     ----------
     df : pandas.DataFrame
-        Canonical table (``hdop``, ``fix_type`` and ``se_m`` are all optional).
+        Canonical table (``hdop``, ``fix_type``, ``argos_lc`` and ``se_m`` are all optional).
 
     Returns
     -------
@@ -173,13 +165,9 @@ def location_error_m(df: pd.DataFrame) -> np.ndarray:
     >>> location_error_m(df).tolist()
     [10.0, 20.0, 90.0]
     """
-    n = len(df)
-    hdop = df["hdop"].to_numpy(dtype=float, na_value=np.nan) if "hdop" in df else np.full(n, np.nan)
-    hdop = np.where(np.isfinite(hdop) & (hdop > 0), hdop, DEFAULT_HDOP)
-    uere = np.full(n, UERE_M["3D"])
-    if "fix_type" in df:
-        uere[df["fix_type"].astype(object).eq("2D").to_numpy(dtype=bool, na_value=False)] = UERE_M["2D"]
-    sigma = hdop * uere
+    from telemetry.trajectory.smooth import measurement_sigma_m
+
+    sigma = measurement_sigma_m(df)
     if "se_m" in df:
         se = df["se_m"].to_numpy(dtype=float, na_value=np.nan)
         sigma = np.where(np.isfinite(se) & (se > 0), se, sigma)
