@@ -35,6 +35,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "from_movingpandas": ("telemetry.trajectory.interop", "from_movingpandas"),
     "process": ("telemetry.pipeline", "process"),
     "track_summary": ("telemetry.pipeline", "track_summary"),
+    "analyse": ("telemetry.pipeline", "analyse"),
+    "run": ("telemetry.pipeline", "run"),
     "crossings": ("telemetry.corridor.crossings", "crossings"),
     "time_in_zones": ("telemetry.corridor.crossings", "time_in_zones"),
     "hotspots": ("telemetry.corridor.hotspots", "hotspots"),

@@ -10,8 +10,6 @@ Used by the ``telemetry process`` command and by Python users::
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -27,8 +25,10 @@ from telemetry.trajectory._arrays import group_codes, time_ns, usable_mask
 from telemetry.trajectory.clean import clean
 from telemetry.trajectory.metrics import metrics
 from telemetry.trajectory.segment import segment
+from telemetry.trajectory.smooth import smooth as smooth_tracks
+from telemetry.trajectory.states import label_states
 
-__all__ = ["process", "track_summary", "run", "RunResult", "RUN_STEPS"]
+__all__ = ["process", "track_summary", "analyse", "Products", "run", "RunResult", "RUN_STEPS"]
 
 
 def process(
@@ -56,7 +56,7 @@ def process(
     deployments : DataFrame, optional
         Deployment table (``animal_id``, ``start``, ``end``) for :func:`telemetry.clean`.
     smooth, states : bool
-        Run the Kalman smoother / the behavioural-state HMM (when available).
+        Run the Kalman smoother / the behavioural-state HMM.
 
     Returns
     -------
@@ -92,22 +92,14 @@ def process(
     tracks = segment(tracks, cfg.segment, cluster_params=cfg.clusters)
     steps += ["segment", "clusters"]
     if smooth:
-        fn = _optional("telemetry.trajectory.smooth", "smooth")
-        if fn is not None:
-            tracks = fn(tracks, params=cfg.smooth)
-            steps.append("smooth")
-        # TODO(issue 4): telemetry/trajectory/smooth.py is written in parallel; until it
-        # exists, process() runs without smoothing and says so in attrs["steps_missing"].
+        tracks = smooth_tracks(tracks, params=cfg.smooth)
+        steps.append("smooth")
     tracks = metrics(tracks)
     steps.append("metrics")
     if states:
-        fn = _optional("telemetry.trajectory.states", "label_states")
-        if fn is not None:
-            tracks = fn(tracks, params=cfg.states)
-            steps.append("states")
-        # TODO(issue 4): telemetry/trajectory/states.py (HMM) likewise.
-    missing = [s for s, want in (("smooth", smooth), ("states", states)) if want and s not in steps]
-    tracks.attrs = {"parameters": cfg.to_dict(), "steps": steps, "steps_missing": missing}
+        tracks = label_states(tracks, params=cfg.states)
+        steps.append("states")
+    tracks.attrs = {"parameters": cfg.to_dict(), "steps": steps}
     if sources is not None:
         tracks.attrs["sources"] = sources
     return tracks
@@ -168,11 +160,39 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.iloc[order].reset_index(drop=True)
 
 
-def _optional(module: str, name: str):
-    """A step written elsewhere that may not exist yet: None if its module is missing."""
-    if importlib.util.find_spec(module) is None:
-        return None
-    return getattr(importlib.import_module(module), name, None)
+@dataclass
+class Products:
+    """The population-level products of a set of tracks (see :func:`analyse`)."""
+
+    crossings: pd.DataFrame
+    hotspots: pd.DataFrame
+    corridors: pd.DataFrame | None
+    home_ranges: pd.DataFrame
+
+
+def analyse(
+    tracks: pd.DataFrame, *, corridors: bool = True, step: Callable[[str], object] | None = None
+) -> Products:
+    """Crossings → hotspots → corridors → home ranges of processed tracks (default parameters).
+
+    The one place these steps are chained, used by ``telemetry run``, ``map`` and ``export``.
+    ``corridors=False`` skips the slowest layer (``corridors`` is then None).
+    """
+    from telemetry.corridor.corridors import corridors as find_corridors
+    from telemetry.corridor.crossings import crossings
+    from telemetry.corridor.hotspots import hotspots
+    from telemetry.trajectory.homerange import home_ranges
+
+    announce = step or (lambda name: None)
+    announce("crossings and hotspots")
+    cx = crossings(tracks)
+    hs = hotspots(cx)
+    co = None
+    if corridors:
+        announce("corridors")
+        co = find_corridors(tracks, hs)
+    announce("home ranges")
+    return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=home_ranges(tracks))
 
 
 @dataclass
@@ -183,10 +203,7 @@ class RunResult:
     summary: pd.DataFrame
     quality: dict
     outputs: list[Path] = field(default_factory=list)
-    crossings: pd.DataFrame | None = None
-    hotspots: pd.DataFrame | None = None
-    corridors: pd.DataFrame | None = None
-    home_ranges: pd.DataFrame | None = None
+    products: Products | None = None
 
 
 RUN_STEPS: tuple[str, ...] = (
@@ -246,15 +263,11 @@ def run(
         Generalisation grid of the public GeoJSON (degrees; 0.1 = GBIF practice for
         highly sensitive species).
     """
-    from telemetry.corridor.corridors import corridors
-    from telemetry.corridor.crossings import crossings
-    from telemetry.corridor.hotspots import hotspots
     from telemetry.export import atomic_write, write_deliverables, write_tracks
     from telemetry.maps import render_map
     from telemetry.parsers import read
     from telemetry.quality import summarize
     from telemetry.trajectory.clean import flag_summary
-    from telemetry.trajectory.homerange import home_ranges
     from telemetry.trajectory.segment import cluster_table
 
     announce = step or (lambda name: None)
@@ -267,13 +280,8 @@ def run(
     announce("clean, segment, smooth, metrics, states")
     tracks = process(fixes, config, species=species, overrides=overrides)
     summary = track_summary(tracks)
-    announce("crossings and hotspots")
-    cx = crossings(tracks)
-    hs = hotspots(cx)
-    announce("corridors")
-    co = corridors(tracks, hs)
-    announce("home ranges")
-    hr = home_ranges(tracks)
+    products = analyse(tracks, step=announce)
+    cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
     announce("map")
     written = [render_map(tracks, crossings=cx, hotspots=hs, corridors=co, home_ranges=hr,
                           clusters=cluster_table(tracks), out=out / "map.html")]
@@ -289,5 +297,4 @@ def run(
     written += tables
     written += write_deliverables(out, tracks, cx, hs, co, hr, quality, tracks.attrs.get("parameters"),
                                   grid_deg=grid_deg)
-    return RunResult(tracks=tracks, summary=summary, quality=quality, outputs=written,
-                     crossings=cx, hotspots=hs, corridors=co, home_ranges=hr)
+    return RunResult(tracks=tracks, summary=summary, quality=quality, outputs=written, products=products)

@@ -64,14 +64,12 @@ def export(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, a
         click.echo("telemetry: warning: writing EXACT positions and times of a sensitive species to "
                    f"{out}; do not publish or share it outside the team", err=True)
 
-    import telemetry
+    from telemetry.pipeline import analyse, process
 
     fixes = read_inputs(inputs, tz, columns, format_, animal_id)
-    tracks = telemetry.process(fixes, config_path, species=species, overrides=overrides)
-    cx = telemetry.crossings(tracks)
-    hs = telemetry.hotspots(cx)
-    co = telemetry.corridors(tracks, hs)
-    hr = telemetry.home_ranges(tracks)
+    tracks = process(fixes, config_path, species=species, overrides=overrides)
+    products = analyse(tracks)
+    cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
     if audience == "public":
         built = ex.public_layers(cx, hs, co, hr, grid_deg=grid_deg)
     else:

@@ -30,24 +30,15 @@ def map_(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: s
          animal_id: str | None, out: str, title: str, simplify_m: float, no_corridors: bool,
          no_animation: bool) -> None:
     """Draw the tracks, crossings, hotspots, corridors and home ranges of PATHS on an offline map."""
-    import telemetry
-    from telemetry.corridor.crossings import crossings
-    from telemetry.corridor.hotspots import hotspots
     from telemetry.maps import render_map
-    from telemetry.trajectory.homerange import home_ranges
+    from telemetry.pipeline import analyse, process
 
     start = time.perf_counter()
-    tracks = telemetry.process(read_inputs(paths, tz, columns, format_, animal_id))
-    cx = crossings(tracks)
-    hs = hotspots(cx)
-    corr = None
-    if not no_corridors:
-        from telemetry.corridor.corridors import corridors
-
-        corr = corridors(tracks, hs)
-    hr = home_ranges(tracks)
-    path = render_map(tracks, crossings=cx, hotspots=hs, corridors=corr, home_ranges=hr, out=out, title=title,
-                      simplify_m=simplify_m, animation=not no_animation)
+    tracks = process(read_inputs(paths, tz, columns, format_, animal_id))
+    products = analyse(tracks, corridors=not no_corridors)
+    cx, hs, corr = products.crossings, products.hotspots, products.corridors
+    path = render_map(tracks, crossings=cx, hotspots=hs, corridors=corr, home_ranges=products.home_ranges,
+                      out=out, title=title, simplify_m=simplify_m, animation=not no_animation)
     size_mb = path.stat().st_size / 1e6
     click.echo(f"{tracks['animal_id'].nunique()} animals, {len(cx)} crossings, {len(hs)} hotspots, "
                f"{0 if corr is None else len(corr)} corridor polygons → {path} ({size_mb:.2f} MB, "

@@ -69,9 +69,7 @@ def process(
     cols = [c for c in ("rows", "usable", *reasons, "segments", "clusters", "days", "distance_km") if c in table]
     with pd.option_context("display.width", 200, "display.max_columns", 50, "display.float_format", "{:.1f}".format):
         click.echo(table[cols].to_string())
-    missing = tracks.attrs.get("steps_missing") or []
-    note = f" (not run: {', '.join(missing)})" if missing else ""
-    click.echo(f"{len(tracks)} rows, {int(summary['usable'].sum())} usable → {out}{note}")
+    click.echo(f"{len(tracks)} rows, {int(summary['usable'].sum())} usable → {out}")
 
 
 def _read_deployments(path: str) -> pd.DataFrame:
