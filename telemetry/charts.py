@@ -51,7 +51,7 @@ def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         ``animal_id``, ``month`` (``YYYY-MM``), ``rows``, ``fixes``, ``fix_success_pct``.
     """
-    from telemetry.quality import _group_stats
+    from telemetry.quality import group_stats
     from telemetry.trajectory._arrays import group_codes, time_ns, usable_mask
 
     cols = ["animal_id", "month", "rows", "fixes", "fix_success_pct"]
@@ -79,7 +79,7 @@ def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
     })
     df["time"] = pd.to_datetime(df["time"], utc=True)
     df.loc[~(np.isfinite(df["lon"]) & np.isfinite(df["lat"])), ["lon", "lat"]] = np.nan
-    st = _group_stats(df, ["animal_id", "month"])
+    st = group_stats(df, ["animal_id", "month"])
     return st[cols].sort_values(["animal_id", "month"], kind="stable").reset_index(drop=True)
 
 

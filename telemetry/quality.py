@@ -19,8 +19,14 @@ MAX_MISSED_PER_GAP = 24
 fixes: it counts as at most this many expected attempts."""
 
 
-def _group_stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """One row of statistics per group of ``keys``."""
+def group_stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Fix statistics per group of ``keys`` (e.g. source × animal, or animal × month).
+
+    Columns: rows, fixes, timed, first/last (UTC), median_interval_h, hdop median/p90/max,
+    n_3d, n_2d, duplicate_times, expected (attempts on the group's own schedule, gaps
+    capped at :data:`MAX_MISSED_PER_GAP`), n_argos, no_fix_rows, span_days,
+    fix_success_pct (NaN for Argos), share_3d_pct, share_2d_pct.
+    """
     work = pd.DataFrame(
         {
             **{k: df[k] for k in keys},
@@ -107,7 +113,7 @@ def summarize(df: pd.DataFrame) -> dict[str, Any]:
     """
     reports = {r["source"]: r for r in df.attrs.get("sources", [])}
     keys = ["source", "animal_id"]
-    stats = _group_stats(df, keys) if len(df) else pd.DataFrame(columns=keys)
+    stats = group_stats(df, keys) if len(df) else pd.DataFrame(columns=keys)
     argos = _argos_counts(df, keys) if len(df) else {}
     flags = (
         pd.DataFrame({k: df[k] for k in [*keys, "flag"]}).dropna(subset=["flag"])
