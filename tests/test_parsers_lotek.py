@@ -7,10 +7,7 @@ the fixture text (see tests/data/vendor/PROVENANCE.md).
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
-import random
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +24,7 @@ from telemetry.parsers import lotek
 from telemetry.parsers.detect import Head
 
 from .conftest import rows_of, utc, write_rows
+from .mutations import mutate
 
 DATA = Path(__file__).parent / "data" / "vendor"
 WEB = DATA / "lotek.CSV"
@@ -335,55 +333,12 @@ JUNK = ["", "N/A", "-", "NaN", "abc", "1e999", "-0", "99/99/9999", "25:61:61", "
         "3D", "2000-01-01T00:00:00", "9" * 30, ";", "\t"]
 
 
-def _shuffle_columns(text: str, rnd: random.Random) -> str:
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    width = max((len(r) for r in rows), default=0)
-    perm = list(range(width))
-    rnd.shuffle(perm)
-    out = []
-    for r in rows:
-        if len(r) <= 1:  # preamble and blank lines stay as they are
-            out.append(r)
-            continue
-        r = r + [""] * (width - len(r))
-        out.append([r[k] for k in perm])
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(out)
-    return buf.getvalue()
-
-
-def _junk_cells(text: str, rnd: random.Random, n: int) -> str:
-    lines = text.split("\n")
-    for _ in range(n):
-        i = rnd.randrange(len(lines))
-        parts = lines[i].split(",")
-        parts[rnd.randrange(len(parts))] = rnd.choice(JUNK)
-        lines[i] = ",".join(parts)
-    return "\n".join(lines)
-
-
-def mutate(data: bytes, kind: str, seed: int) -> bytes:
-    """One random damage of a fixture: truncation, column shuffle, junk cells or random bytes."""
-    rnd = random.Random(seed)
-    if kind == "truncate":
-        return data[: rnd.randrange(len(data) + 1)]
-    if kind == "bytes":
-        out = bytearray(data)
-        for _ in range(rnd.randint(1, 8)):
-            out[rnd.randrange(len(out))] = rnd.randrange(256)
-        return bytes(out)
-    text = data.decode("utf-8")
-    if kind == "shuffle":
-        return _shuffle_columns(text, rnd).encode("utf-8")
-    return _junk_cells(text, rnd, rnd.randint(1, 12)).encode("utf-8")
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(sorted(FIXTURES)), kind=st.sampled_from(["truncate", "bytes", "shuffle", "junk"]),
        seed=st.integers(0, 2**32 - 1))
 def test_mutated_fixtures_raise_only_telemetry_errors(path, kind, seed, tmp_path):
     target = tmp_path / f"m{seed}.csv"
-    target.write_bytes(mutate(path.read_bytes(), kind, seed))
+    target.write_bytes(mutate(path.read_bytes(), kind, seed, JUNK))
     try:
         df = telemetry.read(target)
     except TelemetryError:
@@ -396,7 +351,7 @@ def test_mutated_fixtures_raise_only_telemetry_errors(path, kind, seed, tmp_path
 def test_column_order_does_not_matter(path, seed, tmp_path):
     """Named-column layouts give the same fixes whatever the column order."""
     target = tmp_path / path.name  # same stem: the animal id falls back to it
-    target.write_bytes(mutate(path.read_bytes(), "shuffle", seed))
+    target.write_bytes(mutate(path.read_bytes(), "shuffle", seed, JUNK))
     got, want = telemetry.read(target), telemetry.read(path)
     cols = ["animal_id", "tag_id", "time", "lon", "lat", "alt_m", "hdop", "n_sats", "fix_type", "source_row", "flag"]
     for c in cols:

@@ -5,10 +5,7 @@ Reference times are computed with the standard library from the fixture text.
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
-import random
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +22,7 @@ from telemetry.parsers import lotek, vectronic
 from telemetry.parsers.detect import Head
 
 from .conftest import rows_of, utc, write_rows
+from .mutations import mutate
 
 DATA = Path(__file__).parent / "data" / "vendor"
 GPX = DATA / "vectronics.csv"
@@ -215,37 +213,12 @@ JUNK = ["", "N/A", "NA", "-", "x", "1e400", "2000-01-01T00:00:00", "99", "-1", "
         "\u00fc", '"', "12:99:99", "2/30/2018"]
 
 
-def mutate(data: bytes, kind: str, seed: int) -> bytes:
-    """Truncate, flip bytes, shuffle columns consistently, or put junk in cells."""
-    rnd = random.Random(seed)
-    if kind == "truncate":
-        return data[: rnd.randrange(len(data) + 1)]
-    if kind == "bytes":
-        out = bytearray(data)
-        for _ in range(rnd.randint(1, 8)):
-            out[rnd.randrange(len(out))] = rnd.randrange(256)
-        return bytes(out)
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
-    if kind == "shuffle":
-        perm = list(range(len(rows[0])))
-        rnd.shuffle(perm)
-        rows = [[r[k] for k in perm] if len(r) == len(perm) else r for r in rows]
-    else:
-        for _ in range(rnd.randint(1, 12)):
-            r = rows[rnd.randrange(len(rows))]
-            if r:
-                r[rnd.randrange(len(r))] = rnd.choice(JUNK)
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    return buf.getvalue().encode("utf-8")
-
-
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(sorted(FIXTURES)), kind=st.sampled_from(["truncate", "bytes", "shuffle", "junk"]),
        seed=st.integers(0, 2**32 - 1))
 def test_mutated_fixtures_raise_only_telemetry_errors(path, kind, seed, tmp_path):
     target = tmp_path / f"m{seed}.csv"
-    target.write_bytes(mutate(path.read_bytes(), kind, seed))
+    target.write_bytes(mutate(path.read_bytes(), kind, seed, JUNK))
     try:
         df = telemetry.read(target)
     except TelemetryError:
@@ -257,7 +230,7 @@ def test_mutated_fixtures_raise_only_telemetry_errors(path, kind, seed, tmp_path
 @given(path=st.sampled_from(sorted(FIXTURES)), seed=st.integers(0, 2**32 - 1))
 def test_column_order_does_not_matter(path, seed, tmp_path):
     target = tmp_path / path.name
-    target.write_bytes(mutate(path.read_bytes(), "shuffle", seed))
+    target.write_bytes(mutate(path.read_bytes(), "shuffle", seed, JUNK))
     got, want = telemetry.read(target), telemetry.read(path)
     for c in ["animal_id", "tag_id", "time", "lon", "lat", "alt_m", "hdop", "n_sats", "fix_type", "source_row", "flag"]:
         a, b = got[c].astype(object).to_numpy(), want[c].astype(object).to_numpy()
