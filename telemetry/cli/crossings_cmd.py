@@ -32,7 +32,7 @@ from telemetry.export import atomic_write, write_geojson
 @click.option("--band-k", type=float, default=2.0, show_default=True,
               help="Certainty band as a multiple of the combined fix + border σ.")
 @click.option("--border-error-m", type=float, default=None,
-              help="1-σ border accuracy (m); default the layer's own (500 m NE 1:10m, 2500 m 1:50m).")
+              help="1-σ border accuracy (m); default the layer's own (500 m for the bundled 1:10m borders, 100 m for --zones).")
 @click.option("--min-stay-fixes", type=int, default=2, show_default=True,
               help="Certain fixes needed on a new side to confirm a crossing.")
 @click.option("--min-stay-h", type=float, default=0.0, show_default=True,

@@ -208,7 +208,12 @@ def _filter_loglik_range(
     beta: float,
     q: np.ndarray,
 ) -> float:
-    """Innovation log-likelihood of rows ``i0..i1-1`` (both axes); ``q[i]`` drives the step into row ``i``."""
+    """Innovation log-likelihood of rows ``i0..i1-1`` (both axes); ``q[i]`` drives the step into row ``i``.
+
+    The same filter recurrence as :func:`_smooth_range`, kept separate on purpose: the ML
+    search calls this ~120 times per fit, and it keeps no per-row arrays (scalars only).
+    ``tests/test_smooth.py`` checks both against one dense-matrix Kalman reference.
+    """
     ll = 0.0
     mx0 = mx1 = my0 = my1 = 0.0
     p00 = p01 = p11 = 0.0
