@@ -168,15 +168,16 @@ class SmoothParams:
 
 
 @numba.njit(cache=True, inline="always")
-def _discretise(dt: float, beta: float, q: float) -> tuple[float, float, float, float, float]:
-    """Exact transition of the integrated OU velocity over ``dt`` seconds.
+def _unit_discretise(dt: float, beta: float) -> tuple[float, float, float, float, float]:
+    """Exact transition of the integrated OU velocity over ``dt`` seconds, per unit ``q``.
 
-    Returns F01, F11, Q00, Q01, Q11 (per axis) for state [position, velocity]
-    with F = [[1, F01], [0, F11]]. ``beta = 1/tau``; ``q`` = stationary
-    velocity variance, so the diffusion is ``2 beta q``.
+    Returns F01, F11, U00, U01, U11 (per axis) for state [position, velocity]
+    with F = [[1, F01], [0, F11]] and process covariance Q = q × U. ``beta = 1/tau``;
+    ``q`` = stationary velocity variance (m²/s²), so the diffusion is ``2 beta q``.
+    Separating q lets the ML search over q reuse one table per time scale
+    (:func:`_unit_transitions`) instead of one exponential per row and pass.
     """
     a = beta * dt
-    # one transcendental call per step (this runs ~50 times per row during the ML search)
     if a > 0.5:
         f11 = math.exp(-a)
         e1 = 1.0 - f11
@@ -190,28 +191,49 @@ def _discretise(dt: float, beta: float, q: float) -> tuple[float, float, float, 
         f = a * a * a * (1.0 / 3.0 - a * (0.25 - a * (7.0 / 60.0 - a * (1.0 / 24.0 - a * 31.0 / 2520.0))))
     else:
         f = a - 2.0 * e1 + 0.5 * e2
-    q00 = 2.0 * q / (beta * beta) * f
-    q01 = q / beta * e1 * e1
-    q11 = q * e2
-    return f01, f11, q00, q01, q11
+    return f01, f11, 2.0 / (beta * beta) * f, e1 * e1 / beta, e2
+
+
+@numba.njit(cache=True, inline="always")
+def _discretise(dt: float, beta: float, q: float) -> tuple[float, float, float, float, float]:
+    """F01, F11, Q00, Q01, Q11 of :func:`_unit_discretise` with Q scaled by ``q`` (m²/s²)."""
+    f01, f11, u00, u01, u11 = _unit_discretise(dt, beta)
+    return f01, f11, q * u00, q * u01, q * u11
+
+
+@numba.njit(cache=True, parallel=True)
+def _unit_transitions(dt: np.ndarray, bounds: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Rows × [F01, F11, U00, U01, U11] of :func:`_unit_discretise`; animal ``k`` (rows
+    ``bounds[k]:bounds[k+1]``) uses ``beta[k]`` (1/s)."""
+    out = np.empty((dt.size, 5))
+    n = bounds.size - 1
+    for k in numba.prange(n):
+        for i in range(bounds[k], bounds[k + 1]):
+            f01, f11, u00, u01, u11 = _unit_discretise(dt[i], beta[k])
+            out[i, 0] = f01
+            out[i, 1] = f11
+            out[i, 2] = u00
+            out[i, 3] = u01
+            out[i, 4] = u11
+    return out
 
 
 @numba.njit(cache=True)
 def _filter_loglik_range(
-    dt: np.ndarray,
+    tr: np.ndarray,
     zx: np.ndarray,
     zy: np.ndarray,
     r: np.ndarray,
     start: np.ndarray,
     i0: int,
     i1: int,
-    beta: float,
     q: np.ndarray,
 ) -> float:
     """Innovation log-likelihood of rows ``i0..i1-1`` (both axes); ``q[i]`` drives the step into row ``i``.
 
     The same filter recurrence as :func:`_smooth_range`, kept separate on purpose: the ML
     search calls this ~120 times per fit, and it keeps no per-row arrays (scalars only).
+    ``tr`` is the :func:`_unit_transitions` table of the rows' time scale.
     ``tests/test_smooth.py`` checks both against one dense-matrix Kalman reference.
     """
     ll = 0.0
@@ -228,7 +250,11 @@ def _filter_loglik_range(
             p01 = 0.0
             p11 = q[i]
             continue
-        f01, f11, q00, q01, q11 = _discretise(dt[i], beta, q[i])
+        f01 = tr[i, 0]
+        f11 = tr[i, 1]
+        q00 = q[i] * tr[i, 2]
+        q01 = q[i] * tr[i, 3]
+        q11 = q[i] * tr[i, 4]
         # predict
         a00 = p00 + 2.0 * f01 * p01 + f01 * f01 * p11 + q00
         a01 = f11 * (p01 + f01 * p11) + q01
@@ -255,6 +281,23 @@ def _filter_loglik_range(
 
 
 @numba.njit(cache=True, parallel=True)
+def _loglik_table(
+    tr: np.ndarray,
+    zx: np.ndarray,
+    zy: np.ndarray,
+    r: np.ndarray,
+    start: np.ndarray,
+    bounds: np.ndarray,
+    q: np.ndarray,
+) -> np.ndarray:
+    """Per-animal log-likelihood from a :func:`_unit_transitions` table; ``q`` is per row."""
+    n = bounds.size - 1
+    out = np.empty(n)
+    for k in numba.prange(n):
+        out[k] = _filter_loglik_range(tr, zx, zy, r, start, bounds[k], bounds[k + 1], q)
+    return out
+
+
 def _loglik_all(
     dt: np.ndarray,
     zx: np.ndarray,
@@ -266,11 +309,7 @@ def _loglik_all(
     q: np.ndarray,
 ) -> np.ndarray:
     """Per-animal log-likelihood; animal ``k`` owns rows ``bounds[k]:bounds[k+1]``; ``q`` is per row."""
-    n = bounds.size - 1
-    out = np.empty(n)
-    for k in numba.prange(n):
-        out[k] = _filter_loglik_range(dt, zx, zy, r, start, bounds[k], bounds[k + 1], beta[k], q)
-    return out
+    return _loglik_table(_unit_transitions(dt, bounds, beta), zx, zy, r, start, bounds, q)
 
 
 @numba.njit(cache=True)
@@ -803,16 +842,16 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, **overrides: An
             grid = np.linspace(0.0, 1.0, N_GRID)
             vals = np.full((len(taus), N_GRID, n_animals), -np.inf)
             for k, tau in enumerate(taus):
-                beta_k = np.full(n_animals, 1.0 / tau)
+                tr = _unit_transitions(dt, bounds, np.full(n_animals, 1.0 / tau))
                 for j, g in enumerate(grid):
-                    vals[k, j] = _loglik_all(dt, x, y, r, start, bounds, beta_k, np.exp(lo + g * (hi - lo))[a])
+                    vals[k, j] = _loglik_table(tr, x, y, r, start, bounds, np.exp(lo + g * (hi - lo))[a])
             vals = np.where(np.isfinite(vals), vals, -np.inf)
             k_best = np.argmax(vals.max(axis=1), axis=0)
             best_tau = np.asarray(taus, dtype=float)[k_best]
-            beta_best = 1.0 / best_tau
+            tr_best = _unit_transitions(dt, bounds, 1.0 / best_tau)
 
             def ll_fn(logq: np.ndarray) -> np.ndarray:
-                return _loglik_all(dt, x, y, r, start, bounds, beta_best, np.exp(logq)[a])
+                return _loglik_table(tr_best, x, y, r, start, bounds, np.exp(logq)[a])
 
             logq, ll = _golden_logq(ll_fn, lo, hi, grid_vals=vals[k_best, :, np.arange(n_animals)].T)
             best_ll = np.where(fit, ll, best_ll)
@@ -831,14 +870,15 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, **overrides: An
             # pass 2: ML of the two process-noise levels by coordinate ascent on the Kalman
             # likelihood with the moment-matched per-step q (Q is linear in q for fixed tau)
             row_animal = a
+            tr_best = _unit_transitions(dt, bounds, beta)
 
             def ll_still(logq: np.ndarray) -> np.ndarray:
                 qr = q_active[row_animal] + (np.exp(logq)[row_animal] - q_active[row_animal]) * w
-                return _loglik_all(dt, x, y, r, start, bounds, beta, qr)
+                return _loglik_table(tr_best, x, y, r, start, bounds, qr)
 
             def ll_active(logq: np.ndarray) -> np.ndarray:
                 qa = np.exp(logq)[row_animal]
-                return _loglik_all(dt, x, y, r, start, bounds, beta, qa + (q_still[row_animal] - qa) * w)
+                return _loglik_table(tr_best, x, y, r, start, bounds, qa + (q_still[row_animal] - qa) * w)
 
             for _ in range(p.regime_rounds):
                 logq, ll = _golden_logq(ll_still, lo, hi)
