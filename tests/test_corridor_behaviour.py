@@ -143,3 +143,62 @@ def test_behaviour_polygons_need_several_animals() -> None:
     one = st[st.animal == 0]
     assert behaviour_polygons(one, min_animals=2).empty
     assert len(behaviour_polygons(one, min_animals=1)) >= 1
+
+
+def test_grid_neighbour_search_matches_strtree_dwithin() -> None:
+    # variable radii (tiny to large), duplicated points, integer coordinates (points at
+    # exactly the radius), groups: the numba grid scan must give the STRtree pairs exactly
+    from telemetry.corridor.behaviour import neighbour_sums
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    x = np.round(rng.uniform(0, 20_000, n))
+    y = np.round(rng.uniform(0, 20_000, n))
+    x[:300], y[:300] = x[300:600], y[300:600]               # exact duplicates
+    x[600:700], y[600:700] = x[700:800] + 3.0, y[700:800] + 4.0   # at distance exactly 5
+    r = np.exp(rng.uniform(np.log(0.5), np.log(3000.0), n))
+    r[600:700] = 5.0
+    r[:50] = 0.0
+    group = rng.integers(0, 4, n)
+    vals = rng.normal(size=(n, 2))
+    qi, qj = shapely.STRtree(shapely.points(x, y)).query(shapely.points(x, y), predicate="dwithin", distance=r)
+    for grouped in (False, True):
+        g = group if grouped else np.zeros(n, dtype=np.int64)
+        keep = g[qi] == g[qj]
+        cnt, sums = neighbour_sums(x, y, r, g, vals)
+        assert cnt.tolist() == np.bincount(qi[keep], minlength=n).tolist()
+        for k in range(2):
+            np.testing.assert_allclose(sums[:, k], np.bincount(qi[keep], vals[qj[keep], k], minlength=n),
+                                       rtol=1e-12, atol=1e-12)
+        # a subset of points (the second pass of corridor_steps)
+        sub = np.flatnonzero(rng.random(n) < 0.3)
+        in_sub = np.isin(qj, sub) & keep
+        cnt, _ = neighbour_sums(x, y, r, g, points=sub)
+        assert cnt.tolist() == np.bincount(qi[in_sub], minlength=n).tolist()
+
+
+def test_corridor_steps_matches_strtree_reference() -> None:
+    # the former implementation (one STRtree dwithin query and bincounts) as the reference
+    ta, _ = bundle_and_cloud(n_animals=5, passes=3, seed=4)
+    for pooled in (True, False):
+        st = corridor_steps(ta, pooled=pooled)
+        mid = shapely.points((st.x0 + st.x1).to_numpy() / 2, (st.y0 + st.y1).to_numpy() / 2)
+        qi, qj = shapely.STRtree(mid).query(mid, predicate="dwithin", distance=0.5 * st.length_m.to_numpy())
+        if not pooled:
+            same = st.animal.to_numpy()[qi] == st.animal.to_numpy()[qj]
+            qi, qj = qi[same], qj[same]
+        n = len(st)
+        ang = np.radians(2.0 * st.azimuth_deg.to_numpy())
+        w = (st.length_m.to_numpy() > 0).astype(float)
+        m = np.bincount(qi, w[qj], minlength=n)
+        c = np.bincount(qi, w[qj] * np.cos(ang[qj]), minlength=n)
+        s = np.bincount(qi, w[qj] * np.sin(ang[qj]), minlength=n)
+        circ = np.where(m >= 2, 1.0 - np.hypot(c, s) / np.maximum(m, 1), np.nan)
+        assert st.n_neighbours.tolist() == np.bincount(qi, minlength=n).tolist()
+        np.testing.assert_allclose(st.circ_var, circ, atol=1e-12)
+        behav = (st.fast & st.parallel).to_numpy()
+        nb = np.bincount(qi, minlength=n)
+        nbh = np.bincount(qi, behav[qj].astype(float), minlength=n)
+        assert st.corridor.tolist() == ((nb >= 3) & (nbh > nb - nbh)).tolist()
+        q = st.groupby("animal")["speed_kmh"].transform(lambda v: v.quantile(0.75))
+        assert st.fast.tolist() == (st.speed_kmh >= q).tolist()

@@ -257,3 +257,40 @@ def test_cli_writes_layers_atomically(tmp_path: Path, commuters: pd.DataFrame) -
                                        "--out", str(out2), "--raw"])
     assert res.exit_code == 0 and not (out2 / "corridor_steps.geojson").exists()
     assert "corridor_steps" not in set(gpd.list_layers(out2 / "corridors.gpkg")["name"])
+
+
+def test_month_lookup_matches_datetimeindex() -> None:
+    from telemetry.corridor.corridors import _month_of
+
+    rng = np.random.default_rng(2)
+    starts = pd.date_range("2019-01-01", "2025-01-01", freq="MS").as_unit("ns").asi8
+    ns = np.r_[rng.integers(starts[0], starts[-1], 10_000), starts, starts - 1, starts + 1]
+    t = ns / 1e9
+    expected = pd.DatetimeIndex((t * 1e9).astype("int64").view("datetime64[ns]")).month.to_numpy()
+    assert _month_of(t).tolist() == expected.tolist()
+
+
+def test_footprint_months_match_sampled_reference(commuters: pd.DataFrame) -> None:
+    # reference: the months of all ½-cell samples and fixes falling in each polygon's cells
+    from telemetry.corridor.corridors import _footprint_months
+    from telemetry.corridor.footprints import count_polygons, stack_footprints, track_arrays
+
+    ta = track_arrays(commuters)
+    fp = stack_footprints(ta)
+    polys = count_polygons(fp)
+    got = _footprint_months(ta, fp.grid, polys["cells"])
+    st = np.flatnonzero(ta.step_ok)
+    xs, ys, ts = [ta.x], [ta.y], []
+    months = [ta.month]
+    for e in st:  # small case: a plain loop over steps is the independent reference
+        k = int(np.ceil(np.hypot(ta.x[e] - ta.x[e - 1], ta.y[e] - ta.y[e - 1]) / (fp.grid.cell_m / 2))) + 1
+        f = np.arange(k) / max(k - 1, 1)
+        xs.append(ta.x[e - 1] + f * (ta.x[e] - ta.x[e - 1]))
+        ys.append(ta.y[e - 1] + f * (ta.y[e] - ta.y[e - 1]))
+        ts.append(ta.t_s[e - 1] + f * (ta.t_s[e] - ta.t_s[e - 1]))
+    t = np.concatenate(ts)
+    months.append(pd.DatetimeIndex((t * 1e9).astype("int64").view("datetime64[ns]")).month.to_numpy())
+    cell = fp.grid.cell_of(np.concatenate(xs), np.concatenate(ys))
+    month = np.concatenate(months)
+    for cells, ms in zip(polys["cells"], got, strict=True):
+        assert ms == tuple(sorted(set(month[np.isin(cell, cells)].tolist())))

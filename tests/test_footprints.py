@@ -185,3 +185,32 @@ def test_stacked_count_of_crossing_animals() -> None:
     one = poly[poly.n_animals == 1]
     assert len(one) == 1 and one.animal_codes.iloc[0] == (0, 1)   # the cross is one connected polygon
     assert one.geometry.iloc[0].area == pytest.approx(len(one.cells.iloc[0]) * 100.0**2)
+
+
+def test_footprint_cells_are_independent_per_animal() -> None:
+    # the map step of stack_footprints: any split of the animals (and any thread count)
+    # gives the same cells; the stacked count is the bincount of all cells
+    from telemetry.corridor.footprints import footprint_cells
+
+    rng = np.random.default_rng(8)
+    parts = [_simulate_bm(rng, 200, v, 15.0) for v in (5.0, 20.0, 60.0, 10.0)]
+    x = np.concatenate([p[0] + 3000.0 * g for g, p in enumerate(parts)])
+    y = np.concatenate([p[1] for p in parts])
+    t = np.concatenate([p[2] for p in parts])
+    animal = np.repeat(np.arange(4), 200)
+    ta = _arrays(x, y, t, 15.0, animal)
+    fp = stack_footprints(ta, cell_m=100.0)
+    together = footprint_cells(ta, fp.grid, n_threads=1)
+    threaded = footprint_cells(ta, fp.grid, n_threads=3)
+    assert [c for c, _, _ in together] == [0, 1, 2, 3]
+    for g in range(4):
+        alone = footprint_cells(ta, fp.grid, np.array([g]))
+        keep = animal == g   # only the animal's own fixes
+        own = footprint_cells(TrackArrays(animal[keep], ta.labels, t[keep], x[keep], y[keep], ta.sigma_m[keep],
+                                          ta.step_ok[keep], ta.month[keep], MERC), fp.grid)
+        for other in (threaded[g], alone[0], own[0]):
+            assert other[0] == g and np.array_equal(other[1], together[g][1]) and other[2] == together[g][2]
+        assert np.array_equal(fp.cells[g], together[g][1])
+        assert together[g][2] == fp.var_m2_s[g]
+    flat = np.concatenate([c for _, c, _ in together])
+    assert np.array_equal(fp.count.ravel(), np.bincount(flat, minlength=fp.grid.nx * fp.grid.ny))

@@ -15,10 +15,14 @@ around it:
 4. a step is a **corridor step** when more than two midpoints lie in its circle and
    most of them (strictly more than half) are fast and parallel.
 
-Neighbours come from one shapely STRtree query over all midpoints (``dwithin`` with a
-per-step distance), never from a loop over pairs. By default, as in ``move::corridor``,
-only the animal's own steps are neighbours; ``pooled=True`` lets every animal's steps
-count, which suits a population-level corridor traversed once by each of many animals.
+Neighbours come from a uniform-grid (cell hash) search in numba (:func:`neighbour_sums`):
+midpoints are sorted by (group, cell row, cell column), so the cells of one row of a
+query's bounding square are one contiguous run found by a binary search; every candidate
+is tested with the same Euclidean ``distance <= radius`` rule as GEOS ``dwithin``. The
+neighbour pairs are never materialised (there are ~10⁸ of them at 10⁶ steps), only
+per-query sums, so memory stays O(steps). By default, as in ``move::corridor``, only the
+animal's own steps are neighbours; ``pooled=True`` lets every animal's steps count, which
+suits a population-level corridor traversed once by each of many animals.
 
 Deviation from ``move::corridor``: ``move`` marks a neighbourhood with a single midpoint
 by a variance of exactly 0 and then drops every 0 variance, which also drops perfectly
@@ -38,13 +42,16 @@ Data. R package, function ``corridor`` (the reference implementation of the meth
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 import pandas as pd
 import shapely
 
 from telemetry.corridor.footprints import TrackArrays
 
-__all__ = ["corridor_steps", "behaviour_polygons", "STEP_COLUMNS"]
+__all__ = ["corridor_steps", "behaviour_polygons", "neighbour_sums", "STEP_COLUMNS"]
 
 STEP_COLUMNS = ("animal", "start", "end", "x0", "y0", "x1", "y1", "t0_s", "t1_s", "length_m", "speed_kmh",
                 "azimuth_deg", "n_neighbours", "circ_var", "fast", "parallel", "corridor", "month")
@@ -52,9 +59,128 @@ STEP_COLUMNS = ("animal", "start", "end", "x0", "y0", "x1", "y1", "t0_s", "t1_s"
 
 
 def _group_quantile(values: np.ndarray, groups: np.ndarray, q: float) -> np.ndarray:
-    """The ``q`` quantile (linear, as R type 7) of ``values`` within each group, per row; NaN ignored."""
-    s = pd.Series(values)
-    return s.groupby(groups).transform(lambda v: v.quantile(q)).to_numpy(dtype=float) if s.size else s.to_numpy()
+    """The ``q`` quantile (linear, as R type 7) of ``values`` within each group, per row; NaN ignored.
+
+    One sort for all groups; each group's quantile is ``np.percentile`` of its sorted
+    finite slice (the exact computation of ``pandas.Series.quantile``), a cheap per-group call.
+    """
+    values = np.asarray(values, dtype=float)
+    out = np.full(values.size, np.nan)
+    if values.size == 0:
+        return out
+    groups = np.asarray(groups)
+    finite = np.isfinite(values)
+    # sort by (group, value); non-finite values are dropped before, so each slice is clean
+    idx = np.flatnonzero(finite)
+    order = idx[np.lexsort((values[idx], groups[idx]))]
+    g_sorted, v_sorted = groups[order], values[order]
+    uniq, first = np.unique(g_sorted, return_index=True)
+    bounds = np.r_[first, g_sorted.size]
+    qv = np.array([np.percentile(v_sorted[bounds[k]:bounds[k + 1]], q * 100.0) for k in range(uniq.size)])
+    if uniq.size:
+        pos = np.minimum(np.searchsorted(uniq, groups), uniq.size - 1)
+        has = uniq[pos] == groups   # groups without any finite value stay NaN
+        out[has] = qv[pos[has]]
+    return out
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _grid_scan(qx, qy, qr, qkey_row, qcx, skeys, sx, sy, sv, ncx, nval, out_n, out_v):  # pragma: no cover
+    """For each query: count and sum ``sv`` columns over sorted points within ``qr`` (numba).
+
+    ``qkey_row[i]`` is ``(group * ncy + cy0) * ncx`` of the query's first cell row and
+    ``qcx[i] = (cx0, cx1, n_rows)``; each row's cells ``cx0..cx1`` are one contiguous run
+    of ``skeys``. Each query writes only its own outputs and visits points in the fixed
+    sorted order, so the result does not depend on the number of threads.
+    """
+    for i in numba.prange(qx.size):
+        x, y, r = qx[i], qy[i], qr[i]
+        cx0, cx1, nrow = qcx[i, 0], qcx[i, 1], qcx[i, 2]
+        n = 0
+        for row in range(nrow):
+            base = qkey_row[i] + row * ncx
+            j = np.searchsorted(skeys, base + cx0)
+            stop = base + cx1
+            while j < skeys.size and skeys[j] <= stop:
+                dx = sx[j] - x
+                dy = sy[j] - y
+                # same test as GEOS point–point dwithin: sqrt(dx² + dy²) <= distance
+                if math.sqrt(dx * dx + dy * dy) <= r:
+                    n += 1
+                    for k in range(nval):  # row i is this query's own: no race, no allocation
+                        out_v[i, k] += sv[j, k]
+                j += 1
+        out_n[i] = n
+
+
+def neighbour_sums(x: np.ndarray, y: np.ndarray, radius: np.ndarray, group: np.ndarray,
+                   values: np.ndarray | None = None, points: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Count (and sum values of) the points within ``radius[i]`` of each point ``i``, same group only.
+
+    Equivalent to ``STRtree(points).query(points, predicate="dwithin", distance=radius)``
+    followed by per-query sums, without materialising the pairs: a uniform grid of cell
+    side ≈ the 75th percentile of the radii (bounded so that cell keys fit in int64) is
+    scanned row by row over the query's bounding square (one more cell each side, so
+    that rounding in ``floor`` never loses a point at exactly ``radius``).
+
+    Parameters
+    ----------
+    x, y : ndarray of float64
+        Coordinates (m) of the queries (and of the points unless ``points`` is given).
+    radius : ndarray of float64
+        Search radius (m) per query; a point at distance exactly ``radius`` counts.
+    group : ndarray of int64
+        Group per query/point; only points of the query's own group count (all zeros
+        for no grouping).
+    values : ndarray of float64, shape ``(n_points, k)``, optional
+        Values summed over each query's neighbours.
+    points : ndarray of int64, optional
+        Positions (into ``x``, ``y``, ``group``) of the points searched; default all.
+        The query itself counts when it is among them (distance 0).
+
+    Returns
+    -------
+    count : ndarray of int64
+        Neighbours per query.
+    sums : ndarray of float64, shape ``(n, k)``
+        Sums of ``values`` over the neighbours (``k = 0`` without values).
+    """
+    x = np.ascontiguousarray(x, dtype=float)
+    y = np.ascontiguousarray(y, dtype=float)
+    radius = np.ascontiguousarray(radius, dtype=float)
+    group = np.asarray(group, dtype=np.int64)
+    n = x.size
+    pts = np.arange(n) if points is None else np.asarray(points, dtype=np.int64)
+    vals = np.zeros((pts.size, 0)) if values is None else np.asarray(values, dtype=float).reshape(pts.size, -1)
+    count = np.zeros(n, dtype=np.int64)
+    sums = np.zeros((n, vals.shape[1]))
+    if n == 0 or pts.size == 0:
+        return count, sums
+    xmin, ymin = float(x.min()), float(y.min())
+    extent = max(float(x.max()) - xmin, float(y.max()) - ymin, 1.0)
+    # cell ~ a typical radius: small queries scan few cells, large ones few rows per km;
+    # at most 2²⁰ cells a side keeps (group, row, column) keys far inside int64
+    cell = max(float(np.quantile(radius, 0.75)), extent / 2**20, 1e-6)
+    ncx = int(extent / cell) + 3
+    ncy = ncx
+    _, g = np.unique(group, return_inverse=True)
+    g = g.astype(np.int64)
+    pcx = np.floor((x[pts] - xmin) / cell).astype(np.int64)
+    pcy = np.floor((y[pts] - ymin) / cell).astype(np.int64)
+    pkey = (g[pts] * ncy + pcy) * ncx + pcx
+    order = np.argsort(pkey, kind="stable")
+    skeys = np.ascontiguousarray(pkey[order])
+    sx = np.ascontiguousarray(x[pts][order])
+    sy = np.ascontiguousarray(y[pts][order])
+    sv = np.ascontiguousarray(vals[order])
+    cx0 = np.clip(np.floor((x - radius - xmin) / cell).astype(np.int64) - 1, 0, ncx - 1)
+    cx1 = np.clip(np.floor((x + radius - xmin) / cell).astype(np.int64) + 1, 0, ncx - 1)
+    cy0 = np.clip(np.floor((y - radius - ymin) / cell).astype(np.int64) - 1, 0, ncy - 1)
+    cy1 = np.clip(np.floor((y + radius - ymin) / cell).astype(np.int64) + 1, 0, ncy - 1)
+    qkey_row = (g * ncy + cy0) * ncx
+    qcx = np.ascontiguousarray(np.stack([cx0, cx1, cy1 - cy0 + 1], axis=1))
+    _grid_scan(x, y, radius, qkey_row, qcx, skeys, sx, sy, sv, np.int64(ncx), sv.shape[1], count, sums)
+    return count, sums
 
 
 def corridor_steps(ta: TrackArrays, *, speed_prop: float = 0.75, circ_prop: float = 0.25,
@@ -124,27 +250,22 @@ def corridor_steps(ta: TrackArrays, *, speed_prop: float = 0.75, circ_prop: floa
     parallel = np.zeros(n, dtype=bool)
     corridor = np.zeros(n, dtype=bool)
     if n:
-        mid = shapely.points((x0 + x1) / 2, (y0 + y1) / 2)
-        tree = shapely.STRtree(mid)
-        # every (i, j) with midpoint j within radius_i of midpoint i: one vectorised query
-        qi, qj = tree.query(mid, predicate="dwithin", distance=radius_frac * length)
-        if not pooled:
-            keep = animal[qi] == animal[qj]
-            qi, qj = qi[keep], qj[keep]
-        # axial data: doubling the angle maps θ and θ + 180° to the same direction
+        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+        radius = radius_frac * length
+        group = np.zeros(n, dtype=np.int64) if pooled else animal
+        # axial data: doubling the angle maps θ and θ + 180° to the same direction;
+        # a zero-length step has no azimuth (weight 0) but still counts as a midpoint
         ang = np.radians(2.0 * az)
-        ok_ang = length > 0  # a zero-length step has no azimuth
-        w = ok_ang[qj].astype(float)
-        nb = np.bincount(qi, minlength=n)
-        m = np.bincount(qi, w, minlength=n)
-        c = np.bincount(qi, w * np.cos(ang[qj]), minlength=n)
-        s = np.bincount(qi, w * np.sin(ang[qj]), minlength=n)
+        w = (length > 0).astype(float)
+        nb, sums = neighbour_sums(mx, my, radius, group, np.stack([w, w * np.cos(ang), w * np.sin(ang)], axis=1))
+        m, c, s = sums[:, 0], sums[:, 1], sums[:, 2]
         with np.errstate(invalid="ignore", divide="ignore"):
             circ = np.where(m >= 2, 1.0 - np.hypot(c, s) / m, np.nan)
         fast = speed >= _group_quantile(speed, animal, speed_prop)
         parallel = np.isfinite(circ) & (circ <= _group_quantile(circ, animal, circ_prop))
         behav = fast & parallel
-        n_behav = np.bincount(qi, behav[qj].astype(float), minlength=n)
+        # second scan over the fast-and-parallel midpoints only (a small subset)
+        n_behav, _ = neighbour_sums(mx, my, radius, group, points=np.flatnonzero(behav))
         corridor = (nb >= min_neighbours) & (n_behav > nb - n_behav)
     return pd.DataFrame({
         "animal": animal, "start": start, "end": end, "x0": x0, "y0": y0, "x1": x1, "y1": y1,

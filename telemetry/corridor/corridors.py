@@ -218,8 +218,29 @@ def _to_metric(geoms: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
                              lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
 
 
+def _month_of(t_s: np.ndarray) -> np.ndarray:
+    """UTC calendar month (1–12) of times in s since the epoch, by a search in month starts.
+
+    Same answer as ``DatetimeIndex((t_s * 1e9).astype("int64")).month`` (the ns are
+    truncated the same way) without building a DatetimeIndex of millions of samples.
+    """
+    ns = (t_s * 1e9).astype("int64")
+    if ns.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo = pd.Timestamp(int(ns.min())).to_period("M").to_timestamp()
+    hi = pd.Timestamp(int(ns.max())).to_period("M").to_timestamp()
+    starts = pd.date_range(lo, hi, freq="MS").as_unit("ns")
+    k = np.searchsorted(starts.asi8, ns, side="right") - 1
+    return starts.month.to_numpy().astype(np.int64)[k]
+
+
 def _footprint_months(ta: TrackArrays, grid: Grid, cells: pd.Series) -> list[tuple[int, ...]]:
-    """Months in which any animal's straight-line path (sampled at ½ cell) enters each polygon."""
+    """Months in which any animal's straight-line path (sampled at ½ cell) enters each polygon.
+
+    Every step is sampled every ½ cell (end points included) plus every fix; each grid
+    cell gets a 12-bit mask of the months of its samples, and each polygon the OR of the
+    masks of its cells. Memory: 2 bytes per grid cell plus the samples.
+    """
     st = np.flatnonzero(ta.step_ok)
     a = st - 1
     length = np.hypot(ta.x[st] - ta.x[a], ta.y[st] - ta.y[a])
@@ -229,24 +250,28 @@ def _footprint_months(ta: TrackArrays, grid: Grid, cells: pd.Series) -> list[tup
     x = ta.x[a][rep] + frac * (ta.x[st] - ta.x[a])[rep]
     y = ta.y[a][rep] + frac * (ta.y[st] - ta.y[a])[rep]
     t = ta.t_s[a][rep] + frac * (ta.t_s[st] - ta.t_s[a])[rep]
-    x, y = np.r_[x, ta.x], np.r_[y, ta.y]
-    month = np.r_[pd.DatetimeIndex((t * 1e9).astype("int64").view("datetime64[ns]")).month.to_numpy(), ta.month]
-    cell = grid.cell_of(x, y)
-    key = np.unique(cell[cell >= 0] * 16 + month[cell >= 0])  # (cell, month) pairs, sorted by cell
-    kc, km = key // 16, key % 16
-    # every (polygon, cell) → its range of (cell, month) pairs, expanded without a loop over cells
+    del rep, frac
+    cell = np.r_[grid.cell_of(x, y), grid.cell_of(ta.x, ta.y)]
+    month = np.r_[_month_of(t), ta.month]
+    del x, y, t
+    inside = cell >= 0
+    bits = np.zeros(grid.nx * grid.ny, dtype=np.uint16)
+    for m in range(1, 13):  # one bincount per month: no sort of the samples
+        sel = inside & (month == m)
+        hit = np.bincount(cell[sel], minlength=bits.size) > 0
+        bits[hit] |= np.uint16(1 << m)
     sizes = np.array([len(c) for c in cells], dtype=np.int64)
-    poly = np.repeat(np.arange(sizes.size), sizes)
+    if sizes.size == 0:
+        return []
     flat = np.concatenate([np.asarray(c, dtype=np.int64) for c in cells]) if sizes.sum() else np.zeros(0, np.int64)
-    lo = np.searchsorted(kc, flat, side="left")
-    hi = np.searchsorted(kc, flat, side="right")
-    n = hi - lo
-    start = np.repeat(lo - (np.cumsum(n) - n), n)
-    idx = start + np.arange(int(n.sum()))
-    pm = np.unique(np.repeat(poly, n) * 16 + km[idx])   # (polygon, month), sorted by polygon
-    edges = np.searchsorted(pm // 16, np.arange(sizes.size + 1))
-    out = [tuple(int(m) for m in pm[edges[i]:edges[i + 1]] % 16) for i in range(sizes.size)]
-    return out
+    starts = np.cumsum(sizes) - sizes
+    poly_bits = np.zeros(sizes.size, dtype=np.uint16)
+    nonempty = sizes > 0
+    if flat.size:
+        poly_bits[nonempty] = np.bitwise_or.reduceat(bits[flat], starts[nonempty])
+    months = np.arange(1, 13)
+    has = (poly_bits[:, None] >> months[None, :]) & 1
+    return [tuple(int(m) for m in months[h.astype(bool)]) for h in has]
 
 
 def _attributes(polys: pd.DataFrame, ta: TrackArrays, hotspots: gpd.GeoDataFrame | None,

@@ -38,7 +38,9 @@ conservation. *Methods in Ecology and Evolution* 13(11), 2397–2403.
 from __future__ import annotations
 
 import math
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -60,6 +62,7 @@ __all__ = [
     "make_grid",
     "utilisation",
     "footprint_mask",
+    "footprint_cells",
     "stack_footprints",
     "count_polygons",
 ]
@@ -389,6 +392,7 @@ def _bbmm_kernel(xa, ya, xb, yb, T, da2, db2, vm, n_sub, x0, y0, cell, k_sigma, 
     """Accumulate ∫ bridge density dt (cell-integrated) into ``out[ny, nx]`` (numba)."""
     ny, nx = out.shape
     inv_sqrt2 = 1.0 / math.sqrt(2.0)
+    px = np.empty(nx + 1)  # reused by every time sample (an allocation per sample cost ~10 %)
     for s in range(xa.size):
         n = n_sub[s]
         w = T[s] / n
@@ -407,7 +411,6 @@ def _bbmm_kernel(xa, ya, xb, yb, T, da2, db2, vm, n_sub, x0, y0, cell, k_sigma, 
                 continue
             c = inv_sqrt2 / sd
             # cell probabilities along each axis: differences of the normal CDF at the edges
-            px = np.empty(i1 - i0 + 1)
             prev = 0.5 * math.erfc(-(x0 + i0 * cell - mx) * c)
             for i in range(i0, i1 + 1):
                 nxt = 0.5 * math.erfc(-(x0 + (i + 1) * cell - mx) * c)
@@ -527,9 +530,120 @@ class Footprints:
     var_m2_s: np.ndarray
 
 
+def _bridges(ta: TrackArrays, var_m2_s: np.ndarray, k_sigma: float,
+             cell_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bridges (steps) with a finite σ²_m: end fix, start fix, duration (s), owner, σ²_m, reach (m).
+
+    ``reach`` is the widest extent of the bridge's density: ``k_sigma`` σ at α = ½ (which
+    bounds the Brownian term) with the larger end error, plus two cells.
+    """
+    st = np.flatnonzero(ta.step_ok)
+    a = st - 1
+    T = ta.t_s[st] - ta.t_s[a]
+    owner = ta.animal[st]
+    vm = np.asarray(var_m2_s, dtype=float)[owner]
+    ok = np.isfinite(vm)
+    st, a, T, owner, vm = st[ok], a[ok], T[ok], owner[ok], vm[ok]
+    reach = k_sigma * np.sqrt(T * 0.25 * vm + np.maximum(ta.sigma_m[a], ta.sigma_m[st]) ** 2) + 2 * cell_m
+    return st, a, T, owner, vm, reach
+
+
+def footprint_cells(ta: TrackArrays, grid: Grid, animals: np.ndarray | None = None, *, level: float = 0.99,
+                    k_sigma: float = 5.0, var_m2_s: np.ndarray | None = None,
+                    n_threads: int | None = None) -> list[tuple[int, np.ndarray, float]]:
+    """Each animal's Brownian bridge footprint as flat cell indices of a fixed grid (the *map* step).
+
+    For every requested animal: σ²_m (m²/s, :func:`brownian_variance` unless given), the
+    UD of its bridges (:func:`utilisation`) on the window of ``grid`` that its bridges can
+    reach (``k_sigma`` σ), and the cells of its ``level`` isopleth (:func:`footprint_mask`).
+    The result of an animal depends only on its own fixes and on ``grid``: any split of
+    the animals into calls (threads, processes, Dask partitions — each given the
+    TrackArrays of its animals, or all of them) gives identical cells, and the stacked
+    count is ``np.bincount`` of all the cells (:func:`stack_footprints`, the *reduce* step).
+
+    Parameters
+    ----------
+    ta : TrackArrays
+        Fixes (metric CRS of ``grid``); may hold more animals than requested.
+    grid : Grid
+        The shared grid (same for every call; e.g. from :func:`stack_footprints` or
+        :func:`make_grid` with a pad ≥ the bridges' reach). Cells outside it are dropped.
+    animals : ndarray of int, optional
+        Animal codes (``ta.animal`` values) to compute; default every code with a step.
+    level : float
+        Footprint isopleth (0.99: the highest-UD cells holding 99 % of the UD).
+    k_sigma : float
+        Bridge truncation in standard deviations.
+    var_m2_s : ndarray, optional
+        σ²_m per animal code (m²/s, indexed by code); default fitted here, per animal.
+    n_threads : int, optional
+        Worker threads over animals (the numba kernel releases the GIL; default: CPU
+        count, 1 = serial). Results do not depend on it.
+
+    Returns
+    -------
+    list of (int, ndarray of int64, float)
+        Per requested animal with at least one bridge, in ascending code order:
+        ``(animal code, flat row-major cell indices of the footprint (sorted, into
+        grid.ny × grid.nx), σ²_m in m²/s)``. Animals without a step or with a
+        non-finite σ²_m are left out.
+    """
+    if var_m2_s is None:
+        var_m2_s = brownian_variance(_subset(ta, animals))
+    var_m2_s = np.asarray(var_m2_s, dtype=float)
+    st, a, T, owner, vm, reach = _bridges(ta, var_m2_s, k_sigma, grid.cell_m)
+    codes = np.unique(owner)
+    if animals is not None:
+        codes = np.intersect1d(codes, np.asarray(animals, dtype=np.int64))
+    order = np.argsort(owner, kind="stable")
+    lo = np.searchsorted(owner[order], codes, side="left")
+    hi = np.searchsorted(owner[order], codes, side="right")
+
+    def one(k: int) -> tuple[int, np.ndarray, float]:
+        idx = order[lo[k]:hi[k]]
+        s, p = st[idx], a[idx]
+        xs = np.concatenate([ta.x[s], ta.x[p]])
+        ys = np.concatenate([ta.y[s], ta.y[p]])
+        r = float(np.max(reach[idx]))
+        i0 = max(0, int((xs.min() - r - grid.x0) // grid.cell_m))
+        i1 = min(grid.nx - 1, int((xs.max() + r - grid.x0) // grid.cell_m))
+        j0 = max(0, int((ys.min() - r - grid.y0) // grid.cell_m))
+        j1 = min(grid.ny - 1, int((ys.max() + r - grid.y0) // grid.cell_m))
+        code, v = int(codes[k]), float(vm[idx][0])
+        if i1 < i0 or j1 < j0:  # the animal lies outside this grid
+            return code, np.zeros(0, dtype=np.int64), v
+        win = (j0, i0, j1 - j0 + 1, i1 - i0 + 1)
+        ud = utilisation(ta.x[p], ta.y[p], ta.x[s], ta.y[s], T[idx], ta.sigma_m[p], ta.sigma_m[s], v, grid,
+                         window=win, k_sigma=k_sigma)
+        jj, ii = np.nonzero(footprint_mask(ud, level))
+        return code, (jj + j0).astype(np.int64) * grid.nx + (ii + i0), v
+
+    workers = max(1, min(n_threads or os.cpu_count() or 1, codes.size))
+    if workers == 1:
+        return [one(k) for k in range(codes.size)]
+    # animals are independent; map() keeps the input order, so the output is deterministic
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, range(codes.size)))
+
+
+def _subset(ta: TrackArrays, animals: np.ndarray | None) -> TrackArrays:
+    """The fixes of some animal codes (codes and labels unchanged); ``ta`` itself for None."""
+    if animals is None:
+        return ta
+    keep = np.isin(ta.animal, np.asarray(animals, dtype=np.int64))
+    # the first kept fix of an animal has step_ok False already (steps never cross animals)
+    return TrackArrays(animal=ta.animal[keep], labels=ta.labels, t_s=ta.t_s[keep], x=ta.x[keep], y=ta.y[keep],
+                       sigma_m=ta.sigma_m[keep], step_ok=ta.step_ok[keep], month=ta.month[keep], crs=ta.crs)
+
+
 def stack_footprints(ta: TrackArrays, *, cell_m: float = 250.0, level: float = 0.99, k_sigma: float = 5.0,
-                     max_cells: int = 4_000_000, var_m2_s: np.ndarray | None = None) -> Footprints:
+                     max_cells: int = 4_000_000, var_m2_s: np.ndarray | None = None,
+                     n_threads: int | None = None) -> Footprints:
     """Per-animal Brownian bridge footprints stacked into a count of animals per cell.
+
+    The grid covers all fixes plus the widest bridge reach (:func:`make_grid`); each
+    animal's footprint comes from :func:`footprint_cells` (independent per animal) and
+    the count is one ``np.bincount`` of all the footprint cells.
 
     Parameters
     ----------
@@ -544,7 +658,9 @@ def stack_footprints(ta: TrackArrays, *, cell_m: float = 250.0, level: float = 0
     max_cells : int
         Cap on the grid size; the cell is enlarged (with a warning) beyond it.
     var_m2_s : ndarray, optional
-        σ²_m per animal code (default :func:`brownian_variance`).
+        σ²_m per animal code (m²/s; default :func:`brownian_variance`).
+    n_threads : int, optional
+        Threads over animals for :func:`footprint_cells` (results do not depend on it).
 
     Returns
     -------
@@ -552,41 +668,18 @@ def stack_footprints(ta: TrackArrays, *, cell_m: float = 250.0, level: float = 0
     """
     if var_m2_s is None:
         var_m2_s = brownian_variance(ta)
-    st = np.flatnonzero(ta.step_ok)
-    a = st - 1
-    T = ta.t_s[st] - ta.t_s[a]
-    owner = ta.animal[st]
-    vm = var_m2_s[owner]
-    ok = np.isfinite(vm)
-    st, a, T, owner, vm = st[ok], a[ok], T[ok], owner[ok], vm[ok]
-    # widest reach of each bridge: k σ at its widest point (α = ½ bounds the BM term)
-    reach = k_sigma * np.sqrt(T * 0.25 * vm + np.maximum(ta.sigma_m[a], ta.sigma_m[st]) ** 2) + 2 * cell_m
+    var_m2_s = np.asarray(var_m2_s, dtype=float)
+    *_, reach = _bridges(ta, var_m2_s, k_sigma, cell_m)
     pad = float(np.max(reach)) if reach.size else 1000.0
     grid = make_grid(ta.x, ta.y, ta.crs, cell_m=cell_m, pad_m=pad, max_cells=max_cells)
-    count = np.zeros(grid.shape, dtype=np.int16)
     cells: list[np.ndarray] = [np.zeros(0, dtype=np.int64) for _ in range(len(ta.labels))]
-    order = np.argsort(owner, kind="stable")
-    edges = np.searchsorted(owner[order], np.arange(len(ta.labels) + 1))
-    for g in range(len(ta.labels)):  # per animal: a numba kernel on its own window of the grid
-        idx = order[edges[g]:edges[g + 1]]
-        if idx.size == 0:
-            continue
-        s, p = st[idx], a[idx]
-        xs = np.concatenate([ta.x[s], ta.x[p]])
-        ys = np.concatenate([ta.y[s], ta.y[p]])
-        r = float(np.max(reach[idx]))
-        i0 = max(0, int((xs.min() - r - grid.x0) // grid.cell_m))
-        i1 = min(grid.nx - 1, int((xs.max() + r - grid.x0) // grid.cell_m))
-        j0 = max(0, int((ys.min() - r - grid.y0) // grid.cell_m))
-        j1 = min(grid.ny - 1, int((ys.max() + r - grid.y0) // grid.cell_m))
-        win = (j0, i0, j1 - j0 + 1, i1 - i0 + 1)
-        ud = utilisation(ta.x[p], ta.y[p], ta.x[s], ta.y[s], T[idx], ta.sigma_m[p], ta.sigma_m[s],
-                         float(vm[idx][0]), grid, window=win, k_sigma=k_sigma)
-        mask = footprint_mask(ud, level)
-        count[j0:j1 + 1, i0:i1 + 1] += mask
-        jj, ii = np.nonzero(mask)
-        cells[g] = (jj + j0) * grid.nx + (ii + i0)
-    return Footprints(grid=grid, count=count, cells=cells, var_m2_s=np.asarray(var_m2_s, dtype=float))
+    for code, c, _ in footprint_cells(ta, grid, level=level, k_sigma=k_sigma, var_m2_s=var_m2_s,
+                                      n_threads=n_threads):
+        cells[code] = c
+    flat = np.concatenate(cells) if cells else np.zeros(0, dtype=np.int64)
+    # reduce: each animal's cells are distinct, so the bincount is the number of animals per cell
+    count = np.bincount(flat, minlength=grid.nx * grid.ny).astype(np.int16).reshape(grid.shape)
+    return Footprints(grid=grid, count=count, cells=cells, var_m2_s=var_m2_s)
 
 
 # --------------------------------------------------------------------------- polygons
@@ -662,6 +755,7 @@ def count_polygons(fp: Footprints, classes: tuple[int, ...] | None = None) -> pd
     if classes is None:
         classes = tuple(range(1, max_count + 1))
     # cell → animal pairs, once; each class then looks up the labels of those cells
+    n_anim = max(len(fp.cells), 1)
     a_codes = np.concatenate([np.full(c.size, g, dtype=np.int64) for g, c in enumerate(fp.cells)]
                              or [np.zeros(0, dtype=np.int64)])
     a_cells = np.concatenate(fp.cells or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
@@ -674,15 +768,26 @@ def count_polygons(fp: Footprints, classes: tuple[int, ...] | None = None) -> pd
         flat = labels.ravel()
         lab_cells = np.flatnonzero(flat)
         lab_of = flat[lab_cells]
-        order = np.argsort(lab_of, kind="stable")
+        # stable sort of cells by label; ≤ 16-bit keys make numpy use an O(n) radix sort
+        order = np.argsort(lab_of.astype(np.uint16) if n_lab < 2**16 else lab_of, kind="stable")
         lab_edges = np.searchsorted(lab_of[order], np.arange(1, n_lab + 2))
         pair_lab = flat[a_cells]
-        pairs = np.unique(np.stack([pair_lab, a_codes])[:, pair_lab > 0], axis=1)
-        p_edges = np.searchsorted(pairs[0], np.arange(1, n_lab + 2))
+        inside = pair_lab > 0
+        key = pair_lab[inside].astype(np.int64) * n_anim + a_codes[inside]
+        # distinct (label, animal) pairs in (label, animal) order: a bitmap when it is
+        # small (no sort), else one 1-D unique
+        if (n_lab + 1) * n_anim <= 64_000_000:
+            seen = np.zeros((n_lab + 1) * n_anim, dtype=bool)
+            seen[key] = True
+            key = np.flatnonzero(seen)
+        else:
+            key = np.unique(key)
+        p_lab, p_code = key // n_anim, key % n_anim
+        p_edges = np.searchsorted(p_lab, np.arange(1, n_lab + 2))
         for lab, poly in enumerate(polys, start=1):
             rows.append({
                 "n_animals": k,
-                "animal_codes": tuple(int(v) for v in pairs[1, p_edges[lab - 1]:p_edges[lab]]),
+                "animal_codes": tuple(int(v) for v in p_code[p_edges[lab - 1]:p_edges[lab]]),
                 "cells": lab_cells[order[lab_edges[lab - 1]:lab_edges[lab]]],
                 "geometry": poly,
             })
