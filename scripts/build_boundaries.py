@@ -180,6 +180,15 @@ def main(argv: list[str] | None = None) -> None:
     n10 = int((gdf.resolution == "10m").sum())
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB): "
           f"{len(gdf)} features, {n10} at 1:10m")
+    # the land borders between them, derived once here: deriving them costs ~4 s per process
+    from telemetry.corridor.borders import BORDER_LINES_FILE, SNAP_DEG, _border_lines
+
+    lines_out = args.out.with_name(BORDER_LINES_FILE)
+    lines = _border_lines(gdf.set_crs("EPSG:4326", allow_override=True), SNAP_DEG)
+    tmp = lines_out.with_suffix(".tmp")
+    lines.to_parquet(tmp, compression="zstd", index=False, write_covering_bbox=False)
+    tmp.replace(lines_out)
+    print(f"wrote {lines_out} ({lines_out.stat().st_size / 1e6:.2f} MB): {len(lines)} country pairs")
 
 
 if __name__ == "__main__":

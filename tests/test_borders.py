@@ -61,3 +61,15 @@ def test_border_lines_subset() -> None:
     c = load_countries()
     sub = border_lines(c[c.iso_a3.isin(["KAZ", "KGZ", "FRA"])])
     assert sub[["iso_a", "iso_b"]].values.tolist() == [["KAZ", "KGZ"]]
+
+
+def test_bundled_border_lines_equal_the_derived_ones():
+    """telemetry/data/border_lines.parquet is border_lines() of the bundled countries, precomputed."""
+    import shapely
+
+    from telemetry.corridor import borders
+
+    bundled = borders.border_lines()
+    derived = borders._border_lines(borders._countries(), borders.SNAP_DEG)
+    assert bundled[["iso_a", "iso_b"]].equals(derived[["iso_a", "iso_b"]])
+    assert shapely.equals_exact(bundled.geometry.values, derived.geometry.values, 0).all()

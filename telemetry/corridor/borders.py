@@ -23,6 +23,10 @@ __all__ = ["load_countries", "border_lines", "COUNTRIES_FILE"]
 COUNTRIES_FILE = "countries.parquet"
 """Package-data file (GeoParquet, EPSG:4326) in ``telemetry/data``."""
 
+BORDER_LINES_FILE = "border_lines.parquet"
+"""Package-data file: :func:`border_lines` of the bundled countries, derived by
+``scripts/build_boundaries.py`` (deriving them takes ~4 s, once per process otherwise)."""
+
 SNAP_DEG = 1e-6
 """Grid (degrees, ~0.1 m) to which boundaries are snapped before intersecting.
 
@@ -101,7 +105,12 @@ def border_lines(countries: gpd.GeoDataFrame | None = None, *, grid_deg: float =
 
 @lru_cache(maxsize=1)
 def _default_border_lines() -> gpd.GeoDataFrame:
-    return _border_lines(_countries(), SNAP_DEG)
+    data = resources.files("telemetry.data") / BORDER_LINES_FILE
+    if not data.is_file():  # a checkout whose data predate the file: derive (slow, same result)
+        return _border_lines(_countries(), SNAP_DEG)
+    with resources.as_file(data) as path:
+        gdf = gpd.read_parquet(path)
+    return gdf.set_crs("EPSG:4326", allow_override=True)
 
 
 def _border_lines(countries: gpd.GeoDataFrame, grid_deg: float) -> gpd.GeoDataFrame:
