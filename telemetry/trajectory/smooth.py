@@ -790,7 +790,7 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, **overrides: An
     >>> out[["lon_s", "lat_s", "se_m"]].describe()  # doctest: +SKIP
     """
     p = _params(params, overrides)
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: new columns only, the input's stay shared
     n = len(df)
     lon_s = np.full(n, np.nan)
     lat_s = np.full(n, np.nan)
