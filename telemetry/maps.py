@@ -14,7 +14,7 @@ Layers (each toggleable in the layer control, explained in the legend):
 layer                     what                                                   default
 ========================  ====================================================  =========
 Track <animal>            smoothed track per animal, per segment, simplified     on
-                          in a local metric projection (``simplify_m``)
+                          in metres (``simplify_m``, raised to fit ``budget``)
 Fixes (all)               every usable fix, built only when switched on          off
 Flagged fixes             rows flagged by cleaning that have coordinates         off
 Clusters                  revisited places (:func:`~telemetry.trajectory.         off
@@ -51,6 +51,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,9 @@ from folium.map import Layer
 from telemetry.errors import TelemetryError
 from telemetry.export import atomic_write
 from telemetry.trajectory._arrays import usable_mask
-from telemetry.trajectory.projection import from_local, local_crs, to_local
+from telemetry.trajectory.projection import _centre
 
-__all__ = ["render_map", "leaflet_assets", "SENSITIVE_NOTE", "ANIMAL_COLOURS", "LAYER_NAMES"]
+__all__ = ["render_map", "MapBudget", "leaflet_assets", "SENSITIVE_NOTE", "ANIMAL_COLOURS", "LAYER_NAMES"]
 
 SENSITIVE_NOTE = "internal: exact locations of a sensitive species"
 """Shown in the title bar and the legend of every map."""
@@ -109,6 +110,42 @@ _MAX_INTERP_H = 48.0     # the animation does not interpolate across longer gaps
 _CONTEXT_DEG = 4.0       # countries/borders are drawn this far around the data (degrees)
 # pale fills that tell neighbouring countries apart on the offline base
 _COUNTRY_FILLS = ("#f4f1e8", "#e9efe1", "#f3e8e4", "#e6ebf2", "#efe9f3")
+
+
+@dataclass(frozen=True)
+class MapBudget:
+    """Upper bounds on what the map draws, so the file stays small whatever the data size.
+
+    A browser opens a map of a few MB at once; tens of MB load slowly and hundreds of
+    thousands of markers freeze the page. Below every bound the map shows everything at the
+    configured tolerances (the sample map, ~30k fixes, is far below). Above a bound the layer
+    is reduced for display only, and the legend says how:
+
+    * tracks: the Douglas–Peucker tolerance (metres) is raised from ``simplify_m`` in round
+      steps (50, 100, 200, 500 m, …) until all tracks together have at most
+      ``track_vertices`` vertices (~20 bytes each in the file);
+    * corridors and home ranges: likewise, each layer at most ``area_vertices`` vertices;
+    * time slider and "Fixes" layer: at most ``fixes`` fixes (~16 bytes each), one per
+      animal per time bin (5 min, 10 min, … 1 week, …), the smallest bin that fits;
+    * point layers (flagged fixes, clusters, crossings, hotspots): at most ``points``
+      markers each (~100–250 bytes each), the most important ones (longest clusters,
+      most confident crossings, busiest hotspots; flagged fixes evenly spread); corridors
+      (~500 bytes of popup each, those used by most animals) and home ranges likewise.
+
+    The defaults keep a map of 1M fixes (358 animals) at ~11 MB and one of 10M fixes
+    (3,580 animals) below ~15 MB: about 3 MB tracks, 2.5 MB time series, ≤ 2.5 MB per area
+    layer, ≤ 1.2 MB per point layer, plus ~300 bytes per animal (layer entry, legend).
+    """
+
+    track_vertices: int = 150_000
+    area_vertices: int = 60_000
+    fixes: int = 150_000
+    points: int = 5_000
+
+    def __post_init__(self) -> None:
+        for name in ("track_vertices", "area_vertices", "fixes", "points"):
+            if int(getattr(self, name)) < 1:
+                raise TelemetryError(f"MapBudget.{name} must be a positive count, got {getattr(self, name)!r}")
 
 
 # --------------------------------------------------------------------------- assets
@@ -195,18 +232,22 @@ def _deterministic_ids() -> Iterator[None]:
         branca.element.Element._generate_id = original  # type: ignore[method-assign]
 
 
+def _add_script(element: branca.element.Element, text: str) -> None:
+    """Put ``text`` verbatim into the page's script section, under the element's name.
+
+    ``MacroElement.render`` would wrap each rendered script in a new ``Element``, i.e. compile
+    it as a Jinja template: megabytes of layer JSON through Jinja's lexer (seconds at 1M
+    fixes), and a ``{{`` in an animal id would break the page. A :class:`_Raw` is not parsed.
+    """
+    element.get_root().script.add_child(_Raw(text), name=element.get_name())
+
+
 class _DataLayer(Layer):
     """A Leaflet layer built in the browser by ``TelemetryMap.<builder>(spec)``.
 
     ``lazy`` layers are built the first time they are switched on (fixes, clusters), so a
     hidden layer costs no time when the map opens.
     """
-
-    _template = branca.element.Template("""
-{% macro script(this, kwargs) %}
-var {{ this.get_name() }} = TelemetryMap.layer({{ this.builder|tojson }}, {{ this.spec }}, {{ this.lazy|tojson }});
-{% endmacro %}
-""")
 
     def __init__(self, name: str, builder: str, spec: Any, *, show: bool = True, overlay: bool = True,
                  lazy: bool = False) -> None:
@@ -216,111 +257,283 @@ var {{ this.get_name() }} = TelemetryMap.layer({{ this.builder|tojson }}, {{ thi
         self.spec = spec if isinstance(spec, str) else _js(spec)
         self.lazy = lazy
 
+    def render(self, **kwargs: Any) -> None:
+        """Declare the layer (and add it to the map when shown at start) without Jinja."""
+        name = self.get_name()
+        text = f"var {name} = TelemetryMap.layer({_js(self.builder)}, {self.spec}, {_js(self.lazy)});\n"
+        if self.show:
+            text += f"{name}.addTo({self._parent.get_name()});\n"
+        _add_script(self, text)
+
 
 class _Script(branca.element.MacroElement):
     """A piece of map-level JavaScript; ``{map}`` in the code is replaced by the map's name."""
-
-    _template = branca.element.Template("""
-{% macro script(this, kwargs) %}
-{{ this.code.replace('{map}', this._parent.get_name()) }}
-{% endmacro %}
-""")
 
     def __init__(self, code: str) -> None:
         super().__init__()
         self._name = "TelemetryScript"
         self.code = code
 
+    def render(self, **kwargs: Any) -> None:
+        """Emit the code verbatim (see :func:`_add_script`)."""
+        _add_script(self, self.code.replace("{map}", self._parent.get_name()) + "\n")
+
 
 # --------------------------------------------------------------------------- layer data
 
 def _track_table(tracks: pd.DataFrame) -> pd.DataFrame:
-    """Usable rows sorted by animal and time: animal, time, display position, raw position."""
+    """Usable rows sorted by animal and time.
+
+    Columns: ``animal_id`` (categorical, categories sorted), ``code`` (its category code),
+    ``time`` (UTC), ``lon``/``lat`` (raw fix, degrees), ``segment_id``, ``x_lon``/``x_lat``
+    (display position, degrees). Built from column arrays: copying the whole processed
+    table (~30 columns) or turning times into Python objects cost seconds at 1M fixes.
+    """
+    lon_all = tracks["lon"].to_numpy(dtype=float, na_value=np.nan)
+    lat_all = tracks["lat"].to_numpy(dtype=float, na_value=np.nan)
     if "flag" in tracks.columns:
         ok = usable_mask(tracks)
     else:  # plain fixes: every row with time and coordinates
-        ok = (tracks["time"].notna().to_numpy() & np.isfinite(tracks["lon"].to_numpy(dtype=float, na_value=np.nan))
-              & np.isfinite(tracks["lat"].to_numpy(dtype=float, na_value=np.nan)))
-    sub = tracks.loc[ok]
-    smoothed = "lon_s" in sub.columns and "lat_s" in sub.columns
-    out = pd.DataFrame({
-        "animal_id": sub["animal_id"].astype("string").to_numpy(),
-        "time": pd.to_datetime(sub["time"], utc=True).to_numpy(),
-        "lon": sub["lon"].to_numpy(dtype=float, na_value=np.nan),
-        "lat": sub["lat"].to_numpy(dtype=float, na_value=np.nan),
-        "segment_id": (sub["segment_id"].to_numpy(dtype=float, na_value=np.nan)
-                       if "segment_id" in sub.columns else np.zeros(len(sub))),
-    })
+        ok = tracks["time"].notna().to_numpy() & np.isfinite(lon_all) & np.isfinite(lat_all)
+    ok &= tracks["animal_id"].notna().to_numpy()
+    pos = np.flatnonzero(ok)
+
+    def column(name: str) -> np.ndarray:
+        return tracks[name].to_numpy(dtype=float, na_value=np.nan)[pos]
+
+    lon, lat = lon_all[pos], lat_all[pos]
     # the smoothed position is the best estimate; fall back to the raw fix where it is missing
-    out["x_lon"] = sub["lon_s"].to_numpy(dtype=float, na_value=np.nan) if smoothed else out["lon"]
-    out["x_lat"] = sub["lat_s"].to_numpy(dtype=float, na_value=np.nan) if smoothed else out["lat"]
-    miss = ~(np.isfinite(out["x_lon"]) & np.isfinite(out["x_lat"]))
-    out.loc[miss, "x_lon"] = out.loc[miss, "lon"]
-    out.loc[miss, "x_lat"] = out.loc[miss, "lat"]
-    out = out[np.isfinite(out["x_lon"]) & np.isfinite(out["x_lat"])]
-    return out.sort_values(["animal_id", "time"], kind="stable").reset_index(drop=True)
+    if "lon_s" in tracks.columns and "lat_s" in tracks.columns:
+        x_lon, x_lat = column("lon_s"), column("lat_s")
+        miss = ~(np.isfinite(x_lon) & np.isfinite(x_lat))
+        x_lon[miss], x_lat[miss] = lon[miss], lat[miss]
+    else:
+        x_lon, x_lat = lon.copy(), lat.copy()
+    good = np.isfinite(x_lon) & np.isfinite(x_lat)
+    pos, lon, lat, x_lon, x_lat = pos[good], lon[good], lat[good], x_lon[good], x_lat[good]
+
+    # animal codes in sorted-id order, so sorting by (code, time) sorts by (animal_id, time)
+    # factorize first (on a categorical that is its codes), then sort the few unique ids
+    codes0, uniq0 = pd.factorize(tracks["animal_id"].iloc[pos])
+    uniq_str = pd.Index(uniq0).astype("string")
+    rank = np.argsort(np.argsort(uniq_str.to_numpy(dtype=object), kind="stable"), kind="stable")
+    raw_codes = rank[codes0]
+    uniques = uniq_str.to_numpy(dtype=object)[np.argsort(rank)]
+    time_ns = (pd.to_datetime(tracks["time"].iloc[pos], utc=True).dt.tz_localize(None)
+               .to_numpy(dtype="datetime64[ns]").view(np.int64))
+    order = np.lexsort((time_ns, raw_codes))  # stable: equal times keep their input order
+    codes = raw_codes[order].astype(np.int64)
+    seg = (column("segment_id")[good][order] if "segment_id" in tracks.columns else np.zeros(len(order)))
+    return pd.DataFrame({
+        "animal_id": pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype="string")),
+        "code": codes,
+        "time": pd.to_datetime(time_ns[order], unit="ns", utc=True),
+        "lon": lon[order], "lat": lat[order], "segment_id": seg,
+        "x_lon": x_lon[order], "x_lat": x_lat[order],
+    })
 
 
-def _track_lines(tab: pd.DataFrame, animals: Sequence[str], crs: Any, simplify_m: float) -> list[Any]:
-    """One MultiLineString per animal (a part per segment), simplified in metres."""
-    seg = tab["segment_id"].fillna(-1).to_numpy()
-    a = pd.Categorical(tab["animal_id"], categories=list(animals)).codes
-    key = pd.MultiIndex.from_arrays([a, seg])
-    part = pd.factorize(key)[0]
-    counts = np.bincount(part)
+def _tolerance_ladder(start_m: float) -> Iterator[float]:
+    """``start_m``, then the round tolerances 1, 2, 5, 10, 20, 50 … m above it (up to 500 km).
+
+    Round numbers read well in the legend ("tracks simplified to 200 m").
+    """
+    yield float(start_m)
+    for exponent in range(6):
+        for step in (1, 2, 5):
+            tol = float(step * 10 ** exponent)
+            if tol > start_m:
+                yield tol
+
+
+# up to this many vertices, polygon layers are simplified topology-preserving (as GEOS's
+# TopologyPreservingSimplifier always did here); it costs ~1.4 µs a vertex, so larger
+# layers use plain Douglas–Peucker (~0.1 µs) and only redo rings that it collapsed
+_TOPOLOGY_VERTICES = 200_000
+
+
+def _fit_simplify(geoms_m: np.ndarray, start_m: float, budget: int, *,
+                  preserve_topology: bool) -> tuple[np.ndarray, float]:
+    """Douglas–Peucker with the smallest ladder tolerance whose vertex total fits ``budget``.
+
+    ``geoms_m`` are in metres (local plane); each try simplifies the originals, so the
+    reported tolerance (metres) is the true maximum deviation. The tolerance is searched
+    with plain Douglas–Peucker (fast); with ``preserve_topology`` the chosen tolerance is
+    then applied topology-preserving when the layer is small or where plain simplification
+    emptied a geometry. Returns the geometries and the tolerance (the ladder's last if
+    nothing fits).
+    """
+    out, tol = geoms_m, float(start_m)
+    for tol in _tolerance_ladder(start_m):
+        out = shapely.simplify(geoms_m, tol, preserve_topology=False) if tol > 0 else geoms_m
+        if int(shapely.get_num_coordinates(out).sum()) <= budget:
+            break
+    if preserve_topology and tol > 0:
+        if int(shapely.get_num_coordinates(geoms_m).sum()) <= _TOPOLOGY_VERTICES:
+            exact = shapely.simplify(geoms_m, tol, preserve_topology=True)
+            # topology preservation keeps a few more vertices: use it when it still fits
+            if int(shapely.get_num_coordinates(exact).sum()) <= budget:
+                out = exact
+        else:
+            lost = shapely.is_empty(out) & ~shapely.is_empty(geoms_m)
+            if lost.any():
+                out = out.copy()
+                out[lost] = shapely.simplify(geoms_m[lost], tol, preserve_topology=True)
+    return out, tol
+
+
+_EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
+
+
+@dataclass(frozen=True)
+class _LocalPlane:
+    """Metric plane for display simplification: sinusoidal projection about the data's centre.
+
+    ``x = R·Δlon·cos(lat)``, ``y = R·(lat − lat0)`` (metres). Distances are true along
+    parallels and meridians; the error is ~0.03 % two degrees from the central meridian
+    and a fraction of a percent at ten, far below what a display tolerance needs, and it
+    is plain numpy: PROJ's azimuthal equidistant transform cost ~0.5 µs a vertex (seconds
+    for millions of track and home-range vertices). The inverse is exact, so vertices the
+    simplification keeps come back unchanged (to float rounding).
+    """
+
+    lon0: float
+    lat0: float
+
+    @classmethod
+    def around(cls, lon: np.ndarray, lat: np.ndarray) -> _LocalPlane:
+        """Plane centred on the points (mean direction on the sphere, antimeridian-safe)."""
+        lon0, lat0 = _centre(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        return cls(lon0, lat0)
+
+    def fwd(self, c: np.ndarray) -> np.ndarray:
+        """``(n, 2)`` lon/lat degrees → ``(n, 2)`` x/y metres."""
+        dlon = (c[:, 0] - self.lon0 + 180.0) % 360.0 - 180.0
+        k = np.pi / 180.0 * _EARTH_RADIUS_M
+        return np.column_stack([k * dlon * np.cos(np.radians(c[:, 1])), k * (c[:, 1] - self.lat0)])
+
+    def inv(self, c: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`fwd` (longitudes may leave [-180, 180] across the antimeridian)."""
+        k = np.pi / 180.0 * _EARTH_RADIUS_M
+        lat = c[:, 1] / k + self.lat0
+        return np.column_stack([self.lon0 + c[:, 0] / (k * np.cos(np.radians(lat))), lat])
+
+
+def _track_lines(tab: pd.DataFrame, n_animals: int, crs: _LocalPlane, simplify_m: float,
+                 budget: int) -> tuple[list[Any], dict[str, Any]]:
+    """One MultiLineString per animal (a part per segment), simplified in metres to fit ``budget``.
+
+    Every part is simplified with one tolerance for all animals: ``simplify_m``, raised along
+    :func:`_tolerance_ladder` until all parts together have at most ``budget`` vertices. If
+    even the largest tolerance leaves too many (a part keeps at least its two ends), the
+    shortest parts are left out. Returns the lines (None for an animal without a part of two
+    fixes) and ``{"tolerance_m", "vertices_in", "vertices", "parts_dropped"}``.
+    """
+    seg = np.nan_to_num(tab["segment_id"].to_numpy(dtype=float), nan=-1.0)
+    a = tab["code"].to_numpy()
+    # rows are sorted by animal then time: a part starts where animal or segment changes
+    start = np.r_[True, (a[1:] != a[:-1]) | (seg[1:] != seg[:-1])] if len(a) else np.zeros(0, bool)
+    part = np.cumsum(start) - 1
+    counts = np.bincount(part) if len(part) else np.zeros(0, np.int64)
     keep = counts[part] >= 2  # a LineString needs two vertices
-    x, y = to_local(tab["x_lon"].to_numpy()[keep], tab["x_lat"].to_numpy()[keep], crs)
-    part_k = pd.factorize(part[keep])[0]
-    if len(part_k) == 0:
-        return [None] * len(animals)
-    lines = shapely.linestrings(np.column_stack([x, y]), indices=part_k)
-    lines = shapely.simplify(lines, simplify_m, preserve_topology=False)
-    lines = shapely.transform(lines, lambda c: np.column_stack(from_local(c[:, 0], c[:, 1], crs)))
-    part_animal = pd.Series(a[keep]).groupby(part_k).first().to_numpy()
+    info: dict[str, Any] = {"tolerance_m": float(simplify_m), "vertices_in": int(keep.sum()), "vertices": 0,
+                            "parts_dropped": 0}
+    out: list[Any] = [None] * n_animals
+    if not keep.any():
+        return out, info
+    xy = crs.fwd(np.column_stack([tab["x_lon"].to_numpy()[keep], tab["x_lat"].to_numpy()[keep]]))
+    part_k = np.cumsum(start[keep]) - 1  # parts renumbered 0..k-1 (same order)
+    raw = shapely.linestrings(xy, indices=part_k)
+    lines, tol = _fit_simplify(raw, simplify_m, budget, preserve_topology=False)
+    part_animal = a[keep][np.r_[True, part_k[1:] != part_k[:-1]]]
+    n_vert = shapely.get_num_coordinates(lines)
+    if n_vert.sum() > budget:
+        # longest parts first (stable on ties), as many as fit
+        order = np.argsort(-shapely.length(raw), kind="stable")
+        fits = np.cumsum(n_vert[order]) <= budget
+        chosen = np.sort(order[fits])
+        info["parts_dropped"] = int(len(lines) - len(chosen))
+        lines, part_animal, n_vert = lines[chosen], part_animal[chosen], n_vert[chosen]
+    info.update(tolerance_m=tol, vertices=int(n_vert.sum()))
+    if len(lines) == 0:
+        return out, info
+    lines = shapely.transform(lines, crs.inv)
     multi = shapely.multilinestrings(lines, indices=part_animal)
-    out: list[Any] = [None] * len(animals)
     for i, code in enumerate(np.unique(part_animal)):
         out[int(code)] = multi[i]
-    return out
+    return out, info
 
 
-def _track_series(tab: pd.DataFrame, animals: Sequence[str], colours: dict[str, str]) -> dict[str, Any]:
+# minimum spacing of the fixes kept for the time slider when there are too many (minutes)
+_THIN_STEPS_MIN = (5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440, 2880, 4320, 10080)
+
+
+def _thin_fixes(codes: np.ndarray, minutes: np.ndarray, budget: int) -> tuple[np.ndarray, int]:
+    """Rows kept for the time series: all if they fit ``budget``, else one per animal and time bin.
+
+    The bin (minutes, aligned on the first fix of the data) is the smallest of
+    ``_THIN_STEPS_MIN`` (then doubled) that leaves at most ``budget`` rows; each animal keeps
+    its first fix in every bin. Rows must be sorted by animal then time. Returns the mask
+    and the bin in minutes (0: nothing thinned).
+    """
+    n = len(minutes)
+    if n <= budget:
+        return np.ones(n, dtype=bool), 0
+    new_animal = np.r_[True, codes[1:] != codes[:-1]]
+    span = int(minutes.max() - minutes.min()) + 1
+    steps = itertools.chain(_THIN_STEPS_MIN, (_THIN_STEPS_MIN[-1] * 2 ** k for k in itertools.count(1)))
+    for step in steps:
+        b = minutes // step
+        keep = new_animal.copy()
+        keep[1:] |= b[1:] != b[:-1]
+        if keep.sum() <= budget or step > span:  # beyond the span: one fix per animal, the floor
+            return keep, int(step)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _track_series(tab: pd.DataFrame, animals: Sequence[str], colours: dict[str, str],
+                  budget: int) -> tuple[dict[str, Any], int]:
     """Compact per-animal time series for the time slider and the lazy fixes layer.
 
     Times are minutes since the first fix, positions 1e-5 degree integers, both delta-encoded
-    per animal (the file stays small: ~5 characters a number).
+    per animal (the file stays small: ~16 characters a fix). Above ``budget`` fixes the
+    series is thinned by :func:`_thin_fixes`; returns the spec and the thinning bin
+    (minutes, 0 when every usable fix is included).
     """
     t0 = tab["time"].min()
     minutes = ((tab["time"] - t0) / pd.Timedelta(minutes=1)).round().astype(np.int64).to_numpy()
+    keep, step = _thin_fixes(tab["code"].to_numpy(), minutes, budget)
+    codes = tab["code"].to_numpy()[keep]
+    minutes = minutes[keep]
     scale = 10 ** _DEG_DIGITS
+    # the animation does not interpolate across gaps longer than this: with thinned fixes the
+    # gaps are at least one bin, so allow two bins lest the heads jump from fix to fix
+    max_gap = max(int(_MAX_INTERP_H * 60), 2 * step)
     out: dict[str, Any] = {"t0": int(t0.timestamp()) if pd.notna(t0) else 0, "scale": scale,
-                           "tailMin": int(_TAIL_DAYS * 1440), "maxGapMin": int(_MAX_INTERP_H * 60),
-                           "animals": []}
-    codes = pd.Categorical(tab["animal_id"], categories=list(animals)).codes
-    starts = np.r_[True, codes[1:] != codes[:-1]]
+                           "tailMin": int(_TAIL_DAYS * 1440), "maxGapMin": max_gap, "animals": []}
+    starts = np.r_[True, codes[1:] != codes[:-1]] if len(codes) else np.zeros(0, bool)
+    first = np.flatnonzero(starts)
 
-    def delta(v: np.ndarray) -> list[int]:
+    def ints(col: str) -> np.ndarray:
+        return np.round(tab[col].to_numpy()[keep] * scale).astype(np.int64)
+
+    def delta(v: np.ndarray) -> np.ndarray:
         d = np.diff(v, prepend=0)
-        first = np.flatnonzero(starts)
         d[first] = v[first]  # restart the running sum at each animal
-        return d.tolist()
+        return d
 
-    cols = {
-        "t": delta(minutes),
-        "x": delta(np.round(tab["x_lon"].to_numpy() * scale).astype(np.int64)),
-        "y": delta(np.round(tab["x_lat"].to_numpy() * scale).astype(np.int64)),
-        # raw fixes differ from the smoothed track by metres: store the small offset only
-        "rx": (np.round(tab["lon"].to_numpy() * scale) - np.round(tab["x_lon"].to_numpy() * scale)).astype(np.int64)
-        .tolist(),
-        "ry": (np.round(tab["lat"].to_numpy() * scale) - np.round(tab["x_lat"].to_numpy() * scale)).astype(np.int64)
-        .tolist(),
-    }
-    bounds = np.r_[np.flatnonzero(starts), len(tab)]
-    for i in range(len(bounds) - 1):
-        lo, hi = bounds[i], bounds[i + 1]
+    x, y = ints("x_lon"), ints("x_lat")
+    cols = {"t": delta(minutes), "x": delta(x), "y": delta(y),
+            # raw fixes differ from the smoothed track by metres: store the small offset only
+            "rx": ints("lon") - x, "ry": ints("lat") - y}
+    # one tolist per column (fast), then sliced per animal (cheap: one slice per animal)
+    lists = {k: v.tolist() for k, v in cols.items()}
+    bounds = np.r_[first, len(codes)].tolist()
+    for i, lo in enumerate(bounds[:-1]):
+        hi = bounds[i + 1]
         aid = animals[codes[lo]]
-        out["animals"].append({"id": aid, "color": colours[aid], **{k: v[lo:hi] for k, v in cols.items()}})
-    return out
+        out["animals"].append({"id": aid, "color": colours[aid], **{k: v[lo:hi] for k, v in lists.items()}})
+    return out, step
 
 
 def _countries_near(bbox: tuple[float, float, float, float]) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -338,17 +551,36 @@ def _countries_near(bbox: tuple[float, float, float, float]) -> tuple[gpd.GeoDat
     return near, lines
 
 
-def _simplify_deg(geoms: Any, crs: Any, tolerance_m: float) -> np.ndarray:
-    """Simplify lon/lat geometries with a tolerance in metres (in the local metric CRS)."""
-    def fwd(c: np.ndarray) -> np.ndarray:
-        return np.column_stack(to_local(c[:, 0], c[:, 1], crs))
-
-    def inv(c: np.ndarray) -> np.ndarray:
-        return np.column_stack(from_local(c[:, 0], c[:, 1], crs))
-
-    g = shapely.transform(np.asarray(geoms, dtype=object), fwd)
+def _simplify_deg(geoms: Any, crs: _LocalPlane, tolerance_m: float) -> np.ndarray:
+    """Simplify lon/lat geometries with a tolerance in metres (in the local metric plane)."""
+    g = shapely.transform(np.asarray(geoms, dtype=object), crs.fwd)
     g = shapely.simplify(g, tolerance_m, preserve_topology=True)
-    return shapely.transform(g, inv)
+    return shapely.transform(g, crs.inv)
+
+
+def _fit_areas(geoms: Any, crs: _LocalPlane, start_m: float, budget: int) -> tuple[np.ndarray, float]:
+    """Simplify lon/lat polygons in metres, raising the tolerance until ≤ ``budget`` vertices.
+
+    Like :func:`_simplify_deg` (topology preserved) with the tolerance search of
+    :func:`_fit_simplify`; returns lon/lat geometries and the tolerance used (metres).
+    """
+    g = shapely.transform(np.asarray(geoms, dtype=object), crs.fwd)
+    g, tol = _fit_simplify(g, start_m, budget, preserve_topology=True)
+    return shapely.transform(g, crs.inv), tol
+
+
+def _select(n: int, budget: int, priority: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the rows a point layer draws, in their original order.
+
+    All ``n`` when they fit ``budget``; else the ``budget`` rows of highest ``priority``
+    (NaN last, ties in input order), or evenly spread rows when there is no priority.
+    """
+    if n <= budget:
+        return np.arange(n)
+    if priority is None:
+        return np.unique(np.linspace(0, n - 1, budget).round().astype(np.int64))
+    order = np.argsort(-np.asarray(priority, dtype=float), kind="stable")  # NaN sorts last
+    return np.sort(order[:budget])
 
 
 def _features(geoms: Any, styles: Sequence[dict[str, Any]] | None = None,
@@ -376,7 +608,9 @@ def _rows(*columns: tuple[str, Sequence[Any]]) -> list[list[list[str]]]:
             for vals in zip(*(c[1] for c in columns))]
 
 
-def _legend_html(animals: Sequence[str], colours: dict[str, str], corridor_max: int, title: str) -> str:
+def _legend_html(animals: Sequence[str], colours: dict[str, str], corridor_max: int, title: str,
+                 notes: Sequence[str] = ()) -> str:
+    """Legend: title, sensitivity note, animal colours, symbols, then ``notes`` on display simplification."""
     e = html.escape
     rows = "".join(
         f'<div><span class="tm-line" style="background:{colours[a]}"></span>{e(a)}</div>' for a in animals)
@@ -396,6 +630,7 @@ def _legend_html(animals: Sequence[str], colours: dict[str, str], corridor_max: 
         f'<div>corridor, animals: {ramp}</div>'
         '<div><span class="tm-box" style="border:2px dashed #555"></span>home range (MCP dashed, KDE solid)</div>'
         '<div><span class="tm-line" style="background:#333;height:2px"></span>land border</div>'
+        + "".join(f'<div class="tm-note">{e(n)}</div>' for n in notes)
     )
 
 
@@ -413,6 +648,7 @@ def render_map(
     title: str = "Collar telemetry: tracks and cross-border corridors",
     simplify_m: float = 50.0,
     animation: bool = True,
+    budget: MapBudget | None = None,
 ) -> Path:
     """Render tracks and corridor products as one self-contained offline HTML map.
 
@@ -440,10 +676,15 @@ def render_map(
     title : str
         Page and map title; the sensitivity note is always appended.
     simplify_m : float
-        Track simplification tolerance in metres (local azimuthal equidistant projection).
-        Fixes and the time slider keep every usable fix.
+        Track simplification tolerance in metres (local azimuthal equidistant projection);
+        raised for display when the tracks exceed ``budget.track_vertices``.
     animation : bool
         Include the time slider and the "Movement" layer.
+    budget : MapBudget, optional
+        Bounds on vertices, fixes and markers drawn (default :class:`MapBudget()`), so the
+        file size does not grow with the number of fixes (1M or 10M fixes: ~10 MB). Within
+        the budget every usable fix is in the time slider and the fixes layer; beyond it the
+        layers are reduced for display and the legend says by how much.
 
     Returns
     -------
@@ -453,12 +694,13 @@ def render_map(
     for col in ("animal_id", "time", "lon", "lat"):
         if col not in tracks.columns:
             raise TelemetryError(f"render_map: tracks have no '{col}' column")
+    budget = MapBudget() if budget is None else budget
     tab = _track_table(tracks)
     if tab.empty:
         raise TelemetryError("render_map: no usable fixes to draw")
-    animals = sorted(tab["animal_id"].unique().tolist())
+    animals = [str(a) for a in tab["animal_id"].cat.categories]  # sorted (see _track_table)
     colours = {a: ANIMAL_COLOURS[i % len(ANIMAL_COLOURS)] for i, a in enumerate(animals)}
-    crs = local_crs(tab["x_lon"].to_numpy(), tab["x_lat"].to_numpy())
+    crs = _LocalPlane.around(tab["x_lon"].to_numpy(), tab["x_lat"].to_numpy())
     bbox = (float(tab["x_lon"].min()), float(tab["x_lat"].min()), float(tab["x_lon"].max()),
             float(tab["x_lat"].max()))
     if clusters is None and "cluster_id" in tracks.columns:
@@ -497,16 +739,21 @@ def render_map(
                                          overlay=False, show=False))
 
         # per-animal time series shared by the lazy fixes layer and the time slider
-        m.add_child(_Script(f"TelemetryMap.setTracks({_js(_track_series(tab, animals, colours))});"))
+        series, thin_min = _track_series(tab, animals, colours, budget.fixes)
+        m.add_child(_Script(f"TelemetryMap.setTracks({_js(series)});"))
+        notes: list[str] = []
+        if thin_min:
+            notes.append(f"Time slider and fixes: one fix per animal per {_duration(thin_min)} shown "
+                         f"({sum(len(a['t']) for a in series['animals']):,} of {len(tab):,} fixes).")
         probe = _add_layers(m, tracks, tab, animals, colours, crs, simplify_m, crossings, hotspots, corridors,
-                            home_ranges, clusters, borders)
+                            home_ranges, clusters, borders, budget, thin_min, notes)
         if animation:
             m.add_child(_DataLayer(LAYER_NAMES["movement"], "movement", {}))
 
         folium.LayerControl(collapsed=False, position="topright").add_to(m)
         corridor_max = _corridor_max(corridors)
         m.add_child(_Script(
-            f"TelemetryMap.legend({{map}}, {_js(_legend_html(animals, colours, corridor_max, title))});\n"
+            f"TelemetryMap.legend({{map}}, {_js(_legend_html(animals, colours, corridor_max, title, notes))});\n"
             + (f"TelemetryMap.slider({{map}}, {_js(LAYER_NAMES['movement'])});\n" if animation else "")
             + f"TelemetryMap.status({{map}}, {probe});"))
         m.fit_bounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], padding=(20, 20))
@@ -520,6 +767,16 @@ def render_map(
 
     atomic_write(path, write)
     return path
+
+
+def _duration(minutes: int) -> str:
+    """``90`` → ``"90 min"``, ``120`` → ``"2 h"``, ``1440`` → ``"day"``, ``2880`` → ``"2 days"`` (legend)."""
+    if minutes % 1440 == 0:
+        days = minutes // 1440
+        return "day" if days == 1 else f"{days} days"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
 
 
 def _corridor_max(corridors: pd.DataFrame | None) -> int:
@@ -547,20 +804,34 @@ def _point_xy(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals: list[str],
-                colours: dict[str, str], crs: Any, simplify_m: float, crossings: pd.DataFrame | None,
+                colours: dict[str, str], crs: _LocalPlane, simplify_m: float, crossings: pd.DataFrame | None,
                 hotspots: pd.DataFrame | None, corridors: pd.DataFrame | None,
                 home_ranges: pd.DataFrame | None, clusters: pd.DataFrame | None,
-                borders: gpd.GeoDataFrame) -> str:
+                borders: gpd.GeoDataFrame, budget: MapBudget, thin_min: int, notes: list[str]) -> str:
     """Add the overlay layers in drawing order (areas below lines below points).
 
-    Returns the JavaScript name of the crossings layer (else the first track), whose popup
-    the browser self-test opens.
+    Each layer is kept within ``budget``; what was reduced for display is appended to
+    ``notes`` (shown in the legend). Returns the JavaScript name of the crossings layer (else
+    the first track), whose popup the browser self-test opens.
     """
     probe = "null"
+
+    def fitted_areas(geoms: Any, start_m: float, what: str) -> np.ndarray:
+        shapes, tol = _fit_areas(geoms, crs, start_m, budget.area_vertices)
+        if tol > start_m:
+            notes.append(f"{what} simplified for display to {tol:g} m.")
+        return shapes
+
+    def points_note(shown: int, total: int, what: str) -> None:
+        if shown < total:
+            notes.append(f"{what}: {shown:,} of {total:,} shown.")
+
     if corridors is not None and len(corridors):
-        n = _corridor_n(corridors)
+        # popups make a corridor ~700 bytes: at most `points` of them, those used by most animals
+        c = corridors.iloc[_select(len(corridors), budget.points, _corridor_n(corridors))].reset_index(drop=True)
+        points_note(len(c), len(corridors), "Corridors (most animals)")
+        n = _corridor_n(c)
         idx = np.minimum(n.astype(int), len(_CORRIDOR_RAMP)) - 1
-        c = corridors.reset_index(drop=True)
         col = lambda name: _text(c[name]) if name in c.columns else [""] * len(c)  # noqa: E731
         area = (np.round(c["area_km2"].to_numpy(dtype=float), 2).astype(str).tolist()
                 if "area_km2" in c.columns else [""] * len(c))
@@ -571,12 +842,14 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
                        ("Animals", [str(int(v)) for v in n]), ("Which", col("animals")),
                        ("Countries", col("countries")), ("Cross-border", col("cross_border")),
                        ("Hotspots", col("hotspots")), ("Months", col("months")), ("Area (km²)", area))
-        feats = _features(_simplify_deg(c.geometry.values[order], crs, min(simplify_m, 50.0)), [styles[i] for i in order], [popups[i] for i in order])
+        shapes = fitted_areas(c.geometry.values[order], min(simplify_m, 50.0), "Corridors")
+        feats = _features(shapes, [styles[i] for i in order], [popups[i] for i in order])
         m.add_child(_DataLayer(LAYER_NAMES["corridors"], "geo", {
             "base": {"weight": 1, "fillOpacity": 0.45, "opacity": 0.9}, "features": feats}))
 
     if home_ranges is not None and len(home_ranges):
-        h = home_ranges.reset_index(drop=True)
+        h = home_ranges.iloc[_select(len(home_ranges), budget.points)].reset_index(drop=True)
+        points_note(len(h), len(home_ranges), "Home ranges")
         aid = _text(h["animal_id"])
         meth = _text(h["method"]) if "method" in h.columns else ["" for _ in aid]
         lvl = h["level_pct"].to_numpy(dtype=float) if "level_pct" in h.columns else np.full(len(h), np.nan)
@@ -590,7 +863,7 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
                        ("Fixes", _text(h["n_fixes"]) if "n_fixes" in h.columns else [""] * len(h)))
         m.add_child(_DataLayer(LAYER_NAMES["home_ranges"], "geo", {
             "base": {"fill": False, "opacity": 0.9},
-            "features": _features(_simplify_deg(h.geometry.values, crs, simplify_m), styles, popups)},
+            "features": _features(fitted_areas(h.geometry.values, simplify_m, "Home ranges"), styles, popups)},
             show=False))
 
     if len(borders):
@@ -600,56 +873,79 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
                                   tips=[f"{a} – {b}" for a, b in zip(_text(borders["iso_a"]),
                                                                      _text(borders["iso_b"]))])}))
 
-    lines = _track_lines(tab, animals, crs, simplify_m)
-    n_fix = tab.groupby("animal_id").size()
-    span = tab.groupby("animal_id")["time"].agg(["min", "max"])
-    for a, g in zip(animals, lines):
+    lines, info = _track_lines(tab, len(animals), crs, simplify_m, budget.track_vertices)
+    if info["tolerance_m"] > simplify_m or info["parts_dropped"]:
+        notes.append(f"Tracks simplified for display: Douglas–Peucker tolerance {info['tolerance_m']:g} m "
+                     f"(not {simplify_m:g} m), {info['vertices']:,} of {info['vertices_in']:,} vertices"
+                     + (f"; {info['parts_dropped']:,} shortest segments not drawn" if info["parts_dropped"] else "")
+                     + ".")
+    else:
+        notes.append(f"Tracks simplified to {info['tolerance_m']:g} m (Douglas–Peucker).")
+    codes = tab["code"].to_numpy()
+    n_fix = np.bincount(codes, minlength=len(animals))
+    first_row = np.searchsorted(codes, np.arange(len(animals)), side="left")
+    last_row = np.searchsorted(codes, np.arange(len(animals)), side="right") - 1
+    times = tab["time"].array  # tz-aware DatetimeArray: take() keeps it vectorised (no Timestamp objects)
+    firsts = _fmt_time(times.take(first_row))
+    lasts = _fmt_time(times.take(last_row))
+    for i, (a, g) in enumerate(zip(animals, lines)):
         if g is None:
             continue
-        first, last = _fmt_time([span.loc[a, "min"], span.loc[a, "max"]])
-        popup = [[["Animal", a], ["Fixes", str(int(n_fix[a]))], ["From", first + " UTC"], ["To", last + " UTC"]]]
+        popup = [[["Animal", a], ["Fixes", str(int(n_fix[i]))], ["From", firsts[i] + " UTC"],
+                  ["To", lasts[i] + " UTC"]]]
         layer = _DataLayer(f"Track {a}", "geo", {
             "base": {"color": colours[a], "weight": 2, "opacity": 0.85},
             "features": _features([g], popups=popup, tips=[a])})
         m.add_child(layer)
         probe = layer.get_name() if probe == "null" else probe
 
-    # every usable fix: the data is the time slider's (shared), the layer is built on demand
-    m.add_child(_DataLayer(LAYER_NAMES["fixes"], "fixes", {}, show=False, lazy=True))
+    # usable fixes: the data is the time slider's (shared), the layer is built on demand
+    fixes_name = LAYER_NAMES["fixes"] if not thin_min else f"Fixes (1 per {_duration(thin_min)})"
+    m.add_child(_DataLayer(fixes_name, "fixes", {}, show=False, lazy=True))
 
     flag = tracks["flag"] if "flag" in tracks.columns else pd.Series(pd.NA, index=tracks.index)
     lon = tracks["lon"].to_numpy(dtype=float, na_value=np.nan)
     lat = tracks["lat"].to_numpy(dtype=float, na_value=np.nan)
-    fl = flag.notna().to_numpy() & np.isfinite(lon) & np.isfinite(lat) & ~((lon == 0) & (lat == 0))
-    f = tracks.loc[fl]
+    flagged = np.flatnonzero(flag.notna().to_numpy() & np.isfinite(lon) & np.isfinite(lat)
+                             & ~((lon == 0) & (lat == 0)))
+    shown = flagged[_select(len(flagged), budget.points)]  # evenly spread over animals and time
+    points_note(len(shown), len(flagged), "Flagged fixes")
+    f = tracks.iloc[shown]
     src = (_text(f["source"]) if "source" in f.columns else [""] * len(f))
     row = (_text(f["source_row"]) if "source_row" in f.columns else [""] * len(f))
     m.add_child(_DataLayer(LAYER_NAMES["flagged"], "points", {
-        "lon": _round(lon[fl]), "lat": _round(lat[fl]),
+        "lon": _round(lon[shown]), "lat": _round(lat[shown]),
         "style": {"radius": 4, "color": "#ff00ff", "fillColor": "#ff00ff", "fillOpacity": 0.8, "weight": 1},
         "fields": [["Animal", _text(f["animal_id"])], ["Time (UTC)", _fmt_time(f["time"])],
-                   ["Flag", _text(flag[fl])],
+                   ["Flag", _text(flag.iloc[shown])],
                    ["Source", [f"{Path(s).name}:{r}" if s else "" for s, r in zip(src, row)]]]},
         show=False, lazy=True))
 
     if clusters is not None and len(clusters):
-        x, y = _point_xy(clusters)
-        dur = clusters["duration_h"].to_numpy(dtype=float) if "duration_h" in clusters.columns else np.full(
-            len(clusters), np.nan)
+        # the longest stays matter most (revisited dens, kill sites), then the most fixes
+        weight = next((clusters[c].to_numpy(dtype=float, na_value=np.nan) for c in ("duration_h", "n_fixes")
+                       if c in clusters.columns), None)
+        cl = clusters.iloc[_select(len(clusters), budget.points, weight)]
+        points_note(len(cl), len(clusters), "Clusters (longest)")
+        x, y = _point_xy(cl)
+        dur = cl["duration_h"].to_numpy(dtype=float) if "duration_h" in cl.columns else np.full(len(cl), np.nan)
         m.add_child(_DataLayer(LAYER_NAMES["clusters"], "points", {
             "lon": _round(x), "lat": _round(y),
             "style": {"radius": 4, "color": "#555", "fillColor": "#fff", "fillOpacity": 0.9, "weight": 2},
-            "colors": [colours.get(a, "#555") for a in _text(clusters["animal_id"])],
-            "fields": [["Animal", _text(clusters["animal_id"])],
-                       ["Cluster", _text(clusters["cluster_id"]) if "cluster_id" in clusters.columns else []],
-                       ["First (UTC)", _fmt_time(clusters["first_time"]) if "first_time" in clusters else []],
-                       ["Last (UTC)", _fmt_time(clusters["last_time"]) if "last_time" in clusters else []],
-                       ["Fixes", _text(clusters["n_fixes"]) if "n_fixes" in clusters else []],
+            "colors": [colours.get(a, "#555") for a in _text(cl["animal_id"])],
+            "fields": [["Animal", _text(cl["animal_id"])],
+                       ["Cluster", _text(cl["cluster_id"]) if "cluster_id" in cl.columns else []],
+                       ["First (UTC)", _fmt_time(cl["first_time"]) if "first_time" in cl else []],
+                       ["Last (UTC)", _fmt_time(cl["last_time"]) if "last_time" in cl else []],
+                       ["Fixes", _text(cl["n_fixes"]) if "n_fixes" in cl else []],
                        ["Hours", np.round(dur, 1).astype(str).tolist()]]},
             show=False, lazy=True))
 
     if hotspots is not None and len(hotspots):
-        hs = hotspots.reset_index(drop=True)
+        n_all = (hotspots["n_crossings"].to_numpy(dtype=float, na_value=np.nan) if "n_crossings" in hotspots.columns
+                 else None)
+        hs = hotspots.iloc[_select(len(hotspots), budget.points, n_all)].reset_index(drop=True)
+        points_note(len(hs), len(hotspots), "Hotspots (busiest)")
         x, y = _point_xy(hs)
         col = lambda name: _text(hs[name]) if name in hs.columns else []  # noqa: E731
         n_cx = hs["n_crossings"].to_numpy(dtype=float) if "n_crossings" in hs.columns else np.ones(len(hs))
@@ -666,7 +962,10 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
                         if "mean_confidence" in hs.columns else []]]}))
 
     if crossings is not None and len(crossings):
-        cx = crossings.reset_index(drop=True)
+        conf_all = (crossings["confidence"].to_numpy(dtype=float, na_value=np.nan)
+                    if "confidence" in crossings.columns else None)
+        cx = crossings.iloc[_select(len(crossings), budget.points, conf_all)].reset_index(drop=True)
+        points_note(len(cx), len(crossings), "Crossings (most confident)")
         x, y = _point_xy(cx)
         col = lambda name: _text(cx[name]) if name in cx.columns else [""] * len(cx)  # noqa: E731
         conf = (np.round(cx["confidence"].to_numpy(dtype=float), 2).astype(str).tolist()
@@ -715,6 +1014,7 @@ _RUNTIME_CSS = r"""
 .leaflet-control-layers { font-size: 12px; }
 .leaflet-control-layers-list label { margin: 0; }
 .tm-legend .tm-title { font-weight: bold; margin-bottom: 2px; }
+.tm-legend .tm-note { color: #555; font-style: italic; max-width: 300px; }
 .tm-internal, .tm-banner .tm-internal { color: #b00020; font-weight: bold; }
 .tm-animals { columns: 2; column-gap: 12px; margin: 4px 0; }
 .tm-line { display: inline-block; width: 18px; height: 4px; margin: 0 5px 2px 0; vertical-align: middle; }

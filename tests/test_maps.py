@@ -13,7 +13,7 @@ import pytest
 import shapely
 
 from telemetry.errors import TelemetryError
-from telemetry.maps import LAYER_NAMES, SENSITIVE_NOTE, leaflet_assets, render_map
+from telemetry.maps import LAYER_NAMES, SENSITIVE_NOTE, MapBudget, leaflet_assets, render_map
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BYTES = 5_000_000
@@ -159,3 +159,76 @@ def test_sample_map_small_and_inlined(tmp_path):
     assert path.stat().st_size < MAX_BYTES
     assert _external_refs(page) == []
     assert all(f'"Track SL{i:02d}"' in page for i in range(1, 12))
+
+
+def _legend_notes(page: str) -> list[str]:
+    legend = json.loads(re.search(r"TelemetryMap\.legend\(\w+, (\".*?\")\);", page).group(1))
+    return re.findall(r'class="tm-note">([^<]*)<', legend)
+
+
+def _layer_specs(page: str) -> list[tuple[str, dict]]:
+    return [(b, json.loads(spec)) for b, spec in
+            re.findall(r'TelemetryMap\.layer\("(\w+)", (\{.*?\}), (?:true|false)\);\n', page)]
+
+
+def test_small_map_is_not_reduced(small_map):
+    """Within the default budget nothing is thinned: every fix, the configured 50 m tolerance."""
+    _, page = small_map
+    assert _legend_notes(page) == ["Tracks simplified to 50 m (Douglas–Peucker)."]
+    assert json.dumps(LAYER_NAMES["fixes"], ensure_ascii=False) in page
+
+
+def _many_animals(n_animals: int = 60, n_fix: int = 1500) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Noisy random walks (hard to simplify) of many animals, hourly, 3 segments each, plus clusters."""
+    rng = np.random.default_rng(11)
+    n = n_animals * n_fix
+    aid = np.repeat([f"M{i:03d}" for i in range(n_animals)], n_fix)
+    step = rng.normal(0, 0.004, (n_animals, n_fix)).cumsum(axis=1).ravel()
+    lon = 76 + np.repeat(rng.uniform(0, 2, n_animals), n_fix) + step
+    lat = 42 + np.repeat(rng.uniform(0, 1, n_animals), n_fix) + rng.normal(0, 0.004, n).reshape(
+        n_animals, n_fix).cumsum(axis=1).ravel()
+    t = np.tile(pd.date_range("2022-01-01", periods=n_fix, freq="1h", tz="UTC"), n_animals)
+    df = pd.DataFrame({"animal_id": aid, "time": t, "lon": lon, "lat": lat,
+                       "segment_id": np.tile(np.arange(n_fix) * 3 // n_fix, n_animals)})
+    df["flag"] = pd.Series(np.where(rng.random(n) < 0.02, "spike", None), dtype="string")
+    clusters = pd.DataFrame({"animal_id": aid[::20], "cluster_id": np.arange(n // 20), "lon": lon[::20],
+                             "lat": lat[::20], "duration_h": rng.uniform(1, 100, n // 20), "n_fixes": 5})
+    return df, clusters
+
+
+def test_budget_bounds_many_fixes(tmp_path):
+    """90k fixes of 60 animals with a small budget: every layer within it, and the legend says so."""
+    tracks, clusters = _many_animals()
+    budget = MapBudget(track_vertices=6_000, area_vertices=2_000, fixes=9_000, points=400)
+    path = render_map(tracks, clusters=clusters, out=tmp_path / "many.html", budget=budget)
+    page = path.read_text(encoding="utf-8")
+    specs = _layer_specs(page)
+    track_vertices = sum(len(part) for b, s in specs if b == "geo" and s["base"].get("weight") == 2
+                         and "opacity" in s["base"] and s["base"].get("opacity") == 0.85
+                         for f in s["features"] for part in f["g"]["coordinates"])
+    assert 0 < track_vertices <= budget.track_vertices
+    assert sum('"Track M' in ln for ln in page.splitlines()) >= 1 and '"Track M059"' in page
+    series = json.loads(re.search(r"TelemetryMap\.setTracks\((\{.*?\})\);", page).group(1))
+    n_series = sum(len(a["t"]) for a in series["animals"])
+    assert 0 < n_series <= budget.fixes and len(series["animals"]) == 60
+    points = [s for b, s in specs if b == "points"]
+    assert len(points) == 2 and all(0 < len(s["lon"]) <= budget.points for s in points)  # flagged, clusters
+    # the longest clusters are the ones kept
+    hours = [float(h) for h in next(s for s in points if "colors" in s)["fields"][-1][1]]
+    assert min(hours) >= np.sort(clusters["duration_h"].to_numpy())[-budget.points] - 0.05
+    notes = _legend_notes(page)
+    tol = re.search(r"Douglas–Peucker tolerance (\d+) m \(not 50 m\)", " ".join(notes))
+    assert tol and int(tol.group(1)) > 50, notes
+    assert any(n.startswith("Time slider and fixes: one fix per animal per ") for n in notes), notes
+    assert any(n.startswith("Clusters (longest): 400 of 4,500") for n in notes), notes
+    assert re.search(r'"Fixes \(1 per [^"]+\)"', page)
+    # bounded: a few hundred kB here whatever the number of fixes
+    assert path.stat().st_size < 1_500_000
+    # deterministic under thinning too
+    again = render_map(tracks, clusters=clusters, out=tmp_path / "again.html", budget=budget)
+    assert again.read_bytes() == path.read_bytes()
+
+
+def test_budget_must_be_positive():
+    with pytest.raises(TelemetryError, match="positive"):
+        MapBudget(fixes=0)
