@@ -1,7 +1,8 @@
 """Step metrics on the WGS84 ellipsoid: step length, interval, speed, azimuth, turn, NSD.
 
 All metrics are computed over usable (unflagged) fixes within each animal and segment,
-with one vectorised :meth:`pyproj.Geod.inv` call for all animals at once. A step belongs
+with one vectorised geodesic call for all animals at once (:func:`telemetry.trajectory.geodesic.inverse`,
+WGS84, checked against :meth:`pyproj.Geod.inv`). A step belongs
 to the fix it *arrives* at (as in movingpandas): the first usable fix of a segment has
 no step, flagged rows get NaN.
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyproj
 
 from telemetry.trajectory._arrays import (
     group_codes,
@@ -33,11 +33,9 @@ from telemetry.trajectory._arrays import (
     usable_mask,
     wrap_deg,
 )
+from telemetry.trajectory.geodesic import inverse as geodesic_inverse
 
-__all__ = ["metrics", "daily_distance", "METRIC_COLUMNS", "GEOD"]
-
-GEOD = pyproj.Geod(ellps="WGS84")
-"""The ellipsoid every reported distance is measured on."""
+__all__ = ["metrics", "daily_distance", "METRIC_COLUMNS"]
 
 METRIC_COLUMNS: tuple[str, ...] = ("step_m", "dt_s", "speed_kmh", "azimuth_deg", "turn_deg", "nsd_km2")
 
@@ -84,7 +82,7 @@ def metrics(df: pd.DataFrame, *, smoothed: bool = False) -> pd.DataFrame:
             key = np.cumsum(np.r_[True, (a[1:] != a[:-1]) | (seg[1:] != seg[:-1])])
         has_prev = same_group_as_previous(key)
         prv = np.maximum(np.arange(n) - 1, 0)
-        az12, az21, dist = GEOD.inv(lon[prv], lat[prv], lon, lat)
+        az12, az21, dist = geodesic_inverse(lon[prv], lat[prv], lon, lat)
         az12, az21, dist = np.asarray(az12), np.asarray(az21), np.asarray(dist)
         step = np.where(has_prev, dist, np.nan)
         dt = np.where(has_prev, (t - t[prv]) / 1e9, np.nan)
@@ -97,7 +95,7 @@ def metrics(df: pd.DataFrame, *, smoothed: bool = False) -> pd.DataFrame:
         prev_moved = np.r_[False, moved[:-1]] & has_prev
         turn = np.where(moved & prev_moved, wrap_deg(az12 - arrive[prv]), np.nan)
         first = group_starts(a)
-        _, _, d0 = GEOD.inv(lon[first], lat[first], lon, lat)
+        _, _, d0 = geodesic_inverse(lon[first], lat[first], lon, lat)
         nsd = (np.asarray(d0) / 1000.0) ** 2
         for name, values in zip(METRIC_COLUMNS, (step, dt, speed, azimuth, turn, nsd)):
             out_cols[name][pos] = values

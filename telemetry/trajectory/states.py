@@ -37,7 +37,7 @@ angles that use it), but the chain still runs through it: between two fixes
 is a missing epoch, not a broken chain. The chain restarts at each segment
 (``segment_id`` if present, else gaps longer than ``max_gap_h``).
 
-Steps and angles are geodesic (pyproj.Geod on WGS84): step = ellipsoidal distance,
+Steps and angles are geodesic (WGS84, :func:`telemetry.trajectory.geodesic.inverse`): step = ellipsoidal distance,
 turning angle = forward azimuth of the next step minus the arrival heading of the
 previous one, wrapped to (-π, π], positive for left (counter-clockwise) turns. Steps shorter than ``min_step_m`` are raised to it
 (the gamma density has no mass at zero; GPS error makes true zeros rare anyway).
@@ -55,7 +55,8 @@ from typing import Any
 import numba
 import numpy as np
 import pandas as pd
-from pyproj import Geod
+
+from telemetry.trajectory.geodesic import inverse as geodesic_inverse
 
 __all__ = ["StateParams", "label_states", "step_observations", "STATE_LABELS"]
 
@@ -65,7 +66,6 @@ STATE_LABELS: dict[int, tuple[str, ...]] = {
 }
 """State labels by number of states, ordered by increasing mean step length."""
 
-_GEOD = Geod(ellps="WGS84")
 _KAPPA_MAX = 50.0
 """Cap on the von Mises concentration (keeps a state from collapsing onto one direction)."""
 
@@ -874,7 +874,7 @@ def _observations(
     step = np.full(n, np.nan)
     turn = np.full(n, np.nan)
     if n > 1:
-        az12, az21, dist = _GEOD.inv(lon[:-1], lat[:-1], lon[1:], lat[1:])
+        az12, az21, dist = geodesic_inverse(lon[:-1], lat[:-1], lon[1:], lat[1:])
         valid = on_schedule[1:]
         step[:-1] = np.where(valid, np.maximum(dist, p.min_step_m), np.nan)
         arrive = np.radians(np.asarray(az21) + 180.0)  # heading on arrival at j+1
