@@ -65,22 +65,61 @@ def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
     np.minimum.at(first, codes[ok], t[ok])
     np.maximum.at(last, codes[ok], t[ok])
     inside = tracks["time"].notna().to_numpy() & (t >= first[codes]) & (t <= last[codes])
-    timed = tracks[inside]
-    if timed.empty:
+    if not inside.any():
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    # columns of the rows inside only (no copy of the whole table); months from the integer
+    # times, formatted once per distinct month rather than once per row
+    month_no = t[inside].view("datetime64[ns]").astype("datetime64[M]")
+    uniq, month_code = np.unique(month_no, return_inverse=True)
+    names = pd.DatetimeIndex(uniq.astype("datetime64[ns]")).strftime("%Y-%m")
+    # the animal as a categorical of its name, categories sorted: it groups and sorts like
+    # the strings, without making a string per row (codes mapped per animal instead)
+    # (rows without an animal id get code -1, i.e. missing, which group_stats drops)
+    na = np.asarray(pd.isna(labels), dtype=bool)
+    names_a, inverse = np.unique(np.asarray(labels[~na].astype(str), dtype=object), return_inverse=True)
+    animal_code = np.full(len(labels), -1, dtype=np.int64)
+    animal_code[~na] = inverse.ravel()
     df = pd.DataFrame({
-        "animal_id": timed["animal_id"].astype(str).to_numpy(dtype=object),
-        "month": pd.to_datetime(timed["time"], utc=True).dt.strftime("%Y-%m").to_numpy(dtype=object),
-        "time": timed["time"].to_numpy(),
-        "lon": timed["lon"].to_numpy(dtype=float, na_value=np.nan),
-        "lat": timed["lat"].to_numpy(dtype=float, na_value=np.nan),
-        "hdop": timed["hdop"].to_numpy(dtype=float, na_value=np.nan) if "hdop" in timed else np.nan,
-        "fix_type": timed["fix_type"].astype(object).to_numpy() if "fix_type" in timed else None,
+        "animal_id": pd.Categorical.from_codes(animal_code[codes[inside]],
+                                               categories=pd.Index(names_a, dtype=object)),
+        "month": pd.Categorical.from_codes(month_code.ravel(), categories=pd.Index(names, dtype=object)),
+        "time": pd.to_datetime(tracks["time"][inside], utc=True).array,
+        "lon": tracks["lon"].to_numpy(dtype=float, na_value=np.nan)[inside],
+        "lat": tracks["lat"].to_numpy(dtype=float, na_value=np.nan)[inside],
+        "hdop": tracks["hdop"].to_numpy(dtype=float, na_value=np.nan)[inside] if "hdop" in tracks else np.nan,
+        # (a categorical compares to "3D" by code, no per-row strings needed)
+        "fix_type": tracks["fix_type"].array[inside] if "fix_type" in tracks else None,
     })
-    df["time"] = pd.to_datetime(df["time"], utc=True)
     df.loc[~(np.isfinite(df["lon"]) & np.isfinite(df["lat"])), ["lon", "lat"]] = np.nan
     st = group_stats(df, ["animal_id", "month"])
+    st = st.astype({"animal_id": str, "month": str})
     return st[cols].sort_values(["animal_id", "month"], kind="stable").reset_index(drop=True)
+
+
+def _daily_km(tracks: pd.DataFrame) -> pd.DataFrame:
+    """``animal_id``, ``distance_km`` per animal and UTC day, rows by animal then day.
+
+    The numbers of :func:`telemetry.trajectory.metrics.daily_distance` (a step counts for
+    the day of the fix it arrives at; same pandas sums, so the same floats), from integer
+    day numbers and one integer group key instead of per-row Timestamps and dates.
+    """
+    from telemetry.trajectory._arrays import group_codes, time_ns, usable_mask
+
+    ok = usable_mask(tracks)
+    codes, labels = group_codes(tracks)
+    day = time_ns(tracks)[ok] // 86_400_000_000_000  # floor: UTC calendar day number
+    code = codes[ok]
+    if not code.size:
+        return pd.DataFrame(columns=["animal_id", "distance_km"])
+    span = int(day.max() - day.min()) + 1
+    key = code * span + (day - day.min())  # sorts as (animal, day)
+    step = pd.Series(tracks["step_m"].to_numpy(dtype=float, na_value=np.nan)[ok])
+    km = step.groupby(key, sort=True).sum() / 1000.0
+    group = km.index.to_numpy() // span
+    animal = labels.take(group)
+    if isinstance(tracks["animal_id"].dtype, pd.CategoricalDtype):
+        animal = pd.Categorical(animal, dtype=tracks["animal_id"].dtype)
+    return pd.DataFrame({"animal_id": animal, "distance_km": km.to_numpy()})
 
 
 def crossings_by_border_month(crossings: pd.DataFrame, kinds: tuple[str, ...] = ("crossing",)) -> pd.DataFrame:
@@ -147,7 +186,12 @@ def daily_distance_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> 
 
     from telemetry.trajectory.metrics import daily_distance
 
-    dd = daily_distance(tracks) if len(tracks) else pd.DataFrame(columns=["animal_id", "distance_km"])
+    if not len(tracks):
+        dd = pd.DataFrame(columns=["animal_id", "distance_km"])
+    elif "step_m" in tracks.columns:
+        dd = _daily_km(tracks)
+    else:
+        dd = daily_distance(tracks)
     with mpl.rc_context(_RC):
         groups = dd.groupby(dd["animal_id"].astype(str), sort=True)["distance_km"] if len(dd) else None
         names = list(groups.groups) if groups is not None else []

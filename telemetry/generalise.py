@@ -168,13 +168,19 @@ def generalise_polygons(geoms: np.ndarray, grid_deg: float) -> np.ndarray:
     ci = i0[owner] + k % nx[owner]
     cj = j0[owner] + k // nx[owner]
     cells = cell_polygons(ci, cj, grid_deg)
-    target = geoms[idx][owner]
+    # prepared copies: each geometry is tested against many cells, and GEOS then indexes
+    # its edges once instead of once per test (copies, so the caller's objects stay as they are)
+    prepared = shapely.from_wkb(shapely.to_wkb(geoms[idx]))
+    shapely.prepare(prepared)
+    target = prepared[owner]
     # a cell that only shares an edge or corner with the polygon is not part of it
     # (else every polygon ending on a cell line would grow by a row of cells) ...
-    hit = shapely.intersects(cells, target) & ~shapely.touches(cells, target)
+    inter = shapely.intersects(cells, target)
+    hit = inter.copy()
+    hit[inter] = ~shapely.touches(cells[inter], target[inter])  # only where they meet at all
     # ... unless the geometry has no interior overlap at all (degenerate: a line on a cell line)
     none = np.bincount(owner[hit], minlength=len(idx)) == 0
-    hit |= none[owner] & shapely.intersects(cells, target)
+    hit |= none[owner] & inter
     owner, cells = owner[hit], cells[hit]
     # cells of one geometry form a coverage (edge-matched squares): coverage_union is
     # exact and keeps vertices on cell corners; one call per geometry (few polygons)

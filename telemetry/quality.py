@@ -38,7 +38,9 @@ def group_stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             "argos": df["fix_type"] == "argos",
         }
     )
-    work = work.sort_values(keys + ["time"], kind="stable")
+    # = work.sort_values(keys + ["time"], kind="stable"), from integer sort keys: pandas
+    # factorises the times through a hash table first (seconds at 10M rows)
+    work = work.take(_stable_order([work[k] for k in keys] + [work["time"]]))
     grouped = work.groupby(keys, observed=True, sort=True)
     dt_h = grouped["time"].diff().dt.total_seconds() / 3600.0
     # duplicates: same group and time as the previous row
@@ -57,7 +59,6 @@ def group_stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         last=("time", "max"),
         median_interval_h=("dt_h", "median"),
         hdop_median=("hdop", "median"),
-        hdop_p90=("hdop", lambda s: s.quantile(0.9) if s.notna().any() else np.nan),
         hdop_max=("hdop", "max"),
         n_3d=("is3d", "sum"),
         n_2d=("is2d", "sum"),
@@ -65,6 +66,11 @@ def group_stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         expected=("slots", "sum"),
         n_argos=("argos", "sum"),
     )
+    # the 90th percentile in one vectorised pass (a per-group lambda took seconds at 5,000
+    # animal-months), bit-identical to Series.quantile(0.9) of each group
+    out.insert(out.columns.get_loc("hdop_median") + 1, "hdop_p90",
+               group_quantile(work["hdop"].to_numpy(dtype=float, na_value=np.nan), _group_numbers(grouped),
+                              len(out), 0.9))
     out["no_fix_rows"] = out["rows"] - out["fixes"]
     span_h = (out["last"] - out["first"]).dt.total_seconds() / 3600.0
     out["span_days"] = span_h / 24.0
@@ -78,6 +84,69 @@ def group_stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     out["share_3d_pct"] = np.where(typed > 0, 100.0 * out["n_3d"] / typed.where(typed > 0, 1), np.nan)
     out["share_2d_pct"] = np.where(typed > 0, 100.0 * out["n_2d"] / typed.where(typed > 0, 1), np.nan)
     return out.reset_index()
+
+
+def _sort_codes(col: pd.Series) -> np.ndarray:
+    """int64 codes that sort like ``col`` does in ``sort_values`` (missing values last)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy().astype(np.int64)
+        n = len(col.cat.categories)
+    elif isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col.dtype):
+        codes = col.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64).copy()
+        missing = col.isna().to_numpy()
+        codes[missing] = np.iinfo(np.int64).max  # NaT last (NaT is int64 min)
+        return codes
+    else:
+        codes, uniques = pd.factorize(col, sort=True)
+        codes = codes.astype(np.int64)
+        n = len(uniques)
+    return np.where(codes < 0, n, codes)
+
+
+def _stable_order(columns: list[pd.Series]) -> np.ndarray:
+    """Row positions sorting by ``columns`` (first = primary), stable, missing values last."""
+    return np.lexsort([_sort_codes(c) for c in reversed(columns)])
+
+
+def _group_numbers(grouped: Any) -> np.ndarray:
+    """Group number of each row (sorted group order), -1 for rows in no group (missing key)."""
+    ng = grouped.ngroup().to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.isnan(ng), -1, ng).astype(np.int64)
+
+
+def group_quantile(values: np.ndarray, groups: np.ndarray, n_groups: int, q: float) -> np.ndarray:
+    """Quantile ``q`` (0-1) of ``values`` per group ``0..n_groups-1``, NaN skipped.
+
+    Linear interpolation computed exactly as :func:`numpy.percentile` does it (and hence
+    ``pandas.Series.quantile``): virtual index ``(n-1)·q`` and numpy's two-sided lerp, so
+    the results are bit-identical to quantiles taken group by group. Groups without values
+    give NaN; ``groups`` < 0 are ignored.
+    """
+    values = np.asarray(values, dtype=float)
+    groups = np.asarray(groups, dtype=np.int64)
+    keep = ~np.isnan(values) & (groups >= 0)
+    v, g = values[keep], groups[keep]
+    order = np.lexsort((v, g))
+    v, g = v[order], g[order]
+    n = np.bincount(g, minlength=n_groups)
+    start = np.cumsum(n) - n
+    has = n > 0
+    virtual = (n - 1) * np.float64(q)
+    prev = np.floor(virtual)
+    above = virtual >= n - 1  # numpy takes the last value (gamma then multiplies a zero difference)
+    prev_i = np.where(above, n - 1, prev).astype(np.int64)
+    next_i = np.where(above, n - 1, prev + 1).astype(np.int64)
+    gamma = virtual - np.where(above, -1.0, prev)
+    out = np.full(n_groups, np.nan)
+    a = v[(start + prev_i)[has]]
+    b = v[(start + next_i)[has]]
+    t = gamma[has]
+    diff = b - a
+    res = a + diff * t
+    hi = t >= 0.5
+    res[hi] = b[hi] - diff[hi] * (1 - t[hi])
+    out[has] = res
+    return out
 
 
 def _argos_counts(df: pd.DataFrame, keys: list[str]) -> dict[tuple, dict[str, int]]:

@@ -67,3 +67,29 @@ def test_empty_inputs_still_give_charts(tmp_path, cx):
     empty = _tracks().iloc[:0]
     out = charts.write_charts(tmp_path, empty, cx)
     assert len(out) == (2 if cx is None else 3) and all(p.stat().st_size > 1000 for p in out)
+
+
+def test_fast_tables_match_the_reference_computations():
+    """Daily distances and the vectorised 90th percentile give the very same floats."""
+    from telemetry.quality import group_quantile
+    from telemetry.trajectory.metrics import daily_distance, metrics
+
+    tr = metrics(_tracks().assign(animal_id=lambda d: d["animal_id"].astype("category")))
+    ref = daily_distance(tr)
+    got = charts._daily_km(tr)
+    assert got["animal_id"].astype(str).tolist() == ref["animal_id"].astype(str).tolist()
+    assert np.array_equal(got["distance_km"].to_numpy(), ref["distance_km"].to_numpy())
+    rng = np.random.default_rng(0)
+    v = np.where(rng.random(5000) < 0.1, np.nan, rng.gamma(2.0, size=5000))
+    g = rng.integers(0, 300, 5000)
+    want = pd.Series(v).groupby(g).agg(lambda s: s.quantile(0.9) if s.notna().any() else np.nan)
+    got_q = group_quantile(v, g, 300, 0.9)
+    assert np.array_equal(got_q[want.index.to_numpy()], want.to_numpy(), equal_nan=True)
+
+
+def test_monthly_fix_success_same_for_object_and_categorical_ids():
+    tr = _tracks()
+    a = charts.monthly_fix_success(tr)
+    b = charts.monthly_fix_success(tr.assign(animal_id=tr["animal_id"].astype("category"),
+                                             fix_type=tr["fix_type"].astype("category")))
+    pd.testing.assert_frame_equal(a, b)

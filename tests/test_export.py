@@ -283,3 +283,32 @@ def test_cli_export(tmp_path):
                             "--layer", "crossings"])
     assert res.exit_code == 0 and "warning" in res.stderr and "EXACT positions" in res.stderr
     assert pd.read_csv(tmp_path / "i.csv")["layer"].eq("crossings").all()
+
+
+def test_streamed_writers_give_the_same_files(tmp_path):
+    """The Arrow writers (tracks layer of internal.gpkg, tracks.parquet) write what the
+    GeoDataFrame route writes: same GeoPackage bytes, same GeoParquet bytes."""
+    import geopandas as gpd
+    import pyarrow.parquet as pq
+    from geopandas.io.arrow import _geopandas_to_arrow
+
+    tr = sample()["tracks"].iloc[:3000].copy()
+    tr.loc[tr.index[::11], "lon"] = np.nan  # rows without a position
+    tr["time"] = tr["time"] + pd.to_timedelta(np.arange(len(tr)) * 1_234_567, unit="ns")  # sub-ms times
+    meta = {"generated": "2024-01"}
+    a, b = tmp_path / "a.gpkg", tmp_path / "b.gpkg"
+    ex.write_gpkg_layers(ex.internal_layers(tr), a, meta)
+    ex.write_gpkg_layers(ex._internal_layers(tr, None, None, None, None, stream_tracks=True), b, meta)
+    assert a.read_bytes() == b.read_bytes()
+    ex.write_tracks(tr, tmp_path / "t.parquet")
+    lon = tr["lon"].to_numpy(dtype=float, na_value=np.nan)
+    lat = tr["lat"].to_numpy(dtype=float, na_value=np.nan)
+    geom = gpd.points_from_xy(lon, lat)
+    geom[~(np.isfinite(lon) & np.isfinite(lat))] = None
+    df = tr.copy(deep=False)
+    df.attrs = {}
+    table = _geopandas_to_arrow(gpd.GeoDataFrame(df, geometry=geom, crs="EPSG:4326"), index=False)
+    md = dict(table.schema.metadata)
+    md[b"telemetry"] = pq.read_schema(tmp_path / "t.parquet").metadata[b"telemetry"]
+    pq.write_table(table.replace_schema_metadata(md), tmp_path / "ref.parquet")
+    assert (tmp_path / "t.parquet").read_bytes() == (tmp_path / "ref.parquet").read_bytes()

@@ -56,3 +56,27 @@ def test_flagged_fixes_excluded_and_small_animals_skipped():
     b = home_ranges(far, HomeRangeParams(kde_levels_pct=()))
     np.testing.assert_allclose(a["area_km2"].to_numpy()[1:], b["area_km2"].to_numpy()[1:], rtol=0.05)
     assert home_ranges(df.iloc[:2]).empty
+
+
+def test_fast_paths_match_the_plain_computation():
+    """The hull pre-filter and the partial sort of the KDE grid change no bit of the result."""
+    from telemetry.trajectory.homerange import _hull_candidates, _top_mass
+
+    rng = np.random.default_rng(3)
+    for x, y in ((rng.normal(0, 1000, 5000), rng.normal(0, 300, 5000)),  # a cloud
+                 (np.cos(np.linspace(0, 6.28, 400)) * 50.0, np.sin(np.linspace(0, 6.28, 400)) * 50.0),  # all on the hull
+                 (np.arange(100.0), np.arange(100.0) * 2.0)):  # collinear
+        keep = _hull_candidates(x, y)
+        full = shapely.convex_hull(shapely.multipoints(np.column_stack([x, y])))
+        part = shapely.convex_hull(shapely.multipoints(np.column_stack([x[keep], y[keep]])))
+        assert shapely.to_wkb(full) == shapely.to_wkb(part)
+    dens = rng.gamma(0.3, size=40_000) * (rng.random(40_000) < 0.3)
+    dens /= dens.sum()
+    flat = np.sort(dens)[::-1]
+    cum = np.cumsum(flat)
+    top, top_cum = _top_mass(dens, 0.95)
+    for level in (0.5, 0.95):
+        i = int(np.searchsorted(cum, level))
+        assert int(np.searchsorted(top_cum, level)) == i and top[i] == flat[i]
+    whole, whole_cum = _top_mass(dens, 2.0)  # never reached: everything, sorted
+    assert np.array_equal(whole, flat) and np.array_equal(whole_cum, cum)
