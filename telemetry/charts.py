@@ -38,6 +38,11 @@ _RC = {
 }
 _PNG_META = {"Software": None}  # matplotlib's default stamps its version; leave it out
 
+MAX_ANIMALS = 40
+"""Most animals a per-animal chart shows: beyond that rows are unreadable (and the fix-success
+heat map of 2,000 animals would exceed matplotlib's 65,536-pixel limit). Which animals are
+kept is said in the chart title."""
+
 
 def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
     """Fix success (%) per animal and UTC month, as :mod:`telemetry.quality` defines it.
@@ -159,6 +164,12 @@ def fix_success_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> Pat
     tab = monthly_fix_success(tracks)
     with mpl.rc_context(_RC):
         grid = tab.pivot(index="animal_id", columns="month", values="fix_success_pct") if len(tab) else None
+        title = "Fix success per animal and month"
+        if grid is not None and len(grid) > MAX_ANIMALS:
+            # the collars that need attention: lowest mean monthly fix success
+            keep = grid.mean(axis=1).sort_values(kind="stable").index[:MAX_ANIMALS]
+            title = f"Fix success per month: the {MAX_ANIMALS} of {len(grid):,} animals with the lowest"
+            grid = grid.loc[grid.index.isin(keep)]
         if grid is not None:
             # contiguous months, so a gap in the data shows as a gap in the chart
             grid = grid.reindex(columns=pd.period_range(grid.columns.min(), grid.columns.max(),
@@ -176,7 +187,7 @@ def fix_success_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> Pat
             ax.set_xticks(range(0, len(grid.columns), step), grid.columns[::step], rotation=45, ha="right")
             fig.colorbar(im, ax=ax, label="fix success (%)")
             ax.set_xlabel("month (UTC)")
-        ax.set_title("Fix success per animal and month")
+        ax.set_title(title)
         return _save(fig, Path(path))
 
 
@@ -195,6 +206,14 @@ def daily_distance_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> 
     with mpl.rc_context(_RC):
         groups = dd.groupby(dd["animal_id"].astype(str), sort=True)["distance_km"] if len(dd) else None
         names = list(groups.groups) if groups is not None else []
+        title = "Daily distance travelled (UTC days, sum of steps)"
+        if len(names) > MAX_ANIMALS:
+            # animals evenly spaced in the ranking by median daily distance: the chart spans the population
+            med = groups.median().sort_values(kind="stable")
+            pick = np.unique(np.round(np.linspace(0, len(med) - 1, MAX_ANIMALS)).astype(int))
+            names = sorted(med.index[pick])
+            title = (f"Daily distance (UTC days): {len(names)} of {len(med):,} animals, "
+                     "evenly spaced by median")
         fig = _figure(9, 3.8)
         ax = fig.add_subplot()
         if not names:
@@ -205,7 +224,7 @@ def daily_distance_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> 
             ax.set_ylabel("distance per day (km)")
             ax.tick_params(axis="x", rotation=45)
             ax.grid(axis="y", color="0.9")
-        ax.set_title("Daily distance travelled (UTC days, sum of steps)")
+        ax.set_title(title)
         return _save(fig, Path(path))
 
 

@@ -93,3 +93,31 @@ def test_monthly_fix_success_same_for_object_and_categorical_ids():
     b = charts.monthly_fix_success(tr.assign(animal_id=tr["animal_id"].astype("category"),
                                              fix_type=tr["fix_type"].astype("category")))
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_per_animal_charts_keep_at_most_max_animals(tmp_path):
+    """Hundreds of animals: the heat map keeps the lowest fix success, the box plot a spread."""
+    import matplotlib.image as mpimg
+
+    from telemetry import charts
+
+    rng = np.random.default_rng(4)
+    n_animals, per = 120, 60
+    animal = np.repeat([f"A{i:03d}" for i in range(n_animals)], per)
+    t0 = pd.Timestamp("2022-01-01", tz="UTC")
+    t = t0 + pd.to_timedelta(np.tile(np.arange(per) * 4, n_animals), unit="h")
+    # animal i loses a share i/n of its fixes: A000 is the best collar, A119 the worst
+    lost = rng.random(n_animals * per) < np.repeat(np.arange(n_animals) / n_animals, per)
+    lon = np.where(lost, np.nan, 77 + rng.normal(0, 0.01, n_animals * per))
+    df = pd.DataFrame({"animal_id": animal, "time": t, "lon": lon, "lat": np.where(lost, np.nan, 43.0)})
+    df["flag"] = pd.Categorical([None] * len(df))
+    tab = charts.monthly_fix_success(df)
+    grid = tab.pivot(index="animal_id", columns="month", values="fix_success_pct")
+    worst = set(grid.mean(axis=1).sort_values(kind="stable").index[:charts.MAX_ANIMALS])
+    assert min(int(a[1:]) for a in worst) >= 60  # all from the lossy half
+    png = charts.fix_success_chart(df, tmp_path / "fix.png")
+    h = mpimg.imread(png).shape[0]
+    assert h < (0.32 * charts.MAX_ANIMALS + 1.6) * 100 + 5  # rows for MAX_ANIMALS only
+    df = __import__("telemetry").metrics(df)
+    png = charts.daily_distance_chart(df, tmp_path / "dd.png")
+    assert png.exists()
