@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from telemetry.config import Config, load_config
+from telemetry.engine import Engine, LocalEngine, animal_partitions, concat_parts, get_engine
 from telemetry.errors import TelemetryError
 from telemetry.trajectory._arrays import group_codes, time_ns, usable_mask
 from telemetry.trajectory.clean import clean
@@ -40,6 +42,7 @@ def process(
     deployments: pd.DataFrame | None = None,
     smooth: bool = True,
     states: bool = True,
+    engine: str | Engine | None = None,
 ) -> pd.DataFrame:
     """Turn fixes into tracks: every step of issue 4 in order.
 
@@ -57,6 +60,11 @@ def process(
         Deployment table (``animal_id``, ``start``, ``end``) for :func:`telemetry.clean`.
     smooth, states : bool
         Run the Kalman smoother / the behavioural-state HMM.
+    engine : str or Engine, optional
+        Where to run (:mod:`telemetry.engine`): None/``"local"`` in this process,
+        ``"dask"`` or a :class:`~telemetry.engine.DaskEngine` on a Dask cluster, one task
+        per partition of whole animals (a GeoParquet dataset given as ``data`` is then
+        read by the workers, each its own animals). The result is identical.
 
     Returns
     -------
@@ -74,6 +82,11 @@ def process(
     else:
         cfg = load_config(config, species=species, overrides=overrides)
 
+    if engine is not None and not isinstance(engine, LocalEngine):
+        with _engine_scope(engine) as eng:
+            if eng.distributed:
+                return _process_distributed(data, cfg, eng, deployments=deployments, smooth=smooth,
+                                            states=states)
     if isinstance(data, pd.DataFrame):
         fixes = data
     else:
@@ -126,8 +139,10 @@ def track_summary(tracks: pd.DataFrame) -> pd.DataFrame:
         if col in tracks.columns:
             ids = tracks[col].to_numpy(dtype=float, na_value=np.nan)
             m = np.isfinite(ids)
-            pairs = np.unique(np.column_stack([codes[m], ids[m]]), axis=0)
-            out[name] = np.bincount(pairs[:, 0].astype(np.int64), minlength=k) if pairs.size else 0
+            # distinct (animal, id) pairs by hashing: np.unique(axis=0) sorted rows as
+            # structured records (seconds at 1M rows)
+            pairs = pd.DataFrame({"code": codes[m], "id": ids[m]}).drop_duplicates()
+            out[name] = np.bincount(pairs["code"].to_numpy(), minlength=k) if len(pairs) else 0
     t = time_ns(tracks)
     first = np.full(k, np.iinfo(np.int64).max)
     last = np.full(k, np.iinfo(np.int64).min)
@@ -160,6 +175,93 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.iloc[order].reset_index(drop=True)
 
 
+
+@contextmanager
+def _engine_scope(engine: str | Engine | None) -> Iterator[Engine]:
+    """The engine for ``engine``; one created here from a name is closed on exit, a given one is not."""
+    eng = get_engine(engine)
+    if eng is engine:
+        yield eng
+        return
+    with eng:
+        yield eng
+
+
+def _process_part(fixes: pd.DataFrame | tuple[str, list[str]], cfg: Config, deployments: pd.DataFrame | None,
+                  smooth: bool, states: bool) -> pd.DataFrame:
+    """:func:`process` of one partition of whole animals (runs on a worker).
+
+    ``fixes`` is the partition, or ``(dataset path, animal ids)`` for the worker to read.
+    """
+    if isinstance(fixes, tuple):
+        from telemetry.dataset import read_dataset
+
+        fixes = read_dataset(fixes[0], animals=fixes[1])
+    out = process(fixes, cfg, deployments=deployments, smooth=smooth, states=states)
+    out.attrs = {}
+    return out
+
+
+def _process_distributed(data: object, cfg: Config, engine: Engine, *, deployments: pd.DataFrame | None,
+                         smooth: bool, states: bool) -> pd.DataFrame:
+    """:func:`process` on a cluster: partitions of whole animals → workers → in-process order."""
+    from telemetry import dataset
+
+    path = dataset.single_dataset(data)
+    if path is not None:
+        # workers read their own animals from shared storage: the driver only reads the manifest
+        groups = dataset.animal_groups(path, engine.n_partitions)
+        parts: list[object] = [(str(path), ids) for ids in groups]
+        sources = [dataset.dataset_report(path)]
+    else:
+        if isinstance(data, pd.DataFrame):
+            fixes = data
+        else:
+            from telemetry.parsers import read
+
+            fixes = read(data)
+        sources = fixes.attrs.get("sources")
+        parts = animal_partitions(fixes, engine.n_partitions)
+    results = engine.map(_process_part, parts, cfg, deployments, smooth, states)
+    tracks = gather_tracks(results)
+    tracks.attrs = {"parameters": cfg.to_dict(), "steps": _process_steps(smooth, states)}
+    if sources is not None:
+        tracks.attrs["sources"] = sources
+    return tracks
+
+
+def _process_steps(smooth: bool, states: bool) -> list[str]:
+    """The names :func:`process` records in ``attrs["steps"]``."""
+    return ["sort", "clean", "segment", "clusters", *(["smooth"] if smooth else []), "metrics",
+            *(["states"] if states else [])]
+
+
+def gather_tracks(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Processed partitions of whole animals → the table :func:`process` gives in one piece.
+
+    Each partition is already in ``(animal, time, …)`` order, so a stable sort on the
+    animal code alone restores the in-process row order; ``cluster_id`` (numbered by
+    animal, then first time, over the whole table) is renumbered from the per-partition
+    numbers by ranking ``(animal code, local id)``.
+    """
+    tracks = concat_parts(parts)
+    codes, _ = group_codes(tracks)
+    order = np.argsort(codes, kind="stable")
+    if not np.array_equal(order, np.arange(len(order))):
+        tracks = tracks.iloc[order].reset_index(drop=True)
+        codes = codes[order]
+    if "cluster_id" in tracks.columns and len(parts) > 1:
+        cid = tracks["cluster_id"]
+        has = cid.notna().to_numpy()
+        local = cid.to_numpy(dtype=np.float64, na_value=np.nan)[has].astype(np.int64)
+        key = codes[has] * (int(local.max()) + 1 if local.size else 1) + local
+        _, rank = np.unique(key, return_inverse=True)
+        ids = np.zeros(len(tracks), dtype=np.int64)
+        ids[has] = rank
+        tracks["cluster_id"] = pd.arrays.IntegerArray(ids, ~has)
+    return tracks
+
+
 @dataclass
 class Products:
     """The population-level products of a set of tracks (see :func:`analyse`)."""
@@ -171,12 +273,19 @@ class Products:
 
 
 def analyse(
-    tracks: pd.DataFrame, *, corridors: bool = True, step: Callable[[str], object] | None = None
+    tracks: pd.DataFrame, *, corridors: bool = True, step: Callable[[str], object] | None = None,
+    engine: str | Engine | None = None,
 ) -> Products:
     """Crossings → hotspots → corridors → home ranges of processed tracks (default parameters).
 
     The one place these steps are chained, used by ``telemetry run``, ``map`` and ``export``.
     ``corridors=False`` skips the slowest layer (``corridors`` is then None).
+
+    With a Dask ``engine`` (see :mod:`telemetry.engine`) the per-animal steps — crossings,
+    home ranges and each animal's corridor footprint — run on the workers, one task per
+    partition of whole animals; hotspots (clustering all crossings), the footprint grid
+    and count and the pooled corridor-behaviour steps are reductions on this process.
+    The products are identical to the in-process ones.
     """
     from telemetry.corridor.corridors import corridors as find_corridors
     from telemetry.corridor.crossings import crossings
@@ -184,6 +293,9 @@ def analyse(
     from telemetry.trajectory.homerange import home_ranges
 
     announce = step or (lambda name: None)
+    with _engine_scope(engine) as eng:
+        if eng.distributed:
+            return _analyse_distributed(tracks, eng, corridors=corridors, announce=announce)
     announce("crossings and hotspots")
     cx = crossings(tracks)
     hs = hotspots(cx)
@@ -193,6 +305,143 @@ def analyse(
         co = find_corridors(tracks, hs)
     announce("home ranges")
     return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=home_ranges(tracks))
+
+
+def _home_ranges_part(tracks: pd.DataFrame) -> pd.DataFrame:
+    """Home ranges of one partition of whole animals (runs on a worker)."""
+    from telemetry.trajectory.homerange import home_ranges
+
+    return home_ranges(tracks)
+
+
+def _analyse_distributed(tracks: pd.DataFrame, engine: Engine, *, corridors: bool,
+                         announce: Callable[[str], object]) -> Products:
+    """:func:`analyse` with the per-animal steps on the cluster and the reductions here.
+
+    Crossings run here, on all tracks: :func:`telemetry.corridor.crossings.crossings` clips
+    the border polygons to the bounding box of *all* its input fixes (plus a margin from
+    their largest error), so crossings of a subset of animals differ from the in-process
+    ones in the last digits of ``depth_*_m`` (and can differ in certainty) near the box's
+    edge. They are distributed once it accepts that extent as a parameter.
+    """
+    from telemetry.corridor.crossings import crossings
+    from telemetry.corridor.hotspots import hotspots
+
+    parts = animal_partitions(tracks, engine.n_partitions)
+    # submit the per-animal home ranges first: the workers compute them while this process
+    # does the crossings, hotspots and the corridor reductions
+    hr_futures = engine.submit_map(_home_ranges_part, parts)
+    announce("crossings and hotspots")
+    cx = crossings(tracks)
+    hs = hotspots(cx)  # population clustering of every animal's crossings: a reduction
+    co = None
+    if corridors:
+        announce("corridors")
+        co = _corridors_distributed(tracks, hs, engine)
+    announce("home ranges")
+    hr = _gather_rows(engine.gather(hr_futures), codes_of="animal_id")
+    return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=hr)
+
+
+def _gather_rows(parts: list[pd.DataFrame], *, by: list[str] | None = None, codes_of: str | None = None
+                 ) -> pd.DataFrame:
+    """Per-partition result tables → the in-process table (row order, dtypes, attrs).
+
+    Empty parts are left out (their placeholder columns are typed ``object`` and would
+    widen the others). Rows are put back in order with the same stable sort the step
+    itself ends with (``by``), or by the categorical code of ``codes_of`` (tables built
+    in animal-code order); each animal's rows come from one part, already in order.
+    """
+    attrs = dict(parts[0].attrs) if parts else {}
+    full = [p for p in parts if len(p)]
+    if not full:
+        return parts[0]
+    out = pd.concat(full, ignore_index=True, sort=False) if len(full) > 1 else full[0].reset_index(drop=True)
+    if by is not None:
+        out = out.sort_values(by, kind="stable").reset_index(drop=True)
+    elif codes_of is not None:
+        codes, _ = group_codes(out, codes_of)
+        order = np.argsort(codes, kind="stable")
+        out = out.iloc[order].reset_index(drop=True)
+    out.attrs = attrs
+    return out
+
+
+def _variance_part(ta: object) -> np.ndarray:
+    """Brownian motion variance σ²_m (m²/s) of the animals of one TrackArrays subset (on a worker)."""
+    from telemetry.corridor.footprints import brownian_variance
+
+    return brownian_variance(ta)
+
+
+def _footprint_part(item: tuple[object, np.ndarray], grid: object, level: float, k_sigma: float,
+                    var_m2_s: np.ndarray) -> list[tuple[int, np.ndarray, float]]:
+    """Footprint cells of some animals on the shared grid (on a worker; see ``footprint_cells``)."""
+    from telemetry.corridor.footprints import footprint_cells
+
+    ta, animals = item
+    # one thread: the worker is one of the cluster's cores already
+    return footprint_cells(ta, grid, animals, level=level, k_sigma=k_sigma, var_m2_s=var_m2_s, n_threads=1)
+
+
+def _corridors_distributed(tracks: pd.DataFrame, hotspots: pd.DataFrame, engine: Engine) -> pd.DataFrame:
+    """:func:`telemetry.corridor.corridors.corridors` with the footprints map-reduced on the cluster.
+
+    The same steps as ``corridor_layers`` (default parameters), except the footprint
+    stack: the projection and the fix arrays are made here (the CRS depends on all
+    fixes); σ²_m of each animal (map), the shared grid padded by the widest bridge
+    reach (here), each animal's footprint cells on that grid (map) and the count of
+    animals per cell (``np.bincount`` of all cells, here) — what ``stack_footprints``
+    does in one process. The pooled corridor-behaviour steps (neighbourhoods across
+    animals), the polygons and their attributes are population steps and run here.
+    """
+    import dataclasses
+
+    from telemetry.corridor import corridors as cmod
+    from telemetry.corridor import footprints as fmod
+    from telemetry.engine import balanced_groups
+
+    p = cmod.CorridorParams()
+    ta = fmod.track_arrays(tracks, max_gap_h=p.max_gap_h)
+    if not ta.step_ok.any() or "footprint" not in p.methods:
+        return cmod.corridors(tracks, hotspots, params=p)  # nothing per animal worth shipping
+    k = len(ta.labels)
+    groups = balanced_groups(np.bincount(ta.animal, minlength=k), engine.n_partitions)
+    subsets = [fmod._subset(ta, g) for g in groups]
+    var = np.full(k, np.nan)
+    for g, v in zip(groups, engine.map(_variance_part, subsets)):
+        var[g] = v[g]
+    *_, reach = fmod._bridges(ta, var, p.k_sigma, p.cell_m)
+    pad = float(np.max(reach)) if reach.size else 1000.0
+    grid = fmod.make_grid(ta.x, ta.y, ta.crs, cell_m=p.cell_m, pad_m=pad, max_cells=p.max_cells)
+    cells: list[np.ndarray] = [np.zeros(0, dtype=np.int64) for _ in range(k)]
+    results = engine.map(_footprint_part, list(zip(subsets, groups)), grid, p.footprint_level, p.k_sigma, var)
+    for part in results:
+        for code, c, _ in part:
+            cells[code] = c
+    flat = np.concatenate(cells) if cells else np.zeros(0, dtype=np.int64)
+    # the reduce: each animal's cells are distinct, so the bincount is animals per cell
+    count = np.bincount(flat, minlength=grid.nx * grid.ny).astype(np.int16).reshape(grid.shape)
+    fp = fmod.Footprints(grid=grid, count=count, cells=cells, var_m2_s=var)
+
+    frames: list[pd.DataFrame] = []
+    fpoly = fmod.count_polygons(fp, p.classes)
+    fpoly["months"] = cmod._footprint_months(ta, fp.grid, fpoly["cells"])
+    fpoly["method"] = "footprint"
+    frames.append(fpoly.drop(columns="cells"))
+    if "behaviour" in p.methods:
+        steps = cmod.corridor_steps(ta, speed_prop=p.speed_prop, circ_prop=p.circ_prop, radius_frac=p.radius_frac,
+                                    min_neighbours=p.min_neighbours, pooled=p.pooled)
+        bpoly = cmod.behaviour_polygons(steps, buffer_m=p.buffer_m, min_animals=p.min_animals)
+        bpoly["method"] = "behaviour"
+        bpoly["n_animals"] = pd.NA
+        frames.append(bpoly.drop(columns="n_steps"))
+    polys = pd.concat(frames, ignore_index=True)
+    out = cmod._attributes(polys, ta, hotspots, None, p)
+    out.attrs = {"parameters": dataclasses.asdict(p),
+                 "brownian_variance_m2_s": {str(a): float(v) for a, v in zip(ta.labels, var, strict=True)
+                                            if np.isfinite(v)}}
+    return out
 
 
 @dataclass
@@ -234,6 +483,7 @@ def run(
     step: Callable[[str], object] | None = None,
     fixes: pd.DataFrame | None = None,
     grid_deg: float = 0.1,
+    engine: str | Engine | None = None,
 ) -> RunResult:
     """The whole job: read → clean → segment → smooth → metrics → states → crossings →
     hotspots → corridors → home ranges → map → exports.
@@ -262,6 +512,9 @@ def run(
     grid_deg : float
         Generalisation grid of the public GeoJSON (degrees; 0.1 = GBIF practice for
         highly sensitive species).
+    engine : str or Engine, optional
+        Where the per-animal steps run (:mod:`telemetry.engine`; default in-process). Reading,
+        the quality summary, the reductions, the map and the exports run in this process.
     """
     from telemetry.export import atomic_write, write_deliverables, write_tracks
     from telemetry.maps import render_map
@@ -278,9 +531,10 @@ def run(
         fixes = read([Path(p) for p in inputs] if inputs else default_inputs())
     quality = summarize(fixes)
     announce("clean, segment, smooth, metrics, states")
-    tracks = process(fixes, config, species=species, overrides=overrides)
-    summary = track_summary(tracks)
-    products = analyse(tracks, step=announce)
+    with _engine_scope(engine) as eng:  # one cluster for both stages
+        tracks = process(fixes, config, species=species, overrides=overrides, engine=eng)
+        summary = track_summary(tracks)
+        products = analyse(tracks, step=announce, engine=eng)
     cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
     announce("map")
     written = [render_map(tracks, crossings=cx, hotspots=hs, corridors=co, home_ranges=hr,

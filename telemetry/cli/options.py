@@ -1,4 +1,4 @@
-"""Options shared by the subcommands that read collar files."""
+"""Options shared by the subcommands: reading collar files, and where the work runs."""
 
 from __future__ import annotations
 
@@ -49,3 +49,26 @@ def read_inputs(paths: tuple[str, ...], tz: str | None, columns: str | None, for
 
     return telemetry.read(list(paths), tz=tz, columns=parse_columns(columns), format=format_,
                           animal_id=animal_id)
+
+
+def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--engine``, ``--scheduler`` and ``--workers`` (see :mod:`telemetry.engine`)."""
+    func = click.option("--workers", "n_workers", type=click.IntRange(min=1), default=None, metavar="N",
+                        help="Workers of the local Dask cluster (default: one per CPU core).")(func)
+    func = click.option("--scheduler", default=None, metavar="ADDRESS",
+                        help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --engine dask); "
+                             "without it --engine dask starts a local cluster.")(func)
+    func = click.option("--engine", type=click.Choice(["local", "dask"]), default=None,
+                        help="Where the per-animal steps run: local (in this process, default) or dask.")(func)
+    return func
+
+
+def make_engine(engine: str | None, scheduler: str | None, n_workers: int | None):
+    """The engine the options ask for (lazy import keeps `--help` fast); one-line errors."""
+    from telemetry.engine import get_engine
+
+    if n_workers is not None and scheduler:
+        raise ConfigError("--workers is for the local cluster; the cluster at --scheduler has its own workers")
+    if n_workers is not None and engine != "dask":
+        raise ConfigError("--workers needs --engine dask")
+    return get_engine(engine, scheduler=scheduler, n_workers=n_workers)

@@ -2,22 +2,31 @@
 
 A thin layer: parse options, call :func:`telemetry.pipeline.process`, write the table
 atomically (temp file + rename) as GeoParquet, GeoPackage or CSV (by extension) with the
-parameters in its metadata, print a per-animal summary.
+parameters in its metadata, print a per-animal summary. An output without a suffix (or
+``--partitioned``) is a GeoParquet dataset folder partitioned by animal
+(:mod:`telemetry.dataset`). ``--engine dask`` runs the animals on a Dask cluster; a dataset
+given as the only INPUT is then read by the workers, each its own animals.
 """
 
 from __future__ import annotations
 
+import os
+
 import click
 import pandas as pd
 
+from telemetry.cli.options import engine_options, make_engine
 from telemetry.errors import TelemetryError
 from telemetry.export import output_format, write_tracks
 
 
 @click.command("process")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--out", "-o", "out", required=True, type=click.Path(dir_okay=False),
-              help="Output file: .parquet (GeoParquet), .gpkg or .csv.")
+@click.option("--out", "-o", "out", required=True, type=click.Path(),
+              help="Output file: .parquet (GeoParquet), .gpkg or .csv; a name without suffix is a "
+                   "GeoParquet dataset folder partitioned by animal.")
+@click.option("--partitioned", is_flag=True,
+              help="Write --out as a GeoParquet dataset folder partitioned by animal, whatever its name.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="TOML file with [clean], [segment], [clusters], [smooth], [states] tables.")
 @click.option("--species", default=None, help="Species profile: snow_leopard (default) or generic.")
@@ -30,9 +39,11 @@ from telemetry.export import output_format, write_tracks
 @click.option("--tz", default=None, help="Time zone of files that only have local times.")
 @click.option("--no-smooth", is_flag=True, help="Skip the Kalman smoother.")
 @click.option("--no-states", is_flag=True, help="Skip the behavioural-state HMM.")
+@engine_options
 def process(
     inputs: tuple[str, ...],
     out: str,
+    partitioned: bool,
     config_file: str | None,
     species: str | None,
     overrides: tuple[str, ...],
@@ -42,15 +53,20 @@ def process(
     tz: str | None,
     no_smooth: bool,
     no_states: bool,
+    engine: str | None,
+    scheduler: str | None,
+    n_workers: int | None,
 ) -> None:
     """Clean, segment, smooth and measure the tracks in INPUT files/directories."""
     from telemetry.config import load_config
+    from telemetry.dataset import single_dataset, write_dataset
     from telemetry.parsers import read
     from telemetry.pipeline import process as run
     from telemetry.pipeline import track_summary
     from telemetry.trajectory.clean import flag_summary
 
-    fmt = output_format(out)
+    as_dataset = partitioned or is_dataset_path(out)
+    fmt = None if as_dataset else output_format(out)
     sets = list(overrides)
     if max_speed_kmh is not None:
         sets.append(f"clean.max_speed_kmh={max_speed_kmh}")
@@ -58,9 +74,14 @@ def process(
         sets.append(f"segment.gap_multiple={gap_multiple}")
     cfg = load_config(config_file, species=species, overrides=sets)
     dep = _read_deployments(deployments) if deployments else None
-    fixes = read(list(inputs), tz=tz)
-    tracks = run(fixes, cfg, deployments=dep, smooth=not no_smooth, states=not no_states)
-    write_tracks(tracks, out, fmt=fmt)
+    with make_engine(engine, scheduler, n_workers) as compute:
+        # a dataset on a cluster is read by the workers; anything else is read here
+        data = inputs[0] if compute.distributed and single_dataset(list(inputs)) else read(list(inputs), tz=tz)
+        tracks = run(data, cfg, deployments=dep, smooth=not no_smooth, states=not no_states, engine=compute)
+    if as_dataset:
+        write_dataset(tracks, out)
+    else:
+        write_tracks(tracks, out, fmt=fmt)
 
     summary = track_summary(tracks)
     flags = flag_summary(tracks)
@@ -70,6 +91,13 @@ def process(
     with pd.option_context("display.width", 200, "display.max_columns", 50, "display.float_format", "{:.1f}".format):
         click.echo(table[cols].to_string())
     click.echo(f"{len(tracks)} rows, {int(summary['usable'].sum())} usable → {out}")
+
+
+def is_dataset_path(out: str) -> bool:
+    """True if ``--out`` names a dataset folder: no suffix, a trailing slash or an existing folder."""
+    from pathlib import Path
+
+    return out.endswith(("/", os.sep)) or Path(out).is_dir() or not Path(out).suffix
 
 
 def _read_deployments(path: str) -> pd.DataFrame:

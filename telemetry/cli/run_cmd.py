@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from telemetry.cli.options import input_options
+from telemetry.cli.options import engine_options, input_options, make_engine
 
 
 @click.command()
@@ -18,15 +18,21 @@ from telemetry.cli.options import input_options
               help="Override one parameter, e.g. --set clean.max_speed_kmh=12.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary table.")
 @input_options
-def run(inputs, out_dir, config_path, species, overrides, quiet, tz, columns, format_, animal_id) -> None:
+@engine_options
+def run(inputs, out_dir, config_path, species, overrides, quiet, tz, columns, format_, animal_id,
+        engine, scheduler, n_workers) -> None:
     """Read → clean → segment → smooth → crossings → hotspots → corridors → map → exports.
 
     With no INPUT, runs on the bundled synthetic sample (sample_tracks/) and
-    writes into maps/.
+    writes into maps/. INPUT may also be a GeoParquet dataset folder (`telemetry
+    process ... --out DIR/`). With --engine dask (or --scheduler ADDRESS) the
+    per-animal steps run on a Dask cluster; the outputs are the same.
     """
     from rich.console import Console
 
     from telemetry.pipeline import run as run_job
+
+    compute = make_engine(engine, scheduler, n_workers)
 
     if any(v is not None for v in (tz, columns, format_, animal_id)):
         # reading options apply to the inputs: read here, hand the table on
@@ -44,7 +50,7 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, tz, columns, fo
     console = Console(stderr=True, quiet=quiet)
     columns_ = (TextColumn("{task.description:<42}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                 TimeElapsedColumn())
-    with Progress(*columns_, console=console, transient=False, disable=quiet) as progress:
+    with compute, Progress(*columns_, console=console, transient=False, disable=quiet) as progress:
         task = progress.add_task("starting", total=len(RUN_STEPS))
 
         def step(name: str) -> None:
@@ -52,7 +58,7 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, tz, columns, fo
             progress.update(task, description=name, completed=done)
 
         result = run_job(inputs or None, out_dir, config_path, species=species, overrides=overrides,
-                         step=step, fixes=inputs_or_table)
+                         step=step, fixes=inputs_or_table, engine=compute)
         progress.update(task, description="done", completed=len(RUN_STEPS))
     if not quiet:
         _print_summary(result)

@@ -21,6 +21,7 @@ from telemetry.parsers import (  # noqa: F401  (importing registers each format)
     lotek,
     movebank,
     ornitela,
+    parquet,
     telonics,
     vectronic,
 )
@@ -102,7 +103,7 @@ def read(
     frames: list[pd.DataFrame] = []
     reports: list[dict[str, Any]] = []
     n_explicit_ok: dict[str, int] = {}
-    for src in open_sources(list(paths)):
+    for src in _sources(list(paths)):
         top = src.name.split("::")[0]
         try:
             parsed = read_source(src, options)
@@ -128,6 +129,19 @@ def read(
     frame = concat(frames)
     frame.attrs["sources"] = reports
     return frame
+
+
+def _sources(paths: list[str | os.PathLike[str]]) -> Iterable[Source]:
+    """:func:`open_sources`, except that a dataset folder is one source (not its files)."""
+    from pathlib import Path
+
+    from telemetry.dataset import is_dataset
+
+    for p in paths:
+        if is_dataset(p):
+            yield Source(name=str(Path(p)), explicit=True, path=Path(p))
+        else:
+            yield from open_sources([p])
 
 
 def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
