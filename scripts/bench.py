@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -167,7 +168,8 @@ MPD_STEPS: dict[str, str] = {
 """What movingpandas runs for each telemetry step ("" = movingpandas has no equivalent)."""
 
 
-def make_fixes(n_fixes: int, seed: int = 20261124, sample: Path = SAMPLE_TRACKS) -> pd.DataFrame:
+def make_fixes(n_fixes: int, seed: int = 20261124, sample: Path = SAMPLE_TRACKS,
+               n_animals: int | None = None) -> pd.DataFrame:
     """N realistic fixes of many animals: shifted copies of the synthetic Tien Shan sample.
 
     The sample (``sample_tracks/``, 11 simulated snow leopards, ~31k records) already has
@@ -180,12 +182,20 @@ def make_fixes(n_fixes: int, seed: int = 20261124, sample: Path = SAMPLE_TRACKS)
     Tien Shan and cross the KAZ/KGZ/CHN borders in different places. Vectorised; the
     same ``seed`` gives the same table.
 
+    With ``n_animals``, copies of one sampled animal are chained in time into longer
+    deployments (same position offset, so the same home range; 30 days between
+    copies, which the segmenter sees as a gap) until there are ``n_animals`` animals:
+    10M fixes of 1,000 animals are ~10,000 fixes (~4.5 years at 6 fixes a day) each.
+
     Parameters
     ----------
     n_fixes : int
         Rows wanted (the last copy is cut to fit).
     seed : int
         Seed of the offsets.
+    n_animals : int, optional
+        Animals wanted (default: one per copy of each sampled animal, ~2,800 fixes each);
+        at most one per copy, at least the sample's 11 (fewer if ``n_fixes`` is cut short).
     sample : Path
         Folder read with :func:`telemetry.read`.
 
@@ -208,6 +218,21 @@ def make_fixes(n_fixes: int, seed: int = 20261124, sample: Path = SAMPLE_TRACKS)
     copy = np.repeat(np.arange(n_copies), n_base)[:n_fixes]
     row = np.tile(np.arange(n_base), n_copies)[:n_fixes]
 
+    animal = base["animal_id"].cat.codes.to_numpy().astype(np.int64)[row]
+    n_sampled = len(base["animal_id"].cat.categories)
+    # group[c, a]: which output animal copy c of sampled animal a belongs to; pos: its place in the chain
+    wanted = n_copies * n_sampled if n_animals is None else min(max(n_animals, n_sampled), n_copies * n_sampled)
+    per_sampled = np.full(n_sampled, wanted // n_sampled) + (np.arange(n_sampled) < wanted % n_sampled)
+    c = np.arange(n_copies)[:, None]
+    group = c * per_sampled[None, :] // n_copies                       # (copy, sampled) → 0..per_sampled-1
+    first = -(-group * n_copies // per_sampled[None, :])                # first copy of that group
+    pos = c - first                                                      # copies before this one in its chain
+    out_id = np.cumsum(np.r_[0, per_sampled[:-1]])[None, :] + group     # global output animal number
+    # each sampled animal's deployment length (days; twice the interquartile time range, as
+    # the week-rollover rows sit ~20 years off) plus 30 days: the step between chained copies
+    q = base.groupby("animal_id", observed=False)["time"].quantile([0.25, 0.75]).unstack()
+    span_d = np.ceil(2 * (q[0.75] - q[0.25]).dt.total_seconds().fillna(0).to_numpy() / 86_400).astype(np.int64) + 30
+
     def tiled_category(name: str) -> pd.Categorical:
         """Copy k of category c becomes ``"<c>_c<k>"`` (codes arithmetic, no string ops per row)."""
         col = base[name].cat
@@ -217,13 +242,26 @@ def make_fixes(n_fixes: int, seed: int = 20261124, sample: Path = SAMPLE_TRACKS)
         names = [f"{c}_c{k:03d}" for k in range(n_copies) for c in cats]
         return pd.Categorical.from_codes(new_codes, categories=names)
 
-    animal = base["animal_id"].cat.codes.to_numpy().astype(np.int64)[row]
-    n_animals = len(base["animal_id"].cat.categories)
-    key = copy * n_animals + animal  # one offset per animal copy
-    dlon = rng.uniform(-0.25, 0.25, n_copies * n_animals)[key]
-    dlat = rng.uniform(-0.15, 0.15, n_copies * n_animals)[key]
-    # start dates moved by up to ±1.5 years; copy 0 is the sample itself
-    shift_d = np.r_[0, rng.integers(-540, 540, n_copies - 1)][copy]
+    def chained_category(name: str) -> pd.Categorical:
+        """Chained copies of sampled animal ``c`` become ``"<c>_c<k>"``, k = its output group."""
+        col = base[name].cat
+        cats = col.categories.astype(str)
+        code = col.codes.to_numpy().astype(np.int64)[row]
+        g = group[copy, animal]
+        new_codes = np.where(code >= 0, g * len(cats) + code, -1)
+        names = [f"{c}_c{k:03d}" for k in range(int(per_sampled.max())) for c in cats]
+        cat = pd.Categorical.from_codes(new_codes, categories=names)
+        return cat.remove_unused_categories()
+
+    key = out_id[copy, animal]  # one position offset and start date per output animal
+    n_out = int(per_sampled.sum())
+    dlon = rng.uniform(-0.25, 0.25, n_out)[key]
+    dlat = rng.uniform(-0.15, 0.15, n_out)[key]
+    # start dates moved by up to ±1.5 years (the first group of each sampled animal keeps the
+    # sample's dates), then each chained copy one sample span later
+    start_d = rng.integers(-540, 540, n_out)
+    start_d[np.cumsum(np.r_[0, per_sampled[:-1]])] = 0
+    shift_d = start_d[key] + pos[copy, animal] * span_d[animal]
     lon = base["lon"].to_numpy()[row]
     lat = base["lat"].to_numpy()[row]
     zero = (lon == 0) & (lat == 0)  # keep 0/0 placeholders as they are: cleaning must still see them
@@ -231,8 +269,8 @@ def make_fixes(n_fixes: int, seed: int = 20261124, sample: Path = SAMPLE_TRACKS)
     nat = base["time"].isna().to_numpy()[row]
     t_ns = np.where(nat, t_ns, t_ns + shift_d * 86_400 * 10**9)
     out = pd.DataFrame({
-        "animal_id": tiled_category("animal_id"),
-        "tag_id": tiled_category("tag_id"),
+        "animal_id": chained_category("animal_id"),
+        "tag_id": chained_category("tag_id"),
         "time": pd.to_datetime(t_ns.view("datetime64[ns]"), utc=True),
         "lon": np.where(zero, lon, lon + dlon),
         "lat": np.where(zero, lat, lat + dlat),
@@ -293,7 +331,8 @@ def telemetry_steps(fixes: pd.DataFrame) -> tuple[dict[str, float], pd.DataFrame
     return seconds, x
 
 
-def movingpandas_steps(fixes: pd.DataFrame, fix_interval_h: float = 4.0) -> tuple[dict[str, float], int]:
+def movingpandas_steps(fixes: pd.DataFrame, fix_interval_h: float = 4.0,
+                       return_collection: bool = False) -> tuple[dict[str, float], Any]:
     """Do the equivalent of :func:`telemetry.process` with movingpandas, timing each step.
 
     Same thresholds as telemetry's defaults: ``OutlierCleaner`` at ``max_speed_kmh``,
@@ -308,7 +347,8 @@ def movingpandas_steps(fixes: pd.DataFrame, fix_interval_h: float = 4.0) -> tupl
     -------
     dict, int
         Seconds per step (keys of :data:`MPD_STEPS` that movingpandas has) and the number of
-        trajectories after splitting.
+        trajectories after splitting (the split TrajectoryCollection itself with
+        ``return_collection``).
     """
     import warnings
     from datetime import timedelta
@@ -352,7 +392,7 @@ def movingpandas_steps(fixes: pd.DataFrame, fix_interval_h: float = 4.0) -> tupl
         tc.add_direction()
         tc.add_angular_difference()
         seconds["metrics"] = time.perf_counter() - t
-    return seconds, len(tc)
+    return seconds, (tc if return_collection else len(tc))
 
 
 def _best_of(run, repeats: int, budget_s: float) -> tuple[dict[str, float], dict[str, float], object]:
@@ -509,10 +549,263 @@ def bench_crossings(tracks: pd.DataFrame, repeats: int = 3, budget_s: float = 60
     }
 
 
+# --------------------------------------------------------------------------- the whole `telemetry run`
+
+RUN_MPD: dict[str, str] = {
+    "clean": "OutlierCleaner.clean(v_max)",
+    "segment": "ObservationGapSplitter.split",
+    "smooth": "KalmanSmootherCV.smooth",
+    "metrics": "add_distance/timedelta/speed/direction/angular_difference",
+    "map": "TrajectoryCollection.explore() + save",
+}
+"""Stages of ``telemetry run`` that movingpandas can do, and what it runs for each (the
+comparable steps the issue names). Building its TrajectoryCollection is printed apart: its
+telemetry counterpart is part of reading."""
+
+
+def _rss(key: str) -> int:
+    """``VmRSS``/``VmHWM`` of this process in bytes (Linux /proc)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _rss_total_gb() -> float:
+    """Physical memory of the machine (GB)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    except (ValueError, OSError, AttributeError):
+        return float("nan")
+
+
+def _reset_peak() -> None:
+    """Reset this process's RSS high-water mark (Linux ``clear_refs`` 5), so the next
+    ``VmHWM`` is the peak of what runs from here on."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:  # not Linux / not permitted: peaks become cumulative
+        pass
+
+
+class StageClock:
+    """The ``step`` callback of :func:`telemetry.run`: wall time and peak RSS of every stage.
+
+    ``telemetry.run`` announces each stage as it starts; a stage ends when the next one is
+    announced (or at :meth:`stop`). Peak memory is the process's whole resident set at its
+    highest during the stage (bytes), not an increment.
+    """
+
+    def __init__(self) -> None:
+        self.stages: list[dict] = []
+        self._name: str | None = None
+        self._t = 0.0
+
+    def __call__(self, name: str) -> None:
+        self.stop()
+        self._name = name
+        _reset_peak()
+        self._t = time.perf_counter()
+
+    def stop(self) -> None:
+        if self._name is not None:
+            self.stages.append({"stage": self._name, "seconds": time.perf_counter() - self._t,
+                                "peak_rss_bytes": _rss("VmHWM:")})
+        self._name = None
+
+
+def write_movebank(fixes: pd.DataFrame, folder: Path, animals_per_file: int = 100) -> list[Path]:
+    """Write a canonical fix table as Movebank CSV files (one per ``animals_per_file`` animals).
+
+    Written with pyarrow (a 10M-row table in seconds); rows without a position get empty
+    coordinates, as Movebank exports failed fixes. Every file is marked SYNTHETIC.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    codes = fixes["animal_id"].cat.codes.to_numpy()
+    n_files = max(1, -(-len(fixes["animal_id"].cat.categories) // animals_per_file))
+    paths = []
+    for k in range(n_files):
+        part = fixes[(codes // animals_per_file) == k]
+        if part.empty:
+            continue
+        t = pa.array(part["time"].dt.tz_convert(None), type=pa.timestamp("s"))
+        table = pa.table({
+            "event-id": pa.array(part.index.to_numpy() + 10_000_000),
+            "visible": pa.array(np.full(len(part), "true")),
+            "timestamp": pc.strftime(t, format="%Y-%m-%d %H:%M:%S.000"),
+            "location-long": pa.array(part["lon"].to_numpy(), from_pandas=True),
+            "location-lat": pa.array(part["lat"].to_numpy(), from_pandas=True),
+            "gps:hdop": pa.array(part["hdop"].to_numpy(), from_pandas=True),
+            "gps:satellite-count": pa.array(part["n_sats"].to_numpy(dtype=float), from_pandas=True),
+            "gps:fix-type": pa.array(part["fix_type"].astype(object).where(part["fix_type"].notna(), None)
+                                     .replace({"3D": "3", "2D": "2", "none": "1"}).to_numpy(dtype=object)),
+            "height-above-msl": pa.array(part["alt_m"].to_numpy(), from_pandas=True),
+            "sensor-type": pa.array(np.full(len(part), "gps")),
+            "individual-taxon-canonical-name": pa.array(np.full(len(part), "Panthera uncia")),
+            "tag-local-identifier": pa.array(part["tag_id"].astype(str).to_numpy()),
+            "individual-local-identifier": pa.array(part["animal_id"].astype(str).to_numpy()),
+            "study-name": pa.array(np.full(len(part), "SYNTHETIC benchmark (simulated, not real animals)")),
+        })
+        path = folder / f"movebank_SYNTHETIC_part{k:03d}.csv"
+        pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
+        paths.append(path)
+    return paths
+
+
+def run_animals(n_fixes: int) -> int:
+    """Animals of the run benchmark: ~10,000 fixes each (10M fixes → 1,000 animals), at least 11."""
+    return max(11, n_fixes // 10_000)
+
+
+def run_inputs(n_fixes: int, workdir: Path, seed: int = 20261124) -> tuple[Path, str]:
+    """Folder of Movebank CSVs holding :func:`make_fixes` (``n_fixes``, :func:`run_animals`),
+    generated once per size."""
+    folder = workdir / f"run_{n_fixes}_{seed}"
+    done = folder.with_name(folder.name + ".done")  # beside, not inside: the folder is the input
+    if not done.exists():
+        fixes = make_fixes(n_fixes, seed=seed, n_animals=run_animals(n_fixes))
+        write_movebank(fixes, folder)
+        done.write_text(describe_fixes(fixes) + "\n")
+    return folder, done.read_text().strip()
+
+
+def _child_run(inputs: str, out: str, result: str, warm: str, engine: str, scheduler: str | None) -> None:
+    """In a fresh interpreter: warm up on a small input, then time ``telemetry.run`` stage by stage."""
+    t = time.perf_counter()
+    import telemetry
+    from telemetry.pipeline import run
+
+    kwargs: dict = {}
+    if engine != "local":
+        kwargs["engine"] = _make_engine(engine, scheduler)
+    run([warm], Path(out) / "warm-up", **kwargs)  # imports, numba cache, border layer
+    warm_s = time.perf_counter() - t
+    clock = StageClock()
+    gc_before = _rss("VmRSS:")
+    t = time.perf_counter()
+    res = run([inputs], out, step=clock, **kwargs)
+    total = time.perf_counter() - t
+    clock.stop()
+    map_html = Path(out) / "map.html"
+    Path(result).write_text(json.dumps({
+        "stages": clock.stages, "total_s": total, "warmup_s": warm_s, "rss_before_bytes": gc_before,
+        "rows": int(len(res.tracks)), "animals": int(res.tracks["animal_id"].nunique()),
+        "map_bytes": map_html.stat().st_size if map_html.exists() else None,
+        "crossings": int(len(res.products.crossings)) if res.products else None,
+        "corridors": int(len(res.products.corridors)) if res.products and res.products.corridors is not None else None,
+        "version": telemetry.__version__,
+    }))
+
+
+def _make_engine(engine: str, scheduler: str | None):
+    """The engine object for ``telemetry.run(engine=...)``."""
+    from telemetry.engine import make_engine
+
+    return make_engine(engine, scheduler=scheduler)
+
+
+def movingpandas_run(fixes: pd.DataFrame, out_html: Path, fix_interval_h: float = 4.0) -> dict[str, float]:
+    """movingpandas doing what ``telemetry run`` does where it can, timed per stage (s).
+
+    :func:`movingpandas_steps` (build, OutlierCleaner, ObservationGapSplitter,
+    KalmanSmootherCV, add_* metrics) plus ``TrajectoryCollection.explore()`` saved to HTML
+    for the map.
+    """
+    import warnings
+
+    seconds, tc = movingpandas_steps(fixes, fix_interval_h, return_collection=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # explore() cannot serialise the Timedelta column add_timedelta made: seconds (untimed)
+        for traj in tc.trajectories:
+            if "timedelta" in traj.df.columns:
+                traj.df["timedelta"] = traj.df["timedelta"].dt.total_seconds()
+        t = time.perf_counter()
+        tc.explore().save(str(out_html))
+        seconds["map"] = time.perf_counter() - t
+    return seconds
+
+
+def bench_run(n: int, workdir: Path, mpd_fixes: int | None, skip_mpd: bool, engine: str = "local",
+              scheduler: str | None = None) -> dict:
+    """The whole ``telemetry run`` on N generated fixes (fresh process), and movingpandas on M of them."""
+    t = time.perf_counter()
+    folder, described = run_inputs(n, workdir)
+    size = sum(p.stat().st_size for p in folder.glob("*.csv"))
+    print(f"inputs  {described}; {len(list(folder.glob('*.csv')))} Movebank CSV files, {size / 1e6:,.0f} MB "
+          f"(ready in {time.perf_counter() - t:.1f} s)")
+    warm = workdir / "run_warm"
+    if not warm.with_name("run_warm.done").exists():
+        write_movebank(make_fixes(3000, seed=7), warm)
+        warm.with_name("run_warm.done").write_text("warm-up input\n")
+    out = workdir / f"out_{n}"
+    result = workdir / f"run_{n}.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--_child-run", str(folder), str(out), str(result),
+           str(warm), engine, scheduler or ""]
+    subprocess.run(cmd, check=True)
+    r = json.loads(result.read_text())
+    r["fixes"] = n
+    r["input_mb"] = size / 1e6
+    if skip_mpd or (mpd_fixes is None and n > 1_000_000):
+        r["mpd"] = None
+        return r
+    m = n if mpd_fixes is None else min(mpd_fixes, n)
+    fixes = make_fixes(n, n_animals=run_animals(n))
+    sub = fixes.iloc[:m]
+    del fixes
+    movingpandas_steps(sub.iloc[:500])  # warm-up: imports
+    mpd_m = movingpandas_run(sub, workdir / f"mpd_{m}.html")
+    r["mpd_fixes"] = m
+    r["mpd"] = {k: v * n / m for k, v in mpd_m.items()}
+    r["mpd_measured"] = mpd_m
+    return r
+
+
+def print_run(r: dict) -> None:
+    """Print the stage table of :func:`bench_run`: seconds, peak RSS, movingpandas, ratio."""
+    n, mp = r["fixes"], r.get("mpd")
+    extrap = mp is not None and r.get("mpd_fixes", n) < n
+    label = "mpd s (extrapolated)" if extrap else "movingpandas s"
+    print(f"run  {n:,} fixes, {r['animals']:,} animals: telemetry.run in a fresh process "
+          f"(warm-up {r['warmup_s']:.1f} s excluded)")
+    print(f"    {'stage':<14} {'seconds':>9} {'peak RSS GB':>12} {label:>22} {'ratio':>8}  movingpandas does")
+    for st in r["stages"]:
+        name = st["stage"]
+        mv = mp.get(name) if mp and name in RUN_MPD else None
+        print(f"    {name:<14} {_fmt_s(st['seconds']):>9} {st['peak_rss_bytes'] / 1e9:>12.2f} {_fmt_s(mv):>22} "
+              f"{_fmt_ratio(mv, st['seconds']):>8}  {RUN_MPD.get(name, '(no equivalent)')}")
+    no_map = [s for s in r["stages"] if s["stage"] != "map"]
+    t_no_map = sum(s["seconds"] for s in no_map)
+    peak = max(s["peak_rss_bytes"] for s in r["stages"])
+    peak_no_map = max(s["peak_rss_bytes"] for s in no_map)
+    goal = "≤ 15 s at 1M" if n <= 1_000_000 else "≤ 120 s at 10M"
+    print(f"    {'all but map':<14} {_fmt_s(t_no_map):>9} {peak_no_map / 1e9:>12.2f}  (goal {goal}; "
+          f"peak goal ≤ 8 GB at 10M)")
+    print(f"    {'total':<14} {_fmt_s(r['total_s']):>9} {peak / 1e9:>12.2f}  "
+          f"map.html {r['map_bytes'] / 1e6:.1f} MB (goal ≤ 20 MB)" if r.get("map_bytes") else "")
+    if mp:
+        comp = [s for s in r["stages"] if s["stage"] in mp and s["stage"] in RUN_MPD]
+        worst = min((mp[s["stage"]] / s["seconds"], s["stage"]) for s in comp) if comp else None
+        if "sort" in mp:
+            print(f"    movingpandas also spends {_fmt_s(mp['sort'])} s building its TrajectoryCollection "
+                  "(dropping rows without a position or with a repeated time, which telemetry flags)")
+        if worst:
+            print(f"    slowest ratio: {worst[0]:.0f}× ({worst[1]}); goal ≥ 100× on every comparable stage"
+                  + (f" — movingpandas measured on {r['mpd_fixes']:,} fixes, scaled ×{n / r['mpd_fixes']:.1f}"
+                     if extrap else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the selected stages and print their numbers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stages", default="parse", help="comma-separated stages: parse,process,crossings")
+    parser.add_argument("--stages", default="run",
+                        help="comma-separated stages: run (the whole telemetry run, default), parse, process, crossings")
     parser.add_argument("--fixes", type=int, default=1_000_000, help="N: rows/fixes every stage runs on")
     parser.add_argument("--rows", type=int, default=None, help="old name of --fixes (parse stage)")
     parser.add_argument("--mpd-fixes", type=int, default=None,
@@ -522,17 +815,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=60.0,
                         help="stop repeating a stage once this many seconds are spent on it")
     parser.add_argument("--workdir", default=None, help="where to keep generated inputs")
+    parser.add_argument("--engine", default="local", choices=("local", "dask"),
+                        help="run stage: where the per-animal stages run")
+    parser.add_argument("--scheduler", default=None, help="run stage, --engine dask: scheduler address")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--_child-run", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args._child_run:
+        inputs, out, result, warm, engine, scheduler = args._child_run
+        _child_run(inputs, out, result, warm, engine, scheduler or None)
+        return 0
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    unknown = set(stages) - {"parse", "process", "crossings"}
+    unknown = set(stages) - {"run", "parse", "process", "crossings"}
     if unknown:
         parser.error(f"unknown stage(s): {', '.join(sorted(unknown))}")
     n = args.rows if args.rows is not None else args.fixes
     workdir = Path(args.workdir or os.path.join(tempfile.gettempdir(), "telemetry-bench"))
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict = {}
-    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} cores, {_rss_total_gb():.0f} GB RAM, python {sys.version.split()[0]}")
+    if "run" in stages:
+        r = bench_run(n, workdir, args.mpd_fixes, args.skip_movingpandas, args.engine, args.scheduler)
+        results["run"] = r
+        print_run(r)
     if "parse" in stages:
         r = bench_parse(n, workdir, repeats=args.repeats)
         results["parse"] = r

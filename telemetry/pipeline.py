@@ -43,6 +43,7 @@ def process(
     smooth: bool = True,
     states: bool = True,
     engine: str | Engine | None = None,
+    step: Callable[[str], object] | None = None,
 ) -> pd.DataFrame:
     """Turn fixes into tracks: every step of issue 4 in order.
 
@@ -65,6 +66,10 @@ def process(
         ``"dask"`` or a :class:`~telemetry.engine.DaskEngine` on a Dask cluster, one task
         per partition of whole animals (a GeoParquet dataset given as ``data`` is then
         read by the workers, each its own animals). The result is identical.
+    step : callable, optional
+        Called with the name of each step (``sort``, ``clean``, ``segment``, ``smooth``,
+        ``metrics``, ``states``) as it starts, in this process; with a Dask engine once,
+        with ``"process on the cluster"``.
 
     Returns
     -------
@@ -85,6 +90,8 @@ def process(
     if engine is not None and not isinstance(engine, LocalEngine):
         with _engine_scope(engine) as eng:
             if eng.distributed:
+                if step is not None:
+                    step("process on the cluster")
                 return _process_distributed(data, cfg, eng, deployments=deployments, smooth=smooth,
                                             states=states)
     if isinstance(data, pd.DataFrame):
@@ -97,19 +104,27 @@ def process(
     # attrs are deep-copied by every pandas operation; carry them around once, at the end
     fixes = fixes.copy(deep=False)
     fixes.attrs = {}
+    announce = step or (lambda name: None)
+    announce("sort")
     tracks = _sorted(fixes)
+    del fixes  # the sorted copy is all that is needed from here (halves peak memory at scale)
     steps = ["sort"]
 
+    announce("clean")
     tracks = clean(tracks, cfg.clean, deployments=deployments)
     steps.append("clean")
+    announce("segment")
     tracks = segment(tracks, cfg.segment, cluster_params=cfg.clusters)
     steps += ["segment", "clusters"]
     if smooth:
+        announce("smooth")
         tracks = smooth_tracks(tracks, params=cfg.smooth)
         steps.append("smooth")
+    announce("metrics")
     tracks = metrics(tracks)
     steps.append("metrics")
     if states:
+        announce("states")
         tracks = label_states(tracks, params=cfg.states)
         steps.append("states")
     tracks.attrs = {"parameters": cfg.to_dict(), "steps": steps}
@@ -296,8 +311,9 @@ def analyse(
     with _engine_scope(engine) as eng:
         if eng.distributed:
             return _analyse_distributed(tracks, eng, corridors=corridors, announce=announce)
-    announce("crossings and hotspots")
+    announce("crossings")
     cx = crossings(tracks)
+    announce("hotspots")
     hs = hotspots(cx)
     co = None
     if corridors:
@@ -331,8 +347,9 @@ def _analyse_distributed(tracks: pd.DataFrame, engine: Engine, *, corridors: boo
     # submit the per-animal home ranges first: the workers compute them while this process
     # does the crossings, hotspots and the corridor reductions
     hr_futures = engine.submit_map(_home_ranges_part, parts)
-    announce("crossings and hotspots")
+    announce("crossings")
     cx = crossings(tracks)
+    announce("hotspots")
     hs = hotspots(cx)  # population clustering of every animal's crossings: a reduction
     co = None
     if corridors:
@@ -456,10 +473,12 @@ class RunResult:
 
 
 RUN_STEPS: tuple[str, ...] = (
-    "read", "clean, segment, smooth, metrics, states", "crossings and hotspots", "corridors",
-    "home ranges", "map", "exports",
+    "read", "quality", "sort", "clean", "segment", "smooth", "metrics", "states", "crossings", "hotspots",
+    "corridors", "home ranges", "map", "exports",
 )
-"""The steps :func:`run` announces, in order (for progress displays)."""
+"""The steps :func:`run` announces, in order (for progress displays and ``scripts/bench.py``).
+``read`` is skipped when a table is given; with a Dask engine the process steps are
+announced as one, ``"process on the cluster"``."""
 
 
 def default_inputs() -> list[Path]:
@@ -529,11 +548,11 @@ def run(
     if fixes is None:
         announce("read")
         fixes = read([Path(p) for p in inputs] if inputs else default_inputs())
+    announce("quality")
     quality = summarize(fixes)
-    announce("clean, segment, smooth, metrics, states")
     with _engine_scope(engine) as eng:  # one cluster for both stages
-        tracks = process(fixes, config, species=species, overrides=overrides, engine=eng)
-        summary = track_summary(tracks)
+        tracks = process(fixes, config, species=species, overrides=overrides, engine=eng, step=announce)
+        fixes = None  # noqa: F841 - release the raw table (our reference to it) before the products
         products = analyse(tracks, step=announce, engine=eng)
     cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
     announce("map")
@@ -541,6 +560,7 @@ def run(
                           clusters=cluster_table(tracks), out=out / "map.html")]
 
     announce("exports")
+    summary = track_summary(tracks)
     tables = [out / "tracks.parquet", out / "track_summary.csv", out / "flag_summary.csv", out / "quality.json"]
     write_tracks(tracks, tables[0])
     atomic_write(tables[1], lambda tmp: summary.to_csv(tmp, float_format="%.6g",

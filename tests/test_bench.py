@@ -69,3 +69,31 @@ def test_process_stage_can_skip_movingpandas(bench, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "movingpandas skipped" in out
     assert re.search(rf"process\(\)\s+{NUMBER}\s+—", out), out
+
+
+def test_make_fixes_chains_copies_into_longer_deployments(bench):
+    fixes = bench.make_fixes(120_000, seed=5, n_animals=11)
+    per = fixes.groupby("animal_id", observed=True).size()
+    assert len(per) == 11
+    assert per.sum() == 120_000
+    # one animal's chained copies do not overlap in time: its fixes stay unique per time
+    usable = fixes.dropna(subset=["time", "lon"])
+    dup = usable.duplicated(["animal_id", "time"]).mean()
+    assert dup < 0.01
+    # and stay in one home range (same offset for all copies): 95 % of positions within ~1°
+    spread = usable.groupby("animal_id", observed=True)["lon"].quantile(0.975) - \
+        usable.groupby("animal_id", observed=True)["lon"].quantile(0.025)
+    assert (spread < 1.0).mean() >= 10 / 11
+
+
+def test_run_stage_times_every_stage_of_telemetry_run(bench, tmp_path, capsys):
+    argv = ["--fixes", "4000", "--mpd-fixes", "1500", "--workdir", str(tmp_path)]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    for stage in ("read", "clean", "smooth", "crossings", "corridors", "map", "exports"):
+        assert re.search(rf"^\s+{stage}\w*\s+{NUMBER}\s+{NUMBER}\s", out, re.M), (stage, out)
+    # comparable stages carry movingpandas seconds (scaled from 1,500 fixes) and a ratio
+    assert re.search(rf"^\s+smooth\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}×", out, re.M), out
+    assert re.search(rf"^\s+map\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}×", out, re.M), out
+    assert re.search(rf"all but map\s+{NUMBER}\s+{NUMBER}", out), out
+    assert "map.html" in out and (tmp_path / "out_4000" / "public.geojson").exists()

@@ -54,7 +54,8 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, tz, columns, fo
         task = progress.add_task("starting", total=len(RUN_STEPS))
 
         def step(name: str) -> None:
-            done = RUN_STEPS.index(name) if name in RUN_STEPS else 0
+            # a step outside RUN_STEPS (e.g. "process on the cluster") keeps the bar where it is
+            done = RUN_STEPS.index(name) if name in RUN_STEPS else None
             progress.update(task, description=name, completed=done)
 
         result = run_job(inputs or None, out_dir, config_path, species=species, overrides=overrides,
