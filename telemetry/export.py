@@ -493,13 +493,64 @@ def internal_layers(tracks: pd.DataFrame | None = None, crossings: pd.DataFrame 
     return _internal_layers(tracks, crossings, hotspots, corridors, home_ranges, stream_tracks=False)
 
 
+def track_lines(tracks: pd.DataFrame) -> Any:
+    """One LineString per animal and segment through its usable fixes, in time order.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326; ``animal_id``, ``segment_id`` (NA without segments), ``start`` / ``end``
+        (UTC), ``n_fixes`` and ``length_km`` (geodesic, sum of the steps between the
+        line's fixes); runs of a single fix are left out (no line).
+    """
+    import geopandas as gpd
+    import shapely
+
+    from telemetry.trajectory._arrays import group_codes, sorted_usable
+    from telemetry.trajectory.geodesic import distance_m
+
+    pos, codes, t = sorted_usable(tracks)
+    seg = (tracks["segment_id"].to_numpy(dtype=float, na_value=-1.0)[pos] if "segment_id" in tracks.columns
+           else np.full(pos.size, -1.0))
+    lon = tracks["lon"].to_numpy(dtype=float, na_value=np.nan)[pos]
+    lat = tracks["lat"].to_numpy(dtype=float, na_value=np.nan)[pos]
+    new = np.ones(pos.size, dtype=bool)
+    new[1:] = (codes[1:] != codes[:-1]) | (seg[1:] != seg[:-1])
+    line = np.cumsum(new) - 1
+    n = np.bincount(line) if pos.size else np.zeros(0, np.int64)
+    keep = n[line] >= 2
+    _, labels = group_codes(tracks)
+    first = np.flatnonzero(new)[n >= 2]
+    last = first + n[n >= 2] - 1
+    step = np.zeros(pos.size)
+    if pos.size > 1:
+        step[1:] = np.where(new[1:], 0.0, distance_m(lon[:-1], lat[:-1], lon[1:], lat[1:]))
+    length = np.bincount(line, weights=step, minlength=n.size)[n >= 2] / 1000.0
+    _, ids = np.unique(line[keep], return_inverse=True)
+    geoms = shapely.linestrings(np.column_stack([lon[keep], lat[keep]]), indices=ids) if keep.any() \
+        else np.array([], dtype=object)
+    out = pd.DataFrame({
+        "animal_id": np.asarray(labels.astype(str))[codes[first]] if first.size else np.array([], dtype=object),
+        "segment_id": pd.array(np.where(seg[first] >= 0, seg[first], np.nan), dtype="Int64"),
+        "start": pd.to_datetime(t[first], utc=True),
+        "end": pd.to_datetime(t[last], utc=True),
+        "n_fixes": n[n >= 2].astype(np.int64),
+        "length_km": length,
+    })
+    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"))
+
+
 def _internal_layers(tracks: pd.DataFrame | None, crossings: pd.DataFrame | None, hotspots: pd.DataFrame | None,
                      corridors: pd.DataFrame | None, home_ranges: pd.DataFrame | None, *,
-                     stream_tracks: bool) -> dict[str, Any]:
+                     stream_tracks: bool, fix_points: bool = True) -> dict[str, Any]:
     """:func:`internal_layers`; ``stream_tracks=True`` gives the tracks as a :class:`_PointLayer`
-    (for :func:`write_gpkg_layers`: same GeoPackage, no GeoDataFrame of every fix)."""
+    (for :func:`write_gpkg_layers`: same GeoPackage, no GeoDataFrame of every fix);
+    ``fix_points=False`` replaces the per-fix ``tracks`` layer by ``track_lines``
+    (:func:`track_lines`)."""
     out: dict[str, Any] = {}
-    if tracks is not None and stream_tracks and _PointLayer(tracks).geometry_type() == "Point":
+    if tracks is not None and not fix_points:
+        out["track_lines"] = track_lines(tracks)
+    elif tracks is not None and stream_tracks and _PointLayer(tracks).geometry_type() == "Point":
         # (a layer without any point goes the GeoDataFrame way: GDAL lays out the file of
         # an empty layer differently when it comes through Arrow)
         out["tracks"] = _PointLayer(tracks)
@@ -816,13 +867,14 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
                        corridors: pd.DataFrame | None = None, home_ranges: pd.DataFrame | None = None,
                        quality: dict[str, Any] | None = None, params: dict[str, Any] | None = None, *,
                        grid_deg: float = 0.1, generated: str | None = None,
-                       licence: str = DEFAULT_LICENCE) -> list[Path]:
+                       licence: str = DEFAULT_LICENCE, fix_points: bool = True) -> list[Path]:
     """Write the products of a run into ``out_dir``; every layer argument is optional.
 
     Files (skipped when nothing feeds them)::
 
         public.geojson          generalised corridors, hotspots, crossing counts, home ranges
-        internal.gpkg           exact layers: tracks, crossings, hotspots, corridors,
+        internal.gpkg           exact layers: tracks (every fix; track_lines instead with
+                                ``fix_points=False``), crossings, hotspots, corridors,
                                 home_ranges, clusters (NOT for publication)
         crossings_by_month.csv  events per border × month × direction × kind
         charts/*.png            fix success, daily distance, crossings per month
@@ -844,6 +896,10 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
     generated, licence
         See :func:`export_metadata`; ``generated`` defaults to a value derived from the data,
         so reruns give byte-identical files.
+    fix_points : bool
+        Every fix as a point in ``internal.gpkg`` (the slowest file: ~4 s per million fixes);
+        False writes one line per animal and segment instead, for when the fixes go to a
+        GeoParquet file beside it (``telemetry run`` writes ``tracks.parquet``).
 
     Returns
     -------
@@ -860,7 +916,8 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
     written: list[Path] = []
 
     pub = public_layers(crossings, hotspots, corridors, home_ranges, grid_deg=grid_deg)
-    internal = _internal_layers(tracks, crossings, hotspots, corridors, home_ranges, stream_tracks=True)
+    internal = _internal_layers(tracks, crossings, hotspots, corridors, home_ranges, stream_tracks=True,
+                                fix_points=fix_points)
     # The GeoPackage (every fix as a point: the slowest file) is written by a worker thread
     # while this one builds the GeoJSON and the charts: GDAL releases the GIL while it
     # writes, so the two overlap on two cores. Each file is written by one thread only,

@@ -312,3 +312,33 @@ def test_streamed_writers_give_the_same_files(tmp_path):
     md[b"telemetry"] = pq.read_schema(tmp_path / "t.parquet").metadata[b"telemetry"]
     pq.write_table(table.replace_schema_metadata(md), tmp_path / "ref.parquet")
     assert (tmp_path / "t.parquet").read_bytes() == (tmp_path / "ref.parquet").read_bytes()
+
+
+def test_track_lines_follow_the_usable_fixes_per_segment():
+    import pyproj
+
+    tracks = sample()["tracks"]
+    lines = ex.track_lines(tracks)
+    ok = tracks["flag"].isna() & tracks["lon"].notna() & tracks["time"].notna()
+    per = tracks[ok].groupby(["animal_id", "segment_id"], observed=True).size()
+    assert int(lines["n_fixes"].sum()) == int(per[per >= 2].sum())
+    assert len(lines) == int((per >= 2).sum())
+    # one line checked against its fixes and an independent geodesic length
+    row = lines.iloc[len(lines) // 2]
+    seg = tracks[ok & (tracks["animal_id"] == row["animal_id"]) & (tracks["segment_id"] == row["segment_id"])]
+    seg = seg.sort_values("time")
+    coords = np.asarray(row.geometry.coords)
+    np.testing.assert_array_equal(coords, seg[["lon", "lat"]].to_numpy())
+    assert row["start"] == seg["time"].iloc[0] and row["end"] == seg["time"].iloc[-1]
+    length = pyproj.Geod(ellps="WGS84").line_length(seg["lon"].to_numpy(), seg["lat"].to_numpy()) / 1000
+    assert row["length_km"] == pytest.approx(length, abs=1e-6)
+
+
+def test_run_bundle_geopackage_has_lines_not_every_fix(tmp_path):
+    import pyogrio
+
+    s = sample()
+    ex.write_deliverables(tmp_path, s["tracks"], s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"],
+                          s["quality"], None, fix_points=False)
+    names = [n for n, _ in pyogrio.list_layers(tmp_path / "internal.gpkg")]
+    assert "track_lines" in names and "tracks" not in names
