@@ -26,6 +26,7 @@ from telemetry.errors import TelemetryError
 from telemetry.trajectory._arrays import group_codes, time_ns, usable_mask
 from telemetry.trajectory.clean import clean
 from telemetry.trajectory.metrics import metrics
+from telemetry.trajectory.segment import clusters as find_clusters
 from telemetry.trajectory.segment import segment
 from telemetry.trajectory.smooth import smooth as smooth_tracks
 from telemetry.trajectory.states import label_states
@@ -67,8 +68,8 @@ def process(
         per partition of whole animals (a GeoParquet dataset given as ``data`` is then
         read by the workers, each its own animals). The result is identical.
     step : callable, optional
-        Called with the name of each step (``sort``, ``clean``, ``segment``, ``smooth``,
-        ``metrics``, ``states``) as it starts, in this process; with a Dask engine once,
+        Called with the name of each step (``sort``, ``clean``, ``segment``, ``clusters``,
+        ``smooth``, ``metrics``, ``states``) as it starts, in this process; with a Dask engine once,
         with ``"process on the cluster"``.
 
     Returns
@@ -114,8 +115,11 @@ def process(
     tracks = clean(tracks, cfg.clean, deployments=deployments)
     steps.append("clean")
     announce("segment")
-    tracks = segment(tracks, cfg.segment, cluster_params=cfg.clusters)
-    steps += ["segment", "clusters"]
+    tracks = segment(tracks, cfg.segment, with_clusters=False)
+    steps.append("segment")
+    announce("clusters")
+    tracks = find_clusters(tracks, cfg.clusters)
+    steps.append("clusters")
     if smooth:
         announce("smooth")
         tracks = smooth_tracks(tracks, params=cfg.smooth)
@@ -473,7 +477,7 @@ class RunResult:
 
 
 RUN_STEPS: tuple[str, ...] = (
-    "read", "quality", "sort", "clean", "segment", "smooth", "metrics", "states", "crossings", "hotspots",
+    "read", "quality", "sort", "clean", "segment", "clusters", "smooth", "metrics", "states", "crossings", "hotspots",
     "corridors", "home ranges", "map", "exports",
 )
 """The steps :func:`run` announces, in order (for progress displays and ``scripts/bench.py``).

@@ -7,6 +7,9 @@ group boundaries. Nothing here loops in Python over rows or animals.
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 import pandas as pd
 
@@ -123,26 +126,55 @@ def group_ends(codes: np.ndarray) -> np.ndarray:
     return n - rev
 
 
+def _flat4(*arrays: np.ndarray) -> tuple[tuple[int, ...], list[np.ndarray]]:
+    """Broadcast four coordinate arrays; their shape and contiguous float64 1-D views."""
+    b = np.broadcast_arrays(*[np.asarray(a, dtype=np.float64) for a in arrays])
+    return b[0].shape, [np.ascontiguousarray(a).ravel() for a in b]
+
+
+@numba.njit(cache=True, parallel=True)
+def _haversine(lon1, lat1, lon2, lat2, radius):  # pragma: no cover - compiled
+    out = np.empty(lon1.size)
+    d2r = math.pi / 180.0
+    for i in numba.prange(lon1.size):
+        p1 = lat1[i] * d2r
+        p2 = lat2[i] * d2r
+        s1 = math.sin(0.5 * (p2 - p1))
+        s2 = math.sin(0.5 * (lon2[i] - lon1[i]) * d2r)
+        a = s1 * s1 + math.cos(p1) * math.cos(p2) * s2 * s2
+        out[i] = 2.0 * radius * math.asin(math.sqrt(min(max(a, 0.0), 1.0)))
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def _bearing(lon1, lat1, lon2, lat2):  # pragma: no cover - compiled
+    out = np.empty(lon1.size)
+    d2r = math.pi / 180.0
+    for i in numba.prange(lon1.size):
+        p1 = lat1[i] * d2r
+        p2 = lat2[i] * d2r
+        dl = (lon2[i] - lon1[i]) * d2r
+        y = math.sin(dl) * math.cos(p2)
+        x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+        out[i] = math.atan2(y, x) / d2r
+    return out
+
+
 def haversine_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
     """Great-circle distance (m) on the mean sphere; within 0.5 % of the ellipsoid.
 
     Used only where a threshold is compared (filters, clusters), where speed beats the
-    last 0.5 %; reported distances come from :class:`pyproj.Geod`.
+    last 0.5 %; reported distances are geodesic (:mod:`telemetry.trajectory.geodesic`).
+    One parallel numba loop (inputs in degrees, broadcast together; NaN in, NaN out).
     """
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dphi = p2 - p1
-    dlam = np.radians(lon2 - lon1)
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlam / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    shape, (a, b, c, d) = _flat4(lon1, lat1, lon2, lat2)
+    return _haversine(a, b, c, d, EARTH_RADIUS_M).reshape(shape)
 
 
 def bearing_deg(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
     """Initial great-circle bearing (degrees clockwise from north, -180..180)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dlam = np.radians(lon2 - lon1)
-    y = np.sin(dlam) * np.cos(p2)
-    x = np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dlam)
-    return np.degrees(np.arctan2(y, x))
+    shape, (a, b, c, d) = _flat4(lon1, lat1, lon2, lat2)
+    return _bearing(a, b, c, d).reshape(shape)
 
 
 def wrap_deg(angle: np.ndarray) -> np.ndarray:
