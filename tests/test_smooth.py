@@ -477,3 +477,15 @@ def test_sample_rmse_beats_movingpandas() -> None:
     assert res["ours"] < res["raw"]
     assert res["ours"] < res["movingpandas_default"]
     assert res["ours"] < res["movingpandas_best"]
+
+
+def test_rows_without_animal_id_are_left_unsmoothed():
+    import telemetry
+
+    f = telemetry.read(Path(__file__).resolve().parents[1] / "sample_tracks")
+    f.loc[f.index[:5], "animal_id"] = None
+    t = telemetry.process(f)
+    assert len(t) == len(f)
+    gone = t["animal_id"].isna()
+    assert gone.sum() == 5 and t.loc[gone, "lon_s"].isna().all()
+    assert t.loc[~gone & t["flag"].isna() & t["lon"].notna(), "lon_s"].notna().all()

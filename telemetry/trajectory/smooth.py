@@ -816,6 +816,7 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, **overrides: An
     usable = np.isfinite(lon) & np.isfinite(lat) & df["time"].notna().to_numpy()
     if "flag" in df:
         usable &= df["flag"].isna().to_numpy()
+    usable &= df["animal_id"].notna().to_numpy()  # a fix of no known animal is on no track
     attrs: dict[str, dict[str, float]] = {}
     rows = np.flatnonzero(usable)
     if rows.size:
