@@ -572,7 +572,7 @@ def _rss(key: str) -> int:
     return 0
 
 
-def _rss_total_gb() -> float:
+def _ram_gb() -> float:
     """Physical memory of the machine (GB)."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
@@ -679,35 +679,30 @@ def _child_run(inputs: str, out: str, result: str, warm: str, engine: str, sched
     """In a fresh interpreter: warm up on a small input, then time ``telemetry.run`` stage by stage."""
     t = time.perf_counter()
     import telemetry
+    from telemetry.engine import get_engine
     from telemetry.pipeline import run
 
     kwargs: dict = {}
     if engine != "local":
-        kwargs["engine"] = _make_engine(engine, scheduler)
+        # started once, before the warm-up: the cluster start-up is not a stage of the run
+        kwargs["engine"] = get_engine(engine, scheduler=scheduler)
     run([warm], Path(out) / "warm-up", **kwargs)  # imports, numba cache, border layer
     warm_s = time.perf_counter() - t
     clock = StageClock()
-    gc_before = _rss("VmRSS:")
+    rss_before = _rss("VmRSS:")
     t = time.perf_counter()
     res = run([inputs], out, step=clock, **kwargs)
     total = time.perf_counter() - t
     clock.stop()
     map_html = Path(out) / "map.html"
     Path(result).write_text(json.dumps({
-        "stages": clock.stages, "total_s": total, "warmup_s": warm_s, "rss_before_bytes": gc_before,
+        "stages": clock.stages, "total_s": total, "warmup_s": warm_s, "rss_before_bytes": rss_before,
         "rows": int(len(res.tracks)), "animals": int(res.tracks["animal_id"].nunique()),
         "map_bytes": map_html.stat().st_size if map_html.exists() else None,
         "crossings": int(len(res.products.crossings)) if res.products else None,
         "corridors": int(len(res.products.corridors)) if res.products and res.products.corridors is not None else None,
         "version": telemetry.__version__,
     }))
-
-
-def _make_engine(engine: str, scheduler: str | None):
-    """The engine object for ``telemetry.run(engine=...)``."""
-    from telemetry.engine import make_engine
-
-    return make_engine(engine, scheduler=scheduler)
 
 
 def movingpandas_run(fixes: pd.DataFrame, out_html: Path, fix_interval_h: float = 4.0) -> dict[str, float]:
@@ -833,7 +828,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir or os.path.join(tempfile.gettempdir(), "telemetry-bench"))
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict = {}
-    print(f"machine: {os.cpu_count()} cores, {_rss_total_gb():.0f} GB RAM, python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} cores, {_ram_gb():.0f} GB RAM, python {sys.version.split()[0]}")
     if "run" in stages:
         r = bench_run(n, workdir, args.mpd_fixes, args.skip_movingpandas, args.engine, args.scheduler)
         results["run"] = r

@@ -97,3 +97,12 @@ def test_run_stage_times_every_stage_of_telemetry_run(bench, tmp_path, capsys):
     assert re.search(rf"^\s+map\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}×", out, re.M), out
     assert re.search(rf"all but map\s+{NUMBER}\s+{NUMBER}", out), out
     assert "map.html" in out and (tmp_path / "out_4000" / "public.geojson").exists()
+
+
+def test_run_stage_on_a_local_dask_cluster(bench, tmp_path, capsys):
+    pytest.importorskip("distributed")
+    argv = ["--fixes", "3000", "--skip-movingpandas", "--engine", "dask", "--workdir", str(tmp_path)]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"process on the cluster\s+{NUMBER}\s+{NUMBER}", out), out
+    assert re.search(rf"all but map\s+{NUMBER}", out), out

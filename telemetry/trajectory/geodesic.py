@@ -4,8 +4,9 @@
 lines (animal steps, distances from a track's first fix). It solves Vincenty's (1975)
 inverse problem, which converges to well under a millimetre for all but nearly
 antipodal points; those (the iteration does not converge) are handed to pyproj's
-Karney algorithm, so every answer is exact to the ellipsoid. It runs ~5× faster than
-``Geod.inv`` because it is one parallel numba loop with no per-call overhead per point.
+Karney algorithm, so every answer is exact to the ellipsoid. Measured on 1M short steps
+(2 cores): 0.35–0.57 s against 0.52–1.0 s for ``Geod.inv``, i.e. 1.5–2× faster, as one
+parallel numba loop.
 ``tests/test_geodesic.py`` checks it against ``pyproj.Geod`` (0.1 mm, 1e-7°).
 """
 
