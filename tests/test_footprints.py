@@ -83,6 +83,36 @@ def test_cell_integration_is_exact_for_any_cell_size(cell_m: float) -> None:
     assert abs(upper - 2 / 3 * (1000.0 - cell_m) / 1000.0) < 0.05
 
 
+def test_tabulated_normal_cdf_matches_scipy() -> None:
+    from scipy.special import ndtr
+
+    from telemetry.corridor.footprints import _PHI_TABLE, _phi
+
+    z = np.linspace(-12.0, 12.0, 200_001)
+    err = np.abs(np.array([_phi(v, _PHI_TABLE) for v in z]) - ndtr(z)).max()
+    print(f"\ntabulated normal CDF: max |error| {err:.1e} on [-12, 12]")
+    assert err < 3e-8
+
+
+def test_cell_probabilities_equal_the_exact_normal_integral() -> None:
+    from scipy.special import ndtr
+
+    # a bridge that does not move and has no Brownian term: time sample k (of 8, midpoint rule) is
+    # N(μ, σ_k²) with σ_k² = (1-α)² δ² + α² δ², and its cell probabilities are products of two
+    # differences of the exact normal CDF at the cell edges
+    grid = make_grid(np.array([0.0, 100.0]), np.array([0.0, 100.0]), MERC, cell_m=50.0, pad_m=500.0)
+    mu, delta = np.array([37.0]), 60.0
+    ud = utilisation(mu, mu, mu, mu, np.array([600.0]), np.array([delta]), np.array([delta]), 0.0, grid,
+                     k_sigma=8.0)
+    expected = np.zeros_like(ud)
+    for a in (np.arange(8) + 0.5) / 8:
+        sd = delta * np.hypot(1 - a, a)
+        ex = np.diff(ndtr((grid.x0 + np.arange(grid.nx + 1) * grid.cell_m - mu[0]) / sd))
+        ey = np.diff(ndtr((grid.y0 + np.arange(grid.ny + 1) * grid.cell_m - mu[0]) / sd))
+        expected += np.outer(ey, ex) / 8
+    np.testing.assert_allclose(ud, expected, rtol=0, atol=1e-7)
+
+
 @pytest.mark.parametrize(("var_m2_s", "sigma_m", "irregular"), [(15.0, 10.0, True), (2.0, 30.0, False),
                                                                (50.0, 5.0, True)])
 def test_brownian_variance_ml_recovers_simulated_value(var_m2_s: float, sigma_m: float, irregular: bool) -> None:

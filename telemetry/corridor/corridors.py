@@ -28,10 +28,12 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
+import numba
 import numpy as np
 import pandas as pd
 import pyproj
@@ -222,44 +224,70 @@ def _month_of(t_s: np.ndarray) -> np.ndarray:
     """UTC calendar month (1–12) of times in s since the epoch, by a search in month starts.
 
     Same answer as ``DatetimeIndex((t_s * 1e9).astype("int64")).month`` (the ns are
-    truncated the same way) without building a DatetimeIndex of millions of samples.
+    truncated the same way) without building a DatetimeIndex of millions of samples;
+    :func:`_month_bits_kernel` does the same search per sample.
     """
+    if t_s.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    month_ns, month_of_start = _month_starts(t_s)
+    return month_of_start[np.searchsorted(month_ns, (t_s * 1e9).astype("int64"), side="right") - 1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _month_bits_kernel(xa, ya, ta_s, xb, yb, tb_s, k, fx, fy, f_month, month_ns, month_of_start,
+                       x0, y0, cell, nx, ny, bits):  # pragma: no cover
+    """OR ``1 << month`` into ``bits[cell]`` for ``k[s]`` evenly spaced samples of each step and every fix."""
+    for s in range(xa.size):
+        n = k[s]
+        den = max(n - 1, 1)
+        for j in range(n):
+            frac = j / den
+            x = xa[s] + frac * (xb[s] - xa[s])
+            y = ya[s] + frac * (yb[s] - ya[s])
+            i = math.floor((x - x0) / cell)
+            r = math.floor((y - y0) / cell)
+            if i < 0 or i >= nx or r < 0 or r >= ny:
+                continue
+            # the month of the sample's time, truncated to ns as DatetimeIndex would
+            ns = np.int64((ta_s[s] + frac * (tb_s[s] - ta_s[s])) * 1e9)
+            m = month_of_start[np.searchsorted(month_ns, ns, side="right") - 1]
+            bits[int(r) * nx + int(i)] |= np.uint16(1 << m)
+    for q in range(fx.size):
+        i = math.floor((fx[q] - x0) / cell)
+        r = math.floor((fy[q] - y0) / cell)
+        if 0 <= i < nx and 0 <= r < ny:
+            bits[int(r) * nx + int(i)] |= np.uint16(1 << f_month[q])
+
+
+def _month_starts(t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts (ns since the epoch, UTC) and calendar months of every month spanned by ``t_s`` (s)."""
     ns = (t_s * 1e9).astype("int64")
     if ns.size == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64)
     lo = pd.Timestamp(int(ns.min())).to_period("M").to_timestamp()
     hi = pd.Timestamp(int(ns.max())).to_period("M").to_timestamp()
     starts = pd.date_range(lo, hi, freq="MS").as_unit("ns")
-    k = np.searchsorted(starts.asi8, ns, side="right") - 1
-    return starts.month.to_numpy().astype(np.int64)[k]
+    return starts.asi8.astype(np.int64), starts.month.to_numpy().astype(np.int64)
 
 
 def _footprint_months(ta: TrackArrays, grid: Grid, cells: pd.Series) -> list[tuple[int, ...]]:
     """Months in which any animal's straight-line path (sampled at ½ cell) enters each polygon.
 
     Every step is sampled every ½ cell (end points included) plus every fix; each grid
-    cell gets a 12-bit mask of the months of its samples, and each polygon the OR of the
-    masks of its cells. Memory: 2 bytes per grid cell plus the samples.
+    cell gets a 12-bit mask of the months of its samples (one numba pass, no sample
+    arrays), and each polygon the OR of the masks of its cells. Memory: 2 bytes per
+    grid cell.
     """
     st = np.flatnonzero(ta.step_ok)
     a = st - 1
     length = np.hypot(ta.x[st] - ta.x[a], ta.y[st] - ta.y[a])
     k = np.ceil(length / (grid.cell_m / 2)).astype(np.int64) + 1
-    rep = np.repeat(np.arange(st.size), k)
-    frac = (np.arange(rep.size) - np.repeat(np.cumsum(k) - k, k)) / np.repeat(np.maximum(k - 1, 1), k)
-    x = ta.x[a][rep] + frac * (ta.x[st] - ta.x[a])[rep]
-    y = ta.y[a][rep] + frac * (ta.y[st] - ta.y[a])[rep]
-    t = ta.t_s[a][rep] + frac * (ta.t_s[st] - ta.t_s[a])[rep]
-    del rep, frac
-    cell = np.r_[grid.cell_of(x, y), grid.cell_of(ta.x, ta.y)]
-    month = np.r_[_month_of(t), ta.month]
-    del x, y, t
-    inside = cell >= 0
     bits = np.zeros(grid.nx * grid.ny, dtype=np.uint16)
-    for m in range(1, 13):  # one bincount per month: no sort of the samples
-        sel = inside & (month == m)
-        hit = np.bincount(cell[sel], minlength=bits.size) > 0
-        bits[hit] |= np.uint16(1 << m)
+    # sample times lie between the fix times, so the fixes' month range covers them
+    month_ns, month_of_start = _month_starts(ta.t_s)
+    _month_bits_kernel(ta.x[a], ta.y[a], ta.t_s[a], ta.x[st], ta.y[st], ta.t_s[st], k, ta.x, ta.y,
+                       np.asarray(ta.month, dtype=np.int64), month_ns, month_of_start,
+                       float(grid.x0), float(grid.y0), float(grid.cell_m), int(grid.nx), int(grid.ny), bits)
     sizes = np.array([len(c) for c in cells], dtype=np.int64)
     if sizes.size == 0:
         return []

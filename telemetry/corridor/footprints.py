@@ -20,8 +20,9 @@ The first of the two corridor methods (the second is :mod:`telemetry.corridor.be
 
 The bridge integral runs in numba: per bridge and per time sample, only the cells
 within ``k_sigma`` standard deviations of the bridge mean are touched, and the normal
-distribution is integrated *exactly over each cell* (a product of two differences of
-the normal CDF), so the UD sums to one whatever the cell size relative to ``σ``.
+distribution is integrated over each cell (a product of two differences of the normal
+CDF, read from a table to 3e-8), so the UD sums to one whatever the cell size relative
+to ``σ``.
 
 References
 ----------
@@ -48,7 +49,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from scipy import ndimage, optimize
+from scipy import ndimage, optimize, special
 
 from telemetry.trajectory._arrays import group_codes, sorted_usable, usable_mask
 
@@ -387,21 +388,87 @@ def make_grid(x: np.ndarray, y: np.ndarray, crs: pyproj.CRS, *, cell_m: float = 
     return Grid(x0=x0, y0=y0, cell_m=cell, nx=int(nx), ny=int(ny), crs=crs)
 
 
+# The normal CDF tabulated on [-PHI_Z_MAX, PHI_Z_MAX] every 1/PHI_PER_UNIT standard
+# deviations, read by linear interpolation: ≤ 3e-8 absolute error (h²/8 · max φ'), and
+# the cell probabilities along an axis telescope, so a bridge sample still carries its
+# whole mass. math.erfc per cell edge was ~80 % of the bridge integral's time; the
+# table is ~4× faster overall and changes the UD by ~1e-10 (tests/test_footprints.py).
+PHI_Z_MAX = 9.0
+# Time steps of the bridge integral (see utilisation), chosen against a ≥ 8×-finer reference
+# on 10 animals of the 1M-fix benchmark tracks: L1 error of the UD 0.008 (the earlier fixed
+# quarter-cell steps, at least 8 per bridge: 0.020), 99 % footprints differing in 0.12 % of
+# their cells (0.13 %), in the same or less time.
+SAMPLE_SPACING = 1.5
+SAMPLE_VAR_CHANGE = 4.0
+PHI_PER_UNIT = 1024
+_PHI_TABLE = special.ndtr(np.arange(-PHI_Z_MAX * PHI_PER_UNIT, PHI_Z_MAX * PHI_PER_UNIT + 2) / PHI_PER_UNIT)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _phi(z: float, table: np.ndarray) -> float:  # pragma: no cover
+    """Standard normal CDF at ``z`` from ``table`` (see ``_PHI_TABLE``), linear interpolation."""
+    u = (z + PHI_Z_MAX) * PHI_PER_UNIT
+    if u <= 0.0:
+        return 0.0
+    if u >= table.size - 1:
+        return 1.0
+    k = int(u)
+    return table[k] + (u - k) * (table[k + 1] - table[k])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bridge_var(a: float, T: float, vm: float, da2: float, db2: float) -> float:  # pragma: no cover
+    """σ²(α) of a Brownian bridge (m², per axis): T α (1-α) σ²_m + (1-α)² δ_a² + α² δ_b²."""
+    return T * a * (1.0 - a) * vm + (1.0 - a) ** 2 * da2 + a * a * db2
+
+
 @numba.njit(cache=True, nogil=True)
-def _bbmm_kernel(xa, ya, xb, yb, T, da2, db2, vm, n_sub, x0, y0, cell, k_sigma, out):  # pragma: no cover
-    """Accumulate ∫ bridge density dt (cell-integrated) into ``out[ny, nx]`` (numba)."""
+def _time_step(a0: float, T: float, vm: float, da2: float, db2: float, length: float, cell2_12: float,
+               spacing: float, var_change: float, min_step: float, max_step: float) -> float:  # pragma: no cover
+    """Next midpoint-rule step in α from ``a0``: the bridge mean moves at most ``spacing`` σ_eff and
+    σ_eff² changes by at most ``var_change`` × itself, checked at both ends of the step.
+
+    σ_eff² = σ²(α) + cell²/12 is the spread of the density after integration over a cell:
+    successive normals one σ_eff apart add up to a smooth ridge (the ripple of a sum of
+    normals spaced h apart is ~exp(-2π² σ²/h²), 3e-9 at h = σ).
+    """
+    st = min(1.0 - a0, max_step)
+    for probe in range(2):
+        a = a0 if probe == 0 else a0 + st
+        v = _bridge_var(a, T, vm, da2, db2) + cell2_12
+        if length > 0.0:
+            st = min(st, spacing * math.sqrt(v) / length)
+        dv = abs(T * vm * (1.0 - 2.0 * a) - 2.0 * (1.0 - a) * da2 + 2.0 * a * db2)
+        if dv > 0.0:
+            st = min(st, var_change * v / dv)
+    st = max(st, min_step)
+    if a0 + st > 1.0 - 1e-9:  # never leave a sliver at the end
+        st = 1.0 - a0
+    return st
+
+
+@numba.njit(cache=True, nogil=True)
+def _bbmm_kernel(xa, ya, xb, yb, T, da2, db2, vm, x0, y0, cell, k_sigma, spacing, var_change, min_step,
+                 max_step, table, out):  # pragma: no cover
+    """Accumulate ∫ bridge density dt (cell-integrated) into ``out[ny, nx]``; returns the samples used."""
     ny, nx = out.shape
-    inv_sqrt2 = 1.0 / math.sqrt(2.0)
     px = np.empty(nx + 1)  # reused by every time sample (an allocation per sample cost ~10 %)
+    cell2_12 = cell * cell / 12.0
+    n_samples = 0
     for s in range(xa.size):
-        n = n_sub[s]
-        w = T[s] / n
-        for k in range(n):
-            a = (k + 0.5) / n
-            mx = xa[s] + a * (xb[s] - xa[s])
-            my = ya[s] + a * (yb[s] - ya[s])
-            var = T[s] * a * (1.0 - a) * vm + (1.0 - a) ** 2 * da2[s] + a * a * db2[s]
-            sd = math.sqrt(var)
+        dx = xb[s] - xa[s]
+        dy = yb[s] - ya[s]
+        length = math.sqrt(dx * dx + dy * dy)
+        a0 = 0.0
+        while a0 < 1.0:
+            st = _time_step(a0, T[s], vm, da2[s], db2[s], length, cell2_12, spacing, var_change, min_step, max_step)
+            a = a0 + 0.5 * st
+            a0 += st
+            n_samples += 1
+            w = T[s] * st
+            mx = xa[s] + a * dx
+            my = ya[s] + a * dy
+            sd = math.sqrt(_bridge_var(a, T[s], vm, da2[s], db2[s]))
             r = k_sigma * sd
             i0 = max(0, int(math.floor((mx - r - x0) / cell)))
             i1 = min(nx - 1, int(math.floor((mx + r - x0) / cell)))
@@ -409,32 +476,40 @@ def _bbmm_kernel(xa, ya, xb, yb, T, da2, db2, vm, n_sub, x0, y0, cell, k_sigma, 
             j1 = min(ny - 1, int(math.floor((my + r - y0) / cell)))
             if i1 < i0 or j1 < j0:
                 continue
-            c = inv_sqrt2 / sd
+            c = 1.0 / sd
             # cell probabilities along each axis: differences of the normal CDF at the edges
-            prev = 0.5 * math.erfc(-(x0 + i0 * cell - mx) * c)
+            prev = _phi((x0 + i0 * cell - mx) * c, table)
             for i in range(i0, i1 + 1):
-                nxt = 0.5 * math.erfc(-(x0 + (i + 1) * cell - mx) * c)
+                nxt = _phi((x0 + (i + 1) * cell - mx) * c, table)
                 px[i - i0] = nxt - prev
                 prev = nxt
-            prev = 0.5 * math.erfc(-(y0 + j0 * cell - my) * c)
+            m = i1 - i0 + 1
+            prev = _phi((y0 + j0 * cell - my) * c, table)
             for j in range(j0, j1 + 1):
-                nxt = 0.5 * math.erfc(-(y0 + (j + 1) * cell - my) * c)
+                nxt = _phi((y0 + (j + 1) * cell - my) * c, table)
                 pyj = (nxt - prev) * w
                 prev = nxt
-                for i in range(i0, i1 + 1):
-                    out[j, i] += pyj * px[i - i0]
+                row = out[j, i0:i1 + 1]  # a row view lets LLVM vectorise the update (~25 % faster)
+                for i in range(m):
+                    row[i] += pyj * px[i]
+    return n_samples
 
 
 def utilisation(xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray, T: np.ndarray,
                 sigma_a: np.ndarray, sigma_b: np.ndarray, var_m2_s: float, grid: Grid, *,
                 window: tuple[int, int, int, int] | None = None, k_sigma: float = 5.0,
-                max_samples: int = 2000) -> np.ndarray:
+                spacing: float = SAMPLE_SPACING, var_change: float = SAMPLE_VAR_CHANGE,
+                min_samples: int = 8, max_samples: int = 2000) -> np.ndarray:
     """Brownian bridge UD of one animal on ``grid`` (Horne et al. 2007, eq. 4).
 
     ``UD(cell) = Σ_bridges (1 / Σ T) ∫_0^T P(cell | bridge, t) dt``, the probability of
-    each cell being the exact integral of the normal over the cell. The time integral
-    uses the midpoint rule with enough samples that successive bridge means are at most
-    a quarter cell apart (at least 8, at most ``max_samples`` per bridge).
+    each cell being the integral of the normal over the cell (normal CDF tabulated, error
+    ≤ 3e-8 per cell edge). The time integral uses the midpoint rule with adaptive steps
+    (:func:`_time_step`): successive bridge means at most ``spacing`` × σ_eff apart and
+    σ_eff² changing by at most ``var_change`` × itself per step, where σ_eff² = σ²(t) +
+    cell²/12; at least ``min_samples`` and at most ``max_samples`` steps per bridge. Long
+    bridges with a wide middle thus get few wide samples there and close ones near the
+    fixes, where the density is sharp.
 
     Parameters
     ----------
@@ -452,8 +527,12 @@ def utilisation(xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray, 
     k_sigma : float
         Cells farther than this many σ(t) from the bridge mean are skipped (5σ leaves
         < 1e-6 of the mass out).
-    max_samples : int
-        Cap on the time samples per bridge.
+    spacing : float
+        Largest move of the bridge mean between time samples, in σ_eff.
+    var_change : float
+        Largest relative change of σ_eff² between time samples.
+    min_samples, max_samples : int
+        Bounds on the time samples per bridge.
 
     Returns
     -------
@@ -465,12 +544,11 @@ def utilisation(xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray, 
     T = np.asarray(T, dtype=float)
     if T.size == 0 or not np.isfinite(var_m2_s):
         return out
-    length = np.hypot(xb - xa, yb - ya)
-    n_sub = np.clip(np.ceil(length / (grid.cell_m / 4.0)), 8, max_samples).astype(np.int64)
     _bbmm_kernel(np.ascontiguousarray(xa, dtype=float), np.ascontiguousarray(ya, dtype=float),
                  np.ascontiguousarray(xb, dtype=float), np.ascontiguousarray(yb, dtype=float), T,
-                 np.asarray(sigma_a, float) ** 2, np.asarray(sigma_b, float) ** 2, float(var_m2_s), n_sub,
-                 grid.x0 + i0 * grid.cell_m, grid.y0 + j0 * grid.cell_m, grid.cell_m, float(k_sigma), out)
+                 np.asarray(sigma_a, float) ** 2, np.asarray(sigma_b, float) ** 2, float(var_m2_s),
+                 grid.x0 + i0 * grid.cell_m, grid.y0 + j0 * grid.cell_m, grid.cell_m, float(k_sigma),
+                 float(spacing), float(var_change), 1.0 / max_samples, 1.0 / min_samples, _PHI_TABLE, out)
     out /= T.sum()
     return out
 
