@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -179,7 +180,12 @@ def make_fixes(n_fixes: int, seed: int = 20261124, sample: Path = SAMPLE_TRACKS,
     stays, travel bouts, border crossers and a GPS week-rollover clock jump. Each copy
     gets new animal/tag/source ids, a random start date and a random offset of its
     positions of up to ±0.25° lon / ±0.15° lat (per animal), so the copies stay in the
-    Tien Shan and cross the KAZ/KGZ/CHN borders in different places. Vectorised; the
+    Tien Shan and cross the KAZ/KGZ/CHN borders in different places. Above 100 output
+    animals the offsets widen by √(animals / 100), so the population density stays that
+    of the 100-animal (1M-fix) set instead of growing with N: without it, 1,000 animals
+    would share the ranges of 11 (≈ 90 animals on each), and everything that counts
+    animals or steps near each other (pooled corridor neighbourhoods, animals per
+    footprint cell) would measure crowding rather than scale. Vectorised; the
     same ``seed`` gives the same table.
 
     With ``n_animals``, copies of one sampled animal are chained in time into longer
@@ -255,8 +261,9 @@ def make_fixes(n_fixes: int, seed: int = 20261124, sample: Path = SAMPLE_TRACKS,
 
     key = out_id[copy, animal]  # one position offset and start date per output animal
     n_out = int(per_sampled.sum())
-    dlon = rng.uniform(-0.25, 0.25, n_out)[key]
-    dlat = rng.uniform(-0.15, 0.15, n_out)[key]
+    spread = max(1.0, math.sqrt(n_out / 100))
+    dlon = rng.uniform(-0.25, 0.25, n_out)[key] * spread
+    dlat = rng.uniform(-0.15, 0.15, n_out)[key] * spread
     # start dates moved by up to ±1.5 years (the first group of each sampled animal keeps the
     # sample's dates), then each chained copy one sample span later
     start_d = rng.integers(-540, 540, n_out)
@@ -658,6 +665,9 @@ def write_movebank(fixes: pd.DataFrame, folder: Path, animals_per_file: int = 10
     return paths
 
 
+GENERATOR_VERSION = "v2"  # v2: offsets widen above 100 animals (see make_fixes)
+
+
 def run_animals(n_fixes: int) -> int:
     """Animals of the run benchmark: ~10,000 fixes each (10M fixes → 1,000 animals), at least 11."""
     return max(11, n_fixes // 10_000)
@@ -665,8 +675,8 @@ def run_animals(n_fixes: int) -> int:
 
 def run_inputs(n_fixes: int, workdir: Path, seed: int = 20261124) -> tuple[Path, str]:
     """Folder of Movebank CSVs holding :func:`make_fixes` (``n_fixes``, :func:`run_animals`),
-    generated once per size."""
-    folder = workdir / f"run_{n_fixes}_{seed}"
+    generated once per size (and per version of the generator)."""
+    folder = workdir / f"run_{n_fixes}_{seed}_{GENERATOR_VERSION}"
     done = folder.with_name(folder.name + ".done")  # beside, not inside: the folder is the input
     if not done.exists():
         fixes = make_fixes(n_fixes, seed=seed, n_animals=run_animals(n_fixes))
