@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,14 @@ import pyproj
 import shapely
 
 from telemetry.corridor.behaviour import behaviour_polygons, corridor_steps
-from telemetry.corridor.footprints import Grid, TrackArrays, count_polygons, stack_footprints, track_arrays
+from telemetry.corridor.footprints import (
+    Footprints,
+    Grid,
+    TrackArrays,
+    count_polygons,
+    stack_footprints,
+    track_arrays,
+)
 
 __all__ = ["CorridorParams", "corridors", "corridor_layers", "CORRIDOR_COLUMNS"]
 
@@ -49,6 +57,9 @@ CORRIDOR_COLUMNS = ("corridor_id", "method", "n_animals", "animal_count", "anima
 """Columns of :func:`corridors`."""
 
 METHODS = ("footprint", "behaviour")
+
+StackFn = Callable[[TrackArrays, "CorridorParams"], Footprints]
+"""``stack(track_arrays, params) -> Footprints``: per-animal footprints and their count (see ``corridors``)."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +137,7 @@ class CorridorParams:
 
 def corridors(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = None,
               borders: gpd.GeoDataFrame | None = None, *, params: CorridorParams | None = None,
-              **values: Any) -> gpd.GeoDataFrame:
+              stack: StackFn | None = None, **values: Any) -> gpd.GeoDataFrame:
     """Population movement corridors by footprint stacking and by corridor behaviour.
 
     Parameters
@@ -144,6 +155,10 @@ def corridors(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = None,
         from them with :func:`telemetry.corridor.borders.border_lines`.
     params : CorridorParams, optional
         All parameters (default :class:`CorridorParams`); keyword arguments override fields.
+    stack : callable, optional
+        ``stack(track_arrays, params) -> Footprints``: how the per-animal footprints are
+        computed and stacked (default :func:`stack_with_threads`, in this process; the
+        Dask engine maps the animals over a cluster instead). Must give the same result.
 
     Returns
     -------
@@ -158,12 +173,12 @@ def corridors(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = None,
         (equal-area). ``attrs["parameters"]`` holds the parameters and
         ``attrs["brownian_variance_m2_s"]`` the σ²_m of each animal.
     """
-    return corridor_layers(tracks, hotspots, borders, params=params, **values)["corridors"]
+    return corridor_layers(tracks, hotspots, borders, params=params, stack=stack, **values)["corridors"]
 
 
 def corridor_layers(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = None,
                     borders: gpd.GeoDataFrame | None = None, *, params: CorridorParams | None = None,
-                    **values: Any) -> dict[str, gpd.GeoDataFrame]:
+                    stack: StackFn | None = None, **values: Any) -> dict[str, gpd.GeoDataFrame]:
     """Like :func:`corridors`, also returning the corridor steps.
 
     Returns
@@ -181,8 +196,7 @@ def corridor_layers(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = No
     var = np.full(len(ta.labels), np.nan)
     if ta.step_ok.any():
         if "footprint" in p.methods:
-            fp = stack_footprints(ta, cell_m=p.cell_m, level=p.footprint_level, k_sigma=p.k_sigma,
-                                  max_cells=p.max_cells)
+            fp = (stack or stack_with_threads)(ta, p)
             var = fp.var_m2_s
             fpoly = count_polygons(fp, p.classes)
             fpoly["months"] = _footprint_months(ta, fp.grid, fpoly["cells"])
@@ -203,6 +217,11 @@ def corridor_layers(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = No
                  "brownian_variance_m2_s": {str(k): float(v) for k, v in zip(ta.labels, var, strict=True)
                                             if np.isfinite(v)}}
     return {"corridors": out, "corridor_steps": steps_out}
+
+
+def stack_with_threads(ta: TrackArrays, p: CorridorParams) -> Footprints:
+    """The footprint stack of :func:`corridor_layers` in this process (threads over animals)."""
+    return stack_footprints(ta, cell_m=p.cell_m, level=p.footprint_level, k_sigma=p.k_sigma, max_cells=p.max_cells)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -65,6 +66,8 @@ __all__ = [
     "footprint_mask",
     "footprint_cells",
     "stack_footprints",
+    "footprint_grid",
+    "stack_cells",
     "count_polygons",
 ]
 
@@ -747,15 +750,48 @@ def stack_footprints(ta: TrackArrays, *, cell_m: float = 250.0, level: float = 0
     if var_m2_s is None:
         var_m2_s = brownian_variance(ta)
     var_m2_s = np.asarray(var_m2_s, dtype=float)
-    *_, reach = _bridges(ta, var_m2_s, k_sigma, cell_m)
+    grid = footprint_grid(ta, var_m2_s, cell_m=cell_m, k_sigma=k_sigma, max_cells=max_cells)
+    parts = [footprint_cells(ta, grid, level=level, k_sigma=k_sigma, var_m2_s=var_m2_s, n_threads=n_threads)]
+    return stack_cells(grid, parts, var_m2_s)
+
+
+def footprint_grid(ta: TrackArrays, var_m2_s: np.ndarray, *, cell_m: float = 250.0, k_sigma: float = 5.0,
+                   max_cells: int = 4_000_000) -> Grid:
+    """The shared footprint grid: all fixes padded by the widest bridge reach (:func:`make_grid`).
+
+    Parameters
+    ----------
+    ta : TrackArrays
+    var_m2_s : ndarray
+        σ²_m per animal code (m²/s).
+    cell_m, k_sigma, max_cells
+        As in :func:`stack_footprints`.
+    """
+    *_, reach = _bridges(ta, np.asarray(var_m2_s, dtype=float), k_sigma, cell_m)
     pad = float(np.max(reach)) if reach.size else 1000.0
-    grid = make_grid(ta.x, ta.y, ta.crs, cell_m=cell_m, pad_m=pad, max_cells=max_cells)
-    cells: list[np.ndarray] = [np.zeros(0, dtype=np.int64) for _ in range(len(ta.labels))]
-    for code, c, _ in footprint_cells(ta, grid, level=level, k_sigma=k_sigma, var_m2_s=var_m2_s,
-                                      n_threads=n_threads):
-        cells[code] = c
+    return make_grid(ta.x, ta.y, ta.crs, cell_m=cell_m, pad_m=pad, max_cells=max_cells)
+
+
+def stack_cells(grid: Grid, parts: Iterable[list[tuple[int, np.ndarray, float]]],
+                var_m2_s: np.ndarray) -> Footprints:
+    """The *reduce* step: results of :func:`footprint_cells` (any split of the animals) → :class:`Footprints`.
+
+    Parameters
+    ----------
+    grid : Grid
+        The grid every part was computed on.
+    parts : iterable of lists
+        Outputs of :func:`footprint_cells`, each animal in exactly one part.
+    var_m2_s : ndarray
+        σ²_m per animal code (m²/s); its length is the number of animal codes.
+    """
+    var_m2_s = np.asarray(var_m2_s, dtype=float)
+    cells: list[np.ndarray] = [np.zeros(0, dtype=np.int64) for _ in range(var_m2_s.size)]
+    for part in parts:
+        for code, c, _ in part:
+            cells[code] = c
     flat = np.concatenate(cells) if cells else np.zeros(0, dtype=np.int64)
-    # reduce: each animal's cells are distinct, so the bincount is the number of animals per cell
+    # each animal's cells are distinct, so the bincount is the number of animals per cell
     count = np.bincount(flat, minlength=grid.nx * grid.ny).astype(np.int16).reshape(grid.shape)
     return Footprints(grid=grid, count=count, cells=cells, var_m2_s=var_m2_s)
 
