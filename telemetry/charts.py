@@ -51,12 +51,16 @@ def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
     interval that month (long gaps count as at most 24 missed attempts, see
     :data:`telemetry.quality.MAX_MISSED_PER_GAP`).
 
+    The numbers of :func:`telemetry.quality.group_stats` over (animal, month) — the same
+    float operations in the same order, so the same floats — computed from integer group
+    codes and only the statistics needed here (``group_stats`` also takes HDOP quantiles,
+    3-D shares …: ~0.45 s per million fixes against ~0.1 s).
+
     Returns
     -------
     pandas.DataFrame
         ``animal_id``, ``month`` (``YYYY-MM``), ``rows``, ``fixes``, ``fix_success_pct``.
     """
-    from telemetry.quality import group_stats
     from telemetry.trajectory._arrays import group_codes, time_ns, usable_mask
 
     cols = ["animal_id", "month", "rows", "fixes", "fix_success_pct"]
@@ -70,35 +74,71 @@ def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
     np.minimum.at(first, codes[ok], t[ok])
     np.maximum.at(last, codes[ok], t[ok])
     inside = tracks["time"].notna().to_numpy() & (t >= first[codes]) & (t <= last[codes])
-    if not inside.any():
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    # columns of the rows inside only (no copy of the whole table); months from the integer
-    # times, formatted once per distinct month rather than once per row
-    month_no = t[inside].view("datetime64[ns]").astype("datetime64[M]")
-    uniq, month_code = np.unique(month_no, return_inverse=True)
-    names = pd.DatetimeIndex(uniq.astype("datetime64[ns]")).strftime("%Y-%m")
-    # the animal as a categorical of its name, categories sorted: it groups and sorts like
-    # the strings, without making a string per row (codes mapped per animal instead)
-    # (rows without an animal id get code -1, i.e. missing, which group_stats drops)
+    # the animal's rank among the sorted names (-1: no animal id, a row in no group),
+    # mapped per animal rather than making a string per row
     na = np.asarray(pd.isna(labels), dtype=bool)
     names_a, inverse = np.unique(np.asarray(labels[~na].astype(str), dtype=object), return_inverse=True)
     animal_code = np.full(len(labels), -1, dtype=np.int64)
     animal_code[~na] = inverse.ravel()
-    df = pd.DataFrame({
-        "animal_id": pd.Categorical.from_codes(animal_code[codes[inside]],
-                                               categories=pd.Index(names_a, dtype=object)),
-        "month": pd.Categorical.from_codes(month_code.ravel(), categories=pd.Index(names, dtype=object)),
-        "time": pd.to_datetime(tracks["time"][inside], utc=True).array,
-        "lon": tracks["lon"].to_numpy(dtype=float, na_value=np.nan)[inside],
-        "lat": tracks["lat"].to_numpy(dtype=float, na_value=np.nan)[inside],
-        "hdop": tracks["hdop"].to_numpy(dtype=float, na_value=np.nan)[inside] if "hdop" in tracks else np.nan,
-        # (a categorical compares to "3D" by code, no per-row strings needed)
-        "fix_type": tracks["fix_type"].array[inside] if "fix_type" in tracks else None,
-    })
-    df.loc[~(np.isfinite(df["lon"]) & np.isfinite(df["lat"])), ["lon", "lat"]] = np.nan
-    st = group_stats(df, ["animal_id", "month"])
-    st = st.astype({"animal_id": str, "month": str})
-    return st[cols].sort_values(["animal_id", "month"], kind="stable").reset_index(drop=True)
+    rows_in = np.flatnonzero(inside)
+    rows_in = rows_in[animal_code[codes[rows_in]] >= 0]
+    if not rows_in.size:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    animal = animal_code[codes[rows_in]]
+    t_in = t[rows_in]
+    # months from the integer times, formatted once per distinct month
+    month_no = t_in.view("datetime64[ns]").astype("datetime64[M]")
+    months, month_code = np.unique(month_no, return_inverse=True)
+    month_names = np.asarray(pd.DatetimeIndex(months.astype("datetime64[ns]")).strftime("%Y-%m"), dtype=object)
+    # group = (animal, month), numbered in the order groupby(sort=True) lists them
+    key = animal * months.size + month_code.ravel()
+    present = np.bincount(key, minlength=len(names_a) * months.size) > 0
+    dense = np.cumsum(present) - 1
+    group = dense[key]
+    n_groups = int(present.sum())
+    # rows by group then time, stable (group_stats' sort); tracks from telemetry.process
+    # are sorted by animal and time already, which one pass checks
+    same = group[1:] == group[:-1]
+    d_t = np.diff(t_in)
+    if not (np.all((group[1:] > group[:-1]) | (same & (d_t >= 0)))):
+        order = np.lexsort((t_in, group))
+        rows_in, group, t_in = rows_in[order], group[order], t_in[order]
+        same = group[1:] == group[:-1]
+    # intervals (h) between consecutive rows of a group: pandas' own total_seconds (its
+    # float rounding is the reference) of the time differences in the column's unit
+    time = pd.to_datetime(tracks["time"], utc=True).array.take(rows_in)
+    dt_h = np.full(rows_in.size, np.nan)
+    dt_h[1:] = np.where(same, np.asarray((time[1:] - time[:-1]).total_seconds(), dtype=float) / 3600.0, np.nan)
+    positive = np.where(dt_h > 0, dt_h, np.nan)
+    # median positive interval per group (pandas' groupby median, as group_stats takes it)
+    interval = pd.Series(positive).groupby(group, sort=True).median().reindex(np.arange(n_groups)).to_numpy()
+    from telemetry.quality import MAX_MISSED_PER_GAP
+
+    with np.errstate(invalid="ignore"):
+        slots = np.clip(np.round(positive / interval[group]), 1, MAX_MISSED_PER_GAP)
+    slots = np.where(np.isnan(slots), 1.0, slots)
+    # every row here has a time: has_fix = both coordinates present
+    lon = tracks["lon"].to_numpy(dtype=float, na_value=np.nan)[rows_in]
+    lat = tracks["lat"].to_numpy(dtype=float, na_value=np.nan)[rows_in]
+    fix = np.isfinite(lon) & np.isfinite(lat)
+    argos = ((tracks["fix_type"] == "argos").to_numpy(dtype=bool, na_value=False)[rows_in]
+             if "fix_type" in tracks else np.zeros(rows_in.size, dtype=bool))
+    n_rows = np.bincount(group, minlength=n_groups)
+    fixes = np.bincount(group[fix], minlength=n_groups)
+    n_argos = np.bincount(group[argos], minlength=n_groups)
+    expected = np.maximum(np.bincount(group, weights=slots, minlength=n_groups), n_rows)
+    scheduled = ~np.isnan(interval) & (n_argos < 0.5 * n_rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pct = np.where(scheduled, 100.0 * fixes / expected, np.nan)
+    g_key = np.flatnonzero(present)  # key of each group
+    out = pd.DataFrame({
+        "animal_id": names_a[g_key // months.size],
+        "month": month_names[g_key % months.size],
+        "rows": n_rows.astype(np.int64),
+        "fixes": fixes.astype(np.int64),
+        "fix_success_pct": pct,
+    }).astype({"animal_id": str, "month": str})
+    return out.sort_values(["animal_id", "month"], kind="stable").reset_index(drop=True)
 
 
 def _daily_km(tracks: pd.DataFrame) -> pd.DataFrame:

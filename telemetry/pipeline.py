@@ -10,12 +10,14 @@ Used by the ``telemetry process`` command and by Python users::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,10 @@ from telemetry.trajectory.segment import clusters as find_clusters
 from telemetry.trajectory.segment import segment
 from telemetry.trajectory.smooth import smooth as smooth_tracks
 from telemetry.trajectory.states import label_states
+
+if TYPE_CHECKING:
+    from telemetry.corridor.corridors import CorridorParams
+    from telemetry.corridor.footprints import Footprints, TrackArrays
 
 __all__ = ["process", "track_summary", "analyse", "Products", "run", "RunResult", "RUN_STEPS"]
 
@@ -408,61 +414,34 @@ def _footprint_part(item: tuple[object, np.ndarray], grid: object, level: float,
 def _corridors_distributed(tracks: pd.DataFrame, hotspots: pd.DataFrame, engine: Engine) -> pd.DataFrame:
     """:func:`telemetry.corridor.corridors.corridors` with the footprints map-reduced on the cluster.
 
-    The same steps as ``corridor_layers`` (default parameters), except the footprint
-    stack: the projection and the fix arrays are made here (the CRS depends on all
-    fixes); σ²_m of each animal (map), the shared grid padded by the widest bridge
-    reach (here), each animal's footprint cells on that grid (map) and the count of
-    animals per cell (``np.bincount`` of all cells, here) — what ``stack_footprints``
-    does in one process. The pooled corridor-behaviour steps (neighbourhoods across
-    animals), the polygons and their attributes are population steps and run here.
+    Only the footprint stack differs (:func:`_stack_on_cluster`); the pooled
+    corridor-behaviour steps (neighbourhoods across animals), the polygons and their
+    attributes are population steps and run here, as in process.
     """
-    import dataclasses
+    from telemetry.corridor.corridors import corridors
 
-    from telemetry.corridor import corridors as cmod
+    return corridors(tracks, hotspots, stack=functools.partial(_stack_on_cluster, engine=engine))
+
+
+def _stack_on_cluster(ta: TrackArrays, p: CorridorParams, engine: Engine) -> Footprints:
+    """``stack_footprints`` as a map-reduce: σ²_m of each animal (map), the shared grid (here),
+    each animal's footprint cells on it (map) and the count of animals per cell (reduce, here).
+
+    The projection and the fix arrays are made here (the CRS depends on all fixes);
+    workers get the TrackArrays of their own animals only.
+    """
     from telemetry.corridor import footprints as fmod
     from telemetry.engine import balanced_groups
 
-    p = cmod.CorridorParams()
-    ta = fmod.track_arrays(tracks, max_gap_h=p.max_gap_h)
-    if not ta.step_ok.any() or "footprint" not in p.methods:
-        return cmod.corridors(tracks, hotspots, params=p)  # nothing per animal worth shipping
     k = len(ta.labels)
     groups = balanced_groups(np.bincount(ta.animal, minlength=k), engine.n_partitions)
     subsets = [fmod._subset(ta, g) for g in groups]
     var = np.full(k, np.nan)
     for g, v in zip(groups, engine.map(_variance_part, subsets)):
         var[g] = v[g]
-    *_, reach = fmod._bridges(ta, var, p.k_sigma, p.cell_m)
-    pad = float(np.max(reach)) if reach.size else 1000.0
-    grid = fmod.make_grid(ta.x, ta.y, ta.crs, cell_m=p.cell_m, pad_m=pad, max_cells=p.max_cells)
-    cells: list[np.ndarray] = [np.zeros(0, dtype=np.int64) for _ in range(k)]
-    results = engine.map(_footprint_part, list(zip(subsets, groups)), grid, p.footprint_level, p.k_sigma, var)
-    for part in results:
-        for code, c, _ in part:
-            cells[code] = c
-    flat = np.concatenate(cells) if cells else np.zeros(0, dtype=np.int64)
-    # the reduce: each animal's cells are distinct, so the bincount is animals per cell
-    count = np.bincount(flat, minlength=grid.nx * grid.ny).astype(np.int16).reshape(grid.shape)
-    fp = fmod.Footprints(grid=grid, count=count, cells=cells, var_m2_s=var)
-
-    frames: list[pd.DataFrame] = []
-    fpoly = fmod.count_polygons(fp, p.classes)
-    fpoly["months"] = cmod._footprint_months(ta, fp.grid, fpoly["cells"])
-    fpoly["method"] = "footprint"
-    frames.append(fpoly.drop(columns="cells"))
-    if "behaviour" in p.methods:
-        steps = cmod.corridor_steps(ta, speed_prop=p.speed_prop, circ_prop=p.circ_prop, radius_frac=p.radius_frac,
-                                    min_neighbours=p.min_neighbours, pooled=p.pooled)
-        bpoly = cmod.behaviour_polygons(steps, buffer_m=p.buffer_m, min_animals=p.min_animals)
-        bpoly["method"] = "behaviour"
-        bpoly["n_animals"] = pd.NA
-        frames.append(bpoly.drop(columns="n_steps"))
-    polys = pd.concat(frames, ignore_index=True)
-    out = cmod._attributes(polys, ta, hotspots, None, p)
-    out.attrs = {"parameters": dataclasses.asdict(p),
-                 "brownian_variance_m2_s": {str(a): float(v) for a, v in zip(ta.labels, var, strict=True)
-                                            if np.isfinite(v)}}
-    return out
+    grid = fmod.footprint_grid(ta, var, cell_m=p.cell_m, k_sigma=p.k_sigma, max_cells=p.max_cells)
+    parts = engine.map(_footprint_part, list(zip(subsets, groups)), grid, p.footprint_level, p.k_sigma, var)
+    return fmod.stack_cells(grid, parts, var)
 
 
 @dataclass
@@ -541,11 +520,10 @@ def run(
         Where the per-animal steps run (:mod:`telemetry.engine`; default in-process). Reading,
         the quality summary, the reductions, the map and the exports run in this process.
     """
-    from telemetry.export import atomic_write, write_deliverables, write_tracks
+    from telemetry.export import frozen_heap
     from telemetry.maps import render_map
     from telemetry.parsers import read
     from telemetry.quality import summarize
-    from telemetry.trajectory.clean import flag_summary
     from telemetry.trajectory.segment import cluster_table
 
     announce = step or (lambda name: None)
@@ -566,17 +544,35 @@ def run(
                           clusters=cluster_table(tracks), out=out / "map.html")]
 
     announce("exports")
-    summary = track_summary(tracks)
+    with frozen_heap():  # (see there: full garbage collections cost ~0.5 s of the exports per 1M fixes)
+        summary = track_summary(tracks)
+        written += _write_exports(out, tracks, products, quality, summary, grid_deg=grid_deg)
+    return RunResult(tracks=tracks, summary=summary, quality=quality, outputs=written, products=products)
+
+
+def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality: dict, summary: pd.DataFrame, *,
+                   grid_deg: float) -> list[Path]:
+    """The files of :func:`run` after the map, into ``out``; returns them in listing order.
+
+    ``summary`` is :func:`track_summary` of ``tracks`` (written as ``track_summary.csv``
+    and the animal table of ``index.html``).
+    """
+    from telemetry.export import atomic_write, write_deliverables, write_tracks
+    from telemetry.trajectory.clean import flag_summary
+
     tables = [out / "tracks.parquet", out / "track_summary.csv", out / "flag_summary.csv", out / "quality.json"]
-    write_tracks(tracks, tables[0])
     atomic_write(tables[1], lambda tmp: summary.to_csv(tmp, float_format="%.6g",
                                                        date_format="%Y-%m-%dT%H:%M:%SZ"))
     atomic_write(tables[2], lambda tmp: flag_summary(tracks).to_csv(tmp))
     atomic_write(tables[3], lambda tmp: Path(tmp).write_text(
         json.dumps(quality, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"))
-    written += tables
     # every fix is in tracks.parquet: the GeoPackage gets lines (a GeoPackage of every fix was
-    # the slowest output, ~4 s per million fixes, and duplicated the GeoParquet file)
-    written += write_deliverables(out, tracks, cx, hs, co, hr, quality, tracks.attrs.get("parameters"),
-                                  grid_deg=grid_deg, fix_points=False)
-    return RunResult(tracks=tracks, summary=summary, quality=quality, outputs=written, products=products)
+    # the slowest output, ~4 s per million fixes, and duplicated the GeoParquet file).
+    # tracks.parquet (~0.7 s per million fixes in pyarrow, which releases the GIL) is written
+    # on a worker thread beside the GeoPackage while the charts and the GeoJSON are drawn;
+    # it is complete before index.html lists it.
+    return tables + write_deliverables(
+        out, tracks, products.crossings, products.hotspots, products.corridors, products.home_ranges, quality,
+        tracks.attrs.get("parameters"), grid_deg=grid_deg, fix_points=False, summary=summary,
+        steps_from_metrics=True,  # the tracks of process(), unchanged
+        background=[lambda: write_tracks(tracks, tables[0])])

@@ -121,3 +121,55 @@ def test_per_animal_charts_keep_at_most_max_animals(tmp_path):
     df = __import__("telemetry").metrics(df)
     png = charts.daily_distance_chart(df, tmp_path / "dd.png")
     assert png.exists()
+
+
+def _monthly_fix_success_via_group_stats(tracks: pd.DataFrame) -> pd.DataFrame:
+    """The reference: telemetry.quality.group_stats over (animal, month) of the rows inside
+    each animal's span of usable fixes (what monthly_fix_success computed before)."""
+    from telemetry.quality import group_stats
+    from telemetry.trajectory._arrays import usable_mask
+
+    tr = tracks.assign(animal_id=tracks["animal_id"].astype(object).where(tracks["animal_id"].notna(), None))
+    ok = usable_mask(tr)
+    span = tr[ok].groupby("animal_id")["time"].agg(["min", "max"])
+    lo = tr["animal_id"].map(span["min"])
+    hi = tr["animal_id"].map(span["max"])
+    inside = tr["time"].notna() & (tr["time"] >= lo) & (tr["time"] <= hi)
+    df = tr[inside & tr["animal_id"].notna()]
+    lon, lat = df["lon"].astype(float), df["lat"].astype(float)
+    good = np.isfinite(lon) & np.isfinite(lat)
+    work = pd.DataFrame({"animal_id": df["animal_id"].astype(str), "month": df["time"].dt.strftime("%Y-%m"),
+                         "time": df["time"], "lon": lon.where(good), "lat": lat.where(good),
+                         "hdop": df["hdop"], "fix_type": df["fix_type"]})
+    st = group_stats(work, ["animal_id", "month"]).astype({"animal_id": str, "month": str})
+    cols = ["animal_id", "month", "rows", "fixes", "fix_success_pct"]
+    return st[cols].sort_values(["animal_id", "month"], kind="stable").reset_index(drop=True)
+
+
+def test_monthly_fix_success_is_group_stats_exactly():
+    """Irregular schedules, gaps, duplicate and sub-second times, Argos animals, rows without
+    an animal, shuffled rows: the fast table gives group_stats' very floats."""
+    rng = np.random.default_rng(7)
+    n = 20_000
+    animal = np.repeat([f"A{i:02d}" for i in range(10)], n // 10)
+    # per animal: a 4 h schedule (1 h for A09) with gaps of up to 60 slots, sub-second jitter
+    slot_s = np.where(animal == "A09", 3_600, 14_400)
+    step_s = slot_s * np.where(rng.random(n) < 0.03, rng.integers(2, 60, n), 1)
+    t_s = np.concatenate([np.cumsum(part) for part in np.split(step_s, 10)])
+    t = pd.Timestamp("2022-01-03", tz="UTC") + pd.to_timedelta(t_s, unit="s") \
+        + pd.to_timedelta(rng.integers(0, 10**9, n), unit="ns")
+    dup = np.flatnonzero(rng.random(n) < 0.01)
+    t = pd.Series(t).copy()
+    t.iloc[dup[dup > 0]] = t.iloc[dup[dup > 0] - 1].to_numpy()  # duplicate times
+    lon = np.where(rng.random(n) < 0.15, np.nan, 77 + rng.normal(0, 0.1, n))
+    df = pd.DataFrame({"animal_id": animal, "time": t, "lon": lon, "lat": np.where(np.isnan(lon), np.nan, 43.0),
+                       "hdop": 1.5, "fix_type": np.where(np.isin(animal, ["A00", "A01"]), "argos", "3D")})
+    df.loc[rng.random(n) < 0.01, "animal_id"] = None
+    df["flag"] = pd.Categorical(np.where(rng.random(n) < 0.05, "spike", None))
+    df = df.iloc[rng.permutation(n)].reset_index(drop=True)
+    want = _monthly_fix_success_via_group_stats(df)
+    for table in (df, df.sort_values(["animal_id", "time"], kind="stable"),
+                  df.assign(animal_id=df["animal_id"].astype("category"), fix_type=df["fix_type"].astype("category"))):
+        got = charts.monthly_fix_success(table)
+        pd.testing.assert_frame_equal(got, want, check_exact=True, check_dtype=False)
+        assert got["fix_success_pct"].notna().sum() > 100 and got["fix_success_pct"].isna().any()

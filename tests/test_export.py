@@ -342,3 +342,53 @@ def test_run_bundle_geopackage_has_lines_not_every_fix(tmp_path):
                           s["quality"], None, fix_points=False)
     names = [n for n, _ in pyogrio.list_layers(tmp_path / "internal.gpkg")]
     assert "track_lines" in names and "tracks" not in names
+
+
+def test_arrow_geopackage_layers_match_the_row_writer(tmp_path, monkeypatch):
+    """GeoPackage layers written through Arrow (_gpkg_arrow_table) are byte for byte what
+    pyogrio's row writer writes: the run's layers and a table of awkward column types."""
+    import geopandas as gpd
+
+    s = sample()
+    layers = ex.internal_layers(None, s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"])
+    layers["track_lines"] = ex.track_lines(s["tracks"])
+    layers["clusters"] = ex.internal_layers(s["tracks"])["clusters"]
+    t = pd.Timestamp("2024-03-01T12:00:00.123456789Z")
+    n = 7
+    layers["awkward"] = gpd.GeoDataFrame({
+        "text": ["a", None, "ü", "", "x", "y", "z"],
+        "none": [None] * n,
+        "mixed": [True, None, 3, "s", 1.5, False, None],  # object of non-strings: str(value)
+        "cat": pd.Categorical(["p", "q", None, "p", "q", "p", "q"]),
+        "nint": pd.array([1, None, 3, 4, 5, 6, 7], dtype="Int64"),
+        "int": np.arange(n, dtype=np.int64),
+        "flt": [1.0, np.nan, np.inf, -0.0, 2.5, 1e300, 3.0],
+        "flag": [True, False] * 3 + [True],
+        "time": [t + pd.Timedelta(k * 987_654_321, "ns") for k in range(n - 1)] + [pd.NaT],
+    }, geometry=gpd.points_from_xy(np.linspace(70, 71, n), np.linspace(40, 41, n)), crs="EPSG:4326")
+    layers["awkward"].loc[2, "geometry"] = None
+    assert ex._gpkg_arrow_table(ex._gpkg_ready(layers["awkward"])) is not None
+    assert ex._gpkg_arrow_table(ex._gpkg_ready(layers["track_lines"])) is not None
+    meta = {"generated": "2024-01"}
+    ex.write_gpkg_layers(layers, tmp_path / "arrow.gpkg", meta)
+    monkeypatch.setattr(ex, "_gpkg_arrow_table", lambda gdf: None)
+    ex.write_gpkg_layers(layers, tmp_path / "rows.gpkg", meta)
+    assert (tmp_path / "arrow.gpkg").read_bytes() == (tmp_path / "rows.gpkg").read_bytes()
+
+
+def test_track_lines_can_take_the_metrics_steps():
+    """Line lengths from the step_m of telemetry.metrics are the very floats measured anew;
+    by default (tracks maybe changed since) the steps are measured."""
+    tracks = sample()["tracks"]
+    assert "metrics" in tracks.attrs["steps"]
+    fast = ex.track_lines(tracks, steps_from_metrics=True)
+    measured = ex.track_lines(tracks.drop(columns="step_m"))
+    assert np.array_equal(fast["length_km"].to_numpy(), measured["length_km"].to_numpy())
+    stale = tracks.copy()
+    usable = np.flatnonzero((stale["flag"].isna() & stale["lon"].notna()).to_numpy())
+    stale["flag"] = stale["flag"].astype(object)
+    stale.loc[stale.index[usable[len(usable) // 2]], "flag"] = "spike"  # a fix leaves its line
+    got = ex.track_lines(stale)
+    assert np.array_equal(got["length_km"].to_numpy(),
+                          ex.track_lines(stale.drop(columns="step_m"))["length_km"].to_numpy())
+    assert not np.array_equal(got["length_km"].to_numpy(), fast["length_km"].to_numpy())
