@@ -236,3 +236,44 @@ def test_sample_outliers_recall_and_precision():
     precision = (by_filter & is_out).sum() / max(by_filter.sum(), 1)
     assert recall >= 0.55, recall
     assert precision >= 0.9, precision
+
+
+def test_flags_do_not_depend_on_row_order():
+    # sorted input skips the (animal, time) sort; shuffled input takes it: same flags per row
+    df = simulate(n_animals=3, n_fixes=400, seed=3)
+    by_time = df.sort_values(["animal_id", "time"], kind="stable")
+    shuffled = df.sample(frac=1.0, random_state=1)
+    a = clean(by_time)["flag"].sort_index()
+    b = clean(shuffled)["flag"].sort_index()
+    assert a.astype(object).fillna("").equals(b.astype(object).fillna(""))
+    assert a.isin(["speed", "spike"]).any()
+
+
+def test_iterated_rounds_judge_each_animal_on_its_own():
+    # the same outlier stretch in two animals, one of them with extra rounds of work:
+    # each animal's flags equal those it gets when cleaned alone
+    one = _resting_cat(seed=4, interval_h=1.0)
+    lon = one["lon"].to_numpy().copy()
+    lon[[20, 21, 22, 40]] += [0.3, 0.35, 0.3, 0.3]  # a run of three outliers (3 rounds), then one
+    two = one.assign(lon=lon, animal_id="b")
+    both = conform(pd.concat([one, two], ignore_index=True))
+    out = clean(both)
+    for name, alone in (("a", one), ("b", two)):
+        got = out.loc[out["animal_id"] == name, "flag"].astype(object).fillna("").to_numpy()
+        want = clean(conform(alone.reset_index(drop=True)))["flag"].astype(object).fillna("").to_numpy()
+        assert (got == want).all()
+    flagged = out.loc[out["animal_id"] == "b", "flag"].notna().to_numpy()
+    assert flagged[[20, 21, 22, 40]].all()
+
+
+def test_select_and_small_sort_kernels():
+    from telemetry.trajectory._clean_kernels import _insertion_sort, _select
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 7, 50, 501):
+        values = rng.integers(0, 5, n).astype(float)  # many ties
+        for k in {0, n // 2, n - 1}:
+            assert _select(values.copy(), k) == np.sort(values)[k]
+        a = values.copy()
+        _insertion_sort(a, n)
+        assert (a == np.sort(values)).all()

@@ -18,7 +18,7 @@ such as ``malformed_row`` or ``no_fix`` are kept as they are):
    step (the end farther from the median of its neighbours) and flags Bjørneraas et al.
    (2010) spikes (fast in, fast out, sharp turn back) and *out-and-back* spikes (far from
    both neighbours, which are close to each other, by more than the animal's own movement
-   at that time of day explains; see :func:`_out_and_back`); then speeds are recomputed
+   at that time of day explains; see :func:`_speed_and_spikes`); then speeds are recomputed
    without the flagged fixes, so one outlier never condemns its neighbours.
 
 At a 4-5 h schedule a gross outlier of 1-2 km is often geometrically identical to a real
@@ -31,27 +31,14 @@ precision (see the issue 4 report for the recall reachable per state and distanc
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
 from telemetry.config import CleanParams
 from telemetry.errors import TelemetryError
 from telemetry.schema import FLAGS
-from telemetry.trajectory._arrays import (
-    FLAG_CODE,
-    bearing_deg,
-    flag_codes,
-    flags_to_series,
-    group_codes,
-    group_ends,
-    group_starts,
-    haversine_m,
-    same_group_as_previous,
-    time_ns,
-    wrap_deg,
-)
+from telemetry.trajectory._arrays import FLAG_CODE, flag_codes, flags_to_series, group_codes, time_ns
+from telemetry.trajectory._clean_kernels import file_order_jumps, span_jumps, speed_and_spikes
 
 __all__ = ["clean", "flag_summary"]
 
@@ -115,10 +102,13 @@ def clean(
     animal, _ = group_codes(df)
     if deployments is not None:
         put(_outside_deployment(df, deployments), "outside_deployment")
-    put(_clock_jump(df, animal, t, codes < 0, params), "clock_jump")
+    # the later rules look at the rows still usable, in (animal, time) order; a subset of
+    # a sorted order is sorted, so sort once here (not at all when the caller already did)
+    by_time = _by_animal_time(animal, t, np.flatnonzero(codes < 0))
+    put(_clock_jump(df, animal, t, codes < 0, params, by_time), "clock_jump")
     put(_low_quality(df, fix_type, params), "low_quality")
-    put(_duplicates(df, animal, t, fix_type, codes < 0), "duplicate")
-    speed, spike = _speed_and_spikes(animal, t, lon, lat, codes < 0, params)
+    put(_duplicates(df, animal, t, fix_type, by_time[codes[by_time] < 0]), "duplicate")
+    speed, spike = _speed_and_spikes(animal, t, lon, lat, by_time[codes[by_time] < 0], params)
     put(speed, "speed")
     put(spike, "spike")
 
@@ -243,53 +233,47 @@ def _to_utc(s: pd.Series, name: str) -> pd.Series:
     return pd.Series(ns, index=s.index)
 
 
+def _by_animal_time(animal: np.ndarray, t: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """``pos`` (row positions) stably sorted by ``(animal, time)``.
+
+    :func:`telemetry.process` hands over rows already in this order, so check that first
+    (one vectorised pass) and sort only when needed.
+    """
+    a, tt = animal[pos], t[pos]
+    if np.all((a[1:] > a[:-1]) | ((a[1:] == a[:-1]) & (tt[1:] >= tt[:-1]))):
+        return pos  # a stable sort of sorted keys is the identity
+    return pos[np.lexsort((tt, a))]
+
+
 def _clock_jump(
-    df: pd.DataFrame, animal: np.ndarray, t: np.ndarray, ok: np.ndarray, p: CleanParams
+    df: pd.DataFrame, animal: np.ndarray, t: np.ndarray, ok: np.ndarray, p: CleanParams,
+    by_time: np.ndarray,
 ) -> np.ndarray:
-    """Records whose time is far from their file-order neighbours or the animal's main span."""
+    """Records whose time is far from their file-order neighbours or the animal's main span.
+
+    ``by_time`` holds the positions of the ``ok`` rows sorted by ``(animal, time)``.
+    """
     out = np.zeros(len(df), dtype=bool)
     pos = np.flatnonzero(ok)
     if pos.size == 0:
         return out
-    limit = p.clock_jump_min_h * _NS_PER_H
+    limit = float(p.clock_jump_min_h * _NS_PER_H)
 
     # (a) in file order: compare each time with the median of itself and two records on
     # each side. In a file sorted either way the median is the record itself, so only
     # records that disagree with their neighbours stand out; up to two consecutive
-    # jumped records are caught.
+    # jumped records are caught. Applies only to (file, animal) runs that are ordered in
+    # time (either direction): a shuffled file says nothing about its clock.
     src = group_codes(df, "source")[0] if "source" in df.columns else np.zeros(len(df), dtype=np.int64)
     row = df["source_row"].to_numpy(dtype=np.int64) if "source_row" in df.columns else np.arange(len(df))
     order = pos[np.lexsort((row[pos], animal[pos], src[pos]))]
-    key = src[order] * (animal.max() + 1) + animal[order]
-    tt = t[order]
-    starts, ends = group_starts(key), group_ends(key)
-    # apply only to (file, animal) runs that are ordered in time (either direction);
-    # a shuffled file says nothing about its clock
-    back = np.zeros(tt.size, dtype=bool)
-    back[1:] = (tt[1:] < tt[:-1]) & (key[1:] == key[:-1])
-    run_id = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1
-    n_back = np.bincount(run_id, back)
-    n_run = np.bincount(run_id)
-    frac_back = (n_back / np.maximum(n_run - 1, 1))[run_id]
-    ordered = (frac_back <= 0.1) | (frac_back >= 0.9)
-    i = np.arange(tt.size)
-    window = np.stack([tt[np.clip(i + o, starts, ends - 1)] for o in (-2, -1, 0, 1, 2)], axis=1)
-    med = np.median(window, axis=1)
-    jump = ordered & (np.abs(tt - med) > limit)
-    out[order[jump]] = True
+    out[order[file_order_jumps(src[order], animal[order], t[order], limit)]] = True
 
     # (b) far outside the animal's main time span (10th..90th percentile of its times, so
     # a block of up to 10 % jumped records, e.g. a GPS week-number rollover, cannot hide)
-    keep = pos[~out[pos]]
-    order = keep[np.lexsort((t[keep], animal[keep]))]
-    a, tt = animal[order], t[order]
-    starts, ends = group_starts(a), group_ends(a)
-    n = ends - starts
-    lo = tt[starts + np.floor(0.1 * (n - 1)).astype(np.int64)]
-    hi = tt[starts + np.ceil(0.9 * (n - 1)).astype(np.int64)]
-    margin = np.maximum(limit, p.clock_jump_span_fraction * (hi - lo).astype(float))
-    far = (tt < lo - margin) | (tt > hi + margin)
-    out[order[far]] = True
+    keep = by_time[~out[by_time]]
+    far = span_jumps(animal[keep], t[keep], limit, float(p.clock_jump_span_fraction))
+    out[keep[far]] = True
     return out
 
 
@@ -307,34 +291,48 @@ def _low_quality(df: pd.DataFrame, fix_type: np.ndarray, p: CleanParams) -> np.n
     return bad
 
 
-def _quality_rank(df: pd.DataFrame, fix_type: np.ndarray) -> np.ndarray:
-    """Lower is better: 3D < unknown GPS < 2D < Argos (by class) < no fix."""
-    rank = np.ones(fix_type.size)  # unknown fix type: between 3D and 2D
+
+
+def _quality_rank(df: pd.DataFrame, fix_type: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Rank of ``rows``, lower is better: 3D < unknown GPS < 2D < Argos (by class) < no fix."""
+    kind = fix_type[rows]
+    rank = np.ones(rows.size)  # unknown fix type: between 3D and 2D
     for name, value in _FIX_RANK.items():
-        rank[fix_type == name] = value
+        rank[kind == name] = value
     if "argos_lc" in df.columns and isinstance(df["argos_lc"].dtype, pd.CategoricalDtype):
-        lc = df["argos_lc"].cat.codes.to_numpy().astype(float)
+        lc = df["argos_lc"].cat.codes.to_numpy()[rows].astype(float)
         rank = rank + np.where(lc >= 0, lc / 10.0, 0.0)
     return rank
 
 
 def _duplicates(
-    df: pd.DataFrame, animal: np.ndarray, t: np.ndarray, fix_type: np.ndarray, ok: np.ndarray
+    df: pd.DataFrame, animal: np.ndarray, t: np.ndarray, fix_type: np.ndarray, by_time: np.ndarray
 ) -> np.ndarray:
-    """Same animal and time as a better fix: keep the best, flag the others."""
+    """Same animal and time as a better fix: keep the best, flag the others.
+
+    ``by_time`` holds the positions of the usable rows sorted by ``(animal, time)``.
+    """
     out = np.zeros(len(df), dtype=bool)
-    pos = np.flatnonzero(ok)
-    if pos.size < 2:
+    if by_time.size < 2:
         return out
-    rank = _quality_rank(df, fix_type)
-    hdop = np.nan_to_num(_float(df, "hdop"), nan=np.inf)
-    sats = np.nan_to_num(_float(df, "n_sats"), nan=0.0)
-    row = np.arange(len(df))  # file/read order breaks remaining ties: the first is kept
-    # np.lexsort: last key is primary
-    order = pos[np.lexsort((row[pos], -sats[pos], hdop[pos], rank[pos], t[pos], animal[pos]))]
-    same = np.zeros(order.size, dtype=bool)
-    same[1:] = (animal[order][1:] == animal[order][:-1]) & (t[order][1:] == t[order][:-1])
-    out[order[same]] = True
+    # only rows sharing (animal, time) with a neighbour in that order can be duplicates;
+    # rank just those (a few per thousand) instead of sorting the whole table by quality
+    a, tt = animal[by_time], t[by_time]
+    same = (a[1:] == a[:-1]) & (tt[1:] == tt[:-1])
+    cand = np.zeros(by_time.size, dtype=bool)
+    cand[1:] |= same
+    cand[:-1] |= same
+    rows = by_time[cand]
+    if rows.size == 0:
+        return out
+    rank = _quality_rank(df, fix_type, rows)
+    hdop = np.nan_to_num(_float(df, "hdop")[rows], nan=np.inf)
+    sats = np.nan_to_num(_float(df, "n_sats")[rows], nan=0.0)
+    # np.lexsort: last key is primary; file/read order (row) breaks remaining ties: the first is kept
+    order = rows[np.lexsort((rows, -sats, hdop, rank, t[rows], animal[rows]))]
+    dup = np.zeros(order.size, dtype=bool)
+    dup[1:] = (animal[order][1:] == animal[order][:-1]) & (t[order][1:] == t[order][:-1])
+    out[order[dup]] = True
     return out
 
 
@@ -343,212 +341,49 @@ def _speed_and_spikes(
     t: np.ndarray,
     lon: np.ndarray,
     lat: np.ndarray,
-    ok: np.ndarray,
+    by_time: np.ndarray,
     p: CleanParams,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Iterated speed and spike filter over all animals at once (see module docstring)."""
+    """Iterated speed and spike filter, one compiled pass per animal (see module docstring).
+
+    ``by_time`` holds the positions of the usable rows sorted by ``(animal, time)``.
+    Returns the ``speed`` and ``spike`` masks over all rows.
+
+    Per round and animal (alive fixes only; distances in m, times in h):
+
+    * ``speed``: a step faster than ``max_speed_kmh`` and longer than ``speed_min_step_m``
+      blames the end farther (m) from the component-wise median of up to
+      ``median_window_fixes`` fixes on each side (on a tie, the later fix);
+    * ``spike``: fast in, fast out, turn back sharper than ``spike_min_turn_deg``; or an
+      *out-and-back* score above ``out_and_back_ratio``::
+
+          score = min(d_in, d_out) / (floor_m + skip_weight * d_skip + bridge_m)
+
+      with ``d_skip`` the distance between the two neighbours and ``bridge_m`` the spread
+      of a Brownian bridge between them, ``s * sqrt(dt_in * dt_out / (dt_in + dt_out))``,
+      ``s`` (m per sqrt(h)) the RMS of the animal's movement scale in the local-solar-time
+      bins of the two steps: the ``movement_quantile`` of ``step / sqrt(dt)`` over all its
+      usable steps whose midpoint falls in the bin (the all-day value for bins with fewer
+      than ``diel_min_steps`` steps). A gross error is far from *both* neighbours
+      (``min``), so the fixes next to an outlier are never blamed;
+    * of adjacent candidates only the worst is flagged (blamed speed fixes first, then by
+      score); the others are judged again next round, once their bad neighbours are gone.
+    """
     n_all = len(animal)
+    if by_time.size < 2:
+        return np.zeros(n_all, dtype=bool), np.zeros(n_all, dtype=bool)
+    a = animal[by_time]
+    starts = np.r_[0, np.flatnonzero(a[1:] != a[:-1]) + 1, a.size]
+    n_bins = max(int(round(24.0 / p.diel_bin_h)), 1) if p.diel_bin_h > 0 else 1
+    speed, spike = speed_and_spikes(
+        starts, t[by_time].astype(np.float64) / 1e9, lon[by_time], lat[by_time], n_bins,
+        float(np.clip(p.movement_quantile, 0.0, 1.0)), max(int(p.diel_min_steps), 1),
+        float(p.max_speed_kmh), float(p.speed_min_step_m), float(p.spike_speed_kmh),
+        float(p.spike_min_turn_deg), float(p.out_and_back_ratio), float(p.out_and_back_floor_m),
+        float(p.out_and_back_skip_weight), max(int(p.median_window_fixes), 1), max(int(p.max_iterations), 1),
+    )
     speed_out = np.zeros(n_all, dtype=bool)
     spike_out = np.zeros(n_all, dtype=bool)
-    pos = np.flatnonzero(ok)
-    if pos.size < 2:
-        return speed_out, spike_out
-    pos = pos[np.lexsort((t[pos], animal[pos]))]
-    A, T = animal[pos], t[pos].astype(np.float64) / 1e9
-    X, Y = lon[pos], lat[pos]
-    alive = np.ones(pos.size, dtype=bool)
-    w = max(int(p.median_window_fixes), 1)
-    # the animal's own movement scale per bin of local solar time, from all usable steps
-    # once (a robust quantile, so the few outliers do not inflate it)
-    n_bins = max(int(round(24.0 / p.diel_bin_h)), 1) if p.diel_bin_h > 0 else 1
-    scale_table = _movement_scale_table(A, T, X, Y, n_bins, p)
-    for _ in range(max(int(p.max_iterations), 1)):
-        idx = np.flatnonzero(alive)
-        a, tt, x, y = A[idx], T[idx], X[idx], Y[idx]
-        has_prev = same_group_as_previous(a)
-        m = idx.size
-        prv = np.maximum(np.arange(m) - 1, 0)
-        d_in = np.where(has_prev, haversine_m(x[prv], y[prv], x, y), np.nan)
-        dt_in = np.where(has_prev, tt - tt[prv], np.nan)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v_in = np.where(d_in > 0, d_in / dt_in * 3.6, 0.0)
-        v_in = np.where(has_prev, v_in, np.nan)
-        has_next = np.r_[has_prev[1:], False]
-        nxt = np.minimum(np.arange(m) + 1, m - 1)
-        v_out = np.where(has_next, v_in[nxt], np.nan)
-        d_out = np.where(has_next, d_in[nxt], np.nan)
-
-        # spikes (Bjørneraas et al. 2010): fast in, fast out, sharp turn back
-        b_in = bearing_deg(x[prv], y[prv], x, y)
-        b_out = b_in[nxt]
-        turn = np.abs(wrap_deg(b_out - b_in))
-        with np.errstate(invalid="ignore"):
-            spike = (
-                has_prev & has_next
-                & (v_in > p.spike_speed_kmh) & (v_out > p.spike_speed_kmh)
-                & (d_in > p.speed_min_step_m) & (d_out > p.speed_min_step_m)
-                & (turn > p.spike_min_turn_deg)
-            )
-            fast = has_prev & (v_in > p.max_speed_kmh) & (d_in > p.speed_min_step_m)
-        score = _out_and_back(a, tt, x, y, d_in, d_out, has_prev, has_next, scale_table, n_bins, p)
-        spike |= score > p.out_and_back_ratio
-        blamed = np.zeros(m, dtype=bool)
-        steps = np.flatnonzero(fast)  # step from steps-1 to steps
-        if steps.size:
-            ends_ = np.unique(np.r_[steps - 1, steps])
-            dev = np.full(m, np.nan)
-            dev[ends_] = _deviation_from_local_median(ends_, a, x, y, w)
-            d_prev, d_this = dev[steps - 1], dev[steps]
-            # blame the end farther from its neighbours' median; on a tie, the later fix
-            blame = np.where(d_prev > d_this, steps - 1, steps)
-            blamed[blame] = True
-        is_speed = blamed
-        # a fix between two bad fixes (i-1 and i+1) looks like a spike too: this round take
-        # only the worst of adjacent candidates (by out-and-back score; blamed speed fixes
-        # first) and judge the others again once their bad neighbours are gone
-        rank = np.where(blamed, np.inf, np.where(spike, score, -np.inf))
-        beaten = (has_prev & (rank[prv] > rank)) | (has_next & (rank[nxt] >= rank) & spike[nxt])
-        beaten |= has_next & blamed[nxt]
-        is_spike = spike & ~blamed & ~beaten
-        if not (is_speed.any() or is_spike.any()):
-            break
-        speed_out[pos[idx[is_speed]]] = True
-        spike_out[pos[idx[is_spike]]] = True
-        alive[idx[is_speed | is_spike]] = False
+    speed_out[by_time[speed]] = True
+    spike_out[by_time[spike]] = True
     return speed_out, spike_out
-
-
-def _deviation_from_local_median(
-    i: np.ndarray, a: np.ndarray, x: np.ndarray, y: np.ndarray, w: int
-) -> np.ndarray:
-    """Distance (m) from fix ``i`` to the component-wise median of up to ``w`` fixes each side.
-
-    Longitudes are taken relative to the fix itself so the antimeridian does not matter.
-    A fix with no neighbours gets 0.
-    """
-    offsets = np.r_[np.arange(-w, 0), np.arange(1, w + 1)]
-    j = i[:, None] + offsets[None, :]
-    valid = (j >= 0) & (j < a.size)
-    jc = np.clip(j, 0, a.size - 1)
-    valid &= a[jc] == a[i][:, None]
-    dlon = np.where(valid, wrap_deg(x[jc] - x[i][:, None]), np.nan)
-    nlat = np.where(valid, y[jc], np.nan)
-    has = valid.any(axis=1)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no neighbours
-        mlon = np.nanmedian(dlon, axis=1)
-        mlat = np.nanmedian(nlat, axis=1)
-    d = haversine_m(x[i], y[i], x[i] + mlon, mlat)
-    return np.where(has, d, 0.0)
-
-
-def _diel_bin(t_s: np.ndarray, lon: np.ndarray, n_bins: int) -> np.ndarray:
-    """Bin (0..n_bins-1) of local solar time (UTC + lon / 15 h) of times ``t_s`` (s since epoch)."""
-    hour = np.mod(t_s / 3600.0 + lon / 15.0, 24.0)
-    return np.minimum((hour * n_bins / 24.0).astype(np.int64), n_bins - 1)
-
-
-def _step_midpoints(
-    a: np.ndarray, t_s: np.ndarray, x: np.ndarray, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per sorted fix, the step *into* it: has a previous fix, length (m), duration (h), midpoint time (s)."""
-    has_prev = same_group_as_previous(a)
-    prv = np.maximum(np.arange(a.size) - 1, 0)
-    d = haversine_m(x[prv], y[prv], x, y)
-    dt_h = (t_s - t_s[prv]) / 3600.0
-    mid_t = 0.5 * (t_s + t_s[prv])
-    return has_prev, d, dt_h, mid_t
-
-
-def _movement_scale_table(
-    a: np.ndarray, t_s: np.ndarray, x: np.ndarray, y: np.ndarray, n_bins: int, p: CleanParams
-) -> np.ndarray:
-    """Movement scale (m per sqrt(h)) per animal code and local-solar-time bin.
-
-    The ``movement_quantile`` of ``step / sqrt(dt)`` over the steps whose midpoint falls in
-    the bin: for a random walk the displacement grows with sqrt(time), so steps of any
-    interval are comparable. Bins with fewer than ``diel_min_steps`` steps take the
-    animal's all-day value; animals with no steps get NaN (the rule then never fires).
-    Rows are sorted by (animal, time); returns an array of shape ``(a.max() + 1, n_bins)``.
-    """
-    k = int(a.max()) + 1 if a.size else 1
-    has_prev, d, dt_h, mid_t = _step_midpoints(a, t_s, x, y)
-    use = has_prev & (dt_h > 0)
-    sp = d[use] / np.sqrt(dt_h[use])
-    b = _diel_bin(mid_t[use], x[use], n_bins)
-    q = float(np.clip(p.movement_quantile, 0.0, 1.0))
-    by_value = np.argsort(sp, kind="stable")  # one float sort shared by both groupings
-    by_bin, n_bin = _group_quantile(a[use] * n_bins + b, sp, q, k * n_bins, by_value)
-    all_day, _ = _group_quantile(a[use], sp, q, k, by_value)
-    table = by_bin.reshape(k, n_bins)
-    few = n_bin.reshape(k, n_bins) < max(int(p.diel_min_steps), 1)
-    return np.where(few, all_day[:, None], table)
-
-
-def _group_quantile(key: np.ndarray, values: np.ndarray, q: float, n_groups: int,
-                    by_value: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Lower ``q``-quantile of ``values`` per integer ``key`` in ``0..n_groups-1`` (NaN if empty), and counts.
-
-    ``by_value`` is ``np.argsort(values, kind="stable")`` when the caller has it: the
-    (key, value) order is then a stable sort of the small integer keys, which numpy does
-    by radix sort (the same order as ``np.lexsort((values, key))``, in a fraction of its time).
-    """
-    if by_value is None:
-        by_value = np.argsort(values, kind="stable")
-    small = np.uint16 if n_groups <= np.iinfo(np.uint16).max else np.int64
-    order = by_value[np.argsort(key[by_value].astype(small), kind="stable")]
-    ks, vs = key[order], values[order]
-    count = np.bincount(ks, minlength=n_groups)
-    start = np.r_[0, np.cumsum(count)[:-1]]
-    out = np.full(n_groups, np.nan)
-    has = count > 0
-    pick = start[has] + np.floor(q * (count[has] - 1)).astype(np.int64)
-    out[has] = vs[pick]
-    return out, count
-
-
-def _out_and_back(
-    a: np.ndarray,
-    t_s: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    d_in: np.ndarray,
-    d_out: np.ndarray,
-    has_prev: np.ndarray,
-    has_next: np.ndarray,
-    scale_table: np.ndarray,
-    n_bins: int,
-    p: CleanParams,
-) -> np.ndarray:
-    """Out-and-back score (dimensionless; 0 without two neighbours) of every sorted fix.
-
-    A fix scoring above ``out_and_back_ratio`` is far from both neighbours by more than the
-    animal's own movement explains.
-
-    For sorted fix ``i`` with neighbours ``i-1`` and ``i+1`` (distances in m, times in s)::
-
-        score = min(d_in, d_out) / (floor_m + skip_weight * d_skip + bridge_m)
-
-    ``d_skip`` is the distance between the neighbours; ``bridge_m`` is the spread of a
-    Brownian bridge between them at fix ``i``, ``s * sqrt(dt_in * dt_out / (dt_in + dt_out))``
-    with ``s`` (m per sqrt(h)) the animal's movement scale in the local-solar-time bins
-    of the two steps (RMS). A gross error is far from *both* neighbours (``min``), so the
-    fixes next to an outlier, which are far from only one side, are never blamed.
-    """
-    if not np.isfinite(p.out_and_back_ratio) or a.size < 3:
-        return np.zeros(a.size, dtype=bool)
-    m = a.size
-    prv = np.maximum(np.arange(m) - 1, 0)
-    nxt = np.minimum(np.arange(m) + 1, m - 1)
-    d_skip = haversine_m(x[prv], y[prv], x[nxt], y[nxt])
-    dt_in = (t_s - t_s[prv]) / 3600.0
-    dt_out = (t_s[nxt] - t_s) / 3600.0
-    # scale of the step into each fix, looked up by the bin of the step's midpoint
-    s_in = scale_table[a, _diel_bin(0.5 * (t_s + t_s[prv]), x, n_bins)]
-    s_out = s_in[nxt]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        bridge = np.sqrt(0.5 * (s_in**2 + s_out**2) * dt_in * dt_out / (dt_in + dt_out))
-        score = np.minimum(d_in, d_out) / (
-            p.out_and_back_floor_m + p.out_and_back_skip_weight * d_skip + bridge
-        )
-        return np.where(has_prev & has_next & np.isfinite(score), score, 0.0)
