@@ -202,3 +202,20 @@ def test_corridor_steps_matches_strtree_reference() -> None:
         assert st.corridor.tolist() == ((nb >= 3) & (nbh > nb - nbh)).tolist()
         q = st.groupby("animal")["speed_kmh"].transform(lambda v: v.quantile(0.75))
         assert st.fast.tolist() == (st.speed_kmh >= q).tolist()
+
+
+def test_group_quantile_per_row_skips_non_finite_values() -> None:
+    from telemetry.corridor.behaviour import _group_quantile
+
+    rng = np.random.default_rng(5)
+    v = rng.gamma(2.0, size=3000)
+    v[rng.random(3000) < 0.1] = np.nan
+    v[rng.random(3000) < 0.05] = np.inf
+    g = rng.integers(0, 40, 3000)
+    g[g == 7] = 8  # a group number without rows
+    v[g == 9] = np.nan  # a group without a finite value
+    got = _group_quantile(v, g, 0.75)
+    for k in np.unique(g):
+        finite = v[(g == k) & np.isfinite(v)]
+        want = np.percentile(finite, 75.0) if finite.size else np.nan
+        assert np.array_equal(got[g == k], np.full((g == k).sum(), want), equal_nan=True)

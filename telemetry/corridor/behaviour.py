@@ -50,6 +50,7 @@ import pandas as pd
 import shapely
 
 from telemetry.corridor.footprints import TrackArrays
+from telemetry.quality import group_quantile
 
 __all__ = ["corridor_steps", "behaviour_polygons", "neighbour_sums", "STEP_COLUMNS"]
 
@@ -59,29 +60,18 @@ STEP_COLUMNS = ("animal", "start", "end", "x0", "y0", "x1", "y1", "t0_s", "t1_s"
 
 
 def _group_quantile(values: np.ndarray, groups: np.ndarray, q: float) -> np.ndarray:
-    """The ``q`` quantile (linear, as R type 7) of ``values`` within each group, per row; NaN ignored.
+    """The ``q`` quantile (linear, as R type 7) of the finite ``values`` of each group, per row.
 
-    One sort for all groups; each group's quantile is ``np.percentile`` of its sorted
-    finite slice (the exact computation of ``pandas.Series.quantile``), a cheap per-group call.
+    Bit-identical to ``pandas.Series.quantile`` per group (:func:`telemetry.quality.group_quantile`);
+    rows of groups without a finite value get NaN.
     """
     values = np.asarray(values, dtype=float)
-    out = np.full(values.size, np.nan)
+    groups = np.asarray(groups, dtype=np.int64)
     if values.size == 0:
-        return out
-    groups = np.asarray(groups)
-    finite = np.isfinite(values)
-    # sort by (group, value); non-finite values are dropped before, so each slice is clean
-    idx = np.flatnonzero(finite)
-    order = idx[np.lexsort((values[idx], groups[idx]))]
-    g_sorted, v_sorted = groups[order], values[order]
-    uniq, first = np.unique(g_sorted, return_index=True)
-    bounds = np.r_[first, g_sorted.size]
-    qv = np.array([np.percentile(v_sorted[bounds[k]:bounds[k + 1]], q * 100.0) for k in range(uniq.size)])
-    if uniq.size:
-        pos = np.minimum(np.searchsorted(uniq, groups), uniq.size - 1)
-        has = uniq[pos] == groups   # groups without any finite value stay NaN
-        out[has] = qv[pos[has]]
-    return out
+        return np.full(0, np.nan)
+    n_groups = int(groups.max()) + 1
+    per_group = group_quantile(np.where(np.isfinite(values), values, np.nan), groups, n_groups, q)
+    return per_group[groups]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
