@@ -80,3 +80,17 @@ def test_fast_paths_match_the_plain_computation():
         assert int(np.searchsorted(top_cum, level)) == i and top[i] == flat[i]
     whole, whole_cum = _top_mass(dens, 2.0)  # never reached: everything, sorted
     assert np.array_equal(whole, flat) and np.array_equal(whole_cum, cum)
+
+
+def test_mcp_matches_sorting_all_points():
+    """The partition / tie-break / LineString path of mcp() gives the hull of the plain computation."""
+    rng = np.random.default_rng(4)
+    cases = [(rng.normal(0, 1000, 3000), rng.normal(0, 300, 3000)),
+             (np.round(rng.normal(0, 5, 2000)), np.round(rng.normal(0, 5, 2000)))]  # many ties, duplicates
+    for x, y in cases:
+        for level in (50.0, 95.0, 99.9, 100.0):
+            d2 = (x - x.mean()) ** 2 + (y - y.mean()) ** 2
+            k = max(int(np.ceil(level / 100.0 * x.size - 1e-9)), 1)
+            keep = np.argsort(d2, kind="stable")[:k]
+            plain = shapely.convex_hull(shapely.multipoints(np.column_stack([x[keep], y[keep]])))
+            assert shapely.to_wkb(mcp(x, y, level)) == shapely.to_wkb(plain)

@@ -489,3 +489,103 @@ def test_rows_without_animal_id_are_left_unsmoothed():
     gone = t["animal_id"].isna()
     assert gone.sum() == 5 and t.loc[gone, "lon_s"].isna().all()
     assert t.loc[~gone & t["flag"].isna() & t["lon"].notna(), "lon_s"].notna().all()
+
+
+def test_likelihood_lanes_are_bit_identical_to_one_pass_per_level() -> None:
+    # the ML search evaluates several q per animal in one pass (_loglik_lanes); each lane must be
+    # exactly the per-row-q kernel, or the search's comparisons (and the fit) could change
+    rng = np.random.default_rng(11)
+    sizes = [1, 2, 40, 300]
+    bounds = np.r_[0, np.cumsum(sizes)]
+    n = bounds[-1]
+    dt = rng.uniform(60, 7200, n)
+    zx = np.cumsum(rng.normal(0, 200, n))
+    zy = np.cumsum(rng.normal(0, 200, n))
+    r = rng.uniform(5, 60, n) ** 2
+    start = np.zeros(n, bool)
+    start[bounds[:-1]] = True
+    start[[50, 51, 200]] = True
+    w = rng.random(n) * ~start
+    a = np.repeat(np.arange(len(sizes)), sizes)
+    beta = np.full(len(sizes), 1 / 1800.0)
+    tr = sm._unit_transitions(dt, bounds, beta)
+    for n_levels in (1, 2, 12):
+        qa = np.exp(rng.uniform(-18, 2, (len(sizes), n_levels)))
+        qs = np.exp(rng.uniform(-18, 2, (len(sizes), n_levels)))
+        for q_still in (qs, qa):  # two levels, and one (qs = qa)
+            lanes = sm._loglik_lanes(tr, zx, zy, r, start, bounds, qa, q_still, w)
+            for lev in range(n_levels):
+                q_row = qa[a, lev] + (q_still[a, lev] - qa[a, lev]) * w
+                assert np.array_equal(lanes[:, lev], sm._loglik_all(dt, zx, zy, r, start, bounds, beta, q_row))
+
+
+def _bisection_diffusion(w, d2, c, t, lo, hi):
+    """The plain 40-halving bisection that sm._weighted_diffusion must reproduce bit for bit."""
+    a, b = math.log(lo), math.log(hi)
+    if sm._diffusion_score(lo, w, d2, c, t) <= 0.0:
+        return lo
+    if sm._diffusion_score(hi, w, d2, c, t) >= 0.0:
+        return hi
+    for _ in range(40):
+        m = 0.5 * (a + b)
+        if sm._diffusion_score(math.exp(m), w, d2, c, t) > 0.0:
+            a = m
+        else:
+            b = m
+    return math.exp(0.5 * (a + b))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_weighted_diffusion_matches_plain_bisection(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    m = 500
+    t = rng.uniform(60, 20000, m)
+    c = rng.uniform(10, 5000, m)
+    scale = 10.0 ** rng.uniform(-6, 2)  # diffusions from ~1e-6 to ~100 m²/s
+    d2 = rng.chisquare(2, m) * (c + scale * t)
+    w = rng.random(m)
+    for guess in (0.0, scale, 1e-8, 1e4, scale * 1.001):
+        got = sm._weighted_diffusion(w, d2, c, t, 1e-8, 1e4, guess)
+        assert got == _bisection_diffusion(w, d2, c, t, 1e-8, 1e4)
+    # boundaries: displacements all within the fix error / far beyond the search range
+    assert sm._weighted_diffusion(w, 0.01 * c, c, t, 1e-8, 1e4, 1.0) == 1e-8
+    assert sm._weighted_diffusion(w, 1e12 * t, c, t, 1e-8, 1e4, 1.0) == 1e4
+
+
+def test_factorize_and_flags_fast_paths_match_pandas() -> None:
+    ids = pd.Series(pd.Categorical(["b", "c", "a", "c", None, "b"], categories=["c", "b", "a", "z"]))
+    rows = np.array([0, 1, 2, 3, 5])
+    codes, names = sm._factorize_sorted(ids, rows)
+    ref_codes, ref_names = pd.factorize(ids.to_numpy()[rows], sort=True)
+    assert np.array_equal(codes, ref_codes) and list(names) == list(ref_names)
+    for dtype in ("category", "string", object):
+        ft = pd.Series(["3D", None, "2D", "argos", "3D"], dtype=dtype)
+        assert np.array_equal(sm._equals(ft, "3D"), [True, False, False, False, True])
+
+
+def test_numba_aeqd_matches_pyproj_within_a_millimetre() -> None:
+    # smoothing projects with its own (parallel) azimuthal equidistant forward; it must agree with
+    # PROJ's projection (project_by_group: same centres, same CRS, used for the inverse)
+    rng = np.random.default_rng(2)
+    groups = [
+        (77.3, 43.0, 0.5),  # Tian Shan, ~50 km
+        (179.9, -16.0, 3.0),  # across the antimeridian, ~300 km
+        (10.0, 78.5, 8.0),  # Svalbard, high latitude, long range
+        (-60.0, -10.0, 15.0),  # ~1500 km
+        (20.0, 89.95, 0.02),  # at the pole: PROJ's polar form is kept
+    ]
+    lon = np.concatenate([c + rng.uniform(-s, s, 400) for c, _, s in groups])
+    lat = np.concatenate([np.clip(c + rng.uniform(-s, s, 400) / 3, -90, 90) for _, c, s in groups])
+    lon = (lon + 180.0) % 360.0 - 180.0
+    a = np.repeat(np.arange(len(groups)), 400)
+    bounds = np.arange(len(groups) + 1) * 400
+    x, y, proj = sm._project_animals(lon, lat, a, bounds)
+    rx, ry, rproj = project_by_group(lon, lat, a, len(groups))
+    assert [c.srs for c in proj.proj.crs] == [c.srs for c in rproj.crs]
+    assert np.abs(x - rx).max() < 1e-3 and np.abs(y - ry).max() < 1e-3
+    # inverse (smoothed positions are off the fixes): within ~1 mm (1e-8 degrees) of PROJ's
+    xs, ys = x + rng.normal(0, 100, x.size), y + rng.normal(0, 100, y.size)
+    lo, la = proj.inverse(xs, ys)
+    rlo, rla = rproj.inverse(xs, ys)
+    assert np.abs(((lo - rlo + 180) % 360) - 180).max() < 1e-8 and np.abs(la - rla).max() < 1e-8
+    assert (np.abs(lo) <= 180).all()

@@ -11,11 +11,15 @@ in WGS84 lon/lat with edges densified so their shape survives the trip back.
   binning + FFT convolution; the ``p`` % isopleth is the density level enclosing ``p`` % of
   the probability mass, traced with contourpy (holes kept).
 
-Only usable (unflagged) fixes count. This is a per-animal summary, not a hot path: one
-small loop over animals is fine here.
+Only usable (unflagged) fixes count. Animals are independent: they run on a thread pool
+(the heavy parts, FFT, sorting, PROJ and GEOS, release the GIL).
 """
 
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import contourpy
 import geopandas as gpd
@@ -58,25 +62,30 @@ def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None) -> gpd.
     lat_all = df["lat"].to_numpy(dtype=float, na_value=np.nan)
     rows: list[dict] = []
     c = codes[ok]
-    order = np.argsort(c, kind="stable")
-    c = c[order]
-    lon_ok, lat_ok = lon_all[ok][order], lat_all[ok][order]
+    lon_ok, lat_ok = lon_all[ok], lat_all[ok]
+    if c.size and not (np.diff(c) >= 0).all():  # processed tracks come sorted by animal: no sort
+        order = np.argsort(c, kind="stable")
+        c, lon_ok, lat_ok = c[order], lon_ok[order], lat_ok[order]
     bounds = np.searchsorted(c, np.arange(len(labels) + 1))
-    for g, label in enumerate(labels):
-        lon, lat = lon_ok[bounds[g] : bounds[g + 1]], lat_ok[bounds[g] : bounds[g + 1]]
-        if lon.size < 3:
-            continue
-        fwd, inv = _laea(lon, lat)
-        x, y = fwd.transform(lon, lat)
-        for level in params.mcp_levels_pct:
-            poly = mcp(x, y, level)
-            rows.append(_row(label, "mcp", level, poly, lon.size, np.nan, inv))
-        for level, poly, h in zip(
-            params.kde_levels_pct,
-            *kde(x, y, params.kde_levels_pct, grid_cells=params.kde_grid_cells,
-                 bandwidth_factor=params.kde_bandwidth_factor),
-        ):
-            rows.append(_row(label, "kde", level, poly, lon.size, h, inv))
+    jobs = [
+        (label, lon_ok[bounds[g] : bounds[g + 1]], lat_ok[bounds[g] : bounds[g + 1]])
+        for g, label in enumerate(labels)
+        if bounds[g + 1] - bounds[g] >= 3
+    ]
+
+    def one(job: tuple) -> list[dict]:
+        return _animal_rows(*job, params)
+
+    # animals are independent and most of their time is in code that releases the GIL (FFT,
+    # sorts, PROJ, GEOS): threads use every core; map keeps the animals' order
+    n_workers = min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if n_workers > 1:
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            for part in pool.map(one, jobs):
+                rows.extend(part)
+    else:
+        for job in jobs:
+            rows.extend(one(job))
     cols = ["animal_id", "method", "level_pct", "area_km2", "n_fixes", "bandwidth_m", "geometry"]
     if not rows:
         return gpd.GeoDataFrame({c: [] for c in cols}, geometry="geometry", crs="EPSG:4326")
@@ -84,6 +93,35 @@ def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None) -> gpd.
     if isinstance(df["animal_id"].dtype, pd.CategoricalDtype):
         out["animal_id"] = out["animal_id"].astype(df["animal_id"].dtype)
     return out
+
+
+def _animal_rows(label: Any, lon: np.ndarray, lat: np.ndarray, params: HomeRangeParams) -> list[dict]:
+    """MCP and KDE rows (see :func:`home_ranges`) of one animal's usable fixes (degrees)."""
+    fwd, inv = _laea(lon, lat)
+    x, y = fwd.transform(lon, lat)
+    kde_polys, hs = kde(x, y, params.kde_levels_pct, grid_cells=params.kde_grid_cells,
+                        bandwidth_factor=params.kde_bandwidth_factor)
+    methods = ["mcp"] * len(params.mcp_levels_pct) + ["kde"] * len(params.kde_levels_pct)
+    levels = [*params.mcp_levels_pct, *params.kde_levels_pct]
+    bandwidths = [np.nan] * len(params.mcp_levels_pct) + hs
+    polys = [mcp(x, y, level) for level in params.mcp_levels_pct] + kde_polys
+    # all of the animal's polygons back to lon/lat in one PROJ call (pointwise: the same coordinates)
+    geos = shapely.transform(
+        shapely.segmentize(np.asarray(polys, dtype=object), _DENSIFY_M),
+        lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1])),
+    )
+    return [
+        {
+            "animal_id": label,
+            "method": method,
+            "level_pct": float(level),
+            "area_km2": float(poly.area) / 1e6,
+            "n_fixes": int(lon.size),
+            "bandwidth_m": h,
+            "geometry": geo,
+        }
+        for method, level, poly, h, geo in zip(methods, levels, polys, bandwidths, geos)
+    ]
 
 
 def mcp(x: np.ndarray, y: np.ndarray, level_pct: float = 95.0) -> shapely.Geometry:
@@ -108,26 +146,57 @@ def mcp(x: np.ndarray, y: np.ndarray, level_pct: float = 95.0) -> shapely.Geomet
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     d2 = (x - x.mean()) ** 2 + (y - y.mean()) ** 2
-    k = max(int(np.ceil(level_pct / 100.0 * x.size - 1e-9)), 1)
-    keep = np.argsort(d2, kind="stable")[:k]
-    xk, yk = x[keep], y[keep]
-    cand = _hull_candidates(xk, yk)
-    return shapely.convex_hull(shapely.multipoints(np.column_stack([xk[cand], yk[cand]])))
+    n = x.size
+    k = max(int(np.ceil(level_pct / 100.0 * n - 1e-9)), 1)
+    # the k closest points, as the first k of a stable argsort of d2 (ties at the cut-off go to
+    # the lower index), found by one partition instead of sorting all fixes
+    if k < n:
+        cut = np.partition(d2, k - 1)[k - 1]
+        keep = d2 < cut
+        tied = np.flatnonzero(d2 == cut)
+        keep[tied[: k - int(keep.sum())]] = True
+        idx = np.flatnonzero(keep)
+    else:
+        idx = np.arange(n)
+    cand = idx[_hull_candidates(x[idx], y[idx], d2[idx])]
+    # GEOS gets the candidates in the order the sorted fixes had, (d2, index): the same hull,
+    # vertex for vertex, as from sorting them all
+    cand = cand[np.lexsort((cand, d2[cand]))]
+    pts = np.column_stack([x[cand], y[cand]])
+    # a LineString through the points has the same coordinate list as their MultiPoint (GEOS's hull
+    # sees the same input, same result) but is one coordinate sequence, not a Point per fix: ~6x faster
+    geom = shapely.linestrings(pts) if len(pts) >= 2 else shapely.multipoints(pts)
+    return shapely.convex_hull(geom)
 
 
-def _hull_candidates(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _first_extreme(v: np.ndarray, rank: np.ndarray | None, largest: bool) -> int:
+    """Index of the smallest (largest) ``v``; ties go to the lowest ``(rank, index)``.
+
+    With ``rank`` = the squared distance of :func:`mcp` this is ``np.argmin`` / ``np.argmax`` over
+    the points in their sorted order, so the candidates do not depend on the points being sorted.
+    """
+    ties = np.flatnonzero(v == (v.max() if largest else v.min()))
+    if ties.size == 1 or rank is None:
+        return int(ties[0])
+    return int(ties[np.lexsort((ties, rank[ties]))[0]])
+
+
+def _hull_candidates(x: np.ndarray, y: np.ndarray, rank: np.ndarray | None = None) -> np.ndarray:
     """Mask of the points that may be hull vertices (Akl–Toussaint throw-away).
 
     A point well inside the quadrilateral of the extreme points (min/max x, min/max y) is
     inside the hull, so dropping it cannot change the hull GEOS computes; only the few
     others become shapely points (building a point per fix was most of the MCP time).
     Points within a relative 1e-9 of the quadrilateral's edges are kept, so float
-    rounding in the side test never drops a vertex.
+    rounding in the side test never drops a vertex. Ties between extreme points go to the
+    lowest ``(rank, index)`` (:func:`_first_extreme`; no ``rank``: the first).
     """
     n = x.size
     if n < 16:
         return np.ones(n, dtype=bool)
-    ext = [int(np.argmin(x)), int(np.argmin(y)), int(np.argmax(x)), int(np.argmax(y))]  # counter-clockwise
+    # counter-clockwise: min x, min y, max x, max y
+    ext = [_first_extreme(x, rank, False), _first_extreme(y, rank, False),
+           _first_extreme(x, rank, True), _first_extreme(y, rank, True)]
     qx, qy = x[ext], y[ext]
     scale = max(float(np.ptp(x)), float(np.ptp(y)), 1.0)
     inside = np.ones(n, dtype=bool)
@@ -255,18 +324,3 @@ class _Direction:
     def transform(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = self.tr.transform(np.asarray(a, dtype=float), np.asarray(b, dtype=float), direction=self.direction)
         return np.asarray(x), np.asarray(y)
-
-
-def _row(label, method: str, level: float, poly, n: int, h: float, inv: _Direction) -> dict:
-    geo = shapely.transform(
-        shapely.segmentize(poly, _DENSIFY_M), lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1]))
-    )
-    return {
-        "animal_id": label,
-        "method": method,
-        "level_pct": float(level),
-        "area_km2": float(poly.area) / 1e6,
-        "n_fixes": int(n),
-        "bandwidth_m": h,
-        "geometry": geo,
-    }
