@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyproj
+import pytest
 import shapely
 
 from telemetry.corridor.behaviour import behaviour_polygons, corridor_steps
@@ -145,10 +146,15 @@ def test_behaviour_polygons_need_several_animals() -> None:
     assert len(behaviour_polygons(one, min_animals=1)) >= 1
 
 
-def test_grid_neighbour_search_matches_strtree_dwithin() -> None:
+@pytest.mark.parametrize("dense", [True, False])
+def test_grid_neighbour_search_matches_strtree_dwithin(dense: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     # variable radii (tiny to large), duplicated points, integer coordinates (points at
-    # exactly the radius), groups: the numba grid scan must give the STRtree pairs exactly
+    # exactly the radius), groups: the numba grid scan must give the STRtree pairs exactly,
+    # with per-cell tables for every cell (dense) or for the occupied cells only
+    from telemetry.corridor import behaviour
     from telemetry.corridor.behaviour import neighbour_sums
+
+    monkeypatch.setattr(behaviour, "DENSE_GRID_CELLS", 1 << 22 if dense else 0)
 
     rng = np.random.default_rng(11)
     n = 3000
@@ -219,3 +225,15 @@ def test_group_quantile_per_row_skips_non_finite_values() -> None:
         finite = v[(g == k) & np.isfinite(v)]
         want = np.percentile(finite, 75.0) if finite.size else np.nan
         assert np.array_equal(got[g == k], np.full((g == k).sum(), want), equal_nan=True)
+
+
+def test_identical_directions_are_exactly_parallel() -> None:
+    # copies of one straight track (same azimuth, 33°, steps 1 km): every neighbourhood holds
+    # identical directions, whose circular variance is 0 however the unit vectors are summed
+    d = np.arange(12) * 1000.0
+    az = np.radians(33.0)
+    x = np.tile(d * np.sin(az), 5) + np.repeat(np.arange(5) * 7.0, 12)
+    y = np.tile(d * np.cos(az), 5)
+    ta = _arrays(x, y, np.repeat(np.arange(5), 12))
+    st = corridor_steps(ta, pooled=True)
+    assert (st.circ_var == 0.0).all() and st.parallel.all()

@@ -58,6 +58,11 @@ STEP_COLUMNS = ("animal", "start", "end", "x0", "y0", "x1", "y1", "t0_s", "t1_s"
                 "azimuth_deg", "n_neighbours", "circ_var", "fast", "parallel", "corridor", "month")
 """Columns of :func:`corridor_steps` (``start``/``end`` are fix positions in the TrackArrays)."""
 
+DENSE_GRID_CELLS = 1 << 22
+"""neighbour_sums keeps per-cell tables for every grid cell up to this many cells (or one per
+point), looked up by cell key; beyond (or when 0), only for the occupied cells, found by
+binary search."""
+
 
 def _group_quantile(values: np.ndarray, groups: np.ndarray, q: float) -> np.ndarray:
     """The ``q`` quantile (linear, as R type 7) of the finite ``values`` of each group, per row.
@@ -74,35 +79,96 @@ def _group_quantile(values: np.ndarray, groups: np.ndarray, q: float) -> np.ndar
     return per_group[groups]
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _scan_points(j0: int, stop: int, skeys, sx, sy, sv, x, y, r, r2_in, r2_out, nval, out_v_row) -> int:  # pragma: no cover
+    """Points from sorted position ``j0`` while their key ≤ ``stop``: count those within ``r``, add their values."""
+    n = 0
+    j = j0
+    while j < skeys.size and skeys[j] <= stop:
+        dx = sx[j] - x
+        dy = sy[j] - y
+        d2 = dx * dx + dy * dy
+        # squared radius with a relative margin far above rounding: only points in the thin
+        # shell between need the sqrt, so the test stays GEOS's sqrt(dx² + dy²) <= distance
+        if d2 < r2_in or (d2 <= r2_out and math.sqrt(d2) <= r):
+            n += 1
+            for k in range(nval):  # this query's own row: no race, no allocation
+                out_v_row[k] += sv[j, k]
+        j += 1
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_running_sums(cell_sums: np.ndarray, row: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """Running sums of ``cell_sums`` (cells in key order) that restart at each new cell ``row``.
+
+    Within a row they stay small (a row's points, not all points), so the difference of two
+    of them keeps the precision of a direct sum (~1e-13 relative).
+    """
+    out = np.empty_like(cell_sums)
+    for u in range(cell_sums.shape[0]):
+        for k in range(cell_sums.shape[1]):
+            out[u, k] = cell_sums[u, k] + (out[u - 1, k] if u > 0 and row[u] == row[u - 1] else 0.0)
+    return out
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _grid_scan(qx, qy, qr, qkey_row, qcx, skeys, sx, sy, sv, ncx, nval, out_n, out_v):  # pragma: no cover
+def _grid_scan(qx, qy, qr, qkey_row, qcx, qcy0, skeys, sx, sy, sv, dense, ukeys, ufirst, usum, xmin, ymin, cell,
+               ncx, nval, out_n, out_v):  # pragma: no cover
     """For each query: count and sum ``sv`` columns over sorted points within ``qr`` (numba).
 
     ``qkey_row[i]`` is ``(group * ncy + cy0) * ncx`` of the query's first cell row and
     ``qcx[i] = (cx0, cx1, n_rows)``; each row's cells ``cx0..cx1`` are one contiguous run
-    of ``skeys``. Each query writes only its own outputs and visits points in the fixed
-    sorted order, so the result does not depend on the number of threads.
+    of ``skeys``. Cells whose whole square lies inside the circle (with a margin far above
+    rounding) are taken whole from the per-cell totals; only the points of the cells the
+    circle's edge crosses are tested one by one, so a wide circle costs its perimeter
+    rather than its area. Per-cell tables: ``dense`` — indexed by key (every cell of the
+    grid; ``ufirst[key]`` the position of its first point, no binary search over millions
+    of keys); otherwise by position in the distinct keys ``ukeys``. ``usum``: value sums
+    running within each cell row. Each query writes only its own outputs in a fixed
+    order, so the result does not depend on the number of threads.
     """
     for i in numba.prange(qx.size):
         x, y, r = qx[i], qy[i], qr[i]
-        # squared radius with a relative margin far above rounding: only points in the thin
-        # shell between need the sqrt, so the test stays GEOS's sqrt(dx² + dy²) <= distance
         r2_in, r2_out = r * r * (1.0 - 1e-9), r * r * (1.0 + 1e-9)
+        r_safe = r * (1.0 - 1e-9) - 1e-6  # cells within this are wholly inside
+        reach = r * (1.0 + 1e-9) + 1e-6  # cells beyond this are wholly outside
         cx0, cx1, nrow = qcx[i, 0], qcx[i, 1], qcx[i, 2]
         n = 0
         for row in range(nrow):
             base = qkey_row[i] + row * ncx
-            j = np.searchsorted(skeys, base + cx0)
-            stop = base + cx1
-            while j < skeys.size and skeys[j] <= stop:
-                dx = sx[j] - x
-                dy = sy[j] - y
-                d2 = dx * dx + dy * dy
-                if d2 < r2_in or (d2 <= r2_out and math.sqrt(d2) <= r):
-                    n += 1
-                    for k in range(nval):  # row i is this query's own: no race, no allocation
-                        out_v[i, k] += sv[j, k]
-                j += 1
+            yb0 = ymin + (qcy0[i] + row) * cell
+            yb1 = yb0 + cell
+            # this row's cells that the circle reaches: its widest chord within the row band
+            dy_near = 0.0 if yb0 <= y <= yb1 else min(abs(yb0 - y), abs(yb1 - y))
+            if dy_near > reach:
+                continue
+            w = math.sqrt(reach * reach - dy_near * dy_near)
+            rc0 = max(cx0, int(math.floor((x - w - xmin) / cell)))
+            rc1 = min(cx1, int(math.floor((x + w - xmin) / cell)))
+            # interior cells of this row: [ca, cb], every corner within r_safe of the query
+            ca, cb = rc1 + 1, rc1
+            dy_far = max(abs(yb0 - y), abs(yb1 - y))
+            if dy_far < r_safe:
+                h = math.sqrt(r_safe * r_safe - dy_far * dy_far)
+                ca = max(rc0, int(math.ceil((x - h - xmin) / cell)))
+                cb = min(rc1, int(math.floor((x + h - xmin) / cell)) - 1)
+            j = ufirst[base + rc0] if dense else np.searchsorted(skeys, base + rc0)
+            if ca > cb:  # no interior: every point of the row's cells is tested
+                n += _scan_points(j, base + rc1, skeys, sx, sy, sv, x, y, r, r2_in, r2_out, nval, out_v[i])
+                continue
+            n += _scan_points(j, base + ca - 1, skeys, sx, sy, sv, x, y, r, r2_in, r2_out, nval, out_v[i])
+            if dense:
+                u0, u1 = base + ca, base + cb + 1
+            else:
+                u0 = np.searchsorted(ukeys, base + ca)
+                u1 = np.searchsorted(ukeys, base + cb, side="right")
+            if u1 > u0:  # running sums within the cell row: two reads per row
+                n += ufirst[u1] - ufirst[u0]
+                for k in range(nval):
+                    out_v[i, k] += usum[u1 - 1, k] - (usum[u0 - 1, k] if u0 > 0 and ukeys[u0 - 1] >= base else 0.0)
+            j = ufirst[base + cb + 1] if dense else np.searchsorted(skeys, base + cb + 1)
+            n += _scan_points(j, base + rc1, skeys, sx, sy, sv, x, y, r, r2_in, r2_out, nval, out_v[i])
         out_n[i] = n
 
 
@@ -113,8 +179,11 @@ def neighbour_sums(x: np.ndarray, y: np.ndarray, radius: np.ndarray, group: np.n
     Equivalent to ``STRtree(points).query(points, predicate="dwithin", distance=radius)``
     followed by per-query sums, without materialising the pairs: a uniform grid of cell
     side ≈ the 75th percentile of the radii (bounded so that cell keys fit in int64) is
-    scanned row by row over the query's bounding square (one more cell each side, so
-    that rounding in ``floor`` never loses a point at exactly ``radius``).
+    scanned row by row over the cells the circle reaches (with a margin far above the
+    rounding of ``floor``, so a point at exactly ``radius`` is never lost); cells wholly
+    inside the circle add their per-cell totals, only the cells on its edge are tested
+    point by point (:func:`_grid_scan`). Counts are exact; sums equal a direct sum to
+    ~1e-12 relative (the order of the additions differs).
 
     Parameters
     ----------
@@ -166,13 +235,34 @@ def neighbour_sums(x: np.ndarray, y: np.ndarray, radius: np.ndarray, group: np.n
     sx = np.ascontiguousarray(x[pts][order])
     sy = np.ascontiguousarray(y[pts][order])
     sv = np.ascontiguousarray(vals[order])
-    cx0 = np.clip(np.floor((x - radius - xmin) / cell).astype(np.int64) - 1, 0, ncx - 1)
-    cx1 = np.clip(np.floor((x + radius - xmin) / cell).astype(np.int64) + 1, 0, ncx - 1)
-    cy0 = np.clip(np.floor((y - radius - ymin) / cell).astype(np.int64) - 1, 0, ncy - 1)
-    cy1 = np.clip(np.floor((y + radius - ymin) / cell).astype(np.int64) + 1, 0, ncy - 1)
+    # the cells a circle can reach, with a margin (1e-9 relative + 1 µm) far above the rounding of
+    # floor(): a point at exactly the radius is never in a cell outside these
+    reach = radius * (1.0 + 1e-9) + 1e-6
+    cx0 = np.clip(np.floor((x - reach - xmin) / cell).astype(np.int64), 0, ncx - 1)
+    cx1 = np.clip(np.floor((x + reach - xmin) / cell).astype(np.int64), 0, ncx - 1)
+    cy0 = np.clip(np.floor((y - reach - ymin) / cell).astype(np.int64), 0, ncy - 1)
+    cy1 = np.clip(np.floor((y + reach - ymin) / cell).astype(np.int64), 0, ncy - 1)
     qkey_row = (g * ncy + cy0) * ncx
     qcx = np.ascontiguousarray(np.stack([cx0, cx1, cy1 - cy0 + 1], axis=1))
-    _grid_scan(x, y, radius, qkey_row, qcx, skeys, sx, sy, sv, np.int64(ncx), sv.shape[1], count, sums)
+    # per-cell tables for the cells wholly inside a circle (see _grid_scan); ufirst ends with
+    # the point count. Dense (every cell, looked up by key) while the grid is not much larger
+    # than the data, as for pooled neighbourhoods; else over the distinct keys only.
+    ukeys, ufirst = np.unique(skeys, return_index=True)
+    ufirst = np.r_[ufirst, skeys.size].astype(np.int64)
+    usum = np.add.reduceat(sv, ufirst[:-1], axis=0) if sv.shape[1] else np.zeros((ukeys.size, 0))
+    n_cells = (int(g.max()) + 1) * ncy * ncx
+    dense = DENSE_GRID_CELLS > 0 and n_cells <= max(DENSE_GRID_CELLS, pts.size)
+    if dense:
+        first = np.zeros(n_cells + 1, dtype=np.int64)
+        first[1:] = np.cumsum(np.bincount(skeys, minlength=n_cells))
+        cell_sums = np.zeros((n_cells, vals.shape[1]))
+        cell_sums[ukeys] = usum
+        usum = np.cumsum(cell_sums.reshape(n_cells // ncx, ncx, -1), axis=1).reshape(n_cells, -1)
+        ukeys, ufirst = np.arange(n_cells, dtype=np.int64), first
+    else:
+        usum = _row_running_sums(usum, ukeys // ncx)
+    _grid_scan(x, y, radius, qkey_row, qcx, cy0, skeys, sx, sy, sv, dense, ukeys, ufirst, np.ascontiguousarray(usum),
+               xmin, ymin, cell, np.int64(ncx), sv.shape[1], count, sums)
     return count, sums
 
 
@@ -254,6 +344,9 @@ def corridor_steps(ta: TrackArrays, *, speed_prop: float = 0.75, circ_prop: floa
         m, c, s = sums[:, 0], sums[:, 1], sums[:, 2]
         with np.errstate(invalid="ignore", divide="ignore"):
             circ = np.where(m >= 2, 1.0 - np.hypot(c, s) / m, np.nan)
+        # identical directions are exactly parallel (0), but their unit vectors summed in another
+        # order leave ~1e-16, which would fail "≤ the quantile" when that quantile is 0
+        circ[circ < 1e-12] = 0.0
         fast = speed >= _group_quantile(speed, animal, speed_prop)
         parallel = np.isfinite(circ) & (circ <= _group_quantile(circ, animal, circ_prop))
         behav = fast & parallel
