@@ -785,6 +785,9 @@ def print_run(r: dict) -> None:
         mv = mp.get(name) if mp and name in RUN_MPD else None
         print(f"    {name:<14} {_fmt_s(st['seconds']):>9} {st['peak_rss_bytes'] / 1e9:>12.2f} {_fmt_s(mv):>22} "
               f"{_fmt_ratio(mv, st['seconds']):>8}  {RUN_MPD.get(name, '(no equivalent)')}")
+    if {"quality", "home ranges"} & {s["stage"] for s in r["stages"]}:
+        print("    (quality runs on a thread from sort on, home ranges from crossings on: their rows are the "
+              "wait left for them)")
     no_map = [s for s in r["stages"] if s["stage"] != "map"]
     t_no_map = sum(s["seconds"] for s in no_map)
     peak = max(s["peak_rss_bytes"] for s in r["stages"])

@@ -330,7 +330,7 @@ def _track_table(tracks: pd.DataFrame) -> pd.DataFrame:
         "time": pd.to_datetime(time_ns[order], unit="ns", utc=True),
         "lon": lon[order], "lat": lat[order], "segment_id": seg,
         "x_lon": x_lon[order], "x_lat": x_lat[order],
-    })
+    }, copy=False)  # fresh arrays: no 2-D block copy
 
 
 def _tolerance_ladder(start_m: float) -> Iterator[float]:

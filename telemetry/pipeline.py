@@ -14,6 +14,7 @@ import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import pandas as pd
 from telemetry.config import Config, load_config
 from telemetry.engine import Engine, LocalEngine, animal_partitions, concat_parts, get_engine
 from telemetry.errors import TelemetryError
-from telemetry.trajectory._arrays import group_codes, lexsort_small_keys, time_ns, usable_mask
+from telemetry.trajectory._arrays import group_codes, is_sorted_by, lexsort_small_keys, time_ns, usable_mask
 from telemetry.trajectory.clean import clean
 from telemetry.trajectory.metrics import metrics
 from telemetry.trajectory.segment import clusters as find_clusters
@@ -194,7 +195,7 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     nat = df["time"].isna().to_numpy()
     src = group_codes(df, "source")[0] if "source" in df.columns else np.zeros(len(df), dtype=np.int64)
     row = df["source_row"].to_numpy(dtype=np.int64) if "source_row" in df.columns else np.arange(len(df))
-    in_file_order = len(df) < 2 or bool(np.all((np.diff(src) > 0) | ((np.diff(src) == 0) & (np.diff(row) >= 0))))
+    in_file_order = is_sorted_by(src, row)
     # rows as read are in (source, row) order already: then a stable sort by (animal, no time,
     # time) alone gives the same order, and a faster one (see lexsort_small_keys)
     order = (lexsort_small_keys(t, nat, codes) if in_file_order and codes.size
@@ -324,16 +325,20 @@ def analyse(
     with _engine_scope(engine) as eng:
         if eng.distributed:
             return _analyse_distributed(tracks, eng, corridors=corridors, announce=announce)
-    announce("crossings")
-    cx = crossings(tracks)
-    announce("hotspots")
-    hs = hotspots(cx)
-    co = None
-    if corridors:
-        announce("corridors")
-        co = find_corridors(tracks, hs)
-    announce("home ranges")
-    return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=home_ranges(tracks))
+    # home ranges need only the tracks: a thread computes them beside the crossings, which
+    # use one core, and the corridors; "home ranges" is then the wait for it
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        hr = pool.submit(home_ranges, tracks)
+        announce("crossings")
+        cx = crossings(tracks)
+        announce("hotspots")
+        hs = hotspots(cx)
+        co = None
+        if corridors:
+            announce("corridors")
+            co = find_corridors(tracks, hs)
+        announce("home ranges")
+        return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=hr.result())
 
 
 def _home_ranges_part(tracks: pd.DataFrame) -> pd.DataFrame:
@@ -459,12 +464,14 @@ class RunResult:
 
 
 RUN_STEPS: tuple[str, ...] = (
-    "read", "quality", "sort", "clean", "segment", "clusters", "smooth", "metrics", "states", "crossings", "hotspots",
+    "read", "sort", "clean", "segment", "clusters", "smooth", "metrics", "states", "quality", "crossings", "hotspots",
     "corridors", "home ranges", "map", "exports",
 )
 """The steps :func:`run` announces, in order (for progress displays and ``scripts/bench.py``).
 ``read`` is skipped when a table is given; with a Dask engine the process steps are
-announced as one, ``"process on the cluster"``."""
+announced as one, ``"process on the cluster"``. ``quality`` (from ``sort`` on) and ``home
+ranges`` (from ``crossings`` on) are computed on a thread beside the steps before them:
+their announcement starts the wait for that result."""
 
 
 def default_inputs() -> list[Path]:
@@ -535,11 +542,16 @@ def run(
     if fixes is None:
         announce("read")
         fixes = read([Path(p) for p in inputs] if inputs else default_inputs())
-    announce("quality")
-    quality = summarize(fixes)
-    with _engine_scope(engine) as eng:  # one cluster for both stages
-        tracks = process(fixes, config, species=species, overrides=overrides, engine=eng, step=announce)
+    # the quality summary of the raw fixes is computed on a thread while they are processed
+    # (each side with its own shallow copy: pandas may reorganise a frame's blocks in place);
+    # "quality" is then the wait for it
+    with _engine_scope(engine) as eng, ThreadPoolExecutor(max_workers=1) as pool:  # one cluster for both stages
+        pending = pool.submit(summarize, fixes.copy(deep=False))
+        tracks = process(fixes.copy(deep=False), config, species=species, overrides=overrides, engine=eng,
+                         step=announce)
         fixes = None  # noqa: F841 - release the raw table (our reference to it) before the products
+        announce("quality")
+        quality = pending.result()
         products = analyse(tracks, step=announce, engine=eng)
     cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
     announce("map")

@@ -168,8 +168,8 @@ def test_grid_neighbour_search_matches_strtree_dwithin(dense: bool, monkeypatch:
     group = rng.integers(0, 4, n)
     vals = rng.normal(size=(n, 2))
     qi, qj = shapely.STRtree(shapely.points(x, y)).query(shapely.points(x, y), predicate="dwithin", distance=r)
-    for grouped in (False, True):
-        g = group if grouped else np.zeros(n, dtype=np.int64)
+    # group codes: none, compact, with gaps (renumbered by a table) and far apart (by a sort)
+    for g in (np.zeros(n, dtype=np.int64), group, group * 3 + 2, group * 10**12 - 7):
         keep = g[qi] == g[qj]
         cnt, sums = neighbour_sums(x, y, r, g, vals)
         assert cnt.tolist() == np.bincount(qi[keep], minlength=n).tolist()

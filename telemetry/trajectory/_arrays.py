@@ -97,9 +97,23 @@ def sorted_usable(df: pd.DataFrame, usable: np.ndarray | None = None) -> tuple[n
     codes_all, _ = group_codes(df)
     t_all = time_ns(df)
     pos = np.flatnonzero(usable)
-    order = np.lexsort((t_all[pos], codes_all[pos]))
-    pos = pos[order]
-    return pos, codes_all[pos], t_all[pos]
+    codes, t = codes_all[pos], t_all[pos]
+    if not is_sorted_by(codes, t):  # tables from process() are in this order already: O(n) check, no sort
+        order = np.lexsort((t, codes))
+        pos, codes, t = pos[order], codes[order], t[order]
+    return pos, codes, t
+
+
+def is_sorted_by(major: np.ndarray, minor: np.ndarray) -> bool:
+    """True when rows are in non-decreasing ``(major, minor)`` order (a stable sort by them is
+    then the identity)."""
+    if major.size < 2:
+        return True
+    dm = np.diff(major)
+    if (dm < 0).any():
+        return False
+    tie = dm == 0
+    return not (minor[1:][tie] < minor[:-1][tie]).any()
 
 
 def same_group_as_previous(codes: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from telemetry.config import ClusterParams, SegmentParams
 from telemetry.trajectory._arrays import (
     EARTH_RADIUS_M,
     group_codes,
-    group_ends,
+    group_order_stats,
     group_starts,
     same_group_as_previous,
     sorted_usable,
@@ -126,19 +126,11 @@ def _schedule(a: np.ndarray, t: np.ndarray, k: int) -> np.ndarray:
     dt = np.zeros(a.size, dtype=np.float64)
     dt[1:] = (t[1:] - t[:-1]) / 1e9
     ok = prev & (dt > 0)
-    g, d = a[ok], dt[ok]
-    order = np.lexsort((d, g))
-    g, d = g[order], d[order]
-    out = np.full(k, np.nan)
-    if g.size == 0:
-        return out
-    s, e = group_starts(g), group_ends(g)
-    first = np.r_[True, g[1:] != g[:-1]]
-    s, e, gg = s[first], e[first], g[first]
-    lo = d[s + (e - s - 1) // 2]
-    hi = d[s + (e - s) // 2]
-    out[gg] = (lo + hi) / 2
-    return out
+    g, d = a[ok], dt[ok]  # grouped: ``a`` is sorted
+    count = np.bincount(g, minlength=k)[:k]
+    start = np.cumsum(count) - count
+    lo, hi = group_order_stats(d, start, count, np.maximum(count - 1, 0) // 2)
+    return np.where(count % 2 == 1, lo, (lo + hi) / 2)
 
 
 def clusters(df: pd.DataFrame, params: ClusterParams | None = None) -> pd.DataFrame:
@@ -165,18 +157,11 @@ def clusters(df: pd.DataFrame, params: ClusterParams | None = None) -> pd.DataFr
     label = _cluster_kernel(
         a, t.astype(np.float64) / 1e9, lon, lat, float(params.radius_m), float(params.window_h) * 3600.0
     )
-    # drop clusters with too few fixes, renumber by first appearance (animal, then time)
-    if label.size:
-        counts = np.bincount(label, minlength=label.max() + 1)
-        keep = counts[label] >= params.min_fixes
-        first_seen = np.full(counts.size, -1, dtype=np.int64)
-        idx = np.flatnonzero(keep)
-        uniq, first_idx = np.unique(label[idx], return_index=True)
-        rank = np.argsort(np.argsort(first_idx))
-        first_seen[uniq] = rank
-        new = np.where(keep, first_seen[label], -1)
-    else:
-        new = label
+    # drop clusters with too few fixes, renumber the rest: labels are numbered in order of
+    # first appearance (animal, then time), so the kept ones keep that order
+    counts = np.bincount(label) if label.size else np.zeros(0, dtype=np.int64)
+    kept = counts >= params.min_fixes
+    new = np.where(kept, np.cumsum(kept) - 1, -1)[label]
     ids = np.full(len(df), -1, dtype=np.int64)
     ids[pos] = new
     out = df.copy(deep=False)
@@ -187,10 +172,30 @@ def clusters(df: pd.DataFrame, params: ClusterParams | None = None) -> pd.DataFr
 _R = EARTH_RADIUS_M  # numba freezes module globals as constants
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _cluster_kernel(a, t, lon, lat, radius_m, window_s):  # pragma: no cover - numba
+    """Cluster label per sorted fix, numbered by animal then time; animals in parallel."""
     n = a.size
     label = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return label
+    start = np.flatnonzero(np.concatenate((np.ones(1, dtype=np.bool_), a[1:] != a[:-1])))
+    end = np.concatenate((start[1:], np.array([n])))
+    made = np.empty(start.size, dtype=np.int64)
+    for g in numba.prange(start.size):
+        s, e = start[g], end[g]
+        made[g] = _cluster_animal(t[s:e], lon[s:e], lat[s:e], radius_m, window_s, label[s:e])
+    offset = np.cumsum(made) - made
+    for g in numba.prange(start.size):
+        for i in range(start[g], end[g]):
+            label[i] += offset[g]
+    return label
+
+
+@numba.njit(cache=True)
+def _cluster_animal(t, lon, lat, radius_m, window_s, label):  # pragma: no cover - numba
+    """Clusters of one animal's sorted fixes into ``label`` (0, 1, ...); returns how many."""
+    n = t.size
     # active clusters of the current animal: running sums of lon offset/lat, count, last time
     cap = 64
     c_id = np.empty(cap, dtype=np.int64)
@@ -203,8 +208,6 @@ def _cluster_kernel(a, t, lon, lat, radius_m, window_s):  # pragma: no cover - n
     next_id = 0
     rad = np.pi / 180.0
     for i in range(n):
-        if i == 0 or a[i] != a[i - 1]:
-            n_active = 0
         # retire clusters whose last fix is older than the window (keep order compact)
         k = 0
         for j in range(n_active):
@@ -256,7 +259,7 @@ def _cluster_kernel(a, t, lon, lat, radius_m, window_s):  # pragma: no cover - n
             n_active += 1
             label[i] = next_id
             next_id += 1
-    return label
+    return next_id
 
 
 def cluster_table(df: pd.DataFrame) -> pd.DataFrame:
