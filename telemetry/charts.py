@@ -87,8 +87,10 @@ def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
     animal = animal_code[codes[rows_in]]
     t_in = t[rows_in]
     # months from the integer times, formatted once per distinct month
-    month_no = t_in.view("datetime64[ns]").astype("datetime64[M]")
-    months, month_code = np.unique(month_no, return_inverse=True)
+    month_no = t_in.view("datetime64[ns]").astype("datetime64[M]").view(np.int64)
+    present_m = np.bincount(month_no - month_no.min()) > 0  # np.unique by a table: months are few
+    months = (np.flatnonzero(present_m) + month_no.min()).view("datetime64[M]")
+    month_code = (np.cumsum(present_m) - 1)[month_no - month_no.min()]
     month_names = np.asarray(pd.DatetimeIndex(months.astype("datetime64[ns]")).strftime("%Y-%m"), dtype=object)
     # group = (animal, month), numbered in the order groupby(sort=True) lists them
     key = animal * months.size + month_code.ravel()
@@ -105,10 +107,12 @@ def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
         rows_in, group, t_in = rows_in[order], group[order], t_in[order]
         same = group[1:] == group[:-1]
     # intervals (h) between consecutive rows of a group: pandas' own total_seconds (its
-    # float rounding is the reference) of the time differences in the column's unit
-    time = pd.to_datetime(tracks["time"], utc=True).array.take(rows_in)
+    # float rounding is the reference) of the time differences in the column's unit, taken
+    # as integer ticks (no Timestamp arrays)
+    time = pd.to_datetime(tracks["time"], utc=True).array
+    ticks = np.diff(time.asi8[rows_in]).view(f"timedelta64[{time.unit}]")
     dt_h = np.full(rows_in.size, np.nan)
-    dt_h[1:] = np.where(same, np.asarray((time[1:] - time[:-1]).total_seconds(), dtype=float) / 3600.0, np.nan)
+    dt_h[1:] = np.where(same, np.asarray(pd.array(ticks).total_seconds(), dtype=float) / 3600.0, np.nan)
     positive = np.where(dt_h > 0, dt_h, np.nan)
     # median positive interval per group (pandas' groupby median, as group_stats takes it)
     interval = pd.Series(positive).groupby(group, sort=True).median().reindex(np.arange(n_groups)).to_numpy()

@@ -14,7 +14,7 @@ import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -530,7 +530,7 @@ def run(
         Where the per-animal steps run (:mod:`telemetry.engine`; default in-process). Reading,
         the quality summary, the reductions, the map and the exports run in this process.
     """
-    from telemetry.export import frozen_heap
+    from telemetry.export import frozen_heap, write_tracks
     from telemetry.maps import render_map
     from telemetry.parsers import read
     from telemetry.quality import summarize
@@ -552,27 +552,32 @@ def run(
         fixes = None  # noqa: F841 - release the raw table (our reference to it) before the products
         announce("quality")
         quality = pending.result()
+        # tracks.parquet needs only the tracks: pyarrow encodes it (releasing the GIL) on the
+        # thread while the products are computed, where one core is often idle
+        tracks_file = pool.submit(write_tracks, tracks, out / "tracks.parquet")
         products = analyse(tracks, step=announce, engine=eng)
-    cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
-    announce("map")
-    written = [render_map(tracks, crossings=cx, hotspots=hs, corridors=co, home_ranges=hr,
-                          clusters=cluster_table(tracks), out=out / "map.html")]
+        cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
+        announce("map")
+        written = [render_map(tracks, crossings=cx, hotspots=hs, corridors=co, home_ranges=hr,
+                              clusters=cluster_table(tracks), out=out / "map.html")]
 
-    announce("exports")
-    with frozen_heap():  # (see there: full garbage collections cost ~0.5 s of the exports per 1M fixes)
-        summary = track_summary(tracks)
-        written += _write_exports(out, tracks, products, quality, summary, grid_deg=grid_deg)
+        announce("exports")
+        with frozen_heap():  # (see there: full garbage collections cost ~0.5 s of the exports per 1M fixes)
+            summary = track_summary(tracks)
+            written += _write_exports(out, tracks, products, quality, summary, grid_deg=grid_deg,
+                                      tracks_written=tracks_file)
     return RunResult(tracks=tracks, summary=summary, quality=quality, outputs=written, products=products)
 
 
 def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality: dict, summary: pd.DataFrame, *,
-                   grid_deg: float) -> list[Path]:
+                   grid_deg: float, tracks_written: Future[None]) -> list[Path]:
     """The files of :func:`run` after the map, into ``out``; returns them in listing order.
 
     ``summary`` is :func:`track_summary` of ``tracks`` (written as ``track_summary.csv``
-    and the animal table of ``index.html``).
+    and the animal table of ``index.html``); ``tracks_written`` the writing of
+    ``tracks.parquet`` (:func:`~telemetry.export.write_tracks`), under way on a thread.
     """
-    from telemetry.export import atomic_write, write_deliverables, write_tracks
+    from telemetry.export import atomic_write, write_deliverables
     from telemetry.trajectory.clean import flag_summary
 
     tables = [out / "tracks.parquet", out / "track_summary.csv", out / "flag_summary.csv", out / "quality.json"]
@@ -583,11 +588,9 @@ def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality:
         json.dumps(quality, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"))
     # every fix is in tracks.parquet: the GeoPackage gets lines (a GeoPackage of every fix was
     # the slowest output, ~4 s per million fixes, and duplicated the GeoParquet file).
-    # tracks.parquet (~0.7 s per million fixes in pyarrow, which releases the GIL) is written
-    # on a worker thread beside the GeoPackage while the charts and the GeoJSON are drawn;
-    # it is complete before index.html lists it.
+    # tracks.parquet is complete before index.html lists it.
     return tables + write_deliverables(
         out, tracks, products.crossings, products.hotspots, products.corridors, products.home_ranges, quality,
         tracks.attrs.get("parameters"), grid_deg=grid_deg, fix_points=False, summary=summary,
         steps_from_metrics=True,  # the tracks of process(), unchanged
-        background=[lambda: write_tracks(tracks, tables[0])])
+        background=[tracks_written.result])
