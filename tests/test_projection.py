@@ -43,3 +43,23 @@ def test_group_projection_with_many_groups_is_fast_and_exact():
     np.testing.assert_allclose(back_lon, lon, atol=1e-9)
     np.testing.assert_allclose(back_lat, lat, atol=1e-9)
     assert np.nanmax(np.hypot(x, y)) < 2_000  # each animal in its own frame: metres, not km
+
+
+def test_group_projection_far_points_and_rows_without_a_group():
+    # nearly antipodal to the centre (Vincenty does not converge: Karney via pyproj), a row of
+    # no group (-1) and one whose code has no centre: PROJ's answer or NaN, never a crash
+    from telemetry.trajectory.projection import GroupProjection
+
+    crs = pyproj.CRS.from_proj4("+proj=aeqd +lat_0=0.5 +lon_0=10 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs")
+    lon = np.array([10.3, -169.9, -170.2, 11.0, 11.0])
+    lat = np.array([0.6, -0.45, -0.5, 0.5, 0.5])
+    codes = np.array([0, 0, 0, -1, 1])
+    proj = GroupProjection(codes, (crs,), lon0=np.array([10.0]), lat0=np.array([0.5]))
+    x, y = proj.forward(lon, lat)
+    ref = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon[:3], lat[:3])
+    np.testing.assert_allclose(x[:3], ref[0], atol=1e-3)
+    np.testing.assert_allclose(y[:3], ref[1], atol=1e-3)
+    assert np.isnan(x[3:]).all() and np.isnan(y[3:]).all()
+    back_lon, back_lat = proj.inverse(x, y)
+    np.testing.assert_allclose(((back_lon[:3] - lon[:3] + 180) % 360) - 180, 0, atol=1e-8)
+    np.testing.assert_allclose(back_lat[:3], lat[:3], atol=1e-8)

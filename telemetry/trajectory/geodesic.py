@@ -29,123 +29,127 @@ _B = _A * (1.0 - _F)
 _GEOD = pyproj.Geod(ellps="WGS84")
 
 
+@numba.njit(cache=True, inline="always")
+def _inverse_one(lon1: float, lat1: float, lon2: float, lat2: float) -> tuple[float, float, float]:  # pragma: no cover
+    """Forward azimuth at 1, back azimuth at 2 (degrees) and distance (m) of one pair; NaN
+    where an input is NaN or the iteration does not converge."""
+    d2r = math.pi / 180.0
+    if not (np.isfinite(lon1) and np.isfinite(lat1) and np.isfinite(lon2) and np.isfinite(lat2)):
+        return np.nan, np.nan, np.nan
+    big_l = (lon2 - lon1) * d2r
+    u1 = math.atan((1.0 - _F) * math.tan(lat1 * d2r))
+    u2 = math.atan((1.0 - _F) * math.tan(lat2 * d2r))
+    su1, cu1 = math.sin(u1), math.cos(u1)
+    su2, cu2 = math.sin(u2), math.cos(u2)
+    lam = big_l
+    converged = False
+    sin_s = cos_s = sigma = cos2a = cos2sm = sl = cl = 0.0
+    for _ in range(200):
+        sl = math.sin(lam)
+        cl = math.cos(lam)
+        t1 = cu2 * sl
+        t2 = cu1 * su2 - su1 * cu2 * cl
+        sin_s = math.sqrt(t1 * t1 + t2 * t2)
+        if sin_s == 0.0:  # coincident points
+            converged = True
+            break
+        cos_s = su1 * su2 + cu1 * cu2 * cl
+        sigma = math.atan2(sin_s, cos_s)
+        sin_a = cu1 * cu2 * sl / sin_s
+        cos2a = 1.0 - sin_a * sin_a
+        cos2sm = cos_s - 2.0 * su1 * su2 / cos2a if cos2a != 0.0 else 0.0
+        c = _F / 16.0 * cos2a * (4.0 + _F * (4.0 - 3.0 * cos2a))
+        prev = lam
+        lam = big_l + (1.0 - c) * _F * sin_a * (
+            sigma + c * sin_s * (cos2sm + c * cos_s * (-1.0 + 2.0 * cos2sm * cos2sm)))
+        # relative test: a step of metres has lambda ~1e-7 rad, where an absolute
+        # 1e-12 would leave its azimuth wrong in the 5th digit
+        if abs(lam - prev) <= 1e-14 * abs(lam) + 1e-24:
+            converged = True
+            break
+    if not converged:
+        return np.nan, np.nan, np.nan
+    if sin_s == 0.0:
+        return 0.0, 180.0, 0.0
+    u_sq = cos2a * (_A * _A - _B * _B) / (_B * _B)
+    a_ = 1.0 + u_sq / 16384.0 * (4096.0 + u_sq * (-768.0 + u_sq * (320.0 - 175.0 * u_sq)))
+    b_ = u_sq / 1024.0 * (256.0 + u_sq * (-128.0 + u_sq * (74.0 - 47.0 * u_sq)))
+    ds = b_ * sin_s * (cos2sm + b_ / 4.0 * (cos_s * (-1.0 + 2.0 * cos2sm * cos2sm)
+                                            - b_ / 6.0 * cos2sm * (-3.0 + 4.0 * sin_s * sin_s)
+                                            * (-3.0 + 4.0 * cos2sm * cos2sm)))
+    dist = _B * a_ * (sigma - ds)
+    az12 = math.atan2(cu2 * sl, cu1 * su2 - su1 * cu2 * cl) / d2r
+    fwd2 = math.atan2(cu1 * sl, -su1 * cu2 + cu1 * su2 * cl) / d2r
+    # back azimuth (from 2 towards 1) in (-180, 180], as pyproj reports it
+    back = fwd2 + 180.0
+    return az12, (back - 360.0 if back > 180.0 else back), dist
+
+
 @numba.njit(cache=True, parallel=True)
 def _vincenty(lon1, lat1, lon2, lat2):  # pragma: no cover - compiled
-    """Forward azimuth at 1, back azimuth at 2 (degrees) and distance (m); NaN where it does not converge."""
+    """:func:`_inverse_one` of every pair."""
     n = lon1.size
     az12 = np.empty(n)
     az21 = np.empty(n)
     dist = np.empty(n)
-    d2r = math.pi / 180.0
     for i in numba.prange(n):
-        if not (np.isfinite(lon1[i]) and np.isfinite(lat1[i]) and np.isfinite(lon2[i]) and np.isfinite(lat2[i])):
-            az12[i] = az21[i] = dist[i] = np.nan
-            continue
-        big_l = (lon2[i] - lon1[i]) * d2r
-        u1 = math.atan((1.0 - _F) * math.tan(lat1[i] * d2r))
-        u2 = math.atan((1.0 - _F) * math.tan(lat2[i] * d2r))
-        su1, cu1 = math.sin(u1), math.cos(u1)
-        su2, cu2 = math.sin(u2), math.cos(u2)
-        lam = big_l
-        converged = False
-        sin_s = cos_s = sigma = cos2a = cos2sm = sl = cl = 0.0
-        for _ in range(200):
-            sl = math.sin(lam)
-            cl = math.cos(lam)
-            t1 = cu2 * sl
-            t2 = cu1 * su2 - su1 * cu2 * cl
-            sin_s = math.sqrt(t1 * t1 + t2 * t2)
-            if sin_s == 0.0:  # coincident points
-                converged = True
-                break
-            cos_s = su1 * su2 + cu1 * cu2 * cl
-            sigma = math.atan2(sin_s, cos_s)
-            sin_a = cu1 * cu2 * sl / sin_s
-            cos2a = 1.0 - sin_a * sin_a
-            cos2sm = cos_s - 2.0 * su1 * su2 / cos2a if cos2a != 0.0 else 0.0
-            c = _F / 16.0 * cos2a * (4.0 + _F * (4.0 - 3.0 * cos2a))
-            prev = lam
-            lam = big_l + (1.0 - c) * _F * sin_a * (
-                sigma + c * sin_s * (cos2sm + c * cos_s * (-1.0 + 2.0 * cos2sm * cos2sm)))
-            # relative test: a step of metres has lambda ~1e-7 rad, where an absolute
-            # 1e-12 would leave its azimuth wrong in the 5th digit
-            if abs(lam - prev) <= 1e-14 * abs(lam) + 1e-24:
-                converged = True
-                break
-        if not converged:
-            az12[i] = az21[i] = dist[i] = np.nan
-            continue
-        if sin_s == 0.0:
-            az12[i] = 0.0
-            az21[i] = 180.0
-            dist[i] = 0.0
-            continue
-        u_sq = cos2a * (_A * _A - _B * _B) / (_B * _B)
-        a_ = 1.0 + u_sq / 16384.0 * (4096.0 + u_sq * (-768.0 + u_sq * (320.0 - 175.0 * u_sq)))
-        b_ = u_sq / 1024.0 * (256.0 + u_sq * (-128.0 + u_sq * (74.0 - 47.0 * u_sq)))
+        az12[i], az21[i], dist[i] = _inverse_one(lon1[i], lat1[i], lon2[i], lat2[i])
+    return az12, az21, dist
+
+
+@numba.njit(cache=True, inline="always")
+def _direct_one(lon1: float, lat1: float, az12: float, dist: float) -> tuple[float, float]:  # pragma: no cover
+    """End point (degrees, longitude in [-180, 180]) of the geodesic from 1 along ``az12``
+    (degrees) for ``dist`` (m); NaN where an input is NaN or the iteration does not converge."""
+    d2r = math.pi / 180.0
+    if not (np.isfinite(lon1) and np.isfinite(lat1) and np.isfinite(az12) and np.isfinite(dist)):
+        return np.nan, np.nan
+    if dist == 0.0:
+        return lon1, lat1
+    u1 = math.atan((1.0 - _F) * math.tan(lat1 * d2r))
+    su1, cu1 = math.sin(u1), math.cos(u1)
+    sa1, ca1 = math.sin(az12 * d2r), math.cos(az12 * d2r)
+    sig1 = math.atan2(su1 / cu1, ca1)
+    sin_a = cu1 * sa1
+    cos2a = 1.0 - sin_a * sin_a
+    u_sq = cos2a * (_A * _A - _B * _B) / (_B * _B)
+    a_ = 1.0 + u_sq / 16384.0 * (4096.0 + u_sq * (-768.0 + u_sq * (320.0 - 175.0 * u_sq)))
+    b_ = u_sq / 1024.0 * (256.0 + u_sq * (-128.0 + u_sq * (74.0 - 47.0 * u_sq)))
+    sig0 = dist / (_B * a_)
+    sigma = sig0
+    converged = False
+    for _ in range(200):
+        cos2sm = math.cos(2.0 * sig1 + sigma)
+        sin_s, cos_s = math.sin(sigma), math.cos(sigma)
         ds = b_ * sin_s * (cos2sm + b_ / 4.0 * (cos_s * (-1.0 + 2.0 * cos2sm * cos2sm)
                                                 - b_ / 6.0 * cos2sm * (-3.0 + 4.0 * sin_s * sin_s)
                                                 * (-3.0 + 4.0 * cos2sm * cos2sm)))
-        dist[i] = _B * a_ * (sigma - ds)
-        az12[i] = math.atan2(cu2 * sl, cu1 * su2 - su1 * cu2 * cl) / d2r
-        fwd2 = math.atan2(cu1 * sl, -su1 * cu2 + cu1 * su2 * cl) / d2r
-        # back azimuth (from 2 towards 1) in (-180, 180], as pyproj reports it
-        back = fwd2 + 180.0
-        az21[i] = back - 360.0 if back > 180.0 else back
-    return az12, az21, dist
+        prev = sigma
+        sigma = sig0 + ds
+        if abs(sigma - prev) <= 1e-14 * abs(sigma) + 1e-24:
+            converged = True
+            break
+    if not converged:
+        return np.nan, np.nan
+    cos2sm = math.cos(2.0 * sig1 + sigma)
+    sin_s, cos_s = math.sin(sigma), math.cos(sigma)
+    t = su1 * sin_s - cu1 * cos_s * ca1
+    lat2 = math.atan2(su1 * cos_s + cu1 * sin_s * ca1, (1.0 - _F) * math.sqrt(sin_a * sin_a + t * t)) / d2r
+    lam = math.atan2(sin_s * sa1, cu1 * cos_s - su1 * sin_s * ca1)
+    c = _F / 16.0 * cos2a * (4.0 + _F * (4.0 - 3.0 * cos2a))
+    big_l = lam - (1.0 - c) * _F * sin_a * (sigma + c * sin_s * (cos2sm + c * cos_s * (-1.0 + 2.0 * cos2sm * cos2sm)))
+    lon = lon1 + big_l / d2r
+    return (lon - 360.0 * math.floor((lon + 180.0) / 360.0) if (lon < -180.0 or lon > 180.0) else lon), lat2
 
 
 @numba.njit(cache=True, parallel=True)
 def _vincenty_direct(lon1, lat1, az12, dist):  # pragma: no cover - compiled
-    """End point (degrees, longitude in [-180, 180]) of the geodesic from 1 along ``az12`` (degrees)
-    for ``dist`` (m); NaN where the iteration does not converge."""
+    """:func:`_direct_one` of every row."""
     n = lon1.size
     lon2 = np.empty(n)
     lat2 = np.empty(n)
-    d2r = math.pi / 180.0
     for i in numba.prange(n):
-        if not (np.isfinite(lon1[i]) and np.isfinite(lat1[i]) and np.isfinite(az12[i]) and np.isfinite(dist[i])):
-            lon2[i] = lat2[i] = np.nan
-            continue
-        if dist[i] == 0.0:
-            lon2[i] = lon1[i]
-            lat2[i] = lat1[i]
-            continue
-        u1 = math.atan((1.0 - _F) * math.tan(lat1[i] * d2r))
-        su1, cu1 = math.sin(u1), math.cos(u1)
-        sa1, ca1 = math.sin(az12[i] * d2r), math.cos(az12[i] * d2r)
-        sig1 = math.atan2(su1 / cu1, ca1)
-        sin_a = cu1 * sa1
-        cos2a = 1.0 - sin_a * sin_a
-        u_sq = cos2a * (_A * _A - _B * _B) / (_B * _B)
-        a_ = 1.0 + u_sq / 16384.0 * (4096.0 + u_sq * (-768.0 + u_sq * (320.0 - 175.0 * u_sq)))
-        b_ = u_sq / 1024.0 * (256.0 + u_sq * (-128.0 + u_sq * (74.0 - 47.0 * u_sq)))
-        sig0 = dist[i] / (_B * a_)
-        sigma = sig0
-        converged = False
-        for _ in range(200):
-            cos2sm = math.cos(2.0 * sig1 + sigma)
-            sin_s, cos_s = math.sin(sigma), math.cos(sigma)
-            ds = b_ * sin_s * (cos2sm + b_ / 4.0 * (cos_s * (-1.0 + 2.0 * cos2sm * cos2sm)
-                                                    - b_ / 6.0 * cos2sm * (-3.0 + 4.0 * sin_s * sin_s)
-                                                    * (-3.0 + 4.0 * cos2sm * cos2sm)))
-            prev = sigma
-            sigma = sig0 + ds
-            if abs(sigma - prev) <= 1e-14 * abs(sigma) + 1e-24:
-                converged = True
-                break
-        if not converged:
-            lon2[i] = lat2[i] = np.nan
-            continue
-        cos2sm = math.cos(2.0 * sig1 + sigma)
-        sin_s, cos_s = math.sin(sigma), math.cos(sigma)
-        t = su1 * sin_s - cu1 * cos_s * ca1
-        lat2[i] = math.atan2(su1 * cos_s + cu1 * sin_s * ca1, (1.0 - _F) * math.sqrt(sin_a * sin_a + t * t)) / d2r
-        lam = math.atan2(sin_s * sa1, cu1 * cos_s - su1 * sin_s * ca1)
-        c = _F / 16.0 * cos2a * (4.0 + _F * (4.0 - 3.0 * cos2a))
-        big_l = lam - (1.0 - c) * _F * sin_a * (sigma + c * sin_s * (cos2sm + c * cos_s * (-1.0 + 2.0 * cos2sm * cos2sm)))
-        lon = lon1[i] + big_l / d2r
-        lon2[i] = lon - 360.0 * math.floor((lon + 180.0) / 360.0) if (lon < -180.0 or lon > 180.0) else lon
+        lon2[i], lat2[i] = _direct_one(lon1[i], lat1[i], az12[i], dist[i])
     return lon2, lat2
 
 

@@ -24,11 +24,15 @@ switches to its polar form, stay with PROJ.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numba
 import numpy as np
 import pyproj
+
+from telemetry.trajectory.geodesic import _direct_one, _inverse_one
 
 __all__ = ["local_crs", "to_local", "from_local", "GroupProjection", "project_by_group"]
 
@@ -142,17 +146,27 @@ class GroupProjection:
             return self._apply_proj(a, b, inverse, by_proj, np.full(a.shape, np.nan), np.full(b.shape, np.nan))
         from telemetry.trajectory import geodesic
 
-        grouped = self.codes >= 0
-        code = np.where(grouped, self.codes, 0)
-        lon0 = np.where(grouped, self.lon0[code], np.nan)
-        lat0 = np.where(grouped, self.lat0[code], np.nan)
-        if inverse:
-            out_a, out_b = geodesic.direct(lon0, lat0, np.degrees(np.arctan2(a, b)), np.hypot(a, b))
-        else:
-            az, _, dist = geodesic.inverse(lon0, lat0, a, b)
-            az = np.radians(az)
-            out_a, out_b = dist * np.sin(az), dist * np.cos(az)
-        return self._apply_proj(a, b, inverse, by_proj & (np.abs(self.lat0) > POLAR_CENTRE_DEG), out_a, out_b)
+        codes = np.ascontiguousarray(self.codes, dtype=np.int64)
+        lon0 = np.ascontiguousarray(self.lon0, dtype=float)
+        lat0 = np.ascontiguousarray(self.lat0, dtype=float)
+        shape = a.shape
+        a, b = np.ascontiguousarray(a).ravel(), np.ascontiguousarray(b).ravel()
+        kernel = _aeqd_inverse if inverse else _aeqd_forward
+        out_a, out_b = kernel(a, b, codes.ravel(), lon0, lat0)
+        # Vincenty did not converge (nearly antipodal to the centre): Karney via pyproj
+        codes = codes.ravel()
+        redo = np.flatnonzero(np.isnan(out_a) & np.isfinite(a) & np.isfinite(b) & (codes >= 0) & (codes < lon0.size))
+        if redo.size:
+            g = codes[redo]
+            if inverse:
+                out_a[redo], out_b[redo] = geodesic.direct(lon0[g], lat0[g], np.degrees(np.arctan2(a[redo], b[redo])),
+                                                           np.hypot(a[redo], b[redo]))
+            else:
+                az, _, dist = geodesic.inverse(lon0[g], lat0[g], a[redo], b[redo])
+                out_a[redo], out_b[redo] = dist * np.sin(np.radians(az)), dist * np.cos(np.radians(az))
+        out_a, out_b = out_a.reshape(shape), out_b.reshape(shape)
+        return self._apply_proj(a.reshape(shape), b.reshape(shape), inverse,
+                                by_proj & (np.abs(self.lat0) > POLAR_CENTRE_DEG), out_a, out_b)
 
     def _apply_proj(self, a: np.ndarray, b: np.ndarray, inverse: bool, groups: np.ndarray,
                     out_a: np.ndarray, out_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -169,6 +183,64 @@ class GroupProjection:
             idx = order[bounds[g] : bounds[g + 1]]
             out_a[idx], out_b[idx] = _transformer(self.crs[g]).transform(a[idx], b[idx], direction=direction)
         return out_a, out_b
+
+
+@numba.njit(cache=True)
+def _unit_vector_sums(lon, lat, codes, n_groups):  # pragma: no cover - compiled
+    """Per group: sums of the unit vectors (x, y, z) of its finite points and their count;
+    group centres are the directions of these sums."""
+    sx = np.zeros(n_groups)
+    sy = np.zeros(n_groups)
+    sz = np.zeros(n_groups)
+    cnt = np.zeros(n_groups, dtype=np.int64)
+    d2r = math.pi / 180.0
+    for i in range(lon.size):
+        g = codes[i]
+        if g < 0 or g >= n_groups or not (np.isfinite(lon[i]) and np.isfinite(lat[i])):
+            continue
+        lo, la = lon[i] * d2r, lat[i] * d2r
+        sx[g] += math.cos(la) * math.cos(lo)
+        sy[g] += math.cos(la) * math.sin(lo)
+        sz[g] += math.sin(la)
+        cnt[g] += 1
+    return sx, sy, sz, cnt
+
+
+@numba.njit(cache=True, parallel=True)
+def _aeqd_forward(lon, lat, codes, lon0, lat0):  # pragma: no cover - compiled
+    """x, y (m) of each row in its group's azimuthal equidistant projection: the geodesic
+    from the group's centre, ``x = s sin az``, ``y = s cos az``; NaN for rows of no group
+    (code < 0 or beyond the centres) and where Vincenty does not converge."""
+    n = lon.size
+    x = np.empty(n)
+    y = np.empty(n)
+    d2r = math.pi / 180.0
+    for i in numba.prange(n):
+        g = codes[i]
+        if g < 0 or g >= lon0.size:
+            x[i] = y[i] = np.nan
+            continue
+        az, _, dist = _inverse_one(lon0[g], lat0[g], lon[i], lat[i])
+        x[i] = dist * math.sin(az * d2r)
+        y[i] = dist * math.cos(az * d2r)
+    return x, y
+
+
+@numba.njit(cache=True, parallel=True)
+def _aeqd_inverse(x, y, codes, lon0, lat0):  # pragma: no cover - compiled
+    """lon, lat (degrees) of each row's x, y in its group's projection (:func:`_aeqd_forward`
+    undone by the direct geodesic problem); NaN as there."""
+    n = x.size
+    lon = np.empty(n)
+    lat = np.empty(n)
+    r2d = 180.0 / math.pi
+    for i in numba.prange(n):
+        g = codes[i]
+        if g < 0 or g >= lon0.size:
+            lon[i] = lat[i] = np.nan
+            continue
+        lon[i], lat[i] = _direct_one(lon0[g], lat0[g], math.atan2(x[i], y[i]) * r2d, math.hypot(x[i], y[i]))
+    return lon, lat
 
 
 def project_by_group(
@@ -198,13 +270,7 @@ def project_by_group(
     if n_groups is None:
         n_groups = int(codes.max()) + 1 if codes.size else 0
     ok = np.isfinite(lon) & np.isfinite(lat) & (codes >= 0)
-    # group centres from unit-vector means, computed for all groups at once
-    lo, la = np.radians(lon[ok]), np.radians(lat[ok])
-    c = codes[ok]
-    sx = np.bincount(c, np.cos(la) * np.cos(lo), minlength=n_groups)
-    sy = np.bincount(c, np.cos(la) * np.sin(lo), minlength=n_groups)
-    sz = np.bincount(c, np.sin(la), minlength=n_groups)
-    cnt = np.bincount(c, minlength=n_groups)
+    sx, sy, sz, cnt = _unit_vector_sums(lon, lat, codes, n_groups)
     crs: list[pyproj.CRS | None] = []
     lon0 = np.full(n_groups, np.nan)
     lat0 = np.full(n_groups, np.nan)
