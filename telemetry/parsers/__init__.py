@@ -7,7 +7,9 @@ Use :func:`telemetry.read`. Format modules register themselves on import;
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -25,12 +27,21 @@ from telemetry.parsers import (  # noqa: F401  (importing registers each format)
     telonics,
     vectronic,
 )
+from telemetry.parsers._memory import no_hugepage_hint
 from telemetry.parsers.canonical import Parsed, conform
 from telemetry.parsers.detect import REGISTRY, ReadOptions, detect
 from telemetry.parsers.source import Source, open_sources
 from telemetry.schema import empty_frame
 
 __all__ = ["read", "read_source", "ReadOptions", "formats"]
+
+PARALLEL_FILES = 2
+"""Files parsed at the same time by :func:`read`. Two keep both cores of a
+small machine busy (one file's pandas/numpy tail while pyarrow parses the
+next); more would only hold more tables in memory at once."""
+
+PARALLEL_CONCAT_ROWS = 1_000_000
+"""From this many rows in all, :func:`concat` copies the columns on two threads."""
 
 
 def formats() -> list[tuple[str, str]]:
@@ -100,35 +111,113 @@ def read(
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     options = ReadOptions(tz=tz, columns=dict(columns or {}), format=format, animal_id=animal_id)
+    with no_hugepage_hint():  # page faults cost more than parsing here (see _memory)
+        return _read_all(paths, options)
+
+
+def _read_all(paths: Iterable[str | os.PathLike[str]], options: ReadOptions) -> pd.DataFrame:
+    """:func:`read` once its options are set: every source in order, then one frame."""
     frames: list[pd.DataFrame] = []
     reports: list[dict[str, Any]] = []
     n_explicit_ok: dict[str, int] = {}
-    for src in _sources(list(paths)):
-        top = src.name.split("::")[0]
-        try:
-            parsed = read_source(src, options)
-        except ParseError as err:
-            if src.explicit:
-                raise
-            reports.append({"source": src.name, "format": None, "skipped_file": err.message})
-            continue
-        n_explicit_ok[top] = n_explicit_ok.get(top, 0) + 1
-        frames.append(parsed.frame)
-        reports.append(
-            {
-                "source": src.name,
-                "format": parsed.format,
-                "rows_read": parsed.rows_read,
-                "rows_kept": len(parsed.frame),
-                "skipped": parsed.skipped,
-                "notes": parsed.notes,
-            }
-        )
+    results = _parse_in_order(_sources(list(paths)), options)
+    try:
+        for src, outcome in results:
+            top = src.name.split("::")[0]
+            try:
+                parsed = outcome.result()
+            except ParseError as err:
+                if src.explicit:
+                    raise
+                reports.append({"source": src.name, "format": None, "skipped_file": err.message})
+                continue
+            n_explicit_ok[top] = n_explicit_ok.get(top, 0) + 1
+            frames.append(parsed.frame)
+            reports.append(
+                {
+                    "source": src.name,
+                    "format": parsed.format,
+                    "rows_read": parsed.rows_read,
+                    "rows_kept": len(parsed.frame),
+                    "skipped": parsed.skipped,
+                    "notes": parsed.notes,
+                }
+            )
+    finally:
+        results.close()  # stop parsing ahead when an explicit file failed
     if not frames:
         raise ParseError("no telemetry found in the input", ", ".join(map(str, paths)))
     frame = concat(frames)
     frame.attrs["sources"] = reports
     return frame
+
+
+def _parse_in_order(sources: Iterable[Source], options: ReadOptions) -> Iterator[tuple[Source, Future[Parsed]]]:
+    """Parse ``sources`` (:data:`PARALLEL_FILES` at a time) and hand them back in input order.
+
+    Each item is ``(source, future)``; ``future.result()`` gives the
+    :class:`Parsed` or raises the parser's error. The caller sees exactly the
+    results and errors of a one-by-one loop: sources are listed lazily, and an
+    error while listing them (a missing path, a damaged archive) is raised only
+    after every source listed before it has been handed back. Close the
+    generator when stopping early: files not yet started are then dropped and
+    running ones finish, so no parse outlives :func:`read`.
+
+    Why threads help: pyarrow parses a CSV on its own threads and most of the
+    per-file work after it (numpy, pyarrow compute) runs without the GIL, so the
+    serial tail of one file overlaps the parse of the next. A lone source is
+    parsed on the calling thread.
+    """
+    it = iter(sources)
+    listed: deque[Source] = deque()
+    listing_error: Exception | None = None
+
+    def list_next() -> bool:
+        """Append the next source to ``listed``; False at the end or on a listing error."""
+        nonlocal listing_error
+        try:
+            src = next(it, None)
+        except Exception as err:  # raised once the sources before it are handed back
+            listing_error = err
+            return False
+        if src is not None:
+            listed.append(src)
+        return src is not None
+
+    # an error listing the very first source is raised at once (nothing precedes it)
+    first = next(it, None)
+    if first is None:
+        return
+    listed.append(first)
+    if not list_next():
+        yield first, _run_now(read_source, first, options)
+    else:
+        pool = ThreadPoolExecutor(max_workers=PARALLEL_FILES, thread_name_prefix="telemetry-read")
+        try:
+            # one file queued beyond the running ones, so a worker never waits for the caller
+            window = PARALLEL_FILES + 1
+            pending: deque[tuple[Source, Future[Parsed]]] = deque()
+            while listed or (listing_error is None and list_next()):
+                src = listed.popleft()
+                pending.append((src, pool.submit(read_source, src, options)))
+                if len(pending) >= window:
+                    yield pending.popleft()
+            while pending:
+                yield pending.popleft()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if listing_error is not None:
+        raise listing_error
+
+
+def _run_now(fn: Callable[..., Parsed], *args: Any) -> Future[Parsed]:
+    """Call ``fn`` on this thread; its result or exception in a finished future."""
+    future: Future[Parsed] = Future()
+    try:
+        future.set_result(fn(*args))
+    except Exception as err:
+        future.set_exception(err)
+    return future
 
 
 def _sources(paths: list[str | os.PathLike[str]]) -> Iterable[Source]:
@@ -160,4 +249,36 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
             lookup = np.append(cats.get_indexer(f[name].cat.categories.astype(str)), -1)
             f[name] = pd.Categorical.from_codes(lookup[f[name].cat.codes.to_numpy()], categories=cats)
         fixed.append(f)
-    return conform(pd.concat(fixed, ignore_index=True, sort=False))
+    return conform(_concat_rows(fixed))
+
+
+def _concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(frames, ignore_index=True)``, big tables copied on two threads.
+
+    Copying the columns into the joined table is bound by memory and page
+    faults, and numpy releases the GIL while it copies: two threads, each
+    joining about half of the bytes (whole columns), halve it (0.4 → 0.25 s for
+    10 M rows). Only for frames with the same unique columns in the same
+    order, where joining column groups then setting them side by side gives
+    exactly what one ``pd.concat`` gives.
+    """
+    names = frames[0].columns
+    same = names.is_unique and all(f.columns.equals(names) for f in frames[1:])
+    if not same or len(names) < 2 or sum(len(f) for f in frames) < PARALLEL_CONCAT_ROWS:
+        return pd.concat(frames, ignore_index=True, sort=False)
+    nbytes = {c: int(frames[0][c].memory_usage(index=False, deep=False)) for c in names}
+    groups: list[list[str]] = [[], []]
+    load = [0, 0]
+    for c in sorted(names, key=lambda c: -nbytes[c]):  # biggest first, each to the lighter group
+        k = int(load[1] < load[0])
+        groups[k].append(c)
+        load[k] += nbytes[c]
+    if not all(groups):
+        return pd.concat(frames, ignore_index=True, sort=False)
+
+    def join(cols: list[str]) -> pd.DataFrame:
+        return pd.concat([f[cols] for f in frames], ignore_index=True, sort=False)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="telemetry-concat") as pool:
+        parts = list(pool.map(join, groups))
+    return pd.concat(parts, axis=1)[list(names)]

@@ -108,6 +108,10 @@ def to_float(values: Arrayish, ctx: Context | None = None, *, required: bool = F
 
     Raises :class:`ParseError` when ``required`` and most non-empty cells are junk.
     """
+    if isinstance(values, pa.ChunkedArray) and pa.types.is_float64(values.type):
+        # typed by the CSV reader: pyarrow joins the chunks and turns nulls into NaN
+        # in one copy (combining the chunks first would allocate the column twice)
+        return Converted(values.to_numpy(), np.zeros(len(values), dtype=bool))
     arr = _as_arrow(values)
     if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
         out = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
@@ -262,11 +266,19 @@ def dictionary_codes(values: Arrayish) -> tuple[np.ndarray, list[str]]:
         if unified.num_chunks == 0:
             return np.zeros(0, dtype=np.int32), []
         indices = pa.chunked_array([c.indices for c in unified.chunks], type=values.type.index_type)
-        codes = indices.combine_chunks().fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+        # nulls filled chunk by chunk, then one copy into numpy (not combine + fill + cast: three)
+        codes = indices.fill_null(-1).to_numpy().astype(np.int32, copy=False)
         return codes, [str(v) for v in unified.chunk(0).dictionary.to_pylist()]
     arr = _as_arrow(values)
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
+    if pa.types.is_integer(arr.type):
+        # integer codes (e.g. a fix type column of 3s and 2s): encode the numbers and
+        # format only the few distinct ones; int → text is one-to-one, so the codes
+        # and their order (first appearance) are those of encoding the text
+        enc = pc.dictionary_encode(arr)
+        codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+        return codes, pc.cast(enc.dictionary, pa.string()).to_pylist()
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = pc.cast(arr, pa.string())
     enc = pc.dictionary_encode(arr)

@@ -109,10 +109,13 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
 
     skipped: dict[str, int] = {}
     sensor_col = _col(names, SENSOR)
-    if sensor_col is not None and raw.table.num_rows:
-        keep, skipped = _location_rows(raw.table.column(sensor_col), raw.table.column(lon_col),
-                                       raw.table.column(lat_col))
+    # the sensor type of each row, encoded once: it picks the rows to keep and the Argos fixes
+    sensor = dictionary_codes(raw.table.column(sensor_col)) if sensor_col is not None else None
+    if sensor is not None and raw.table.num_rows:
+        keep, skipped = _location_rows(sensor, raw.table.column(lon_col), raw.table.column(lat_col))
         raw = filter_rows(raw, keep)
+        if not keep.all():
+            sensor = (sensor[0][keep], sensor[1])
 
     table = raw.table
     ctx = Context(src.name, raw, t_col, "Movebank timestamps are 'YYYY-MM-DD HH:MM:SS.sss' UTC")
@@ -146,7 +149,7 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
         lc = map_category(table.column(lc_col), {c.lower(): c for c in "3210ABZ"}, ARGOS_LC_DTYPE)
         fields["argos_lc"] = lc
         used.add(lc_col)
-    fields["fix_type"] = _fix_types(table, names, sensor_col, lc_col)
+    fields["fix_type"] = _fix_types(table, names, sensor, lc_col)
 
     frame = build_frame(
         raw, src.name, fields,
@@ -159,13 +162,15 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     return Parsed(frame=frame, format="movebank", rows_read=rows_read, skipped=skipped, notes=notes)
 
 
-def _location_rows(sensor: pa.ChunkedArray, lon: pa.ChunkedArray, lat: pa.ChunkedArray) -> tuple[np.ndarray, dict[str, int]]:
+def _location_rows(sensor: tuple[np.ndarray, list[str]], lon: pa.ChunkedArray,
+                   lat: pa.ChunkedArray) -> tuple[np.ndarray, dict[str, int]]:
     """Which rows come from a location sensor; counts of the others by sensor type.
 
+    ``sensor`` is the sensor-type column as :func:`dictionary_codes` gives it.
     A sensor type is a location sensor if Movebank says so or, for a type we do
     not know, if any of its rows has coordinates (so nothing is lost silently).
     """
-    codes, kinds = dictionary_codes(sensor)
+    codes, kinds = sensor
     kinds = [k.strip().lower() for k in kinds]
     codes = np.where(codes < 0, len(kinds), codes)
     has_xy = np.asarray(pc.and_(pc.is_valid(lon), pc.is_valid(lat)).to_numpy(zero_copy_only=False), dtype=bool)
@@ -180,14 +185,17 @@ def _location_rows(sensor: pa.ChunkedArray, lon: pa.ChunkedArray, lat: pa.Chunke
     return keep, skipped
 
 
-def _fix_types(table: pa.Table, names: list[str], sensor_col: str | None, lc_col: str | None) -> pd.Categorical:
+def _fix_types(table: pa.Table, names: list[str], sensor: tuple[np.ndarray, list[str]] | None,
+               lc_col: str | None) -> pd.Categorical:
+    """Canonical fix types; Argos rows (by sensor type ``sensor``, as :func:`dictionary_codes`
+    gives it, or by an ``argos:lc`` value) become ``argos``."""
     col = _col(names, FIXTYPE)
     if col:
         out = map_category(table.column(col), FIX_TYPES, FIX_TYPE_DTYPE)
     else:
         out = pd.Categorical.from_codes(np.full(table.num_rows, -1, np.int8), dtype=FIX_TYPE_DTYPE)
-    if sensor_col is not None:
-        codes, kinds = dictionary_codes(table.column(sensor_col))
+    if sensor is not None:
+        codes, kinds = sensor
         is_argos = np.array([k.strip().lower() == "argos-doppler-shift" for k in kinds] + [False])[codes]
     elif lc_col is not None:
         is_argos = np.asarray(table.column(lc_col).is_valid().to_numpy(zero_copy_only=False), dtype=bool)

@@ -25,6 +25,9 @@ DATA_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ".gpx", ".gz", ".zip", ".xml", 
 
 SKIP_NAMES = {"readme", "license", "licence", "provenance", "changelog"}
 
+COUNT_BLOCK_BYTES = 8 << 20
+"""Block size (bytes) for counting line feeds in a file on disk."""
+
 IGNORE_MARKER = ".telemetry-ignore"
 """A file of this name makes directory expansion skip its folder (and subfolders)."""
 
@@ -94,24 +97,43 @@ class Source:
         return lines
 
     def open_stream(self, offset: int = 0):
-        """A pyarrow input stream positioned at byte ``offset``, and its line-feed counter.
+        """A pyarrow input stream positioned at byte ``offset``.
 
-        For a file on disk the counter (``.newlines``, final once the stream is
-        read to the end) counts as the parser pulls blocks, on the reader's
-        read-ahead thread, so line numbers cost no second pass over the file.
-        For bytes in memory the counter is None (counting them is cheap).
+        A file on disk is read by pyarrow's own (native) file reader: no Python
+        code runs per block, so the GIL stays free for a parser working on
+        another file at the same time, and no block is copied through Python.
         """
         import pyarrow as pa
 
         if self._data is None and self.path is not None:
-            counter = _CountingFile(self.path, offset)
-            return pa.PythonFile(counter, mode="r"), counter
-        return pa.BufferReader(pa.py_buffer(self.data)[offset:]), None
+            with open(self.path, "rb"):  # a file gone since sniffing fails as Python's open() does
+                pass
+            stream = pa.OSFile(str(self.path), mode="r")
+            stream.seek(offset)
+            return stream
+        return pa.BufferReader(pa.py_buffer(self.data)[offset:])
 
     def count(self, needle: bytes, start: int = 0) -> int:
-        """Occurrences of ``needle`` from byte ``start`` (streams path-backed files)."""
+        """Occurrences of ``needle`` from byte ``start`` (streams path-backed files).
+
+        A one-byte needle (the line feed) in a file on disk is counted with
+        numpy over 8 MiB blocks read into one reused buffer: about 5 GB/s from
+        the page cache (3× reading with ``bytes.count``), and both the read and
+        the count release the GIL, so other files are parsed meanwhile.
+        """
         if self._data is not None or self.path is None:
             return self.data.count(needle, start)
+        if len(needle) == 1:
+            import numpy as np
+
+            block = np.empty(COUNT_BLOCK_BYTES, dtype=np.uint8)
+            match = np.empty(COUNT_BLOCK_BYTES, dtype=bool)  # reused: no temporary per block
+            total = 0
+            with open(self.path, "rb", buffering=0) as fh:
+                fh.seek(start)
+                while n := fh.readinto(block):
+                    total += int(np.count_nonzero(np.equal(block[:n], needle[0], out=match[:n])))
+            return total
         total = 0
         with open(self.path, "rb") as fh:
             fh.seek(start)
@@ -130,32 +152,6 @@ class Source:
         """Drop held bytes (a Source is parsed once)."""
         if self.path is None or self._data is not None:
             self._data = b""
-
-
-class _CountingFile(io.RawIOBase):
-    """A read-only file from ``offset`` that counts the line feeds it hands out."""
-
-    def __init__(self, path: Path, offset: int) -> None:
-        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
-        self._fh.seek(offset)
-        self.newlines = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._fh.read(size)
-        self.newlines += chunk.count(b"\n")
-        return chunk
-
-    def readinto(self, buffer) -> int:  # pragma: no cover - pyarrow calls read()
-        chunk = self.read(len(buffer))
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
 
 
 def decode_lenient(data: bytes) -> str:

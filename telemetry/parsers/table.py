@@ -12,6 +12,8 @@ import contextlib
 import csv
 import io
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -153,29 +155,45 @@ def read_delimited(
     with _quiet_undecodable_rows():
         table = _read_any_encoding(src, start, columns, delimiter, types, on_invalid, bad)
     table = infer_types(table, keep=set(types))
-    newlines = table.schema.metadata.get(b"newlines") if table.schema.metadata else None
-    lines, malformed = _line_numbers(src, start, table.num_rows, first_line, bad, delimiter, len(columns),
-                                     int(newlines) if newlines is not None else None)
-    table = table.replace_schema_metadata(None)
+    lines, malformed = _line_numbers(src, start, table.num_rows, first_line, bad, delimiter, len(columns))
     src.release()  # a Source is parsed once; free held bytes before the frame is built
     return RawTable(table=table, lines=lines, header=header, header_line=header_line, malformed=malformed)
 
 
+_QUIET_LOCK = threading.Lock()
+_quiet_depth = 0
+_quiet_previous = None
+
+
 @contextlib.contextmanager
-def _quiet_undecodable_rows():
+def _quiet_undecodable_rows() -> Iterator[None]:
     """Silence pyarrow's 'exception ignored' report for a malformed row that is not
-    UTF-8: that attempt fails anyway and the read is retried in the next encoding."""
-    previous = sys.unraisablehook
+    UTF-8: that attempt fails anyway and the read is retried in the next encoding.
 
-    def hook(unraisable):  # pragma: no cover - depends on pyarrow internals
-        if not isinstance(unraisable.exc_value, UnicodeDecodeError):
-            previous(unraisable)
+    ``sys.unraisablehook`` is process-wide and files may be read on several
+    threads at once, so the hook is installed by the first reader to enter and
+    restored by the last to leave (a plain save/restore per reader could leave
+    another reader's hook installed for good).
+    """
+    global _quiet_depth, _quiet_previous
+    with _QUIET_LOCK:
+        if _quiet_depth == 0:
+            previous = _quiet_previous = sys.unraisablehook
 
-    sys.unraisablehook = hook
+            def hook(unraisable):  # pragma: no cover - depends on pyarrow internals
+                if not isinstance(unraisable.exc_value, UnicodeDecodeError):
+                    previous(unraisable)
+
+            sys.unraisablehook = hook
+        _quiet_depth += 1
     try:
         yield
     finally:
-        sys.unraisablehook = previous
+        with _QUIET_LOCK:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                sys.unraisablehook = _quiet_previous
+                _quiet_previous = None
 
 
 def _read_any_encoding(src, start, columns, delimiter, types, on_invalid, bad) -> pa.Table:
@@ -217,12 +235,12 @@ def _stream_table(
     whole column (:func:`infer_types`): pyarrow infers types from the first block
     only and would fail on a column that is empty for the first rows. Explicit
     types also keep pyarrow's memory peak near the output size (its inference
-    holds ~3× the file). The file is read by pyarrow's threads from a stream that
-    counts line feeds as it goes, so line numbers need no second pass.
+    holds ~3× the file). The file is read by pyarrow's native reader and
+    threads, without the GIL.
     """
     if start >= src.size:  # a header and no data rows: an empty table, not an error
         return pa.table({c: pa.array([], type=types.get(c, pa.string())) for c in columns})
-    stream, counter = src.open_stream(start)
+    stream = src.open_stream(start)
     try:
         table = pacsv.read_csv(
             stream,
@@ -237,8 +255,6 @@ def _stream_table(
         )
     finally:
         stream.close()
-    if counter is not None:  # the stream counted line feeds while it was read
-        table = table.replace_schema_metadata({"newlines": str(counter.newlines)})
     return table
 
 
@@ -296,16 +312,15 @@ def _better_type(col: pa.ChunkedArray) -> pa.ChunkedArray:
 
 def _line_numbers(
     src: Source, start: int, n_rows: int, first_line: int, bad: list[int], delimiter: str, n_cols: int,
-    n_newlines: int | None = None,
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """Line number of every kept row, and ``(line, text)`` of malformed rows.
 
     Fast path: no blank lines, no malformed rows and one record per line, so
     row i is on line ``first_line + i``. Otherwise re-walk the text with the
-    csv module (only dirty files pay for this).
+    csv module (only dirty files pay for this). Counting the line feeds is one
+    GIL-free pass over the file in the page cache (~0.05 s per 190 MB).
     """
-    if n_newlines is None:
-        n_newlines = src.count(b"\n", start)
+    n_newlines = src.count(b"\n", start)
     n_physical = n_newlines + (1 if src.size > start and not src.endswith(b"\n") else 0)
     if not bad and n_physical == n_rows:
         return np.arange(first_line, first_line + n_rows, dtype=np.int64), []
