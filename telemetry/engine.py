@@ -179,11 +179,16 @@ class DaskEngine(Engine):
             kwargs["scheduler_file"] = address
         else:
             kwargs["address"] = address
-        try:
-            client = distributed.Client(**kwargs)
-        except Exception as err:  # OSError, TimeoutError, ValueError (bad address syntax)
-            raise TelemetryError(f"cannot connect to the Dask scheduler at {address} "
-                                 f"(timeout {self.timeout_s:g} s): {_one_line(err)}") from None
+        for attempt in range(2):
+            try:
+                client = distributed.Client(**kwargs)
+                break
+            except ValueError as err:  # bad address syntax: no point in trying again
+                raise TelemetryError(f"cannot connect to the Dask scheduler at {address}: {_one_line(err)}") from None
+            except Exception as err:  # OSError, TimeoutError; the handshake has failed once under load
+                if attempt:  # with a bare AssertionError inside distributed: one retry
+                    raise TelemetryError(f"cannot connect to the Dask scheduler at {address} "
+                                         f"(timeout {self.timeout_s:g} s): {_one_line(err)}") from None
         try:
             self._check_workers(client, address)
         except BaseException:
