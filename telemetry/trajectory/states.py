@@ -56,6 +56,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+from telemetry.trajectory._arrays import is_sorted_by
 from telemetry.trajectory.geodesic import inverse as geodesic_inverse
 
 __all__ = ["StateParams", "label_states", "step_observations", "STATE_LABELS"]
@@ -842,8 +843,7 @@ def _observations(
     rows = np.flatnonzero(usable)
     codes = all_codes[rows]
     t = df["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)[rows]
-    dc = np.diff(codes)
-    if not (np.all(dc >= 0) and np.all((dc > 0) | (np.diff(t) >= 0))):  # process() output is sorted
+    if not is_sorted_by(codes, t):  # process() output is sorted already
         order = np.lexsort((t, codes))
         rows, codes, t = rows[order], codes[order], t[order]
     a = codes
