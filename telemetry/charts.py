@@ -61,7 +61,7 @@ def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         ``animal_id``, ``month`` (``YYYY-MM``), ``rows``, ``fixes``, ``fix_success_pct``.
     """
-    from telemetry.trajectory._arrays import group_codes, time_ns, usable_mask
+    from telemetry.trajectory._arrays import group_codes, is_sorted_by, time_ns, unique_ints, usable_mask
 
     cols = ["animal_id", "month", "rows", "fixes", "fix_success_pct"]
     # only rows inside each animal's span of usable fixes: a corrupt timestamp (e.g. a
@@ -87,25 +87,19 @@ def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
     animal = animal_code[codes[rows_in]]
     t_in = t[rows_in]
     # months from the integer times, formatted once per distinct month
-    month_no = t_in.view("datetime64[ns]").astype("datetime64[M]").view(np.int64)
-    present_m = np.bincount(month_no - month_no.min()) > 0  # np.unique by a table: months are few
-    months = (np.flatnonzero(present_m) + month_no.min()).view("datetime64[M]")
-    month_code = (np.cumsum(present_m) - 1)[month_no - month_no.min()]
+    months, month_code = unique_ints(t_in.view("datetime64[ns]").astype("datetime64[M]").view(np.int64))
+    months = months.view("datetime64[M]")
     month_names = np.asarray(pd.DatetimeIndex(months.astype("datetime64[ns]")).strftime("%Y-%m"), dtype=object)
     # group = (animal, month), numbered in the order groupby(sort=True) lists them
     key = animal * months.size + month_code.ravel()
-    present = np.bincount(key, minlength=len(names_a) * months.size) > 0
-    dense = np.cumsum(present) - 1
-    group = dense[key]
-    n_groups = int(present.sum())
+    g_key, group = unique_ints(key)  # the key of each group; each row's group
+    n_groups = g_key.size
     # rows by group then time, stable (group_stats' sort); tracks from telemetry.process
     # are sorted by animal and time already, which one pass checks
-    same = group[1:] == group[:-1]
-    d_t = np.diff(t_in)
-    if not (np.all((group[1:] > group[:-1]) | (same & (d_t >= 0)))):
+    if not is_sorted_by(group, t_in):
         order = np.lexsort((t_in, group))
         rows_in, group, t_in = rows_in[order], group[order], t_in[order]
-        same = group[1:] == group[:-1]
+    same = group[1:] == group[:-1]
     # intervals (h) between consecutive rows of a group: pandas' own total_seconds (its
     # float rounding is the reference) of the time differences in the column's unit, taken
     # as integer ticks (no Timestamp arrays)
@@ -134,7 +128,6 @@ def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
     scheduled = ~np.isnan(interval) & (n_argos < 0.5 * n_rows)
     with np.errstate(invalid="ignore", divide="ignore"):
         pct = np.where(scheduled, 100.0 * fixes / expected, np.nan)
-    g_key = np.flatnonzero(present)  # key of each group
     out = pd.DataFrame({
         "animal_id": names_a[g_key // months.size],
         "month": month_names[g_key % months.size],

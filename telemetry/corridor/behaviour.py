@@ -51,6 +51,7 @@ import shapely
 
 from telemetry.corridor.footprints import TrackArrays
 from telemetry.quality import group_quantile
+from telemetry.trajectory._arrays import unique_ints
 
 __all__ = ["corridor_steps", "behaviour_polygons", "neighbour_sums", "STEP_COLUMNS"]
 
@@ -217,7 +218,7 @@ def neighbour_sums(x: np.ndarray, y: np.ndarray, radius: np.ndarray, group: np.n
     sums = np.zeros((n, vals.shape[1]))
     if n == 0 or pts.size == 0:
         return count, sums
-    g = _compact(np.asarray(group, dtype=np.int64))
+    g = unique_ints(group)[1]  # groups numbered 0..k-1
     xmin, ymin = float(x.min()), float(y.min())
     extent = max(float(x.max()) - xmin, float(y.max()) - ymin, 1.0)
     # cell ~ a typical radius: small queries scan few cells, large ones few rows per km;
@@ -248,15 +249,6 @@ def neighbour_sums(x: np.ndarray, y: np.ndarray, radius: np.ndarray, group: np.n
     _grid_scan(x, y, radius, qkey_row, qcx, qcy0, skeys, sx, sy, sv, dense, ukeys, ufirst, np.ascontiguousarray(usum),
                xmin, ymin, cell, np.int64(ncx), sv.shape[1], count, sums)
     return count, sums
-
-
-def _compact(group: np.ndarray) -> np.ndarray:
-    """Group codes renumbered 0..k-1 in sorted order (``np.unique(..., return_inverse=True)``)."""
-    lo, hi = int(group.min()), int(group.max())
-    if hi - lo > 4 * group.size:  # sparse codes: a sort is cheaper than a table
-        return np.unique(group, return_inverse=True)[1].astype(np.int64).reshape(group.shape)
-    present = np.bincount(group - lo) > 0
-    return (np.cumsum(present) - 1)[group - lo]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)

@@ -104,6 +104,22 @@ def sorted_usable(df: pd.DataFrame, usable: np.ndarray | None = None) -> tuple[n
     return pos, codes, t
 
 
+def unique_ints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` for an int64 array: the sorted distinct
+    values and each row's index among them. A presence table over ``min..max`` when that
+    range is not much larger than the array (group codes, months), O(n) with no sort;
+    ``np.unique`` otherwise."""
+    values = np.asarray(values, dtype=np.int64)
+    if values.size == 0:
+        return values.copy(), np.zeros(0, dtype=np.int64)
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo > 4 * values.size:  # sparse values: a sort is cheaper than a table
+        uniq, inverse = np.unique(values, return_inverse=True)
+        return uniq, inverse.astype(np.int64).reshape(values.shape)
+    present = np.bincount(values - lo) > 0
+    return np.flatnonzero(present) + lo, (np.cumsum(present) - 1)[values - lo]
+
+
 def is_sorted_by(major: np.ndarray, minor: np.ndarray) -> bool:
     """True when rows are in non-decreasing ``(major, minor)`` order (a stable sort by them is
     then the identity)."""
