@@ -220,3 +220,29 @@ def test_cli_run_on_a_cluster_writes_the_same_files(cluster, tmp_path, monkeypat
     assert "map.html" in names and "public.geojson" in names
     for name in names:
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes(), name
+
+
+def test_connecting_retries_once_then_says_why(monkeypatch):
+    # distributed's handshake once failed with a bare AssertionError under load: one retry;
+    # a second failure, or a bad address (ValueError), is one TelemetryError line
+    class FakeDistributed:
+        def __init__(self, errors):
+            self.errors, self.calls = list(errors), 0
+
+        def Client(self, **kwargs):  # noqa: N802 - distributed's name
+            self.calls += 1
+            if self.errors:
+                raise self.errors.pop(0)
+            return "client"
+
+    monkeypatch.setattr(DaskEngine, "_check_workers", lambda self, client, address: None)
+    engine = DaskEngine(scheduler="tcp://10.0.0.5:8786")
+    once = FakeDistributed([AssertionError()])
+    assert engine._connect(once) == "client" and once.calls == 2
+    twice = FakeDistributed([AssertionError(), OSError("refused")])
+    with pytest.raises(telemetry.TelemetryError, match="cannot connect.*refused"):
+        engine._connect(twice)
+    bad = FakeDistributed([ValueError("bad address")])
+    with pytest.raises(telemetry.TelemetryError, match="bad address"):
+        engine._connect(bad)
+    assert bad.calls == 1
