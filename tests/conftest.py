@@ -48,3 +48,18 @@ def write_rows(path: Path, rows: list[list[str]]) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as f:
         csv.writer(f, lineterminator="\n").writerows(rows)
     return path
+
+
+def assert_canonical_dtypes(df) -> None:
+    """The canonical columns come first, each in its canonical dtype (ids and sources categorical)."""
+    import pandas as pd
+
+    from telemetry.schema import CANONICAL_COLUMNS, CANONICAL_DTYPES
+
+    assert list(df.columns[: len(CANONICAL_COLUMNS)]) == list(CANONICAL_COLUMNS)
+    for name, dtype in CANONICAL_DTYPES.items():
+        if isinstance(dtype, str) and dtype == "category":
+            assert isinstance(df[name].dtype, pd.CategoricalDtype), (name, df[name].dtype)
+        else:
+            assert df[name].dtype == dtype, (name, df[name].dtype)
+    assert str(df["time"].dt.tz) == "UTC"

@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 import telemetry
 from telemetry.errors import TelemetryError
 
-from .conftest import DATA
+from .conftest import DATA, assert_canonical_dtypes
 
 SEEDS = [
     (DATA / "movebank" / "bats_subset.csv").read_bytes()[:6000],
     (DATA / "movebank" / "gulls_argos_subset.csv").read_bytes()[:6000],
 ]
+CLEAN = DATA / "movebank" / "bats_subset.csv"
+CLEAN_ROWS = len(telemetry.read(CLEAN))
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -31,6 +33,11 @@ def read_only_telemetry_errors(tmp_path, content: bytes) -> None:
     # nothing lost: every line after the header is a row, a skipped sensor row, or blank
     report = df.attrs["sources"][0]
     assert report["rows_kept"] == len(df)
+    # canonical dtypes whatever was dropped or malformed, so the file joins any other file
+    assert_canonical_dtypes(df)
+    both = telemetry.read([path, CLEAN])
+    assert_canonical_dtypes(both)
+    assert len(both) == len(df) + CLEAN_ROWS
 
 
 @SETTINGS

@@ -13,9 +13,8 @@ import pytest
 
 import telemetry
 from telemetry.errors import ParseError
-from telemetry.schema import CANONICAL_COLUMNS, CANONICAL_DTYPES
 
-from .conftest import DATA
+from .conftest import DATA, assert_canonical_dtypes
 
 MB = DATA / "movebank"
 
@@ -38,13 +37,7 @@ def write(tmp_path: Path, text: str, name: str = "f.csv", newline: str = "\n") -
 
 def test_canonical_columns_and_dtypes():
     df = telemetry.read(MB / "bats_subset.csv")
-    assert list(df.columns[: len(CANONICAL_COLUMNS)]) == list(CANONICAL_COLUMNS)
-    for name, dtype in CANONICAL_DTYPES.items():
-        if dtype == "category":
-            assert isinstance(df[name].dtype, pd.CategoricalDtype), name
-        else:
-            assert df[name].dtype == dtype, name
-    assert str(df["time"].dt.tz) == "UTC"
+    assert_canonical_dtypes(df)
     # vendor extras kept under their own names
     assert {"event-id", "ground-speed", "gps:maximum-signal-strength", "study-name"} <= set(df.columns)
 
@@ -144,6 +137,33 @@ def test_bad_rows_kept_with_reason(tmp_path):
     assert by_line[6] == "malformed_row"
     assert pd.isna(by_line[8]) and pd.isna(by_line[2])
     assert len(df) == 6  # every data line accounted for
+    assert_canonical_dtypes(df)
+
+
+def test_file_with_malformed_lines_reads_like_one_without(tmp_path):
+    # the malformed_row rows take the file's dtypes: ids stay categorical, integer and
+    # boolean extras become nullable, and the file joins other files (it used to fall
+    # back to object ids and fail there)
+    clean = telemetry.read(write(tmp_path, HEADER + "\n" + "\n".join(ROWS) + "\n", "clean.csv"))
+    bad_rows = ROWS[:2] + ["8,true,2021-03-02 04:00:00.000,77.5"] + ROWS[2:4] + [ROWS[4] + ",extra,fields"]
+    other = [r.replace("Irbis", "Barys").replace("T1", "T2") for r in ROWS]
+    bad = write(tmp_path, HEADER + "\n" + "\n".join(bad_rows) + "\n", "bad.csv")
+    df = telemetry.read(bad)
+    assert_canonical_dtypes(df)
+    malformed = (df["flag"] == "malformed_row").to_numpy()
+    assert df.loc[malformed, "source_row"].tolist() == [4, 7] and len(df) == len(clean) + 1  # row 5 turned malformed
+    for name in ("animal_id", "tag_id"):
+        assert df[name].dtype == clean[name].dtype, name
+    assert isinstance(df["sensor-type"].dtype, pd.CategoricalDtype)
+    assert df["event-id"].dtype == "Int64" and df["visible"].dtype == "boolean"
+    assert df["event-id"].isna().tolist() == malformed.tolist()
+    assert df.loc[~malformed, "event-id"].tolist() == [1, 2, 4]
+    both = telemetry.read([bad, write(tmp_path, HEADER + "\n" + "\n".join(other) + "\n", "other.csv")])
+    assert_canonical_dtypes(both)
+    assert len(both) == len(df) + len(clean)
+    assert both["animal_id"].value_counts().to_dict() == {"Irbis": 3, "Barys": len(clean)}
+    tracks = telemetry.process(both)
+    assert len(tracks) == len(both)
 
 
 def test_zip_package_reads_every_csv_member(tmp_path):

@@ -418,16 +418,53 @@ def _typed(name: str, values: object, n: int) -> object:
 
 
 def _with_malformed(frame: pd.DataFrame, raw: RawTable, source: str) -> pd.DataFrame:
-    bad = pd.DataFrame(
+    """``frame`` with one ``malformed_row`` row per unparsable line, in line order.
+
+    The new rows take the dtypes of ``frame``'s columns, so a file with malformed lines
+    reads into exactly the dtypes of one without (ids stay categorical; integer and
+    boolean columns become their nullable kinds, which can hold the missing values).
+    """
+    bad = conform(pd.DataFrame(
         {
             "source_row": np.array([line for line, _ in raw.malformed], dtype=np.int64),
             "source": source,
             "flag": pd.Categorical(["malformed_row"] * len(raw.malformed), dtype=FLAG_DTYPE),
             "raw_line": [text for _, text in raw.malformed],
         }
-    )
-    out = pd.concat([frame, conform(bad)], ignore_index=True)
+    ))
+    frame = frame.copy(deep=False)
+    for name in frame.columns:
+        frame[name], bad[name] = _same_dtype(frame[name], bad[name] if name in bad else None, len(bad))
+    out = pd.concat([frame, bad], ignore_index=True)
     return out.sort_values("source_row", kind="stable", ignore_index=True)
+
+
+def _same_dtype(col: pd.Series, other: pd.Series | None, n: int) -> tuple[pd.Series, pd.Series]:
+    """``col`` and ``other`` (None: ``n`` missing values) in one dtype that keeps ``col``'s values.
+
+    Categories of ``other`` not in ``col`` are appended (``col``'s codes do not change);
+    numpy integer and boolean columns that must take missing values become nullable.
+    """
+    dtype = col.dtype
+    if other is not None and other.dtype == dtype:
+        return col, other
+    if isinstance(dtype, pd.CategoricalDtype):
+        if other is None:
+            return col, pd.Series(pd.Categorical.from_codes(np.full(n, -1, np.int8), dtype=dtype))
+        values = other.astype(object)
+        extra = pd.Index(pd.unique(values[values.notna()]), dtype=object).difference(dtype.categories, sort=False)
+        if len(extra):
+            dtype = pd.CategoricalDtype(dtype.categories.append(extra.astype(dtype.categories.dtype)),
+                                        ordered=dtype.ordered)
+            col = col.cat.set_categories(dtype.categories)
+        return col, values.astype(dtype)
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        nullable = "boolean" if dtype.kind == "b" else f"{'U' if dtype.kind == 'u' else ''}Int{dtype.itemsize * 8}"
+        dtype = pd.api.types.pandas_dtype(nullable)
+        col = col.astype(dtype)
+    if other is None:
+        return col, pd.Series([None] * n, dtype=object).astype(dtype)
+    return col, other.astype(dtype)
 
 
 def conform(frame: pd.DataFrame) -> pd.DataFrame:
