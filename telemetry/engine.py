@@ -166,10 +166,13 @@ class DaskEngine(Engine):
                 self._cluster = distributed.LocalCluster(
                     n_workers=n, threads_per_worker=self.threads_per_worker, processes=True,
                     dashboard_address=":0" if self.dashboard else None, silence_logs=40, env=env)
-                self._client = distributed.Client(self._cluster)
+                self._client = _new_client(distributed, self._cluster, timeout_s=self.timeout_s)
             except Exception as err:  # ports, spawn failures: one line, not a traceback
-                self.close()
-                raise TelemetryError(f"cannot start a local Dask cluster: {type(err).__name__}: {err}") from None
+                reason = f"{type(err).__name__}: {err}"
+            else:
+                return self
+            self.close()
+            raise TelemetryError(f"cannot start a local Dask cluster: {reason}")
         return self
 
     def _connect(self, distributed: Any) -> Any:
@@ -179,16 +182,23 @@ class DaskEngine(Engine):
             kwargs["scheduler_file"] = address
         else:
             kwargs["address"] = address
+        where = f"cannot connect to the Dask scheduler at {address}"
         for attempt in range(2):
             try:
-                client = distributed.Client(**kwargs)
-                break
+                return self._checked(_new_client(distributed, timeout_s=self.timeout_s, **kwargs), address)
+            except TelemetryError:  # no workers, another version: the scheduler did answer
+                raise
             except ValueError as err:  # bad address syntax: no point in trying again
-                raise TelemetryError(f"cannot connect to the Dask scheduler at {address}: {_one_line(err)}") from None
-            except Exception as err:  # OSError, TimeoutError; the handshake has failed once under load
-                if attempt:  # with a bare AssertionError inside distributed: one retry
-                    raise TelemetryError(f"cannot connect to the Dask scheduler at {address} "
-                                         f"(timeout {self.timeout_s:g} s): {_one_line(err)}") from None
+                failure = f"{where}: {_one_line(err)}"
+            except Exception as err:  # OSError, TimeoutError; once, under load, a bare AssertionError
+                failure = f"{where} (timeout {self.timeout_s:g} s): {_one_line(err)}"  # in the handshake
+                if not attempt:
+                    continue
+            break
+        raise TelemetryError(failure)
+
+    def _checked(self, client: Any, address: str) -> Any:
+        """``client``, once its workers are checked (closed, and the error raised, if they fail)."""
         try:
             self._check_workers(client, address)
         except BaseException:
@@ -285,6 +295,34 @@ def _package_version() -> str:
     import telemetry
 
     return telemetry.__version__
+
+
+def _new_client(distributed: Any, *args: Any, timeout_s: float, **kwargs: Any) -> Any:
+    """``distributed.Client(*args, **kwargs)``; if starting it fails, it is closed before the error goes on.
+
+    distributed leaves a Client whose handshake failed with anything but OSError open
+    (status "connecting"; seen as a bare AssertionError under load), reachable only
+    through reference cycles. Were the garbage collector to find it while another Client
+    starts, its ``__del__`` would wait for the lock that the starting Client holds
+    (LoopRunner's class-wide lock) and the process would hang for good. So the Client
+    records itself before it starts, and a failed one is closed here, outside any lock.
+    """
+    made: list[Any] = []
+
+    class RecordedClient(distributed.Client):  # type: ignore[misc, name-defined]
+        def __init__(self, *a: Any, **k: Any) -> None:
+            made.append(self)
+            super().__init__(*a, **k)
+
+    try:
+        return RecordedClient(*args, **kwargs)
+    except BaseException:
+        for client in made:
+            try:
+                client.close(timeout=timeout_s)
+            except Exception:  # closed already, or its loop is gone: nothing left to do
+                pass
+        raise
 
 
 def _one_line(err: BaseException, limit: int = 160) -> str:

@@ -8,6 +8,8 @@ shuffled.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -227,22 +229,80 @@ def test_connecting_retries_once_then_says_why(monkeypatch):
     # a second failure, or a bad address (ValueError), is one TelemetryError line
     class FakeDistributed:
         def __init__(self, errors):
-            self.errors, self.calls = list(errors), 0
+            self.errors, self.calls, self.closed = list(errors), 0, 0
+            fake = self
 
-        def Client(self, **kwargs):  # noqa: N802 - distributed's name
-            self.calls += 1
-            if self.errors:
-                raise self.errors.pop(0)
-            return "client"
+            class Client:
+                def __init__(self, **kwargs):
+                    fake.calls += 1
+                    if fake.errors:
+                        raise fake.errors.pop(0)
+
+                def close(self, timeout=None):
+                    fake.closed += 1
+
+            self.Client = Client
 
     monkeypatch.setattr(DaskEngine, "_check_workers", lambda self, client, address: None)
     engine = DaskEngine(scheduler="tcp://10.0.0.5:8786")
     once = FakeDistributed([AssertionError()])
-    assert engine._connect(once) == "client" and once.calls == 2
+    assert isinstance(engine._connect(once), once.Client) and once.calls == 2
+    assert once.closed == 1  # the half-started Client, at once
     twice = FakeDistributed([AssertionError(), OSError("refused")])
     with pytest.raises(telemetry.TelemetryError, match="cannot connect.*refused"):
         engine._connect(twice)
     bad = FakeDistributed([ValueError("bad address")])
     with pytest.raises(telemetry.TelemetryError, match="bad address"):
         engine._connect(bad)
-    assert bad.calls == 1
+    assert bad.calls == 1 and twice.calls == 2 and twice.closed == 2
+
+
+HALF_STARTED_CLIENT = r"""
+import gc, os, threading
+import distributed
+from distributed.utils import LoopRunner
+from telemetry.engine import DaskEngine
+
+cluster = distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None)
+connect = distributed.Client._ensure_connected
+calls = []
+
+async def first_handshake_fails(self, timeout=None):
+    await connect(self, timeout=timeout)
+    calls.append(1)
+    if len(calls) == 1:
+        raise AssertionError()  # what distributed raised once under load
+
+distributed.Client._ensure_connected = first_handshake_fails
+gc.disable()  # only the engine may collect
+engine = DaskEngine(scheduler=cluster.scheduler_address, timeout_s=5).start()
+left = [c.status for c in gc.get_objects() if isinstance(c, distributed.Client) and c is not engine.client]
+done = threading.Event()
+
+def collect_while_a_client_starts():
+    with LoopRunner._lock:  # held by LoopRunner.start while a new Client starts
+        gc.collect()
+    done.set()
+
+threading.Thread(target=collect_while_a_client_starts, daemon=True).start()
+collected = done.wait(20)
+print(len(calls), left, collected, flush=True)
+if not collected:  # the lock is taken for good: nothing could close the cluster
+    os._exit(3)
+engine.close()
+cluster.close()
+"""
+
+
+def test_a_half_started_client_is_closed_at_once(tmp_path):
+    # distributed leaves a Client whose handshake failed with an AssertionError open; were
+    # it collected later while another Client starts, the process would hang for good
+    # (this hung CI once). The engine retries and closes the failed Client right away.
+    script = tmp_path / "half_started.py"
+    script.write_text(HALF_STARTED_CLIENT)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    calls, rest = out.stdout.strip().split(" ", 1)
+    left, collected = rest.rsplit(" ", 1)
+    assert calls == "2", out.stdout  # the failed handshake was tried again
+    assert left == "['closed']", out.stdout  # and the failed Client closed at once
+    assert collected == "True" and out.returncode == 0, out.stdout + out.stderr[-2000:]
