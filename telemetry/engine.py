@@ -168,11 +168,8 @@ class DaskEngine(Engine):
                     dashboard_address=":0" if self.dashboard else None, silence_logs=40, env=env)
                 self._client = _new_client(distributed, self._cluster, timeout_s=self.timeout_s)
             except Exception as err:  # ports, spawn failures: one line, not a traceback
-                reason = f"{type(err).__name__}: {err}"
-            else:
-                return self
-            self.close()
-            raise TelemetryError(f"cannot start a local Dask cluster: {reason}")
+                self.close()
+                raise TelemetryError(f"cannot start a local Dask cluster: {type(err).__name__}: {err}") from None
         return self
 
     def _connect(self, distributed: Any) -> Any:
@@ -183,19 +180,17 @@ class DaskEngine(Engine):
         else:
             kwargs["address"] = address
         where = f"cannot connect to the Dask scheduler at {address}"
-        for attempt in range(2):
+        for attempt in (1, 2):
             try:
                 return self._checked(_new_client(distributed, timeout_s=self.timeout_s, **kwargs), address)
             except TelemetryError:  # no workers, another version: the scheduler did answer
                 raise
             except ValueError as err:  # bad address syntax: no point in trying again
-                failure = f"{where}: {_one_line(err)}"
+                raise TelemetryError(f"{where}: {_one_line(err)}") from None
             except Exception as err:  # OSError, TimeoutError; once, under load, a bare AssertionError
-                failure = f"{where} (timeout {self.timeout_s:g} s): {_one_line(err)}"  # in the handshake
-                if not attempt:
-                    continue
-            break
-        raise TelemetryError(failure)
+                if attempt == 2:  # in distributed's handshake: one retry
+                    raise TelemetryError(f"{where} (timeout {self.timeout_s:g} s): {_one_line(err)}") from None
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def _checked(self, client: Any, address: str) -> Any:
         """``client``, once its workers are checked (closed, and the error raised, if they fail)."""

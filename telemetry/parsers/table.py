@@ -351,7 +351,10 @@ def _located_line_numbers(
     and judged blank (skipped) or malformed the same way. Returns None when any
     of it is not certain (a lone CR, a row's text not found, more than
     :data:`MAX_LOCATED_ROWS` skipped rows, a line count that does not add up),
-    and the caller falls back to the csv module.
+    and the caller falls back to the csv module. A kept record over several
+    lines always shows in the count (its extra lines stay rows, wherever a
+    skipped row's text was placed), so numbers are only returned for files
+    where every kept row is one line.
     """
     if len(bad) > MAX_LOCATED_ROWS or any(text is None for text in bad):
         return None
