@@ -42,7 +42,6 @@ import numpy as np
 import pandas as pd
 
 from telemetry.errors import ParseError, TelemetryError
-from telemetry.trajectory._arrays import group_codes
 
 __all__ = ["write_dataset", "read_dataset", "is_dataset", "dataset_animals", "animal_groups", "dataset_report",
            "single_dataset", "MANIFEST", "NULL_PARTITION"]
@@ -119,6 +118,10 @@ def write_dataset(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         raise TelemetryError("the table has no animal_id column to partition by", str(root))
     meta = {"parameters": tracks.attrs.get("parameters", {}), "steps": tracks.attrs.get("steps", [])}
     meta_bytes = json.dumps(meta, sort_keys=True, separators=(",", ":"), default=str).encode()
+    # imported here: telemetry.trajectory brings numba, scipy and geopandas, which
+    # telemetry.read (it asks is_dataset of every input) must not pay for (~0.9 s, +1× file in memory)
+    from telemetry.trajectory._arrays import group_codes
+
     df = tracks.copy(deep=False)
     df.attrs = {}
     codes, labels = group_codes(df)

@@ -221,3 +221,17 @@ def test_all_real_movebank_files_read(tmp_path):
     counts = {r["source"]: r.get("rows_kept") for r in df.attrs["sources"]}
     assert sum(v for v in counts.values() if v) == 9873 + 13094 + 11787 + 28410
     assert np.isfinite(df["lon"]).all()
+
+
+def test_reading_does_not_load_the_analysis_stack():
+    # telemetry.read asks every input whether it is a dataset folder; that check once
+    # imported telemetry.trajectory (numba, scipy, geopandas): +0.9 s and +1x the file in
+    # peak memory on the first read of a fresh process
+    import subprocess
+    import sys
+
+    code = ("import sys, telemetry; telemetry.read(sys.argv[1]); "
+            "print(sorted(m for m in ('numba', 'scipy', 'geopandas', 'telemetry.trajectory') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(MB / "bats_subset.csv")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
