@@ -337,6 +337,8 @@ def _line_numbers(
 MAX_LOCATED_ROWS = 2000
 """Above this many skipped rows, a file is re-walked with the csv module instead."""
 
+_ROW, _BLANK, _MALFORMED, _COVERED = 0, 1, 2, 3  # what a line holds, for _located_line_numbers
+
 
 def _located_line_numbers(
     data: bytes, start: int, n_rows: int, first_line: int, bad: list[str | None], delimiter: str, n_cols: int,
@@ -398,15 +400,12 @@ def _located_line_numbers(
     return rows.astype(np.int64) + first_line, malformed
 
 
-_ROW, _BLANK, _MALFORMED, _COVERED = 0, 1, 2, 3
-
-
 def _find_line(data: bytes, start: int, raw: bytes, line_start: np.ndarray, content_end: np.ndarray,
                kind: np.ndarray, after: int) -> int | None:
     """Index of the first line from ``after`` that holds exactly ``raw`` and is not yet claimed."""
     pos = start + int(line_start[after]) if after < line_start.size else len(data)
     while True:
-        if pos == start + int(line_start[0]) and data.startswith(raw, pos):
+        if pos == start and data.startswith(raw, pos):  # the first line has no line feed before it
             hit = pos
         else:
             found = data.find(b"\n" + raw, max(pos - 1, start))
