@@ -1,90 +1,61 @@
-"""Track smoothing: Kalman filter + Rauch–Tung–Striebel smoother in continuous time.
+"""Track smoothing with the collar's own error: error model, movement model, Kalman/RTS smoother.
 
-Model
------
-Each coordinate (east ``x`` and north ``y``, metres, in a local azimuthal
-equidistant projection per animal, see :mod:`telemetry.trajectory.projection`)
-follows the continuous-time correlated random walk of Johnson et al. (2008):
-velocity is an Ornstein–Uhlenbeck process and position its integral,
-
-    dv = -v / tau dt + sqrt(2 q / tau) dW,      dx = v dt,
-
-with ``tau`` (s) the velocity autocorrelation time and ``q`` (m²/s²) the
-stationary velocity variance per axis (``sqrt(q)`` = ``speed_sd_ms``). The
-transition over any Δt is discretised *exactly* (closed-form F and Q, with a
-series for small ``Δt / tau`` to avoid cancellation), so irregular schedules
-and gaps need no resampling. For ``Δt >> tau`` the position becomes Brownian
-with diffusion ``2 q tau``; for ``Δt << tau`` it is nearly constant velocity.
-
-Measurement error is per fix, from its own quality (``sigma_m`` below is the
-1-σ error of each coordinate, east and north, in metres):
-
-* GPS 3D / 2D: ``sigma = UERE × HDOP`` with separate UERE for 3D and 2D fixes
-  (Langley 1999, "Dilution of precision", GPS World; D'Eon & Delparte 2005,
-  J. Appl. Ecol. 42:383 for collar UERE); missing/non-positive HDOP →
-  ``default_hdop``. ``fix_type`` ``none``/NA with coordinates is treated as 2D.
-* Argos: by location class, from the CLS Argos User's Manual nominal accuracies
-  (3: < 250 m, 2: 250–500 m, 1: 500–1500 m, 0: > 1500 m) and the errors measured
-  on tracked animals for 0/A/B by Vincent et al. (2002, Mar. Mamm. Sci. 18:156)
-  and Costa et al. (2010, PLoS ONE 5:e8677), which are several km.
-
-Process noise is not hard-coded: per animal, ``q`` maximises the innovation
-(prediction-error) likelihood of the Kalman filter; ``tau`` is either fixed
-(``tau_s``) or chosen per animal from ``tau_grid_s`` by the same likelihood
-(profile likelihood). The likelihood for all animals is evaluated in one numba
-pass over all rows and the 1-D search over ``log q`` (a coarse grid to bracket,
-then golden-section) runs for all animals at once.
-
-Two regimes (still / active)
----------------------------
-One process-noise level per animal is dominated by the moving spells, so the
-many fixes of a resting bout (a day bed, a kill site held for days) would be
-tracked rather than averaged. With ``regimes=True`` (default) each step (fix
-``i-1`` → fix ``i``) is *still* or *active*, with its own ``q``:
-
-1. a two-state HMM on the raw displacements labels the steps: under regime ``k``
-   the displacement is ``N(0, (σ²_{i-1} + σ²_i + D_k Δt) I₂)`` (Brownian with
-   diffusion ``D_k`` plus the error of both fixes), the regimes a Markov chain
-   over steps; fitted per animal by EM (Baum–Welch; Rabiner 1989), giving
-   ``w_i = P(still)`` per step;
-2. the Kalman filter/RTS smoother uses ``q_i = w_i q_still + (1 - w_i) q_active``.
-   ``Q`` is linear in ``q`` for fixed ``tau``, so this is the moment-matched
-   (mixture-mean) process noise of the two regimes; ``q_still`` and
-   ``q_active`` are ML estimates of the Kalman innovation likelihood
-   (coordinate ascent, ``tau`` from the one-level profile).
-
-An animal keeps two regimes only when BIC (Schwarz 1978) prefers them over one
-level, counting ``q_still`` and the four HMM parameters; a homogeneous track
-(slow and fast spells of one OU velocity) stays one-level. This is a two-pass
-approximation of a switching (IMM, Blom & Bar-Shalom 1988) smoother: the
-regimes are estimated from the raw steps, not jointly with the state.
+What it does, per run
+---------------------
+1. **Error model.** Each located fix has a 1-σ error per axis ``sigma = UERE_class × HDOP``
+   (:mod:`telemetry.trajectory.error_model`: classes 3D / 2D / unknown GPS and the Argos
+   location classes). A calibration (stationary collars, ``telemetry calibrate``) is used
+   when given. Otherwise the UERE of every class with enough fixes is *estimated* by
+   maximum likelihood jointly with the movement models (Fleming et al. 2020): EM over the
+   error scale (Shumway & Stoffer 1982; the expected squared error of each fix under the
+   smoother, ``|z - x̂|² + 2 P``, averaged per class) alternated with the maximum-likelihood
+   movement parameters of every animal, on up to ``error_fit_max_fixes`` fixes (whole
+   stretches of each animal's track); the 95 % interval comes from the curvature of the
+   likelihood in ``log UERE``. A class too small to estimate takes the configured default,
+   and the model says so (``source = "default"``).
+2. **Movement model, per animal**, chosen by BIC (Schwarz 1978) among
+   ``BM`` (Brownian motion of the position; diffusion ``2 q tau`` with ``tau`` → 0),
+   ``IOU`` (an Ornstein–Uhlenbeck velocity integrated to position: the continuous-time
+   correlated random walk of Johnson et al. 2008, ``tau`` from ``tau_grid_s``), and each of
+   them with a **still regime**: steps on which the animal did not move at all (position
+   held, velocity redrawn; :mod:`telemetry.trajectory.kalman`), labelled by a two-state HMM
+   on the raw displacements (:mod:`telemetry.trajectory.regimes`). Still steps let a resting
+   bout's fixes be averaged, and they are what identifies the error scale: the scatter of a
+   resting animal's fixes is all error. Any schedule works: transitions are exact over each
+   interval, so irregular times and gaps need no resampling.
+3. **Kalman filter + RTS smoother** (Rauch et al. 1965) with the chosen model and the
+   estimated errors, restarting at each segment.
 
 Rows
 ----
-Only usable rows (``flag`` NA, time and both coordinates present) are smoothed.
-Flagged or coordinate-less rows get NaN in ``lon_s``, ``lat_s``, ``se_m`` —
-deliberately not interpolated, because flagged rows include clock jumps and
-duplicates whose times cannot be trusted. The filter restarts at each segment:
-``segment_id`` (if the column exists) or, failing that, a gap longer than
-``max_gap_h``.
+Only usable rows (``flag`` NA, time and both coordinates present, a known animal) are
+smoothed. Other rows get NaN in ``lon_s``, ``lat_s``, ``se_m`` — flagged rows include clock
+jumps and duplicates whose times cannot be trusted. Positions at other times come from
+:func:`predict`. The filter restarts at each segment: ``segment_id`` (if the column exists)
+or, failing that, a gap longer than ``max_gap_h``.
 
 Outputs
 -------
-``lon_s``, ``lat_s`` (degrees WGS84), ``se_m`` (metres): the smoothed position
-and its standard error per coordinate, ``sqrt((P_xx + P_yy) / 2)`` of the
-smoothed covariance (same convention as ``sigma_m``; the radial RMS error is
-``sqrt(2) × se_m``). Fitted per-animal parameters are in
-``out.attrs["smooth"]``.
+``lon_s``, ``lat_s`` (degrees WGS84), ``se_m`` (m): the smoothed position and its standard
+error per axis (``sqrt(P_xx)``; the radial RMS error is ``sqrt(2) × se_m``); ``sigma_m``: the
+fix's own measurement error (m per axis) under the error model; ``p_still``: probability
+that the animal did not move between the previous fix and this one; ``resid_chi2``: the
+fix's standardised residual ``|z - x̂|² / (sigma² - se²)`` — the squared distance of the fix
+from the prediction of all *other* fixes in units of its variance, chi-square with 2
+degrees of freedom under the model (large values are outliers).
+``out.attrs["smooth"]`` holds per animal the chosen model and its parameters, every
+candidate's BIC, and ``out.attrs["error_model"]`` the UERE table with intervals and source.
 
 References
 ----------
-Johnson, D. S., London, J. M., Lea, M.-A. & Durban, J. W. (2008). Continuous-time
-correlated random walk model for animal telemetry data. Ecology 89:1208–1215.
+Fleming, C. H. et al. (2020). A comprehensive framework for handling location error in animal
+tracking data. bioRxiv 10.1101/2020.06.12.130195.
+Johnson, D. S., London, J. M., Lea, M.-A. & Durban, J. W. (2008). Continuous-time correlated
+random walk model for animal telemetry data. Ecology 89:1208–1215.
 Rauch, H. E., Tung, F. & Striebel, C. T. (1965). AIAA Journal 3:1445–1450.
-Rabiner, L. R. (1989). A tutorial on hidden Markov models. Proc. IEEE 77:257–286.
 Schwarz, G. (1978). Estimating the dimension of a model. Ann. Stat. 6:461–464.
-Blom, H. A. P. & Bar-Shalom, Y. (1988). The interacting multiple model algorithm for systems with
-Markovian switching coefficients. IEEE Trans. Autom. Control 33:780–783.
+Shumway, R. H. & Stoffer, D. S. (1982). An approach to time series smoothing and forecasting
+using the EM algorithm. J. Time Ser. Anal. 3:253–264.
 """
 
 from __future__ import annotations
@@ -93,13 +64,15 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 
-from telemetry.trajectory.projection import project_by_group
+from telemetry.trajectory.error_model import ERROR_CLASSES, ErrorModel, default_error_model, error_classes
+from telemetry.trajectory.kalman import IOU, OUF, loglik_lanes, smooth_all, transitions
+from telemetry.trajectory.projection import GroupProjection, project_by_group
+from telemetry.trajectory.regimes import still_weights
 
-__all__ = ["SmoothParams", "smooth", "measurement_sigma_m", "ARGOS_ERROR_M"]
+__all__ = ["SmoothParams", "smooth", "predict", "measurement_sigma_m", "ARGOS_ERROR_M", "MODELS"]
 
 ARGOS_ERROR_M: dict[str, float] = {
     "3": 250.0,
@@ -110,773 +83,180 @@ ARGOS_ERROR_M: dict[str, float] = {
     "B": 6000.0,
     "Z": 10000.0,
 }
-"""Default 1-σ error per coordinate (m) by Argos location class (see module docstring)."""
+"""Default 1-σ error per coordinate (m) by Argos location class: the CLS Argos User's Manual
+nominal accuracies (3: < 250 m, 2: 250–500 m, 1: 500–1500 m, 0: > 1500 m) and the errors
+measured on tracked animals for 0/A/B by Vincent et al. (2002, Mar. Mamm. Sci. 18:156) and
+Costa et al. (2010, PLoS ONE 5:e8677). Used only for classes the data cannot estimate."""
+
+MODELS: tuple[str, ...] = ("BM", "IOU", "OU", "OUF", "BM+still", "IOU+still", "OU+still", "OUF+still")
+"""Movement models the smoother chooses among, per animal (see the module docstring)."""
+
+_TAU_BM_S = 0.01
+"""Velocity time scale (s) that makes the integrated OU process Brownian at any real schedule."""
 
 
 @dataclass(frozen=True)
 class SmoothParams:
-    """Parameters of :func:`smooth` (defaults for snow leopard GPS collars).
+    """Parameters of :func:`smooth`.
 
     Attributes
     ----------
-    uere_3d_m, uere_2d_m : float
-        User-equivalent range error (m) for 3D / 2D GPS fixes; σ = UERE × HDOP.
-    default_hdop : float
-        HDOP used when a GPS fix has none (dimensionless).
+    uere_3d_m, uere_2d_m, uere_unknown_m : float
+        Last-resort user-equivalent range error (m per unit HDOP, per axis) of 3D / 2D / unknown
+        GPS fixes, used only for a class that is neither calibrated nor estimable (the output
+        says so). 10/30 m: D'Eon & Delparte 2005 (J. Appl. Ecol. 42:383), Lewis et al. 2007.
     argos_error_m : dict
-        1-σ error per coordinate (m) by Argos location class.
+        Last-resort 1-σ error per axis (m) by Argos location class (:data:`ARGOS_ERROR_M`).
     min_sigma_m : float
-        Floor on the measurement σ (m); HDOP < 1 with a small UERE is not better than this.
-    tau_s : float or None
-        Velocity autocorrelation time (s). None: chosen per animal from ``tau_grid_s`` by likelihood.
+        Floor on any fix's σ (m).
+    estimate_error : bool
+        Estimate the UERE from the tracks when no calibration is given (False: defaults).
+    error_fit_max_fixes : int
+        Most fixes used to estimate the error model (the first stretch of each animal's track,
+        shared evenly); the UERE is a property of the collars, pooled over animals.
+    error_min_fixes : int
+        Fewest fixes of a class for its UERE to be estimated.
+    error_max_factor : float
+        Estimates are searched up to this multiple of the default UERE (dimensionless). Above
+        it a GPS error is implausible, and a likelihood still rising there means the movement
+        model is absorbing its own misfit as "error", which would wreck the smoothing.
+    error_max_se_log : float
+        An estimate whose standard error in ``log UERE`` exceeds this (0.5: a 95 % interval
+        wider than a factor 7) is not identified by the data; the default is used, and said.
     tau_grid_s : tuple of float
-        Candidate ``tau`` (s) for the profile likelihood.
+        Candidate velocity autocorrelation times (s) of the IOU model (profile likelihood).
     speed_sd_bounds_ms : (float, float)
-        Search range (m/s) for the stationary speed s.d. per axis, ``sqrt(q)``.
+        Search range (m/s) of the IOU model's stationary speed s.d. per axis, ``sqrt(q)``.
+    diffusion_bounds_m2s : (float, float)
+        Search range (m²/s per axis) of the Brownian model's diffusion.
     default_speed_sd_ms : float
-        ``sqrt(q)`` (m/s) for animals with fewer than ``min_fixes_ml`` fixes.
+        ``sqrt(q)`` (m/s) for animals with fewer than ``min_fixes_ml`` fixes (IOU, ``tau_grid_s[-1]``).
     min_fixes_ml : int
-        Fewest usable fixes for which ``q`` is estimated.
+        Fewest usable fixes for which the movement model is estimated.
     max_gap_h : float
         Restart the filter after a gap longer than this (h), only when there is no ``segment_id``.
     regimes : bool
-        Two process-noise levels per animal (still / active, see the module docstring); False: one level.
+        Consider the models with a still regime.
+    range_resident : bool
+        Consider the range-resident OU model (position reverting to the animal's mean).
     regime_max_iter : int
         Most EM iterations of the step HMM that labels still / active steps.
-    regime_rounds : int
-        Rounds of coordinate ascent over (``q_still``, ``q_active``); one is enough on the sample
-        (a second changed the RMSE by < 0.1 %).
+    misfit_p : float
+        A still step next to a fix whose standardised residual exceeds this chi-square quantile
+        becomes active (see ``_release_misfits``).
+    still_sure_p : float
+        Still steps whose posterior probability is below this are also smoothed as active, and
+        each fix takes the two answers in proportion (see ``_hedge``).
+    still_diffusion_bounds_m2s : (float, float)
+        Search range (m²/s per axis) of the still regime's drift (bed shifts, moves around a
+        kill): 1e-8 is none at all, 10 m²/s a few hundred metres in four hours.
     """
 
     uere_3d_m: float = 10.0
     uere_2d_m: float = 30.0
-    default_hdop: float = 2.0
+    uere_unknown_m: float = 20.0
     argos_error_m: dict[str, float] = field(default_factory=lambda: dict(ARGOS_ERROR_M))
-    min_sigma_m: float = 1.0
-    tau_s: float | None = None
+    min_sigma_m: float = 0.5
+    estimate_error: bool = True
+    error_fit_max_fixes: int = 100_000
+    error_min_fixes: int = 30
+    error_max_factor: float = 3.0
+    error_max_se_log: float = 0.5
     tau_grid_s: tuple[float, ...] = (300.0, 1800.0, 7200.0, 28800.0)
-    speed_sd_bounds_ms: tuple[float, float] = (1e-4, 20.0)
+    speed_sd_bounds_ms: tuple[float, float] = (1e-4, 50.0)
+    diffusion_bounds_m2s: tuple[float, float] = (1e-6, 1e8)
     default_speed_sd_ms: float = 0.1
     min_fixes_ml: int = 10
     max_gap_h: float = 24.0
     regimes: bool = True
+    range_resident: bool = True
+    velocity_resident: bool = True
     regime_max_iter: int = 100
-    regime_rounds: int = 1
+    misfit_p: float = 0.999
+    still_sure_p: float = 0.99
+    still_diffusion_bounds_m2s: tuple[float, float] = (1e-8, 10.0)
 
 
-# --------------------------------------------------------------------------- numba kernels
+# --------------------------------------------------------------------------- rows
 
 
-@numba.njit(cache=True, inline="always")
-def _unit_discretise(dt: float, beta: float) -> tuple[float, float, float, float, float]:
-    """Exact transition of the integrated OU velocity over ``dt`` seconds, per unit ``q``.
+@dataclass
+class _Rows:
+    """The usable rows of a table, sorted by (animal, time), projected, with their error classes."""
 
-    Returns F01, F11, U00, U01, U11 (per axis) for state [position, velocity]
-    with F = [[1, F01], [0, F11]] and process covariance Q = q × U. ``beta = 1/tau``;
-    ``q`` = stationary velocity variance (m²/s²), so the diffusion is ``2 beta q``.
-    Separating q lets the ML search over q reuse one table per time scale
-    (:func:`_unit_transitions`) instead of one exponential per row and pass.
-    """
-    a = beta * dt
-    if a > 0.5:
-        f11 = math.exp(-a)
-        e1 = 1.0 - f11
+    rows: np.ndarray  # positions in the input table
+    a: np.ndarray  # animal code per row
+    names: np.ndarray  # animal ids in code order
+    bounds: np.ndarray  # animal k owns rows bounds[k]:bounds[k+1]
+    dt: np.ndarray  # s since the previous row (0 at an animal's first)
+    t_s: np.ndarray  # s since the epoch (float, for prediction)
+    start: np.ndarray  # first row of a segment
+    x: np.ndarray
+    y: np.ndarray
+    proj: GroupProjection
+    cls: np.ndarray  # error class code
+    factor: np.ndarray  # HDOP factor
+    cx: np.ndarray  # per animal: the projected mean position taken off x, y (m)
+    cy: np.ndarray
+
+    @property
+    def n_animals(self) -> int:
+        return len(self.names)
+
+    def subset(self, keep: np.ndarray) -> _Rows:
+        """The rows where ``keep`` (whole leading stretches of animals: dt/start stay valid)."""
+        a = self.a[keep]
+        bounds = np.searchsorted(a, np.arange(self.n_animals + 1)).astype(np.int64)
+        start = self.start[keep].copy()
+        start[bounds[:-1][bounds[:-1] < a.size]] = True
+        return _Rows(self.rows[keep], a, self.names, bounds, self.dt[keep], self.t_s[keep], start,
+                     self.x[keep], self.y[keep], self.proj, self.cls[keep], self.factor[keep], self.cx, self.cy)
+
+    def to_lonlat(self, x: np.ndarray, y: np.ndarray, a: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Centred x, y (m) of animals ``a`` (default: this object's rows) back to lon/lat (degrees)."""
+        a = self.a if a is None else a
+        return replace(self.proj, codes=a).inverse(x + self.cx[a], y + self.cy[a])
+
+
+def _usable(df: pd.DataFrame) -> np.ndarray:
+    lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    ok = np.isfinite(lon) & np.isfinite(lat) & df["time"].notna().to_numpy()
+    if "flag" in df:
+        ok &= df["flag"].isna().to_numpy()
+    return ok & df["animal_id"].notna().to_numpy()  # a fix of no known animal is on no track
+
+
+def _prepare(df: pd.DataFrame, p: SmoothParams, usable: np.ndarray) -> _Rows | None:
+    rows = np.flatnonzero(usable)
+    if not rows.size:
+        return None
+    a, names = _factorize_sorted(df["animal_id"], rows)
+    t = df["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)[rows]
+    da, dtn = np.diff(a), np.diff(t)
+    if not ((da > 0) | ((da == 0) & (dtn >= 0))).all():  # processed tracks come sorted: skip the sort
+        order = np.lexsort((t, a))  # stable: an already sorted table keeps its order
+        rows, a, t = rows[order], a[order], t[order]
+    bounds = np.searchsorted(a, np.arange(len(names) + 1)).astype(np.int64)
+    dt = np.zeros(rows.size)
+    dt[1:] = np.diff(t) / 1e9  # int64 ns differences: no float precision loss on absolute times
+    start = np.ones(rows.size, dtype=np.bool_)
+    start[1:] = a[1:] != a[:-1]
+    if "segment_id" in df:
+        seg = pd.factorize(df["segment_id"].to_numpy()[rows])[0]
+        start[1:] |= seg[1:] != seg[:-1]
     else:
-        e1 = -math.expm1(-a)  # 1 - exp(-a) without cancellation for small a
-        f11 = 1.0 - e1
-    e2 = e1 * (1.0 + f11)  # 1 - exp(-2a) = (1 - e^-a)(1 + e^-a)
-    f01 = e1 / beta
-    if a < 1e-2:
-        # a - 2(1-e^-a) + (1-e^-2a)/2 cancels to O(a^3): use its series
-        f = a * a * a * (1.0 / 3.0 - a * (0.25 - a * (7.0 / 60.0 - a * (1.0 / 24.0 - a * 31.0 / 2520.0))))
-    else:
-        f = a - 2.0 * e1 + 0.5 * e2
-    return f01, f11, 2.0 / (beta * beta) * f, e1 * e1 / beta, e2
-
-
-@numba.njit(cache=True, inline="always")
-def _discretise(dt: float, beta: float, q: float) -> tuple[float, float, float, float, float]:
-    """F01, F11, Q00, Q01, Q11 of :func:`_unit_discretise` with Q scaled by ``q`` (m²/s²)."""
-    f01, f11, u00, u01, u11 = _unit_discretise(dt, beta)
-    return f01, f11, q * u00, q * u01, q * u11
-
-
-@numba.njit(cache=True, parallel=True)
-def _unit_transitions(dt: np.ndarray, bounds: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """Rows × [F01, F11, U00, U01, U11] of :func:`_unit_discretise`; animal ``k`` (rows
-    ``bounds[k]:bounds[k+1]``) uses ``beta[k]`` (1/s)."""
-    out = np.empty((dt.size, 5))
-    n = bounds.size - 1
-    for k in numba.prange(n):
-        for i in range(bounds[k], bounds[k + 1]):
-            f01, f11, u00, u01, u11 = _unit_discretise(dt[i], beta[k])
-            out[i, 0] = f01
-            out[i, 1] = f11
-            out[i, 2] = u00
-            out[i, 3] = u01
-            out[i, 4] = u11
-    return out
-
-
-@numba.njit(cache=True)
-def _filter_loglik_range(
-    tr: np.ndarray,
-    zx: np.ndarray,
-    zy: np.ndarray,
-    r: np.ndarray,
-    start: np.ndarray,
-    i0: int,
-    i1: int,
-    qa: float,
-    dq: float,
-    w: np.ndarray,
-) -> float:
-    """Innovation log-likelihood of rows ``i0..i1-1`` (both axes); ``q_i = qa + dq * w[i]`` (m²/s²)
-    drives the step into row ``i``.
-
-    The two-level process noise of the regimes (``dq = q_still - q_active``, ``w`` = P(still));
-    ``dq = 0``: one level (``qa + 0 * w == qa`` exactly); ``qa = 0, dq = 1``: any per-row ``q = w``.
-    The same filter recurrence as :func:`_smooth_range`, kept separate on purpose: the ML
-    search runs it ~50 times per fit (each golden-section step; the grids run several ``q``
-    at once in :func:`_filter_loglik_lanes`), and it keeps no per-row arrays (scalars only).
-    ``tr`` is the :func:`_unit_transitions` table of the rows' time scale.
-    ``tests/test_smooth.py`` checks both against one dense-matrix Kalman reference.
-    """
-    ll = 0.0
-    mx0 = mx1 = my0 = my1 = 0.0
-    p00 = p01 = p11 = 0.0
-    # Σ log(2π s) as the log of running products of up to 16 s (m², each in [1, ~1e12]:
-    # no overflow), one logarithm per 16 rows: ~25 % faster per pass, measured on 1M rows
-    prod = 1.0
-    n_prod = 0
-    n_obs = 0
-    for i in range(i0, i1):
-        qi = qa + dq * w[i]
-        if start[i] or i == i0:
-            # diffuse start: the first fix of a segment defines the position
-            mx0 = zx[i]
-            my0 = zy[i]
-            mx1 = 0.0
-            my1 = 0.0
-            p00 = r[i]
-            p01 = 0.0
-            p11 = qi
-            continue
-        f01 = tr[i, 0]
-        f11 = tr[i, 1]
-        q00 = qi * tr[i, 2]
-        q01 = qi * tr[i, 3]
-        q11 = qi * tr[i, 4]
-        # predict
-        a00 = p00 + 2.0 * f01 * p01 + f01 * f01 * p11 + q00
-        a01 = f11 * (p01 + f01 * p11) + q01
-        a11 = f11 * f11 * p11 + q11
-        mx0 = mx0 + f01 * mx1
-        mx1 = f11 * mx1
-        my0 = my0 + f01 * my1
-        my1 = f11 * my1
-        # update (H = [1, 0], isotropic R: the covariance is shared by both axes)
-        s = a00 + r[i]
-        inv_s = 1.0 / s
-        k0 = a00 * inv_s
-        k1 = a01 * inv_s
-        vx = zx[i] - mx0
-        vy = zy[i] - my0
-        ll -= 0.5 * (vx * vx + vy * vy) * inv_s
-        prod *= s
-        n_prod += 1
-        n_obs += 1
-        if n_prod == 16:
-            ll -= math.log(prod)
-            prod = 1.0
-            n_prod = 0
-        mx0 += k0 * vx
-        mx1 += k1 * vx
-        my0 += k0 * vy
-        my1 += k1 * vy
-        p00 = a00 - k0 * a00
-        p01 = a01 - k0 * a01
-        p11 = a11 - k1 * a01
-    return ll - math.log(prod) - n_obs * math.log(2.0 * math.pi)
-
-
-@numba.njit(cache=True)
-def _filter_loglik_lanes(
-    tr: np.ndarray,
-    zx: np.ndarray,
-    zy: np.ndarray,
-    r: np.ndarray,
-    start: np.ndarray,
-    i0: int,
-    i1: int,
-    qa: np.ndarray,
-    qs: np.ndarray,
-    w: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """:func:`_filter_loglik_range` for ``L = qa.size`` process-noise levels ("lanes") in one loop.
-
-    Lane ``j`` uses ``q_i = qa[j] + (qs[j] - qa[j]) * w[i]`` (m²/s²) for the step into row ``i``,
-    the same expression (same rounding) as the per-row ``q`` the search used to build in
-    numpy, so each lane's log-likelihood is bit-identical to a :func:`_filter_loglik_range`
-    pass; ``qs = qa`` gives one level (``qa + 0 * w == qa``). Why lanes: one filter is
-    latency-bound (a division on the Riccati recursion's critical path every row), so
-    independent filters on the same rows fill the idle cycles: ~0.5 of the CPU time per
-    level for a grid of 12 (measured; one lane alone is slower than the scalar kernel).
-    Writes ``out[j]``.
-    """
-    nl = qa.size
-    mx0 = np.zeros(nl)
-    mx1 = np.zeros(nl)
-    my0 = np.zeros(nl)
-    my1 = np.zeros(nl)
-    p00 = np.zeros(nl)
-    p01 = np.zeros(nl)
-    p11 = np.zeros(nl)
-    ll = np.zeros(nl)
-    prod = np.ones(nl)
-    dq = qs - qa
-    n_prod = 0
-    n_obs = 0
-    for i in range(i0, i1):
-        wi = w[i]
-        if start[i] or i == i0:
-            # diffuse start: the first fix of a segment defines the position
-            for j in range(nl):
-                mx0[j] = zx[i]
-                my0[j] = zy[i]
-                mx1[j] = 0.0
-                my1[j] = 0.0
-                p00[j] = r[i]
-                p01[j] = 0.0
-                p11[j] = qa[j] + dq[j] * wi
-            continue
-        f01 = tr[i, 0]
-        f11 = tr[i, 1]
-        u00 = tr[i, 2]
-        u01 = tr[i, 3]
-        u11 = tr[i, 4]
-        ri = r[i]
-        zxi = zx[i]
-        zyi = zy[i]
-        n_prod += 1
-        n_obs += 1
-        for j in range(nl):
-            qi = qa[j] + dq[j] * wi
-            a00 = p00[j] + 2.0 * f01 * p01[j] + f01 * f01 * p11[j] + qi * u00
-            a01 = f11 * (p01[j] + f01 * p11[j]) + qi * u01
-            a11 = f11 * f11 * p11[j] + qi * u11
-            m0 = mx0[j] + f01 * mx1[j]
-            m1 = f11 * mx1[j]
-            n0 = my0[j] + f01 * my1[j]
-            n1 = f11 * my1[j]
-            s = a00 + ri
-            inv_s = 1.0 / s
-            k0 = a00 * inv_s
-            k1 = a01 * inv_s
-            vx = zxi - m0
-            vy = zyi - n0
-            ll[j] -= 0.5 * (vx * vx + vy * vy) * inv_s
-            prod[j] *= s
-            mx0[j] = m0 + k0 * vx
-            mx1[j] = m1 + k1 * vx
-            my0[j] = n0 + k0 * vy
-            my1[j] = n1 + k1 * vy
-            p00[j] = a00 - k0 * a00
-            p01[j] = a01 - k0 * a01
-            p11[j] = a11 - k1 * a01
-        if n_prod == 16:  # Σ log s as in _filter_loglik_range: one logarithm per 16 rows
-            n_prod = 0
-            for j in range(nl):
-                ll[j] -= math.log(prod[j])
-                prod[j] = 1.0
-    for j in range(nl):
-        out[j] = ll[j] - math.log(prod[j]) - n_obs * math.log(2.0 * math.pi)
-
-
-@numba.njit(cache=True, parallel=True)
-def _loglik_lanes(
-    tr: np.ndarray,
-    zx: np.ndarray,
-    zy: np.ndarray,
-    r: np.ndarray,
-    start: np.ndarray,
-    bounds: np.ndarray,
-    qa: np.ndarray,
-    qs: np.ndarray,
-    w: np.ndarray,
-) -> np.ndarray:
-    """Log-likelihood per animal and level, shape ``qa.shape`` = ``(n_animals, L)``.
-
-    Animal ``k`` (rows ``bounds[k]:bounds[k+1]``) with the two-level process noise
-    ``qa[k, l] + (qs[k, l] - qa[k, l]) * w[i]`` (m²/s², per row ``i``, see
-    :func:`_filter_loglik_lanes`); ``tr`` is the :func:`_unit_transitions` table.
-    """
-    n = bounds.size - 1
-    out = np.empty(qa.shape)
-    qa = np.ascontiguousarray(qa)  # one compiled signature (C order) whatever the caller's layout
-    qs = np.ascontiguousarray(qs)
-    for k in numba.prange(n):
-        if qa.shape[1] == 1:  # one lane: the scalar kernel (the lanes' state arrays cost ~25 %)
-            out[k, 0] = _filter_loglik_range(
-                tr, zx, zy, r, start, bounds[k], bounds[k + 1], qa[k, 0], qs[k, 0] - qa[k, 0], w
-            )
-        else:
-            _filter_loglik_lanes(tr, zx, zy, r, start, bounds[k], bounds[k + 1], qa[k], qs[k], w, out[k])
-    return out
-
-
-def _loglik_all(
-    dt: np.ndarray,
-    zx: np.ndarray,
-    zy: np.ndarray,
-    r: np.ndarray,
-    start: np.ndarray,
-    bounds: np.ndarray,
-    beta: np.ndarray,
-    q: np.ndarray,
-) -> np.ndarray:
-    """Per-animal log-likelihood; animal ``k`` owns rows ``bounds[k]:bounds[k+1]``; ``q`` is per row
-    (m²/s²; as the two-level form ``0 + (1 - 0) * q``, exact)."""
-    n = bounds.size - 1
-    tr = _unit_transitions(dt, bounds, beta)
-    return _loglik_lanes(tr, zx, zy, r, start, bounds, np.zeros((n, 1)), np.ones((n, 1)), q)[:, 0]
-
-
-@numba.njit(cache=True)
-def _smooth_range(
-    dt: np.ndarray,
-    zx: np.ndarray,
-    zy: np.ndarray,
-    r: np.ndarray,
-    start: np.ndarray,
-    i0: int,
-    i1: int,
-    beta: float,
-    q: np.ndarray,
-    ox: np.ndarray,
-    oy: np.ndarray,
-    ovar: np.ndarray,
-) -> None:
-    """Filter then RTS-smooth rows ``i0..i1-1``; writes positions and position variance."""
-    n = i1 - i0
-    mf = np.empty((n, 4))  # filtered [x, vx, y, vy]
-    pf = np.empty((n, 3))  # filtered covariance [p00, p01, p11], shared by both axes
-    pp = np.empty((n, 3))  # predicted covariance of row j (from j-1)
-    ff = np.empty((n, 2))  # F01, F11 used to predict row j
-    for j in range(n):
-        i = i0 + j
-        if start[i] or j == 0:
-            mf[j, 0] = zx[i]
-            mf[j, 1] = 0.0
-            mf[j, 2] = zy[i]
-            mf[j, 3] = 0.0
-            pf[j, 0] = r[i]
-            pf[j, 1] = 0.0
-            pf[j, 2] = q[i]
-            continue
-        f01, f11, q00, q01, q11 = _discretise(dt[i], beta, q[i])
-        p00, p01, p11 = pf[j - 1, 0], pf[j - 1, 1], pf[j - 1, 2]
-        a00 = p00 + 2.0 * f01 * p01 + f01 * f01 * p11 + q00
-        a01 = f11 * (p01 + f01 * p11) + q01
-        a11 = f11 * f11 * p11 + q11
-        pp[j, 0] = a00
-        pp[j, 1] = a01
-        pp[j, 2] = a11
-        ff[j, 0] = f01
-        ff[j, 1] = f11
-        mx0 = mf[j - 1, 0] + f01 * mf[j - 1, 1]
-        mx1 = f11 * mf[j - 1, 1]
-        my0 = mf[j - 1, 2] + f01 * mf[j - 1, 3]
-        my1 = f11 * mf[j - 1, 3]
-        s = a00 + r[i]
-        k0 = a00 / s
-        k1 = a01 / s
-        vx = zx[i] - mx0
-        vy = zy[i] - my0
-        mf[j, 0] = mx0 + k0 * vx
-        mf[j, 1] = mx1 + k1 * vx
-        mf[j, 2] = my0 + k0 * vy
-        mf[j, 3] = my1 + k1 * vy
-        pf[j, 0] = a00 - k0 * a00
-        pf[j, 1] = a01 - k0 * a01
-        pf[j, 2] = a11 - k1 * a01
-    # RTS backward pass; the last row of each segment keeps its filtered estimate
-    sx0 = sx1 = sy0 = sy1 = 0.0
-    s00 = s01 = s11 = 0.0
-    for j in range(n - 1, -1, -1):
-        i = i0 + j
-        last = j == n - 1 or start[i + 1]
-        if last:
-            sx0, sx1, sy0, sy1 = mf[j, 0], mf[j, 1], mf[j, 2], mf[j, 3]
-            s00, s01, s11 = pf[j, 0], pf[j, 1], pf[j, 2]
-        else:
-            f01, f11 = ff[j + 1, 0], ff[j + 1, 1]
-            b00, b01, b11 = pp[j + 1, 0], pp[j + 1, 1], pp[j + 1, 2]
-            p00, p01, p11 = pf[j, 0], pf[j, 1], pf[j, 2]
-            # C = P_f F^T (2x2, not symmetric)
-            c00 = p00 + f01 * p01
-            c01 = f11 * p01
-            c10 = p01 + f01 * p11
-            c11 = f11 * p11
-            det = b00 * b11 - b01 * b01
-            i00 = b11 / det
-            i01 = -b01 / det
-            i11 = b00 / det
-            # gain G = C B^-1
-            g00 = c00 * i00 + c01 * i01
-            g01 = c00 * i01 + c01 * i11
-            g10 = c10 * i00 + c11 * i01
-            g11 = c10 * i01 + c11 * i11
-            # predicted mean of row j+1 from filtered row j
-            px0 = mf[j, 0] + f01 * mf[j, 1]
-            px1 = f11 * mf[j, 1]
-            py0 = mf[j, 2] + f01 * mf[j, 3]
-            py1 = f11 * mf[j, 3]
-            dx0 = sx0 - px0
-            dx1 = sx1 - px1
-            dy0 = sy0 - py0
-            dy1 = sy1 - py1
-            sx0 = mf[j, 0] + g00 * dx0 + g01 * dx1
-            sx1 = mf[j, 1] + g10 * dx0 + g11 * dx1
-            sy0 = mf[j, 2] + g00 * dy0 + g01 * dy1
-            sy1 = mf[j, 3] + g10 * dy0 + g11 * dy1
-            # P_s = P_f + G (P_s' - B) G^T
-            d00 = s00 - b00
-            d01 = s01 - b01
-            d11 = s11 - b11
-            h00 = g00 * d00 + g01 * d01
-            h01 = g00 * d01 + g01 * d11
-            h10 = g10 * d00 + g11 * d01
-            h11 = g10 * d01 + g11 * d11
-            n00 = p00 + h00 * g00 + h01 * g01
-            n01 = p01 + h00 * g10 + h01 * g11
-            n11 = p11 + h10 * g10 + h11 * g11
-            s00, s01, s11 = n00, n01, n11
-        ox[i] = sx0
-        oy[i] = sy0
-        ovar[i] = s00
-
-
-@numba.njit(cache=True, parallel=True)
-def _smooth_all(
-    dt: np.ndarray,
-    zx: np.ndarray,
-    zy: np.ndarray,
-    r: np.ndarray,
-    start: np.ndarray,
-    bounds: np.ndarray,
-    beta: np.ndarray,
-    q: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Smoothed x, y (m) and position variance (m², per axis) for all rows; ``q`` is per row."""
-    m = dt.size
-    ox = np.empty(m)
-    oy = np.empty(m)
-    ovar = np.empty(m)
-    n = bounds.size - 1
-    for k in numba.prange(n):
-        _smooth_range(dt, zx, zy, r, start, bounds[k], bounds[k + 1], beta[k], q, ox, oy, ovar)
-    return ox, oy, ovar
-
-
-@numba.njit(cache=True, inline="always")
-def _step_loglik(d2: float, c: float, t: float, d: float) -> float:
-    """Log density of a 2-D displacement ``d2`` (m²) with per-axis variance ``c + d t`` (m²)."""
-    s = c + d * t
-    return -math.log(2.0 * math.pi * s) - 0.5 * d2 / s
-
-
-@numba.njit(cache=True)
-def _diffusion_score(d: float, w: np.ndarray, d2: np.ndarray, c: np.ndarray, t: np.ndarray) -> float:
-    """Derivative in ``d`` of ``Σ w log N(displacement; 0, (c + d t) I₂)``."""
-    g = 0.0
-    for j in range(w.size):
-        s = c[j] + d * t[j]
-        g += w[j] * t[j] * (0.5 * d2[j] / (s * s) - 1.0 / s)
-    return g
-
-
-@numba.njit(cache=True)
-def _diffusion_newton(w: np.ndarray, d2: np.ndarray, c: np.ndarray, t: np.ndarray, a: float, b: float,
-                      guess: float) -> float:
-    """Root in ``log d`` of :func:`_diffusion_score` inside ``[a, b]`` (the score is > 0 at ``a``,
-    ≤ 0 at ``b``) by Newton's method safeguarded by bisection; NaN if it does not converge.
-
-    One pass over the steps gives the score and its derivative; from a warm start (the previous
-    EM iteration's value) 3-6 passes reach ~1e-13 in ``log d``.
-    """
-    u = min(max(math.log(guess), a), b) if guess > 0.0 else 0.5 * (a + b)
-    for _ in range(100):
-        d = math.exp(u)
-        g = 0.0
-        h = 0.0  # d(score)/dd
-        for j in range(w.size):
-            inv = 1.0 / (c[j] + d * t[j])
-            g += w[j] * t[j] * inv * (0.5 * d2[j] * inv - 1.0)
-            h += w[j] * t[j] * t[j] * inv * inv * (1.0 - d2[j] * inv)
-        if g > 0.0:
-            a = u
-        else:
-            b = u
-        step = g / (h * d)  # Newton in u = log d: dG/du = d * dg/dd
-        u_new = u - step
-        if not (a < u_new < b):  # outside the bracket (or NaN): bisect instead
-            u_new = 0.5 * (a + b)
-        if abs(u_new - u) < 1e-13 * max(1.0, abs(u)) or b - a < 1e-13 * max(1.0, abs(u)):
-            return u_new
-        u = u_new
-    return math.nan
-
-
-@numba.njit(cache=True)
-def _weighted_diffusion(w: np.ndarray, d2: np.ndarray, c: np.ndarray, t: np.ndarray, lo: float, hi: float,
-                        guess: float = 0.0) -> float:
-    """Weighted ML of the diffusion ``d`` (m²/s per axis) in ``N(0, (c + d t) I₂)``, searched in ``[lo, hi]``.
-
-    Bisection in ``log d`` on the sign of the score ``Σ w t (d2 / (2 s²) - 1 / s)``; a boundary
-    is returned when the score does not change sign (e.g. displacements all within the fix error).
-    The 40 halvings cost 40 passes over the steps and dominated the EM, so the root is first
-    found by Newton (:func:`_diffusion_newton`, ``guess`` = a starting ``d``, m²/s) and the
-    halvings are replayed from it: a midpoint farther than 1e-10 from the root takes its side
-    from the root, only those nearer evaluate the score. With one sign change in ``[lo, hi]``
-    the result is bit-identical to plain bisection at ~1/4 of the passes.
-    """
-    a, b = math.log(lo), math.log(hi)
-    if _diffusion_score(lo, w, d2, c, t) <= 0.0:
-        return lo
-    if _diffusion_score(hi, w, d2, c, t) >= 0.0:
-        return hi
-    root = _diffusion_newton(w, d2, c, t, a, b, guess)
-    for _ in range(40):  # 40 halvings of ~28 log units: relative precision ~3e-11
-        m = 0.5 * (a + b)
-        if abs(m - root) > 1e-10:  # False for a NaN root: evaluate
-            right = m < root
-        else:
-            right = _diffusion_score(math.exp(m), w, d2, c, t) > 0.0
-        if right:
-            a = m
-        else:
-            b = m
-    return math.exp(0.5 * (a + b))
-
-
-@numba.njit(cache=True)
-def _backward2(eb: np.ndarray, first: np.ndarray, gam: np.ndarray, be: np.ndarray, m: int) -> None:
-    """Backward pass of the 2-state step HMM into ``be`` (each row rescaled to sum 1;
-    the posteriors are renormalised anyway). ``eb``: emission densities, each row divided
-    by its larger one (``exp(lb - max(lb))``, as the forward pass computed them)."""
-    for j in range(m - 1, -1, -1):
-        if j == m - 1 or first[j + 1]:
-            be[j, 0] = 1.0
-            be[j, 1] = 1.0
-            continue
-        u0 = eb[j + 1, 0] * be[j + 1, 0]
-        u1 = eb[j + 1, 1] * be[j + 1, 1]
-        v0 = gam[0, 0] * u0 + gam[0, 1] * u1
-        v1 = gam[1, 0] * u0 + gam[1, 1] * u1
-        be[j, 0] = v0 / (v0 + v1)
-        be[j, 1] = v1 / (v0 + v1)
-
-
-@numba.njit(cache=True)
-def _still_range(
-    dt: np.ndarray,
-    zx: np.ndarray,
-    zy: np.ndarray,
-    r: np.ndarray,
-    start: np.ndarray,
-    i0: int,
-    i1: int,
-    max_iter: int,
-    w_out: np.ndarray,
-    par_out: np.ndarray,
-) -> None:
-    """Two-regime (still / active) HMM on the raw displacements of rows ``i0..i1-1``, fitted by EM.
-
-    Step ``i`` (fix ``i-1`` → fix ``i`` in one segment) has displacement ``d`` with per-axis
-    variance ``r[i-1] + r[i] + D_k Δt`` in regime ``k`` (Brownian with diffusion ``D_k``, m²/s,
-    plus the error of both fixes). Regimes follow a Markov chain over steps (restarted at its
-    stationary distribution at each segment). Baum–Welch (scaled forward–backward; closed-form
-    transition update; 1-D weighted ML for ``D_k``). Writes ``P(still)`` of each step into
-    ``w_out[i]`` (0 at segment starts) and ``[D_still, D_active, p_still_still, p_active_active,
-    loglik]`` into ``par_out``.
-    """
-    # collect the steps
-    m = 0
-    for i in range(i0 + 1, i1):
-        if not start[i]:
-            m += 1
-    for i in range(i0, i1):
-        w_out[i] = 0.0
-    par_out[:] = np.nan
-    if m < 4:
-        return
-    row = np.empty(m, np.int64)
-    first = np.empty(m, np.bool_)  # first step of its segment
-    d2 = np.empty(m)
-    c = np.empty(m)
-    t = np.empty(m)
-    j = 0
-    for i in range(i0 + 1, i1):
-        if start[i]:
-            continue
-        row[j] = i
-        first[j] = j == 0 or row[j - 1] != i - 1
-        ex = zx[i] - zx[i - 1]
-        ey = zy[i] - zy[i - 1]
-        d2[j] = ex * ex + ey * ey
-        c[j] = r[i] + r[i - 1]
-        t[j] = max(dt[i], 1.0)
-        j += 1
-    # start: diffusions from the lower / upper quartile of the excess displacement variance rate
-    ex_rate = np.sort(np.maximum(0.5 * d2 - c, 0.0) / t)
-    lo_d, hi_d = 1e-8, 1e4
-    dk = np.empty(2)
-    dk[0] = min(max(ex_rate[m // 4], lo_d), hi_d)
-    dk[1] = min(max(ex_rate[(3 * m) // 4], 100.0 * dk[0]), hi_d)
-    gam = np.array([[0.9, 0.1], [0.1, 0.9]])
-    lb = np.empty((m, 2))
-    eb = np.empty((m, 2))
-    al = np.empty((m, 2))
-    be = np.empty((m, 2))
-    g = np.empty((m, 2))
-    ll_old = -np.inf
-    ll = -np.inf
-    for it in range(max_iter + 1):
-        pi0 = (1.0 - gam[1, 1]) / (2.0 - gam[0, 0] - gam[1, 1])
-        pi1 = 1.0 - pi0
-        for j in range(m):
-            lb[j, 0] = _step_loglik(d2[j], c[j], t[j], dk[0])
-            lb[j, 1] = _step_loglik(d2[j], c[j], t[j], dk[1])
-        # scaled forward pass (emissions shifted by their row maximum: no underflow for km steps)
-        ll = 0.0
-        for j in range(m):
-            sh = max(lb[j, 0], lb[j, 1])
-            b0 = math.exp(lb[j, 0] - sh)
-            b1 = math.exp(lb[j, 1] - sh)
-            eb[j, 0] = b0  # kept for the backward pass and the transition counts
-            eb[j, 1] = b1
-            if first[j]:
-                a0 = pi0 * b0
-                a1 = pi1 * b1
-            else:
-                a0 = (al[j - 1, 0] * gam[0, 0] + al[j - 1, 1] * gam[1, 0]) * b0
-                a1 = (al[j - 1, 0] * gam[0, 1] + al[j - 1, 1] * gam[1, 1]) * b1
-            z = a0 + a1
-            al[j, 0] = a0 / z
-            al[j, 1] = a1 / z
-            ll += math.log(z) + sh
-        if it == max_iter or (it > 0 and ll - ll_old < 1e-8 * abs(ll)):
-            break
-        ll_old = ll
-        _backward2(eb, first, gam, be, m)
-        # posteriors and expected transitions
-        n00 = n01 = n10 = n11 = 1e-9
-        for j in range(m):
-            p0 = al[j, 0] * be[j, 0]
-            p1 = al[j, 1] * be[j, 1]
-            g[j, 0] = p0 / (p0 + p1)
-            g[j, 1] = 1.0 - g[j, 0]
-            if j + 1 < m and not first[j + 1]:
-                u0 = eb[j + 1, 0] * be[j + 1, 0]
-                u1 = eb[j + 1, 1] * be[j + 1, 1]
-                x00 = al[j, 0] * gam[0, 0] * u0
-                x01 = al[j, 0] * gam[0, 1] * u1
-                x10 = al[j, 1] * gam[1, 0] * u0
-                x11 = al[j, 1] * gam[1, 1] * u1
-                z = x00 + x01 + x10 + x11
-                n00 += x00 / z
-                n01 += x01 / z
-                n10 += x10 / z
-                n11 += x11 / z
-        gam[0, 0] = min(max(n00 / (n00 + n01), 1e-3), 1.0 - 1e-3)
-        gam[0, 1] = 1.0 - gam[0, 0]
-        gam[1, 1] = min(max(n11 / (n10 + n11), 1e-3), 1.0 - 1e-3)
-        gam[1, 0] = 1.0 - gam[1, 1]
-        dk[0] = _weighted_diffusion(g[:, 0].copy(), d2, c, t, lo_d, hi_d, dk[0])
-        dk[1] = _weighted_diffusion(g[:, 1].copy(), d2, c, t, lo_d, hi_d, dk[1])
-        if dk[0] > dk[1]:  # keep regime 0 the still one
-            dk[0], dk[1] = dk[1], dk[0]
-            gam[0, 0], gam[1, 1] = gam[1, 1], gam[0, 0]
-            gam[0, 1], gam[1, 0] = 1.0 - gam[0, 0], 1.0 - gam[1, 1]
-    # posteriors under the final parameters
-    _backward2(eb, first, gam, be, m)
-    for j in range(m):
-        p0 = al[j, 0] * be[j, 0]
-        p1 = al[j, 1] * be[j, 1]
-        w_out[row[j]] = p0 / (p0 + p1)
-    par_out[0] = dk[0]
-    par_out[1] = dk[1]
-    par_out[2] = gam[0, 0]
-    par_out[3] = gam[1, 1]
-    par_out[4] = ll
-
-
-@numba.njit(cache=True, parallel=True)
-def _still_all(
-    dt: np.ndarray,
-    zx: np.ndarray,
-    zy: np.ndarray,
-    r: np.ndarray,
-    start: np.ndarray,
-    bounds: np.ndarray,
-    max_iter: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``P(still)`` per step (row) and the fitted step-HMM parameters per animal (see :func:`_still_range`)."""
-    n = bounds.size - 1
-    w = np.zeros(dt.size)
-    par = np.full((n, 5), np.nan)
-    for k in numba.prange(n):
-        _still_range(dt, zx, zy, r, start, bounds[k], bounds[k + 1], max_iter, w, par[k])
-    return w, par
-
-
-# --------------------------------------------------------------------------- python layer
-
-
-def measurement_sigma_m(df: pd.DataFrame, params: SmoothParams | None = None, **overrides: Any) -> np.ndarray:
-    """Per-fix 1-σ error per coordinate (metres) from the fix's own quality.
-
-    Parameters
-    ----------
-    df : DataFrame
-        Canonical fix table (uses ``fix_type``, ``hdop``, ``argos_lc`` when present).
-    params : SmoothParams, optional
-    **overrides
-        Any :class:`SmoothParams` field, e.g. ``uere_3d_m=8.0``.
-
-    Returns
-    -------
-    ndarray of float64, metres. GPS: UERE × HDOP (3D or 2D UERE; ``none``/NA
-    treated as 2D; missing HDOP → ``default_hdop``); Argos: class error
-    (NA class → the largest class error). Floored at ``min_sigma_m``.
-    """
-    p = _params(params, overrides)
-    n = len(df)
-    hdop = (
-        pd.to_numeric(df["hdop"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        if "hdop" in df
-        else np.full(n, np.nan)
-    )
-    hdop = np.where(np.isfinite(hdop) & (hdop > 0), hdop, p.default_hdop)
-    has_ft = "fix_type" in df
-    is3d = _equals(df["fix_type"], "3D") if has_ft else np.zeros(n, bool)
-    sigma = np.where(is3d, p.uere_3d_m, p.uere_2d_m) * hdop
-    if has_ft and "argos_lc" in df:
-        is_argos = _equals(df["fix_type"], "argos")
-        if is_argos.any():
-            lc = df["argos_lc"].astype("string").fillna("Z").to_numpy(dtype=object)
-            worst = max(p.argos_error_m.values())
-            err = pd.Series(lc).map(p.argos_error_m).fillna(worst).to_numpy(dtype=float)
-            sigma = np.where(is_argos, err, sigma)
-    return np.maximum(sigma, p.min_sigma_m)
-
-
-def _equals(col: pd.Series, value: str) -> np.ndarray:
-    """``col == value`` as a bool array, NA → False, without a Python string per row
-    (categorical: compares codes; ``astype("string").to_numpy(object)`` cost ~0.2 s per 1M rows)."""
-    return col.eq(value).fillna(False).to_numpy(dtype=bool)
+        start[1:] |= dt[1:] > p.max_gap_h * 3600.0
+    lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows]
+    lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows]
+    x, y, proj = project_by_group(lon, lat, a, len(names))
+    # centre each animal on its mean position: the range-resident models revert to the origin
+    cnt = np.maximum(np.diff(bounds), 1)
+    cx = np.bincount(a, x, minlength=len(names)) / cnt
+    cy = np.bincount(a, y, minlength=len(names)) / cnt
+    cls, factor = error_classes(df)
+    return _Rows(rows, a, names, bounds, dt, t / 1e9, start, x - cx[a], y - cy[a], proj, cls[rows], factor[rows],
+                 cx, cy)
 
 
 def _factorize_sorted(col: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -898,6 +278,538 @@ def _factorize_sorted(col: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.
     return pd.factorize(col.to_numpy()[rows], sort=True)
 
 
+# --------------------------------------------------------------------------- movement models
+
+
+@dataclass
+class _Fit:
+    """Per-animal movement model: arrays of length n_animals, plus the regime of each row's step."""
+
+    model: np.ndarray  # index into MODELS
+    kind: np.ndarray  # kalman.IOU or kalman.OUF
+    tau_p: np.ndarray  # position time scale (s; inf for IOU/BM)
+    tau_v: np.ndarray  # velocity time scale (s)
+    scale: np.ndarray  # q (m²/s², IOU) or sigma² (m², OUF)
+    om: np.ndarray  # 1.0 with a still regime, else 0.0
+    ds: np.ndarray  # still-regime diffusion (m²/s per axis)
+    loglik: np.ndarray
+    bic: np.ndarray  # (n_animals, len(MODELS)); NaN where not fitted
+    fitted: np.ndarray  # bool: estimated (else defaults)
+    w: np.ndarray  # 1.0 where the step into the row is still, else 0.0
+    hmm: np.ndarray  # (n_animals, 5) step-HMM parameters (see regimes.still_weights)
+    p_still: np.ndarray  # the step HMM's posterior P(still) of the step into each row
+
+    def table(self, d: _Rows) -> np.ndarray:
+        return transitions(d.dt, d.bounds, self.kind, self.tau_p, self.tau_v)
+
+    def smooth(self, d: _Rows, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Smoothed x, y (m) and position variance (m² per axis) of ``d``'s rows under this fit."""
+        return smooth_all(self.table(d), d.x, d.y, r, d.start, self.w, d.bounds, self.scale, self.om, self.ds)
+
+
+@dataclass
+class _Scales:
+    """One candidate pair of time scales per animal for one model family (arrays per animal)."""
+
+    family: str
+    kind: int
+    tau_p: np.ndarray
+    tau_v: np.ndarray
+    lo: np.ndarray  # log scale search range
+    hi: np.ndarray
+    valid: np.ndarray  # the family applies to the animal
+
+
+N_GRID = 12
+"""Coarse grid points over a log-parameter range (brackets the maximum)."""
+N_GOLDEN = 14
+"""Golden-section steps after the grid: the bracket (two grid cells) shrinks ~800-fold."""
+
+_N_PARAMS = {"BM": 1, "IOU": 2, "OU": 4, "OUF": 5}
+"""Free parameters of each family for the BIC: the diffusion (BM); q and tau_v (IOU); sigma²,
+tau_p and the two coordinates of the range centre (OU). A still regime adds its diffusion and
+the step HMM's two diffusions and two persistence probabilities (:data:`_N_STILL`)."""
+_N_STILL = 5
+
+_OU_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
+_OUF_FACTORS = (0.5, 1.0, 2.0)
+"""Range-crossing times tried for the OU model, as multiples of each animal's variogram estimate."""
+
+
+def _n_params(model: str) -> int:
+    family, _, still = model.partition("+")
+    return _N_PARAMS[family] + (_N_STILL if still else 0)
+
+
+def _crossing_time(d: _Rows) -> np.ndarray:
+    """Each animal's range-crossing time ``tau_p`` (s) from its empirical semivariogram; inf when
+    the track shows no range residency within its span.
+
+    For an OU position, the per-axis semivariance at lag ``L`` is ``sigma² (1 - exp(-L/tau_p))``
+    (plus the error); ``sigma²`` is estimated by the positions' variance and ``tau_p`` solved at
+    lags of 1, 2, 4, … fixes, taking the median over the lags where the semivariance lies
+    between 10 % and 90 % of ``sigma²`` (Fleming et al. 2014 fit the same curve to guide
+    their model choice).
+    """
+    n = d.n_animals
+    cnt = np.maximum(np.diff(d.bounds), 1)
+    var = (np.bincount(d.a, d.x**2, minlength=n) + np.bincount(d.a, d.y**2, minlength=n)) / (2 * cnt)
+    var -= ((np.bincount(d.a, d.x, minlength=n) / cnt) ** 2 + (np.bincount(d.a, d.y, minlength=n) / cnt) ** 2) / 2
+    est = [[] for _ in range(n)]
+    lag = 1
+    t = d.t_s
+    while lag < d.a.size:
+        same = d.a[lag:] == d.a[:-lag]
+        if not same.any():
+            break
+        a = d.a[lag:][same]
+        L = (t[lag:] - t[:-lag])[same]
+        g = ((d.x[lag:] - d.x[:-lag]) ** 2 + (d.y[lag:] - d.y[:-lag]) ** 2)[same] / 4.0
+        gm = np.bincount(a, g, minlength=n) / np.maximum(np.bincount(a, minlength=n), 1)
+        lm = np.bincount(a, L, minlength=n) / np.maximum(np.bincount(a, minlength=n), 1)
+        ratio = gm / np.maximum(var, 1e-12)
+        for k in np.flatnonzero((ratio > 0.1) & (ratio < 0.9)):
+            est[k].append(-lm[k] / math.log(1.0 - ratio[k]))
+        lag *= 2
+    return np.array([float(np.median(e)) if e else math.inf for e in est]), np.maximum(var, 1.0)
+
+
+def _candidates(d: _Rows, p: SmoothParams) -> list[_Scales]:
+    """The time-scale candidates of every family (see :data:`MODELS`)."""
+    n = d.n_animals
+    yes = np.ones(n, bool)
+    out = []
+    lo, hi = (math.log(v / (2.0 * _TAU_BM_S)) for v in p.diffusion_bounds_m2s)
+    out.append(_Scales("BM", IOU, np.full(n, np.inf), np.full(n, _TAU_BM_S), np.full(n, lo), np.full(n, hi), yes))
+    lo, hi = (2.0 * math.log(v) for v in p.speed_sd_bounds_ms)
+    for tau in p.tau_grid_s:
+        out.append(_Scales("IOU", IOU, np.full(n, np.inf), np.full(n, tau), np.full(n, lo), np.full(n, hi), yes))
+    if p.range_resident:
+        tau_p, var = _crossing_time(d)
+        ok = np.isfinite(tau_p)
+        for f in _OU_FACTORS:
+            tp = np.where(ok, tau_p * f, 86400.0)
+            out.append(_Scales("OU", OUF, np.maximum(tp, 10 * _TAU_BM_S), np.full(n, _TAU_BM_S),
+                               np.log(var / 100.0), np.log(var * 100.0), ok))
+        if p.velocity_resident:
+            for f in _OUF_FACTORS:
+                tp = np.where(ok, tau_p * f, 86400.0)
+                for tau in p.tau_grid_s:
+                    out.append(_Scales("OUF", OUF, np.maximum(tp, 2.0 * tau), np.full(n, tau),
+                                       np.log(var / 100.0), np.log(var * 100.0), ok & (tp > 2.0 * tau)))
+    return out
+
+
+def _scan(d: _Rows, r: np.ndarray, w: np.ndarray, c: _Scales, oms: tuple[float, ...], ds: np.ndarray) -> np.ndarray:
+    """Log-likelihood on a grid of log scales, shape ``(len(oms), N_GRID, n_animals)``."""
+    n = d.n_animals
+    grid = np.linspace(0.0, 1.0, N_GRID)
+    logs = c.lo[:, None] + grid[None, :] * (c.hi - c.lo)[:, None]
+    tr = transitions(d.dt, d.bounds, np.full(n, c.kind, np.int64), c.tau_p, c.tau_v)
+    sc = np.exp(np.concatenate([logs] * len(oms), axis=1))
+    om = np.repeat(np.asarray(oms), N_GRID)[None, :].repeat(n, axis=0)
+    ll = loglik_lanes(tr, d.x, d.y, r, d.start, w, d.bounds, sc, om, om * ds[:, None])
+    ll = np.where(c.valid[:, None], ll, -np.inf)
+    return ll.reshape(n, len(oms), N_GRID).transpose(1, 2, 0)
+
+
+def _ll_of_scale(d: _Rows, r: np.ndarray, w: np.ndarray, tr: np.ndarray, om: float, ds: np.ndarray) -> Any:
+    """The per-animal log-likelihood as a function of the log process scale (lanes)."""
+
+    def f(logs: np.ndarray) -> np.ndarray:
+        return loglik_lanes(tr, d.x, d.y, r, d.start, w, d.bounds, np.exp(logs), np.full(logs.shape, om),
+                            np.repeat(ds[:, None], logs.shape[1], axis=1))
+
+    return f
+
+
+def _ll_of_ds(d: _Rows, r: np.ndarray, w: np.ndarray, tr: np.ndarray, sc: np.ndarray) -> Any:
+    """The per-animal log-likelihood of the still models as a function of log ds (lanes)."""
+
+    def f(logds: np.ndarray) -> np.ndarray:
+        return loglik_lanes(tr, d.x, d.y, r, d.start, w, d.bounds, np.repeat(sc[:, None], logds.shape[1], axis=1),
+                            np.ones(logds.shape), np.exp(logds))
+
+    return f
+
+
+def _golden(ll_fn: Any, lo: np.ndarray, hi: np.ndarray, vals: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Maximise ``ll_fn(u) -> ll`` over ``u`` in ``[lo, hi]`` for all animals at once.
+
+    ``ll_fn`` maps ``u`` of shape ``(n_animals, L)`` to the log-likelihoods (same shape; the
+    ``L`` points of an animal run in one pass). A coarse grid of ``N_GRID`` points brackets the
+    maximum (the likelihood in a log scale parameter can be flat and is not guaranteed
+    unimodal over decades; ``vals``, shape ``(N_GRID, n_animals)``, reuses one already
+    evaluated), then golden-section search refines within the two grid cells around the best.
+    """
+    if vals is None:
+        grid = np.linspace(0.0, 1.0, N_GRID)
+        vals = ll_fn(np.stack([lo + g * (hi - lo) for g in grid], axis=1)).T
+    vals = np.where(np.isfinite(vals), vals, -np.inf)
+    best = np.argmax(vals, axis=0)
+    step = (hi - lo) / (N_GRID - 1)
+    a = lo + np.maximum(best - 1, 0) * step
+    b = lo + np.minimum(best + 1, N_GRID - 1) * step
+    x, fx = _golden_local(lambda u: ll_fn(u[:, None])[:, 0], a, b, N_GOLDEN)
+    gbest = lo + best * step
+    gval = vals[best, np.arange(vals.shape[1])]
+    take_grid = gval > fx  # flat or edge maxima: keep the best grid point
+    return np.where(take_grid, gbest, x), np.where(take_grid, gval, fx)
+
+
+def _golden_local(ll_fn: Any, lo: np.ndarray, hi: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Golden-section maximisation of ``ll_fn`` over ``[lo, hi]`` elementwise (arrays of one
+    shape); ``ll_fn(u)`` takes and returns that shape. Returns the best point and its value."""
+    invphi = (math.sqrt(5.0) - 1.0) / 2.0
+    a, b = lo.copy(), hi.copy()
+    c = b - invphi * (b - a)
+    d = a + invphi * (b - a)
+    fc, fd = ll_fn(c), ll_fn(d)
+    for _ in range(steps):
+        left = fc > fd
+        b = np.where(left, d, b)
+        a = np.where(left, a, c)
+        c_next = np.where(left, b - invphi * (b - a), d)
+        d_next = np.where(left, c, a + invphi * (b - a))
+        f_new = ll_fn(np.where(left, c_next, d_next))
+        fc, fd = np.where(left, f_new, fd), np.where(left, fc, f_new)
+        c, d = c_next, d_next
+    return np.where(fc > fd, c, d), np.maximum(fc, fd)
+
+
+def _fit_models(d: _Rows, r: np.ndarray, p: SmoothParams) -> _Fit:
+    """Maximum-likelihood movement model of every animal, chosen by BIC among :data:`MODELS`.
+
+    Each time-scale candidate of each family (:func:`_candidates`) is one pass over a grid of
+    process scales, with and without the still regime; each model is then refined at its
+    best candidate: the scale by golden section, and for the still models the still drift and
+    the scale once more (coordinate ascent).
+    """
+    n = d.n_animals
+    n_fix = np.diff(d.bounds)
+    n_obs = np.maximum(n_fix - np.bincount(d.a[d.start], minlength=n), 1)
+    fit = n_fix >= p.min_fixes_ml
+    ds_lo, ds_hi = (math.log(v) for v in p.still_diffusion_bounds_m2s)
+    if p.regimes:
+        p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
+        w = _hard_regimes(d, r, p_still, hmm)
+        ds0 = np.exp(np.clip(np.log(np.where(np.isfinite(hmm[:, 0]) & (hmm[:, 0] > 0), hmm[:, 0], 1e-6)),
+                             ds_lo, ds_hi))
+    else:
+        w, hmm = np.zeros(d.a.size), np.full((n, 5), np.nan)
+        p_still = np.zeros(d.a.size)
+        ds0 = np.zeros(n)
+    oms = (0.0, 1.0) if p.regimes else (0.0,)
+    cands = _candidates(d, p)
+    vals = np.stack([_scan(d, r, w, c, oms, ds0) for c in cands])  # (cand, om, grid, animal)
+    shape = (n, len(MODELS))
+    bic, best_sc, best_ds = (np.full(shape, np.nan) for _ in range(3))
+    best_c = np.zeros(shape, dtype=np.int64)
+    best_ll = np.full(shape, -np.inf)
+    idx = np.arange(n)
+    for oi, om_value in enumerate(oms):
+        for family in ("BM", "IOU", "OU", "OUF"):
+            ks = np.array([k for k, c in enumerate(cands) if c.family == family])
+            if not ks.size:
+                continue
+            name = family + ("+still" if om_value else "")
+            mi = MODELS.index(name)
+            kbest = ks[np.argmax(vals[ks, oi].max(axis=1), axis=0)]
+            pick = [cands[k] for k in kbest]
+            kind = np.array([c.kind for c in pick], dtype=np.int64)
+            tau_p = np.array([c.tau_p[i] for i, c in enumerate(pick)])
+            tau_v = np.array([c.tau_v[i] for i, c in enumerate(pick)])
+            lo = np.array([c.lo[i] for i, c in enumerate(pick)])
+            hi = np.array([c.hi[i] for i, c in enumerate(pick)])
+            valid = np.array([c.valid[i] for i, c in enumerate(pick)])
+            tr = transitions(d.dt, d.bounds, kind, tau_p, tau_v)
+            ds = ds0 * om_value
+            logs, ll = _golden(_ll_of_scale(d, r, w, tr, om_value, ds), lo, hi, vals[kbest, oi, :, idx].T)
+            if om_value:  # coordinate ascent: the still drift at this scale, then the scale again
+                logds, ll_d = _golden(_ll_of_ds(d, r, w, tr, np.exp(logs)), np.full(n, ds_lo), np.full(n, ds_hi))
+                ds = np.where(ll_d > ll, np.exp(logds), ds)
+                logs, ll = _golden(_ll_of_scale(d, r, w, tr, om_value, ds), lo, hi)
+            ll = np.where(valid, ll, -np.inf)
+            best_sc[:, mi] = np.exp(logs)
+            best_c[:, mi] = kbest
+            best_ds[:, mi] = ds
+            best_ll[:, mi] = ll
+            bic[:, mi] = np.where(valid, -2.0 * ll + _n_params(name) * np.log(n_obs), np.nan)
+    choice = np.argmin(np.where(np.isfinite(bic), bic, np.inf), axis=1)
+    pick = [cands[best_c[i, choice[i]]] for i in range(n)]
+    is_still = np.char.endswith(np.asarray(MODELS)[choice], "+still")
+    iou = MODELS.index("IOU")
+    # too few fixes to estimate: an IOU with the default speed, no still regime
+    return _Fit(
+        model=np.where(fit, choice, iou),
+        kind=np.where(fit, [c.kind for c in pick], IOU).astype(np.int64),
+        tau_p=np.where(fit, [c.tau_p[i] for i, c in enumerate(pick)], np.inf),
+        tau_v=np.where(fit, [c.tau_v[i] for i, c in enumerate(pick)], p.tau_grid_s[-1]),
+        scale=np.where(fit, best_sc[idx, choice], p.default_speed_sd_ms**2),
+        om=np.where(fit & is_still, 1.0, 0.0),
+        ds=np.where(fit & is_still, best_ds[idx, choice], 0.0),
+        loglik=np.where(fit, best_ll[idx, choice], np.nan),
+        bic=bic, fitted=fit, w=w, hmm=hmm, p_still=p_still,
+    )
+
+
+def _hard_regimes(d: _Rows, r: np.ndarray, w: np.ndarray, hmm: np.ndarray) -> np.ndarray:
+    """1.0 where a step is still, else 0.0: the step HMM's posterior favours still *and* so does
+    the step's own displacement.
+
+    The posterior alone lets a resting bout's persistence claim the step on which the animal
+    set off (a 100 m move after a day in bed); forcing that step still pulls the first moving
+    fix back to the bed, which costs far more than leaving one resting step unaveraged.
+    """
+    prev = np.maximum(np.arange(d.a.size) - 1, 0)
+    d2 = (d.x - d.x[prev]) ** 2 + (d.y - d.y[prev]) ** 2
+    c = r + r[prev]
+    dt = np.maximum(d.dt, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s_still = c + hmm[d.a, 0] * dt
+        s_act = c + hmm[d.a, 1] * dt
+        lr = -np.log(s_still) - 0.5 * d2 / s_still + np.log(s_act) + 0.5 * d2 / s_act
+    return ((w > 0.5) & (lr > 0) & ~d.start).astype(np.float64)
+
+
+def _resid_chi2(d: _Rows, r: np.ndarray, sx: np.ndarray, sy: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """Standardised residual of every fix against the smoother given all *other* fixes:
+    ``|z - x̂|² / (r - P)`` (chi-square, 2 d.o.f., under the model; see the module docstring)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ((d.x - sx) ** 2 + (d.y - sy) ** 2) / np.maximum(r - var, 1e-12 * r)
+
+
+def _release_misfits(d: _Rows, r: np.ndarray, fit: _Fit, sx: np.ndarray, sy: np.ndarray, var: np.ndarray,
+                     p: SmoothParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps labelled still next to a fix the still model cannot explain become active; re-smooth.
+
+    A fix far outside what the rest of the track predicts (``resid_chi2`` above the
+    ``misfit_p`` quantile) next to a still step is usually the animal setting off or arriving
+    (the step HMM's persistence labelled the step still); holding the position there drags the
+    fix back to the bed. Releasing the step costs one resting step's averaging at most.
+    """
+    bad = _resid_chi2(d, r, sx, sy, var) > -2.0 * math.log(1.0 - p.misfit_p)  # chi-square(2) quantile
+    into = bad & (fit.w > 0)  # the step into a bad fix
+    out_of = np.r_[False, bad[:-1]] & (fit.w > 0)  # the step out of it (w is 0 at segment starts)
+    release = into | out_of
+    if not release.any():
+        return sx, sy, var
+    fit.w = np.where(release, 0.0, fit.w)
+    return fit.smooth(d, r)
+
+
+def _hedge(d: _Rows, r: np.ndarray, fit: _Fit, sx: np.ndarray, sy: np.ndarray, var: np.ndarray,
+           p: SmoothParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Average the smoothing with and without the still steps the step HMM is unsure of.
+
+    Each still step is taken whole (see :mod:`telemetry.trajectory.kalman`), but a step at the
+    edge of a rest can be either (a 2D fix 100 m from the bed). Smoothing again with the
+    unsure steps (posterior ``P(still)`` below ``still_sure_p``) active gives the other answer;
+    each fix takes the two in proportion to the probability that its unsure neighbouring
+    steps are still, with the mixture's variance (a two-model approximation of the switching
+    smoother; cf. Blom & Bar-Shalom 1988).
+    """
+    unsure = (fit.w > 0) & (fit.p_still < p.still_sure_p)
+    if not unsure.any():
+        return sx, sy, var
+    held = fit.w
+    fit.w = np.where(unsure, 0.0, held)
+    bx, by, bvar = fit.smooth(d, r)
+    fit.w = held
+    ps = np.where(unsure, fit.p_still, 1.0)
+    wt = ps * np.r_[ps[1:], 1.0]  # the step into the fix and the step out of it
+    dx, dy = sx - bx, sy - by
+    mix_var = wt * var + (1.0 - wt) * bvar + wt * (1.0 - wt) * (dx * dx + dy * dy) / 2.0
+    return bx + wt * dx, by + wt * dy, mix_var
+
+
+# --------------------------------------------------------------------------- error model
+
+
+def _error_subset(d: _Rows, p: SmoothParams) -> _Rows:
+    """The first stretch of each animal's rows, at most ``error_fit_max_fixes`` in all."""
+    n_fix = np.diff(d.bounds)
+    if n_fix.sum() <= p.error_fit_max_fixes:
+        return d
+    # the largest equal cap per animal that fits the budget (small animals keep all their rows)
+    srt = np.sort(n_fix)
+    cum = np.cumsum(srt)
+    k = np.arange(srt.size)
+    caps = (p.error_fit_max_fixes - np.r_[0, cum[:-1]]) / (srt.size - k)
+    cap = int(caps[np.searchsorted(srt - caps, 0, side="right") - 1]) if (srt <= caps).any() else int(caps[0])
+    cap = max(cap, p.min_fixes_ml)
+    pos = np.arange(d.a.size) - d.bounds[d.a]
+    return d.subset(pos < cap)
+
+
+def _moment_uere(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, np.ndarray]:
+    """Starting UERE per class from resting bouts: the lag-one moment of the displacements.
+
+    Within a still stretch, consecutive displacements share the middle fix's error with
+    opposite signs, so ``E[d_i · d_{i+1}] = -2 σ_i²`` (two axes) whatever slow drift the animal
+    has; hence ``UERE_c² = -Σ d_i·d_{i+1} / (2 Σ h_i²)`` over the pairs whose middle fix is in
+    class ``c``. Steps are labelled still by the step HMM (:mod:`telemetry.trajectory.regimes`)
+    under ``r``. Returns the estimate (NaN where it is not positive or rests on fewer than
+    ``error_min_fixes`` pairs) and the number of pairs per class.
+    """
+    w, _ = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
+    still = (w > 0.5) & ~d.start
+    i = np.flatnonzero(still[1:-1] & still[2:]) + 1 if d.a.size > 2 else np.zeros(0, np.int64)
+    prod = -((d.x[i] - d.x[i - 1]) * (d.x[i + 1] - d.x[i]) + (d.y[i] - d.y[i - 1]) * (d.y[i + 1] - d.y[i])) / 2.0
+    n_cls = len(ERROR_CLASSES)
+    num = np.bincount(d.cls[i], prod, minlength=n_cls)
+    den = np.bincount(d.cls[i], d.factor[i] ** 2, minlength=n_cls)
+    pairs = np.bincount(d.cls[i], minlength=n_cls)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = np.sqrt(num / den)
+    return np.where((pairs >= p.error_min_fixes) & (num > 0), u, np.nan), pairs
+
+
+def _profile_ll(s: _Rows, r: np.ndarray, fit: _Fit, sel: np.ndarray, logk: np.ndarray,
+                p: SmoothParams) -> np.ndarray:
+    """Total log-likelihood (fitted animals) with the error of the ``sel`` rows scaled by
+    ``exp(logk)`` (one value per lane), each animal's q and still drift re-maximised per lane
+    near their fitted values (the models and regimes held)."""
+    n, lanes = s.n_animals, logk.size
+    tr = fit.table(s)
+    rs = np.repeat(np.exp(2.0 * logk)[None, :], n, axis=0)
+    om = np.repeat(fit.om[:, None], lanes, axis=1)
+    ds_lo, ds_hi = (math.log(v) for v in p.still_diffusion_bounds_m2s)
+
+    def ll(q: np.ndarray, ds: np.ndarray) -> np.ndarray:
+        return loglik_lanes(tr, s.x, s.y, r, s.start, fit.w, s.bounds, q, om, ds, rs, sel)
+
+    logq0 = np.repeat(np.log(fit.scale)[:, None], lanes, axis=1)
+    ds = np.repeat(np.maximum(fit.ds, 1e-12)[:, None], lanes, axis=1)
+    logq, _ = _golden_local(lambda u: ll(np.exp(u), ds), logq0 - 1.0, logq0 + 1.0, 10)
+    q = np.exp(logq)
+    still = fit.om > 0
+    if still.any():
+        logds0 = np.log(ds)
+        logds, _ = _golden_local(lambda u: ll(q, np.exp(u)), np.maximum(logds0 - 2.0, ds_lo),
+                                 np.minimum(logds0 + 2.0, ds_hi), 10)
+        ds = np.where(still[:, None], np.exp(logds), ds)
+    out = ll(q, ds)
+    return np.sum(np.where(fit.fitted[:, None] & np.isfinite(out), out, 0.0), axis=0)
+
+
+def _search_scale(s: _Rows, r: np.ndarray, fit: _Fit, sel: np.ndarray, p: SmoothParams,
+                  top: float = 3.0) -> tuple[float, float, bool]:
+    """Maximum of the profile log-likelihood in ``log k`` (the ``sel`` rows' error times ``k``).
+
+    A coarse scan over two decades each way (one pass, a lane per point: the start may be far
+    off, e.g. a moment estimate on an animal that never rests) picks the best point; successive
+    parabolas through three points refine it, never above ``top``. Returns ``log k``, its
+    standard error from the curvature (inf when the likelihood is flat) and whether the
+    maximum is at ``top`` (the likelihood still rising: the error is not identified).
+    """
+    scan = np.unique(np.clip(np.array([-4.5, -3.0, -1.5, -0.7, 0.0, 0.7, 1.5, 3.0]), None, top))
+    f = _profile_ll(s, r, fit, sel, scan, p)
+    centre = float(scan[int(np.argmax(f))])
+    delta = 0.35
+    se = math.inf
+    for _ in range(6):
+        pts = centre + delta * np.array([-1.0, 0.0, 1.0])
+        f = _profile_ll(s, r, fit, sel, pts, p)
+        curv = (f[2] - 2.0 * f[1] + f[0]) / delta**2
+        slope = (f[2] - f[0]) / (2.0 * delta)
+        if curv < 0:
+            step = float(np.clip(-slope / curv, -2.0 * delta, 2.0 * delta))
+            se = 1.0 / math.sqrt(-curv)
+        else:
+            step = 2.0 * delta * float(np.sign(slope))
+            se = math.inf
+        centre = float(np.clip(centre + step, scan[0], top))
+        if abs(step) < 0.01:
+            break
+        delta = float(np.clip(abs(step), 0.05, 0.35))
+    return centre, se, centre >= top - 1e-9
+
+
+def _estimate_error(d: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarray) -> ErrorModel:
+    """Maximum-likelihood UERE of the classes in ``todo`` (bool per class) with enough fixes.
+
+    On :func:`_error_subset`: start from the lag-one moment estimate of the resting bouts
+    (:func:`_moment_uere`; the prior where there is none), fit the movement models, then
+    maximise the profile likelihood over a common scale of the estimated classes and over each
+    class in turn (:func:`_search_scale`), and refit. The 95 % interval of each class is
+    ``UERE × exp(±1.96 se)`` from the curvature of its profile.
+    """
+    s = _error_subset(d, p)
+    n_cls = len(ERROR_CLASSES)
+    counts = np.bincount(s.cls, minlength=n_cls)
+    est = todo & (counts >= p.error_min_fixes)
+    u = prior.values().copy()
+    f2 = s.factor**2
+
+    def var(uu: np.ndarray) -> np.ndarray:
+        return np.maximum(uu[s.cls] ** 2 * f2, p.min_sigma_m**2)
+
+    start, _ = _moment_uere(s, var(u), p)
+    start_from = {ERROR_CLASSES[c]: ("moment" if np.isfinite(start[c]) else "prior") for c in np.flatnonzero(est)}
+    # the moment start is only as good as the still labels: never start above the prior (the
+    # scan in _search_scale still reaches twenty times higher)
+    u = np.where(est & np.isfinite(start), np.minimum(start, u), u)
+    se = np.full(n_cls, math.inf)
+    ceiling = prior.values() * p.error_max_factor  # no GPS collar errs by more (see SmoothParams)
+    at_top = np.zeros(n_cls, bool)
+    if est.any():
+        fit = _fit_models(s, var(u), p)
+        classes = [np.flatnonzero(est)] + ([[c] for c in np.flatnonzero(est)] if est.sum() > 1 else [])
+        for group in classes:
+            sel = np.isin(s.cls, group)
+            top = float(np.min(np.log(ceiling[group] / u[group])))
+            logk, sek, hit = _search_scale(s, var(u), fit, sel, p, top)
+            u[group] *= math.exp(logk)
+            se[group] = sek
+            at_top[group] = hit
+    uere, ci, src, nf = {}, {}, {}, {}
+    weak = []
+    for c in np.flatnonzero(est):
+        name = ERROR_CLASSES[c]
+        if at_top[c] or not se[c] < p.error_max_se_log:
+            weak.append(name)  # the likelihood does not pin it down: the default, and say so
+            continue
+        uere[name] = float(u[c])
+        half = 1.96 * se[c]
+        ci[name] = (float(u[c] * math.exp(-half)), float(u[c] * math.exp(half)))
+        src[name] = "estimated"
+        nf[name] = int(counts[c])
+    note = (f"maximum likelihood jointly with the movement models on {s.a.size} fixes of "
+            f"{int((np.diff(s.bounds) > 0).sum())} animal(s), started from "
+            + ", ".join(f"{k}: {v}" for k, v in start_from.items()))
+    if weak:
+        note += ("; not identified by the data (the likelihood is flat or keeps rising towards "
+                 f"{p.error_max_factor:g}x the default), defaults used for: " + ", ".join(weak))
+    return ErrorModel(uere_m=uere, ci_m=ci, source=src, n_fixes=nf, note=note).merged(prior)
+
+
+# --------------------------------------------------------------------------- python layer
+
+
+def _fit_attrs(fit: _Fit, k: int, still_share: float, n_fixes: int) -> dict[str, Any]:
+    """One animal's fitted movement model as plain numbers (``attrs["smooth"][animal]``)."""
+    oufish = fit.kind[k] == OUF
+    sc = float(fit.scale[k])
+    return {
+        "model": MODELS[fit.model[k]],
+        "estimated": bool(fit.fitted[k]),
+        "kind": "OUF" if oufish else "IOU",
+        "tau_position_s": float(fit.tau_p[k]) if oufish else math.inf,
+        "tau_velocity_s": float(fit.tau_v[k]),
+        "scale": sc,
+        # what the scale means for each family: the range's s.d. per axis, or the speed s.d.
+        "range_sd_m": math.sqrt(sc) if oufish else math.inf,
+        "speed_sd_ms": math.sqrt(sc / (fit.tau_p[k] * fit.tau_v[k])) if oufish else math.sqrt(sc),
+        "diffusion_m2s": (2.0 * sc / fit.tau_p[k]) if oufish else 2.0 * sc * float(fit.tau_v[k]),
+        "still_diffusion_m2s": float(fit.ds[k]),
+        "still_share": still_share,
+        "loglik": float(fit.loglik[k]),
+        "bic": {m: (None if not np.isfinite(fit.bic[k, i]) else float(fit.bic[k, i])) for i, m in enumerate(MODELS)},
+        "n_fixes": n_fixes,
+    }
+
+
 def _params(params: SmoothParams | None, overrides: dict[str, Any]) -> SmoothParams:
     p = params if params is not None else SmoothParams()
     if overrides:
@@ -909,63 +821,40 @@ def _params(params: SmoothParams | None, overrides: dict[str, Any]) -> SmoothPar
     return p
 
 
-N_GRID = 12
-"""Coarse grid points over the log process-noise range (brackets the maximum)."""
-N_GOLDEN = 14
-"""Golden-section steps after the grid: the bracket (two grid cells, ~4.4 in log q)
-shrinks to ~0.005 in log q (0.25 % in speed s.d.), far below what the data resolve."""
+def _defaults(p: SmoothParams) -> ErrorModel:
+    return default_error_model(p.uere_3d_m, p.uere_2d_m, p.uere_unknown_m, p.argos_error_m)
 
 
-def _golden_logq(
-    ll_fn: Any, lo: np.ndarray, hi: np.ndarray, n_grid: int = N_GRID, n_golden: int = N_GOLDEN,
-    grid_vals: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Maximise ``ll_fn(log_q) -> ll`` on ``[lo, hi]`` for all animals at once.
+def measurement_sigma_m(df: pd.DataFrame, params: SmoothParams | None = None, *,
+                        error_model: ErrorModel | None = None, **overrides: Any) -> np.ndarray:
+    """Per-fix 1-σ error per axis (metres) under an error model (default: the configured defaults).
 
-    ``ll_fn`` maps ``log q`` of shape ``(n_animals, L)`` to the log-likelihoods (same shape): the
-    ``L`` points of an animal run in one pass (:func:`_loglik_lanes`). A coarse grid brackets the
-    maximum (the likelihood in log q can be flat and is not guaranteed unimodal over decades),
-    then golden-section search refines within the two grid cells around the best grid point.
-    ``grid_vals`` (shape ``(n_grid, n_animals)``) reuses grid evaluations already made.
+    Parameters
+    ----------
+    df : DataFrame
+        Canonical fix table (uses ``fix_type``, ``hdop``, ``argos_lc`` when present).
+    params : SmoothParams, optional
+    error_model : ErrorModel, optional
+        E.g. a calibration or ``tracks.attrs["error_model"]`` of processed tracks; classes it
+        lacks take the defaults.
+    **overrides
+        Any :class:`SmoothParams` field, e.g. ``uere_3d_m=8.0``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"fix_type": ["3D", "2D", None], "hdop": [1.5, 2.0, 1.0]})
+    >>> measurement_sigma_m(df, uere_3d_m=8.0, uere_2d_m=25.0, uere_unknown_m=15.0).tolist()
+    [12.0, 50.0, 15.0]
     """
-    grid = np.linspace(0.0, 1.0, n_grid)
-    if grid_vals is not None:
-        vals = grid_vals
-    else:
-        vals = ll_fn(np.stack([lo + g * (hi - lo) for g in grid], axis=1)).T
-    vals = np.where(np.isfinite(vals), vals, -np.inf)
-    best = np.argmax(vals, axis=0)
-    step = (hi - lo) / (n_grid - 1)
-    a = lo + np.maximum(best - 1, 0) * step
-    b = lo + np.minimum(best + 1, n_grid - 1) * step
-    invphi = (math.sqrt(5.0) - 1.0) / 2.0
-    c = b - invphi * (b - a)
-    d = a + invphi * (b - a)
-    fcd = ll_fn(np.stack([c, d], axis=1))
-    fc, fd = fcd[:, 0], fcd[:, 1]
-    for _ in range(n_golden):
-        left = fc > fd  # maximum lies in [a, d]
-        b = np.where(left, d, b)
-        a = np.where(left, a, c)
-        new_c = b - invphi * (b - a)
-        new_d = a + invphi * (b - a)
-        # reuse the surviving interior point; evaluate one new point per animal
-        c_next = np.where(left, new_c, d)
-        d_next = np.where(left, c, new_d)
-        f_new = ll_fn(np.where(left, c_next, d_next)[:, None])[:, 0]
-        fc, fd = np.where(left, f_new, fd), np.where(left, fc, f_new)
-        c, d = c_next, d_next
-    x = 0.5 * (a + b)
-    fx = ll_fn(x[:, None])[:, 0]
-    # keep the best grid point if refinement found nothing better (flat / edge maxima)
-    gbest = lo + best * step
-    gval = vals[best, np.arange(vals.shape[1])]
-    take_grid = gval > fx
-    return np.where(take_grid, gbest, x), np.where(take_grid, gval, fx)
+    p = _params(params, overrides)
+    model = _defaults(p) if error_model is None else error_model.merged(_defaults(p))
+    codes, factor = error_classes(df)
+    return model.sigma_m(codes, factor, p.min_sigma_m)
 
 
-def smooth(df: pd.DataFrame, params: SmoothParams | None = None, **overrides: Any) -> pd.DataFrame:
-    """Smooth every animal's track with a continuous-time Kalman filter + RTS smoother.
+def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model: ErrorModel | None = None,
+           **overrides: Any) -> pd.DataFrame:
+    """Smooth every animal's track with its own movement model and the collars' estimated error.
 
     Parameters
     ----------
@@ -973,162 +862,157 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, **overrides: An
         Canonical fix table (``animal_id, time, lon, lat, fix_type, hdop, argos_lc, flag``;
         optional ``segment_id``). Rows may be in any order.
     params : SmoothParams, optional
-        Defaults: :class:`SmoothParams` (snow leopard GPS collars).
+    error_model : ErrorModel, optional
+        A calibration (:func:`telemetry.trajectory.error_model.calibrate`); its classes are
+        used as given, the others estimated (or defaulted) as without one.
     **overrides
-        Any :class:`SmoothParams` field with its unit in its name, e.g.
-        ``uere_3d_m=8.0, uere_2d_m=25.0, argos_error_m={...}, tau_s=3600.0``.
+        Any :class:`SmoothParams` field, e.g. ``tau_grid_s=(600.0,)``, ``estimate_error=False``.
 
     Returns
     -------
     DataFrame
         A copy of ``df`` (same rows, same order) with ``lon_s``, ``lat_s`` (degrees WGS84),
-        ``se_m`` (1-σ per-coordinate standard error of the smoothed position, metres) and
-        ``sigma_m`` (the measurement error assumed per fix, metres). Unusable rows get NaN.
-        ``out.attrs["smooth"]`` holds per animal: ``speed_sd_ms`` (``sqrt(q_active)``, m/s),
-        ``speed_sd_still_ms`` (``sqrt(q_still)``; equal when one regime), ``tau_s``, ``n_regimes``,
-        ``still_share`` (mean ``P(still)`` of the steps), ``still_diffusion_m2s`` /
-        ``active_diffusion_m2s`` (step-HMM ``D_k``, m²/s per axis), ``loglik``,
-        ``loglik_one_regime`` and ``n_fixes``.
+        ``se_m``, ``sigma_m`` (m per axis), ``p_still`` and ``resid_chi2`` (see the module
+        docstring). Unusable rows get NaN. ``out.attrs["smooth"]`` holds per animal the model
+        and its parameters (``model``, ``tau_s``, ``speed_sd_ms`` = ``sqrt(q)``,
+        ``diffusion_m2s`` (the position's long-run diffusion ``2 q tau``), ``still_share``,
+        ``loglik``, ``bic`` per candidate model, ``n_fixes``), ``out.attrs["error_model"]``
+        the UERE table (:meth:`ErrorModel.to_dict`).
 
     Examples
     --------
-    >>> out = smooth(fixes, uere_3d_m=8.0)  # doctest: +SKIP
-    >>> out[["lon_s", "lat_s", "se_m"]].describe()  # doctest: +SKIP
+    >>> out = smooth(fixes)  # doctest: +SKIP
+    >>> out.attrs["error_model"]["3D"]  # doctest: +SKIP
+    {'uere_m': 4.1, 'ci_low_m': 3.9, 'ci_high_m': 4.3, 'source': 'estimated', 'n_fixes': 5123}
     """
     p = _params(params, overrides)
     out = df.copy(deep=False)  # copy-on-write: new columns only, the input's stay shared
     n = len(df)
-    lon_s = np.full(n, np.nan)
-    lat_s = np.full(n, np.nan)
-    se = np.full(n, np.nan)
-    sigma_all = measurement_sigma_m(df, p)
-
-    t_ns = df["time"].to_numpy(dtype="datetime64[ns]").view(np.int64) if n else np.empty(0, np.int64)
-    lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    usable = np.isfinite(lon) & np.isfinite(lat) & df["time"].notna().to_numpy()
-    if "flag" in df:
-        usable &= df["flag"].isna().to_numpy()
-    usable &= df["animal_id"].notna().to_numpy()  # a fix of no known animal is on no track
-    attrs: dict[str, dict[str, float]] = {}
-    rows = np.flatnonzero(usable)
-    if rows.size:
-        animal_codes, animal_names = _factorize_sorted(df["animal_id"], rows)
-        t = t_ns[rows]
-        da, dtn = np.diff(animal_codes), np.diff(t)
-        if not ((da > 0) | ((da == 0) & (dtn >= 0))).all():  # processed tracks come sorted: skip the sort
-            order = np.lexsort((t, animal_codes))  # stable: an already sorted table keeps its order
-            rows = rows[order]
-            animal_codes = animal_codes[order]
-            t = t[order]
-        a = animal_codes
-        n_animals = len(animal_names)
-        bounds = np.searchsorted(a, np.arange(n_animals + 1)).astype(np.int64)
-        dt = np.empty(rows.size)
-        dt[0] = 0.0
-        dt[1:] = np.diff(t) / 1e9  # int64 ns differences: no float precision loss on absolute times
-        start = np.ones(rows.size, dtype=np.bool_)
-        start[1:] = a[1:] != a[:-1]
-        if "segment_id" in df:
-            seg = pd.factorize(df["segment_id"].to_numpy()[rows])[0]
-            start[1:] |= seg[1:] != seg[:-1]
-        else:
-            start[1:] |= dt[1:] > p.max_gap_h * 3600.0
-
-        x, y, proj = project_by_group(lon[rows], lat[rows], a, n_animals)
-        r = sigma_all[rows] ** 2
-
-        n_fix = np.diff(bounds)
-        fit = n_fix >= p.min_fixes_ml
-        taus = (p.tau_s,) if p.tau_s is not None else tuple(p.tau_grid_s)
-        lo = np.full(n_animals, 2.0 * math.log(p.speed_sd_bounds_ms[0]))
-        hi = np.full(n_animals, 2.0 * math.log(p.speed_sd_bounds_ms[1]))
-        best_ll = np.full(n_animals, -np.inf)
-        best_logq = np.full(n_animals, 2.0 * math.log(p.default_speed_sd_ms))
-        best_tau = np.full(n_animals, taus[0])
-        if fit.any():
-            # profile the velocity time scale on the coarse log-q grid, then refine
-            # log q by golden section only at each animal's best time scale
-            grid = np.linspace(0.0, 1.0, N_GRID)
-            q_grid = np.exp(np.stack([lo + g * (hi - lo) for g in grid], axis=1))  # (animal, grid)
-            vals = np.full((len(taus), N_GRID, n_animals), -np.inf)
-            no_w = np.zeros(rows.size)  # one level: q_i = qa + (qa - qa) * 0
-            for k, tau in enumerate(taus):
-                tr = _unit_transitions(dt, bounds, np.full(n_animals, 1.0 / tau))
-                vals[k] = _loglik_lanes(tr, x, y, r, start, bounds, q_grid, q_grid, no_w).T
-            vals = np.where(np.isfinite(vals), vals, -np.inf)
-            k_best = np.argmax(vals.max(axis=1), axis=0)
-            best_tau = np.asarray(taus, dtype=float)[k_best]
-            tr_best = _unit_transitions(dt, bounds, 1.0 / best_tau)
-
-            def ll_fn(logq: np.ndarray) -> np.ndarray:
-                q = np.exp(logq)
-                return _loglik_lanes(tr_best, x, y, r, start, bounds, q, q, no_w)
-
-            logq, ll = _golden_logq(ll_fn, lo, hi, grid_vals=vals[k_best, :, np.arange(n_animals)].T)
-            best_ll = np.where(fit, ll, best_ll)
-            best_logq = np.where(fit, logq, best_logq)
-            best_tau = np.where(fit, best_tau, taus[0])
-        q_single = np.exp(best_logq)
-        q_active = q_single.copy()
-        q_still = q_single.copy()
-        beta = 1.0 / best_tau
-        ll_single = best_ll.copy()
-        w = np.zeros(rows.size)
-        hmm = np.full((n_animals, 5), np.nan)
-        if p.regimes and fit.any():
-            # pass 1: P(still) of every step from the raw displacements (step HMM, EM)
-            w, hmm = _still_all(dt, x, y, r, start, bounds, p.regime_max_iter)
-            # pass 2: ML of the two process-noise levels by coordinate ascent on the Kalman
-            # likelihood with the moment-matched per-step q (Q is linear in q for fixed tau)
-            # tr_best (from the one-level fit) already holds every fitted animal's time scale; the
-            # others' likelihoods are discarded below
-
-            def ll_still(logq: np.ndarray) -> np.ndarray:
-                qa = np.repeat(q_active[:, None], logq.shape[1], axis=1)
-                return _loglik_lanes(tr_best, x, y, r, start, bounds, qa, np.exp(logq), w)
-
-            def ll_active(logq: np.ndarray) -> np.ndarray:
-                qs = np.repeat(q_still[:, None], logq.shape[1], axis=1)
-                return _loglik_lanes(tr_best, x, y, r, start, bounds, np.exp(logq), qs, w)
-
-            for _ in range(p.regime_rounds):
-                logq, ll = _golden_logq(ll_still, lo, hi)
-                q_still = np.where(fit, np.exp(logq), q_still)
-                logq, ll = _golden_logq(ll_active, lo, hi)
-                q_active = np.where(fit, np.exp(logq), q_active)
-            # BIC (Schwarz 1978): keep two regimes only where the likelihood gain pays for the extra
-            # parameters (q_still and the step HMM's two diffusions and two stay probabilities);
-            # a homogeneous track (slow and fast spells of one OU velocity) stays one-regime
-            two = fit & (2.0 * (ll - ll_single) > 5.0 * np.log(np.maximum(n_fix, 2)))
-            q_active = np.where(two, q_active, q_single)
-            q_still = np.where(two, q_still, q_single)
-            best_ll = np.where(two, ll, best_ll)
-        two_regimes = q_still != q_active
-        q_row = q_active[a] + (q_still[a] - q_active[a]) * w
-        sx, sy, var = _smooth_all(dt, x, y, r, start, bounds, beta, q_row)
-        lo_s, la_s = proj.inverse(sx, sy)
-        lon_s[rows] = lo_s
-        lat_s[rows] = la_s
-        se[rows] = np.sqrt(np.maximum(var, 0.0))
-        still_share = np.bincount(a, weights=w, minlength=n_animals) / np.maximum(n_fix - 1, 1)
-        still_share = np.where(two_regimes, still_share, np.nan)
-        for k, name in enumerate(animal_names):
-            attrs[str(name)] = {
-                "speed_sd_ms": float(math.sqrt(q_active[k])),
-                "speed_sd_still_ms": float(math.sqrt(q_still[k])),
-                "tau_s": float(best_tau[k]),
-                "n_regimes": 2 if two_regimes[k] else 1,
-                "still_share": float(still_share[k]),
-                "still_diffusion_m2s": float(hmm[k, 0]),
-                "active_diffusion_m2s": float(hmm[k, 1]),
-                "loglik": float(best_ll[k]) if fit[k] else float("nan"),
-                "loglik_one_regime": float(ll_single[k]) if fit[k] else float("nan"),
-                "n_fixes": int(n_fix[k]),
-            }
-    out["lon_s"] = lon_s
-    out["lat_s"] = lat_s
-    out["se_m"] = se
-    out["sigma_m"] = np.where(usable, sigma_all, np.nan)
-    out.attrs = {**df.attrs, "smooth": attrs}
+    cols = {c: np.full(n, np.nan) for c in ("lon_s", "lat_s", "se_m", "sigma_m", "p_still", "resid_chi2")}
+    usable = _usable(df) if n else np.zeros(0, bool)
+    d = _prepare(df, p, usable) if n else None
+    defaults = _defaults(p)
+    model = defaults if error_model is None else error_model.merged(defaults)
+    attrs: dict[str, dict[str, Any]] = {}
+    if d is not None:
+        todo = np.array([model.source.get(c) == "default" for c in ERROR_CLASSES])
+        if p.estimate_error and todo.any():
+            model = _estimate_error(d, p, model, todo)
+        sigma = model.sigma_m(d.cls, d.factor, p.min_sigma_m)
+        r = sigma**2
+        fit = _fit_models(d, r, p)
+        sx, sy, var = fit.smooth(d, r)
+        sx, sy, var = _release_misfits(d, r, fit, sx, sy, var, p)
+        sx, sy, var = _hedge(d, r, fit, sx, sy, var, p)
+        lon_s, lat_s = d.to_lonlat(sx, sy)
+        cols["lon_s"][d.rows] = lon_s
+        cols["lat_s"][d.rows] = lat_s
+        cols["se_m"][d.rows] = np.sqrt(np.maximum(var, 0.0))
+        cols["sigma_m"][d.rows] = sigma
+        w_used = fit.w * fit.om[d.a]
+        cols["p_still"][d.rows] = np.where(d.start, np.nan, w_used)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cols["resid_chi2"][d.rows] = ((d.x - sx) ** 2 + (d.y - sy) ** 2) / np.maximum(r - var, 1e-12 * r)
+        n_fix = np.diff(d.bounds)
+        steps = np.maximum(n_fix - 1, 1)
+        still_share = np.bincount(d.a, weights=np.where(d.start, 0.0, w_used), minlength=d.n_animals) / steps
+        for k, name in enumerate(d.names):
+            attrs[str(name)] = _fit_attrs(fit, k, float(still_share[k]), int(n_fix[k]))
+    for name, values in cols.items():
+        out[name] = values
+    present = [ERROR_CLASSES[c] for c in (np.unique(d.cls) if d is not None else [])]
+    out.attrs = {**df.attrs, "smooth": attrs, "error_model": model.to_dict(present)}
     return out
+
+
+def predict(tracks: pd.DataFrame, query: pd.DataFrame, params: SmoothParams | None = None) -> pd.DataFrame:
+    """Positions at other times from smoothed tracks: the smoother's estimate given every fix.
+
+    Parameters
+    ----------
+    tracks : DataFrame
+        Output of :func:`smooth` (or :func:`telemetry.process`): its ``attrs["smooth"]`` holds
+        each animal's fitted model and ``sigma_m`` each fix's error.
+    query : DataFrame
+        ``animal_id`` and ``time`` (UTC) of the wanted positions.
+    params : SmoothParams, optional
+        Only ``max_gap_h`` is used, and only when ``tracks`` has no ``segment_id``.
+
+    Returns
+    -------
+    DataFrame
+        ``query``'s rows in its order with ``lon``, ``lat`` (degrees) and ``se_m`` (m per axis);
+        NaN for an animal without a fitted model and for times outside the span of a segment
+        (no extrapolation).
+    """
+    p = _params(params, {})
+    fits = tracks.attrs.get("smooth", {})
+    res = query[["animal_id", "time"]].copy()
+    res["lon"] = np.nan
+    res["lat"] = np.nan
+    res["se_m"] = np.nan
+    usable = _usable(tracks) & np.isfinite(tracks["sigma_m"].to_numpy(dtype=float, na_value=np.nan))
+    d = _prepare(tracks, p, usable)
+    if d is None or not len(query):
+        return res
+    name_to_code = {str(nm): k for k, nm in enumerate(d.names)}
+    qa = np.array([name_to_code.get(str(v), -1) for v in query["animal_id"].astype(object)], dtype=np.int64)
+    qt = query["time"].to_numpy(dtype="datetime64[ns]").view(np.int64) / 1e9
+    ok_q = (qa >= 0) & query["time"].notna().to_numpy()
+    # segment of each query: the one whose time span holds it
+    seg_id = np.cumsum(d.start) - 1
+    first_t = d.t_s[d.start]
+    last_idx = np.r_[np.flatnonzero(d.start)[1:] - 1, d.a.size - 1]
+    last_t = d.t_s[last_idx]
+    seg_animal = d.a[d.start]
+    key_seg = seg_animal.astype(float) * 1e11 + first_t
+    key_q = qa.astype(float) * 1e11 + qt
+    s_idx = np.searchsorted(key_seg, key_q, side="right") - 1
+    inside = ok_q & (s_idx >= 0)
+    s_idx = np.clip(s_idx, 0, None)
+    inside &= (seg_animal[s_idx] == qa) & (qt <= last_t[s_idx])
+    qi = np.flatnonzero(inside)
+    # merge query rows (r = inf: predict only) into the fix rows, in (segment, time) order
+    seg_all = np.r_[seg_id, s_idx[qi]]
+    t_all = np.r_[d.t_s, qt[qi]]
+    is_q = np.r_[np.zeros(d.a.size, bool), np.ones(qi.size, bool)]
+    order = np.lexsort((is_q, t_all, seg_all))
+    seg_o, t_o, isq_o = seg_all[order], t_all[order], is_q[order]
+    a_o = np.r_[d.a, qa[qi]][order]
+    x_o = np.r_[d.x, np.zeros(qi.size)][order]
+    y_o = np.r_[d.y, np.zeros(qi.size)][order]
+    r_o = np.r_[tracks["sigma_m"].to_numpy(dtype=float)[d.rows] ** 2, np.full(qi.size, np.inf)][order]
+    start_o = np.r_[True, seg_o[1:] != seg_o[:-1]]
+    dt_o = np.r_[0.0, np.diff(t_o)]
+    # still weight: the step's P(still) applies to both parts of a step that a query splits
+    p_still = tracks["p_still"].to_numpy(dtype=float, na_value=np.nan)[d.rows] if "p_still" in tracks else None
+    w_fix = np.nan_to_num(p_still, nan=0.0) if p_still is not None else np.zeros(d.a.size)
+    w_all = np.r_[w_fix, np.zeros(qi.size)][order]
+    # a query takes the weight of the next fix's step (the step it lies in)
+    nxt = np.where(~isq_o, np.arange(order.size), order.size)
+    nxt = np.minimum.accumulate(nxt[::-1])[::-1]
+    has_next = nxt < order.size
+    w_o = np.where(isq_o & has_next, w_all[np.minimum(nxt, order.size - 1)], w_all)
+    bounds = np.searchsorted(a_o, np.arange(d.n_animals + 1)).astype(np.int64)
+    get = [fits.get(str(nm), {}) for nm in d.names]
+    kind = np.array([OUF if g.get("kind") == "OUF" else IOU for g in get], dtype=np.int64)
+    tau_p = np.array([g.get("tau_position_s", math.inf) for g in get], dtype=float)
+    tau_v = np.array([g.get("tau_velocity_s", np.nan) for g in get], dtype=float)
+    sc = np.array([g.get("scale", np.nan) for g in get], dtype=float)
+    om = np.array([1.0 if str(g.get("model", "")).endswith("+still") else 0.0 for g in get])
+    ds = np.array([g.get("still_diffusion_m2s", 0.0) for g in get], dtype=float)
+    good = np.isfinite(tau_v) & np.isfinite(sc) & (np.isfinite(tau_p) | (kind == IOU))
+    tau_v = np.where(good, tau_v, 1.0)
+    tau_p = np.where(good, tau_p, math.inf)
+    sc = np.where(good, sc, 1.0)
+    tr = transitions(dt_o, bounds, kind, tau_p, tau_v)
+    sx, sy, var = smooth_all(tr, x_o, y_o, r_o, start_o, w_o, bounds, sc, om, ds)
+    sel = np.flatnonzero(isq_o)
+    back = order[sel] - d.a.size  # index into qi
+    lon, lat = d.to_lonlat(sx[sel], sy[sel], a_o[sel])
+    animal_ok = good[a_o[sel]]
+    target = qi[back]
+    res.iloc[target, res.columns.get_loc("lon")] = np.where(animal_ok, lon, np.nan)
+    res.iloc[target, res.columns.get_loc("lat")] = np.where(animal_ok, lat, np.nan)
+    res.iloc[target, res.columns.get_loc("se_m")] = np.where(animal_ok, np.sqrt(np.maximum(var[sel], 0)), np.nan)
+    return res

@@ -1,0 +1,443 @@
+"""Kalman filter and Rauch–Tung–Striebel smoother kernels of the continuous-time movement models (numba).
+
+State per axis (east ``x`` and north ``y``, metres in a local projection, centred on the
+animal's mean position): position and velocity ``[x, v]``. Two families of processes, each
+discretised exactly over any interval ``dt`` (irregular schedules and gaps need no
+resampling):
+
+* **IOU** (kind 0): the velocity is an Ornstein–Uhlenbeck process (time scale ``tau_v`` s,
+  stationary variance ``q`` m²/s² per axis) and the position its integral: the
+  continuous-time correlated random walk of Johnson et al. (2008). ``tau_v`` → 0 is Brownian
+  motion (BM) of the position with diffusion ``2 q tau_v``. Not range-resident.
+* **OUF** (kind 1): the position itself is mean-reverting (home-range crossing time
+  ``tau_p``, stationary variance ``sigma²`` per axis) with an OU velocity (``tau_v``); the
+  range-resident models of Fleming et al. (2014, 2015). ``tau_v`` → 0 is the OU position
+  process. The transition follows from the stationary covariance: ``Q = Σ - F Σ Fᵀ``.
+
+The process variance scale (``q`` for IOU, ``sigma²`` for OUF) multiplies a per-row *unit*
+table (:func:`transitions`), so a maximum-likelihood search over the scale reuses one table
+per pair of time scales, and several scales run as "lanes" of one pass.
+
+Between two fixes the step is in one of two regimes, ``w`` = 1 for still, else 0 (the step
+HMM of :mod:`telemetry.trajectory.regimes` decides; ``omega`` switches the regime model on
+or off per evaluation):
+
+* **active**: the process above;
+* **still**: the animal has no velocity; its position drifts only as a slow Brownian motion
+  with diffusion ``ds`` (m²/s per axis; bed shifts and moves around a kill, 0 = held
+  exactly), and the velocity is redrawn from its stationary distribution (the animal sets
+  off again with a velocity unrelated to its last one).
+
+Measurements ``z = x + e`` with ``e ~ N(0, r I₂)``, ``r`` per fix (m²). A row with
+``r = inf`` is a time at which the state is wanted but nothing was observed (prediction and
+interpolation): it is propagated, never updated, and adds nothing to the likelihood.
+
+Both axes share one covariance (isotropic noise and error), so the filters carry the 2×2
+covariance once and two means. Kernels work on a range of rows (one animal) and run in
+parallel over animals; each segment (``start`` true at its first row) restarts at its first
+observed fix, which is conditioned on (the likelihood is that of the other fixes, so every
+model of an animal is compared on the same data).
+
+References: Johnson, D. S., London, J. M., Lea, M.-A. & Durban, J. W. (2008). Continuous-time
+correlated random walk model for animal telemetry data. Ecology 89:1208–1215. Fleming, C. H. et
+al. (2014). From fine-scale foraging to home ranges: a semivariance approach to identifying
+movement modes across spatiotemporal scales. Am. Nat. 183:E154–E167. Rauch, H. E., Tung, F. &
+Striebel, C. T. (1965). AIAA Journal 3:1445–1450.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+__all__ = ["IOU", "OUF", "unit_discretise", "transitions", "loglik_lanes", "smooth_all", "N_TABLE"]
+
+IOU = 0
+"""Kind of an integrated-OU (non-resident) process: scale = stationary velocity variance ``q``."""
+OUF = 1
+"""Kind of a range-resident OUF process: scale = stationary position variance ``sigma²``."""
+
+N_TABLE = 9
+"""Columns of a :func:`transitions` table: F00, F01, F10, F11, U00, U01, U11, dt, vfresh."""
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+@numba.njit(cache=True, inline="always")
+def unit_discretise(dt: float, beta: float) -> tuple[float, float, float, float, float]:
+    """Exact transition of the integrated OU velocity over ``dt`` seconds, per unit ``q``.
+
+    Returns F01, F11, U00, U01, U11 (per axis) for state [position, velocity]
+    with F = [[1, F01], [0, F11]] and process covariance Q = q × U. ``beta = 1/tau_v`` (1/s);
+    ``q`` = stationary velocity variance (m²/s²), so the velocity diffusion is ``2 beta q``.
+
+    Examples
+    --------
+    >>> f01, f11, u00, u01, u11 = unit_discretise(3600.0, 1.0 / 60.0)  # tau 1 min, 1 h step
+    >>> round(f01, 6), round(f11, 6), round(u11, 6)  # ~Brownian: velocity forgotten
+    (60.0, 0.0, 1.0)
+    >>> round(u00 / (2 * 60.0 * 3600.0), 3)  # position variance ~ 2 q tau dt
+    0.975
+    """
+    a = beta * dt
+    if a > 0.5:
+        f11 = math.exp(-a)
+        e1 = 1.0 - f11
+    else:
+        e1 = -math.expm1(-a)  # 1 - exp(-a) without cancellation for small a
+        f11 = 1.0 - e1
+    e2 = e1 * (1.0 + f11)  # 1 - exp(-2a) = (1 - e^-a)(1 + e^-a)
+    f01 = e1 / beta
+    if a < 1e-2:
+        # a - 2(1-e^-a) + (1-e^-2a)/2 cancels to O(a^3): use its series
+        f = a * a * a * (1.0 / 3.0 - a * (0.25 - a * (7.0 / 60.0 - a * (1.0 / 24.0 - a * 31.0 / 2520.0))))
+    else:
+        f = a - 2.0 * e1 + 0.5 * e2
+    return f01, f11, 2.0 / (beta * beta) * f, e1 * e1 / beta, e2
+
+
+@numba.njit(cache=True, inline="always")
+def ouf_discretise(dt: float, a: float, b: float) -> tuple[float, float, float, float, float, float, float]:
+    """Exact transition of the OUF process over ``dt`` s, per unit stationary position variance.
+
+    ``a = 1/tau_p``, ``b = 1/tau_v`` (1/s, ``b >= a``). Returns F00, F01, F10, F11 and
+    U00, U01, U11 with ``Q = sigma² U = Σ₁ - F Σ₁ Fᵀ``, ``Σ₁ = diag(1, a b)`` (the stationary
+    covariance of [position, velocity] per unit position variance).
+
+    Examples
+    --------
+    >>> f00, f01, f10, f11, u00, u01, u11 = ouf_discretise(86400.0 * 50, 1 / 86400.0, 1 / 600.0)
+    >>> round(f00, 12), round(u00, 12)  # 50 range-crossing times: independent positions
+    (0.0, 1.0)
+    """
+    ea = math.exp(-a * dt)
+    eb = math.exp(-b * dt)
+    if b - a > 1e-9 * b:
+        k = 1.0 / (b - a)
+        d = -math.expm1(-(b - a) * dt) * ea  # ea - eb without cancellation
+        f00 = k * (b * ea - a * eb)
+        f01 = k * d
+        f10 = -k * a * b * d
+        f11 = k * (b * eb - a * ea)
+    else:  # critically damped limit
+        f00 = ea * (1.0 + a * dt)
+        f01 = ea * dt
+        f10 = -a * a * dt * ea
+        f11 = ea * (1.0 - a * dt)
+    ab = a * b
+    u00 = max(1.0 - (f00 * f00 + ab * f01 * f01), 0.0)
+    u01 = -(f00 * f10 + ab * f01 * f11)
+    u11 = max(ab - (f10 * f10 + ab * f11 * f11), 0.0)
+    return f00, f01, f10, f11, u00, u01, u11
+
+
+@numba.njit(cache=True, parallel=True)
+def transitions(dt: np.ndarray, bounds: np.ndarray, kind: np.ndarray, tau_p: np.ndarray,
+                tau_v: np.ndarray) -> np.ndarray:
+    """Per-row unit transition table (:data:`N_TABLE` columns) for every animal's process.
+
+    Animal ``k`` owns rows ``bounds[k]:bounds[k+1]`` and has process ``kind[k]`` (:data:`IOU`
+    or :data:`OUF`) with time scales ``tau_p[k]`` (OUF only) and ``tau_v[k]`` (s). Columns:
+    F00, F01, F10, F11, U00, U01, U11 (``Q = scale × U``), the step ``dt`` (s) and ``vfresh``,
+    the stationary velocity variance per unit scale (what a still step redraws).
+    """
+    out = np.empty((dt.size, N_TABLE))
+    for k in numba.prange(bounds.size - 1):
+        if kind[k] == OUF:
+            a = 1.0 / tau_p[k]
+            b = max(1.0 / tau_v[k], a)
+            for i in range(bounds[k], bounds[k + 1]):
+                f00, f01, f10, f11, u00, u01, u11 = ouf_discretise(dt[i], a, b)
+                out[i, 0] = f00
+                out[i, 1] = f01
+                out[i, 2] = f10
+                out[i, 3] = f11
+                out[i, 4] = u00
+                out[i, 5] = u01
+                out[i, 6] = u11
+                out[i, 7] = dt[i]
+                out[i, 8] = a * b
+        else:
+            beta = 1.0 / tau_v[k]
+            for i in range(bounds[k], bounds[k + 1]):
+                f01, f11, u00, u01, u11 = unit_discretise(dt[i], beta)
+                out[i, 0] = 1.0
+                out[i, 1] = f01
+                out[i, 2] = 0.0
+                out[i, 3] = f11
+                out[i, 4] = u00
+                out[i, 5] = u01
+                out[i, 6] = u11
+                out[i, 7] = dt[i]
+                out[i, 8] = 1.0
+    return out
+
+
+@numba.njit(cache=True, inline="always")
+def _step(
+    tr: np.ndarray, i: int, ww: float, sc: float, ds: float, p00: float, p01: float, p11: float,
+) -> tuple[float, float, float, float, float, float, float, float, float, float, float]:
+    """Effective F (4 numbers) of row ``i`` under still weight ``ww`` and the predicted
+    covariance ``F P Fᵀ + Q`` (3 numbers); ``sc`` is the process scale."""
+    act = 1.0 - ww
+    f00 = ww + act * tr[i, 0]
+    f01 = act * tr[i, 1]
+    f10 = act * tr[i, 2]
+    f11 = act * tr[i, 3]
+    # F P Fᵀ
+    t00 = f00 * p00 + f01 * p01
+    t01 = f00 * p01 + f01 * p11
+    t10 = f10 * p00 + f11 * p01
+    t11 = f10 * p01 + f11 * p11
+    a00 = t00 * f00 + t01 * f01 + sc * act * tr[i, 4] + ww * ds * tr[i, 7]
+    a01 = t00 * f10 + t01 * f11 + sc * act * tr[i, 5]
+    a11 = t10 * f10 + t11 * f11 + sc * (act * tr[i, 6] + ww * tr[i, 8])
+    return f00, f01, f10, f11, a00, a01, a11, act, t00, t01, t10
+
+
+@numba.njit(cache=True)
+def _loglik_range(
+    tr: np.ndarray, zx: np.ndarray, zy: np.ndarray, r: np.ndarray, start: np.ndarray, w: np.ndarray,
+    i0: int, i1: int, sc: np.ndarray, om: np.ndarray, ds: np.ndarray, rs: np.ndarray, sel: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Innovation log-likelihood of rows ``i0..i1-1`` (both axes) for ``L = sc.size`` parameter
+    sets ("lanes") in one loop: lane ``j`` has process scale ``sc[j]``, still weight
+    ``om[j] * w[i]`` and still diffusion ``ds[j]`` (m²/s); the error variance of the rows where
+    ``sel`` is true is multiplied by ``rs[j]`` (a profile over the error scale). Writes ``out[j]``.
+
+    Several filters on the same rows in one loop fill the cycles a single filter leaves idle
+    (its Riccati recursion has a division on the critical path every row).
+    """
+    nl = sc.size
+    mx0 = np.zeros(nl)
+    mx1 = np.zeros(nl)
+    my0 = np.zeros(nl)
+    my1 = np.zeros(nl)
+    p00 = np.zeros(nl)
+    p01 = np.zeros(nl)
+    p11 = np.zeros(nl)
+    ll = np.zeros(nl)
+    on = False  # a segment has started with an observed fix
+    n_obs = 0
+    for i in range(i0, i1):
+        ri = r[i]
+        if start[i] or i == i0:
+            on = False
+        if not on:
+            if ri == np.inf:
+                continue  # nothing to start from yet
+            # the first observed fix of a segment defines the position; the velocity is stationary
+            on = True
+            for j in range(nl):
+                mx0[j] = zx[i]
+                my0[j] = zy[i]
+                mx1[j] = 0.0
+                my1[j] = 0.0
+                p00[j] = ri * rs[j] if sel[i] else ri
+                p01[j] = 0.0
+                p11[j] = sc[j] * tr[i, 8]
+            continue
+        wi = w[i]
+        zxi = zx[i]
+        zyi = zy[i]
+        obs = ri != np.inf
+        scaled = sel[i]
+        if obs:
+            n_obs += 1
+        for j in range(nl):
+            f00, f01, f10, f11, a00, a01, a11, _, _, _, _ = _step(tr, i, om[j] * wi, sc[j], ds[j],
+                                                                  p00[j], p01[j], p11[j])
+            m0 = f00 * mx0[j] + f01 * mx1[j]
+            m1 = f10 * mx0[j] + f11 * mx1[j]
+            n0 = f00 * my0[j] + f01 * my1[j]
+            n1 = f10 * my0[j] + f11 * my1[j]
+            if not obs:
+                mx0[j], mx1[j], my0[j], my1[j] = m0, m1, n0, n1
+                p00[j], p01[j], p11[j] = a00, a01, a11
+                continue
+            s = a00 + (ri * rs[j] if scaled else ri)
+            inv_s = 1.0 / s
+            k0 = a00 * inv_s
+            k1 = a01 * inv_s
+            vx = zxi - m0
+            vy = zyi - n0
+            ll[j] -= 0.5 * (vx * vx + vy * vy) * inv_s + math.log(s)
+            mx0[j] = m0 + k0 * vx
+            mx1[j] = m1 + k1 * vx
+            my0[j] = n0 + k0 * vy
+            my1[j] = n1 + k1 * vy
+            p00[j] = a00 - k0 * a00
+            p01[j] = a01 - k0 * a01
+            p11[j] = a11 - k1 * a01
+    for j in range(nl):
+        out[j] = ll[j] - n_obs * _LOG_2PI
+
+
+def loglik_lanes(
+    tr: np.ndarray, zx: np.ndarray, zy: np.ndarray, r: np.ndarray, start: np.ndarray, w: np.ndarray,
+    bounds: np.ndarray, sc: np.ndarray, om: np.ndarray, ds: np.ndarray, rs: np.ndarray | None = None,
+    sel: np.ndarray | None = None,
+) -> np.ndarray:
+    """Log-likelihood per animal and lane, shape ``sc.shape = (n_animals, L)``.
+
+    Animal ``k`` owns rows ``bounds[k]:bounds[k+1]`` of the :func:`transitions` table ``tr``;
+    lane ``j`` has process scale ``sc[k, j]`` (``q`` m²/s² or ``sigma²`` m²), still weight
+    ``om[k, j] * w[i]`` and still diffusion ``ds[k, j]`` (m²/s); optionally the error variance
+    of the rows where ``sel`` is true is multiplied by ``rs[k, j]``.
+    """
+    if rs is None or sel is None:
+        rs = np.ones(sc.shape)
+        sel = np.zeros(zx.size, dtype=np.bool_)
+    return _loglik_lanes(tr, zx, zy, r, start, w, bounds, np.ascontiguousarray(sc, dtype=np.float64),
+                         np.ascontiguousarray(om, dtype=np.float64), np.ascontiguousarray(ds, dtype=np.float64),
+                         np.ascontiguousarray(rs, dtype=np.float64), sel)
+
+
+@numba.njit(cache=True, parallel=True)
+def _loglik_lanes(
+    tr: np.ndarray, zx: np.ndarray, zy: np.ndarray, r: np.ndarray, start: np.ndarray, w: np.ndarray,
+    bounds: np.ndarray, sc: np.ndarray, om: np.ndarray, ds: np.ndarray, rs: np.ndarray, sel: np.ndarray,
+) -> np.ndarray:
+    out = np.empty(sc.shape)
+    for k in numba.prange(bounds.size - 1):
+        _loglik_range(tr, zx, zy, r, start, w, bounds[k], bounds[k + 1], sc[k], om[k], ds[k], rs[k], sel, out[k])
+    return out
+
+
+@numba.njit(cache=True)
+def _smooth_range(
+    tr: np.ndarray, zx: np.ndarray, zy: np.ndarray, r: np.ndarray, start: np.ndarray, w: np.ndarray,
+    i0: int, i1: int, sc: float, om: float, ds: float, ox: np.ndarray, oy: np.ndarray, ovar: np.ndarray,
+) -> None:
+    """Filter then RTS-smooth rows ``i0..i1-1``; writes positions (m) and position variance
+    (m², per axis). Rows before a segment's first observed fix get NaN."""
+    n = i1 - i0
+    mf = np.empty((n, 4))  # filtered [x, vx, y, vy]
+    pf = np.empty((n, 3))  # filtered covariance [p00, p01, p11], shared by both axes
+    pp = np.empty((n, 3))  # predicted covariance of row j (from j-1)
+    ff = np.empty((n, 4))  # effective F used to predict row j
+    first = np.zeros(n, dtype=np.bool_)  # row j starts a chain (nothing before it is used)
+    on = False
+    for j in range(n):
+        i = i0 + j
+        ri = r[i]
+        if start[i] or j == 0:
+            on = False
+        if not on:
+            first[j] = True
+            if ri == np.inf:
+                mf[j, :] = np.nan
+                pf[j, :] = np.nan
+                continue
+            on = True
+            mf[j, 0] = zx[i]
+            mf[j, 1] = 0.0
+            mf[j, 2] = zy[i]
+            mf[j, 3] = 0.0
+            pf[j, 0] = ri
+            pf[j, 1] = 0.0
+            pf[j, 2] = sc * tr[i, 8]
+            continue
+        f00, f01, f10, f11, a00, a01, a11, _, _, _, _ = _step(tr, i, om * w[i], sc, ds,
+                                                              pf[j - 1, 0], pf[j - 1, 1], pf[j - 1, 2])
+        pp[j, 0] = a00
+        pp[j, 1] = a01
+        pp[j, 2] = a11
+        ff[j, 0] = f00
+        ff[j, 1] = f01
+        ff[j, 2] = f10
+        ff[j, 3] = f11
+        mx0 = f00 * mf[j - 1, 0] + f01 * mf[j - 1, 1]
+        mx1 = f10 * mf[j - 1, 0] + f11 * mf[j - 1, 1]
+        my0 = f00 * mf[j - 1, 2] + f01 * mf[j - 1, 3]
+        my1 = f10 * mf[j - 1, 2] + f11 * mf[j - 1, 3]
+        if ri == np.inf:
+            mf[j, 0], mf[j, 1], mf[j, 2], mf[j, 3] = mx0, mx1, my0, my1
+            pf[j, 0], pf[j, 1], pf[j, 2] = a00, a01, a11
+            continue
+        s = a00 + ri
+        k0 = a00 / s
+        k1 = a01 / s
+        vx = zx[i] - mx0
+        vy = zy[i] - my0
+        mf[j, 0] = mx0 + k0 * vx
+        mf[j, 1] = mx1 + k1 * vx
+        mf[j, 2] = my0 + k0 * vy
+        mf[j, 3] = my1 + k1 * vy
+        pf[j, 0] = a00 - k0 * a00
+        pf[j, 1] = a01 - k0 * a01
+        pf[j, 2] = a11 - k1 * a01
+    # RTS backward pass; the last row of each chain keeps its filtered estimate
+    sx0 = sx1 = sy0 = sy1 = 0.0
+    s00 = s01 = s11 = 0.0
+    for j in range(n - 1, -1, -1):
+        i = i0 + j
+        last = j == n - 1 or first[j + 1]
+        if last:
+            sx0, sx1, sy0, sy1 = mf[j, 0], mf[j, 1], mf[j, 2], mf[j, 3]
+            s00, s01, s11 = pf[j, 0], pf[j, 1], pf[j, 2]
+        else:
+            f00, f01, f10, f11 = ff[j + 1, 0], ff[j + 1, 1], ff[j + 1, 2], ff[j + 1, 3]
+            b00, b01, b11 = pp[j + 1, 0], pp[j + 1, 1], pp[j + 1, 2]
+            p00, p01, p11 = pf[j, 0], pf[j, 1], pf[j, 2]
+            # C = P_f Fᵀ (2x2, not symmetric)
+            c00 = p00 * f00 + p01 * f01
+            c01 = p00 * f10 + p01 * f11
+            c10 = p01 * f00 + p11 * f01
+            c11 = p01 * f10 + p11 * f11
+            det = b00 * b11 - b01 * b01
+            i00 = b11 / det
+            i01 = -b01 / det
+            i11 = b00 / det
+            # gain G = C B^-1
+            g00 = c00 * i00 + c01 * i01
+            g01 = c00 * i01 + c01 * i11
+            g10 = c10 * i00 + c11 * i01
+            g11 = c10 * i01 + c11 * i11
+            # predicted mean of row j+1 from filtered row j
+            px0 = f00 * mf[j, 0] + f01 * mf[j, 1]
+            px1 = f10 * mf[j, 0] + f11 * mf[j, 1]
+            py0 = f00 * mf[j, 2] + f01 * mf[j, 3]
+            py1 = f10 * mf[j, 2] + f11 * mf[j, 3]
+            dx0 = sx0 - px0
+            dx1 = sx1 - px1
+            dy0 = sy0 - py0
+            dy1 = sy1 - py1
+            sx0 = mf[j, 0] + g00 * dx0 + g01 * dx1
+            sx1 = mf[j, 1] + g10 * dx0 + g11 * dx1
+            sy0 = mf[j, 2] + g00 * dy0 + g01 * dy1
+            sy1 = mf[j, 3] + g10 * dy0 + g11 * dy1
+            # P_s = P_f + G (P_s' - B) Gᵀ
+            d00 = s00 - b00
+            d01 = s01 - b01
+            d11 = s11 - b11
+            h00 = g00 * d00 + g01 * d01
+            h01 = g00 * d01 + g01 * d11
+            h10 = g10 * d00 + g11 * d01
+            h11 = g10 * d01 + g11 * d11
+            n00 = p00 + h00 * g00 + h01 * g01
+            n01 = p01 + h00 * g10 + h01 * g11
+            n11 = p11 + h10 * g10 + h11 * g11
+            s00, s01, s11 = n00, n01, n11
+        ox[i] = sx0
+        oy[i] = sy0
+        ovar[i] = s00
+
+
+@numba.njit(cache=True, parallel=True)
+def smooth_all(
+    tr: np.ndarray, zx: np.ndarray, zy: np.ndarray, r: np.ndarray, start: np.ndarray, w: np.ndarray,
+    bounds: np.ndarray, sc: np.ndarray, om: np.ndarray, ds: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Smoothed x, y (m) and position variance (m², per axis) of every row; animal ``k`` has
+    process scale ``sc[k]``, still weight ``om[k] * w[i]`` and still diffusion ``ds[k]`` (m²/s)."""
+    m = zx.size
+    ox = np.empty(m)
+    oy = np.empty(m)
+    ovar = np.empty(m)
+    for k in numba.prange(bounds.size - 1):
+        _smooth_range(tr, zx, zy, r, start, w, bounds[k], bounds[k + 1], sc[k], om[k], ds[k], ox, oy, ovar)
+    return ox, oy, ovar
