@@ -189,26 +189,26 @@ class ErrorModel:
         non-positive values are a :class:`~telemetry.errors.TelemetryError`."""
         need = {"class", "uere_m"}
         if not need <= set(table.columns):
-            raise TelemetryError(f"{where}: needs columns class and uere_m, has {', '.join(map(str, table.columns))}")
+            raise TelemetryError(f"needs columns class and uere_m, has {', '.join(map(str, table.columns))}", where)
         uere, ci, src, n = {}, {}, {}, {}
-        for i, row in enumerate(table.itertuples(index=False), start=2):
-            name = str(row.__getattribute__("class")).strip()
+        for i, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
+            name = str(row["class"]).strip()
             if name not in ERROR_CLASSES:
-                raise TelemetryError(f"{where}: unknown error class {name!r}; known: {', '.join(ERROR_CLASSES)}",
-                                     line=i, column="class")
+                raise TelemetryError(f"unknown error class {name!r}; known: {', '.join(ERROR_CLASSES)}",
+                                     where, line=i, column="class")
             try:
-                value = float(row.uere_m)
+                value = float(row["uere_m"])
             except (TypeError, ValueError):
                 value = math.nan
-            if not value > 0 or not math.isfinite(value):
-                raise TelemetryError(f"{where}: uere_m must be a positive number of metres, got {row.uere_m!r}",
-                                     line=i, column="uere_m")
+            if not (value > 0 and math.isfinite(value)):
+                raise TelemetryError(f"uere_m must be a positive number of metres, got {row['uere_m']!r}",
+                                     where, line=i, column="uere_m")
             uere[name] = value
-            lo = getattr(row, "ci_low_m", math.nan)
-            hi = getattr(row, "ci_high_m", math.nan)
+            lo, hi = row.get("ci_low_m", math.nan), row.get("ci_high_m", math.nan)
             ci[name] = (float(lo) if pd.notna(lo) else math.nan, float(hi) if pd.notna(hi) else math.nan)
-            src[name] = str(getattr(row, "source", "calibrated") or "calibrated")
-            nn = getattr(row, "n_fixes", 0)
+            source = row.get("source")
+            src[name] = str(source) if isinstance(source, str) and source.strip() else "calibrated"
+            nn = row.get("n_fixes", 0)
             n[name] = int(nn) if pd.notna(nn) else 0
         return cls(uere_m=uere, ci_m=ci, source=src, n_fixes=n, note=str(table.attrs.get("note", "")))
 
