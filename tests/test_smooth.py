@@ -1,10 +1,11 @@
 """Tests of the continuous-time Kalman/RTS track smoother against independent references.
 
-References used:
-* the exact transition (F, Q) against Van Loan's matrix-exponential method (scipy.linalg.expm);
-* the numba filter/smoother/likelihood against a plain dense-matrix Kalman + RTS written here;
-* accuracy against a simulated ground truth (OU velocity integrated on a 30 s grid, not with the
-  smoother's own discretisation), compared with the raw fixes and movingpandas' KalmanSmootherCV.
+The kernels are tested against Van Loan's method and a dense-matrix Kalman filter in
+tests/test_kalman.py; here the whole smoother is tested against simulated ground truth built
+independently of its own model (an OU velocity integrated by a plain cumulative sum on a 30 s
+grid; resting bouts at a fixed point), against the raw fixes and movingpandas'
+KalmanSmootherCV, and on the synthetic sample's truth. The wide sweep of simulated collars with
+varied settings is scripts/validate.py (its invariants: tests/test_validate_invariants.py).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pyproj
 import pytest
-import scipy.linalg
 from scipy.signal import lfilter
 
 from telemetry.trajectory import smooth as sm
+from telemetry.trajectory.error_model import ErrorModel, error_classes
 from telemetry.trajectory.projection import from_local, local_crs, project_by_group, to_local
-from telemetry.trajectory.smooth import SmoothParams, measurement_sigma_m, smooth
+from telemetry.trajectory.smooth import SmoothParams, measurement_sigma_m, predict, smooth
 
 GEOD = pyproj.Geod(ellps="WGS84")
 FIX_TYPE = pd.CategoricalDtype(["3D", "2D", "argos", "none"])
@@ -96,115 +97,7 @@ def rmse_m(lon, lat, tlon, tlat) -> float:
     return float(np.sqrt(np.mean(np.square(d))))
 
 
-# --------------------------------------------------------------------------- independent references
-
-
-def van_loan(dt: float, beta: float, q: float) -> tuple[np.ndarray, np.ndarray]:
-    """Exact F, Q of dx = v dt, dv = -beta v dt + sqrt(2 beta q) dW (Van Loan 1978)."""
-    a = np.array([[0.0, 1.0], [0.0, -beta]])
-    g = np.array([[0.0], [math.sqrt(2 * beta * q)]])
-    blk = np.zeros((4, 4))
-    blk[:2, :2] = -a
-    blk[:2, 2:] = g @ g.T
-    blk[2:, 2:] = a.T
-    e = scipy.linalg.expm(blk * dt)
-    f = e[2:, 2:].T
-    return f, f @ e[:2, 2:]
-
-
-def dense_kalman_rts(t, zx, zy, r, start, beta, q):
-    """Textbook 4-state Kalman filter + RTS smoother with explicit matrices (reference).
-
-    ``q`` (stationary velocity variance, m²/s²) is a scalar or one value per row (the step into it).
-    """
-    n = len(t)
-    q = np.broadcast_to(np.asarray(q, float), (n,))
-    h = np.zeros((2, 4))
-    h[0, 0] = h[1, 2] = 1.0
-    mf = np.zeros((n, 4))
-    pf = np.zeros((n, 4, 4))
-    mp = np.zeros((n, 4))
-    pp = np.zeros((n, 4, 4))
-    fs = np.zeros((n, 4, 4))
-    ll = 0.0
-    for i in range(n):
-        if start[i]:
-            mf[i] = [zx[i], 0, zy[i], 0]
-            pf[i] = np.diag([r[i], q[i], r[i], q[i]])
-            continue
-        f1, q1 = van_loan(t[i] - t[i - 1], beta, q[i])
-        f = scipy.linalg.block_diag(f1, f1)
-        qq = scipy.linalg.block_diag(q1, q1)
-        mp[i] = f @ mf[i - 1]
-        pp[i] = f @ pf[i - 1] @ f.T + qq
-        fs[i] = f
-        s = h @ pp[i] @ h.T + r[i] * np.eye(2)
-        k = pp[i] @ h.T @ np.linalg.inv(s)
-        nu = np.array([zx[i], zy[i]]) - h @ mp[i]
-        ll += -0.5 * (np.log(np.linalg.det(2 * np.pi * s)) + nu @ np.linalg.solve(s, nu))
-        mf[i] = mp[i] + k @ nu
-        pf[i] = (np.eye(4) - k @ h) @ pp[i]
-    ms, ps = mf.copy(), pf.copy()
-    for i in range(n - 2, -1, -1):
-        if start[i + 1]:
-            continue
-        g = pf[i] @ fs[i + 1].T @ np.linalg.inv(pp[i + 1])
-        ms[i] = mf[i] + g @ (ms[i + 1] - mp[i + 1])
-        ps[i] = pf[i] + g @ (ps[i + 1] - pp[i + 1]) @ g.T
-    return ms[:, 0], ms[:, 2], ps[:, 0, 0], ll
-
-
 # --------------------------------------------------------------------------- tests
-
-
-@pytest.mark.parametrize("dt", [0.0, 1e-3, 30.0, 600.0, 3600.0, 86400.0 * 3])
-@pytest.mark.parametrize("tau", [60.0, 3600.0, 1e6])
-def test_discretisation_matches_van_loan(dt: float, tau: float) -> None:
-    q = 0.04
-    f01, f11, q00, q01, q11 = sm._discretise(dt, 1.0 / tau, q)
-    if dt / tau > 20:
-        # Van Loan's block exponential overflows (e^{+dt/tau}); use the large-dt limit instead:
-        # F01 -> tau, F11 -> 0, Q00 -> 2 q tau^2 (dt/tau - 3/2), Q01 -> q tau, Q11 -> q
-        np.testing.assert_allclose([f01, f11, q00, q01, q11], [tau, 0, 2 * q * tau * (dt - 1.5 * tau), q * tau, q],
-                                   rtol=1e-8, atol=1e-8)
-        return
-    f, qq = van_loan(dt, 1.0 / tau, q)
-    np.testing.assert_allclose([f01, f11], [f[0, 1], f[1, 1]], rtol=1e-9, atol=1e-10)  # expm itself is good to ~1e-11
-    # Van Loan's Q loses relative precision when tiny; compare relative to its scale
-    scale = max(abs(qq).max(), 1e-300)
-    np.testing.assert_allclose([q00, q01, q11], [qq[0, 0], qq[0, 1], qq[1, 1]], rtol=1e-6, atol=1e-9 * scale)
-
-
-def test_small_step_series_is_continuous() -> None:
-    # the series branch (a < 1e-2) and the closed form must agree at the switch
-    beta, q = 1.0, 1.0
-    lo = sm._discretise(1e-2 * (1 - 1e-9), beta, q)[2]
-    hi = sm._discretise(1e-2 * (1 + 1e-9), beta, q)[2]
-    assert abs(lo - hi) / hi < 1e-8
-
-
-@pytest.mark.parametrize("per_step_q", [False, True])
-def test_kernel_matches_dense_reference(per_step_q: bool) -> None:
-    rng = np.random.default_rng(5)
-    n = 60
-    t = np.cumsum(rng.uniform(60, 7200, n))
-    zx = np.cumsum(rng.normal(0, 200, n))
-    zy = np.cumsum(rng.normal(0, 200, n))
-    r = rng.uniform(5, 60, n) ** 2
-    start = np.zeros(n, bool)
-    start[[0, 25, 26]] = True  # a one-fix segment too
-    dt = np.r_[0.0, np.diff(t)]
-    beta = 1 / 1800.0
-    # per-step process noise (the two-regime smoother) spans 6 decades; else one level
-    q = np.exp(rng.uniform(np.log(1e-7), np.log(0.1), n)) if per_step_q else np.full(n, 0.05)
-    bounds = np.array([0, n])
-    x, y, var = sm._smooth_all(dt, zx, zy, r, start, bounds, np.array([beta]), q)
-    ll = sm._loglik_all(dt, zx, zy, r, start, bounds, np.array([beta]), q)[0]
-    rx, ry, rvar, rll = dense_kalman_rts(t, zx, zy, r, start, beta, q)
-    np.testing.assert_allclose(x, rx, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(y, ry, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(var, rvar, rtol=1e-7)
-    assert ll == pytest.approx(rll, rel=1e-10)
 
 
 def test_projection_roundtrip_and_scale() -> None:
@@ -228,13 +121,16 @@ def test_projection_roundtrip_and_scale() -> None:
 def test_measurement_sigma_from_fix_quality() -> None:
     df = pd.DataFrame(
         {
-            "fix_type": pd.Categorical(["3D", "2D", "3D", "argos", "argos", "none"], dtype=FIX_TYPE),
+            "fix_type": pd.Categorical(["3D", "2D", "3D", "argos", "argos", None], dtype=FIX_TYPE),
             "hdop": [1.5, 2.0, np.nan, np.nan, np.nan, 1.0],
             "argos_lc": pd.Categorical([None, None, None, "2", None, None], dtype=ARGOS_LC),
         }
     )
-    s = measurement_sigma_m(df, uere_3d_m=8.0, uere_2d_m=25.0, default_hdop=3.0)
-    np.testing.assert_allclose(s, [12.0, 50.0, 24.0, 500.0, max(sm.ARGOS_ERROR_M.values()), 25.0])
+    s = measurement_sigma_m(df, uere_3d_m=8.0, uere_2d_m=25.0, uere_unknown_m=15.0)
+    # the 3D fix without HDOP takes its class's median HDOP (1.5); an Argos fix without a class the worst
+    np.testing.assert_allclose(s, [12.0, 50.0, 12.0, 500.0, max(sm.ARGOS_ERROR_M.values()), 15.0])
+    given = ErrorModel(uere_m={"3D": 4.0}, source={"3D": "calibrated"})
+    np.testing.assert_allclose(measurement_sigma_m(df, error_model=given, uere_2d_m=25.0)[:2], [6.0, 50.0])
     with pytest.raises(TypeError):
         measurement_sigma_m(df, uere_m=3.0)
 
@@ -247,44 +143,90 @@ def test_rows_flags_segments_and_order() -> None:
     assert list(out.index) == list(df.index)
     assert out[df.columns].equals(df)  # input columns untouched
     bad = [3, 10, 5]
-    assert out.loc[bad, ["lon_s", "lat_s", "se_m"]].isna().all().all()
+    assert out.loc[bad, ["lon_s", "lat_s", "se_m", "sigma_m"]].isna().all().all()
     good = out.drop(index=bad)
-    assert good[["lon_s", "lat_s", "se_m"]].notna().all().all()
-    assert (good.se_m < good.sigma_m).all()  # smoothing never loses precision
+    assert good[["lon_s", "lat_s", "se_m", "sigma_m", "resid_chi2"]].notna().all().all()
+    assert (good.se_m <= good.sigma_m * (1 + 1e-9)).all()  # smoothing never loses precision
 
     # restart at segment_id: moving segment 0 far away must not change segment 1
     a0 = df[df.animal_id == "A0"].sort_values("time")
     cut = a0.time.iloc[len(a0) // 2]
-    seg = pd.Series(np.where(df.time >= cut, 1, 0), index=df.index)
-    df2 = df.assign(segment_id=seg)
-    fixed = SmoothParams(tau_s=3600.0, default_speed_sd_ms=0.03, min_fixes_ml=10**9)  # no ML: exact comparison
-    o1 = smooth(df2, fixed)
+    df2 = df.assign(segment_id=pd.Series(np.where(df.time >= cut, 1, 0), index=df.index))
+    o1 = smooth(df2)
     moved = df2.copy()
     moved.loc[(moved.segment_id == 0) & (moved.animal_id == "A0"), "lat"] += 0.05
-    o2 = smooth(moved, fixed)
+    # the same models and errors: only the smoothing is redone
+    o2 = smooth(moved, models=o1.attrs["smooth"], error_model=ErrorModel.from_dict(o1.attrs["error_model"]))
     s1 = (df2.segment_id == 1) & (df2.animal_id == "A0") & df2.flag.isna() & df2.lon.notna()
-    np.testing.assert_allclose(o1.loc[s1, "lat_s"], o2.loc[s1, "lat_s"], atol=1e-12)
+    np.testing.assert_allclose(o1.loc[s1, "lat_s"], o2.loc[s1, "lat_s"], atol=1e-9)
 
 
-def test_ml_recovers_process_noise_and_se_is_calibrated() -> None:
-    df = simulate_ou(n_animals=3, hours=300, interval_h=0.25, tau_s=3600.0, speed_sd_ms=0.03, seed=11)
-    # the one-regime ML recovers q; with regimes on, BIC keeps most of these homogeneous tracks one-regime
-    for fit in smooth(df, regimes=False).attrs["smooth"].values():
-        assert fit["speed_sd_ms"] == pytest.approx(0.03, rel=0.25)
-    out = smooth(df)
-    assert sum(f["n_regimes"] == 1 for f in out.attrs["smooth"].values()) >= 2
-    # standardised errors per axis: |e| / se should be ~N(0,1) -> 95 % within 1.96
+def _standardised(out: pd.DataFrame, df: pd.DataFrame) -> np.ndarray:
     az, _, dist = GEOD.inv(out.lon_s.to_numpy(), out.lat_s.to_numpy(), df.true_lon.to_numpy(), df.true_lat.to_numpy())
-    ex = dist * np.sin(np.radians(az)) / out.se_m.to_numpy()
-    ey = dist * np.cos(np.radians(az)) / out.se_m.to_numpy()
-    cover = np.mean(np.abs(np.r_[ex, ey]) < 1.96)
+    return np.r_[dist * np.sin(np.radians(az)), dist * np.cos(np.radians(az))] / np.r_[out.se_m, out.se_m]
+
+
+def test_ml_recovers_speed_and_se_is_calibrated() -> None:
+    df = simulate_ou(n_animals=3, hours=300, interval_h=0.25, tau_s=3600.0, speed_sd_ms=0.03, seed=11)
+    out = smooth(df, regimes=False)
+    for fit in out.attrs["smooth"].values():
+        assert fit["model"] in ("IOU", "OUF")
+        assert fit["speed_sd_ms"] == pytest.approx(0.03, rel=0.3)
+    cover = np.mean(np.abs(_standardised(out, df)) < 1.96)
     print(f"\nse_m coverage of 95% intervals: {cover:.3f}")
     assert 0.92 < cover < 0.98
 
 
-def simulate_rest_active(days: float = 40.0, interval_h: float = 2.0, seed: int = 2) -> pd.DataFrame:
+def test_error_is_estimated_from_the_tracks() -> None:
+    """UERE of 3D and 2D fixes recovered (within their 95 % intervals) from tracks with rests, at
+    two collar settings neither of which is the default; se_m covers the true error."""
+    for uere, seed in (((4.0, 12.0), 21), ((15.0, 40.0), 22)):
+        df = pd.concat([simulate_rest_active(days=60, interval_h=1.0, seed=seed + k, uere=uere, animal=f"R{k}")
+                        for k in range(3)], ignore_index=True)
+        out = smooth(df)
+        em = out.attrs["error_model"]
+        for cls, truth in zip(("3D", "2D"), uere):
+            assert em[cls]["source"] == "estimated"
+            assert em[cls]["ci_low_m"] <= truth * 1.03 and truth * 0.97 <= em[cls]["ci_high_m"], (cls, em[cls], truth)
+            assert em[cls]["uere_m"] == pytest.approx(truth, rel=0.1)
+        cover = np.mean(np.abs(_standardised(out, df)) < 1.96)
+        assert 0.92 < cover < 0.98, cover
+        is3 = (df.fix_type == "3D").to_numpy()
+        raw = rmse_m(df.lon[is3], df.lat[is3], df.true_lon[is3], df.true_lat[is3])
+        ours = rmse_m(out.lon_s[is3], out.lat_s[is3], df.true_lon[is3], df.true_lat[is3])
+        assert ours < raw
+
+
+def test_calibration_is_used_as_given_and_defaults_are_said() -> None:
+    df = simulate_rest_active(days=20, interval_h=1.0, seed=5, uere=(4.0, 12.0))
+    cal = ErrorModel(uere_m={"3D": 4.0}, ci_m={"3D": (3.8, 4.2)}, source={"3D": "calibrated"}, n_fixes={"3D": 900})
+    out = smooth(df, error_model=cal)
+    em = out.attrs["error_model"]
+    assert em["3D"]["uere_m"] == 4.0 and em["3D"]["source"] == "calibrated"
+    assert em["2D"]["source"] == "estimated"  # not in the calibration: estimated from the tracks
+    off = smooth(df, estimate_error=False)
+    assert {em2["source"] for k, em2 in off.attrs["error_model"].items() if k != "note"} == {"default"}
+
+
+def test_error_not_identified_falls_back_to_the_default_and_says_so() -> None:
+    """A fast mover sampled daily: steps of tens of km, nothing in the data about a few metres of
+    error. The estimate must not absorb the movement model's misfit as error."""
+    df = simulate_ou(n_animals=2, hours=24 * 200, interval_h=24.0, tau_s=3 * 3600.0, speed_sd_ms=0.5, seed=4)
+    out = smooth(df)
+    em = out.attrs["error_model"]
+    for cls in ("3D", "2D"):
+        assert em[cls]["source"] == "default"
+    assert "not identified" in em["note"]
+    use = out.lon_s.notna()
+    raw = rmse_m(df.lon[use], df.lat[use], df.true_lon[use], df.true_lat[use])
+    assert rmse_m(out.lon_s[use], out.lat_s[use], df.true_lon[use], df.true_lat[use]) < 1.02 * raw
+
+
+def simulate_rest_active(days: float = 40.0, interval_h: float = 2.0, seed: int = 2, uere: tuple[float, float] = (10.0, 30.0),
+                         animal: str = "R0") -> pd.DataFrame:
     """One animal alternating resting bouts (fixed point, 12–72 h) and active bouts (OU velocity,
-    speed s.d. 0.3 m/s, tau 30 min, 6–12 h), 30 s truth grid, noisy fixes every ``interval_h``."""
+    speed s.d. 0.3 m/s, tau 30 min, 6–12 h), 30 s truth grid, noisy fixes every ``interval_h``
+    with sigma = UERE x HDOP per axis (3D, 2D)."""
     rng = np.random.default_rng(seed)
     grid_s, n = 30.0, int(days * 86400 / 30.0)
     still = np.zeros(n, bool)
@@ -300,7 +242,7 @@ def simulate_rest_active(days: float = 40.0, interval_h: float = 2.0, seed: int 
     idx = np.arange(0, n, int(interval_h * 120))
     hdop = np.exp(rng.normal(np.log(1.5), 0.45, idx.size))
     is3d = rng.random(idx.size) < 0.85
-    sig = np.where(is3d, 10.0, 30.0) * hdop
+    sig = np.where(is3d, uere[0], uere[1]) * hdop
     tr = pyproj.Transformer.from_crs(
         pyproj.CRS.from_proj4("+proj=aeqd +lat_0=42.5 +lon_0=77 +ellps=WGS84"), "EPSG:4326", always_xy=True
     )
@@ -310,7 +252,7 @@ def simulate_rest_active(days: float = 40.0, interval_h: float = 2.0, seed: int 
     step_still = np.r_[False, [still[a : b + 1].all() for a, b in zip(idx[:-1], idx[1:])]]
     return pd.DataFrame(
         {
-            "animal_id": "R0",
+            "animal_id": animal,
             "time": pd.to_datetime(1.7e9 + idx * grid_s, unit="s", utc=True),
             "lon": lon,
             "lat": lat,
@@ -326,32 +268,58 @@ def simulate_rest_active(days: float = 40.0, interval_h: float = 2.0, seed: int 
     )
 
 
-def test_two_regimes_average_resting_bouts() -> None:
+def test_still_regime_averages_resting_bouts() -> None:
     df = simulate_rest_active()
     one = smooth(df, regimes=False)
     two = smooth(df)
     fit = two.attrs["smooth"]["R0"]
-    assert fit["n_regimes"] == 2
-    assert fit["speed_sd_still_ms"] < 0.1 * fit["speed_sd_ms"]
-    # the step HMM labels the steps: P(still) agrees with the truth on >= 95 % of steps
-    x, y, proj = project_by_group(df.lon.to_numpy(), df.lat.to_numpy(), np.zeros(len(df), np.int64), 1)
-    r = measurement_sigma_m(df) ** 2
-    start = np.r_[True, np.zeros(len(df) - 1, bool)]
-    dt = np.r_[0.0, np.diff((df.time - df.time.iloc[0]).dt.total_seconds().to_numpy())]
-    w, _ = sm._still_all(dt, x, y, r, start, np.array([0, len(df)]), 100)
-    assert np.mean((w[1:] > 0.5) == df.step_still.to_numpy()[1:]) > 0.95
+    assert fit["model"].endswith("+still")
+    # the still steps agree with the truth on >= 95 % of steps
+    still = two.p_still.to_numpy()[1:] > 0.5
+    assert np.mean(still == df.step_still.to_numpy()[1:]) > 0.95
     rest = df.resting.to_numpy()
     e1 = rmse_m(one.lon_s[rest], one.lat_s[rest], df.true_lon[rest], df.true_lat[rest])
     e2 = rmse_m(two.lon_s[rest], two.lat_s[rest], df.true_lon[rest], df.true_lat[rest])
     m1 = rmse_m(one.lon_s[~rest], one.lat_s[~rest], df.true_lon[~rest], df.true_lat[~rest])
     m2 = rmse_m(two.lon_s[~rest], two.lat_s[~rest], df.true_lon[~rest], df.true_lat[~rest])
     raw = rmse_m(df.lon[rest], df.lat[rest], df.true_lon[rest], df.true_lat[rest])
-    print(f"\nresting RMSE raw {raw:.1f} one-regime {e1:.1f} two-regime {e2:.1f} m; active one {m1:.1f} two {m2:.1f} m")
-    assert e2 < 0.5 * e1  # a resting bout of 6-36 fixes is averaged instead of tracked
+    print(f"\nresting RMSE raw {raw:.1f} one-regime {e1:.1f} still regime {e2:.1f} m; active one {m1:.1f} two {m2:.1f} m")
+    assert e2 < 0.5 * e1  # a resting bout is averaged instead of tracked
     assert m2 < 1.05 * m1  # ...without losing the active bouts
-    az, _, dist = GEOD.inv(two.lon_s.to_numpy(), two.lat_s.to_numpy(), df.true_lon.to_numpy(), df.true_lat.to_numpy())
-    z = np.r_[dist * np.sin(np.radians(az)), dist * np.cos(np.radians(az))] / np.r_[two.se_m, two.se_m]
-    assert 0.9 < np.mean(np.abs(z) < 1.96) < 0.99
+    assert 0.92 < np.mean(np.abs(_standardised(two, df)) < 1.96) < 0.98
+
+
+def test_predict_interpolates_and_agrees_with_the_smoother_at_fixes() -> None:
+    df = simulate_ou(n_animals=2, hours=100, interval_h=0.25, tau_s=3600.0, speed_sd_ms=0.05, seed=9)
+    df = df.sort_values(["animal_id", "time"]).reset_index(drop=True)
+    held = (np.arange(len(df)) % 5 == 2)
+    kept = df.copy()
+    kept.loc[held, "flag"] = "speed"  # left out of the fit
+    out = smooth(kept)
+    query = df.loc[held, ["animal_id", "time"]].reset_index(drop=True)
+    pred = predict(out, query)
+    assert pred[["lon", "lat", "se_m"]].notna().mean().min() > 0.95  # only times outside segments are NaN
+    ok = pred.lon.notna().to_numpy()
+    truth = df.loc[held].reset_index(drop=True)[ok]
+    ours = rmse_m(pred.lon[ok], pred.lat[ok], truth.true_lon, truth.true_lat)
+    # the trivial answer: linear interpolation between the kept neighbouring fixes
+    lin = []
+    for a, g in df.groupby("animal_id", observed=True):
+        k = g[~held[g.index]]
+        q = g[held[g.index]]
+        tq = q.time.astype("int64").to_numpy()
+        tk = k.time.astype("int64").to_numpy()
+        lin.append(pd.DataFrame({"lon": np.interp(tq, tk, k.lon), "lat": np.interp(tq, tk, k.lat),
+                                 "true_lon": q.true_lon, "true_lat": q.true_lat}))
+    lin = pd.concat(lin)
+    trivial = rmse_m(lin.lon, lin.lat, lin.true_lon, lin.true_lat)
+    print(f"\nheld-out RMSE: predict {ours:.1f} m, linear interpolation {trivial:.1f} m")
+    assert ours < 0.9 * trivial
+    # at a fix's own time the prediction is the smoothed position
+    fixes = out[out.lon_s.notna()].iloc[:50]
+    again = predict(out, fixes[["animal_id", "time"]])
+    np.testing.assert_allclose(again.lon.to_numpy(), fixes.lon_s.to_numpy(), atol=1e-7)
+    np.testing.assert_allclose(again.se_m.to_numpy(), fixes.se_m.to_numpy(), rtol=1e-6)
 
 
 def _movingpandas_smooth(df: pd.DataFrame, process_noise_std: float, measurement_noise_std: float):
@@ -440,27 +408,30 @@ STATES = ("resting", "moving", "travelling")
 
 
 @pytest.mark.skipif(NO_SAMPLE, reason="sample truth not generated yet")
-def test_sample_rmse_beats_raw_per_state_and_se_covers() -> None:
+def test_sample_rmse_beats_raw_and_se_covers() -> None:
+    """The synthetic sample must not get worse (issue 14: 38.4 m raw, 31.4 m before the error
+    model was estimated); its collars are 10 m / 30 m UERE, which the smoother must find itself."""
     df = load_sample_with_truth()
     assert len(df) > 100
     out = smooth(df)
     use = out.lon_s.notna().to_numpy()
     d, o = df[use], out[use]
     lines, res = [], {}
-    for name, m in [("all", np.ones(len(d), bool))] + [(s, (d.state == s).to_numpy()) for s in STATES]:
+    is3 = (d.fix_type == "3D").to_numpy()
+    for name, m in [("all", np.ones(len(d), bool)), ("3D", is3)] + [(s, (d.state == s).to_numpy()) for s in STATES]:
         raw = rmse_m(d.lon[m], d.lat[m], d.true_lon[m], d.true_lat[m])
         ours = rmse_m(o.lon_s[m], o.lat_s[m], d.true_lon[m], d.true_lat[m])
         res[name] = (raw, ours)
         lines.append(f"{name} (n={m.sum()}): raw {raw:.2f} ours {ours:.2f}")
-    az, _, dist = GEOD.inv(o.lon_s.to_numpy(), o.lat_s.to_numpy(), d.true_lon.to_numpy(), d.true_lat.to_numpy())
-    z = np.r_[dist * np.sin(np.radians(az)), dist * np.cos(np.radians(az))] / np.r_[o.se_m, o.se_m]
-    cover = float(np.mean(np.abs(z) < 1.96))
-    print("\nsample RMSE to truth, all animals (m): " + "; ".join(lines) + f"; se_m 95% coverage {cover:.3f}")
-    assert res["all"][1] < 0.9 * res["all"][0]
-    assert res["resting"][1] < 0.8 * res["resting"][0]  # resting bouts are averaged
-    for s in ("moving", "travelling"):
-        assert res[s][1] < 1.02 * res[s][0]  # fixes hours apart while moving: little to gain, nothing lost
-    assert cover > 0.9
+    cover = float(np.mean(np.abs(_standardised(o, d)) < 1.96))
+    em = out.attrs["error_model"]
+    print("\nsample RMSE to truth (m): " + "; ".join(lines) + f"; se_m 95% coverage {cover:.3f}; UERE {em}")
+    assert res["all"][1] < 31.4
+    assert res["3D"][1] < res["3D"][0]
+    assert res["resting"][1] < 0.7 * res["resting"][0]  # resting bouts are averaged
+    assert res["travelling"][1] < 1.02 * res["travelling"][0]
+    assert 0.93 < cover < 0.97
+    assert em["3D"]["uere_m"] == pytest.approx(10.0, rel=0.25) and em["2D"]["uere_m"] == pytest.approx(30.0, rel=0.15)
 
 
 @pytest.mark.skipif(NO_SAMPLE, reason="sample truth not generated yet")
@@ -491,67 +462,6 @@ def test_rows_without_animal_id_are_left_unsmoothed():
     assert t.loc[~gone & t["flag"].isna() & t["lon"].notna(), "lon_s"].notna().all()
 
 
-def test_likelihood_lanes_are_bit_identical_to_one_pass_per_level() -> None:
-    # the ML search evaluates several q per animal in one pass (_loglik_lanes); each lane must be
-    # exactly the per-row-q kernel, or the search's comparisons (and the fit) could change
-    rng = np.random.default_rng(11)
-    sizes = [1, 2, 40, 300]
-    bounds = np.r_[0, np.cumsum(sizes)]
-    n = bounds[-1]
-    dt = rng.uniform(60, 7200, n)
-    zx = np.cumsum(rng.normal(0, 200, n))
-    zy = np.cumsum(rng.normal(0, 200, n))
-    r = rng.uniform(5, 60, n) ** 2
-    start = np.zeros(n, bool)
-    start[bounds[:-1]] = True
-    start[[50, 51, 200]] = True
-    w = rng.random(n) * ~start
-    a = np.repeat(np.arange(len(sizes)), sizes)
-    beta = np.full(len(sizes), 1 / 1800.0)
-    tr = sm._unit_transitions(dt, bounds, beta)
-    for n_levels in (1, 2, 12):
-        qa = np.exp(rng.uniform(-18, 2, (len(sizes), n_levels)))
-        qs = np.exp(rng.uniform(-18, 2, (len(sizes), n_levels)))
-        for q_still in (qs, qa):  # two levels, and one (qs = qa)
-            lanes = sm._loglik_lanes(tr, zx, zy, r, start, bounds, qa, q_still, w)
-            for lev in range(n_levels):
-                q_row = qa[a, lev] + (q_still[a, lev] - qa[a, lev]) * w
-                assert np.array_equal(lanes[:, lev], sm._loglik_all(dt, zx, zy, r, start, bounds, beta, q_row))
-
-
-def _bisection_diffusion(w, d2, c, t, lo, hi):
-    """The plain 40-halving bisection that sm._weighted_diffusion must reproduce bit for bit."""
-    a, b = math.log(lo), math.log(hi)
-    if sm._diffusion_score(lo, w, d2, c, t) <= 0.0:
-        return lo
-    if sm._diffusion_score(hi, w, d2, c, t) >= 0.0:
-        return hi
-    for _ in range(40):
-        m = 0.5 * (a + b)
-        if sm._diffusion_score(math.exp(m), w, d2, c, t) > 0.0:
-            a = m
-        else:
-            b = m
-    return math.exp(0.5 * (a + b))
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_weighted_diffusion_matches_plain_bisection(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    m = 500
-    t = rng.uniform(60, 20000, m)
-    c = rng.uniform(10, 5000, m)
-    scale = 10.0 ** rng.uniform(-6, 2)  # diffusions from ~1e-6 to ~100 m²/s
-    d2 = rng.chisquare(2, m) * (c + scale * t)
-    w = rng.random(m)
-    for guess in (0.0, scale, 1e-8, 1e4, scale * 1.001):
-        got = sm._weighted_diffusion(w, d2, c, t, 1e-8, 1e4, guess)
-        assert got == _bisection_diffusion(w, d2, c, t, 1e-8, 1e4)
-    # boundaries: displacements all within the fix error / far beyond the search range
-    assert sm._weighted_diffusion(w, 0.01 * c, c, t, 1e-8, 1e4, 1.0) == 1e-8
-    assert sm._weighted_diffusion(w, 1e12 * t, c, t, 1e-8, 1e4, 1.0) == 1e4
-
-
 def test_factorize_and_flags_fast_paths_match_pandas() -> None:
     ids = pd.Series(pd.Categorical(["b", "c", "a", "c", None, "b"], categories=["c", "b", "a", "z"]))
     rows = np.array([0, 1, 2, 3, 5])
@@ -560,7 +470,8 @@ def test_factorize_and_flags_fast_paths_match_pandas() -> None:
     assert np.array_equal(codes, ref_codes) and list(names) == list(ref_names)
     for dtype in ("category", "string", object):
         ft = pd.Series(["3D", None, "2D", "argos", "3D"], dtype=dtype)
-        assert np.array_equal(sm._equals(ft, "3D"), [True, False, False, False, True])
+        codes, _ = error_classes(pd.DataFrame({"fix_type": ft}))
+        assert np.array_equal(codes == 0, [True, False, False, False, True])
 
 
 def test_numba_aeqd_matches_pyproj_within_a_millimetre() -> None:

@@ -173,6 +173,19 @@ class ErrorModel:
         out["note"] = self.note
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ErrorModel:
+        """:meth:`to_dict`'s output back into a model (e.g. ``tracks.attrs["error_model"]``)."""
+        uere, ci, src, n = {}, {}, {}, {}
+        for name, v in data.items():
+            if name == "note" or not isinstance(v, Mapping) or v.get("uere_m") is None:
+                continue
+            uere[name] = float(v["uere_m"])
+            ci[name] = tuple(math.nan if v.get(k) is None else float(v[k]) for k in ("ci_low_m", "ci_high_m"))
+            src[name] = str(v.get("source", "default"))
+            n[name] = int(v.get("n_fixes", 0))
+        return cls(uere_m=uere, ci_m=ci, source=src, n_fixes=n, note=str(data.get("note", "")))
+
     def to_frame(self) -> pd.DataFrame:
         """One row per class: ``class, uere_m, ci_low_m, ci_high_m, source, n_fixes`` (the
         calibration table ``telemetry calibrate`` writes)."""

@@ -120,6 +120,8 @@ class SmoothParams:
         Estimates are searched up to this multiple of the default UERE (dimensionless). Above
         it a GPS error is implausible, and a likelihood still rising there means the movement
         model is absorbing its own misfit as "error", which would wreck the smoothing.
+    error_rounds : int
+        Rounds of (label the still steps at the current error scale, maximise the likelihood).
     error_max_se_log : float
         An estimate whose standard error in ``log UERE`` exceeds this (0.5: a 95 % interval
         wider than a factor 7) is not identified by the data; the default is used, and said.
@@ -158,9 +160,10 @@ class SmoothParams:
     argos_error_m: dict[str, float] = field(default_factory=lambda: dict(ARGOS_ERROR_M))
     min_sigma_m: float = 0.5
     estimate_error: bool = True
-    error_fit_max_fixes: int = 100_000
+    error_fit_max_fixes: int = 50_000
     error_min_fixes: int = 30
     error_max_factor: float = 3.0
+    error_rounds: int = 2
     error_max_se_log: float = 0.5
     tau_grid_s: tuple[float, ...] = (300.0, 1800.0, 7200.0, 28800.0)
     speed_sd_bounds_ms: tuple[float, float] = (1e-4, 50.0)
@@ -170,7 +173,7 @@ class SmoothParams:
     max_gap_h: float = 24.0
     regimes: bool = True
     range_resident: bool = True
-    velocity_resident: bool = True
+    velocity_resident: bool = False
     regime_max_iter: int = 100
     misfit_p: float = 0.999
     still_sure_p: float = 0.99
@@ -553,6 +556,88 @@ def _fit_models(d: _Rows, r: np.ndarray, p: SmoothParams) -> _Fit:
     )
 
 
+def _refine(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams) -> _Fit:
+    """``fit`` (chosen on a subset of ``d``) on all of ``d``'s rows: the still regimes of every
+    step, and each animal's process scale and still drift by golden section within a factor
+    ``e`` of the subset's values (the model family and time scales held)."""
+    if d.a.size == fit.w.size:
+        return fit
+    n = d.n_animals
+    if p.regimes:
+        p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
+        w = _hard_regimes(d, r, p_still, hmm)
+    else:
+        p_still, hmm, w = np.zeros(d.a.size), np.full((n, 5), np.nan), np.zeros(d.a.size)
+    out = _Fit(model=fit.model, kind=fit.kind, tau_p=fit.tau_p, tau_v=fit.tau_v, scale=fit.scale.copy(),
+               om=fit.om, ds=fit.ds.copy(), loglik=fit.loglik.copy(), bic=fit.bic, fitted=fit.fitted, w=w, hmm=hmm,
+               p_still=p_still)
+    tr = out.table(d)
+    ls0 = np.log(out.scale)
+    logs, ll = _golden_local(lambda u: _scale_ll(d, r, out, tr, u), ls0 - 1.0, ls0 + 1.0, 12)
+    out.scale = np.where(fit.fitted, np.exp(logs), out.scale)
+    still = fit.fitted & (out.om > 0)
+    if still.any():
+        ds_lo, ds_hi = (math.log(v) for v in p.still_diffusion_bounds_m2s)
+        ld0 = np.log(np.maximum(out.ds, math.exp(ds_lo)))
+        logds, ll_d = _golden_local(lambda u: _ds_ll(d, r, out, tr, u), np.maximum(ld0 - 2.0, ds_lo),
+                                    np.minimum(ld0 + 2.0, ds_hi), 12)
+        out.ds = np.where(still & (ll_d > ll), np.exp(logds), out.ds)
+        ll = np.where(still & (ll_d > ll), ll_d, ll)
+    out.loglik = np.where(fit.fitted, ll, np.nan)
+    return out
+
+
+def _scale_ll(d: _Rows, r: np.ndarray, fit: _Fit, tr: np.ndarray, logs: np.ndarray) -> np.ndarray:
+    """Per-animal log-likelihood at process scales ``exp(logs)`` (one per animal), the rest of ``fit`` held."""
+    return loglik_lanes(tr, d.x, d.y, r, d.start, fit.w, d.bounds, np.exp(logs)[:, None], fit.om[:, None],
+                        fit.ds[:, None])[:, 0]
+
+
+def _ds_ll(d: _Rows, r: np.ndarray, fit: _Fit, tr: np.ndarray, logds: np.ndarray) -> np.ndarray:
+    """Per-animal log-likelihood at still drifts ``exp(logds)``, the rest of ``fit`` held."""
+    return loglik_lanes(tr, d.x, d.y, r, d.start, fit.w, d.bounds, fit.scale[:, None], fit.om[:, None],
+                        np.exp(logds)[:, None])[:, 0]
+
+
+def _fit_from_attrs(d: _Rows, r: np.ndarray, models: dict[str, dict[str, Any]], p: SmoothParams) -> _Fit | None:
+    """The fitted models of ``attrs["smooth"]`` on ``d``'s rows (``fitted`` False for animals
+    without one), with the still regimes of the steps labelled afresh; None when none is known."""
+    get = [models.get(str(nm)) for nm in d.names]
+    if not any(g for g in get):
+        return None
+    n = d.n_animals
+    have = np.array([bool(g) and g.get("estimated", False) for g in get])
+    g0 = [g or {} for g in get]
+    if p.regimes:
+        p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
+        w = _hard_regimes(d, r, p_still, hmm)
+    else:
+        p_still, hmm, w = np.zeros(d.a.size), np.full((n, 5), np.nan), np.zeros(d.a.size)
+    model = np.array([MODELS.index(g["model"]) if g.get("model") in MODELS else MODELS.index("IOU") for g in g0])
+    return _Fit(
+        model=model,
+        kind=np.array([OUF if g.get("kind") == "OUF" else IOU for g in g0], dtype=np.int64),
+        tau_p=np.array([g.get("tau_position_s", math.inf) for g in g0], dtype=float),
+        tau_v=np.array([g.get("tau_velocity_s", p.tau_grid_s[-1]) for g in g0], dtype=float),
+        scale=np.array([g.get("scale", p.default_speed_sd_ms**2) for g in g0], dtype=float),
+        om=np.array([1.0 if str(g.get("model", "")).endswith("+still") else 0.0 for g in g0]),
+        ds=np.array([g.get("still_diffusion_m2s", 0.0) for g in g0], dtype=float),
+        loglik=np.array([g.get("loglik", np.nan) for g in g0], dtype=float),
+        bic=np.array([[(g.get("bic") or {}).get(m) or np.nan for m in MODELS] for g in g0], dtype=float),
+        fitted=have, w=w, hmm=hmm, p_still=p_still,
+    )
+
+
+def _take(fit: _Fit, other: _Fit, mask: np.ndarray) -> _Fit:
+    """``fit`` with the per-animal parameters of ``other`` where ``mask`` (same rows)."""
+    out = {}
+    for f in fields(_Fit):
+        a, b = getattr(fit, f.name), getattr(other, f.name)
+        out[f.name] = (np.where(mask.reshape(-1, *([1] * (a.ndim - 1))), b, a)
+                       if f.name not in ("w", "p_still") else a)
+    return _Fit(**out)
+
+
 def _hard_regimes(d: _Rows, r: np.ndarray, w: np.ndarray, hmm: np.ndarray) -> np.ndarray:
     """1.0 where a step is still, else 0.0: the step HMM's posterior favours still *and* so does
     the step's own displacement.
@@ -726,16 +811,15 @@ def _search_scale(s: _Rows, r: np.ndarray, fit: _Fit, sel: np.ndarray, p: Smooth
     return centre, se, centre >= top - 1e-9
 
 
-def _estimate_error(d: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarray) -> ErrorModel:
+def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarray) -> ErrorModel:
     """Maximum-likelihood UERE of the classes in ``todo`` (bool per class) with enough fixes.
 
-    On :func:`_error_subset`: start from the lag-one moment estimate of the resting bouts
+    On ``s`` (:func:`_error_subset`): start from the lag-one moment estimate of the resting bouts
     (:func:`_moment_uere`; the prior where there is none), fit the movement models, then
     maximise the profile likelihood over a common scale of the estimated classes and over each
     class in turn (:func:`_search_scale`), and refit. The 95 % interval of each class is
     ``UERE × exp(±1.96 se)`` from the curvature of its profile.
     """
-    s = _error_subset(d, p)
     n_cls = len(ERROR_CLASSES)
     counts = np.bincount(s.cls, minlength=n_cls)
     est = todo & (counts >= p.error_min_fixes)
@@ -753,10 +837,13 @@ def _estimate_error(d: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     se = np.full(n_cls, math.inf)
     ceiling = prior.values() * p.error_max_factor  # no GPS collar errs by more (see SmoothParams)
     at_top = np.zeros(n_cls, bool)
-    if est.any():
+    for round_ in range(p.error_rounds if est.any() else 0):
+        # the regimes (which steps are still) depend on the error scale: label them at the
+        # current estimate, then maximise the likelihood with them held; a start too low
+        # would otherwise keep the largest errors out of the still steps and bias the scale down
         fit = _fit_models(s, var(u), p)
-        classes = [np.flatnonzero(est)] + ([[c] for c in np.flatnonzero(est)] if est.sum() > 1 else [])
-        for group in classes:
+        groups = ([np.flatnonzero(est)] if round_ == 0 else []) + [[c] for c in np.flatnonzero(est)]
+        for group in groups:
             sel = np.isin(s.cls, group)
             top = float(np.min(np.log(ceiling[group] / u[group])))
             logk, sek, hit = _search_scale(s, var(u), fit, sel, p, top)
@@ -853,7 +940,7 @@ def measurement_sigma_m(df: pd.DataFrame, params: SmoothParams | None = None, *,
 
 
 def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model: ErrorModel | None = None,
-           **overrides: Any) -> pd.DataFrame:
+           models: dict[str, dict[str, Any]] | None = None, **overrides: Any) -> pd.DataFrame:
     """Smooth every animal's track with its own movement model and the collars' estimated error.
 
     Parameters
@@ -863,8 +950,13 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
         optional ``segment_id``). Rows may be in any order.
     params : SmoothParams, optional
     error_model : ErrorModel, optional
-        A calibration (:func:`telemetry.trajectory.error_model.calibrate`); its classes are
-        used as given, the others estimated (or defaulted) as without one.
+        A calibration (:func:`telemetry.trajectory.error_model.calibrate`), or the model of an
+        earlier run; its classes other than defaults are used as given, the others estimated
+        (or defaulted) as without one.
+    models : dict, optional
+        ``attrs["smooth"]`` of an earlier run: each animal keeps its fitted movement model and
+        only the smoothing is redone (e.g. after more fixes were flagged); animals it lacks
+        are fitted.
     **overrides
         Any :class:`SmoothParams` field, e.g. ``tau_grid_s=(600.0,)``, ``estimate_error=False``.
 
@@ -896,11 +988,20 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
     attrs: dict[str, dict[str, Any]] = {}
     if d is not None:
         todo = np.array([model.source.get(c) == "default" for c in ERROR_CLASSES])
+        sub = _error_subset(d, p)
         if p.estimate_error and todo.any():
-            model = _estimate_error(d, p, model, todo)
+            model = _estimate_error(sub, p, model, todo)
         sigma = model.sigma_m(d.cls, d.factor, p.min_sigma_m)
         r = sigma**2
-        fit = _fit_models(d, r, p)
+        known = _fit_from_attrs(d, r, models or {}, p)
+        if known is not None and known.fitted.all():
+            fit = known
+        else:
+            # the models are chosen on the subset (a few thousand fixes per animal tell them apart)
+            # and their scales and still drift re-estimated on all fixes
+            fit = _refine(d, r, _fit_models(sub, model.sigma_m(sub.cls, sub.factor, p.min_sigma_m) ** 2, p), p)
+            if known is not None:
+                fit = _take(fit, known, known.fitted)
         sx, sy, var = fit.smooth(d, r)
         sx, sy, var = _release_misfits(d, r, fit, sx, sy, var, p)
         sx, sy, var = _hedge(d, r, fit, sx, sy, var, p)
@@ -910,7 +1011,7 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
         cols["se_m"][d.rows] = np.sqrt(np.maximum(var, 0.0))
         cols["sigma_m"][d.rows] = sigma
         w_used = fit.w * fit.om[d.a]
-        cols["p_still"][d.rows] = np.where(d.start, np.nan, w_used)
+        cols["p_still"][d.rows] = np.where(d.start, np.nan, fit.p_still * fit.om[d.a])
         with np.errstate(divide="ignore", invalid="ignore"):
             cols["resid_chi2"][d.rows] = ((d.x - sx) ** 2 + (d.y - sy) ** 2) / np.maximum(r - var, 1e-12 * r)
         n_fix = np.diff(d.bounds)

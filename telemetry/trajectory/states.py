@@ -111,10 +111,10 @@ class StateParams:
     max_gap_h: float = 24.0
     min_step_m: float = 1.0
     min_steps: int = 30
-    n_starts: int = 3
+    n_starts: int = 2
     start_rows: int = 1000
     max_iter: int = 300
-    tol: float = 1e-8
+    tol: float = 1e-7
     use_smoothed: bool = False
     n_states_choices: tuple[int, ...] = (2, 3)
     dominant_share_warn: float = 0.9
