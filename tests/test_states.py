@@ -1,4 +1,10 @@
-"""Tests of the step-length / turning-angle HMM (behavioural states)."""
+"""Tests of the behavioural-state HMM: a resting state anchored on the fixes' own error, and one
+or two moving states (gamma steps, von Mises turns), chosen per animal.
+
+The simulator here is independent of the model: resting is a fixed point (the animal does not
+move at all), moving is a correlated random walk at 1-minute resolution with lognormal speeds,
+and fixes carry Gaussian GPS error; the state of a fix is what the animal was doing at its time.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import pytest
+import scipy.optimize
 from scipy.special import logsumexp
 from scipy.stats import gamma as gamma_dist
 from scipy.stats import vonmises
@@ -17,85 +24,99 @@ from telemetry.trajectory import states as hs
 from telemetry.trajectory.states import label_states, step_observations
 
 FLAG = pd.CategoricalDtype(["duplicate", "speed"])
-MU = np.array([60.0, 900.0])  # mean step (m) resting / moving
-SD = np.array([45.0, 500.0])
-KAPPA = np.array([0.3, 2.0])
-MDIR = np.array([math.pi, 0.0])
-GAMMA = np.array([[0.9, 0.1], [0.15, 0.85]])
 
 
-def simulate_two_state(
-    n_animals: int = 3, n: int = 1200, interval_s: float = 3600.0, miss: float = 0.1, gps_sd_m: float = 8.0, seed: int = 2
-) -> pd.DataFrame:
-    """A 2-state switching walk: gamma steps, von Mises turns, Markov states; 10 % fixes missed.
-
-    The true state of a fix is the state that generated the step leaving it.
-    """
+def simulate_behaviour(n_animals: int = 3, days: float = 30.0, interval_s: float = 3600.0, travel: bool = False,
+                       gps_sd_m: float = 6.0, miss: float = 0.1, seed: int = 2) -> pd.DataFrame:
+    """Rest bouts (fixed point, 2-12 h) alternating with moving bouts (1-6 h) of a correlated walk
+    at ~0.3 m/s; with ``travel`` a third of the moving bouts are fast directed travel (~1.5 m/s).
+    Truth per fix: ``resting`` / ``moving`` / ``travelling`` at the fix time. GPS error sigma per axis."""
     rng = np.random.default_rng(seed)
     frames = []
     for k in range(n_animals):
-        s = np.zeros(n, dtype=int)
-        u = rng.random(n)
-        for i in range(1, n):  # test-side simulation: a loop is fine here
-            s[i] = int(u[i] > GAMMA[s[i - 1], 0])
-        step = rng.gamma((MU / SD)[s] ** 2, (SD**2 / MU)[s])
-        head = np.cumsum(rng.vonmises(MDIR[s], KAPPA[s]))
-        x = np.r_[0.0, np.cumsum(step * np.cos(head))][:n] + rng.normal(0, gps_sd_m, n)
-        y = np.r_[0.0, np.cumsum(step * np.sin(head))][:n] + rng.normal(0, gps_sd_m, n)
-        t = 1.7e9 + np.arange(n) * interval_s + rng.uniform(0, 60, n)
+        n = int(days * 1440)
+        state = np.zeros(n, np.int8)
+        i, s = 0, 0
+        while i < n:
+            dur = int(rng.uniform(120, 720)) if s == 0 else int(rng.uniform(60, 360))
+            state[i : i + dur] = s
+            i += dur
+            s = 0 if s else (2 if travel and rng.random() < 0.35 else 1)
+        speed = np.where(state == 2, 1.5, 0.3) * np.exp(rng.normal(0, 0.3, n))
+        turn = np.where(state == 2, rng.normal(0, 0.05, n), rng.normal(0, 0.35, n))
+        head = np.cumsum(turn)
+        step = np.where(state > 0, speed * 60.0, 0.0)
+        x = np.cumsum(step * np.cos(head))
+        y = np.cumsum(step * np.sin(head))
+        idx = np.arange(0, n, int(interval_s / 60))
+        keep = rng.random(idx.size) > miss
+        idx = idx[keep]
         crs = pyproj.CRS.from_proj4(f"+proj=aeqd +lat_0={42.5 + 0.3 * k} +lon_0={77 + 0.4 * k} +ellps=WGS84")
-        lon, lat = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
-        d = pd.DataFrame(
-            {
-                "animal_id": f"H{k}",
-                "time": pd.to_datetime(t, unit="s", utc=True),
-                "lon": lon,
-                "lat": lat,
-                "true_state": np.where(s == 0, "resting", "moving"),
-            }
-        )
-        frames.append(d[rng.random(n) > miss])
+        lon, lat = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
+            x[idx] + rng.normal(0, gps_sd_m, idx.size), y[idx] + rng.normal(0, gps_sd_m, idx.size))
+        frames.append(pd.DataFrame({
+            "animal_id": f"H{k}",
+            "time": pd.to_datetime(1.7e9 + idx * 60.0, unit="s", utc=True),
+            "lon": lon, "lat": lat,
+            "sigma_m": gps_sd_m,
+            "true_state": np.array(["resting", "moving", "travelling"])[state[idx]],
+        }))
     df = pd.concat(frames, ignore_index=True)
     df["flag"] = pd.Categorical([None] * len(df), dtype=FLAG)
     return df.sample(frac=1.0, random_state=1).reset_index(drop=True)
 
 
+def _accuracy(out: pd.DataFrame, df: pd.DataFrame) -> float:
+    ok = out["state"].notna()
+    return float(((out.loc[ok, "state"] == "resting") == (df.loc[ok, "true_state"] == "resting")).mean())
+
+
 def test_forward_matches_brute_force_enumeration() -> None:
-    """The numba forward likelihood equals the sum over all state paths (scipy densities)."""
+    """The numba forward likelihood (with the anchored resting state) equals the sum over all
+    state paths computed with scipy densities."""
     rng = np.random.default_rng(0)
-    n, m = 7, 2
+    n, m = 7, 3
     step = rng.gamma(2.0, 100.0, n)
     step[3] = np.nan  # a missing step
     ang = rng.uniform(-math.pi, math.pi, n)
     ang[0] = np.nan
     kidx = np.array([0, 1, 2, 1, 0, 1, 1])  # a skipped epoch (Γ²) and a second segment
-    theta = np.array([math.log(80), math.log(300), math.log(60), math.log(250), -0.2, 1.5, 0.1, -0.3, -2.0, -1.5])
-    c = hs._unpack(theta, m, 2)
-    ll = -hs._nll(theta, step, ang, kidx, m, 2)
-    # reference emissions with scipy.stats
-    shape, scale = (c["mu"] / c["sd"]) ** 2, c["sd"] ** 2 / c["mu"]
-    kap, mdir = np.hypot(c["va"], c["vb"]), np.arctan2(c["vb"], c["va"])
+    c_err = rng.uniform(50, 400, n)  # per-step error variance of the resting state (m²)
+    lrest = np.where(np.isfinite(step), np.log(step / c_err) - step**2 / (2 * c_err), 0.0)
+    lrest += np.where(np.isfinite(ang), -math.log(2 * math.pi), 0.0)
+    mu, sd = np.array([1.0, 80.0, 300.0]), np.array([1.0, 60.0, 250.0])
+    kap, mdir = np.array([0.0, 0.5, 2.0]), np.array([0.0, math.pi, 0.1])
+    gam = np.array([[0.8, 0.15, 0.05], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]])
+    c = np.empty((6, m))
+    hs._emission_consts(mu, sd, kap, mdir, c)
+    pw = np.empty((3, m, m))
+    delta = np.empty(m)
+    hs._powers(gam, pw, delta)
+    al, bt, cs = np.empty((n, m)), np.empty((n, m)), np.empty(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lx = np.log(step)
+    ll = hs._forward_scaled(step, lx, np.cos(ang), np.sin(ang), kidx, 0, n, c, pw, delta, al, bt, cs, lrest, True)
     logb = np.zeros((n, m))
-    for s in range(m):
+    logb[:, 0] = lrest
+    shape, scale = (mu / sd) ** 2, sd**2 / mu
+    for s in range(1, m):
         ok = np.isfinite(step)
         logb[ok, s] += gamma_dist.logpdf(step[ok], shape[s], scale=scale[s])
         ok = np.isfinite(ang)
         logb[ok, s] += vonmises.logpdf(ang[ok], kap[s], loc=mdir[s])
-    g = c["gamma"]
-    delta = np.linalg.matrix_power(g, 200)[0]
+    stat = np.linalg.matrix_power(gam, 400)[0]
     total = 0.0
     for seg in (range(0, 4), range(4, 7)):
         idx = list(seg)
         paths = np.array(np.meshgrid(*[range(m)] * len(idx))).reshape(len(idx), -1).T
         lp = []
         for p in paths:
-            v = math.log(delta[p[0]]) + logb[idx[0], p[0]]
+            v = math.log(stat[p[0]]) + logb[idx[0], p[0]]
             for a in range(1, len(idx)):
-                gk = np.linalg.matrix_power(g, kidx[idx[a]])
-                v += math.log(gk[p[a - 1], p[a]]) + logb[idx[a], p[a]]
+                v += math.log(np.linalg.matrix_power(gam, kidx[idx[a]])[p[a - 1], p[a]]) + logb[idx[a], p[a]]
             lp.append(v)
         total += logsumexp(lp)
-    assert ll == pytest.approx(total, rel=1e-6)
+    assert ll == pytest.approx(total, rel=1e-6)  # log I0 by a polynomial good to 2e-7
 
 
 def test_step_observations_geodesic_and_schedule() -> None:
@@ -113,73 +134,113 @@ def test_step_observations_geodesic_and_schedule() -> None:
     assert np.isnan(turn[0]) and np.isnan(turn[2]) and np.isnan(turn[3])
 
 
-def test_two_state_accuracy_and_parameters() -> None:
-    df = simulate_two_state()
+@pytest.mark.parametrize("interval_s", [900.0, 3600.0, 4 * 3600.0])
+def test_resting_vs_moving_accuracy_beats_the_trivial_answers(interval_s: float) -> None:
+    df = simulate_behaviour(interval_s=interval_s, days=60 if interval_s > 3600 else 20, seed=3)
     df.loc[[0, 1], "flag"] = "speed"
     out = label_states(df)
     assert list(out.index) == list(df.index)
-    assert list(out["state"].cat.categories) == ["resting", "moving"]
-    assert out.loc[[0, 1], "state"].isna().all()
-    ok = out["state"].notna()
-    acc = float((out.loc[ok, "state"].astype(str) == df.loc[ok, "true_state"]).mean())
-    print(f"\nsimulated 2-state accuracy: {acc:.3f}")
-    assert acc >= 0.9
-    np.testing.assert_allclose(out.loc[ok, ["p_resting", "p_moving"]].sum(axis=1), 1.0, atol=1e-9)
-    for fit in out.attrs["states"].values():
-        np.testing.assert_allclose(fit["step_mean_m"], MU, rtol=0.15)
-        np.testing.assert_allclose(np.diag(fit["transition"]), np.diag(GAMMA), atol=0.06)
-        assert fit["turn_kappa"][1] == pytest.approx(2.0, rel=0.2)
-
-
-def test_three_states_are_ordered_by_step() -> None:
-    df = simulate_two_state(n_animals=1, n=800, seed=4)
-    out = label_states(df, n_states=3, n_starts=1)
-    fit = next(iter(out.attrs["states"].values()))
     assert list(out["state"].cat.categories) == ["resting", "moving", "travelling"]
-    assert np.all(np.diff(fit["step_mean_m"]) > 0)
-    # the resting state survives as the slowest state
+    assert out.loc[[0, 1], "state"].isna().all()
+    acc = _accuracy(out, df)
     ok = out["state"].notna()
-    rest = (out.loc[ok, "state"] == "resting") == (df.loc[ok, "true_state"] == "resting")
-    assert rest.mean() > 0.85
+    moving_share = float((df.loc[ok, "true_state"] != "resting").mean())
+    trivial = max(moving_share, 1 - moving_share)
+    print(f"\nresting vs moving at {interval_s / 3600:g} h: accuracy {acc:.3f}, trivial {trivial:.3f}")
+    assert acc > trivial + 0.05
+    assert acc >= (0.9 if interval_s <= 3600 else 0.8)
+    np.testing.assert_allclose(out.loc[ok, ["p_resting", "p_moving", "p_travelling"]].sum(axis=1), 1.0, atol=1e-9)
+    for fit in out.attrs["states"].values():
+        assert fit["converged"] and fit["em_iterations"] > 0
+        assert fit["labels"][0] == "resting" and len(fit["share"]) == fit["n_states"]
 
 
-def _fit_theta(fit: dict) -> np.ndarray:
-    """Fitted parameters of ``attrs["states"]`` → the unconstrained vector of the reference likelihood."""
-    arr = {k: np.asarray(fit[k], dtype=float) for k in ("step_mean_m", "step_sd_m", "turn_kappa", "turn_mean_rad")}
-    return hs._theta(arr["step_mean_m"], arr["step_sd_m"], arr["turn_kappa"], arr["turn_mean_rad"],
-                     np.asarray(fit["transition"]))  # fmt: skip
+def test_number_of_states_is_chosen_per_animal() -> None:
+    two = label_states(simulate_behaviour(n_animals=2, days=30, interval_s=900.0, travel=False, seed=5))
+    three = label_states(simulate_behaviour(n_animals=2, days=30, interval_s=900.0, travel=True, seed=6))
+    assert {f["n_states"] for f in three.attrs["states"].values()} == {3}
+    fit = next(iter(three.attrs["states"].values()))
+    assert fit["step_mean_m"][1] < fit["step_mean_m"][2]  # moving slower than travelling
+    assert all(f["n_states"] in (2, 3) for f in two.attrs["states"].values())
+    forced = label_states(simulate_behaviour(n_animals=1, days=10, interval_s=900.0, seed=7), n_states=2)
+    f2 = next(iter(forced.attrs["states"].values()))
+    assert f2["n_states"] == 2 and (forced["p_travelling"].dropna() == 0).all()
+
+
+def test_never_crashes_and_says_why() -> None:
+    # a perfectly straight walk: every turn 0, von Mises concentration at its cap (the herring-gull
+    # crash: A1 inverse divided by zero when the mean resultant length rounded to 1)
+    assert hs._kappa(np.nextafter(1.0, 0.0), 50.0) == 50.0
+    t = pd.date_range("2024-01-01", periods=300, freq="h", tz="UTC")
+    straight = pd.DataFrame({"animal_id": "line", "time": t, "lon": 10 + np.arange(300) * 0.01, "lat": 50.0})
+    out = label_states(straight)
+    assert out.attrs["states"]["line"].get("n_states") in (2, 3) or "reason" in out.attrs["states"]["line"]
+    # irregular fix times (Argos-like): too few steps on any schedule -> no states, and why
+    rng = np.random.default_rng(1)
+    tt = pd.to_datetime(1.7e9 + np.sort(rng.uniform(0, 86400 * 20, 200)), unit="s", utc=True)
+    irregular = pd.DataFrame({"animal_id": "argos", "time": tt, "lon": 10 + rng.normal(0, 0.01, 200),
+                              "lat": 50 + rng.normal(0, 0.01, 200)})
+    out = label_states(irregular)
+    fit = out.attrs["states"]["argos"]
+    assert fit["n_states"] is None and "irregular" in fit["reason"]
+    assert out["state"].isna().all()
+
+
+def test_dominant_state_is_warned() -> None:
+    df = simulate_behaviour(n_animals=1, days=20, interval_s=3600.0, seed=9)
+    out = label_states(df, dominant_share_warn=0.3)
+    assert "warning" in next(iter(out.attrs["states"].values()))
+
+
+def _ref_nll(theta: np.ndarray, step, lx, co, si, kidx, lrest, m: int) -> float:
+    """Negative log-likelihood of the anchored model, written with the numba forward pass only as
+    the sum over rows (its parameters unpacked independently)."""
+    mu = np.r_[1.0, np.exp(theta[: m - 1])]
+    sd = np.r_[1.0, np.exp(theta[m - 1 : 2 * (m - 1)])]
+    va, vb = theta[2 * (m - 1) : 3 * (m - 1)], theta[3 * (m - 1) : 4 * (m - 1)]
+    kap = np.r_[0.0, np.hypot(va, vb)]
+    mdir = np.r_[0.0, np.arctan2(vb, va)]
+    logit = theta[4 * (m - 1) :].reshape(m, m - 1)
+    gam = np.zeros((m, m))
+    for r in range(m):
+        row = np.insert(logit[r], r, 0.0)
+        gam[r] = np.exp(row - logsumexp(row))
+    kmax = int(kidx.max())
+    c = np.empty((6, m))
+    hs._emission_consts(mu, sd, kap, mdir, c)
+    pw = np.empty((kmax + 1, m, m))
+    delta = np.empty(m)
+    hs._powers(gam, pw, delta)
+    n = step.size
+    ll = hs._forward_scaled(step, lx, co, si, kidx, 0, n, c, pw, delta, np.empty((n, m)), np.empty((n, m)),
+                            np.empty(n), lrest, True)
+    return -ll if np.isfinite(ll) else 1e300
 
 
 def test_em_reaches_the_direct_maximum_likelihood() -> None:
-    """EM's log-likelihood is the exact (log-space forward) one at its parameters, and direct numerical
-    maximisation (the former fitter: L-BFGS-B on the forward likelihood) neither beats it from the
-    quantile start nor improves it from the EM solution; the track has missed fixes (Γ², Γ³ steps)."""
-    import scipy.optimize
-
-    df = simulate_two_state(n_animals=1, n=700, seed=5)
-    out = label_states(df)
+    """Direct numerical maximisation (L-BFGS-B) from the EM solution does not improve it."""
+    df = simulate_behaviour(n_animals=1, days=25, interval_s=3600.0, seed=5)
+    out = label_states(df, n_states=2)
     fit = next(iter(out.attrs["states"].values()))
-    _, _, step, turn, kidx = step_observations(df)
-    assert kidx.max() >= 2
-    kmax = int(kidx.max())
-    theta = _fit_theta(fit)
-    assert fit["loglik"] == pytest.approx(-hs._nll(theta, step, turn, kidx, 2, kmax), rel=1e-10)
-
-    def nll(th: np.ndarray) -> float:
-        return hs._nll(np.asarray(th, dtype=float), step, turn, kidx, 2, kmax)
-
-    q = np.quantile(step[np.isfinite(step)], [0.25, 0.75])
-    x0 = hs._theta(q, 0.8 * q, np.array([0.3, 1.5]), np.array([math.pi, 0.0]), np.array([[0.9, 0.1], [0.1, 0.9]]))
-    direct = scipy.optimize.minimize(nll, x0, method="L-BFGS-B")
-    polish = scipy.optimize.minimize(nll, theta, method="L-BFGS-B")
-    print(f"\nlog-likelihood EM {fit['loglik']:.4f}, direct {-direct.fun:.4f}, EM then direct {-polish.fun:.4f}")
-    assert fit["loglik"] >= -direct.fun - 0.01
-    assert -polish.fun - fit["loglik"] < 0.01
+    rows, a, step, turn, kidx, _, _ = hs._observations(df, hs.StateParams())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lx = np.log(step)
+    lrest, _ = hs._rest_loglik(df, rows, step, turn)
+    co, si = np.cos(turn), np.sin(turn)
+    g = np.asarray(fit["transition"])
+    logit = [math.log(g[r, s] / g[r, r]) for r in range(2) for s in range(2) if s != r]
+    theta = np.r_[math.log(fit["step_mean_m"][1]), math.log(fit["step_sd_m"][1]),
+                  fit["turn_kappa"][1] * math.cos(fit["turn_mean_rad"][1]),
+                  fit["turn_kappa"][1] * math.sin(fit["turn_mean_rad"][1]), logit]
+    args = (step, lx, co, si, kidx, lrest, 2)
+    assert -_ref_nll(theta, *args) == pytest.approx(fit["loglik"], rel=1e-9)
+    polish = scipy.optimize.minimize(_ref_nll, theta, args=args, method="L-BFGS-B")
+    print(f"\nlog-likelihood EM {fit['loglik']:.4f}, EM then direct {-polish.fun:.4f}")
+    assert -polish.fun - fit["loglik"] < 0.05
 
 
 def test_m_step_special_functions() -> None:
     from scipy.special import digamma, i0e, i1e, polygamma
-    from scipy.stats import gamma as gamma_dist
 
     for v in (0.05, 0.7, 3.0, 40.0):
         assert hs._digamma(v) == pytest.approx(digamma(v), rel=1e-10)
@@ -195,11 +256,11 @@ def test_m_step_special_functions() -> None:
 
 def test_animals_are_fitted_independently() -> None:
     """The parallel kernel over all animals gives each the fit it gets alone; short tracks get NA."""
-    df = simulate_two_state(n_animals=4, n=400, seed=8)
+    df = simulate_behaviour(n_animals=4, days=15, seed=8)
     keep = (df["animal_id"] != "H3") | (df.groupby("animal_id").cumcount() < 20)
     df = df[keep].reset_index(drop=True)
     out = label_states(df)
-    assert sorted(out.attrs["states"]) == ["H0", "H1", "H2"]
+    assert out.attrs["states"]["H3"]["n_states"] is None and "fewer than" in out.attrs["states"]["H3"]["reason"]
     assert out.loc[df["animal_id"] == "H3", "state"].isna().all()
     one = df["animal_id"] == "H1"
     alone = label_states(df[one])
@@ -212,13 +273,15 @@ SAMPLE = Path(__file__).resolve().parents[1] / "sample_tracks"
 
 
 @pytest.mark.skipif(not (SAMPLE / "truth" / "fixes.csv").exists(), reason="sample truth not generated yet")
-def test_sample_two_state_accuracy() -> None:
+def test_sample_resting_vs_moving_accuracy() -> None:
+    """On the synthetic sample (smoothed first, so the error model is the estimated one): must not
+    get worse than before issue 14 (0.887)."""
+    from telemetry.trajectory.smooth import smooth
     from tests.test_smooth import load_sample_with_truth
 
     df = load_sample_with_truth()
-    out = label_states(df)
+    out = label_states(smooth(df))
     ok = out["state"].notna() & df["state"].notna()
-    truth = np.where(df.loc[ok, "state"].astype(str) == "resting", "resting", "moving")
-    acc = float((out.loc[ok, "state"].astype(str).to_numpy() == truth).mean())
-    print(f"\nsample 2-state accuracy vs truth: {acc:.3f} on {int(ok.sum())} fixes")
-    assert acc >= 0.8
+    acc = float(((out.loc[ok, "state"] == "resting") == (df.loc[ok, "state"] == "resting")).mean())
+    print(f"\nsample resting vs moving accuracy vs truth: {acc:.3f} on {int(ok.sum())} fixes")
+    assert acc >= 0.887

@@ -101,6 +101,9 @@ class StateParams:
     n_states_choices : tuple of int
         Numbers of states (2: resting, moving; 3: resting, moving, travelling) chosen among per
         animal by BIC on its first ``start_rows`` fixes.
+    min_regular_share : float
+        An animal gets states only if at least this share of its intervals are whole multiples of
+        its median interval (within 10 %): a schedule, not random (e.g. Argos) times.
     dominant_share_warn : float
         Warn (``attrs["states"][animal]["warning"]``) when one state takes more than this share
         of an animal's fixes.
@@ -117,6 +120,7 @@ class StateParams:
     tol: float = 1e-7
     use_smoothed: bool = False
     n_states_choices: tuple[int, ...] = (2, 3)
+    min_regular_share: float = 0.5
     dominant_share_warn: float = 0.9
 
 
@@ -861,7 +865,7 @@ def step_observations(
     df: pd.DataFrame, params: StateParams | None = None, **overrides: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Steps, turning angles and transition counts of the usable rows; see :func:`_observations`."""
-    return _observations(df, _params(params, overrides))[:5]
+    return _observations(df, _params(params, overrides))[:5]  # type: ignore[return-value]
 
 
 def _observations(
@@ -923,6 +927,9 @@ def _observations(
     ratio = dt / nom
     kidx = np.where(start, 0, np.maximum(1, np.rint(ratio))).astype(np.int64)
     on_schedule = ~start & (np.abs(ratio - 1.0) <= p.interval_tol)  # row j vs j-1
+    # on the schedule's grid (whole missed fixes allowed): ~all steps of a scheduled collar,
+    # ~20 % of random (e.g. Argos) times
+    regular = ~start & (np.abs(ratio - np.rint(ratio)) <= 0.1)
     # geodesic step j -> j+1, forward azimuth at j, arrival heading at j+1
     step = np.full(n, np.nan)
     turn = np.full(n, np.nan)
@@ -938,7 +945,7 @@ def _observations(
         tr = np.angle(np.exp(1j * tr))
         both = valid[1:] & valid[:-1] & (dist[1:] > 0) & (dist[:-1] > 0)
         turn[1:-1] = np.where(both, tr, np.nan)
-    return rows, a, step, turn, kidx, np.asarray(names)
+    return rows, a, step, turn, kidx, np.asarray(names), regular
 
 
 def _rest_loglik(df: pd.DataFrame, rows: np.ndarray, step: np.ndarray, turn: np.ndarray) -> tuple[np.ndarray, str]:
@@ -1016,14 +1023,16 @@ def label_states(
     codes = np.full(n, -1, dtype=np.int64)
     probs = np.full((n, 3), np.nan)
     attrs: dict[str, dict[str, Any]] = {}
-    rows, a, step, turn, kidx, animal_names = _observations(df, p)
+    rows, a, step, turn, kidx, animal_names, regular = _observations(df, p)
     if rows.size:
         n_animals = len(animal_names)
         bounds = np.searchsorted(a, np.arange(n_animals + 1)).astype(np.int64)
         observed = np.isfinite(step)
         n_valid = np.bincount(a[observed], minlength=n_animals)
         n_steps = np.maximum(np.bincount(a, minlength=n_animals) - 1, 0)
-        eligible = n_valid >= max(p.min_steps, 3 * max(choices))
+        n_regular = np.bincount(a[regular], minlength=n_animals)
+        scheduled = n_regular >= p.min_regular_share * np.maximum(n_steps, 1)
+        eligible = (n_valid >= max(p.min_steps, 3 * max(choices))) & scheduled
         with np.errstate(invalid="ignore", divide="ignore"):
             lx = np.log(step)
         co, si = np.cos(turn), np.sin(turn)
@@ -1093,13 +1102,14 @@ def label_states(
                 attrs[name] = entry
         for k in np.flatnonzero(~eligible):
             on = n_valid[k] / max(n_steps[k], 1)
-            attrs[str(animal_names[k])] = {
-                "n_states": None,
-                "reason": (f"{int(n_valid[k])} steps on the fix schedule ({on:.0%} of {int(n_steps[k])}), fewer "
-                           f"than the {max(p.min_steps, 3 * max(choices))} needed"
-                           + (": the fix times are irregular" if on < 0.5 and n_steps[k] >= p.min_steps else "")),
-                "n_valid_steps": int(n_valid[k]),
-            }
+            if not scheduled[k]:
+                reason = (f"the fix times are irregular: {n_regular[k] / max(n_steps[k], 1):.0%} of {int(n_steps[k])} "
+                          f"intervals are whole multiples of the median, fewer than {p.min_regular_share:.0%} (an HMM "
+                          "on step lengths needs a fix schedule)")
+            else:
+                reason = (f"{int(n_valid[k])} steps on the fix schedule ({on:.0%} of {int(n_steps[k])}), fewer than "
+                          f"the {max(p.min_steps, 3 * max(choices))} needed")
+            attrs[str(animal_names[k])] = {"n_states": None, "reason": reason, "n_valid_steps": int(n_valid[k])}
     out["state"] = pd.Categorical.from_codes(codes, categories=list(labels))
     for i, lab in enumerate(labels):
         out[f"p_{lab}"] = probs[:, i]
