@@ -573,14 +573,14 @@ def _refine(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams) -> _Fit:
                p_still=p_still)
     tr = out.table(d)
     ls0 = np.log(out.scale)
-    logs, ll = _golden_local(lambda u: _scale_ll(d, r, out, tr, u), ls0 - 1.0, ls0 + 1.0, 12)
+    logs, ll = _golden_local(lambda u: _scale_ll(d, r, out, tr, u), ls0 - 0.5, ls0 + 0.5, 8)
     out.scale = np.where(fit.fitted, np.exp(logs), out.scale)
     still = fit.fitted & (out.om > 0)
     if still.any():
         ds_lo, ds_hi = (math.log(v) for v in p.still_diffusion_bounds_m2s)
         ld0 = np.log(np.maximum(out.ds, math.exp(ds_lo)))
-        logds, ll_d = _golden_local(lambda u: _ds_ll(d, r, out, tr, u), np.maximum(ld0 - 2.0, ds_lo),
-                                    np.minimum(ld0 + 2.0, ds_hi), 12)
+        logds, ll_d = _golden_local(lambda u: _ds_ll(d, r, out, tr, u), np.maximum(ld0 - 1.0, ds_lo),
+                                    np.minimum(ld0 + 1.0, ds_hi), 8)
         out.ds = np.where(still & (ll_d > ll), np.exp(logds), out.ds)
         ll = np.where(still & (ll_d > ll), ll_d, ll)
     out.loglik = np.where(fit.fitted, ll, np.nan)
@@ -766,13 +766,13 @@ def _profile_ll(s: _Rows, r: np.ndarray, fit: _Fit, sel: np.ndarray, logk: np.nd
 
     logq0 = np.repeat(np.log(fit.scale)[:, None], lanes, axis=1)
     ds = np.repeat(np.maximum(fit.ds, 1e-12)[:, None], lanes, axis=1)
-    logq, _ = _golden_local(lambda u: ll(np.exp(u), ds), logq0 - 1.0, logq0 + 1.0, 10)
+    logq, _ = _golden_local(lambda u: ll(np.exp(u), ds), logq0 - 0.5, logq0 + 0.5, 6)
     q = np.exp(logq)
     still = fit.om > 0
     if still.any():
         logds0 = np.log(ds)
         logds, _ = _golden_local(lambda u: ll(q, np.exp(u)), np.maximum(logds0 - 2.0, ds_lo),
-                                 np.minimum(logds0 + 2.0, ds_hi), 10)
+                                 np.minimum(logds0 + 2.0, ds_hi), 8)
         ds = np.where(still[:, None], np.exp(logds), ds)
     out = ll(q, ds)
     return np.sum(np.where(fit.fitted[:, None] & np.isfinite(out), out, 0.0), axis=0)

@@ -592,6 +592,62 @@ def _mstep(
 
 
 @numba.njit(cache=True)
+def _em_pack(mu: np.ndarray, sd: np.ndarray, kap: np.ndarray, mdir: np.ndarray, gam: np.ndarray, th: np.ndarray) -> None:
+    """Parameters → an unconstrained vector: log mean and s.d., κ cos μ and κ sin μ, log Γ."""
+    m = mu.size
+    for s in range(m):
+        th[s] = math.log(mu[s])
+        th[m + s] = math.log(sd[s])
+        th[2 * m + s] = kap[s] * math.cos(mdir[s])
+        th[3 * m + s] = kap[s] * math.sin(mdir[s])
+        for r in range(m):
+            th[4 * m + r * m + s] = math.log(max(gam[r, s], 1e-300))
+
+
+@numba.njit(cache=True)
+def _em_unpack(th: np.ndarray, bnd: np.ndarray, kappa_max: float, mu: np.ndarray, sd: np.ndarray, kap: np.ndarray,
+            mdir: np.ndarray, gam: np.ndarray) -> None:
+    """:func:`_em_pack`'s inverse, with the M-step's constraints (s.d. box, κ cap, Γ rows summing to 1)."""
+    m = mu.size
+    for s in range(m):
+        mu[s] = math.exp(th[s])
+        sd[s] = min(max(math.exp(th[m + s]), bnd[0]), bnd[1])
+        kap[s] = min(math.hypot(th[2 * m + s], th[3 * m + s]), kappa_max)
+        mdir[s] = math.atan2(th[3 * m + s], th[2 * m + s])
+    for r in range(m):
+        mx = -np.inf
+        for s in range(m):
+            mx = max(mx, th[4 * m + r * m + s])
+        tot = 0.0
+        for s in range(m):
+            gam[r, s] = max(math.exp(th[4 * m + r * m + s] - mx), 1e-7)
+            tot += gam[r, s]
+        for s in range(m):
+            gam[r, s] /= tot
+
+
+@numba.njit(cache=True)
+def _em_step(
+    x: np.ndarray, lx: np.ndarray, co: np.ndarray, si: np.ndarray, kidx: np.ndarray, lo: int, hi: int,
+    bnd: np.ndarray, kappa_max: float, mu: np.ndarray, sd: np.ndarray, kap: np.ndarray, mdir: np.ndarray,
+    gam: np.ndarray, al: np.ndarray, bt: np.ndarray, cs: np.ndarray, pw: np.ndarray, ut: np.ndarray,
+    lrest: np.ndarray, anch: bool, c: np.ndarray, delta: np.ndarray, stats: np.ndarray, counts: np.ndarray,
+) -> float:
+    """One Baum–Welch iteration: the log-likelihood of the parameters given, which are then
+    replaced by their EM update (unchanged when the likelihood is not finite)."""
+    _emission_consts(mu, sd, kap, mdir, c)
+    _powers(gam, pw, delta)
+    ll = _forward_scaled(x, lx, co, si, kidx, lo, hi, c, pw, delta, al, bt, cs, lrest, anch)
+    if not math.isfinite(ll):
+        return ll
+    stats[:] = 0.0
+    counts[:] = 0.0
+    _backward_stats(x, lx, co, si, kidx, lo, hi, gam, pw, al, bt, cs, stats, counts, ut, al, False)
+    _mstep(stats, counts, bnd, kappa_max, mu, sd, kap, mdir, gam, anch)
+    return ll
+
+
+@numba.njit(cache=True)
 def _em(
     x: np.ndarray, lx: np.ndarray, co: np.ndarray, si: np.ndarray, kidx: np.ndarray, lo: int, hi: int,
     bnd: np.ndarray, kappa_max: float, max_iter: int, tol: float,
@@ -599,50 +655,67 @@ def _em(
     al: np.ndarray, bt: np.ndarray, cs: np.ndarray, pw: np.ndarray, ut: np.ndarray,
     lrest: np.ndarray, anch: bool,
 ) -> tuple[float, int]:
-    """Baum–Welch on rows ``lo:hi`` from the parameters given (updated in place).
+    """Baum–Welch on rows ``lo:hi`` from the parameters given (updated in place), accelerated by
+    SQUAREM (Varadhan & Roland 2008, Scand. J. Stat. 35:335, scheme S3): two EM steps give a
+    direction, a step along it of length ``α`` (``|r| / |v|``, at least 1) is stabilised by one
+    more EM step and kept only if it beats the plain EM steps, so the likelihood never decreases.
 
-    Stops when an iteration raises the log-likelihood by less than ``tol × |ll|``; if one lowers it
-    (possible only through the stationary-start constraint), the previous parameters are kept.
-    Returns the log-likelihood of the returned parameters and the number of E-steps.
+    Stops when a cycle raises the log-likelihood by less than ``tol × |ll|`` or after
+    ``max_iter`` E-steps. Returns the log-likelihood of the returned parameters and the number
+    of E-steps.
     """
     m = mu.size
     c = np.empty((6, m))
     delta = np.empty(m)
     stats = np.empty((6, m))
     counts = np.empty((m, m))
-    prev = np.empty(4 * m + m * m)
+    k = 4 * m + m * m
+    th0 = np.empty(k)
+    th1 = np.empty(k)
+    th2 = np.empty(k)
+    thp = np.empty(k)
     ll_prev = -np.inf
     it = 0
     while True:
-        _emission_consts(mu, sd, kap, mdir, c)
-        _powers(gam, pw, delta)
-        ll = _forward_scaled(x, lx, co, si, kidx, lo, hi, c, pw, delta, al, bt, cs, lrest, anch)
+        _em_pack(mu, sd, kap, mdir, gam, th0)
+        ll0 = _em_step(x, lx, co, si, kidx, lo, hi, bnd, kappa_max, mu, sd, kap, mdir, gam, al, bt, cs, pw, ut,
+                       lrest, anch, c, delta, stats, counts)
         it += 1
-        if it == 1 and not math.isfinite(ll):  # nothing to revert to: the start itself fails
-            return -np.inf, it
-        if ll < ll_prev or not math.isfinite(ll):  # revert to the previous parameters
-            mu[:] = prev[:m]
-            sd[:] = prev[m : 2 * m]
-            kap[:] = prev[2 * m : 3 * m]
-            mdir[:] = prev[3 * m : 4 * m]
-            for r in range(m):
-                for s in range(m):
-                    gam[r, s] = prev[4 * m + r * m + s]
-            return ll_prev, it
-        if ll - ll_prev <= tol * abs(ll) or it > max_iter:
-            return ll, it
-        ll_prev = ll
-        prev[:m] = mu
-        prev[m : 2 * m] = sd
-        prev[2 * m : 3 * m] = kap
-        prev[3 * m : 4 * m] = mdir
-        for r in range(m):
-            for s in range(m):
-                prev[4 * m + r * m + s] = gam[r, s]
-        stats[:] = 0.0
-        counts[:] = 0.0
-        _backward_stats(x, lx, co, si, kidx, lo, hi, gam, pw, al, bt, cs, stats, counts, ut, al, False)
-        _mstep(stats, counts, bnd, kappa_max, mu, sd, kap, mdir, gam, anch)
+        if not math.isfinite(ll0):
+            _em_unpack(th0, bnd, kappa_max, mu, sd, kap, mdir, gam)
+            return (ll_prev if it > 1 else -np.inf), it
+        if ll0 - ll_prev <= tol * abs(ll0) or it > max_iter:
+            _em_unpack(th0, bnd, kappa_max, mu, sd, kap, mdir, gam)  # the parameters ll0 belongs to
+            return ll0, it
+        ll_prev = ll0
+        _em_pack(mu, sd, kap, mdir, gam, th1)
+        ll1 = _em_step(x, lx, co, si, kidx, lo, hi, bnd, kappa_max, mu, sd, kap, mdir, gam, al, bt, cs, pw, ut,
+                       lrest, anch, c, delta, stats, counts)
+        it += 1
+        if not math.isfinite(ll1):
+            _em_unpack(th1, bnd, kappa_max, mu, sd, kap, mdir, gam)
+            continue
+        _em_pack(mu, sd, kap, mdir, gam, th2)
+        rr = 0.0
+        vv = 0.0
+        for i in range(k):
+            r = th1[i] - th0[i]
+            v = th2[i] - th1[i] - r
+            rr += r * r
+            vv += v * v
+        if vv <= 0.0 or rr <= 0.0:
+            continue  # no curvature to extrapolate along: carry on from theta2
+        alpha = min(-math.sqrt(rr / vv), -1.0)
+        for i in range(k):
+            r = th1[i] - th0[i]
+            v = th2[i] - th1[i] - r
+            thp[i] = th0[i] - 2.0 * alpha * r + alpha * alpha * v
+        _em_unpack(thp, bnd, kappa_max, mu, sd, kap, mdir, gam)
+        llp = _em_step(x, lx, co, si, kidx, lo, hi, bnd, kappa_max, mu, sd, kap, mdir, gam, al, bt, cs, pw, ut,
+                       lrest, anch, c, delta, stats, counts)
+        it += 1
+        if not (math.isfinite(llp) and llp >= ll1):
+            _em_unpack(th2, bnd, kappa_max, mu, sd, kap, mdir, gam)  # the extrapolation did not pay
 
 
 @numba.njit(cache=True)
@@ -693,7 +766,7 @@ def _init_params(
 @numba.njit(cache=True, parallel=True)
 def _fit_all(
     x: np.ndarray, lx: np.ndarray, co: np.ndarray, si: np.ndarray, kidx: np.ndarray, lrest: np.ndarray,
-    anch: bool, bounds: np.ndarray, fit: np.ndarray, qs: np.ndarray, start_rows: int, full: bool,
+    anch: bool, bounds: np.ndarray, fit: np.ndarray, qs: np.ndarray, start_rows: int, warm: bool,
     max_iter: int, tol: float, kappa_max: float,
     mu: np.ndarray, sd: np.ndarray, kap: np.ndarray, mdir: np.ndarray, gam: np.ndarray,
     ll: np.ndarray, nit: np.ndarray, conv: np.ndarray,
@@ -702,8 +775,9 @@ def _fit_all(
 
     Each start (a row of quantiles ``qs``; the first is the data-driven one, the others spread
     around it) runs EM on the animal's first ``start_rows`` rows (all rows if those hold too
-    few observed steps); with ``full`` the best continues on all rows. Results go to row ``a``
-    of the parameter arrays; ``conv[a]`` is False when EM stopped at ``max_iter``.
+    few observed steps) and the best is kept; with ``warm`` there are no starts: EM runs on all
+    rows from the parameters already in row ``a`` (the best start of an earlier call). Results
+    go to row ``a`` of the parameter arrays; ``conv[a]`` is False when EM stopped at ``max_iter``.
     """
     m = qs.shape[1]
     for a in numba.prange(bounds.size - 1):
@@ -728,6 +802,11 @@ def _fit_all(
         head = x[lo : lo + nb]
         if (head == head).sum() < 10 * m:  # the first stretch has too few observed steps: use all
             nb = n
+        if warm:
+            ll[a], nit[a] = _em(x, lx, co, si, kidx, lo, hi, bnd, kappa_max, max_iter, tol,
+                                mu[a], sd[a], kap[a], mdir[a], gam[a], al, bt, cs, pw, ut, lrest, anch)  # fmt: skip
+            conv[a] = nit[a] <= max_iter and math.isfinite(ll[a])
+            continue
         best = -np.inf
         tmu, tsd, tkap, tmdir, tgam = np.empty(m), np.empty(m), np.empty(m), np.empty(m), np.empty((m, m))
         its = 0
@@ -745,11 +824,6 @@ def _fit_all(
                 mdir[a] = tmdir
                 gam[a] = tgam
                 done = iq <= max_iter
-        if full and nb < n:
-            best, iq = _em(x, lx, co, si, kidx, lo, hi, bnd, kappa_max, max_iter, tol,
-                           mu[a], sd[a], kap[a], mdir[a], gam[a], al, bt, cs, pw, ut, lrest, anch)  # fmt: skip
-            its += iq
-            done = iq <= max_iter
         ll[a] = best
         nit[a] = its
         conv[a] = done and math.isfinite(best)
@@ -1038,8 +1112,7 @@ def label_states(
         co, si = np.cos(turn), np.sin(turn)
         lrest, rest_source = _rest_loglik(df, rows, step, turn)
         # choose the number of states on each animal's first stretch, then fit it on all rows
-        fits = {m: _fit_states(step, lx, co, si, kidx, lrest, bounds, eligible.copy(), m, p, full=False)
-                for m in choices}
+        fits = {m: _fit_states(step, lx, co, si, kidx, lrest, bounds, eligible.copy(), m, p) for m in choices}
         head = np.minimum(np.diff(bounds), p.start_rows)
         n_head = np.bincount(a[observed & (np.arange(a.size) - bounds[a] < head[a])], minlength=n_animals)
         bic = {m: np.where(f["fit"], -2.0 * f["ll"] + _N_FREE[m] * np.log(np.maximum(n_head, 1)), np.inf)
@@ -1049,7 +1122,8 @@ def label_states(
             todo = eligible & (chosen == m)
             if not todo.any():
                 continue
-            f = _fit_states(step, lx, co, si, kidx, lrest, bounds, todo.copy(), m, p, full=True)
+            f = _fit_states(step, lx, co, si, kidx, lrest, bounds, todo.copy(), m, p, warm=fits[m])
+            f["nit"] = f["nit"] + fits[m]["nit"]
             path = np.zeros(rows.size, dtype=np.int64)
             post = np.full((rows.size, m), np.nan)
             ll = f["ll"].copy()
@@ -1150,16 +1224,24 @@ def _at_fix(step_post: np.ndarray, kidx: np.ndarray) -> np.ndarray:
 
 def _fit_states(step: np.ndarray, lx: np.ndarray, co: np.ndarray, si: np.ndarray, kidx: np.ndarray,
                 lrest: np.ndarray, bounds: np.ndarray, fit: np.ndarray, m: int, p: StateParams, *,
-                full: bool) -> dict[str, np.ndarray]:
-    """:func:`_fit_all` of an ``m``-state model with an anchored resting state; arrays per animal."""
+                warm: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """:func:`_fit_all` of an ``m``-state model with an anchored resting state; arrays per animal.
+
+    Without ``warm``: the starts on each animal's first ``start_rows`` rows (compared at a
+    tolerance 10x looser: enough to rank starts and numbers of states). With ``warm`` (such a
+    result): EM on all rows from its parameters, to ``tol``."""
     n_animals = bounds.size - 1
-    mu, sd, kap, mdir = (np.full((n_animals, m), np.nan) for _ in range(4))
-    gam = np.full((n_animals, m, m), np.nan)
+    if warm is None:
+        mu, sd, kap, mdir = (np.full((n_animals, m), np.nan) for _ in range(4))
+        gam = np.full((n_animals, m, m), np.nan)
+    else:
+        mu, sd, kap, mdir, gam = (warm[k].copy() for k in ("mu", "sd", "kap", "mdir", "gam"))
     ll = np.full(n_animals, -np.inf)
     nit = np.zeros(n_animals, dtype=np.int64)
     conv = np.zeros(n_animals, dtype=np.bool_)
+    tol = float(p.tol) * (1.0 if warm is not None else 10.0)
     _fit_all(step, lx, co, si, kidx, lrest, True, bounds, fit, _start_quantiles(m, p.n_starts),
-             int(p.start_rows), full, int(p.max_iter), float(p.tol), _KAPPA_MAX,
+             int(p.start_rows), warm is not None, int(p.max_iter), tol, _KAPPA_MAX,
              mu, sd, kap, mdir, gam, ll, nit, conv)  # fmt: skip
     fit &= np.isfinite(ll)
     return {"mu": mu, "sd": sd, "kap": kap, "mdir": mdir, "gam": gam, "ll": ll, "nit": nit, "conv": conv,
