@@ -102,6 +102,22 @@ class CleanParams:
         10-20x farther at night than at noon, so one scale per animal is too coarse).
     diel_min_steps : int
         A bin with fewer steps than this uses the animal's all-day scale instead.
+    speed_limit_from_data : bool
+        Derive each animal's speed limit from its own steps (the ``auto`` profile) instead of
+        ``max_speed_kmh``; the spike speed keeps its proportion to the limit.
+    speed_limit_quantile : float
+        ... the limit is ``speed_limit_factor`` times this quantile (0-1) of the animal's step
+        speeds (steps longer than ``speed_min_step_m``) ...
+    speed_limit_factor : float
+        ... (dimensionless; 3 x the 95th percentile keeps a bird's flight legs and a cat's
+        night travel, and still catches a fix kilometres out of place) ...
+    speed_limit_floor_kmh : float
+        ... and never below this (km/h).
+    expected_flag_share : float
+        Share (0-1) of an animal's fixes the profile expects its speed and spike rules to flag
+        (gross errors are ~0.5 % of GPS fixes, Bjørneraas et al. 2010); several times more, or
+        sustained directional movement above the limit, means the profile does not fit the
+        animal, and the run says so.
     """
 
     max_speed_kmh: float = 15.0
@@ -122,6 +138,11 @@ class CleanParams:
     movement_quantile: float = 0.75
     diel_bin_h: float = 2.0
     diel_min_steps: int = 20
+    speed_limit_from_data: bool = False
+    speed_limit_quantile: float = 0.95
+    speed_limit_factor: float = 3.0
+    speed_limit_floor_kmh: float = 5.0
+    expected_flag_share: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -206,11 +227,49 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # 2016); kill sites are found with the 200 m / 24 h cluster rule of large-carnivore studies
     # (Knopff et al. 2009, Johansson et al. 2015).
     "snow_leopard": {},
+    # Wolves, lions, pumas, bears: travel at 5-10 km/h for hours and chase at 50-60 km/h for
+    # minutes (Mech & Boitani 2003, "Wolves"; Kusler et al. 2017 for pumas), so between fixes
+    # a quarter of an hour or more apart anything over ~25 km/h is an error.
+    "large_carnivore": {
+        "clean": {"max_speed_kmh": 25.0, "spike_speed_kmh": 5.0},
+    },
+    # Caribou, elk, buffalo, antelope: migrations of tens of km a day, flight at up to 60-80
+    # km/h for minutes (Fancy et al. 1989, Can. J. Zool. 67:644; Berger 2004, Conserv. Biol.
+    # 18:320 on long ungulate migrations).
+    "ungulate": {
+        "clean": {"max_speed_kmh": 40.0, "spike_speed_kmh": 8.0},
+    },
+    # Migrating birds: airspeeds of 30-70 km/h for passerines and cuckoos, ground speeds over
+    # 100 km/h with tailwinds, legs of hundreds of km a day (Alerstam et al. 2007, PLoS Biol.
+    # 5:e197; Willemoes et al. 2014, PLoS ONE 9:e83515 for the common cuckoo).
+    "migratory_bird": {
+        "clean": {"max_speed_kmh": 150.0, "spike_speed_kmh": 60.0, "speed_min_step_m": 500.0,
+                  "out_and_back_floor_m": 1000.0},
+    },
+    # Fast-flying bats: European free-tailed bats reach ground speeds of 135 km/h (O'Mara et
+    # al. 2021, Curr. Biol. 31:1311), at fix intervals of seconds to minutes.
+    "bat": {
+        "clean": {"max_speed_kmh": 160.0, "spike_speed_kmh": 60.0, "speed_min_step_m": 100.0},
+    },
+    # Sea turtles tracked by Argos: swimming at 1-5 km/h (Luschi et al. 1998, Proc. R. Soc. B
+    # 265:2279), location errors of kilometres (class B ~6 km), so a speed is only judged over
+    # steps longer than a few Argos errors.
+    "marine_turtle": {
+        "clean": {"max_speed_kmh": 10.0, "spike_speed_kmh": 3.0, "speed_min_step_m": 5000.0,
+                  "out_and_back_floor_m": 5000.0},
+    },
     # Anything else: only physically absurd speeds are removed (fast birds and bats exceed
     # 100 km/h), spikes need a fast out-and-back.
     "generic": {
         "clean": {"max_speed_kmh": 200.0, "spike_speed_kmh": 50.0, "speed_min_step_m": 200.0,
                   "argos_reject_classes": ("Z",)},
+        "segment": {"gap_multiple": 4.0},
+    },
+    # Each animal's speed limit from its own steps: 3 x the 95th percentile of its step
+    # speeds (at least 5 km/h); the generic values otherwise.
+    "auto": {
+        "clean": {"max_speed_kmh": 200.0, "spike_speed_kmh": 50.0, "speed_min_step_m": 200.0,
+                  "speed_limit_from_data": True},
         "segment": {"gap_multiple": 4.0},
     },
 }

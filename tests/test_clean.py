@@ -278,3 +278,57 @@ def test_select_and_small_sort_kernels():
         a = values.copy()
         _insertion_sort(a, n)
         assert (a == np.sort(values)).all()
+
+
+# ---------------------------------------------------------------- issue 13: profiles that speak up
+
+
+def _migrant(seed: int = 0) -> pd.DataFrame:
+    """10 days at a stopover (hourly fixes, ~20 m jitter), a 36-hour leg south at 50 km/h, a new stop."""
+    import pyproj
+
+    geod = pyproj.Geod(ellps="WGS84")
+    t = pd.date_range("2024-08-01", periods=24 * 16, freq="h", tz="UTC")
+    n = len(t)
+    leg = (np.arange(n) >= 240) & (np.arange(n) < 276)
+    lon, lat, _ = geod.fwd(np.full(n, 16.0), np.full(n, 52.0), np.full(n, 170.0), np.cumsum(np.where(leg, 50_000.0, 0.0)))
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"animal_id": "cuckoo", "time": t, "lon": lon + rng.normal(0, 3e-4, n),
+                         "lat": lat + rng.normal(0, 2e-4, n)})
+
+
+def test_a_fast_leg_is_not_blamed_on_the_last_resting_fix_and_the_profile_speaks_up() -> None:
+    from telemetry.config import Config
+
+    df = _migrant()
+    out = clean(df)  # snow-leopard limits: 15 km/h
+    assert out["flag"].isna().all()  # neither the last stopover fix nor the leg is "out of place"
+    check = out.attrs["profile_check"]["cuckoo"]
+    assert not check["fits"] and check["suggested_profile"] == "migratory_bird"
+    assert "sustained directional movement faster than the limit of 15 km/h" in check["message"]
+    # a real gross error in the stopover is still flagged, and only it
+    bad = df.copy()
+    bad.loc[100, "lon"] += 0.2  # ~14 km east for one hour
+    flagged = clean(bad)["flag"]
+    assert flagged.notna().sum() == 1 and flagged.loc[100] in ("speed", "spike")
+    fitting = clean(df, Config.for_species("migratory_bird").clean)
+    assert fitting.attrs["profile_check"]["cuckoo"]["fits"]
+
+
+def test_auto_profile_derives_each_animals_limit() -> None:
+    from telemetry.config import PROFILES, Config
+
+    cfg = Config.for_species("auto").clean
+    assert cfg.speed_limit_from_data
+    slow = _migrant()
+    slow["animal_id"] = "slow"
+    slow["lon"] = 16.0 + np.cumsum(np.full(len(slow), 0.001))  # ~70 m/h eastwards
+    slow["lat"] = 52.0
+    both = pd.concat([_migrant(), slow], ignore_index=True)
+    out = clean(both, cfg)
+    chk = out.attrs["profile_check"]
+    assert chk["cuckoo"]["max_speed_kmh"] == pytest.approx(150.0, rel=0.05)  # 3 x its 95th percentile (50 km/h)
+    assert chk["slow"]["max_speed_kmh"] == cfg.speed_limit_floor_kmh
+    assert chk["cuckoo"]["fits"] and chk["slow"]["fits"]
+    for name in ("large_carnivore", "ungulate", "migratory_bird", "bat", "marine_turtle", "generic", "auto"):
+        assert name in PROFILES

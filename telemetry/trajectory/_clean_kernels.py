@@ -207,6 +207,28 @@ def _local_median_deviation(i: int, x: np.ndarray, y: np.ndarray, m: int, w: int
     return _haversine_m(x[i], y[i], x[i] + mlon, mlat)
 
 
+RETURN_FIXES = 3
+"""A fast step blames a fix only if the track is back within this many fixes without it."""
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _comes_back(tt: np.ndarray, xx: np.ndarray, yy: np.ndarray, m: int, anchor: int, first: int, direction: int,
+                max_speed_kmh: float, min_step_m: float) -> bool:  # pragma: no cover
+    """Whether the track comes back without fix ``first``: skipping it (and up to
+    ``RETURN_FIXES - 1`` more beyond it in ``direction``), a later (earlier) fix lies within
+    half of the suspect step's length of ``anchor`` and is reached at a plausible speed."""
+    away = _haversine_m(xx[anchor], yy[anchor], xx[first], yy[first])
+    for j in range(RETURN_FIXES):
+        o = first + direction * (j + 1)
+        if o < 0 or o >= m:
+            return False
+        d = _haversine_m(xx[anchor], yy[anchor], xx[o], yy[o])
+        dt = abs(tt[o] - tt[anchor])
+        if d < 0.5 * away and (d <= min_step_m or (dt > 0 and d / dt * 3.6 <= max_speed_kmh)):
+            return True
+    return False
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _filter_animal(t_s: np.ndarray, x: np.ndarray, y: np.ndarray, d_step: np.ndarray, table: np.ndarray,
                    n_bins: int, max_speed_kmh: float, min_step_m: float, spike_speed_kmh: float,
@@ -277,13 +299,23 @@ def _filter_animal(t_s: np.ndarray, x: np.ndarray, y: np.ndarray, d_step: np.nda
         flagged = False
         for k in range(1, m):
             if v_in[k] > max_speed_kmh and d_in[k] > min_step_m:
-                # too fast from k-1 to k: blame the end farther from its neighbours'
-                # median (on a tie, the later fix)
-                if np.isnan(dev[k - 1]):
-                    dev[k - 1] = _local_median_deviation(k - 1, xx, yy, m, w, dlon, nlat)
-                if np.isnan(dev[k]):
-                    dev[k] = _local_median_deviation(k, xx, yy, m, w, dlon, nlat)
-                blamed[k - 1 if dev[k - 1] > dev[k] else k] = True
+                # too fast from k-1 to k. A fix is out of place only if the track comes back
+                # without it: blame k if skipping it (and up to RETURN_FIXES - 1 more after
+                # it) leaves a step of plausible speed, k-1 likewise backwards; both: the end
+                # farther from its neighbours' median (on a tie, the later fix); neither: the
+                # animal really went (a fast leg, or the wrong species profile), nobody is blamed
+                late = _comes_back(tt, xx, yy, m, k - 1, k, 1, max_speed_kmh, min_step_m)
+                early = _comes_back(tt, xx, yy, m, k, k - 1, -1, max_speed_kmh, min_step_m)
+                if not (late or early):
+                    continue
+                if late and early:
+                    if np.isnan(dev[k - 1]):
+                        dev[k - 1] = _local_median_deviation(k - 1, xx, yy, m, w, dlon, nlat)
+                    if np.isnan(dev[k]):
+                        dev[k] = _local_median_deviation(k, xx, yy, m, w, dlon, nlat)
+                    blamed[k - 1 if dev[k - 1] > dev[k] else k] = True
+                else:
+                    blamed[k if late else k - 1] = True
                 flagged = True
         for k in range(m):
             rank[k] = np.inf if blamed[k] else (score[k] if spike[k] else -np.inf)
@@ -320,12 +352,12 @@ def _filter_animal(t_s: np.ndarray, x: np.ndarray, y: np.ndarray, d_step: np.nda
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")
 def speed_and_spikes(starts: np.ndarray, t_s: np.ndarray, x: np.ndarray, y: np.ndarray, n_bins: int,
-                     q: float, min_steps: int, max_speed_kmh: float, min_step_m: float,
-                     spike_speed_kmh: float, min_turn_deg: float, ratio: float, floor_m: float,
+                     q: float, min_steps: int, max_speed_kmh: np.ndarray, min_step_m: float,
+                     spike_speed_kmh: np.ndarray, min_turn_deg: float, ratio: float, floor_m: float,
                      skip_weight: float, w: int, max_iterations: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
     """Speed and spike flags of rows sorted by ``(animal, time)`` (times in s, lon/lat in
-    degrees); animal ``g`` is rows ``starts[g]:starts[g+1]``. Animals are independent and
-    run in parallel."""
+    degrees); animal ``g`` is rows ``starts[g]:starts[g+1]`` with speed limits
+    ``max_speed_kmh[g]`` and ``spike_speed_kmh[g]``. Animals are independent and run in parallel."""
     n = t_s.size
     speed_out = np.zeros(n, dtype=np.bool_)
     spike_out = np.zeros(n, dtype=np.bool_)
@@ -336,7 +368,7 @@ def speed_and_spikes(starts: np.ndarray, t_s: np.ndarray, x: np.ndarray, y: np.n
         for i in range(lo + 1, hi):
             d_step[i - lo] = _haversine_m(x[i - 1], y[i - 1], x[i], y[i])
         table = _scale_row(t_s[lo:hi], x[lo:hi], d_step, n_bins, q, min_steps)
-        _filter_animal(t_s[lo:hi], x[lo:hi], y[lo:hi], d_step, table, n_bins, max_speed_kmh, min_step_m,
-                       spike_speed_kmh, min_turn_deg, ratio, floor_m, skip_weight, w, max_iterations,
+        _filter_animal(t_s[lo:hi], x[lo:hi], y[lo:hi], d_step, table, n_bins, max_speed_kmh[g], min_step_m,
+                       spike_speed_kmh[g], min_turn_deg, ratio, floor_m, skip_weight, w, max_iterations,
                        speed_out[lo:hi], spike_out[lo:hi])
     return speed_out, spike_out

@@ -37,7 +37,8 @@ import pandas as pd
 from telemetry.config import CleanParams
 from telemetry.errors import TelemetryError
 from telemetry.schema import FLAGS
-from telemetry.trajectory._arrays import FLAG_CODE, flag_codes, flags_to_series, group_codes, time_ns
+from telemetry.trajectory._arrays import (FLAG_CODE, bearing_deg, flag_codes, flags_to_series, group_codes,
+                                          haversine_m, time_ns)
 from telemetry.trajectory._clean_kernels import file_order_jumps, span_jumps, speed_and_spikes
 
 __all__ = ["clean", "flag_summary"]
@@ -108,13 +109,95 @@ def clean(
     put(_clock_jump(df, animal, t, codes < 0, params, by_time), "clock_jump")
     put(_low_quality(df, fix_type, params), "low_quality")
     put(_duplicates(df, animal, t, fix_type, by_time[codes[by_time] < 0]), "duplicate")
-    speed, spike = _speed_and_spikes(animal, t, lon, lat, by_time[codes[by_time] < 0], params)
+    judged = by_time[codes[by_time] < 0]
+    speed, spike = _speed_and_spikes(animal, t, lon, lat, judged, params)
     put(speed, "speed")
     put(spike, "spike")
 
     out = df.copy(deep=False)
     out["flag"] = flags_to_series(codes, df.index)
     assert len(out) == n
+    out.attrs = {**df.attrs, "profile_check": profile_check(animal, t, lon, lat, judged, speed | spike,
+                                                            group_codes(df)[1], params)}
+    return out
+
+
+def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.ndarray, judged: np.ndarray,
+                  flagged: np.ndarray, names: np.ndarray, p: CleanParams) -> dict[str, dict]:
+    """Does each animal's own data contradict the speed limits of the profile it was cleaned with?
+
+    Per animal, over the fixes the speed rules judged (``judged``: positions sorted by
+    ``(animal, time)``) and those they flagged: the share of steps faster than the limit that
+    belong to *sustained, directional* runs (3 or more consecutive fast steps whose bearings have
+    a mean resultant length of at least 0.7: a migration leg, not a scatter of bad fixes), and the
+    share of fixes flagged ``speed``/``spike`` against ``expected_flag_share``. It does not fit
+    when sustained fast steps are more than 1 % of its steps or the flagged share is more than
+    three times the expected one; then ``message`` says so in one line and names the profile
+    whose limit would hold the animal's 99th-percentile speed with a margin of 1.2 (``auto`` if
+    none).
+
+    Returns ``{animal: {"fits", "steps", "fast_sustained_share", "flagged_share", "max_speed_kmh",
+    "speed_p99_kmh", "suggested_profile", "message"}}`` for every animal with judged fixes.
+    """
+    from telemetry.config import PROFILES, Config
+
+    out: dict[str, dict] = {}
+    if judged.size < 2:
+        return out
+    a = animal[judged]
+    starts = np.r_[0, np.flatnonzero(a[1:] != a[:-1]) + 1, a.size]
+    t_s = t[judged].astype(np.float64) / 1e9
+    x, y = lon[judged], lat[judged]
+    limit, _ = speed_limits(starts, t_s, x, y, p)
+    keep = ~flagged[judged]  # the track the rules left: its steps are what the animal did
+    kept = judged[keep]
+    ka = animal[kept]
+    kstarts = np.r_[0, np.flatnonzero(ka[1:] != ka[:-1]) + 1, ka.size]
+    v, g_local, bear = step_speeds(kstarts, t[kept].astype(np.float64) / 1e9, lon[kept], lat[kept], 0.0)
+    group_of = ka[kstarts[:-1]] if ka.size else np.zeros(0, np.int64)
+    g = group_of[g_local] if g_local.size else g_local
+    order_of = {int(c): i for i, c in enumerate(a[starts[:-1]])}
+    candidates = sorted(((k, Config.for_species(k).clean.max_speed_kmh) for k in PROFILES if k != "auto"),
+                        key=lambda kv: kv[1])
+    for code in np.unique(a):
+        i = order_of[int(code)]
+        lim = float(limit[i])
+        vg, bg = v[g == code], np.radians(bear[g == code])
+        fast = vg > lim
+        sustained = np.zeros(fast.size, bool)
+        j = 0
+        while j < fast.size:  # runs of fast steps (a few per animal: a Python loop is fine)
+            if not fast[j]:
+                j += 1
+                continue
+            e = j
+            while e < fast.size and fast[e]:
+                e += 1
+            if e - j >= 3 and np.hypot(np.cos(bg[j:e]).mean(), np.sin(bg[j:e]).mean()) >= 0.7:
+                sustained[j:e] = True
+            j = e
+        n_fix = int(np.sum(a == code))
+        n_flag = int(np.sum(flagged[judged][a == code]))
+        sus_share = float(sustained.mean()) if sustained.size else 0.0
+        flag_share = n_flag / max(n_fix, 1)
+        p99 = float(np.quantile(vg, 0.99)) if vg.size else 0.0
+        fits = not (sus_share > 0.01 or flag_share > 3.0 * p.expected_flag_share)
+        suggestion = next((k for k, mx in candidates if mx >= 1.2 * max(p99, float(vg[sustained].max())
+                                                                        if sustained.any() else p99)), "auto")
+        entry = {"fits": bool(fits), "steps": int(vg.size), "fast_sustained_share": round(sus_share, 4),
+                 "flagged_share": round(flag_share, 4), "max_speed_kmh": round(lim, 3),
+                 "speed_p99_kmh": round(p99, 3), "suggested_profile": suggestion if not fits else None}
+        if not fits:
+            what = []
+            if sus_share > 0.01:
+                what.append(f"{sus_share:.0%} of its steps are sustained directional movement faster than the "
+                            f"limit of {lim:g} km/h (up to {float(vg[sustained].max()):.0f} km/h)")
+            if flag_share > 3.0 * p.expected_flag_share:
+                what.append(f"{flag_share:.1%} of its fixes are flagged speed/spike "
+                            f"(the profile expects about {p.expected_flag_share:.0%})")
+            entry["message"] = (f"{names[code]}: " + "; ".join(what) + f": the profile does not fit this animal "
+                                f"(try --species {suggestion})")
+        out[str(names[code])] = entry
     return out
 
 
@@ -375,10 +458,12 @@ def _speed_and_spikes(
     a = animal[by_time]
     starts = np.r_[0, np.flatnonzero(a[1:] != a[:-1]) + 1, a.size]
     n_bins = max(int(round(24.0 / p.diel_bin_h)), 1) if p.diel_bin_h > 0 else 1
+    t_s = t[by_time].astype(np.float64) / 1e9
+    limit, spike_limit = speed_limits(starts, t_s, lon[by_time], lat[by_time], p)
     speed, spike = speed_and_spikes(
-        starts, t[by_time].astype(np.float64) / 1e9, lon[by_time], lat[by_time], n_bins,
+        starts, t_s, lon[by_time], lat[by_time], n_bins,
         float(np.clip(p.movement_quantile, 0.0, 1.0)), max(int(p.diel_min_steps), 1),
-        float(p.max_speed_kmh), float(p.speed_min_step_m), float(p.spike_speed_kmh),
+        limit, float(p.speed_min_step_m), spike_limit,
         float(p.spike_min_turn_deg), float(p.out_and_back_ratio), float(p.out_and_back_floor_m),
         float(p.out_and_back_skip_weight), max(int(p.median_window_fixes), 1), max(int(p.max_iterations), 1),
     )
@@ -387,3 +472,46 @@ def _speed_and_spikes(
     speed_out[by_time[speed]] = True
     spike_out[by_time[spike]] = True
     return speed_out, spike_out
+
+
+def step_speeds(starts: np.ndarray, t_s: np.ndarray, lon: np.ndarray, lat: np.ndarray,
+                min_step_m: float, short_as_zero: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Speeds (km/h) of the steps between consecutive rows of each animal (rows sorted by
+    animal then time, animal ``g`` = ``starts[g]:starts[g+1]``), steps shorter than
+    ``min_step_m`` or of zero duration left out, and steps shorter than ``short_as_zero`` (m)
+    given speed 0 (GPS error over a short interval is not movement).
+
+    Returns the speeds, the animal of each, and each step's bearing (degrees).
+    """
+    n = t_s.size
+    if n < 2:
+        return np.zeros(0), np.zeros(0, np.int64), np.zeros(0)
+    animal = np.repeat(np.arange(starts.size - 1), np.diff(starts))
+    same = animal[1:] == animal[:-1]
+    d = haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    dt = t_s[1:] - t_s[:-1]
+    ok = same & (dt > 0) & (d > min_step_m)
+    v = np.where(d[ok] > short_as_zero, d[ok] / dt[ok] * 3.6, 0.0)
+    return v, animal[1:][ok], bearing_deg(lon[:-1], lat[:-1], lon[1:], lat[1:])[ok]
+
+
+def speed_limits(starts: np.ndarray, t_s: np.ndarray, lon: np.ndarray, lat: np.ndarray,
+                 p: CleanParams) -> tuple[np.ndarray, np.ndarray]:
+    """Speed and spike-speed limit (km/h) of every animal: the profile's, or with
+    ``speed_limit_from_data`` the animal's own: ``speed_limit_factor`` × the
+    ``speed_limit_quantile`` of its step speeds (never below ``speed_limit_floor_kmh``), the
+    spike speed in the profile's proportion to it."""
+    k = starts.size - 1
+    limit = np.full(k, float(p.max_speed_kmh))
+    spike = np.full(k, float(p.spike_speed_kmh))
+    if not p.speed_limit_from_data or k == 0:
+        return limit, spike
+    # every step counts; one shorter than speed_min_step_m (GPS error) as standing still
+    v, a, _ = step_speeds(starts, t_s, lon, lat, 0.0, short_as_zero=p.speed_min_step_m)
+    for g in range(k):  # one quantile per animal (a few animals)
+        vg = v[a == g]
+        if vg.size >= 10:
+            limit[g] = max(p.speed_limit_factor * float(np.quantile(vg, p.speed_limit_quantile)),
+                           p.speed_limit_floor_kmh)
+    spike = limit * (p.spike_speed_kmh / p.max_speed_kmh)
+    return limit, spike
