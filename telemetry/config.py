@@ -113,6 +113,13 @@ class CleanParams:
         night travel, and still catches a fix kilometres out of place) ...
     speed_limit_floor_kmh : float
         ... and never below this (km/h).
+    outlier_alpha : float
+        A fix the smoother's residual puts beyond the chi-square quantile ``1 - outlier_alpha``
+        of its model, sticking out of its neighbours' line, is a ``spike``
+        (:mod:`telemetry.trajectory.outliers`; 0 disables).
+    outlier_detour : float
+        ... sticking out: the detour through it is more than this multiple of the step between
+        its neighbours (dimensionless).
     expected_flag_share : float
         Share (0-1) of an animal's fixes the profile expects its speed and spike rules to flag
         (gross errors are ~0.5 % of GPS fixes, Bjørneraas et al. 2010); several times more, or
@@ -142,6 +149,8 @@ class CleanParams:
     speed_limit_quantile: float = 0.95
     speed_limit_factor: float = 3.0
     speed_limit_floor_kmh: float = 5.0
+    outlier_alpha: float = 1e-4
+    outlier_detour: float = 2.0
     expected_flag_share: float = 0.01
 
 

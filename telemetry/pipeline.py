@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,9 +28,12 @@ from telemetry.engine import Engine, LocalEngine, animal_partitions, concat_part
 from telemetry.errors import TelemetryError
 from telemetry.trajectory._arrays import group_codes, is_sorted_by, lexsort_small_keys, time_ns, usable_mask
 from telemetry.trajectory.clean import clean
+from telemetry.trajectory.error_model import ErrorModel
 from telemetry.trajectory.metrics import metrics
+from telemetry.trajectory.outliers import residual_outliers
 from telemetry.trajectory.segment import clusters as find_clusters
 from telemetry.trajectory.segment import segment
+from telemetry.trajectory.smooth import estimate_error_model
 from telemetry.trajectory.smooth import smooth as smooth_tracks
 from telemetry.trajectory.states import label_states
 
@@ -52,6 +55,7 @@ def process(
     states: bool = True,
     engine: str | Engine | None = None,
     step: Callable[[str], object] | None = None,
+    error_model: ErrorModel | None = None,
 ) -> pd.DataFrame:
     """Turn fixes into tracks: every step of issue 4 in order.
 
@@ -74,6 +78,9 @@ def process(
         ``"dask"`` or a :class:`~telemetry.engine.DaskEngine` on a Dask cluster, one task
         per partition of whole animals (a GeoParquet dataset given as ``data`` is then
         read by the workers, each its own animals). The result is identical.
+    error_model : ErrorModel, optional
+        A calibration of the collars' location error (``telemetry calibrate``); classes it
+        lacks are estimated from the tracks.
     step : callable, optional
         Called with the name of each step (``sort``, ``clean``, ``segment``, ``clusters``,
         ``smooth``, ``metrics``, ``states``) as it starts, in this process; with a Dask engine once,
@@ -101,7 +108,7 @@ def process(
                 if step is not None:
                     step("process on the cluster")
                 return _process_distributed(data, cfg, eng, deployments=deployments, smooth=smooth,
-                                            states=states)
+                                            states=states, error_model_prior=error_model)
     if isinstance(data, pd.DataFrame):
         fixes = data
     else:
@@ -118,29 +125,59 @@ def process(
     del fixes  # the sorted copy is all that is needed from here (halves peak memory at scale)
     steps = ["sort"]
 
+    tracks = _clean_steps(tracks, cfg, deployments, announce)
+    steps += ["clean", "segment", "clusters"]
+    if smooth:
+        # the collars' error is pooled over all animals (an engine estimates it here too)
+        error_model = estimate_error_model(tracks, cfg.smooth, prior=error_model)
+    tracks = _finish_steps(tracks, cfg, error_model, smooth, states, announce)
+    steps += _process_steps(smooth, states)[4:]
+    tracks.attrs = {"parameters": cfg.to_dict(), "steps": steps, **_kept_attrs(tracks.attrs)}
+    if sources is not None:
+        tracks.attrs["sources"] = sources
+    return tracks
+
+
+_PER_ANIMAL_ATTRS = ("profile_check", "smooth", "states")
+"""``attrs`` of the steps that hold one entry per animal (merged over partitions by an engine)."""
+
+
+def _kept_attrs(attrs: dict) -> dict:
+    return {k: attrs[k] for k in (*_PER_ANIMAL_ATTRS, "error_model") if k in attrs}
+
+
+def _clean_steps(tracks: pd.DataFrame, cfg: Config, deployments: pd.DataFrame | None,
+                 announce: Callable[[str], object]) -> pd.DataFrame:
+    """clean → segment → clusters of sorted fixes."""
     announce("clean")
     tracks = clean(tracks, cfg.clean, deployments=deployments)
-    steps.append("clean")
     announce("segment")
     tracks = segment(tracks, cfg.segment, with_clusters=False)
-    steps.append("segment")
     announce("clusters")
-    tracks = find_clusters(tracks, cfg.clusters)
-    steps.append("clusters")
+    return find_clusters(tracks, cfg.clusters)
+
+
+def _finish_steps(tracks: pd.DataFrame, cfg: Config, error_model: ErrorModel | None, smooth: bool, states: bool,
+                  announce: Callable[[str], object]) -> pd.DataFrame:
+    """smooth (with the given error model) → outliers the smoother exposes → metrics → states."""
     if smooth:
         announce("smooth")
-        tracks = smooth_tracks(tracks, params=cfg.smooth)
-        steps.append("smooth")
+        params = replace(cfg.smooth, estimate_error=False)  # the model is given (estimated over all animals)
+        tracks = smooth_tracks(tracks, params=params, error_model=error_model)
+        # gross errors the smoother exposes (between fast-moving neighbours, where the position
+        # rules cannot see them): flag them and smooth again with the same models and errors
+        bad = residual_outliers(tracks, cfg.clean)
+        if bad.any():
+            kept = tracks.attrs
+            flags = tracks["flag"].copy()
+            flags[bad] = "spike"
+            tracks = smooth_tracks(tracks.assign(flag=flags), params=params, models=kept.get("smooth"),
+                                   error_model=error_model)
     announce("metrics")
     tracks = metrics(tracks)
-    steps.append("metrics")
     if states:
         announce("states")
         tracks = label_states(tracks, params=cfg.states)
-        steps.append("states")
-    tracks.attrs = {"parameters": cfg.to_dict(), "steps": steps}
-    if sources is not None:
-        tracks.attrs["sources"] = sources
     return tracks
 
 
@@ -216,9 +253,9 @@ def _engine_scope(engine: str | Engine | None) -> Iterator[Engine]:
         yield eng
 
 
-def _process_part(fixes: pd.DataFrame | tuple[str, list[str]], cfg: Config, deployments: pd.DataFrame | None,
-                  smooth: bool, states: bool) -> pd.DataFrame:
-    """:func:`process` of one partition of whole animals (runs on a worker).
+def _clean_part(fixes: pd.DataFrame | tuple[str, list[str]], cfg: Config,
+                deployments: pd.DataFrame | None) -> pd.DataFrame:
+    """sort → clean → segment → clusters of one partition of whole animals (runs on a worker).
 
     ``fixes`` is the partition, or ``(dataset path, animal ids)`` for the worker to read.
     """
@@ -226,13 +263,35 @@ def _process_part(fixes: pd.DataFrame | tuple[str, list[str]], cfg: Config, depl
         from telemetry.dataset import read_dataset
 
         fixes = read_dataset(fixes[0], animals=fixes[1])
-    out = process(fixes, cfg, deployments=deployments, smooth=smooth, states=states)
-    out.attrs = {}
+    fixes = fixes.copy(deep=False)
+    fixes.attrs = {}
+    out = _clean_steps(_sorted(fixes), cfg, deployments, lambda name: None)
+    out.attrs = _kept_attrs(out.attrs)
+    return out
+
+
+def _finish_part(tracks: pd.DataFrame, cfg: Config, error_model: ErrorModel | None, smooth: bool,
+                 states: bool) -> pd.DataFrame:
+    """The steps after the error model, of one partition (runs on a worker)."""
+    out = _finish_steps(tracks, cfg, error_model, smooth, states, lambda name: None)
+    out.attrs = _kept_attrs(out.attrs)
+    return out
+
+
+def _merge_attrs(parts: list[pd.DataFrame]) -> dict:
+    """The per-animal ``attrs`` of partitions of whole animals, merged (animals in id order)."""
+    out: dict = {}
+    for key in _PER_ANIMAL_ATTRS:
+        merged = {}
+        for part in parts:
+            merged.update(part.attrs.get(key, {}))
+        if merged:
+            out[key] = dict(sorted(merged.items()))
     return out
 
 
 def _process_distributed(data: object, cfg: Config, engine: Engine, *, deployments: pd.DataFrame | None,
-                         smooth: bool, states: bool) -> pd.DataFrame:
+                         smooth: bool, states: bool, error_model_prior: ErrorModel | None = None) -> pd.DataFrame:
     """:func:`process` on a cluster: partitions of whole animals → workers → in-process order."""
     from telemetry import dataset
 
@@ -251,9 +310,18 @@ def _process_distributed(data: object, cfg: Config, engine: Engine, *, deploymen
             fixes = read(data)
         sources = fixes.attrs.get("sources")
         parts = animal_partitions(fixes, engine.n_partitions)
-    results = engine.map(_process_part, parts, cfg, deployments, smooth, states)
+    cleaned = engine.map(_clean_part, parts, cfg, deployments)
+    error_model = None
+    if smooth:  # the collars' error is pooled over all animals: estimated here, on the cleaned rows
+        error_model = estimate_error_model(concat_parts(cleaned), cfg.smooth, prior=error_model_prior)
+    results = engine.map(_finish_part, cleaned, cfg, error_model, smooth, states)
     tracks = gather_tracks(results)
-    tracks.attrs = {"parameters": cfg.to_dict(), "steps": _process_steps(smooth, states)}
+    tracks.attrs = {"parameters": cfg.to_dict(), "steps": _process_steps(smooth, states), **_merge_attrs(results)}
+    if error_model is not None:  # the classes any partition has, in class order (as in process)
+        from telemetry.trajectory.error_model import ERROR_CLASSES
+
+        present = {c for part in results for c in part.attrs.get("error_model", {}) if c != "note"}
+        tracks.attrs["error_model"] = error_model.to_dict([c for c in ERROR_CLASSES if c in present])
     if sources is not None:
         tracks.attrs["sources"] = sources
     return tracks

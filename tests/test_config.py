@@ -20,9 +20,9 @@ def test_profiles_and_overrides():
     assert snow.smooth.uere_3d_m == 10.0 and snow.smooth.uere_2d_m == 30.0
     assert Config.for_species("generic").clean.max_speed_kmh > snow.clean.max_speed_kmh
     cfg = snow.with_overrides(["clean.max_speed_kmh=12", 'clean.argos_reject_classes=["B","Z"]',
-                               "smooth.tau_s=3600", "segment.gap_multiple=6"])
+                               "smooth.tau_grid_s=[3600]", "segment.gap_multiple=6"])
     assert cfg.clean.max_speed_kmh == 12.0 and cfg.clean.argos_reject_classes == ("B", "Z")
-    assert cfg.smooth.tau_s == 3600.0 and cfg.segment.gap_multiple == 6.0
+    assert cfg.smooth.tau_grid_s == (3600.0,) and cfg.segment.gap_multiple == 6.0
     assert json.loads(cfg.to_json())["clean"]["max_speed_kmh"] == 12.0
 
 

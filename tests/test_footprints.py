@@ -158,9 +158,12 @@ def test_location_error_and_track_arrays() -> None:
         "flag": pd.Categorical([None, None, None, "no_fix", "spike", None], categories=["no_fix", "spike"]),
         "segment_id": [0, 0, 0, 0, 1, 1],
     })
-    np.testing.assert_allclose(location_error_m(df), [10, 20, 60, 10, 10, 10])
+    # defaults (10 m 3D, 30 m 2D x HDOP; a 3D fix without HDOP takes its class's median, 1)
+    np.testing.assert_allclose(location_error_m(df), [10, 10, 60, 10, 10, 10])
+    df["sigma_m"] = [4.0, 4.0, 12.0, np.nan, 4.0, 4.0]  # the error model a smoother estimated
+    np.testing.assert_allclose(location_error_m(df), [4, 4, 12, 10, 4, 4])
     df["se_m"] = [5.0, np.nan, 7.0, np.nan, 8.0, 9.0]
-    np.testing.assert_allclose(location_error_m(df), [5, 20, 7, 10, 8, 9])
+    np.testing.assert_allclose(location_error_m(df), [5, 4, 7, 10, 8, 9])
     ta = track_arrays(df)
     assert len(ta) == 4                                   # the no_fix and spike rows are out
     assert ta.step_ok.tolist() == [False, True, True, False]   # new segment at the 4th usable fix

@@ -23,7 +23,7 @@ from scipy.signal import lfilter
 from telemetry.trajectory import smooth as sm
 from telemetry.trajectory.error_model import ErrorModel, error_classes
 from telemetry.trajectory.projection import from_local, local_crs, project_by_group, to_local
-from telemetry.trajectory.smooth import SmoothParams, measurement_sigma_m, predict, smooth
+from telemetry.trajectory.smooth import measurement_sigma_m, predict, smooth
 
 GEOD = pyproj.Geod(ellps="WGS84")
 FIX_TYPE = pd.CategoricalDtype(["3D", "2D", "argos", "none"])
@@ -304,7 +304,7 @@ def test_predict_interpolates_and_agrees_with_the_smoother_at_fixes() -> None:
     ours = rmse_m(pred.lon[ok], pred.lat[ok], truth.true_lon, truth.true_lat)
     # the trivial answer: linear interpolation between the kept neighbouring fixes
     lin = []
-    for a, g in df.groupby("animal_id", observed=True):
+    for _, g in df.groupby("animal_id", observed=True):
         k = g[~held[g.index]]
         q = g[held[g.index]]
         tq = q.time.astype("int64").to_numpy()

@@ -152,10 +152,10 @@ def equal_area_crs(lon: np.ndarray, lat: np.ndarray) -> pyproj.CRS:
 def location_error_m(df: pd.DataFrame) -> np.ndarray:
     """Per-axis location error σ (m) of every row.
 
-    ``se_m`` (the smoother's standard error) where present and finite; otherwise the
-    fix's own measurement error from :func:`telemetry.trajectory.smooth.measurement_sigma_m`
-    (UERE × HDOP by fix type, Argos class error), the same rule the smoother and the
-    crossing detector use.
+    ``se_m`` (the smoother's standard error) where present and finite; otherwise the fix's
+    own measurement error: ``sigma_m`` (the error model the smoother estimated) where present,
+    else :func:`telemetry.trajectory.smooth.measurement_sigma_m` (the configured defaults:
+    UERE × HDOP by fix type, Argos class error).
 
     Parameters
     ----------
@@ -169,12 +169,15 @@ def location_error_m(df: pd.DataFrame) -> np.ndarray:
     Examples
     --------
     >>> df = pd.DataFrame({"hdop": [1.0, np.nan, 3.0], "fix_type": ["3D", "3D", "2D"]})
-    >>> location_error_m(df).tolist()
-    [10.0, 20.0, 90.0]
+    >>> location_error_m(df).tolist()  # a 3D fix without HDOP takes the median HDOP of the 3D fixes
+    [10.0, 10.0, 90.0]
     """
     from telemetry.trajectory.smooth import measurement_sigma_m
 
     sigma = measurement_sigma_m(df)
+    if "sigma_m" in df:
+        given = df["sigma_m"].to_numpy(dtype=float, na_value=np.nan)
+        sigma = np.where(np.isfinite(given) & (given > 0), given, sigma)
     if "se_m" in df:
         se = df["se_m"].to_numpy(dtype=float, na_value=np.nan)
         sigma = np.where(np.isfinite(se) & (se > 0), se, sigma)

@@ -72,7 +72,8 @@ from telemetry.trajectory.kalman import IOU, OUF, loglik_lanes, smooth_all, tran
 from telemetry.trajectory.projection import GroupProjection, project_by_group
 from telemetry.trajectory.regimes import still_weights
 
-__all__ = ["SmoothParams", "smooth", "predict", "measurement_sigma_m", "ARGOS_ERROR_M", "MODELS"]
+__all__ = ["SmoothParams", "smooth", "predict", "estimate_error_model", "measurement_sigma_m", "ARGOS_ERROR_M",
+           "MODELS"]
 
 ARGOS_ERROR_M: dict[str, float] = {
     "3": 250.0,
@@ -111,9 +112,12 @@ class SmoothParams:
         Floor on any fix's σ (m).
     estimate_error : bool
         Estimate the UERE from the tracks when no calibration is given (False: defaults).
+    model_fit_fixes : int
+        Each animal's movement model is chosen on its first this many usable fixes, then its
+        scales are re-estimated on all of them.
     error_fit_max_fixes : int
-        Most fixes used to estimate the error model (the first stretch of each animal's track,
-        shared evenly); the UERE is a property of the collars, pooled over animals.
+        Most fixes used to estimate the error model (those first stretches, of every k-th animal
+        when there are many); the UERE is a property of the collars, pooled over animals.
     error_min_fixes : int
         Fewest fixes of a class for its UERE to be estimated.
     error_max_factor : float
@@ -160,6 +164,7 @@ class SmoothParams:
     argos_error_m: dict[str, float] = field(default_factory=lambda: dict(ARGOS_ERROR_M))
     min_sigma_m: float = 0.5
     estimate_error: bool = True
+    model_fit_fixes: int = 500
     error_fit_max_fixes: int = 50_000
     error_min_fixes: int = 30
     error_max_factor: float = 3.0
@@ -560,8 +565,6 @@ def _refine(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams) -> _Fit:
     """``fit`` (chosen on a subset of ``d``) on all of ``d``'s rows: the still regimes of every
     step, and each animal's process scale and still drift by golden section within a factor
     ``e`` of the subset's values (the model family and time scales held)."""
-    if d.a.size == fit.w.size:
-        return fit
     n = d.n_animals
     if p.regimes:
         p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
@@ -711,20 +714,67 @@ def _hedge(d: _Rows, r: np.ndarray, fit: _Fit, sx: np.ndarray, sy: np.ndarray, v
 # --------------------------------------------------------------------------- error model
 
 
-def _error_subset(d: _Rows, p: SmoothParams) -> _Rows:
-    """The first stretch of each animal's rows, at most ``error_fit_max_fixes`` in all."""
-    n_fix = np.diff(d.bounds)
-    if n_fix.sum() <= p.error_fit_max_fixes:
-        return d
-    # the largest equal cap per animal that fits the budget (small animals keep all their rows)
-    srt = np.sort(n_fix)
-    cum = np.cumsum(srt)
-    k = np.arange(srt.size)
-    caps = (p.error_fit_max_fixes - np.r_[0, cum[:-1]]) / (srt.size - k)
-    cap = int(caps[np.searchsorted(srt - caps, 0, side="right") - 1]) if (srt <= caps).any() else int(caps[0])
-    cap = max(cap, p.min_fixes_ml)
+def _head_rows(d: _Rows, per_animal: int) -> np.ndarray:
+    """Positions (in the input table) of the first ``per_animal`` rows of every animal of ``d``:
+    what a model is chosen on, the same whatever other animals the table holds."""
     pos = np.arange(d.a.size) - d.bounds[d.a]
-    return d.subset(pos < cap)
+    return d.rows[pos < per_animal]
+
+
+def _error_rows(d: _Rows, p: SmoothParams) -> np.ndarray:
+    """Positions of the rows the error model is estimated on: the head of each animal
+    (:func:`_head_rows`), of every k-th animal (in id order) so that at most
+    ``error_fit_max_fixes`` rows are used; the UERE is a property of the collars, pooled."""
+    n_fix = np.diff(d.bounds)
+    # few animals: longer stretches of each, up to the budget
+    per_animal = max(p.model_fit_fixes, p.error_fit_max_fixes // max(d.n_animals, 1))
+    step = max(1, math.ceil(np.minimum(n_fix, per_animal).sum() / max(p.error_fit_max_fixes, 1)))
+    pick = np.zeros(d.n_animals, bool)
+    pick[::step] = True
+    pos = np.arange(d.a.size) - d.bounds[d.a]
+    return d.rows[(pos < per_animal) & pick[d.a]]
+
+
+def _subset_rows(df: pd.DataFrame, p: SmoothParams, rows: np.ndarray) -> _Rows | None:
+    """Those rows as a :class:`_Rows` of their own (projected on their own centres)."""
+    mask = np.zeros(len(df), bool)
+    mask[rows] = True
+    return _prepare(df, p, mask)
+
+
+def estimate_error_model(df: pd.DataFrame, params: SmoothParams | None = None, *,
+                         prior: ErrorModel | None = None, **overrides: Any) -> ErrorModel:
+    """The collars' error model from tracks: every class of ``prior`` (default: the configured
+    defaults) whose source is ``"default"`` is estimated by maximum likelihood where the data
+    allow (see the module docstring); the others are kept.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Cleaned fixes (``flag``; optional ``segment_id``); only usable rows count.
+    params : SmoothParams, optional
+    prior : ErrorModel, optional
+        E.g. a calibration of some classes.
+
+    Returns
+    -------
+    ErrorModel
+        With ``source`` per class: ``"estimated"``, the prior's, or ``"default"`` (and the
+        ``note`` says why) where the data do not identify the error.
+    """
+    p = _params(params, overrides)
+    model = _defaults(p) if prior is None else prior.merged(_defaults(p))
+    d = _prepare(df, p, _usable(df)) if len(df) else None
+    return _estimate_for(df, d, p, model)
+
+
+def _estimate_for(df: pd.DataFrame, d: _Rows | None, p: SmoothParams, model: ErrorModel) -> ErrorModel:
+    """:func:`estimate_error_model` given ``df``'s usable rows prepared (``d``)."""
+    todo = np.array([model.source.get(c) == "default" for c in ERROR_CLASSES])
+    if d is None or not p.estimate_error or not todo.any():
+        return model
+    s = _subset_rows(df, p, _error_rows(d, p))
+    return _estimate_error(s, p, model, todo) if s is not None else model
 
 
 def _moment_uere(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, np.ndarray]:
@@ -841,7 +891,11 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         # the regimes (which steps are still) depend on the error scale: label them at the
         # current estimate, then maximise the likelihood with them held; a start too low
         # would otherwise keep the largest errors out of the still steps and bias the scale down
-        fit = _fit_models(s, var(u), p)
+        if round_ == 0:
+            fit = _fit_models(s, var(u), p)
+        elif p.regimes:  # the models stay; only the still steps are labelled afresh
+            fit.p_still, fit.hmm = still_weights(s.dt, s.x, s.y, var(u), s.start, s.bounds, p.regime_max_iter)
+            fit.w = _hard_regimes(s, var(u), fit.p_still, fit.hmm)
         groups = ([np.flatnonzero(est)] if round_ == 0 else []) + [[c] for c in np.flatnonzero(est)]
         for group in groups:
             sel = np.isin(s.cls, group)
@@ -987,18 +1041,16 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
     model = defaults if error_model is None else error_model.merged(defaults)
     attrs: dict[str, dict[str, Any]] = {}
     if d is not None:
-        todo = np.array([model.source.get(c) == "default" for c in ERROR_CLASSES])
-        sub = _error_subset(d, p)
-        if p.estimate_error and todo.any():
-            model = _estimate_error(sub, p, model, todo)
+        model = _estimate_for(df, d, p, model)
         sigma = model.sigma_m(d.cls, d.factor, p.min_sigma_m)
         r = sigma**2
         known = _fit_from_attrs(d, r, models or {}, p)
         if known is not None and known.fitted.all():
             fit = known
         else:
-            # the models are chosen on the subset (a few thousand fixes per animal tell them apart)
-            # and their scales and still drift re-estimated on all fixes
+            # the models are chosen on each animal's first stretch (a few hundred fixes tell
+            # them apart) and their scales and still drift re-estimated on all its fixes
+            sub = _subset_rows(df, p, _head_rows(d, p.model_fit_fixes))
             fit = _refine(d, r, _fit_models(sub, model.sigma_m(sub.cls, sub.factor, p.min_sigma_m) ** 2, p), p)
             if known is not None:
                 fit = _take(fit, known, known.fitted)

@@ -1133,7 +1133,6 @@ def label_states(
             # moving states in order of mean step (resting is state 0 by construction)
             perm = np.zeros((n_animals, m), dtype=np.int64)
             perm[:, 1:] = 1 + np.argsort(np.where(np.isfinite(f["mu"][:, 1:]), f["mu"][:, 1:], np.inf), axis=1)
-            inv = np.argsort(perm, axis=1)
             use = ok[a]
             r = rows[use]
             step_post = np.zeros((rows.size, 3))

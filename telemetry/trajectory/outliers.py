@@ -1,0 +1,87 @@
+"""Outliers the smoother exposes: fixes far from where every other fix puts the animal.
+
+:func:`telemetry.trajectory.clean.clean` flags what positions alone can tell (impossible
+speeds, sharp fast out-and-back spikes, excursions the animal's own movement scale does not
+explain). Between fast-moving neighbours a gross error looks like movement to those rules,
+and a real out-and-back trip of a kilometre looks like an error. The smoother knows more:
+each fix's standardised residual ``resid_chi2`` (:mod:`telemetry.trajectory.smooth`) is its
+squared distance from the position all *other* fixes and the fitted movement model predict,
+in units of its variance — chi-square with 2 degrees of freedom if the fix is what the model
+says, whatever the animal's speed at the time.
+
+A fix is flagged ``spike`` here when (a) its residual exceeds the chi-square quantile
+``1 - outlier_alpha`` and (b) its neighbours agree with each other and not with it: the detour
+through it, ``d_in + d_out``, is more than ``outlier_detour`` times the direct step between the
+neighbours (a real long move passes through the fix in line; an error sticks out of it).
+Fixes next to a still step are left to the cleaning rules: while an animal rests, the model
+holds its position, and any real short trip away from the bed would look like an error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from telemetry.config import CleanParams
+from telemetry.trajectory._arrays import haversine_m
+
+__all__ = ["residual_outliers"]
+
+
+def residual_outliers(tracks: pd.DataFrame, params: CleanParams | None = None) -> np.ndarray:
+    """Rows of smoothed tracks to flag ``spike`` by the smoother's residuals (bool per row).
+
+    Parameters
+    ----------
+    tracks : DataFrame
+        Output of :func:`telemetry.trajectory.smooth.smooth` (``lon``, ``lat``, ``resid_chi2``,
+        ``p_still``, ``flag``, ``animal_id``, ``time``); any row order.
+    params : CleanParams, optional
+        ``outlier_alpha`` and ``outlier_detour``.
+
+    Returns
+    -------
+    ndarray of bool
+        True for the rows to flag (usable rows only; none when ``outlier_alpha`` is 0).
+
+    Examples
+    --------
+    >>> t = pd.date_range("2024-01-01", periods=5, freq="h", tz="UTC")
+    >>> df = pd.DataFrame({"animal_id": "a", "time": t, "lon": [10.0, 10.01, 10.5, 10.03, 10.04], "lat": 50.0,
+    ...                    "resid_chi2": [1.0, 2.0, 400.0, 1.5, 0.5], "p_still": 0.0})
+    >>> residual_outliers(df).tolist()
+    [False, False, True, False, False]
+    """
+    p = params or CleanParams()
+    n = len(tracks)
+    out = np.zeros(n, dtype=bool)
+    if n < 3 or p.outlier_alpha <= 0 or "resid_chi2" not in tracks.columns:
+        return out
+    chi2 = tracks["resid_chi2"].to_numpy(dtype=float, na_value=np.nan)
+    ok = np.isfinite(chi2)
+    if "flag" in tracks.columns:
+        ok &= tracks["flag"].isna().to_numpy()
+    rows = np.flatnonzero(ok)
+    if rows.size < 3:
+        return out
+    codes = pd.factorize(tracks["animal_id"])[0][rows]
+    t = tracks["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)[rows]
+    order = np.lexsort((t, codes))
+    rows, codes = rows[order], codes[order]
+    lon = tracks["lon"].to_numpy(dtype=float)[rows]
+    lat = tracks["lat"].to_numpy(dtype=float)[rows]
+    still = (tracks["p_still"].to_numpy(dtype=float, na_value=0.0)[rows] > 0.5
+             if "p_still" in tracks.columns else np.zeros(rows.size, bool))
+    mid = np.arange(1, rows.size - 1)
+    mid = mid[(codes[mid - 1] == codes[mid]) & (codes[mid + 1] == codes[mid])]
+    d_in = haversine_m(lon[mid - 1], lat[mid - 1], lon[mid], lat[mid])
+    d_out = haversine_m(lon[mid], lat[mid], lon[mid + 1], lat[mid + 1])
+    d_skip = haversine_m(lon[mid - 1], lat[mid - 1], lon[mid + 1], lat[mid + 1])
+    limit = -2.0 * math.log(p.outlier_alpha)  # chi-square(2) quantile 1 - alpha
+    bad = (chi2[rows[mid]] > limit) & (d_in + d_out > p.outlier_detour * d_skip)
+    bad &= ~still[mid] & ~still[mid + 1]  # neither the step into the fix nor out of it is still
+    out[rows[mid[bad]]] = True
+    return out
+
