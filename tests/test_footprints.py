@@ -167,7 +167,7 @@ def test_location_error_and_track_arrays() -> None:
     ta = track_arrays(df)
     assert len(ta) == 4                                   # the no_fix and spike rows are out
     assert ta.step_ok.tolist() == [False, True, True, False]   # new segment at the 4th usable fix
-    np.testing.assert_allclose(ta.sigma_m, [5, 20, 7, 9])
+    np.testing.assert_allclose(ta.sigma_m, [5, 4, 7, 9])
     # smoothed positions win where present
     df["lon_s"] = df["lon"] + 0.01
     df["lat_s"] = df["lat"]
