@@ -564,6 +564,7 @@ def run(
     fixes: pd.DataFrame | None = None,
     grid_deg: float = 0.1,
     engine: str | Engine | None = None,
+    error_model: ErrorModel | None = None,
 ) -> RunResult:
     """The whole job: read → clean → segment → smooth → metrics → states → crossings →
     hotspots → corridors → home ranges → map → exports.
@@ -597,6 +598,8 @@ def run(
     engine : str or Engine, optional
         Where the per-animal steps run (:mod:`telemetry.engine`; default in-process). Reading,
         the quality summary, the reductions, the map and the exports run in this process.
+    error_model : ErrorModel, optional
+        A calibration of the collars' location error, as for :func:`process`.
     """
     from telemetry.export import frozen_heap, write_tracks
     from telemetry.maps import render_map
@@ -616,7 +619,7 @@ def run(
     with _engine_scope(engine) as eng, ThreadPoolExecutor(max_workers=1) as pool:  # one cluster for both stages
         pending = pool.submit(summarize, fixes.copy(deep=False))
         tracks = process(fixes.copy(deep=False), config, species=species, overrides=overrides, engine=eng,
-                         step=announce)
+                         step=announce, error_model=error_model)
         fixes = None  # noqa: F841 - release the raw table (our reference to it) before the products
         announce("quality")
         quality = pending.result()

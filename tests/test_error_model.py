@@ -93,3 +93,33 @@ def test_merged_keeps_own_classes_and_fills_the_rest() -> None:
     sig = m.sigma_m(np.array([0, 1, 2]), np.array([2.0, 2.0, 2.0]))
     np.testing.assert_allclose(sig[:2], [8.0, 60.0])
     assert np.isnan(sig[2])  # a class the model lacks
+
+
+def test_calibrate_command_and_process_calibration(tmp_path) -> None:
+    from pathlib import Path
+
+    from telemetry.cli.main import main
+
+    df = stationary_collars(3, 300, {"3D": 4.0, "2D": 11.0}, 5)
+    t = pd.date_range("2024-01-01", periods=len(df), freq="min", tz="UTC")
+    pd.DataFrame({"timestamp": t.strftime("%Y-%m-%d %H:%M:%S"), "location-long": df.lon, "location-lat": df.lat,
+                  "gps:hdop": df.hdop, "gps:fix-type-raw": df.fix_type.map({"3D": "3", "2D": "2"}),
+                  "individual-local-identifier": df.animal_id, "tag-local-identifier": df.animal_id,
+                  }).to_csv(tmp_path / "stationary.csv", index=False)
+    cal = tmp_path / "cal.csv"
+    assert main(["calibrate", str(tmp_path / "stationary.csv"), "--out", str(cal)]) == 0
+    table = pd.read_csv(cal)
+    assert set(table["class"]) == {"3D", "2D"} and (table["source"] == "calibrated").all()
+    assert table.set_index("class").loc["3D", "ci_low_m"] <= 4.0 <= table.set_index("class").loc["3D", "ci_high_m"]
+    sample = Path(__file__).resolve().parents[1] / "sample_tracks" / "lotek_SYNTHETIC_SL04_device47113.CSV"
+    import telemetry
+
+    out = telemetry.process(sample, error_model=ErrorModel.from_frame(table), states=False)
+    em = out.attrs["error_model"]
+    assert em["3D"]["source"] == "calibrated" and em["3D"]["uere_m"] == pytest.approx(table.set_index("class").loc["3D", "uere_m"])
+    # bad calibration files: one line, exit 2
+    (tmp_path / "bad.csv").write_text("class,uere_m\nGPS,4\n")
+    assert main(["process", str(sample), "--out", str(tmp_path / "t.parquet"), "--calibration",
+                 str(tmp_path / "bad.csv")]) == 2
+    assert main(["process", str(sample), "--out", str(tmp_path / "t.parquet"), "--calibration",
+                 str(tmp_path / "missing.csv")]) == 2

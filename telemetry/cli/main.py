@@ -18,6 +18,7 @@ def cli() -> None:
 
 def _register() -> None:
     from telemetry.cli import (
+        calibrate_cmd,
         corridors_cmd,
         crossings_cmd,
         export_cmd,
@@ -29,7 +30,8 @@ def _register() -> None:
     )
 
     for command in (run_cmd.run, inspect_cmd.inspect, process_cmd.process, crossings_cmd.crossings,
-                    corridors_cmd.corridors, map_cmd.map_, export_cmd.export, formats_cmd.formats):
+                    corridors_cmd.corridors, map_cmd.map_, export_cmd.export, formats_cmd.formats,
+                    calibrate_cmd.calibrate):
         cli.add_command(command)
 
 

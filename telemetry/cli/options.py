@@ -72,3 +72,28 @@ def make_engine(engine: str | None, scheduler: str | None, n_workers: int | None
     if n_workers is not None and engine != "dask":
         raise ConfigError("--workers needs --engine dask")
     return get_engine(engine, scheduler=scheduler, n_workers=n_workers)
+
+
+def calibration_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--calibration FILE`` (a table written by ``telemetry calibrate``)."""
+    return click.option("--calibration", "calibration", default=None, type=click.Path(dir_okay=False),
+                        help="Location-error calibration table from `telemetry calibrate` (CSV); "
+                             "without it the error is estimated from the tracks.")(func)
+
+
+def load_calibration(path: str | None):
+    """The :class:`~telemetry.trajectory.error_model.ErrorModel` of a calibration CSV (None: none)."""
+    if path is None:
+        return None
+    import pandas as pd
+
+    from telemetry.errors import TelemetryError
+    from telemetry.trajectory.error_model import ErrorModel
+
+    try:
+        table = pd.read_csv(path)
+    except FileNotFoundError:
+        raise TelemetryError("no such calibration file", path) from None
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise TelemetryError(f"cannot read the calibration table: {err}", path) from None
+    return ErrorModel.from_frame(table, path)

@@ -15,9 +15,10 @@ import os
 import click
 import pandas as pd
 
-from telemetry.cli.options import engine_options, make_engine
+from telemetry.cli.options import calibration_option, engine_options, load_calibration, make_engine
 from telemetry.errors import TelemetryError
 from telemetry.export import output_format, write_tracks
+from telemetry.trajectory.diagnostics import report_lines as model_report
 
 
 @click.command("process")
@@ -39,6 +40,7 @@ from telemetry.export import output_format, write_tracks
 @click.option("--tz", default=None, help="Time zone of files that only have local times.")
 @click.option("--no-smooth", is_flag=True, help="Skip the Kalman smoother.")
 @click.option("--no-states", is_flag=True, help="Skip the behavioural-state HMM.")
+@calibration_option
 @engine_options
 def process(
     inputs: tuple[str, ...],
@@ -53,6 +55,7 @@ def process(
     tz: str | None,
     no_smooth: bool,
     no_states: bool,
+    calibration: str | None,
     engine: str | None,
     scheduler: str | None,
     n_workers: int | None,
@@ -74,10 +77,12 @@ def process(
         sets.append(f"segment.gap_multiple={gap_multiple}")
     cfg = load_config(config_file, species=species, overrides=sets)
     dep = _read_deployments(deployments) if deployments else None
+    error_model = load_calibration(calibration)
     with make_engine(engine, scheduler, n_workers) as compute:
         # a dataset on a cluster is read by the workers; anything else is read here
         data = inputs[0] if compute.distributed and single_dataset(list(inputs)) else read(list(inputs), tz=tz)
-        tracks = run(data, cfg, deployments=dep, smooth=not no_smooth, states=not no_states, engine=compute)
+        tracks = run(data, cfg, deployments=dep, smooth=not no_smooth, states=not no_states, engine=compute,
+                     error_model=error_model)
     if as_dataset:
         write_dataset(tracks, out)
     else:
@@ -90,6 +95,8 @@ def process(
     cols = [c for c in ("rows", "usable", *reasons, "segments", "clusters", "days", "distance_km") if c in table]
     with pd.option_context("display.width", 200, "display.max_columns", 50, "display.float_format", "{:.1f}".format):
         click.echo(table[cols].to_string())
+    for line in model_report(tracks.attrs):
+        click.echo(line)
     click.echo(f"{len(tracks)} rows, {int(summary['usable'].sum())} usable → {out}")
 
 

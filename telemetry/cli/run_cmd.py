@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from telemetry.cli.options import engine_options, input_options, make_engine
+from telemetry.cli.options import (
+    calibration_option,
+    engine_options,
+    input_options,
+    load_calibration,
+    make_engine,
+)
 
 
 @click.command()
@@ -17,9 +23,10 @@ from telemetry.cli.options import engine_options, input_options, make_engine
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.NAME=VALUE",
               help="Override one parameter, e.g. --set clean.max_speed_kmh=12.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary table.")
+@calibration_option
 @input_options
 @engine_options
-def run(inputs, out_dir, config_path, species, overrides, quiet, tz, columns, format_, animal_id,
+def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, tz, columns, format_, animal_id,
         engine, scheduler, n_workers) -> None:
     """Read → clean → segment → smooth → crossings → hotspots → corridors → map → exports.
 
@@ -32,6 +39,7 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, tz, columns, fo
 
     from telemetry.pipeline import run as run_job
 
+    error_model = load_calibration(calibration)
     compute = make_engine(engine, scheduler, n_workers)
 
     if any(v is not None for v in (tz, columns, format_, animal_id)):
@@ -59,7 +67,7 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, tz, columns, fo
             progress.update(task, description=name, completed=done)
 
         result = run_job(inputs or None, out_dir, config_path, species=species, overrides=overrides,
-                         step=step, fixes=inputs_or_table, engine=compute)
+                         step=step, fixes=inputs_or_table, engine=compute, error_model=error_model)
         progress.update(task, description="done", completed=len(RUN_STEPS))
     if not quiet:
         _print_summary(result)

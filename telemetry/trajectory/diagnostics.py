@@ -1,0 +1,63 @@
+"""What the trajectory steps found out about the data, in plain sentences.
+
+Processed tracks carry, in ``attrs``, what the steps estimated or noticed: the location-error
+model (``error_model``: UERE per error class, estimated / calibrated / default), each animal's
+movement model (``smooth``), its behavioural-state fit (``states``) and whether its speeds fit
+the species profile (``profile_check``). :func:`report_lines` turns them into the lines that
+``process``, ``run`` and ``inspect`` print and that the run summary records.
+
+Examples
+--------
+>>> attrs = {"error_model": {"3D": {"uere_m": 4.1, "ci_low_m": 3.9, "ci_high_m": 4.3,
+...          "source": "estimated", "n_fixes": 500}, "note": "maximum likelihood"},
+...          "profile_check": {"A": {"fits": False, "message": "A: too fast"}}}
+>>> for line in report_lines(attrs):
+...     print(line)
+location error (UERE, per axis x HDOP): 3D 4.1 m (95 % 3.9-4.3, estimated from 500 fixes)
+profile: A: too fast
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["report_lines", "uere_summary"]
+
+
+def uere_summary(error_model: Mapping[str, Any]) -> str:
+    """One line: the UERE of every error class with its interval and where it came from."""
+    parts = []
+    for cls, v in error_model.items():
+        if cls == "note" or not isinstance(v, Mapping):
+            continue
+        src = v.get("source", "default")
+        if src == "default":
+            what = "default: not estimable from these data"
+        elif v.get("ci_low_m") is not None and v.get("ci_high_m") is not None:
+            what = f"95 % {v['ci_low_m']:g}-{v['ci_high_m']:g}, {src} from {v.get('n_fixes', 0)} fixes"
+        else:
+            what = f"{src} from {v.get('n_fixes', 0)} fixes"
+        parts.append(f"{cls} {v['uere_m']:g} m ({what})")
+    return "location error (UERE, per axis x HDOP): " + "; ".join(parts) if parts else ""
+
+
+def report_lines(attrs: Mapping[str, Any]) -> list[str]:
+    """The sentences worth printing about processed tracks (see the module docstring)."""
+    lines = []
+    em = attrs.get("error_model")
+    if em:
+        line = uere_summary(em)
+        if line:
+            lines.append(line)
+        if "not identified" in str(em.get("note", "")):
+            lines.append("location error: " + str(em["note"]).split("; ", 1)[-1])
+    for entry in (attrs.get("profile_check") or {}).values():
+        if not entry.get("fits", True) and entry.get("message"):
+            lines.append(f"profile: {entry['message']}")
+    for animal, entry in (attrs.get("states") or {}).items():
+        if entry.get("warning"):
+            lines.append(f"states: {animal}: {entry['warning']}")
+        elif entry.get("n_states") is None and entry.get("reason"):
+            lines.append(f"states: {animal}: no behavioural states: {entry['reason']}")
+    return lines
