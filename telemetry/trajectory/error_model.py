@@ -138,6 +138,10 @@ class ErrorModel:
         Class name → fixes the value rests on (0 for defaults).
     note : str
         How it was obtained (method, data), for the output metadata.
+    hdop_power : dict
+        Class name → exponent ``g`` of ``sigma = UERE × HDOP**g`` (1 when absent). Estimated for
+        the ``unknown`` class: a file that does not say which fixes are 3D mixes them with 2D
+        fixes, whose higher HDOP comes with a larger UERE, so the error grows faster than HDOP.
     """
 
     uere_m: dict[str, float]
@@ -145,21 +149,28 @@ class ErrorModel:
     source: dict[str, str] = field(default_factory=dict)
     n_fixes: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    hdop_power: dict[str, float] = field(default_factory=dict)
 
     def values(self) -> np.ndarray:
         """UERE (m) in :data:`ERROR_CLASSES` order (NaN for a class the model lacks)."""
         return np.array([self.uere_m.get(c, np.nan) for c in ERROR_CLASSES], dtype=float)
 
+    def powers(self) -> np.ndarray:
+        """HDOP exponent per class in :data:`ERROR_CLASSES` order (1 where not given)."""
+        return np.array([self.hdop_power.get(c, 1.0) for c in ERROR_CLASSES], dtype=float)
+
     def sigma_m(self, codes: np.ndarray, factor: np.ndarray, floor_m: float = 0.0) -> np.ndarray:
         """Per-fix 1-σ error per axis (m) for the classes and factors of :func:`error_classes`."""
-        return np.maximum(self.values()[codes] * factor, floor_m)
+        return np.maximum(self.values()[codes] * factor ** self.powers()[codes], floor_m)
 
     def merged(self, other: ErrorModel) -> ErrorModel:
         """This model with the classes of ``other`` that this one lacks (e.g. defaults)."""
         out = {k: dict(getattr(other, k)) for k in ("uere_m", "ci_m", "source", "n_fixes")}
         for k in out:
             out[k].update(getattr(self, k))
-        return ErrorModel(**out, note=self.note or other.note)
+        power = {c: v for c, v in other.hdop_power.items() if c not in self.uere_m}
+        power.update(self.hdop_power)
+        return ErrorModel(**out, note=self.note or other.note, hdop_power=power)
 
     def to_dict(self, classes: list[str] | None = None) -> dict[str, Any]:
         """JSON-ready ``{class: {uere_m, ci_low_m, ci_high_m, source, n_fixes}, "note": ...}``."""
@@ -170,6 +181,8 @@ class ErrorModel:
             out[c] = {"uere_m": _round(self.uere_m.get(c, math.nan)), "ci_low_m": _round(lo),
                       "ci_high_m": _round(hi), "source": self.source.get(c, "default"),
                       "n_fixes": int(self.n_fixes.get(c, 0))}
+            if self.hdop_power.get(c, 1.0) != 1.0:
+                out[c]["hdop_power"] = _round(self.hdop_power[c])
         out["note"] = self.note
         return out
 
@@ -184,7 +197,9 @@ class ErrorModel:
             ci[name] = tuple(math.nan if v.get(k) is None else float(v[k]) for k in ("ci_low_m", "ci_high_m"))
             src[name] = str(v.get("source", "default"))
             n[name] = int(v.get("n_fixes", 0))
-        return cls(uere_m=uere, ci_m=ci, source=src, n_fixes=n, note=str(data.get("note", "")))
+        power = {name: float(v["hdop_power"]) for name, v in data.items()
+                 if isinstance(v, Mapping) and v.get("hdop_power") is not None}
+        return cls(uere_m=uere, ci_m=ci, source=src, n_fixes=n, note=str(data.get("note", "")), hdop_power=power)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per class: ``class, uere_m, ci_low_m, ci_high_m, source, n_fixes`` (the

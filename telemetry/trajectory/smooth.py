@@ -126,6 +126,10 @@ class SmoothParams:
         model is absorbing its own misfit as "error", which would wreck the smoothing.
     error_rounds : int
         Rounds of (label the still steps at the current error scale, maximise the likelihood).
+    error_hdop_powers : tuple of float
+        Exponents ``g`` of ``sigma = UERE × HDOP**g`` tried for fixes of unknown type (empty: 1);
+        where 3D and 2D fixes are mixed, the error grows faster than HDOP (2D fixes have both
+        a higher HDOP and a larger UERE).
     error_max_se_log : float
         An estimate whose standard error in ``log UERE`` exceeds this (0.5: a 95 % interval
         wider than a factor 7) is not identified by the data; the default is used, and said.
@@ -169,6 +173,7 @@ class SmoothParams:
     error_min_fixes: int = 30
     error_max_factor: float = 3.0
     error_rounds: int = 2
+    error_hdop_powers: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0)
     error_max_se_log: float = 0.5
     tau_grid_s: tuple[float, ...] = (300.0, 1800.0, 7200.0, 28800.0)
     speed_sd_bounds_ms: tuple[float, float] = (1e-4, 50.0)
@@ -861,6 +866,30 @@ def _search_scale(s: _Rows, r: np.ndarray, fit: _Fit, sel: np.ndarray, p: Smooth
     return centre, se, centre >= top - 1e-9
 
 
+def _search_power(s: _Rows, u: np.ndarray, power: np.ndarray, fit: _Fit, c: int, p: SmoothParams) -> float:
+    """The HDOP exponent of class ``c`` (``sigma = UERE HDOP**g``) of the highest profile likelihood
+    among ``error_hdop_powers``, the class's mean error variance held (so only the shape changes)."""
+    sel = s.cls == c
+    h = s.factor[sel]
+    if not sel.any() or np.ptp(h) == 0:
+        return 1.0
+    best, best_ll = 1.0, -np.inf
+    for g in p.error_hdop_powers:
+        pw = power.copy()
+        pw[c] = g
+        # keep mean(UERE² h^2g) of the class, so the likelihood compares shapes, not scales
+        scale = math.sqrt(np.mean(h ** (2.0 * power[c])) / np.mean(h ** (2.0 * g)))
+        uu = u.copy()
+        uu[c] *= scale
+        r = np.maximum(uu[s.cls] ** 2 * s.factor ** (2.0 * pw[s.cls]), p.min_sigma_m**2)
+        ll = float(_profile_ll(s, r, fit, sel, np.array([0.0]), p)[0])
+        if ll > best_ll:
+            best, best_ll = g, ll
+    if best != power[c]:
+        u[c] *= math.sqrt(np.mean(h ** (2.0 * power[c])) / np.mean(h ** (2.0 * best)))
+    return best
+
+
 def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarray) -> ErrorModel:
     """Maximum-likelihood UERE of the classes in ``todo`` (bool per class) with enough fixes.
 
@@ -874,10 +903,10 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     counts = np.bincount(s.cls, minlength=n_cls)
     est = todo & (counts >= p.error_min_fixes)
     u = prior.values().copy()
-    f2 = s.factor**2
+    power = np.ones(n_cls)
 
     def var(uu: np.ndarray) -> np.ndarray:
-        return np.maximum(uu[s.cls] ** 2 * f2, p.min_sigma_m**2)
+        return np.maximum(uu[s.cls] ** 2 * s.factor ** (2.0 * power[s.cls]), p.min_sigma_m**2)
 
     start, _ = _moment_uere(s, var(u), p)
     start_from = {ERROR_CLASSES[c]: ("moment" if np.isfinite(start[c]) else "prior") for c in np.flatnonzero(est)}
@@ -904,6 +933,9 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
             u[group] *= math.exp(logk)
             se[group] = sek
             at_top[group] = hit
+        unk = ERROR_CLASSES.index("unknown")
+        if round_ == 0 and est[unk] and p.error_hdop_powers:
+            power[unk] = _search_power(s, u, power, fit, unk, p)
     uere, ci, src, nf = {}, {}, {}, {}
     weak = []
     for c in np.flatnonzero(est):
@@ -916,13 +948,16 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         ci[name] = (float(u[c] * math.exp(-half)), float(u[c] * math.exp(half)))
         src[name] = "estimated"
         nf[name] = int(counts[c])
+    powers = {ERROR_CLASSES[c]: float(power[c]) for c in range(n_cls) if power[c] != 1.0 and ERROR_CLASSES[c] in uere}
     note = (f"maximum likelihood jointly with the movement models on {s.a.size} fixes of "
             f"{int((np.diff(s.bounds) > 0).sum())} animal(s), started from "
             + ", ".join(f"{k}: {v}" for k, v in start_from.items()))
     if weak:
         note += ("; not identified by the data (the likelihood is flat or keeps rising towards "
                  f"{p.error_max_factor:g}x the default), defaults used for: " + ", ".join(weak))
-    return ErrorModel(uere_m=uere, ci_m=ci, source=src, n_fixes=nf, note=note).merged(prior)
+    if powers:
+        note += "; error grows as HDOP to the power " + ", ".join(f"{v:g} ({k})" for k, v in powers.items())
+    return ErrorModel(uere_m=uere, ci_m=ci, source=src, n_fixes=nf, note=note, hdop_power=powers).merged(prior)
 
 
 # --------------------------------------------------------------------------- python layer

@@ -1026,9 +1026,10 @@ def _rest_loglik(df: pd.DataFrame, rows: np.ndarray, step: np.ndarray, turn: np.
     """Log-density of each row's observations under the resting state, and where its error came from.
 
     Resting means the animal did not move, so the step from fix ``j`` to ``j+1`` is the
-    difference of two fixes' errors: a 2-D normal displacement with variance ``c = σ_j² +
-    σ_{j+1}²`` per axis, whose length is Rayleigh, ``log(l / c) - l² / (2c)``; the turning angle
-    is uniform, ``-log 2π``. ``σ`` is the smoother's ``sigma_m`` (the estimated error model)
+    difference of two fixes' errors: a 2-D displacement with scale ``c = σ_j² + σ_{j+1}²`` per
+    axis, taken as Student t with :data:`REST_ERROR_DOF` degrees of freedom (GPS errors have heavy
+    tails); its length has log-density ``log(l / c) - (ν/2 + 1) log(1 + l² / (ν c))``; the turning
+    angle is uniform, ``-log 2π``. ``σ`` is the smoother's ``sigma_m`` (the estimated error model)
     when the table has it, else the configured defaults.
     """
     if "sigma_m" in df.columns and df["sigma_m"].notna().any():
@@ -1042,11 +1043,19 @@ def _rest_loglik(df: pd.DataFrame, rows: np.ndarray, step: np.ndarray, turn: np.
     sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, np.nanmedian(sigma) if np.isfinite(sigma).any() else 10.0)
     c = np.full(rows.size, np.nan)
     c[:-1] = sigma[:-1] ** 2 + sigma[1:] ** 2
+    nu = REST_ERROR_DOF
     with np.errstate(invalid="ignore", divide="ignore"):
-        lr = np.where(np.isfinite(step), np.log(step / c) - step**2 / (2.0 * c), 0.0)
+        # length of a bivariate Student-t displacement (scale^2 c, nu d.o.f.): GPS errors have
+        # heavier tails than a normal (multipath, 2D fixes), and one large error must not turn a
+        # resting animal into a moving one
+        lr = np.where(np.isfinite(step), np.log(step / c) - (nu / 2.0 + 1.0) * np.log1p(step**2 / (nu * c)), 0.0)
     lr += np.where(np.isfinite(turn), -math.log(2.0 * math.pi), 0.0)
     return lr, source
 
+
+REST_ERROR_DOF = 4.0
+"""Degrees of freedom of the resting state's displacement distribution (a bivariate Student t;
+normal as this grows)."""
 
 _N_FREE = {2: 6, 3: 14}
 """Free parameters of the HMM with an anchored resting state: 4 per moving state (mean and

@@ -1,0 +1,339 @@
+"""Validation we cannot tune to: simulated collars with varied settings, and real tracks.
+
+    python scripts/validate.py                 # the default sweep (~10 min on 2 cores) + real tracks
+    python scripts/validate.py --quick         # a few cells (for tests, < 2 min)
+    python scripts/validate.py --full          # the whole factorial (hours)
+    python scripts/validate.py --json out.json
+
+(a) **Simulated collars** from ``scripts/collar_sim.py`` (independent code: agent-based
+movement at 1-minute resolution, heavy-tailed bouts, Student-t 2D errors, spikes) over a
+one-factor-at-a-time design around a centre cell (4-h schedule, 3D UERE 8 m, 20 % 2D fixes,
+fix type given, a resident carnivore): schedules 15 min / 1 h / 4 h / 1 day, 3D UERE 3 / 8 / 15 m,
+2D share 0 / 20 / 40 %, fix type given / satellites only / neither, regimes resident /
+commuter / migrant, plus the cell of issue 14 (4 h, 4 m 3D, 9 m 2D, no fix type). Each cell
+runs the real pipeline (``telemetry.read`` then ``telemetry.process``) and is scored against
+the truth:
+
+* RMSE (m) of raw and smoothed positions to the true ones: all located fixes the pipeline kept,
+  3D and 2D (``raw``/``smooth``);
+* ``se_m`` coverage of the true error at 95 %: per axis (|e_x|, |e_y| <= 1.96 se_m) and radial
+  (|e| <= 2.4477 se_m);
+* the estimated UERE (3D, and 2D or unknown) against the true one;
+* state accuracy, resting vs moving (any state other than ``resting`` is moving), against
+  the behaviour at the fix time and the majority over the next interval, next to the trivial
+  answers (always moving / always resting: the better of the two);
+* spike recall / precision / F1 of the ``speed``/``spike`` flags, next to a trivial
+  out-and-back rule (a fix more than 2 x its neighbours' separation + 200 m from both).
+
+(b) **Real tracks without a simulator**: every 5th fix of the real high-rate studies in
+``../shared/data/real`` (bats at 30 s, buffalo at 1 h, herring gulls' GPS) is held out; the rest
+is processed and the held-out positions predicted with ``telemetry.trajectory.smooth.predict``,
+scored (RMSE, median, 90th percentile, m) against the held-out fixes themselves, next to
+linear interpolation of the raw neighbours (the trivial answer) and movingpandas'
+KalmanSmootherCV interpolated the same way. The held-out fixes carry their own GPS error, so
+every method's score includes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyproj
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the package of this checkout, not whichever one is installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import collar_sim  # noqa: E402 - a sibling script, not part of the package
+
+GEOD = pyproj.Geod(ellps="WGS84")
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+if not REAL.is_dir():
+    REAL = Path("/work/shared/data/real")
+
+CENTRE = {"schedule_s": 4 * 3600.0, "uere_3d_m": 8.0, "uere_2d_m": 20.0, "share_2d": 0.2, "fix_type_column": "fix_type",
+          "regime": "resident"}
+AXES = {
+    "schedule_s": [900.0, 3600.0, 4 * 3600.0, 86400.0],
+    "uere_3d_m": [3.0, 8.0, 15.0],
+    "share_2d": [0.0, 0.2, 0.4],
+    "fix_type_column": ["fix_type", "sats", "none"],
+    "regime": ["resident", "commuter", "migrant"],
+}
+ISSUE_CELL = {"schedule_s": 4 * 3600.0, "uere_3d_m": 4.0, "uere_2d_m": 9.0, "share_2d": 0.2, "fix_type_column": "none",
+              "regime": "resident"}
+FIXES_PER_ANIMAL = 800
+
+
+def design(full: bool = False, quick: bool = False) -> list[dict]:
+    """The cells: one factor at a time around the centre (+ the issue's cell), or the factorial."""
+    if quick:
+        return [dict(CENTRE), {**CENTRE, "schedule_s": 900.0, "regime": "commuter"},
+                {**CENTRE, "uere_3d_m": 3.0, "fix_type_column": "none"}]
+    if full:
+        import itertools
+
+        keys = list(AXES)
+        return [dict(zip(keys, v), uere_2d_m=2.5 * dict(zip(keys, v))["uere_3d_m"]) for v in itertools.product(*AXES.values())]
+    cells = [dict(CENTRE)]
+    for k, values in AXES.items():
+        for v in values:
+            c = {**CENTRE, k: v}
+            if k == "uere_3d_m":
+                c["uere_2d_m"] = 2.5 * v
+            if c not in cells:
+                cells.append(c)
+    cells.append(dict(ISSUE_CELL))
+    return cells
+
+
+def _dist(lon1, lat1, lon2, lat2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    az, _, d = GEOD.inv(np.asarray(lon1, float), np.asarray(lat1, float), np.asarray(lon2, float), np.asarray(lat2, float))
+    return d, d * np.sin(np.radians(az)), d * np.cos(np.radians(az))
+
+
+def _rmse(d: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(d**2))) if d.size else float("nan")
+
+
+def trivial_spikes(lon: np.ndarray, lat: np.ndarray, animal: np.ndarray) -> np.ndarray:
+    """The out-and-back rule: far from both neighbours, which are close to each other."""
+    out = np.zeros(lon.size, bool)
+    i = np.arange(1, lon.size - 1)
+    i = i[(animal[i - 1] == animal[i]) & (animal[i + 1] == animal[i])]
+    d_in = _dist(lon[i - 1], lat[i - 1], lon[i], lat[i])[0]
+    d_out = _dist(lon[i], lat[i], lon[i + 1], lat[i + 1])[0]
+    d_skip = _dist(lon[i - 1], lat[i - 1], lon[i + 1], lat[i + 1])[0]
+    out[i] = np.minimum(d_in, d_out) > 2.0 * d_skip + 200.0
+    return out
+
+
+def score_cell(cell: dict, species: str, seed: int, workdir: Path, n_animals: int = 4) -> dict:
+    """Simulate one cell, run the pipeline, score it."""
+    import telemetry
+
+    days = FIXES_PER_ANIMAL * cell["schedule_s"] / 86400.0
+    col = collar_sim.Collar(**{k: v for k, v in cell.items() if k in asdict(collar_sim.Collar())}, days=days)
+    csv, tp = collar_sim.write(workdir, cell["regime"], col, n_animals=n_animals, seed=seed)
+    truth = pd.read_parquet(tp)
+    t0 = time.perf_counter()
+    fixes = telemetry.read([csv])
+    tracks = telemetry.process(fixes, species=species)
+    elapsed = time.perf_counter() - t0
+    key = truth["animal_id"].astype(str) + "#" + truth["event_id"].astype(str)
+    tk = tracks["animal_id"].astype(str) + "#" + tracks["event-id"].astype(str)
+    tr = truth.set_index(key).loc[tk.to_numpy()].reset_index(drop=True)
+    located = tr["located"].to_numpy() & tracks["lon"].notna().to_numpy()
+    kept = located & tracks["flag"].isna().to_numpy() & tracks["lon_s"].notna().to_numpy()
+    spike = tr["is_spike"].to_numpy()
+    res: dict = {**cell, "species": species, "seconds": round(elapsed, 1), "fixes": int(located.sum())}
+    d_raw, _, _ = _dist(tracks["lon"], tracks["lat"], tr["true_lon"], tr["true_lat"])
+    d_s, ex, ey = _dist(tracks["lon_s"].fillna(0), tracks["lat_s"].fillna(0), tr["true_lon"], tr["true_lat"])
+    for name, m in (("all", kept), ("3D", kept & (tr["fix_class"] == "3D").to_numpy()),
+                    ("2D", kept & (tr["fix_class"] == "2D").to_numpy())):
+        res[f"rmse_raw_{name}"] = _rmse(d_raw[m & ~spike])
+        res[f"rmse_smooth_{name}"] = _rmse(d_s[m & ~spike])
+    se = tracks["se_m"].to_numpy(dtype=float)
+    m = kept & ~spike
+    res["cover_axis"] = float(np.mean(np.r_[np.abs(ex[m]) <= 1.96 * se[m], np.abs(ey[m]) <= 1.96 * se[m]]))
+    res["cover_radial"] = float(np.mean(d_s[m] <= 2.4477 * se[m]))
+    em = tracks.attrs.get("error_model", {})
+    for cls in ("3D", "2D", "unknown"):
+        if cls in em:
+            res[f"uere_{cls}"] = em[cls]["uere_m"]
+            res[f"uere_{cls}_source"] = em[cls]["source"]
+    res["uere_true_3D"], res["uere_true_2D"] = cell["uere_3d_m"], cell["uere_2d_m"]
+    st = tracks["state"].to_numpy() if "state" in tracks else np.full(len(tracks), None)
+    has = pd.notna(st) & located
+    for truth_col, label in (("state_at_fix", "at_fix"), ("state_interval", "interval")):
+        moving_true = (tr[truth_col] != "resting").to_numpy()[has]
+        moving_est = (st[has] != "resting")
+        share = float(moving_true.mean()) if moving_true.size else float("nan")
+        res[f"state_acc_{label}"] = float(np.mean(moving_est == moving_true)) if moving_true.size else float("nan")
+        res[f"state_trivial_{label}"] = max(share, 1 - share)
+    res["state_share_labelled"] = float(has.sum() / max(located.sum(), 1))
+    flagged = tracks["flag"].astype(str).isin(["speed", "spike"]).to_numpy() & located
+    res.update(_prf(flagged, spike & located, "spike"))
+    order = np.lexsort((tracks["time"].to_numpy(), tracks["animal_id"].astype(str).to_numpy()))
+    lo, la = tracks["lon"].to_numpy()[order], tracks["lat"].to_numpy()[order]
+    an = tracks["animal_id"].astype(str).to_numpy()[order]
+    ok = np.isfinite(lo)
+    triv = np.zeros(len(tracks), bool)
+    triv[order[ok]] = trivial_spikes(lo[ok], la[ok], an[ok])
+    res.update(_prf(triv, spike & located, "spike_trivial"))
+    res["flagged_share"] = float(tracks["flag"].notna().to_numpy()[located].mean())
+    return res
+
+
+def _prf(pred: np.ndarray, true: np.ndarray, name: str) -> dict:
+    tp = float(np.sum(pred & true))
+    rec = tp / max(true.sum(), 1)
+    prec = tp / max(pred.sum(), 1) if pred.sum() else float("nan")
+    f1 = 2 * rec * prec / (rec + prec) if (rec + prec) > 0 else 0.0
+    return {f"{name}_recall": rec, f"{name}_precision": prec, f"{name}_f1": f1}
+
+
+# --------------------------------------------------------------------------- real tracks
+
+
+REAL_STUDIES = {
+    "bats (30 s)": "movebank_free_tailed_bats_portugal/3D flights of European free-tailed bats.csv",
+    "buffalo (1 h)": "movebank_kruger_buffalo/Kruger African Buffalo, GPS tracking, South Africa.csv.gz",
+    "herring gulls (GPS)": ("movebank_herring_gulls_argos_gps/"
+                            "Herring Gulls (Larus Argentatus); Clark; Massachussets United States-gps.csv"),
+}
+
+
+def holdout(name: str, path: Path, k: int = 5, max_fixes: int = 12_000, movingpandas: bool = True) -> dict:
+    """Hold out every k-th usable fix, predict it from the rest, score against it (m)."""
+    import telemetry
+    from telemetry.trajectory.smooth import predict
+
+    fixes = telemetry.read([path])
+    base = telemetry.process(fixes, smooth=False, states=False)
+    use = base["flag"].isna().to_numpy()
+    pos = np.flatnonzero(use)[:max_fixes]
+    sub = base.iloc[np.sort(np.r_[pos])].reset_index(drop=True)
+    held = np.zeros(len(sub), bool)
+    held[np.arange(len(sub)) % k == k // 2] = True
+    rest = sub.copy()
+    flags = rest["flag"].astype(object).where(~held, "marked_outlier")
+    rest["flag"] = pd.Categorical(flags, categories=sub["flag"].cat.categories)
+    t0 = time.perf_counter()
+    smoothed = telemetry.trajectory.smooth(rest.drop(columns=[c for c in ("lon_s", "lat_s", "se_m") if c in rest]))
+    q = sub.loc[held, ["animal_id", "time"]].reset_index(drop=True)
+    pred = predict(smoothed, q)
+    secs = time.perf_counter() - t0
+    truth = sub.loc[held].reset_index(drop=True)
+    out = {"study": name, "held_out": int(held.sum()), "ours_seconds": round(secs, 1)}
+    ok = pred["lon"].notna().to_numpy()
+    out["ours"] = _errs(_dist(pred["lon"][ok], pred["lat"][ok], truth["lon"][ok], truth["lat"][ok])[0])
+    lin = _linear(sub, held)
+    out["linear"] = _errs(_dist(lin[0][ok], lin[1][ok], truth["lon"][ok], truth["lat"][ok])[0])
+    if movingpandas:
+        try:
+            mp = _movingpandas(sub, held)
+            out["movingpandas"] = _errs(_dist(mp[0][ok], mp[1][ok], truth["lon"][ok], truth["lat"][ok])[0])
+        except Exception as err:  # noqa: BLE001 - an optional comparison
+            out["movingpandas"] = f"failed: {type(err).__name__}: {err}"
+    out["predicted_share"] = float(ok.mean())
+    return out
+
+
+def _errs(d: np.ndarray) -> dict:
+    return {"rmse_m": round(_rmse(d), 2), "median_m": round(float(np.median(d)), 2),
+            "p90_m": round(float(np.quantile(d, 0.9)), 2)}
+
+
+def _linear(sub: pd.DataFrame, held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation in time of the kept neighbours, per animal, at the held-out times."""
+    lon = np.full(held.sum(), np.nan)
+    lat = np.full(held.sum(), np.nan)
+    t = sub["time"].astype("int64").to_numpy()
+    a = sub["animal_id"].astype(str).to_numpy()
+    hi = np.flatnonzero(held)
+    for animal in np.unique(a):
+        m = a == animal
+        kept = m & ~held
+        q = np.flatnonzero(held[m])
+        if kept.sum() < 2 or not q.size:
+            continue
+        where = np.searchsorted(hi, np.flatnonzero(m & held))
+        lon[where] = np.interp(t[m & held], t[kept], sub["lon"].to_numpy()[kept])
+        lat[where] = np.interp(t[m & held], t[kept], sub["lat"].to_numpy()[kept])
+    return lon, lat
+
+
+def _movingpandas(sub: pd.DataFrame, held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """movingpandas' KalmanSmootherCV on the kept fixes, then linear interpolation."""
+    import geopandas as gpd
+    import movingpandas as mpd
+
+    kept = sub[~held].copy()
+    kept["t"] = kept["time"].dt.tz_convert(None)
+    kept["animal_id"] = kept["animal_id"].astype(str)
+    gdf = gpd.GeoDataFrame(kept, geometry=gpd.points_from_xy(kept.lon, kept.lat), crs="EPSG:4326")
+    tc = mpd.TrajectoryCollection(gdf, traj_id_col="animal_id", t="t")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = mpd.KalmanSmootherCV(tc).smooth(process_noise_std=0.5, measurement_noise_std=10)
+    sm = pd.concat([tr.df for tr in res.trajectories])
+    smoothed = sub.copy()
+    smoothed.loc[~held, "lon"] = sm.geometry.x.to_numpy()
+    smoothed.loc[~held, "lat"] = sm.geometry.y.to_numpy()
+    return _linear(smoothed, held)
+
+
+# --------------------------------------------------------------------------- table
+
+
+COLUMNS = ["regime", "schedule_s", "uere_3d_m", "share_2d", "fix_type_column", "species",
+           "rmse_raw_all", "rmse_smooth_all", "rmse_raw_3D", "rmse_smooth_3D", "cover_axis", "cover_radial",
+           "uere_3D", "uere_unknown", "state_acc_at_fix", "state_acc_interval", "state_trivial_at_fix",
+           "spike_f1", "spike_trivial_f1", "flagged_share", "seconds"]
+
+
+def run_sweep(cells: list[dict], species: list[str], seed: int = 1) -> pd.DataFrame:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, cell in enumerate(cells):
+            for sp in species:
+                r = score_cell(cell, sp, seed + i, Path(tmp) / f"cell{i}")
+                rows.append(r)
+                print(_line(r), flush=True)
+    return pd.DataFrame(rows)
+
+
+def _line(r: dict) -> str:
+    def f(x, d=1):
+        return "  -  " if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{d}f}"
+
+    return (f"{r['regime']:<9} {r['schedule_s'] / 3600:>5.2f}h U3D {r['uere_3d_m']:>4.0f} 2D {r['share_2d']:.0%} "
+            f"ft={r['fix_type_column']:<8} {r['species']:<12} | RMSE raw/smooth all {f(r['rmse_raw_all'])}/"
+            f"{f(r['rmse_smooth_all'])} 3D {f(r['rmse_raw_3D'])}/{f(r['rmse_smooth_3D'])} | cover {f(r['cover_axis'], 3)}"
+            f"/{f(r['cover_radial'], 3)} | UERE est {r.get('uere_3D', r.get('uere_unknown'))} | states "
+            f"{f(r['state_acc_at_fix'], 3)}/{f(r['state_acc_interval'], 3)} vs {f(r['state_trivial_at_fix'], 3)} | "
+            f"spikes F1 {f(r['spike_f1'], 2)} (R {f(r['spike_recall'], 2)} P {f(r['spike_precision'], 2)}) vs "
+            f"{f(r['spike_trivial_f1'], 2)} | flagged {f(100 * r['flagged_share'])}% | {r['seconds']} s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a few cells (tests)")
+    ap.add_argument("--full", action="store_true", help="the whole factorial (hours)")
+    ap.add_argument("--species", default="snow_leopard,generic", help="profiles to run, comma-separated")
+    ap.add_argument("--no-real", action="store_true", help="skip the real-track hold-out")
+    ap.add_argument("--json", type=Path, default=None, help="write every number as JSON")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    cells = design(full=args.full, quick=args.quick)
+    table = run_sweep(cells, args.species.split(","), args.seed)
+    result = {"sweep": table.to_dict(orient="records")}
+    print()
+    with pd.option_context("display.width", 250, "display.max_columns", 40, "display.float_format", "{:.3g}".format):
+        print(table[[c for c in COLUMNS if c in table]].to_string(index=False))
+    if not args.no_real and REAL.is_dir():
+        real = []
+        for name, rel in REAL_STUDIES.items():
+            if (REAL / rel).exists():
+                r = holdout(name, REAL / rel, movingpandas=not args.quick)
+                real.append(r)
+                print(json.dumps(r))
+        result["real"] = real
+    elif not args.no_real:
+        print(f"real tracks skipped: {REAL} not found")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
