@@ -1,7 +1,7 @@
 """Bundled country borders: country polygons and the land borders between them.
 
-The polygons come from Natural Earth 4.1.0 via world-atlas 2.0.2 (public domain),
-1:10m for Central Asia and its neighbours and 1:50m elsewhere; see
+The polygons come from Natural Earth 4.1.0 via world-atlas 2.0.2 (public domain), 1:10m for
+every country, split at the antimeridian and closed at the poles, no two overlapping; see
 ``telemetry/data/README.md`` for provenance and accuracy (the 1:10m line is good
 to a few hundred metres at best, so a crossing point is uncertain by at least that).
 The file is built by ``scripts/build_boundaries.py``; nothing here reads outside

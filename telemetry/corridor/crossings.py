@@ -218,6 +218,9 @@ def _sides(lon: np.ndarray, lat: np.ndarray, sigma: np.ndarray, zones: gpd.GeoDa
     margin = margin_m / min(mx[0], my[0]) + 1e-6
     box = (np.nanmin(lon) - margin, np.nanmin(lat) - margin, np.nanmax(lon) + margin, np.nanmax(lat) + margin)
     cand = np.sort(zones.sindex.query(shapely.box(*box), predicate="intersects"))
+    if cand.size == 0:  # nowhere near any zone (open sea, an atoll the map omits)
+        return {"zone": np.full(n, -1), "depth": np.full(n, np.inf), "band": np.zeros(n), "acc": np.zeros(n),
+                "certain": np.zeros(n, bool)}
     geoms = shapely.clip_by_rect(geoms_all[cand], *box)  # fewer vertices for every test below
     shapely.prepare(geoms)
     zi_local = _locate(np.where(ok, lon, 0.0), np.where(ok, lat, 0.0), geoms)
