@@ -130,6 +130,10 @@ class SmoothParams:
         Exponents ``g`` of ``sigma = UERE × HDOP**g`` tried for fixes of unknown type (empty: 1);
         where 3D and 2D fixes are mixed, the error grows faster than HDOP (2D fixes have both
         a higher HDOP and a larger UERE).
+    error_min_informative : float
+        The share (0-1) of a class's fixes that the rest of the track pins down (smoothed variance
+        below half the fix's own) must reach this for its error to count as estimated; below it
+        consecutive fixes are too far apart for their errors to show, and the default is used.
     error_max_se_log : float
         An estimate whose standard error in ``log UERE`` exceeds this (0.5: a 95 % interval
         wider than a factor 7) is not identified by the data; the default is used, and said.
@@ -173,6 +177,7 @@ class SmoothParams:
     error_min_fixes: int = 30
     error_max_factor: float = 3.0
     error_rounds: int = 2
+    error_min_informative: float = 0.05
     error_hdop_powers: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0)
     error_max_se_log: float = 0.5
     tau_grid_s: tuple[float, ...] = (300.0, 1800.0, 7200.0, 28800.0)
@@ -936,11 +941,18 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         unk = ERROR_CLASSES.index("unknown")
         if round_ == 0 and est[unk] and p.error_hdop_powers:
             power[unk] = _search_power(s, u, power, fit, unk, p)
+    # where the smoother follows every fix (consecutive fixes far apart next to their error) the
+    # likelihood's preference for an error scale is the movement model's misfit, not the error
+    informative = np.zeros(n_cls)
+    if est.any():
+        fit = _fit_models(s, var(u), p)
+        _, _, vv = fit.smooth(s, var(u))
+        informative = np.bincount(s.cls, vv < 0.5 * var(u), minlength=n_cls) / np.maximum(counts, 1)
     uere, ci, src, nf = {}, {}, {}, {}
     weak = []
     for c in np.flatnonzero(est):
         name = ERROR_CLASSES[c]
-        if at_top[c] or not se[c] < p.error_max_se_log:
+        if at_top[c] or not se[c] < p.error_max_se_log or informative[c] < p.error_min_informative:
             weak.append(name)  # the likelihood does not pin it down: the default, and say so
             continue
         uere[name] = float(u[c])
@@ -953,8 +965,9 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
             f"{int((np.diff(s.bounds) > 0).sum())} animal(s), started from "
             + ", ".join(f"{k}: {v}" for k, v in start_from.items()))
     if weak:
-        note += ("; not identified by the data (the likelihood is flat or keeps rising towards "
-                 f"{p.error_max_factor:g}x the default), defaults used for: " + ", ".join(weak))
+        note += ("; not identified by the data (the likelihood is flat, keeps rising towards "
+                 f"{p.error_max_factor:g}x the default, or fixes are too far apart for their errors to show), "
+                 "defaults used for: " + ", ".join(weak))
     if powers:
         note += "; error grows as HDOP to the power " + ", ".join(f"{v:g} ({k})" for k, v in powers.items())
     return ErrorModel(uere_m=uere, ci_m=ci, source=src, n_fixes=nf, note=note, hdop_power=powers).merged(prior)

@@ -104,6 +104,9 @@ class StateParams:
     min_regular_share : float
         An animal gets states only if at least this share of its intervals are whole multiples of
         its median interval (within 10 %): a schedule, not random (e.g. Argos) times.
+    max_interval_h : float
+        No states for an animal whose fixes are further apart than this (h, median): rests and
+        moves last hours, so a daily displacement says nothing about the behaviour at a fix.
     dominant_share_warn : float
         Warn (``attrs["states"][animal]["warning"]``) when one state takes more than this share
         of an animal's fixes.
@@ -121,6 +124,7 @@ class StateParams:
     use_smoothed: bool = False
     n_states_choices: tuple[int, ...] = (2, 3)
     min_regular_share: float = 0.5
+    max_interval_h: float = 12.0
     dominant_share_warn: float = 0.9
 
 
@@ -1022,7 +1026,8 @@ def _observations(
     return rows, a, step, turn, kidx, np.asarray(names), regular
 
 
-def _rest_loglik(df: pd.DataFrame, rows: np.ndarray, step: np.ndarray, turn: np.ndarray) -> tuple[np.ndarray, str]:
+def _rest_loglik(df: pd.DataFrame, rows: np.ndarray, step: np.ndarray, turn: np.ndarray,
+                 animal: np.ndarray | None = None, names: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """Log-density of each row's observations under the resting state, and where its error came from.
 
     Resting means the animal did not move, so the step from fix ``j`` to ``j+1`` is the
@@ -1030,7 +1035,9 @@ def _rest_loglik(df: pd.DataFrame, rows: np.ndarray, step: np.ndarray, turn: np.
     axis, taken as Student t with :data:`REST_ERROR_DOF` degrees of freedom (GPS errors have heavy
     tails); its length has log-density ``log(l / c) - (ν/2 + 1) log(1 + l² / (ν c))``; the turning
     angle is uniform, ``-log 2π``. ``σ`` is the smoother's ``sigma_m`` (the estimated error model)
-    when the table has it, else the configured defaults.
+    when the table has it, else the configured defaults. Where the smoother fitted a still regime
+    for the animal (``attrs["smooth"][animal]["still_diffusion_m2s"]``, bed shifts and moves about
+    a kill), its drift over the step is added to ``c``: resting is what the smoother calls still.
     """
     if "sigma_m" in df.columns and df["sigma_m"].notna().any():
         sigma = df["sigma_m"].to_numpy(dtype=float, na_value=np.nan)[rows]
@@ -1043,6 +1050,11 @@ def _rest_loglik(df: pd.DataFrame, rows: np.ndarray, step: np.ndarray, turn: np.
     sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, np.nanmedian(sigma) if np.isfinite(sigma).any() else 10.0)
     c = np.full(rows.size, np.nan)
     c[:-1] = sigma[:-1] ** 2 + sigma[1:] ** 2
+    fits = df.attrs.get("smooth") or {}
+    if fits and animal is not None and names is not None:
+        ds = np.array([float((fits.get(str(nm)) or {}).get("still_diffusion_m2s", 0.0) or 0.0) for nm in names])
+        t = df["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)[rows] / 1e9
+        c[:-1] += ds[animal[:-1]] * np.maximum(np.diff(t), 0.0)
     nu = REST_ERROR_DOF
     with np.errstate(invalid="ignore", divide="ignore"):
         # length of a bivariate Student-t displacement (scale^2 c, nu d.o.f.): GPS errors have
@@ -1115,11 +1127,13 @@ def label_states(
         n_steps = np.maximum(np.bincount(a, minlength=n_animals) - 1, 0)
         n_regular = np.bincount(a[regular], minlength=n_animals)
         scheduled = n_regular >= p.min_regular_share * np.maximum(n_steps, 1)
-        eligible = (n_valid >= max(p.min_steps, 3 * max(choices))) & scheduled
+        interval_h = _median_interval_h(df, rows, a, n_animals)
+        fine = interval_h <= p.max_interval_h
+        eligible = (n_valid >= max(p.min_steps, 3 * max(choices))) & scheduled & fine
         with np.errstate(invalid="ignore", divide="ignore"):
             lx = np.log(step)
         co, si = np.cos(turn), np.sin(turn)
-        lrest, rest_source = _rest_loglik(df, rows, step, turn)
+        lrest, rest_source = _rest_loglik(df, rows, step, turn, a, animal_names)
         # choose the number of states on each animal's first stretch, then fit it on all rows
         fits = {m: _fit_states(step, lx, co, si, kidx, lrest, bounds, eligible.copy(), m, p) for m in choices}
         head = np.minimum(np.diff(bounds), p.start_rows)
@@ -1184,7 +1198,10 @@ def label_states(
                 attrs[name] = entry
         for k in np.flatnonzero(~eligible):
             on = n_valid[k] / max(n_steps[k], 1)
-            if not scheduled[k]:
+            if not fine[k]:
+                reason = (f"fixes {interval_h[k]:.3g} h apart: behaviour at a fix cannot be told from "
+                          f"displacements over more than {p.max_interval_h:g} h (bouts are shorter)")
+            elif not scheduled[k]:
                 reason = (f"the fix times are irregular: {n_regular[k] / max(n_steps[k], 1):.0%} of {int(n_steps[k])} "
                           f"intervals are whole multiples of the median, fewer than {p.min_regular_share:.0%} (an HMM "
                           "on step lengths needs a fix schedule)")
@@ -1197,6 +1214,15 @@ def label_states(
         out[f"p_{lab}"] = probs[:, i]
     out.attrs = {**df.attrs, "states": attrs}
     return out
+
+
+def _median_interval_h(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, n_animals: int) -> np.ndarray:
+    """Each animal's median interval between consecutive usable fixes (h)."""
+    t = df["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)[rows] / 3.6e12
+    same = a[1:] == a[:-1]
+    dt = np.diff(t)[same]
+    med = pd.Series(dt).groupby(a[1:][same]).median()
+    return med.reindex(range(n_animals)).to_numpy(dtype=float, na_value=np.nan)
 
 
 def _at_fix(step_post: np.ndarray, kidx: np.ndarray) -> np.ndarray:
