@@ -131,8 +131,8 @@ class SmoothParams:
         where 3D and 2D fixes are mixed, the error grows faster than HDOP (2D fixes have both
         a higher HDOP and a larger UERE).
     error_min_informative : float
-        The share (0-1) of a class's fixes that the rest of the track pins down (smoothed variance
-        below half the fix's own) must reach this for its error to count as estimated; below it
+        The share (0-1) of the fixes that the rest of the track pins down (smoothed variance below
+        half the fix's own) must reach this for the error to count as estimated; below it
         consecutive fixes are too far apart for their errors to show, and the default is used.
     error_max_se_log : float
         An estimate whose standard error in ``log UERE`` exceeds this (0.5: a 95 % interval
@@ -495,7 +495,7 @@ def _golden_local(ll_fn: Any, lo: np.ndarray, hi: np.ndarray, steps: int) -> tup
     return np.where(fc > fd, c, d), np.maximum(fc, fd)
 
 
-def _fit_models(d: _Rows, r: np.ndarray, p: SmoothParams) -> _Fit:
+def _fit_models(d: _Rows, r: np.ndarray, p: SmoothParams, gate: bool = True) -> _Fit:
     """Maximum-likelihood movement model of every animal, chosen by BIC among :data:`MODELS`.
 
     Each time-scale candidate of each family (:func:`_candidates`) is one pass over a grid of
@@ -510,7 +510,7 @@ def _fit_models(d: _Rows, r: np.ndarray, p: SmoothParams) -> _Fit:
     ds_lo, ds_hi = (math.log(v) for v in p.still_diffusion_bounds_m2s)
     if p.regimes:
         p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
-        w = _hard_regimes(d, r, p_still, hmm)
+        w = _hard_regimes(d, r, p_still, hmm) if gate else (p_still > 0.5).astype(np.float64) * ~d.start
         ds0 = np.exp(np.clip(np.log(np.where(np.isfinite(hmm[:, 0]) & (hmm[:, 0] > 0), hmm[:, 0], 1e-6)),
                              ds_lo, ds_hi))
     else:
@@ -926,10 +926,12 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         # current estimate, then maximise the likelihood with them held; a start too low
         # would otherwise keep the largest errors out of the still steps and bias the scale down
         if round_ == 0:
-            fit = _fit_models(s, var(u), p)
+            # still steps by the posterior alone: gating them by their own displacement (as the
+            # smoothing does) would keep the largest errors out of them and bias the scale down
+            fit = _fit_models(s, var(u), p, gate=False)
         elif p.regimes:  # the models stay; only the still steps are labelled afresh
             fit.p_still, fit.hmm = still_weights(s.dt, s.x, s.y, var(u), s.start, s.bounds, p.regime_max_iter)
-            fit.w = _hard_regimes(s, var(u), fit.p_still, fit.hmm)
+            fit.w = (fit.p_still > 0.5).astype(np.float64) * ~s.start
         groups = ([np.flatnonzero(est)] if round_ == 0 else []) + [[c] for c in np.flatnonzero(est)]
         for group in groups:
             sel = np.isin(s.cls, group)
@@ -943,16 +945,17 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
             power[unk] = _search_power(s, u, power, fit, unk, p)
     # where the smoother follows every fix (consecutive fixes far apart next to their error) the
     # likelihood's preference for an error scale is the movement model's misfit, not the error
-    informative = np.zeros(n_cls)
+    informative = 1.0
     if est.any():
         fit = _fit_models(s, var(u), p)
         _, _, vv = fit.smooth(s, var(u))
-        informative = np.bincount(s.cls, vv < 0.5 * var(u), minlength=n_cls) / np.maximum(counts, 1)
+        # pooled over the classes: within a class the share depends on the other classes' errors
+        informative = float(np.mean((vv < 0.5 * var(u))[est[s.cls]]))
     uere, ci, src, nf = {}, {}, {}, {}
     weak = []
     for c in np.flatnonzero(est):
         name = ERROR_CLASSES[c]
-        if at_top[c] or not se[c] < p.error_max_se_log or informative[c] < p.error_min_informative:
+        if at_top[c] or not se[c] < p.error_max_se_log or informative < p.error_min_informative:
             weak.append(name)  # the likelihood does not pin it down: the default, and say so
             continue
         uere[name] = float(u[c])
