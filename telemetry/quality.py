@@ -209,6 +209,7 @@ def summarize(df: pd.DataFrame) -> dict[str, Any]:
                 "rows_kept": rep["rows_kept"],
                 "skipped": rep.get("skipped", {}),
                 "notes": rep.get("notes", []),
+                "fix_type_rule": rep.get("fix_type_rule"),
                 "animals": [_animal_record(r, argos, flag_map) for r in rows.to_dict("records")],
             }
         )

@@ -16,8 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-FIX_TYPES: tuple[str, ...] = ("3D", "2D", "argos", "none")
-"""Canonical ``fix_type`` values. ``none`` is a failed or unusable fix attempt."""
+FIX_TYPES: tuple[str, ...] = ("3D", "2D", "argos", "none", "unknown")
+"""Canonical ``fix_type`` values. ``none`` is a failed or unusable fix attempt; ``unknown`` a GPS
+position of which the file says neither the fix type nor the satellite count (never taken for 2D:
+see :func:`telemetry.parsers.canonical.infer_fix_type`)."""
 
 ARGOS_CLASSES: tuple[str, ...] = ("3", "2", "1", "0", "A", "B", "Z")
 """Argos location classes, best first (3: <250 m ... B, Z: unbounded error)."""

@@ -235,3 +235,46 @@ def test_reading_does_not_load_the_analysis_stack():
     out = subprocess.run([sys.executable, "-c", code, str(MB / "bats_subset.csv")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
+
+
+def test_fix_type_from_satellites_or_unknown_never_2d(tmp_path) -> None:
+    """Issue 13: a file without gps:fix-type gets its fix types from the satellite count, and with
+    neither they are 'unknown' (their own error class), never silently 2D; the rule is reported."""
+    import telemetry
+
+    rows = ["timestamp,location-long,location-lat,gps:satellite-count,individual-local-identifier",
+            "2024-01-01 00:00:00,10.0,50.0,3,a", "2024-01-01 01:00:00,10.1,50.0,7,a",
+            "2024-01-01 02:00:00,,,0,a", "2024-01-01 03:00:00,10.2,50.0,,a"]
+    (tmp_path / "sats.csv").write_text("\n".join(rows) + "\n")
+    f = telemetry.read(tmp_path / "sats.csv")
+    assert f["fix_type"].astype(object).tolist()[:2] == ["2D", "3D"]
+    assert f["fix_type"].astype(object).tolist()[3] == "unknown" and pd.isna(f["fix_type"].iloc[2])
+    assert "2 from the satellite count" in f.attrs["sources"][0]["fix_type_rule"]
+    (tmp_path / "none.csv").write_text("timestamp,location-long,location-lat,individual-local-identifier\n"
+                                       "2024-01-01 00:00:00,10.0,50.0,a\n2024-01-01 01:00:00,10.1,50.0,a\n")
+    g = telemetry.read(tmp_path / "none.csv")
+    assert (g["fix_type"] == "unknown").all()
+    assert g.attrs["sources"][0]["fix_type_rule"] == "fix type: 2 unknown (neither given)"
+    # the real bats (gps:satellite-count, no fix type): mostly 3D, a few 2D
+    bats = telemetry.read(MB / "bats_subset.csv")
+    assert set(bats["fix_type"].dropna().astype(str)) <= {"3D", "2D"} and (bats["fix_type"] == "3D").mean() > 0.9
+    from telemetry.trajectory.smooth import measurement_sigma_m
+
+    # unknown fixes take their own default (20 m), not the 2D one (30 m)
+    assert measurement_sigma_m(g.assign(hdop=1.0)).tolist() == [20.0, 20.0]
+
+
+def test_date_only_timestamps_are_not_duplicates(tmp_path) -> None:
+    import telemetry
+
+    lines = ["event-id,timestamp,location-long,location-lat,argos:lc,individual-local-identifier"]
+    for d in range(5):
+        for k in range(4):  # four Argos fixes a day, moving east, dated only
+            lines.append(f"{d * 4 + k},2019-05-{d + 1:02d},{10 + 0.05 * (d * 4 + k)},50.0,2,turtle")
+    (tmp_path / "dates.csv").write_text("\n".join(lines) + "\n")
+    f = telemetry.read(tmp_path / "dates.csv")
+    assert (f["time_resolution_s"] == 86400).all()
+    assert any("dates only" in n for n in f.attrs["sources"][0]["notes"])
+    t = telemetry.process(f, species="marine_turtle", smooth=False, states=False)
+    assert t["flag"].isna().all()  # neither duplicates nor impossible speeds
+    assert t["event-id"].tolist() == list(range(20))  # the file's order within each day

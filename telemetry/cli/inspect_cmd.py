@@ -50,7 +50,9 @@ def _print(summary: dict) -> None:
         console.print(f"[bold]{f['source']}[/bold]  format: [cyan]{f['format']}[/cyan]  "
                       f"rows read: {f['rows_read']}  kept: {f['rows_kept']}")
         for what, n in f["skipped"].items():
-            console.print(f"  not kept: {n} {what} rows")
+            console.print(f"  not kept: {n} {what}" + ("" if str(what).endswith("rows") else " rows"))
+        if f.get("fix_type_rule"):
+            console.print(f"  {f['fix_type_rule']}")
         for note in f["notes"]:
             console.print(f"  note: {note}")
         if not f["animals"]:

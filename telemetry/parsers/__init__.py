@@ -28,7 +28,7 @@ from telemetry.parsers import (  # noqa: F401  (importing registers each format)
     vectronic,
 )
 from telemetry.parsers._memory import no_hugepage_hint
-from telemetry.parsers.canonical import Parsed, conform
+from telemetry.parsers.canonical import Parsed, conform, infer_fix_type
 from telemetry.parsers.detect import REGISTRY, ReadOptions, detect
 from telemetry.parsers.source import Source, open_sources
 from telemetry.schema import empty_frame
@@ -132,7 +132,8 @@ def _read_all(paths: Iterable[str | os.PathLike[str]], options: ReadOptions) -> 
                 reports.append({"source": src.name, "format": None, "skipped_file": err.message})
                 continue
             n_explicit_ok[top] = n_explicit_ok.get(top, 0) + 1
-            frames.append(parsed.frame)
+            frame, fix_rule = infer_fix_type(parsed.frame)
+            frames.append(frame)
             reports.append(
                 {
                     "source": src.name,
@@ -141,6 +142,7 @@ def _read_all(paths: Iterable[str | os.PathLike[str]], options: ReadOptions) -> 
                     "rows_kept": len(parsed.frame),
                     "skipped": parsed.skipped,
                     "notes": parsed.notes,
+                    "fix_type_rule": fix_rule,
                 }
             )
     finally:

@@ -493,3 +493,51 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
             frame[name] = pd.to_numeric(col, errors="coerce").astype(dtype)
     rest = [c for c in frame.columns if c not in CANONICAL_DTYPES]
     return frame[list(CANONICAL_COLUMNS) + rest]
+
+
+def infer_fix_type(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Fill the fix type of located GPS rows whose file did not give one; say which rule ran.
+
+    A fix type given by the file (or its vendor field) is kept. Otherwise a GPS fix computed
+    from 3 satellites or fewer is 2D and from 4 or more 3D (a 3D position needs four
+    pseudoranges; Langley 1999, "Dilution of precision", GPS World). Rows with neither become
+    ``unknown``: a class of its own, with its own error scale, never silently 2D.
+
+    Returns the frame (a shallow copy when changed) and the rule as one sentence for the read
+    report.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"lon": [1.0, 1.0, 1.0, None], "lat": 1.0, "n_sats": [3, 7, None, None],
+    ...                    "fix_type": pd.Categorical([None] * 4, categories=["3D", "2D", "argos", "none", "unknown"])})
+    >>> out, rule = infer_fix_type(df)
+    >>> out["fix_type"].tolist(), rule
+    (['2D', '3D', 'unknown', nan], 'fix type: 2 from the satellite count (<= 3: 2D, >= 4: 3D); 1 unknown (neither given)')
+    """
+    if not len(frame) or "fix_type" not in frame:
+        return frame, "fix type: no rows"
+    ft = frame["fix_type"]
+    missing = ft.isna().to_numpy()
+    located = frame["lon"].notna().to_numpy() & frame["lat"].notna().to_numpy()
+    todo = missing & located
+    given = int((~missing & located).sum())
+    if not todo.any():
+        return frame, "fix type: from the file" if given else "fix type: no located rows"
+    sats = (pd.to_numeric(frame["n_sats"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            if "n_sats" in frame else np.full(len(frame), np.nan))
+    by_sats = todo & np.isfinite(sats) & (sats > 0)
+    values = ft.astype(object).to_numpy(copy=True)
+    values[by_sats] = np.where(sats[by_sats] <= 3, "2D", "3D")
+    unknown = todo & ~by_sats
+    values[unknown] = "unknown"
+    out = frame.copy(deep=False)
+    out["fix_type"] = pd.Categorical(values, dtype=ft.dtype if isinstance(ft.dtype, pd.CategoricalDtype)
+                                     and "unknown" in ft.dtype.categories else FIX_TYPE_DTYPE)
+    parts = []
+    if given:
+        parts.append(f"{given} from the file")
+    if by_sats.any():
+        parts.append(f"{int(by_sats.sum())} from the satellite count (<= 3: 2D, >= 4: 3D)")
+    if unknown.any():
+        parts.append(f"{int(unknown.sum())} unknown (neither given)")
+    return out, "fix type: " + "; ".join(parts)

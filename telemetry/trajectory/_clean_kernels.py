@@ -268,7 +268,8 @@ def _filter_animal(t_s: np.ndarray, x: np.ndarray, y: np.ndarray, d_step: np.nda
             if dirty[k]:
                 if it > 0:  # round 0 has the steps of the caller
                     d_in[k] = _haversine_m(xx[k - 1], yy[k - 1], xx[k], yy[k])
-                v_in[k] = d_in[k] / (tt[k] - tt[k - 1]) * 3.6 if d_in[k] > 0 else 0.0
+                # no time between two fixes (a dated-only study): the speed cannot be judged
+                v_in[k] = d_in[k] / (tt[k] - tt[k - 1]) * 3.6 if d_in[k] > 0 and tt[k] > tt[k - 1] else 0.0
                 s_in[k] = table[_diel_bin(0.5 * (tt[k] + tt[k - 1]), xx[k], n_bins)]
         for k in range(1, m - 1):
             if not (dirty[k] or dirty[k + 1]):

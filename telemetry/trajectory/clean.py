@@ -407,6 +407,9 @@ def _duplicates(
         return out
     # only rows sharing (animal, time) with a neighbour in that order can be duplicates;
     # rank just those (a few per thousand) instead of sorting the whole table by quality
+    if "time_resolution_s" in df.columns:  # dates only: a shared date is not a duplicate
+        res = pd.to_numeric(df["time_resolution_s"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        by_time = by_time[~(res[by_time] >= 86_400)]
     a, tt = animal[by_time], t[by_time]
     same = (a[1:] == a[:-1]) & (tt[1:] == tt[:-1])
     cand = np.zeros(by_time.size, dtype=bool)
