@@ -42,11 +42,12 @@ import numpy as np
 import pandas as pd
 
 from telemetry.errors import ParseError, TelemetryError
+from telemetry.parsers.source import DATASET_MANIFEST
 
 __all__ = ["write_dataset", "read_dataset", "is_dataset", "dataset_animals", "animal_groups", "dataset_report",
            "single_dataset", "MANIFEST", "NULL_PARTITION"]
 
-MANIFEST = "_telemetry_dataset.json"
+MANIFEST = DATASET_MANIFEST
 """The manifest file that marks a folder as a telemetry dataset."""
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"

@@ -95,7 +95,8 @@ def test_webservice_fix_status_variants_and_text_times(tmp_path):
                                   "2018-10-14 09:00:29"]):
         r[2] = text
     df = telemetry.read(write_rows(tmp_path / "ws.csv", rows))
-    assert list(df["fix_type"].astype(object).fillna("NA")) == ["2D", "none", "2D", "NA"]
+    # an unrecognised status is 'unknown' (its own error class), never silently 2D
+    assert list(df["fix_type"].astype(object).fillna("NA")) == ["2D", "none", "2D", "unknown"]
     assert list(df["flag"].astype(object).fillna("ok")) == ["ok", "no_fix", "ok", "ok"]
     assert df["time"].iloc[2] == utc(2018, 10, 13, 20, 0, 48)
     assert any("Bogus" in n for n in df.attrs["sources"][0]["notes"])
@@ -200,7 +201,8 @@ def test_3300_broken_header_labels_on_second_row_one_cell_datetime(tmp_path):
     assert df.attrs["sources"][0]["format"] == "lotek-3300-broken"
     assert df["time"].iloc[2] == utc(2018, 10, 15, 8, 0, 29)
     assert df["lat"].iloc[0] == pytest.approx(43.09001)
-    assert df["fix_type"].isna().all()  # no navigation column to recognise
+    # no navigation column to recognise: located fixes are 'unknown', never 2D
+    assert list(df["fix_type"].astype(object).fillna("NA")) == ["unknown", "NA", "unknown", "unknown"]
     assert "no navigation column" in df.attrs["sources"][0]["notes"][0]
 
 
@@ -357,3 +359,17 @@ def test_column_order_does_not_matter(path, seed, tmp_path):
     for c in cols:
         a, b = got[c].astype(object).to_numpy(), want[c].astype(object).to_numpy()
         assert np.array_equal(pd.isna(a), pd.isna(b)) and (a[~pd.isna(a)] == b[~pd.isna(b)]).all(), c
+
+
+def test_3300_single_broken_header_row():
+    """One header row labelling only GMT Time, LMT Time, Lat, Long, Elev (m); collar id and GMT date unlabelled."""
+    df = telemetry.read(DATA / "lotek_3300_single_header.csv")
+    assert df.attrs["sources"][0]["format"] == "lotek-3300-broken"
+    assert list(df["source_row"]) == [2, 3, 4, 5]
+    assert list(df["time"]) == [utc(2018, 10, 3, 0, 0, 44), utc(2018, 10, 3, 4, 1, 2),
+                                utc(2018, 10, 15, 8, 0, 29), utc(2018, 10, 15, 12, 0, 51)]
+    assert set(df["tag_id"].astype(str)) == {"33452"} and set(df["animal_id"].astype(str)) == {"33452"}
+    assert df["lat"].iloc[2] == pytest.approx(43.09311) and df["alt_m"].iloc[3] == pytest.approx(3270.0)
+    assert (df["flag"] == "no_fix").sum() == 1 and pd.isna(df["lat"].iloc[1])  # N/A coordinates
+    assert list(df["fix_type"].astype(str)) == ["3D", "none", "2D", "3D"]
+    assert list(df["hdop"]) == [2.2, 48.6, 5.4, 1.4]

@@ -41,7 +41,9 @@ def test_ats_combined():
     assert df["lat"].iloc[3] == pytest.approx(42.900001)
     assert df["lon"].iloc[3] == pytest.approx(76.950002)
     assert df["hdop"].iloc[0] == pytest.approx(1.2) and df["n_sats"].iloc[2] == 9
-    assert fix_types(df) == [None, "none", None, None, None]
+    # no fix-type column: inferred from the satellite count (all have >= 4)
+    assert fix_types(df) == ["3D", "none", "3D", "3D", "3D"]
+    assert "satellite count" in src["fix_type_rule"]
     assert (df["flag"] == "no_fix").sum() == 1
     assert "cepradius_km" in df.columns
     assert any("gmtoffset" in n for n in src["notes"])
@@ -68,7 +70,7 @@ def test_ornitela_keeps_gps_rows_and_counts_sensor_rows():
     assert df["lat"].iloc[1] == pytest.approx(42.6022345)
     assert df["lon"].iloc[1] == pytest.approx(77.5022345)
     assert df["alt_m"].iloc[0] == 2450 and df["n_sats"].iloc[1] == 8
-    assert fix_types(df) == [None, None, "none"]
+    assert fix_types(df) == ["3D", "3D", "none"]  # from the satellite count
     assert set(df["animal_id"].astype(str)) == {"201234"}
 
 
@@ -92,7 +94,7 @@ def test_gpx_11():
     assert df["lat"].iloc[1] == pytest.approx(42.712345) and df["lon"].iloc[1] == pytest.approx(77.812345)
     assert df["alt_m"].iloc[1] == pytest.approx(3105.5)
     assert df["hdop"].iloc[2] == pytest.approx(4.5) and df["n_sats"].iloc[2] == 4
-    assert fix_types(df) == [None, "3D", "2D", "none"]
+    assert fix_types(df) == ["unknown", "3D", "2D", "none"]  # neither <fix> nor <sat>: unknown, not 2D
     assert set(df["animal_id"].astype(str)) == {"Irbis-F3"}
     assert df["kind"].tolist() == ["wpt", "trkpt", "trkpt", "trkpt"]
     assert df["segment"].tolist() == [-1, 0, 0, 1]

@@ -45,7 +45,7 @@ def test_metadata_stripped_failed_and_iridium_rows():
     assert len(df) == 6  # nothing dropped
     assert df["source_row"].tolist() == [2, 3, 4, 5, 6, 7]
     assert df["fix_type"].astype(object).where(df["fix_type"].notna(), None).tolist() == [
-        None, "none", None, "none", "none", None]
+        "unknown", "none", "unknown", "none", "none", "unknown"]  # no fix type, no satellites
     assert (df["flag"] == "no_fix").sum() == 3
     # Resolved QFP is a real GPS solution
     assert df["lat"].iloc[2] == pytest.approx(42.513001)

@@ -76,7 +76,7 @@ def test_gpsplusx_variants(tmp_path):
     rows[6][14] = "Argos-A"
     df = telemetry.read(write_rows(tmp_path / "gpsplusx.csv", rows))
     assert list(df["animal_id"].astype(str)) == ["Irbis"] + ["17989"] * 5
-    assert list(df["fix_type"].astype(object).fillna("NA")) == ["3D", "2D", "none", "none", "2D", "NA"]
+    assert list(df["fix_type"].astype(object).fillna("NA")) == ["3D", "2D", "none", "none", "2D", "unknown"]
     assert list(df["flag"].astype(object).fillna("ok")) == ["ok", "ok", "no_fix", "no_fix", "ok", "ok"]
     assert any("Argos-A" in n for n in df.attrs["sources"][0]["notes"])
 

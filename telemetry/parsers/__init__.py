@@ -18,6 +18,7 @@ import pandas as pd
 from telemetry.errors import ParseError, TelemetryError
 from telemetry.parsers import (  # noqa: F401  (importing registers each format)
     ats,
+    columnar,
     generic,
     gpx,
     lotek,

@@ -120,10 +120,14 @@ def detect(src: Source, options: ReadOptions) -> tuple[Format, Head]:
     ParseError
         Empty, binary or unrecognised content (with a hint at ``--columns``).
     """
+    from telemetry.parsers.columnar import kind
     from telemetry.parsers.parquet import is_parquet_source
 
     if is_parquet_source(src):  # binary, so recognised before the text sniffers
         return by_name("geoparquet"), Head([])
+    table_kind = kind(src)
+    if table_kind is not None:
+        return by_name(table_kind), Head([])
     head_bytes = src.read_head()
     if re.search(rb"\S", head_bytes) is None and (src.size <= len(head_bytes) or re.search(rb"\S", src.data) is None):
         raise ParseError("file is empty", src.name)

@@ -12,6 +12,8 @@ lon, lat    WGS84 decimal degrees (decimal commas accepted)
 animal      animal id;  ``tag``: collar/tag id
 alt         altitude, metres;  ``hdop``: DOP as given;  ``sats``: satellites
 fix_type    2D/3D/none (also 2/3, "3D fix", "no fix")
+geometry    one column holding the point: WKT, GeoJSON, a lat/lon mapping or
+            WKB (instead of ``lon``/``lat``; see :mod:`telemetry.parsers.points`)
 ==========  ==============================================================
 
 Keys not given are guessed from common names. Without any mapping the
@@ -19,7 +21,12 @@ sniffer claims a file only when it can confidently find time, longitude and
 latitude (``timestamp``/``datetime``/``date_time``/``time`` or ``date`` +
 ``time``; ``longitude``/``lon``/``long``/``lng``; ``latitude``/``lat``; ``x``/``y``
 only when their values are in degree range) and the first rows' coordinates
-are numbers in range; the guessed mapping is reported in ``Parsed.notes``.
+are numbers in range, or a point-geometry column instead of the two
+coordinates (EarthRanger, ecoscope and GeoPandas exports: ``location``,
+``geometry``); the guessed mapping is reported in ``Parsed.notes``.
+
+:func:`parse_table` applies the same mapping to any Arrow table, so the
+binary tables of :mod:`telemetry.parsers.columnar` share these rules.
 
 Times: ISO 8601 with ``Z`` or an offset are converted to UTC; naive times
 need ``--tz`` (never guessed). Non-ISO layouts are read with the one format
@@ -48,25 +55,31 @@ from telemetry.parsers.canonical import (
     to_float,
 )
 from telemetry.parsers.detect import Format, Head, ReadOptions, norm_name, register
+from telemetry.parsers.points import NAMES as POINT_NAMES
+from telemetry.parsers.points import looks_like_points, point_coords
 from telemetry.parsers.source import Source
 from telemetry.parsers.table import RawTable, read_delimited, sniff_delimiter, split_header
 
-KEYS = ("time", "date", "clock", "lon", "lat", "animal", "tag", "alt", "hdop", "sats", "fix_type")
+KEYS = ("time", "date", "clock", "lon", "lat", "geometry", "animal", "tag", "alt", "hdop", "sats", "fix_type")
 """Mapping keys understood by ``--columns``."""
 
 GUESS: dict[str, tuple[str, ...]] = {
     "time": ("timestamp", "datetime", "date-time", "date-time-utc", "utc-date-time", "utc-datetime",
-             "datetime-utc", "gmt-datetime", "date-and-time", "time"),
+             "datetime-utc", "gmt-datetime", "date-and-time", "recorded-at", "fixtime", "fix-time",
+             "acquisition-time", "observation-time", "time"),
     "date": ("date", "utc-date", "gmt-date"),
     "clock": ("time", "utc-time", "gmt-time", "time-of-day"),
     "lon": ("longitude", "lon", "long", "lng", "x"),
     "lat": ("latitude", "lat", "y"),
-    "animal": ("animal-id", "animal", "individual", "individual-id", "name", "id"),
-    "tag": ("tag-id", "tag", "collar-id", "collar", "device-id", "device", "serial"),
+    "animal": ("animal-id", "animal", "individual", "individual-id", "subject-name", "subject", "subject-id",
+               "groupby-col", "name", "traj-id", "track-id", "id"),
+    "tag": ("tag-id", "tag", "collar-id", "collar", "device-id", "device", "serial", "source-id",
+            "manufacturer-id"),
     "alt": ("altitude", "alt", "elevation", "ele", "height", "altitude-m"),
     "hdop": ("hdop", "dop", "pdop"),
     "sats": ("satellites", "sats", "sat", "n-sats", "nsats", "num-sats", "satellite-count"),
     "fix_type": ("fix-type", "fixtype", "fix"),
+    "geometry": POINT_NAMES,
 }
 XY_ONLY_IF_DEGREES = {"x", "y"}
 
@@ -112,7 +125,9 @@ def guess_mapping(names: list[str]) -> dict[str, str]:
     elif clock is not None:
         out["time"] = clock
     taken = set(out.values())
-    for key in ("lon", "lat", "animal", "tag", "alt", "hdop", "sats", "fix_type"):
+    for key in ("lon", "lat", "animal", "tag", "alt", "hdop", "sats", "fix_type", "geometry"):
+        if key == "geometry" and "lon" in out and "lat" in out:
+            break
         col = _find(names, GUESS[key], taken)
         if col is not None:
             out[key] = col
@@ -128,21 +143,28 @@ def _number(cell: str) -> float:
 
 
 def sniff(head: Head) -> bool:
-    """A delimited file with confidently recognisable time, longitude and latitude columns."""
+    """A delimited file with confidently recognisable time and position (lon/lat or point geometry) columns."""
     try:
         i = head.first_nonblank()
         line = head.line(i)
         delim = sniff_delimiter(line)
         names = split_header(line, delim)
-        if len(names) < 3:
+        if len(names) < 2:
             return False
         mapping = guess_mapping(names)
-        if not ("time" in mapping or "date" in mapping) or "lon" not in mapping or "lat" not in mapping:
+        if not ("time" in mapping or "date" in mapping):
             return False
-        ilon, ilat = names.index(mapping["lon"]), names.index(mapping["lat"])
         rows = [r for r in csv.reader(head.lines[i + 1:i + 51], delimiter=delim) if len(r) == len(names)]
         if not rows:
             return False
+        if "lon" not in mapping or "lat" not in mapping:
+            if "geometry" not in mapping:
+                return False
+            k = names.index(mapping["geometry"])
+            return looks_like_points(pa.array([r[k] for r in rows], pa.string()))
+        if len(names) < 3:
+            return False
+        ilon, ilat = names.index(mapping["lon"]), names.index(mapping["lat"])
         lon = np.array([_number(r[ilon]) for r in rows])
         lat = np.array([_number(r[ilat]) for r in rows])
         ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
@@ -203,12 +225,24 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     # ids are labels, not numbers (leading zeros)
     raw = read_delimited(src, header_line=head.first_nonblank() + 1,
                          types={c: pa.string() for c in ids if c})
+    return parse_table(raw, src.name, options, "generic-csv")
+
+
+def _mapping(raw: RawTable, path: str, options: ReadOptions) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """(mapping, guessed part, notes): the user's columns first, then guesses that do not clash."""
     names = raw.names
     table = raw.table
-    given = _resolve(names, dict(options.columns), raw, src.name)
+    given = _resolve(names, dict(options.columns), raw, path)
     guessed = {k: v for k, v in guess_mapping(names).items() if k not in given}
     if "time" in given or "date" in given:
         guessed = {k: v for k, v in guessed.items() if k not in ("time", "date", "clock")}
+    if "time" not in given and "date" not in given and "time" not in guessed and "date" not in guessed:
+        # typed tables (Parquet, Feather, GeoPackage) may name their one timestamp column anything ('t')
+        stamps = [c for c in names if pa.types.is_timestamp(table.column(c).type) and c not in given.values()]
+        if len(stamps) == 1:
+            guessed["time"] = stamps[0]
+    if "lon" in given and "lat" in given:
+        guessed.pop("geometry", None)
     taken = set(given.values())
     guessed = {k: v for k, v in guessed.items() if v not in taken}
     mapping = {**guessed, **given}
@@ -221,14 +255,47 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
             if np.nanmax(np.abs(vals), initial=0) > limit:
                 del mapping[key]
                 notes.append(f"column '{col}' is not in degrees; not used as {key}")
+    if "geometry" in guessed and "lon" in mapping and "lat" in mapping:
+        del mapping["geometry"]
+    for key in ("animal", "tag"):
+        col = guessed.get(key)
+        # a row id ('id' of an EarthRanger observation) is not an animal: one value per row
+        if col is not None and _norm(col) == "id" and table.num_rows >= 20:
+            distinct = pc.count_distinct(table.column(col)).as_py()
+            if distinct > 0.5 * table.num_rows:
+                del mapping[key]
+                notes.append(f"column '{col}' has a different value on most rows; not used as {key}")
+    return mapping, guessed, notes
+
+
+def parse_table(raw: RawTable, path: str, options: ReadOptions, fmt: str, notes: list[str] | None = None) -> Parsed:
+    """Fixes from any table (delimited text or a typed Arrow table) by column mapping and guesses.
+
+    Parameters
+    ----------
+    raw : RawTable
+        The rows; ``raw.lines`` are what errors and ``source_row`` cite (file
+        lines for text, 1-based record numbers for binary tables).
+    path : str
+        File name for messages and ``source``.
+    fmt : str
+        Format name recorded in the read report.
+    notes : list of str, optional
+        Notes from the reader (CRS conversion, ...), reported first.
+    """
+    table = raw.table
+    mapping, guessed, guess_notes = _mapping(raw, path, options)
+    notes = list(notes or []) + guess_notes
     missing = [k for k in ("lon", "lat") if k not in mapping]
+    if missing and "geometry" in mapping:
+        missing = []
     if "time" not in mapping and not ("date" in mapping and "clock" in mapping):
         missing.insert(0, "time")
     if missing:
         raise ParseError(
             f"cannot tell which column is {' / '.join(missing)}; pass --columns "
             "time=...,lon=...,lat=... (e.g. --columns time=DateTime,lon=X,lat=Y)",
-            src.name, raw.header_line,
+            path, raw.header_line,
         )
     if guessed:
         notes.insert(0, "columns guessed: " + ", ".join(f"{k}={mapping[k]}" for k in guessed if k in mapping))
@@ -245,13 +312,25 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     formats, note = ((), None) if pa.types.is_timestamp(arr.type) else _time_text(arr)
     if note:
         notes.append(note)
-    ctx = Context(src.name, raw, t_col, "use ISO 8601 times, e.g. 2020-05-01T10:00:00Z")
+    ctx = Context(path, raw, t_col, "use ISO 8601 times, e.g. 2020-05-01T10:00:00Z")
     untimed = arr.null_count == len(arr)
     time = parse_time(when, ctx, formats=formats, tz=options.tz, naive_is_utc=untimed)
-    lon = to_float(table.column(mapping["lon"]), Context(src.name, raw, mapping["lon"]), required=True)
-    lat = to_float(table.column(mapping["lat"]), Context(src.name, raw, mapping["lat"]), required=True)
-    fields: dict[str, object] = {"time": time.values, "lon": lon.values, "lat": lat.values}
-    used = {mapping[k] for k in ("time", "lon", "lat") if k in mapping}
+    if "lon" in mapping and "lat" in mapping:
+        lon = to_float(table.column(mapping["lon"]), Context(path, raw, mapping["lon"]), required=True)
+        lat = to_float(table.column(mapping["lat"]), Context(path, raw, mapping["lat"]), required=True)
+        lon_v, lat_v, bad_pos = lon.values, lat.values, lon.bad | lat.bad
+        used = {mapping["lon"], mapping["lat"]}
+    else:
+        g_col = mapping["geometry"]
+        lon_v, lat_v, bad_pos = point_coords(table.column(g_col))
+        present = np.asarray(pc.is_valid(table.column(g_col)).to_numpy(zero_copy_only=False), dtype=bool)
+        if present.any() and bad_pos[present].mean() > 0.5:
+            i = int(np.flatnonzero(bad_pos)[0])
+            raise ParseError("most cells are not point geometries (WKT 'POINT (lon lat)', GeoJSON or WKB)",
+                             path, int(raw.lines[i]), g_col)
+        used = {g_col}
+    fields: dict[str, object] = {"time": time.values, "lon": lon_v, "lat": lat_v}
+    used |= {mapping[k] for k in ("time", "date", "clock") if k in mapping}
 
     def text(col: str) -> np.ndarray:
         a = pc.utf8_trim_whitespace(pc.cast(table.column(col), pa.string()))
@@ -260,7 +339,7 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
 
     tag = text(mapping["tag"]) if "tag" in mapping else None
     animal = text(mapping["animal"]) if "animal" in mapping else None
-    stem = PurePath(src.name.split("::")[-1]).stem
+    stem = PurePath(path.split("::")[-1]).stem
     if options.animal_id:
         fields["animal_id"] = options.animal_id
     else:
@@ -278,9 +357,9 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
         fields["fix_type"] = map_values(table.column(mapping["fix_type"]), FIX_TYPES)
         used.add(mapping["fix_type"])
 
-    frame = build_frame(raw, src.name, fields,
-                        flags=[("bad_time", time.bad), ("bad_value", lon.bad | lat.bad)], used=used)
-    return Parsed(frame=frame, format="generic-csv", rows_read=rows_read, notes=notes)
+    frame = build_frame(raw, path, fields,
+                        flags=[("bad_time", time.bad), ("bad_value", bad_pos)], used=used)
+    return Parsed(frame=frame, format=fmt, rows_read=rows_read, notes=notes)
 
 
 FORMAT = register(Format("generic-csv", "Generic delimited text with a column mapping", sniff, parse,

@@ -16,10 +16,13 @@ Five layouts, each recognised from its header (never from the file name):
     ``hh:mm:ss``, ...; the date order is taken from it) and a row of dashes.
     Failed fixes have ``N/A`` coordinates, DOP 48.6 and ``Nav`` ``No``.
 ``lotek-3300-broken``
-    GPS_3300 file whose header was damaged to two rows where only ``GMT``,
-    ``LMT``, ``Lat``, ``Long`` and ``Elev`` are labelled (57 columns). The
-    labels present are located across the header rows; the GMT date/time
-    may be one cell or a labelled date cell followed by an unlabelled time cell.
+    GPS_3300 file whose header was damaged to one or two rows where only the
+    GMT and local times, ``Lat``, ``Long`` and ``Elev`` are labelled (57
+    columns). The labels present are located across the header rows; the GMT
+    date/time may be one cell, a labelled date cell followed by an unlabelled
+    time cell, or a labelled time cell next to an unlabelled date cell (found
+    by its content). An unlabelled first column holding one integer per file
+    is the collar id.
 ``lotek-lifecycle``
     Lifecycle / LiteTrack download: optional ``Key: value`` preamble
     (``Product ID`` becomes the tag id), then ``GMT Time,Latitude,...`` with
@@ -450,7 +453,11 @@ def parse_3300_text(src: Source, head: Head, options: ReadOptions) -> Parsed:
 
 _DATE_CELL = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
 _CLOCK_CELL = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
-BROKEN_LABELS = {"gmt", "lmt", "lat", "long", "elev", "latitude", "longitude", "lon", "elevation"}
+BROKEN_LABELS = {"gmt", "lmt", "lat", "long", "elev", "latitude", "longitude", "lon", "elevation", "elevm",
+                 "date", "time", "gmtdate", "gmttime", "lmtdate", "lmttime", "localtime", "localdate",
+                 "gmtdatetime", "lmtdatetime", "localdatetime"}
+GMT_LABELS = ("gmt", "gmtdatetime", "gmtdate", "gmttime")
+LOCAL_LABELS = {"lmt", "lmtdate", "lmttime", "localtime", "localdate", "lmtdatetime", "localdatetime"}
 
 
 def _first_data_line(lines: list[str], limit: int = SNIFF_LINES) -> int | None:
@@ -486,9 +493,10 @@ def sniff_3300_broken(head: Head) -> bool:
     _, labels, _ = found
     ks = {key(lab) for lab in labels if lab}
     # only a handful of labels in a wide table, among them GMT and coordinates
-    return ("gmt" in ks and bool(ks & {"lat", "latitude", "long", "longitude", "lon"})
-            and bool(ks & {"lmt", "elev"})
-            and ks <= BROKEN_LABELS | {"date", "time", "gmtdate", "gmttime", "lmtdate", "lmttime"})
+    return (bool(ks & set(GMT_LABELS)) and bool(ks & {"lat", "latitude", "long", "longitude", "lon"})
+            and bool(ks & (LOCAL_LABELS | {"elev", "elevm", "elevation"}))
+            and ks <= BROKEN_LABELS
+            and sum(1 for lab in labels if not lab) >= len(labels) // 3)  # mostly unlabelled
 
 
 def parse_3300_broken(src: Source, head: Head, options: ReadOptions) -> Parsed:
@@ -499,25 +507,39 @@ def parse_3300_broken(src: Source, head: Head, options: ReadOptions) -> Parsed:
     d, labels, delim = found
     first = cells(head.line(d), delim)
     names = list(labels)
-    for k, lab in enumerate(labels[:-1]):
-        # a GMT/LMT label over a date cell followed by an unlabelled time cell
-        if key(lab) in ("gmt", "lmt") and not labels[k + 1] and _CLOCK_CELL.match(first[k + 1]):
+    for k, lab in enumerate(labels):
+        kk = key(lab)
+        if kk not in GMT_LABELS and kk not in LOCAL_LABELS:
+            continue
+        # a time label over a date cell followed by an unlabelled time cell ...
+        if k + 1 < len(labels) and not labels[k + 1] and _DATE_CELL.match(first[k]) \
+                and _CLOCK_CELL.match(first[k + 1]):
             names[k + 1] = f"{lab} time"
+        # ... or over a time cell after an unlabelled date cell (the single-row header)
+        elif k >= 1 and not labels[k - 1] and _CLOCK_CELL.match(first[k]) and _DATE_CELL.match(first[k - 1]):
+            names[k - 1] = f"{lab.split()[0]} date"
+    if not labels[0] and re.fullmatch(r"\d{3,}", first[0] or ""):
+        names[0] = "collar id"
     names = unique_names(names)
-    raw = read_delimited(src, header_line=d, names=names, delimiter=delim, types={})
+    raw = read_delimited(src, header_line=d, names=names, delimiter=delim, types={"collar id": pa.string()}
+                         if "collar id" in names else {})
     raw.header_line = d
-    g_col = require(names, "GMT", ("gmt", "gmtdate", "gmtdatetime"), src, raw)
+    g_col = require(names, "GMT", GMT_LABELS, src, raw)
     lat = require(names, "Lat", ("lat", "latitude"), src, raw)
     lon = require(names, "Long", ("long", "longitude", "lon"), src, raw)
-    gt_col = find(names, "gmttime")
-    formats = _date_time_formats(("%m/%d/%Y", "%d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y"))
-    ctx = Context(src.name, raw, g_col, "GMT date (and time)")
-    if gt_col is not None:
-        time = _date_time(src, raw, g_col, gt_col, ("%m/%d/%Y", "%d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y"))
-        used = {g_col, gt_col}
+    dates = ("%m/%d/%Y", "%d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y")
+    g_date = find(names, "gmtdate") if key(g_col) == "gmttime" else None
+    g_clock = find(names, "gmttime") if key(g_col) in ("gmt", "gmtdate") else None
+    if g_date is not None:
+        time = _date_time(src, raw, g_date, g_col, dates)
+        used = {g_date, g_col}
+    elif g_clock is not None:
+        time = _date_time(src, raw, g_col, g_clock, dates)
+        used = {g_col, g_clock}
     else:
         column = raw.table.column(g_col)
-        time = parse_time(column, ctx, formats=pick_format(column, formats), naive_is_utc=True)
+        ctx = Context(src.name, raw, g_col, "GMT date (and time)")
+        time = parse_time(column, ctx, formats=pick_format(column, _date_time_formats(dates)), naive_is_utc=True)
         used = {g_col}
     nav, dop, sats = _locate_nav_by_content(raw, labels)
     if nav is None:
@@ -528,7 +550,8 @@ def parse_3300_broken(src: Source, head: Head, options: ReadOptions) -> Parsed:
                 f"(3D/2D/No/1S), then DOP {dop} and satellites {sats} by the GPS_3300 column order")
     return assemble(
         src, raw, options, "lotek-3300-broken", time, lat=lat, lon=lon, used=used,
-        alt=find(names, "elev", "elevation"), fix=nav, dop=dop, sats=sats, notes=[note],
+        alt=find(names, "elev", "elevm", "elevation"), fix=nav, dop=dop, sats=sats, notes=[note],
+        tag="collar id" if "collar id" in names else None,
     )
 
 

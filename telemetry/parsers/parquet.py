@@ -19,13 +19,28 @@ from telemetry.parsers.source import Source
 PARQUET_MAGIC = b"PAR1"
 
 
+CANONICAL_MARKERS = {"time", "lon", "lat", "flag", "source_row"}
+"""Columns that mark a Parquet file written by this tool (read back exactly)."""
+
+
 def is_parquet_source(src: Source) -> bool:
-    """True for a dataset folder or a file with Parquet content."""
+    """True for a dataset folder or a Parquet file with this tool's canonical columns.
+
+    Other Parquet files are tables of fixes for :mod:`telemetry.parsers.columnar`.
+    """
+    import pyarrow.parquet as pq
+
     from telemetry.dataset import is_dataset
 
     if src.path is not None and Path(src.path).is_dir():
         return is_dataset(src.path)
-    return src.read_head(4) == PARQUET_MAGIC
+    if src.read_head(4) != PARQUET_MAGIC:
+        return False
+    try:
+        schema = pq.read_schema(src.path if src.path is not None else io.BytesIO(src.data))
+    except (OSError, ValueError):
+        return False  # the columnar reader reports what is wrong with it
+    return CANONICAL_MARKERS <= set(schema.names)
 
 
 def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:

@@ -20,7 +20,8 @@ from telemetry.errors import ParseError
 HEAD_BYTES = 64 * 1024
 """How much of a file the format sniffers look at."""
 
-DATA_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ".gpx", ".gz", ".zip", ".xml", ""}
+DATA_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ".gpx", ".gz", ".zip", ".xml", "",
+                 ".parquet", ".geoparquet", ".feather", ".arrow", ".ipc", ".gpkg", ".geojson", ".geojsonl"}
 """File endings considered when a directory is expanded (case-insensitive)."""
 
 SKIP_NAMES = {"readme", "license", "licence", "provenance", "changelog"}
@@ -30,6 +31,9 @@ COUNT_BLOCK_BYTES = 8 << 20
 
 IGNORE_MARKER = ".telemetry-ignore"
 """A file of this name makes directory expansion skip its folder (and subfolders)."""
+
+DATASET_MANIFEST = "_telemetry_dataset.json"
+"""Marker file of a folder written by :func:`telemetry.dataset.write_dataset`."""
 
 
 class Source:
@@ -231,8 +235,14 @@ def _looks_like_data_name(base: str) -> bool:
     return stem.split("-")[0].split(".")[0] not in SKIP_NAMES
 
 
+BINARY_TABLE_MAGIC = (b"PAR1", b"ARROW1", b"FEA1", b"SQLite format 3\x00", b"\xff\xff\xff\xff")
+"""Starts of binary table files (Parquet, Arrow/Feather, SQLite/GeoPackage): never rewritten as text."""
+
+
 def _needs_normalising(head: bytes) -> bool:
     """True if the content must be rewritten before parsing (BOM, UTF-16, CR-only)."""
+    if head.startswith(BINARY_TABLE_MAGIC):
+        return False
     if head.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return True
     if len(head) >= 4 and head[1:4:2] == b"\x00\x00":
@@ -246,7 +256,9 @@ def _from_bytes(data: bytes, name: str, explicit: bool) -> Iterator[Source]:
     if _is_zip(data):
         yield from _zip_members(data, name)
         return
-    src = Source(name=name, data=normalise(data, name), explicit=explicit)
+    if not data.startswith(BINARY_TABLE_MAGIC):
+        data = normalise(data, name)
+    src = Source(name=name, data=data, explicit=explicit)
     data = b""  # only the Source holds the bytes, so the parser can release them
     yield src
 
@@ -263,6 +275,10 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, bo
         if path.is_dir():
             # folders marked with IGNORE_MARKER (e.g. sample_tracks/truth) are not telemetry
             ignored = {m.parent for m in path.rglob(IGNORE_MARKER)}
+            # a telemetry dataset inside is one input, not its part files
+            datasets = sorted(m.parent for m in path.rglob(DATASET_MANIFEST))
+            ignored |= set(datasets)
+            out.extend((d, False) for d in datasets)
             found = sorted(
                 f
                 for f in path.rglob("*")
@@ -282,6 +298,9 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, bo
 def open_sources(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Source]:
     """Yield every logical input file under ``paths`` (see :func:`expand_paths`)."""
     for path, explicit in expand_paths(paths):
+        if path.is_dir():  # a dataset folder (see expand_paths)
+            yield Source(name=str(path), explicit=explicit, path=path)
+            continue
         try:
             with open(path, "rb") as fh:
                 head = fh.read(HEAD_BYTES)

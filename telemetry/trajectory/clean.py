@@ -6,7 +6,8 @@ such as ``malformed_row`` or ``no_fix`` are kept as they are):
 1. ``no_fix`` – no time or coordinates, or the collar reported a failed fix;
 2. ``zero_coords`` – 0/0; ``out_of_range`` – outside -180..180 / -90..90;
 3. ``marked_outlier`` – the source marks it (Movebank ``visible = false``,
-   ``manually-marked-outlier`` / ``algorithm-marked-outlier`` true);
+   ``manually-marked-outlier`` / ``algorithm-marked-outlier`` true, ecoscope
+   ``junk_status`` true, EarthRanger ``exclusion_flags`` non-zero);
 4. ``outside_deployment`` – before the start or after the end in the deployment table;
 5. ``clock_jump`` – the collar clock jumped: the time is far from its neighbours' in
    file order, or far outside the animal's main time span;
@@ -280,9 +281,13 @@ def _marked_outlier(df: pd.DataFrame) -> np.ndarray:
     for name in ("visible",):
         if name in df.columns:
             out |= _falsy(df[name])
-    for name in ("manually-marked-outlier", "algorithm-marked-outlier", "import-marked-outlier"):
+    for name in ("manually-marked-outlier", "algorithm-marked-outlier", "import-marked-outlier",
+                 "junk_status"):  # ecoscope Relocations
         if name in df.columns:
             out |= _truthy(df[name])
+    if "exclusion_flags" in df.columns:  # EarthRanger: non-zero = excluded by a user or a rule
+        flags = pd.to_numeric(df["exclusion_flags"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        out |= np.nan_to_num(flags) != 0
     return out
 
 
