@@ -135,7 +135,7 @@ def snap_points(lon: np.ndarray, lat: np.ndarray, grid_deg: float, *, as_cells: 
 
 
 def generalise_polygons(geoms: np.ndarray, grid_deg: float) -> np.ndarray:
-    """Each (multi)polygon → the union of the grid cells it intersects.
+    """Each (multi)polygon → the union of the grid cells whose interior it overlaps.
 
     Parameters
     ----------
@@ -149,49 +149,67 @@ def generalise_polygons(geoms: np.ndarray, grid_deg: float) -> np.ndarray:
     ndarray of shapely geometries
         Polygon or MultiPolygon per input whose every vertex is a cell corner; holes
         (cells not touched) are kept. The result covers the input, so areas only grow.
+
+    Notes
+    -----
+    Rasterised by rows: the polygon is cut into one band per cell row (one vectorised GEOS
+    intersection), and each connected piece of a band covers exactly the cells whose
+    columns overlap its x-extent (the interior of a valid polygon is connected, so its
+    projection is an interval). The cost follows the rows × the polygon's vertices, not
+    the cells of its bounding box: a migratory bird's home range over 25° of latitude at
+    0.1° costs 256 band cuts instead of 44,000 cell tests. A cell that only shares an edge
+    or a corner with the polygon is not part of it (else every polygon ending on a cell
+    line would grow by a row of cells), unless the geometry has no area at all.
+
+    Examples
+    --------
+    >>> sq = shapely.box(77.05, 43.05, 77.25, 43.15)
+    >>> shapely.get_coordinates(generalise_polygons(np.array([sq]), 0.1)[0]).tolist()
+    [[77.0, 43.0], [77.3, 43.0], [77.3, 43.2], [77.0, 43.2], [77.0, 43.0]]
     """
     geoms = np.asarray(geoms, dtype=object)
     out = np.full(len(geoms), None, dtype=object)
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    if not ok.any():
-        return out
-    idx = np.flatnonzero(ok)
-    b = shapely.bounds(geoms[idx])
-    i0, j0 = cell_index(b[:, 0], b[:, 1], grid_deg)
-    i1, j1 = cell_index(b[:, 2], b[:, 3], grid_deg)
-    nx, ny = i1 - i0 + 1, j1 - j0 + 1
-    n = nx * ny
-    # every candidate cell of every bounding box at once: owner geometry, then the
-    # cell's offset inside that box
-    owner = np.repeat(np.arange(len(idx)), n)
-    k = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
-    ci = i0[owner] + k % nx[owner]
-    cj = j0[owner] + k // nx[owner]
-    cells = cell_polygons(ci, cj, grid_deg)
-    # prepared copies: each geometry is tested against many cells, and GEOS then indexes
-    # its edges once instead of once per test (copies, so the caller's objects stay as they are)
-    prepared = shapely.from_wkb(shapely.to_wkb(geoms[idx]))
-    shapely.prepare(prepared)
-    target = prepared[owner]
-    # a cell that only shares an edge or corner with the polygon is not part of it
-    # (else every polygon ending on a cell line would grow by a row of cells) ...
-    inter = shapely.intersects(cells, target)
-    hit = inter.copy()
-    hit[inter] = ~shapely.touches(cells[inter], target[inter])  # only where they meet at all
-    # ... unless the geometry has no interior overlap at all (degenerate: a line on a cell line)
-    none = np.bincount(owner[hit], minlength=len(idx)) == 0
-    hit |= none[owner] & inter
-    owner, cells = owner[hit], cells[hit]
-    # cells of one geometry form a coverage (edge-matched squares): coverage_union is
-    # exact and keeps vertices on cell corners; one call per geometry (few polygons)
-    bounds = np.searchsorted(owner, np.arange(len(idx) + 1))
-    for m, gi in enumerate(idx):
-        part = cells[bounds[m] : bounds[m + 1]]
-        if len(part):
-            # simplify(0) drops the collinear corners between cells (still lattice points)
-            merged = shapely.simplify(shapely.coverage_union_all(part), 0.0)
+    for gi in np.flatnonzero(ok):
+        ci, cj = _cells_of(geoms[gi], grid_deg)
+        if len(ci):
+            # cells of one geometry form a coverage (edge-matched squares): coverage_union is
+            # exact and keeps vertices on cell corners; simplify(0) drops the collinear
+            # corners between cells (still lattice points)
+            merged = shapely.simplify(shapely.coverage_union_all(cell_polygons(ci, cj, grid_deg)), 0.0)
             out[gi] = shapely.orient_polygons(shapely.normalize(merged))
     return out
+
+
+def _cells_of(geom: shapely.Geometry, grid_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(i, j)`` of the cells whose interior ``geom`` overlaps (see :func:`generalise_polygons`)."""
+    g = check_grid_deg(grid_deg)
+    xmin, ymin, xmax, ymax = shapely.bounds(geom)
+    i0, j0 = cell_index(np.array([xmin]), np.array([ymin]), grid_deg)
+    i1, j1 = cell_index(np.array([xmax]), np.array([ymax]), grid_deg)
+    if shapely.area(geom) <= 0:  # degenerate (a line on a cell line): every cell it meets
+        ii, jj = np.meshgrid(np.arange(i0[0], i1[0] + 1), np.arange(j0[0], j1[0] + 1))
+        ii, jj = ii.ravel(), jj.ravel()
+        hit = shapely.intersects(cell_polygons(ii, jj, grid_deg), geom)
+        return ii[hit], jj[hit]
+    rows = np.arange(j0[0], j1[0] + 1)
+    bands = shapely.box(_deg(i0[0] * g) - 1.0, _deg(rows * g), _deg((i1[0] + 1) * g) + 1.0, _deg((rows + 1) * g))
+    pieces = shapely.intersection(geom, bands)
+    parts, row_of = shapely.get_parts(pieces, return_index=True)
+    keep = shapely.area(parts) > 0  # lines and points where the polygon only touches a band
+    parts, row_of = parts[keep], row_of[keep]
+    b = shapely.bounds(parts)
+    x_lo = np.floor(b[:, 0] * _MICRO + 0.5).astype(np.int64)
+    x_hi = np.floor(b[:, 2] * _MICRO + 0.5).astype(np.int64)
+    first = np.floor_divide(x_lo, g)
+    last = -np.floor_divide(-x_hi, g) - 1  # a piece ending on a cell line stops before it
+    last = np.maximum(last, first)
+    n = last - first + 1
+    owner = np.repeat(np.arange(len(parts)), n)
+    ci = first[owner] + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+    cj = rows[row_of][owner]
+    cells = np.unique(np.column_stack([cj, ci]), axis=0) if len(ci) else np.zeros((0, 2), np.int64)
+    return cells[:, 1], cells[:, 0]
 
 
 def month(times: pd.Series | pd.DatetimeIndex) -> pd.Series:

@@ -189,7 +189,12 @@ def track_summary(tracks: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Index ``animal_id``; ``rows``, ``usable``, ``flagged``, ``segments``, ``clusters``,
         ``first``/``last`` (UTC time of usable fixes), ``days``, ``distance_km`` (sum of
-        steps), ``median_step_h``.
+        steps), ``median_step_h``; from what the steps found (``tracks.attrs``, where
+        present): ``profile_fits`` (the animal's speeds agree with the species profile),
+        ``speed_limit_kmh`` (the limit used), ``speed_p99_kmh``, ``flagged_speed_share``
+        (share of fixes flagged speed/spike), ``suggested_profile`` (when it does not fit),
+        ``movement_model`` (the smoother's model) and ``n_states`` (behavioural states,
+        empty with a reason in ``quality.json`` when none were fitted).
     """
     ok = usable_mask(tracks)
     codes, labels = group_codes(tracks)
@@ -222,7 +227,27 @@ def track_summary(tracks: pd.DataFrame) -> pd.DataFrame:
         dt = tracks["dt_s"].to_numpy(dtype=float)
         med = pd.Series(dt[sm] / 3600.0).groupby(codes[sm]).median()
         out["median_step_h"] = med.reindex(np.arange(k)).to_numpy()
+    _add_diagnostics(out, tracks.attrs)
     return out[out["rows"] > 0]
+
+
+def _add_diagnostics(out: pd.DataFrame, attrs: dict) -> None:
+    """Per-animal columns of :func:`track_summary` from the steps' ``attrs`` (in place)."""
+    names = [str(a) for a in out.index]
+    check = attrs.get("profile_check") or {}
+    if check:
+        get = lambda key: [check.get(a, {}).get(key) for a in names]  # noqa: E731
+        out["profile_fits"] = pd.array(get("fits"), dtype="boolean")
+        out["speed_limit_kmh"] = pd.array(get("max_speed_kmh"), dtype="Float64")
+        out["speed_p99_kmh"] = pd.array(get("speed_p99_kmh"), dtype="Float64")
+        out["flagged_speed_share"] = pd.array(get("flagged_share"), dtype="Float64")
+        out["suggested_profile"] = pd.array(get("suggested_profile"), dtype="string")
+    smooth = attrs.get("smooth") or {}
+    if smooth:
+        out["movement_model"] = pd.array([smooth.get(a, {}).get("model") for a in names], dtype="string")
+    states = attrs.get("states") or {}
+    if states:
+        out["n_states"] = pd.array([states.get(a, {}).get("n_states") for a in names], dtype="Int64")
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
@@ -623,6 +648,9 @@ def run(
         fixes = None  # noqa: F841 - release the raw table (our reference to it) before the products
         announce("quality")
         quality = pending.result()
+        from telemetry.trajectory.diagnostics import processing_summary
+
+        quality["processing"] = processing_summary(tracks.attrs)
         # tracks.parquet needs only the tracks: pyarrow encodes it (releasing the GIL) on the
         # thread while the products are computed, where one core is often idle
         tracks_file = pool.submit(write_tracks, tracks, out / "tracks.parquet")

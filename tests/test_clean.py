@@ -332,3 +332,36 @@ def test_auto_profile_derives_each_animals_limit() -> None:
     assert chk["cuckoo"]["fits"] and chk["slow"]["fits"]
     for name in ("large_carnivore", "ungulate", "migratory_bird", "bat", "marine_turtle", "generic", "auto"):
         assert name in PROFILES
+
+
+def test_run_process_and_inspect_say_when_the_profile_does_not_fit(tmp_path) -> None:
+    """One line per misfit animal in `run`/`inspect` output, and the run summary records it."""
+    import json
+    import subprocess
+    import sys
+
+    df = _migrant()
+    path = tmp_path / "cuckoo.csv"
+    df.assign(time=df["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).rename(
+        columns={"animal_id": "individual", "time": "timestamp", "lon": "longitude", "lat": "latitude"}
+    ).to_csv(path, index=False)
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "telemetry", "run", str(path), "--out", str(out)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    lines = [ln for ln in run.stdout.splitlines() if ln.startswith("profile: cuckoo")]
+    assert len(lines) == 1 and "--species migratory_bird" in lines[0]
+    summary = pd.read_csv(out / "track_summary.csv", index_col="animal_id")
+    assert not summary.loc["cuckoo", "profile_fits"]
+    assert summary.loc["cuckoo", "suggested_profile"] == "migratory_bird"
+    assert summary.loc["cuckoo", "speed_limit_kmh"] == 15.0
+    quality = json.loads((out / "quality.json").read_text())
+    entry = quality["processing"]["animals"]["cuckoo"]
+    assert entry["profile"]["fits"] is False and quality["processing"]["species"] == "snow_leopard"
+    assert any(n.startswith("profile: cuckoo") for n in quality["processing"]["notes"])
+    insp = subprocess.run([sys.executable, "-m", "telemetry", "inspect", str(path)], capture_output=True, text=True)
+    assert insp.returncode == 0 and sum("cuckoo" in ln and "try --species migratory_bird" in ln
+                                        for ln in insp.stdout.splitlines()) == 1
+    fits = subprocess.run([sys.executable, "-m", "telemetry", "inspect", str(path), "--species", "migratory_bird",
+                           "--json"], capture_output=True, text=True)
+    assert json.loads(fits.stdout)["profile"]["animals"]["cuckoo"]["fits"] is True

@@ -99,3 +99,36 @@ def test_single_crossing_and_single_hotspot_reveal_only_a_cell_and_a_month():
     h = pub["hotspots"]
     assert shapely.equals(h.geometry.iloc[0], shapely.box(77.1, 42.9, 77.2, 43.0))
     assert "position_km" not in h.columns and h["first_month"].iloc[0] == "2022-05"
+
+
+def _brute_cells(geom, grid_deg):
+    """Reference: every cell of the bounding box tested for interior overlap (cost ∝ bbox)."""
+    b = shapely.bounds(geom)
+    i0, j0 = gen.cell_index(np.array([b[0]]), np.array([b[1]]), grid_deg)
+    i1, j1 = gen.cell_index(np.array([b[2]]), np.array([b[3]]), grid_deg)
+    ii, jj = np.meshgrid(np.arange(i0[0], i1[0] + 1), np.arange(j0[0], j1[0] + 1))
+    ii, jj = ii.ravel(), jj.ravel()
+    cells = gen.cell_polygons(ii, jj, grid_deg)
+    hit = shapely.intersects(cells, geom) & ~shapely.touches(cells, geom)
+    return set(zip(ii[hit].tolist(), jj[hit].tolist()))
+
+
+def test_rasterised_cells_equal_the_cell_by_cell_reference():
+    """Row-band rasterisation gives exactly the cells of the brute-force test, on polygons of every shape."""
+    rng = np.random.default_rng(7)
+    for k in range(60):
+        grid = [0.1, 0.05, 0.01][k % 3]
+        cx, cy = rng.uniform(-170, 170), rng.uniform(-70, 70)
+        n = int(rng.integers(5, 40))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+        r = rng.uniform(0.02, 0.6, n)  # star-shaped, non-convex
+        poly = shapely.Polygon(np.column_stack([cx + r * np.cos(ang), cy + r * np.sin(ang)])).buffer(0)
+        if k % 4 == 0:  # a hole
+            poly = poly.difference(shapely.Point(cx, cy).buffer(0.01))
+        if k % 5 == 0:  # vertices exactly on cell lines
+            x0, y0 = round(cx, 1), round(cy, 1)
+            poly = shapely.box(x0, y0, round(x0 + 3 * grid, 6), round(y0 + 2 * grid, 6))
+        got = set(zip(*(a.tolist() for a in gen._cells_of(poly, grid))))
+        assert got == _brute_cells(poly, grid), (k, grid)
+        out = gen.generalise_polygons(np.array([poly]), grid)[0]
+        assert out.covers(poly) and gen.check_generalised(np.array([out]), grid) is None

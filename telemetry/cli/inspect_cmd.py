@@ -6,24 +6,32 @@ import json
 
 import click
 
-from telemetry.cli.options import input_options, read_inputs
+from telemetry.cli.options import input_options, read_inputs, species_option
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @input_options
+@species_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def inspect(paths: tuple[str, ...], tz, columns, format_, animal_id, as_json: bool) -> None:
+def inspect(paths: tuple[str, ...], tz, columns, format_, animal_id, species, as_json: bool) -> None:
     """Recognise each file's format and summarise it per file and per animal.
 
     Rows read, fixes, rows without a fix, time span (UTC), median fix interval,
     fix success against that interval, HDOP, 2D/3D share or Argos classes,
-    duplicate timestamps. Accepts files, directories, .gz and .zip.
+    duplicate timestamps. Accepts files, directories, .gz and .zip. The speed
+    rules of the species profile are tried on each animal: one line per animal
+    whose own movement contradicts the profile, naming the profile that fits.
     """
+    from telemetry.config import load_config
     from telemetry.quality import summarize
+    from telemetry.trajectory.clean import clean
 
     df = read_inputs(paths, tz, columns, format_, animal_id)
     summary = summarize(df)
+    cfg = load_config(species=species)
+    check = clean(df, cfg.clean).attrs.get("profile_check", {}) if len(df) else {}
+    summary["profile"] = {"species": cfg.species, "animals": check}
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
@@ -76,6 +84,12 @@ def _print(summary: dict) -> None:
         console.print()
     for s in summary["skipped_files"]:
         console.print(f"[yellow]skipped[/yellow] {s['source']}: {s['reason']}")
+    profile = summary.get("profile") or {}
+    misfits = [e["message"] for e in profile.get("animals", {}).values() if not e.get("fits", True)]
+    for line in misfits:
+        console.print(f"[yellow]profile[/yellow] {profile['species']}: {line}", soft_wrap=True)
+    if profile.get("animals") and not misfits:
+        console.print(f"profile {profile['species']}: the speeds of every animal fit")
     t = summary["totals"]
     console.print(f"[bold]total[/bold]: {t['files']} files, {t['animals']} animals, {t['rows']} rows, "
                   f"{t['fixes']} fixes, {t['no_fix_rows']} rows without a fix")

@@ -9,7 +9,8 @@ import click
 
 from telemetry.errors import ConfigError
 
-CANONICAL_KEYS = {"time", "date", "clock", "lon", "lat", "animal", "tag", "alt", "hdop", "sats", "fix_type"}
+CANONICAL_KEYS = {"time", "date", "clock", "lon", "lat", "geometry", "animal", "tag", "alt", "hdop", "sats",
+                  "fix_type"}
 
 
 def parse_columns(text: str | None) -> dict[str, str]:
@@ -28,6 +29,17 @@ def parse_columns(text: str | None) -> dict[str, str]:
             raise ConfigError(f"--columns: unknown name '{key}' (use {', '.join(sorted(CANONICAL_KEYS))})")
         mapping[key] = value
     return mapping
+
+
+def species_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--species`` (a profile of :data:`telemetry.config.PROFILES`) to a command."""
+    from telemetry.config import DEFAULT_SPECIES, PROFILES
+
+    names = ", ".join(PROFILES)
+    return click.option(
+        "--species", default=None, metavar="PROFILE",
+        help=f"Species profile (default {DEFAULT_SPECIES}): {names}. 'auto' takes the speed limit "
+             "from each animal's own movement; see README 'Species profiles'.")(func)
 
 
 def input_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -15,7 +15,13 @@ import os
 import click
 import pandas as pd
 
-from telemetry.cli.options import calibration_option, engine_options, load_calibration, make_engine
+from telemetry.cli.options import (
+    calibration_option,
+    engine_options,
+    load_calibration,
+    make_engine,
+    species_option,
+)
 from telemetry.errors import TelemetryError
 from telemetry.export import output_format, write_tracks
 from telemetry.trajectory.diagnostics import report_lines as model_report
@@ -30,7 +36,7 @@ from telemetry.trajectory.diagnostics import report_lines as model_report
               help="Write --out as a GeoParquet dataset folder partitioned by animal, whatever its name.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="TOML file with [clean], [segment], [clusters], [smooth], [states] tables.")
-@click.option("--species", default=None, help="Species profile: snow_leopard (default) or generic.")
+@species_option
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.NAME=VALUE",
               help="Override one parameter, e.g. --set clean.max_speed_kmh=12 (repeatable).")
 @click.option("--max-speed-kmh", type=float, default=None, help="Same as --set clean.max_speed_kmh=...")

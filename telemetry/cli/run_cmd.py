@@ -10,6 +10,7 @@ from telemetry.cli.options import (
     input_options,
     load_calibration,
     make_engine,
+    species_option,
 )
 
 
@@ -19,7 +20,7 @@ from telemetry.cli.options import (
               help="Folder for the outputs.")
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
               help="TOML file of parameters.")
-@click.option("--species", default=None, help="Species profile (snow_leopard, generic).")
+@species_option
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.NAME=VALUE",
               help="Override one parameter, e.g. --set clean.max_speed_kmh=12.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary table.")
@@ -88,6 +89,10 @@ def _print_summary(result) -> None:
     for animal, row in result.summary.iterrows():
         table.add_row(str(animal), *[_cell(row.get(c)) for c in cols])
     console.print(table)
+    from telemetry.trajectory.diagnostics import report_lines
+
+    for line in report_lines(result.tracks.attrs):
+        console.print(line, markup=False, soft_wrap=True)
     for path in result.outputs:
         console.print(f"wrote {path}")
 

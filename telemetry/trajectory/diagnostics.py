@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["report_lines", "uere_summary"]
+__all__ = ["report_lines", "uere_summary", "processing_summary"]
 
 
 def uere_summary(error_model: Mapping[str, Any]) -> str:
@@ -61,3 +61,54 @@ def report_lines(attrs: Mapping[str, Any]) -> list[str]:
         elif entry.get("n_states") is None and entry.get("reason"):
             lines.append(f"states: {animal}: no behavioural states: {entry['reason']}")
     return lines
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats become None, tuples lists, numpy scalars Python ones."""
+    import math
+
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def processing_summary(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """What the steps estimated, per run and per animal, for ``quality.json`` (JSON-safe).
+
+    ``species`` (the profile), ``error_model`` (UERE per class with interval and source),
+    ``animals`` (per animal: ``profile`` check, ``movement_model`` and the behavioural-state
+    fit or the reason there is none) and ``notes`` (the lines of :func:`report_lines`).
+
+    Examples
+    --------
+    >>> s = processing_summary({"profile_check": {"A": {"fits": True}}, "smooth": {"A": {"model": "BM", "bic": {}}}})
+    >>> s["animals"]["A"]["movement_model"], s["animals"]["A"]["profile"]["fits"]
+    ('BM', True)
+    """
+    animals: dict[str, dict[str, Any]] = {}
+    for animal, entry in (attrs.get("profile_check") or {}).items():
+        animals.setdefault(str(animal), {})["profile"] = entry
+    for animal, entry in (attrs.get("smooth") or {}).items():
+        keep = {k: entry.get(k) for k in ("model", "estimated", "still_share", "n_fixes", "note") if k in entry}
+        animals.setdefault(str(animal), {})["movement_model"] = keep.pop("model", None)
+        animals[str(animal)]["smoothing"] = keep
+    for animal, entry in (attrs.get("states") or {}).items():
+        keep = {k: entry.get(k) for k in ("n_states", "labels", "share", "converged", "em_iterations", "reason",
+                                          "warning") if k in entry}
+        animals.setdefault(str(animal), {})["states"] = keep
+    params = attrs.get("parameters") or {}
+    return _plain({
+        "species": params.get("species"),
+        "error_model": attrs.get("error_model"),
+        "animals": animals,
+        "notes": report_lines(attrs),
+    })
