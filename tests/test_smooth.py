@@ -438,10 +438,10 @@ def test_sample_rmse_beats_raw_and_se_covers() -> None:
 def test_sample_rmse_beats_movingpandas() -> None:
     df = load_sample_with_truth()
     out = smooth(df)  # fitted on all animals; compared on the subset below
-    # stonesoup runs ~2.5 ms per fix per setting: compare on the smallest animals up to ~3600 usable fixes
+    # stonesoup runs ~2.5 ms per fix per setting: compare on the smallest animals up to ~1800 usable fixes
     usable = df[df["flag"].isna()]
     n = usable.groupby(usable["animal_id"].astype(str)).size().sort_values(kind="stable")
-    pick = n.index[np.cumsum(n.to_numpy()) <= 3600].tolist() or n.index[:1].tolist()
+    pick = n.index[np.cumsum(n.to_numpy()) <= 1800].tolist() or n.index[:1].tolist()
     sub = df["animal_id"].astype(str).isin(pick).to_numpy()
     res = _compare_with_movingpandas(df[sub], out[sub], "true_lon", "true_lat")
     print(f"\nsample RMSE to truth, {', '.join(pick)} (m):", {k: round(v, 2) for k, v in res.items()})

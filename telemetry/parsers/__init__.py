@@ -133,19 +133,14 @@ def _read_all(paths: Iterable[str | os.PathLike[str]], options: ReadOptions) -> 
                 reports.append({"source": src.name, "format": None, "skipped_file": err.message})
                 continue
             n_explicit_ok[top] = n_explicit_ok.get(top, 0) + 1
-            frame, fix_rule = infer_fix_type(parsed.frame)
+            report = {"source": src.name, "format": parsed.format, "rows_read": parsed.rows_read,
+                      "rows_kept": len(parsed.frame), "skipped": parsed.skipped, "notes": parsed.notes}
+            if parsed.format == "geoparquet":  # this tool's own output: fix types are as it wrote them
+                frame = parsed.frame
+            else:
+                frame, report["fix_type_rule"] = infer_fix_type(parsed.frame)
             frames.append(frame)
-            reports.append(
-                {
-                    "source": src.name,
-                    "format": parsed.format,
-                    "rows_read": parsed.rows_read,
-                    "rows_kept": len(parsed.frame),
-                    "skipped": parsed.skipped,
-                    "notes": parsed.notes,
-                    "fix_type_rule": fix_rule,
-                }
-            )
+            reports.append(report)
     finally:
         results.close()  # stop parsing ahead when an explicit file failed
     if not frames:
