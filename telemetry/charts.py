@@ -241,12 +241,15 @@ def daily_distance_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> 
     else:
         dd = daily_distance(tracks)
     with mpl.rc_context(_RC):
-        groups = dd.groupby(dd["animal_id"].astype(str), sort=True)["distance_km"] if len(dd) else None
-        names = list(groups.groups) if groups is not None else []
+        # one array per animal (iterating the groups: get_group() of a name from .groups can
+        # miss under pandas' string dtype)
+        per_animal = ({str(k): v.to_numpy(dtype=float) for k, v in
+                       dd.groupby(dd["animal_id"].astype(str), sort=True)["distance_km"]} if len(dd) else {})
+        names = sorted(per_animal)
         title = "Daily distance travelled (UTC days, sum of steps)"
         if len(names) > MAX_ANIMALS:
             # animals evenly spaced in the ranking by median daily distance: the chart spans the population
-            med = groups.median().sort_values(kind="stable")
+            med = pd.Series({k: float(np.median(v)) for k, v in per_animal.items()}).sort_values(kind="stable")
             pick = np.unique(np.round(np.linspace(0, len(med) - 1, MAX_ANIMALS)).astype(int))
             names = sorted(med.index[pick])
             title = (f"Daily distance (UTC days): {len(names)} of {len(med):,} animals, "
@@ -256,7 +259,7 @@ def daily_distance_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> 
         if not names:
             _note(ax, "no usable fixes")
         else:
-            data = [groups.get_group(n).to_numpy(dtype=float) for n in names]
+            data = [per_animal[n] for n in names]
             ax.boxplot(data, tick_labels=names, showfliers=True, flierprops={"markersize": 2})
             ax.set_ylabel("distance per day (km)")
             ax.tick_params(axis="x", rotation=45)

@@ -631,6 +631,21 @@ def _plain_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+SYNTHETIC_NOTE = ("made from SYNTHETIC collar data (simulated animals, e.g. the bundled sample), "
+                  "not from observations of real animals.")
+
+
+def synthetic_sources(tracks: pd.DataFrame | None) -> list[str]:
+    """Input files that declare themselves synthetic (``SYNTHETIC`` in the file name, as the
+    bundled sample's do): everything made from them must say so."""
+    if tracks is None:
+        return []
+    names = [str(r.get("source", "")) for r in tracks.attrs.get("sources") or []]
+    if not names and "source" in tracks.columns:
+        names = [str(c) for c in tracks["source"].astype("category").cat.categories]
+    return sorted({Path(n.split("::")[0]).name for n in names if "SYNTHETIC" in Path(n.split("::")[-1]).name})
+
+
 def export_metadata(*, audience: str, grid_deg: float | None, params: dict[str, Any] | None = None,
                     generated: str | None = None, tracks: pd.DataFrame | None = None,
                     layers: dict[str, Any] | None = None, licence: str = DEFAULT_LICENCE) -> dict[str, Any]:
@@ -663,6 +678,10 @@ def export_metadata(*, audience: str, grid_deg: float | None, params: dict[str, 
         "layers": sorted(layers) if layers else [],
         "parameters": _jsonable(params or {}),
     }
+    synthetic = synthetic_sources(tracks)
+    if synthetic:
+        meta["title"] = "SYNTHETIC DATA – " + meta["title"]
+        meta["synthetic"] = SYNTHETIC_NOTE + " Sources: " + ", ".join(synthetic)
     if audience == "public":
         meta["generalisation"] = {
             "grid_deg": grid_deg,
@@ -1142,10 +1161,22 @@ def index_html(out_dir: Path, files: list[Path], *, tracks: pd.DataFrame | None 
              ".warn{color:#a00}</style>", "</head>", "<body>",
              "<h1>Collar telemetry summary</h1>",
              f"<p>telemetry {_esc(__version__)}; data through {_esc(generated or 'n/a')}.</p>"]
+    synthetic = synthetic_sources(tracks)
+    if synthetic:
+        parts.append(f'<p class="warn"><strong>SYNTHETIC DATA</strong>: everything here was {_esc(SYNTHETIC_NOTE)} '
+                     f'Sources: {_esc(", ".join(synthetic))}.</p>')
     if (out_dir / "map.html").exists():
         parts.append('<p><a href="map.html"><strong>Open the interactive map</strong></a></p>')
     if tracks is not None:
         parts += ["<h2>Animals</h2>", _animal_table(tracks, crossings, quality, summary)]
+    notes_run = ((quality or {}).get("processing") or {}).get("notes") or []
+    if notes_run:
+        parts += ["<h2>What the data said</h2>", "<ul>"] + [f"<li>{_esc(n)}</li>" for n in notes_run] + ["</ul>"]
+    skipped = (quality or {}).get("skipped_files") or []
+    if skipped:
+        parts += ["<h2>Files not read</h2>", "<ul>"] + [
+            f'<li class="warn">{_esc(s_.get("source", ""))}: {_esc(s_.get("reason", ""))}</li>' for s_ in skipped
+        ] + ["</ul>"]
     if charts:
         parts.append("<h2>Charts</h2>")
         parts += [f'<p><img src="{_esc(c)}" alt="{_esc(Path(c).stem.replace("_", " "))}"></p>' for c in charts]

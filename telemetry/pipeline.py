@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from telemetry.config import Config, load_config
+from telemetry.corridor.footprints import GridCoarsened
 from telemetry.engine import Engine, LocalEngine, animal_partitions, concat_parts, get_engine
 from telemetry.errors import TelemetryError
 from telemetry.trajectory._arrays import group_codes, is_sorted_by, lexsort_small_keys, time_ns, usable_mask
@@ -599,7 +601,9 @@ def run(
     inputs : paths, optional
         Collar files or folders; default the bundled synthetic sample.
     out_dir : path
-        Folder for the outputs (created if missing):
+        Folder for the outputs, replaced as a whole when every output is written (built in
+        a hidden sibling folder; an interrupted or failed run leaves the previous folder as
+        it was; files no run wrote, such as a README, are kept):
 
         - ``map.html``: the interactive offline map (internal: exact locations);
         - ``public.geojson``: corridors, hotspots, crossing counts and home ranges
@@ -608,7 +612,9 @@ def run(
           with its flag and metrics in the GeoParquet file; lines per animal and segment,
           crossings, hotspots, corridors, home ranges and clusters in the GeoPackage);
         - ``crossings_by_month.csv``, ``track_summary.csv``, ``flag_summary.csv``,
-          ``quality.json``, ``charts/*.png`` and ``index.html`` linking everything.
+          ``quality.json``, ``charts/*.png`` and ``index.html`` linking everything;
+        - ``manifest.json``: tool version, parameters, inputs and outputs with sizes and
+          SHA-256 (``telemetry check DIR`` verifies a folder against it).
 
         Same inputs and parameters give byte-identical files.
     config, species, overrides
@@ -626,25 +632,55 @@ def run(
     error_model : ErrorModel, optional
         A calibration of the collars' location error, as for :func:`process`.
     """
+    from telemetry.parsers import read
+    from telemetry.runfolder import check_writable, staged_folder, write_manifest
+
+    announce = step or (lambda name: None)
+    final = Path(out_dir)
+    # fail early: every option and the output folder are checked before anything is read
+    check_writable(final)
+    cfg = _resolve_config(config, species, overrides)
+    paths = [Path(p) for p in inputs] if inputs else (default_inputs() if fixes is None else [])
+    if fixes is None:
+        announce("read")
+        fixes = read(paths)
+    with staged_folder(final) as out:
+        result = _run_into(out, fixes, cfg, announce, engine, error_model, grid_deg)
+        write_manifest(out, inputs=paths, parameters=result.tracks.attrs.get("parameters"),
+                       extra={"skipped_files": _skipped_files(result.tracks)})
+    result.outputs = [final / Path(p).relative_to(out) for p in result.outputs]
+    return result
+
+
+def _resolve_config(config: Config | str | os.PathLike[str] | None, species: str | None,
+                    overrides: Iterable[str]) -> Config:
+    """The effective parameters (profile, file, ``--set``): bad values fail here, before any work."""
+    if isinstance(config, Config):
+        cfg = Config.for_species(species) if species is not None else config
+        return cfg.with_overrides(overrides)
+    return load_config(config, species=species, overrides=overrides)
+
+
+def _skipped_files(tracks: pd.DataFrame) -> list[dict[str, str]]:
+    """Input files that were not telemetry, with the reason (from the read report)."""
+    return [{"source": r["source"], "reason": r.get("skipped_file", "")}
+            for r in tracks.attrs.get("sources") or [] if r.get("format") is None and "skipped_file" in r]
+
+
+def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[str], object],
+              engine: str | Engine | None, error_model: ErrorModel | None, grid_deg: float) -> RunResult:
+    """:func:`run` after reading, writing into the (staging) folder ``out``."""
     from telemetry.export import frozen_heap, write_tracks
     from telemetry.maps import render_map
-    from telemetry.parsers import read
     from telemetry.quality import summarize
     from telemetry.trajectory.segment import cluster_table
 
-    announce = step or (lambda name: None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if fixes is None:
-        announce("read")
-        fixes = read([Path(p) for p in inputs] if inputs else default_inputs())
     # the quality summary of the raw fixes is computed on a thread while they are processed
     # (each side with its own shallow copy: pandas may reorganise a frame's blocks in place);
     # "quality" is then the wait for it
     with _engine_scope(engine) as eng, ThreadPoolExecutor(max_workers=1) as pool:  # one cluster for both stages
         pending = pool.submit(summarize, fixes.copy(deep=False))
-        tracks = process(fixes.copy(deep=False), config, species=species, overrides=overrides, engine=eng,
-                         step=announce, error_model=error_model)
+        tracks = process(fixes.copy(deep=False), cfg, engine=eng, step=announce, error_model=error_model)
         fixes = None  # noqa: F841 - release the raw table (our reference to it) before the products
         announce("quality")
         quality = pending.result()
@@ -654,7 +690,14 @@ def run(
         # tracks.parquet needs only the tracks: pyarrow encodes it (releasing the GIL) on the
         # thread while the products are computed, where one core is often idle
         tracks_file = pool.submit(write_tracks, tracks, out / "tracks.parquet")
-        products = analyse(tracks, step=announce, engine=eng)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", GridCoarsened)
+            products = analyse(tracks, step=announce, engine=eng)
+        for w in caught:  # said in the run's notes (screen, quality.json, index.html), not as a raw warning
+            if issubclass(w.category, GridCoarsened):
+                quality["processing"]["notes"].append(str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
         announce("map")
         written = [render_map(tracks, crossings=cx, hotspots=hs, corridors=co, home_ranges=hr,

@@ -19,6 +19,7 @@ def cli() -> None:
 def _register() -> None:
     from telemetry.cli import (
         calibrate_cmd,
+        check_cmd,
         corridors_cmd,
         crossings_cmd,
         export_cmd,
@@ -31,7 +32,7 @@ def _register() -> None:
 
     for command in (run_cmd.run, inspect_cmd.inspect, process_cmd.process, crossings_cmd.crossings,
                     corridors_cmd.corridors, map_cmd.map_, export_cmd.export, formats_cmd.formats,
-                    calibrate_cmd.calibrate):
+                    calibrate_cmd.calibrate, check_cmd.check):
         cli.add_command(command)
 
 
@@ -54,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:  # a file-system problem is the user's to fix, not a bug
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        click.echo(f"telemetry: error: {where}{err.strerror or err}", err=True)
+        return 2
     except Exception as err:  # a bug: still one line, with a pointer to get the traceback
         click.echo(
             f"telemetry: internal error: {type(err).__name__}: {err} "

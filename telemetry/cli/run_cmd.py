@@ -16,8 +16,8 @@ from telemetry.cli.options import (
 
 @click.command()
 @click.argument("inputs", nargs=-1, type=click.Path())
-@click.option("--out", "out_dir", default="maps", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the outputs.")
+@click.option("--out", "-o", "out_dir", default="maps", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the outputs (replaced as a whole when the run completes).")
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
               help="TOML file of parameters.")
 @species_option
@@ -38,8 +38,13 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, tz
     """
     from rich.console import Console
 
+    from telemetry.config import load_config
     from telemetry.pipeline import run as run_job
+    from telemetry.runfolder import check_writable
 
+    # fail early, before any reading or computing: the output folder and every parameter
+    check_writable(out_dir)
+    load_config(config_path, species=species, overrides=overrides)
     error_model = load_calibration(calibration)
     compute = make_engine(engine, scheduler, n_workers)
 
@@ -89,10 +94,10 @@ def _print_summary(result) -> None:
     for animal, row in result.summary.iterrows():
         table.add_row(str(animal), *[_cell(row.get(c)) for c in cols])
     console.print(table)
-    from telemetry.trajectory.diagnostics import report_lines
-
-    for line in report_lines(result.tracks.attrs):
+    for line in result.quality.get("processing", {}).get("notes", []):
         console.print(line, markup=False, soft_wrap=True)
+    for s in result.quality.get("skipped_files", []):
+        console.print(f"skipped {s['source']}: {s['reason']}", markup=False, soft_wrap=True)
     for path in result.outputs:
         console.print(f"wrote {path}")
 

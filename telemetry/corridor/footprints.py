@@ -71,6 +71,10 @@ __all__ = [
     "count_polygons",
 ]
 
+class GridCoarsened(UserWarning):
+    """The footprint grid was coarsened to stay within ``max_cells`` (wide-ranging animals)."""
+
+
 # --------------------------------------------------------------------------- inputs
 
 
@@ -384,8 +388,8 @@ def make_grid(x: np.ndarray, y: np.ndarray, crs: pyproj.CRS, *, cell_m: float = 
     ncell = (math.floor((xmax - xmin) / cell) + 1) * (math.floor((ymax - ymin) / cell) + 1)
     if ncell > max_cells:
         cell = math.ceil(math.sqrt((xmax - xmin) * (ymax - ymin) / max_cells) * 1.01)
-        warnings.warn(f"footprint grid: {ncell} cells of {cell_m:g} m exceed max_cells={max_cells}; "
-                      f"using {cell:g} m cells", stacklevel=2)
+        warnings.warn(f"footprint grid: the data's extent needs {ncell} cells of {cell_m:g} m, more than "
+                      f"max_cells={max_cells}; footprints use {cell:g} m cells", GridCoarsened, stacklevel=2)
     # snap the origin to a multiple of the cell size: same data → same grid
     x0 = math.floor(xmin / cell) * cell
     y0 = math.floor(ymin / cell) * cell
