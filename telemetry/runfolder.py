@@ -16,7 +16,7 @@ Examples
 >>> root = pathlib.Path(tempfile.mkdtemp())
 >>> with staged_folder(root / "out") as tmp:
 ...     _ = (tmp / "a.txt").write_text("hello")
-...     write_manifest(tmp, inputs=[], parameters={"x": 1})
+...     _ = write_manifest(tmp, inputs=[], parameters={"x": 1})
 >>> check_folder(root / "out")
 []
 >>> _ = (root / "out" / "a.txt").write_text("changed")
