@@ -19,7 +19,7 @@ Examples
 ...     _ = write_manifest(tmp, inputs=[], parameters={"x": 1})
 >>> check_folder(root / "out")
 []
->>> _ = (root / "out" / "a.txt").write_text("changed")
+>>> _ = (root / "out" / "a.txt").write_text("HELLO")
 >>> check_folder(root / "out")
 ['a.txt: content differs from the manifest (SHA-256)']
 """
