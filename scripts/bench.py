@@ -18,6 +18,11 @@ Stages (``--stages parse,process,crossings``, sized with ``--fixes N``, default 
   as extrapolated); ``--skip-movingpandas`` leaves it out.
 * ``crossings``: :func:`telemetry.crossings` + :func:`telemetry.hotspots` on the N
   processed tracks. Goal: < 10 s at 1M fixes.
+* ``compile``: ``telemetry run`` on the bundled sample in a fresh process with an empty
+  numba cache (cold: what a new user's first run costs) and again (warm). Goal: cold < 30 s.
+* ``wide``: ``telemetry run`` on continent-scale migrants from the independent simulator
+  (``scripts/collar_sim.py``: Germany → Morocco, hourly fixes), the wide-ranging
+  counterpart of the resident snow leopards: cost must follow the fixes, not the extent.
 
 Usage::
 
@@ -881,7 +886,7 @@ def main(argv: list[str] | None = None) -> int:
         _child_run(inputs, out, result, warm, engine, scheduler or None)
         return 0
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    unknown = set(stages) - {"run", "parse", "process", "crossings"}
+    unknown = set(stages) - {"run", "parse", "process", "crossings", "compile", "wide"}
     if unknown:
         parser.error(f"unknown stage(s): {', '.join(sorted(unknown))}")
     n = args.rows if args.rows is not None else args.fixes
@@ -929,9 +934,53 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['crossings']} crossings + {r['excursions']} excursions by {r['animals_crossing']} animals, "
             f"{r['hotspots']} hotspots"
         )
+    if "compile" in stages:
+        results["compile"] = r = bench_compile(workdir)
+        print(f"compile  telemetry run on the sample: cold (empty numba cache) {r['cold_s']:.1f} s "
+              f"(goal < 30 s), warm {r['warm_s']:.1f} s")
+    if "wide" in stages:
+        results["wide"] = r = bench_wide(workdir, n_animals=max(1, n // 10_000) if args.fixes != 1_000_000 else 20)
+        print(f"wide  {r['animals']} migrants, {r['fixes']:,} fixes over {r['extent_km']:.0f} km: "
+              f"telemetry run {r['run_s']:.1f} s")
     if args.json:
         print(json.dumps(results, indent=2, default=float))
     return 0
+
+
+def _timed_cli(args: list[str], env: dict[str, str] | None = None) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "telemetry", *args], check=True, capture_output=True,
+                   env={**os.environ, **(env or {})})
+    return time.perf_counter() - t
+
+
+def bench_compile(workdir: Path) -> dict:
+    """Cold and warm ``telemetry run`` on the sample (fresh processes; cold = empty numba cache)."""
+    cache = Path(tempfile.mkdtemp(prefix="numba-cold-", dir=workdir))
+    out = workdir / "compile-run"
+    root = Path(__file__).resolve().parent.parent
+    env = {"NUMBA_CACHE_DIR": str(cache)}
+    cold = _timed_cli(["run", "-q", str(root / "sample_tracks"), "-o", str(out)], env)
+    warm = _timed_cli(["run", "-q", str(root / "sample_tracks"), "-o", str(out)], env)
+    return {"cold_s": cold, "warm_s": warm}
+
+
+def bench_wide(workdir: Path, n_animals: int = 20) -> dict:
+    """``telemetry run`` on hourly migrants flying Germany → Morocco (scripts/collar_sim.py)."""
+    import pyproj
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import collar_sim
+
+    rows, _ = collar_sim.simulate("migrant", collar_sim.Collar(schedule_s=3600.0, days=60), n_animals=n_animals,
+                                  seed=11)
+    rows["study-name"] = "SYNTHETIC wide-ranging migrants (scripts/collar_sim.py)"
+    path = workdir / f"wide_{n_animals}.csv"
+    rows.to_csv(path, index=False)
+    lon, lat = rows["location-long"].dropna(), rows["location-lat"].dropna()
+    _, _, d = pyproj.Geod(ellps="WGS84").inv(lon.min(), lat.min(), lon.max(), lat.max())
+    t = _timed_cli(["run", "-q", "--species", "auto", str(path), "-o", str(workdir / "wide-run")])
+    return {"animals": n_animals, "fixes": int(lon.size), "extent_km": d / 1000.0, "run_s": t}
 
 
 if __name__ == "__main__":

@@ -181,6 +181,31 @@ def generalise_polygons(geoms: np.ndarray, grid_deg: float) -> np.ndarray:
     return out
 
 
+def _row_pieces(geom: shapely.Geometry, lo: int, hi: int, g: int, x0: float, x1: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The polygonal pieces of ``geom`` in each cell row ``lo..hi-1``, and the row of each piece.
+
+    The geometry is halved by rows recursively (one vectorised GEOS intersection per level), so a
+    polygon of ``V`` vertices over ``R`` rows costs about ``V log R`` instead of ``V R``.
+    """
+    pieces = np.array([geom], dtype=object)
+    span = np.array([[lo, hi]], dtype=np.int64)
+    while True:
+        wide = span[:, 1] - span[:, 0] > 1
+        if not wide.any():
+            break
+        mid = (span[wide, 0] + span[wide, 1]) // 2
+        halves = np.concatenate([np.column_stack([span[wide, 0], mid]), np.column_stack([mid, span[wide, 1]])])
+        boxes = shapely.box(x0, _deg(halves[:, 0] * g), x1, _deg(halves[:, 1] * g))
+        cut = shapely.intersection(np.concatenate([pieces[wide], pieces[wide]]), boxes)
+        keep = shapely.area(cut) > 0  # lines and points where the polygon only touches a band
+        pieces = np.concatenate([pieces[~wide], cut[keep]])
+        span = np.concatenate([span[~wide], halves[keep]])
+    parts, idx = shapely.get_parts(pieces, return_index=True)
+    keep = shapely.area(parts) > 0
+    return parts[keep], span[idx[keep], 0]
+
+
 def _cells_of(geom: shapely.Geometry, grid_deg: float) -> tuple[np.ndarray, np.ndarray]:
     """``(i, j)`` of the cells whose interior ``geom`` overlaps (see :func:`generalise_polygons`)."""
     g = check_grid_deg(grid_deg)
@@ -192,12 +217,7 @@ def _cells_of(geom: shapely.Geometry, grid_deg: float) -> tuple[np.ndarray, np.n
         ii, jj = ii.ravel(), jj.ravel()
         hit = shapely.intersects(cell_polygons(ii, jj, grid_deg), geom)
         return ii[hit], jj[hit]
-    rows = np.arange(j0[0], j1[0] + 1)
-    bands = shapely.box(_deg(i0[0] * g) - 1.0, _deg(rows * g), _deg((i1[0] + 1) * g) + 1.0, _deg((rows + 1) * g))
-    pieces = shapely.intersection(geom, bands)
-    parts, row_of = shapely.get_parts(pieces, return_index=True)
-    keep = shapely.area(parts) > 0  # lines and points where the polygon only touches a band
-    parts, row_of = parts[keep], row_of[keep]
+    parts, rows = _row_pieces(geom, int(j0[0]), int(j1[0]) + 1, g, _deg(i0[0] * g) - 1.0, _deg((i1[0] + 1) * g) + 1.0)
     b = shapely.bounds(parts)
     x_lo = np.floor(b[:, 0] * _MICRO + 0.5).astype(np.int64)
     x_hi = np.floor(b[:, 2] * _MICRO + 0.5).astype(np.int64)
@@ -207,7 +227,7 @@ def _cells_of(geom: shapely.Geometry, grid_deg: float) -> tuple[np.ndarray, np.n
     n = last - first + 1
     owner = np.repeat(np.arange(len(parts)), n)
     ci = first[owner] + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
-    cj = rows[row_of][owner]
+    cj = rows[owner]
     cells = np.unique(np.column_stack([cj, ci]), axis=0) if len(ci) else np.zeros((0, 2), np.int64)
     return cells[:, 1], cells[:, 0]
 

@@ -66,17 +66,41 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, tz
                 TimeElapsedColumn())
     with compute, Progress(*columns_, console=console, transient=False, disable=quiet) as progress:
         task = progress.add_task("starting", total=len(RUN_STEPS))
+        cold = not kernels_cached()
+        if cold:
+            console.print("compiling the numerical kernels (first run only: a few minutes on 2 cores; "
+                          "later runs reuse them)")
 
         def step(name: str) -> None:
             # a step outside RUN_STEPS (e.g. "process on the cluster") keeps the bar where it is
             done = RUN_STEPS.index(name) if name in RUN_STEPS else None
-            progress.update(task, description=name, completed=done)
+            label = f"{name} (compiling, first run only)" if cold and name in COMPILING_STEPS else name
+            progress.update(task, description=label, completed=done)
 
         result = run_job(inputs or None, out_dir, config_path, species=species, overrides=overrides,
                          step=step, fixes=inputs_or_table, engine=compute, error_model=error_model)
         progress.update(task, description="done", completed=len(RUN_STEPS))
     if not quiet:
         _print_summary(result)
+
+
+COMPILING_STEPS = {"clean", "clusters", "smooth", "states", "home ranges", "corridors"}
+"""Steps whose numba kernels are compiled on their first use (the long waits of a first run)."""
+
+
+def kernels_cached() -> bool:
+    """True if numba's on-disk cache already holds the trajectory kernels (not the first run).
+
+    numba caches next to the sources (``__pycache__/*.nbi``) or under ``NUMBA_CACHE_DIR``.
+    """
+    import os
+    from pathlib import Path
+
+    import telemetry.trajectory as traj
+
+    custom = os.environ.get("NUMBA_CACHE_DIR")
+    root = Path(custom) if custom else Path(traj.__file__).parent / "__pycache__"
+    return root.is_dir() and next(root.rglob("states*.nbi"), None) is not None
 
 
 def _print_summary(result) -> None:
