@@ -102,3 +102,28 @@ def test_cli_bad_input_exit_2(tmp_path):
     assert _cli(["process", str(tmp_path / "none.csv"), "--out", str(tmp_path / "t.parquet")]) == 2
     assert _cli(["process", str(tmp_path), "--out", str(tmp_path / "t.txt")]) == 2
     assert _cli(["process", str(tmp_path), "--out", str(tmp_path / "t.csv"), "--set", "clean.x=1"]) == 2
+
+
+def test_config_show_prints_toml_that_reads_back_to_the_same_parameters(tmp_path):
+    """`telemetry config show` for every profile: valid TOML, and --config of it gives the same Config."""
+    import subprocess
+    import sys
+    import tomllib
+
+    from telemetry.config import PROFILES, Config, load_config
+
+    for species in PROFILES:
+        proc = subprocess.run([sys.executable, "-m", "telemetry", "config", "show", "--species", species],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        doc = tomllib.loads(proc.stdout)
+        assert doc["species"] == species and "clean" in doc and "smooth" in doc
+        path = tmp_path / f"{species}.toml"
+        path.write_text(proc.stdout)
+        assert load_config(path).to_dict() == Config.for_species(species).to_dict()
+    proc = subprocess.run([sys.executable, "-m", "telemetry", "config", "show", "--set", "clean.max_speed_kmh=12"],
+                          capture_output=True, text=True)
+    assert "max_speed_kmh = 12.0" in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "telemetry", "config", "show", "--species", "dragon"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown species" in bad.stderr

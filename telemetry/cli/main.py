@@ -20,6 +20,7 @@ def _register() -> None:
     from telemetry.cli import (
         calibrate_cmd,
         check_cmd,
+        config_cmd,
         corridors_cmd,
         crossings_cmd,
         export_cmd,
@@ -32,7 +33,7 @@ def _register() -> None:
 
     for command in (run_cmd.run, inspect_cmd.inspect, process_cmd.process, crossings_cmd.crossings,
                     corridors_cmd.corridors, map_cmd.map_, export_cmd.export, formats_cmd.formats,
-                    calibrate_cmd.calibrate, check_cmd.check):
+                    calibrate_cmd.calibrate, check_cmd.check, config_cmd.config):
         cli.add_command(command)
 
 
