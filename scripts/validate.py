@@ -196,7 +196,7 @@ REAL_STUDIES = {
 def holdout(name: str, path: Path, k: int = 5, max_fixes: int = 12_000, movingpandas: bool = True) -> dict:
     """Hold out every k-th usable fix, predict it from the rest, score against it (m)."""
     import telemetry
-    from telemetry.trajectory.smooth import predict
+    from telemetry.trajectory.smooth import predict, smooth
 
     fixes = telemetry.read([path])
     base = telemetry.process(fixes, smooth=False, states=False)
@@ -209,7 +209,7 @@ def holdout(name: str, path: Path, k: int = 5, max_fixes: int = 12_000, movingpa
     flags = rest["flag"].astype(object).where(~held, "marked_outlier")
     rest["flag"] = pd.Categorical(flags, categories=sub["flag"].cat.categories)
     t0 = time.perf_counter()
-    smoothed = telemetry.trajectory.smooth(rest.drop(columns=[c for c in ("lon_s", "lat_s", "se_m") if c in rest]))
+    smoothed = smooth(rest.drop(columns=[c for c in ("lon_s", "lat_s", "se_m") if c in rest]))
     q = sub.loc[held, ["animal_id", "time"]].reset_index(drop=True)
     pred = predict(smoothed, q)
     secs = time.perf_counter() - t0
