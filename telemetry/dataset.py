@@ -134,6 +134,7 @@ def write_dataset(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=parent))
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the dataset gets the user's usual mode
     except OSError as err:
         raise TelemetryError(f"cannot create the output folder: {err.strerror or err}", str(parent)) from None
     try:
@@ -179,6 +180,13 @@ def _replace_dir(tmp: Path, root: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # --------------------------------------------------------------------------- reading
