@@ -95,7 +95,7 @@ def test_schedule_success_quality(truth: pd.DataFrame, animals: pd.DataFrame) ->
     for _, a in animals.iterrows():
         f = truth[(truth.animal_id == a.animal_id) & ~truth.is_duplicate]
         t = pd.to_datetime(f["time"]).sort_values()  # Vectronic files are newest first
-        dt = np.diff(t.values).astype("timedelta64[s]").astype(float) / 3600
+        dt = np.diff((t - t.iloc[0]).dt.total_seconds().to_numpy()) / 3600
         assert abs(np.median(dt) - a.fix_interval_h) < 0.05, a.animal_id
         assert 0.85 <= f.fix_ok.mean() <= 0.95, (a.animal_id, f.fix_ok.mean())
     ok = truth[truth.fix_ok & ~truth.is_duplicate]
@@ -180,7 +180,9 @@ def test_crossings_match_borders(crossings: pd.DataFrame) -> None:
     for aid, cr in crossings.groupby("animal_id"):
         g = path[path.animal_id == aid].reset_index(drop=True)
         t = pd.to_datetime(cr.time)
-        i = np.searchsorted(g.t.values, t.values, side="right") - 1  # 5-min vertex before the crossing
+        epoch = pd.Timestamp("1970-01-01", tz="UTC")
+        i = np.searchsorted((g.t - epoch).dt.total_seconds().to_numpy(), (t - epoch).dt.total_seconds().to_numpy(),
+                            side="right") - 1  # 5-min vertex before the crossing
         before, after = g.iloc[i], g.iloc[i + 1]
         for iso_col, pts in (("from_iso", before), ("to_iso", after)):
             inside = [shapely.contains_xy(polys[iso], x, y) for iso, x, y in zip(cr[iso_col], pts.lon, pts.lat)]
