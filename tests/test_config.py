@@ -127,3 +127,31 @@ def test_config_show_prints_toml_that_reads_back_to_the_same_parameters(tmp_path
     bad = subprocess.run([sys.executable, "-m", "telemetry", "config", "show", "--species", "dragon"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown species" in bad.stderr
+
+
+def test_every_command_takes_species_config_and_set_with_the_same_meaning(tmp_path):
+    """run, process, crossings, corridors and map: --species/--config/--set SECTION.NAME=VALUE, checked first."""
+    import subprocess
+    import sys
+
+    from telemetry.cli.main import _register, cli
+
+    _register()
+    for name in ("run", "process", "crossings", "corridors", "map"):
+        opts = {o for p in cli.commands[name].params for o in getattr(p, "opts", [])}
+        assert {"--species", "--config", "--set"} <= opts, name
+    from .conftest import DATA
+
+    data = str(DATA / "movebank" / "bats_subset.csv")
+    for cmd, out in (("crossings", "c.geojson"), ("corridors", "corr"), ("map", "m.html")):
+        bad = subprocess.run([sys.executable, "-m", "telemetry", cmd, data, "-o", str(tmp_path / out),
+                              "--set", "clean.no_such=1"], capture_output=True, text=True)
+        assert bad.returncode == 2 and "no_such" in bad.stderr, (cmd, bad.stderr)
+        assert not (tmp_path / out).exists()
+    # corridors: its own parameters as corridors.NAME (or bare), the pipeline's as SECTION.NAME
+    ok = subprocess.run([sys.executable, "-m", "telemetry", "corridors", data, "-o", str(tmp_path / "corr"),
+                         "--set", "corridors.buffer_m=150", "--set", "clean.max_speed_kmh=40", "--species", "bat"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    meta = __import__("json").loads((tmp_path / "corr" / "corridors.json").read_text())
+    assert meta["parameters"]["buffer_m"] == 150.0

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from telemetry.cli.options import input_options, read_inputs
+from telemetry.cli.options import config_options, input_options, read_inputs, split_overrides
 from telemetry.errors import TelemetryError
 from telemetry.export import atomic_write
 
@@ -36,18 +36,27 @@ from telemetry.export import atomic_write
 @click.option("--min-animals", type=int, default=None, help="Animals a behaviour corridor needs (default 2).")
 @click.option("--hotspots", "hotspots_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Border-crossing hotspots (GeoJSON/GeoPackage with name, point geometry) to link.")
-@click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
-              help="Any corridor parameter, e.g. --set speed_prop=0.8 (repeatable).")
+@config_options
 @click.option("--raw", is_flag=True, help="Use the fixes as read (no cleaning/smoothing).")
 @click.option("--include-steps", is_flag=True,
               help="Also write the corridor steps (exact positions: not for public release).")
 def corridors(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, methods: tuple[str, ...],
               cell_m: float | None, min_animals: int | None, hotspots_file: str | None,
-              overrides: tuple[str, ...], raw: bool, include_steps: bool) -> None:
-    """Movement corridors shared by several animals, and which of them cross borders."""
+              overrides: tuple[str, ...], raw: bool, include_steps: bool, species: str | None = None,
+              config_path: str | None = None) -> None:
+    """Movement corridors shared by several animals, and which of them cross borders.
+
+    ``--set corridors.NAME=VALUE`` (or a bare corridor ``NAME=VALUE``) sets a corridor parameter,
+    e.g. ``--set corridors.speed_prop=0.8``; ``--set SECTION.NAME=VALUE`` any track-pipeline one.
+    """
+    import dataclasses
+
+    from telemetry.config import load_config
     from telemetry.corridor.corridors import CorridorParams, corridor_layers
 
-    values = _parse_sets(overrides, CorridorParams())
+    own, rest = split_overrides(overrides, "corridors", {f.name for f in dataclasses.fields(CorridorParams)})
+    cfg = load_config(config_path, species=species, overrides=rest)  # bad values fail before reading
+    values = _parse_sets(tuple(own), CorridorParams())
     if methods:
         values["methods"] = tuple(methods)
     if cell_m is not None:
@@ -68,7 +77,7 @@ def corridors(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str
     if not raw:
         from telemetry.pipeline import process
 
-        tracks = process(tracks)
+        tracks = process(tracks, cfg)
         steps_run = "+".join(tracks.attrs.get("steps", [])) or "processed"
     layers = corridor_layers(tracks, hotspots=hotspots, params=params)
     polys, steps = layers["corridors"], layers["corridor_steps"]

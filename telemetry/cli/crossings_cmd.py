@@ -12,13 +12,14 @@ from typing import Any
 
 import click
 
-from telemetry.cli.options import input_options, read_inputs
+from telemetry.cli.options import config_options, input_options, read_inputs
 from telemetry.export import atomic_write, write_geojson
 
 
 @click.command("crossings")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @input_options
+@config_options
 @click.option("--out", "-o", "out", required=True, type=click.Path(dir_okay=False),
               help="Crossings GeoJSON (one MultiPoint feature per crossing/excursion).")
 @click.option("--hotspots", "hotspots_out", type=click.Path(dir_okay=False), default=None,
@@ -45,15 +46,18 @@ def crossings(paths: tuple[str, ...], tz: str | None, columns: str | None, forma
               animal_id: str | None, out: str, hotspots_out: str | None, tiz_out: str | None,
               zones_file: str | None, zone_field: str | None, layer: str | None, band_k: float,
               border_error_m: float | None, min_stay_fixes: int, min_stay_h: float, gap_km: float,
-              no_excursions: bool, raw: bool) -> None:
+              no_excursions: bool, raw: bool, species: str | None = None, config_path: str | None = None,
+              overrides: tuple[str, ...] = ()) -> None:
     """Find where and when animals in PATHS cross borders (or enter/leave zones)."""
+    from telemetry.config import load_config
     from telemetry.corridor.crossings import crossings as find_crossings
     from telemetry.corridor.crossings import time_in_zones
     from telemetry.corridor.hotspots import hotspots
     from telemetry.corridor.zones import load_zones
 
+    cfg = load_config(config_path, species=species, overrides=overrides)  # bad values fail before reading
     fixes = read_inputs(paths, tz, columns, format_, animal_id)
-    tracks, processed = _tracks(fixes, raw)
+    tracks, processed = _tracks(fixes, raw, cfg)
     zones = load_zones(zones_file, zone_field, layer=layer, border_error_m=border_error_m) if zones_file else None
     cx = find_crossings(tracks, zones=zones, band_k=band_k, border_error_m=border_error_m,
                         min_stay_fixes=min_stay_fixes, min_stay_h=min_stay_h, excursions=not no_excursions)
@@ -79,12 +83,12 @@ def crossings(paths: tuple[str, ...], tz: str | None, columns: str | None, forma
         click.echo(f"time in zones → {tiz_out}")
 
 
-def _tracks(fixes: Any, raw: bool) -> tuple[Any, bool]:
-    """Processed tracks (clean → … → smooth), or the raw fixes with ``--raw``."""
+def _tracks(fixes: Any, raw: bool, cfg: Any = None) -> tuple[Any, bool]:
+    """Processed tracks (clean → … → smooth, with ``cfg``), or the raw fixes with ``--raw``."""
     if raw:
         return fixes, False
     from telemetry.pipeline import process
 
-    return process(fixes), True
+    return process(fixes, cfg), True
 
 

@@ -12,12 +12,13 @@ import time
 
 import click
 
-from telemetry.cli.options import input_options, read_inputs
+from telemetry.cli.options import config_options, input_options, read_inputs
 
 
 @click.command("map")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @input_options
+@config_options
 @click.option("--out", "-o", "out", required=True, type=click.Path(dir_okay=False),
               help="HTML file to write (self-contained, works offline).")
 @click.option("--title", default="Collar telemetry: tracks and cross-border corridors", show_default=True,
@@ -28,13 +29,17 @@ from telemetry.cli.options import input_options, read_inputs
 @click.option("--no-animation", is_flag=True, help="Leave the time slider out.")
 def map_(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: str | None,
          animal_id: str | None, out: str, title: str, simplify_m: float, no_corridors: bool,
-         no_animation: bool) -> None:
+         no_animation: bool, species: str | None = None, config_path: str | None = None,
+         overrides: tuple[str, ...] = ()) -> None:
     """Draw the tracks, crossings, hotspots, corridors and home ranges of PATHS on an offline map."""
     from telemetry.maps import render_map
     from telemetry.pipeline import analyse, process
 
     start = time.perf_counter()
-    tracks = process(read_inputs(paths, tz, columns, format_, animal_id))
+    from telemetry.config import load_config
+
+    cfg = load_config(config_path, species=species, overrides=overrides)  # bad values fail before reading
+    tracks = process(read_inputs(paths, tz, columns, format_, animal_id), cfg)
     products = analyse(tracks, corridors=not no_corridors)
     cx, hs, corr = products.crossings, products.hotspots, products.corridors
     path = render_map(tracks, crossings=cx, hotspots=hs, corridors=corr, home_ranges=products.home_ranges,
