@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -180,6 +181,7 @@ class DaskEngine(Engine):
         else:
             kwargs["address"] = address
         where = f"cannot connect to the Dask scheduler at {address}"
+        start = time.monotonic()
         for attempt in (1, 2):
             try:
                 return self._checked(_new_client(distributed, timeout_s=self.timeout_s, **kwargs), address)
@@ -188,8 +190,12 @@ class DaskEngine(Engine):
             except ValueError as err:  # bad address syntax: no point in trying again
                 raise TelemetryError(f"{where}: {_one_line(err)}") from None
             except Exception as err:  # OSError, TimeoutError; once, under load, a bare AssertionError
-                if attempt == 2:  # in distributed's handshake: one retry
-                    raise TelemetryError(f"{where} (timeout {self.timeout_s:g} s): {_one_line(err)}") from None
+                waited = time.monotonic() - start
+                # one retry, only for a handshake that failed fast (a timeout is not retried:
+                # the message must tell the wait the user really had)
+                if attempt == 2 or waited >= self.timeout_s / 2:
+                    raise TelemetryError(f"{where} (no answer after {waited:.0f} s; timeout {self.timeout_s:g} s): "
+                                         f"{_one_line(err)}") from None
         raise AssertionError("unreachable: the second attempt returns or raises")
 
     def _checked(self, client: Any, address: str) -> Any:

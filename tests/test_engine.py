@@ -185,11 +185,19 @@ def test_unreachable_scheduler_is_one_line_exit_2(cmd, tmp_path, capsys, monkeyp
     monkeypatch.setattr("telemetry.engine.CONNECT_TIMEOUT_S", 1.0)
     args = [cmd, str(SAMPLE), "--out", str(tmp_path / ("t.parquet" if cmd == "process" else "out")),
             "--scheduler", f"tcp://127.0.0.1:{_closed_port()}"]
+    import re
+    import time
+
+    start = time.monotonic()
     assert main(args) == 2
+    took = time.monotonic() - start
     err = capsys.readouterr().err
     assert err.startswith("telemetry: error: cannot connect to the Dask scheduler") and err.count("\n") == 1
     assert "Traceback" not in err
-    assert not (tmp_path / "t.parquet").exists()
+    assert not (tmp_path / "t.parquet").exists() and not (tmp_path / "out").exists()
+    said = re.search(r"no answer after (\d+) s", err)  # the wait it states is the wait it took
+    if said:
+        assert int(said.group(1)) <= took + 1
 
 
 @pytest.mark.parametrize("extra, expect", [
