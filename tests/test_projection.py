@@ -28,7 +28,8 @@ def test_distances_from_centre_are_geodesic():
     lat = np.array([43.0, 43.4, 42.6])
     crs = local_crs(lon, lat)
     x, y = to_local(lon, lat, crs)
-    lat0, lon0 = crs.to_dict()["lat_0"], crs.to_dict()["lon_0"]
+    params = {p.name: p.value for p in crs.coordinate_operation.params}
+    lat0, lon0 = params["Latitude of natural origin"], params["Longitude of natural origin"]
     _, _, d = pyproj.Geod(ellps="WGS84").inv(np.full(3, lon0), np.full(3, lat0), lon, lat)
     np.testing.assert_allclose(np.hypot(x, y), d, rtol=1e-9)
 
