@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from telemetry.errors import TelemetryError
+from telemetry.schema import endpoint_columns
 
 FORMATS = {".parquet": "parquet", ".geoparquet": "parquet", ".gpkg": "gpkg", ".csv": "csv"}
 
@@ -417,20 +418,22 @@ def crossing_counts(crossings: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``border`` (``"KAZ–KGZ"``, zones in sorted order), ``month`` (``YYYY-MM``, UTC),
-        ``from_iso``, ``to_iso``, ``kind`` (``crossing``/``excursion``), ``n_events``,
+        ``from_iso``, ``to_iso`` (``from_zone``, ``to_zone`` for a user zone layer), ``kind``
+        (``crossing``/``excursion``), ``n_events``,
         ``n_animals``; sorted by border, month, direction, kind.
     """
     from telemetry.generalise import month
 
-    cols = ["border", "month", "from_iso", "to_iso", "kind", "n_events", "n_animals"]
+    col_from, col_to = endpoint_columns(crossings) if crossings is not None else ("from_iso", "to_iso")
+    cols = ["border", "month", col_from, col_to, "kind", "n_events", "n_animals"]
     if crossings is None or len(crossings) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object if c[:2] != "n_" else np.int64) for c in cols})
-    fa = crossings["from_iso"].astype(str).to_numpy(dtype=object)
-    ta = crossings["to_iso"].astype(str).to_numpy(dtype=object)
+    fa = crossings[col_from].astype(str).to_numpy(dtype=object)
+    ta = crossings[col_to].astype(str).to_numpy(dtype=object)
     df = pd.DataFrame({
         "border": np.where(fa < ta, fa + "–" + ta, ta + "–" + fa),
         "month": month(crossings["time"]).to_numpy(dtype=object),
-        "from_iso": fa, "to_iso": ta,
+        col_from: fa, col_to: ta,
         "kind": crossings["kind"].astype(str).to_numpy(dtype=object) if "kind" in crossings else "crossing",
         "animal": crossings["animal_id"].astype(str).to_numpy(dtype=object),
     })

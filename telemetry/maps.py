@@ -66,6 +66,7 @@ from folium.map import Layer
 
 from telemetry.errors import TelemetryError
 from telemetry.export import atomic_write
+from telemetry.schema import endpoint_columns
 from telemetry.trajectory._arrays import usable_mask
 from telemetry.trajectory.projection import _centre
 
@@ -976,7 +977,7 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
             "lon": _round(x), "lat": _round(y),
             "style": {"radius": 6, "color": "#000", "fillColor": "#ffd700", "fillOpacity": 0.95, "weight": 2},
             "fields": [["Animal", col("animal_id")], ["Kind", col("kind")],
-                       ["From → to", [f"{a} → {b}" for a, b in zip(col("from_iso"), col("to_iso"))]],
+                       ["From → to", [f"{a} → {b}" for a, b in zip(*map(col, endpoint_columns(cx)))]],
                        ["Between (UTC)", [f"{b} – {a}" for b, a in zip(before, after)]],
                        ["Estimate (UTC)", _fmt_time(cx["time"]) if "time" in cx.columns else [""] * len(cx)],
                        ["Confidence", conf]]})

@@ -76,3 +76,17 @@ def empty_frame() -> pd.DataFrame:
     return pd.DataFrame(
         {name: pd.Series(dtype=dtype) for name, dtype in CANONICAL_DTYPES.items()}
     )
+
+
+def endpoint_columns(frame: pd.DataFrame) -> tuple[str, str]:
+    """Names of the (from, to) columns of a crossing table.
+
+    ``("from_iso", "to_iso")`` for crossings between countries, ``("from_zone", "to_zone")`` for
+    crossings of a user zone layer (see :func:`telemetry.corridor.crossings.crossings`).
+
+    >>> endpoint_columns(pd.DataFrame(columns=["from_zone", "to_zone"]))
+    ('from_zone', 'to_zone')
+    >>> endpoint_columns(pd.DataFrame(columns=["from_iso", "to_iso"]))
+    ('from_iso', 'to_iso')
+    """
+    return ("from_zone", "to_zone") if "from_zone" in frame.columns else ("from_iso", "to_iso")

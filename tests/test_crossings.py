@@ -46,8 +46,8 @@ def _fixes() -> pd.DataFrame:
 
 
 def test_constructed_case_exact() -> None:
-    c = crossings(_fixes(), zones=ZONES, zone_field="z")
-    got = c[["animal_id", "kind", "from_iso", "to_iso"]].values.tolist()
+    c = crossings(_fixes(), zones=ZONES, zone_field="z", outside_is_place=False)
+    got = c[["animal_id", "kind", "from_zone", "to_zone"]].values.tolist()
     assert got == [["a", "crossing", "A", "B"], ["a", "excursion", "B", "A"], ["a", "crossing", "B", "C"],
                    ["b", "crossing", "A", "B"]]
     ab, exc, bc, b = (c.iloc[i] for i in range(4))
@@ -82,13 +82,14 @@ def test_constructed_case_exact() -> None:
 def test_min_stay_and_options() -> None:
     fx = _fixes()
     # a stay needs 1 fix → the excursion becomes two crossings B → A → B
-    c = crossings(fx, zones=ZONES, zone_field="z", min_stay_fixes=1)
-    assert c[c.animal_id == "a"][["kind", "from_iso", "to_iso"]].values.tolist() == [
+    c = crossings(fx, zones=ZONES, zone_field="z", outside_is_place=False, min_stay_fixes=1)
+    assert c[c.animal_id == "a"][["kind", "from_zone", "to_zone"]].values.tolist() == [
         ["crossing", "A", "B"], ["crossing", "B", "A"], ["crossing", "A", "B"], ["crossing", "B", "C"]]
     # a stay must last 1.5 h: A #0-#2 and B #6-#8 (2 h) are stays; C's runs (1 h each) and b's A run
     # (1 h) are not, and without open_end b's final one-fix B run is not either
-    c = crossings(fx, zones=ZONES, zone_field="z", min_stay_h=1.5, excursions=False, open_end=False)
-    assert c[["animal_id", "kind", "from_iso", "to_iso"]].values.tolist() == [["a", "crossing", "A", "B"]]
+    c = crossings(fx, zones=ZONES, zone_field="z", outside_is_place=False, min_stay_h=1.5,
+                  excursions=False, open_end=False)
+    assert c[["animal_id", "kind", "from_zone", "to_zone"]].values.tolist() == [["a", "crossing", "A", "B"]]
     assert c.iloc[0].t_before == T0 + 2 * H and c.iloc[0].t_after == T0 + 6 * H
     with pytest.raises(TypeError, match="unknown parameter"):
         crossings(fx, zones=ZONES, zone_field="z", min_stay=2)
@@ -98,15 +99,15 @@ def test_flagged_rows_and_smoothed_positions_are_used() -> None:
     fx = _fixes().sort_index()
     # flag the one-fix excursion: it disappears
     fx.loc[9, "flag"] = "spike"
-    c = crossings(fx, zones=ZONES, zone_field="z")
+    c = crossings(fx, zones=ZONES, zone_field="z", outside_is_place=False)
     assert "excursion" not in set(c.kind)
     # smoothed positions win when present; raw ones with smoothed=False
     fx = _fixes().sort_index()
     fx["lon_s"] = np.where(fx.animal_id == "b", 0.5, fx.lon)  # b never leaves A once smoothed
     fx["lat_s"] = fx.lat
     fx["se_m"] = 5.0
-    assert set(crossings(fx, zones=ZONES, zone_field="z").animal_id) == {"a"}
-    assert set(crossings(fx, zones=ZONES, zone_field="z", smoothed=False).animal_id) == {"a", "b"}
+    assert set(crossings(fx, zones=ZONES, zone_field="z", outside_is_place=False).animal_id) == {"a"}
+    assert set(crossings(fx, zones=ZONES, zone_field="z", outside_is_place=False, smoothed=False).animal_id) == {"a", "b"}
 
 
 def test_sides_band_from_fix_error() -> None:
@@ -266,11 +267,49 @@ def test_cli_writes_geojson(tmp_path) -> None:
     r = CliRunner().invoke(cmd, args)
     assert r.exit_code == 0, r.output + repr(r.exception)
     doc = json.loads(out.read_text())
-    kinds = [(f["properties"]["kind"], f["properties"]["from_iso"], f["properties"]["to_iso"]) for f in doc["features"]]
-    assert kinds == [("crossing", "A", "B"), ("excursion", "B", "A"), ("crossing", "B", "C"), ("crossing", "A", "B")]
+    kinds = [(f["properties"]["kind"], f["properties"]["from_zone"], f["properties"]["to_zone"])
+             for f in doc["features"]]
+    # a user layer: the land outside the zones is a side (C → outside → C is a visit outside)
+    assert kinds == [("crossing", "A", "B"), ("excursion", "B", "A"), ("crossing", "B", "C"),
+                     ("excursion", "C", "outside"), ("crossing", "A", "B")]
     assert doc["telemetry"]["parameters"]["band_k"] == 2.0
     assert json.loads(hs.read_text())["features"][0]["properties"]["name"] == "A–B #1"
     first = out.read_bytes()
     assert CliRunner().invoke(cmd, args).exit_code == 0
     assert out.read_bytes() == first  # reproducible bytes
     assert not list(tmp_path.glob(".*.tmp"))  # no temp files left
+    # --outside-is-sea: the land outside the zones starts and ends nothing, as the sea for countries
+    assert CliRunner().invoke(cmd, [*args, "--outside-is-sea"]).exit_code == 0
+    doc = json.loads(out.read_text())
+    assert [(f["properties"]["kind"], f["properties"]["from_zone"], f["properties"]["to_zone"])
+            for f in doc["features"]] == [("crossing", "A", "B"), ("excursion", "B", "A"), ("crossing", "B", "C"),
+                                          ("crossing", "A", "B")]
+
+
+def test_user_zones_entries_and_exits_from_outside() -> None:
+    """A park in open land: entering from outside and leaving it are crossings, placed on its outline."""
+    from telemetry.corridor.hotspots import hotspots
+    from telemetry.export import crossing_counts
+
+    park = gpd.GeoDataFrame({"name": ["P", "Q"]}, geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)],
+                            crs=4326)
+    lon = [-0.5, -0.4, -0.3, 0.3, 0.4, 0.5, 0.6, -0.2, -0.3, -0.4, 0.5, 0.6, 1.5, 1.6, 2.5, 2.6]
+    fx = pd.DataFrame({"animal_id": "a", "time": [T0 + i * H for i in range(len(lon))], "lon": lon, "lat": 0.5,
+                       "hdop": 1.0, "fix_type": "3D", "flag": pd.Series([pd.NA] * len(lon), dtype="object")})
+    c = crossings(fx, zones=park, zone_field="name")
+    assert c[["kind", "from_zone", "to_zone"]].values.tolist() == [
+        ["crossing", "outside", "P"], ["crossing", "P", "outside"], ["crossing", "outside", "P"],
+        ["crossing", "P", "Q"], ["crossing", "Q", "outside"]]
+    assert "from_iso" not in c.columns
+    # every point on the crossed outline, on the line shared with "outside" or with the other zone
+    assert c.on_border.all()
+    np.testing.assert_allclose(c.lon, [0.0, 0.0, 0.0, 1.0, 2.0], atol=1e-12)
+    assert not c.via_sea.any()
+    # time in zones and the crossings tell the same story; hotspots place every crossing
+    h = hotspots(c, zones=park, zone_field="name")
+    assert h.attrs["unassigned"] == 0 and h["n_crossings"].sum() == len(c)
+    assert {("P", "outside"), ("P", "Q"), ("Q", "outside")} == set(zip(h.zone_a, h.zone_b))
+    counts = crossing_counts(c)
+    assert {"from_zone", "to_zone"} <= set(counts.columns) and counts.n_events.sum() == len(c)
+    # the countries keep their ISO columns and the sea stays passive
+    assert {"from_iso", "to_iso"} <= set(crossings(fx).columns)

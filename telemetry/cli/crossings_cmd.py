@@ -14,6 +14,7 @@ import click
 
 from telemetry.cli.options import config_options, input_options, read_inputs
 from telemetry.export import atomic_write, write_geojson
+from telemetry.schema import endpoint_columns
 
 
 @click.command("crossings")
@@ -41,12 +42,15 @@ from telemetry.export import atomic_write, write_geojson
 @click.option("--gap-km", type=float, default=5.0, show_default=True,
               help="Hotspots: split where crossings are farther apart than this along the border.")
 @click.option("--no-excursions", is_flag=True, help="Leave brief visits (excursions) out.")
+@click.option("--outside-is-sea", is_flag=True,
+              help="Fixes outside every --zones polygon start and end nothing, like the sea between countries "
+                   "(default: the land around the zones is a side, so entering and leaving a zone are crossings).")
 @click.option("--raw", is_flag=True, help="Do not run the track pipeline; use the raw usable fixes.")
 def crossings(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: str | None,
               animal_id: str | None, out: str, hotspots_out: str | None, tiz_out: str | None,
               zones_file: str | None, zone_field: str | None, layer: str | None, band_k: float,
               border_error_m: float | None, min_stay_fixes: int, min_stay_h: float, gap_km: float,
-              no_excursions: bool, raw: bool, species: str | None = None, config_path: str | None = None,
+              no_excursions: bool, outside_is_sea: bool, raw: bool, species: str | None = None, config_path: str | None = None,
               overrides: tuple[str, ...] = ()) -> None:
     """Find where and when animals in PATHS cross borders (or enter/leave zones)."""
     from telemetry.config import load_config
@@ -60,14 +64,15 @@ def crossings(paths: tuple[str, ...], tz: str | None, columns: str | None, forma
     tracks, processed = _tracks(fixes, raw, cfg)
     zones = load_zones(zones_file, zone_field, layer=layer, border_error_m=border_error_m) if zones_file else None
     cx = find_crossings(tracks, zones=zones, band_k=band_k, border_error_m=border_error_m,
-                        min_stay_fixes=min_stay_fixes, min_stay_h=min_stay_h, excursions=not no_excursions)
+                        min_stay_fixes=min_stay_fixes, min_stay_h=min_stay_h, excursions=not no_excursions,
+                        outside_is_place=False if outside_is_sea else None)
     meta = {"parameters": cx.attrs.get("parameters", {}), "tracks": "processed" if processed else "raw fixes"}
     write_geojson(cx, out, meta)
     n_cross = int((cx["kind"] == "crossing").sum())
     n_exc = int((cx["kind"] == "excursion").sum())
     click.echo(f"{n_cross} crossings, {n_exc} excursions, {cx['animal_id'].nunique()} animals → {out}")
     if len(cx):
-        summary = cx.groupby(["kind", "from_iso", "to_iso"]).size().rename("n").reset_index()
+        summary = cx.groupby(["kind", *endpoint_columns(cx)]).size().rename("n").reset_index()
         click.echo(summary.to_string(index=False))
     if hotspots_out:
         hs = hotspots(cx, zones=zones, gap_km=gap_km)

@@ -21,7 +21,10 @@ the animal's last run: the data end before the animal could come back). Then, pe
 * a short run in zone C between a stay in A and the last visit to A before the next stay is an
   **excursion** A → C → A (``kind="excursion"``), never a pair of crossings;
 * runs outside every polygon ("sea") never start or end anything: A → sea → B is a crossing A → B
-  with ``via_sea=True``; A → sea → A is nothing.
+  with ``via_sea=True``; A → sea → A is nothing. That holds for the countries; for a user zone
+  layer (protected areas, hunting blocks) the land outside every zone is a place like any other
+  (``outside_is_place``): leaving a park for the land around it is a crossing A → outside, and the
+  columns are ``from_zone``/``to_zone`` instead of ``from_iso``/``to_iso`` (:func:`telemetry.schema.endpoint_columns`).
 
 Crossing point and time: the (smoothed) path from the ``t_before`` fix to the ``t_after`` fix,
 straight in longitude/latitude between fixes, is intersected with the border line shared by the
@@ -62,9 +65,10 @@ import shapely
 from scipy.special import ndtr
 
 from telemetry.corridor.zones import load_zones, zone_borders
+from telemetry.schema import endpoint_columns
 from telemetry.trajectory._arrays import group_codes, sorted_usable, usable_mask
 
-__all__ = ["fix_sides", "crossings", "time_in_zones", "DEFAULTS"]
+__all__ = ["fix_sides", "crossings", "time_in_zones", "endpoint_columns", "DEFAULTS"]
 
 DEFAULTS: dict[str, Any] = {
     "band_k": 2.0,
@@ -75,11 +79,14 @@ DEFAULTS: dict[str, Any] = {
     "gap_scale_h": 48.0,
     "excursions": True,
     "smoothed": True,
+    "outside_is_place": None,
 }
 """Default parameters of :func:`crossings` (units in the names; ``band_k`` is a multiple of σ).
 
 ``border_error_m`` None: the zone layer's own accuracy per zone. ``smoothed``: use ``lon_s``,
-``lat_s``, ``se_m`` when the table has them."""
+``lat_s``, ``se_m`` when the table has them. ``outside_is_place`` None: False for the countries
+(the sea starts and ends nothing), True for user zone layers (the land around the zones is a side)."""
+
 
 _A_M = 6_378_137.0  # WGS84 semi-major axis (m)
 _E2 = 6.694379990141317e-3  # WGS84 first eccentricity squared
@@ -419,7 +426,7 @@ def _meet(sx0, sy0, sx1, sy1, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _place(ev: pd.DataFrame, f: dict[str, np.ndarray], zones: gpd.GeoDataFrame, lines: gpd.GeoDataFrame,
-           outside: int) -> dict[str, Any]:
+           outside_name: str) -> dict[str, Any]:
     """Crossing points (MultiPoint), the estimate point and its interpolated time per event.
 
     Each step of the bracket is intersected on its own with the border line, so a path that
@@ -430,7 +437,7 @@ def _place(ev: pd.DataFrame, f: dict[str, np.ndarray], zones: gpd.GeoDataFrame, 
     i1 = ev["i_after"].to_numpy()
     n_ev = len(ev)
     sev, k = _steps(i0, i1)
-    zcode = zones["zone"].to_numpy(dtype=object)
+    zcode = np.append(zones["zone"].to_numpy(dtype=object), outside_name)  # the last: outside every zone
     fr, to = ev["from"].to_numpy(), ev["to"].to_numpy()
     a, b = zcode[fr], zcode[to]
     lo, hi = np.where(a < b, a, b), np.where(a < b, b, a)
@@ -447,7 +454,9 @@ def _place(ev: pd.DataFrame, f: dict[str, np.ndarray], zones: gpd.GeoDataFrame, 
         # no shared line crossed (via sea, or the two layers' lines disagree): both zones' outlines,
         # clipped to the bracket first (whole outlines are long)
         m = np.flatnonzero(miss)
-        zb = shapely.boundary(np.asarray(zones.geometry.values, dtype=object))
+        # outside every zone has no outline of its own: the other zone's is the whole boundary
+        zb = np.append(shapely.boundary(np.asarray(zones.geometry.values, dtype=object)),
+                       shapely.GeometryCollection())
         bl = np.minimum.reduceat(np.minimum(lon[k], lon[k + 1]), np.r_[0, np.cumsum(i1 - i0)[:-1]])
         bb = np.minimum.reduceat(np.minimum(lat[k], lat[k + 1]), np.r_[0, np.cumsum(i1 - i0)[:-1]])
         br = np.maximum.reduceat(np.maximum(lon[k], lon[k + 1]), np.r_[0, np.cumsum(i1 - i0)[:-1]])
@@ -543,23 +552,29 @@ def crossings(tracks: pd.DataFrame, borders: Any = None, *, zones: Any = None, z
         raise TypeError(f"unknown parameter(s): {', '.join(sorted(unknown))} (known: {', '.join(DEFAULTS)})")
     p = {**DEFAULTS, **params}
     z, lines = _resolve_zones(borders, zones, zone_field, p["border_error_m"])
-    if lines is None:
-        lines = zone_borders(z)
     outside_name = z.attrs.get("outside", "outside")
+    place = p["outside_is_place"]
+    place = (not z.attrs.get("countries", False)) if place is None else bool(place)
+    if lines is None:
+        lines = zone_borders(z, outside=outside_name if place else None)
     f = _fix_table(tracks, p["smoothed"])
     s = _sides(f["lon"], f["lat"], f["sigma"], z, p["band_k"])
     outside = len(z)
     label = np.where(s["zone"] >= 0, s["zone"], outside)
-    ev = _events(f["code"], f["t"], label, s["certain"], outside, int(p["min_stay_fixes"]), float(p["min_stay_h"]),
-                 bool(p["open_end"]), bool(p["excursions"]))
+    # the label that starts and ends nothing (-1: none, every side is a place)
+    passive = -1 if place else outside
+    ev = _events(f["code"], f["t"], label, s["certain"], passive, int(p["min_stay_fixes"]),
+                 float(p["min_stay_h"]), bool(p["open_end"]), bool(p["excursions"]))
     cols = _empty_columns()
+    if not z.attrs.get("countries", False):
+        cols = {("from_zone" if k == "from_iso" else "to_zone" if k == "to_iso" else k): v for k, v in cols.items()}
     if len(ev) == 0:
         out = gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs="EPSG:4326"))
         out.attrs["parameters"] = _printable(p)
         return out
-    via_sea, others = _via(ev, outside)
+    via_sea, others = _via(ev, passive)
     zcode = np.append(z["zone"].to_numpy(dtype=object), outside_name)
-    pl = _place(ev, f, z, lines, outside)
+    pl = _place(ev, f, z, lines, outside_name)
     i0, i1 = ev["i_before"].to_numpy(), ev["i_after"].to_numpy()
     t = f["t"]
     gap_h = (t[i1] - t[i0]) / _NS_PER_H
@@ -577,7 +592,7 @@ def crossings(tracks: pd.DataFrame, borders: Any = None, *, zones: Any = None, z
         "animal_id": np.asarray(f["labels"], dtype=object)[f["code"][i0]],
         "kind": kind,
         "from_iso": zcode[ev["from"].to_numpy()],
-        "to_iso": zcode[ev["to"].to_numpy()],
+        "to_iso": zcode[ev["to"].to_numpy()],  # renamed below for a user zone layer
         "time": est_t,
         "t_before": pd.to_datetime(t[i0], utc=True).as_unit("ns"),
         "t_after": pd.to_datetime(t[i1], utc=True).as_unit("ns"),
@@ -594,7 +609,9 @@ def crossings(tracks: pd.DataFrame, borders: Any = None, *, zones: Any = None, z
     }
     out = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(pl["geometry"], crs="EPSG:4326"))
     out = out.sort_values(["animal_id", "time", "kind"], kind="stable").reset_index(drop=True)
-    out.attrs["parameters"] = _printable(p)
+    if not z.attrs.get("countries", False):
+        out = out.rename(columns={"from_iso": "from_zone", "to_iso": "to_zone"})
+    out.attrs["parameters"] = _printable({**p, "outside_is_place": place})
     return out
 
 

@@ -25,6 +25,7 @@ import shapely
 from shapely.ops import substring
 
 from telemetry.corridor.zones import load_zones, zone_borders
+from telemetry.schema import endpoint_columns
 
 __all__ = ["hotspots", "HOTSPOT_DEFAULTS"]
 
@@ -88,7 +89,10 @@ def hotspots(crossings: pd.DataFrame, borders: gpd.GeoDataFrame | None = None, *
         raise TypeError(f"unknown parameter(s): {', '.join(sorted(unknown))} (known: {', '.join(HOTSPOT_DEFAULTS)})")
     p = {**HOTSPOT_DEFAULTS, **params}
     if borders is None:
-        lines = zone_borders(load_zones(zones, zone_field) if zones is not None else None)
+        z = load_zones(zones, zone_field) if zones is not None else None
+        # a user layer's zones also border the land outside them (crossings(outside_is_place))
+        outside = z.attrs.get("outside") if z is not None and not z.attrs.get("countries") else None
+        lines = zone_borders(z, outside=outside)
     else:
         from telemetry.corridor.crossings import _normalise_lines
 
@@ -101,8 +105,9 @@ def hotspots(crossings: pd.DataFrame, borders: gpd.GeoDataFrame | None = None, *
     lat = c["lat"].to_numpy(dtype=float, na_value=np.nan)
     ok = np.isfinite(lon) & np.isfinite(lat)
     c, lon, lat = c[ok], lon[ok], lat[ok]
-    fa = c["from_iso"].astype(str).to_numpy(dtype=object)
-    ta = c["to_iso"].astype(str).to_numpy(dtype=object)
+    col_from, col_to = endpoint_columns(c)
+    fa = c[col_from].astype(str).to_numpy(dtype=object)
+    ta = c[col_to].astype(str).to_numpy(dtype=object)
     za, zb = np.where(fa < ta, fa, ta), np.where(fa < ta, ta, fa)
     forward = fa == za  # direction zone_a → zone_b
     times = pd.to_datetime(c["time"], utc=True) if "time" in c else pd.Series(pd.NaT, index=c.index)

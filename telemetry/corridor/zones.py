@@ -148,13 +148,16 @@ def load_zones(
     return out
 
 
-def zone_borders(zones: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+def zone_borders(zones: gpd.GeoDataFrame | None = None, *, outside: str | None = None) -> gpd.GeoDataFrame:
     """Boundary lines shared by pairs of zones.
 
     Parameters
     ----------
     zones : GeoDataFrame, optional
         A layer from :func:`load_zones` (default: the bundled countries).
+    outside : str, optional
+        Label of the land outside every zone, when it counts as a side (user zone layers): each
+        zone's boundary that no other zone shares is then a line between it and ``outside``.
 
     Returns
     -------
@@ -170,6 +173,10 @@ def zone_borders(zones: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     ...                geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)], crs=4326), "z")
     >>> zone_borders(z).geometry.iloc[0].length
     1.0
+    >>> zone_borders(z, outside="outside")[["zone_a", "zone_b"]].values.tolist()
+    [['a', 'b'], ['a', 'outside'], ['b', 'outside']]
+    >>> zone_borders(z, outside="outside").geometry.length.round(6).tolist()
+    [1.0, 3.0, 3.0]
     """
     from telemetry.corridor.borders import border_lines
 
@@ -178,8 +185,28 @@ def zone_borders(zones: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     else:
         lines = border_lines(gpd.GeoDataFrame({"iso_a3": zones["zone"].to_numpy()},
                                               geometry=zones.geometry.values, crs=zones.crs))
-    return gpd.GeoDataFrame({"zone_a": lines["iso_a"].to_numpy(), "zone_b": lines["iso_b"].to_numpy()},
-                            geometry=lines.geometry.values, crs="EPSG:4326")
+    out = gpd.GeoDataFrame({"zone_a": lines["iso_a"].to_numpy(), "zone_b": lines["iso_b"].to_numpy()},
+                           geometry=lines.geometry.values, crs="EPSG:4326")
+    if outside is None or zones is None or len(zones) == 0:
+        return out
+    # each zone's outline less what the other zones cover (their shared boundaries included)
+    geoms = np.asarray(zones.geometry.values, dtype=object)
+    tree = shapely.STRtree(geoms)
+    own = []
+    for i, g in enumerate(geoms):
+        near = [j for j in tree.query(g, predicate="intersects") if j != i]
+        line = shapely.boundary(g)
+        if near:
+            line = shapely.difference(line, shapely.union_all(geoms[near]))
+        own.append(shapely.line_merge(line) if shapely.get_type_id(line) == 5 else line)
+    own = np.asarray(own, dtype=object)
+    keep = ~(shapely.is_empty(own) | shapely.is_missing(own))
+    code = zones["zone"].astype(str).to_numpy(dtype=object)[keep]
+    extra = gpd.GeoDataFrame({"zone_a": np.where(code < outside, code, outside),
+                              "zone_b": np.where(code < outside, outside, code)},
+                             geometry=own[keep], crs="EPSG:4326")
+    out = pd.concat([out, extra], ignore_index=True)
+    return out.sort_values(["zone_a", "zone_b"], kind="stable").reset_index(drop=True)
 
 
 @lru_cache(maxsize=1)
