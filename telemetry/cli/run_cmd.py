@@ -89,18 +89,12 @@ COMPILING_STEPS = {"clean", "clusters", "smooth", "states", "home ranges", "corr
 
 
 def kernels_cached() -> bool:
-    """True if numba's on-disk cache already holds the trajectory kernels (not the first run).
+    """True if numba's on-disk cache holds the trajectory kernels for the current sources (the
+    shipped ones, seeded when ``telemetry.trajectory`` is imported, or an earlier run's)."""
+    import telemetry.trajectory  # noqa: F401 - seeds numba's cache (telemetry.kernel_cache)
+    from telemetry.kernel_cache import has_fresh_kernels
 
-    numba caches next to the sources (``__pycache__/*.nbi``) or under ``NUMBA_CACHE_DIR``.
-    """
-    import os
-    from pathlib import Path
-
-    import telemetry.trajectory as traj
-
-    custom = os.environ.get("NUMBA_CACHE_DIR")
-    root = Path(custom) if custom else Path(traj.__file__).parent / "__pycache__"
-    return root.is_dir() and next(root.rglob("states*.nbi"), None) is not None
+    return has_fresh_kernels("trajectory/states.py")
 
 
 def _print_summary(result) -> None:

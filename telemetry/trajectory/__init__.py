@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from telemetry.trajectory.clean import clean, flag_summary
-from telemetry.trajectory.homerange import home_ranges
-from telemetry.trajectory.interop import from_movingpandas, to_movingpandas
-from telemetry.trajectory.metrics import daily_distance, metrics
-from telemetry.trajectory.segment import cluster_table, clusters, fix_schedule, segment
+from telemetry.kernel_cache import install as _install_kernels
+
+_install_kernels()  # before any kernel is decorated: portable target, shipped compiled kernels
+
+from telemetry.trajectory.clean import clean, flag_summary  # noqa: E402
+from telemetry.trajectory.homerange import home_ranges  # noqa: E402
+from telemetry.trajectory.interop import from_movingpandas, to_movingpandas  # noqa: E402
+from telemetry.trajectory.metrics import daily_distance, metrics  # noqa: E402
+from telemetry.trajectory.segment import cluster_table, clusters, fix_schedule, segment  # noqa: E402
 
 __all__ = [
     "clean",

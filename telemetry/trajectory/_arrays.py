@@ -8,6 +8,8 @@ group boundaries. Nothing here loops in Python over rows or animals.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -19,6 +21,41 @@ EARTH_RADIUS_M = 6_371_008.8
 """Mean Earth radius (m, IUGG) for the fast spherical distances used by filters."""
 
 FLAG_CODE = {name: i for i, name in enumerate(FLAGS)}
+
+
+def over_groups(kernel: Callable[..., None], bounds: np.ndarray, *args: object) -> None:
+    """Call ``kernel(*args, g0, g1)`` for chunks ``[g0, g1)`` of the groups on threads.
+
+    ``bounds`` holds the groups' row boundaries (group ``g`` is rows ``bounds[g]:bounds[g+1]``);
+    the chunks are contiguous, balanced by rows, about four per thread (``numba.get_num_threads``)
+    and taken in turn by the threads, so one long animal does not hold the others back. The
+    kernel must be ``nogil`` and write only its own groups' outputs, so the result does not
+    depend on the split.
+
+    Why not ``numba.prange``: a ``parallel=True`` kernel costs numba's parfor passes when it
+    compiles, about twice the time of the plain loop (the states' EM fit: 48 s vs 24 s on the
+    first run of a new machine), for the same speed at run time over whole animals.
+
+    >>> out = np.zeros(3)
+    >>> def k(b, o, g0, g1):
+    ...     for g in range(g0, g1):
+    ...         o[g] = b[g + 1] - b[g]
+    >>> over_groups(k, np.array([0, 2, 7, 9]), np.array([0, 2, 7, 9]), out); out.tolist()
+    [2.0, 5.0, 2.0]
+    """
+    n = int(bounds.size) - 1
+    if n <= 0:
+        return
+    threads = max(1, min(numba.get_num_threads(), n))
+    if threads == 1:
+        kernel(*args, 0, n)
+        return
+    # cut points at equal shares of the rows (each group counts at least one row)
+    work = np.cumsum(np.maximum(np.diff(np.asarray(bounds, dtype=np.int64)), 1))
+    target = np.linspace(0, work[-1], 4 * threads + 1)[1:-1]
+    cuts = np.unique(np.r_[0, np.searchsorted(work, target, side="right"), n])
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(lambda i: kernel(*args, int(cuts[i]), int(cuts[i + 1])), range(cuts.size - 1)))
 
 
 def group_codes(df: pd.DataFrame, column: str = "animal_id") -> tuple[np.ndarray, pd.Index]:

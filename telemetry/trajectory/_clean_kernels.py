@@ -22,7 +22,7 @@ import math
 import numba
 import numpy as np
 
-from telemetry.trajectory._arrays import EARTH_RADIUS_M, select_kth
+from telemetry.trajectory._arrays import EARTH_RADIUS_M, over_groups, select_kth
 
 _D2R = math.pi / 180.0
 
@@ -351,18 +351,28 @@ def _filter_animal(t_s: np.ndarray, x: np.ndarray, y: np.ndarray, d_step: np.nda
             return
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy")
 def speed_and_spikes(starts: np.ndarray, t_s: np.ndarray, x: np.ndarray, y: np.ndarray, n_bins: int,
                      q: float, min_steps: int, max_speed_kmh: np.ndarray, min_step_m: float,
                      spike_speed_kmh: np.ndarray, min_turn_deg: float, ratio: float, floor_m: float,
-                     skip_weight: float, w: int, max_iterations: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+                     skip_weight: float, w: int, max_iterations: int) -> tuple[np.ndarray, np.ndarray]:
     """Speed and spike flags of rows sorted by ``(animal, time)`` (times in s, lon/lat in
     degrees); animal ``g`` is rows ``starts[g]:starts[g+1]`` with speed limits
-    ``max_speed_kmh[g]`` and ``spike_speed_kmh[g]``. Animals are independent and run in parallel."""
+    ``max_speed_kmh[g]`` and ``spike_speed_kmh[g]``. Animals are independent and run on threads
+    (:func:`~telemetry.trajectory._arrays.over_groups`)."""
     n = t_s.size
     speed_out = np.zeros(n, dtype=np.bool_)
     spike_out = np.zeros(n, dtype=np.bool_)
-    for g in numba.prange(starts.size - 1):
+    over_groups(_speed_and_spikes_block, starts, starts, t_s, x, y, int(n_bins), float(q), int(min_steps),
+                max_speed_kmh, float(min_step_m), spike_speed_kmh, float(min_turn_deg), float(ratio), float(floor_m),
+                float(skip_weight), int(w), int(max_iterations), speed_out, spike_out)
+    return speed_out, spike_out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _speed_and_spikes_block(starts, t_s, x, y, n_bins, q, min_steps, max_speed_kmh, min_step_m, spike_speed_kmh,
+                            min_turn_deg, ratio, floor_m, skip_weight, w, max_iterations, speed_out, spike_out,
+                            g0, g1):  # pragma: no cover
+    for g in range(g0, g1):
         lo, hi = starts[g], starts[g + 1]
         # step lengths (m) into each fix: the movement scale and the first round share them
         d_step = np.zeros(hi - lo)
@@ -372,4 +382,3 @@ def speed_and_spikes(starts: np.ndarray, t_s: np.ndarray, x: np.ndarray, y: np.n
         _filter_animal(t_s[lo:hi], x[lo:hi], y[lo:hi], d_step, table, n_bins, max_speed_kmh[g], min_step_m,
                        spike_speed_kmh[g], min_turn_deg, ratio, floor_m, skip_weight, w, max_iterations,
                        speed_out[lo:hi], spike_out[lo:hi])
-    return speed_out, spike_out

@@ -27,6 +27,8 @@ import math
 import numba
 import numpy as np
 
+from telemetry.trajectory._arrays import over_groups
+
 __all__ = ["still_weights"]
 
 
@@ -261,7 +263,12 @@ def _still_range(
     par_out[4] = ll
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
+def _still_block(dt, zx, zy, r, start, bounds, max_iter, w, par, k0, k1):  # pragma: no cover - numba
+    for k in range(k0, k1):
+        _still_range(dt, zx, zy, r, start, bounds[k], bounds[k + 1], max_iter, w, par[k])
+
+
 def still_weights(
     dt: np.ndarray,
     zx: np.ndarray,
@@ -280,9 +287,8 @@ def still_weights(
     """
     n = bounds.size - 1
     w = np.zeros(dt.size)
-    par = np.full((n, 5), np.nan)
-    for k in numba.prange(n):
-        _still_range(dt, zx, zy, r, start, bounds[k], bounds[k + 1], max_iter, w, par[k])
+    par = np.full((max(n, 0), 5), np.nan)
+    over_groups(_still_block, bounds, dt, zx, zy, r, start, bounds, int(max_iter), w, par)
     return w, par
 
 

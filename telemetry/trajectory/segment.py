@@ -26,6 +26,7 @@ from telemetry.trajectory._arrays import (
     group_codes,
     group_order_stats,
     group_starts,
+    over_groups,
     same_group_as_previous,
     sorted_usable,
 )
@@ -172,24 +173,25 @@ def clusters(df: pd.DataFrame, params: ClusterParams | None = None) -> pd.DataFr
 _R = EARTH_RADIUS_M  # numba freezes module globals as constants
 
 
-@numba.njit(cache=True, parallel=True)
-def _cluster_kernel(a, t, lon, lat, radius_m, window_s):  # pragma: no cover - numba
-    """Cluster label per sorted fix, numbered by animal then time; animals in parallel."""
+def _cluster_kernel(a: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.ndarray, radius_m: float,
+                    window_s: float) -> np.ndarray:
+    """Cluster label per sorted fix, numbered by animal then time; animals on threads."""
     n = a.size
     label = np.empty(n, dtype=np.int64)
     if n == 0:
         return label
-    start = np.flatnonzero(np.concatenate((np.ones(1, dtype=np.bool_), a[1:] != a[:-1])))
-    end = np.concatenate((start[1:], np.array([n])))
-    made = np.empty(start.size, dtype=np.int64)
-    for g in numba.prange(start.size):
-        s, e = start[g], end[g]
-        made[g] = _cluster_animal(t[s:e], lon[s:e], lat[s:e], radius_m, window_s, label[s:e])
+    bounds = np.r_[0, np.flatnonzero(a[1:] != a[:-1]) + 1, n]
+    made = np.empty(bounds.size - 1, dtype=np.int64)
+    over_groups(_cluster_block, bounds, bounds, t, lon, lat, float(radius_m), float(window_s), label, made)
     offset = np.cumsum(made) - made
-    for g in numba.prange(start.size):
-        for i in range(start[g], end[g]):
-            label[i] += offset[g]
-    return label
+    return label + np.repeat(offset, np.diff(bounds))
+
+
+@numba.njit(cache=True, nogil=True)
+def _cluster_block(bounds, t, lon, lat, radius_m, window_s, label, made, g0, g1):  # pragma: no cover - numba
+    for g in range(g0, g1):
+        s, e = bounds[g], bounds[g + 1]
+        made[g] = _cluster_animal(t[s:e], lon[s:e], lat[s:e], radius_m, window_s, label[s:e])
 
 
 @numba.njit(cache=True)

@@ -56,7 +56,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from telemetry.trajectory._arrays import is_sorted_by
+from telemetry.trajectory._arrays import is_sorted_by, over_groups
 from telemetry.trajectory.geodesic import inverse as geodesic_inverse
 
 __all__ = ["StateParams", "label_states", "step_observations", "STATE_LABELS"]
@@ -395,17 +395,34 @@ def _emission_consts(mu: np.ndarray, sd: np.ndarray, kap: np.ndarray, mdir: np.n
         c[5, s] = math.log(2.0 * math.pi) + _log_i0(kap[s])
 
 
+@numba.njit(cache=True, nogil=True)
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out = a @ b`` for small square matrices (``out`` distinct from both)."""
+    m = a.shape[0]
+    for r in range(m):
+        for s in range(m):
+            v = 0.0
+            for t in range(m):
+                v += a[r, t] * b[t, s]
+            out[r, s] = v
+
+
 @numba.njit(cache=True)
 def _powers(gam: np.ndarray, pw: np.ndarray, delta: np.ndarray) -> None:
     """Γᵏ into ``pw[k]`` (k = 0..len-1) and Γ's stationary distribution into ``delta``."""
     m = gam.shape[0]
-    pw[0] = np.eye(m)
+    # m ≤ 3: plain loops (numpy's @ would compile its BLAS dispatch, seconds on a first run)
+    for r in range(m):
+        for s in range(m):
+            pw[0, r, s] = 1.0 if r == s else 0.0
     for k in range(1, pw.shape[0]):
-        pw[k] = pw[k - 1] @ gam
+        _matmul(pw[k - 1], gam, pw[k])
     # a row of Γ^(2^40) by repeated squaring (robust for sticky chains), floored as in _model
     p = gam.copy()
-    for _ in range(40):
-        p = p @ p
+    q = np.empty_like(p)
+    for _ in range(20):
+        _matmul(p, p, q)
+        _matmul(q, q, p)
     tot = 0.0
     for s in range(m):
         delta[s] = max(p[0, s], 1e-12)
@@ -767,15 +784,15 @@ def _init_params(
         gam[0, 0] = 1.0
 
 
-@numba.njit(cache=True, parallel=True)
-def _fit_all(
+@numba.njit(cache=True, nogil=True)
+def _fit_range(
     x: np.ndarray, lx: np.ndarray, co: np.ndarray, si: np.ndarray, kidx: np.ndarray, lrest: np.ndarray,
     anch: bool, bounds: np.ndarray, fit: np.ndarray, qs: np.ndarray, start_rows: int, warm: bool,
     max_iter: int, tol: float, kappa_max: float,
     mu: np.ndarray, sd: np.ndarray, kap: np.ndarray, mdir: np.ndarray, gam: np.ndarray,
-    ll: np.ndarray, nit: np.ndarray, conv: np.ndarray,
+    ll: np.ndarray, nit: np.ndarray, conv: np.ndarray, a0: int, a1: int,
 ) -> None:
-    """EM fit of every animal flagged in ``fit`` (rows ``bounds[a]:bounds[a+1]``), in parallel.
+    """EM fit of every animal ``a0 <= a < a1`` flagged in ``fit`` (rows ``bounds[a]:bounds[a+1]``).
 
     Each start (a row of quantiles ``qs``; the first is the data-driven one, the others spread
     around it) runs EM on the animal's first ``start_rows`` rows (all rows if those hold too
@@ -784,7 +801,7 @@ def _fit_all(
     go to row ``a`` of the parameter arrays; ``conv[a]`` is False when EM stopped at ``max_iter``.
     """
     m = qs.shape[1]
-    for a in numba.prange(bounds.size - 1):
+    for a in range(a0, a1):
         if not fit[a]:
             continue
         lo, hi = bounds[a], bounds[a + 1]
@@ -833,16 +850,17 @@ def _fit_all(
         conv[a] = done and math.isfinite(best)
 
 
-@numba.njit(cache=True, parallel=True)
-def _decode_all(
+@numba.njit(cache=True, nogil=True)
+def _decode_range(
     x: np.ndarray, lx: np.ndarray, co: np.ndarray, si: np.ndarray, kidx: np.ndarray, lrest: np.ndarray,
     anch: bool, bounds: np.ndarray, fit: np.ndarray, mu: np.ndarray, sd: np.ndarray, kap: np.ndarray,
-    mdir: np.ndarray, gam: np.ndarray, ll: np.ndarray, path: np.ndarray, post: np.ndarray,
+    mdir: np.ndarray, gam: np.ndarray, ll: np.ndarray, path: np.ndarray, post: np.ndarray, a0: int, a1: int,
 ) -> None:
     """Posterior state probabilities (scaled forward–backward) and the Viterbi path (log space,
-    restarting at each segment) of every fitted animal, in parallel; ``ll`` gets the log-likelihood."""
+    restarting at each segment) of every fitted animal ``a0 <= a < a1``; ``ll`` gets the
+    log-likelihood. :func:`~telemetry.trajectory._arrays.over_groups` runs it over all animals."""
     m = mu.shape[1]
-    for a in numba.prange(bounds.size - 1):
+    for a in range(a0, a1):
         if not fit[a]:
             continue
         lo, hi = bounds[a], bounds[a + 1]
@@ -1151,8 +1169,8 @@ def label_states(
             post = np.full((rows.size, m), np.nan)
             ll = f["ll"].copy()
             ok = f["fit"].copy()
-            _decode_all(step, lx, co, si, kidx, lrest, True, bounds, ok, f["mu"], f["sd"], f["kap"], f["mdir"],
-                        f["gam"], ll, path, post)
+            over_groups(_decode_range, bounds, step, lx, co, si, kidx, lrest, True, bounds, ok, f["mu"], f["sd"],
+                        f["kap"], f["mdir"], f["gam"], ll, path, post)
             # moving states in order of mean step (resting is state 0 by construction)
             perm = np.zeros((n_animals, m), dtype=np.int64)
             perm[:, 1:] = 1 + np.argsort(np.where(np.isfinite(f["mu"][:, 1:]), f["mu"][:, 1:], np.inf), axis=1)
@@ -1259,7 +1277,7 @@ def _at_fix(step_post: np.ndarray, kidx: np.ndarray) -> np.ndarray:
 def _fit_states(step: np.ndarray, lx: np.ndarray, co: np.ndarray, si: np.ndarray, kidx: np.ndarray,
                 lrest: np.ndarray, bounds: np.ndarray, fit: np.ndarray, m: int, p: StateParams, *,
                 warm: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """:func:`_fit_all` of an ``m``-state model with an anchored resting state; arrays per animal.
+    """:func:`_fit_range` over all animals of an ``m``-state model with an anchored resting state; arrays per animal.
 
     Without ``warm``: the starts on each animal's first ``start_rows`` rows (compared at a
     tolerance 10x looser: enough to rank starts and numbers of states). With ``warm`` (such a
@@ -1274,9 +1292,9 @@ def _fit_states(step: np.ndarray, lx: np.ndarray, co: np.ndarray, si: np.ndarray
     nit = np.zeros(n_animals, dtype=np.int64)
     conv = np.zeros(n_animals, dtype=np.bool_)
     tol = float(p.tol) * (1.0 if warm is not None else 10.0)
-    _fit_all(step, lx, co, si, kidx, lrest, True, bounds, fit, _start_quantiles(m, p.n_starts),
-             int(p.start_rows), warm is not None, int(p.max_iter), tol, _KAPPA_MAX,
-             mu, sd, kap, mdir, gam, ll, nit, conv)  # fmt: skip
+    over_groups(_fit_range, bounds, step, lx, co, si, kidx, lrest, True, bounds, fit, _start_quantiles(m, p.n_starts),
+                int(p.start_rows), warm is not None, int(p.max_iter), tol, _KAPPA_MAX,
+                mu, sd, kap, mdir, gam, ll, nit, conv)  # fmt: skip
     fit &= np.isfinite(ll)
     return {"mu": mu, "sd": sd, "kap": kap, "mdir": mdir, "gam": gam, "ll": ll, "nit": nit, "conv": conv,
             "fit": fit}
