@@ -56,12 +56,38 @@ def main() -> int:
             for f in sorted(src.glob("*.nb[ic]")) if src.is_dir() else []:
                 shutil.copyfile(f, out / f.name)
                 n += 1
+        # compiled code is not byte-reproducible: keep the shipped files of every kernel whose
+        # source, numba version and signatures are unchanged, so a rebuild only touches what changed
+        kept = 0
+        for index in sorted(staged.rglob("*.nbi")):
+            old = SHIPPED_DIR / index.relative_to(staged)
+            try:
+                same = old.exists() and _keys(old) == _keys(index)
+            except Exception:  # noqa: BLE001 - an unreadable old index is replaced
+                same = False
+            if same:
+                base = index.name[: -len(".nbi")]
+                for f in index.parent.glob(base + ".*.nbc"):
+                    f.unlink()
+                for f in old.parent.glob(base + ".*.nbc"):
+                    shutil.copyfile(f, index.parent / f.name)
+                shutil.copyfile(old, index)
+                kept += 1
+        print(f"{kept} kernels unchanged (their shipped files kept)")
         if SHIPPED_DIR.exists():
             shutil.rmtree(SHIPPED_DIR)
         shutil.copytree(staged, SHIPPED_DIR)
     size = sum(f.stat().st_size for f in SHIPPED_DIR.rglob("*") if f.is_file())
     print(f"{n} files, {size / 1e6:.1f} MB → {SHIPPED_DIR.relative_to(ROOT)}")
     return 0
+
+
+def _keys(index: Path) -> tuple:
+    """(numba version, source stamp, overload keys) of an index: equal means the same kernels."""
+    from telemetry.kernel_cache import index_stamp
+
+    version, stamp, overloads = index_stamp(index)
+    return version, stamp, sorted(map(repr, overloads))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,7 +24,6 @@ import numpy as np
 import pandas as pd
 
 from telemetry.config import Config, load_config
-from telemetry.corridor.footprints import GridCoarsened
 from telemetry.engine import Engine, LocalEngine, animal_partitions, concat_parts, get_engine
 from telemetry.errors import TelemetryError
 from telemetry.trajectory._arrays import group_codes, is_sorted_by, lexsort_small_keys, time_ns, usable_mask
@@ -690,14 +688,7 @@ def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[s
         # tracks.parquet needs only the tracks: pyarrow encodes it (releasing the GIL) on the
         # thread while the products are computed, where one core is often idle
         tracks_file = pool.submit(write_tracks, tracks, out / "tracks.parquet")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", GridCoarsened)
-            products = analyse(tracks, step=announce, engine=eng)
-        for w in caught:  # said in the run's notes (screen, quality.json, index.html), not as a raw warning
-            if issubclass(w.category, GridCoarsened):
-                quality["processing"]["notes"].append(str(w.message))
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        products = analyse(tracks, step=announce, engine=eng)
         cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
         announce("map")
         written = [render_map(tracks, crossings=cx, hotspots=hs, corridors=co, home_ranges=hr,

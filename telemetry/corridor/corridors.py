@@ -75,7 +75,9 @@ class CorridorParams:
     cell_m : float
         Footprint grid cell (m); 250–500 m suits GPS fixes hours apart.
     max_cells : int
-        Cap on the footprint grid size (the cell grows beyond it, with a warning).
+        Largest footprint grid held in dense arrays; a wider study's grid is sparse (same
+        cell size; footprints computed on tiles along each animal's path and counted from
+        sorted cell lists), so the cost follows the fixes, not the extent.
     footprint_level : float
         Footprint isopleth per animal (0.99: cells holding 99 % of the UD; Sawyer et al. 2009).
     k_sigma : float
@@ -301,24 +303,57 @@ def _footprint_months(ta: TrackArrays, grid: Grid, cells: pd.Series) -> list[tup
     a = st - 1
     length = np.hypot(ta.x[st] - ta.x[a], ta.y[st] - ta.y[a])
     k = np.ceil(length / (grid.cell_m / 2)).astype(np.int64) + 1
-    bits = np.zeros(grid.nx * grid.ny, dtype=np.uint16)
     # sample times lie between the fix times, so the fixes' month range covers them
     month_ns, month_of_start = _month_starts(ta.t_s)
-    _month_bits_kernel(ta.x[a], ta.y[a], ta.t_s[a], ta.x[st], ta.y[st], ta.t_s[st], k, ta.x, ta.y,
-                       np.asarray(ta.month, dtype=np.int64), month_ns, month_of_start,
-                       float(grid.x0), float(grid.y0), float(grid.cell_m), int(grid.nx), int(grid.ny), bits)
     sizes = np.array([len(c) for c in cells], dtype=np.int64)
     if sizes.size == 0:
         return []
     flat = np.concatenate([np.asarray(c, dtype=np.int64) for c in cells]) if sizes.sum() else np.zeros(0, np.int64)
+    if grid.sparse:
+        cell_bits = _sparse_month_bits(ta, st, a, k, month_ns, month_of_start, grid, flat)
+    else:
+        bits = np.zeros(grid.nx * grid.ny, dtype=np.uint16)
+        _month_bits_kernel(ta.x[a], ta.y[a], ta.t_s[a], ta.x[st], ta.y[st], ta.t_s[st], k, ta.x, ta.y,
+                           np.asarray(ta.month, dtype=np.int64), month_ns, month_of_start,
+                           float(grid.x0), float(grid.y0), float(grid.cell_m), int(grid.nx), int(grid.ny), bits)
+        cell_bits = bits[flat]
     starts = np.cumsum(sizes) - sizes
     poly_bits = np.zeros(sizes.size, dtype=np.uint16)
     nonempty = sizes > 0
     if flat.size:
-        poly_bits[nonempty] = np.bitwise_or.reduceat(bits[flat], starts[nonempty])
+        poly_bits[nonempty] = np.bitwise_or.reduceat(cell_bits, starts[nonempty])
     months = np.arange(1, 13)
     has = (poly_bits[:, None] >> months[None, :]) & 1
     return [tuple(int(m) for m in months[h.astype(bool)]) for h in has]
+
+
+def _sparse_month_bits(ta: TrackArrays, st: np.ndarray, a: np.ndarray, k: np.ndarray, month_ns: np.ndarray,
+                       month_of_start: np.ndarray, grid: Grid, flat: np.ndarray) -> np.ndarray:
+    """Month bits of the cells ``flat`` from the same samples as :func:`_month_bits_kernel`, without an
+    array over the grid (sparse grids): the samples' cells sorted, their bits OR-ed per cell."""
+    n_s = int(k.sum())
+    sid = np.repeat(np.arange(k.size), k)
+    j = np.arange(n_s) - np.repeat(np.cumsum(k) - k, k)
+    frac = j / np.maximum(k - 1, 1)[sid]
+    xa, ya, ta_s = ta.x[a][sid], ta.y[a][sid], ta.t_s[a][sid]
+    x = np.r_[xa + frac * (ta.x[st][sid] - xa), ta.x]
+    y = np.r_[ya + frac * (ta.y[st][sid] - ya), ta.y]
+    ns = ((ta_s + frac * (ta.t_s[st][sid] - ta_s)) * 1e9).astype(np.int64)
+    month = np.r_[month_of_start[np.searchsorted(month_ns, ns, side="right") - 1],
+                  np.asarray(ta.month, dtype=np.int64)]
+    i = np.floor((x - grid.x0) / grid.cell_m)
+    r = np.floor((y - grid.y0) / grid.cell_m)
+    ok = (i >= 0) & (i < grid.nx) & (r >= 0) & (r < grid.ny)
+    cell = r[ok].astype(np.int64) * grid.nx + i[ok].astype(np.int64)
+    bit = (np.uint16(1) << month[ok].astype(np.uint16)).astype(np.uint16)
+    order = np.argsort(cell, kind="stable")
+    cell, bit = cell[order], bit[order]
+    if cell.size == 0:
+        return np.zeros(flat.size, dtype=np.uint16)
+    first = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    uc, ub = cell[first], np.bitwise_or.reduceat(bit, first)
+    pos = np.minimum(np.searchsorted(uc, flat), uc.size - 1)
+    return np.where(uc[pos] == flat, ub[pos], 0).astype(np.uint16)
 
 
 def _attributes(polys: pd.DataFrame, ta: TrackArrays, hotspots: gpd.GeoDataFrame | None,

@@ -163,12 +163,17 @@ def _locate(lon: np.ndarray, lat: np.ndarray, geoms: np.ndarray) -> np.ndarray:
     return zi
 
 
+_BUFFER_MAX_DEG = 0.05
+"""Largest reach (degrees, ~5 km) for which :func:`_depth_m` prefilters points with a buffer of the outlines."""
+
+
 def _depth_m(lon: np.ndarray, lat: np.ndarray, reach_m: np.ndarray, boundaries: np.ndarray) -> np.ndarray:
     """Distance (m) from each point to the nearest boundary segment; inf beyond ``reach_m``.
 
     Only points within ``reach_m`` of a boundary get a distance: a buffer of the boundaries by
-    the largest reach (in degrees, conservatively) picks them with one prepared point-in-polygon
-    test, an STRtree of the boundary segments gives their candidate segments, and the distance to
+    the largest short reach (in degrees, conservatively) picks them with one prepared
+    point-in-polygon test (longer reaches: a bounding-box test), an STRtree of the boundary
+    segments gives their candidate segments, and the distance to
     each candidate is computed on the tangent plane at the point (east/north metres from the
     ellipsoid's radii of curvature), all vectorised.
     """
@@ -181,11 +186,23 @@ def _depth_m(lon: np.ndarray, lat: np.ndarray, reach_m: np.ndarray, boundaries: 
     lat_hi = np.minimum(np.abs(lat) + reach_m / 110_000.0, 89.0)
     mx, my = _metres_per_degree(lat_hi)
     reach_deg = reach_m / np.minimum(mx, my) * 1.01
-    # buffer the outlines, not their segments: one buffer per line is ~100x faster to union
-    lines = boundaries[~(shapely.is_missing(boundaries) | shapely.is_empty(boundaries))]
-    near_zone = shapely.union_all(shapely.buffer(lines, float(reach_deg.max()), quad_segs=2))
-    shapely.prepare(near_zone)
-    near = np.flatnonzero(shapely.contains_xy(near_zone, lon, lat))
+    # points with a short reach (GPS): a buffer of the outlines picks those near a boundary with one
+    # prepared point-in-polygon test (one buffer per line is ~100x faster to union than per
+    # segment); a buffer by a long reach (Argos errors, tens of km) along a long coast costs
+    # seconds, so those points go to the segments' tree directly (after a bounding-box test)
+    short = reach_deg <= _BUFFER_MAX_DEG
+    near_parts = []
+    if short.any():
+        lines = boundaries[~(shapely.is_missing(boundaries) | shapely.is_empty(boundaries))]
+        near_zone = shapely.union_all(shapely.buffer(lines, float(reach_deg[short].max()), quad_segs=2))
+        shapely.prepare(near_zone)
+        sidx = np.flatnonzero(short)
+        near_parts.append(sidx[shapely.contains_xy(near_zone, lon[sidx], lat[sidx])])
+    if not short.all():
+        lo, hi = np.minimum(a, b).min(axis=0), np.maximum(a, b).max(axis=0)
+        near_parts.append(np.flatnonzero(~short & (lon >= lo[0] - reach_deg) & (lon <= hi[0] + reach_deg)
+                                         & (lat >= lo[1] - reach_deg) & (lat <= hi[1] + reach_deg)))
+    near = np.sort(np.concatenate(near_parts))
     if len(near) == 0:
         return depth
     tree = shapely.STRtree(shapely.linestrings(np.stack([a, b], axis=1)))

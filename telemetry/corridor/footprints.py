@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,7 +49,8 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from scipy import ndimage, optimize, special
+from scipy import ndimage, optimize, sparse, special
+from scipy.sparse import csgraph
 
 from telemetry.trajectory._arrays import group_codes, sorted_usable, usable_mask
 
@@ -70,10 +70,6 @@ __all__ = [
     "stack_cells",
     "count_polygons",
 ]
-
-class GridCoarsened(UserWarning):
-    """The footprint grid was coarsened to stay within ``max_cells`` (wide-ranging animals)."""
-
 
 # --------------------------------------------------------------------------- inputs
 
@@ -339,6 +335,9 @@ class Grid:
     nx: int
     ny: int
     crs: pyproj.CRS
+    sparse: bool = False
+    """True when ``nx × ny`` exceeds the dense budget: no array spans the grid, footprints are
+    computed tile by tile and counted as sorted cell lists (cost follows the fixes, not the extent)."""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -354,10 +353,12 @@ class Grid:
 
 def make_grid(x: np.ndarray, y: np.ndarray, crs: pyproj.CRS, *, cell_m: float = 250.0, pad_m: float = 5000.0,
               max_cells: int = 4_000_000) -> Grid:
-    """A grid covering the points plus ``pad_m``, with at most ``max_cells`` cells.
+    """A grid covering the points plus ``pad_m``, at ``cell_m`` whatever the extent.
 
-    If the extent at ``cell_m`` would exceed ``max_cells``, the cell size is enlarged
-    (with a warning) so that memory stays bounded (8 bytes per cell per animal window).
+    If the extent needs more than ``max_cells`` cells the grid is *sparse*
+    (:attr:`Grid.sparse`): nothing is allocated over it, each animal's footprint is computed
+    on tiles along its own path and the animals are counted per cell from sorted cell lists,
+    so memory and time follow the fixes, not the extent of the study.
 
     Parameters
     ----------
@@ -369,7 +370,7 @@ def make_grid(x: np.ndarray, y: np.ndarray, crs: pyproj.CRS, *, cell_m: float = 
     pad_m : float
         Margin (m) around the points, wide enough for the bridge tails.
     max_cells : int
-        Upper bound on ``nx * ny``.
+        Largest ``nx * ny`` handled with dense arrays; larger grids are sparse.
 
     Returns
     -------
@@ -379,23 +380,20 @@ def make_grid(x: np.ndarray, y: np.ndarray, crs: pyproj.CRS, *, cell_m: float = 
     --------
     >>> g = make_grid(np.array([0.0, 1000.0]), np.array([0.0, 500.0]), pyproj.CRS.from_epsg(3857),
     ...               cell_m=100, pad_m=0)
-    >>> g.nx, g.ny
-    (11, 6)
+    >>> g.nx, g.ny, g.sparse
+    (11, 6, False)
+    >>> make_grid(np.array([0.0, 3e6]), np.array([0.0, 2e6]), pyproj.CRS.from_epsg(3857)).sparse
+    True
     """
     xmin, xmax = float(np.nanmin(x)) - pad_m, float(np.nanmax(x)) + pad_m
     ymin, ymax = float(np.nanmin(y)) - pad_m, float(np.nanmax(y)) + pad_m
     cell = float(cell_m)
-    ncell = (math.floor((xmax - xmin) / cell) + 1) * (math.floor((ymax - ymin) / cell) + 1)
-    if ncell > max_cells:
-        cell = math.ceil(math.sqrt((xmax - xmin) * (ymax - ymin) / max_cells) * 1.01)
-        warnings.warn(f"footprint grid: the data's extent needs {ncell} cells of {cell_m:g} m, more than "
-                      f"max_cells={max_cells}; footprints use {cell:g} m cells", GridCoarsened, stacklevel=2)
     # snap the origin to a multiple of the cell size: same data → same grid
     x0 = math.floor(xmin / cell) * cell
     y0 = math.floor(ymin / cell) * cell
     nx = math.floor((xmax - x0) / cell) + 1
     ny = math.floor((ymax - y0) / cell) + 1
-    return Grid(x0=x0, y0=y0, cell_m=cell, nx=int(nx), ny=int(ny), crs=crs)
+    return Grid(x0=x0, y0=y0, cell_m=cell, nx=int(nx), ny=int(ny), crs=crs, sparse=nx * ny > max_cells)
 
 
 # The normal CDF tabulated on [-PHI_Z_MAX, PHI_Z_MAX] every 1/PHI_PER_UNIT standard
@@ -604,18 +602,22 @@ class Footprints:
     Attributes
     ----------
     grid : Grid
-    count : ndarray of int16, shape ``(ny, nx)``
-        Number of distinct animals whose footprint covers each cell.
+    count : ndarray of int16, shape ``(ny, nx)``, or None
+        Number of distinct animals whose footprint covers each cell (None on a sparse grid).
     cells : list of ndarray
         Flat cell indices of each animal's footprint (by animal code; empty if none).
     var_m2_s : ndarray
         σ²_m per animal code (m²/s).
+    occupied, occupied_count : ndarray, optional
+        On a sparse grid: the sorted flat cells of any footprint and their animal counts (int16).
     """
 
     grid: Grid
-    count: np.ndarray
+    count: np.ndarray | None
     cells: list[np.ndarray]
     var_m2_s: np.ndarray
+    occupied: np.ndarray | None = None
+    occupied_count: np.ndarray | None = None
 
 
 def _bridges(ta: TrackArrays, var_m2_s: np.ndarray, k_sigma: float,
@@ -701,6 +703,8 @@ def footprint_cells(ta: TrackArrays, grid: Grid, animals: np.ndarray | None = No
         if i1 < i0 or j1 < j0:  # the animal lies outside this grid
             return code, np.zeros(0, dtype=np.int64), v
         win = (j0, i0, j1 - j0 + 1, i1 - i0 + 1)
+        if win[2] * win[3] > TILE_SIDE * TILE_SIDE * 4:  # wide-ranging: tiles along its path only
+            return code, _tiled_cells(ta, p, s, T[idx], reach[idx], v, grid, win, level, k_sigma), v
         ud = utilisation(ta.x[p], ta.y[p], ta.x[s], ta.y[s], T[idx], ta.sigma_m[p], ta.sigma_m[s], v, grid,
                          window=win, k_sigma=k_sigma)
         jj, ii = np.nonzero(footprint_mask(ud, level))
@@ -712,6 +716,64 @@ def footprint_cells(ta: TrackArrays, grid: Grid, animals: np.ndarray | None = No
     # animals are independent; map() keeps the input order, so the output is deterministic
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, range(codes.size)))
+
+
+TILE_SIDE = 1024
+"""Side (cells) of the tiles a wide-ranging animal's UD is computed on (8 MB of float64 each);
+an animal whose window exceeds 4 tiles is computed tile by tile, only where its bridges reach."""
+
+
+def _tiled_cells(ta: TrackArrays, p: np.ndarray, s: np.ndarray, T: np.ndarray, reach: np.ndarray, v: float,
+                 grid: Grid, win: tuple[int, int, int, int], level: float, k_sigma: float) -> np.ndarray:
+    """One animal's ``level`` footprint (sorted flat cells) from its UD on the tiles its bridges reach.
+
+    Each bridge is evaluated on every tile its reach box touches (the kernel clips to the
+    window, so each cell gets its mass once); memory is one tile at a time plus the non-zero
+    cells, whatever the extent of the window.
+    """
+    j0, i0, nj, ni = win
+    c = grid.cell_m
+    lo_x = np.minimum(ta.x[p], ta.x[s]) - reach
+    hi_x = np.maximum(ta.x[p], ta.x[s]) + reach
+    lo_y = np.minimum(ta.y[p], ta.y[s]) - reach
+    hi_y = np.maximum(ta.y[p], ta.y[s]) + reach
+    # tile ranges of each bridge (tiles counted from the window's corner)
+    tx0 = np.clip((np.floor((lo_x - grid.x0) / c) - i0) // TILE_SIDE, 0, (ni - 1) // TILE_SIDE).astype(np.int64)
+    tx1 = np.clip((np.floor((hi_x - grid.x0) / c) - i0) // TILE_SIDE, 0, (ni - 1) // TILE_SIDE).astype(np.int64)
+    ty0 = np.clip((np.floor((lo_y - grid.y0) / c) - j0) // TILE_SIDE, 0, (nj - 1) // TILE_SIDE).astype(np.int64)
+    ty1 = np.clip((np.floor((hi_y - grid.y0) / c) - j0) // TILE_SIDE, 0, (nj - 1) // TILE_SIDE).astype(np.int64)
+    nxt = (ni - 1) // TILE_SIDE + 1
+    # (tile, bridge) pairs: every tile of each bridge's box, in bridge order
+    wx, wy = tx1 - tx0 + 1, ty1 - ty0 + 1
+    per = wx * wy
+    bridge = np.repeat(np.arange(p.size), per)
+    k = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
+    tile = (ty0[bridge] + k // wx[bridge]) * nxt + tx0[bridge] + k % wx[bridge]
+    order = np.argsort(tile, kind="stable")
+    tile, bridge = tile[order], bridge[order]
+    starts = np.flatnonzero(np.r_[True, tile[1:] != tile[:-1]])
+    ends = np.r_[starts[1:], tile.size]
+    total_T = float(T.sum())
+    cells, vals = [], []
+    for a, b in zip(starts, ends, strict=True):  # tiles along the path (a handful per 250 km)
+        t = int(tile[a])
+        tj, ti = j0 + (t // nxt) * TILE_SIDE, i0 + (t % nxt) * TILE_SIDE
+        w = (tj, ti, min(TILE_SIDE, j0 + nj - tj), min(TILE_SIDE, i0 + ni - ti))
+        bb = bridge[a:b]
+        ud = utilisation(ta.x[p[bb]], ta.y[p[bb]], ta.x[s[bb]], ta.y[s[bb]], T[bb], ta.sigma_m[p[bb]],
+                         ta.sigma_m[s[bb]], v, grid, window=w, k_sigma=k_sigma)
+        flat = ud.ravel()
+        nz = np.flatnonzero(flat > 0)
+        cells.append((nz // w[3] + tj).astype(np.int64) * grid.nx + (nz % w[3] + ti))
+        vals.append(flat[nz] * (float(T[bb].sum()) / total_T))  # utilisation normalised by these bridges' time
+    if not cells:
+        return np.zeros(0, dtype=np.int64)
+    cell = np.concatenate(cells)
+    val = np.concatenate(vals)
+    order = np.argsort(cell, kind="stable")  # cell order, as the dense window's row-major scan
+    cell, val = cell[order], val[order]
+    keep = footprint_mask(val, level)
+    return cell[keep]
 
 
 def _subset(ta: TrackArrays, animals: np.ndarray | None) -> TrackArrays:
@@ -744,7 +806,7 @@ def stack_footprints(ta: TrackArrays, *, cell_m: float = 250.0, level: float = 0
     k_sigma : float
         Bridge truncation in standard deviations.
     max_cells : int
-        Cap on the grid size; the cell is enlarged (with a warning) beyond it.
+        Largest grid held in dense arrays; beyond it the grid is sparse (:func:`make_grid`).
     var_m2_s : ndarray, optional
         σ²_m per animal code (m²/s; default :func:`brownian_variance`).
     n_threads : int, optional
@@ -798,6 +860,10 @@ def stack_cells(grid: Grid, parts: Iterable[list[tuple[int, np.ndarray, float]]]
         for code, c, _ in part:
             cells[code] = c
     flat = np.concatenate(cells) if cells else np.zeros(0, dtype=np.int64)
+    if grid.sparse:  # counts of the occupied cells only
+        occ, n = np.unique(flat, return_counts=True)
+        return Footprints(grid=grid, count=None, cells=cells, var_m2_s=var_m2_s, occupied=occ,
+                          occupied_count=n.astype(np.int16))
     # each animal's cells are distinct, so the bincount is the number of animals per cell
     count = np.bincount(flat, minlength=grid.nx * grid.ny).astype(np.int16).reshape(grid.shape)
     return Footprints(grid=grid, count=count, cells=cells, var_m2_s=var_m2_s)
@@ -872,6 +938,8 @@ def count_polygons(fp: Footprints, classes: tuple[int, ...] | None = None) -> pd
         grid CRS).
     """
     grid = fp.grid
+    if fp.count is None:
+        return _count_polygons_sparse(fp, classes)
     max_count = int(fp.count.max()) if fp.count.size else 0
     if classes is None:
         classes = tuple(range(1, max_count + 1))
@@ -913,3 +981,83 @@ def count_polygons(fp: Footprints, classes: tuple[int, ...] | None = None) -> pd
                 "geometry": poly,
             })
     return pd.DataFrame(rows, columns=["n_animals", "animal_codes", "cells", "geometry"])
+
+
+def _count_polygons_sparse(fp: Footprints, classes: tuple[int, ...] | None) -> pd.DataFrame:
+    """:func:`count_polygons` from the sorted occupied cells of a sparse grid (same rows, same order)."""
+    grid = fp.grid
+    occ, cnt = fp.occupied, fp.occupied_count
+    max_count = int(cnt.max()) if cnt.size else 0
+    if classes is None:
+        classes = tuple(range(1, max_count + 1))
+    n_anim = max(len(fp.cells), 1)
+    a_codes = np.concatenate([np.full(c.size, g, dtype=np.int64) for g, c in enumerate(fp.cells)]
+                             or [np.zeros(0, dtype=np.int64)])
+    a_cells = np.concatenate(fp.cells or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+    a_pos = np.searchsorted(occ, a_cells)  # every footprint cell is occupied: exact positions, once
+    rows = []
+    for k in sorted(set(int(k) for k in classes)):
+        keep = cnt >= k if k >= 1 else np.zeros(cnt.size, dtype=bool)
+        cells = occ[keep]
+        if cells.size == 0:
+            continue
+        lab, n_lab = sparse_label(cells, grid.nx)
+        polys = _run_polygons(cells, lab, n_lab, grid)
+        order = np.argsort(lab, kind="stable")
+        edges = np.searchsorted(lab[order], np.arange(1, n_lab + 2))
+        inside = keep[a_pos]
+        rank = np.cumsum(keep) - 1  # position of an occupied cell among the kept ones
+        key = np.unique(lab[rank[a_pos[inside]]].astype(np.int64) * n_anim + a_codes[inside])
+        p_lab, p_code = key // n_anim, key % n_anim
+        p_edges = np.searchsorted(p_lab, np.arange(1, n_lab + 2))
+        for lb, poly in enumerate(polys, start=1):
+            rows.append({
+                "n_animals": k,
+                "animal_codes": tuple(int(v) for v in p_code[p_edges[lb - 1]:p_edges[lb]]),
+                "cells": cells[order[edges[lb - 1]:edges[lb]]],
+                "geometry": poly,
+            })
+    return pd.DataFrame(rows, columns=["n_animals", "animal_codes", "cells", "geometry"])
+
+
+def sparse_label(cells: np.ndarray, nx: int) -> tuple[np.ndarray, int]:
+    """4-connected components of sorted flat cells (row-major, ``nx`` columns), as :func:`scipy.ndimage.label`
+    numbers them: 1, 2, … in the order of each component's first cell.
+
+    >>> sparse_label(np.array([0, 1, 3, 4, 7]), 4)  # rows [0 1 . 3], [4 . . 7]
+    (array([1, 1, 2, 1, 2]), 2)
+    """
+    n = cells.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    idx = np.arange(n)
+    right = np.minimum(np.searchsorted(cells, cells + 1), n - 1)
+    has_r = (cells[right] == cells + 1) & (cells % nx != nx - 1)
+    up = np.minimum(np.searchsorted(cells, cells + nx), n - 1)
+    has_u = cells[up] == cells + nx
+    src = np.r_[idx[has_r], idx[has_u]]
+    dst = np.r_[right[has_r], up[has_u]]
+    graph = sparse.coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n, n))
+    n_comp, comp = csgraph.connected_components(graph, directed=False)
+    first = np.full(n_comp, n, dtype=np.int64)
+    np.minimum.at(first, comp, idx)
+    rank = np.empty(n_comp, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(n_comp)
+    return rank[comp] + 1, int(n_comp)
+
+
+def _run_polygons(cells: np.ndarray, lab: np.ndarray, n_lab: int, grid: Grid) -> np.ndarray:
+    """Polygons of labelled sorted cells: each row's runs as rectangles, unioned per label (as :func:`mask_polygons`)."""
+    row = cells // grid.nx
+    col = cells % grid.nx
+    start = np.r_[True, (cells[1:] != cells[:-1] + 1) | (row[1:] != row[:-1])]
+    rs = np.flatnonzero(start)
+    re = np.r_[rs[1:], cells.size] - 1
+    c = grid.cell_m
+    boxes = shapely.box(grid.x0 + col[rs] * c, grid.y0 + row[rs] * c, grid.x0 + (col[re] + 1) * c,
+                        grid.y0 + (row[rs] + 1) * c)
+    rl = lab[rs]
+    order = np.argsort(rl, kind="stable")
+    groups = np.split(boxes[order], np.searchsorted(rl[order], np.arange(2, n_lab + 1)))
+    polys = np.array([shapely.union_all(g) for g in groups], dtype=object)
+    return shapely.simplify(polys, 0.0)
