@@ -754,8 +754,8 @@ def _tiled_cells(ta: TrackArrays, p: np.ndarray, s: np.ndarray, T: np.ndarray, r
     starts = np.flatnonzero(np.r_[True, tile[1:] != tile[:-1]])
     ends = np.r_[starts[1:], tile.size]
     total_T = float(T.sum())
-    cells, vals = [], []
-    for a, b in zip(starts, ends, strict=True):  # tiles along the path (a handful per 250 km)
+
+    def one_tile(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
         t = int(tile[a])
         tj, ti = j0 + (t // nxt) * TILE_SIDE, i0 + (t % nxt) * TILE_SIDE
         w = (tj, ti, min(TILE_SIDE, j0 + nj - tj), min(TILE_SIDE, i0 + ni - ti))
@@ -764,12 +764,17 @@ def _tiled_cells(ta: TrackArrays, p: np.ndarray, s: np.ndarray, T: np.ndarray, r
                          ta.sigma_m[s[bb]], v, grid, window=w, k_sigma=k_sigma)
         flat = ud.ravel()
         nz = np.flatnonzero(flat > 0)
-        cells.append((nz // w[3] + tj).astype(np.int64) * grid.nx + (nz % w[3] + ti))
-        vals.append(flat[nz] * (float(T[bb].sum()) / total_T))  # utilisation normalised by these bridges' time
-    if not cells:
+        # utilisation is normalised by these bridges' time: rescale to the animal's
+        return (nz // w[3] + tj).astype(np.int64) * grid.nx + (nz % w[3] + ti), flat[nz] * (float(T[bb].sum()) / total_T)
+
+    if starts.size == 0:
         return np.zeros(0, dtype=np.int64)
-    cell = np.concatenate(cells)
-    val = np.concatenate(vals)
+    # tiles along the path on threads (the kernel releases the GIL): one wide animal is often
+    # most of a study's footprint time; map() keeps the tile order, so the result is fixed
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, starts.size))) as pool:
+        parts = list(pool.map(one_tile, starts, ends))
+    cell = np.concatenate([c for c, _ in parts])
+    val = np.concatenate([x for _, x in parts])
     order = np.argsort(cell, kind="stable")  # cell order, as the dense window's row-major scan
     cell, val = cell[order], val[order]
     keep = footprint_mask(val, level)
@@ -1031,12 +1036,12 @@ def sparse_label(cells: np.ndarray, nx: int) -> tuple[np.ndarray, int]:
     if n == 0:
         return np.zeros(0, dtype=np.int64), 0
     idx = np.arange(n)
-    right = np.minimum(np.searchsorted(cells, cells + 1), n - 1)
-    has_r = (cells[right] == cells + 1) & (cells % nx != nx - 1)
+    # the right neighbour of a cell, if occupied, is the next one in sorted order
+    has_r = np.r_[(cells[1:] == cells[:-1] + 1) & (cells[:-1] % nx != nx - 1), False]
     up = np.minimum(np.searchsorted(cells, cells + nx), n - 1)
     has_u = cells[up] == cells + nx
     src = np.r_[idx[has_r], idx[has_u]]
-    dst = np.r_[right[has_r], up[has_u]]
+    dst = np.r_[idx[has_r] + 1, up[has_u]]
     graph = sparse.coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n, n))
     n_comp, comp = csgraph.connected_components(graph, directed=False)
     first = np.full(n_comp, n, dtype=np.int64)
