@@ -225,8 +225,9 @@ def test_sparse_grid_gives_the_dense_polygons_and_months() -> None:
     sp = stack_cells(grid, [[(g, c, v) for g, (c, v) in enumerate(zip(dense.cells, dense.var_m2_s, strict=True))]],
                      dense.var_m2_s)
     assert sp.count is None
-    np.testing.assert_array_equal(sp.occupied, np.flatnonzero(dense.count.ravel()))
-    np.testing.assert_array_equal(sp.occupied_count, dense.count.ravel()[sp.occupied])
+    occ, n = sp.occupied()
+    np.testing.assert_array_equal(occ, np.flatnonzero(dense.count.ravel()))
+    np.testing.assert_array_equal(n, dense.count.ravel()[occ])
     a, b = count_polygons(dense), count_polygons(sp)
     assert len(a) == len(b) > 3 and a.n_animals.max() >= 2
     assert a.n_animals.tolist() == b.n_animals.tolist() and a.animal_codes.tolist() == b.animal_codes.tolist()

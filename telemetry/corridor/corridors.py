@@ -254,10 +254,23 @@ def _month_of(t_s: np.ndarray) -> np.ndarray:
     return month_of_start[np.searchsorted(month_ns, (t_s * 1e9).astype("int64"), side="right") - 1]
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _or_bits(flat, m, slots, bits):  # pragma: no cover
+    """``bits[flat] |= 1 << m``; with ``slots`` (sorted flat cells) the bit goes to the cell's slot, if any."""
+    if slots.size == 0:
+        bits[flat] |= np.uint16(1 << m)
+        return
+    k = np.searchsorted(slots, flat)
+    if k < slots.size and slots[k] == flat:
+        bits[k] |= np.uint16(1 << m)
+
+
 @numba.njit(cache=True, nogil=True)
 def _month_bits_kernel(xa, ya, ta_s, xb, yb, tb_s, k, fx, fy, f_month, month_ns, month_of_start,
-                       x0, y0, cell, nx, ny, bits):  # pragma: no cover
-    """OR ``1 << month`` into ``bits[cell]`` for ``k[s]`` evenly spaced samples of each step and every fix."""
+                       x0, y0, cell, nx, ny, slots, bits):  # pragma: no cover
+    """OR ``1 << month`` into the bits of each cell for ``k[s]`` evenly spaced samples of each step and
+    every fix: ``bits`` per grid cell when ``slots`` is empty, else per cell of the sorted ``slots``
+    (a sparse grid: only the cells asked for are kept)."""
     for s in range(xa.size):
         n = k[s]
         den = max(n - 1, 1)
@@ -272,12 +285,12 @@ def _month_bits_kernel(xa, ya, ta_s, xb, yb, tb_s, k, fx, fy, f_month, month_ns,
             # the month of the sample's time, truncated to ns as DatetimeIndex would
             ns = np.int64((ta_s[s] + frac * (tb_s[s] - ta_s[s])) * 1e9)
             m = month_of_start[np.searchsorted(month_ns, ns, side="right") - 1]
-            bits[int(r) * nx + int(i)] |= np.uint16(1 << m)
+            _or_bits(np.int64(r) * nx + np.int64(i), m, slots, bits)
     for q in range(fx.size):
         i = math.floor((fx[q] - x0) / cell)
         r = math.floor((fy[q] - y0) / cell)
         if 0 <= i < nx and 0 <= r < ny:
-            bits[int(r) * nx + int(i)] |= np.uint16(1 << f_month[q])
+            _or_bits(np.int64(r) * nx + np.int64(i), f_month[q], slots, bits)
 
 
 def _month_starts(t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -297,7 +310,7 @@ def _footprint_months(ta: TrackArrays, grid: Grid, cells: pd.Series) -> list[tup
     Every step is sampled every ½ cell (end points included) plus every fix; each grid
     cell gets a 12-bit mask of the months of its samples (one numba pass, no sample
     arrays), and each polygon the OR of the masks of its cells. Memory: 2 bytes per
-    grid cell.
+    grid cell, or per polygon cell on a sparse grid.
     """
     st = np.flatnonzero(ta.step_ok)
     a = st - 1
@@ -309,14 +322,13 @@ def _footprint_months(ta: TrackArrays, grid: Grid, cells: pd.Series) -> list[tup
     if sizes.size == 0:
         return []
     flat = np.concatenate([np.asarray(c, dtype=np.int64) for c in cells]) if sizes.sum() else np.zeros(0, np.int64)
-    if grid.sparse:
-        cell_bits = _sparse_month_bits(ta, st, a, k, month_ns, month_of_start, grid, flat)
-    else:
-        bits = np.zeros(grid.nx * grid.ny, dtype=np.uint16)
-        _month_bits_kernel(ta.x[a], ta.y[a], ta.t_s[a], ta.x[st], ta.y[st], ta.t_s[st], k, ta.x, ta.y,
-                           np.asarray(ta.month, dtype=np.int64), month_ns, month_of_start,
-                           float(grid.x0), float(grid.y0), float(grid.cell_m), int(grid.nx), int(grid.ny), bits)
-        cell_bits = bits[flat]
+    # a sparse grid keeps bits for the polygons' cells only (slots), a dense one for every cell
+    slots = np.unique(flat) if grid.sparse else np.zeros(0, dtype=np.int64)
+    bits = np.zeros(slots.size if grid.sparse else grid.nx * grid.ny, dtype=np.uint16)
+    _month_bits_kernel(ta.x[a], ta.y[a], ta.t_s[a], ta.x[st], ta.y[st], ta.t_s[st], k, ta.x, ta.y,
+                       np.asarray(ta.month, dtype=np.int64), month_ns, month_of_start,
+                       float(grid.x0), float(grid.y0), float(grid.cell_m), int(grid.nx), int(grid.ny), slots, bits)
+    cell_bits = bits[np.searchsorted(slots, flat)] if grid.sparse else bits[flat]
     starts = np.cumsum(sizes) - sizes
     poly_bits = np.zeros(sizes.size, dtype=np.uint16)
     nonempty = sizes > 0
@@ -325,35 +337,6 @@ def _footprint_months(ta: TrackArrays, grid: Grid, cells: pd.Series) -> list[tup
     months = np.arange(1, 13)
     has = (poly_bits[:, None] >> months[None, :]) & 1
     return [tuple(int(m) for m in months[h.astype(bool)]) for h in has]
-
-
-def _sparse_month_bits(ta: TrackArrays, st: np.ndarray, a: np.ndarray, k: np.ndarray, month_ns: np.ndarray,
-                       month_of_start: np.ndarray, grid: Grid, flat: np.ndarray) -> np.ndarray:
-    """Month bits of the cells ``flat`` from the same samples as :func:`_month_bits_kernel`, without an
-    array over the grid (sparse grids): the samples' cells sorted, their bits OR-ed per cell."""
-    n_s = int(k.sum())
-    sid = np.repeat(np.arange(k.size), k)
-    j = np.arange(n_s) - np.repeat(np.cumsum(k) - k, k)
-    frac = j / np.maximum(k - 1, 1)[sid]
-    xa, ya, ta_s = ta.x[a][sid], ta.y[a][sid], ta.t_s[a][sid]
-    x = np.r_[xa + frac * (ta.x[st][sid] - xa), ta.x]
-    y = np.r_[ya + frac * (ta.y[st][sid] - ya), ta.y]
-    ns = ((ta_s + frac * (ta.t_s[st][sid] - ta_s)) * 1e9).astype(np.int64)
-    month = np.r_[month_of_start[np.searchsorted(month_ns, ns, side="right") - 1],
-                  np.asarray(ta.month, dtype=np.int64)]
-    i = np.floor((x - grid.x0) / grid.cell_m)
-    r = np.floor((y - grid.y0) / grid.cell_m)
-    ok = (i >= 0) & (i < grid.nx) & (r >= 0) & (r < grid.ny)
-    cell = r[ok].astype(np.int64) * grid.nx + i[ok].astype(np.int64)
-    bit = (np.uint16(1) << month[ok].astype(np.uint16)).astype(np.uint16)
-    order = np.argsort(cell, kind="stable")
-    cell, bit = cell[order], bit[order]
-    if cell.size == 0:
-        return np.zeros(flat.size, dtype=np.uint16)
-    first = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
-    uc, ub = cell[first], np.bitwise_or.reduceat(bit, first)
-    pos = np.minimum(np.searchsorted(uc, flat), uc.size - 1)
-    return np.where(uc[pos] == flat, ub[pos], 0).astype(np.uint16)
 
 
 def _attributes(polys: pd.DataFrame, ta: TrackArrays, hotspots: gpd.GeoDataFrame | None,

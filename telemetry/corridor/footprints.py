@@ -608,16 +608,21 @@ class Footprints:
         Flat cell indices of each animal's footprint (by animal code; empty if none).
     var_m2_s : ndarray
         σ²_m per animal code (m²/s).
-    occupied, occupied_count : ndarray, optional
-        On a sparse grid: the sorted flat cells of any footprint and their animal counts (int16).
     """
 
     grid: Grid
     count: np.ndarray | None
     cells: list[np.ndarray]
     var_m2_s: np.ndarray
-    occupied: np.ndarray | None = None
-    occupied_count: np.ndarray | None = None
+
+    def occupied(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted flat cells covered by any footprint and the number of animals on each (int16)."""
+        if self.count is not None:
+            flat = self.count.ravel()
+            occ = np.flatnonzero(flat)
+            return occ, flat[occ]
+        occ, n = np.unique(np.concatenate(self.cells) if self.cells else np.zeros(0, np.int64), return_counts=True)
+        return occ, n.astype(np.int16)
 
 
 def _bridges(ta: TrackArrays, var_m2_s: np.ndarray, k_sigma: float,
@@ -865,10 +870,8 @@ def stack_cells(grid: Grid, parts: Iterable[list[tuple[int, np.ndarray, float]]]
         for code, c, _ in part:
             cells[code] = c
     flat = np.concatenate(cells) if cells else np.zeros(0, dtype=np.int64)
-    if grid.sparse:  # counts of the occupied cells only
-        occ, n = np.unique(flat, return_counts=True)
-        return Footprints(grid=grid, count=None, cells=cells, var_m2_s=var_m2_s, occupied=occ,
-                          occupied_count=n.astype(np.int16))
+    if grid.sparse:  # no array over the grid: Footprints.occupied counts the cells
+        return Footprints(grid=grid, count=None, cells=cells, var_m2_s=var_m2_s)
     # each animal's cells are distinct, so the bincount is the number of animals per cell
     count = np.bincount(flat, minlength=grid.nx * grid.ny).astype(np.int16).reshape(grid.shape)
     return Footprints(grid=grid, count=count, cells=cells, var_m2_s=var_m2_s)
@@ -880,10 +883,9 @@ def stack_cells(grid: Grid, parts: Iterable[list[tuple[int, np.ndarray, float]]]
 def mask_polygons(mask: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Polygonise a boolean raster: one polygon per 4-connected group of True cells.
 
-    Each row's runs of consecutive True cells become one rectangle (vectorised with
-    ``np.diff``); the rectangles of each connected component (:func:`scipy.ndimage.label`,
-    4-connectivity) are unioned by GEOS. The Python loop runs over components, never
-    over cells.
+    Components by :func:`scipy.ndimage.label` (4-connectivity), polygons by
+    :func:`cell_polygons` (each row's runs as rectangles, unioned per component by GEOS).
+    The Python loop runs over components, never over cells.
 
     Parameters
     ----------
@@ -909,19 +911,8 @@ def mask_polygons(mask: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray,
     labels, n = ndimage.label(mask)
     if n == 0:
         return np.array([], dtype=object), labels, 0
-    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    d = np.diff(padded, axis=1)
-    rs, cs = np.nonzero(d == 1)   # run starts (row-major order)
-    _, ce = np.nonzero(d == -1)   # run ends, same order
-    c = grid.cell_m
-    boxes = shapely.box(grid.x0 + cs * c, grid.y0 + rs * c, grid.x0 + ce * c, grid.y0 + (rs + 1) * c)
-    lab = labels[rs, cs]
-    order = np.argsort(lab, kind="stable")
-    groups = np.split(boxes[order], np.searchsorted(lab[order], np.arange(2, n + 1)))
-    # union per component, then drop the collinear vertices left by the rectangle edges
-    polys = np.array([shapely.union_all(g) for g in groups], dtype=object)
-    return shapely.simplify(polys, 0.0), labels, n
+    cells = np.flatnonzero(mask)
+    return cell_polygons(cells, labels.ravel()[cells], n, grid), labels, n
 
 
 def count_polygons(fp: Footprints, classes: tuple[int, ...] | None = None) -> pd.DataFrame:
@@ -943,9 +934,8 @@ def count_polygons(fp: Footprints, classes: tuple[int, ...] | None = None) -> pd
         grid CRS).
     """
     grid = fp.grid
-    if fp.count is None:
-        return _count_polygons_sparse(fp, classes)
-    max_count = int(fp.count.max()) if fp.count.size else 0
+    occ, cnt = fp.occupied()
+    max_count = int(cnt.max()) if cnt.size else 0
     if classes is None:
         classes = tuple(range(1, max_count + 1))
     # cell → animal pairs, once; each class then looks up the labels of those cells
@@ -953,21 +943,27 @@ def count_polygons(fp: Footprints, classes: tuple[int, ...] | None = None) -> pd
     a_codes = np.concatenate([np.full(c.size, g, dtype=np.int64) for g, c in enumerate(fp.cells)]
                              or [np.zeros(0, dtype=np.int64)])
     a_cells = np.concatenate(fp.cells or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+    # position of each footprint cell among the occupied ones (a table lookup on a dense grid)
+    a_pos = (np.searchsorted(occ, a_cells) if fp.count is None
+             else (np.cumsum(fp.count.ravel() > 0) - 1)[a_cells])
     rows = []
     for k in sorted(set(int(k) for k in classes)):  # a handful of classes
-        mask = fp.count >= k
-        if k < 1 or not mask.any():
+        keep = cnt >= k
+        if k < 1 or not keep.any():
             continue
-        polys, labels, n_lab = mask_polygons(mask, grid)
-        flat = labels.ravel()
-        lab_cells = np.flatnonzero(flat)
-        lab_of = flat[lab_cells]
+        cells = occ[keep]
+        if fp.count is None:
+            lab, n_lab = sparse_label(cells, grid.nx)
+        else:
+            labels, n_lab = ndimage.label(fp.count >= k)
+            lab = labels.ravel()[cells]
+        polys = cell_polygons(cells, lab, n_lab, grid)
         # stable sort of cells by label; ≤ 16-bit keys make numpy use an O(n) radix sort
-        order = np.argsort(lab_of.astype(np.uint16) if n_lab < 2**16 else lab_of, kind="stable")
-        lab_edges = np.searchsorted(lab_of[order], np.arange(1, n_lab + 2))
-        pair_lab = flat[a_cells]
-        inside = pair_lab > 0
-        key = pair_lab[inside].astype(np.int64) * n_anim + a_codes[inside]
+        order = np.argsort(lab.astype(np.uint16) if n_lab < 2**16 else lab, kind="stable")
+        lab_edges = np.searchsorted(lab[order], np.arange(1, n_lab + 2))
+        inside = keep[a_pos]
+        rank = np.cumsum(keep) - 1  # position of an occupied cell among this class's cells
+        key = lab[rank[a_pos[inside]]].astype(np.int64) * n_anim + a_codes[inside]
         # distinct (label, animal) pairs in (label, animal) order: a bitmap when it is
         # small (no sort), else one 1-D unique
         if (n_lab + 1) * n_anim <= 64_000_000:
@@ -978,48 +974,11 @@ def count_polygons(fp: Footprints, classes: tuple[int, ...] | None = None) -> pd
             key = np.unique(key)
         p_lab, p_code = key // n_anim, key % n_anim
         p_edges = np.searchsorted(p_lab, np.arange(1, n_lab + 2))
-        for lab, poly in enumerate(polys, start=1):
-            rows.append({
-                "n_animals": k,
-                "animal_codes": tuple(int(v) for v in p_code[p_edges[lab - 1]:p_edges[lab]]),
-                "cells": lab_cells[order[lab_edges[lab - 1]:lab_edges[lab]]],
-                "geometry": poly,
-            })
-    return pd.DataFrame(rows, columns=["n_animals", "animal_codes", "cells", "geometry"])
-
-
-def _count_polygons_sparse(fp: Footprints, classes: tuple[int, ...] | None) -> pd.DataFrame:
-    """:func:`count_polygons` from the sorted occupied cells of a sparse grid (same rows, same order)."""
-    grid = fp.grid
-    occ, cnt = fp.occupied, fp.occupied_count
-    max_count = int(cnt.max()) if cnt.size else 0
-    if classes is None:
-        classes = tuple(range(1, max_count + 1))
-    n_anim = max(len(fp.cells), 1)
-    a_codes = np.concatenate([np.full(c.size, g, dtype=np.int64) for g, c in enumerate(fp.cells)]
-                             or [np.zeros(0, dtype=np.int64)])
-    a_cells = np.concatenate(fp.cells or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
-    a_pos = np.searchsorted(occ, a_cells)  # every footprint cell is occupied: exact positions, once
-    rows = []
-    for k in sorted(set(int(k) for k in classes)):
-        keep = cnt >= k if k >= 1 else np.zeros(cnt.size, dtype=bool)
-        cells = occ[keep]
-        if cells.size == 0:
-            continue
-        lab, n_lab = sparse_label(cells, grid.nx)
-        polys = _run_polygons(cells, lab, n_lab, grid)
-        order = np.argsort(lab, kind="stable")
-        edges = np.searchsorted(lab[order], np.arange(1, n_lab + 2))
-        inside = keep[a_pos]
-        rank = np.cumsum(keep) - 1  # position of an occupied cell among the kept ones
-        key = np.unique(lab[rank[a_pos[inside]]].astype(np.int64) * n_anim + a_codes[inside])
-        p_lab, p_code = key // n_anim, key % n_anim
-        p_edges = np.searchsorted(p_lab, np.arange(1, n_lab + 2))
         for lb, poly in enumerate(polys, start=1):
             rows.append({
                 "n_animals": k,
                 "animal_codes": tuple(int(v) for v in p_code[p_edges[lb - 1]:p_edges[lb]]),
-                "cells": cells[order[edges[lb - 1]:edges[lb]]],
+                "cells": cells[order[lab_edges[lb - 1]:lab_edges[lb]]],
                 "geometry": poly,
             })
     return pd.DataFrame(rows, columns=["n_animals", "animal_codes", "cells", "geometry"])
@@ -1051,8 +1010,9 @@ def sparse_label(cells: np.ndarray, nx: int) -> tuple[np.ndarray, int]:
     return rank[comp] + 1, int(n_comp)
 
 
-def _run_polygons(cells: np.ndarray, lab: np.ndarray, n_lab: int, grid: Grid) -> np.ndarray:
-    """Polygons of labelled sorted cells: each row's runs as rectangles, unioned per label (as :func:`mask_polygons`)."""
+def cell_polygons(cells: np.ndarray, lab: np.ndarray, n_lab: int, grid: Grid) -> np.ndarray:
+    """Polygons of labelled sorted flat cells: each row's runs of cells as rectangles, unioned per
+    label 1..``n_lab`` (collinear vertices of the rectangle edges dropped), in the grid CRS."""
     row = cells // grid.nx
     col = cells % grid.nx
     start = np.r_[True, (cells[1:] != cells[:-1] + 1) | (row[1:] != row[:-1])]
