@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from telemetry.threads import thread_map
+
 __all__ = [
     "DEFAULT_GRID_DEG",
     "check_grid_deg",
@@ -170,14 +172,21 @@ def generalise_polygons(geoms: np.ndarray, grid_deg: float) -> np.ndarray:
     geoms = np.asarray(geoms, dtype=object)
     out = np.full(len(geoms), None, dtype=object)
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    for gi in np.flatnonzero(ok):
-        ci, cj = _cells_of(geoms[gi], grid_deg)
-        if len(ci):
-            # cells of one geometry form a coverage (edge-matched squares): coverage_union is
-            # exact and keeps vertices on cell corners; simplify(0) drops the collinear
-            # corners between cells (still lattice points)
-            merged = shapely.simplify(shapely.coverage_union_all(cell_polygons(ci, cj, grid_deg)), 0.0)
-            out[gi] = shapely.orient_polygons(shapely.normalize(merged))
+
+    def one(geom: shapely.Geometry) -> shapely.Geometry | None:
+        ci, cj = _cells_of(geom, grid_deg)
+        if not len(ci):
+            return None
+        # cells of one geometry form a coverage (edge-matched squares): coverage_union is
+        # exact and keeps vertices on cell corners; simplify(0) drops the collinear
+        # corners between cells (still lattice points)
+        merged = shapely.simplify(shapely.coverage_union_all(cell_polygons(ci, cj, grid_deg)), 0.0)
+        return shapely.orient_polygons(shapely.normalize(merged))
+
+    idx = np.flatnonzero(ok)
+    # geometries on threads: the GEOS cuts release the GIL
+    for gi, g in zip(idx, thread_map(one, geoms[idx]), strict=True):
+        out[gi] = g
     return out
 
 

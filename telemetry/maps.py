@@ -67,7 +67,7 @@ from folium.map import Layer
 from telemetry.errors import TelemetryError
 from telemetry.export import atomic_write
 from telemetry.schema import endpoint_columns
-from telemetry.trajectory._arrays import usable_mask
+from telemetry.trajectory._arrays import distinct, usable_mask
 from telemetry.trajectory.projection import _centre
 
 __all__ = ["render_map", "MapBudget", "leaflet_assets", "SENSITIVE_NOTE", "ANIMAL_COLOURS", "LAYER_NAMES"]
@@ -460,7 +460,7 @@ def _track_lines(tab: pd.DataFrame, n_animals: int, crs: _LocalPlane, simplify_m
         return out, info
     lines = shapely.transform(lines, crs.inv)
     multi = shapely.multilinestrings(lines, indices=part_animal)
-    for i, code in enumerate(np.unique(part_animal)):
+    for i, code in enumerate(distinct(part_animal)):
         out[int(code)] = multi[i]
     return out, info
 

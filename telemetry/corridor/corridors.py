@@ -49,6 +49,7 @@ from telemetry.corridor.footprints import (
     stack_footprints,
     track_arrays,
 )
+from telemetry.trajectory._arrays import distinct
 
 __all__ = ["CorridorParams", "corridors", "corridor_layers", "CORRIDOR_COLUMNS"]
 
@@ -323,7 +324,7 @@ def _footprint_months(ta: TrackArrays, grid: Grid, cells: pd.Series) -> list[tup
         return []
     flat = np.concatenate([np.asarray(c, dtype=np.int64) for c in cells]) if sizes.sum() else np.zeros(0, np.int64)
     # a sparse grid keeps bits for the polygons' cells only (slots), a dense one for every cell
-    slots = np.unique(flat) if grid.sparse else np.zeros(0, dtype=np.int64)
+    slots = distinct(flat) if grid.sparse else np.zeros(0, dtype=np.int64)
     bits = np.zeros(slots.size if grid.sparse else grid.nx * grid.ny, dtype=np.uint16)
     _month_bits_kernel(ta.x[a], ta.y[a], ta.t_s[a], ta.x[st], ta.y[st], ta.t_s[st], k, ta.x, ta.y,
                        np.asarray(ta.month, dtype=np.int64), month_ns, month_of_start,
@@ -368,7 +369,7 @@ def _attributes(polys: pd.DataFrame, ta: TrackArrays, hotspots: gpd.GeoDataFrame
                 lmetric = _to_metric(lines.geometry.values, ta.crs)
                 pred = ("dwithin", p.border_dist_m) if p.border_dist_m > 0 else ("intersects", None)
                 pi, _ = shapely.STRtree(lmetric).query(geoms, predicate=pred[0], distance=pred[1])
-                cross[np.unique(pi)] = True
+                cross[pi] = True
         if hotspots is not None and len(hotspots):
             h = hotspots.to_crs("EPSG:4326") if hotspots.crs is not None else hotspots
             hmetric = _to_metric(h.geometry.values, ta.crs)

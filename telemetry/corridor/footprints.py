@@ -39,9 +39,7 @@ conservation. *Methods in Ecology and Evolution* 13(11), 2397–2403.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -52,7 +50,8 @@ import shapely
 from scipy import ndimage, optimize, sparse, special
 from scipy.sparse import csgraph
 
-from telemetry.trajectory._arrays import group_codes, sorted_usable, usable_mask
+from telemetry.threads import thread_map
+from telemetry.trajectory._arrays import distinct, group_codes, sorted_usable, usable_mask
 
 __all__ = [
     "TrackArrays",
@@ -561,8 +560,11 @@ def utilisation(xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray, 
     return out
 
 
-def footprint_mask(ud: np.ndarray, level: float = 0.99) -> np.ndarray:
+def footprint_mask(ud: np.ndarray, level: float = 0.99, *, key: np.ndarray | None = None) -> np.ndarray:
     """Cells of the ``level`` isopleth: the highest-UD cells whose sum reaches ``level``.
+
+    Equal values are taken in ``key`` order (default: position in ``ud``), so the
+    result does not depend on the order the cells come in when ``key`` is given.
 
     Parameters
     ----------
@@ -570,6 +572,8 @@ def footprint_mask(ud: np.ndarray, level: float = 0.99) -> np.ndarray:
         Utilisation distribution (any shape; need not sum exactly to 1).
     level : float
         Probability mass of the footprint (0.99 in Sawyer et al. 2009).
+    key : ndarray of int, optional
+        Tie-break order of the cells (e.g. flat grid indices), same size as ``ud``.
 
     Returns
     -------
@@ -579,20 +583,50 @@ def footprint_mask(ud: np.ndarray, level: float = 0.99) -> np.ndarray:
     --------
     >>> footprint_mask(np.array([0.5, 0.3, 0.15, 0.05]), 0.9).tolist()
     [True, True, True, False]
+    >>> footprint_mask(np.array([0.25, 0.25, 0.25, 0.25]), 0.5, key=np.array([3, 2, 1, 0])).tolist()
+    [False, False, True, True]
     """
     flat = ud.ravel()
     total = flat.sum()
-    if total <= 0:
-        return np.zeros(ud.shape, dtype=bool)
-    nz = np.flatnonzero(flat > 0)
-    vals = flat[nz]
-    order = np.argsort(-vals, kind="stable")
-    csum = np.cumsum(vals[order])
-    # first index where the cumulative mass reaches the level: it and all above are in
-    last = min(int(np.searchsorted(csum, level * total, side="left")), order.size - 1)
     mask = np.zeros(flat.size, dtype=bool)
-    mask[nz[order[: last + 1]]] = True
+    if total <= 0:
+        return mask.reshape(ud.shape)
+    nz = np.flatnonzero(flat > 0)
+    mask[nz[_top_mass(flat[nz], level * total, None if key is None else np.asarray(key).ravel()[nz])]] = True
     return mask.reshape(ud.shape)
+
+
+_MASS_BINS_PER_OCTAVE = 32
+"""Value classes per factor of 2 in :func:`_top_mass` (only the class the cut falls in is sorted)."""
+
+
+def _top_mass(vals: np.ndarray, target: float, key: np.ndarray | None) -> np.ndarray:
+    """Indices of the largest positive ``vals`` whose running sum (largest first, ties in
+    ``key`` order, else position) first reaches ``target`` (at least one, at most all).
+
+    The same cut as sorting all values, in O(n): values are binned by their log₂
+    (``_MASS_BINS_PER_OCTAVE`` per octave); bins above the one where the mass crosses
+    ``target`` are taken whole and only that bin's values are sorted (a sort of 20M values
+    was most of a wide-ranging animal's footprint time).
+    """
+    n = vals.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if target >= vals.sum():  # the whole mass (level 1): every cell, not an accident of rounding
+        return np.arange(n)
+    b = np.floor(np.log2(vals) * _MASS_BINS_PER_OCTAVE).astype(np.int64)
+    b = b.max() - b  # 0 = highest values
+    mass = np.bincount(b, weights=vals)
+    above = np.r_[0.0, np.cumsum(mass)[:-1]]  # mass of the bins above each bin
+    crossing = np.flatnonzero(above + mass >= target)
+    cut_bin = int(crossing[0]) if crossing.size else mass.size - 1
+    inside = np.flatnonzero(b < cut_bin)
+    cand = np.flatnonzero(b == cut_bin)
+    tie = cand if key is None else key[cand]
+    cand = cand[np.lexsort((tie, -vals[cand]))]
+    csum = above[cut_bin] + np.cumsum(vals[cand])
+    last = min(int(np.searchsorted(csum, target, side="left")), cand.size - 1)
+    return np.concatenate([inside, cand[:last + 1]])
 
 
 @dataclass(frozen=True)
@@ -687,7 +721,7 @@ def footprint_cells(ta: TrackArrays, grid: Grid, animals: np.ndarray | None = No
         var_m2_s = brownian_variance(_subset(ta, animals))
     var_m2_s = np.asarray(var_m2_s, dtype=float)
     st, a, T, owner, vm, reach = _bridges(ta, var_m2_s, k_sigma, grid.cell_m)
-    codes = np.unique(owner)
+    codes = distinct(owner)
     if animals is not None:
         codes = np.intersect1d(codes, np.asarray(animals, dtype=np.int64))
     order = np.argsort(owner, kind="stable")
@@ -715,12 +749,8 @@ def footprint_cells(ta: TrackArrays, grid: Grid, animals: np.ndarray | None = No
         jj, ii = np.nonzero(footprint_mask(ud, level))
         return code, (jj + j0).astype(np.int64) * grid.nx + (ii + i0), v
 
-    workers = max(1, min(n_threads or os.cpu_count() or 1, codes.size))
-    if workers == 1:
-        return [one(k) for k in range(codes.size)]
-    # animals are independent; map() keeps the input order, so the output is deterministic
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, range(codes.size)))
+    # animals are independent; thread_map keeps their order, so the output is deterministic
+    return thread_map(one, range(codes.size), max_workers=n_threads)
 
 
 TILE_SIDE = 1024
@@ -776,14 +806,11 @@ def _tiled_cells(ta: TrackArrays, p: np.ndarray, s: np.ndarray, T: np.ndarray, r
         return np.zeros(0, dtype=np.int64)
     # tiles along the path on threads (the kernel releases the GIL): one wide animal is often
     # most of a study's footprint time; map() keeps the tile order, so the result is fixed
-    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, starts.size))) as pool:
-        parts = list(pool.map(one_tile, starts, ends))
+    parts = thread_map(lambda ab: one_tile(*ab), zip(starts, ends, strict=True))
     cell = np.concatenate([c for c, _ in parts])
     val = np.concatenate([x for _, x in parts])
-    order = np.argsort(cell, kind="stable")  # cell order, as the dense window's row-major scan
-    cell, val = cell[order], val[order]
-    keep = footprint_mask(val, level)
-    return cell[keep]
+    # ties by cell index, as the dense window's row-major scan; only the kept cells are sorted
+    return np.sort(cell[_top_mass(val, level * val.sum(), cell)]) if cell.size else cell
 
 
 def _subset(ta: TrackArrays, animals: np.ndarray | None) -> TrackArrays:
@@ -971,7 +998,7 @@ def count_polygons(fp: Footprints, classes: tuple[int, ...] | None = None) -> pd
             seen[key] = True
             key = np.flatnonzero(seen)
         else:
-            key = np.unique(key)
+            key = distinct(key)
         p_lab, p_code = key // n_anim, key % n_anim
         p_edges = np.searchsorted(p_lab, np.arange(1, n_lab + 2))
         for lb, poly in enumerate(polys, start=1):
@@ -988,41 +1015,60 @@ def sparse_label(cells: np.ndarray, nx: int) -> tuple[np.ndarray, int]:
     """4-connected components of sorted flat cells (row-major, ``nx`` columns), as :func:`scipy.ndimage.label`
     numbers them: 1, 2, … in the order of each component's first cell.
 
+    Labels runs (a row's consecutive cells) rather than cells: a run touches the runs of the
+    row below whose columns overlap its own, so the graph has one node per run (tens of
+    times fewer than cells on footprints).
+
     >>> sparse_label(np.array([0, 1, 3, 4, 7]), 4)  # rows [0 1 . 3], [4 . . 7]
     (array([1, 1, 2, 1, 2]), 2)
     """
     n = cells.size
     if n == 0:
         return np.zeros(0, dtype=np.int64), 0
-    idx = np.arange(n)
-    # the right neighbour of a cell, if occupied, is the next one in sorted order
-    has_r = np.r_[(cells[1:] == cells[:-1] + 1) & (cells[:-1] % nx != nx - 1), False]
-    up = np.minimum(np.searchsorted(cells, cells + nx), n - 1)
-    has_u = cells[up] == cells + nx
-    src = np.r_[idx[has_r], idx[has_u]]
-    dst = np.r_[idx[has_r] + 1, up[has_u]]
-    graph = sparse.coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n, n))
+    rs, re = cell_runs(cells, nx)
+    m = rs.size
+    first, last = cells[rs], cells[re]  # first and last cell of each run
+    # runs of the row above that overlap run q are those with last ≥ first[q] - nx and
+    # first ≤ last[q] - nx (a run lies in one row, so no other row's run meets both); runs are
+    # sorted, so that is the range lo..hi-1, empty when hi ≤ lo
+    lo = np.searchsorted(last, first - nx, side="left")
+    hi = np.searchsorted(first, last - nx, side="right")
+    width = np.maximum(hi - lo, 0)
+    q = np.repeat(np.arange(m), width)
+    other = np.repeat(lo, width) + (np.arange(int(width.sum())) - np.repeat(np.cumsum(width) - width, width))
+    graph = sparse.coo_matrix((np.ones(q.size, dtype=np.int8), (q, other)), shape=(m, m))
     n_comp, comp = csgraph.connected_components(graph, directed=False)
-    first = np.full(n_comp, n, dtype=np.int64)
-    np.minimum.at(first, comp, idx)
+    # runs are in cell order, so a component's first run holds its first cell
+    first_run = np.full(n_comp, m, dtype=np.int64)
+    np.minimum.at(first_run, comp, np.arange(m))
     rank = np.empty(n_comp, dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(n_comp)
-    return rank[comp] + 1, int(n_comp)
+    rank[np.argsort(first_run, kind="stable")] = np.arange(n_comp)
+    return np.repeat(rank[comp] + 1, re - rs + 1), int(n_comp)
+
+
+def cell_runs(cells: np.ndarray, nx: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first and of the last cell of every run of sorted flat cells (consecutive
+    cells of one row, ``nx`` columns).
+
+    >>> [a.tolist() for a in cell_runs(np.array([0, 1, 3, 4, 7]), 4)]
+    [[0, 2, 3, 4], [1, 2, 3, 4]]
+    """
+    if cells.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    start = np.r_[True, (cells[1:] != cells[:-1] + 1) | (cells[1:] % nx == 0)]
+    rs = np.flatnonzero(start)
+    return rs, np.r_[rs[1:], cells.size] - 1
 
 
 def cell_polygons(cells: np.ndarray, lab: np.ndarray, n_lab: int, grid: Grid) -> np.ndarray:
     """Polygons of labelled sorted flat cells: each row's runs of cells as rectangles, unioned per
     label 1..``n_lab`` (collinear vertices of the rectangle edges dropped), in the grid CRS."""
-    row = cells // grid.nx
-    col = cells % grid.nx
-    start = np.r_[True, (cells[1:] != cells[:-1] + 1) | (row[1:] != row[:-1])]
-    rs = np.flatnonzero(start)
-    re = np.r_[rs[1:], cells.size] - 1
+    rs, re = cell_runs(cells, grid.nx)
+    row, col, col_end = cells[rs] // grid.nx, cells[rs] % grid.nx, cells[re] % grid.nx
     c = grid.cell_m
-    boxes = shapely.box(grid.x0 + col[rs] * c, grid.y0 + row[rs] * c, grid.x0 + (col[re] + 1) * c,
-                        grid.y0 + (row[rs] + 1) * c)
+    boxes = shapely.box(grid.x0 + col * c, grid.y0 + row * c, grid.x0 + (col_end + 1) * c, grid.y0 + (row + 1) * c)
     rl = lab[rs]
     order = np.argsort(rl, kind="stable")
     groups = np.split(boxes[order], np.searchsorted(rl[order], np.arange(2, n_lab + 1)))
-    polys = np.array([shapely.union_all(g) for g in groups], dtype=object)
+    polys = np.array(thread_map(shapely.union_all, groups), dtype=object)  # GEOS releases the GIL
     return shapely.simplify(polys, 0.0)

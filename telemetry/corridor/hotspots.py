@@ -26,6 +26,7 @@ from shapely.ops import substring
 
 from telemetry.corridor.zones import load_zones, zone_borders
 from telemetry.schema import endpoint_columns
+from telemetry.trajectory._arrays import distinct
 
 __all__ = ["hotspots", "HOTSPOT_DEFAULTS"]
 
@@ -193,7 +194,7 @@ def _project(geom: shapely.Geometry, lon: np.ndarray, lat: np.ndarray):
         _, _, d = _GEOD.inv(g[:-1, 0], g[:-1, 1], g[1:, 0], g[1:, 1])
         cum_km.append(np.r_[0.0, np.cumsum(d)] / 1000.0)
     pos_km = np.zeros(len(lon))
-    for k in np.unique(part):  # vectorised over the points of each part
+    for k in distinct(part):  # vectorised over the points of each part
         on = part == k
         pos_km[on] = np.interp(pos_deg[on], cum_deg[k], cum_km[k])
     return part, pos_km, offset_km, sparts, cum_deg, cum_km, scale

@@ -141,6 +141,24 @@ def sorted_usable(df: pd.DataFrame, usable: np.ndarray | None = None) -> tuple[n
     return pos, codes, t
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of a 1-D array, by one sort and a mask.
+
+    numpy 2.3+ answers a plain ``np.unique`` with a hash table, which is up to 60× slower
+    than sorting on millions of scattered int64 cell indices (7.7 s vs 0.13 s for 7M).
+
+    >>> distinct(np.array([5, 1, 5, 3, 1])).tolist()
+    [1, 3, 5]
+    """
+    s = np.sort(np.asarray(values).ravel())
+    if s.size < 2:
+        return s
+    keep = np.empty(s.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
 def unique_ints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(values, return_inverse=True)`` for an int64 array: the sorted distinct
     values and each row's index among them. A presence table over ``min..max`` when that

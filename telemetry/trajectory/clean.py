@@ -41,6 +41,7 @@ from telemetry.schema import FLAGS
 from telemetry.trajectory._arrays import (
     FLAG_CODE,
     bearing_deg,
+    distinct,
     flag_codes,
     flags_to_series,
     group_codes,
@@ -167,7 +168,7 @@ def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.nd
     order_of = {int(c): i for i, c in enumerate(a[starts[:-1]])}
     candidates = sorted(((k, Config.for_species(k).clean.max_speed_kmh) for k in PROFILES if k != "auto"),
                         key=lambda kv: kv[1])
-    for code in np.unique(a):
+    for code in distinct(a):
         i = order_of[int(code)]
         lim = float(limit[i])
         vg, bg = v[g == code], np.radians(bear[g == code])

@@ -17,8 +17,6 @@ Only usable (unflagged) fixes count. Animals are independent: they run on a thre
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import contourpy
@@ -30,6 +28,7 @@ import shapely
 from scipy.signal import fftconvolve
 
 from telemetry.config import HomeRangeParams
+from telemetry.threads import thread_map
 from telemetry.trajectory._arrays import group_codes, usable_mask
 
 __all__ = ["home_ranges", "mcp", "kde"]
@@ -78,14 +77,8 @@ def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None) -> gpd.
 
     # animals are independent and most of their time is in code that releases the GIL (FFT,
     # sorts, PROJ, GEOS): threads use every core; map keeps the animals' order
-    n_workers = min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    if n_workers > 1:
-        with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            for part in pool.map(one, jobs):
-                rows.extend(part)
-    else:
-        for job in jobs:
-            rows.extend(one(job))
+    for part in thread_map(one, jobs):
+        rows.extend(part)
     cols = ["animal_id", "method", "level_pct", "area_km2", "n_fixes", "bandwidth_m", "geometry"]
     if not rows:
         return gpd.GeoDataFrame({c: [] for c in cols}, geometry="geometry", crs="EPSG:4326")
