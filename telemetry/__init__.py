@@ -17,8 +17,7 @@ from typing import Any
 
 from telemetry.errors import ConfigError, ParseError, TelemetryError
 from telemetry.parsers import ReadOptions, formats, read
-
-__version__ = "0.1.0"
+from telemetry.version import __version__
 
 _LAZY: dict[str, tuple[str, str]] = {
     "clean": ("telemetry.trajectory.clean", "clean"),
@@ -34,7 +33,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "to_movingpandas": ("telemetry.trajectory.interop", "to_movingpandas"),
     "from_movingpandas": ("telemetry.trajectory.interop", "from_movingpandas"),
     "process": ("telemetry.pipeline", "process"),
-    "track_summary": ("telemetry.pipeline", "track_summary"),
+    "track_summary": ("telemetry.trajectory.summary", "track_summary"),
     "analyse": ("telemetry.pipeline", "analyse"),
     "run": ("telemetry.pipeline", "run"),
     "crossings": ("telemetry.corridor.crossings", "crossings"),

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from telemetry.arrays import group_codes
 from telemetry.errors import ConfigError, TelemetryError
-from telemetry.trajectory._arrays import group_codes
 
 __all__ = [
     "Engine", "LocalEngine", "DaskEngine", "get_engine", "ENGINES", "balanced_groups", "animal_partitions",
@@ -214,7 +214,7 @@ class DaskEngine(Engine):
         except Exception:
             raise TelemetryError(f"the Dask scheduler at {address} has no workers "
                                  f"(waited {self.timeout_s:g} s); start some with `dask worker {address}`") from None
-        from telemetry import __version__
+        from telemetry.version import __version__
 
         try:
             versions = client.run(_package_version)
@@ -293,9 +293,9 @@ class DaskEngine(Engine):
 
 def _package_version() -> str:
     """The telemetry version a worker imports (run on each worker)."""
-    import telemetry
+    from telemetry.version import __version__
 
-    return telemetry.__version__
+    return __version__
 
 
 def _new_client(distributed: Any, *args: Any, timeout_s: float, **kwargs: Any) -> Any:

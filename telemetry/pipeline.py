@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from telemetry.arrays import group_codes, is_sorted_by, lexsort_small_keys, time_ns
 from telemetry.config import Config, load_config
 from telemetry.engine import Engine, LocalEngine, animal_partitions, concat_parts, get_engine
 from telemetry.errors import TelemetryError
-from telemetry.trajectory._arrays import group_codes, is_sorted_by, lexsort_small_keys, time_ns, usable_mask
 from telemetry.trajectory.clean import clean
 from telemetry.trajectory.error_model import ErrorModel
 from telemetry.trajectory.metrics import metrics
@@ -36,12 +36,13 @@ from telemetry.trajectory.segment import segment
 from telemetry.trajectory.smooth import estimate_error_model
 from telemetry.trajectory.smooth import smooth as smooth_tracks
 from telemetry.trajectory.states import label_states
+from telemetry.trajectory.summary import track_summary
 
 if TYPE_CHECKING:
     from telemetry.corridor.corridors import CorridorParams
     from telemetry.corridor.footprints import Footprints, TrackArrays
 
-__all__ = ["process", "track_summary", "analyse", "Products", "run", "RunResult", "RUN_STEPS"]
+__all__ = ["process", "analyse", "Products", "run", "RunResult", "RUN_STEPS"]
 
 
 def process(
@@ -181,75 +182,6 @@ def _finish_steps(tracks: pd.DataFrame, cfg: Config, error_model: ErrorModel | N
     return tracks
 
 
-def track_summary(tracks: pd.DataFrame) -> pd.DataFrame:
-    """Per-animal summary of processed tracks.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``animal_id``; ``rows``, ``usable``, ``flagged``, ``segments``, ``clusters``,
-        ``first``/``last`` (UTC time of usable fixes), ``days``, ``distance_km`` (sum of
-        steps), ``median_step_h``; from what the steps found (``tracks.attrs``, where
-        present): ``profile_fits`` (the animal's speeds agree with the species profile),
-        ``speed_limit_kmh`` (the limit used), ``speed_p99_kmh``, ``flagged_speed_share``
-        (share of fixes flagged speed/spike), ``suggested_profile`` (when it does not fit),
-        ``movement_model`` (the smoother's model) and ``n_states`` (behavioural states,
-        empty with a reason in ``quality.json`` when none were fitted).
-    """
-    ok = usable_mask(tracks)
-    codes, labels = group_codes(tracks)
-    k = len(labels)
-    rows = np.bincount(codes, minlength=k)
-    usable = np.bincount(codes[ok], minlength=k)
-    out = pd.DataFrame({"rows": rows, "usable": usable, "flagged": rows - usable},
-                       index=pd.Index(labels, name="animal_id"))
-    for col, name in (("segment_id", "segments"), ("cluster_id", "clusters")):
-        if col in tracks.columns:
-            ids = tracks[col].to_numpy(dtype=float, na_value=np.nan)
-            m = np.isfinite(ids)
-            # distinct (animal, id) pairs by hashing: np.unique(axis=0) sorted rows as
-            # structured records (seconds at 1M rows)
-            pairs = pd.DataFrame({"code": codes[m], "id": ids[m]}).drop_duplicates()
-            out[name] = np.bincount(pairs["code"].to_numpy(), minlength=k) if len(pairs) else 0
-    t = time_ns(tracks)
-    first = np.full(k, np.iinfo(np.int64).max)
-    last = np.full(k, np.iinfo(np.int64).min)
-    np.minimum.at(first, codes[ok], t[ok])
-    np.maximum.at(last, codes[ok], t[ok])
-    has = usable > 0
-    out["first"] = pd.to_datetime(np.where(has, first, np.iinfo(np.int64).min), utc=True)
-    out["last"] = pd.to_datetime(np.where(has, last, np.iinfo(np.int64).min), utc=True)
-    out["days"] = np.where(has, (last - first) / 86_400e9, np.nan)
-    if "step_m" in tracks.columns:
-        step = tracks["step_m"].to_numpy(dtype=float)
-        sm = ok & np.isfinite(step)
-        out["distance_km"] = np.bincount(codes[sm], step[sm], minlength=k) / 1000.0
-        dt = tracks["dt_s"].to_numpy(dtype=float)
-        med = pd.Series(dt[sm] / 3600.0).groupby(codes[sm]).median()
-        out["median_step_h"] = med.reindex(np.arange(k)).to_numpy()
-    _add_diagnostics(out, tracks.attrs)
-    return out[out["rows"] > 0]
-
-
-def _add_diagnostics(out: pd.DataFrame, attrs: dict) -> None:
-    """Per-animal columns of :func:`track_summary` from the steps' ``attrs`` (in place)."""
-    names = [str(a) for a in out.index]
-    check = attrs.get("profile_check") or {}
-    if check:
-        get = lambda key: [check.get(a, {}).get(key) for a in names]  # noqa: E731
-        out["profile_fits"] = pd.array(get("fits"), dtype="boolean")
-        out["speed_limit_kmh"] = pd.array(get("max_speed_kmh"), dtype="Float64")
-        out["speed_p99_kmh"] = pd.array(get("speed_p99_kmh"), dtype="Float64")
-        out["flagged_speed_share"] = pd.array(get("flagged_share"), dtype="Float64")
-        out["suggested_profile"] = pd.array(get("suggested_profile"), dtype="string")
-    smooth = attrs.get("smooth") or {}
-    if smooth:
-        out["movement_model"] = pd.array([smooth.get(a, {}).get("model") for a in names], dtype="string")
-    states = attrs.get("states") or {}
-    if states:
-        out["n_states"] = pd.array([states.get(a, {}).get("n_states") for a in names], dtype="Int64")
-
-
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     """Rows by (animal, time), rows without time last, file order breaking ties."""
     codes, _ = group_codes(df)
@@ -285,7 +217,7 @@ def _clean_part(fixes: pd.DataFrame | tuple[str, list[str]], cfg: Config,
     ``fixes`` is the partition, or ``(dataset path, animal ids)`` for the worker to read.
     """
     if isinstance(fixes, tuple):
-        from telemetry.dataset import read_dataset
+        from telemetry.io.dataset import read_dataset
 
         fixes = read_dataset(fixes[0], animals=fixes[1])
     fixes = fixes.copy(deep=False)
@@ -318,7 +250,7 @@ def _merge_attrs(parts: list[pd.DataFrame]) -> dict:
 def _process_distributed(data: object, cfg: Config, engine: Engine, *, deployments: pd.DataFrame | None,
                          smooth: bool, states: bool, error_model_prior: ErrorModel | None = None) -> pd.DataFrame:
     """:func:`process` on a cluster: partitions of whole animals → workers → in-process order."""
-    from telemetry import dataset
+    from telemetry.io import dataset
 
     path = dataset.single_dataset(data)
     if path is not None:
@@ -630,8 +562,8 @@ def run(
     error_model : ErrorModel, optional
         A calibration of the collars' location error, as for :func:`process`.
     """
+    from telemetry.outputs.runfolder import check_writable, staged_folder, write_manifest
     from telemetry.parsers import read
-    from telemetry.runfolder import check_writable, staged_folder, write_manifest
 
     announce = step or (lambda name: None)
     final = Path(out_dir)
@@ -668,9 +600,10 @@ def _skipped_files(tracks: pd.DataFrame) -> list[dict[str, str]]:
 def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[str], object],
               engine: str | Engine | None, error_model: ErrorModel | None, grid_deg: float) -> RunResult:
     """:func:`run` after reading, writing into the (staging) folder ``out``."""
-    from telemetry.export import frozen_heap, write_tracks
-    from telemetry.maps import render_map
-    from telemetry.quality import summarize
+    from telemetry.io.atomic import frozen_heap
+    from telemetry.io.points import write_tracks
+    from telemetry.outputs.maps import render_map
+    from telemetry.trajectory.quality import summarize
     from telemetry.trajectory.segment import cluster_table
 
     # the quality summary of the raw fixes is computed on a thread while they are processed
@@ -708,9 +641,10 @@ def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality:
 
     ``summary`` is :func:`track_summary` of ``tracks`` (written as ``track_summary.csv``
     and the animal table of ``index.html``); ``tracks_written`` the writing of
-    ``tracks.parquet`` (:func:`~telemetry.export.write_tracks`), under way on a thread.
+    ``tracks.parquet`` (:func:`~telemetry.io.points.write_tracks`), under way on a thread.
     """
-    from telemetry.export import atomic_write, write_deliverables
+    from telemetry.io.atomic import atomic_write
+    from telemetry.outputs.deliverables import write_deliverables
     from telemetry.trajectory.clean import flag_summary
 
     tables = [out / "tracks.parquet", out / "track_summary.csv", out / "flag_summary.csv", out / "quality.json"]

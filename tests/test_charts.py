@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from telemetry import charts
+from telemetry.outputs import charts
 
 
 def _tracks() -> pd.DataFrame:
@@ -71,8 +71,8 @@ def test_empty_inputs_still_give_charts(tmp_path, cx):
 
 def test_fast_tables_match_the_reference_computations():
     """Daily distances and the vectorised 90th percentile give the very same floats."""
-    from telemetry.quality import group_quantile
     from telemetry.trajectory.metrics import daily_distance, metrics
+    from telemetry.trajectory.quality import group_quantile
 
     tr = metrics(_tracks().assign(animal_id=lambda d: d["animal_id"].astype("category")))
     ref = daily_distance(tr)
@@ -99,7 +99,7 @@ def test_per_animal_charts_keep_at_most_max_animals(tmp_path):
     """Hundreds of animals: the heat map keeps the lowest fix success, the box plot a spread."""
     import matplotlib.image as mpimg
 
-    from telemetry import charts
+    from telemetry.outputs import charts
 
     rng = np.random.default_rng(4)
     n_animals, per = 120, 60
@@ -124,10 +124,10 @@ def test_per_animal_charts_keep_at_most_max_animals(tmp_path):
 
 
 def _monthly_fix_success_via_group_stats(tracks: pd.DataFrame) -> pd.DataFrame:
-    """The reference: telemetry.quality.group_stats over (animal, month) of the rows inside
+    """The reference: telemetry.trajectory.quality.group_stats over (animal, month) of the rows inside
     each animal's span of usable fixes (what monthly_fix_success computed before)."""
-    from telemetry.quality import group_stats
-    from telemetry.trajectory._arrays import usable_mask
+    from telemetry.arrays import usable_mask
+    from telemetry.trajectory.quality import group_stats
 
     tr = tracks.assign(animal_id=tracks["animal_id"].astype(object).where(tracks["animal_id"].notna(), None))
     ok = usable_mask(tr)

@@ -10,7 +10,8 @@ import pytest
 
 from telemetry.config import Config, load_config
 from telemetry.errors import TelemetryError
-from telemetry.pipeline import process, track_summary
+from telemetry.pipeline import process
+from telemetry.trajectory.summary import track_summary
 from tests.trajsim import simulate
 
 

@@ -289,7 +289,7 @@ def test_cli_writes_geojson(tmp_path) -> None:
 def test_user_zones_entries_and_exits_from_outside() -> None:
     """A park in open land: entering from outside and leaving it are crossings, placed on its outline."""
     from telemetry.corridor.hotspots import hotspots
-    from telemetry.export import crossing_counts
+    from telemetry.outputs.layers import crossing_counts
 
     park = gpd.GeoDataFrame({"name": ["P", "Q"]}, geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)],
                             crs=4326)

@@ -10,7 +10,7 @@ import pytest
 
 import telemetry
 from telemetry.cli.main import main
-from telemetry.dataset import (
+from telemetry.io.dataset import (
     MANIFEST,
     animal_from_partition,
     animal_groups,
@@ -114,7 +114,7 @@ def test_overwrites_a_dataset_but_not_other_folders(fixes, tmp_path):
 
 
 def test_telemetry_read_accepts_datasets_and_parquet_files(fixes, tracks, tmp_path):
-    from telemetry.export import write_tracks
+    from telemetry.io.points import write_tracks
 
     write_dataset(fixes, tmp_path / "ds")
     back = telemetry.read(tmp_path / "ds")

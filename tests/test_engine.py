@@ -147,7 +147,7 @@ def test_process_same_on_generated_set(cluster, generated):
 
 
 def test_process_reads_a_dataset_on_the_workers(cluster, generated, tmp_path):
-    from telemetry.dataset import write_dataset
+    from telemetry.io.dataset import write_dataset
 
     write_dataset(generated, tmp_path / "fixes")
     ref = telemetry.process(tmp_path / "fixes")
@@ -216,7 +216,9 @@ def test_connecting_checks_the_workers_package_version(cluster, monkeypatch):
     with DaskEngine(scheduler=address) as engine:  # same version: fine, and the cluster is not closed by it
         assert engine.n_threads == 2
     assert cluster.n_threads == 2
-    monkeypatch.setattr(telemetry, "__version__", "0.0.0-other")
+    import telemetry.version
+
+    monkeypatch.setattr(telemetry.version, "__version__", "0.0.0-other")
     with pytest.raises(telemetry.TelemetryError, match="another collar-telemetry version"):
         DaskEngine(scheduler=address).start()
 

@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from telemetry import export as ex
-from telemetry import generalise as gen
+from telemetry.io import points
+from telemetry.outputs import deliverables, formats
+from telemetry.outputs import generalise as gen
+from telemetry.outputs import layers as lay
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_tracks"
@@ -25,7 +27,7 @@ GRID = 0.1
 def sample() -> dict:
     """The sample end to end (computed once per test session)."""
     import telemetry
-    from telemetry.quality import summarize
+    from telemetry.trajectory.quality import summarize
 
     fixes = telemetry.read(SAMPLE)
     tracks = telemetry.process(fixes)
@@ -38,10 +40,10 @@ def sample() -> dict:
 @pytest.fixture(scope="module")
 def public_file(tmp_path_factory) -> Path:
     s = sample()
-    layers = ex.public_layers(s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], grid_deg=GRID)
-    meta = ex.export_metadata(audience="public", grid_deg=GRID, params={"x": 1}, tracks=s["tracks"], layers=layers)
+    layers = lay.public_layers(s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], grid_deg=GRID)
+    meta = lay.export_metadata(audience="public", grid_deg=GRID, params={"x": 1}, tracks=s["tracks"], layers=layers)
     path = tmp_path_factory.mktemp("pub") / "public.geojson"
-    ex.write_feature_collection(layers, path, meta)
+    formats.write_feature_collection(layers, path, meta)
     return path
 
 
@@ -106,7 +108,7 @@ def test_public_geojson_metadata(public_file):
 
 
 def test_public_file_reveals_positions_only_to_a_cell(public_file):
-    """The guarantee of telemetry.generalise, on the sample.
+    """The guarantee of telemetry.outputs.generalise, on the sample.
 
     (a) every exported coordinate is a corner or centre of the 0.1° lattice; hence
     (b) for every raw fix p (raw and smoothed), the nearest exported coordinate is no
@@ -151,15 +153,15 @@ def test_public_layers_ignore_where_in_the_cell(public_file):
     i, j = gen.cell_index(x, y, GRID)
     hs["geometry"] = shapely.points((i + rng.uniform(0.01, 0.99, len(i))) * GRID,
                                     (j + rng.uniform(0.01, 0.99, len(j))) * GRID)
-    a = ex.public_layers(s["crossings"], s["hotspots"], grid_deg=GRID)
-    b = ex.public_layers(s["crossings"].assign(lon=0.0, lat=0.0), hs, grid_deg=GRID)
+    a = lay.public_layers(s["crossings"], s["hotspots"], grid_deg=GRID)
+    b = lay.public_layers(s["crossings"].assign(lon=0.0, lat=0.0), hs, grid_deg=GRID)
     meta = {"m": 1}
-    assert ex.feature_collection(a, meta) == ex.feature_collection(b, meta)
+    assert formats.feature_collection(a, meta) == formats.feature_collection(b, meta)
 
 
 def test_crossing_counts_add_up():
     cx = sample()["crossings"]
-    counts = ex.crossing_counts(cx)
+    counts = lay.crossing_counts(cx)
     assert counts["n_events"].sum() == len(cx)
     assert (counts["n_animals"] <= counts["n_events"]).all()
     assert counts["month"].str.fullmatch(r"\d{4}-\d{2}").all()
@@ -174,11 +176,11 @@ def test_every_format_is_reproducible_and_readable(tmp_path, ext):
     import pyogrio
 
     s = sample()
-    layers = ex.public_layers(s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], grid_deg=GRID)
-    meta = ex.export_metadata(audience="public", grid_deg=GRID, tracks=s["tracks"], layers=layers)
+    layers = lay.public_layers(s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], grid_deg=GRID)
+    meta = lay.export_metadata(audience="public", grid_deg=GRID, tracks=s["tracks"], layers=layers)
     a, b = tmp_path / f"a.{ext}", tmp_path / f"b.{ext}"
-    ex.write_layers(layers, a, meta)
-    ex.write_layers(layers, b, meta)
+    formats.write_layers(layers, a, meta)
+    formats.write_layers(layers, b, meta)
     assert a.read_bytes() == b.read_bytes()
     n = sum(len(v) for v in layers.values())
     if ext == "gpkg":
@@ -203,19 +205,19 @@ def test_internal_export_keeps_exact_positions(tmp_path):
     import geopandas as gpd
 
     s = sample()
-    layers = ex.internal_layers(s["tracks"], s["crossings"], s["hotspots"])
+    layers = lay.internal_layers(s["tracks"], s["crossings"], s["hotspots"])
     assert {"tracks", "crossings", "hotspots", "clusters"} <= set(layers)
-    meta = ex.export_metadata(audience="internal", grid_deg=None, tracks=s["tracks"], layers=layers)
+    meta = lay.export_metadata(audience="internal", grid_deg=None, tracks=s["tracks"], layers=layers)
     assert "EXACT" in meta["warning"] and meta["generated"].endswith("Z")
     path = tmp_path / "internal.geojson"
-    ex.write_layers({"crossings": layers["crossings"]}, path, meta)
+    formats.write_layers({"crossings": layers["crossings"]}, path, meta)
     doc = json.loads(path.read_text())
     assert_rfc7946(doc, path.read_text())
     got = np.array([f["geometry"]["coordinates"][0] for f in doc["features"]])
     want = np.array([g.geoms[0].coords[0] for g in s["crossings"].geometry])
     np.testing.assert_allclose(got, want, atol=5e-7)
     gp = tmp_path / "internal.gpkg"
-    ex.write_layers({"tracks": layers["tracks"]}, gp, meta)
+    formats.write_layers({"tracks": layers["tracks"]}, gp, meta)
     tr = gpd.read_file(gp, layer="tracks")
     assert len(tr) == int(s["tracks"]["lon"].notna().sum())
 
@@ -226,12 +228,12 @@ def test_write_deliverables_end_to_end(tmp_path):
     out.mkdir()
     (out / "map.html").write_text("<html></html>")
     args = (s["tracks"], s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], s["quality"], None)
-    files = ex.write_deliverables(out, *args)
+    files = deliverables.write_deliverables(out, *args)
     names = [p.relative_to(out).as_posix() for p in files]
     assert names == ["public.geojson", "internal.gpkg", "crossings_by_month.csv", "charts/fix_success.png",
                      "charts/daily_distance.png", "charts/crossings.png", "index.html"]
     digest = {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in names}
-    ex.write_deliverables(out, *args)
+    deliverables.write_deliverables(out, *args)
     assert digest == {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in names}  # rerun: same bytes
     html = (out / "index.html").read_text()
     assert 'href="map.html"' in html and 'src="charts/crossings.png"' in html and 'href="public.geojson"' in html
@@ -244,8 +246,8 @@ def test_write_deliverables_end_to_end(tmp_path):
 
 
 def test_write_deliverables_with_nothing_or_one_layer(tmp_path):
-    assert [p.name for p in ex.write_deliverables(tmp_path / "e")] == ["index.html"]
-    files = ex.write_deliverables(tmp_path / "c", crossings=sample()["crossings"].iloc[:0])
+    assert [p.name for p in deliverables.write_deliverables(tmp_path / "e")] == ["index.html"]
+    files = deliverables.write_deliverables(tmp_path / "c", crossings=sample()["crossings"].iloc[:0])
     assert [p.name for p in files] == ["public.geojson", "internal.gpkg", "crossings_by_month.csv", "crossings.png",
                                        "index.html"]
     doc = json.loads((tmp_path / "c" / "public.geojson").read_text())
@@ -255,9 +257,9 @@ def test_write_deliverables_with_nothing_or_one_layer(tmp_path):
 def test_export_format_errors():
     from telemetry.errors import TelemetryError
 
-    assert ex.export_format("x.GeoJSON") == "geojson" and ex.export_format("x.parquet") == "parquet"
+    assert formats.export_format("x.GeoJSON") == "geojson" and formats.export_format("x.parquet") == "parquet"
     with pytest.raises(TelemetryError, match="unknown export type"):
-        ex.export_format("x.shp")
+        formats.export_format("x.shp")
 
 
 def test_cli_export(tmp_path):
@@ -297,10 +299,10 @@ def test_streamed_writers_give_the_same_files(tmp_path):
     tr["time"] = tr["time"] + pd.to_timedelta(np.arange(len(tr)) * 1_234_567, unit="ns")  # sub-ms times
     meta = {"generated": "2024-01"}
     a, b = tmp_path / "a.gpkg", tmp_path / "b.gpkg"
-    ex.write_gpkg_layers(ex.internal_layers(tr), a, meta)
-    ex.write_gpkg_layers(ex._internal_layers(tr, None, None, None, None, stream_tracks=True), b, meta)
+    formats.write_gpkg_layers(lay.internal_layers(tr), a, meta)
+    formats.write_gpkg_layers(lay.build_internal_layers(tr, None, None, None, None, stream_tracks=True), b, meta)
     assert a.read_bytes() == b.read_bytes()
-    ex.write_tracks(tr, tmp_path / "t.parquet")
+    points.write_tracks(tr, tmp_path / "t.parquet")
     lon = tr["lon"].to_numpy(dtype=float, na_value=np.nan)
     lat = tr["lat"].to_numpy(dtype=float, na_value=np.nan)
     geom = gpd.points_from_xy(lon, lat)
@@ -318,7 +320,7 @@ def test_track_lines_follow_the_usable_fixes_per_segment():
     import pyproj
 
     tracks = sample()["tracks"]
-    lines = ex.track_lines(tracks)
+    lines = lay.track_lines(tracks)
     ok = tracks["flag"].isna() & tracks["lon"].notna() & tracks["time"].notna()
     per = tracks[ok].groupby(["animal_id", "segment_id"], observed=True).size()
     assert int(lines["n_fixes"].sum()) == int(per[per >= 2].sum())
@@ -338,7 +340,7 @@ def test_run_bundle_geopackage_has_lines_not_every_fix(tmp_path):
     import pyogrio
 
     s = sample()
-    ex.write_deliverables(tmp_path, s["tracks"], s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"],
+    deliverables.write_deliverables(tmp_path, s["tracks"], s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"],
                           s["quality"], None, fix_points=False)
     names = [n for n, _ in pyogrio.list_layers(tmp_path / "internal.gpkg")]
     assert "track_lines" in names and "tracks" not in names
@@ -350,9 +352,9 @@ def test_arrow_geopackage_layers_match_the_row_writer(tmp_path, monkeypatch):
     import geopandas as gpd
 
     s = sample()
-    layers = ex.internal_layers(None, s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"])
-    layers["track_lines"] = ex.track_lines(s["tracks"])
-    layers["clusters"] = ex.internal_layers(s["tracks"])["clusters"]
+    layers = lay.internal_layers(None, s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"])
+    layers["track_lines"] = lay.track_lines(s["tracks"])
+    layers["clusters"] = lay.internal_layers(s["tracks"])["clusters"]
     t = pd.Timestamp("2024-03-01T12:00:00.123456789Z")
     n = 7
     layers["awkward"] = gpd.GeoDataFrame({
@@ -367,12 +369,12 @@ def test_arrow_geopackage_layers_match_the_row_writer(tmp_path, monkeypatch):
         "time": [t + pd.Timedelta(k * 987_654_321, "ns") for k in range(n - 1)] + [pd.NaT],
     }, geometry=gpd.points_from_xy(np.linspace(70, 71, n), np.linspace(40, 41, n)), crs="EPSG:4326")
     layers["awkward"].loc[2, "geometry"] = None
-    assert ex._gpkg_arrow_table(ex._gpkg_ready(layers["awkward"])) is not None
-    assert ex._gpkg_arrow_table(ex._gpkg_ready(layers["track_lines"])) is not None
+    assert formats._gpkg_arrow_table(formats._gpkg_ready(layers["awkward"])) is not None
+    assert formats._gpkg_arrow_table(formats._gpkg_ready(layers["track_lines"])) is not None
     meta = {"generated": "2024-01"}
-    ex.write_gpkg_layers(layers, tmp_path / "arrow.gpkg", meta)
-    monkeypatch.setattr(ex, "_gpkg_arrow_table", lambda gdf: None)
-    ex.write_gpkg_layers(layers, tmp_path / "rows.gpkg", meta)
+    formats.write_gpkg_layers(layers, tmp_path / "arrow.gpkg", meta)
+    monkeypatch.setattr(formats, "_gpkg_arrow_table", lambda gdf: None)
+    formats.write_gpkg_layers(layers, tmp_path / "rows.gpkg", meta)
     assert (tmp_path / "arrow.gpkg").read_bytes() == (tmp_path / "rows.gpkg").read_bytes()
 
 
@@ -381,14 +383,14 @@ def test_track_lines_can_take_the_metrics_steps():
     by default (tracks maybe changed since) the steps are measured."""
     tracks = sample()["tracks"]
     assert "metrics" in tracks.attrs["steps"]
-    fast = ex.track_lines(tracks, steps_from_metrics=True)
-    measured = ex.track_lines(tracks.drop(columns="step_m"))
+    fast = lay.track_lines(tracks, steps_from_metrics=True)
+    measured = lay.track_lines(tracks.drop(columns="step_m"))
     assert np.array_equal(fast["length_km"].to_numpy(), measured["length_km"].to_numpy())
     stale = tracks.copy()
     usable = np.flatnonzero((stale["flag"].isna() & stale["lon"].notna()).to_numpy())
     stale["flag"] = stale["flag"].astype(object)
     stale.loc[stale.index[usable[len(usable) // 2]], "flag"] = "spike"  # a fix leaves its line
-    got = ex.track_lines(stale)
+    got = lay.track_lines(stale)
     assert np.array_equal(got["length_km"].to_numpy(),
-                          ex.track_lines(stale.drop(columns="step_m"))["length_km"].to_numpy())
+                          lay.track_lines(stale.drop(columns="step_m"))["length_km"].to_numpy())
     assert not np.array_equal(got["length_km"].to_numpy(), fast["length_km"].to_numpy())

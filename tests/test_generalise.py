@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from telemetry import generalise as gen
-from telemetry.export import public_layers
+from telemetry.outputs import generalise as gen
+from telemetry.outputs.layers import public_layers
 
 
 def test_cells_are_half_open_and_exact():

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from telemetry.maps import LAYER_NAMES, render_map
+from telemetry.outputs.maps import LAYER_NAMES, render_map
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""telemetry.maps: self-contained offline HTML, deterministic bytes, every layer, small file."""
+"""telemetry.outputs.maps: self-contained offline HTML, deterministic bytes, every layer, small file."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import shapely
 
 from telemetry.errors import TelemetryError
-from telemetry.maps import LAYER_NAMES, SENSITIVE_NOTE, MapBudget, leaflet_assets, render_map
+from telemetry.outputs.maps import LAYER_NAMES, SENSITIVE_NOTE, MapBudget, leaflet_assets, render_map
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BYTES = 5_000_000

@@ -138,7 +138,7 @@ def test_earthranger_export_with_a_location_column(tmp_path, gdf, fixes, style):
 
 def test_dataset_folder_inside_a_scanned_folder_is_one_input(tmp_path, fixes):
     (tmp_path / "in").mkdir()
-    from telemetry.dataset import write_dataset
+    from telemetry.io.dataset import write_dataset
 
     write_dataset(fixes, tmp_path / "in" / "ds")
     df = telemetry.read(tmp_path / "in")

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from telemetry.outputs.runfolder import check_folder
 from telemetry.pipeline import RUN_STEPS, run
-from telemetry.runfolder import check_folder
 
 from .conftest import DATA
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from telemetry.arrays import is_sorted_by, lexsort_small_keys, sorted_usable, unique_ints
 from telemetry.pipeline import _sorted
-from telemetry.quality import _stable_order
-from telemetry.trajectory._arrays import is_sorted_by, lexsort_small_keys, sorted_usable, unique_ints
+from telemetry.trajectory.quality import _stable_order
 
 
 @pytest.mark.parametrize("n_keys", [100, 70_000])
@@ -36,7 +36,7 @@ def test_sorted_tracks_same_order_as_full_lexsort() -> None:
     df = pd.DataFrame({"animal_id": pd.Categorical(rng.choice(["b", "a", "c", None], n)),
                        "time": time, "source": pd.Categorical(np.array(["f0", "f1", "f2"])[src]),
                        "source_row": row, "lon": np.arange(n, dtype=float)})
-    from telemetry.trajectory._arrays import group_codes, time_ns
+    from telemetry.arrays import group_codes, time_ns
 
     # as read (the fast path) and reversed (not in file order: the full lexsort)
     for frame in (df, df.iloc[::-1].reset_index(drop=True)):

@@ -24,7 +24,7 @@ def calibrate(inputs, out_path, by, min_fixes, tz, columns, format_, animal_id) 
     95 % interval. Flagged rows and rows without a position are skipped.
     """
     from telemetry.cli.options import read_inputs
-    from telemetry.export import atomic_write
+    from telemetry.io.atomic import atomic_write
     from telemetry.trajectory.clean import clean
     from telemetry.trajectory.error_model import calibrate as fit
 

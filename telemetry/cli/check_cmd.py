@@ -15,7 +15,7 @@ def check(folder: str) -> None:
     Every listed output must be there with its size and SHA-256. Prints 'complete' and
     exits 0, or one line per problem and exits 2.
     """
-    from telemetry.runfolder import check_folder
+    from telemetry.outputs.runfolder import check_folder
 
     problems = check_folder(folder)
     if problems:

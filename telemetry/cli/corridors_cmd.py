@@ -22,7 +22,7 @@ import click
 
 from telemetry.cli.options import config_options, input_options, read_inputs, split_overrides
 from telemetry.errors import TelemetryError
-from telemetry.export import atomic_write
+from telemetry.io.atomic import atomic_write
 
 
 @click.command("corridors")

@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from telemetry.cli.options import config_options, input_options, read_inputs
-from telemetry.export import atomic_write, write_geojson
+from telemetry.io.atomic import atomic_write
+from telemetry.outputs.formats import write_geojson
 from telemetry.schema import endpoint_columns
 
 

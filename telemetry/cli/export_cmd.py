@@ -2,7 +2,7 @@
 
 A thin layer: read the inputs, run :func:`telemetry.process`, crossings, hotspots,
 corridors and home ranges, build the public (generalised) or internal (exact) layers
-with :mod:`telemetry.export` and write them atomically in the format of ``--out``.
+with :mod:`telemetry.outputs.layers` and write them atomically in the format of ``--out``.
 
 ``--audience public`` (the default, for every format) writes only aggregates generalised
 to a ``--grid-deg`` grid and to months; ``--audience internal --precise`` writes exact
@@ -42,10 +42,10 @@ def export(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, a
            grid_deg: float, layers: tuple[str, ...], licence: str, generated: str | None,
            config_path: str | None, species: str | None, overrides: tuple[str, ...]) -> None:
     """Export corridors, hotspots, crossings and home ranges of the animals in INPUTS."""
-    from telemetry import export as ex
-    from telemetry import generalise
+    from telemetry.outputs import formats, generalise
+    from telemetry.outputs import layers as lay
 
-    fmt = ex.export_format(out)
+    fmt = formats.export_format(out)
     if audience == "public" and precise:
         raise TelemetryError("--precise needs --audience internal (public exports are always generalised)")
     if audience == "internal" and not precise:
@@ -55,7 +55,7 @@ def export(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, a
         generalise.check_grid_deg(grid_deg)
     except ValueError as err:
         raise TelemetryError(f"--grid-deg: {err}") from None
-    known = ex.PUBLIC_LAYERS if audience == "public" else ex.INTERNAL_LAYERS
+    known = lay.PUBLIC_LAYERS if audience == "public" else lay.INTERNAL_LAYERS
     bad = sorted(set(layers) - set(known))
     if bad:
         raise TelemetryError(f"--layer: unknown for --audience {audience}: {', '.join(bad)} "
@@ -71,15 +71,15 @@ def export(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, a
     products = analyse(tracks)
     cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
     if audience == "public":
-        built = ex.public_layers(cx, hs, co, hr, grid_deg=grid_deg)
+        built = lay.public_layers(cx, hs, co, hr, grid_deg=grid_deg)
     else:
-        built = ex.internal_layers(tracks, cx, hs, co, hr)
+        built = lay.internal_layers(tracks, cx, hs, co, hr)
     if layers:
         built = {k: v for k, v in built.items() if k in layers}
-    params = ex.layer_parameters(tracks.attrs.get("parameters", {}), crossings=cx, hotspots=hs, corridors=co)
-    meta = ex.export_metadata(audience=audience, grid_deg=grid_deg if audience == "public" else None,
-                              params=params, generated=generated, tracks=tracks, layers=built, licence=licence)
-    ex.write_layers(built, out, meta, fmt)
+    params = lay.layer_parameters(tracks.attrs.get("parameters", {}), crossings=cx, hotspots=hs, corridors=co)
+    meta = lay.export_metadata(audience=audience, grid_deg=grid_deg if audience == "public" else None,
+                               params=params, generated=generated, tracks=tracks, layers=built, licence=licence)
+    formats.write_layers(built, out, meta, fmt)
     counts = ", ".join(f"{k}: {len(v)}" for k, v in built.items())
     how = f"generalised to {grid_deg}° and months" if audience == "public" else "EXACT"
     click.echo(f"{audience} export ({how}) → {out} [{counts}]")

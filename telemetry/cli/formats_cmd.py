@@ -8,7 +8,7 @@ import click
 @click.command()
 def formats() -> None:
     """List the recognised formats, in the order they are tried."""
-    import telemetry
+    from telemetry.parsers import formats as known_formats
 
-    for name, label in telemetry.formats():
+    for name, label in known_formats():
         click.echo(f"{name:22s} {label}")

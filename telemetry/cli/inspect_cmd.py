@@ -24,8 +24,8 @@ def inspect(paths: tuple[str, ...], tz, columns, format_, animal_id, species, as
     whose own movement contradicts the profile, naming the profile that fits.
     """
     from telemetry.config import load_config
-    from telemetry.quality import summarize
     from telemetry.trajectory.clean import clean
+    from telemetry.trajectory.quality import summarize
 
     df = read_inputs(paths, tz, columns, format_, animal_id)
     summary = summarize(df)

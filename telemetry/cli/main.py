@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from telemetry import __version__
 from telemetry.errors import TelemetryError
+from telemetry.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,7 +2,7 @@
 
 A thin layer: read the inputs with the shared options, run :func:`telemetry.process`,
 compute crossings, hotspots, corridors and home ranges with their library defaults, and
-call :func:`telemetry.maps.render_map` (atomic write). The map holds exact positions: it is
+call :func:`telemetry.outputs.maps.render_map` (atomic write). The map holds exact positions: it is
 an internal product (it says so in its title and legend).
 """
 
@@ -32,7 +32,7 @@ def map_(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: s
          no_animation: bool, species: str | None = None, config_path: str | None = None,
          overrides: tuple[str, ...] = ()) -> None:
     """Draw the tracks, crossings, hotspots, corridors and home ranges of PATHS on an offline map."""
-    from telemetry.maps import render_map
+    from telemetry.outputs.maps import render_map
     from telemetry.pipeline import analyse, process
 
     start = time.perf_counter()

@@ -82,10 +82,9 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def read_inputs(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: str | None,
                 animal_id: str | None):
     """Read the inputs with the shared options (lazy import keeps `--help` fast)."""
-    import telemetry
+    from telemetry.parsers import read
 
-    return telemetry.read(list(paths), tz=tz, columns=parse_columns(columns), format=format_,
-                          animal_id=animal_id)
+    return read(list(paths), tz=tz, columns=parse_columns(columns), format=format_, animal_id=animal_id)
 
 
 def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -4,7 +4,7 @@ A thin layer: parse options, call :func:`telemetry.pipeline.process`, write the 
 atomically (temp file + rename) as GeoParquet, GeoPackage or CSV (by extension) with the
 parameters in its metadata, print a per-animal summary. An output without a suffix (or
 ``--partitioned``) is a GeoParquet dataset folder partitioned by animal
-(:mod:`telemetry.dataset`). ``--engine dask`` runs the animals on a Dask cluster; a dataset
+(:mod:`telemetry.io.dataset`). ``--engine dask`` runs the animals on a Dask cluster; a dataset
 given as the only INPUT is then read by the workers, each its own animals.
 """
 
@@ -23,7 +23,7 @@ from telemetry.cli.options import (
     species_option,
 )
 from telemetry.errors import TelemetryError
-from telemetry.export import output_format, write_tracks
+from telemetry.io.points import output_format, write_tracks
 from telemetry.trajectory.diagnostics import report_lines as model_report
 
 
@@ -68,11 +68,11 @@ def process(
 ) -> None:
     """Clean, segment, smooth and measure the tracks in INPUT files/directories."""
     from telemetry.config import load_config
-    from telemetry.dataset import single_dataset, write_dataset
+    from telemetry.io.dataset import single_dataset, write_dataset
     from telemetry.parsers import read
     from telemetry.pipeline import process as run
-    from telemetry.pipeline import track_summary
     from telemetry.trajectory.clean import flag_summary
+    from telemetry.trajectory.summary import track_summary
 
     as_dataset = partitioned or is_dataset_path(out)
     fmt = None if as_dataset else output_format(out)

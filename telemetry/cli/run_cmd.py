@@ -39,8 +39,8 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, tz
     from rich.console import Console
 
     from telemetry.config import load_config
+    from telemetry.outputs.runfolder import check_writable
     from telemetry.pipeline import run as run_job
-    from telemetry.runfolder import check_writable
 
     # fail early, before any reading or computing: the output folder and every parameter
     check_writable(out_dir)

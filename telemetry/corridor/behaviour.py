@@ -49,9 +49,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from telemetry.arrays import unique_ints
 from telemetry.corridor.footprints import TrackArrays
-from telemetry.quality import group_quantile
-from telemetry.trajectory._arrays import unique_ints
+from telemetry.trajectory.quality import group_quantile
 
 __all__ = ["corridor_steps", "behaviour_polygons", "neighbour_sums", "STEP_COLUMNS"]
 
@@ -68,7 +68,7 @@ binary search."""
 def _group_quantile(values: np.ndarray, groups: np.ndarray, q: float) -> np.ndarray:
     """The ``q`` quantile (linear, as R type 7) of the finite ``values`` of each group, per row.
 
-    Bit-identical to ``pandas.Series.quantile`` per group (:func:`telemetry.quality.group_quantile`);
+    Bit-identical to ``pandas.Series.quantile`` per group (:func:`telemetry.trajectory.quality.group_quantile`);
     rows of groups without a finite value get NaN.
     """
     values = np.asarray(values, dtype=float)

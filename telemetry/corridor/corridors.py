@@ -40,6 +40,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from telemetry.arrays import distinct
 from telemetry.corridor.behaviour import behaviour_polygons, corridor_steps
 from telemetry.corridor.footprints import (
     Footprints,
@@ -49,7 +50,6 @@ from telemetry.corridor.footprints import (
     stack_footprints,
     track_arrays,
 )
-from telemetry.trajectory._arrays import distinct
 
 __all__ = ["CorridorParams", "corridors", "corridor_layers", "CORRIDOR_COLUMNS"]
 

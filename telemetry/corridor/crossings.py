@@ -64,9 +64,9 @@ import pandas as pd
 import shapely
 from scipy.special import ndtr
 
+from telemetry.arrays import group_codes, sorted_usable, usable_mask
 from telemetry.corridor.zones import load_zones, zone_borders
 from telemetry.schema import endpoint_columns
-from telemetry.trajectory._arrays import group_codes, sorted_usable, usable_mask
 
 __all__ = ["fix_sides", "crossings", "time_in_zones", "endpoint_columns", "DEFAULTS"]
 

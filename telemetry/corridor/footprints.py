@@ -50,8 +50,8 @@ import shapely
 from scipy import ndimage, optimize, sparse, special
 from scipy.sparse import csgraph
 
+from telemetry.arrays import distinct, group_codes, sorted_usable, usable_mask
 from telemetry.threads import thread_map
-from telemetry.trajectory._arrays import distinct, group_codes, sorted_usable, usable_mask
 
 __all__ = [
     "TrackArrays",

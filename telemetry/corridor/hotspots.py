@@ -24,9 +24,9 @@ import pyproj
 import shapely
 from shapely.ops import substring
 
+from telemetry.arrays import distinct
 from telemetry.corridor.zones import load_zones, zone_borders
 from telemetry.schema import endpoint_columns
-from telemetry.trajectory._arrays import distinct
 
 __all__ = ["hotspots", "HOTSPOT_DEFAULTS"]
 

@@ -30,7 +30,8 @@ from telemetry.parsers import (  # noqa: F401  (importing registers each format)
 )
 from telemetry.parsers._memory import no_hugepage_hint
 from telemetry.parsers.canonical import Parsed, conform, infer_fix_type
-from telemetry.parsers.detect import REGISTRY, ReadOptions, detect
+from telemetry.parsers.detect import REGISTRY, ReadOptions
+from telemetry.parsers.recognise import detect
 from telemetry.parsers.source import Source, open_sources
 from telemetry.schema import empty_frame
 
@@ -222,7 +223,7 @@ def _sources(paths: list[str | os.PathLike[str]]) -> Iterable[Source]:
     """:func:`open_sources`, except that a dataset folder is one source (not its files)."""
     from pathlib import Path
 
-    from telemetry.dataset import is_dataset
+    from telemetry.io.dataset import is_dataset
 
     for p in paths:
         if is_dataset(p):

@@ -1,7 +1,7 @@
 """GeoParquet input: a telemetry dataset partitioned by animal, or one (Geo)Parquet table.
 
 Recognised from content, never from the name: a folder holding the manifest of
-:mod:`telemetry.dataset`, or a file starting with the Parquet magic bytes ``PAR1``
+:mod:`telemetry.io.dataset`, or a file starting with the Parquet magic bytes ``PAR1``
 (e.g. the ``tracks.parquet`` that ``telemetry process``/``run`` write). The point
 ``geometry`` column is dropped (``lon``/``lat`` carry the position).
 """
@@ -30,7 +30,7 @@ def is_parquet_source(src: Source) -> bool:
     """
     import pyarrow.parquet as pq
 
-    from telemetry.dataset import is_dataset
+    from telemetry.io.dataset import is_dataset
 
     if src.path is not None and Path(src.path).is_dir():
         return is_dataset(src.path)
@@ -44,10 +44,10 @@ def is_parquet_source(src: Source) -> bool:
 
 
 def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
-    """Read a dataset (exact dtypes, see :func:`telemetry.dataset.read_dataset`) or a Parquet file."""
+    """Read a dataset (exact dtypes, see :func:`telemetry.io.dataset.read_dataset`) or a Parquet file."""
     import pyarrow.parquet as pq
 
-    from telemetry.dataset import read_dataset
+    from telemetry.io.dataset import read_dataset
 
     if src.path is not None and Path(src.path).is_dir():
         frame = read_dataset(src.path)

@@ -33,7 +33,7 @@ IGNORE_MARKER = ".telemetry-ignore"
 """A file of this name makes directory expansion skip its folder (and subfolders)."""
 
 DATASET_MANIFEST = "_telemetry_dataset.json"
-"""Marker file of a folder written by :func:`telemetry.dataset.write_dataset`."""
+"""Marker file of a folder written by :func:`telemetry.io.dataset.write_dataset`."""
 
 
 class Source:

@@ -22,7 +22,8 @@ import math
 import numba
 import numpy as np
 
-from telemetry.trajectory._arrays import EARTH_RADIUS_M, over_groups, select_kth
+from telemetry.arrays import over_groups
+from telemetry.trajectory._arrays import EARTH_RADIUS_M, select_kth
 
 _D2R = math.pi / 180.0
 

@@ -35,19 +35,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from telemetry.arrays import FLAG_CODE, distinct, flag_codes, flags_to_series, group_codes, time_ns
 from telemetry.config import CleanParams
 from telemetry.errors import TelemetryError
 from telemetry.schema import FLAGS
-from telemetry.trajectory._arrays import (
-    FLAG_CODE,
-    bearing_deg,
-    distinct,
-    flag_codes,
-    flags_to_series,
-    group_codes,
-    haversine_m,
-    time_ns,
-)
+from telemetry.trajectory._arrays import bearing_deg, haversine_m
 from telemetry.trajectory._clean_kernels import file_order_jumps, span_jumps, speed_and_spikes
 
 __all__ = ["clean", "flag_summary"]

@@ -27,9 +27,9 @@ import pyproj
 import shapely
 from scipy.signal import fftconvolve
 
+from telemetry.arrays import group_codes, usable_mask
 from telemetry.config import HomeRangeParams
 from telemetry.threads import thread_map
-from telemetry.trajectory._arrays import group_codes, usable_mask
 
 __all__ = ["home_ranges", "mcp", "kde"]
 

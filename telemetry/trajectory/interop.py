@@ -22,8 +22,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from telemetry.arrays import usable_mask
 from telemetry.schema import CANONICAL_COLUMNS, CANONICAL_DTYPES
-from telemetry.trajectory._arrays import usable_mask
 
 __all__ = ["to_movingpandas", "from_movingpandas"]
 

@@ -25,14 +25,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from telemetry.trajectory._arrays import (
-    group_codes,
-    group_starts,
-    same_group_as_previous,
-    sorted_usable,
-    usable_mask,
-    wrap_deg,
-)
+from telemetry.arrays import group_codes, group_starts, same_group_as_previous, sorted_usable, usable_mask
+from telemetry.trajectory._arrays import wrap_deg
 from telemetry.trajectory.geodesic import inverse as geodesic_inverse
 
 __all__ = ["metrics", "daily_distance", "METRIC_COLUMNS"]

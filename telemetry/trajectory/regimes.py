@@ -27,7 +27,7 @@ import math
 import numba
 import numpy as np
 
-from telemetry.trajectory._arrays import over_groups
+from telemetry.arrays import over_groups
 
 __all__ = ["still_weights"]
 

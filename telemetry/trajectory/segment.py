@@ -20,16 +20,9 @@ import numba
 import numpy as np
 import pandas as pd
 
+from telemetry.arrays import group_codes, group_starts, over_groups, same_group_as_previous, sorted_usable
 from telemetry.config import ClusterParams, SegmentParams
-from telemetry.trajectory._arrays import (
-    EARTH_RADIUS_M,
-    group_codes,
-    group_order_stats,
-    group_starts,
-    over_groups,
-    same_group_as_previous,
-    sorted_usable,
-)
+from telemetry.trajectory._arrays import EARTH_RADIUS_M, group_order_stats
 
 __all__ = ["fix_schedule", "segment", "clusters", "cluster_table"]
 

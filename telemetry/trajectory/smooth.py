@@ -61,12 +61,13 @@ using the EM algorithm. J. Time Ser. Anal. 3:253–264.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from telemetry.config import ARGOS_ERROR_M, SmoothParams
 from telemetry.trajectory.error_model import ERROR_CLASSES, ErrorModel, default_error_model, error_classes
 from telemetry.trajectory.kalman import IOU, OUF, loglik_lanes, smooth_all, transitions
 from telemetry.trajectory.projection import GroupProjection, project_by_group
@@ -75,124 +76,12 @@ from telemetry.trajectory.regimes import still_weights
 __all__ = ["SmoothParams", "smooth", "predict", "estimate_error_model", "measurement_sigma_m", "ARGOS_ERROR_M",
            "MODELS"]
 
-ARGOS_ERROR_M: dict[str, float] = {
-    "3": 250.0,
-    "2": 500.0,
-    "1": 1500.0,
-    "0": 3000.0,
-    "A": 3000.0,
-    "B": 6000.0,
-    "Z": 10000.0,
-}
-"""Default 1-σ error per coordinate (m) by Argos location class: the CLS Argos User's Manual
-nominal accuracies (3: < 250 m, 2: 250–500 m, 1: 500–1500 m, 0: > 1500 m) and the errors
-measured on tracked animals for 0/A/B by Vincent et al. (2002, Mar. Mamm. Sci. 18:156) and
-Costa et al. (2010, PLoS ONE 5:e8677). Used only for classes the data cannot estimate."""
 
 MODELS: tuple[str, ...] = ("BM", "IOU", "OU", "OUF", "BM+still", "IOU+still", "OU+still", "OUF+still")
 """Movement models the smoother chooses among, per animal (see the module docstring)."""
 
 _TAU_BM_S = 0.01
 """Velocity time scale (s) that makes the integrated OU process Brownian at any real schedule."""
-
-
-@dataclass(frozen=True)
-class SmoothParams:
-    """Parameters of :func:`smooth`.
-
-    Attributes
-    ----------
-    uere_3d_m, uere_2d_m, uere_unknown_m : float
-        Last-resort user-equivalent range error (m per unit HDOP, per axis) of 3D / 2D / unknown
-        GPS fixes, used only for a class that is neither calibrated nor estimable (the output
-        says so). 10/30 m: D'Eon & Delparte 2005 (J. Appl. Ecol. 42:383), Lewis et al. 2007.
-    argos_error_m : dict
-        Last-resort 1-σ error per axis (m) by Argos location class (:data:`ARGOS_ERROR_M`).
-    min_sigma_m : float
-        Floor on any fix's σ (m).
-    estimate_error : bool
-        Estimate the UERE from the tracks when no calibration is given (False: defaults).
-    model_fit_fixes : int
-        Each animal's movement model is chosen on its first this many usable fixes, then its
-        scales are re-estimated on all of them.
-    error_fit_max_fixes : int
-        Most fixes used to estimate the error model (those first stretches, of every k-th animal
-        when there are many); the UERE is a property of the collars, pooled over animals.
-    error_min_fixes : int
-        Fewest fixes of a class for its UERE to be estimated.
-    error_max_factor : float
-        Estimates are searched up to this multiple of the default UERE (dimensionless). Above
-        it a GPS error is implausible, and a likelihood still rising there means the movement
-        model is absorbing its own misfit as "error", which would wreck the smoothing.
-    error_rounds : int
-        Rounds of (label the still steps at the current error scale, maximise the likelihood).
-    error_hdop_powers : tuple of float
-        Exponents ``g`` of ``sigma = UERE × HDOP**g`` tried for fixes of unknown type (empty: 1);
-        where 3D and 2D fixes are mixed, the error grows faster than HDOP (2D fixes have both
-        a higher HDOP and a larger UERE).
-    error_min_informative : float
-        The share (0-1) of the fixes that the rest of the track pins down (smoothed variance below
-        half the fix's own) must reach this for the error to count as estimated; below it
-        consecutive fixes are too far apart for their errors to show, and the default is used.
-    error_max_se_log : float
-        An estimate whose standard error in ``log UERE`` exceeds this (0.5: a 95 % interval
-        wider than a factor 7) is not identified by the data; the default is used, and said.
-    tau_grid_s : tuple of float
-        Candidate velocity autocorrelation times (s) of the IOU model (profile likelihood).
-    speed_sd_bounds_ms : (float, float)
-        Search range (m/s) of the IOU model's stationary speed s.d. per axis, ``sqrt(q)``.
-    diffusion_bounds_m2s : (float, float)
-        Search range (m²/s per axis) of the Brownian model's diffusion.
-    default_speed_sd_ms : float
-        ``sqrt(q)`` (m/s) for animals with fewer than ``min_fixes_ml`` fixes (IOU, ``tau_grid_s[-1]``).
-    min_fixes_ml : int
-        Fewest usable fixes for which the movement model is estimated.
-    max_gap_h : float
-        Restart the filter after a gap longer than this (h), only when there is no ``segment_id``.
-    regimes : bool
-        Consider the models with a still regime.
-    range_resident : bool
-        Consider the range-resident OU model (position reverting to the animal's mean).
-    regime_max_iter : int
-        Most EM iterations of the step HMM that labels still / active steps.
-    misfit_p : float
-        A still step next to a fix whose standardised residual exceeds this chi-square quantile
-        becomes active (see ``_release_misfits``).
-    still_sure_p : float
-        Still steps whose posterior probability is below this are also smoothed as active, and
-        each fix takes the two answers in proportion (see ``_hedge``).
-    still_diffusion_bounds_m2s : (float, float)
-        Search range (m²/s per axis) of the still regime's drift (bed shifts, moves around a
-        kill): 1e-8 is none at all, 10 m²/s a few hundred metres in four hours.
-    """
-
-    uere_3d_m: float = 10.0
-    uere_2d_m: float = 30.0
-    uere_unknown_m: float = 20.0
-    argos_error_m: dict[str, float] = field(default_factory=lambda: dict(ARGOS_ERROR_M))
-    min_sigma_m: float = 0.5
-    estimate_error: bool = True
-    model_fit_fixes: int = 500
-    error_fit_max_fixes: int = 50_000
-    error_min_fixes: int = 30
-    error_max_factor: float = 3.0
-    error_rounds: int = 2
-    error_min_informative: float = 0.05
-    error_hdop_powers: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0)
-    error_max_se_log: float = 0.5
-    tau_grid_s: tuple[float, ...] = (300.0, 1800.0, 7200.0, 28800.0)
-    speed_sd_bounds_ms: tuple[float, float] = (1e-4, 50.0)
-    diffusion_bounds_m2s: tuple[float, float] = (1e-6, 1e8)
-    default_speed_sd_ms: float = 0.1
-    min_fixes_ml: int = 10
-    max_gap_h: float = 24.0
-    regimes: bool = True
-    range_resident: bool = True
-    velocity_resident: bool = False
-    regime_max_iter: int = 100
-    misfit_p: float = 0.999
-    still_sure_p: float = 0.99
-    still_diffusion_bounds_m2s: tuple[float, float] = (1e-8, 10.0)
 
 
 # --------------------------------------------------------------------------- rows

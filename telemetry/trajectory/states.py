@@ -49,14 +49,15 @@ fewer than ``min_steps`` valid steps.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import Any
 
 import numba
 import numpy as np
 import pandas as pd
 
-from telemetry.trajectory._arrays import is_sorted_by, over_groups
+from telemetry.arrays import is_sorted_by, over_groups
+from telemetry.config import StateParams
 from telemetry.trajectory.geodesic import inverse as geodesic_inverse
 
 __all__ = ["StateParams", "label_states", "step_observations", "STATE_LABELS"]
@@ -69,63 +70,6 @@ STATE_LABELS: dict[int, tuple[str, ...]] = {
 
 _KAPPA_MAX = 50.0
 """Cap on the von Mises concentration (keeps a state from collapsing onto one direction)."""
-
-
-@dataclass(frozen=True)
-class StateParams:
-    """Parameters of :func:`label_states`.
-
-    Attributes
-    ----------
-    fix_interval_s : float or None
-        Nominal fix interval (s); None = per-animal median interval.
-    interval_tol : float
-        Relative tolerance on the interval for a step to count as observed.
-    max_gap_h : float
-        Restart the chain after a gap longer than this (h), only without ``segment_id``.
-    min_step_m : float
-        Floor on step length (m) for the gamma density.
-    min_steps : int
-        Fewest valid steps needed to fit an animal.
-    n_starts : int
-        Number of EM starts (quantile-based initialisations, at most 5).
-    start_rows : int
-        The starts are compared on the first ``start_rows`` fixes of an animal (each run to
-        convergence there); only the best is refined on all its fixes.
-    max_iter : int
-        EM iteration limit per start and for the refinement.
-    tol : float
-        EM stops when an iteration raises the log-likelihood by less than ``tol × |loglik|``.
-    use_smoothed : bool
-        Use ``lon_s``/``lat_s`` (from :func:`telemetry.trajectory.smooth.smooth`) when present.
-    n_states_choices : tuple of int
-        Numbers of states (2: resting, moving; 3: resting, moving, travelling) chosen among per
-        animal by BIC on its first ``start_rows`` fixes.
-    min_regular_share : float
-        An animal gets states only if at least this share of its intervals are whole multiples of
-        its median interval (within 10 %): a schedule, not random (e.g. Argos) times.
-    max_interval_h : float
-        No states for an animal whose fixes are further apart than this (h, median): rests and
-        moves last hours, so a daily displacement says nothing about the behaviour at a fix.
-    dominant_share_warn : float
-        Warn (``attrs["states"][animal]["warning"]``) when one state takes more than this share
-        of an animal's fixes.
-    """
-
-    fix_interval_s: float | None = None
-    interval_tol: float = 0.25
-    max_gap_h: float = 24.0
-    min_step_m: float = 1.0
-    min_steps: int = 30
-    n_starts: int = 2
-    start_rows: int = 1000
-    max_iter: int = 300
-    tol: float = 1e-7
-    use_smoothed: bool = False
-    n_states_choices: tuple[int, ...] = (2, 3)
-    min_regular_share: float = 0.5
-    max_interval_h: float = 12.0
-    dominant_share_warn: float = 0.9
 
 
 # --------------------------------------------------------------------------- numba kernels

@@ -1,0 +1,255 @@
+"""The folder ``telemetry run`` writes: tracks, tables, internal and public layers, charts, the
+map and ``index.html`` that lists them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from telemetry.io.atomic import atomic_write, frozen_heap
+from telemetry.outputs.formats import write_feature_collection, write_gpkg_layers
+from telemetry.outputs.layers import (
+    BORDER_NOTE,
+    DEFAULT_LICENCE,
+    SYNTHETIC_NOTE,
+    build_internal_layers,
+    crossing_counts,
+    export_metadata,
+    layer_parameters,
+    public_layers,
+    synthetic_sources,
+)
+
+
+def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | None = None,
+                       crossings: pd.DataFrame | None = None, hotspots: pd.DataFrame | None = None,
+                       corridors: pd.DataFrame | None = None, home_ranges: pd.DataFrame | None = None,
+                       quality: dict[str, Any] | None = None, params: dict[str, Any] | None = None, *,
+                       grid_deg: float = 0.1, generated: str | None = None,
+                       licence: str = DEFAULT_LICENCE, fix_points: bool = True,
+                       summary: pd.DataFrame | None = None, steps_from_metrics: bool = False,
+                       background: Sequence[Callable[[], object]] = ()) -> list[Path]:
+    """Write the products of a run into ``out_dir``; every layer argument is optional.
+
+    Files (skipped when nothing feeds them)::
+
+        public.geojson          generalised corridors, hotspots, crossing counts, home ranges
+        internal.gpkg           exact layers: tracks (every fix; track_lines instead with
+                                ``fix_points=False``), crossings, hotspots, corridors,
+                                home_ranges, clusters (NOT for publication)
+        crossings_by_month.csv  events per border × month × direction × kind
+        charts/*.png            fix success, daily distance, crossings per month
+        index.html              links to map.html (if present), charts and files; a table
+
+    Parameters
+    ----------
+    out_dir : path
+        Output folder (created if missing).
+    tracks, crossings, hotspots, corridors, home_ranges : DataFrame, optional
+        Outputs of :func:`telemetry.process`, :func:`telemetry.crossings`,
+        :func:`telemetry.hotspots`, :func:`telemetry.corridors`, :func:`telemetry.home_ranges`.
+    quality : dict, optional
+        :func:`telemetry.trajectory.quality.summarize` of the fixes (fix success in the index table).
+    params : dict, optional
+        Parameters to record in the metadata (default ``tracks.attrs["parameters"]``).
+    grid_deg : float
+        Generalisation grid of the public file (degrees).
+    generated, licence
+        See :func:`export_metadata`; ``generated`` defaults to a value derived from the data,
+        so reruns give byte-identical files.
+    fix_points : bool
+        Every fix as a point in ``internal.gpkg`` (the slowest file: ~4 s per million fixes);
+        False writes one line per animal and segment instead, for when the fixes go to a
+        GeoParquet file beside it (``telemetry run`` writes ``tracks.parquet``).
+    summary : DataFrame, optional
+        :func:`telemetry.trajectory.summary.track_summary` of ``tracks`` when the caller has it
+        (the animal table of ``index.html``); computed otherwise.
+    steps_from_metrics : bool
+        ``tracks`` come unchanged from :func:`telemetry.process`: the track lines add up
+        its ``step_m`` (see :func:`track_lines`).
+    background : sequence of callables
+        Other writers (e.g. :func:`write_tracks` of the fixes) to run on worker threads
+        while these files are written; they finish before ``index.html`` is built, so it
+        can list the files they write. Their errors are raised here.
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order above.
+    """
+    with frozen_heap():
+        return _write_deliverables(out_dir, tracks, crossings, hotspots, corridors, home_ranges, quality, params,
+                                   grid_deg=grid_deg, generated=generated, licence=licence, fix_points=fix_points,
+                                   summary=summary, steps_from_metrics=steps_from_metrics,
+                                   background=background)
+
+
+def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | None,
+                        crossings: pd.DataFrame | None, hotspots: pd.DataFrame | None,
+                        corridors: pd.DataFrame | None, home_ranges: pd.DataFrame | None,
+                        quality: dict[str, Any] | None, params: dict[str, Any] | None, *, grid_deg: float,
+                        generated: str | None, licence: str, fix_points: bool, summary: pd.DataFrame | None,
+                        steps_from_metrics: bool, background: Sequence[Callable[[], object]]) -> list[Path]:
+    """:func:`write_deliverables` (its arguments), inside :func:`frozen_heap`."""
+    from telemetry.outputs.charts import write_charts
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if params is None:
+        params = dict(tracks.attrs.get("parameters", {})) if tracks is not None else {}
+    all_params = layer_parameters(params, crossings=crossings, hotspots=hotspots, corridors=corridors)
+    written: list[Path] = []
+
+    internal = build_internal_layers(tracks, crossings, hotspots, corridors, home_ranges, stream_tracks=True,
+                                fix_points=fix_points, steps_from_metrics=steps_from_metrics)
+    # The GeoPackage and the ``background`` writers run on worker threads while this one
+    # builds the GeoJSON and the charts (pure Python, holding the GIL). pyarrow releases the
+    # GIL while it encodes Parquet, so that overlaps on two cores; pyogrio 0.13's
+    # write_arrow was measured to hold it (the GeoPackage only interleaves). Each file is
+    # written by one thread only, from tables nobody modifies, so the bytes do not depend
+    # on the timing. (The internal layers are built here, not on a worker: a fallback
+    # geodesic in track_lines is a parallel numba loop, which must not run in two threads.)
+    with ThreadPoolExecutor(max_workers=1 + len(background)) as pool:
+        jobs = [pool.submit(job) for job in background]
+        gpkg_job = None
+        if internal:
+            meta = export_metadata(audience="internal", grid_deg=None, params=all_params, generated=generated,
+                                   tracks=tracks, layers=internal, licence=licence)
+            gpkg_job = pool.submit(write_gpkg_layers, internal, out / "internal.gpkg", meta)
+        pub = public_layers(crossings, hotspots, corridors, home_ranges, grid_deg=grid_deg)
+        if pub:
+            meta = export_metadata(audience="public", grid_deg=grid_deg, params=all_params, generated=generated,
+                                   tracks=tracks, layers=pub, licence=licence)
+            write_feature_collection(pub, out / "public.geojson", meta)
+            written.append(out / "public.geojson")
+        later: list[Path] = []
+        if crossings is not None:
+            table = crossing_counts(crossings)
+            atomic_write(out / "crossings_by_month.csv", lambda tmp: table.to_csv(tmp, index=False))
+            later.append(out / "crossings_by_month.csv")
+        later += write_charts(out / "charts", tracks, crossings)
+        for job in jobs:
+            job.result()  # re-raises the worker's error, if any
+        if gpkg_job is not None:
+            gpkg_job.result()
+            written.append(out / "internal.gpkg")
+        written += later
+    index = out / "index.html"
+    html = index_html(out, written, tracks=tracks, crossings=crossings, quality=quality, grid_deg=grid_deg,
+                      generated=export_metadata(audience="public", grid_deg=grid_deg, generated=generated,
+                                                tracks=tracks, layers=pub)["generated"], summary=summary)
+    atomic_write(index, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
+    written.append(index)
+    return written
+
+
+RUN_FILES = ("tracks.parquet", "track_summary.csv", "flag_summary.csv", "quality.json")
+"""Files of :func:`telemetry.pipeline.run` that ``index.html`` links when present."""
+
+
+def _esc(text: Any) -> str:
+    import html
+
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def index_html(out_dir: Path, files: list[Path], *, tracks: pd.DataFrame | None = None,
+               crossings: pd.DataFrame | None = None, quality: dict[str, Any] | None = None,
+               grid_deg: float = 0.1, generated: str | None = None, summary: pd.DataFrame | None = None) -> str:
+    """A self-contained ``index.html`` (inline CSS, no scripts, no CDN) for ``out_dir``.
+
+    Links ``map.html`` when it exists in ``out_dir``, shows the charts among ``files`` and
+    lists every file with its size; a per-animal table (fixes, days, fix success,
+    distance, crossings) when ``tracks`` is given (``summary``: its
+    :func:`telemetry.trajectory.summary.track_summary`, if already computed).
+    """
+    from telemetry.version import __version__
+
+    rel = [p.relative_to(out_dir).as_posix() for p in files if p.parent == out_dir or out_dir in p.parents]
+    # the other outputs of `telemetry run`, when they are already there
+    rel += [n for n in RUN_FILES if (out_dir / n).exists() and n not in rel]
+    charts = [r for r in rel if r.endswith(".png")]
+    data = [r for r in rel if not r.endswith(".png") and r != "index.html"]
+    notes = {"public.geojson": f"safe to publish: generalised to {grid_deg}° cells and months",
+             "internal.gpkg": "exact positions — for the team only, do not publish",
+             "crossings_by_month.csv": "border events per border, month and direction",
+             "tracks.parquet": "exact positions — for the team only",
+             "map.html": "interactive map"}
+    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+             "<title>Collar telemetry summary</title>",
+             "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:3px 8px}"
+             "td.n{text-align:right}th{background:#f2f2f2}img{max-width:100%;border:1px solid #eee}"
+             ".warn{color:#a00}</style>", "</head>", "<body>",
+             "<h1>Collar telemetry summary</h1>",
+             f"<p>telemetry {_esc(__version__)}; data through {_esc(generated or 'n/a')}.</p>"]
+    synthetic = synthetic_sources(tracks)
+    if synthetic:
+        parts.append(f'<p class="warn"><strong>SYNTHETIC DATA</strong>: everything here was {_esc(SYNTHETIC_NOTE)} '
+                     f'Sources: {_esc(", ".join(synthetic))}.</p>')
+    if (out_dir / "map.html").exists():
+        parts.append('<p><a href="map.html"><strong>Open the interactive map</strong></a></p>')
+    if tracks is not None:
+        parts += ["<h2>Animals</h2>", _animal_table(tracks, crossings, quality, summary)]
+    notes_run = ((quality or {}).get("processing") or {}).get("notes") or []
+    if notes_run:
+        parts += ["<h2>What the data said</h2>", "<ul>"] + [f"<li>{_esc(n)}</li>" for n in notes_run] + ["</ul>"]
+    skipped = (quality or {}).get("skipped_files") or []
+    if skipped:
+        parts += ["<h2>Files not read</h2>", "<ul>"] + [
+            f'<li class="warn">{_esc(s_.get("source", ""))}: {_esc(s_.get("reason", ""))}</li>' for s_ in skipped
+        ] + ["</ul>"]
+    if charts:
+        parts.append("<h2>Charts</h2>")
+        parts += [f'<p><img src="{_esc(c)}" alt="{_esc(Path(c).stem.replace("_", " "))}"></p>' for c in charts]
+    if data:
+        parts += ["<h2>Files</h2>", "<ul>"]
+        for r in data:
+            size = (out_dir / r).stat().st_size if (out_dir / r).exists() else 0
+            note = notes.get(r, "")
+            cls = ' class="warn"' if "team only" in note else ""
+            parts.append(f'<li><a href="{_esc(r)}">{_esc(r)}</a> ({size / 1024:.0f} kB)'
+                         + (f" — <span{cls}>{_esc(note)}</span>" if note else "") + "</li>")
+        parts.append("</ul>")
+    parts += [f"<p><small>{_esc(BORDER_NOTE)}</small></p>", "</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+def _animal_table(tracks: pd.DataFrame, crossings: pd.DataFrame | None, quality: dict[str, Any] | None,
+                  summary: pd.DataFrame | None = None) -> str:
+    from telemetry.trajectory.summary import track_summary
+
+    s = (track_summary(tracks) if summary is None else summary).copy(deep=False)  # (index replaced below)
+    s.index = s.index.astype(str)
+    success: dict[str, list[float]] = {}
+    for f in (quality or {}).get("files", []):
+        for a in f.get("animals", []):
+            if a.get("fix_success_pct") is not None:
+                success.setdefault(str(a["animal_id"]), []).append(float(a["fix_success_pct"]))
+    n_cross = (crossings[crossings["kind"] == "crossing"]["animal_id"].astype(str).value_counts()
+               if crossings is not None and len(crossings) else pd.Series(dtype=np.int64))
+    head = ("<table><tr><th>animal</th><th>usable fixes</th><th>flagged</th><th>first day</th><th>last day</th>"
+            "<th>days</th><th>fix success %</th><th>distance km</th><th>crossings</th></tr>")
+    rows = []
+    for aid, r in s.iterrows():  # one row per animal: a display table, not a hot path
+        fs = success.get(aid)
+        first = r["first"].strftime("%Y-%m-%d") if pd.notna(r["first"]) else ""
+        last = r["last"].strftime("%Y-%m-%d") if pd.notna(r["last"]) else ""
+        rows.append(
+            f"<tr><td>{_esc(aid)}</td><td class=n>{int(r['usable'])}</td><td class=n>{int(r['flagged'])}</td>"
+            f"<td>{first}</td><td>{last}</td><td class=n>{_fmt(r['days'], 0)}</td>"
+            f"<td class=n>{_fmt(np.mean(fs), 1) if fs else ''}</td>"
+            f"<td class=n>{_fmt(r.get('distance_km', np.nan), 0)}</td>"
+            f"<td class=n>{int(n_cross.get(aid, 0))}</td></tr>")
+    return head + "".join(rows) + "</table>"
+
+
+def _fmt(v: Any, nd: int) -> str:
+    return "" if v is None or pd.isna(v) else f"{float(v):.{nd}f}"
