@@ -1,11 +1,15 @@
-"""All parameters of the trajectory pipeline, as dataclasses with units in their names.
+"""Every parameter of every step, as dataclasses with units in their names.
 
-One :class:`Config` holds one dataclass per step (``clean``, ``segment``, ``clusters``,
-``smooth``, ``states``, ``homerange``). Defaults come from a *species profile*
-(:data:`PROFILES`: ``snow_leopard`` is the default, ``generic`` a permissive fallback),
-can be read from a TOML file and overridden with ``section.name=value`` strings, the
-form the command line's ``--set`` option takes. :meth:`Config.to_dict` is what every
-output echoes into its metadata.
+One :class:`Config` holds one dataclass per step: the track pipeline (``clean``, ``segment``,
+``clusters``, ``smooth``, ``states``, ``homerange``), the cross-border analysis (``crossings``,
+``hotspots``, ``corridors``) and the outputs (``public``: generalisation; ``map``: the map's
+size budget; ``charts``). Defaults come from a *species profile* (:data:`PROFILES`:
+``snow_leopard`` is the default, ``generic`` a permissive fallback), can be read from a TOML
+file and overridden with ``section.name=value`` strings, the form every command's ``--set``
+option takes. :meth:`Config.to_dict` is what every output echoes into its metadata, and
+``telemetry config show`` prints it as TOML.
+
+Core layer: imports only :mod:`telemetry.errors`.
 
 Examples
 --------
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -34,6 +39,13 @@ __all__ = [
     "SegmentParams",
     "ClusterParams",
     "HomeRangeParams",
+    "CrossingParams",
+    "HotspotParams",
+    "CorridorParams",
+    "CORRIDOR_METHODS",
+    "PublicParams",
+    "MapParams",
+    "ChartParams",
     "SmoothParams",
     "StateParams",
     "ARGOS_ERROR_M",
@@ -384,7 +396,224 @@ class HomeRangeParams:
     kde_bandwidth_factor: float = 1.0
 
 
-SECTIONS: tuple[str, ...] = ("clean", "segment", "clusters", "smooth", "states", "homerange")
+@dataclass(frozen=True)
+class CrossingParams:
+    """Border crossings of :func:`telemetry.corridor.crossings.crossings`.
+
+    Attributes
+    ----------
+    band_k : float
+        Half-width of the uncertain band along each border, in combined σ (fix error and
+        border accuracy); a fix inside it is on no side.
+    border_error_m : float or None
+        Accuracy of the border lines (m, 1 σ); None: the zone layer's own per-zone accuracy.
+    min_stay_fixes : int
+        Certain fixes an animal must have on the new side for a crossing.
+    min_stay_h : float
+        Hours it must stay there.
+    open_end : bool
+        A stay cut short by the end of the data still counts (the event is marked truncated).
+    gap_scale_h : float
+        Scale (h) of the confidence's decay with the gap that brackets a crossing.
+    excursions : bool
+        Also report brief visits to another zone (``kind="excursion"``).
+    smoothed : bool
+        Use the smoothed positions and their ``se_m`` when the tracks have them.
+    outside_is_place : bool or None
+        Land outside every zone is a side (crossings into and out of it); None: False for the
+        countries (the sea starts and ends nothing), True for user zone layers.
+    """
+
+    band_k: float = 2.0
+    border_error_m: float | None = None
+    min_stay_fixes: int = 2
+    min_stay_h: float = 0.0
+    open_end: bool = True
+    gap_scale_h: float = 48.0
+    excursions: bool = True
+    smoothed: bool = True
+    outside_is_place: bool | None = None
+
+
+@dataclass(frozen=True)
+class HotspotParams:
+    """Crossing hotspots of :func:`telemetry.corridor.hotspots.hotspots`.
+
+    Attributes
+    ----------
+    gap_km : float
+        Crossing points further apart than this along a border (km) start a new hotspot.
+    buffer_km : float
+        Each hotspot's border segment extends this far beyond its outermost crossings (km).
+    max_offset_km : float
+        Crossing points further than this from the shared border line are not placed on it (km;
+        e.g. a crossing via the sea).
+    kinds : tuple of str
+        Event kinds clustered (``"crossing"``, ``"excursion"``).
+    """
+
+    gap_km: float = 5.0
+    buffer_km: float = 1.0
+    max_offset_km: float = 10.0
+    kinds: tuple[str, ...] = ("crossing",)
+
+
+CORRIDOR_METHODS: tuple[str, ...] = ("footprint", "behaviour")
+"""Corridor methods: Brownian-bridge footprint stacking (Sawyer et al. 2009) and corridor
+behaviour (LaPoint et al. 2013)."""
+
+
+@dataclass(frozen=True)
+class CorridorParams:
+    """Corridors of :func:`telemetry.corridor.corridors.corridors` (footprints and corridor behaviour).
+
+    Attributes
+    ----------
+    methods : tuple of str
+        ``"footprint"`` and/or ``"behaviour"``.
+    max_gap_h : float
+        Longest interval (h) bridged by a step; longer gaps (and segment breaks) cut the track.
+    cell_m : float
+        Footprint grid cell (m); 250–500 m suits GPS fixes hours apart.
+    max_cells : int
+        Largest footprint grid held in dense arrays; a wider study's grid is sparse (same
+        cell size; footprints computed on tiles along each animal's path and counted from
+        sorted cell lists), so the cost follows the fixes, not the extent.
+    footprint_level : float
+        Footprint isopleth per animal (0.99: cells holding 99 % of the UD; Sawyer et al. 2009).
+    k_sigma : float
+        Bridge densities are evaluated out to this many standard deviations.
+    classes : tuple of int or None
+        Animal-count classes for footprint polygons (``None``: 1, 2, …, max count).
+    speed_prop : float
+        LaPoint ``speedProp``: quantile of each animal's speeds above which a step is fast.
+    circ_prop : float
+        LaPoint ``circProp``: quantile of circular variances below which a step is parallel.
+    radius_frac : float
+        Neighbourhood radius as a fraction of the step length (½ in ``move::corridor``).
+    min_neighbours : int
+        Midpoints (own included) a neighbourhood needs for a corridor step (3 in ``move``).
+    pooled : bool
+        Neighbourhoods include other animals' steps (population corridors traversed once
+        by each animal); False restricts them to the animal's own steps as in ``move``.
+    buffer_m : float
+        Buffer (m) around corridor steps for behaviour polygons.
+    min_animals : int
+        Distinct animals whose corridor steps must cluster for a behaviour polygon.
+    hotspot_dist_m : float
+        A hotspot is linked to a corridor whose polygon lies within this distance (m).
+    border_dist_m : float
+        A corridor within this distance (m) of a border line is cross-border (0 = touches).
+    """
+
+    methods: tuple[str, ...] = CORRIDOR_METHODS
+    max_gap_h: float = 24.0
+    cell_m: float = 250.0
+    max_cells: int = 4_000_000
+    footprint_level: float = 0.99
+    k_sigma: float = 5.0
+    classes: tuple[int, ...] | None = None
+    speed_prop: float = 0.75
+    circ_prop: float = 0.25
+    radius_frac: float = 0.5
+    min_neighbours: int = 3
+    pooled: bool = True
+    buffer_m: float = 250.0
+    min_animals: int = 2
+    hotspot_dist_m: float = 1000.0
+    border_dist_m: float = 0.0
+
+    def __post_init__(self) -> None:
+        methods = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods)
+        object.__setattr__(self, "methods", methods)
+        bad = sorted(set(methods) - set(CORRIDOR_METHODS))
+        if bad:
+            raise TelemetryError(f"parameter corridors.methods: unknown method(s) {', '.join(bad)}; "
+                                 f"use {', '.join(CORRIDOR_METHODS)}")
+
+    def with_values(self, **values: Any) -> CorridorParams:
+        """A copy with some fields replaced (unknown names are an error)."""
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise TypeError(f"unknown corridor parameter(s): {', '.join(unknown)}")
+        if "methods" in values:
+            m = values["methods"]
+            values["methods"] = (m,) if isinstance(m, str) else tuple(m)
+        bad = set(values.get("methods", ())) - set(CORRIDOR_METHODS)
+        if bad:
+            raise ValueError(f"unknown corridor method(s) {sorted(bad)}; use {CORRIDOR_METHODS}")
+        return replace(self, **values)
+
+
+@dataclass(frozen=True)
+class PublicParams:
+    """What public outputs (``public.geojson``, ``telemetry export --audience public``) give away.
+
+    Attributes
+    ----------
+    grid_deg : float
+        Generalisation grid (degrees): polygons become the union of the cells they touch,
+        points their cell (0.1° ≈ 11 km: GBIF/Chapman 2020 "high sensitivity").
+    licence : str
+        Data licence written into the public files' metadata.
+    """
+
+    grid_deg: float = 0.1
+    licence: str = "CC-BY-4.0"
+
+    def __post_init__(self) -> None:
+        # checked here so that a bad value fails before any work, not at the last output
+        g = float(self.grid_deg)
+        if not math.isfinite(g) or not 0 < g <= 10 or abs(round(g * 1e6) - g * 1e6) > 1e-6:
+            raise TelemetryError(f"parameter public.grid_deg must be in (0, 10] degrees and a multiple of "
+                                 f"0.000001°, got {self.grid_deg!r}")
+
+
+@dataclass(frozen=True)
+class MapParams:
+    """The interactive map (``map.html``) and its size budget (see :class:`telemetry.outputs.maps.MapBudget`).
+
+    Attributes
+    ----------
+    simplify_m : float
+        Douglas–Peucker tolerance (m) of the drawn tracks and areas (display only).
+    animation : bool
+        Include the time slider.
+    max_track_vertices : int
+        Most vertices of all tracks together; above it the tolerance is raised in round steps.
+    max_area_vertices : int
+        Most vertices per area layer (corridors, home ranges).
+    max_fixes : int
+        Most fixes in the time slider and the "Fixes" layer (one per animal per time bin).
+    max_points : int
+        Most markers per point layer (flagged fixes, clusters, crossings, hotspots).
+    """
+
+    simplify_m: float = 50.0
+    animation: bool = True
+    max_track_vertices: int = 150_000
+    max_area_vertices: int = 60_000
+    max_fixes: int = 150_000
+    max_points: int = 5_000
+
+
+@dataclass(frozen=True)
+class ChartParams:
+    """The PNG charts of ``telemetry run``.
+
+    Attributes
+    ----------
+    max_animals : int
+        Most animals drawn per chart (fix success: those with the lowest; daily distance:
+        evenly spaced by median).
+    """
+
+    max_animals: int = 40
+
+
+SECTIONS: tuple[str, ...] = ("clean", "segment", "clusters", "smooth", "states", "homerange", "crossings",
+                            "hotspots", "corridors", "public", "map", "charts")
 """Config sections (one dataclass each)."""
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
@@ -455,6 +684,12 @@ class Config:
     smooth: SmoothParams = field(default_factory=SmoothParams)
     states: StateParams = field(default_factory=StateParams)
     homerange: HomeRangeParams = field(default_factory=HomeRangeParams)
+    crossings: CrossingParams = field(default_factory=CrossingParams)
+    hotspots: HotspotParams = field(default_factory=HotspotParams)
+    corridors: CorridorParams = field(default_factory=CorridorParams)
+    public: PublicParams = field(default_factory=PublicParams)
+    map: MapParams = field(default_factory=MapParams)
+    charts: ChartParams = field(default_factory=ChartParams)
 
     @classmethod
     def for_species(cls, species: str = DEFAULT_SPECIES) -> Config:
@@ -488,7 +723,7 @@ class Config:
                     raise TelemetryError(
                         f"unknown parameter {section}.{name}; known: {', '.join(known)}"
                     )
-                changes[name] = _coerce(f"{section}.{name}", getattr(current, name), value)
+                changes[name] = _coerce(f"{section}.{name}", getattr(current, name), value, str(known[name].type))
             updates[section] = replace(current, **changes)
         return replace(cfg, **updates)
 
@@ -556,12 +791,17 @@ def _parse_value(raw: str) -> Any:
         return raw
 
 
-def _coerce(name: str, current: Any, value: Any) -> Any:
-    """Convert ``value`` to the type of the current value; refuse what does not fit."""
+def _coerce(name: str, current: Any, value: Any, annotation: str = "") -> Any:
+    """Convert ``value`` to the type of the current value (of the annotation when that is None);
+    refuse what does not fit."""
     try:
-        if current is None:  # optional parameter (e.g. smooth.tau_s): number, or none/null
+        if current is None:  # optional parameter (e.g. crossings.border_error_m): a value, or none/null
             if value is None or str(value).strip().lower() in {"none", "null", ""}:
                 return None
+            if annotation.startswith("bool"):
+                return _coerce(name, False, value)
+            if annotation.startswith("tuple[int"):
+                return _coerce(name, (0,), value)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return float(value)
             return float(str(value))

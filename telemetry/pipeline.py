@@ -10,6 +10,7 @@ Used by the ``telemetry process`` command and by Python users::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from telemetry.arrays import group_codes, is_sorted_by, lexsort_small_keys, time_ns
-from telemetry.config import Config, load_config
+from telemetry.config import DEFAULT_SPECIES, Config, CorridorParams, HomeRangeParams, load_config
 from telemetry.engine import Engine, LocalEngine, animal_partitions, concat_parts, get_engine
 from telemetry.errors import TelemetryError
 from telemetry.trajectory.clean import clean
@@ -39,10 +40,9 @@ from telemetry.trajectory.states import label_states
 from telemetry.trajectory.summary import track_summary
 
 if TYPE_CHECKING:
-    from telemetry.corridor.corridors import CorridorParams
     from telemetry.corridor.footprints import Footprints, TrackArrays
 
-__all__ = ["process", "analyse", "Products", "run", "RunResult", "RUN_STEPS"]
+__all__ = ["process", "analyse", "config_of", "Products", "run", "RunResult", "RUN_STEPS"]
 
 
 def process(
@@ -328,12 +328,14 @@ class Products:
 
 def analyse(
     tracks: pd.DataFrame, *, corridors: bool = True, step: Callable[[str], object] | None = None,
-    engine: str | Engine | None = None,
+    engine: str | Engine | None = None, config: Config | None = None,
 ) -> Products:
-    """Crossings → hotspots → corridors → home ranges of processed tracks (default parameters).
+    """Crossings → hotspots → corridors → home ranges of processed tracks.
 
     The one place these steps are chained, used by ``telemetry run``, ``map`` and ``export``.
-    ``corridors=False`` skips the slowest layer (``corridors`` is then None).
+    ``corridors=False`` skips the slowest layer (``corridors`` is then None). The parameters
+    are the ``crossings``, ``hotspots``, ``corridors`` and ``homerange`` sections of ``config``
+    (default: those the tracks were processed with, ``tracks.attrs["parameters"]``).
 
     With a Dask ``engine`` (see :mod:`telemetry.engine`) the per-animal steps — crossings,
     home ranges and each animal's corridor footprint — run on the workers, one task per
@@ -347,33 +349,49 @@ def analyse(
     from telemetry.trajectory.homerange import home_ranges
 
     announce = step or (lambda name: None)
+    cfg = config if config is not None else config_of(tracks)
     with _engine_scope(engine) as eng:
         if eng.distributed:
-            return _analyse_distributed(tracks, eng, corridors=corridors, announce=announce)
+            return _analyse_distributed(tracks, eng, cfg, corridors=corridors, announce=announce)
     # home ranges need only the tracks: a thread computes them beside the crossings, which
     # use one core, and the corridors; "home ranges" is then the wait for it
     with ThreadPoolExecutor(max_workers=1) as pool:
-        hr = pool.submit(home_ranges, tracks)
+        hr = pool.submit(home_ranges, tracks, cfg.homerange)
         announce("crossings")
-        cx = crossings(tracks)
+        cx = crossings(tracks, **dataclasses.asdict(cfg.crossings))
         announce("hotspots")
-        hs = hotspots(cx)
+        hs = hotspots(cx, **dataclasses.asdict(cfg.hotspots))
         co = None
         if corridors:
             announce("corridors")
-            co = find_corridors(tracks, hs)
+            co = find_corridors(tracks, hs, params=cfg.corridors)
         announce("home ranges")
         return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=hr.result())
 
 
-def _home_ranges_part(tracks: pd.DataFrame) -> pd.DataFrame:
+def config_of(tracks: pd.DataFrame) -> Config:
+    """The parameters ``tracks`` were processed with (``attrs["parameters"]``, as every output
+    records them), else the default profile's."""
+    params = tracks.attrs.get("parameters")
+    if not isinstance(params, dict) or not params:
+        return Config()
+    try:
+        return Config().with_values(params)
+    except TelemetryError:  # recorded by another version of the tool: its profile, current defaults
+        try:
+            return Config.for_species(str(params.get("species", DEFAULT_SPECIES)))
+        except TelemetryError:
+            return Config()
+
+
+def _home_ranges_part(tracks: pd.DataFrame, params: HomeRangeParams) -> pd.DataFrame:
     """Home ranges of one partition of whole animals (runs on a worker)."""
     from telemetry.trajectory.homerange import home_ranges
 
-    return home_ranges(tracks)
+    return home_ranges(tracks, params)
 
 
-def _analyse_distributed(tracks: pd.DataFrame, engine: Engine, *, corridors: bool,
+def _analyse_distributed(tracks: pd.DataFrame, engine: Engine, cfg: Config, *, corridors: bool,
                          announce: Callable[[str], object]) -> Products:
     """:func:`analyse` with the per-animal steps on the cluster and the reductions here.
 
@@ -389,15 +407,15 @@ def _analyse_distributed(tracks: pd.DataFrame, engine: Engine, *, corridors: boo
     parts = animal_partitions(tracks, engine.n_partitions)
     # submit the per-animal home ranges first: the workers compute them while this process
     # does the crossings, hotspots and the corridor reductions
-    hr_futures = engine.submit_map(_home_ranges_part, parts)
+    hr_futures = engine.submit_map(_home_ranges_part, parts, cfg.homerange)
     announce("crossings")
-    cx = crossings(tracks)
+    cx = crossings(tracks, **dataclasses.asdict(cfg.crossings))
     announce("hotspots")
-    hs = hotspots(cx)  # population clustering of every animal's crossings: a reduction
+    hs = hotspots(cx, **dataclasses.asdict(cfg.hotspots))  # population clustering of every animal's crossings
     co = None
     if corridors:
         announce("corridors")
-        co = _corridors_distributed(tracks, hs, engine)
+        co = _corridors_distributed(tracks, hs, engine, cfg.corridors)
     announce("home ranges")
     hr = _gather_rows(engine.gather(hr_futures), codes_of="animal_id")
     return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=hr)
@@ -444,7 +462,8 @@ def _footprint_part(item: tuple[object, np.ndarray], grid: object, level: float,
     return footprint_cells(ta, grid, animals, level=level, k_sigma=k_sigma, var_m2_s=var_m2_s, n_threads=1)
 
 
-def _corridors_distributed(tracks: pd.DataFrame, hotspots: pd.DataFrame, engine: Engine) -> pd.DataFrame:
+def _corridors_distributed(tracks: pd.DataFrame, hotspots: pd.DataFrame, engine: Engine,
+                           params: CorridorParams) -> pd.DataFrame:
     """:func:`telemetry.corridor.corridors.corridors` with the footprints map-reduced on the cluster.
 
     Only the footprint stack differs (:func:`_stack_on_cluster`); the pooled
@@ -453,7 +472,7 @@ def _corridors_distributed(tracks: pd.DataFrame, hotspots: pd.DataFrame, engine:
     """
     from telemetry.corridor.corridors import corridors
 
-    return corridors(tracks, hotspots, stack=functools.partial(_stack_on_cluster, engine=engine))
+    return corridors(tracks, hotspots, params=params, stack=functools.partial(_stack_on_cluster, engine=engine))
 
 
 def _stack_on_cluster(ta: TrackArrays, p: CorridorParams, engine: Engine) -> Footprints:
@@ -468,7 +487,7 @@ def _stack_on_cluster(ta: TrackArrays, p: CorridorParams, engine: Engine) -> Foo
 
     k = len(ta.labels)
     groups = balanced_groups(np.bincount(ta.animal, minlength=k), engine.n_partitions)
-    subsets = [fmod._subset(ta, g) for g in groups]
+    subsets = [fmod.subset_animals(ta, g) for g in groups]
     var = np.full(k, np.nan)
     for g, v in zip(groups, engine.map(_variance_part, subsets)):
         var[g] = v[g]
@@ -519,7 +538,7 @@ def run(
     overrides: Iterable[str] = (),
     step: Callable[[str], object] | None = None,
     fixes: pd.DataFrame | None = None,
-    grid_deg: float = 0.1,
+    grid_deg: float | None = None,
     engine: str | Engine | None = None,
     error_model: ErrorModel | None = None,
 ) -> RunResult:
@@ -553,9 +572,9 @@ def run(
         Called with the name of each step as it starts (progress display).
     fixes : DataFrame, optional
         An already-read fix table to use instead of reading ``inputs``.
-    grid_deg : float
-        Generalisation grid of the public GeoJSON (degrees; 0.1 = GBIF practice for
-        highly sensitive species).
+    grid_deg : float, optional
+        Generalisation grid of the public GeoJSON (degrees); default the configuration's
+        ``public.grid_deg`` (0.1 = GBIF practice for highly sensitive species).
     engine : str or Engine, optional
         Where the per-animal steps run (:mod:`telemetry.engine`; default in-process). Reading,
         the quality summary, the reductions, the map and the exports run in this process.
@@ -570,12 +589,14 @@ def run(
     # fail early: every option and the output folder are checked before anything is read
     check_writable(final)
     cfg = _resolve_config(config, species, overrides)
+    if grid_deg is not None:
+        cfg = cfg.with_values({"public": {"grid_deg": grid_deg}})
     paths = [Path(p) for p in inputs] if inputs else (default_inputs() if fixes is None else [])
     if fixes is None:
         announce("read")
         fixes = read(paths)
     with staged_folder(final) as out:
-        result = _run_into(out, fixes, cfg, announce, engine, error_model, grid_deg)
+        result = _run_into(out, fixes, cfg, announce, engine, error_model)
         write_manifest(out, inputs=paths, parameters=result.tracks.attrs.get("parameters"),
                        extra={"skipped_files": _skipped_files(result.tracks)})
     result.outputs = [final / Path(p).relative_to(out) for p in result.outputs]
@@ -598,11 +619,11 @@ def _skipped_files(tracks: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[str], object],
-              engine: str | Engine | None, error_model: ErrorModel | None, grid_deg: float) -> RunResult:
+              engine: str | Engine | None, error_model: ErrorModel | None) -> RunResult:
     """:func:`run` after reading, writing into the (staging) folder ``out``."""
     from telemetry.io.atomic import frozen_heap
     from telemetry.io.points import write_tracks
-    from telemetry.outputs.maps import render_map
+    from telemetry.outputs.maps import MapBudget, render_map
     from telemetry.trajectory.quality import summarize
     from telemetry.trajectory.segment import cluster_table
 
@@ -621,22 +642,22 @@ def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[s
         # tracks.parquet needs only the tracks: pyarrow encodes it (releasing the GIL) on the
         # thread while the products are computed, where one core is often idle
         tracks_file = pool.submit(write_tracks, tracks, out / "tracks.parquet")
-        products = analyse(tracks, step=announce, engine=eng)
+        products = analyse(tracks, step=announce, engine=eng, config=cfg)
         cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
         announce("map")
         written = [render_map(tracks, crossings=cx, hotspots=hs, corridors=co, home_ranges=hr,
-                              clusters=cluster_table(tracks), out=out / "map.html")]
+                              clusters=cluster_table(tracks), out=out / "map.html", simplify_m=cfg.map.simplify_m,
+                              animation=cfg.map.animation, budget=MapBudget.of(cfg.map))]
 
         announce("exports")
         with frozen_heap():  # (see there: full garbage collections cost ~0.5 s of the exports per 1M fixes)
             summary = track_summary(tracks)
-            written += _write_exports(out, tracks, products, quality, summary, grid_deg=grid_deg,
-                                      tracks_written=tracks_file)
+            written += _write_exports(out, tracks, products, quality, summary, cfg, tracks_written=tracks_file)
     return RunResult(tracks=tracks, summary=summary, quality=quality, outputs=written, products=products)
 
 
-def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality: dict, summary: pd.DataFrame, *,
-                   grid_deg: float, tracks_written: Future[None]) -> list[Path]:
+def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality: dict, summary: pd.DataFrame,
+                   cfg: Config, *, tracks_written: Future[None]) -> list[Path]:
     """The files of :func:`run` after the map, into ``out``; returns them in listing order.
 
     ``summary`` is :func:`track_summary` of ``tracks`` (written as ``track_summary.csv``
@@ -658,6 +679,7 @@ def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality:
     # tracks.parquet is complete before index.html lists it.
     return tables + write_deliverables(
         out, tracks, products.crossings, products.hotspots, products.corridors, products.home_ranges, quality,
-        tracks.attrs.get("parameters"), grid_deg=grid_deg, fix_points=False, summary=summary,
+        tracks.attrs.get("parameters"), grid_deg=cfg.public.grid_deg, licence=cfg.public.licence,
+        charts=cfg.charts, fix_points=False, summary=summary,
         steps_from_metrics=True,  # the tracks of process(), unchanged
         background=[tracks_written.result])

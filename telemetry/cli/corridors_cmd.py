@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from telemetry.cli.options import config_options, input_options, read_inputs, split_overrides
+from telemetry.cli.options import config_options, input_options, read_inputs
 from telemetry.errors import TelemetryError
 from telemetry.io.atomic import atomic_write
 
@@ -46,27 +46,16 @@ def corridors(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str
               config_path: str | None = None) -> None:
     """Movement corridors shared by several animals, and which of them cross borders.
 
-    ``--set corridors.NAME=VALUE`` (or a bare corridor ``NAME=VALUE``) sets a corridor parameter,
-    e.g. ``--set corridors.speed_prop=0.8``; ``--set SECTION.NAME=VALUE`` any track-pipeline one.
+    Parameters come from the species profile, --config and --set (section ``corridors``, e.g.
+    ``--set corridors.speed_prop=0.8``); --method, --cell-m and --min-animals are shortcuts.
     """
-    import dataclasses
-
     from telemetry.config import load_config
-    from telemetry.corridor.corridors import CorridorParams, corridor_layers
+    from telemetry.corridor.corridors import corridor_layers
 
-    own, rest = split_overrides(overrides, "corridors", {f.name for f in dataclasses.fields(CorridorParams)})
-    cfg = load_config(config_path, species=species, overrides=rest)  # bad values fail before reading
-    values = _parse_sets(tuple(own), CorridorParams())
-    if methods:
-        values["methods"] = tuple(methods)
-    if cell_m is not None:
-        values["cell_m"] = cell_m
-    if min_animals is not None:
-        values["min_animals"] = min_animals
-    try:
-        params = CorridorParams().with_values(**values)
-    except (TypeError, ValueError) as err:
-        raise TelemetryError(str(err)) from None
+    flags = {"methods": list(methods) or None, "cell_m": cell_m, "min_animals": min_animals}
+    cfg = load_config(config_path, species=species, overrides=overrides)  # bad values fail before reading
+    cfg = cfg.with_values({"corridors": {k: v for k, v in flags.items() if v is not None}})
+    params = cfg.corridors
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise TelemetryError("not a folder", str(folder))
@@ -108,34 +97,6 @@ def corridors(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str
     click.echo(f"{len(polys)} corridor polygons ({', '.join(f'{k}: {v}' for k, v in counts.items()) or 'none'}), "
                f"{int(polys['cross_border'].sum()) if len(polys) else 0} cross-border, "
                f"{len(steps)} corridor steps → {folder}")
-
-
-def _parse_sets(overrides: tuple[str, ...], defaults) -> dict:
-    import dataclasses
-
-    kinds = {f.name: type(getattr(defaults, f.name)) for f in dataclasses.fields(defaults)}
-    values: dict = {}
-    for item in overrides:
-        name, sep, raw = item.partition("=")
-        name = name.strip()
-        if not sep or name not in kinds:
-            raise TelemetryError(f"--set: expected NAME=VALUE with NAME one of {', '.join(sorted(kinds))}, "
-                                 f"got '{item}'")
-        raw = raw.strip()
-        kind = kinds[name]
-        try:
-            if kind is bool:
-                if raw.lower() not in {"true", "false", "1", "0", "yes", "no"}:
-                    raise ValueError(raw)
-                values[name] = raw.lower() in {"true", "1", "yes"}
-            elif kind in (int, float):
-                values[name] = kind(raw)
-            else:  # tuples (methods, classes) and None-defaults: comma-separated
-                parts = [p.strip() for p in raw.split(",") if p.strip()]
-                values[name] = tuple(int(p) if p.lstrip("-").isdigit() else p for p in parts) or None
-        except ValueError:
-            raise TelemetryError(f"--set {name}: bad value '{raw}'") from None
-    return values
 
 
 def _read_hotspots(path: str):

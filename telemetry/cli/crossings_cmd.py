@@ -32,16 +32,18 @@ from telemetry.schema import endpoint_columns
               help="Polygon layer (GeoPackage, Shapefile, GeoJSON…) instead of the bundled countries.")
 @click.option("--zone-field", default=None, help="Field naming the zones of --zones.")
 @click.option("--layer", default=None, help="Layer of a multi-layer --zones file.")
-@click.option("--band-k", type=float, default=2.0, show_default=True,
-              help="Certainty band as a multiple of the combined fix + border σ.")
+@click.option("--band-k", type=float, default=None,
+              help="Certainty band as a multiple of the combined fix + border σ (= --set crossings.band_k=…; 2).")
 @click.option("--border-error-m", type=float, default=None,
-              help="1-σ border accuracy (m); default the layer's own (500 m for the bundled 1:10m borders, 100 m for --zones).")
-@click.option("--min-stay-fixes", type=int, default=2, show_default=True,
-              help="Certain fixes needed on a new side to confirm a crossing.")
-@click.option("--min-stay-h", type=float, default=0.0, show_default=True,
-              help="Hours the new side must be held to confirm a crossing.")
-@click.option("--gap-km", type=float, default=5.0, show_default=True,
-              help="Hotspots: split where crossings are farther apart than this along the border.")
+              help="1-σ border accuracy (m); default the layer's own (500 m for the bundled 1:10m borders, "
+                   "100 m for --zones) (= --set crossings.border_error_m=…).")
+@click.option("--min-stay-fixes", type=int, default=None,
+              help="Certain fixes needed on a new side to confirm a crossing (= --set crossings.min_stay_fixes=…; 2).")
+@click.option("--min-stay-h", type=float, default=None,
+              help="Hours the new side must be held to confirm a crossing (= --set crossings.min_stay_h=…; 0).")
+@click.option("--gap-km", type=float, default=None,
+              help="Hotspots: split where crossings are farther apart than this along the border "
+                   "(= --set hotspots.gap_km=…; 5).")
 @click.option("--no-excursions", is_flag=True, help="Leave brief visits (excursions) out.")
 @click.option("--outside-is-sea", is_flag=True,
               help="Fixes outside every --zones polygon start and end nothing, like the sea between countries "
@@ -49,24 +51,34 @@ from telemetry.schema import endpoint_columns
 @click.option("--raw", is_flag=True, help="Do not run the track pipeline; use the raw usable fixes.")
 def crossings(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: str | None,
               animal_id: str | None, out: str, hotspots_out: str | None, tiz_out: str | None,
-              zones_file: str | None, zone_field: str | None, layer: str | None, band_k: float,
-              border_error_m: float | None, min_stay_fixes: int, min_stay_h: float, gap_km: float,
-              no_excursions: bool, outside_is_sea: bool, raw: bool, species: str | None = None, config_path: str | None = None,
-              overrides: tuple[str, ...] = ()) -> None:
-    """Find where and when animals in PATHS cross borders (or enter/leave zones)."""
+              zones_file: str | None, zone_field: str | None, layer: str | None, band_k: float | None,
+              border_error_m: float | None, min_stay_fixes: int | None, min_stay_h: float | None,
+              gap_km: float | None, no_excursions: bool, outside_is_sea: bool, raw: bool, species: str | None = None,
+              config_path: str | None = None, overrides: tuple[str, ...] = ()) -> None:
+    """Find where and when animals in PATHS cross borders (or enter/leave zones).
+
+    Parameters come from the species profile, --config and --set (sections ``crossings`` and
+    ``hotspots``); the flags are shortcuts for those --set values.
+    """
+    import dataclasses
+
     from telemetry.config import load_config
     from telemetry.corridor.crossings import crossings as find_crossings
     from telemetry.corridor.crossings import time_in_zones
     from telemetry.corridor.hotspots import hotspots
     from telemetry.corridor.zones import load_zones
 
+    flags = {"crossings": {"band_k": band_k, "border_error_m": border_error_m, "min_stay_fixes": min_stay_fixes,
+                           "min_stay_h": min_stay_h, "excursions": False if no_excursions else None,
+                           "outside_is_place": False if outside_is_sea else None},
+             "hotspots": {"gap_km": gap_km}}
     cfg = load_config(config_path, species=species, overrides=overrides)  # bad values fail before reading
+    cfg = cfg.with_values({sec: {k: v for k, v in d.items() if v is not None} for sec, d in flags.items()})
+    cp = cfg.crossings
     fixes = read_inputs(paths, tz, columns, format_, animal_id)
     tracks, processed = _tracks(fixes, raw, cfg)
-    zones = load_zones(zones_file, zone_field, layer=layer, border_error_m=border_error_m) if zones_file else None
-    cx = find_crossings(tracks, zones=zones, band_k=band_k, border_error_m=border_error_m,
-                        min_stay_fixes=min_stay_fixes, min_stay_h=min_stay_h, excursions=not no_excursions,
-                        outside_is_place=False if outside_is_sea else None)
+    zones = load_zones(zones_file, zone_field, layer=layer, border_error_m=cp.border_error_m) if zones_file else None
+    cx = find_crossings(tracks, zones=zones, **dataclasses.asdict(cp))
     meta = {"parameters": cx.attrs.get("parameters", {}), "tracks": "processed" if processed else "raw fixes"}
     write_geojson(cx, out, meta)
     n_cross = int((cx["kind"] == "crossing").sum())
@@ -76,7 +88,7 @@ def crossings(paths: tuple[str, ...], tz: str | None, columns: str | None, forma
         summary = cx.groupby(["kind", *endpoint_columns(cx)]).size().rename("n").reset_index()
         click.echo(summary.to_string(index=False))
     if hotspots_out:
-        hs = hotspots(cx, zones=zones, gap_km=gap_km)
+        hs = hotspots(cx, zones=zones, **dataclasses.asdict(cfg.hotspots))
         seg = hs.pop("segment") if "segment" in hs else None
         if seg is not None:
             hs["segment_wkt"] = [g.wkt if g is not None else None for g in seg]
@@ -84,7 +96,8 @@ def crossings(paths: tuple[str, ...], tz: str | None, columns: str | None, forma
                                          "unassigned_crossings": hs.attrs.get("unassigned", 0)})
         click.echo(f"{len(hs)} hotspots → {hotspots_out}")
     if tiz_out:
-        tiz = time_in_zones(tracks, zones=zones, band_k=band_k, border_error_m=border_error_m)
+        tiz = time_in_zones(tracks, zones=zones, band_k=cp.band_k, border_error_m=cp.border_error_m,
+                            smoothed=cp.smoothed)
         atomic_write(tiz_out, lambda tmp: tiz.to_csv(tmp, index=False, float_format="%.4f"))
         click.echo(f"time in zones → {tiz_out}")
 

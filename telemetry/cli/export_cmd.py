@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import click
 
-from telemetry.cli.options import input_options, read_inputs
+from telemetry.cli.options import config_options, input_options, read_inputs
 from telemetry.errors import TelemetryError
 
 
@@ -26,20 +26,18 @@ from telemetry.errors import TelemetryError
 @click.option("--audience", type=click.Choice(["public", "internal"]), default="public", show_default=True,
               help="public: generalised aggregates safe to publish; internal: exact layers (needs --precise).")
 @click.option("--precise", is_flag=True, help="Confirm that exact positions and times may be written (internal).")
-@click.option("--grid-deg", type=float, default=0.1, show_default=True,
-              help="Public generalisation grid in degrees (GBIF: 0.1 high, 0.01 medium sensitivity).")
+@click.option("--grid-deg", type=float, default=None,
+              help="Public generalisation grid in degrees (GBIF: 0.1 high, 0.01 medium sensitivity; "
+                   "= --set public.grid_deg=…; 0.1).")
 @click.option("--layer", "layers", multiple=True, metavar="NAME",
               help="Only these products (repeatable): public corridors, hotspots, crossing_counts, home_ranges; "
                    "internal also tracks, crossings, clusters.")
-@click.option("--licence", default="CC-BY-4.0", show_default=True, help="Data licence recorded in the metadata.")
+@click.option("--licence", default=None, help="Data licence recorded in the metadata (= --set public.licence=…; CC-BY-4.0).")
 @click.option("--generated", default=None, metavar="TEXT",
               help="Value of the 'generated' metadata field (default: derived from the data, for identical reruns).")
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False), help="TOML parameters.")
-@click.option("--species", default=None, help="Species profile (snow_leopard, generic).")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.NAME=VALUE",
-              help="Override one processing parameter (repeatable).")
+@config_options
 def export(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, audience: str, precise: bool,
-           grid_deg: float, layers: tuple[str, ...], licence: str, generated: str | None,
+           grid_deg: float | None, layers: tuple[str, ...], licence: str | None, generated: str | None,
            config_path: str | None, species: str | None, overrides: tuple[str, ...]) -> None:
     """Export corridors, hotspots, crossings and home ranges of the animals in INPUTS."""
     from telemetry.outputs import formats, generalise
@@ -51,10 +49,16 @@ def export(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, a
     if audience == "internal" and not precise:
         raise TelemetryError("internal exports hold exact positions of a sensitive species; "
                              "add --precise to confirm")
+    from telemetry.config import load_config
+
+    cfg = load_config(config_path, species=species, overrides=overrides)  # bad values fail before reading
     try:
-        generalise.check_grid_deg(grid_deg)
+        generalise.check_grid_deg(cfg.public.grid_deg if grid_deg is None else grid_deg)
     except ValueError as err:
         raise TelemetryError(f"--grid-deg: {err}") from None
+    cfg = cfg.with_values({"public": {k: v for k, v in {"grid_deg": grid_deg, "licence": licence}.items()
+                                      if v is not None}})
+    grid_deg, licence = cfg.public.grid_deg, cfg.public.licence
     known = lay.PUBLIC_LAYERS if audience == "public" else lay.INTERNAL_LAYERS
     bad = sorted(set(layers) - set(known))
     if bad:
@@ -67,8 +71,8 @@ def export(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, a
     from telemetry.pipeline import analyse, process
 
     fixes = read_inputs(inputs, tz, columns, format_, animal_id)
-    tracks = process(fixes, config_path, species=species, overrides=overrides)
-    products = analyse(tracks)
+    tracks = process(fixes, cfg)
+    products = analyse(tracks, config=cfg)
     cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
     if audience == "public":
         built = lay.public_layers(cx, hs, co, hr, grid_deg=grid_deg)

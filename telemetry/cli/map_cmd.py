@@ -23,27 +23,29 @@ from telemetry.cli.options import config_options, input_options, read_inputs
               help="HTML file to write (self-contained, works offline).")
 @click.option("--title", default="Collar telemetry: tracks and cross-border corridors", show_default=True,
               help="Map title (the sensitivity note is always added).")
-@click.option("--simplify-m", type=float, default=50.0, show_default=True,
-              help="Track simplification tolerance (m); fixes keep full detail.")
+@click.option("--simplify-m", type=float, default=None,
+              help="Track simplification tolerance (m); fixes keep full detail (= --set map.simplify_m=…; 50).")
 @click.option("--no-corridors", is_flag=True, help="Skip the corridor polygons (the slowest layer).")
-@click.option("--no-animation", is_flag=True, help="Leave the time slider out.")
+@click.option("--no-animation", is_flag=True, help="Leave the time slider out (= --set map.animation=false).")
 def map_(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: str | None,
-         animal_id: str | None, out: str, title: str, simplify_m: float, no_corridors: bool,
+         animal_id: str | None, out: str, title: str, simplify_m: float | None, no_corridors: bool,
          no_animation: bool, species: str | None = None, config_path: str | None = None,
          overrides: tuple[str, ...] = ()) -> None:
     """Draw the tracks, crossings, hotspots, corridors and home ranges of PATHS on an offline map."""
-    from telemetry.outputs.maps import render_map
+    from telemetry.config import load_config
+    from telemetry.outputs.maps import MapBudget, render_map
     from telemetry.pipeline import analyse, process
 
     start = time.perf_counter()
-    from telemetry.config import load_config
-
+    flags = {"simplify_m": simplify_m, "animation": False if no_animation else None}
     cfg = load_config(config_path, species=species, overrides=overrides)  # bad values fail before reading
+    cfg = cfg.with_values({"map": {k: v for k, v in flags.items() if v is not None}})
     tracks = process(read_inputs(paths, tz, columns, format_, animal_id), cfg)
-    products = analyse(tracks, corridors=not no_corridors)
+    products = analyse(tracks, corridors=not no_corridors, config=cfg)
     cx, hs, corr = products.crossings, products.hotspots, products.corridors
     path = render_map(tracks, crossings=cx, hotspots=hs, corridors=corr, home_ranges=products.home_ranges,
-                      out=out, title=title, simplify_m=simplify_m, animation=not no_animation)
+                      out=out, title=title, simplify_m=cfg.map.simplify_m, animation=cfg.map.animation,
+                      budget=MapBudget.of(cfg.map))
     size_mb = path.stat().st_size / 1e6
     click.echo(f"{tracks['animal_id'].nunique()} animals, {len(cx)} crossings, {len(hs)} hotspots, "
                f"{0 if corr is None else len(corr)} corridor polygons → {path} ({size_mb:.2f} MB, "

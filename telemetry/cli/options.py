@@ -51,22 +51,6 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return species_option(func)
 
 
-def split_overrides(overrides: tuple[str, ...], section: str, names: set[str]) -> tuple[list[str], list[str]]:
-    """``--set`` items for the command's own ``section`` (``section.NAME=V`` or bare ``NAME=V`` with NAME in
-    ``names``) → ``NAME=V`` list, and the rest (``SECTION.NAME=V`` for the track pipeline)."""
-    own, rest = [], []
-    for item in overrides:
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if name.startswith(section + "."):
-            own.append(f"{name[len(section) + 1:]}={value}")
-        elif "." not in name and name in names:
-            own.append(f"{name}={value}")
-        else:
-            rest.append(item)
-    return own, rest
-
-
 def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--tz``, ``--columns``, ``--format`` and ``--animal-id`` to a command."""
     func = click.option("--animal-id", default=None, help="Animal id for files that name none.")(func)

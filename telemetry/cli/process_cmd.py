@@ -17,10 +17,10 @@ import pandas as pd
 
 from telemetry.cli.options import (
     calibration_option,
+    config_options,
     engine_options,
     load_calibration,
     make_engine,
-    species_option,
 )
 from telemetry.errors import TelemetryError
 from telemetry.io.points import output_format, write_tracks
@@ -34,11 +34,7 @@ from telemetry.trajectory.diagnostics import report_lines as model_report
                    "GeoParquet dataset folder partitioned by animal.")
 @click.option("--partitioned", is_flag=True,
               help="Write --out as a GeoParquet dataset folder partitioned by animal, whatever its name.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="TOML file with [clean], [segment], [clusters], [smooth], [states] tables.")
-@species_option
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.NAME=VALUE",
-              help="Override one parameter, e.g. --set clean.max_speed_kmh=12 (repeatable).")
+@config_options
 @click.option("--max-speed-kmh", type=float, default=None, help="Same as --set clean.max_speed_kmh=...")
 @click.option("--gap-multiple", type=float, default=None, help="Same as --set segment.gap_multiple=...")
 @click.option("--deployments", type=click.Path(dir_okay=False), default=None,
@@ -52,7 +48,7 @@ def process(
     inputs: tuple[str, ...],
     out: str,
     partitioned: bool,
-    config_file: str | None,
+    config_path: str | None,
     species: str | None,
     overrides: tuple[str, ...],
     max_speed_kmh: float | None,
@@ -81,7 +77,7 @@ def process(
         sets.append(f"clean.max_speed_kmh={max_speed_kmh}")
     if gap_multiple is not None:
         sets.append(f"segment.gap_multiple={gap_multiple}")
-    cfg = load_config(config_file, species=species, overrides=sets)
+    cfg = load_config(config_path, species=species, overrides=sets)
     dep = _read_deployments(deployments) if deployments else None
     error_model = load_calibration(calibration)
     with make_engine(engine, scheduler, n_workers) as compute:

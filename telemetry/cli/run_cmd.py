@@ -6,11 +6,11 @@ import click
 
 from telemetry.cli.options import (
     calibration_option,
+    config_options,
     engine_options,
     input_options,
     load_calibration,
     make_engine,
-    species_option,
 )
 
 
@@ -18,11 +18,7 @@ from telemetry.cli.options import (
 @click.argument("inputs", nargs=-1, type=click.Path())
 @click.option("--out", "-o", "out_dir", default="maps", show_default=True, type=click.Path(file_okay=False),
               help="Folder for the outputs (replaced as a whole when the run completes).")
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="TOML file of parameters.")
-@species_option
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.NAME=VALUE",
-              help="Override one parameter, e.g. --set clean.max_speed_kmh=12.")
+@config_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary table.")
 @calibration_option
 @input_options

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -41,6 +40,8 @@ import pyproj
 import shapely
 
 from telemetry.arrays import distinct
+from telemetry.config import CORRIDOR_METHODS as METHODS
+from telemetry.config import CorridorParams
 from telemetry.corridor.behaviour import behaviour_polygons, corridor_steps
 from telemetry.corridor.footprints import (
     Footprints,
@@ -57,85 +58,9 @@ CORRIDOR_COLUMNS = ("corridor_id", "method", "n_animals", "animal_count", "anima
                     "hotspots", "crossings", "months", "area_km2", "geometry")
 """Columns of :func:`corridors`."""
 
-METHODS = ("footprint", "behaviour")
 
 StackFn = Callable[[TrackArrays, "CorridorParams"], Footprints]
 """``stack(track_arrays, params) -> Footprints``: per-animal footprints and their count (see ``corridors``)."""
-
-
-@dataclass(frozen=True)
-class CorridorParams:
-    """Parameters of :func:`corridors` (units in the names).
-
-    Attributes
-    ----------
-    methods : tuple of str
-        ``"footprint"`` and/or ``"behaviour"``.
-    max_gap_h : float
-        Longest interval (h) bridged by a step; longer gaps (and segment breaks) cut the track.
-    cell_m : float
-        Footprint grid cell (m); 250–500 m suits GPS fixes hours apart.
-    max_cells : int
-        Largest footprint grid held in dense arrays; a wider study's grid is sparse (same
-        cell size; footprints computed on tiles along each animal's path and counted from
-        sorted cell lists), so the cost follows the fixes, not the extent.
-    footprint_level : float
-        Footprint isopleth per animal (0.99: cells holding 99 % of the UD; Sawyer et al. 2009).
-    k_sigma : float
-        Bridge densities are evaluated out to this many standard deviations.
-    classes : tuple of int or None
-        Animal-count classes for footprint polygons (``None``: 1, 2, …, max count).
-    speed_prop : float
-        LaPoint ``speedProp``: quantile of each animal's speeds above which a step is fast.
-    circ_prop : float
-        LaPoint ``circProp``: quantile of circular variances below which a step is parallel.
-    radius_frac : float
-        Neighbourhood radius as a fraction of the step length (½ in ``move::corridor``).
-    min_neighbours : int
-        Midpoints (own included) a neighbourhood needs for a corridor step (3 in ``move``).
-    pooled : bool
-        Neighbourhoods include other animals' steps (population corridors traversed once
-        by each animal); False restricts them to the animal's own steps as in ``move``.
-    buffer_m : float
-        Buffer (m) around corridor steps for behaviour polygons.
-    min_animals : int
-        Distinct animals whose corridor steps must cluster for a behaviour polygon.
-    hotspot_dist_m : float
-        A hotspot is linked to a corridor whose polygon lies within this distance (m).
-    border_dist_m : float
-        A corridor within this distance (m) of a border line is cross-border (0 = touches).
-    """
-
-    methods: tuple[str, ...] = METHODS
-    max_gap_h: float = 24.0
-    cell_m: float = 250.0
-    max_cells: int = 4_000_000
-    footprint_level: float = 0.99
-    k_sigma: float = 5.0
-    classes: tuple[int, ...] | None = None
-    speed_prop: float = 0.75
-    circ_prop: float = 0.25
-    radius_frac: float = 0.5
-    min_neighbours: int = 3
-    pooled: bool = True
-    buffer_m: float = 250.0
-    min_animals: int = 2
-    hotspot_dist_m: float = 1000.0
-    border_dist_m: float = 0.0
-
-    def with_values(self, **values: Any) -> CorridorParams:
-        """A copy with some fields replaced (unknown names are an error)."""
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise TypeError(f"unknown corridor parameter(s): {', '.join(unknown)}")
-        if "methods" in values:
-            m = values["methods"]
-            values["methods"] = (m,) if isinstance(m, str) else tuple(m)
-        bad = set(values.get("methods", ())) - set(METHODS)
-        if bad:
-            raise ValueError(f"unknown corridor method(s) {sorted(bad)}; use {METHODS}")
-        return dataclasses.replace(self, **values)
 
 
 def corridors(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = None,

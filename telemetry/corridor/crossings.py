@@ -55,6 +55,7 @@ time_in_zones    days and fixes per animal and zone
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -65,22 +66,13 @@ import shapely
 from scipy.special import ndtr
 
 from telemetry.arrays import group_codes, sorted_usable, usable_mask
+from telemetry.config import CrossingParams
 from telemetry.corridor.zones import load_zones, zone_borders
 from telemetry.schema import endpoint_columns
 
 __all__ = ["fix_sides", "crossings", "time_in_zones", "endpoint_columns", "DEFAULTS"]
 
-DEFAULTS: dict[str, Any] = {
-    "band_k": 2.0,
-    "border_error_m": None,
-    "min_stay_fixes": 2,
-    "min_stay_h": 0.0,
-    "open_end": True,
-    "gap_scale_h": 48.0,
-    "excursions": True,
-    "smoothed": True,
-    "outside_is_place": None,
-}
+DEFAULTS: dict[str, Any] = dataclasses.asdict(CrossingParams())
 """Default parameters of :func:`crossings` (units in the names; ``band_k`` is a multiple of σ).
 
 ``border_error_m`` None: the zone layer's own accuracy per zone. ``smoothed``: use ``lon_s``,
@@ -269,14 +261,14 @@ def _resolve_zones(borders: Any, zones: Any, zone_field: str | None,
         if kinds <= {3, 6}:  # polygons passed as `borders`: they are the zones
             zones = borders if zones is None else zones
         else:
-            lines = _normalise_lines(borders)
+            lines = normalise_lines(borders)
     elif borders is not None and not isinstance(borders, gpd.GeoDataFrame):
         zones = borders if zones is None else zones
     z = load_zones(zones, zone_field, border_error_m=border_error_m)
     return z, lines
 
 
-def _normalise_lines(lines: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def normalise_lines(lines: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     for a, b in (("zone_a", "zone_b"), ("iso_a", "iso_b")):
         if a in lines.columns and b in lines.columns:
             out = gpd.GeoDataFrame({"zone_a": lines[a].astype(str).to_numpy(), "zone_b": lines[b].astype(str).to_numpy()},

@@ -718,7 +718,7 @@ def footprint_cells(ta: TrackArrays, grid: Grid, animals: np.ndarray | None = No
         non-finite σ²_m are left out.
     """
     if var_m2_s is None:
-        var_m2_s = brownian_variance(_subset(ta, animals))
+        var_m2_s = brownian_variance(subset_animals(ta, animals))
     var_m2_s = np.asarray(var_m2_s, dtype=float)
     st, a, T, owner, vm, reach = _bridges(ta, var_m2_s, k_sigma, grid.cell_m)
     codes = distinct(owner)
@@ -813,7 +813,7 @@ def _tiled_cells(ta: TrackArrays, p: np.ndarray, s: np.ndarray, T: np.ndarray, r
     return np.sort(cell[_top_mass(val, level * val.sum(), cell)]) if cell.size else cell
 
 
-def _subset(ta: TrackArrays, animals: np.ndarray | None) -> TrackArrays:
+def subset_animals(ta: TrackArrays, animals: np.ndarray | None) -> TrackArrays:
     """The fixes of some animal codes (codes and labels unchanged); ``ta`` itself for None."""
     if animals is None:
         return ta

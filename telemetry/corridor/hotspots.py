@@ -15,6 +15,7 @@ hotspots     clustered crossing places per border, with counts, animals, months 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import geopandas as gpd
@@ -25,13 +26,13 @@ import shapely
 from shapely.ops import substring
 
 from telemetry.arrays import distinct
+from telemetry.config import HotspotParams
 from telemetry.corridor.zones import load_zones, zone_borders
 from telemetry.schema import endpoint_columns
 
 __all__ = ["hotspots", "HOTSPOT_DEFAULTS"]
 
-HOTSPOT_DEFAULTS: dict[str, Any] = {"gap_km": 5.0, "buffer_km": 1.0, "max_offset_km": 10.0,
-                                    "kinds": ("crossing",)}
+HOTSPOT_DEFAULTS: dict[str, Any] = dataclasses.asdict(HotspotParams())
 """Default parameters of :func:`hotspots`: split clusters at gaps longer than ``gap_km`` along the
 border, extend each border segment by ``buffer_km`` at both ends, ignore crossing points more
 than ``max_offset_km`` from the shared border line (e.g. a crossing via the sea), and use the
@@ -95,9 +96,9 @@ def hotspots(crossings: pd.DataFrame, borders: gpd.GeoDataFrame | None = None, *
         outside = z.attrs.get("outside") if z is not None and not z.attrs.get("countries") else None
         lines = zone_borders(z, outside=outside)
     else:
-        from telemetry.corridor.crossings import _normalise_lines
+        from telemetry.corridor.crossings import normalise_lines
 
-        lines = _normalise_lines(borders)
+        lines = normalise_lines(borders)
 
     c = crossings
     if "kind" in c.columns:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from telemetry.config import ChartParams
 from telemetry.io.atomic import atomic_write
 
 __all__ = ["monthly_fix_success", "crossings_by_border_month", "fix_success_chart", "daily_distance_chart",
@@ -38,7 +39,7 @@ _RC = {
 }
 _PNG_META = {"Software": None}  # matplotlib's default stamps its version; leave it out
 
-MAX_ANIMALS = 40
+MAX_ANIMALS = ChartParams().max_animals
 """Most animals a per-animal chart shows: beyond that rows are unreadable (and the fix-success
 heat map of 2,000 animals would exceed matplotlib's 65,536-pixel limit). Which animals are
 kept is said in the chart title."""
@@ -194,7 +195,7 @@ def _note(ax: Any, text: str) -> None:
     ax.set_axis_off()
 
 
-def fix_success_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+def fix_success_chart(tracks: pd.DataFrame, path: str | os.PathLike[str], *, max_animals: int = MAX_ANIMALS) -> Path:
     """Heat map of monthly fix success (%) per animal → PNG."""
     import matplotlib as mpl
 
@@ -202,10 +203,10 @@ def fix_success_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> Pat
     with mpl.rc_context(_RC):
         grid = tab.pivot(index="animal_id", columns="month", values="fix_success_pct") if len(tab) else None
         title = "Fix success per animal and month"
-        if grid is not None and len(grid) > MAX_ANIMALS:
+        if grid is not None and len(grid) > max_animals:
             # the collars that need attention: lowest mean monthly fix success
-            keep = grid.mean(axis=1).sort_values(kind="stable").index[:MAX_ANIMALS]
-            title = f"Fix success per month: the {MAX_ANIMALS} of {len(grid):,} animals with the lowest"
+            keep = grid.mean(axis=1).sort_values(kind="stable").index[:max_animals]
+            title = f"Fix success per month: the {max_animals} of {len(grid):,} animals with the lowest"
             grid = grid.loc[grid.index.isin(keep)]
         if grid is not None:
             # contiguous months, so a gap in the data shows as a gap in the chart
@@ -228,7 +229,8 @@ def fix_success_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> Pat
         return _save(fig, Path(path))
 
 
-def daily_distance_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+def daily_distance_chart(tracks: pd.DataFrame, path: str | os.PathLike[str], *,
+                         max_animals: int = MAX_ANIMALS) -> Path:
     """Box plot of distance travelled per day (km, sum of steps) for each animal → PNG."""
     import matplotlib as mpl
 
@@ -247,10 +249,10 @@ def daily_distance_chart(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> 
                        dd.groupby(dd["animal_id"].astype(str), sort=True)["distance_km"]} if len(dd) else {})
         names = sorted(per_animal)
         title = "Daily distance travelled (UTC days, sum of steps)"
-        if len(names) > MAX_ANIMALS:
+        if len(names) > max_animals:
             # animals evenly spaced in the ranking by median daily distance: the chart spans the population
             med = pd.Series({k: float(np.median(v)) for k, v in per_animal.items()}).sort_values(kind="stable")
-            pick = np.unique(np.round(np.linspace(0, len(med) - 1, MAX_ANIMALS)).astype(int))
+            pick = np.unique(np.round(np.linspace(0, len(med) - 1, max_animals)).astype(int))
             names = sorted(med.index[pick])
             title = (f"Daily distance (UTC days): {len(names)} of {len(med):,} animals, "
                      "evenly spaced by median")
@@ -300,7 +302,7 @@ def crossings_chart(crossings: pd.DataFrame | None, path: str | os.PathLike[str]
 
 
 def write_charts(folder: str | os.PathLike[str], tracks: pd.DataFrame | None = None,
-                 crossings: pd.DataFrame | None = None) -> list[Path]:
+                 crossings: pd.DataFrame | None = None, *, params: ChartParams | None = None) -> list[Path]:
     """Write the charts that the given tables allow into ``folder``; return their paths.
 
     ``fix_success.png`` and ``daily_distance.png`` need ``tracks``; ``crossings.png`` is
@@ -309,8 +311,9 @@ def write_charts(folder: str | os.PathLike[str], tracks: pd.DataFrame | None = N
     folder = Path(folder)
     out: list[Path] = []
     if tracks is not None:
-        out.append(fix_success_chart(tracks, folder / "fix_success.png"))
-        out.append(daily_distance_chart(tracks, folder / "daily_distance.png"))
+        n = (params or ChartParams()).max_animals
+        out.append(fix_success_chart(tracks, folder / "fix_success.png", max_animals=n))
+        out.append(daily_distance_chart(tracks, folder / "daily_distance.png", max_animals=n))
     if crossings is not None:
         out.append(crossings_chart(crossings, folder / "crossings.png"))
     return out

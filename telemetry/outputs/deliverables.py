@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from telemetry.config import ChartParams
 from telemetry.io.atomic import atomic_write, frozen_heap
 from telemetry.outputs.formats import write_feature_collection, write_gpkg_layers
 from telemetry.outputs.layers import (
@@ -35,7 +36,8 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
                        grid_deg: float = 0.1, generated: str | None = None,
                        licence: str = DEFAULT_LICENCE, fix_points: bool = True,
                        summary: pd.DataFrame | None = None, steps_from_metrics: bool = False,
-                       background: Sequence[Callable[[], object]] = ()) -> list[Path]:
+                       background: Sequence[Callable[[], object]] = (),
+                       charts: ChartParams | None = None) -> list[Path]:
     """Write the products of a run into ``out_dir``; every layer argument is optional.
 
     Files (skipped when nothing feeds them)::
@@ -78,6 +80,8 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
         Other writers (e.g. :func:`write_tracks` of the fixes) to run on worker threads
         while these files are written; they finish before ``index.html`` is built, so it
         can list the files they write. Their errors are raised here.
+    charts : ChartParams, optional
+        The charts' parameters (default :class:`telemetry.config.ChartParams`).
 
     Returns
     -------
@@ -88,7 +92,7 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
         return _write_deliverables(out_dir, tracks, crossings, hotspots, corridors, home_ranges, quality, params,
                                    grid_deg=grid_deg, generated=generated, licence=licence, fix_points=fix_points,
                                    summary=summary, steps_from_metrics=steps_from_metrics,
-                                   background=background)
+                                   background=background, charts=charts)
 
 
 def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | None,
@@ -96,7 +100,8 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                         corridors: pd.DataFrame | None, home_ranges: pd.DataFrame | None,
                         quality: dict[str, Any] | None, params: dict[str, Any] | None, *, grid_deg: float,
                         generated: str | None, licence: str, fix_points: bool, summary: pd.DataFrame | None,
-                        steps_from_metrics: bool, background: Sequence[Callable[[], object]]) -> list[Path]:
+                        steps_from_metrics: bool, background: Sequence[Callable[[], object]],
+                        charts: ChartParams | None = None) -> list[Path]:
     """:func:`write_deliverables` (its arguments), inside :func:`frozen_heap`."""
     from telemetry.outputs.charts import write_charts
 
@@ -134,7 +139,7 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
             table = crossing_counts(crossings)
             atomic_write(out / "crossings_by_month.csv", lambda tmp: table.to_csv(tmp, index=False))
             later.append(out / "crossings_by_month.csv")
-        later += write_charts(out / "charts", tracks, crossings)
+        later += write_charts(out / "charts", tracks, crossings, params=charts)
         for job in jobs:
             job.result()  # re-raises the worker's error, if any
         if gpkg_job is not None:

@@ -65,10 +65,11 @@ import shapely
 from folium.map import Layer
 
 from telemetry.arrays import distinct, usable_mask
+from telemetry.config import MapParams
 from telemetry.errors import TelemetryError
 from telemetry.io.atomic import atomic_write
 from telemetry.schema import endpoint_columns
-from telemetry.trajectory.projection import _centre
+from telemetry.trajectory.projection import centre_lonlat
 
 __all__ = ["render_map", "MapBudget", "leaflet_assets", "SENSITIVE_NOTE", "ANIMAL_COLOURS", "LAYER_NAMES"]
 
@@ -142,6 +143,12 @@ class MapBudget:
     area_vertices: int = 60_000
     fixes: int = 150_000
     points: int = 5_000
+
+    @classmethod
+    def of(cls, params: MapParams) -> MapBudget:
+        """The budget of the ``map`` section of the configuration."""
+        return cls(track_vertices=params.max_track_vertices, area_vertices=params.max_area_vertices,
+                   fixes=params.max_fixes, points=params.max_points)
 
     def __post_init__(self) -> None:
         for name in ("track_vertices", "area_vertices", "fixes", "points"):
@@ -404,7 +411,7 @@ class _LocalPlane:
     @classmethod
     def around(cls, lon: np.ndarray, lat: np.ndarray) -> _LocalPlane:
         """Plane centred on the points (mean direction on the sphere, antimeridian-safe)."""
-        lon0, lat0 = _centre(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        lon0, lat0 = centre_lonlat(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
         return cls(lon0, lat0)
 
     def fwd(self, c: np.ndarray) -> np.ndarray:

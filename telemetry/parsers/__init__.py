@@ -2,6 +2,8 @@
 
 Use :func:`telemetry.read`. Format modules register themselves on import;
 ``Format.priority`` sets the sniffing order (most specific first).
+
+Layer: IO (with :mod:`telemetry.io`), above the core only.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ columns (see the module of each step for units)::
                  nsd_km2
     label_states state (HMM)                                       trajectory.states
     home_ranges  MCP / KDE polygons (GeoDataFrame)                 trajectory.homerange
+
+Layer: trajectory, above the core and :mod:`telemetry.io`/:mod:`telemetry.parsers`, below
+:mod:`telemetry.corridor`; never imports the corridor, outputs, pipeline or CLI.
 """
 
 from __future__ import annotations

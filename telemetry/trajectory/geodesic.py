@@ -30,7 +30,7 @@ _GEOD = pyproj.Geod(ellps="WGS84")
 
 
 @numba.njit(cache=True, inline="always")
-def _inverse_one(lon1: float, lat1: float, lon2: float, lat2: float) -> tuple[float, float, float]:  # pragma: no cover
+def inverse_one(lon1: float, lat1: float, lon2: float, lat2: float) -> tuple[float, float, float]:  # pragma: no cover
     """Forward azimuth at 1, back azimuth at 2 (degrees) and distance (m) of one pair; NaN
     where an input is NaN or the iteration does not converge."""
     d2r = math.pi / 180.0
@@ -87,18 +87,18 @@ def _inverse_one(lon1: float, lat1: float, lon2: float, lat2: float) -> tuple[fl
 
 @numba.njit(cache=True, parallel=True)
 def _vincenty(lon1, lat1, lon2, lat2):  # pragma: no cover - compiled
-    """:func:`_inverse_one` of every pair."""
+    """:func:`inverse_one` of every pair."""
     n = lon1.size
     az12 = np.empty(n)
     az21 = np.empty(n)
     dist = np.empty(n)
     for i in numba.prange(n):
-        az12[i], az21[i], dist[i] = _inverse_one(lon1[i], lat1[i], lon2[i], lat2[i])
+        az12[i], az21[i], dist[i] = inverse_one(lon1[i], lat1[i], lon2[i], lat2[i])
     return az12, az21, dist
 
 
 @numba.njit(cache=True, inline="always")
-def _direct_one(lon1: float, lat1: float, az12: float, dist: float) -> tuple[float, float]:  # pragma: no cover
+def direct_one(lon1: float, lat1: float, az12: float, dist: float) -> tuple[float, float]:  # pragma: no cover
     """End point (degrees, longitude in [-180, 180]) of the geodesic from 1 along ``az12``
     (degrees) for ``dist`` (m); NaN where an input is NaN or the iteration does not converge."""
     d2r = math.pi / 180.0
@@ -144,12 +144,12 @@ def _direct_one(lon1: float, lat1: float, az12: float, dist: float) -> tuple[flo
 
 @numba.njit(cache=True, parallel=True)
 def _vincenty_direct(lon1, lat1, az12, dist):  # pragma: no cover - compiled
-    """:func:`_direct_one` of every row."""
+    """:func:`direct_one` of every row."""
     n = lon1.size
     lon2 = np.empty(n)
     lat2 = np.empty(n)
     for i in numba.prange(n):
-        lon2[i], lat2[i] = _direct_one(lon1[i], lat1[i], az12[i], dist[i])
+        lon2[i], lat2[i] = direct_one(lon1[i], lat1[i], az12[i], dist[i])
     return lon2, lat2
 
 

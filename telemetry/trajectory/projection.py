@@ -32,12 +32,12 @@ import numba
 import numpy as np
 import pyproj
 
-from telemetry.trajectory.geodesic import _direct_one, _inverse_one
+from telemetry.trajectory.geodesic import direct_one, inverse_one
 
 __all__ = ["local_crs", "to_local", "from_local", "GroupProjection", "project_by_group"]
 
 
-def _centre(lon: np.ndarray, lat: np.ndarray) -> tuple[float, float]:
+def centre_lonlat(lon: np.ndarray, lat: np.ndarray) -> tuple[float, float]:
     """Centre of a point set in degrees: the mean direction on the sphere.
 
     A plain mean of longitudes breaks across the antimeridian; the mean of unit
@@ -72,7 +72,7 @@ def local_crs(lon: np.ndarray, lat: np.ndarray) -> pyproj.CRS:
     >>> "Azimuthal Equidistant" in crs.coordinate_operation.method_name
     True
     """
-    lon0, lat0 = _centre(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    lon0, lat0 = centre_lonlat(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
     return pyproj.CRS.from_proj4(
         f"+proj=aeqd +lat_0={lat0:.8f} +lon_0={lon0:.8f} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
     )
@@ -220,7 +220,7 @@ def _aeqd_forward(lon, lat, codes, lon0, lat0):  # pragma: no cover - compiled
         if g < 0 or g >= lon0.size:
             x[i] = y[i] = np.nan
             continue
-        az, _, dist = _inverse_one(lon0[g], lat0[g], lon[i], lat[i])
+        az, _, dist = inverse_one(lon0[g], lat0[g], lon[i], lat[i])
         x[i] = dist * math.sin(az * d2r)
         y[i] = dist * math.cos(az * d2r)
     return x, y
@@ -239,7 +239,7 @@ def _aeqd_inverse(x, y, codes, lon0, lat0):  # pragma: no cover - compiled
         if g < 0 or g >= lon0.size:
             lon[i] = lat[i] = np.nan
             continue
-        lon[i], lat[i] = _direct_one(lon0[g], lat0[g], math.atan2(x[i], y[i]) * r2d, math.hypot(x[i], y[i]))
+        lon[i], lat[i] = direct_one(lon0[g], lat0[g], math.atan2(x[i], y[i]) * r2d, math.hypot(x[i], y[i]))
     return lon, lat
 
 
