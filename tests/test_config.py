@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -119,6 +120,8 @@ def test_config_show_prints_toml_that_reads_back_to_the_same_parameters(tmp_path
         assert proc.returncode == 0, proc.stderr
         doc = tomllib.loads(proc.stdout)
         assert doc["species"] == species and "clean" in doc and "smooth" in doc
+        for section in ("crossings", "hotspots", "corridors", "public", "map", "charts"):
+            assert section in doc, (species, section)
         path = tmp_path / f"{species}.toml"
         path.write_text(proc.stdout)
         assert load_config(path).to_dict() == Config.for_species(species).to_dict()
@@ -138,21 +141,78 @@ def test_every_command_takes_species_config_and_set_with_the_same_meaning(tmp_pa
     from telemetry.cli.main import _register, cli
 
     _register()
-    for name in ("run", "process", "crossings", "corridors", "map"):
+    for name in ("run", "process", "crossings", "corridors", "map", "export"):
         opts = {o for p in cli.commands[name].params for o in getattr(p, "opts", [])}
         assert {"--species", "--config", "--set"} <= opts, name
     from .conftest import DATA
 
     data = str(DATA / "movebank" / "bats_subset.csv")
-    for cmd, out in (("crossings", "c.geojson"), ("corridors", "corr"), ("map", "m.html")):
+    for cmd, out in (("crossings", "c.geojson"), ("corridors", "corr"), ("map", "m.html"), ("export", "e.geojson")):
         bad = subprocess.run([sys.executable, "-m", "telemetry", cmd, data, "-o", str(tmp_path / out),
                               "--set", "clean.no_such=1"], capture_output=True, text=True)
         assert bad.returncode == 2 and "no_such" in bad.stderr, (cmd, bad.stderr)
         assert not (tmp_path / out).exists()
-    # corridors: its own parameters as corridors.NAME (or bare), the pipeline's as SECTION.NAME
+    # a bare name is not a parameter: every --set is SECTION.NAME=VALUE, in every command
+    bare = subprocess.run([sys.executable, "-m", "telemetry", "corridors", data, "-o", str(tmp_path / "corr"),
+                           "--set", "buffer_m=150"], capture_output=True, text=True)
+    assert bare.returncode == 2 and "section.name=value" in bare.stderr, bare.stderr
+    # corridors: its own parameters as corridors.NAME, the pipeline's as SECTION.NAME
     ok = subprocess.run([sys.executable, "-m", "telemetry", "corridors", data, "-o", str(tmp_path / "corr"),
                          "--set", "corridors.buffer_m=150", "--set", "clean.max_speed_kmh=40", "--species", "bat"],
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     meta = __import__("json").loads((tmp_path / "corr" / "corridors.json").read_text())
     assert meta["parameters"]["buffer_m"] == 150.0
+
+
+def test_every_step_has_its_section_with_units_and_validation():
+    """Crossings, hotspots, corridors, generalisation, map and charts are config sections: set by
+    --set with typed values (optional ones by their annotation), bad values refused at once."""
+    from telemetry.config import SECTIONS
+
+    assert {"crossings", "hotspots", "corridors", "public", "map", "charts"} <= set(SECTIONS)
+    cfg = load_config(None, overrides=["crossings.outside_is_place=true", "crossings.border_error_m=250",
+                                       "corridors.classes=[2, 3]", "corridors.methods=footprint",
+                                       "hotspots.gap_km=2", "public.grid_deg=0.25", "map.max_points=100",
+                                       "charts.max_animals=5"])
+    assert cfg.crossings.outside_is_place is True and cfg.crossings.border_error_m == 250.0
+    assert cfg.corridors.classes == (2, 3) and cfg.corridors.methods == ("footprint",)
+    assert cfg.hotspots.gap_km == 2.0 and cfg.public.grid_deg == 0.25
+    assert cfg.map.max_points == 100 and cfg.charts.max_animals == 5
+    back = load_config(None, overrides=["crossings.outside_is_place=none"])
+    assert back.crossings.outside_is_place is None
+    for bad in ("public.grid_deg=0", "public.grid_deg=0.00000015", "corridors.methods=magic",
+                "corridors.no_such=1", "map.max_points=many", "crossings.outside_is_place=maybe"):
+        with pytest.raises(TelemetryError):
+            load_config(None, overrides=[bad])
+
+
+def test_run_takes_the_output_sections_from_the_config(tmp_path):
+    """`run --set public.grid_deg=0.5 --set corridors.methods=footprint`: the public file is on the
+    0.5° lattice, the corridors come from one method, and every output records the values."""
+    import json
+
+    from telemetry.outputs.generalise import on_lattice
+    from telemetry.pipeline import run
+
+    from .conftest import DATA
+
+    data = DATA / "movebank" / "bats_subset.csv"
+    result = run([data], tmp_path / "out", species="bat",
+                 overrides=["public.grid_deg=0.5", "corridors.methods=footprint", "charts.max_animals=3"])
+    pub = json.loads((tmp_path / "out" / "public.geojson").read_text())
+    coords = [c for f in pub["features"] if f["geometry"] for c in _coords(f["geometry"]["coordinates"])]
+    assert coords and on_lattice(np.array(coords), 0.5).all()
+    params = result.tracks.attrs["parameters"]
+    assert params["public"]["grid_deg"] == 0.5 and params["corridors"]["methods"] == ["footprint"]
+    assert pub["telemetry"]["parameters"]["process"]["charts"]["max_animals"] == 3
+    methods = set(result.products.corridors["method"]) if len(result.products.corridors) else set()
+    assert methods <= {"footprint"}
+
+
+def _coords(c):
+    if c and isinstance(c[0], (int, float)):
+        yield c
+    else:
+        for x in c:
+            yield from _coords(x)

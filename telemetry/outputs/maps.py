@@ -51,7 +51,6 @@ import json
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -65,23 +64,34 @@ import shapely
 from folium.map import Layer
 
 from telemetry.arrays import distinct, usable_mask
-from telemetry.config import MapParams
 from telemetry.errors import TelemetryError
 from telemetry.io.atomic import atomic_write
+from telemetry.outputs.map_budget import (
+    LocalPlane,
+    MapBudget,
+    fit_areas,
+    fit_simplify,
+    select_budget,
+    simplify_deg,
+    thin_fixes,
+)
 from telemetry.schema import endpoint_columns
-from telemetry.trajectory.projection import centre_lonlat
 
 __all__ = ["render_map", "MapBudget", "leaflet_assets", "SENSITIVE_NOTE", "ANIMAL_COLOURS", "LAYER_NAMES"]
 
+
 SENSITIVE_NOTE = "internal: exact locations of a sensitive species"
 """Shown in the title bar and the legend of every map."""
+
 
 # Qualitative palette (Tableau 10 + 2) readable on both the pale offline base and imagery.
 ANIMAL_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                   "#17becf", "#bcbd22", "#393b79", "#637939", "#843c39")
 
+
 # Sequential ramp (ColorBrewer YlOrRd) for "number of animals" of corridor polygons: index n-1.
 _CORRIDOR_RAMP = ("#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026")
+
 
 LAYER_NAMES = {
     "fixes": "Fixes (all)",
@@ -99,6 +109,7 @@ LAYER_NAMES = {
 }
 """Names in the layer control (tracks are ``"Track <animal_id>"``)."""
 
+
 _TILES = {
     "terrain": ("https://{s}.tile.opentopomap.org/{z}/{x}/{y}.png",
                 "Map data &copy; OpenStreetMap contributors, SRTM | style &copy; OpenTopoMap (CC-BY-SA)", 17),
@@ -106,57 +117,22 @@ _TILES = {
                   "Tiles &copy; Esri, Maxar, Earthstar Geographics", 18),
 }
 
+
 _DEG_DIGITS = 5          # 1e-5 degree ≈ 1 m: the collar's own error is larger
+
+
 _TAIL_DAYS = 7.0         # length of the trail drawn behind each animal by the time slider
+
+
 _MAX_INTERP_H = 48.0     # the animation does not interpolate across longer gaps (shows last fix)
+
+
 _CONTEXT_DEG = 4.0       # countries/borders are drawn this far around the data (degrees)
+
+
 # pale fills that tell neighbouring countries apart on the offline base
 _COUNTRY_FILLS = ("#f4f1e8", "#e9efe1", "#f3e8e4", "#e6ebf2", "#efe9f3")
 
-
-@dataclass(frozen=True)
-class MapBudget:
-    """Upper bounds on what the map draws, so the file stays small whatever the data size.
-
-    A browser opens a map of a few MB at once; tens of MB load slowly and hundreds of
-    thousands of markers freeze the page. Below every bound the map shows everything at the
-    configured tolerances (the sample map, ~30k fixes, is far below). Above a bound the layer
-    is reduced for display only, and the legend says how:
-
-    * tracks: the Douglas–Peucker tolerance (metres) is raised from ``simplify_m`` in round
-      steps (50, 100, 200, 500 m, …) until all tracks together have at most
-      ``track_vertices`` vertices (~20 bytes each in the file);
-    * corridors and home ranges: likewise, each layer at most ``area_vertices`` vertices;
-    * time slider and "Fixes" layer: at most ``fixes`` fixes (~16 bytes each), one per
-      animal per time bin (5 min, 10 min, … 1 week, …), the smallest bin that fits;
-    * point layers (flagged fixes, clusters, crossings, hotspots): at most ``points``
-      markers each (~100–250 bytes each), the most important ones (longest clusters,
-      most confident crossings, busiest hotspots; flagged fixes evenly spread); corridors
-      (~500 bytes of popup each, those used by most animals) and home ranges likewise.
-
-    The defaults keep a map of 1M fixes (358 animals) at ~11 MB and one of 10M fixes
-    (3,580 animals) below ~15 MB: about 3 MB tracks, 2.5 MB time series, ≤ 2.5 MB per area
-    layer, ≤ 1.2 MB per point layer, plus ~300 bytes per animal (layer entry, legend).
-    """
-
-    track_vertices: int = 150_000
-    area_vertices: int = 60_000
-    fixes: int = 150_000
-    points: int = 5_000
-
-    @classmethod
-    def of(cls, params: MapParams) -> MapBudget:
-        """The budget of the ``map`` section of the configuration."""
-        return cls(track_vertices=params.max_track_vertices, area_vertices=params.max_area_vertices,
-                   fixes=params.max_fixes, points=params.max_points)
-
-    def __post_init__(self) -> None:
-        for name in ("track_vertices", "area_vertices", "fixes", "points"):
-            if int(getattr(self, name)) < 1:
-                raise TelemetryError(f"MapBudget.{name} must be a positive count, got {getattr(self, name)!r}")
-
-
-# --------------------------------------------------------------------------- assets
 
 @lru_cache(maxsize=1)
 def leaflet_assets() -> tuple[str, str, str]:
@@ -193,8 +169,6 @@ class _Raw(branca.element.Element):
         self._name = "TelemetryRaw"
         self.text = text
 
-
-# --------------------------------------------------------------------------- helpers
 
 def _js(obj: Any) -> str:
     """JSON for embedding inside ``<script>``: ``<``, ``>`` and ``&`` escaped (no ``</script>``)."""
@@ -287,8 +261,6 @@ class _Script(branca.element.MacroElement):
         _add_script(self, self.code.replace("{map}", self._parent.get_name()) + "\n")
 
 
-# --------------------------------------------------------------------------- layer data
-
 def _track_table(tracks: pd.DataFrame) -> pd.DataFrame:
     """Usable rows sorted by animal and time.
 
@@ -341,98 +313,12 @@ def _track_table(tracks: pd.DataFrame) -> pd.DataFrame:
     }, copy=False)  # fresh arrays: no 2-D block copy
 
 
-def _tolerance_ladder(start_m: float) -> Iterator[float]:
-    """``start_m``, then the round tolerances 1, 2, 5, 10, 20, 50 … m above it (up to 500 km).
-
-    Round numbers read well in the legend ("tracks simplified to 200 m").
-    """
-    yield float(start_m)
-    for exponent in range(6):
-        for step in (1, 2, 5):
-            tol = float(step * 10 ** exponent)
-            if tol > start_m:
-                yield tol
-
-
-# up to this many vertices, polygon layers are simplified topology-preserving (as GEOS's
-# TopologyPreservingSimplifier always did here); it costs ~1.4 µs a vertex, so larger
-# layers use plain Douglas–Peucker (~0.1 µs) and only redo rings that it collapsed
-_TOPOLOGY_VERTICES = 200_000
-
-
-def _fit_simplify(geoms_m: np.ndarray, start_m: float, budget: int, *,
-                  preserve_topology: bool) -> tuple[np.ndarray, float]:
-    """Douglas–Peucker with the smallest ladder tolerance whose vertex total fits ``budget``.
-
-    ``geoms_m`` are in metres (local plane); each try simplifies the originals, so the
-    reported tolerance (metres) is the true maximum deviation. The tolerance is searched
-    with plain Douglas–Peucker (fast); with ``preserve_topology`` the chosen tolerance is
-    then applied topology-preserving when the layer is small or where plain simplification
-    emptied a geometry. Returns the geometries and the tolerance (the ladder's last if
-    nothing fits).
-    """
-    out, tol = geoms_m, float(start_m)
-    for tol in _tolerance_ladder(start_m):
-        out = shapely.simplify(geoms_m, tol, preserve_topology=False) if tol > 0 else geoms_m
-        if int(shapely.get_num_coordinates(out).sum()) <= budget:
-            break
-    if preserve_topology and tol > 0:
-        if int(shapely.get_num_coordinates(geoms_m).sum()) <= _TOPOLOGY_VERTICES:
-            exact = shapely.simplify(geoms_m, tol, preserve_topology=True)
-            # topology preservation keeps a few more vertices: use it when it still fits
-            if int(shapely.get_num_coordinates(exact).sum()) <= budget:
-                out = exact
-        else:
-            lost = shapely.is_empty(out) & ~shapely.is_empty(geoms_m)
-            if lost.any():
-                out = out.copy()
-                out[lost] = shapely.simplify(geoms_m[lost], tol, preserve_topology=True)
-    return out, tol
-
-
-_EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
-
-
-@dataclass(frozen=True)
-class _LocalPlane:
-    """Metric plane for display simplification: sinusoidal projection about the data's centre.
-
-    ``x = R·Δlon·cos(lat)``, ``y = R·(lat − lat0)`` (metres). Distances are true along
-    parallels and meridians; the error is ~0.03 % two degrees from the central meridian
-    and a fraction of a percent at ten, far below what a display tolerance needs, and it
-    is plain numpy: PROJ's azimuthal equidistant transform cost ~0.5 µs a vertex (seconds
-    for millions of track and home-range vertices). The inverse is exact, so vertices the
-    simplification keeps come back unchanged (to float rounding).
-    """
-
-    lon0: float
-    lat0: float
-
-    @classmethod
-    def around(cls, lon: np.ndarray, lat: np.ndarray) -> _LocalPlane:
-        """Plane centred on the points (mean direction on the sphere, antimeridian-safe)."""
-        lon0, lat0 = centre_lonlat(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
-        return cls(lon0, lat0)
-
-    def fwd(self, c: np.ndarray) -> np.ndarray:
-        """``(n, 2)`` lon/lat degrees → ``(n, 2)`` x/y metres."""
-        dlon = (c[:, 0] - self.lon0 + 180.0) % 360.0 - 180.0
-        k = np.pi / 180.0 * _EARTH_RADIUS_M
-        return np.column_stack([k * dlon * np.cos(np.radians(c[:, 1])), k * (c[:, 1] - self.lat0)])
-
-    def inv(self, c: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`fwd` (longitudes may leave [-180, 180] across the antimeridian)."""
-        k = np.pi / 180.0 * _EARTH_RADIUS_M
-        lat = c[:, 1] / k + self.lat0
-        return np.column_stack([self.lon0 + c[:, 0] / (k * np.cos(np.radians(lat))), lat])
-
-
-def _track_lines(tab: pd.DataFrame, n_animals: int, crs: _LocalPlane, simplify_m: float,
+def _track_lines(tab: pd.DataFrame, n_animals: int, crs: LocalPlane, simplify_m: float,
                  budget: int) -> tuple[list[Any], dict[str, Any]]:
     """One MultiLineString per animal (a part per segment), simplified in metres to fit ``budget``.
 
     Every part is simplified with one tolerance for all animals: ``simplify_m``, raised along
-    :func:`_tolerance_ladder` until all parts together have at most ``budget`` vertices. If
+    :func:`tolerance_ladder` until all parts together have at most ``budget`` vertices. If
     even the largest tolerance leaves too many (a part keeps at least its two ends), the
     shortest parts are left out. Returns the lines (None for an animal without a part of two
     fixes) and ``{"tolerance_m", "vertices_in", "vertices", "parts_dropped"}``.
@@ -452,7 +338,7 @@ def _track_lines(tab: pd.DataFrame, n_animals: int, crs: _LocalPlane, simplify_m
     xy = crs.fwd(np.column_stack([tab["x_lon"].to_numpy()[keep], tab["x_lat"].to_numpy()[keep]]))
     part_k = np.cumsum(start[keep]) - 1  # parts renumbered 0..k-1 (same order)
     raw = shapely.linestrings(xy, indices=part_k)
-    lines, tol = _fit_simplify(raw, simplify_m, budget, preserve_topology=False)
+    lines, tol = fit_simplify(raw, simplify_m, budget, preserve_topology=False)
     part_animal = a[keep][np.r_[True, part_k[1:] != part_k[:-1]]]
     n_vert = shapely.get_num_coordinates(lines)
     if n_vert.sum() > budget:
@@ -472,45 +358,18 @@ def _track_lines(tab: pd.DataFrame, n_animals: int, crs: _LocalPlane, simplify_m
     return out, info
 
 
-# minimum spacing of the fixes kept for the time slider when there are too many (minutes)
-_THIN_STEPS_MIN = (5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440, 2880, 4320, 10080)
-
-
-def _thin_fixes(codes: np.ndarray, minutes: np.ndarray, budget: int) -> tuple[np.ndarray, int]:
-    """Rows kept for the time series: all if they fit ``budget``, else one per animal and time bin.
-
-    The bin (minutes, aligned on the first fix of the data) is the smallest of
-    ``_THIN_STEPS_MIN`` (then doubled) that leaves at most ``budget`` rows; each animal keeps
-    its first fix in every bin. Rows must be sorted by animal then time. Returns the mask
-    and the bin in minutes (0: nothing thinned).
-    """
-    n = len(minutes)
-    if n <= budget:
-        return np.ones(n, dtype=bool), 0
-    new_animal = np.r_[True, codes[1:] != codes[:-1]]
-    span = int(minutes.max() - minutes.min()) + 1
-    steps = itertools.chain(_THIN_STEPS_MIN, (_THIN_STEPS_MIN[-1] * 2 ** k for k in itertools.count(1)))
-    for step in steps:
-        b = minutes // step
-        keep = new_animal.copy()
-        keep[1:] |= b[1:] != b[:-1]
-        if keep.sum() <= budget or step > span:  # beyond the span: one fix per animal, the floor
-            return keep, int(step)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def _track_series(tab: pd.DataFrame, animals: Sequence[str], colours: dict[str, str],
                   budget: int) -> tuple[dict[str, Any], int]:
     """Compact per-animal time series for the time slider and the lazy fixes layer.
 
     Times are minutes since the first fix, positions 1e-5 degree integers, both delta-encoded
     per animal (the file stays small: ~16 characters a fix). Above ``budget`` fixes the
-    series is thinned by :func:`_thin_fixes`; returns the spec and the thinning bin
+    series is thinned by :func:`thin_fixes`; returns the spec and the thinning bin
     (minutes, 0 when every usable fix is included).
     """
     t0 = tab["time"].min()
     minutes = ((tab["time"] - t0) / pd.Timedelta(minutes=1)).round().astype(np.int64).to_numpy()
-    keep, step = _thin_fixes(tab["code"].to_numpy(), minutes, budget)
+    keep, step = thin_fixes(tab["code"].to_numpy(), minutes, budget)
     codes = tab["code"].to_numpy()[keep]
     minutes = minutes[keep]
     scale = 10 ** _DEG_DIGITS
@@ -557,38 +416,6 @@ def _countries_near(bbox: tuple[float, float, float, float]) -> tuple[gpd.GeoDat
     lines = lines.assign(geometry=shapely.intersection(lines.geometry.values, box))
     lines = lines[~shapely.is_empty(lines.geometry.values)].reset_index(drop=True)
     return near, lines
-
-
-def _simplify_deg(geoms: Any, crs: _LocalPlane, tolerance_m: float) -> np.ndarray:
-    """Simplify lon/lat geometries with a tolerance in metres (in the local metric plane)."""
-    g = shapely.transform(np.asarray(geoms, dtype=object), crs.fwd)
-    g = shapely.simplify(g, tolerance_m, preserve_topology=True)
-    return shapely.transform(g, crs.inv)
-
-
-def _fit_areas(geoms: Any, crs: _LocalPlane, start_m: float, budget: int) -> tuple[np.ndarray, float]:
-    """Simplify lon/lat polygons in metres, raising the tolerance until ≤ ``budget`` vertices.
-
-    Like :func:`_simplify_deg` (topology preserved) with the tolerance search of
-    :func:`_fit_simplify`; returns lon/lat geometries and the tolerance used (metres).
-    """
-    g = shapely.transform(np.asarray(geoms, dtype=object), crs.fwd)
-    g, tol = _fit_simplify(g, start_m, budget, preserve_topology=True)
-    return shapely.transform(g, crs.inv), tol
-
-
-def _select(n: int, budget: int, priority: np.ndarray | None = None) -> np.ndarray:
-    """Positions of the rows a point layer draws, in their original order.
-
-    All ``n`` when they fit ``budget``; else the ``budget`` rows of highest ``priority``
-    (NaN last, ties in input order), or evenly spread rows when there is no priority.
-    """
-    if n <= budget:
-        return np.arange(n)
-    if priority is None:
-        return np.unique(np.linspace(0, n - 1, budget).round().astype(np.int64))
-    order = np.argsort(-np.asarray(priority, dtype=float), kind="stable")  # NaN sorts last
-    return np.sort(order[:budget])
 
 
 def _features(geoms: Any, styles: Sequence[dict[str, Any]] | None = None,
@@ -641,8 +468,6 @@ def _legend_html(animals: Sequence[str], colours: dict[str, str], corridor_max: 
         + "".join(f'<div class="tm-note">{e(n)}</div>' for n in notes)
     )
 
-
-# --------------------------------------------------------------------------- main entry
 
 def render_map(
     tracks: pd.DataFrame,
@@ -708,7 +533,7 @@ def render_map(
         raise TelemetryError("render_map: no usable fixes to draw")
     animals = [str(a) for a in tab["animal_id"].cat.categories]  # sorted (see _track_table)
     colours = {a: ANIMAL_COLOURS[i % len(ANIMAL_COLOURS)] for i, a in enumerate(animals)}
-    crs = _LocalPlane.around(tab["x_lon"].to_numpy(), tab["x_lat"].to_numpy())
+    crs = LocalPlane.around(tab["x_lon"].to_numpy(), tab["x_lat"].to_numpy())
     bbox = (float(tab["x_lon"].min()), float(tab["x_lat"].min()), float(tab["x_lon"].max()),
             float(tab["x_lat"].max()))
     if clusters is None and "cluster_id" in tracks.columns:
@@ -738,7 +563,7 @@ def render_map(
             "base": {"color": "#9a9a9a", "weight": 1, "fillOpacity": 1.0},
             "background": "#dcdcdc",
             # NE 1:10m borders are good to ~500 m: a 300 m tolerance loses nothing real
-            "features": _features(_simplify_deg(countries.geometry.values, crs, 300.0),
+            "features": _features(simplify_deg(countries.geometry.values, crs, 300.0),
                                   [{"fillColor": _COUNTRY_FILLS[i % len(_COUNTRY_FILLS)]} for i in range(len(countries))],
                                   tips=_text(countries["name"]))}, overlay=False))
         for key in ("terrain", "satellite"):
@@ -812,7 +637,7 @@ def _point_xy(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals: list[str],
-                colours: dict[str, str], crs: _LocalPlane, simplify_m: float, crossings: pd.DataFrame | None,
+                colours: dict[str, str], crs: LocalPlane, simplify_m: float, crossings: pd.DataFrame | None,
                 hotspots: pd.DataFrame | None, corridors: pd.DataFrame | None,
                 home_ranges: pd.DataFrame | None, clusters: pd.DataFrame | None,
                 borders: gpd.GeoDataFrame, budget: MapBudget, thin_min: int, notes: list[str]) -> str:
@@ -825,7 +650,7 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
     probe = "null"
 
     def fitted_areas(geoms: Any, start_m: float, what: str) -> np.ndarray:
-        shapes, tol = _fit_areas(geoms, crs, start_m, budget.area_vertices)
+        shapes, tol = fit_areas(geoms, crs, start_m, budget.area_vertices)
         if tol > start_m:
             notes.append(f"{what} simplified for display to {tol:g} m.")
         return shapes
@@ -836,7 +661,7 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
 
     if corridors is not None and len(corridors):
         # popups make a corridor ~700 bytes: at most `points` of them, those used by most animals
-        c = corridors.iloc[_select(len(corridors), budget.points, _corridor_n(corridors))].reset_index(drop=True)
+        c = corridors.iloc[select_budget(len(corridors), budget.points, _corridor_n(corridors))].reset_index(drop=True)
         points_note(len(c), len(corridors), "Corridors (most animals)")
         n = _corridor_n(c)
         idx = np.minimum(n.astype(int), len(_CORRIDOR_RAMP)) - 1
@@ -856,7 +681,7 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
             "base": {"weight": 1, "fillOpacity": 0.45, "opacity": 0.9}, "features": feats}))
 
     if home_ranges is not None and len(home_ranges):
-        h = home_ranges.iloc[_select(len(home_ranges), budget.points)].reset_index(drop=True)
+        h = home_ranges.iloc[select_budget(len(home_ranges), budget.points)].reset_index(drop=True)
         points_note(len(h), len(home_ranges), "Home ranges")
         aid = _text(h["animal_id"])
         meth = _text(h["method"]) if "method" in h.columns else ["" for _ in aid]
@@ -877,7 +702,7 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
     if len(borders):
         m.add_child(_DataLayer(LAYER_NAMES["borders"], "geo", {
             "base": {"color": "#333", "weight": 2, "opacity": 0.8, "dashArray": "8 3 2 3", "interactive": True},
-            "features": _features(_simplify_deg(borders.geometry.values, crs, 100.0),
+            "features": _features(simplify_deg(borders.geometry.values, crs, 100.0),
                                   tips=[f"{a} – {b}" for a, b in zip(_text(borders["iso_a"]),
                                                                      _text(borders["iso_b"]))])}))
 
@@ -916,7 +741,7 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
     lat = tracks["lat"].to_numpy(dtype=float, na_value=np.nan)
     flagged = np.flatnonzero(flag.notna().to_numpy() & np.isfinite(lon) & np.isfinite(lat)
                              & ~((lon == 0) & (lat == 0)))
-    shown = flagged[_select(len(flagged), budget.points)]  # evenly spread over animals and time
+    shown = flagged[select_budget(len(flagged), budget.points)]  # evenly spread over animals and time
     points_note(len(shown), len(flagged), "Flagged fixes")
     f = tracks.iloc[shown]
     src = (_text(f["source"]) if "source" in f.columns else [""] * len(f))
@@ -933,7 +758,7 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
         # the longest stays matter most (revisited dens, kill sites), then the most fixes
         weight = next((clusters[c].to_numpy(dtype=float, na_value=np.nan) for c in ("duration_h", "n_fixes")
                        if c in clusters.columns), None)
-        cl = clusters.iloc[_select(len(clusters), budget.points, weight)]
+        cl = clusters.iloc[select_budget(len(clusters), budget.points, weight)]
         points_note(len(cl), len(clusters), "Clusters (longest)")
         x, y = _point_xy(cl)
         dur = cl["duration_h"].to_numpy(dtype=float) if "duration_h" in cl.columns else np.full(len(cl), np.nan)
@@ -952,7 +777,7 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
     if hotspots is not None and len(hotspots):
         n_all = (hotspots["n_crossings"].to_numpy(dtype=float, na_value=np.nan) if "n_crossings" in hotspots.columns
                  else None)
-        hs = hotspots.iloc[_select(len(hotspots), budget.points, n_all)].reset_index(drop=True)
+        hs = hotspots.iloc[select_budget(len(hotspots), budget.points, n_all)].reset_index(drop=True)
         points_note(len(hs), len(hotspots), "Hotspots (busiest)")
         x, y = _point_xy(hs)
         col = lambda name: _text(hs[name]) if name in hs.columns else []  # noqa: E731
@@ -972,7 +797,7 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
     if crossings is not None and len(crossings):
         conf_all = (crossings["confidence"].to_numpy(dtype=float, na_value=np.nan)
                     if "confidence" in crossings.columns else None)
-        cx = crossings.iloc[_select(len(crossings), budget.points, conf_all)].reset_index(drop=True)
+        cx = crossings.iloc[select_budget(len(crossings), budget.points, conf_all)].reset_index(drop=True)
         points_note(len(cx), len(crossings), "Crossings (most confident)")
         x, y = _point_xy(cx)
         col = lambda name: _text(cx[name]) if name in cx.columns else [""] * len(cx)  # noqa: E731
@@ -993,12 +818,6 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
     return probe
 
 
-# --------------------------------------------------------------------------- browser runtime
-# Inlined into every map (no external script). Kept in ES5 so any browser of a field
-# station runs it. `TelemetryMap.layer` wraps each data layer in a layer that is built when
-# first shown (lazy) or at once; the time slider, legend and the test status marker are
-# Leaflet controls.
-
 _ERROR_CAPTURE_JS = r"""
 window.__telemetryErrors = [];
 window.addEventListener('error', function (e) {
@@ -1014,6 +833,7 @@ window.addEventListener('unhandledrejection', function (e) { window.__telemetryE
   };
 })();
 """
+
 
 _RUNTIME_CSS = r"""
 .tm-legend, .tm-slider, .tm-banner { background: rgba(255,255,255,0.93); border-radius: 5px;
@@ -1039,6 +859,7 @@ _RUNTIME_CSS = r"""
 .tm-slider .tm-date { min-width: 120px; font-variant-numeric: tabular-nums; }
 table.tm-popup th { text-align: left; padding-right: 8px; font-weight: 600; vertical-align: top; }
 """
+
 
 _RUNTIME_JS = r"""
 window.TelemetryMap = (function () {
