@@ -28,6 +28,7 @@ from telemetry.arrays import group_codes, is_sorted_by, lexsort_small_keys, time
 from telemetry.config import DEFAULT_SPECIES, Config, CorridorParams, HomeRangeParams, load_config
 from telemetry.engine import Engine, LocalEngine, animal_partitions, concat_parts, get_engine
 from telemetry.errors import TelemetryError
+from telemetry.schema import SharedAttr
 from telemetry.trajectory.clean import clean
 from telemetry.trajectory.error_model import ErrorModel
 from telemetry.trajectory.metrics import metrics
@@ -133,7 +134,7 @@ def process(
         error_model = estimate_error_model(tracks, cfg.smooth, prior=error_model)
     tracks = _finish_steps(tracks, cfg, error_model, smooth, states, announce)
     steps += _process_steps(smooth, states)[4:]
-    tracks.attrs = {"parameters": cfg.to_dict(), "steps": steps, **_kept_attrs(tracks.attrs)}
+    tracks.attrs = {"parameters": SharedAttr(cfg.to_dict()), "steps": steps, **_kept_attrs(tracks.attrs)}
     if sources is not None:
         tracks.attrs["sources"] = sources
     return tracks
@@ -273,7 +274,8 @@ def _process_distributed(data: object, cfg: Config, engine: Engine, *, deploymen
         error_model = estimate_error_model(concat_parts(cleaned), cfg.smooth, prior=error_model_prior)
     results = engine.map(_finish_part, cleaned, cfg, error_model, smooth, states)
     tracks = gather_tracks(results)
-    tracks.attrs = {"parameters": cfg.to_dict(), "steps": _process_steps(smooth, states), **_merge_attrs(results)}
+    tracks.attrs = {"parameters": SharedAttr(cfg.to_dict()), "steps": _process_steps(smooth, states),
+                    **{k: SharedAttr(v) for k, v in _merge_attrs(results).items()}}
     if error_model is not None:  # the classes any partition has, in class order (as in process)
         from telemetry.trajectory.error_model import ERROR_CLASSES
 

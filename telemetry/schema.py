@@ -90,3 +90,21 @@ def endpoint_columns(frame: pd.DataFrame) -> tuple[str, str]:
     ('from_iso', 'to_iso')
     """
     return ("from_zone", "to_zone") if "from_zone" in frame.columns else ("from_iso", "to_iso")
+
+
+class SharedAttr(dict):
+    """A dict in ``DataFrame.attrs`` that derived tables share instead of deep-copying.
+
+    pandas deep-copies a frame's ``attrs`` into every Series and frame derived from it, each
+    column read included; with the per-animal diagnostics of 100 animals (``smooth``,
+    ``states``, ``profile_check``) that was ~9 ms per column read, over a second of
+    ``process`` per million fixes. Treat the value as read-only once attached.
+
+    >>> import copy
+    >>> a = SharedAttr({"k": [1, 2]})
+    >>> copy.deepcopy(a) is a, dict(a) == {"k": [1, 2]}
+    (True, True)
+    """
+
+    def __deepcopy__(self, memo: dict) -> SharedAttr:
+        return self

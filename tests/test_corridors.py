@@ -237,7 +237,7 @@ def test_cli_writes_layers_atomically(tmp_path: Path, commuters: pd.DataFrame) -
         ["animal_id", "time", "lon", "lat", "hdop"]].to_csv(csv, index=False)
     out = tmp_path / "out"
     args = [str(csv), "--columns", "time=time,lon=lon,lat=lat,animal=animal_id,hdop=hdop", "--out", str(out),
-            "--raw", "--include-steps", "--set", "buffer_m=200"]
+            "--raw", "--include-steps", "--set", "corridors.buffer_m=200"]
     res = CliRunner().invoke(command, args)
     assert res.exit_code == 0, res.output
     assert "cross-border" in res.output

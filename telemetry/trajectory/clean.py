@@ -38,7 +38,7 @@ import pandas as pd
 from telemetry.arrays import FLAG_CODE, distinct, flag_codes, flags_to_series, group_codes, time_ns
 from telemetry.config import CleanParams
 from telemetry.errors import TelemetryError
-from telemetry.schema import FLAGS
+from telemetry.schema import FLAGS, SharedAttr
 from telemetry.trajectory._arrays import bearing_deg, haversine_m
 from telemetry.trajectory._clean_kernels import file_order_jumps, span_jumps, speed_and_spikes
 
@@ -118,8 +118,8 @@ def clean(
     out = df.copy(deep=False)
     out["flag"] = flags_to_series(codes, df.index)
     assert len(out) == n
-    out.attrs = {**df.attrs, "profile_check": profile_check(animal, t, lon, lat, judged, speed | spike,
-                                                            group_codes(df)[1], params)}
+    check = profile_check(animal, t, lon, lat, judged, speed | spike, group_codes(df)[1], params)
+    out.attrs = {**df.attrs, "profile_check": SharedAttr(check)}
     return out
 
 

@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 
 from telemetry.config import ARGOS_ERROR_M, SmoothParams
+from telemetry.schema import SharedAttr
 from telemetry.trajectory.error_model import ERROR_CLASSES, ErrorModel, default_error_model, error_classes
 from telemetry.trajectory.kalman import IOU, OUF, loglik_lanes, smooth_all, transitions
 from telemetry.trajectory.projection import GroupProjection, project_by_group
@@ -1014,7 +1015,7 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
     for name, values in cols.items():
         out[name] = values
     present = [ERROR_CLASSES[c] for c in (np.unique(d.cls) if d is not None else [])]
-    out.attrs = {**df.attrs, "smooth": attrs, "error_model": model.to_dict(present)}
+    out.attrs = {**df.attrs, "smooth": SharedAttr(attrs), "error_model": SharedAttr(model.to_dict(present))}
     return out
 
 

@@ -58,6 +58,7 @@ import pandas as pd
 
 from telemetry.arrays import is_sorted_by, over_groups
 from telemetry.config import StateParams
+from telemetry.schema import SharedAttr
 from telemetry.trajectory.geodesic import inverse as geodesic_inverse
 
 __all__ = ["StateParams", "label_states", "step_observations", "STATE_LABELS"]
@@ -1174,7 +1175,7 @@ def label_states(
     out["state"] = pd.Categorical.from_codes(codes, categories=list(labels))
     for i, lab in enumerate(labels):
         out[f"p_{lab}"] = probs[:, i]
-    out.attrs = {**df.attrs, "states": attrs}
+    out.attrs = {**df.attrs, "states": SharedAttr(attrs)}
     return out
 
 
