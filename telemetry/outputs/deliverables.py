@@ -27,6 +27,7 @@ from telemetry.outputs.layers import (
     public_layers,
     synthetic_sources,
 )
+from telemetry.outputs.maps import render_public_map
 
 
 def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | None = None,
@@ -43,6 +44,7 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
     Files (skipped when nothing feeds them)::
 
         public.geojson          generalised corridors, hotspots, crossing counts, home ranges
+        public.html             the same public layers as an offline map (nothing else is read)
         internal.gpkg           exact layers: tracks (every fix; track_lines instead with
                                 ``fix_points=False``), crossings, hotspots, corridors,
                                 home_ranges, clusters (NOT for publication)
@@ -134,6 +136,8 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                                    tracks=tracks, layers=pub, licence=licence)
             write_feature_collection(pub, out / "public.geojson", meta)
             written.append(out / "public.geojson")
+            # the same layers as a map anyone can open (offline, nothing but the public layers)
+            written.append(render_public_map(pub, meta, out=out / "public.html"))
         later: list[Path] = []
         if crossings is not None:
             table = crossing_counts(crossings)
@@ -183,6 +187,7 @@ def index_html(out_dir: Path, files: list[Path], *, tracks: pd.DataFrame | None 
     charts = [r for r in rel if r.endswith(".png")]
     data = [r for r in rel if not r.endswith(".png") and r != "index.html"]
     notes = {"public.geojson": f"safe to publish: generalised to {grid_deg}° cells and months",
+             "public.html": f"map safe to publish: only the public layers ({grid_deg}° cells, months)",
              "internal.gpkg": "exact positions — for the team only, do not publish",
              "crossings_by_month.csv": "border events per border, month and direction",
              "tracks.parquet": "exact positions — for the team only",
@@ -200,7 +205,11 @@ def index_html(out_dir: Path, files: list[Path], *, tracks: pd.DataFrame | None 
         parts.append(f'<p class="warn"><strong>SYNTHETIC DATA</strong>: everything here was {_esc(SYNTHETIC_NOTE)} '
                      f'Sources: {_esc(", ".join(synthetic))}.</p>')
     if (out_dir / "map.html").exists():
-        parts.append('<p><a href="map.html"><strong>Open the interactive map</strong></a></p>')
+        parts.append('<p><a href="map.html"><strong>Open the interactive map</strong></a> '
+                     '<span class="warn">(exact positions: for the team only)</span></p>')
+    if (out_dir / "public.html").exists():
+        parts.append('<p><a href="public.html"><strong>Open the public map</strong></a> '
+                     '(generalised: safe to publish and to share with ministries)</p>')
     if tracks is not None:
         parts += ["<h2>Animals</h2>", _animal_table(tracks, crossings, quality, summary)]
     notes_run = ((quality or {}).get("processing") or {}).get("notes") or []

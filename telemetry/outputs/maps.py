@@ -77,7 +77,8 @@ from telemetry.outputs.map_budget import (
 )
 from telemetry.schema import endpoint_columns
 
-__all__ = ["render_map", "MapBudget", "leaflet_assets", "SENSITIVE_NOTE", "ANIMAL_COLOURS", "LAYER_NAMES"]
+__all__ = ["render_map", "render_public_map", "PUBLIC_NOTE", "MapBudget", "leaflet_assets", "SENSITIVE_NOTE",
+           "ANIMAL_COLOURS", "LAYER_NAMES"]
 
 
 SENSITIVE_NOTE = "internal: exact locations of a sensitive species"
@@ -602,6 +603,169 @@ def render_map(
     return path
 
 
+PUBLIC_NOTE = "public: generalised, safe to publish"
+"""Subtitle of the public map (see :func:`render_public_map`)."""
+
+
+def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str | os.PathLike[str] = "public.html",
+                      title: str = "Cross-border movements: corridors and crossing places") -> Path:
+    """The public map: one self-contained offline page drawn only from the public layers.
+
+    Parameters
+    ----------
+    layers : dict
+        :func:`telemetry.outputs.layers.public_layers`: ``corridors``, ``hotspots`` and
+        ``home_ranges`` as grid-cell polygons, ``crossing_counts`` per border, month and
+        direction. Nothing else is read: no fix, track, crossing point or exact time can reach
+        the page.
+    meta : dict
+        :func:`telemetry.outputs.layers.export_metadata` of the public file: its
+        ``generalisation`` (grid, times) and ``synthetic`` notes are shown in the legend.
+    out : path
+        HTML file (written atomically).
+    title : str
+        Map title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``. The same inputs give the same bytes.
+    """
+    gen = meta.get("generalisation") or {}
+    grid_deg = gen.get("grid_deg")
+    shapes = [g for name in ("corridors", "hotspots", "home_ranges") if name in layers and len(layers[name])
+              for g in layers[name].geometry.values if g is not None and not g.is_empty]
+    if shapes:
+        b = shapely.total_bounds(np.asarray(shapes, dtype=object))
+        bbox = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+    else:  # nothing to show: the region of the countries in the crossing counts, else the world
+        bbox = (-180.0, -60.0, 180.0, 80.0)
+    centre_lon, centre_lat = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
+    crs = LocalPlane.around(np.array([bbox[0], bbox[2]]), np.array([bbox[1], bbox[3]]))
+    js, css, _ = leaflet_assets()
+    notes = [f"Positions: {gen.get('positions', 'generalised')}.", f"Times: {gen.get('times', 'months')}.",
+             f"Not shown: {gen.get('omitted', 'raw fixes and tracks')}."]
+    synthetic = meta.get("synthetic")
+    if synthetic:
+        notes.insert(0, f"SYNTHETIC DATA: {synthetic if isinstance(synthetic, str) else 'simulated animals'}.")
+
+    with _deterministic_ids():
+        fig = branca.element.Figure(title=f"{title} — {PUBLIC_NOTE}")
+        fig.header.add_child(_Raw(f"<script>{_ERROR_CAPTURE_JS}</script>\n<style>{css}\n{_RUNTIME_CSS}</style>\n"
+                                  f"<script>{js}</script>\n<script>{_RUNTIME_JS}</script>"),
+                             name="telemetry_inline_assets")
+        m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, zoom_start=6, zoom_snap=0.25,
+                       zoom_delta=0.5, location=[centre_lat, centre_lon])
+        m.default_js = []
+        m.default_css = []
+        fig.add_child(m)
+        countries, borders = _countries_near(bbox)
+        m.add_child(_DataLayer(LAYER_NAMES["base"], "geo", {
+            "role": "geography",  # public geography, not data (tests/test_public_map.py reads the roles)
+            "base": {"color": "#9a9a9a", "weight": 1, "fillOpacity": 1.0},
+            "background": "#dcdcdc",
+            "features": _features(simplify_deg(countries.geometry.values, crs, 300.0),
+                                  [{"fillColor": _COUNTRY_FILLS[i % len(_COUNTRY_FILLS)]} for i in range(len(countries))],
+                                  tips=_text(countries["name"]))}, overlay=False))
+        probe = "null"
+        corridor_max = 0
+        c = layers.get("corridors")
+        if c is not None and len(c):
+            n = _corridor_n(c)
+            corridor_max = int(np.nanmax(n)) if np.isfinite(n).any() else 0
+            idx = np.minimum(np.nan_to_num(n, nan=1).astype(int), len(_CORRIDOR_RAMP)) - 1
+            col = lambda name: _text(c[name]) if name in c.columns else [""] * len(c)  # noqa: E731
+            order = np.argsort(n, kind="stable")
+            styles = [{"color": _CORRIDOR_RAMP[i], "fillColor": _CORRIDOR_RAMP[i],
+                       "dashArray": "6 4" if meth == "behaviour" else None} for i, meth in zip(idx, col("method"))]
+            popups = _rows(("Corridor", col("corridor_id")), ("Method", col("method")),
+                           ("Animals", [str(int(v)) if np.isfinite(v) else "" for v in n]),
+                           ("Countries", col("countries")), ("Cross-border", col("cross_border")),
+                           ("Months", col("months")), ("Area (km²)", col("area_km2")))
+            layer = _DataLayer(LAYER_NAMES["corridors"], "geo", {
+                "role": "public", "base": {"weight": 1, "fillOpacity": 0.45, "opacity": 0.9},
+                "features": _features(c.geometry.values[order], [styles[i] for i in order],
+                                      [popups[i] for i in order])})
+            m.add_child(layer)
+            probe = layer.get_name()
+        h = layers.get("home_ranges")
+        if h is not None and len(h):
+            col = lambda name: _text(h[name]) if name in h.columns else [""] * len(h)  # noqa: E731
+            m.add_child(_DataLayer(LAYER_NAMES["home_ranges"], "geo", {
+                "role": "public", "base": {"fill": False, "opacity": 0.9, "color": "#555"},
+                "features": _features(h.geometry.values,
+                                      [{"dashArray": "5 5" if mt == "mcp" else None} for mt in col("method")],
+                                      _rows(("Animal", col("animal_id")), ("Method", [x.upper() for x in col("method")]),
+                                            ("Level (%)", col("level_pct")), ("Area (km²)", col("area_km2"))))},
+                show=False))
+        hs = layers.get("hotspots")
+        if hs is not None and len(hs):
+            col = lambda name: _text(hs[name]) if name in hs.columns else [""] * len(hs)  # noqa: E731
+            m.add_child(_DataLayer(LAYER_NAMES["hotspots"], "geo", {
+                "role": "public", "base": {"color": "#e31a1c", "fillColor": "#e31a1c", "weight": 2, "fillOpacity": 0.6},
+                "features": _features(hs.geometry.values, None,
+                                      _rows(("Hotspot", col("name")), ("Crossings", col("n_crossings")),
+                                            ("Animals", col("n_animals")),
+                                            ("Directions", [f"{a}→{b}: {x}, {b}→{a}: {y}" for a, b, x, y in
+                                                            zip(col("zone_a"), col("zone_b"), col("n_a_to_b"),
+                                                                col("n_b_to_a"))]),
+                                            ("Months", col("months")),
+                                            ("Period", [f"{x} – {y}" for x, y in zip(col("first_month"),
+                                                                                    col("last_month"))])))}))
+        if len(borders):
+            m.add_child(_DataLayer(LAYER_NAMES["borders"], "geo", {
+                "role": "geography",
+                "base": {"color": "#333", "weight": 2, "opacity": 0.8, "dashArray": "8 3 2 3", "interactive": True},
+                "features": _features(simplify_deg(borders.geometry.values, crs, 100.0),
+                                      tips=[f"{a} – {b}" for a, b in zip(_text(borders["iso_a"]),
+                                                                         _text(borders["iso_b"]))])}))
+        folium.LayerControl(collapsed=False, position="topright").add_to(m)
+        legend = _public_legend_html(title, corridor_max, layers.get("crossing_counts"), grid_deg, notes)
+        m.add_child(_Script(f"TelemetryMap.legend({{map}}, {_js(legend)});\n"
+                            f"TelemetryMap.status({{map}}, {probe});"))
+        if shapes:
+            m.fit_bounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], padding=(20, 20))
+        page = fig.render()
+
+    path = Path(out)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(page)
+
+    atomic_write(path, write)
+    return path
+
+
+def _public_legend_html(title: str, corridor_max: int, counts: pd.DataFrame | None, grid_deg: float | None,
+                        notes: Sequence[str]) -> str:
+    """Legend of the public map: title, what was generalised, symbols, crossings per border and year."""
+    e = html.escape
+    ramp = "".join(
+        f'<span class="tm-box" style="background:{_CORRIDOR_RAMP[min(n, len(_CORRIDOR_RAMP)) - 1]}"></span>{n}'
+        f'{"+" if n == len(_CORRIDOR_RAMP) and corridor_max > n else ""} '
+        for n in range(1, min(max(corridor_max, 1), len(_CORRIDOR_RAMP)) + 1))
+    table = ""
+    if counts is not None and len(counts) and {"border", "month"} <= set(counts.columns):
+        c = pd.DataFrame(counts)
+        c = c[c["kind"] == "crossing"] if "kind" in c.columns else c
+        n = pd.to_numeric(c.get("n_events", pd.Series(1, index=c.index)), errors="coerce").fillna(0)
+        by = n.groupby([c["border"].astype(str), c["month"].astype(str).str[:4]]).sum()
+        rows = "".join(f"<tr><td>{e(b)}</td><td>{e(y)}</td><td>{int(v)}</td></tr>" for (b, y), v in by.items())
+        table = ('<div class="tm-note">Crossings per border and year:</div>'
+                 f'<table class="tm-counts"><tr><th>Border</th><th>Year</th><th>Crossings</th></tr>{rows}</table>')
+    cell = f"{grid_deg:g}° " if grid_deg else ""
+    return (
+        f'<div class="tm-title">{e(title)}</div>'
+        f'<div class="tm-public">{e(PUBLIC_NOTE)}: {e(cell)}grid cells and calendar months</div>'
+        f'<div>corridor, animals: {ramp}</div>'
+        '<div><span class="tm-box" style="background:#e31a1c"></span>crossing hotspot (grid cell)</div>'
+        '<div><span class="tm-box" style="border:2px dashed #555"></span>home range (MCP dashed, KDE solid)</div>'
+        '<div><span class="tm-line" style="background:#333;height:2px"></span>land border</div>'
+        + table + "".join(f'<div class="tm-note">{e(x)}</div>' for x in notes)
+    )
+
+
 def _duration(minutes: int) -> str:
     """``90`` → ``"90 min"``, ``120`` → ``"2 h"``, ``1440`` → ``"day"``, ``2880`` → ``"2 days"`` (legend)."""
     if minutes % 1440 == 0:
@@ -844,6 +1008,9 @@ _RUNTIME_CSS = r"""
 .tm-legend .tm-title { font-weight: bold; margin-bottom: 2px; }
 .tm-legend .tm-note { color: #555; font-style: italic; max-width: 300px; }
 .tm-internal, .tm-banner .tm-internal { color: #b00020; font-weight: bold; }
+.tm-public { color: #1b5e20; font-weight: bold; }
+.tm-counts { border-collapse: collapse; margin: 2px 0 4px; }
+.tm-counts td, .tm-counts th { padding: 0 6px; text-align: right; }
 .tm-animals { columns: 2; column-gap: 12px; margin: 4px 0; }
 .tm-line { display: inline-block; width: 18px; height: 4px; margin: 0 5px 2px 0; vertical-align: middle; }
 .tm-dot { display: inline-block; width: 7px; height: 7px; border-radius: 50%; margin: 0 6px 1px 2px;
@@ -1009,7 +1176,9 @@ window.TelemetryMap = (function () {
     c.addTo(map);
     var banner = L.DomUtil.create('div', 'tm-banner', map.getContainer());
     banner.innerHTML = document.title.replace(/[&<>"']/g, function (ch) { return ESC[ch]; })
-      .replace(/ \u2014 (.*)$/, '<br><span class="tm-internal">$1</span>');
+      .replace(/ \u2014 (.*)$/, function (all, note) {
+        return '<br><span class="' + (note.indexOf('public') === 0 ? 'tm-public' : 'tm-internal') + '">' + note + '</span>';
+      });
   }
 
   function slider(map, layerName) {
