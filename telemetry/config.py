@@ -554,13 +554,25 @@ class PublicParams:
     ----------
     grid_deg : float
         Generalisation grid (degrees): polygons become the union of the cells they touch,
-        points their cell (0.1° ≈ 11 km: GBIF/Chapman 2020 "high sensitivity").
+        points their cell (0.1° ≈ 11 km: GBIF/Chapman 2020 "high sensitivity"; 1.0 their
+        category 1).
     licence : str
         Data licence written into the public files' metadata.
+    min_animals : int
+        Fewest distinct animals behind any published polygon, cell or count: a crossing count of
+        one animal in a month names that animal's movements. Corridors and hotspots with fewer
+        are left out, crossing counts merged to the border and year (left out if still fewer),
+        home ranges published only as the cells shared by at least this many animals' ranges;
+        the file says how many were left out.
+    min_confidence : float
+        Crossings less certain than this (0-1, the crossing's ``confidence``: e.g. one bracketed
+        by a year-long gap) are not counted in public crossing counts.
     """
 
     grid_deg: float = 0.1
     licence: str = "CC-BY-4.0"
+    min_animals: int = 3
+    min_confidence: float = 0.5
 
     def __post_init__(self) -> None:
         # checked here so that a bad value fails before any work, not at the last output
@@ -568,6 +580,10 @@ class PublicParams:
         if not math.isfinite(g) or not 0 < g <= 10 or abs(round(g * 1e6) - g * 1e6) > 1e-6:
             raise TelemetryError(f"parameter public.grid_deg must be in (0, 10] degrees and a multiple of "
                                  f"0.000001°, got {self.grid_deg!r}")
+        if int(self.min_animals) < 1:
+            raise TelemetryError(f"parameter public.min_animals must be at least 1, got {self.min_animals!r}")
+        if not 0.0 <= float(self.min_confidence) <= 1.0:
+            raise TelemetryError(f"parameter public.min_confidence must be in [0, 1], got {self.min_confidence!r}")
 
 
 @dataclass(frozen=True)

@@ -682,6 +682,6 @@ def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality:
     return tables + write_deliverables(
         out, tracks, products.crossings, products.hotspots, products.corridors, products.home_ranges, quality,
         tracks.attrs.get("parameters"), grid_deg=cfg.public.grid_deg, licence=cfg.public.licence,
-        charts=cfg.charts, fix_points=False, summary=summary,
+        charts=cfg.charts, public=cfg.public, fix_points=False, summary=summary,
         steps_from_metrics=True,  # the tracks of process(), unchanged
         background=[tracks_written.result])

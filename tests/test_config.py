@@ -199,7 +199,8 @@ def test_run_takes_the_output_sections_from_the_config(tmp_path):
 
     data = DATA / "movebank" / "bats_subset.csv"
     result = run([data], tmp_path / "out", species="bat",
-                 overrides=["public.grid_deg=0.5", "corridors.methods=footprint", "charts.max_animals=3"])
+                 overrides=["public.grid_deg=0.5", "public.min_animals=1", "corridors.methods=footprint",
+                            "charts.max_animals=3"])
     pub = json.loads((tmp_path / "out" / "public.geojson").read_text())
     coords = [c for f in pub["features"] if f["geometry"] for c in _coords(f["geometry"]["coordinates"])]
     assert coords and on_lattice(np.array(coords), 0.5).all()

@@ -21,6 +21,7 @@ from telemetry.outputs import layers as lay
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_tracks"
 GRID = 0.1
+ALL = {"min_animals": 1, "min_confidence": 0.0}  # no disclosure control: every item, for the geometry checks
 
 
 @functools.lru_cache(maxsize=1)
@@ -40,7 +41,7 @@ def sample() -> dict:
 @pytest.fixture(scope="module")
 def public_file(tmp_path_factory) -> Path:
     s = sample()
-    layers = lay.public_layers(s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], grid_deg=GRID)
+    layers = lay.public_layers(s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], grid_deg=GRID, **ALL)
     meta = lay.export_metadata(audience="public", grid_deg=GRID, params={"x": 1}, tracks=s["tracks"], layers=layers)
     path = tmp_path_factory.mktemp("pub") / "public.geojson"
     formats.write_feature_collection(layers, path, meta)
@@ -153,8 +154,8 @@ def test_public_layers_ignore_where_in_the_cell(public_file):
     i, j = gen.cell_index(x, y, GRID)
     hs["geometry"] = shapely.points((i + rng.uniform(0.01, 0.99, len(i))) * GRID,
                                     (j + rng.uniform(0.01, 0.99, len(j))) * GRID)
-    a = lay.public_layers(s["crossings"], s["hotspots"], grid_deg=GRID)
-    b = lay.public_layers(s["crossings"].assign(lon=0.0, lat=0.0), hs, grid_deg=GRID)
+    a = lay.public_layers(s["crossings"], s["hotspots"], grid_deg=GRID, **ALL)
+    b = lay.public_layers(s["crossings"].assign(lon=0.0, lat=0.0), hs, grid_deg=GRID, **ALL)
     meta = {"m": 1}
     assert formats.feature_collection(a, meta) == formats.feature_collection(b, meta)
 
@@ -176,7 +177,7 @@ def test_every_format_is_reproducible_and_readable(tmp_path, ext):
     import pyogrio
 
     s = sample()
-    layers = lay.public_layers(s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], grid_deg=GRID)
+    layers = lay.public_layers(s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], grid_deg=GRID, **ALL)
     meta = lay.export_metadata(audience="public", grid_deg=GRID, tracks=s["tracks"], layers=layers)
     a, b = tmp_path / f"a.{ext}", tmp_path / f"b.{ext}"
     formats.write_layers(layers, a, meta)

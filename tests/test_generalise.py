@@ -90,7 +90,7 @@ def test_single_crossing_and_single_hotspot_reveal_only_a_cell_and_a_month():
                            "n_animals": [1], "animals": ["SL99"], "n_a_to_b": [0], "n_b_to_a": [1], "months": ["5"],
                            "first": cx["time"], "last": cx["time"], "position_km": [12.345]},
                           geometry=[shapely.Point(77.14321, 42.96789)], crs=4326)
-    pub = public_layers(crossings=cx, hotspots=hs, grid_deg=0.1)
+    pub = public_layers(crossings=cx, hotspots=hs, grid_deg=0.1, min_animals=1, min_confidence=0.0)
     counts = pub["crossing_counts"]
     assert counts.drop(columns="geometry").to_dict("records") == [
         {"border": "KAZ–KGZ", "month": "2022-05", "from_iso": "KGZ", "to_iso": "KAZ", "kind": "crossing",
@@ -128,7 +128,7 @@ def test_rasterised_cells_equal_the_cell_by_cell_reference():
         if k % 5 == 0:  # vertices exactly on cell lines
             x0, y0 = round(cx, 1), round(cy, 1)
             poly = shapely.box(x0, y0, round(x0 + 3 * grid, 6), round(y0 + 2 * grid, 6))
-        got = set(zip(*(a.tolist() for a in gen._cells_of(poly, grid))))
+        got = set(zip(*(a.tolist() for a in gen.cells_of(poly, grid))))
         assert got == _brute_cells(poly, grid), (k, grid)
         out = gen.generalise_polygons(np.array([poly]), grid)[0]
         assert out.covers(poly) and gen.check_generalised(np.array([out]), grid) is None

@@ -31,6 +31,7 @@ from .test_map_browser import CHROMIUM, REPORT, _chromium, _script_errors, _stat
 
 ROOT = Path(__file__).resolve().parent.parent
 GRID = 0.1
+ALL = {"min_animals": 1, "min_confidence": 0.0}  # no disclosure control: every item, for the geometry checks
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def sample(tmp_path_factory):
     tracks = telemetry.process(ROOT / "sample_tracks", smooth=False, states=False)
     cx = crossings(tracks)
     hs = hotspots(cx)
-    pub = public_layers(cx, hs, corridors(tracks, hs), home_ranges(tracks), grid_deg=GRID)
+    pub = public_layers(cx, hs, corridors(tracks, hs), home_ranges(tracks), grid_deg=GRID, **ALL)
     meta = export_metadata(audience="public", grid_deg=GRID, tracks=tracks, layers=pub)
     page = render_public_map(pub, meta, out=tmp_path_factory.mktemp("public") / "public.html")
     return tracks, pub, page
@@ -125,3 +126,56 @@ def test_public_page_in_chromium_offline(sample, tmp_path: Path) -> None:
     REPORT.mkdir(parents=True, exist_ok=True)
     shot = _chromium(page, tmp_path / "profile_shot", "", f"--screenshot={REPORT / 'public_map.png'}")
     assert shot.returncode == 0 and (REPORT / "public_map.png").stat().st_size > 20_000
+
+
+def _events(rows):
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=["animal_id", "from_iso", "to_iso", "time", "kind", "confidence"]).assign(
+        time=lambda d: pd.to_datetime(d["time"], utc=True))
+
+
+def test_counts_of_fewer_than_min_animals_are_merged_or_left_out_and_said() -> None:
+    """k-animal disclosure control on crossing counts: a month with 1-2 animals is merged to the year
+    (both directions); a year still below k is left out; a low-confidence crossing is not counted; the
+    layer says how many events went where, and every event is accounted for."""
+    rows = [(a, "KAZ", "KGZ", f"2022-0{m}-10", "crossing", 0.9) for a, m in (("a", 1), ("b", 2), ("c", 3), ("d", 3))]
+    rows += [(a, "KGZ", "KAZ", "2022-05-01", "crossing", 0.9) for a in ("a", "b", "c")]  # 3 animals: kept as is
+    rows += [("z", "CHN", "KAZ", "2021-07-01", "crossing", 0.9)]  # one animal, alone all year: left out
+    rows += [("y", "CHN", "KAZ", "2021-08-01", "crossing", 0.01)]  # bracketed by a long gap: not counted
+    cx = _events(rows)
+    pub = public_layers(crossings=cx, grid_deg=GRID, min_animals=3, min_confidence=0.5)
+    counts = pub["crossing_counts"]
+    assert (counts["n_animals"] >= 3).all()
+    got = {(r.border, r.month, r.from_iso, r.to_iso): (r.n_events, r.n_animals) for r in counts.itertuples()}
+    assert got == {("KAZ–KGZ", "2022", "both", "both"): (4, 4), ("KAZ–KGZ", "2022-05", "KGZ", "KAZ"): (3, 3)}
+    info = counts.attrs["disclosure"]
+    assert info["below_confidence"] == 1 and info["left_out_events"] == 1 and info["merged_rows"] == 4
+    assert int(counts["n_events"].sum()) + info["left_out_events"] + info["below_confidence"] == len(cx)
+    meta = export_metadata(audience="public", grid_deg=GRID, layers=pub)
+    assert meta["generalisation"]["disclosure_control"]["crossing_counts"]["min_animals"] == 3
+
+
+def test_corridors_hotspots_and_ranges_need_min_animals() -> None:
+    """Corridors and hotspots of fewer than k animals are left out; home ranges are published only as
+    the cells where at least k animals' ranges overlap (4 squares: 3 overlapping, 1 apart)."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    boxes = [shapely.box(77.0, 43.0, 77.5, 43.5), shapely.box(77.2, 43.2, 77.7, 43.7),
+             shapely.box(77.3, 43.1, 77.6, 43.6), shapely.box(80.0, 45.0, 80.3, 45.3)]
+    hr = gpd.GeoDataFrame({"animal_id": list("abcd"), "method": "kde", "level_pct": 95.0, "n_fixes": 100,
+                           "area_km2": 1.0}, geometry=boxes, crs=4326)
+    co = gpd.GeoDataFrame({"corridor_id": [1, 2], "method": "footprint", "n_animals": [1.0, 3.0],
+                           "animal_count": [1, 3], "area_km2": 5.0}, geometry=boxes[:2], crs=4326)
+    pub = public_layers(corridors=co, home_ranges=hr, grid_deg=GRID, min_animals=3)
+    assert pub["corridors"]["corridor_id"].tolist() == [2] and pub["corridors"].attrs["disclosure"]["left_out"] == 1
+    ranges = pub["home_ranges"]
+    assert ranges["n_animals"].tolist() == [3] and "animal_id" not in ranges.columns
+    shared = ranges.geometry.iloc[0]
+    # the 3-animal overlap is 77.3-77.5 × 43.2-43.5: its cells, nothing of the lone range
+    assert shared.covers(shapely.box(77.3, 43.2, 77.5, 43.5)) and not shared.intersects(boxes[3])
+    assert on_lattice(shapely.get_coordinates(shared), GRID).all()
+    every = public_layers(home_ranges=hr, grid_deg=GRID, min_animals=1)["home_ranges"]
+    assert sorted(every["animal_id"]) == list("abcd")

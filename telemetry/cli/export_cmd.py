@@ -75,7 +75,8 @@ def export(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, a
     products = analyse(tracks, config=cfg)
     cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
     if audience == "public":
-        built = lay.public_layers(cx, hs, co, hr, grid_deg=grid_deg)
+        built = lay.public_layers(cx, hs, co, hr, grid_deg=grid_deg, min_animals=cfg.public.min_animals,
+                                  min_confidence=cfg.public.min_confidence)
     else:
         built = lay.internal_layers(tracks, cx, hs, co, hr)
     if layers:

@@ -52,7 +52,8 @@ def map_(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: s
         from telemetry.outputs.layers import export_metadata, public_layers
         from telemetry.outputs.maps import render_public_map
 
-        pub = public_layers(cx, hs, corr, products.home_ranges, grid_deg=cfg.public.grid_deg)
+        pub = public_layers(cx, hs, corr, products.home_ranges, grid_deg=cfg.public.grid_deg,
+                            min_animals=cfg.public.min_animals, min_confidence=cfg.public.min_confidence)
         meta = export_metadata(audience="public", grid_deg=cfg.public.grid_deg, tracks=tracks, layers=pub,
                                licence=cfg.public.licence)
         path = render_public_map(pub, meta, out=out)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from telemetry.config import ChartParams
+from telemetry.config import ChartParams, PublicParams
 from telemetry.io.atomic import atomic_write, frozen_heap
 from telemetry.outputs.formats import write_feature_collection, write_gpkg_layers
 from telemetry.outputs.layers import (
@@ -38,7 +38,7 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
                        licence: str = DEFAULT_LICENCE, fix_points: bool = True,
                        summary: pd.DataFrame | None = None, steps_from_metrics: bool = False,
                        background: Sequence[Callable[[], object]] = (),
-                       charts: ChartParams | None = None) -> list[Path]:
+                       charts: ChartParams | None = None, public: PublicParams | None = None) -> list[Path]:
     """Write the products of a run into ``out_dir``; every layer argument is optional.
 
     Files (skipped when nothing feeds them)::
@@ -84,6 +84,9 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
         can list the files they write. Their errors are raised here.
     charts : ChartParams, optional
         The charts' parameters (default :class:`telemetry.config.ChartParams`).
+    public : PublicParams, optional
+        Disclosure control of the public files (``min_animals``, ``min_confidence``; default
+        :class:`telemetry.config.PublicParams`); the grid is ``grid_deg``.
 
     Returns
     -------
@@ -94,7 +97,7 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
         return _write_deliverables(out_dir, tracks, crossings, hotspots, corridors, home_ranges, quality, params,
                                    grid_deg=grid_deg, generated=generated, licence=licence, fix_points=fix_points,
                                    summary=summary, steps_from_metrics=steps_from_metrics,
-                                   background=background, charts=charts)
+                                   background=background, charts=charts, public=public)
 
 
 def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | None,
@@ -103,7 +106,7 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                         quality: dict[str, Any] | None, params: dict[str, Any] | None, *, grid_deg: float,
                         generated: str | None, licence: str, fix_points: bool, summary: pd.DataFrame | None,
                         steps_from_metrics: bool, background: Sequence[Callable[[], object]],
-                        charts: ChartParams | None = None) -> list[Path]:
+                        charts: ChartParams | None = None, public: PublicParams | None = None) -> list[Path]:
     """:func:`write_deliverables` (its arguments), inside :func:`frozen_heap`."""
     from telemetry.outputs.charts import write_charts
 
@@ -130,7 +133,9 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
             meta = export_metadata(audience="internal", grid_deg=None, params=all_params, generated=generated,
                                    tracks=tracks, layers=internal, licence=licence)
             gpkg_job = pool.submit(write_gpkg_layers, internal, out / "internal.gpkg", meta)
-        pub = public_layers(crossings, hotspots, corridors, home_ranges, grid_deg=grid_deg)
+        pp = public or PublicParams()
+        pub = public_layers(crossings, hotspots, corridors, home_ranges, grid_deg=grid_deg,
+                            min_animals=pp.min_animals, min_confidence=pp.min_confidence)
         if pub:
             meta = export_metadata(audience="public", grid_deg=grid_deg, params=all_params, generated=generated,
                                    tracks=tracks, layers=pub, licence=licence)

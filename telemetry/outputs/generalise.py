@@ -174,7 +174,7 @@ def generalise_polygons(geoms: np.ndarray, grid_deg: float) -> np.ndarray:
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
 
     def one(geom: shapely.Geometry) -> shapely.Geometry | None:
-        ci, cj = _cells_of(geom, grid_deg)
+        ci, cj = cells_of(geom, grid_deg)
         if not len(ci):
             return None
         # cells of one geometry form a coverage (edge-matched squares): coverage_union is
@@ -215,7 +215,7 @@ def _row_pieces(geom: shapely.Geometry, lo: int, hi: int, g: int, x0: float, x1:
     return parts[keep], span[idx[keep], 0]
 
 
-def _cells_of(geom: shapely.Geometry, grid_deg: float) -> tuple[np.ndarray, np.ndarray]:
+def cells_of(geom: shapely.Geometry, grid_deg: float) -> tuple[np.ndarray, np.ndarray]:
     """``(i, j)`` of the cells whose interior ``geom`` overlaps (see :func:`generalise_polygons`)."""
     g = check_grid_deg(grid_deg)
     xmin, ymin, xmax, ymax = shapely.bounds(geom)

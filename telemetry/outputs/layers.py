@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from telemetry.io.points import PointLayer, plain_columns
 from telemetry.outputs.formats import jsonable
@@ -39,7 +40,7 @@ def _gdf(df: Any, geometry: Any = None) -> Any:
 
 def public_layers(crossings: pd.DataFrame | None = None, hotspots: pd.DataFrame | None = None,
                   corridors: pd.DataFrame | None = None, home_ranges: pd.DataFrame | None = None, *,
-                  grid_deg: float = 0.1) -> dict[str, Any]:
+                  grid_deg: float = 0.1, min_animals: int = 3, min_confidence: float = 0.5) -> dict[str, Any]:
     """Generalised, aggregate layers that are safe to publish (see :mod:`telemetry.outputs.generalise`).
 
     Parameters
@@ -49,19 +50,30 @@ def public_layers(crossings: pd.DataFrame | None = None, hotspots: pd.DataFrame 
         :func:`telemetry.corridors`, :func:`telemetry.home_ranges`; None → layer skipped.
     grid_deg : float
         Generalisation grid (degrees; 0.1 = GBIF "high sensitivity").
+    min_animals : int
+        Fewest distinct animals behind a published polygon, cell or count (see
+        :class:`telemetry.config.PublicParams`); 1 publishes every item.
+    min_confidence : float
+        Crossings below this confidence are not counted.
 
     Returns
     -------
     dict of GeoDataFrame
-        ``corridors`` and ``home_ranges``: polygons replaced by the union of the grid cells
-        they touch, areas (km², of the precise polygon) rounded to whole km²;
-        ``hotspots``: one grid cell (polygon) per border pair and cell, with summed counts
-        and first/last month; ``crossing_counts``: events per border × month × direction ×
-        kind, no geometry. No exact point, time or animal path survives.
+        ``corridors``: polygons replaced by the union of the grid cells they touch, areas (km²,
+        of the precise polygon) rounded to whole km², those of fewer than ``min_animals``
+        animals left out; ``hotspots``: one grid cell (polygon) per border pair and cell, with
+        summed counts and first/last month (fewer than ``min_animals`` animals: left out);
+        ``crossing_counts``: events per border × month × direction × kind, no geometry (rows of
+        fewer animals merged to border × year × kind, ``month`` = ``YYYY``, ``from``/``to`` =
+        ``both``; left out if still fewer); ``home_ranges``: with ``min_animals`` 1 each animal's
+        range generalised, else the cells inside the ranges of at least ``min_animals`` animals
+        (per method and level, ``n_animals`` per polygon). Each layer's ``attrs["disclosure"]``
+        counts what was left out. No exact point, time or animal path survives.
     """
     from telemetry.outputs import generalise as gen
 
     gen.check_grid_deg(grid_deg)
+    k = max(int(min_animals), 1)
     out: dict[str, Any] = {}
     if corridors is not None:
         keep = [c for c in ("corridor_id", "method", "n_animals", "animal_count", "countries", "cross_border",
@@ -69,19 +81,114 @@ def public_layers(crossings: pd.DataFrame | None = None, hotspots: pd.DataFrame 
         df = pd.DataFrame(corridors[keep]).reset_index(drop=True)
         if "area_km2" in df:
             df["area_km2"] = df["area_km2"].round(0)
-        geom = gen.generalise_polygons(corridors.geometry.to_numpy(), grid_deg)
-        out["corridors"] = _gdf(df, geom)
+        ok = _animals_behind(df) >= k
+        geom = gen.generalise_polygons(corridors.geometry.to_numpy()[ok], grid_deg)
+        out["corridors"] = _gdf(df[ok].reset_index(drop=True), geom)
+        out["corridors"].attrs["disclosure"] = {"left_out": int((~ok).sum()), "min_animals": k}
     if hotspots is not None:
-        out["hotspots"] = _public_hotspots(hotspots, grid_deg)
+        h = _public_hotspots(hotspots, grid_deg)
+        ok = (pd.to_numeric(h["n_animals"], errors="coerce").fillna(0).to_numpy() >= k) if len(h) else np.zeros(0, bool)
+        out["hotspots"] = h[ok].reset_index(drop=True)
+        out["hotspots"].attrs["disclosure"] = {"left_out": int((~ok).sum()), "min_animals": k}
     if crossings is not None:
-        out["crossing_counts"] = _gdf(crossing_counts(crossings), None)
+        certain = crossings
+        n_uncertain = 0
+        if "confidence" in crossings.columns and min_confidence > 0:
+            conf = pd.to_numeric(crossings["confidence"], errors="coerce").to_numpy(dtype=float)
+            sure = np.nan_to_num(conf, nan=0.0) >= min_confidence
+            certain, n_uncertain = crossings[sure], int((~sure).sum())
+        counts, info = _protected_counts(certain, k)
+        out["crossing_counts"] = _gdf(counts, None)
+        out["crossing_counts"].attrs["disclosure"] = {**info, "below_confidence": n_uncertain,
+                                                      "min_confidence": float(min_confidence), "min_animals": k}
     if home_ranges is not None:
-        keep = [c for c in ("animal_id", "method", "level_pct", "n_fixes", "area_km2") if c in home_ranges.columns]
-        df = pd.DataFrame(home_ranges[keep]).reset_index(drop=True)
+        out["home_ranges"] = _public_ranges(home_ranges, grid_deg, k)
+    return out
+
+
+def _animals_behind(df: pd.DataFrame) -> np.ndarray:
+    """Distinct animals behind each corridor polygon (``animal_count``, else the footprint class)."""
+    n = pd.Series(np.nan, index=df.index, dtype=float)
+    if "animal_count" in df.columns:
+        n = pd.to_numeric(df["animal_count"], errors="coerce").astype(float)
+    if "n_animals" in df.columns:
+        n = n.fillna(pd.to_numeric(df["n_animals"], errors="coerce").astype(float))
+    return n.fillna(1).to_numpy()
+
+
+def _protected_counts(crossings: pd.DataFrame, k: int) -> tuple[pd.DataFrame, dict[str, int]]:
+    """:func:`crossing_counts` with rows of fewer than ``k`` animals merged to border × year × kind
+    (both directions); merged rows still below ``k`` are left out."""
+    tab = crossing_counts(crossings)
+    if k <= 1 or tab.empty:
+        return tab, {"merged_rows": 0, "left_out_rows": 0, "left_out_events": 0}
+    col_from, col_to = endpoint_columns(crossings)
+    small = tab["n_animals"].to_numpy() < k
+    from telemetry.outputs.generalise import month
+
+    fa = crossings[col_from].astype(str).to_numpy(dtype=object)
+    ta = crossings[col_to].astype(str).to_numpy(dtype=object)
+    ev = pd.DataFrame({"border": np.where(fa < ta, fa + "–" + ta, ta + "–" + fa),
+                       "month": month(crossings["time"]).fillna("unknown").to_numpy(dtype=object),
+                       col_from: fa, col_to: ta,
+                       "kind": crossings["kind"].astype(str).to_numpy(dtype=object) if "kind" in crossings
+                       else "crossing",
+                       "animal": crossings["animal_id"].astype(str).to_numpy(dtype=object)})
+    keys = ["border", "month", col_from, col_to, "kind"]
+    in_small = ev.merge(tab.loc[small, keys], on=keys, how="inner")
+    in_small["month"] = in_small["month"].str[:4]
+    merged = (in_small.groupby(["border", "month", "kind"], sort=True)
+              .agg(n_events=("animal", "size"), n_animals=("animal", "nunique")).reset_index())
+    merged[col_from] = "both"
+    merged[col_to] = "both"
+    publish = merged["n_animals"].to_numpy() >= k
+    kept = pd.concat([tab[~small], merged[publish][tab.columns]], ignore_index=True)
+    kept = kept.sort_values(["border", "month", col_from, col_to, "kind"], kind="stable").reset_index(drop=True)
+    info = {"merged_rows": int(small.sum()), "left_out_rows": int((~publish).sum()),
+            "left_out_events": int(merged.loc[~publish, "n_events"].sum())}
+    return kept.astype({"n_events": np.int64, "n_animals": np.int64}), info
+
+
+def _public_ranges(home_ranges: pd.DataFrame, grid_deg: float, k: int) -> Any:
+    """Home ranges for the public: each animal's generalised range when ``k`` is 1, else per method
+    and level the grid cells inside at least ``k`` animals' ranges, one polygon per animal count."""
+    from telemetry.outputs import generalise as gen
+
+    keep = [c for c in ("animal_id", "method", "level_pct", "n_fixes", "area_km2") if c in home_ranges.columns]
+    df = pd.DataFrame(home_ranges[keep]).reset_index(drop=True)
+    geoms = home_ranges.geometry.to_numpy()
+    if k <= 1:
         if "area_km2" in df:
             df["area_km2"] = df["area_km2"].round(0)
-        geom = gen.generalise_polygons(home_ranges.geometry.to_numpy(), grid_deg)
-        out["home_ranges"] = _gdf(df, geom)
+        out = _gdf(df, gen.generalise_polygons(geoms, grid_deg))
+        out.attrs["disclosure"] = {"left_out": 0, "min_animals": k}
+        return out
+    rows, shapes = [], []
+    method = df["method"].astype(str) if "method" in df else pd.Series("range", index=df.index)
+    level = df["level_pct"] if "level_pct" in df else pd.Series(np.nan, index=df.index)
+    animal = df["animal_id"].astype(str) if "animal_id" in df else pd.Series(df.index.astype(str), index=df.index)
+    for (m, lv), idx in df.groupby([method, level], sort=True, dropna=False).groups.items():
+        cells: dict[tuple[int, int], set[str]] = {}
+        for r in idx:
+            g = geoms[r]
+            if g is None or g.is_empty:
+                continue
+            ci, cj = gen.cells_of(g, grid_deg)
+            for c in zip(ci.tolist(), cj.tolist()):
+                cells.setdefault(c, set()).add(animal[r])
+        by_n: dict[int, list[tuple[int, int]]] = {}
+        for c, who in cells.items():
+            if len(who) >= k:
+                by_n.setdefault(len(who), []).append(c)
+        for n, cs in sorted(by_n.items()):
+            ci, cj = (np.array(v, dtype=np.int64) for v in zip(*sorted(cs)))
+            merged = shapely.coverage_union_all(gen.cell_polygons(ci, cj, grid_deg))
+            rows.append({"method": m, "level_pct": lv, "n_animals": n, "cells": len(cs)})
+            shapes.append(shapely.orient_polygons(shapely.normalize(shapely.simplify(merged, 0.0))))
+    cols = ["method", "level_pct", "n_animals", "cells"]
+    out = _gdf(pd.DataFrame(rows, columns=cols), np.array(shapes, dtype=object))
+    out.attrs["disclosure"] = {"left_out": int(animal.nunique()) if not rows else 0, "min_animals": k,
+                               "note": f"ranges shown only where at least {k} animals' ranges overlap"}
     return out
 
 
@@ -357,6 +464,10 @@ def export_metadata(*, audience: str, grid_deg: float | None, params: dict[str, 
                        "resting clusters",
             "practice": "GBIF sensitive-species data generalisation (Chapman 2020), high sensitivity = 0.1°",
         }
+        disclosure = {name: dict(layer.attrs["disclosure"]) for name, layer in sorted((layers or {}).items())
+                      if hasattr(layer, "attrs") and layer.attrs.get("disclosure")}
+        if disclosure:
+            meta["generalisation"]["disclosure_control"] = disclosure
     else:
         meta["warning"] = "EXACT POSITIONS OF A SENSITIVE SPECIES: do not publish or share outside the team."
     return meta
