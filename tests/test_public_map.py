@@ -160,7 +160,6 @@ def test_corridors_hotspots_and_ranges_need_min_animals() -> None:
     """Corridors and hotspots of fewer than k animals are left out; home ranges are published only as
     the cells where at least k animals' ranges overlap (4 squares: 3 overlapping, 1 apart)."""
     import geopandas as gpd
-    import pandas as pd
     import shapely
 
     boxes = [shapely.box(77.0, 43.0, 77.5, 43.5), shapely.box(77.2, 43.2, 77.7, 43.7),
