@@ -567,12 +567,16 @@ class PublicParams:
     min_confidence : float
         Crossings less certain than this (0-1, the crossing's ``confidence``: e.g. one bracketed
         by a year-long gap) are not counted in public crossing counts.
+    embargo_months : int
+        Public outputs end this many calendar months before the last fix: they are made from
+        the fixes up to then only (0: no embargo).
     """
 
     grid_deg: float = 0.1
     licence: str = "CC-BY-4.0"
     min_animals: int = 3
     min_confidence: float = 0.5
+    embargo_months: int = 0
 
     def __post_init__(self) -> None:
         # checked here so that a bad value fails before any work, not at the last output
@@ -582,6 +586,8 @@ class PublicParams:
                                  f"0.000001°, got {self.grid_deg!r}")
         if int(self.min_animals) < 1:
             raise TelemetryError(f"parameter public.min_animals must be at least 1, got {self.min_animals!r}")
+        if int(self.embargo_months) < 0:
+            raise TelemetryError(f"parameter public.embargo_months must be 0 or more, got {self.embargo_months!r}")
         if not 0.0 <= float(self.min_confidence) <= 1.0:
             raise TelemetryError(f"parameter public.min_confidence must be in [0, 1], got {self.min_confidence!r}")
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from telemetry.arrays import group_codes, is_sorted_by, lexsort_small_keys, time_ns
+from telemetry.arrays import group_codes, is_sorted_by, lexsort_small_keys, time_ns, usable_mask
 from telemetry.config import DEFAULT_SPECIES, Config, CorridorParams, HomeRangeParams, load_config
 from telemetry.engine import Engine, LocalEngine, animal_partitions, concat_parts, get_engine
 from telemetry.errors import TelemetryError
@@ -43,7 +43,7 @@ from telemetry.trajectory.summary import track_summary
 if TYPE_CHECKING:
     from telemetry.corridor.footprints import Footprints, TrackArrays
 
-__all__ = ["process", "analyse", "config_of", "Products", "run", "RunResult", "RUN_STEPS"]
+__all__ = ["process", "analyse", "config_of", "embargoed", "Products", "run", "RunResult", "RUN_STEPS"]
 
 
 def process(
@@ -651,15 +651,34 @@ def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[s
                               clusters=cluster_table(tracks), out=out / "map.html", simplify_m=cfg.map.simplify_m,
                               animation=cfg.map.animation, budget=MapBudget.of(cfg.map))]
 
+        public_from = None
+        if cfg.public.embargo_months > 0:
+            # the public files are made from the fixes up to the embargo date only
+            cut = embargoed(tracks, cfg.public.embargo_months)
+            p = analyse(cut, engine=eng, config=cfg) if len(cut) else Products(None, None, None, None)
+            public_from = (cut, (p.crossings, p.hotspots, p.corridors, p.home_ranges))
         announce("exports")
         with frozen_heap():  # (see there: full garbage collections cost ~0.5 s of the exports per 1M fixes)
             summary = track_summary(tracks)
-            written += _write_exports(out, tracks, products, quality, summary, cfg, tracks_written=tracks_file)
+            written += _write_exports(out, tracks, products, quality, summary, cfg, tracks_written=tracks_file,
+                                      public_from=public_from)
     return RunResult(tracks=tracks, summary=summary, quality=quality, outputs=written, products=products)
 
 
+def embargoed(tracks: pd.DataFrame, months: int) -> pd.DataFrame:
+    """The rows up to ``months`` calendar months before the last usable fix (attrs kept)."""
+    t = tracks["time"][usable_mask(tracks)]
+    if not t.notna().any():
+        return tracks.iloc[:0]
+    cut = pd.Timestamp(t.max()) - pd.DateOffset(months=int(months))
+    out = tracks[(tracks["time"] <= cut).fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
+    out.attrs = tracks.attrs
+    return out
+
+
 def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality: dict, summary: pd.DataFrame,
-                   cfg: Config, *, tracks_written: Future[None]) -> list[Path]:
+                   cfg: Config, *, tracks_written: Future[None],
+                   public_from: tuple[pd.DataFrame, tuple] | None = None) -> list[Path]:
     """The files of :func:`run` after the map, into ``out``; returns them in listing order.
 
     ``summary`` is :func:`track_summary` of ``tracks`` (written as ``track_summary.csv``
@@ -682,6 +701,6 @@ def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality:
     return tables + write_deliverables(
         out, tracks, products.crossings, products.hotspots, products.corridors, products.home_ranges, quality,
         tracks.attrs.get("parameters"), grid_deg=cfg.public.grid_deg, licence=cfg.public.licence,
-        charts=cfg.charts, public=cfg.public, fix_points=False, summary=summary,
+        charts=cfg.charts, public=cfg.public, public_from=public_from, fix_points=False, summary=summary,
         steps_from_metrics=True,  # the tracks of process(), unchanged
         background=[tracks_written.result])

@@ -178,3 +178,24 @@ def test_corridors_hotspots_and_ranges_need_min_animals() -> None:
     assert on_lattice(shapely.get_coordinates(shared), GRID).all()
     every = public_layers(home_ranges=hr, grid_deg=GRID, min_animals=1)["home_ranges"]
     assert sorted(every["animal_id"]) == list("abcd")
+
+
+def test_embargo_ends_the_public_files_months_before_the_last_fix(tmp_path: Path) -> None:
+    """`run --set public.embargo_months=12`: public.geojson is made from the fixes up to 12 months
+    before the last one (no later month anywhere in it), the internal files keep everything."""
+    import pandas as pd
+
+    from telemetry.pipeline import run
+
+    result = run(None, tmp_path / "out", overrides=["public.embargo_months=12", "public.min_animals=1",
+                                                    "corridors.methods=footprint"])
+    last = pd.Timestamp(result.tracks["time"].max())
+    cut = (last - pd.DateOffset(months=12)).strftime("%Y-%m")
+    doc = json.loads((tmp_path / "out" / "public.geojson").read_text())
+    months = [f["properties"][k] for f in doc["features"] for k in ("month", "first_month", "last_month")
+              if f["properties"].get(k)]
+    assert months and max(m[:7] for m in months) <= cut
+    assert doc["telemetry"]["generalisation"]["embargo_months"] == 12
+    assert max(re.findall(r"\b(20\d\d-\d\d)\b", json.dumps(doc["telemetry"]))) <= cut
+    internal = result.products.crossings
+    assert pd.Timestamp(internal["time"].max()).strftime("%Y-%m") > cut  # the team still sees the latest

@@ -75,6 +75,12 @@ def export(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, a
     products = analyse(tracks, config=cfg)
     cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
     if audience == "public":
+        if cfg.public.embargo_months > 0:  # made from the fixes up to the embargo date only
+            from telemetry.pipeline import embargoed
+
+            tracks = embargoed(tracks, cfg.public.embargo_months)
+            cut = analyse(tracks, config=cfg)
+            cx, hs, co, hr = cut.crossings, cut.hotspots, cut.corridors, cut.home_ranges
         built = lay.public_layers(cx, hs, co, hr, grid_deg=grid_deg, min_animals=cfg.public.min_animals,
                                   min_confidence=cfg.public.min_confidence)
     else:

@@ -51,10 +51,16 @@ def map_(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: s
     if audience == "public":
         from telemetry.outputs.layers import export_metadata, public_layers
         from telemetry.outputs.maps import render_public_map
+        from telemetry.pipeline import embargoed
 
-        pub = public_layers(cx, hs, corr, products.home_ranges, grid_deg=cfg.public.grid_deg,
+        pub_tracks, hr = tracks, products.home_ranges
+        if cfg.public.embargo_months > 0:  # made from the fixes up to the embargo date only
+            pub_tracks = embargoed(tracks, cfg.public.embargo_months)
+            cut = analyse(pub_tracks, corridors=not no_corridors, config=cfg)
+            cx, hs, corr, hr = cut.crossings, cut.hotspots, cut.corridors, cut.home_ranges
+        pub = public_layers(cx, hs, corr, hr, grid_deg=cfg.public.grid_deg,
                             min_animals=cfg.public.min_animals, min_confidence=cfg.public.min_confidence)
-        meta = export_metadata(audience="public", grid_deg=cfg.public.grid_deg, tracks=tracks, layers=pub,
+        meta = export_metadata(audience="public", grid_deg=cfg.public.grid_deg, tracks=pub_tracks, layers=pub,
                                licence=cfg.public.licence)
         path = render_public_map(pub, meta, out=out)
     else:

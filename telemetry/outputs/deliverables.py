@@ -38,7 +38,8 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
                        licence: str = DEFAULT_LICENCE, fix_points: bool = True,
                        summary: pd.DataFrame | None = None, steps_from_metrics: bool = False,
                        background: Sequence[Callable[[], object]] = (),
-                       charts: ChartParams | None = None, public: PublicParams | None = None) -> list[Path]:
+                       charts: ChartParams | None = None, public: PublicParams | None = None,
+                       public_from: tuple[pd.DataFrame, Sequence[Any]] | None = None) -> list[Path]:
     """Write the products of a run into ``out_dir``; every layer argument is optional.
 
     Files (skipped when nothing feeds them)::
@@ -87,6 +88,9 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
     public : PublicParams, optional
         Disclosure control of the public files (``min_animals``, ``min_confidence``; default
         :class:`telemetry.config.PublicParams`); the grid is ``grid_deg``.
+    public_from : (tracks, (crossings, hotspots, corridors, home_ranges)), optional
+        What the public files are made from when it is not the above (an embargo: the tracks up
+        to the embargo date and their products).
 
     Returns
     -------
@@ -97,7 +101,8 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
         return _write_deliverables(out_dir, tracks, crossings, hotspots, corridors, home_ranges, quality, params,
                                    grid_deg=grid_deg, generated=generated, licence=licence, fix_points=fix_points,
                                    summary=summary, steps_from_metrics=steps_from_metrics,
-                                   background=background, charts=charts, public=public)
+                                   background=background, charts=charts, public=public,
+                                   public_from=public_from)
 
 
 def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | None,
@@ -106,7 +111,8 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                         quality: dict[str, Any] | None, params: dict[str, Any] | None, *, grid_deg: float,
                         generated: str | None, licence: str, fix_points: bool, summary: pd.DataFrame | None,
                         steps_from_metrics: bool, background: Sequence[Callable[[], object]],
-                        charts: ChartParams | None = None, public: PublicParams | None = None) -> list[Path]:
+                        charts: ChartParams | None = None, public: PublicParams | None = None,
+                       public_from: tuple[pd.DataFrame, Sequence[Any]] | None = None) -> list[Path]:
     """:func:`write_deliverables` (its arguments), inside :func:`frozen_heap`."""
     from telemetry.outputs.charts import write_charts
 
@@ -134,11 +140,14 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                                    tracks=tracks, layers=internal, licence=licence)
             gpkg_job = pool.submit(write_gpkg_layers, internal, out / "internal.gpkg", meta)
         pp = public or PublicParams()
-        pub = public_layers(crossings, hotspots, corridors, home_ranges, grid_deg=grid_deg,
+        p_tracks, (p_cx, p_hs, p_co, p_hr) = public_from or (tracks, (crossings, hotspots, corridors, home_ranges))
+        pub = public_layers(p_cx, p_hs, p_co, p_hr, grid_deg=grid_deg,
                             min_animals=pp.min_animals, min_confidence=pp.min_confidence)
         if pub:
             meta = export_metadata(audience="public", grid_deg=grid_deg, params=all_params, generated=generated,
-                                   tracks=tracks, layers=pub, licence=licence)
+                                   tracks=p_tracks, layers=pub, licence=licence)
+            if public_from is not None:
+                meta["generalisation"]["embargo_months"] = int(pp.embargo_months)
             write_feature_collection(pub, out / "public.geojson", meta)
             written.append(out / "public.geojson")
             # the same layers as a map anyone can open (offline, nothing but the public layers)
