@@ -231,7 +231,8 @@ def test_write_deliverables_end_to_end(tmp_path):
     args = (s["tracks"], s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], s["quality"], None)
     files = deliverables.write_deliverables(out, *args)
     names = [p.relative_to(out).as_posix() for p in files]
-    assert names == ["public.geojson", "public.html", "internal.gpkg", "crossings_by_month.csv", "charts/fix_success.png",
+    assert names == ["public.geojson", "public.html", "brief.html", "internal.gpkg", "crossings_by_month.csv",
+                     "charts/fix_success.png",
                      "charts/daily_distance.png", "charts/crossings.png", "index.html"]
     digest = {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in names}
     deliverables.write_deliverables(out, *args)
@@ -250,7 +251,8 @@ def test_write_deliverables_end_to_end(tmp_path):
 def test_write_deliverables_with_nothing_or_one_layer(tmp_path):
     assert [p.name for p in deliverables.write_deliverables(tmp_path / "e")] == ["index.html"]
     files = deliverables.write_deliverables(tmp_path / "c", crossings=sample()["crossings"].iloc[:0])
-    assert [p.name for p in files] == ["public.geojson", "public.html", "internal.gpkg", "crossings_by_month.csv", "crossings.png",
+    assert [p.name for p in files] == ["public.geojson", "public.html", "brief.html", "internal.gpkg",
+                                       "crossings_by_month.csv", "crossings.png",
                                        "index.html"]
     doc = json.loads((tmp_path / "c" / "public.geojson").read_text())
     assert doc["features"] == [] and doc["telemetry"]["generated_from"] == "no times in the data"

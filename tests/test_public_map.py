@@ -199,3 +199,38 @@ def test_embargo_ends_the_public_files_months_before_the_last_fix(tmp_path: Path
     assert max(re.findall(r"\b(20\d\d-\d\d)\b", json.dumps(doc["telemetry"]))) <= cut
     internal = result.products.crossings
     assert pd.Timestamp(internal["time"].max()).strftime("%Y-%m") > cut  # the team still sees the latest
+
+
+def test_border_brief_of_the_sample(tmp_path: Path) -> None:
+    """brief.html: one section per border crossed, whose sentences and tables agree with the certain
+    crossings; no script, no date finer than a month, no position finer than the grid (only cell
+    centres at 2 decimals); maps inlined."""
+    import pandas as pd
+
+    import telemetry
+    from telemetry.corridor.crossings import crossings, time_in_zones
+    from telemetry.corridor.hotspots import hotspots
+    from telemetry.outputs.brief import write_brief
+
+    tracks = telemetry.process(ROOT / "sample_tracks", smooth=False, states=False)
+    cx = crossings(tracks)
+    hs = hotspots(cx)
+    pub = public_layers(cx, hs, grid_deg=GRID, min_animals=1)
+    meta = export_metadata(audience="public", grid_deg=GRID, tracks=tracks, layers=pub)
+    page = write_brief(tmp_path / "brief.html", cx, pub, meta, tracks=tracks, time_on_sides=time_in_zones(tracks))
+    text = page.read_text(encoding="utf-8")
+    sure = cx[(cx["kind"] == "crossing") & (cx["confidence"] >= 0.5)]
+    pairs = sorted({"–".join(sorted((a, b))) for a, b in zip(sure["from_iso"], sure["to_iso"])})
+    assert re.findall(r"<h2>[^<]*\((\w{3}–\w{3})\)</h2>", text) == pairs
+    for pair in pairs:
+        a, b = pair.split("–")
+        sub = sure[sure["from_iso"].isin([a, b]) & sure["to_iso"].isin([a, b])]
+        assert f"{sub['animal_id'].nunique()} of the {tracks['animal_id'].nunique()} collared animals" in text
+        assert f"{len(sub)} crossings from" in text
+    assert "<script" not in text
+    assert not re.search(r"\b20\d\d-\d\d-\d\d", text)
+    body = re.sub(r'src="data:image/png;base64,[^"]+"', "", text)
+    assert not re.search(r"\d+\.\d{3,}°", body)  # cell centres at 2 decimals, nothing finer
+    assert text.count("data:image/png;base64,") == len(pairs)
+    assert "SYNTHETIC DATA" in text
+    assert not (pd.Series(re.findall(r"(\d+) % of the crossings", text)).astype(int) > 100).any()

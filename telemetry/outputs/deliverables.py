@@ -15,6 +15,7 @@ import pandas as pd
 
 from telemetry.config import ChartParams, PublicParams
 from telemetry.io.atomic import atomic_write, frozen_heap
+from telemetry.outputs.brief import write_brief
 from telemetry.outputs.formats import write_feature_collection, write_gpkg_layers
 from telemetry.outputs.layers import (
     BORDER_NOTE,
@@ -46,6 +47,7 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
 
         public.geojson          generalised corridors, hotspots, crossing counts, home ranges
         public.html             the same public layers as an offline map (nothing else is read)
+        brief.html              one printable page per border crossed (counts, animals, places)
         internal.gpkg           exact layers: tracks (every fix; track_lines instead with
                                 ``fix_points=False``), crossings, hotspots, corridors,
                                 home_ranges, clusters (NOT for publication)
@@ -152,6 +154,15 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
             written.append(out / "public.geojson")
             # the same layers as a map anyone can open (offline, nothing but the public layers)
             written.append(render_public_map(pub, meta, out=out / "public.html"))
+            if p_cx is not None:
+                # one page per border for the ministries: counts, animals, days on each side
+                sides = None
+                if p_tracks is not None and len(p_tracks):
+                    from telemetry.corridor.crossings import time_in_zones
+
+                    sides = time_in_zones(p_tracks)
+                written.append(write_brief(out / "brief.html", p_cx, pub, meta, tracks=p_tracks, time_on_sides=sides,
+                                           min_confidence=pp.min_confidence))
         later: list[Path] = []
         if crossings is not None:
             table = crossing_counts(crossings)
@@ -202,6 +213,7 @@ def index_html(out_dir: Path, files: list[Path], *, tracks: pd.DataFrame | None 
     data = [r for r in rel if not r.endswith(".png") and r != "index.html"]
     notes = {"public.geojson": f"safe to publish: generalised to {grid_deg}° cells and months",
              "public.html": f"map safe to publish: only the public layers ({grid_deg}° cells, months)",
+             "brief.html": "one page per border for the ministries: crossings, animals, places (names animals)",
              "internal.gpkg": "exact positions — for the team only, do not publish",
              "crossings_by_month.csv": "border events per border, month and direction",
              "tracks.parquet": "exact positions — for the team only",
@@ -224,6 +236,9 @@ def index_html(out_dir: Path, files: list[Path], *, tracks: pd.DataFrame | None 
     if (out_dir / "public.html").exists():
         parts.append('<p><a href="public.html"><strong>Open the public map</strong></a> '
                      '(generalised: safe to publish and to share with ministries)</p>')
+    if (out_dir / "brief.html").exists():
+        parts.append('<p><a href="brief.html"><strong>Border brief</strong></a> '
+                     '(one printable page per border: crossings, animals, crossing places)</p>')
     if tracks is not None:
         parts += ["<h2>Animals</h2>", _animal_table(tracks, crossings, quality, summary)]
     notes_run = ((quality or {}).get("processing") or {}).get("notes") or []
