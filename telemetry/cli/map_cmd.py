@@ -50,7 +50,7 @@ def map_(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: s
     cx, hs, corr = products.crossings, products.hotspots, products.corridors
     if audience == "public":
         from telemetry.outputs.layers import export_metadata, public_layers
-        from telemetry.outputs.maps import render_public_map
+        from telemetry.outputs.maps import render_public_map, study_extent
         from telemetry.pipeline import embargoed
 
         pub_tracks, hr = tracks, products.home_ranges
@@ -62,7 +62,7 @@ def map_(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: s
                             min_animals=cfg.public.min_animals, min_confidence=cfg.public.min_confidence)
         meta = export_metadata(audience="public", grid_deg=cfg.public.grid_deg, tracks=pub_tracks, layers=pub,
                                licence=cfg.public.licence)
-        path = render_public_map(pub, meta, out=out)
+        path = render_public_map(pub, meta, out=out, extent=study_extent(pub_tracks))
     else:
         path = render_map(tracks, crossings=cx, hotspots=hs, corridors=corr, home_ranges=products.home_ranges,
                           out=out, title=title, simplify_m=cfg.map.simplify_m, animation=cfg.map.animation,

@@ -249,14 +249,17 @@ def _border_png(za: str, zb: str, public: dict[str, Any], hotspots: pd.DataFrame
     with mpl.rc_context({"svg.hashsalt": "telemetry", "font.size": 8}):
         fig = Figure(figsize=(6.3, 4.2), dpi=110)
         ax = fig.add_subplot()
-        for (_, r), colour in zip(countries.iterrows(), ["#f4f1e8", "#e9efe1", "#f3e8e4", "#e6ebf2"] * 999,
-                                  strict=False):
-            if not r.geometry.intersects(shapely.box(x0 - pad, y0 - pad, x1 + pad, y1 + pad)):
-                continue
-            _fill(ax, r.geometry, colour, "#999")
-            p = r.geometry.representative_point()
-            if x0 - pad < p.x < x1 + pad and y0 - pad < p.y < y1 + pad:
-                ax.text(p.x, p.y, str(r["name"]), ha="center", fontsize=8, color="#555")
+        frame = shapely.box(x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+        geoms = countries.geometry.to_numpy()
+        near = shapely.intersects(geoms, frame)
+        # only the part of each country inside the frame, simplified below a pixel (~0.01° here)
+        clipped = shapely.simplify(shapely.intersection(geoms[near], frame), 0.01)
+        fills = ["#f4f1e8", "#e9efe1", "#f3e8e4", "#e6ebf2"]
+        for k, (g, name) in enumerate(zip(clipped, countries["name"].to_numpy()[near], strict=True)):
+            _fill(ax, g, fills[k % len(fills)], "#999")
+            p = g.representative_point()
+            if not g.is_empty:
+                ax.text(p.x, p.y, str(name), ha="center", fontsize=8, color="#555")
         for g in line.geometry.to_numpy():
             for part in shapely.get_parts(g):
                 xy = shapely.get_coordinates(part)

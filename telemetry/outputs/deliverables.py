@@ -28,7 +28,7 @@ from telemetry.outputs.layers import (
     public_layers,
     synthetic_sources,
 )
-from telemetry.outputs.maps import render_public_map
+from telemetry.outputs.maps import render_public_map, study_extent
 
 
 def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | None = None,
@@ -153,7 +153,7 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
             write_feature_collection(pub, out / "public.geojson", meta)
             written.append(out / "public.geojson")
             # the same layers as a map anyone can open (offline, nothing but the public layers)
-            written.append(render_public_map(pub, meta, out=out / "public.html"))
+            written.append(render_public_map(pub, meta, out=out / "public.html", extent=study_extent(p_tracks)))
             if p_cx is not None:
                 # one page per border for the ministries: counts, animals, days on each side
                 sides = None

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from telemetry.arrays import distinct
 from telemetry.io.points import PointLayer, plain_columns
 from telemetry.outputs.formats import jsonable
 from telemetry.schema import endpoint_columns
@@ -167,23 +168,26 @@ def _public_ranges(home_ranges: pd.DataFrame, grid_deg: float, k: int) -> Any:
     method = df["method"].astype(str) if "method" in df else pd.Series("range", index=df.index)
     level = df["level_pct"] if "level_pct" in df else pd.Series(np.nan, index=df.index)
     animal = df["animal_id"].astype(str) if "animal_id" in df else pd.Series(df.index.astype(str), index=df.index)
+    codes = pd.factorize(animal, sort=True)[0]
     for (m, lv), idx in df.groupby([method, level], sort=True, dropna=False).groups.items():
-        cells: dict[tuple[int, int], set[str]] = {}
-        for r in idx:
-            g = geoms[r]
-            if g is None or g.is_empty:
-                continue
-            ci, cj = gen.cells_of(g, grid_deg)
-            for c in zip(ci.tolist(), cj.tolist()):
-                cells.setdefault(c, set()).add(animal[r])
-        by_n: dict[int, list[tuple[int, int]]] = {}
-        for c, who in cells.items():
-            if len(who) >= k:
-                by_n.setdefault(len(who), []).append(c)
-        for n, cs in sorted(by_n.items()):
-            ci, cj = (np.array(v, dtype=np.int64) for v in zip(*sorted(cs)))
-            merged = shapely.coverage_union_all(gen.cell_polygons(ci, cj, grid_deg))
-            rows.append({"method": m, "level_pct": lv, "n_animals": n, "cells": len(cs)})
+        parts = [(*gen.cells_of(geoms[r], grid_deg), codes[r]) for r in idx
+                 if geoms[r] is not None and not geoms[r].is_empty]
+        if not parts:
+            continue
+        ci = np.concatenate([p[0] for p in parts]).astype(np.int64)
+        cj = np.concatenate([p[1] for p in parts]).astype(np.int64)
+        who = np.concatenate([np.full(len(p[0]), p[2], dtype=np.int64) for p in parts])
+        # distinct (cell, animal) pairs, then animals per cell (one sort, no Python loop over cells)
+        i0, j0 = ci.min(), cj.min()
+        w = int(ci.max() - i0 + 1)
+        cell = (cj - j0) * w + (ci - i0)
+        pair = distinct(cell * (int(codes.max()) + 1) + who)
+        cell_of_pair = pair // (int(codes.max()) + 1)
+        cells, n_per = np.unique(cell_of_pair, return_counts=True)
+        for n in np.unique(n_per[n_per >= k]):
+            sel = cells[n_per == n]
+            merged = shapely.coverage_union_all(gen.cell_polygons(sel % w + i0, sel // w + j0, grid_deg))
+            rows.append({"method": m, "level_pct": lv, "n_animals": int(n), "cells": int(sel.size)})
             shapes.append(shapely.orient_polygons(shapely.normalize(shapely.simplify(merged, 0.0))))
     cols = ["method", "level_pct", "n_animals", "cells"]
     out = _gdf(pd.DataFrame(rows, columns=cols), np.array(shapes, dtype=object))

@@ -77,7 +77,7 @@ from telemetry.outputs.map_budget import (
 )
 from telemetry.schema import endpoint_columns
 
-__all__ = ["render_map", "render_public_map", "PUBLIC_NOTE", "MapBudget", "leaflet_assets", "SENSITIVE_NOTE",
+__all__ = ["render_map", "render_public_map", "study_extent", "PUBLIC_NOTE", "MapBudget", "leaflet_assets", "SENSITIVE_NOTE",
            "ANIMAL_COLOURS", "LAYER_NAMES"]
 
 
@@ -608,7 +608,8 @@ PUBLIC_NOTE = "public: generalised, safe to publish"
 
 
 def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str | os.PathLike[str] = "public.html",
-                      title: str = "Cross-border movements: corridors and crossing places") -> Path:
+                      title: str = "Cross-border movements: corridors and crossing places",
+                      extent: tuple[float, float, float, float] | None = None) -> Path:
     """The public map: one self-contained offline page drawn only from the public layers.
 
     Parameters
@@ -625,6 +626,9 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
         HTML file (written atomically).
     title : str
         Map title.
+    extent : (lon0, lat0, lon1, lat1), optional
+        Region shown when the layers hold no polygon (e.g. all left out by the disclosure
+        control): the study region in whole degrees (:func:`study_extent`); default the world.
 
     Returns
     -------
@@ -638,8 +642,8 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
     if shapes:
         b = shapely.total_bounds(np.asarray(shapes, dtype=object))
         bbox = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
-    else:  # nothing to show: the region of the countries in the crossing counts, else the world
-        bbox = (-180.0, -60.0, 180.0, 80.0)
+    else:  # nothing to show: the study region (whole degrees), else the world
+        bbox = extent if extent is not None else (-180.0, -60.0, 180.0, 80.0)
     centre_lon, centre_lat = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
     crs = LocalPlane.around(np.array([bbox[0], bbox[2]]), np.array([bbox[1], bbox[3]]))
     js, css, _ = leaflet_assets()
@@ -735,6 +739,26 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
 
     atomic_write(path, write)
     return path
+
+
+def study_extent(tracks: pd.DataFrame | None) -> tuple[float, float, float, float] | None:
+    """The region of the usable fixes widened to whole degrees (lon0, lat0, lon1, lat1), or None:
+    what a public map shows when every data layer was left out (a region, not a position).
+
+    >>> study_extent(pd.DataFrame({"lon": [77.12, 78.9], "lat": [42.5, 43.01], "flag": [None, None],
+    ...                            "time": pd.to_datetime(["2022-01-01", "2022-01-02"], utc=True)}))
+    (77.0, 42.0, 79.0, 44.0)
+    """
+    if tracks is None or not len(tracks):
+        return None
+    ok = usable_mask(tracks)
+    lon = tracks["lon"].to_numpy(dtype=float, na_value=np.nan)[ok]
+    lat = tracks["lat"].to_numpy(dtype=float, na_value=np.nan)[ok]
+    good = np.isfinite(lon) & np.isfinite(lat)
+    if not good.any():
+        return None
+    return (float(np.floor(lon[good].min())), float(np.floor(lat[good].min())),
+            float(np.ceil(lon[good].max())), float(np.ceil(lat[good].max())))
 
 
 def _public_legend_html(title: str, corridor_max: int, counts: pd.DataFrame | None, grid_deg: float | None,
