@@ -749,6 +749,16 @@ class Config:
             updates[section] = replace(current, **changes)
         return replace(cfg, **updates)
 
+    def with_given(self, values: Mapping[str, Mapping[str, Any]]) -> Config:
+        """:meth:`with_values` of the entries that are not None (a command's optional flags,
+        shortcuts for ``--set``: an unset flag leaves the profile's, file's or ``--set`` value).
+
+        >>> Config().with_given({"map": {"simplify_m": None, "animation": False}}).map.simplify_m
+        50.0
+        """
+        return self.with_values({sec: {k: v for k, v in entries.items() if v is not None}
+                                 for sec, entries in values.items()})
+
     def with_overrides(self, overrides: Iterable[str]) -> Config:
         """A copy with ``section.name=value`` strings applied (the CLI's ``--set``).
 

@@ -43,7 +43,7 @@ from telemetry.trajectory.summary import track_summary
 if TYPE_CHECKING:
     from telemetry.corridor.footprints import Footprints, TrackArrays
 
-__all__ = ["process", "analyse", "config_of", "embargoed", "Products", "run", "RunResult", "RUN_STEPS"]
+__all__ = ["process", "analyse", "config_of", "embargoed", "public_source", "Products", "run", "RunResult", "RUN_STEPS"]
 
 
 def process(
@@ -653,16 +653,26 @@ def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[s
 
         public_from = None
         if cfg.public.embargo_months > 0:
-            # the public files are made from the fixes up to the embargo date only
-            cut = embargoed(tracks, cfg.public.embargo_months)
-            p = analyse(cut, engine=eng, config=cfg) if len(cut) else Products(None, None, None, None)
-            public_from = (cut, (p.crossings, p.hotspots, p.corridors, p.home_ranges))
+            pub_tracks, pub = public_source(tracks, products, cfg, engine=eng)
+            public_from = (pub_tracks, (pub.crossings, pub.hotspots, pub.corridors, pub.home_ranges))
         announce("exports")
         with frozen_heap():  # (see there: full garbage collections cost ~0.5 s of the exports per 1M fixes)
             summary = track_summary(tracks)
             written += _write_exports(out, tracks, products, quality, summary, cfg, tracks_written=tracks_file,
                                       public_from=public_from)
     return RunResult(tracks=tracks, summary=summary, quality=quality, outputs=written, products=products)
+
+
+def public_source(tracks: pd.DataFrame, products: Products, cfg: Config, *, corridors: bool = True,
+                  engine: str | Engine | None = None) -> tuple[pd.DataFrame, Products]:
+    """What public files are made from: the tracks and their products, or with an embargo
+    (``public.embargo_months``) the fixes up to the embargo date and their own products."""
+    if cfg.public.embargo_months <= 0:
+        return tracks, products
+    cut = embargoed(tracks, cfg.public.embargo_months)
+    if not len(cut):
+        return cut, Products(None, None, None, None)
+    return cut, analyse(cut, corridors=corridors, engine=engine, config=cfg)
 
 
 def embargoed(tracks: pd.DataFrame, months: int) -> pd.DataFrame:

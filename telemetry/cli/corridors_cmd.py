@@ -54,7 +54,7 @@ def corridors(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str
 
     flags = {"methods": list(methods) or None, "cell_m": cell_m, "min_animals": min_animals}
     cfg = load_config(config_path, species=species, overrides=overrides)  # bad values fail before reading
-    cfg = cfg.with_values({"corridors": {k: v for k, v in flags.items() if v is not None}})
+    cfg = cfg.with_given({"corridors": flags})
     params = cfg.corridors
     folder = Path(out)
     if folder.exists() and not folder.is_dir():

@@ -73,7 +73,7 @@ def crossings(paths: tuple[str, ...], tz: str | None, columns: str | None, forma
                            "outside_is_place": False if outside_is_sea else None},
              "hotspots": {"gap_km": gap_km}}
     cfg = load_config(config_path, species=species, overrides=overrides)  # bad values fail before reading
-    cfg = cfg.with_values({sec: {k: v for k, v in d.items() if v is not None} for sec, d in flags.items()})
+    cfg = cfg.with_given(flags)
     cp = cfg.crossings
     fixes = read_inputs(paths, tz, columns, format_, animal_id)
     tracks, processed = _tracks(fixes, raw, cfg)

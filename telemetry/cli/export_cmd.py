@@ -56,8 +56,7 @@ def export(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, a
         generalise.check_grid_deg(cfg.public.grid_deg if grid_deg is None else grid_deg)
     except ValueError as err:
         raise TelemetryError(f"--grid-deg: {err}") from None
-    cfg = cfg.with_values({"public": {k: v for k, v in {"grid_deg": grid_deg, "licence": licence}.items()
-                                      if v is not None}})
+    cfg = cfg.with_given({"public": {"grid_deg": grid_deg, "licence": licence}})
     grid_deg, licence = cfg.public.grid_deg, cfg.public.licence
     known = lay.PUBLIC_LAYERS if audience == "public" else lay.INTERNAL_LAYERS
     bad = sorted(set(layers) - set(known))
@@ -75,12 +74,10 @@ def export(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, a
     products = analyse(tracks, config=cfg)
     cx, hs, co, hr = products.crossings, products.hotspots, products.corridors, products.home_ranges
     if audience == "public":
-        if cfg.public.embargo_months > 0:  # made from the fixes up to the embargo date only
-            from telemetry.pipeline import embargoed
+        from telemetry.pipeline import public_source
 
-            tracks = embargoed(tracks, cfg.public.embargo_months)
-            cut = analyse(tracks, config=cfg)
-            cx, hs, co, hr = cut.crossings, cut.hotspots, cut.corridors, cut.home_ranges
+        tracks, src = public_source(tracks, products, cfg)  # the fixes up to an embargo date, if any
+        cx, hs, co, hr = src.crossings, src.hotspots, src.corridors, src.home_ranges
         built = lay.public_layers(cx, hs, co, hr, grid_deg=grid_deg, min_animals=cfg.public.min_animals,
                                   min_confidence=cfg.public.min_confidence)
     else:

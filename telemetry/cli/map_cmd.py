@@ -44,21 +44,17 @@ def map_(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: s
     start = time.perf_counter()
     flags = {"simplify_m": simplify_m, "animation": False if no_animation else None}
     cfg = load_config(config_path, species=species, overrides=overrides)  # bad values fail before reading
-    cfg = cfg.with_values({"map": {k: v for k, v in flags.items() if v is not None}})
+    cfg = cfg.with_given({"map": flags})
     tracks = process(read_inputs(paths, tz, columns, format_, animal_id), cfg)
     products = analyse(tracks, corridors=not no_corridors, config=cfg)
     cx, hs, corr = products.crossings, products.hotspots, products.corridors
     if audience == "public":
         from telemetry.outputs.layers import export_metadata, public_layers
         from telemetry.outputs.maps import render_public_map, study_extent
-        from telemetry.pipeline import embargoed
+        from telemetry.pipeline import public_source
 
-        pub_tracks, hr = tracks, products.home_ranges
-        if cfg.public.embargo_months > 0:  # made from the fixes up to the embargo date only
-            pub_tracks = embargoed(tracks, cfg.public.embargo_months)
-            cut = analyse(pub_tracks, corridors=not no_corridors, config=cfg)
-            cx, hs, corr, hr = cut.crossings, cut.hotspots, cut.corridors, cut.home_ranges
-        pub = public_layers(cx, hs, corr, hr, grid_deg=cfg.public.grid_deg,
+        pub_tracks, src = public_source(tracks, products, cfg, corridors=not no_corridors)  # (an embargo)
+        pub = public_layers(src.crossings, src.hotspots, src.corridors, src.home_ranges, grid_deg=cfg.public.grid_deg,
                             min_animals=cfg.public.min_animals, min_confidence=cfg.public.min_confidence)
         meta = export_metadata(audience="public", grid_deg=cfg.public.grid_deg, tracks=pub_tracks, layers=pub,
                                licence=cfg.public.licence)

@@ -27,6 +27,7 @@ import pandas as pd
 import shapely
 
 from telemetry.io.atomic import atomic_write
+from telemetry.outputs.layers import confident, crossing_events
 from telemetry.schema import endpoint_columns
 
 __all__ = ["write_brief", "border_sentences"]
@@ -92,8 +93,7 @@ def write_brief(out: str | os.PathLike[str], crossings: pd.DataFrame | None, pub
         parts.append("<p>No animal crossed a border in these data.</p>")
     else:
         col_from, col_to = endpoint_columns(cx)
-        a, b = cx[col_from].astype(str), cx[col_to].astype(str)
-        pair = np.where(a < b, a + "–" + b, b + "–" + a)
+        pair = crossing_events(cx)["border"].to_numpy()  # the border keys of the public counts
         for key in sorted(set(pair)):
             sub = cx[pair == key]
             za, zb = key.split("–")
@@ -106,12 +106,11 @@ def write_brief(out: str | os.PathLike[str], crossings: pd.DataFrame | None, pub
 
 
 def _certain(crossings: pd.DataFrame | None, min_confidence: float) -> pd.DataFrame | None:
+    """The crossings (not excursions) with a time, as certain as the public counts need."""
     if crossings is None:
         return None
     cx = crossings[crossings["kind"].astype(str) == "crossing"] if "kind" in crossings.columns else crossings
-    if "confidence" in cx.columns and min_confidence > 0:
-        conf = pd.to_numeric(cx["confidence"], errors="coerce").fillna(0.0)
-        cx = cx[conf.to_numpy() >= min_confidence]
+    cx = confident(cx, min_confidence)[0]
     return cx[cx["time"].notna()].reset_index(drop=True)
 
 

@@ -82,7 +82,7 @@ def public_layers(crossings: pd.DataFrame | None = None, hotspots: pd.DataFrame 
         df = pd.DataFrame(corridors[keep]).reset_index(drop=True)
         if "area_km2" in df:
             df["area_km2"] = df["area_km2"].round(0)
-        ok = _animals_behind(df) >= k
+        ok = corridor_animals(df, distinct=True) >= k  # distinct animals, not the class
         geom = gen.generalise_polygons(corridors.geometry.to_numpy()[ok], grid_deg)
         out["corridors"] = _gdf(df[ok].reset_index(drop=True), geom)
         out["corridors"].attrs["disclosure"] = {"left_out": int((~ok).sum()), "min_animals": k}
@@ -92,12 +92,7 @@ def public_layers(crossings: pd.DataFrame | None = None, hotspots: pd.DataFrame 
         out["hotspots"] = h[ok].reset_index(drop=True)
         out["hotspots"].attrs["disclosure"] = {"left_out": int((~ok).sum()), "min_animals": k}
     if crossings is not None:
-        certain = crossings
-        n_uncertain = 0
-        if "confidence" in crossings.columns and min_confidence > 0:
-            conf = pd.to_numeric(crossings["confidence"], errors="coerce").to_numpy(dtype=float)
-            sure = np.nan_to_num(conf, nan=0.0) >= min_confidence
-            certain, n_uncertain = crossings[sure], int((~sure).sum())
+        certain, n_uncertain = confident(crossings, min_confidence)
         counts, info = _protected_counts(certain, k)
         out["crossing_counts"] = _gdf(counts, None)
         out["crossing_counts"].attrs["disclosure"] = {**info, "below_confidence": n_uncertain,
@@ -107,47 +102,43 @@ def public_layers(crossings: pd.DataFrame | None = None, hotspots: pd.DataFrame 
     return out
 
 
-def _animals_behind(df: pd.DataFrame) -> np.ndarray:
-    """Distinct animals behind each corridor polygon (``animal_count``, else the footprint class)."""
+def corridor_animals(df: pd.DataFrame, *, distinct: bool) -> np.ndarray:
+    """Animals per corridor polygon: with ``distinct`` the animals using it (``animal_count``),
+    else the footprint class (``n_animals``: cells used by at least that many); the other column
+    where the first is missing, 1 where both are.
+
+    >>> df = pd.DataFrame({"n_animals": [2.0, None], "animal_count": [3, 1]})
+    >>> corridor_animals(df, distinct=True).tolist(), corridor_animals(df, distinct=False).tolist()
+    ([3.0, 1.0], [2.0, 1.0])
+    """
+    cols = ("animal_count", "n_animals") if distinct else ("n_animals", "animal_count")
     n = pd.Series(np.nan, index=df.index, dtype=float)
-    if "animal_count" in df.columns:
-        n = pd.to_numeric(df["animal_count"], errors="coerce").astype(float)
-    if "n_animals" in df.columns:
-        n = n.fillna(pd.to_numeric(df["n_animals"], errors="coerce").astype(float))
+    for c in cols:
+        if c in df.columns:
+            n = n.fillna(pd.to_numeric(df[c], errors="coerce").astype(float))
     return n.fillna(1).to_numpy()
 
 
 def _protected_counts(crossings: pd.DataFrame, k: int) -> tuple[pd.DataFrame, dict[str, int]]:
     """:func:`crossing_counts` with rows of fewer than ``k`` animals merged to border × year × kind
     (both directions); merged rows still below ``k`` are left out."""
-    tab = crossing_counts(crossings)
+    ends = endpoint_columns(crossings)
+    events = crossing_events(crossings) if len(crossings) else None
+    tab = _counts(events, ends)
     if k <= 1 or tab.empty:
         return tab, {"merged_rows": 0, "left_out_rows": 0, "left_out_events": 0}
-    col_from, col_to = endpoint_columns(crossings)
     small = tab["n_animals"].to_numpy() < k
-    from telemetry.outputs.generalise import month
-
-    fa = crossings[col_from].astype(str).to_numpy(dtype=object)
-    ta = crossings[col_to].astype(str).to_numpy(dtype=object)
-    ev = pd.DataFrame({"border": np.where(fa < ta, fa + "–" + ta, ta + "–" + fa),
-                       "month": month(crossings["time"]).fillna("unknown").to_numpy(dtype=object),
-                       col_from: fa, col_to: ta,
-                       "kind": crossings["kind"].astype(str).to_numpy(dtype=object) if "kind" in crossings
-                       else "crossing",
-                       "animal": crossings["animal_id"].astype(str).to_numpy(dtype=object)})
-    keys = ["border", "month", col_from, col_to, "kind"]
-    in_small = ev.merge(tab.loc[small, keys], on=keys, how="inner")
+    keys = ["border", "month", *ends, "kind"]
+    in_small = events.merge(tab.loc[small, keys], on=keys, how="inner")
     in_small["month"] = in_small["month"].str[:4]
-    merged = (in_small.groupby(["border", "month", "kind"], sort=True)
-              .agg(n_events=("animal", "size"), n_animals=("animal", "nunique")).reset_index())
-    merged[col_from] = "both"
-    merged[col_to] = "both"
+    in_small[list(ends)] = "both"
+    merged = _counts(in_small, ends)
     publish = merged["n_animals"].to_numpy() >= k
-    kept = pd.concat([tab[~small], merged[publish][tab.columns]], ignore_index=True)
-    kept = kept.sort_values(["border", "month", col_from, col_to, "kind"], kind="stable").reset_index(drop=True)
+    kept = pd.concat([tab[~small], merged[publish]], ignore_index=True)
+    kept = kept.sort_values(keys, kind="stable").reset_index(drop=True)
     info = {"merged_rows": int(small.sum()), "left_out_rows": int((~publish).sum()),
             "left_out_events": int(merged.loc[~publish, "n_events"].sum())}
-    return kept.astype({"n_events": np.int64, "n_animals": np.int64}), info
+    return kept, info
 
 
 def _public_ranges(home_ranges: pd.DataFrame, grid_deg: float, k: int) -> Any:
@@ -196,6 +187,40 @@ def _public_ranges(home_ranges: pd.DataFrame, grid_deg: float, k: int) -> Any:
     return out
 
 
+def crossing_events(crossings: pd.DataFrame) -> pd.DataFrame:
+    """One row per event, as published: ``border`` (``"KAZ–KGZ"``, zones in sorted order),
+    ``month`` (``YYYY-MM``, UTC; ``unknown`` without a time), the endpoint columns, ``kind`` and
+    ``animal`` (text).
+
+    >>> ev = crossing_events(pd.DataFrame({"animal_id": ["a"], "from_iso": ["KGZ"], "to_iso": ["KAZ"],
+    ...                                    "time": pd.to_datetime(["2022-03-05"], utc=True)}))
+    >>> ev[["border", "month", "kind"]].values.tolist()
+    [['KAZ–KGZ', '2022-03', 'crossing']]
+    """
+    from telemetry.outputs.generalise import month
+
+    col_from, col_to = endpoint_columns(crossings)
+    fa = crossings[col_from].astype(str).to_numpy(dtype=object)
+    ta = crossings[col_to].astype(str).to_numpy(dtype=object)
+    return pd.DataFrame({
+        "border": np.where(fa < ta, fa + "–" + ta, ta + "–" + fa),
+        "month": month(crossings["time"]).fillna("unknown").to_numpy(dtype=object),
+        col_from: fa, col_to: ta,
+        "kind": crossings["kind"].astype(str).to_numpy(dtype=object) if "kind" in crossings else "crossing",
+        "animal": crossings["animal_id"].astype(str).to_numpy(dtype=object),
+    })
+
+
+def confident(crossings: pd.DataFrame, min_confidence: float) -> tuple[pd.DataFrame, int]:
+    """The events at least ``min_confidence`` certain (a missing confidence counts as 0; a table
+    without the column is kept whole) and how many were below it."""
+    if "confidence" not in crossings.columns or min_confidence <= 0:
+        return crossings, 0
+    conf = pd.to_numeric(crossings["confidence"], errors="coerce").to_numpy(dtype=float)
+    sure = np.nan_to_num(conf, nan=0.0) >= min_confidence
+    return crossings[sure], int((~sure).sum())
+
+
 def crossing_counts(crossings: pd.DataFrame) -> pd.DataFrame:
     """Border events per border × month × direction × kind (no points, no exact times).
 
@@ -207,25 +232,17 @@ def crossing_counts(crossings: pd.DataFrame) -> pd.DataFrame:
         (``crossing``/``excursion``), ``n_events``,
         ``n_animals``; sorted by border, month, direction, kind.
     """
-    from telemetry.outputs.generalise import month
+    return _counts(crossing_events(crossings) if crossings is not None and len(crossings) else None,
+                   endpoint_columns(crossings) if crossings is not None else ("from_iso", "to_iso"))
 
-    col_from, col_to = endpoint_columns(crossings) if crossings is not None else ("from_iso", "to_iso")
-    cols = ["border", "month", col_from, col_to, "kind", "n_events", "n_animals"]
-    if crossings is None or len(crossings) == 0:
+
+def _counts(events: pd.DataFrame | None, ends: tuple[str, str]) -> pd.DataFrame:
+    """Events and distinct animals per border × month × direction × kind of a :func:`crossing_events` table."""
+    cols = ["border", "month", *ends, "kind", "n_events", "n_animals"]
+    if events is None or len(events) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object if c[:2] != "n_" else np.int64) for c in cols})
-    fa = crossings[col_from].astype(str).to_numpy(dtype=object)
-    ta = crossings[col_to].astype(str).to_numpy(dtype=object)
-    df = pd.DataFrame({
-        "border": np.where(fa < ta, fa + "–" + ta, ta + "–" + fa),
-        "month": month(crossings["time"]).to_numpy(dtype=object),
-        col_from: fa, col_to: ta,
-        "kind": crossings["kind"].astype(str).to_numpy(dtype=object) if "kind" in crossings else "crossing",
-        "animal": crossings["animal_id"].astype(str).to_numpy(dtype=object),
-    })
-    df["month"] = df["month"].fillna("unknown")
-    g = df.groupby(cols[:5], sort=True)
-    tab = g.agg(n_events=("animal", "size"), n_animals=("animal", "nunique")).reset_index()
-    return tab[cols].astype({"n_events": np.int64, "n_animals": np.int64})
+    tab = events.groupby(cols[:5], sort=True).agg(n_events=("animal", "size"), n_animals=("animal", "nunique"))
+    return tab.reset_index()[cols].astype({"n_events": np.int64, "n_animals": np.int64})
 
 
 def _public_hotspots(hotspots: pd.DataFrame, grid_deg: float) -> Any:

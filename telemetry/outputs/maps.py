@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import html
 import itertools
 import json
@@ -66,6 +67,7 @@ from folium.map import Layer
 from telemetry.arrays import distinct, usable_mask
 from telemetry.errors import TelemetryError
 from telemetry.io.atomic import atomic_write
+from telemetry.outputs.layers import corridor_animals
 from telemetry.outputs.map_budget import (
     LocalPlane,
     MapBudget,
@@ -541,32 +543,9 @@ def render_map(
         from telemetry.trajectory.segment import cluster_table
 
         clusters = cluster_table(tracks)
-    full_title = f"{title} — {SENSITIVE_NOTE}"
-    js, css, _ = leaflet_assets()
-
     with _deterministic_ids():
-        fig = branca.element.Figure(title=full_title)
-        # error capture first: it must see errors raised while Leaflet and the layers load
-        fig.header.add_child(_Raw(f"<script>{_ERROR_CAPTURE_JS}</script>\n<style>{css}\n{_RUNTIME_CSS}</style>\n"
-                                  f"<script>{js}</script>\n<script>{_RUNTIME_JS}</script>"),
-                             name="telemetry_inline_assets")
-        # fractional zoom: the whole study area fills the window instead of a power-of-two fit
-        m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, zoom_start=8, zoom_snap=0.25,
-                       zoom_delta=0.5,
-                       location=[(bbox[1] + bbox[3]) / 2, (bbox[0] + bbox[2]) / 2])
-        # no CDN: Leaflet is inlined above and nothing else (bootstrap, jquery, awesome-markers) is used
-        m.default_js = []
-        m.default_css = []
-        fig.add_child(m)
-
-        countries, borders = _countries_near(bbox)
-        m.add_child(_DataLayer(LAYER_NAMES["base"], "geo", {
-            "base": {"color": "#9a9a9a", "weight": 1, "fillOpacity": 1.0},
-            "background": "#dcdcdc",
-            # NE 1:10m borders are good to ~500 m: a 300 m tolerance loses nothing real
-            "features": _features(simplify_deg(countries.geometry.values, crs, 300.0),
-                                  [{"fillColor": _COUNTRY_FILLS[i % len(_COUNTRY_FILLS)]} for i in range(len(countries))],
-                                  tips=_text(countries["name"]))}, overlay=False))
+        fig, m = _open_page(f"{title} — {SENSITIVE_NOTE}", bbox, zoom_start=8)
+        borders = _add_countries(m, bbox, crs)
         for key in ("terrain", "satellite"):
             url, attribution, max_zoom = _TILES[key]
             m.add_child(folium.TileLayer(url, attr=attribution, name=LAYER_NAMES[key], max_zoom=max_zoom,
@@ -592,15 +571,7 @@ def render_map(
             + f"TelemetryMap.status({{map}}, {probe});"))
         m.fit_bounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], padding=(20, 20))
         page = fig.render()
-
-    path = Path(out)
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(page)
-
-    atomic_write(path, write)
-    return path
+    return _write_page(page, out)
 
 
 PUBLIC_NOTE = "public: generalised, safe to publish"
@@ -644,9 +615,7 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
         bbox = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
     else:  # nothing to show: the study region (whole degrees), else the world
         bbox = extent if extent is not None else (-180.0, -60.0, 180.0, 80.0)
-    centre_lon, centre_lat = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
     crs = LocalPlane.around(np.array([bbox[0], bbox[2]]), np.array([bbox[1], bbox[3]]))
-    js, css, _ = leaflet_assets()
     notes = [f"Positions: {gen.get('positions', 'generalised')}.", f"Times: {gen.get('times', 'months')}.",
              f"Not shown: {gen.get('omitted', 'raw fixes and tracks')}."]
     synthetic = meta.get("synthetic")
@@ -654,38 +623,18 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
         notes.insert(0, f"SYNTHETIC DATA: {synthetic if isinstance(synthetic, str) else 'simulated animals'}.")
 
     with _deterministic_ids():
-        fig = branca.element.Figure(title=f"{title} — {PUBLIC_NOTE}")
-        fig.header.add_child(_Raw(f"<script>{_ERROR_CAPTURE_JS}</script>\n<style>{css}\n{_RUNTIME_CSS}</style>\n"
-                                  f"<script>{js}</script>\n<script>{_RUNTIME_JS}</script>"),
-                             name="telemetry_inline_assets")
-        m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, zoom_start=6, zoom_snap=0.25,
-                       zoom_delta=0.5, location=[centre_lat, centre_lon])
-        m.default_js = []
-        m.default_css = []
-        fig.add_child(m)
-        countries, borders = _countries_near(bbox)
-        m.add_child(_DataLayer(LAYER_NAMES["base"], "geo", {
-            "role": "geography",  # public geography, not data (tests/test_public_map.py reads the roles)
-            "base": {"color": "#9a9a9a", "weight": 1, "fillOpacity": 1.0},
-            "background": "#dcdcdc",
-            "features": _features(simplify_deg(countries.geometry.values, crs, 300.0),
-                                  [{"fillColor": _COUNTRY_FILLS[i % len(_COUNTRY_FILLS)]} for i in range(len(countries))],
-                                  tips=_text(countries["name"]))}, overlay=False))
+        fig, m = _open_page(f"{title} — {PUBLIC_NOTE}", bbox, zoom_start=6)
+        borders = _add_countries(m, bbox, crs)
         probe = "null"
         corridor_max = 0
         c = layers.get("corridors")
         if c is not None and len(c):
-            n = _corridor_n(c)
-            corridor_max = int(np.nanmax(n)) if np.isfinite(n).any() else 0
-            idx = np.minimum(np.nan_to_num(n, nan=1).astype(int), len(_CORRIDOR_RAMP)) - 1
-            col = lambda name: _text(c[name]) if name in c.columns else [""] * len(c)  # noqa: E731
-            order = np.argsort(n, kind="stable")
-            styles = [{"color": _CORRIDOR_RAMP[i], "fillColor": _CORRIDOR_RAMP[i],
-                       "dashArray": "6 4" if meth == "behaviour" else None} for i, meth in zip(idx, col("method"))]
-            popups = _rows(("Corridor", col("corridor_id")), ("Method", col("method")),
-                           ("Animals", [str(int(v)) if np.isfinite(v) else "" for v in n]),
-                           ("Countries", col("countries")), ("Cross-border", col("cross_border")),
-                           ("Months", col("months")), ("Area (km²)", col("area_km2")))
+            n, order, styles = _corridor_styles(c)
+            corridor_max = int(n.max())
+            popups = _rows(("Corridor", _col(c, "corridor_id")), ("Method", _col(c, "method")),
+                           ("Animals", [str(int(v)) for v in n]),
+                           ("Countries", _col(c, "countries")), ("Cross-border", _col(c, "cross_border")),
+                           ("Months", _col(c, "months")), ("Area (km²)", _col(c, "area_km2")))
             layer = _DataLayer(LAYER_NAMES["corridors"], "geo", {
                 "role": "public", "base": {"weight": 1, "fillOpacity": 0.45, "opacity": 0.9},
                 "features": _features(c.geometry.values[order], [styles[i] for i in order],
@@ -694,7 +643,7 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
             probe = layer.get_name()
         h = layers.get("home_ranges")
         if h is not None and len(h):
-            col = lambda name: _text(h[name]) if name in h.columns else [""] * len(h)  # noqa: E731
+            col = functools.partial(_col, h)
             m.add_child(_DataLayer(LAYER_NAMES["home_ranges"], "geo", {
                 "role": "public", "base": {"fill": False, "opacity": 0.9, "color": "#555"},
                 "features": _features(h.geometry.values,
@@ -704,7 +653,7 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
                 show=False))
         hs = layers.get("hotspots")
         if hs is not None and len(hs):
-            col = lambda name: _text(hs[name]) if name in hs.columns else [""] * len(hs)  # noqa: E731
+            col = functools.partial(_col, hs)
             m.add_child(_DataLayer(LAYER_NAMES["hotspots"], "geo", {
                 "role": "public", "base": {"color": "#e31a1c", "fillColor": "#e31a1c", "weight": 2, "fillOpacity": 0.6},
                 "features": _features(hs.geometry.values, None,
@@ -716,13 +665,7 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
                                             ("Months", col("months")),
                                             ("Period", [f"{x} – {y}" for x, y in zip(col("first_month"),
                                                                                     col("last_month"))])))}))
-        if len(borders):
-            m.add_child(_DataLayer(LAYER_NAMES["borders"], "geo", {
-                "role": "geography",
-                "base": {"color": "#333", "weight": 2, "opacity": 0.8, "dashArray": "8 3 2 3", "interactive": True},
-                "features": _features(simplify_deg(borders.geometry.values, crs, 100.0),
-                                      tips=[f"{a} – {b}" for a, b in zip(_text(borders["iso_a"]),
-                                                                         _text(borders["iso_b"]))])}))
+        _add_borders(m, borders, crs)
         folium.LayerControl(collapsed=False, position="topright").add_to(m)
         legend = _public_legend_html(title, corridor_max, layers.get("crossing_counts"), grid_deg, notes)
         m.add_child(_Script(f"TelemetryMap.legend({{map}}, {_js(legend)});\n"
@@ -730,15 +673,7 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
         if shapes:
             m.fit_bounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], padding=(20, 20))
         page = fig.render()
-
-    path = Path(out)
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(page)
-
-    atomic_write(path, write)
-    return path
+    return _write_page(page, out)
 
 
 def study_extent(tracks: pd.DataFrame | None) -> tuple[float, float, float, float] | None:
@@ -800,6 +735,77 @@ def _duration(minutes: int) -> str:
     return f"{minutes} min"
 
 
+def _open_page(title: str, bbox: tuple[float, float, float, float], *, zoom_start: int) -> tuple[Any, folium.Map]:
+    """A page with Leaflet and the runtime inlined (no CDN) and an empty map centred on ``bbox``
+    (call inside :func:`_deterministic_ids`)."""
+    js, css, _ = leaflet_assets()
+    fig = branca.element.Figure(title=title)
+    # error capture first: it must see errors raised while Leaflet and the layers load
+    fig.header.add_child(_Raw(f"<script>{_ERROR_CAPTURE_JS}</script>\n<style>{css}\n{_RUNTIME_CSS}</style>\n"
+                              f"<script>{js}</script>\n<script>{_RUNTIME_JS}</script>"),
+                         name="telemetry_inline_assets")
+    # fractional zoom: the whole study area fills the window instead of a power-of-two fit
+    m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, zoom_start=zoom_start, zoom_snap=0.25,
+                   zoom_delta=0.5, location=[(bbox[1] + bbox[3]) / 2, (bbox[0] + bbox[2]) / 2])
+    # no CDN: Leaflet is inlined above and nothing else (bootstrap, jquery, awesome-markers) is used
+    m.default_js = []
+    m.default_css = []
+    fig.add_child(m)
+    return fig, m
+
+
+def _add_countries(m: folium.Map, bbox: tuple[float, float, float, float], crs: LocalPlane) -> gpd.GeoDataFrame:
+    """The offline base layer (bundled countries around ``bbox``); returns their shared borders."""
+    countries, borders = _countries_near(bbox)
+    m.add_child(_DataLayer(LAYER_NAMES["base"], "geo", {
+        "role": "geography",  # public geography, not data (tests/test_public_map.py reads the roles)
+        "base": {"color": "#9a9a9a", "weight": 1, "fillOpacity": 1.0},
+        "background": "#dcdcdc",
+        # NE 1:10m borders are good to ~500 m: a 300 m tolerance loses nothing real
+        "features": _features(simplify_deg(countries.geometry.values, crs, 300.0),
+                              [{"fillColor": _COUNTRY_FILLS[i % len(_COUNTRY_FILLS)]} for i in range(len(countries))],
+                              tips=_text(countries["name"]))}, overlay=False))
+    return borders
+
+
+def _add_borders(m: folium.Map, borders: gpd.GeoDataFrame, crs: LocalPlane) -> None:
+    """The land borders layer (dashed lines, ``A – B`` tips), if any."""
+    if len(borders):
+        m.add_child(_DataLayer(LAYER_NAMES["borders"], "geo", {
+            "role": "geography",
+            "base": {"color": "#333", "weight": 2, "opacity": 0.8, "dashArray": "8 3 2 3", "interactive": True},
+            "features": _features(simplify_deg(borders.geometry.values, crs, 100.0),
+                                  tips=[f"{a} – {b}" for a, b in zip(_text(borders["iso_a"]),
+                                                                     _text(borders["iso_b"]))])}))
+
+
+def _write_page(page: str, out: str | os.PathLike[str]) -> Path:
+    """Write a rendered page atomically (LF line ends); returns its path."""
+    path = Path(out)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(page)
+
+    atomic_write(path, write)
+    return path
+
+
+def _col(df: pd.DataFrame, name: str) -> list[str]:
+    """A column as display text, or empty text per row when the table has no such column."""
+    return _text(df[name]) if name in df.columns else [""] * len(df)
+
+
+def _corridor_styles(c: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Animals per corridor, the drawing order (more animals on top) and each polygon's style
+    (colour by animals, behaviour corridors dashed)."""
+    n = _corridor_n(c)
+    idx = np.minimum(n.astype(int), len(_CORRIDOR_RAMP)) - 1
+    styles = [{"color": _CORRIDOR_RAMP[i], "fillColor": _CORRIDOR_RAMP[i],
+               "dashArray": "6 4" if meth == "behaviour" else None} for i, meth in zip(idx, _col(c, "method"))]
+    return n, np.argsort(n, kind="stable"), styles
+
+
 def _corridor_max(corridors: pd.DataFrame | None) -> int:
     if corridors is None or len(corridors) == 0:
         return 1
@@ -807,13 +813,8 @@ def _corridor_max(corridors: pd.DataFrame | None) -> int:
 
 
 def _corridor_n(corridors: pd.DataFrame) -> np.ndarray:
-    """Animals per corridor polygon: the footprint class, else the animals using it."""
-    n = pd.Series(np.nan, index=corridors.index, dtype=float)
-    if "n_animals" in corridors.columns:
-        n = pd.to_numeric(corridors["n_animals"], errors="coerce").astype(float)
-    if "animal_count" in corridors.columns:
-        n = n.fillna(pd.to_numeric(corridors["animal_count"], errors="coerce").astype(float))
-    return n.fillna(1).clip(lower=1).to_numpy()
+    """Animals per corridor polygon for the colour: the footprint class, else the animals using it."""
+    return np.maximum(corridor_animals(corridors, distinct=False), 1.0)
 
 
 def _point_xy(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -851,14 +852,10 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
         # popups make a corridor ~700 bytes: at most `points` of them, those used by most animals
         c = corridors.iloc[select_budget(len(corridors), budget.points, _corridor_n(corridors))].reset_index(drop=True)
         points_note(len(c), len(corridors), "Corridors (most animals)")
-        n = _corridor_n(c)
-        idx = np.minimum(n.astype(int), len(_CORRIDOR_RAMP)) - 1
-        col = lambda name: _text(c[name]) if name in c.columns else [""] * len(c)  # noqa: E731
+        n, order, styles = _corridor_styles(c)
+        col = functools.partial(_col, c)
         area = (np.round(c["area_km2"].to_numpy(dtype=float), 2).astype(str).tolist()
                 if "area_km2" in c.columns else [""] * len(c))
-        order = np.argsort(n, kind="stable")  # more animals on top
-        styles = [{"color": _CORRIDOR_RAMP[i], "fillColor": _CORRIDOR_RAMP[i],
-                   "dashArray": "6 4" if meth == "behaviour" else None} for i, meth in zip(idx, col("method"))]
         popups = _rows(("Corridor", col("corridor_id")), ("Method", col("method")),
                        ("Animals", [str(int(v)) for v in n]), ("Which", col("animals")),
                        ("Countries", col("countries")), ("Cross-border", col("cross_border")),
@@ -887,12 +884,7 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
             "features": _features(fitted_areas(h.geometry.values, simplify_m, "Home ranges"), styles, popups)},
             show=False))
 
-    if len(borders):
-        m.add_child(_DataLayer(LAYER_NAMES["borders"], "geo", {
-            "base": {"color": "#333", "weight": 2, "opacity": 0.8, "dashArray": "8 3 2 3", "interactive": True},
-            "features": _features(simplify_deg(borders.geometry.values, crs, 100.0),
-                                  tips=[f"{a} – {b}" for a, b in zip(_text(borders["iso_a"]),
-                                                                     _text(borders["iso_b"]))])}))
+    _add_borders(m, borders, crs)
 
     lines, info = _track_lines(tab, len(animals), crs, simplify_m, budget.track_vertices)
     if info["tolerance_m"] > simplify_m or info["parts_dropped"]:
@@ -988,7 +980,7 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
         cx = crossings.iloc[select_budget(len(crossings), budget.points, conf_all)].reset_index(drop=True)
         points_note(len(cx), len(crossings), "Crossings (most confident)")
         x, y = _point_xy(cx)
-        col = lambda name: _text(cx[name]) if name in cx.columns else [""] * len(cx)  # noqa: E731
+        col = functools.partial(_col, cx)
         conf = (np.round(cx["confidence"].to_numpy(dtype=float), 2).astype(str).tolist()
                 if "confidence" in cx.columns else [""] * len(cx))
         before = _fmt_time(cx["t_before"]) if "t_before" in cx.columns else [""] * len(cx)
