@@ -3,7 +3,7 @@
 One :class:`Config` holds one dataclass per step: the track pipeline (``clean``, ``segment``,
 ``clusters``, ``smooth``, ``states``, ``homerange``), the cross-border analysis (``crossings``,
 ``hotspots``, ``corridors``) and the outputs (``public``: generalisation; ``map``: the map's
-size budget; ``charts``). Defaults come from a *species profile* (:data:`PROFILES`:
+size budget; ``charts``; ``pages``: their language). Defaults come from a *species profile* (:data:`PROFILES`:
 ``snow_leopard`` is the default, ``generic`` a permissive fallback), can be read from a TOML
 file and overridden with ``section.name=value`` strings, the form every command's ``--set``
 option takes. :meth:`Config.to_dict` is what every output echoes into its metadata, and
@@ -46,6 +46,8 @@ __all__ = [
     "PublicParams",
     "MapParams",
     "ChartParams",
+    "PageParams",
+    "PAGE_LANGS",
     "SmoothParams",
     "StateParams",
     "ARGOS_ERROR_M",
@@ -570,6 +572,9 @@ class PublicParams:
     embargo_months : int
         Public outputs end this many calendar months before the last fix: they are made from
         the fixes up to then only (0: no embargo).
+    study : str
+        Name of the study in the provenance of every public file; empty: taken from the data
+        (a Movebank ``study-name`` column), else the input files' folder names.
     """
 
     grid_deg: float = 0.1
@@ -577,6 +582,7 @@ class PublicParams:
     min_animals: int = 3
     min_confidence: float = 0.5
     embargo_months: int = 0
+    study: str = ""
 
     def __post_init__(self) -> None:
         # checked here so that a bad value fails before any work, not at the last output
@@ -634,8 +640,30 @@ class ChartParams:
     max_animals: int = 40
 
 
+@dataclass(frozen=True)
+class PageParams:
+    """The HTML pages (``index.html``, ``map.html``, ``public.html``, ``brief.html``, ``brief.pdf``).
+
+    Attributes
+    ----------
+    lang : str
+        Language the pages open in and of ``brief.pdf``: ``en``, ``ru``, ``kk``, ``ky`` or
+        ``zh`` (every page carries all five and switches in the page).
+    """
+
+    lang: str = "en"
+
+    def __post_init__(self) -> None:
+        if self.lang not in PAGE_LANGS:
+            raise TelemetryError(f"pages.lang: unknown language {self.lang!r} (one of {', '.join(PAGE_LANGS)})")
+
+
+PAGE_LANGS = ("en", "ru", "kk", "ky", "zh")
+"""Languages of the pages (the catalogues in ``telemetry/data/locale``)."""
+
+
 SECTIONS: tuple[str, ...] = ("clean", "segment", "clusters", "smooth", "states", "homerange", "crossings",
-                            "hotspots", "corridors", "public", "map", "charts")
+                            "hotspots", "corridors", "public", "map", "charts", "pages")
 """Config sections (one dataclass each)."""
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
@@ -712,6 +740,7 @@ class Config:
     public: PublicParams = field(default_factory=PublicParams)
     map: MapParams = field(default_factory=MapParams)
     charts: ChartParams = field(default_factory=ChartParams)
+    pages: PageParams = field(default_factory=PageParams)
 
     @classmethod
     def for_species(cls, species: str = DEFAULT_SPECIES) -> Config:

@@ -649,7 +649,7 @@ def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[s
         announce("map")
         written = [render_map(tracks, crossings=cx, hotspots=hs, corridors=co, home_ranges=hr,
                               clusters=cluster_table(tracks), out=out / "map.html", simplify_m=cfg.map.simplify_m,
-                              animation=cfg.map.animation, budget=MapBudget.of(cfg.map))]
+                              animation=cfg.map.animation, budget=MapBudget.of(cfg.map), lang=cfg.pages.lang)]
 
         public_from = None
         if cfg.public.embargo_months > 0:
@@ -696,10 +696,14 @@ def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality:
     ``tracks.parquet`` (:func:`~telemetry.io.points.write_tracks`), under way on a thread.
     """
     from telemetry.io.atomic import atomic_write
+    from telemetry.outputs.brief import pdf_font_note
     from telemetry.outputs.deliverables import write_deliverables
     from telemetry.trajectory.clean import flag_summary
 
     tables = [out / "tracks.parquet", out / "track_summary.csv", out / "flag_summary.csv", out / "quality.json"]
+    font_note = pdf_font_note(cfg.pages.lang)
+    if font_note:
+        quality.setdefault("processing", {}).setdefault("notes", []).append(font_note)
     atomic_write(tables[1], lambda tmp: summary.to_csv(tmp, float_format="%.6g",
                                                        date_format="%Y-%m-%dT%H:%M:%SZ"))
     atomic_write(tables[2], lambda tmp: flag_summary(tracks).to_csv(tmp))
@@ -712,5 +716,6 @@ def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality:
         out, tracks, products.crossings, products.hotspots, products.corridors, products.home_ranges, quality,
         tracks.attrs.get("parameters"), grid_deg=cfg.public.grid_deg, licence=cfg.public.licence,
         charts=cfg.charts, public=cfg.public, public_from=public_from, fix_points=False, summary=summary,
+        lang=cfg.pages.lang,
         steps_from_metrics=True,  # the tracks of process(), unchanged
         background=[tracks_written.result])

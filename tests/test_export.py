@@ -231,7 +231,7 @@ def test_write_deliverables_end_to_end(tmp_path):
     args = (s["tracks"], s["crossings"], s["hotspots"], s["corridors"], s["home_ranges"], s["quality"], None)
     files = deliverables.write_deliverables(out, *args)
     names = [p.relative_to(out).as_posix() for p in files]
-    assert names == ["public.geojson", "public.html", "brief.html", "internal.gpkg", "crossings_by_month.csv",
+    assert names == ["public.geojson", "public.html", "brief.html", "brief.pdf", "internal.gpkg", "crossings_by_month.csv",
                      "charts/fix_success.png",
                      "charts/daily_distance.png", "charts/crossings.png", "index.html"]
     digest = {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in names}
@@ -240,7 +240,9 @@ def test_write_deliverables_end_to_end(tmp_path):
     html = (out / "index.html").read_text()
     assert 'href="map.html"' in html and 'src="charts/crossings.png"' in html and 'href="public.geojson"' in html
     assert 'href="public.html"' in html
-    assert "http://" not in html and "https://" not in html and "<script" not in html  # self-contained
+    # self-contained: nothing fetched (the only script is the inline language switch)
+    assert not re.search(r'(src|href)="https?://', html) and "<script src" not in html
+    assert html.count("<script") == 1 and "TelemetryLang" in html
     assert html.count("<tr>") == 1 + s["tracks"]["animal_id"].nunique()
     table = pd.read_csv(out / "crossings_by_month.csv")
     assert table["n_events"].sum() == len(s["crossings"])
@@ -251,7 +253,7 @@ def test_write_deliverables_end_to_end(tmp_path):
 def test_write_deliverables_with_nothing_or_one_layer(tmp_path):
     assert [p.name for p in deliverables.write_deliverables(tmp_path / "e")] == ["index.html"]
     files = deliverables.write_deliverables(tmp_path / "c", crossings=sample()["crossings"].iloc[:0])
-    assert [p.name for p in files] == ["public.geojson", "public.html", "brief.html", "internal.gpkg",
+    assert [p.name for p in files] == ["public.geojson", "public.html", "brief.html", "brief.pdf", "internal.gpkg",
                                        "crossings_by_month.csv", "crossings.png",
                                        "index.html"]
     doc = json.loads((tmp_path / "c" / "public.geojson").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -162,8 +163,9 @@ def test_sample_map_small_and_inlined(tmp_path):
 
 
 def _legend_notes(page: str) -> list[str]:
-    legend = json.loads(re.search(r"TelemetryMap\.legend\(\w+, (\".*?\")\);", page).group(1))
-    return re.findall(r'class="tm-note">([^<]*)<', legend)
+    start = re.search(r"TelemetryMap\.legend\(\w+, ", page).end()
+    legend, _ = json.JSONDecoder().raw_decode(page[start:])  # (the banner follows)
+    return [html.unescape(t) for t in re.findall(r'class="tm-note"[^>]*>([^<]*)<', legend)]
 
 
 def _layer_specs(page: str) -> list[tuple[str, dict]]:

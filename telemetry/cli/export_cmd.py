@@ -86,7 +86,8 @@ def export(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str, a
         built = {k: v for k, v in built.items() if k in layers}
     params = lay.layer_parameters(tracks.attrs.get("parameters", {}), crossings=cx, hotspots=hs, corridors=co)
     meta = lay.export_metadata(audience=audience, grid_deg=grid_deg if audience == "public" else None,
-                               params=params, generated=generated, tracks=tracks, layers=built, licence=licence)
+                               params=params, generated=generated, tracks=tracks, layers=built, licence=licence,
+                               study=cfg.public.study)
     formats.write_layers(built, out, meta, fmt)
     counts = ", ".join(f"{k}: {len(v)}" for k, v in built.items())
     how = f"generalised to {grid_deg}° and months" if audience == "public" else "EXACT"

@@ -14,7 +14,7 @@ import time
 
 import click
 
-from telemetry.cli.options import config_options, input_options, read_inputs
+from telemetry.cli.options import config_options, input_options, lang_option, read_inputs, with_lang
 
 
 @click.command("map")
@@ -32,10 +32,11 @@ from telemetry.cli.options import config_options, input_options, read_inputs
                    "public layers (public.geojson's), safe to publish.")
 @click.option("--no-corridors", is_flag=True, help="Skip the corridor polygons (the slowest layer).")
 @click.option("--no-animation", is_flag=True, help="Leave the time slider out (= --set map.animation=false).")
+@lang_option
 def map_(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: str | None,
          animal_id: str | None, out: str, title: str, simplify_m: float | None, audience: str, no_corridors: bool,
          no_animation: bool, species: str | None = None, config_path: str | None = None,
-         overrides: tuple[str, ...] = ()) -> None:
+         overrides: tuple[str, ...] = (), lang: str | None = None) -> None:
     """Draw the tracks, crossings, hotspots, corridors and home ranges of PATHS on an offline map."""
     from telemetry.config import load_config
     from telemetry.outputs.maps import MapBudget, render_map
@@ -43,7 +44,7 @@ def map_(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: s
 
     start = time.perf_counter()
     flags = {"simplify_m": simplify_m, "animation": False if no_animation else None}
-    cfg = load_config(config_path, species=species, overrides=overrides)  # bad values fail before reading
+    cfg = load_config(config_path, species=species, overrides=with_lang(overrides, lang))  # bad values fail before reading
     cfg = cfg.with_given({"map": flags})
     tracks = process(read_inputs(paths, tz, columns, format_, animal_id), cfg)
     products = analyse(tracks, corridors=not no_corridors, config=cfg)
@@ -57,12 +58,12 @@ def map_(paths: tuple[str, ...], tz: str | None, columns: str | None, format_: s
         pub = public_layers(src.crossings, src.hotspots, src.corridors, src.home_ranges, grid_deg=cfg.public.grid_deg,
                             min_animals=cfg.public.min_animals, min_confidence=cfg.public.min_confidence)
         meta = export_metadata(audience="public", grid_deg=cfg.public.grid_deg, tracks=pub_tracks, layers=pub,
-                               licence=cfg.public.licence)
-        path = render_public_map(pub, meta, out=out, extent=study_extent(pub_tracks))
+                               licence=cfg.public.licence, study=cfg.public.study)
+        path = render_public_map(pub, meta, out=out, extent=study_extent(pub_tracks), lang=cfg.pages.lang)
     else:
         path = render_map(tracks, crossings=cx, hotspots=hs, corridors=corr, home_ranges=products.home_ranges,
                           out=out, title=title, simplify_m=cfg.map.simplify_m, animation=cfg.map.animation,
-                          budget=MapBudget.of(cfg.map))
+                          budget=MapBudget.of(cfg.map), lang=cfg.pages.lang)
     size_mb = path.stat().st_size / 1e6
     click.echo(f"{tracks['animal_id'].nunique()} animals, {len(cx)} crossings, {len(hs)} hotspots, "
                f"{0 if corr is None else len(corr)} corridor polygons → {path} ({size_mb:.2f} MB, "

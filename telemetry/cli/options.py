@@ -51,6 +51,20 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return species_option(func)
 
 
+def lang_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--lang`` (the language the pages open in; = ``--set pages.lang=…``)."""
+    from telemetry.config import PAGE_LANGS
+
+    return click.option("--lang", "lang", type=click.Choice(PAGE_LANGS), default=None,
+                        help="Language the HTML pages open in and of brief.pdf: en, ru, kk, ky, zh (every page "
+                             "switches between all five; = --set pages.lang=…; default en).")(func)
+
+
+def with_lang(overrides: tuple[str, ...], lang: str | None) -> tuple[str, ...]:
+    """``overrides`` plus ``pages.lang=LANG`` when ``--lang`` was given."""
+    return overrides if lang is None else (*overrides, f"pages.lang={lang}")
+
+
 def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--tz``, ``--columns``, ``--format`` and ``--animal-id`` to a command."""
     func = click.option("--animal-id", default=None, help="Animal id for files that name none.")(func)

@@ -9,8 +9,10 @@ from telemetry.cli.options import (
     config_options,
     engine_options,
     input_options,
+    lang_option,
     load_calibration,
     make_engine,
+    with_lang,
 )
 
 
@@ -21,9 +23,10 @@ from telemetry.cli.options import (
 @config_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary table.")
 @calibration_option
+@lang_option
 @input_options
 @engine_options
-def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, tz, columns, format_, animal_id,
+def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, lang, tz, columns, format_, animal_id,
         engine, scheduler, n_workers) -> None:
     """Read → clean → segment → smooth → crossings → hotspots → corridors → map → exports.
 
@@ -40,6 +43,7 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, tz
 
     # fail early, before any reading or computing: the output folder and every parameter
     check_writable(out_dir)
+    overrides = with_lang(overrides, lang)
     load_config(config_path, species=species, overrides=overrides)
     error_model = load_calibration(calibration)
     compute = make_engine(engine, scheduler, n_workers)

@@ -17,10 +17,10 @@ from telemetry.config import ChartParams, PublicParams
 from telemetry.io.atomic import atomic_write, frozen_heap
 from telemetry.outputs.brief import write_brief
 from telemetry.outputs.formats import write_feature_collection, write_gpkg_layers
+from telemetry.outputs.i18n import N_, Page, translated
 from telemetry.outputs.layers import (
     BORDER_NOTE,
     DEFAULT_LICENCE,
-    SYNTHETIC_NOTE,
     build_internal_layers,
     crossing_counts,
     export_metadata,
@@ -40,7 +40,8 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
                        summary: pd.DataFrame | None = None, steps_from_metrics: bool = False,
                        background: Sequence[Callable[[], object]] = (),
                        charts: ChartParams | None = None, public: PublicParams | None = None,
-                       public_from: tuple[pd.DataFrame, Sequence[Any]] | None = None) -> list[Path]:
+                       public_from: tuple[pd.DataFrame, Sequence[Any]] | None = None,
+                       lang: str = "en") -> list[Path]:
     """Write the products of a run into ``out_dir``; every layer argument is optional.
 
     Files (skipped when nothing feeds them)::
@@ -48,6 +49,7 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
         public.geojson          generalised corridors, hotspots, crossing counts, home ranges
         public.html             the same public layers as an offline map (nothing else is read)
         brief.html              one printable page per border crossed (counts, animals, places)
+        brief.pdf               the same as a PDF in ``lang`` (not for Chinese without a CJK font)
         internal.gpkg           exact layers: tracks (every fix; track_lines instead with
                                 ``fix_points=False``), crossings, hotspots, corridors,
                                 home_ranges, clusters (NOT for publication)
@@ -93,6 +95,9 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
     public_from : (tracks, (crossings, hotspots, corridors, home_ranges)), optional
         What the public files are made from when it is not the above (an embargo: the tracks up
         to the embargo date and their products).
+    lang : str
+        Language the pages open in and of ``brief.pdf`` (every page carries all of
+        :data:`telemetry.outputs.i18n.LANGS` and switches in the page).
 
     Returns
     -------
@@ -104,7 +109,7 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
                                    grid_deg=grid_deg, generated=generated, licence=licence, fix_points=fix_points,
                                    summary=summary, steps_from_metrics=steps_from_metrics,
                                    background=background, charts=charts, public=public,
-                                   public_from=public_from)
+                                   public_from=public_from, lang=lang)
 
 
 def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | None,
@@ -114,7 +119,8 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                         generated: str | None, licence: str, fix_points: bool, summary: pd.DataFrame | None,
                         steps_from_metrics: bool, background: Sequence[Callable[[], object]],
                         charts: ChartParams | None = None, public: PublicParams | None = None,
-                       public_from: tuple[pd.DataFrame, Sequence[Any]] | None = None) -> list[Path]:
+                       public_from: tuple[pd.DataFrame, Sequence[Any]] | None = None,
+                       lang: str = "en") -> list[Path]:
     """:func:`write_deliverables` (its arguments), inside :func:`frozen_heap`."""
     from telemetry.outputs.charts import write_charts
 
@@ -147,13 +153,14 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                             min_animals=pp.min_animals, min_confidence=pp.min_confidence)
         if pub:
             meta = export_metadata(audience="public", grid_deg=grid_deg, params=all_params, generated=generated,
-                                   tracks=p_tracks, layers=pub, licence=licence)
+                                   tracks=p_tracks, layers=pub, licence=licence, study=pp.study)
             if public_from is not None:
                 meta["generalisation"]["embargo_months"] = int(pp.embargo_months)
             write_feature_collection(pub, out / "public.geojson", meta)
             written.append(out / "public.geojson")
             # the same layers as a map anyone can open (offline, nothing but the public layers)
-            written.append(render_public_map(pub, meta, out=out / "public.html", extent=study_extent(p_tracks)))
+            written.append(render_public_map(pub, meta, out=out / "public.html", extent=study_extent(p_tracks),
+                                             lang=lang))
             if p_cx is not None:
                 # one page per border for the ministries: counts, animals, days on each side
                 sides = None
@@ -161,8 +168,8 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                     from telemetry.corridor.crossings import time_in_zones
 
                     sides = time_in_zones(p_tracks)
-                written.append(write_brief(out / "brief.html", p_cx, pub, meta, tracks=p_tracks, time_on_sides=sides,
-                                           min_confidence=pp.min_confidence))
+                written += write_brief(out / "brief.html", p_cx, pub, meta, tracks=p_tracks, time_on_sides=sides,
+                                       min_confidence=pp.min_confidence, lang=lang, pdf=out / "brief.pdf")
         later: list[Path] = []
         if crossings is not None:
             table = crossing_counts(crossings)
@@ -178,7 +185,8 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
     index = out / "index.html"
     html = index_html(out, written, tracks=tracks, crossings=crossings, quality=quality, grid_deg=grid_deg,
                       generated=export_metadata(audience="public", grid_deg=grid_deg, generated=generated,
-                                                tracks=tracks, layers=pub)["generated"], summary=summary)
+                                                tracks=tracks, layers=pub)["generated"], summary=summary,
+                      lang=lang)
     atomic_write(index, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
     written.append(index)
     return written
@@ -196,8 +204,10 @@ def _esc(text: Any) -> str:
 
 def index_html(out_dir: Path, files: list[Path], *, tracks: pd.DataFrame | None = None,
                crossings: pd.DataFrame | None = None, quality: dict[str, Any] | None = None,
-               grid_deg: float = 0.1, generated: str | None = None, summary: pd.DataFrame | None = None) -> str:
-    """A self-contained ``index.html`` (inline CSS, no scripts, no CDN) for ``out_dir``.
+               grid_deg: float = 0.1, generated: str | None = None, summary: pd.DataFrame | None = None,
+               lang: str = "en") -> str:
+    """A self-contained ``index.html`` (inline CSS and the language switch, no CDN) for ``out_dir``,
+    in every language of the pages, opening in ``lang``.
 
     Links ``map.html`` when it exists in ``out_dir``, shows the charts among ``files`` and
     lists every file with its size; a per-animal table (fixes, days, fix success,
@@ -206,69 +216,83 @@ def index_html(out_dir: Path, files: list[Path], *, tracks: pd.DataFrame | None 
     """
     from telemetry.version import __version__
 
+    page = Page(lang)
+    tx, g = page.text, translated
     rel = [p.relative_to(out_dir).as_posix() for p in files if p.parent == out_dir or out_dir in p.parents]
     # the other outputs of `telemetry run`, when they are already there
     rel += [n for n in RUN_FILES if (out_dir / n).exists() and n not in rel]
     charts = [r for r in rel if r.endswith(".png")]
     data = [r for r in rel if not r.endswith(".png") and r != "index.html"]
-    notes = {"public.geojson": f"safe to publish: generalised to {grid_deg}° cells and months",
-             "public.html": f"map safe to publish: only the public layers ({grid_deg}° cells, months)",
-             "brief.html": "one page per border for the ministries: crossings, animals, places (names animals)",
-             "internal.gpkg": "exact positions — for the team only, do not publish",
-             "crossings_by_month.csv": "border events per border, month and direction",
-             "tracks.parquet": "exact positions — for the team only",
-             "map.html": "interactive map"}
-    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-             "<title>Collar telemetry summary</title>",
+    team = ("internal.gpkg", "tracks.parquet")  # exact positions
+    notes = {"public.geojson": lambda t: t.gettext("safe to publish: generalised to {grid}° cells and months").format(
+                 grid=t.decimal(grid_deg)),
+             "public.html": lambda t: t.gettext("map safe to publish: only the public layers ({grid}° cells, "
+                                                "months)").format(grid=t.decimal(grid_deg)),
+             "brief.html": g(N_("one page per border for the ministries: crossings, animals, places (names animals)")),
+             "brief.pdf": g(N_("the border brief as a PDF")),
+             "internal.gpkg": g(N_("exact positions — for the team only, do not publish")),
+             "crossings_by_month.csv": g(N_("border events per border, month and direction")),
+             "tracks.parquet": g(N_("exact positions — for the team only")),
+             "map.html": g(N_("interactive map"))}
+    parts = ["<!DOCTYPE html>", f'<html lang="{page.default}">', "<head>", '<meta charset="utf-8">',
+             tx(g(N_("Collar telemetry summary")), "title"),
              "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:3px 8px}"
              "td.n{text-align:right}th{background:#f2f2f2}img{max-width:100%;border:1px solid #eee}"
-             ".warn{color:#a00}</style>", "</head>", "<body>",
-             "<h1>Collar telemetry summary</h1>",
-             f"<p>telemetry {_esc(__version__)}; data through {_esc(generated or 'n/a')}.</p>"]
+             ".warn{color:#a00}</style>", page.head(), "</head>", "<body>", page.switch(),
+             tx(g(N_("Collar telemetry summary")), "h1"),
+             tx(lambda t: t.gettext("telemetry {version}; data through {month}.").format(
+                 version=__version__, month=t.month(generated) if generated and len(generated) == 7 else
+                 (generated or "–")), "p")]
     synthetic = synthetic_sources(tracks)
     if synthetic:
-        parts.append(f'<p class="warn"><strong>SYNTHETIC DATA</strong>: everything here was {_esc(SYNTHETIC_NOTE)} '
-                     f'Sources: {_esc(", ".join(synthetic))}.</p>')
+        parts.append(tx(lambda t: t.gettext("SYNTHETIC DATA: made from simulated animals, not from observations of "
+                                            "real animals; for testing and demonstration only.")
+                        + " " + t.gettext("Sources: {files}.").format(files=", ".join(synthetic)),
+                        "p", ' class="warn"'))
     if (out_dir / "map.html").exists():
-        parts.append('<p><a href="map.html"><strong>Open the interactive map</strong></a> '
-                     '<span class="warn">(exact positions: for the team only)</span></p>')
+        parts.append('<p><a href="map.html">' + tx(g(N_("Open the interactive map")), "strong") + "</a> "
+                     + tx(g(N_("(exact positions: for the team only)")), "span", ' class="warn"') + "</p>")
     if (out_dir / "public.html").exists():
-        parts.append('<p><a href="public.html"><strong>Open the public map</strong></a> '
-                     '(generalised: safe to publish and to share with ministries)</p>')
+        parts.append('<p><a href="public.html">' + tx(g(N_("Open the public map")), "strong") + "</a> "
+                     + tx(g(N_("(generalised: safe to publish and to share with ministries)"))) + "</p>")
     if (out_dir / "brief.html").exists():
-        parts.append('<p><a href="brief.html"><strong>Border brief</strong></a> '
-                     '(one printable page per border: crossings, animals, crossing places)</p>')
+        parts.append('<p><a href="brief.html">' + tx(g(N_("Border brief")), "strong") + "</a> "
+                     + tx(g(N_("(one printable page per border: crossings, animals, crossing places)")))
+                     + (' · <a href="brief.pdf">PDF</a>' if (out_dir / "brief.pdf").exists() else "") + "</p>")
     if tracks is not None:
-        parts += ["<h2>Animals</h2>", _animal_table(tracks, crossings, quality, summary)]
+        parts += [tx(g(N_("Animals")), "h2"), _animal_table(page, tracks, crossings, quality, summary)]
     notes_run = ((quality or {}).get("processing") or {}).get("notes") or []
-    if notes_run:
-        parts += ["<h2>What the data said</h2>", "<ul>"] + [f"<li>{_esc(n)}</li>" for n in notes_run] + ["</ul>"]
+    if notes_run:  # the run's own notes (English, as printed on the command line)
+        parts += [tx(g(N_("What the data said")), "h2"), '<ul lang="en">'] + [f"<li>{_esc(n)}</li>" for n in notes_run]
+        parts += ["</ul>"]
     skipped = (quality or {}).get("skipped_files") or []
     if skipped:
-        parts += ["<h2>Files not read</h2>", "<ul>"] + [
+        parts += [tx(g(N_("Files not read")), "h2"), "<ul>"] + [
             f'<li class="warn">{_esc(s_.get("source", ""))}: {_esc(s_.get("reason", ""))}</li>' for s_ in skipped
         ] + ["</ul>"]
     if charts:
-        parts.append("<h2>Charts</h2>")
+        parts.append(tx(g(N_("Charts")), "h2"))
         parts += [f'<p><img src="{_esc(c)}" alt="{_esc(Path(c).stem.replace("_", " "))}"></p>' for c in charts]
     if data:
-        parts += ["<h2>Files</h2>", "<ul>"]
+        parts += [tx(g(N_("Files")), "h2"), "<ul>"]
         for r in data:
             size = (out_dir / r).stat().st_size if (out_dir / r).exists() else 0
-            note = notes.get(r, "")
-            cls = ' class="warn"' if "team only" in note else ""
-            parts.append(f'<li><a href="{_esc(r)}">{_esc(r)}</a> ({size / 1024:.0f} kB)'
-                         + (f" — <span{cls}>{_esc(note)}</span>" if note else "") + "</li>")
+            note = notes.get(r)
+            cls = ' class="warn"' if r in team else ""
+            parts.append(f'<li><a href="{_esc(r)}">{_esc(r)}</a> ('
+                         + tx(lambda t, size=size: t.gettext("{n} kB").format(n=t.number(size / 1024)))
+                         + ")" + (" — " + tx(note, "span", cls) if note else "") + "</li>")
         parts.append("</ul>")
-    parts += [f"<p><small>{_esc(BORDER_NOTE)}</small></p>", "</body>", "</html>", ""]
+    parts += [f"<p><small>{tx(g(BORDER_NOTE))}</small></p>", "</body>", "</html>", ""]
     return "\n".join(parts)
 
 
-def _animal_table(tracks: pd.DataFrame, crossings: pd.DataFrame | None, quality: dict[str, Any] | None,
+def _animal_table(page: Page, tracks: pd.DataFrame, crossings: pd.DataFrame | None, quality: dict[str, Any] | None,
                   summary: pd.DataFrame | None = None) -> str:
     from telemetry.trajectory.summary import track_summary
 
+    tx, g = page.text, translated
     s = (track_summary(tracks) if summary is None else summary).copy(deep=False)  # (index replaced below)
     s.index = s.index.astype(str)
     success: dict[str, list[float]] = {}
@@ -278,19 +302,25 @@ def _animal_table(tracks: pd.DataFrame, crossings: pd.DataFrame | None, quality:
                 success.setdefault(str(a["animal_id"]), []).append(float(a["fix_success_pct"]))
     n_cross = (crossings[crossings["kind"] == "crossing"]["animal_id"].astype(str).value_counts()
                if crossings is not None and len(crossings) else pd.Series(dtype=np.int64))
-    head = ("<table><tr><th>animal</th><th>usable fixes</th><th>flagged</th><th>first day</th><th>last day</th>"
-            "<th>days</th><th>fix success %</th><th>distance km</th><th>crossings</th></tr>")
+    head = "<table><tr>" + "".join(f"<th>{tx(g(h))}</th>" for h in (
+        N_("animal"), N_("usable fixes"), N_("flagged"), N_("first day"), N_("last day"), N_("days"),
+        N_("fix success %"), N_("distance km"), N_("crossings"))) + "</tr>"
+
+    def num(v: Any, nd: int) -> str:
+        return "" if v is None or pd.isna(v) else tx(lambda t: t.number(float(v), nd))
+
     rows = []
     for aid, r in s.iterrows():  # one row per animal: a display table, not a hot path
         fs = success.get(aid)
         first = r["first"].strftime("%Y-%m-%d") if pd.notna(r["first"]) else ""
         last = r["last"].strftime("%Y-%m-%d") if pd.notna(r["last"]) else ""
         rows.append(
-            f"<tr><td>{_esc(aid)}</td><td class=n>{int(r['usable'])}</td><td class=n>{int(r['flagged'])}</td>"
-            f"<td>{first}</td><td>{last}</td><td class=n>{_fmt(r['days'], 0)}</td>"
-            f"<td class=n>{_fmt(np.mean(fs), 1) if fs else ''}</td>"
-            f"<td class=n>{_fmt(r.get('distance_km', np.nan), 0)}</td>"
-            f"<td class=n>{int(n_cross.get(aid, 0))}</td></tr>")
+            f"<tr><td>{_esc(aid)}</td><td class=n>{num(int(r['usable']), 0)}</td>"
+            f"<td class=n>{num(int(r['flagged']), 0)}</td>"
+            f"<td>{first}</td><td>{last}</td><td class=n>{num(r['days'], 0)}</td>"
+            f"<td class=n>{num(np.mean(fs), 1) if fs else ''}</td>"
+            f"<td class=n>{num(r.get('distance_km', np.nan), 0)}</td>"
+            f"<td class=n>{num(int(n_cross.get(aid, 0)), 0)}</td></tr>")
     return head + "".join(rows) + "</table>"
 
 

@@ -14,6 +14,7 @@ import shapely
 from telemetry.arrays import distinct
 from telemetry.io.points import PointLayer, plain_columns
 from telemetry.outputs.formats import jsonable
+from telemetry.outputs.i18n import N_
 from telemetry.schema import endpoint_columns
 
 PUBLIC_LAYERS = ("corridors", "hotspots", "crossing_counts", "home_ranges")
@@ -25,7 +26,7 @@ INTERNAL_LAYERS = ("tracks", "crossings", "hotspots", "corridors", "home_ranges"
 DEFAULT_LICENCE = "CC-BY-4.0"
 
 
-BORDER_NOTE = ("International borders are shown as in Natural Earth (naturalearthdata.com, public domain); "
+BORDER_NOTE = N_("International borders are shown as in Natural Earth (naturalearthdata.com, public domain); "
                "their depiction implies no position on disputed borders or territories.")
 
 
@@ -440,8 +441,13 @@ def synthetic_sources(tracks: pd.DataFrame | None) -> list[str]:
 
 def export_metadata(*, audience: str, grid_deg: float | None, params: dict[str, Any] | None = None,
                     generated: str | None = None, tracks: pd.DataFrame | None = None,
-                    layers: dict[str, Any] | None = None, licence: str = DEFAULT_LICENCE) -> dict[str, Any]:
+                    layers: dict[str, Any] | None = None, licence: str = DEFAULT_LICENCE,
+                    study: str = "") -> dict[str, Any]:
     """Metadata of an export (goes into the GeoJSON FeatureCollection as ``"telemetry"``).
+
+    Provenance: ``study`` (given, else :func:`study_name` of the tracks), ``period`` (first
+    and last month of the usable fixes; the full times for internal exports), the
+    generalisation and parameters, the licence and the tool version.
 
     ``generated`` is never the wall-clock time (that would break byte-identical reruns):
     it is the value given, else derived from the data — the month of the last usable fix
@@ -458,9 +464,15 @@ def export_metadata(*, audience: str, grid_deg: float | None, params: dict[str, 
             basis = "month of the last fix in the data" if audience == "public" else "time of the last fix"
         else:
             basis = "no times in the data"
+    first = _first_time(tracks)
+    last = _last_time(tracks, None) if tracks is not None else None
+    fmt = "%Y-%m" if audience == "public" else "%Y-%m-%dT%H:%M:%SZ"
     meta: dict[str, Any] = {
         "title": "Collar telemetry: movement corridors and border crossings",
         "audience": audience,
+        "study": study or study_name(tracks),
+        "period": {"first": first.strftime(fmt) if first is not None else None,
+                   "last": last.strftime(fmt) if last is not None else None},
         "generated": generated,
         "generated_from": basis,
         "tool": "telemetry",
@@ -492,6 +504,40 @@ def export_metadata(*, audience: str, grid_deg: float | None, params: dict[str, 
     else:
         meta["warning"] = "EXACT POSITIONS OF A SENSITIVE SPECIES: do not publish or share outside the team."
     return meta
+
+
+def study_name(tracks: pd.DataFrame | None) -> str:
+    """The study the tracks come from: the distinct values of a Movebank ``study-name`` column
+    (joined with "; "), else the folders (or, at the top level, the files) of the inputs.
+
+    >>> study_name(pd.DataFrame({"study-name": ["Tien Shan", "Tien Shan"]}))
+    'Tien Shan'
+    >>> t = pd.DataFrame({"x": [1]}); t.attrs["sources"] = [{"source": "collars/2022/a.csv", "format": "csv"}]
+    >>> study_name(t)
+    '2022'
+    """
+    if tracks is None:
+        return ""
+    for col in ("study-name", "study_name", "study"):
+        if col in tracks.columns:
+            names = sorted({str(v) for v in tracks[col].dropna().unique() if str(v).strip()})
+            if names:
+                return "; ".join(names)
+    names = [str(r.get("source", "")) for r in tracks.attrs.get("sources") or [] if r.get("format")]
+    if not names and "source" in tracks.columns:
+        names = [str(c) for c in tracks["source"].astype("category").cat.categories]
+    parts = {Path(n.split("::")[0]).parent.name or Path(n.split("::")[0]).stem for n in names if n}
+    return ", ".join(sorted(parts))
+
+
+def _first_time(tracks: pd.DataFrame | None) -> pd.Timestamp | None:
+    """Earliest usable fix time, or None."""
+    if tracks is None or not len(tracks) or "time" not in tracks.columns:
+        return None
+    from telemetry.arrays import usable_mask
+
+    t = tracks["time"][usable_mask(tracks)]
+    return pd.Timestamp(t.min()).tz_convert("UTC") if t.notna().any() else None
 
 
 def _last_time(tracks: pd.DataFrame | None, layers: dict[str, Any] | None) -> pd.Timestamp | None:

@@ -51,7 +51,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ from folium.map import Layer
 from telemetry.arrays import distinct, usable_mask
 from telemetry.errors import TelemetryError
 from telemetry.io.atomic import atomic_write
+from telemetry.outputs.i18n import N_, Lang, Page, translated
 from telemetry.outputs.layers import corridor_animals
 from telemetry.outputs.map_budget import (
     LocalPlane,
@@ -77,13 +78,14 @@ from telemetry.outputs.map_budget import (
     simplify_deg,
     thin_fixes,
 )
+from telemetry.outputs.provenance import generalisation_text, provenance_text
 from telemetry.schema import endpoint_columns
 
 __all__ = ["render_map", "render_public_map", "study_extent", "PUBLIC_NOTE", "MapBudget", "leaflet_assets", "SENSITIVE_NOTE",
            "ANIMAL_COLOURS", "LAYER_NAMES"]
 
 
-SENSITIVE_NOTE = "internal: exact locations of a sensitive species"
+SENSITIVE_NOTE = N_("internal: exact locations of a sensitive species")
 """Shown in the title bar and the legend of every map."""
 
 
@@ -97,20 +99,30 @@ _CORRIDOR_RAMP = ("#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b1002
 
 
 LAYER_NAMES = {
-    "fixes": "Fixes (all)",
-    "flagged": "Flagged fixes",
-    "clusters": "Clusters",
-    "crossings": "Crossings",
-    "hotspots": "Hotspots",
-    "corridors": "Corridors",
-    "home_ranges": "Home ranges",
-    "borders": "Borders",
-    "movement": "Movement (time slider)",
-    "base": "Countries (offline)",
-    "terrain": "Terrain (OpenTopoMap, online)",
-    "satellite": "Satellite (Esri, online)",
+    "fixes": N_("Fixes (all)"),
+    "flagged": N_("Flagged fixes"),
+    "clusters": N_("Clusters"),
+    "crossings": N_("Crossings"),
+    "hotspots": N_("Hotspots"),
+    "corridors": N_("Corridors"),
+    "home_ranges": N_("Home ranges"),
+    "borders": N_("Borders"),
+    "movement": N_("Movement (time slider)"),
+    "base": N_("Countries (offline)"),
+    "terrain": N_("Terrain (OpenTopoMap, online)"),
+    "satellite": N_("Satellite (Esri, online)"),
 }
-"""Names in the layer control (tracks are ``"Track <animal_id>"``)."""
+"""Names in the layer control, in English (tracks are ``"Track <animal_id>"``); a page shows
+them in its language and switches them with the page."""
+
+# Popup row labels: the data keep the English label, the page's script shows it in the
+# language chosen when the popup opens (a popup is built only then).
+_POPUP_LABELS = (N_("Corridor"), N_("Method"), N_("Animals"), N_("Which"), N_("Countries"), N_("Cross-border"),
+                 N_("Hotspots"), N_("Months"), N_("Area (km²)"), N_("Animal"), N_("Level (%)"), N_("Fixes"),
+                 N_("From"), N_("To"), N_("Time (UTC)"), N_("Flag"), N_("Source"), N_("Cluster"),
+                 N_("First (UTC)"), N_("Last (UTC)"), N_("Hours"), N_("Hotspot"), N_("Crossings"), N_("A → B"),
+                 N_("B → A"), N_("Confidence"), N_("Kind"), N_("From → to"), N_("Between (UTC)"),
+                 N_("Estimate (UTC)"), N_("Directions"), N_("Period"))
 
 
 _TILES = {
@@ -422,7 +434,8 @@ def _countries_near(bbox: tuple[float, float, float, float]) -> tuple[gpd.GeoDat
 
 
 def _features(geoms: Any, styles: Sequence[dict[str, Any]] | None = None,
-              popups: Sequence[list[list[str]]] | None = None, tips: Sequence[str] | None = None) -> list[dict]:
+              popups: Sequence[list[list[str]]] | None = None,
+              tips: Sequence[str | dict[str, str]] | None = None) -> list[dict]:
     """Feature list for ``TelemetryMap.geo``: geometry, style, popup rows, tooltip."""
     out = []
     for i, g in enumerate(_geojson(geoms)):
@@ -446,10 +459,13 @@ def _rows(*columns: tuple[str, Sequence[Any]]) -> list[list[list[str]]]:
             for vals in zip(*(c[1] for c in columns))]
 
 
-def _legend_html(animals: Sequence[str], colours: dict[str, str], corridor_max: int, title: str,
-                 notes: Sequence[str] = ()) -> str:
-    """Legend: title, sensitivity note, animal colours, symbols, then ``notes`` on display simplification."""
+def _legend_html(page: Page, animals: Sequence[str], colours: dict[str, str], corridor_max: int, title: str,
+                 notes: Sequence[Note] = ()) -> str:
+    """Legend: language switch, title, sensitivity note, animal colours, symbols, then ``notes`` on
+    display simplification (every text in every language of ``page``)."""
     e = html.escape
+    tx = page.text
+    g = translated
     rows = "".join(
         f'<div><span class="tm-line" style="background:{colours[a]}"></span>{e(a)}</div>' for a in animals)
     ramp = "".join(
@@ -457,19 +473,47 @@ def _legend_html(animals: Sequence[str], colours: dict[str, str], corridor_max: 
         f'{"+" if n == len(_CORRIDOR_RAMP) and corridor_max > n else ""} '
         for n in range(1, min(max(corridor_max, 1), len(_CORRIDOR_RAMP)) + 1))
     return (
-        f'<div class="tm-title">{e(title)}</div>'
-        f'<div class="tm-internal">{e(SENSITIVE_NOTE)}</div>'
-        f'<div class="tm-animals">{rows}</div>'
-        '<div><span class="tm-dot" style="background:#777"></span>fix (in the animal\'s colour)</div>'
-        '<div><span class="tm-dot" style="background:#ff00ff"></span>flagged fix</div>'
-        '<div><span class="tm-dot" style="background:#fff;border:2px solid #555"></span>cluster</div>'
-        '<div><span class="tm-dot tm-big" style="background:#ffd700;border:2px solid #000"></span>crossing</div>'
-        '<div><span class="tm-dot tm-big" style="background:#e31a1c;border:2px solid #fff"></span>hotspot</div>'
-        f'<div>corridor, animals: {ramp}</div>'
-        '<div><span class="tm-box" style="border:2px dashed #555"></span>home range (MCP dashed, KDE solid)</div>'
-        '<div><span class="tm-line" style="background:#333;height:2px"></span>land border</div>'
-        + "".join(f'<div class="tm-note">{e(n)}</div>' for n in notes)
+        page.switch()
+        + tx(g(title), "div", ' class="tm-title"')
+        + tx(g(SENSITIVE_NOTE), "div", ' class="tm-internal"')
+        + f'<div class="tm-animals">{rows}</div>'
+        + '<div><span class="tm-dot" style="background:#777"></span>' + tx(g(N_("fix (in the animal's colour)")))
+        + '</div><div><span class="tm-dot" style="background:#ff00ff"></span>' + tx(g(N_("flagged fix")))
+        + '</div><div><span class="tm-dot" style="background:#fff;border:2px solid #555"></span>'
+        + tx(g(N_("cluster")))
+        + '</div><div><span class="tm-dot tm-big" style="background:#ffd700;border:2px solid #000"></span>'
+        + tx(g(N_("crossing")))
+        + '</div><div><span class="tm-dot tm-big" style="background:#e31a1c;border:2px solid #fff"></span>'
+        + tx(g(N_("hotspot")))
+        + "</div><div>" + tx(g(N_("corridor, animals:"))) + f" {ramp}</div>"
+        + '<div><span class="tm-box" style="border:2px dashed #555"></span>'
+        + tx(g(N_("home range (MCP dashed, KDE solid)")))
+        + '</div><div><span class="tm-line" style="background:#333;height:2px"></span>' + tx(g(N_("land border")))
+        + "</div>" + "".join(tx(n, "div", ' class="tm-note"') for n in notes)
     )
+
+
+Note = Callable[[Lang], str]
+"""A legend note: its text in a given language."""
+
+
+def _banner_html(page: Page, title: str, note: str, css: str) -> str:
+    """The banner over the map: ``title`` and the audience ``note`` (styled ``css``), in every language."""
+    return (page.text(translated(title)) + "<br>" + page.text(translated(note), "span", f' class="{css}"'))
+
+
+def _lang_script(page: Page, m: folium.Map, names: Sequence[Note], title: str, note: str) -> str:
+    """Script giving the page's switch the names of the layers of ``m`` (each a :data:`Note`),
+    the popup labels and the window title (``title — note``) in every language."""
+    heading = page.every(lambda t: f"{t.gettext(title)} — {t.gettext(note)}")
+    present = {getattr(child, "layer_name", None) for child in m._children.values()}
+    every = {n(page.t): page.every(n) for n in names if n(page.t) in present}
+    # the popup labels the page's layers use (and the fixes layer's, built by the runtime)
+    specs = "".join(child.spec for child in m._children.values() if isinstance(child, _DataLayer))
+    used = [lab for lab in _POPUP_LABELS if _js(lab) in specs or lab in ("Animal", "Time (UTC)")]
+    labels = {lab: page.every(lambda t, lab=lab: t.gettext(lab)) for lab in used}
+    return (f"window.TelemetryLangNames = {_js(every)};\nwindow.TelemetryLangLabels = {_js(labels)};\n"
+            f"window.TelemetryLangTitle = {_js(heading)};")
 
 
 def render_map(
@@ -481,10 +525,11 @@ def render_map(
     home_ranges: pd.DataFrame | None = None,
     clusters: pd.DataFrame | None = None,
     out: str | os.PathLike[str] = "map.html",
-    title: str = "Collar telemetry: tracks and cross-border corridors",
+    title: str = N_("Collar telemetry: tracks and cross-border corridors"),
     simplify_m: float = 50.0,
     animation: bool = True,
     budget: MapBudget | None = None,
+    lang: str = "en",
 ) -> Path:
     """Render tracks and corridor products as one self-contained offline HTML map.
 
@@ -521,6 +566,9 @@ def render_map(
         file size does not grow with the number of fixes (1M or 10M fixes: ~10 MB). Within
         the budget every usable fix is in the time slider and the fixes layer; beyond it the
         layers are reduced for display and the legend says by how much.
+    lang : str
+        Language the page opens in (:data:`telemetry.outputs.i18n.LANGS`); its legend, layer
+        names and popups switch between all of them in the page.
 
     Returns
     -------
@@ -543,44 +591,52 @@ def render_map(
         from telemetry.trajectory.segment import cluster_table
 
         clusters = cluster_table(tracks)
+    page = Page(lang)
+    names: list[Note] = [translated(v) for v in LAYER_NAMES.values()]
     with _deterministic_ids():
-        fig, m = _open_page(f"{title} — {SENSITIVE_NOTE}", bbox, zoom_start=8)
-        borders = _add_countries(m, bbox, crs)
+        fig, m = _open_page(f"{page.t.gettext(title)} — {page.t.gettext(SENSITIVE_NOTE)}", bbox, zoom_start=8)
+        borders = _add_countries(m, bbox, crs, page)
         for key in ("terrain", "satellite"):
             url, attribution, max_zoom = _TILES[key]
-            m.add_child(folium.TileLayer(url, attr=attribution, name=LAYER_NAMES[key], max_zoom=max_zoom,
-                                         overlay=False, show=False))
+            m.add_child(folium.TileLayer(url, attr=attribution, name=page.t.gettext(LAYER_NAMES[key]),
+                                         max_zoom=max_zoom, overlay=False, show=False))
 
         # per-animal time series shared by the lazy fixes layer and the time slider
         series, thin_min = _track_series(tab, animals, colours, budget.fixes)
         m.add_child(_Script(f"TelemetryMap.setTracks({_js(series)});"))
-        notes: list[str] = []
+        notes: list[Note] = []
         if thin_min:
-            notes.append(f"Time slider and fixes: one fix per animal per {_duration(thin_min)} shown "
-                         f"({sum(len(a['t']) for a in series['animals']):,} of {len(tab):,} fixes).")
+            shown_fixes = sum(len(a["t"]) for a in series["animals"])
+            notes.append(lambda t: t.gettext("Time slider and fixes: one fix per animal per {every} shown ({shown} of "
+                                             "{total} fixes).").format(every=_duration(thin_min, t),
+                                                                       shown=t.number(shown_fixes),
+                                                                       total=t.number(len(tab))))
         probe = _add_layers(m, tracks, tab, animals, colours, crs, simplify_m, crossings, hotspots, corridors,
-                            home_ranges, clusters, borders, budget, thin_min, notes)
+                            home_ranges, clusters, borders, budget, thin_min, notes, page, names)
         if animation:
-            m.add_child(_DataLayer(LAYER_NAMES["movement"], "movement", {}))
+            m.add_child(_DataLayer(page.t.gettext(LAYER_NAMES["movement"]), "movement", {}))
 
         folium.LayerControl(collapsed=False, position="topright").add_to(m)
         corridor_max = _corridor_max(corridors)
         m.add_child(_Script(
-            f"TelemetryMap.legend({{map}}, {_js(_legend_html(animals, colours, corridor_max, title, notes))});\n"
-            + (f"TelemetryMap.slider({{map}}, {_js(LAYER_NAMES['movement'])});\n" if animation else "")
+            _lang_script(page, m, names, title, SENSITIVE_NOTE) + "\n"
+            + f"TelemetryMap.legend({{map}}, {_js(_legend_html(page, animals, colours, corridor_max, title, notes))}, "
+            f"{_js(_banner_html(page, title, SENSITIVE_NOTE, 'tm-internal'))});\n"
+            + (f"TelemetryMap.slider({{map}}, {_js(page.t.gettext(LAYER_NAMES['movement']))});\n" if animation else "")
+            + "TelemetryLang.start();\n"  # the language asked for in the address, before the status
             + f"TelemetryMap.status({{map}}, {probe});"))
         m.fit_bounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], padding=(20, 20))
-        page = fig.render()
-    return _write_page(page, out)
+        html_text = fig.render().replace("<html>", f'<html lang="{page.default}">', 1)
+    return _write_page(html_text, out)
 
 
-PUBLIC_NOTE = "public: generalised, safe to publish"
+PUBLIC_NOTE = N_("public: generalised, safe to publish")
 """Subtitle of the public map (see :func:`render_public_map`)."""
 
 
 def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str | os.PathLike[str] = "public.html",
-                      title: str = "Cross-border movements: corridors and crossing places",
-                      extent: tuple[float, float, float, float] | None = None) -> Path:
+                      title: str = N_("Cross-border movements: corridors and crossing places"),
+                      extent: tuple[float, float, float, float] | None = None, lang: str = "en") -> Path:
     """The public map: one self-contained offline page drawn only from the public layers.
 
     Parameters
@@ -600,6 +656,9 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
     extent : (lon0, lat0, lon1, lat1), optional
         Region shown when the layers hold no polygon (e.g. all left out by the disclosure
         control): the study region in whole degrees (:func:`study_extent`); default the world.
+    lang : str
+        Language the page opens in (:data:`telemetry.outputs.i18n.LANGS`); every text switches
+        between all of them in the page.
 
     Returns
     -------
@@ -616,15 +675,19 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
     else:  # nothing to show: the study region (whole degrees), else the world
         bbox = extent if extent is not None else (-180.0, -60.0, 180.0, 80.0)
     crs = LocalPlane.around(np.array([bbox[0], bbox[2]]), np.array([bbox[1], bbox[3]]))
-    notes = [f"Positions: {gen.get('positions', 'generalised')}.", f"Times: {gen.get('times', 'months')}.",
-             f"Not shown: {gen.get('omitted', 'raw fixes and tracks')}."]
-    synthetic = meta.get("synthetic")
-    if synthetic:
-        notes.insert(0, f"SYNTHETIC DATA: {synthetic if isinstance(synthetic, str) else 'simulated animals'}.")
+    page = Page(lang)
+    notes: list[Note] = [
+        lambda t: generalisation_text(t, gen),
+        translated(N_("Not shown: raw fixes, tracks, exact crossing points and times, individual crossing events, "
+                    "resting clusters.")),
+        *[lambda t, k=k: provenance_text(t, meta)[k] for k in range(2)]]
+    if meta.get("synthetic"):
+        notes.insert(0, translated(N_("SYNTHETIC DATA: made from simulated animals, not from observations of real "
+                                    "animals; for testing and demonstration only.")))
 
     with _deterministic_ids():
-        fig, m = _open_page(f"{title} — {PUBLIC_NOTE}", bbox, zoom_start=6)
-        borders = _add_countries(m, bbox, crs)
+        fig, m = _open_page(f"{page.t.gettext(title)} — {page.t.gettext(PUBLIC_NOTE)}", bbox, zoom_start=6)
+        borders = _add_countries(m, bbox, crs, page)
         probe = "null"
         corridor_max = 0
         c = layers.get("corridors")
@@ -635,7 +698,7 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
                            ("Animals", [str(int(v)) for v in n]),
                            ("Countries", _col(c, "countries")), ("Cross-border", _col(c, "cross_border")),
                            ("Months", _col(c, "months")), ("Area (km²)", _col(c, "area_km2")))
-            layer = _DataLayer(LAYER_NAMES["corridors"], "geo", {
+            layer = _DataLayer(page.t.gettext(LAYER_NAMES["corridors"]), "geo", {
                 "role": "public", "base": {"weight": 1, "fillOpacity": 0.45, "opacity": 0.9},
                 "features": _features(c.geometry.values[order], [styles[i] for i in order],
                                       [popups[i] for i in order])})
@@ -644,7 +707,7 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
         h = layers.get("home_ranges")
         if h is not None and len(h):
             col = functools.partial(_col, h)
-            m.add_child(_DataLayer(LAYER_NAMES["home_ranges"], "geo", {
+            m.add_child(_DataLayer(page.t.gettext(LAYER_NAMES["home_ranges"]), "geo", {
                 "role": "public", "base": {"fill": False, "opacity": 0.9, "color": "#555"},
                 "features": _features(h.geometry.values,
                                       [{"dashArray": "5 5" if mt == "mcp" else None} for mt in col("method")],
@@ -654,7 +717,7 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
         hs = layers.get("hotspots")
         if hs is not None and len(hs):
             col = functools.partial(_col, hs)
-            m.add_child(_DataLayer(LAYER_NAMES["hotspots"], "geo", {
+            m.add_child(_DataLayer(page.t.gettext(LAYER_NAMES["hotspots"]), "geo", {
                 "role": "public", "base": {"color": "#e31a1c", "fillColor": "#e31a1c", "weight": 2, "fillOpacity": 0.6},
                 "features": _features(hs.geometry.values, None,
                                       _rows(("Hotspot", col("name")), ("Crossings", col("n_crossings")),
@@ -665,15 +728,19 @@ def render_public_map(layers: dict[str, Any], meta: dict[str, Any], *, out: str 
                                             ("Months", col("months")),
                                             ("Period", [f"{x} – {y}" for x, y in zip(col("first_month"),
                                                                                     col("last_month"))])))}))
-        _add_borders(m, borders, crs)
+        _add_borders(m, borders, crs, page)
         folium.LayerControl(collapsed=False, position="topright").add_to(m)
-        legend = _public_legend_html(title, corridor_max, layers.get("crossing_counts"), grid_deg, notes)
-        m.add_child(_Script(f"TelemetryMap.legend({{map}}, {_js(legend)});\n"
+        legend = _public_legend_html(page, title, corridor_max, layers.get("crossing_counts"), grid_deg, notes)
+        m.add_child(_Script(_lang_script(page, m, [translated(v) for v in LAYER_NAMES.values()], title, PUBLIC_NOTE)
+                            + "\n"
+                            f"TelemetryMap.legend({{map}}, {_js(legend)}, "
+                            f"{_js(_banner_html(page, title, PUBLIC_NOTE, 'tm-public'))});\n"
+                            "TelemetryLang.start();\n"
                             f"TelemetryMap.status({{map}}, {probe});"))
         if shapes:
             m.fit_bounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], padding=(20, 20))
-        page = fig.render()
-    return _write_page(page, out)
+        html_text = fig.render().replace("<html>", f'<html lang="{page.default}">', 1)
+    return _write_page(html_text, out)
 
 
 def study_extent(tracks: pd.DataFrame | None) -> tuple[float, float, float, float] | None:
@@ -696,10 +763,13 @@ def study_extent(tracks: pd.DataFrame | None) -> tuple[float, float, float, floa
             float(np.ceil(lon[good].max())), float(np.ceil(lat[good].max())))
 
 
-def _public_legend_html(title: str, corridor_max: int, counts: pd.DataFrame | None, grid_deg: float | None,
-                        notes: Sequence[str]) -> str:
-    """Legend of the public map: title, what was generalised, symbols, crossings per border and year."""
+def _public_legend_html(page: Page, title: str, corridor_max: int, counts: pd.DataFrame | None,
+                        grid_deg: float | None, notes: Sequence[Note]) -> str:
+    """Legend of the public map: language switch, title, what was generalised, symbols, crossings
+    per border and year, ``notes`` (every text in every language of ``page``)."""
     e = html.escape
+    tx = page.text
+    g = translated
     ramp = "".join(
         f'<span class="tm-box" style="background:{_CORRIDOR_RAMP[min(n, len(_CORRIDOR_RAMP)) - 1]}"></span>{n}'
         f'{"+" if n == len(_CORRIDOR_RAMP) and corridor_max > n else ""} '
@@ -710,29 +780,39 @@ def _public_legend_html(title: str, corridor_max: int, counts: pd.DataFrame | No
         c = c[c["kind"] == "crossing"] if "kind" in c.columns else c
         n = pd.to_numeric(c.get("n_events", pd.Series(1, index=c.index)), errors="coerce").fillna(0)
         by = n.groupby([c["border"].astype(str), c["month"].astype(str).str[:4]]).sum()
-        rows = "".join(f"<tr><td>{e(b)}</td><td>{e(y)}</td><td>{int(v)}</td></tr>" for (b, y), v in by.items())
-        table = ('<div class="tm-note">Crossings per border and year:</div>'
-                 f'<table class="tm-counts"><tr><th>Border</th><th>Year</th><th>Crossings</th></tr>{rows}</table>')
-    cell = f"{grid_deg:g}° " if grid_deg else ""
+        rows = "".join(f"<tr><td>{e(b)}</td><td>{e(y)}</td><td>{tx(lambda t, v=v: t.number(int(v)))}</td></tr>"
+                       for (b, y), v in by.items())
+        table = (tx(g(N_("Crossings per border and year:")), "div", ' class="tm-note"')
+                 + '<table class="tm-counts"><tr><th>' + tx(g(N_("Border"))) + "</th><th>" + tx(g(N_("Year")))
+                 + "</th><th>" + tx(g(N_("Crossings"))) + f"</th></tr>{rows}</table>")
     return (
-        f'<div class="tm-title">{e(title)}</div>'
-        f'<div class="tm-public">{e(PUBLIC_NOTE)}: {e(cell)}grid cells and calendar months</div>'
-        f'<div>corridor, animals: {ramp}</div>'
-        '<div><span class="tm-box" style="background:#e31a1c"></span>crossing hotspot (grid cell)</div>'
-        '<div><span class="tm-box" style="border:2px dashed #555"></span>home range (MCP dashed, KDE solid)</div>'
-        '<div><span class="tm-line" style="background:#333;height:2px"></span>land border</div>'
-        + table + "".join(f'<div class="tm-note">{e(x)}</div>' for x in notes)
+        page.switch()
+        + tx(g(title), "div", ' class="tm-title"')
+        + tx(lambda t: t.gettext(PUBLIC_NOTE) + ": " + (
+            t.gettext("{grid}° grid cells and calendar months").format(grid=t.decimal(grid_deg)) if grid_deg
+            else t.gettext("calendar months")), "div", ' class="tm-public"')
+        + "<div>" + tx(g(N_("corridor, animals:"))) + f" {ramp}</div>"
+        + '<div><span class="tm-box" style="background:#e31a1c"></span>' + tx(g(N_("crossing hotspot (grid cell)")))
+        + '</div><div><span class="tm-box" style="border:2px dashed #555"></span>'
+        + tx(g(N_("home range (MCP dashed, KDE solid)")))
+        + '</div><div><span class="tm-line" style="background:#333;height:2px"></span>' + tx(g(N_("land border")))
+        + "</div>" + table + "".join(tx(n, "div", ' class="tm-note"') for n in notes)
     )
 
 
-def _duration(minutes: int) -> str:
-    """``90`` → ``"90 min"``, ``120`` → ``"2 h"``, ``1440`` → ``"day"``, ``2880`` → ``"2 days"`` (legend)."""
+def _duration(minutes: int, t: Lang) -> str:
+    """``90`` → ``"90 min"``, ``120`` → ``"2 h"``, ``1440`` → ``"day"``, ``2880`` → ``"2 days"`` (legend, in ``t``).
+
+    >>> from telemetry.outputs.i18n import lang
+    >>> _duration(120, lang("en")), _duration(2880, lang("en"))
+    ('2 h', '2 days')
+    """
     if minutes % 1440 == 0:
         days = minutes // 1440
-        return "day" if days == 1 else f"{days} days"
+        return t.ngettext("day", "{n} days", days).format(n=t.number(days))
     if minutes % 60 == 0:
-        return f"{minutes // 60} h"
-    return f"{minutes} min"
+        return t.gettext("{n} h").format(n=t.number(minutes // 60))
+    return t.gettext("{n} min").format(n=t.number(minutes))
 
 
 def _open_page(title: str, bbox: tuple[float, float, float, float], *, zoom_start: int) -> tuple[Any, folium.Map]:
@@ -742,7 +822,7 @@ def _open_page(title: str, bbox: tuple[float, float, float, float], *, zoom_star
     fig = branca.element.Figure(title=title)
     # error capture first: it must see errors raised while Leaflet and the layers load
     fig.header.add_child(_Raw(f"<script>{_ERROR_CAPTURE_JS}</script>\n<style>{css}\n{_RUNTIME_CSS}</style>\n"
-                              f"<script>{js}</script>\n<script>{_RUNTIME_JS}</script>"),
+                              f"<script>{js}</script>\n<script>{_RUNTIME_JS}</script>\n{Page.head()}"),
                          name="telemetry_inline_assets")
     # fractional zoom: the whole study area fills the window instead of a power-of-two fit
     m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, zoom_start=zoom_start, zoom_snap=0.25,
@@ -754,24 +834,28 @@ def _open_page(title: str, bbox: tuple[float, float, float, float], *, zoom_star
     return fig, m
 
 
-def _add_countries(m: folium.Map, bbox: tuple[float, float, float, float], crs: LocalPlane) -> gpd.GeoDataFrame:
-    """The offline base layer (bundled countries around ``bbox``); returns their shared borders."""
+def _add_countries(m: folium.Map, bbox: tuple[float, float, float, float], crs: LocalPlane,
+                   page: Page) -> gpd.GeoDataFrame:
+    """The offline base layer (bundled countries around ``bbox``, named in every language of
+    ``page`` from CLDR); returns their shared borders."""
     countries, borders = _countries_near(bbox)
-    m.add_child(_DataLayer(LAYER_NAMES["base"], "geo", {
+    tips = [page.every(lambda t, c=c, n=n: t.country(c, n))
+            for c, n in zip(_text(countries["iso_a3"]), _text(countries["name"]), strict=True)]
+    m.add_child(_DataLayer(page.t.gettext(LAYER_NAMES["base"]), "geo", {
         "role": "geography",  # public geography, not data (tests/test_public_map.py reads the roles)
         "base": {"color": "#9a9a9a", "weight": 1, "fillOpacity": 1.0},
         "background": "#dcdcdc",
         # NE 1:10m borders are good to ~500 m: a 300 m tolerance loses nothing real
         "features": _features(simplify_deg(countries.geometry.values, crs, 300.0),
                               [{"fillColor": _COUNTRY_FILLS[i % len(_COUNTRY_FILLS)]} for i in range(len(countries))],
-                              tips=_text(countries["name"]))}, overlay=False))
+                              tips=tips)}, overlay=False))
     return borders
 
 
-def _add_borders(m: folium.Map, borders: gpd.GeoDataFrame, crs: LocalPlane) -> None:
+def _add_borders(m: folium.Map, borders: gpd.GeoDataFrame, crs: LocalPlane, page: Page) -> None:
     """The land borders layer (dashed lines, ``A – B`` tips), if any."""
     if len(borders):
-        m.add_child(_DataLayer(LAYER_NAMES["borders"], "geo", {
+        m.add_child(_DataLayer(page.t.gettext(LAYER_NAMES["borders"]), "geo", {
             "role": "geography",
             "base": {"color": "#333", "weight": 2, "opacity": 0.8, "dashArray": "8 3 2 3", "interactive": True},
             "features": _features(simplify_deg(borders.geometry.values, crs, 100.0),
@@ -829,8 +913,12 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
                 colours: dict[str, str], crs: LocalPlane, simplify_m: float, crossings: pd.DataFrame | None,
                 hotspots: pd.DataFrame | None, corridors: pd.DataFrame | None,
                 home_ranges: pd.DataFrame | None, clusters: pd.DataFrame | None,
-                borders: gpd.GeoDataFrame, budget: MapBudget, thin_min: int, notes: list[str]) -> str:
+                borders: gpd.GeoDataFrame, budget: MapBudget, thin_min: int, notes: list[Note], page: Page,
+                names: list[Note]) -> str:
     """Add the overlay layers in drawing order (areas below lines below points).
+
+    Layer names are in ``page``'s language; the names of the layers added per animal are
+    appended to ``names`` (for the page's language switch).
 
     Each layer is kept within ``budget``; what was reduced for display is appended to
     ``notes`` (shown in the legend). Returns the JavaScript name of the crossings layer (else
@@ -838,20 +926,25 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
     """
     probe = "null"
 
+    def nm(key: str) -> str:
+        return page.t.gettext(LAYER_NAMES[key])
+
     def fitted_areas(geoms: Any, start_m: float, what: str) -> np.ndarray:
         shapes, tol = fit_areas(geoms, crs, start_m, budget.area_vertices)
         if tol > start_m:
-            notes.append(f"{what} simplified for display to {tol:g} m.")
+            notes.append(lambda t: t.gettext("{what} simplified for display to {tol} m.").format(
+                what=t.gettext(what), tol=t.number(tol, 0 if tol >= 10 else 1)))
         return shapes
 
     def points_note(shown: int, total: int, what: str) -> None:
         if shown < total:
-            notes.append(f"{what}: {shown:,} of {total:,} shown.")
+            notes.append(lambda t: t.gettext("{what}: {shown} of {total} shown.").format(
+                what=t.gettext(what), shown=t.number(shown), total=t.number(total)))
 
     if corridors is not None and len(corridors):
         # popups make a corridor ~700 bytes: at most `points` of them, those used by most animals
         c = corridors.iloc[select_budget(len(corridors), budget.points, _corridor_n(corridors))].reset_index(drop=True)
-        points_note(len(c), len(corridors), "Corridors (most animals)")
+        points_note(len(c), len(corridors), N_("Corridors (most animals)"))
         n, order, styles = _corridor_styles(c)
         col = functools.partial(_col, c)
         area = (np.round(c["area_km2"].to_numpy(dtype=float), 2).astype(str).tolist()
@@ -860,14 +953,14 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
                        ("Animals", [str(int(v)) for v in n]), ("Which", col("animals")),
                        ("Countries", col("countries")), ("Cross-border", col("cross_border")),
                        ("Hotspots", col("hotspots")), ("Months", col("months")), ("Area (km²)", area))
-        shapes = fitted_areas(c.geometry.values[order], min(simplify_m, 50.0), "Corridors")
+        shapes = fitted_areas(c.geometry.values[order], min(simplify_m, 50.0), LAYER_NAMES["corridors"])
         feats = _features(shapes, [styles[i] for i in order], [popups[i] for i in order])
-        m.add_child(_DataLayer(LAYER_NAMES["corridors"], "geo", {
+        m.add_child(_DataLayer(nm("corridors"), "geo", {
             "base": {"weight": 1, "fillOpacity": 0.45, "opacity": 0.9}, "features": feats}))
 
     if home_ranges is not None and len(home_ranges):
         h = home_ranges.iloc[select_budget(len(home_ranges), budget.points)].reset_index(drop=True)
-        points_note(len(h), len(home_ranges), "Home ranges")
+        points_note(len(h), len(home_ranges), LAYER_NAMES["home_ranges"])
         aid = _text(h["animal_id"])
         meth = _text(h["method"]) if "method" in h.columns else ["" for _ in aid]
         lvl = h["level_pct"].to_numpy(dtype=float) if "level_pct" in h.columns else np.full(len(h), np.nan)
@@ -879,21 +972,24 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
         popups = _rows(("Animal", aid), ("Method", [s.upper() for s in meth]),
                        ("Level (%)", [f"{v:g}" for v in lvl]), ("Area (km²)", area),
                        ("Fixes", _text(h["n_fixes"]) if "n_fixes" in h.columns else [""] * len(h)))
-        m.add_child(_DataLayer(LAYER_NAMES["home_ranges"], "geo", {
+        m.add_child(_DataLayer(nm("home_ranges"), "geo", {
             "base": {"fill": False, "opacity": 0.9},
-            "features": _features(fitted_areas(h.geometry.values, simplify_m, "Home ranges"), styles, popups)},
+            "features": _features(fitted_areas(h.geometry.values, simplify_m, LAYER_NAMES["home_ranges"]), styles, popups)},
             show=False))
 
-    _add_borders(m, borders, crs)
+    _add_borders(m, borders, crs, page)
 
     lines, info = _track_lines(tab, len(animals), crs, simplify_m, budget.track_vertices)
     if info["tolerance_m"] > simplify_m or info["parts_dropped"]:
-        notes.append(f"Tracks simplified for display: Douglas–Peucker tolerance {info['tolerance_m']:g} m "
-                     f"(not {simplify_m:g} m), {info['vertices']:,} of {info['vertices_in']:,} vertices"
-                     + (f"; {info['parts_dropped']:,} shortest segments not drawn" if info["parts_dropped"] else "")
-                     + ".")
+        notes.append(lambda t: t.gettext(
+            "Tracks simplified for display: Douglas–Peucker tolerance {tol} m (not {asked} m), {kept} of {total} "
+            "vertices.").format(tol=f"{info['tolerance_m']:g}", asked=f"{simplify_m:g}", kept=t.number(info["vertices"]),
+                                total=t.number(info["vertices_in"]))
+            + (" " + t.gettext("{n} shortest segments not drawn.").format(n=t.number(info["parts_dropped"]))
+               if info["parts_dropped"] else ""))
     else:
-        notes.append(f"Tracks simplified to {info['tolerance_m']:g} m (Douglas–Peucker).")
+        notes.append(lambda t: t.gettext("Tracks simplified to {tol} m (Douglas–Peucker).").format(
+            tol=f"{info['tolerance_m']:g}"))
     codes = tab["code"].to_numpy()
     n_fix = np.bincount(codes, minlength=len(animals))
     first_row = np.searchsorted(codes, np.arange(len(animals)), side="left")
@@ -906,14 +1002,17 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
             continue
         popup = [[["Animal", a], ["Fixes", str(int(n_fix[i]))], ["From", firsts[i] + " UTC"],
                   ["To", lasts[i] + " UTC"]]]
-        layer = _DataLayer(f"Track {a}", "geo", {
+        names.append(lambda t, a=a: t.gettext("Track {animal}").format(animal=a))
+        layer = _DataLayer(names[-1](page.t), "geo", {
             "base": {"color": colours[a], "weight": 2, "opacity": 0.85},
             "features": _features([g], popups=popup, tips=[a])})
         m.add_child(layer)
         probe = layer.get_name() if probe == "null" else probe
 
     # usable fixes: the data is the time slider's (shared), the layer is built on demand
-    fixes_name = LAYER_NAMES["fixes"] if not thin_min else f"Fixes (1 per {_duration(thin_min)})"
+    if thin_min:
+        names.append(lambda t: t.gettext("Fixes (1 per {every})").format(every=_duration(thin_min, t)))
+    fixes_name = nm("fixes") if not thin_min else names[-1](page.t)
     m.add_child(_DataLayer(fixes_name, "fixes", {}, show=False, lazy=True))
 
     flag = tracks["flag"] if "flag" in tracks.columns else pd.Series(pd.NA, index=tracks.index)
@@ -922,11 +1021,11 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
     flagged = np.flatnonzero(flag.notna().to_numpy() & np.isfinite(lon) & np.isfinite(lat)
                              & ~((lon == 0) & (lat == 0)))
     shown = flagged[select_budget(len(flagged), budget.points)]  # evenly spread over animals and time
-    points_note(len(shown), len(flagged), "Flagged fixes")
+    points_note(len(shown), len(flagged), LAYER_NAMES["flagged"])
     f = tracks.iloc[shown]
     src = (_text(f["source"]) if "source" in f.columns else [""] * len(f))
     row = (_text(f["source_row"]) if "source_row" in f.columns else [""] * len(f))
-    m.add_child(_DataLayer(LAYER_NAMES["flagged"], "points", {
+    m.add_child(_DataLayer(nm("flagged"), "points", {
         "lon": _round(lon[shown]), "lat": _round(lat[shown]),
         "style": {"radius": 4, "color": "#ff00ff", "fillColor": "#ff00ff", "fillOpacity": 0.8, "weight": 1},
         "fields": [["Animal", _text(f["animal_id"])], ["Time (UTC)", _fmt_time(f["time"])],
@@ -939,10 +1038,10 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
         weight = next((clusters[c].to_numpy(dtype=float, na_value=np.nan) for c in ("duration_h", "n_fixes")
                        if c in clusters.columns), None)
         cl = clusters.iloc[select_budget(len(clusters), budget.points, weight)]
-        points_note(len(cl), len(clusters), "Clusters (longest)")
+        points_note(len(cl), len(clusters), N_("Clusters (longest)"))
         x, y = _point_xy(cl)
         dur = cl["duration_h"].to_numpy(dtype=float) if "duration_h" in cl.columns else np.full(len(cl), np.nan)
-        m.add_child(_DataLayer(LAYER_NAMES["clusters"], "points", {
+        m.add_child(_DataLayer(nm("clusters"), "points", {
             "lon": _round(x), "lat": _round(y),
             "style": {"radius": 4, "color": "#555", "fillColor": "#fff", "fillOpacity": 0.9, "weight": 2},
             "colors": [colours.get(a, "#555") for a in _text(cl["animal_id"])],
@@ -958,11 +1057,11 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
         n_all = (hotspots["n_crossings"].to_numpy(dtype=float, na_value=np.nan) if "n_crossings" in hotspots.columns
                  else None)
         hs = hotspots.iloc[select_budget(len(hotspots), budget.points, n_all)].reset_index(drop=True)
-        points_note(len(hs), len(hotspots), "Hotspots (busiest)")
+        points_note(len(hs), len(hotspots), N_("Hotspots (busiest)"))
         x, y = _point_xy(hs)
         col = lambda name: _text(hs[name]) if name in hs.columns else []  # noqa: E731
         n_cx = hs["n_crossings"].to_numpy(dtype=float) if "n_crossings" in hs.columns else np.ones(len(hs))
-        m.add_child(_DataLayer(LAYER_NAMES["hotspots"], "points", {
+        m.add_child(_DataLayer(nm("hotspots"), "points", {
             "lon": _round(x), "lat": _round(y),
             # area ∝ number of crossings
             "radii": np.round(6 + 3 * np.sqrt(np.nan_to_num(n_cx, nan=1.0)), 1).tolist(),
@@ -978,14 +1077,14 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
         conf_all = (crossings["confidence"].to_numpy(dtype=float, na_value=np.nan)
                     if "confidence" in crossings.columns else None)
         cx = crossings.iloc[select_budget(len(crossings), budget.points, conf_all)].reset_index(drop=True)
-        points_note(len(cx), len(crossings), "Crossings (most confident)")
+        points_note(len(cx), len(crossings), N_("Crossings (most confident)"))
         x, y = _point_xy(cx)
         col = functools.partial(_col, cx)
         conf = (np.round(cx["confidence"].to_numpy(dtype=float), 2).astype(str).tolist()
                 if "confidence" in cx.columns else [""] * len(cx))
         before = _fmt_time(cx["t_before"]) if "t_before" in cx.columns else [""] * len(cx)
         after = _fmt_time(cx["t_after"]) if "t_after" in cx.columns else [""] * len(cx)
-        layer = _DataLayer(LAYER_NAMES["crossings"], "points", {
+        layer = _DataLayer(nm("crossings"), "points", {
             "lon": _round(x), "lat": _round(y),
             "style": {"radius": 6, "color": "#000", "fillColor": "#ffd700", "fillOpacity": 0.95, "weight": 2},
             "fields": [["Animal", col("animal_id")], ["Kind", col("kind")],
@@ -1049,10 +1148,15 @@ window.TelemetryMap = (function () {
   'use strict';
   var ESC = {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'};
   function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return ESC[c]; }); }
+  // a popup label in the page's current language (window.TelemetryLangLabels: English → {lang: text})
+  function label(s) {
+    var L = window.TelemetryLangLabels || {}, c = window.TelemetryLang ? window.TelemetryLang.current() : 'en';
+    return (L[s] && L[s][c]) || s;
+  }
   function table(rows) {
     var h = '<table class="tm-popup">';
     for (var i = 0; i < rows.length; i++) {
-      h += '<tr><th>' + esc(rows[i][0]) + '</th><td>' + esc(rows[i][1]) + '</td></tr>';
+      h += '<tr><th>' + esc(label(rows[i][0])) + '</th><td>' + esc(rows[i][1]) + '</td></tr>';
     }
     return h + '</table>';
   }
@@ -1092,7 +1196,11 @@ window.TelemetryMap = (function () {
         var lyr = L.geoJSON(f.g, {style: function () { return st; },
                                   pointToLayer: function (_, ll) { return L.circleMarker(ll, st); }});
         if (f.p) lyr.bindPopup(table(f.p));
-        if (f.t) lyr.bindTooltip(esc(f.t), {sticky: true});
+        if (f.t && typeof f.t === 'object') {  // {lang: text}: shown in the page's current language
+          lyr.bindTooltip((function (t) { return function () {
+            var c = window.TelemetryLang ? window.TelemetryLang.current() : 'en';
+            return esc(t[c] || t.en); }; })(f.t), {sticky: true});
+        } else if (f.t) lyr.bindTooltip(esc(f.t), {sticky: true});
         group.addLayer(lyr);
       });
       return group;
@@ -1181,7 +1289,7 @@ window.TelemetryMap = (function () {
     return wrapper;
   }
 
-  function legend(map, html) {
+  function legend(map, html, bannerHtml) {
     var c = L.control({position: 'bottomleft'});
     c.onAdd = function () {
       var d = L.DomUtil.create('div', 'tm-legend');
@@ -1191,10 +1299,7 @@ window.TelemetryMap = (function () {
     };
     c.addTo(map);
     var banner = L.DomUtil.create('div', 'tm-banner', map.getContainer());
-    banner.innerHTML = document.title.replace(/[&<>"']/g, function (ch) { return ESC[ch]; })
-      .replace(/ \u2014 (.*)$/, function (all, note) {
-        return '<br><span class="' + (note.indexOf('public') === 0 ? 'tm-public' : 'tm-internal') + '">' + note + '</span>';
-      });
+    banner.innerHTML = bannerHtml || document.title.replace(/[&<>"']/g, function (ch) { return ESC[ch]; });
   }
 
   function slider(map, layerName) {
