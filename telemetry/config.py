@@ -47,6 +47,7 @@ __all__ = [
     "MapParams",
     "ChartParams",
     "PageParams",
+    "AlertParams",
     "PAGE_LANGS",
     "SmoothParams",
     "StateParams",
@@ -641,6 +642,61 @@ class ChartParams:
 
 
 @dataclass(frozen=True)
+class AlertParams:
+    """``telemetry alerts``: when a collar's data call for the field team.
+
+    Attributes
+    ----------
+    max_stay_days : float
+        Longest plausible stay of a live animal in one place (days): a collar still within its
+        own location error for longer is a mortality (or dropped collar) alert. Snow leopards
+        stay at a kill up to about a week (Johansson et al. 2015); the profile sets it per
+        species, and it is never below 1.25 × the animal's own longest earlier cluster.
+    stationary_radius_sigma : float
+        "Within the location error": within this many times the fixes' error SD (``sigma_m``
+        from the error model) of the run's median position.
+    stationary_outlier_share : float
+        Share of fixes of a stationary run allowed outside that radius (gross GPS errors).
+    min_radius_m : float
+        Smallest stationary radius (m), for collars whose error model says less.
+    default_uere_m : float
+        Location error per unit HDOP (m) for tracks without ``sigma_m`` (unprocessed fixes).
+    kill_min_h : float
+        Clusters (200 m / 24 h rule) lasting at least this long (hours) are reported as kill
+        sites to visit (information).
+    border_km : float
+        A smoothed position this close to an international border (km) is a border approach.
+    approach_km_per_day : float
+        Or within 3 × ``border_km`` and closing in at this rate or faster (km/day, last 24 h).
+    min_confidence : float
+        Crossings (of borders and zones) alerted only when at least this certain (0-1).
+    silence_fixes : int
+        No data for longer than this many of the collar's scheduled fixes is an alert.
+    fix_success_drop : float
+        A whole day with fix success below this share of the collar's median day is an alert.
+    hdop_rise : float
+        A day whose median HDOP is this many times the collar's median (and above
+        ``hdop_min``) is an alert.
+    hdop_min : float
+        HDOP below this is never alerted.
+    """
+
+    max_stay_days: float = 7.0
+    stationary_radius_sigma: float = 3.0
+    stationary_outlier_share: float = 0.05
+    min_radius_m: float = 10.0
+    default_uere_m: float = 10.0
+    kill_min_h: float = 24.0
+    border_km: float = 5.0
+    approach_km_per_day: float = 2.0
+    min_confidence: float = 0.5
+    silence_fixes: int = 6
+    fix_success_drop: float = 0.5
+    hdop_rise: float = 2.0
+    hdop_min: float = 3.0
+
+
+@dataclass(frozen=True)
 class PageParams:
     """The HTML pages (``index.html``, ``map.html``, ``public.html``, ``brief.html``, ``brief.pdf``).
 
@@ -663,7 +719,7 @@ PAGE_LANGS = ("en", "ru", "kk", "ky", "zh")
 
 
 SECTIONS: tuple[str, ...] = ("clean", "segment", "clusters", "smooth", "states", "homerange", "crossings",
-                            "hotspots", "corridors", "public", "map", "charts", "pages")
+                            "hotspots", "corridors", "public", "map", "charts", "pages", "alerts")
 """Config sections (one dataclass each)."""
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
@@ -677,12 +733,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # a quarter of an hour or more apart anything over ~25 km/h is an error.
     "large_carnivore": {
         "clean": {"max_speed_kmh": 25.0, "spike_speed_kmh": 5.0},
+        # bears den for months: raise it for a denning season (an earlier den in the data raises it too)
+        "alerts": {"max_stay_days": 7.0},
     },
     # Caribou, elk, buffalo, antelope: migrations of tens of km a day, flight at up to 60-80
     # km/h for minutes (Fancy et al. 1989, Can. J. Zool. 67:644; Berger 2004, Conserv. Biol.
     # 18:320 on long ungulate migrations).
     "ungulate": {
         "clean": {"max_speed_kmh": 40.0, "spike_speed_kmh": 8.0},
+        "alerts": {"max_stay_days": 3.0},  # calves hide, adults keep moving within days
     },
     # Migrating birds: airspeeds of 30-70 km/h for passerines and cuckoos, ground speeds over
     # 100 km/h with tailwinds, legs of hundreds of km a day (Alerstam et al. 2007, PLoS Biol.
@@ -690,11 +749,13 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "migratory_bird": {
         "clean": {"max_speed_kmh": 150.0, "spike_speed_kmh": 60.0, "speed_min_step_m": 500.0,
                   "out_and_back_floor_m": 1000.0},
+        "alerts": {"max_stay_days": 40.0},  # incubation and chick rearing at one nest
     },
     # Fast-flying bats: European free-tailed bats reach ground speeds of 135 km/h (O'Mara et
     # al. 2021, Curr. Biol. 31:1311), at fix intervals of seconds to minutes.
     "bat": {
         "clean": {"max_speed_kmh": 160.0, "spike_speed_kmh": 60.0, "speed_min_step_m": 100.0},
+        "alerts": {"max_stay_days": 2.0},  # a roost is left every night
     },
     # Sea turtles tracked by Argos: swimming at 1-5 km/h (Luschi et al. 1998, Proc. R. Soc. B
     # 265:2279), location errors of kilometres (class B ~6 km), so a speed is only judged over
@@ -702,6 +763,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "marine_turtle": {
         "clean": {"max_speed_kmh": 10.0, "spike_speed_kmh": 3.0, "speed_min_step_m": 5000.0,
                   "out_and_back_floor_m": 5000.0},
+        "alerts": {"max_stay_days": 3.0},
     },
     # Anything else: only physically absurd speeds are removed (fast birds and bats exceed
     # 100 km/h), spikes need a fast out-and-back.
@@ -709,6 +771,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "clean": {"max_speed_kmh": 200.0, "spike_speed_kmh": 50.0, "speed_min_step_m": 200.0,
                   "argos_reject_classes": ("Z",)},
         "segment": {"gap_multiple": 4.0},
+        "alerts": {"max_stay_days": 14.0},
     },
     # Each animal's speed limit from its own steps: 3 x the 95th percentile of its step
     # speeds (at least 5 km/h); the generic values otherwise.
@@ -716,6 +779,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "clean": {"max_speed_kmh": 200.0, "spike_speed_kmh": 50.0, "speed_min_step_m": 200.0,
                   "speed_limit_from_data": True},
         "segment": {"gap_multiple": 4.0},
+        "alerts": {"max_stay_days": 14.0},
     },
 }
 """Species profiles: overrides of the dataclass defaults (which are the snow leopard's)."""
@@ -741,6 +805,7 @@ class Config:
     map: MapParams = field(default_factory=MapParams)
     charts: ChartParams = field(default_factory=ChartParams)
     pages: PageParams = field(default_factory=PageParams)
+    alerts: AlertParams = field(default_factory=AlertParams)
 
     @classmethod
     def for_species(cls, species: str = DEFAULT_SPECIES) -> Config:

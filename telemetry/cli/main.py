@@ -18,6 +18,7 @@ def cli() -> None:
 
 def _register() -> None:
     from telemetry.cli import (
+        alerts_cmd,
         calibrate_cmd,
         check_cmd,
         config_cmd,
@@ -33,7 +34,7 @@ def _register() -> None:
 
     for command in (run_cmd.run, inspect_cmd.inspect, process_cmd.process, crossings_cmd.crossings,
                     corridors_cmd.corridors, map_cmd.map_, export_cmd.export, formats_cmd.formats,
-                    calibrate_cmd.calibrate, check_cmd.check, config_cmd.config):
+                    calibrate_cmd.calibrate, check_cmd.check, config_cmd.config, alerts_cmd.alerts):
         cli.add_command(command)
 
 

@@ -428,7 +428,7 @@ def write_brief_pdf(out: str | os.PathLike[str], blocks: list[Block], code: str)
             pdf.image(io.BytesIO(block[1]), w=pdf.epw)
             pdf.set_font("body", "", 8.5)
             pdf.set_text_color(85, 85, 85)
-            pdf.multi_cell(0, 4.5, block[2], new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 4.5, block[2], align="L", new_x="LMARGIN", new_y="NEXT")
             pdf.ln(1)
         elif kind == "table":
             header, rows, numeric = block[1], block[2], block[3]
@@ -448,7 +448,7 @@ def write_brief_pdf(out: str | os.PathLike[str], blocks: list[Block], code: str)
             pdf.set_text_color(*colour)
             if kind in ("h2", "h3"):
                 pdf.ln(2)
-            pdf.multi_cell(0, size * 0.5, block[1], new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, size * 0.5, block[1], align="L", new_x="LMARGIN", new_y="NEXT")
             pdf.ln(1)
     path = Path(out)
     data = bytes(pdf.output())
