@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import os
 import subprocess
 import sys
@@ -867,7 +868,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selected stages and print their numbers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stages", default="run",
-                        help="comma-separated stages: run (the whole telemetry run, default), parse, process, crossings")
+                        help="comma-separated stages: run (the whole telemetry run, default), parse, process, "
+                             "crossings, compile, wide, update")
     parser.add_argument("--fixes", type=int, default=1_000_000, help="N: rows/fixes every stage runs on")
     parser.add_argument("--rows", type=int, default=None, help="old name of --fixes (parse stage)")
     parser.add_argument("--mpd-fixes", type=int, default=None,
@@ -888,7 +890,7 @@ def main(argv: list[str] | None = None) -> int:
         _child_run(inputs, out, result, warm, engine, scheduler or None)
         return 0
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    unknown = set(stages) - {"run", "parse", "process", "crossings", "compile", "wide"}
+    unknown = set(stages) - {"run", "parse", "process", "crossings", "compile", "wide", "update"}
     if unknown:
         parser.error(f"unknown stage(s): {', '.join(sorted(unknown))}")
     n = args.rows if args.rows is not None else args.fixes
@@ -945,9 +947,33 @@ def main(argv: list[str] | None = None) -> int:
         results["wide"] = r = bench_wide(workdir, n_animals=max(1, n // 10_000) if args.fixes != 1_000_000 else 20)
         print(f"wide  {r['animals']} migrants, {r['fixes']:,} fixes over {r['extent_km']:.0f} km: "
               f"telemetry run {r['run_s']:.1f} s")
+    if "update" in stages:
+        results["update"] = r = bench_update(workdir)
+        print(f"update  one day of {r['animals']} collars ({r['day_fixes']} fixes) on a store of {r['fixes']:,} "
+              f"fixes (3 years at 4 h): telemetry update {r['day_s']:.1f} s (goal < 5 s), the same day again "
+              f"{r['again_s']:.1f} s; building the store {r['build_s']:.1f} s")
     if args.json:
         print(json.dumps(results, indent=2, default=float))
     return 0
+
+
+def bench_update(workdir: Path, years: float = 3.0, n_animals: int = 11) -> dict:
+    """`telemetry update` of one day of ``n_animals`` collars on a store of ``years`` of them
+    (4 h schedule, :func:`make_fixes`): the whole command, in a fresh process (goal < 5 s)."""
+    n = int(n_animals * 6 * 365 * years)
+    fixes = make_fixes(n, n_animals=n_animals)
+    last_day = fixes["time"].max().normalize()
+    folder = workdir / f"update_{n}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    old = write_movebank(fixes[fixes["time"] < last_day].reset_index(drop=True), folder / "bulk")
+    day = write_movebank(fixes[fixes["time"] >= last_day].reset_index(drop=True), folder / "day")
+    store = folder / "store"
+    build = _timed_cli(["update", str(store), *map(str, old), "--no-alerts"])
+    day_s = _timed_cli(["update", str(store), *map(str, day)])
+    again_s = _timed_cli(["update", str(store), *map(str, day)])
+    return {"fixes": n, "animals": n_animals, "day_fixes": int((fixes["time"] >= last_day).sum()),
+            "build_s": build, "day_s": day_s, "again_s": again_s}
 
 
 def _timed_cli(args: list[str], env: dict[str, str] | None = None) -> float:

@@ -670,6 +670,9 @@ class AlertParams:
         Or within 3 × ``border_km`` and closing in at this rate or faster (km/day, last 24 h).
     min_confidence : float
         Crossings (of borders and zones) alerted only when at least this certain (0-1).
+    context_days : float
+        With a ``since`` time, crossings are looked for in the fixes from this many days
+        before it (the bracket of a new crossing starts at the last certain fix before it).
     silence_fixes : int
         No data for longer than this many of the collar's scheduled fixes is an alert.
     fix_success_drop : float
@@ -690,6 +693,7 @@ class AlertParams:
     border_km: float = 5.0
     approach_km_per_day: float = 2.0
     min_confidence: float = 0.5
+    context_days: float = 7.0
     silence_fixes: int = 6
     fix_success_drop: float = 0.5
     hdop_rise: float = 2.0

@@ -719,3 +719,79 @@ def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality:
         lang=cfg.pages.lang,
         steps_from_metrics=True,  # the tracks of process(), unchanged
         background=[tracks_written.result])
+
+
+PROCESS_COLUMNS: tuple[str, ...] = (
+    "segment_id", "cluster_id", "lon_s", "lat_s", "se_m", "sigma_m", "p_still", "resid_chi2", "step_m", "dt_s",
+    "speed_kmh", "azimuth_deg", "turn_deg", "nsd_km2", "state", "p_resting", "p_moving", "p_travelling")
+"""The columns :func:`process` adds to the fixes (a store's other columns are the fixes as read)."""
+
+
+@dataclass
+class UpdateResult:
+    """What :func:`update` did: the store's tracks after it, the rows it added, the rows it
+    skipped (already in the store: the same file, or the same rows of it, given again), the
+    earliest new fix (alerts are new from there)."""
+
+    tracks: pd.DataFrame
+    added: int
+    skipped: int
+    first_new: pd.Timestamp | None
+
+
+def stored_fixes(tracks: pd.DataFrame) -> pd.DataFrame:
+    """The fixes as read, from processed tracks: the columns :func:`process` adds dropped and
+    only the parsers' flags kept (cleaning sets the others again)."""
+    from telemetry.schema import PARSER_FLAGS
+
+    raw = tracks.drop(columns=[c for c in PROCESS_COLUMNS if c in tracks.columns])
+    raw = raw.copy(deep=False)
+    flag = raw["flag"]
+    raw["flag"] = flag.where(flag.isin(PARSER_FLAGS))
+    raw.attrs = {}
+    return raw
+
+
+def update(store: str | os.PathLike[str], inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+           config: Config | str | os.PathLike[str] | None = None, *, species: str | None = None,
+           overrides: Iterable[str] = (), error_model: ErrorModel | None = None) -> UpdateResult:
+    """Add the fixes of ``inputs`` to the track store ``store`` and reprocess.
+
+    The store is a GeoParquet dataset partitioned by animal (:func:`telemetry.io.dataset.write_dataset`,
+    as ``telemetry process --out DIR/`` writes; created when missing). Rows already in it (the
+    same file, or the same line of it, given again: same ``source`` and ``source_row``) are
+    skipped; the same fix in another file or format is kept and flagged ``duplicate`` by the
+    cleaning, as when every file is processed at once. The result is identical, byte for byte,
+    to :func:`process` of all the files ever added written with ``write_dataset``, whatever the
+    order and batches they came in (given the same paths: ``source`` holds the path as given).
+
+    Everything is reprocessed: the location-error model is estimated from all animals, the
+    behavioural states from each animal's whole track and the smoother runs backwards from
+    the last fix, so new fixes can change any row; reprocessing all is what keeps the store
+    equal to a fresh run (3 years of 11 collars at 4 h: ~3 s).
+    """
+    from telemetry.io.dataset import is_dataset, read_dataset, write_dataset
+    from telemetry.parsers import concat, read
+
+    if isinstance(config, Config):
+        cfg = config.with_overrides(overrides)
+    else:
+        cfg = load_config(config, species=species, overrides=overrides)
+    root = Path(store)
+    if root.exists() and not is_dataset(root) and (not root.is_dir() or any(root.iterdir())):
+        raise TelemetryError("exists and is not a track store (a telemetry dataset folder)", str(root))
+    new = read(inputs)
+    old = stored_fixes(read_dataset(root)) if is_dataset(root) else None
+    skipped = 0
+    if old is not None and len(old) and len(new):
+        seen = pd.MultiIndex.from_arrays([old["source"].astype(str), old["source_row"].astype(np.int64)])
+        key = pd.MultiIndex.from_arrays([new["source"].astype(str), new["source_row"].astype(np.int64)])
+        known = key.isin(seen)
+        skipped = int(known.sum())
+        new = new[~known].reset_index(drop=True)
+    first_new = pd.Timestamp(new["time"].min()) if len(new) and new["time"].notna().any() else None
+    # joined as the parsers join files read together, so the types are those of one read of all
+    fixes = new if old is None else concat([old, new])
+    tracks = process(fixes, cfg, error_model=error_model)
+    write_dataset(tracks, root)
+    return UpdateResult(tracks=tracks, added=len(new), skipped=skipped, first_new=first_new)

@@ -43,6 +43,9 @@ FLAGS: dict[str, str] = {
 }
 """Flag reasons and what they mean. A row has at most one reason; NA = usable."""
 
+PARSER_FLAGS: tuple[str, ...] = ("malformed_row", "bad_time", "bad_value", "no_fix")
+"""The flags the parsers set (the others are the cleaning's, set again whenever tracks are processed)."""
+
 FLAG_DTYPE = pd.CategoricalDtype(list(FLAGS))
 FIX_TYPE_DTYPE = pd.CategoricalDtype(list(FIX_TYPES))
 ARGOS_LC_DTYPE = pd.CategoricalDtype(list(ARGOS_CLASSES), ordered=True)

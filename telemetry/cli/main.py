@@ -30,11 +30,13 @@ def _register() -> None:
         map_cmd,
         process_cmd,
         run_cmd,
+        update_cmd,
     )
 
     for command in (run_cmd.run, inspect_cmd.inspect, process_cmd.process, crossings_cmd.crossings,
                     corridors_cmd.corridors, map_cmd.map_, export_cmd.export, formats_cmd.formats,
-                    calibrate_cmd.calibrate, check_cmd.check, config_cmd.config, alerts_cmd.alerts):
+                    calibrate_cmd.calibrate, check_cmd.check, config_cmd.config, alerts_cmd.alerts,
+                    update_cmd.update):
         cli.add_command(command)
 
 

@@ -72,6 +72,8 @@ def alerts(tracks: pd.DataFrame, params: AlertParams | None = None, *, since: An
     rows: list[dict[str, Any]] = []
     if tracks is None or not len(tracks):
         return _frame(rows)
+    tracks = tracks.copy(deep=False)
+    tracks.attrs = {}  # (pandas deep-copies attrs on every selection; none are needed here)
     t_all = pd.to_datetime(tracks["time"], utc=True)
     now_t = pd.Timestamp(now, tz="UTC") if now is not None and pd.Timestamp(now).tzinfo is None else (
         pd.Timestamp(now) if now is not None else t_all.max())
@@ -87,7 +89,13 @@ def alerts(tracks: pd.DataFrame, params: AlertParams | None = None, *, since: An
             rows += stay
             rows += _kill_sites(animal, good, stay, p)
             rows += _border_approach(animal, good, p)
-    rows += _crossing_alerts(tracks, crossings, p, zones, zone_field)
+    if crossings is None and since_t is not None:
+        # only crossings that can be new: the fixes from a few days before `since` (the bracket
+        # of a crossing starts at the last certain fix before it) — not the whole history
+        window = (t_all >= since_t - pd.Timedelta(days=p.context_days)).to_numpy()
+        rows += _crossing_alerts(tracks[window].reset_index(drop=True), None, p, zones, zone_field)
+    else:
+        rows += _crossing_alerts(tracks, crossings, p, zones, zone_field)
     out = _frame(rows)
     if since_t is not None and len(out):
         out = out[out["time"] >= since_t].reset_index(drop=True)
@@ -105,6 +113,11 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         out = out.assign(_r=rank).sort_values(["_r", "time", "animal_id", "kind"], kind="stable")
         out = out.drop(columns="_r").reset_index(drop=True)
     return out
+
+
+def _times(df: pd.DataFrame) -> np.ndarray:
+    """The ``time`` column as UTC datetime64[ns] (numpy compares and searches these directly)."""
+    return pd.to_datetime(df["time"], utc=True).dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
 
 
 def _positions(good: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +170,7 @@ def _trailing_run(x: np.ndarray, y: np.ndarray, sigma: np.ndarray, p: AlertParam
 
 
 def _mortality(animal: str, good: pd.DataFrame, p: AlertParams) -> list[dict[str, Any]]:
-    t = pd.to_datetime(good["time"], utc=True).to_numpy()
+    t = _times(good)
     lon, lat = good["lon"].to_numpy(dtype=float), good["lat"].to_numpy(dtype=float)
     crs = local_crs(lon[-50:], lat[-50:])
     x, y = to_local(lon, lat, crs)
@@ -193,30 +206,27 @@ def _kill_sites(animal: str, good: pd.DataFrame, stay: list[dict[str, Any]], p: 
     cid = good["cluster_id"].to_numpy(dtype=float, na_value=np.nan)
     if not np.isfinite(cid).any():
         return []
-    t = pd.to_datetime(good["time"], utc=True)
-    tab = pd.DataFrame({"c": cid, "t": t.to_numpy(), "lon": good["lon"].to_numpy(dtype=float),
-                        "lat": good["lat"].to_numpy(dtype=float)})[np.isfinite(cid)]
-    out = []
-    dead_since = stay[0]["since"] if stay else None
-    for c, g in tab.groupby("c", sort=True):
-        first, last = g["t"].min(), g["t"].max()
-        if dead_since is not None and last >= dead_since:
-            continue  # the carcass: already a mortality alert
-        hours = (last - first) / pd.Timedelta(hours=1)
-        if hours < p.kill_min_h:
-            continue
-        out.append({"animal_id": animal, "kind": "kill_site", "severity": "info", "time": last, "since": first,
-                    "lon": float(g["lon"].median()), "lat": float(g["lat"].median()),
-                    "evidence": f"cluster {int(c)}: {len(g)} fixes within 200 m over {hours:.0f} h (kill or den: "
-                                "worth a field visit)"})
-    return out
+    keep = np.isfinite(cid)
+    tab = pd.DataFrame({"c": cid[keep], "t": _times(good)[keep], "lon": good["lon"].to_numpy(dtype=float)[keep],
+                        "lat": good["lat"].to_numpy(dtype=float)[keep]})
+    per = tab.groupby("c", sort=True).agg(first=("t", "min"), last=("t", "max"), n=("t", "size"),
+                                          lon=("lon", "median"), lat=("lat", "median"))
+    per["hours"] = (per["last"] - per["first"]) / pd.Timedelta(hours=1)
+    per = per[per["hours"] >= p.kill_min_h]
+    if stay:  # the carcass: already a mortality alert
+        dead = pd.Timestamp(stay[0]["since"])
+        per = per[per["last"] < (dead.tz_convert(None) if dead.tzinfo is not None else dead)]
+    return [{"animal_id": animal, "kind": "kill_site", "severity": "info", "time": r.last, "since": r.first,
+             "lon": float(r.lon), "lat": float(r.lat),
+             "evidence": f"cluster {int(c)}: {int(r.n)} fixes within 200 m over {r.hours:.0f} h (kill or den: "
+                         "worth a field visit)"} for c, r in zip(per.index, per.itertuples(index=False), strict=True)]
 
 
 def _border_approach(animal: str, good: pd.DataFrame, p: AlertParams) -> list[dict[str, Any]]:
     from telemetry.corridor.borders import border_lines
 
     lon, lat = _positions(good)
-    t = pd.to_datetime(good["time"], utc=True).to_numpy()
+    t = _times(good)
     lines = border_lines()
     reach = max(p.border_km * 3, 50.0) / 111.0 + 1.0  # degrees: only border lines that can be near
     box = (lon[-1] - reach / max(np.cos(np.radians(lat[-1])), 0.1), lat[-1] - reach,
@@ -292,11 +302,11 @@ def _health(animal: str, sub: pd.DataFrame, good: pd.DataFrame, p: AlertParams, 
     last = t.iloc[-1]
     lon0 = float(good["lon"].iloc[-1]) if len(good) else np.nan
     lat0 = float(good["lat"].iloc[-1]) if len(good) else np.nan
-    tg = pd.to_datetime(good["time"], utc=True).to_numpy()
+    tg = _times(good)
 
     def at(when: pd.Timestamp) -> tuple[float, float]:
         """The last located position up to ``when`` (where the collar was)."""
-        k = int(np.searchsorted(tg, when.to_datetime64(), side="right")) - 1
+        k = int(np.searchsorted(tg, when.tz_convert(None).to_datetime64(), side="right")) - 1
         if k < 0:
             return lon0, lat0
         return float(good["lon"].iloc[k]), float(good["lat"].iloc[k])

@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from scipy.signal import fftconvolve
 
 from telemetry.arrays import group_codes, usable_mask
 from telemetry.config import HomeRangeParams
@@ -253,6 +252,8 @@ def kde(
     r = int(np.ceil(4.0 * h / cell))
     k1 = np.exp(-0.5 * ((np.arange(-r, r + 1) * cell) / h) ** 2)
     kern = np.outer(k1, k1)
+    from scipy.signal import fftconvolve  # here: importing scipy.signal costs ~2 s every command start
+
     dens = np.clip(fftconvolve(counts, kern, mode="same"), 0.0, None)
     dens /= dens.sum()
     flat, cum = _top_mass(dens.ravel(), max(levels_pct, default=0.0) / 100.0)
