@@ -36,8 +36,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
