@@ -175,3 +175,19 @@ def test_cli_formats_page_and_email(tmp_path) -> None:
     # a server nobody listens on: one line, exit 2
     dead = cli("--smtp", f"127.0.0.1:{port}", "--mail-to", "x@example.org")
     assert dead.returncode == 2 and "could not send" in dead.stderr and "Traceback" not in dead.stderr
+
+
+def test_zone_exit_and_entry() -> None:
+    """An animal walking east through a protected area (a box polygon): an entry, then an exit."""
+    import geopandas as gpd
+    import shapely
+
+    park = gpd.GeoDataFrame({"NAME": ["Park A"]}, geometry=[shapely.box(77.1, 43.3, 77.3, 43.5)], crs=4326)
+    t = pd.date_range("2023-06-01", periods=24 * 5, freq="h", tz="UTC")
+    fixes = pd.DataFrame({"animal_id": "Z1", "time": t, "lon": np.linspace(76.95, 77.45, len(t)), "lat": 43.4,
+                          "hdop": 1.0, "fix_type": "3D"})
+    tracks = telemetry.process(conform(fixes))
+    a = alerts(tracks, zones=park, zone_field="NAME")
+    kinds = a[a["kind"].str.startswith("zone")].sort_values("time")
+    assert kinds["kind"].tolist() == ["zone_entry", "zone_exit"]
+    assert "Park A" in kinds["evidence"].iloc[0] and kinds["evidence"].iloc[1].startswith("Park A")

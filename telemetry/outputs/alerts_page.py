@@ -39,7 +39,7 @@ def format_alerts(table: pd.DataFrame, fmt: str = "text") -> str:
     ...                   "time": pd.to_datetime(["2023-02-01T10:00"], utc=True),
     ...                   "since": pd.to_datetime(["2023-01-20T06:00"], utc=True),
     ...                   "lon": [77.123456], "lat": [43.5], "evidence": ["12 days within 30 m"]})
-    >>> print(format_alerts(t))
+    >>> print(format_alerts(t), end="")
     CRITICAL  mortality  SL01  2023-02-01T10:00:00Z  since 2023-01-20T06:00:00Z  at 43.50000N 77.12346E  12 days within 30 m
     """
     rows = [{"animal_id": str(r.animal_id), "kind": r.kind, "severity": r.severity, "time": _iso(r.time),
