@@ -70,6 +70,28 @@ def test_store_fed_in_any_order_equals_one_run_of_all_files(downloads, monkeypat
     assert (tracks["flag"] == "duplicate").sum() > 0
 
 
+def test_a_stored_error_fit_is_reused_only_when_its_inputs_are_unchanged(downloads, monkeypatch) -> None:
+    """With the error model fitted on each animal's first 300 fixes, a new day leaves those rows as
+    they were: the store's fit is reused (no maximum-likelihood search), and the store is still
+    byte for byte a fresh run of all files."""
+    import telemetry.trajectory.smooth as sm
+
+    root, days, _ = downloads
+    monkeypatch.chdir(root)
+    small = ["smooth.model_fit_fixes=300", "smooth.error_fit_max_fixes=1000"]
+    write_dataset(process(["in/bulk.csv", *days[:6]], overrides=small), "scratch_small")
+    update("store_small", ["in/bulk.csv", *days[:3]], overrides=small)
+    calls = []
+    real = sm._estimate_error
+    monkeypatch.setattr(sm, "_estimate_error", lambda *a, **k: calls.append(1) or real(*a, **k))
+    update("store_small", days[3:6], overrides=small)
+    assert calls == []  # taken from the store
+    assert _digest(root / "store_small") == _digest(root / "scratch_small")
+    # a change of what the fit reads (another parameter) fits again
+    update("store_small", days[6:7], overrides=[*small, "smooth.error_min_fixes=31"])
+    assert calls == [1]
+
+
 def test_stored_fixes_are_the_fixes_as_read() -> None:
     import telemetry
 

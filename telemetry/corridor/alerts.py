@@ -291,25 +291,25 @@ def _point(r: Any) -> tuple[float, float]:
 def _health(animal: str, sub: pd.DataFrame, good: pd.DataFrame, p: AlertParams, now: pd.Timestamp) -> list[dict]:
     """Silence, falling fix success, rising HDOP, clock jumps of one collar."""
     out: list[dict[str, Any]] = []
-    t = pd.to_datetime(sub["time"], utc=True).dropna().sort_values()
-    if len(t) < 3:
+    tn = _times(sub)
+    tn = np.sort(tn[~np.isnat(tn)])  # datetime64 (UTC): numpy, not Timestamps, for speed
+    if tn.size < 3:
         return out
-    dt = np.diff(t.to_numpy()).astype("timedelta64[s]").astype(float)
+    dt = np.diff(tn).astype("timedelta64[s]").astype(float)
     dt = dt[dt > 0]
     if not dt.size:
         return out
     every_s = float(np.median(dt))
-    last = t.iloc[-1]
-    lon0 = float(good["lon"].iloc[-1]) if len(good) else np.nan
-    lat0 = float(good["lat"].iloc[-1]) if len(good) else np.nan
+    last = pd.Timestamp(tn[-1], tz="UTC")
+    lon_g, lat_g = good["lon"].to_numpy(dtype=float), good["lat"].to_numpy(dtype=float)
+    lon0 = float(lon_g[-1]) if len(good) else np.nan
+    lat0 = float(lat_g[-1]) if len(good) else np.nan
     tg = _times(good)
 
     def at(when: pd.Timestamp) -> tuple[float, float]:
         """The last located position up to ``when`` (where the collar was)."""
         k = int(np.searchsorted(tg, when.tz_convert(None).to_datetime64(), side="right")) - 1
-        if k < 0:
-            return lon0, lat0
-        return float(good["lon"].iloc[k]), float(good["lat"].iloc[k])
+        return (lon0, lat0) if k < 0 else (float(lon_g[k]), float(lat_g[k]))
 
     gap = (now - last).total_seconds()
     if gap > p.silence_fixes * every_s:
@@ -319,32 +319,33 @@ def _health(animal: str, sub: pd.DataFrame, good: pd.DataFrame, p: AlertParams, 
                     "lon": lon0, "lat": lat0,
                     "evidence": f"no data for {gap / 3600:.0f} h = {gap / every_s:.0f} scheduled fixes (one per "
                                 f"{every_s / 60:.0f} min)"})
-    # fix success per whole UTC day (first and last days are partial)
-    day = t.dt.floor("D")
-    located = pd.to_datetime(good["time"], utc=True).dt.floor("D").value_counts()
-    expected = 86400.0 / every_s
-    days = pd.Index(sorted(day.unique()))[1:-1]
-    if len(days) >= 3:
-        success = (located.reindex(days).fillna(0) / expected).clip(upper=1.0)
-        base = float(success.median())
-        low = success[success < p.fix_success_drop * base]
-        for d, v in low.items():
-            x, y = at(d + pd.Timedelta(days=1))
+    # fix success per whole UTC day (first and last days are partial), days as integers
+    day_all = tn.astype("datetime64[D]").astype(np.int64)
+    days = np.unique(day_all)[1:-1]
+    if days.size >= 3:
+        day_good = np.sort(tg.astype("datetime64[D]").astype(np.int64))
+        located = np.searchsorted(day_good, days, side="right") - np.searchsorted(day_good, days, side="left")
+        success = np.minimum(located / (86400.0 / every_s), 1.0)
+        base = float(np.median(success))
+        for d, v in zip(days[success < p.fix_success_drop * base], success[success < p.fix_success_drop * base],
+                        strict=True):
+            day0 = pd.Timestamp(np.datetime64(int(d), "D"), tz="UTC")
+            x, y = at(day0 + pd.Timedelta(days=1))
             out.append({"animal_id": animal, "kind": "fix_success", "severity": "warning",
-                        "time": d + pd.Timedelta(days=1), "since": d, "lon": x, "lat": y,
-                        "evidence": f"fix success {100 * v:.0f} % on {d:%Y-%m-%d} (this collar's median day "
+                        "time": day0 + pd.Timedelta(days=1), "since": day0, "lon": x, "lat": y,
+                        "evidence": f"fix success {100 * v:.0f} % on {day0:%Y-%m-%d} (this collar's median day "
                                     f"{100 * base:.0f} %)"})
         if "hdop" in good.columns:
-            h = pd.Series(good["hdop"].to_numpy(dtype=float, na_value=np.nan),
-                          index=pd.to_datetime(good["time"], utc=True).dt.floor("D"))
-            med = float(np.nanmedian(h.to_numpy())) if np.isfinite(h.to_numpy()).any() else np.nan
-            daily = h.groupby(level=0).median().reindex(days)
+            hd = good["hdop"].to_numpy(dtype=float, na_value=np.nan)
+            med = float(np.nanmedian(hd)) if np.isfinite(hd).any() else np.nan
+            daily = pd.Series(hd).groupby(tg.astype("datetime64[D]").astype(np.int64)).median().reindex(days)
             bad = daily[(daily > p.hdop_rise * med) & (daily > p.hdop_min)]
             for d, v in bad.items():
-                x, y = at(d + pd.Timedelta(days=1))
-                out.append({"animal_id": animal, "kind": "hdop", "severity": "info", "time": d + pd.Timedelta(days=1),
-                            "since": d, "lon": x, "lat": y,
-                            "evidence": f"median HDOP {v:.1f} on {d:%Y-%m-%d} (this collar's median {med:.1f})"})
+                day0 = pd.Timestamp(np.datetime64(int(d), "D"), tz="UTC")
+                x, y = at(day0 + pd.Timedelta(days=1))
+                out.append({"animal_id": animal, "kind": "hdop", "severity": "info",
+                            "time": day0 + pd.Timedelta(days=1), "since": day0, "lon": x, "lat": y,
+                            "evidence": f"median HDOP {v:.1f} on {day0:%Y-%m-%d} (this collar's median {med:.1f})"})
     if "flag" in sub.columns:
         jumps = sub[sub["flag"].astype(str) == "clock_jump"]
         if len(jumps):

@@ -118,6 +118,10 @@ def write_dataset(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     if "animal_id" not in tracks.columns:
         raise TelemetryError("the table has no animal_id column to partition by", str(root))
     meta = {"parameters": tracks.attrs.get("parameters", {}), "steps": tracks.attrs.get("steps", [])}
+    if tracks.attrs.get("error_fit"):
+        # the error-model fit, by the digest of its inputs: `telemetry update` reuses it when a
+        # new day leaves those inputs as they were (telemetry.trajectory.smooth.FitMemo)
+        meta["error_fit"] = tracks.attrs["error_fit"]
     meta_bytes = json.dumps(meta, sort_keys=True, separators=(",", ":"), default=str).encode()
     # imported here: telemetry.trajectory brings numba, scipy and geopandas, which
     # telemetry.read (it asks is_dataset of every input) must not pay for (~0.9 s, +1× file in memory)

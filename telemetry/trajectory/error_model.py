@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from telemetry.errors import TelemetryError
 from telemetry.schema import ARGOS_CLASSES
@@ -243,6 +243,26 @@ class ErrorModel:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
+    def exact(self) -> dict[str, Any]:
+        """Every field at full precision (JSON-ready; :meth:`to_dict` rounds for display):
+        :meth:`from_exact` gives back an equal model.
+
+        >>> m = ErrorModel({"3D": 4.123456789}, {"3D": (3.9, 4.4)}, {"3D": "estimated"}, {"3D": 812}, "ml")
+        >>> ErrorModel.from_exact(json.loads(json.dumps(m.exact()))) == m
+        True
+        """
+        return {"uere_m": dict(self.uere_m), "ci_m": {k: list(v) for k, v in self.ci_m.items()},
+                "source": dict(self.source), "n_fixes": {k: int(v) for k, v in self.n_fixes.items()},
+                "note": self.note, "hdop_power": dict(self.hdop_power)}
+
+    @classmethod
+    def from_exact(cls, data: Mapping[str, Any]) -> ErrorModel:
+        """:meth:`exact`'s output back into the model."""
+        return cls(uere_m={k: float(v) for k, v in data["uere_m"].items()},
+                   ci_m={k: (float(v[0]), float(v[1])) for k, v in data["ci_m"].items()},
+                   source=dict(data["source"]), n_fixes={k: int(v) for k, v in data["n_fixes"].items()},
+                   note=str(data["note"]), hdop_power={k: float(v) for k, v in data["hdop_power"].items()})
+
 
 def _round(x: float) -> float | None:
     return None if not math.isfinite(x) else float(f"{x:.4g}")
@@ -329,8 +349,10 @@ def calibrate(fixes: pd.DataFrame, *, by: str = "animal_id", min_fixes: int = 10
         if counts[c] < min_fixes:
             continue
         dof = 2.0 * counts[c] * dof_share
-        lo = math.sqrt(u2[c] * dof / stats.chi2.ppf(0.975, dof))
-        hi = math.sqrt(u2[c] * dof / stats.chi2.ppf(0.025, dof))
+        # chi-square quantiles as scipy.stats.chi2.ppf computes them (importing scipy.stats costs
+        # ~1.6 s at every command's start)
+        lo = math.sqrt(u2[c] * dof / (2.0 * special.gammaincinv(dof / 2.0, 0.975)))
+        hi = math.sqrt(u2[c] * dof / (2.0 * special.gammaincinv(dof / 2.0, 0.025)))
         uere[name] = math.sqrt(u2[c])
         ci[name] = (lo, hi)
         src[name] = "calibrated"

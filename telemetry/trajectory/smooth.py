@@ -60,8 +60,9 @@ using the EM algorithm. J. Time Ser. Anal. 3:253–264.
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,7 @@ from telemetry.trajectory.kalman import IOU, OUF, loglik_lanes, smooth_all, tran
 from telemetry.trajectory.projection import GroupProjection, project_by_group
 from telemetry.trajectory.regimes import still_weights
 
-__all__ = ["SmoothParams", "smooth", "predict", "estimate_error_model", "measurement_sigma_m", "ARGOS_ERROR_M",
+__all__ = ["SmoothParams", "smooth", "predict", "estimate_error_model", "FitMemo", "measurement_sigma_m", "ARGOS_ERROR_M",
            "MODELS"]
 
 
@@ -642,8 +643,18 @@ def _subset_rows(df: pd.DataFrame, p: SmoothParams, rows: np.ndarray) -> _Rows |
     return _prepare(df, p, mask)
 
 
+@dataclass
+class FitMemo:
+    """Error-model fits by the digest of their inputs (see :func:`estimate_error_model`):
+    ``known`` to look up, ``used`` the fit this run used (what a store records)."""
+
+    known: dict[str, Any] = field(default_factory=dict)
+    used: dict[str, Any] = field(default_factory=dict)
+
+
 def estimate_error_model(df: pd.DataFrame, params: SmoothParams | None = None, *,
-                         prior: ErrorModel | None = None, **overrides: Any) -> ErrorModel:
+                         prior: ErrorModel | None = None, memo: FitMemo | None = None,
+                         **overrides: Any) -> ErrorModel:
     """The collars' error model from tracks: every class of ``prior`` (default: the configured
     defaults) whose source is ``"default"`` is estimated by maximum likelihood where the data
     allow (see the module docstring); the others are kept.
@@ -655,6 +666,13 @@ def estimate_error_model(df: pd.DataFrame, params: SmoothParams | None = None, *
     params : SmoothParams, optional
     prior : ErrorModel, optional
         E.g. a calibration of some classes.
+    memo : FitMemo, optional
+        Fits already made (``memo.known``: ``{key: ErrorModel.exact()}``, the key a digest of
+        everything the fit reads: the rows it is estimated on, the parameters, the prior). A
+        fit whose key is known is taken from it, bit for bit what refitting would give; the
+        fit used is put in ``memo.used``. A track store keeps it, so that adding a day to
+        years of data (the rows of the fit are each animal's head, which a new day does not
+        change) skips the maximum-likelihood search.
 
     Returns
     -------
@@ -665,16 +683,41 @@ def estimate_error_model(df: pd.DataFrame, params: SmoothParams | None = None, *
     p = _params(params, overrides)
     model = _defaults(p) if prior is None else prior.merged(_defaults(p))
     d = _prepare(df, p, _usable(df)) if len(df) else None
-    return _estimate_for(df, d, p, model)
+    return _estimate_for(df, d, p, model, memo)
 
 
-def _estimate_for(df: pd.DataFrame, d: _Rows | None, p: SmoothParams, model: ErrorModel) -> ErrorModel:
+def _estimate_for(df: pd.DataFrame, d: _Rows | None, p: SmoothParams, model: ErrorModel,
+                  memo: FitMemo | None = None) -> ErrorModel:
     """:func:`estimate_error_model` given ``df``'s usable rows prepared (``d``)."""
     todo = np.array([model.source.get(c) == "default" for c in ERROR_CLASSES])
     if d is None or not p.estimate_error or not todo.any():
         return model
     s = _subset_rows(df, p, _error_rows(d, p))
-    return _estimate_error(s, p, model, todo) if s is not None else model
+    if s is None:
+        return model
+    if memo is None:
+        return _estimate_error(s, p, model, todo)
+    key = _fit_key(s, p, model, todo)
+    if key not in memo.known:
+        memo.known[key] = _estimate_error(s, p, model, todo).exact()
+    memo.used[key] = memo.known[key]
+    return ErrorModel.from_exact(memo.known[key])  # (the same either way: exact() round-trips)
+
+
+def _fit_key(s: _Rows, p: SmoothParams, model: ErrorModel, todo: np.ndarray) -> str:
+    """Digest of everything :func:`_estimate_error` reads: the rows' arrays (not their positions
+    in the table, which a new fix of an earlier animal shifts), the parameters and the prior."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for arr in (s.a, s.bounds, s.dt, s.t_s, s.start, s.x, s.y, s.cls, s.factor, s.cx, s.cy, todo):
+        a = np.ascontiguousarray(arr)
+        h.update(str(a.dtype).encode() + str(a.shape).encode())
+        h.update(a.tobytes())
+    h.update("\x00".join(map(str, s.names)).encode())
+    h.update(repr(p).encode())
+    h.update(json.dumps(model.exact(), sort_keys=True).encode())
+    return h.hexdigest()
 
 
 def _moment_uere(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, np.ndarray]:
