@@ -116,7 +116,7 @@ def process(
                 if step is not None:
                     step("process on the cluster")
                 return _process_distributed(data, cfg, eng, deployments=deployments, smooth=smooth,
-                                            states=states, error_model_prior=error_model)
+                                            states=states, error_model_prior=error_model, error_memo=error_memo)
     if isinstance(data, pd.DataFrame):
         fixes = data
     else:
@@ -258,7 +258,8 @@ def _merge_attrs(parts: list[pd.DataFrame]) -> dict:
 
 
 def _process_distributed(data: object, cfg: Config, engine: Engine, *, deployments: pd.DataFrame | None,
-                         smooth: bool, states: bool, error_model_prior: ErrorModel | None = None) -> pd.DataFrame:
+                         smooth: bool, states: bool, error_model_prior: ErrorModel | None = None,
+                         error_memo: dict | None = None) -> pd.DataFrame:
     """:func:`process` on a cluster: partitions of whole animals → workers → in-process order."""
     from telemetry.io import dataset
 
@@ -279,8 +280,9 @@ def _process_distributed(data: object, cfg: Config, engine: Engine, *, deploymen
         parts = animal_partitions(fixes, engine.n_partitions)
     cleaned = engine.map(_clean_part, parts, cfg, deployments)
     error_model = None
+    memo = FitMemo(dict(error_memo or {}))
     if smooth:  # the collars' error is pooled over all animals: estimated here, on the cleaned rows
-        error_model = estimate_error_model(concat_parts(cleaned), cfg.smooth, prior=error_model_prior)
+        error_model = estimate_error_model(concat_parts(cleaned), cfg.smooth, prior=error_model_prior, memo=memo)
     results = engine.map(_finish_part, cleaned, cfg, error_model, smooth, states)
     tracks = gather_tracks(results)
     tracks.attrs = {"parameters": SharedAttr(cfg.to_dict()), "steps": _process_steps(smooth, states),
@@ -290,6 +292,8 @@ def _process_distributed(data: object, cfg: Config, engine: Engine, *, deploymen
 
         present = {c for part in results for c in part.attrs.get("error_model", {}) if c != "note"}
         tracks.attrs["error_model"] = error_model.to_dict([c for c in ERROR_CLASSES if c in present])
+    if memo.used:
+        tracks.attrs["error_fit"] = memo.used
     if sources is not None:
         tracks.attrs["sources"] = sources
     return tracks
