@@ -52,8 +52,8 @@ def generalisation_text(t: Lang, gen: dict[str, Any], min_confidence: float | No
         parts.append(t.ngettext("The data end {n} month before the last fix (embargo).",
                                 "The data end {n} months before the last fix (embargo).",
                                 int(gen["embargo_months"])).format(n=t.number(gen["embargo_months"])))
-    parts.append(_("Why: exact places and times of a poached species must not be published; the "
-                   "generalisation follows the GBIF guidance for sensitive species (Chapman 2020)."))
+    parts.append(_("Why: exact places and times of collared animals can expose them to poaching and "
+                   "disturbance; the generalisation follows the GBIF guidance for sensitive species (Chapman 2020)."))
     if min_confidence is None:
         min_confidence = next((v.get("min_confidence") for v in dc.values()
                                if isinstance(v, dict) and v.get("min_confidence") is not None), None)
