@@ -218,8 +218,8 @@ def _kill_sites(animal: str, good: pd.DataFrame, stay: list[dict[str, Any]], p: 
         per = per[per["last"] < (dead.tz_convert(None) if dead.tzinfo is not None else dead)]
     return [{"animal_id": animal, "kind": "kill_site", "severity": "info", "time": r.last, "since": r.first,
              "lon": float(r.lon), "lat": float(r.lat),
-             "evidence": f"cluster {int(c)}: {int(r.n)} fixes within 200 m over {r.hours:.0f} h (kill or den: "
-                         "worth a field visit)"} for c, r in zip(per.index, per.itertuples(index=False), strict=True)]
+             "evidence": f"cluster {int(c)}: {int(r.n)} fixes within 200 m over {r.hours:.0f} h (a kill, den, nest "
+                         "or roost: worth a field visit)"} for c, r in zip(per.index, per.itertuples(index=False), strict=True)]
 
 
 def _border_approach(animal: str, good: pd.DataFrame, p: AlertParams) -> list[dict[str, Any]]:
@@ -288,6 +288,28 @@ def _point(r: Any) -> tuple[float, float]:
     return float(getattr(r, "lon", np.nan)), float(getattr(r, "lat", np.nan))
 
 
+def _runs(days: np.ndarray, hit: np.ndarray, values: np.ndarray,
+          gap_days: int = 2) -> list[tuple[pd.Timestamp, pd.Timestamp, list[float]]]:
+    """Runs of ``hit`` days (integers since the epoch) no more than ``gap_days`` apart: one alert
+    per spell of bad days, not one per day. Returns (first day, last day, values of the hit days).
+
+    >>> [(a.day, b.day, v) for a, b, v in _runs(np.array([0, 1, 2, 5, 9]), np.array([1, 1, 0, 1, 1], bool),
+    ...                                          np.array([.1, .2, .9, .3, .4]))]
+    [(1, 2, [0.1, 0.2]), (6, 6, [0.3]), (10, 10, [0.4])]
+    """
+    idx = np.flatnonzero(hit)
+    out: list[tuple[pd.Timestamp, pd.Timestamp, list[float]]] = []
+    start = 0
+    for k in range(1, idx.size + 1):
+        if k == idx.size or days[idx[k]] - days[idx[k - 1]] > gap_days:
+            run = idx[start:k]
+            out.append((pd.Timestamp(np.datetime64(int(days[run[0]]), "D"), tz="UTC"),
+                        pd.Timestamp(np.datetime64(int(days[run[-1]]), "D"), tz="UTC"),
+                        [float(v) for v in values[run]]))
+            start = k
+    return out
+
+
 def _health(animal: str, sub: pd.DataFrame, good: pd.DataFrame, p: AlertParams, now: pd.Timestamp) -> list[dict]:
     """Silence, falling fix success, rising HDOP, clock jumps of one collar."""
     out: list[dict[str, Any]] = []
@@ -319,33 +341,44 @@ def _health(animal: str, sub: pd.DataFrame, good: pd.DataFrame, p: AlertParams, 
                     "lon": lon0, "lat": lat0,
                     "evidence": f"no data for {gap / 3600:.0f} h = {gap / every_s:.0f} scheduled fixes (one per "
                                 f"{every_s / 60:.0f} min)"})
-    # fix success per whole UTC day (first and last days are partial), days as integers
+    # fix success per whole UTC day (first and last days are partial), days as integers; the
+    # schedule is the collar's own around that day (the median interval of the month around it:
+    # a collar switched from hourly to 4-hourly fixes is not failing)
     day_all = tn.astype("datetime64[D]").astype(np.int64)
     days = np.unique(day_all)[1:-1]
     if days.size >= 3:
+        gaps = np.diff(tn).astype("timedelta64[s]").astype(float)
+        per_day = pd.Series(gaps[gaps > 0]).groupby(day_all[1:][gaps > 0]).median()
+        full = pd.Series(np.nan, index=np.arange(days[0] - 15, days[-1] + 16))
+        full.loc[per_day.index.intersection(full.index)] = per_day
+        schedule = full.rolling(31, center=True, min_periods=1).median().reindex(days).fillna(every_s).to_numpy()
         day_good = np.sort(tg.astype("datetime64[D]").astype(np.int64))
         located = np.searchsorted(day_good, days, side="right") - np.searchsorted(day_good, days, side="left")
-        success = np.minimum(located / (86400.0 / every_s), 1.0)
+        success = np.minimum(located / (86400.0 / schedule), 1.0)
         base = float(np.median(success))
-        for d, v in zip(days[success < p.fix_success_drop * base], success[success < p.fix_success_drop * base],
-                        strict=True):
-            day0 = pd.Timestamp(np.datetime64(int(d), "D"), tz="UTC")
-            x, y = at(day0 + pd.Timedelta(days=1))
+        low = success < p.fix_success_drop * base
+        for d0, d1, vals in _runs(days, low, success):
+            x, y = at(d1 + pd.Timedelta(days=1))
+            n = len(vals)
+            what = (f"fix success {100 * vals[0]:.0f} % on {d0:%Y-%m-%d}" if n == 1 else
+                    f"fix success {100 * min(vals):.0f}–{100 * max(vals):.0f} % on {n} days from {d0:%Y-%m-%d} to "
+                    f"{d1:%Y-%m-%d}")
             out.append({"animal_id": animal, "kind": "fix_success", "severity": "warning",
-                        "time": day0 + pd.Timedelta(days=1), "since": day0, "lon": x, "lat": y,
-                        "evidence": f"fix success {100 * v:.0f} % on {day0:%Y-%m-%d} (this collar's median day "
-                                    f"{100 * base:.0f} %)"})
+                        "time": d1 + pd.Timedelta(days=1), "since": d0, "lon": x, "lat": y,
+                        "evidence": f"{what} (this collar's median day {100 * base:.0f} % of its schedule)"})
         if "hdop" in good.columns:
             hd = good["hdop"].to_numpy(dtype=float, na_value=np.nan)
             med = float(np.nanmedian(hd)) if np.isfinite(hd).any() else np.nan
             daily = pd.Series(hd).groupby(tg.astype("datetime64[D]").astype(np.int64)).median().reindex(days)
-            bad = daily[(daily > p.hdop_rise * med) & (daily > p.hdop_min)]
-            for d, v in bad.items():
-                day0 = pd.Timestamp(np.datetime64(int(d), "D"), tz="UTC")
-                x, y = at(day0 + pd.Timedelta(days=1))
+            bad = ((daily > p.hdop_rise * med) & (daily > p.hdop_min)).to_numpy()
+            for d0, d1, vals in _runs(days, bad, daily.to_numpy()):
+                x, y = at(d1 + pd.Timedelta(days=1))
+                what = (f"median HDOP {vals[0]:.1f} on {d0:%Y-%m-%d}" if len(vals) == 1 else
+                        f"daily median HDOP {min(vals):.1f}–{max(vals):.1f} on {len(vals)} days from {d0:%Y-%m-%d} "
+                        f"to {d1:%Y-%m-%d}")
                 out.append({"animal_id": animal, "kind": "hdop", "severity": "info",
-                            "time": day0 + pd.Timedelta(days=1), "since": day0, "lon": x, "lat": y,
-                            "evidence": f"median HDOP {v:.1f} on {day0:%Y-%m-%d} (this collar's median {med:.1f})"})
+                            "time": d1 + pd.Timedelta(days=1), "since": d0, "lon": x, "lat": y,
+                            "evidence": f"{what} (this collar's median {med:.1f})"})
     if "flag" in sub.columns:
         jumps = sub[sub["flag"].astype(str) == "clock_jump"]
         if len(jumps):
