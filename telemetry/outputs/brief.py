@@ -403,16 +403,21 @@ def write_brief_pdf(out: str | os.PathLike[str], blocks: list[Block], code: str)
     pdf.set_margins(15, 15, 15)
     pdf.set_auto_page_break(True, margin=15)
     regular, bold = _dejavu()
-    pdf.add_font("body", "", regular)
-    pdf.add_font("body", "B", bold)
     if cjk is not None:
-        pdf.add_font("cjk", "", cjk)
-        pdf.add_font("cjk", "B", cjk)
-        pdf.set_fallback_fonts(["cjk"])
+        # Chinese: the CJK font sets everything (its Latin, digits and symbols too). fpdf2 2.8
+        # loses the font of a paragraph that starts in the main font after one that ended in a
+        # fallback font ("No font in show": the first digits vanished), so no fallback here.
+        pdf.add_font("body", "", cjk)
+        pdf.add_font("body", "B", cjk)
+    else:
+        pdf.add_font("body", "", regular)
+        pdf.add_font("body", "B", bold)
     title = next((b[1] for b in blocks if b[0] == "h1"), "")
     pdf.set_title(title)
     pdf.set_lang(code)
     pdf.add_page()
+    # Chinese has no spaces between words: lines break between characters
+    wrap = "CHAR" if code == "zh" else "WORD"
     sections = 0
     styles = {"h1": (15, "B", (0, 0, 0)), "h2": (13, "B", (0, 0, 0)), "h3": (11, "B", (0, 0, 0)),
               "p": (10, "", (34, 34, 34)), "note": (8.5, "", (85, 85, 85)), "warn": (10, "B", (170, 0, 0))}
@@ -428,7 +433,7 @@ def write_brief_pdf(out: str | os.PathLike[str], blocks: list[Block], code: str)
             pdf.image(io.BytesIO(block[1]), w=pdf.epw)
             pdf.set_font("body", "", 8.5)
             pdf.set_text_color(85, 85, 85)
-            pdf.multi_cell(0, 4.5, block[2], align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 4.5, block[2], align="L", new_x="LMARGIN", new_y="NEXT", wrapmode=wrap)
             pdf.ln(1)
         elif kind == "table":
             header, rows, numeric = block[1], block[2], block[3]
@@ -448,7 +453,7 @@ def write_brief_pdf(out: str | os.PathLike[str], blocks: list[Block], code: str)
             pdf.set_text_color(*colour)
             if kind in ("h2", "h3"):
                 pdf.ln(2)
-            pdf.multi_cell(0, size * 0.5, block[1], align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, size * 0.5, block[1], align="L", new_x="LMARGIN", new_y="NEXT", wrapmode=wrap)
             pdf.ln(1)
     path = Path(out)
     data = bytes(pdf.output())
