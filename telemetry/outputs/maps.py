@@ -841,6 +841,15 @@ def _add_countries(m: folium.Map, bbox: tuple[float, float, float, float], crs: 
     countries, borders = _countries_near(bbox)
     tips = [page.every(lambda t, c=c, n=n: t.country(c, n))
             for c, n in zip(_text(countries["iso_a3"]), _text(countries["name"]), strict=True)]
+    # names on the map itself (not only on hover), in the page's language and switched with it; at
+    # 0.1° (a grid corner: no label can point at an animal)
+    # placed inside the part of each country the page opens on (the data's box), else anywhere in it
+    inside = shapely.intersection(countries.geometry.values, shapely.box(*bbox))
+    spots = shapely.point_on_surface(np.where(shapely.is_empty(inside), countries.geometry.values, inside))
+    labels = [[round(float(shapely.get_y(pt)), 1), round(float(shapely.get_x(pt)), 1),
+               page.text(lambda t, c=c, n=n: t.country(c, n))]
+              for pt, c, n in zip(spots, _text(countries["iso_a3"]), _text(countries["name"]), strict=True)
+              if not pt.is_empty]
     m.add_child(_DataLayer(page.t.gettext(LAYER_NAMES["base"]), "geo", {
         "role": "geography",  # public geography, not data (tests/test_public_map.py reads the roles)
         "base": {"color": "#9a9a9a", "weight": 1, "fillOpacity": 1.0},
@@ -848,7 +857,7 @@ def _add_countries(m: folium.Map, bbox: tuple[float, float, float, float], crs: 
         # NE 1:10m borders are good to ~500 m: a 300 m tolerance loses nothing real
         "features": _features(simplify_deg(countries.geometry.values, crs, 300.0),
                               [{"fillColor": _COUNTRY_FILLS[i % len(_COUNTRY_FILLS)]} for i in range(len(countries))],
-                              tips=tips)}, overlay=False))
+                              tips=tips), "labels": labels}, overlay=False))
     return borders
 
 
@@ -1122,6 +1131,9 @@ _RUNTIME_CSS = r"""
 .leaflet-control-layers-list label { margin: 0; }
 .tm-legend .tm-title { font-weight: bold; margin-bottom: 2px; }
 .tm-legend .tm-note { color: #555; font-style: italic; max-width: 300px; }
+.leaflet-tooltip.tm-label { background: transparent; border: none; box-shadow: none; color: #666;
+  font: 600 12px sans-serif; text-shadow: 0 0 3px #fff, 0 0 3px #fff; }
+.leaflet-tooltip.tm-label:before { display: none; }
 .tm-internal, .tm-banner .tm-internal { color: #b00020; font-weight: bold; }
 .tm-public { color: #1b5e20; font-weight: bold; }
 .tm-counts { border-collapse: collapse; margin: 2px 0 4px; }
@@ -1202,6 +1214,11 @@ window.TelemetryMap = (function () {
             return esc(t[c] || t.en); }; })(f.t), {sticky: true});
         } else if (f.t) lyr.bindTooltip(esc(f.t), {sticky: true});
         group.addLayer(lyr);
+      });
+      // permanent labels [lat, lon, html] (country names; the html is ours, already escaped)
+      (spec.labels || []).forEach(function (l) {
+        group.addLayer(L.tooltip({permanent: true, direction: 'center', className: 'tm-label', interactive: false})
+          .setLatLng([l[0], l[1]]).setContent(l[2]));
       });
       return group;
     },
@@ -1290,6 +1307,13 @@ window.TelemetryMap = (function () {
   }
 
   function legend(map, html, bannerHtml) {
+    // a layer shown again (countries' labels) renders its text in the page's first language:
+    // put it back in the chosen one (once per burst of additions)
+    var again = null;
+    map.on('layeradd', function () {
+      if (again || !window.TelemetryLang) return;
+      again = setTimeout(function () { again = null; window.TelemetryLang.apply(); }, 0);
+    });
     var c = L.control({position: 'bottomleft'});
     c.onAdd = function () {
       var d = L.DomUtil.create('div', 'tm-legend');
