@@ -75,19 +75,23 @@ def alerts(tracks: pd.DataFrame, params: AlertParams | None = None, *, since: An
     tracks = tracks.copy(deep=False)
     tracks.attrs = {}  # (pandas deep-copies attrs on every selection; none are needed here)
     t_all = pd.to_datetime(tracks["time"], utc=True)
-    now_t = pd.Timestamp(now, tz="UTC") if now is not None and pd.Timestamp(now).tzinfo is None else (
-        pd.Timestamp(now) if now is not None else t_all.max())
-    since_t = None if since is None else (pd.Timestamp(since, tz="UTC") if pd.Timestamp(since).tzinfo is None
-                                          else pd.Timestamp(since))
+    now_t = t_all.max() if now is None else _utc(now)
+    since_t = None if since is None else _utc(since)
     ok = usable_mask(tracks)
+    # every animal's clusters (200 m / 24 h rule) in one pass: kill sites, and each animal's own
+    # longest earlier stay for the mortality threshold
+    from telemetry.trajectory.segment import cluster_table
+
+    stays = cluster_table(tracks[ok]) if "cluster_id" in tracks.columns else None
     for animal, idx in tracks.groupby(tracks["animal_id"].astype(str), sort=True, observed=True).indices.items():
         sub = tracks.iloc[idx]
         good = sub[ok[idx]].sort_values("time", kind="stable")
+        mine = stays[stays["animal_id"].astype(str) == animal] if stays is not None else None
         rows += _health(animal, sub, good, p, now_t)
         if len(good) >= 3:
-            stay = _mortality(animal, good, p)
+            stay = _mortality(animal, good, p, mine)
             rows += stay
-            rows += _kill_sites(animal, good, stay, p)
+            rows += _kill_sites(animal, mine, stay, p)
             rows += _border_approach(animal, good, p)
     if crossings is None and since_t is not None:
         # only crossings that can be new: the fixes from a few days before `since` (the bracket
@@ -100,6 +104,16 @@ def alerts(tracks: pd.DataFrame, params: AlertParams | None = None, *, since: An
     if since_t is not None and len(out):
         out = out[out["time"] >= since_t].reset_index(drop=True)
     return out
+
+
+def _utc(value: Any) -> pd.Timestamp:
+    """A time given by the user (naive = UTC) as a UTC timestamp.
+
+    >>> _utc("2024-05-01T06:00"), _utc(pd.Timestamp("2024-05-01 08:00", tz="Europe/Berlin"))
+    (Timestamp('2024-05-01 06:00:00+0000', tz='UTC'), Timestamp('2024-05-01 06:00:00+0000', tz='UTC'))
+    """
+    t = pd.Timestamp(value)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -115,9 +129,9 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return out
 
 
-def _times(df: pd.DataFrame) -> np.ndarray:
-    """The ``time`` column as UTC datetime64[ns] (numpy compares and searches these directly)."""
-    return pd.to_datetime(df["time"], utc=True).dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
+def _times(df: pd.DataFrame, column: str = "time") -> np.ndarray:
+    """A time column as UTC datetime64[ns] (numpy compares and searches these directly)."""
+    return pd.to_datetime(df[column], utc=True).dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
 
 
 def _positions(good: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -169,7 +183,8 @@ def _trailing_run(x: np.ndarray, y: np.ndarray, sigma: np.ndarray, p: AlertParam
     return start, cx, cy, r
 
 
-def _mortality(animal: str, good: pd.DataFrame, p: AlertParams) -> list[dict[str, Any]]:
+def _mortality(animal: str, good: pd.DataFrame, p: AlertParams,
+               stays: pd.DataFrame | None) -> list[dict[str, Any]]:
     t = _times(good)
     lon, lat = good["lon"].to_numpy(dtype=float), good["lat"].to_numpy(dtype=float)
     crs = local_crs(lon[-50:], lat[-50:])
@@ -180,12 +195,11 @@ def _mortality(animal: str, good: pd.DataFrame, p: AlertParams) -> list[dict[str
         return []
     limit = p.max_stay_days
     own = 0.0
-    if "cluster_id" in good.columns:
-        cid = good["cluster_id"].to_numpy(dtype=float, na_value=np.nan)
-        earlier = np.isfinite(cid) & (np.arange(len(good)) < start)
-        if earlier.any():
-            tt = pd.Series(t[earlier]).groupby(cid[earlier])
-            own = float(((tt.max() - tt.min()) / pd.Timedelta(days=1)).max())
+    if stays is not None and len(stays):
+        # the animal's own longest stay that ended before this one began
+        before = stays[_times(stays, "last_time") < t[start]]
+        if len(before):
+            own = float(before["duration_h"].max()) / 24.0
             limit = max(limit, 1.25 * own)
     if days < limit:
         return []
@@ -198,28 +212,19 @@ def _mortality(animal: str, good: pd.DataFrame, p: AlertParams) -> list[dict[str
                             else ", species profile") + "): dead animal or dropped collar, stopped at the 'since' time"}]
 
 
-def _kill_sites(animal: str, good: pd.DataFrame, stay: list[dict[str, Any]], p: AlertParams) -> list[dict[str, Any]]:
-    """The animal's clusters (200 m / 24 h rule) lasting ``kill_min_h`` or more, as field-visit
-    information, except a mortality site."""
-    if "cluster_id" not in good.columns:
+def _kill_sites(animal: str, stays: pd.DataFrame | None, stay: list[dict[str, Any]],
+                p: AlertParams) -> list[dict[str, Any]]:
+    """The animal's clusters (:func:`telemetry.trajectory.segment.cluster_table`) lasting
+    ``kill_min_h`` or more, as field-visit information, except a mortality site."""
+    if stays is None or not len(stays):
         return []
-    cid = good["cluster_id"].to_numpy(dtype=float, na_value=np.nan)
-    if not np.isfinite(cid).any():
-        return []
-    keep = np.isfinite(cid)
-    tab = pd.DataFrame({"c": cid[keep], "t": _times(good)[keep], "lon": good["lon"].to_numpy(dtype=float)[keep],
-                        "lat": good["lat"].to_numpy(dtype=float)[keep]})
-    per = tab.groupby("c", sort=True).agg(first=("t", "min"), last=("t", "max"), n=("t", "size"),
-                                          lon=("lon", "median"), lat=("lat", "median"))
-    per["hours"] = (per["last"] - per["first"]) / pd.Timedelta(hours=1)
-    per = per[per["hours"] >= p.kill_min_h]
+    per = stays[stays["duration_h"] >= p.kill_min_h]
     if stay:  # the carcass: already a mortality alert
-        dead = pd.Timestamp(stay[0]["since"])
-        per = per[per["last"] < (dead.tz_convert(None) if dead.tzinfo is not None else dead)]
-    return [{"animal_id": animal, "kind": "kill_site", "severity": "info", "time": r.last, "since": r.first,
-             "lon": float(r.lon), "lat": float(r.lat),
-             "evidence": f"cluster {int(c)}: {int(r.n)} fixes within 200 m over {r.hours:.0f} h (a kill, den, nest "
-                         "or roost: worth a field visit)"} for c, r in zip(per.index, per.itertuples(index=False), strict=True)]
+        per = per[per["last_time"] < _utc(stay[0]["since"])]
+    return [{"animal_id": animal, "kind": "kill_site", "severity": "info", "time": r.last_time,
+             "since": r.first_time, "lon": float(r.lon), "lat": float(r.lat),
+             "evidence": f"cluster {int(r.cluster_id)}: {int(r.n_fixes)} fixes within 200 m over {r.duration_h:.0f} h "
+                         "(a kill, den, nest or roost: worth a field visit)"} for r in per.itertuples(index=False)]
 
 
 def _border_approach(animal: str, good: pd.DataFrame, p: AlertParams) -> list[dict[str, Any]]:
@@ -310,6 +315,21 @@ def _runs(days: np.ndarray, hit: np.ndarray, values: np.ndarray,
     return out
 
 
+def _spells(animal: str, kind: str, severity: str, days: np.ndarray, bad: np.ndarray, values: np.ndarray,
+            label: str, fmt: Any, unit: str, at: Any, baseline: str) -> list[dict[str, Any]]:
+    """One alert per spell of bad days (:func:`_runs`), placed where the collar was at its end:
+    "``label`` 4–21 ``unit`` on 7 days from … to … (``baseline``)"; ``fmt`` writes one value."""
+    out = []
+    for d0, d1, vals in _runs(days, bad, values):
+        lon, lat = at(d1 + pd.Timedelta(days=1))
+        what = (f"{label} {fmt(vals[0])}{unit} on {d0:%Y-%m-%d}" if len(vals) == 1 else
+                f"{label} {fmt(min(vals))}–{fmt(max(vals))}{unit} on {len(vals)} days from {d0:%Y-%m-%d} to "
+                f"{d1:%Y-%m-%d}")
+        out.append({"animal_id": animal, "kind": kind, "severity": severity, "time": d1 + pd.Timedelta(days=1),
+                    "since": d0, "lon": lon, "lat": lat, "evidence": f"{what} ({baseline})"})
+    return out
+
+
 def _health(animal: str, sub: pd.DataFrame, good: pd.DataFrame, p: AlertParams, now: pd.Timestamp) -> list[dict]:
     """Silence, falling fix success, rising HDOP, clock jumps of one collar."""
     out: list[dict[str, Any]] = []
@@ -317,11 +337,10 @@ def _health(animal: str, sub: pd.DataFrame, good: pd.DataFrame, p: AlertParams, 
     tn = np.sort(tn[~np.isnat(tn)])  # datetime64 (UTC): numpy, not Timestamps, for speed
     if tn.size < 3:
         return out
-    dt = np.diff(tn).astype("timedelta64[s]").astype(float)
-    dt = dt[dt > 0]
-    if not dt.size:
+    gaps = np.diff(tn).astype("timedelta64[s]").astype(float)
+    if not (gaps > 0).any():
         return out
-    every_s = float(np.median(dt))
+    every_s = float(np.median(gaps[gaps > 0]))
     last = pd.Timestamp(tn[-1], tz="UTC")
     lon_g, lat_g = good["lon"].to_numpy(dtype=float), good["lat"].to_numpy(dtype=float)
     lon0 = float(lon_g[-1]) if len(good) else np.nan
@@ -347,7 +366,6 @@ def _health(animal: str, sub: pd.DataFrame, good: pd.DataFrame, p: AlertParams, 
     day_all = tn.astype("datetime64[D]").astype(np.int64)
     days = np.unique(day_all)[1:-1]
     if days.size >= 3:
-        gaps = np.diff(tn).astype("timedelta64[s]").astype(float)
         per_day = pd.Series(gaps[gaps > 0]).groupby(day_all[1:][gaps > 0]).median()
         full = pd.Series(np.nan, index=np.arange(days[0] - 15, days[-1] + 16))
         full.loc[per_day.index.intersection(full.index)] = per_day
@@ -356,29 +374,16 @@ def _health(animal: str, sub: pd.DataFrame, good: pd.DataFrame, p: AlertParams, 
         located = np.searchsorted(day_good, days, side="right") - np.searchsorted(day_good, days, side="left")
         success = np.minimum(located / (86400.0 / schedule), 1.0)
         base = float(np.median(success))
-        low = success < p.fix_success_drop * base
-        for d0, d1, vals in _runs(days, low, success):
-            x, y = at(d1 + pd.Timedelta(days=1))
-            n = len(vals)
-            what = (f"fix success {100 * vals[0]:.0f} % on {d0:%Y-%m-%d}" if n == 1 else
-                    f"fix success {100 * min(vals):.0f}–{100 * max(vals):.0f} % on {n} days from {d0:%Y-%m-%d} to "
-                    f"{d1:%Y-%m-%d}")
-            out.append({"animal_id": animal, "kind": "fix_success", "severity": "warning",
-                        "time": d1 + pd.Timedelta(days=1), "since": d0, "lon": x, "lat": y,
-                        "evidence": f"{what} (this collar's median day {100 * base:.0f} % of its schedule)"})
+        out += _spells(animal, "fix_success", "warning", days, success < p.fix_success_drop * base, success,
+                       "fix success", lambda v: f"{100 * v:.0f}", " %", at,
+                       f"this collar's median day {100 * base:.0f} % of its schedule")
         if "hdop" in good.columns:
             hd = good["hdop"].to_numpy(dtype=float, na_value=np.nan)
             med = float(np.nanmedian(hd)) if np.isfinite(hd).any() else np.nan
             daily = pd.Series(hd).groupby(tg.astype("datetime64[D]").astype(np.int64)).median().reindex(days)
-            bad = ((daily > p.hdop_rise * med) & (daily > p.hdop_min)).to_numpy()
-            for d0, d1, vals in _runs(days, bad, daily.to_numpy()):
-                x, y = at(d1 + pd.Timedelta(days=1))
-                what = (f"median HDOP {vals[0]:.1f} on {d0:%Y-%m-%d}" if len(vals) == 1 else
-                        f"daily median HDOP {min(vals):.1f}–{max(vals):.1f} on {len(vals)} days from {d0:%Y-%m-%d} "
-                        f"to {d1:%Y-%m-%d}")
-                out.append({"animal_id": animal, "kind": "hdop", "severity": "info",
-                            "time": d1 + pd.Timedelta(days=1), "since": d0, "lon": x, "lat": y,
-                            "evidence": f"{what} (this collar's median {med:.1f})"})
+            out += _spells(animal, "hdop", "info", days,
+                           ((daily > p.hdop_rise * med) & (daily > p.hdop_min)).to_numpy(), daily.to_numpy(),
+                           "median HDOP", lambda v: f"{v:.1f}", "", at, f"this collar's median {med:.1f}")
     if "flag" in sub.columns:
         jumps = sub[sub["flag"].astype(str) == "clock_jump"]
         if len(jumps):

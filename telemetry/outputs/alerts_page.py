@@ -79,8 +79,12 @@ def write_alerts_page(out: str | os.PathLike[str], table: pd.DataFrame, tracks: 
         parts.append("<p>No alerts.</p>")
     counts = table["severity"].value_counts()
     parts.append("<p>" + ", ".join(f"{int(counts.get(s, 0))} {s}" for s in ("critical", "warning", "info")) + "</p>")
+    # each animal's rows found once, not once per alert
+    rows_of = (tracks.groupby(tracks["animal_id"].astype(str), observed=True).indices
+               if tracks is not None and len(tracks) else {})
     for k, r in enumerate(table.itertuples(index=False)):
-        png = _alert_map(r, tracks) if k < max_maps else None
+        own = tracks.iloc[rows_of[str(r.animal_id)]] if str(r.animal_id) in rows_of else None
+        png = _alert_map(r, own) if k < max_maps else None
         img = f'<img alt="map" width="300" src="data:image/png;base64,{png}">' if png else ""
         where = f"{r.lat:.5f}°N {r.lon:.5f}°E" if pd.notna(r.lat) and pd.notna(r.lon) else "no position"
         parts.append(f'<div class="alert {e(r.severity)}">{img}<div><strong>{e(r.severity.upper())}: {e(r.kind)}'
@@ -93,8 +97,8 @@ def write_alerts_page(out: str | os.PathLike[str], table: pd.DataFrame, tracks: 
     return path
 
 
-def _alert_map(r: Any, tracks: pd.DataFrame | None) -> str | None:
-    """A small map around one alert: the animal's fixes of the 3 days before it and the place."""
+def _alert_map(r: Any, sub: pd.DataFrame | None) -> str | None:
+    """A small map around one alert: the animal's fixes (``sub``) of the 3 days before it and the place."""
     if pd.isna(r.lon) or pd.isna(r.lat):
         return None
     import matplotlib as mpl
@@ -103,8 +107,7 @@ def _alert_map(r: Any, tracks: pd.DataFrame | None) -> str | None:
     with mpl.rc_context({"font.size": 7}):
         fig = Figure(figsize=(3.0, 2.6), dpi=100)
         ax = fig.add_subplot()
-        if tracks is not None and len(tracks):
-            sub = tracks[(tracks["animal_id"].astype(str) == str(r.animal_id))]
+        if sub is not None and len(sub):
             t = pd.to_datetime(sub["time"], utc=True)
             near = sub[(t <= r.time) & (t >= r.time - pd.Timedelta(days=3))]
             ax.plot(near["lon"].to_numpy(dtype=float), near["lat"].to_numpy(dtype=float), ".-", color="#888",

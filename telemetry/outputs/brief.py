@@ -96,15 +96,17 @@ def write_brief(out: str | os.PathLike[str], crossings: pd.DataFrame | None, pub
     names = names if names is not None else _country_names()
     cx = _certain(crossings, min_confidence)
     n_collared = int(tracks["animal_id"].nunique()) if tracks is not None and len(tracks) else None
+    # per border, once for all languages: its crossings, its published hotspots, its map
     sections = []
-    if cx is not None and not cx.empty:
-        col_from, col_to = endpoint_columns(cx)
+    col_from, col_to = endpoint_columns(cx) if cx is not None and not cx.empty else ("", "")
+    if col_from:
         pair = crossing_events(cx)["border"].to_numpy()  # the border keys of the public counts
         for key in sorted(set(pair)):
             za, zb = key.split("–")
-            sections.append((key, za, zb, cx[pair == key], _border_png(za, zb, public, _hotspots_of(public, za, zb))))
-    every = {t.code: _blocks(t, meta, sections, col_from if sections else "", col_to if sections else "", public,
-                             time_on_sides, n_collared, names, min_confidence) for t in page.langs}
+            hs = _hotspots_of(public, za, zb)
+            sections.append((key, za, zb, cx[pair == key], hs, _border_png(za, zb, public, hs)))
+    every = {t.code: _blocks(t, meta, sections, col_from, col_to, time_on_sides, n_collared, names, min_confidence)
+             for t in page.langs}
     text = _html(page, every)
     path = Path(out)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
@@ -117,8 +119,8 @@ def write_brief(out: str | os.PathLike[str], crossings: pd.DataFrame | None, pub
 
 
 def _blocks(t: Lang, meta: dict[str, Any], sections: list[tuple], col_from: str, col_to: str,
-            public: dict[str, Any], time_on_sides: pd.DataFrame | None, n_collared: int | None,
-            names: dict[str, str], min_confidence: float) -> list[Block]:
+            time_on_sides: pd.DataFrame | None, n_collared: int | None, names: dict[str, str],
+            min_confidence: float) -> list[Block]:
     """The brief in language ``t`` as blocks (see :data:`Block`)."""
     _ = t.gettext
     gen = meta.get("generalisation") or {}
@@ -130,9 +132,8 @@ def _blocks(t: Lang, meta: dict[str, Any], sections: list[tuple], col_from: str,
     out.append(("note", generalisation_text(t, gen, min_confidence)))
     if not sections:
         out.append(("p", _("No animal crossed a border in these data.")))
-    for key, za, zb, sub, png in sections:
-        out += _section(t, key, za, zb, sub, col_from, col_to, _hotspots_of(public, za, zb), png, time_on_sides,
-                        n_collared, names)
+    for key, za, zb, sub, hs, png in sections:
+        out += _section(t, key, za, zb, sub, col_from, col_to, hs, png, time_on_sides, n_collared, names)
     return out
 
 

@@ -258,7 +258,7 @@ class Page:
 
     def html(self, build: Callable[[Lang], str], tag: str = "span", attrs: str = "") -> str:
         """Element ``tag`` holding ``build(lang)`` for the default, all languages in ``data-tr``."""
-        every = {t.code: build(t) for t in self.langs}
+        every = self.every(build)
         if len(set(every.values())) == 1:  # nothing to translate (a number, a code)
             return f"<{tag}{attrs}>{every[self.default]}</{tag}>"
         data = html.escape(json.dumps(every, ensure_ascii=False), quote=True)
