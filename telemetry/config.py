@@ -391,12 +391,41 @@ class HomeRangeParams:
         Grid cells along the longer side of the KDE grid.
     kde_bandwidth_factor : float
         Multiplier of the reference bandwidth ``h_ref``.
+    akde : bool
+        Also fit continuous-time movement models and autocorrelated KDE ranges
+        (:mod:`telemetry.trajectory.ranges`).
+    akde_levels_pct : tuple of float
+        AKDE isopleth levels (% of the utilisation distribution).
+    akde_grid_cells : int
+        AKDE grid cells along the longer side of the range (in its whitened coordinates).
+    ci_level_pct : float
+        Confidence level (%) of the areas', time scales' and speeds' intervals.
+    akde_bootstrap : int
+        Tracks simulated from each fitted model to measure the kernel estimate's lumpiness
+        (:func:`telemetry.trajectory.akde.lumpiness`; 0: no correction).
+    ctmm_models : tuple of str
+        Candidate movement models (``iid``, ``bm``, ``ou``, ``ouf``), selected by AICc.
+    ctmm_min_fixes : int
+        Fewest usable fixes of a period to fit models to.
+    period_min_days : float
+        Shortest resident period (days) when a track is cut at relocations/migrations.
+    period_split_share : float
+        Share (0-1) of a segment's spread of daily centroids a cut must remove.
     """
 
     mcp_levels_pct: tuple[float, ...] = (95.0, 100.0)
     kde_levels_pct: tuple[float, ...] = (50.0, 95.0)
     kde_grid_cells: int = 256
     kde_bandwidth_factor: float = 1.0
+    akde: bool = True
+    akde_levels_pct: tuple[float, ...] = (50.0, 95.0)
+    akde_grid_cells: int = 256
+    ci_level_pct: float = 95.0
+    akde_bootstrap: int = 16
+    ctmm_models: tuple[str, ...] = ("iid", "bm", "ou", "ouf")
+    ctmm_min_fixes: int = 20
+    period_min_days: float = 14.0
+    period_split_share: float = 0.5
 
 
 @dataclass(frozen=True)

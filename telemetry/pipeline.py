@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -81,6 +81,8 @@ def process(
         ``"dask"`` or a :class:`~telemetry.engine.DaskEngine` on a Dask cluster, one task
         per partition of whole animals (a GeoParquet dataset given as ``data`` is then
         read by the workers, each its own animals). The result is identical.
+    zones : path or GeoDataFrame, optional
+        Protected areas (or any polygons) for the range shares; ``zone_field`` names them.
     error_model : ErrorModel, optional
         A calibration of the collars' location error (``telemetry calibrate``); classes it
         lacks are estimated from the tracks.
@@ -339,6 +341,8 @@ class Products:
     hotspots: pd.DataFrame
     corridors: pd.DataFrame | None
     home_ranges: pd.DataFrame
+    ranges: Any = None
+    """:class:`telemetry.trajectory.ranges.Ranges` (movement models, AKDE, speeds), or None."""
 
 
 def analyse(
@@ -361,7 +365,6 @@ def analyse(
     from telemetry.corridor.corridors import corridors as find_corridors
     from telemetry.corridor.crossings import crossings
     from telemetry.corridor.hotspots import hotspots
-    from telemetry.trajectory.homerange import home_ranges
 
     announce = step or (lambda name: None)
     cfg = config if config is not None else config_of(tracks)
@@ -371,7 +374,7 @@ def analyse(
     # home ranges need only the tracks: a thread computes them beside the crossings, which
     # use one core, and the corridors; "home ranges" is then the wait for it
     with ThreadPoolExecutor(max_workers=1) as pool:
-        hr = pool.submit(home_ranges, tracks, cfg.homerange)
+        hr = pool.submit(_home_ranges_part, tracks, cfg.homerange)
         announce("crossings")
         cx = crossings(tracks, **dataclasses.asdict(cfg.crossings))
         announce("hotspots")
@@ -381,7 +384,8 @@ def analyse(
             announce("corridors")
             co = find_corridors(tracks, hs, params=cfg.corridors)
         announce("home ranges")
-        return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=hr.result())
+        ranges_hr, ranges = hr.result()
+        return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=ranges_hr, ranges=ranges)
 
 
 def config_of(tracks: pd.DataFrame) -> Config:
@@ -399,11 +403,14 @@ def config_of(tracks: pd.DataFrame) -> Config:
             return Config()
 
 
-def _home_ranges_part(tracks: pd.DataFrame, params: HomeRangeParams) -> pd.DataFrame:
-    """Home ranges of one partition of whole animals (runs on a worker)."""
+def _home_ranges_part(tracks: pd.DataFrame, params: HomeRangeParams) -> tuple[pd.DataFrame, Any]:
+    """Home ranges (MCP, KDE and, with ``params.akde``, AKDE rows) and the movement-model
+    ranges of a set of whole animals (runs on a worker)."""
     from telemetry.trajectory.homerange import home_ranges
+    from telemetry.trajectory.ranges import movement_ranges, with_akde
 
-    return home_ranges(tracks, params)
+    ranges = movement_ranges(tracks, params) if params.akde else None
+    return with_akde(home_ranges(tracks, params), ranges), ranges
 
 
 def _analyse_distributed(tracks: pd.DataFrame, engine: Engine, cfg: Config, *, corridors: bool,
@@ -432,8 +439,12 @@ def _analyse_distributed(tracks: pd.DataFrame, engine: Engine, cfg: Config, *, c
         announce("corridors")
         co = _corridors_distributed(tracks, hs, engine, cfg.corridors)
     announce("home ranges")
-    hr = _gather_rows(engine.gather(hr_futures), codes_of="animal_id")
-    return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=hr)
+    from telemetry.trajectory.ranges import merge_ranges
+
+    gathered = engine.gather(hr_futures)
+    hr = _gather_rows([g[0] for g in gathered], codes_of="animal_id")
+    ranges = merge_ranges([g[1] for g in gathered]) if cfg.homerange.akde else None
+    return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=hr, ranges=ranges)
 
 
 def _gather_rows(parts: list[pd.DataFrame], *, by: list[str] | None = None, codes_of: str | None = None
@@ -556,6 +567,8 @@ def run(
     grid_deg: float | None = None,
     engine: str | Engine | None = None,
     error_model: ErrorModel | None = None,
+    zones: Any = None,
+    zone_field: str | None = None,
 ) -> RunResult:
     """The whole job: read → clean → segment → smooth → metrics → states → crossings →
     hotspots → corridors → home ranges → map → exports.
@@ -575,6 +588,10 @@ def run(
         - ``internal.gpkg``, ``tracks.parquet``: exact layers for the field team (every fix
           with its flag and metrics in the GeoParquet file; lines per animal and segment,
           crossings, hotspots, corridors, home ranges and clusters in the GeoPackage);
+        - ``ranges.csv`` (movement model, AKDE 50/95 % areas with CIs beside MCP/KDE, mean
+          speed and daily distance with CIs, per animal and resident period),
+          ``speeds_daily.csv`` and ``range_share.csv`` (each country's — and each ``zones``
+          area's — share of every range, with CIs; ``zone_sizes.csv`` with ``zones``);
         - ``crossings_by_month.csv``, ``track_summary.csv``, ``flag_summary.csv``,
           ``quality.json``, ``charts/*.png`` and ``index.html`` linking everything;
         - ``manifest.json``: tool version, parameters, inputs and outputs with sizes and
@@ -606,12 +623,17 @@ def run(
     cfg = _resolve_config(config, species, overrides)
     if grid_deg is not None:
         cfg = cfg.with_values({"public": {"grid_deg": grid_deg}})
+    zone_layer = None
+    if zones is not None:
+        from telemetry.corridor.zones import load_zones
+
+        zone_layer = load_zones(zones, zone_field)
     paths = [Path(p) for p in inputs] if inputs else (default_inputs() if fixes is None else [])
     if fixes is None:
         announce("read")
         fixes = read(paths)
     with staged_folder(final) as out:
-        result = _run_into(out, fixes, cfg, announce, engine, error_model)
+        result = _run_into(out, fixes, cfg, announce, engine, error_model, zone_layer)
         write_manifest(out, inputs=paths, parameters=result.tracks.attrs.get("parameters"),
                        extra={"skipped_files": _skipped_files(result.tracks)})
     result.outputs = [final / Path(p).relative_to(out) for p in result.outputs]
@@ -634,7 +656,7 @@ def _skipped_files(tracks: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[str], object],
-              engine: str | Engine | None, error_model: ErrorModel | None) -> RunResult:
+              engine: str | Engine | None, error_model: ErrorModel | None, zones: Any = None) -> RunResult:
     """:func:`run` after reading, writing into the (staging) folder ``out``."""
     from telemetry.io.atomic import frozen_heap
     from telemetry.io.points import write_tracks
@@ -672,8 +694,27 @@ def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[s
         with frozen_heap():  # (see there: full garbage collections cost ~0.5 s of the exports per 1M fixes)
             summary = track_summary(tracks)
             written += _write_exports(out, tracks, products, quality, summary, cfg, tracks_written=tracks_file,
-                                      public_from=public_from)
+                                      public_from=public_from, range_tables=range_tables(products.ranges, cfg, zones))
     return RunResult(tracks=tracks, summary=summary, quality=quality, outputs=written, products=products)
+
+
+def range_tables(ranges: Any, cfg: Config, zones: Any = None) -> dict[str, pd.DataFrame]:
+    """The CSV tables of the movement-model ranges: ``ranges.csv``, ``speeds_daily.csv``,
+    ``range_share.csv`` (countries, then ``zones``) and, with ``zones``, ``zone_sizes.csv``;
+    empty without ranges (``homerange.akde`` off)."""
+    if ranges is None:
+        return {}
+    from telemetry.corridor.range_share import range_shares, zone_sizes
+    from telemetry.corridor.zones import load_zones
+
+    ci = cfg.homerange.ci_level_pct
+    shares = [range_shares(ranges, load_zones(None), kind="country", ci_level_pct=ci)]
+    out = {"ranges.csv": ranges.table, "speeds_daily.csv": ranges.daily}
+    if zones is not None:
+        shares.append(range_shares(ranges, zones, kind="zone", ci_level_pct=ci))
+        out["zone_sizes.csv"] = zone_sizes(zones, ranges.table)
+    out["range_share.csv"] = pd.concat(shares, ignore_index=True)
+    return out
 
 
 def public_source(tracks: pd.DataFrame, products: Products, cfg: Config, *, corridors: bool = True,
@@ -701,7 +742,8 @@ def embargoed(tracks: pd.DataFrame, months: int) -> pd.DataFrame:
 
 def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality: dict, summary: pd.DataFrame,
                    cfg: Config, *, tracks_written: Future[None],
-                   public_from: tuple[pd.DataFrame, tuple] | None = None) -> list[Path]:
+                   public_from: tuple[pd.DataFrame, tuple] | None = None,
+                   range_tables: dict[str, pd.DataFrame] | None = None) -> list[Path]:
     """The files of :func:`run` after the map, into ``out``; returns them in listing order.
 
     ``summary`` is :func:`track_summary` of ``tracks`` (written as ``track_summary.csv``
@@ -729,7 +771,7 @@ def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality:
         out, tracks, products.crossings, products.hotspots, products.corridors, products.home_ranges, quality,
         tracks.attrs.get("parameters"), grid_deg=cfg.public.grid_deg, licence=cfg.public.licence,
         charts=cfg.charts, public=cfg.public, public_from=public_from, fix_points=False, summary=summary,
-        lang=cfg.pages.lang,
+        lang=cfg.pages.lang, tables=range_tables,
         steps_from_metrics=True,  # the tracks of process(), unchanged
         background=[tracks_written.result])
 

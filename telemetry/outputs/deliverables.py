@@ -41,7 +41,7 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
                        background: Sequence[Callable[[], object]] = (),
                        charts: ChartParams | None = None, public: PublicParams | None = None,
                        public_from: tuple[pd.DataFrame, Sequence[Any]] | None = None,
-                       lang: str = "en") -> list[Path]:
+                       lang: str = "en", tables: dict[str, pd.DataFrame] | None = None) -> list[Path]:
     """Write the products of a run into ``out_dir``; every layer argument is optional.
 
     Files (skipped when nothing feeds them)::
@@ -98,6 +98,10 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
     lang : str
         Language the pages open in and of ``brief.pdf`` (every page carries all of
         :data:`telemetry.outputs.i18n.LANGS` and switches in the page).
+    tables : dict, optional
+        Further CSV tables, ``{file name: DataFrame}`` (the movement-model ranges of
+        :func:`telemetry.pipeline.range_tables`), written beside the others and listed in
+        ``index.html``.
 
     Returns
     -------
@@ -109,7 +113,7 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
                                    grid_deg=grid_deg, generated=generated, licence=licence, fix_points=fix_points,
                                    summary=summary, steps_from_metrics=steps_from_metrics,
                                    background=background, charts=charts, public=public,
-                                   public_from=public_from, lang=lang)
+                                   public_from=public_from, lang=lang, tables=tables)
 
 
 def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | None,
@@ -120,7 +124,7 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                         steps_from_metrics: bool, background: Sequence[Callable[[], object]],
                         charts: ChartParams | None = None, public: PublicParams | None = None,
                        public_from: tuple[pd.DataFrame, Sequence[Any]] | None = None,
-                       lang: str = "en") -> list[Path]:
+                       lang: str = "en", tables: dict[str, pd.DataFrame] | None = None) -> list[Path]:
     """:func:`write_deliverables` (its arguments), inside :func:`frozen_heap`."""
     from telemetry.outputs.charts import write_charts
 
@@ -171,6 +175,10 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                 written += write_brief(out / "brief.html", p_cx, pub, meta, tracks=p_tracks, time_on_sides=sides,
                                        min_confidence=pp.min_confidence, lang=lang, pdf=out / "brief.pdf")
         later: list[Path] = []
+        for name, table in (tables or {}).items():
+            atomic_write(out / name, lambda tmp, t=table: t.to_csv(tmp, index=False, float_format="%.6g",
+                                                                  date_format="%Y-%m-%dT%H:%M:%SZ"))
+            later.append(out / name)
         if crossings is not None:
             table = crossing_counts(crossings)
             atomic_write(out / "crossings_by_month.csv", lambda tmp: table.to_csv(tmp, index=False))
@@ -232,6 +240,11 @@ def index_html(out_dir: Path, files: list[Path], *, tracks: pd.DataFrame | None 
              "brief.pdf": g(N_("the border brief as a PDF")),
              "internal.gpkg": g(N_("exact positions — for the team only, do not publish")),
              "crossings_by_month.csv": g(N_("border events per border, month and direction")),
+             "ranges.csv": g(N_("home ranges per animal and resident period: movement model, autocorrelated "
+                                "KDE areas with 95 % CIs beside MCP/KDE, speed and daily distance")),
+             "speeds_daily.csv": g(N_("speed and distance per animal and day (where the velocity is resolved)")),
+             "range_share.csv": g(N_("each country's share of every animal's range, with 95 % CIs")),
+             "zone_sizes.csv": g(N_("protected areas against the median home range")),
              "tracks.parquet": g(N_("exact positions — for the team only")),
              "map.html": g(N_("interactive map"))}
     parts = ["<!DOCTYPE html>", f'<html lang="{page.default}">', "<head>", '<meta charset="utf-8">',

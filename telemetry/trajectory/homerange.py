@@ -30,9 +30,9 @@ from telemetry.arrays import group_codes, usable_mask
 from telemetry.config import HomeRangeParams
 from telemetry.threads import thread_map
 
-__all__ = ["home_ranges", "mcp", "kde"]
+__all__ = ["home_ranges", "mcp", "kde", "density_grid", "isopleths", "level_threshold"]
 
-_DENSIFY_M = 250.0
+DENSIFY_M = 250.0
 
 
 def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None) -> gpd.GeoDataFrame:
@@ -89,7 +89,7 @@ def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None) -> gpd.
 
 def _animal_rows(label: Any, lon: np.ndarray, lat: np.ndarray, params: HomeRangeParams) -> list[dict]:
     """MCP and KDE rows (see :func:`home_ranges`) of one animal's usable fixes (degrees)."""
-    fwd, inv = _laea(lon, lat)
+    fwd, inv = laea(lon, lat)
     x, y = fwd.transform(lon, lat)
     kde_polys, hs = kde(x, y, params.kde_levels_pct, grid_cells=params.kde_grid_cells,
                         bandwidth_factor=params.kde_bandwidth_factor)
@@ -99,7 +99,7 @@ def _animal_rows(label: Any, lon: np.ndarray, lat: np.ndarray, params: HomeRange
     polys = [mcp(x, y, level) for level in params.mcp_levels_pct] + kde_polys
     # all of the animal's polygons back to lon/lat in one PROJ call (pointwise: the same coordinates)
     geos = shapely.transform(
-        shapely.segmentize(np.asarray(polys, dtype=object), _DENSIFY_M),
+        shapely.segmentize(np.asarray(polys, dtype=object), DENSIFY_M),
         lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1])),
     )
     return [
@@ -237,6 +237,39 @@ def kde(
     h = bandwidth_factor * sd * n ** (-1.0 / 6.0)
     if not np.isfinite(h) or h <= 0:
         h = 1.0  # all fixes in one place: a 1 m kernel still gives a (tiny) polygon
+    dens, cx, cy = density_grid(x, y, h, grid_cells)
+    return isopleths(dens, cx, cy, levels_pct), [float(h)] * len(levels_pct)
+
+
+def density_grid(x: np.ndarray, y: np.ndarray, h: float, grid_cells: int = 256,
+                 weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gaussian kernel density of points on a regular grid (binning + FFT convolution).
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Planar coordinates (any unit).
+    h : float
+        Kernel standard deviation, in the same unit.
+    grid_cells : int
+        Cells along the longer side (finer where the kernel needs ~4 cells per ``h``; at most
+        2048 a side).
+    weights : ndarray, optional
+        Weight of each point (default equal).
+
+    Returns
+    -------
+    dens : ndarray
+        Probability mass per cell, shape ``(nx, ny)``, summing to 1.
+    cx, cy : ndarray
+        Cell centres along x and y.
+
+    Examples
+    --------
+    >>> d, cx, cy = density_grid(np.zeros(3), np.zeros(3), 1.0, 64)
+    >>> round(float(d.sum()), 6), round(float(cx[np.argmax(d.sum(axis=1))]), 1)
+    (1.0, 0.0)
+    """
     pad = 4.0 * h
     x0, x1 = x.min() - pad, x.max() + pad
     y0, y1 = y.min() - pad, y.max() + pad
@@ -247,7 +280,7 @@ def kde(
     nx = int(np.ceil((x1 - x0) / cell)) + 1
     ny = int(np.ceil((y1 - y0) / cell)) + 1
     counts, _, _ = np.histogram2d(
-        x, y, bins=[nx, ny], range=[[x0, x0 + nx * cell], [y0, y0 + ny * cell]]
+        x, y, bins=[nx, ny], range=[[x0, x0 + nx * cell], [y0, y0 + ny * cell]], weights=weights
     )
     r = int(np.ceil(4.0 * h / cell))
     k1 = np.exp(-0.5 * ((np.arange(-r, r + 1) * cell) / h) ** 2)
@@ -256,21 +289,39 @@ def kde(
 
     dens = np.clip(fftconvolve(counts, kern, mode="same"), 0.0, None)
     dens /= dens.sum()
-    flat, cum = _top_mass(dens.ravel(), max(levels_pct, default=0.0) / 100.0)
     cx = x0 + (np.arange(nx) + 0.5) * cell
     cy = y0 + (np.arange(ny) + 0.5) * cell
+    return dens, cx, cy
+
+
+def level_threshold(dens: np.ndarray, level_pct: float) -> float:
+    """Density of the cell at which the cells, densest first, reach ``level_pct`` % of the mass."""
+    flat, cum = _top_mass(dens.ravel(), level_pct / 100.0)
+    return float(flat[min(int(np.searchsorted(cum, level_pct / 100.0)), flat.size - 1)])
+
+
+def isopleths(dens: np.ndarray, cx: np.ndarray, cy: np.ndarray, levels_pct: tuple[float, ...],
+              thresholds: list[float] | None = None) -> list[shapely.Geometry]:
+    """(Multi)polygons enclosing ``levels_pct`` % of a gridded density (holes kept).
+
+    ``thresholds`` (density values) replace the levels when given.
+    """
+    flat, cum = _top_mass(dens.ravel(), max(levels_pct, default=0.0) / 100.0)
     gen = contourpy.contour_generator(cx, cy, dens.T, fill_type=contourpy.FillType.OuterOffset)
     polys = []
-    for level in levels_pct:
-        i = min(int(np.searchsorted(cum, level / 100.0)), flat.size - 1)
-        threshold = flat[i]
+    for j, level in enumerate(levels_pct):
+        if thresholds is not None:
+            threshold = thresholds[j]
+        else:
+            i = min(int(np.searchsorted(cum, level / 100.0)), flat.size - 1)
+            threshold = flat[i]
         points, offsets = gen.filled(threshold, np.inf)
         parts = []
         for pts, offs in zip(points, offsets):
-            rings = [pts[offs[j] : offs[j + 1]] for j in range(len(offs) - 1)]
+            rings = [pts[offs[k] : offs[k + 1]] for k in range(len(offs) - 1)]
             parts.append(shapely.Polygon(rings[0], rings[1:]))
         polys.append(shapely.make_valid(shapely.MultiPolygon(parts)) if parts else shapely.Polygon())
-    return polys, [float(h)] * len(levels_pct)
+    return polys
 
 
 def _top_mass(values: np.ndarray, mass: float) -> tuple[np.ndarray, np.ndarray]:
@@ -295,7 +346,7 @@ def _top_mass(values: np.ndarray, mass: float) -> tuple[np.ndarray, np.ndarray]:
     return flat, np.cumsum(flat)
 
 
-def _laea(lon: np.ndarray, lat: np.ndarray) -> tuple[pyproj.Transformer, pyproj.Transformer]:
+def laea(lon: np.ndarray, lat: np.ndarray) -> tuple[pyproj.Transformer, pyproj.Transformer]:
     """Transformers to/from the equal-area projection centred on the points' mean direction."""
     lo, la = np.radians(lon), np.radians(lat)
     vx, vy, vz = np.mean(np.cos(la) * np.cos(lo)), np.mean(np.cos(la) * np.sin(lo)), np.mean(np.sin(la))
