@@ -407,10 +407,13 @@ class HomeRangeParams:
         Candidate movement models (``iid``, ``bm``, ``ou``, ``ouf``), selected by AICc.
     ctmm_min_fixes : int
         Fewest usable fixes of a period to fit models to.
+    ctmm_min_n_area : float
+        Fewest range crossings (effective sample size ``N_area``) for a period to count as
+        range-resident and get a home range.
     period_min_days : float
         Shortest resident period (days) when a track is cut at relocations/migrations.
-    period_split_share : float
-        Share (0-1) of a segment's spread of daily centroids a cut must remove.
+    period_penalty_factor : float
+        Multiplier of the BIC penalty per period when a track is cut (more: fewer periods).
     """
 
     mcp_levels_pct: tuple[float, ...] = (95.0, 100.0)
@@ -424,8 +427,9 @@ class HomeRangeParams:
     akde_bootstrap: int = 16
     ctmm_models: tuple[str, ...] = ("iid", "bm", "ou", "ouf")
     ctmm_min_fixes: int = 20
+    ctmm_min_n_area: float = 2.0
     period_min_days: float = 14.0
-    period_split_share: float = 0.5
+    period_penalty_factor: float = 1.0
 
 
 @dataclass(frozen=True)

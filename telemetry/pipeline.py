@@ -689,7 +689,7 @@ def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[s
         public_from = None
         if cfg.public.embargo_months > 0:
             pub_tracks, pub = public_source(tracks, products, cfg, engine=eng)
-            public_from = (pub_tracks, (pub.crossings, pub.hotspots, pub.corridors, pub.home_ranges))
+            public_from = (pub_tracks, (pub.crossings, pub.hotspots, pub.corridors, pub.home_ranges, pub.ranges))
         announce("exports")
         with frozen_heap():  # (see there: full garbage collections cost ~0.5 s of the exports per 1M fixes)
             summary = track_summary(tracks)
@@ -771,7 +771,7 @@ def _write_exports(out: Path, tracks: pd.DataFrame, products: Products, quality:
         out, tracks, products.crossings, products.hotspots, products.corridors, products.home_ranges, quality,
         tracks.attrs.get("parameters"), grid_deg=cfg.public.grid_deg, licence=cfg.public.licence,
         charts=cfg.charts, public=cfg.public, public_from=public_from, fix_points=False, summary=summary,
-        lang=cfg.pages.lang, tables=range_tables,
+        lang=cfg.pages.lang, tables=range_tables, ranges=products.ranges,
         steps_from_metrics=True,  # the tracks of process(), unchanged
         background=[tracks_written.result])
 

@@ -24,10 +24,14 @@ from telemetry.cli.options import (
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary table.")
 @calibration_option
 @lang_option
+@click.option("--zones", default=None, type=click.Path(dir_okay=False),
+              help="Protected areas (any polygon file): each home range's share of each, and which are smaller "
+                   "than the median home range (range_share.csv, zone_sizes.csv).")
+@click.option("--zone-field", default=None, help="Name column of --zones.")
 @input_options
 @engine_options
-def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, lang, tz, columns, format_, animal_id,
-        engine, scheduler, n_workers) -> None:
+def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, lang, zones, zone_field, tz, columns,
+        format_, animal_id, engine, scheduler, n_workers) -> None:
     """Read → clean → segment → smooth → crossings → hotspots → corridors → map → exports.
 
     With no INPUT, runs on the bundled synthetic sample (sample_tracks/) and
@@ -46,6 +50,11 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, la
     overrides = with_lang(overrides, lang)
     load_config(config_path, species=species, overrides=overrides)
     error_model = load_calibration(calibration)
+    zone_layer = None
+    if zones:
+        from telemetry.corridor.zones import load_zones
+
+        zone_layer = load_zones(zones, zone_field)  # a bad file fails here, before any work
     compute = make_engine(engine, scheduler, n_workers)
 
     if any(v is not None for v in (tz, columns, format_, animal_id)):
@@ -78,7 +87,8 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, la
             progress.update(task, description=label, completed=done)
 
         result = run_job(inputs or None, out_dir, config_path, species=species, overrides=overrides,
-                         step=step, fixes=inputs_or_table, engine=compute, error_model=error_model)
+                         step=step, fixes=inputs_or_table, engine=compute, error_model=error_model,
+                         zones=zone_layer)
         progress.update(task, description="done", completed=len(RUN_STEPS))
     if not quiet:
         _print_summary(result)

@@ -3,7 +3,9 @@
 For each AKDE range (:mod:`telemetry.trajectory.ranges`) the utilisation distribution is
 truncated to its 95 % isopleth and renormalised, and the probability mass of its grid cells
 inside each zone is summed: "how much of this leopard is Kazakh". Mass outside every zone
-goes to the layer's outside label (``sea`` for countries, ``outside`` for user zones).
+goes to the layer's outside label (``sea`` for countries, ``outside`` for user zones). Each
+zone's share is its own: with nested or overlapping zones (a reserve inside a national park)
+the shares of a range add up to more than 1.
 
 The CI of a share ``p`` treats the range as ``N_area`` independent draws (its effective
 sample size: the number of independent range crossings the data hold) and takes the
@@ -79,18 +81,20 @@ def range_shares(ranges: Any, zones: gpd.GeoDataFrame, *, kind: str = "country",
         # the zones near the range, clipped to its box: point-in-polygon on a few hundred
         # vertices instead of a whole country's coastline
         x0, y0, x1, y1 = float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
-        first = np.full(lon.size, -1, dtype=np.int64)
+        total = float(mass.sum())
+        per = np.zeros(len(geoms) + 1)
+        anywhere = np.zeros(lon.size, dtype=bool)
         for z in np.sort(tree.query(shapely.box(x0, y0, x1, y1))):
             part = shapely.clip_by_rect(geoms[z], x0 - 1e-9, y0 - 1e-9, x1 + 1e-9, y1 + 1e-9)
             if part.is_empty:
                 continue
             shapely.prepare(part)
-            free = first < 0
-            inside = shapely.contains_xy(part, lon[free], lat[free])
-            first[np.flatnonzero(free)[inside]] = z
-        total = float(mass.sum())
-        per = np.bincount(first + 1, weights=mass, minlength=len(geoms) + 1) / total
-        p = np.r_[per[1:], per[0]]
+            inside = shapely.contains_xy(part, lon, lat)
+            per[z] = float(mass[inside].sum()) / total
+            anywhere |= inside
+        # each zone's share on its own: nested protected areas (a reserve inside a park) both hold it
+        p = per.copy()
+        p[-1] = float(mass[~anywhere].sum()) / total
         names = list(zones["zone"].astype(str)) + [outside]
         labels = list(zones["name"].astype(str)) + [outside]
         lo, hi = _jeffreys(p, n_area, ci_level_pct / 100.0)

@@ -56,7 +56,8 @@ def write_brief(out: str | os.PathLike[str], crossings: pd.DataFrame | None, pub
                 meta: dict[str, Any], *, tracks: pd.DataFrame | None = None,
                 time_on_sides: pd.DataFrame | None = None, min_confidence: float = 0.5,
                 names: dict[str, str] | None = None, lang: str = "en",
-                pdf: str | os.PathLike[str] | None = None) -> list[Path]:
+                pdf: str | os.PathLike[str] | None = None, range_share: pd.DataFrame | None = None,
+                population: dict[str, Any] | None = None) -> list[Path]:
     """Write ``brief.html`` (and ``pdf``): one section per border pair crossed (see the module docstring).
 
     Parameters
@@ -85,6 +86,11 @@ def write_brief(out: str | os.PathLike[str], crossings: pd.DataFrame | None, pub
         the page switches between all of them).
     pdf : path, optional
         Also write the brief as a PDF (A4) in ``lang`` (:func:`write_brief_pdf`).
+    range_share : DataFrame, optional
+        :func:`telemetry.corridor.range_share.range_shares` of the countries: a closing section
+        with each country's share of every animal's range.
+    population : dict, optional
+        :func:`telemetry.trajectory.ranges.population_range` (the mean range, in that section).
 
     Returns
     -------
@@ -106,7 +112,7 @@ def write_brief(out: str | os.PathLike[str], crossings: pd.DataFrame | None, pub
             hs = _hotspots_of(public, za, zb)
             sections.append((key, za, zb, cx[pair == key], hs, _border_png(za, zb, public, hs)))
     every = {t.code: _blocks(t, meta, sections, col_from, col_to, time_on_sides, n_collared, names, min_confidence)
-             for t in page.langs}
+             + _share_blocks(t, range_share, population, names) for t in page.langs}
     text = _html(page, every)
     path = Path(out)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
@@ -134,6 +140,36 @@ def _blocks(t: Lang, meta: dict[str, Any], sections: list[tuple], col_from: str,
         out.append(("p", _("No animal crossed a border in these data.")))
     for key, za, zb, sub, hs, png in sections:
         out += _section(t, key, za, zb, sub, col_from, col_to, hs, png, time_on_sides, n_collared, names)
+    return out
+
+
+def _share_blocks(t: Lang, shares: pd.DataFrame | None, population: dict[str, Any] | None,
+                  names: dict[str, str]) -> list[Block]:
+    """Each country's share of every animal's home range (AKDE 95 %), and the mean range."""
+    if shares is None or not len(shares):
+        return []
+    _ = t.gettext
+    out: list[Block] = [("section",), ("h2", _("How much of each animal's range lies in each country")),
+                        ("p", _("Share of each animal's home range (autocorrelated kernel density estimate, 95 %) in "
+                                "each country, with its 95 % confidence interval, which is wider the fewer times the "
+                                "animal was seen to cross its range. Periods when an animal was not range-resident "
+                                "(migrating or relocating) have no home range."))]
+    if population and np.isfinite(population.get("area_km2", np.nan)):
+        out.append(("p", t.ngettext(
+            "Mean home range of {n} range-resident animal: {area} km² (95 % CI {low}–{high} km²).",
+            "Mean home range of {n} range-resident animals: {area} km² (95 % CI {low}–{high} km²).",
+            int(population["n_ranges"])).format(
+            n=t.number(int(population["n_ranges"])), area=t.number(population["area_km2"]),
+            low=t.number(population["low_km2"]), high=t.number(population["high_km2"]))))
+    rows = []
+    for r in shares.itertuples(index=False):
+        zone = str(r.zone)
+        place = t.country(zone, names.get(zone, str(r.name))) if zone != "sea" else _("sea")
+        ci = (f"{t.percent(r.share_low)} – {t.percent(r.share_high)}"
+              if np.isfinite(r.share_low) else "–")
+        rows.append([str(r.animal_id), t.number(int(r.period)), place, t.percent(r.share), ci])
+    out.append(("table", [_("animal"), _("period"), _("country"), _("share"), _("95 % CI")], rows, {1, 3, 4}))
+    out.append(("end",))
     return out
 
 

@@ -41,7 +41,8 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
                        background: Sequence[Callable[[], object]] = (),
                        charts: ChartParams | None = None, public: PublicParams | None = None,
                        public_from: tuple[pd.DataFrame, Sequence[Any]] | None = None,
-                       lang: str = "en", tables: dict[str, pd.DataFrame] | None = None) -> list[Path]:
+                       lang: str = "en", tables: dict[str, pd.DataFrame] | None = None,
+                       ranges: Any = None) -> list[Path]:
     """Write the products of a run into ``out_dir``; every layer argument is optional.
 
     Files (skipped when nothing feeds them)::
@@ -98,6 +99,9 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
     lang : str
         Language the pages open in and of ``brief.pdf`` (every page carries all of
         :data:`telemetry.outputs.i18n.LANGS` and switches in the page).
+    ranges : telemetry.trajectory.ranges.Ranges, optional
+        Movement-model ranges: the brief's section on each country's share of every range
+        (``public_from`` may carry the embargoed ones as a fifth product).
     tables : dict, optional
         Further CSV tables, ``{file name: DataFrame}`` (the movement-model ranges of
         :func:`telemetry.pipeline.range_tables`), written beside the others and listed in
@@ -113,7 +117,7 @@ def write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | N
                                    grid_deg=grid_deg, generated=generated, licence=licence, fix_points=fix_points,
                                    summary=summary, steps_from_metrics=steps_from_metrics,
                                    background=background, charts=charts, public=public,
-                                   public_from=public_from, lang=lang, tables=tables)
+                                   public_from=public_from, lang=lang, tables=tables, ranges=ranges)
 
 
 def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | None,
@@ -124,7 +128,8 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                         steps_from_metrics: bool, background: Sequence[Callable[[], object]],
                         charts: ChartParams | None = None, public: PublicParams | None = None,
                        public_from: tuple[pd.DataFrame, Sequence[Any]] | None = None,
-                       lang: str = "en", tables: dict[str, pd.DataFrame] | None = None) -> list[Path]:
+                       lang: str = "en", tables: dict[str, pd.DataFrame] | None = None,
+                       ranges: Any = None) -> list[Path]:
     """:func:`write_deliverables` (its arguments), inside :func:`frozen_heap`."""
     from telemetry.outputs.charts import write_charts
 
@@ -152,7 +157,9 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                                    tracks=tracks, layers=internal, licence=licence)
             gpkg_job = pool.submit(write_gpkg_layers, internal, out / "internal.gpkg", meta)
         pp = public or PublicParams()
-        p_tracks, (p_cx, p_hs, p_co, p_hr) = public_from or (tracks, (crossings, hotspots, corridors, home_ranges))
+        p_tracks, p_products = public_from or (tracks, (crossings, hotspots, corridors, home_ranges, ranges))
+        p_cx, p_hs, p_co, p_hr = p_products[:4]
+        p_ranges = p_products[4] if len(p_products) > 4 else None
         pub = public_layers(p_cx, p_hs, p_co, p_hr, grid_deg=grid_deg,
                             min_animals=pp.min_animals, min_confidence=pp.min_confidence)
         if pub:
@@ -172,8 +179,10 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                     from telemetry.corridor.crossings import time_in_zones
 
                     sides = time_in_zones(p_tracks)
+                shares, population = _brief_shares(p_ranges)
                 written += write_brief(out / "brief.html", p_cx, pub, meta, tracks=p_tracks, time_on_sides=sides,
-                                       min_confidence=pp.min_confidence, lang=lang, pdf=out / "brief.pdf")
+                                       min_confidence=pp.min_confidence, lang=lang, pdf=out / "brief.pdf",
+                                       range_share=shares, population=population)
         later: list[Path] = []
         for name, table in (tables or {}).items():
             atomic_write(out / name, lambda tmp, t=table: t.to_csv(tmp, index=False, float_format="%.6g",
@@ -198,6 +207,17 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
     atomic_write(index, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
     written.append(index)
     return written
+
+
+def _brief_shares(ranges: Any) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
+    """Country shares of the ranges and the population range, for the brief (None without ranges)."""
+    if ranges is None or not len(ranges.table):
+        return None, None
+    from telemetry.corridor.range_share import range_shares
+    from telemetry.corridor.zones import load_zones
+    from telemetry.trajectory.ranges import population_range
+
+    return range_shares(ranges, load_zones(None)), population_range(ranges.table)
 
 
 RUN_FILES = ("tracks.parquet", "track_summary.csv", "flag_summary.csv", "quality.json")

@@ -99,6 +99,8 @@ def public_layers(crossings: pd.DataFrame | None = None, hotspots: pd.DataFrame 
         out["crossing_counts"].attrs["disclosure"] = {**info, "below_confidence": n_uncertain,
                                                       "min_confidence": float(min_confidence), "min_animals": k}
     if home_ranges is not None:
+        if "contour" in home_ranges.columns:  # the AKDE's CI contours stay internal: estimates only
+            home_ranges = home_ranges[home_ranges["contour"].astype(str).to_numpy() == "estimate"]
         out["home_ranges"] = _public_ranges(home_ranges, grid_deg, k)
     return out
 

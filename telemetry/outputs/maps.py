@@ -106,6 +106,7 @@ LAYER_NAMES = {
     "hotspots": N_("Hotspots"),
     "corridors": N_("Corridors"),
     "home_ranges": N_("Home ranges"),
+    "akde": N_("Home ranges, autocorrelated (AKDE with 95 % CI)"),
     "borders": N_("Borders"),
     "movement": N_("Movement (time slider)"),
     "base": N_("Countries (offline)"),
@@ -122,7 +123,7 @@ _POPUP_LABELS = (N_("Corridor"), N_("Method"), N_("Animals"), N_("Which"), N_("C
                  N_("From"), N_("To"), N_("Time (UTC)"), N_("Flag"), N_("Source"), N_("Cluster"),
                  N_("First (UTC)"), N_("Last (UTC)"), N_("Hours"), N_("Hotspot"), N_("Crossings"), N_("A → B"),
                  N_("B → A"), N_("Confidence"), N_("Kind"), N_("From → to"), N_("Between (UTC)"),
-                 N_("Estimate (UTC)"), N_("Directions"), N_("Period"))
+                 N_("Estimate (UTC)"), N_("Directions"), N_("Period"), N_("Contour"))
 
 
 _TILES = {
@@ -967,6 +968,11 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
         m.add_child(_DataLayer(nm("corridors"), "geo", {
             "base": {"weight": 1, "fillOpacity": 0.45, "opacity": 0.9}, "features": feats}))
 
+    akde = None
+    if home_ranges is not None and "method" in home_ranges.columns:
+        is_akde = home_ranges["method"].astype(str).to_numpy() == "akde"
+        akde = home_ranges[is_akde].reset_index(drop=True)
+        home_ranges = home_ranges[~is_akde].reset_index(drop=True)
     if home_ranges is not None and len(home_ranges):
         h = home_ranges.iloc[select_budget(len(home_ranges), budget.points)].reset_index(drop=True)
         points_note(len(h), len(home_ranges), LAYER_NAMES["home_ranges"])
@@ -984,6 +990,24 @@ def _add_layers(m: folium.Map, tracks: pd.DataFrame, tab: pd.DataFrame, animals:
         m.add_child(_DataLayer(nm("home_ranges"), "geo", {
             "base": {"fill": False, "opacity": 0.9},
             "features": _features(fitted_areas(h.geometry.values, simplify_m, LAYER_NAMES["home_ranges"]), styles, popups)},
+            show=False))
+    if akde is not None and len(akde):
+        # the estimate's isopleths solid, the CI's (same level, areas at the CI bounds) dashed
+        aid = _text(akde["animal_id"])
+        contour = akde["contour"].astype(str).tolist() if "contour" in akde.columns else ["estimate"] * len(akde)
+        lvl = akde["level_pct"].to_numpy(dtype=float)
+        styles = [{"color": colours.get(a, "#555"), "dashArray": None if c == "estimate" else "2 4",
+                   "weight": (2 if lv >= 90 else 1) if c == "estimate" else 1}
+                  for a, c, lv in zip(aid, contour, lvl)]
+        period = (["" if pd.isna(v) else str(int(v)) for v in akde["period"]] if "period" in akde.columns
+                  else [""] * len(akde))
+        popups = _rows(("Animal", aid), ("Period", period), ("Level (%)", [f"{v:g}" for v in lvl]),
+                       ("Contour", [{"estimate": "estimate", "low": "95 % CI low", "high": "95 % CI high"}.get(c, c)
+                                    for c in contour]),
+                       ("Area (km²)", np.round(akde["area_km2"].to_numpy(dtype=float), 1).astype(str).tolist()))
+        m.add_child(_DataLayer(nm("akde"), "geo", {
+            "base": {"fill": False, "opacity": 0.9},
+            "features": _features(fitted_areas(akde.geometry.values, simplify_m, LAYER_NAMES["akde"]), styles, popups)},
             show=False))
 
     _add_borders(m, borders, crs, page)

@@ -605,8 +605,11 @@ def _fit_one(pb: _Problem, model: str, iso: bool, start: np.ndarray | None = Non
     p = min(starts, key=nll)
     best = minimize(nll, p, method="L-BFGS-B", bounds=bounds, options={"maxiter": 500})
     p = np.asarray(best.x, dtype=float)
-    if not best.success:
-        # polish: Nelder–Mead from the quasi-Newton point (finite-difference gradients can stall on flat ridges)
+    stalled = not best.success or (best.jac is not None and float(np.max(np.abs(best.jac))) > 0.5)
+    if stalled:
+        # polish: Nelder–Mead from the quasi-Newton point. The quasi-Newton search can stop on a
+        # curved ridge (σ² against τ where the data hardly see the range: only σ²/τ is known)
+        # with a large gradient; the simplex follows the ridge
         res = minimize(nll, p, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-7, "maxiter": 2000})
         if res.fun < best.fun and all(lo <= v <= hi for v, (lo, hi) in zip(res.x, bounds)):
             p = np.asarray(res.x, dtype=float)

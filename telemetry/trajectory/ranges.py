@@ -37,7 +37,7 @@ from telemetry.config import HomeRangeParams
 from telemetry.threads import thread_map
 from telemetry.trajectory.akde import UD, akde, chi2_area_ci
 from telemetry.trajectory.ctmm import MovementFit, fit_models, mean_speed
-from telemetry.trajectory.homerange import DENSIFY_M, laea, kde, mcp
+from telemetry.trajectory.homerange import DENSIFY_M, kde, laea, mcp
 from telemetry.trajectory.residency import periods
 
 __all__ = ["Ranges", "movement_ranges", "population_range", "TABLE_COLUMNS"]
@@ -124,7 +124,7 @@ def _animal(job: tuple, params: HomeRangeParams) -> tuple[list[dict], list[dict]
     fwd, inv = laea(lon, lat)
     x, y = fwd.transform(lon, lat)
     t = (times - times.iloc[0]).dt.total_seconds().to_numpy(dtype=float)
-    pers = periods(t, x, y, min_days=params.period_min_days, split_share=params.period_split_share) \
+    pers = periods(t, x, y, min_days=params.period_min_days, penalty_factor=params.period_penalty_factor) \
         if params.period_min_days > 0 else []
     if not pers:
         from telemetry.trajectory.residency import Period
@@ -162,12 +162,13 @@ def _animal(job: tuple, params: HomeRangeParams) -> tuple[list[dict], list[dict]
         span = float(tt[-1] - tt[0])
         # a range needs its crossing time resolved: fewer than two crossings in the period, or no
         # estimable uncertainty, and the "range" is a stretch of a walk
-        unresolved = best.resident and (not np.isfinite(best.n_area) or (
+        unresolved = best.resident and (not np.isfinite(best.n_area) or best.n_area < params.ctmm_min_n_area or (
             best.model in ("ou", "ouf") and best.tau_p_s > span / 2))
         if not best.resident or unresolved:
             row["note"] = ("not range-resident: Brownian motion (no variogram asymptote) fits best"
                            if not best.resident else
-                           "not range-resident: the range-crossing time is not resolved by the period's span")
+                           f"not range-resident: fewer than {params.ctmm_min_n_area:g} range crossings in the period "
+                           f"(range-crossing time {best.tau_p_s / 86400:.3g} days)")
             continue
         row["resident"] = True
         ud = akde(best, tt, xx, yy, rr, tuple(params.akde_levels_pct), params.akde_grid_cells, ci,
@@ -290,11 +291,11 @@ def movement_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None) -> 
 def population_range(table: pd.DataFrame, ci_level_pct: float = 95.0, column: str = "akde95") -> dict:
     """Mean range area over animals with its CI, weighting each by its information.
 
-    Each resident period's area ``A_i`` is taken on the log scale with variance
+    Each animal's range (its resident period with the largest ``N_area``), area ``A_i``, is taken on the log scale with variance
     ``1/N_area,i`` (its χ² sampling variance); the between-animal variance ``τ²`` comes from
     DerSimonian & Laird's moment estimator, the mean from inverse-variance weights
     ``1/(1/N_i + τ²)``. Returns ``{"area_km2", "low_km2", "high_km2", "n_ranges", "tau2"}``
-    (NaN without ranges).
+    (``n_ranges``: animals; NaN without ranges).
 
     >>> t = pd.DataFrame({"akde95_km2": [100.0, 100.0], "n_area": [50.0, 50.0], "resident": [True, True]})
     >>> round(population_range(t)["area_km2"], 6)
@@ -302,6 +303,9 @@ def population_range(table: pd.DataFrame, ci_level_pct: float = 95.0, column: st
     """
     sel = table[(table["resident"] == True) & np.isfinite(table[f"{column}_km2"].astype(float))  # noqa: E712
                 & np.isfinite(table["n_area"].astype(float))]
+    if len(sel) and "animal_id" in sel.columns:
+        # one range per animal (its best-known resident period), so the mean is over animals
+        sel = sel.loc[sel.groupby(sel["animal_id"].astype(str), sort=False)["n_area"].idxmax()]
     out = {"area_km2": math.nan, "low_km2": math.nan, "high_km2": math.nan, "n_ranges": int(len(sel)), "tau2": math.nan}
     if sel.empty:
         return out

@@ -7,16 +7,17 @@ journeys. So each track is first cut into periods:
 
 1. daily centroids of the fixes (one point per calendar day in UTC, or per fix when fixes
    are sparser than daily);
-2. recursive binary segmentation of that series in time (the split that most reduces the
-   sum of squared distances to the segments' means), kept while a split removes at least
-   ``split_share`` of the segment's spread and leaves ``min_days`` on each side — a
-   stationary range split in time gives two overlapping halves and a small reduction; a
-   relocation gives two separate clouds and a large one;
-3. adjacent segments whose clouds overlap (centre distance below the sum of their robust
-   radii) are merged again;
-4. the days at a segment's ends that lie beyond the segment's 99 % radius (2.6 × its median
-   distance to its median centre, the Rayleigh quantile ratio) are transit days (a
-   migration leg), unless they are the track's own first or last days.
+2. the optimal partition of that series in time into segments of at least ``min_days``,
+   each a Gaussian cloud with its own centre and spread, penalised by BIC (optimal
+   partitioning, Jackson et al. 2005; exact, unlike binary segmentation, which misses a
+   return to an earlier range — a gull wintering south and breeding north year after year);
+3. adjacent segments are merged again while the centre of one (the median of its fixes)
+   lies inside the other's range (the radius holding 99 % of a Gaussian cloud with the
+   fixes' median distance to the centre: 2.58 × that distance, robust to a migration leg
+   inside the segment): a resident animal using its range part by part is cut by step 2
+   and joined again here;
+4. the days at a segment's inner ends whose centroid lies outside the segment's range are
+   transit days (a migration leg), trimmed until the range of the days left holds them all.
 
 Whether a resident period is range-resident is then decided by the movement models
 (:mod:`telemetry.trajectory.ctmm`): a stationary model (OU, OUF, IID) must beat Brownian
@@ -30,7 +31,10 @@ import numpy as np
 
 __all__ = ["Period", "periods"]
 
-_RAYLEIGH_99_OVER_MEDIAN = 3.035 / 1.1774  # 99 % and 50 % quantiles of a Rayleigh radius
+_RAYLEIGH_99_OVER_50 = 3.0349 / 1.1774  # 99 % and 50 % quantiles of the radius of a 2-D Gaussian
+
+# Jackson, B. et al. (2005). An algorithm for optimal partitioning of data on an interval.
+# IEEE Signal Process. Lett. 12:105-108.
 
 
 class Period:
@@ -48,38 +52,41 @@ class Period:
         return isinstance(other, Period) and (self.start, self.stop, self.kind) == (other.start, other.stop, other.kind)
 
 
-def _sse(cx: np.ndarray, cy: np.ndarray) -> float:
-    return float(((cx - cx.mean()) ** 2 + (cy - cy.mean()) ** 2).sum()) if cx.size else 0.0
-
-
-def _best_split(cx: np.ndarray, cy: np.ndarray, min_len: int) -> tuple[int, float]:
-    """Split index and the SSE it removes (prefix sums: O(n))."""
-    n = cx.size
-    if n < 2 * min_len:
-        return -1, 0.0
-    k = np.arange(1, n)
-    sx, sy = np.cumsum(cx)[:-1], np.cumsum(cy)[:-1]
-    tx, ty = cx.sum(), cy.sum()
-    # between-groups sum of squares of a split after k points
-    mx1, my1 = sx / k, sy / k
-    mx2, my2 = (tx - sx) / (n - k), (ty - sy) / (n - k)
-    between = k * (n - k) / n * ((mx1 - mx2) ** 2 + (my1 - my2) ** 2)
-    ok = (k >= min_len) & (n - k >= min_len)
-    if not ok.any():
-        return -1, 0.0
-    between = np.where(ok, between, -1.0)
-    j = int(np.argmax(between))
-    return int(k[j]), float(between[j])
-
-
-def _radius(cx: np.ndarray, cy: np.ndarray) -> tuple[float, float, float]:
-    """Median centre and median distance to it."""
-    mx, my = float(np.median(cx)), float(np.median(cy))
-    return mx, my, float(np.median(np.hypot(cx - mx, cy - my)))
+def _segments(cx: np.ndarray, cy: np.ndarray, min_len: int, penalty: float, floor_m2: float) -> list[int]:
+    """Cut points of the optimal partition of the daily centroids (optimal partitioning,
+    Jackson et al. 2005) under a Gaussian cost with each segment's own mean and variance,
+    ``2 n log(SSE / 2n + floor)``, plus ``penalty`` per segment; segments ≥ ``min_len`` days.
+    O(D²) in the number of days, vectorised over the segment starts."""
+    d = cx.size
+    s1 = np.r_[0.0, np.cumsum(cx)]
+    s2 = np.r_[0.0, np.cumsum(cy)]
+    q = np.r_[0.0, np.cumsum(cx * cx + cy * cy)]
+    best = np.full(d + 1, np.inf)
+    best[0] = -penalty
+    prev = np.zeros(d + 1, dtype=np.int64)
+    for j in range(min_len, d + 1):
+        i = np.arange(0, j - min_len + 1)
+        i = i[np.isfinite(best[i])]
+        if i.size == 0:
+            continue
+        n = (j - i).astype(float)
+        sse = np.maximum(q[j] - q[i] - ((s1[j] - s1[i]) ** 2 + (s2[j] - s2[i]) ** 2) / n, 0.0)
+        cost = best[i] + 2.0 * n * np.log(sse / (2.0 * n) + floor_m2) + penalty
+        k = int(np.argmin(cost))
+        best[j], prev[j] = cost[k], i[k]
+    if not np.isfinite(best[d]):
+        return []
+    cuts = []
+    j = d
+    while j > 0:
+        j = int(prev[j])
+        if j > 0:
+            cuts.append(j)
+    return sorted(cuts)
 
 
 def periods(t_s: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, *, min_days: float = 14.0,
-            split_share: float = 0.5) -> list[Period]:
+            penalty_factor: float = 1.0, floor_m: float = 100.0) -> list[Period]:
     """Resident periods and transits of one track (see the module notes).
 
     Parameters
@@ -90,9 +97,10 @@ def periods(t_s: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, *, min_days: floa
         Projected coordinates (m).
     min_days : float
         Shortest resident period (days).
-    split_share : float
-        Share of a segment's spread (sum of squared distances of its daily centroids to their
-        mean) that a split must remove.
+    penalty_factor : float
+        Multiplier of the BIC penalty per segment (more: fewer periods).
+    floor_m : float
+        Smallest spread (m) a segment's daily centroids are taken to have.
 
     Returns
     -------
@@ -124,42 +132,54 @@ def periods(t_s: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, *, min_days: floa
     span_days = float(days[-1] - days[0] + 1)
     min_len = max(int(np.ceil(min_days * starts.size / span_days)), 2)
 
-    cuts: list[int] = []
-
-    def split(a: int, b: int) -> None:
-        k, gain = _best_split(cx[a:b], cy[a:b], min_len)
-        if k < 0 or gain < split_share * _sse(cx[a:b], cy[a:b]):
-            return
-        split(a, a + k)
-        cuts.append(a + k)
-        split(a + k, b)
-
-    split(0, starts.size)
+    # BIC: three parameters (mean x, y, variance) per segment; the floor keeps a nest or a den
+    # (centroids metres apart) from looking infinitely certain
+    cuts = _segments(cx, cy, min_len, penalty_factor * 3.0 * np.log(max(starts.size, 2)), floor_m ** 2)
     segs = [[a, b] for a, b in zip([0, *cuts], [*cuts, starts.size])]
-    merged = [segs[0]]
-    for seg in segs[1:]:
-        a0, b0 = merged[-1]
-        mx0, my0, r0 = _radius(cx[a0:b0], cy[a0:b0])
-        mx1, my1, r1 = _radius(cx[seg[0]:seg[1]], cy[seg[0]:seg[1]])
-        if np.hypot(mx0 - mx1, my0 - my1) < r0 + r1:
-            merged[-1][1] = seg[1]
-        else:
-            merged.append(seg)
-    # transit days at the inner ends of each segment
+    xf, yf = np.asarray(x_m, float), np.asarray(y_m, float)
+    fix_at = np.r_[starts, n]
+
+    def extent(a: int, b: int) -> tuple[float, float, float]:
+        """Median centre of the fixes of days [a, b) and the radius holding 99 % of a Gaussian
+        cloud with their median distance to it (m): robust to a migration leg inside the days."""
+        px, py = xf[fix_at[a]:fix_at[b]], yf[fix_at[a]:fix_at[b]]
+        mx, my = float(np.median(px)), float(np.median(py))
+        return mx, my, _RAYLEIGH_99_OVER_50 * float(np.median(np.hypot(px - mx, py - my)))
+
+    # neighbours whose centres lie inside one another's range are one range that drifted or
+    # was used part by part: merged, again until no pair is left (a resident animal's cuts)
+    changed = True
+    while changed and len(segs) > 1:
+        changed = False
+        ext = [extent(a, b) for a, b in segs]
+        for j in range(len(segs) - 1):
+            (x0, y0, r0), (x1, y1, r1) = ext[j], ext[j + 1]
+            if np.hypot(x0 - x1, y0 - y1) < max(r0, r1):
+                segs[j] = [segs[j][0], segs[j + 1][1]]
+                del segs[j + 1]
+                changed = True
+                break
+    merged = segs
+    # transit days at the inner ends of each segment: daily centres outside its range, trimmed
+    # until the range of what is left no longer leaves any out
     kinds = np.full(starts.size, "resident", dtype=object)
     for j, (a, b) in enumerate(merged):
-        mx, my, r = _radius(cx[a:b], cy[a:b])
-        far = np.hypot(cx[a:b] - mx, cy[a:b] - my) > _RAYLEIGH_99_OVER_MEDIAN * max(r, 1.0)
-        if j > 0:
-            i = 0
-            while i < b - a and far[i]:
-                kinds[a + i] = "transit"
-                i += 1
-        if j < len(merged) - 1:
-            i = b - a - 1
-            while i >= 0 and far[i]:
-                kinds[a + i] = "transit"
-                i -= 1
+        lo, hi = a, b
+        while hi - lo > 1:
+            mx, my, r = extent(lo, hi)
+            far = np.hypot(cx[lo:hi] - mx, cy[lo:hi] - my) > max(r, floor_m)
+            nlo, nhi = lo, hi
+            if j > 0:
+                while nlo < nhi - 1 and far[nlo - lo]:
+                    nlo += 1
+            if j < len(merged) - 1:
+                while nhi > nlo + 1 and far[nhi - 1 - lo]:
+                    nhi -= 1
+            if (nlo, nhi) == (lo, hi):
+                break
+            lo, hi = nlo, nhi
+        kinds[a:lo] = "transit"
+        kinds[hi:b] = "transit"
     # day runs → fix ranges; every change of segment or kind starts a period
     seg_of_day = np.zeros(starts.size, dtype=np.int64)
     for j, (a, b) in enumerate(merged):
