@@ -22,6 +22,11 @@ Stages (``--stages parse,process,crossings``, sized with ``--fixes N``, default 
   numba cache: as a new user's first run (the compiled kernels shipped in
   ``telemetry/data/kernels``; goal < 30 s), with every kernel compiled (shipped kernels
   off: another CPU architecture, numba or Python version), and warm.
+* ``ranges``: movement models, resident periods, AKDE (with its lumpiness simulations), MCP/KDE
+  and speeds (:func:`telemetry.trajectory.ranges.movement_ranges`) on 11 animals × 5,000 fixes
+  (goal < 10 s) and on 100 animals × 10,000 fixes (1M; goal < 2 min), each on two generators:
+  range-resident OUF animals (exact transitions, ``tests/ctsim.py``) and the alert tests'
+  collar simulator (``tests/alertsim.py``: biased walks with kills and failed fixes).
 * ``wide``: ``telemetry run`` on continent-scale migrants from the independent simulator
   (``scripts/collar_sim.py``: Germany → Morocco, hourly fixes), the wide-ranging
   counterpart of the resident snow leopards: cost must follow the fixes, not the extent.
@@ -869,7 +874,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stages", default="run",
                         help="comma-separated stages: run (the whole telemetry run, default), parse, process, "
-                             "crossings, compile, wide, update")
+                             "crossings, compile, wide, update, ranges")
     parser.add_argument("--fixes", type=int, default=1_000_000, help="N: rows/fixes every stage runs on")
     parser.add_argument("--rows", type=int, default=None, help="old name of --fixes (parse stage)")
     parser.add_argument("--mpd-fixes", type=int, default=None,
@@ -890,7 +895,7 @@ def main(argv: list[str] | None = None) -> int:
         _child_run(inputs, out, result, warm, engine, scheduler or None)
         return 0
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    unknown = set(stages) - {"run", "parse", "process", "crossings", "compile", "wide", "update"}
+    unknown = set(stages) - {"run", "parse", "process", "crossings", "compile", "wide", "update", "ranges"}
     if unknown:
         parser.error(f"unknown stage(s): {', '.join(sorted(unknown))}")
     n = args.rows if args.rows is not None else args.fixes
@@ -953,9 +958,90 @@ def main(argv: list[str] | None = None) -> int:
             print(f"update  [{r['generator']}] one day of {r['animals']} collars ({r['day_fixes']} fixes) on a store "
                   f"of {r['fixes']:,} fixes (3 years at 4 h): telemetry update {r['day_s']:.1f} s (goal < 5 s), the "
                   f"same day again {r['again_s']:.1f} s; building the store {r['build_s']:.1f} s")
+    if "ranges" in stages:
+        results["ranges"] = rows = bench_ranges()
+        for r in rows:
+            print(f"ranges  [{r['generator']}] {r['animals']} animals × {r['per_animal']:,} fixes: movement_ranges "
+                  f"{r['seconds']:.1f} s (goal < {r['goal_s']:.0f} s); {r['resident_periods']} range-resident "
+                  f"periods, {r['periods']} periods")
     if args.json:
         print(json.dumps(results, indent=2, default=float))
     return 0
+
+
+def _ouf_animals(n_animals: int, per_animal: int, seed: int = 7) -> pd.DataFrame:
+    """Range-resident OUF animals (τ_p 3-10 days, τ_v 30-90 min, 2-20 km² ranges) at 1-h fixes with
+    10 % failed, by the exact transitions (vectorised over animals), 15 m error."""
+    sys.path.insert(0, str(ROOT))
+    from tests import ctsim
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for a in range(n_animals):
+        t = ctsim.irregular_times(per_animal, 3600.0, rng)
+        tp, tv = rng.uniform(3, 10) * 86400, rng.uniform(1800, 5400)
+        x, y = _ouf_fast(t, rng.uniform(2e6, 2e7), tp, tv, rng)
+        lat0, lon0 = 42.5 + rng.uniform(-1, 1), 77.0 + rng.uniform(-2, 2)
+        frames.append(pd.DataFrame({
+            "animal_id": f"A{a:03d}", "time": pd.Timestamp("2021-01-01", tz="UTC") + pd.to_timedelta(t, unit="s"),
+            "lon": lon0 + (x + rng.normal(0, 15, t.size)) / (111_320 * np.cos(np.radians(lat0))),
+            "lat": lat0 + (y + rng.normal(0, 15, t.size)) / 111_320, "sigma_m": 15.0}))
+    df = pd.concat(frames, ignore_index=True)
+    df["animal_id"] = df["animal_id"].astype("category")
+    df["flag"] = pd.Categorical([None] * len(df))
+    return df
+
+
+def _ouf_fast(t: np.ndarray, sigma2: float, tau_p: float, tau_v: float, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """OUF positions at ``t`` by exact transitions, eigen-decomposition once per distinct interval."""
+    a = np.array([[0.0, 1.0], [-1.0 / (tau_p * tau_v), -(1.0 / tau_p + 1.0 / tau_v)]])
+    s = np.diag([sigma2, sigma2 / (tau_p * tau_v)])
+    ev, vec = np.linalg.eig(a)
+    inv = np.linalg.inv(vec)
+    dts, which = np.unique(np.round(np.diff(t), 0), return_inverse=True)
+    phis = np.real(np.einsum("ij,kj,jl->kil", vec, np.exp(np.outer(dts, ev)), inv))
+    qs = s[None] - phis @ s @ np.transpose(phis, (0, 2, 1))
+    chol = np.linalg.cholesky((qs + np.transpose(qs, (0, 2, 1))) / 2 + 1e-9 * sigma2 * np.eye(2))
+    g = rng.standard_normal((t.size, 2, 2))
+    state = rng.multivariate_normal([0, 0], s, size=2)
+    out = np.empty((2, t.size))
+    out[:, 0] = state[:, 0]
+    for i in range(1, t.size):
+        k = which[i - 1]
+        state = state @ phis[k].T + g[i] @ chol[k].T
+        out[:, i] = state[:, 0]
+    return out[0], out[1]
+
+
+def bench_ranges() -> list[dict]:
+    """:func:`telemetry.trajectory.ranges.movement_ranges` at the issue's two sizes, two generators each."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from alertsim import simulate_collars
+
+    from telemetry.trajectory.ranges import movement_ranges
+
+    out = []
+    for animals, per, goal in ((11, 5000, 10.0), (100, 10_000, 120.0)):
+        # the simulator stacks its collars northwards: batches of ≤ 20 side by side stay on Earth
+        batches = []
+        for b in range(0, animals, 20):
+            part, _ = simulate_collars(n_alive=min(20, animals - b), death_day=None, days=per / 6, interval_h=4.0,
+                                       seed=5 + b, lon0=70.0 + b / 4, lat0=40.0)
+            part["animal_id"] = f"B{b // 20}-" + part["animal_id"].astype(str)
+            batches.append(part)
+        sim = pd.concat(batches, ignore_index=True)
+        sim["animal_id"] = sim["animal_id"].astype("category")
+        sim["flag"] = pd.Categorical([None] * len(sim))
+        for name, fixes in (("ctsim OUF", _ouf_animals(animals, per)), ("alertsim", sim)):
+            movement_ranges(fixes.iloc[:2000])  # load the kernels, not timed
+            t = time.perf_counter()
+            r = movement_ranges(fixes)
+            sec = time.perf_counter() - t
+            out.append({"generator": name, "animals": animals, "per_animal": int(len(fixes) / animals),
+                        "seconds": sec, "goal_s": goal, "periods": int(len(r.table)),
+                        "resident_periods": int(r.table["resident"].sum())})
+    return out
 
 
 def bench_update(workdir: Path, years: float = 3.0, n_animals: int = 11) -> list[dict]:

@@ -17,6 +17,7 @@ Only usable (unflagged) fixes count. Animals are independent: they run on a thre
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import contourpy
@@ -35,8 +36,9 @@ __all__ = ["home_ranges", "mcp", "kde", "density_grid", "isopleths", "level_thre
 DENSIFY_M = 250.0
 
 
-def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None) -> gpd.GeoDataFrame:
-    """MCP and KDE home ranges per animal.
+def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None,
+                method: str | tuple[str, ...] = ("mcp", "kde")) -> gpd.GeoDataFrame:
+    """MCP and KDE home ranges per animal (and autocorrelated KDE with ``method="akde"``).
 
     Parameters
     ----------
@@ -44,6 +46,11 @@ def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None) -> gpd.
         Canonical table (flags respected).
     params : HomeRangeParams, optional
         Levels (%), KDE grid size and bandwidth factor.
+    method : str or tuple of str
+        Any of ``"mcp"``, ``"kde"`` and ``"akde"``. AKDE rows (per animal and resident period,
+        with the CI contours: columns ``period`` and ``contour``) come from
+        :func:`telemetry.trajectory.ranges.movement_ranges`, which also returns the movement
+        models, speeds and the table of areas with their CIs.
 
     Returns
     -------
@@ -54,6 +61,22 @@ def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None) -> gpd.
         Animals with fewer than 3 usable fixes get no rows.
     """
     params = params or HomeRangeParams()
+    methods = (method,) if isinstance(method, str) else tuple(method)
+    unknown = set(methods) - {"mcp", "kde", "akde"}
+    if unknown:
+        raise ValueError(f"unknown home-range method(s): {', '.join(sorted(unknown))} (mcp, kde, akde)")
+    if "akde" in methods:
+        # the movement models live in telemetry.trajectory.ranges (which uses this module's KDE)
+        from telemetry.trajectory.ranges import movement_ranges, with_akde
+
+        classic = [m for m in methods if m != "akde"]
+        base = home_ranges(df, dataclasses.replace(
+            params, mcp_levels_pct=params.mcp_levels_pct if "mcp" in classic else (),
+            kde_levels_pct=params.kde_levels_pct if "kde" in classic else ()))
+        return with_akde(base, movement_ranges(df, params))
+    if methods != ("mcp", "kde"):
+        params = dataclasses.replace(params, mcp_levels_pct=params.mcp_levels_pct if "mcp" in methods else (),
+                                     kde_levels_pct=params.kde_levels_pct if "kde" in methods else ())
     ok = usable_mask(df)
     codes, labels = group_codes(df)
     lon_all = df["lon"].to_numpy(dtype=float, na_value=np.nan)

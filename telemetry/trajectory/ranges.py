@@ -123,6 +123,13 @@ def _animal(job: tuple, params: HomeRangeParams) -> tuple[list[dict], list[dict]
     label, times, lon, lat, r, err_note = job
     fwd, inv = laea(lon, lat)
     x, y = fwd.transform(lon, lat)
+    finite = np.isfinite(x) & np.isfinite(y)
+    if not finite.all():
+        # impossible coordinates (|lat| > 90) that cleaning would have flagged: left out, and said
+        err_note = f"{err_note}; {int((~finite).sum())} fixes with impossible coordinates left out"
+        times, x, y, r = times[finite].reset_index(drop=True), x[finite], y[finite], r[finite]
+        if not len(times):
+            return [], [], {}, [], {}
     t = (times - times.iloc[0]).dt.total_seconds().to_numpy(dtype=float)
     pers = periods(t, x, y, min_days=params.period_min_days, penalty_factor=params.period_penalty_factor) \
         if params.period_min_days > 0 else []
@@ -139,68 +146,12 @@ def _animal(job: tuple, params: HomeRangeParams) -> tuple[list[dict], list[dict]
         row = _period_row(label, k, per.kind, t[sl], times.iloc[sl], int(tt.size))
         row["error_source"] = err_note
         rows.append(row)
-        if per.kind == "transit":
-            row["note"] = "transit between resident periods (migration or relocation): no home range"
-            continue
-        if tt.size >= 3:
-            row["mcp95_km2"] = float(mcp(xx, yy, 95.0).area) / 1e6
-            row["kde95_km2"] = float(kde(xx, yy, (95.0,), grid_cells=params.kde_grid_cells)[0][0].area) / 1e6
-        if tt.size < params.ctmm_min_fixes:
-            row["note"] = f"fewer than {params.ctmm_min_fixes} usable fixes: no movement model"
-            continue
-        fits = fit_models(tt, xx, yy, rr, models=tuple(params.ctmm_models))
-        fits_out[(label, k)] = fits
-        best = fits[0]
-        row["model"] = best.name
-        row["n_area"] = best.n_area
-        if np.isfinite(best.tau_p_s):
-            row["tau_p_h"] = best.tau_p_s / 3600.0
-            row["tau_p_low_h"], row["tau_p_high_h"] = _ci_log(best.tau_p_s / 3600.0, best.sd("log_tau_p"), z)
-        if np.isfinite(best.tau_v_s):
-            row["tau_v_min"] = best.tau_v_s / 60.0
-            row["tau_v_low_min"], row["tau_v_high_min"] = _ci_log(best.tau_v_s / 60.0, best.sd("log_tau_v"), z)
-        span = float(tt[-1] - tt[0])
-        # a range needs its crossing time resolved: fewer than two crossings in the period, or no
-        # estimable uncertainty, and the "range" is a stretch of a walk
-        unresolved = best.resident and (not np.isfinite(best.n_area) or best.n_area < params.ctmm_min_n_area or (
-            best.model in ("ou", "ouf") and best.tau_p_s > span / 2))
-        if not best.resident or unresolved:
-            row["note"] = ("not range-resident: Brownian motion (no variogram asymptote) fits best"
-                           if not best.resident else
-                           f"not range-resident: fewer than {params.ctmm_min_n_area:g} range crossings in the period "
-                           f"(range-crossing time {best.tau_p_s / 86400:.3g} days)")
-            continue
-        row["resident"] = True
-        ud = akde(best, tt, xx, yy, rr, tuple(params.akde_levels_pct), params.akde_grid_cells, ci,
-                  bootstrap=params.akde_bootstrap, seed=k)
-        g = best.gaussian_area_m2(95.0)
-        row["gaussian95_km2"] = g / 1e6
-        lo, hi = chi2_area_ci(g, best.n_area, ci)
-        row["gaussian95_low_km2"], row["gaussian95_high_km2"] = lo / 1e6, hi / 1e6
-        row["bandwidth_m"] = ud.bandwidth_m
-        for lv in params.akde_levels_pct:
-            key = f"akde{lv:g}"
-            if f"{key}_km2" in row:
-                row[f"{key}_km2"] = ud.areas_m2[(lv, "estimate")] / 1e6
-                row[f"{key}_low_km2"] = ud.areas_m2[(lv, "low")] / 1e6
-                row[f"{key}_high_km2"] = ud.areas_m2[(lv, "high")] / 1e6
-        notes = []
-        if np.isfinite(best.n_area) and best.n_area < 5:
-            notes.append(f"few range crossings (N_area {best.n_area:.1f}): wide CIs")
-        if best.model == "ouf":
-            v, vlo, vhi = speed_ci(best, ci)
-            row["speed_kmh"], row["speed_low_kmh"], row["speed_high_kmh"] = v * 3.6, vlo * 3.6, vhi * 3.6
-            row["distance_km_day"] = v * 86.4
-            row["distance_low_km_day"], row["distance_high_km_day"] = vlo * 86.4, vhi * 86.4
-            daily.extend(_daily_speeds(label, k, best, tt, xx, yy, rr, times.iloc[sl], v, vlo, vhi))
-        else:
-            notes.append("no speed: the schedule does not resolve the velocity (no OUF model)")
-        row["note"] = "; ".join(notes)
-        uds[(label, k)] = _ud_lonlat(ud, inv)
-        for (lv, contour), poly in ud.polygons.items():
-            polys.append({"animal_id": label, "period": k, "method": "akde", "level_pct": float(lv),
-                          "contour": contour, "area_km2": ud.areas_m2[(lv, contour)] / 1e6,
-                          "n_fixes": int(tt.size), "geometry": poly})
+        try:
+            _period(row, label, k, per.kind, tt, xx, yy, rr, times.iloc[sl], params, ci, z, polys, uds, daily,
+                    fits_out, inv)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:
+            # one period's numbers must not stop the others (or the run): its row says what failed
+            row["note"] = f"could not be fitted: {type(err).__name__}: {err}"
     if polys:
         geoms = shapely.transform(
             shapely.segmentize(np.asarray([p["geometry"] for p in polys], dtype=object), DENSIFY_M),
@@ -209,6 +160,76 @@ def _animal(job: tuple, params: HomeRangeParams) -> tuple[list[dict], list[dict]
         for p, g in zip(polys, geoms):
             p["geometry"] = g
     return rows, polys, uds, daily, fits_out
+
+
+def _period(row: dict, label: Any, k: int, kind: str, tt: np.ndarray, xx: np.ndarray, yy: np.ndarray,
+            rr: np.ndarray, times: pd.Series, params: HomeRangeParams, ci: float, z: float, polys: list,
+            uds: dict, daily: list, fits_out: dict, inv: Any) -> None:
+    """Models, AKDE and speeds of one period (``row`` filled in, the other outputs appended)."""
+    if kind == "transit":
+        row["note"] = "transit between resident periods (migration or relocation): no home range"
+        return
+    if tt.size >= 3:
+        row["mcp95_km2"] = float(mcp(xx, yy, 95.0).area) / 1e6
+    if tt.size < params.ctmm_min_fixes:
+        row["note"] = f"fewer than {params.ctmm_min_fixes} usable fixes: no movement model"
+        return
+    fits = fit_models(tt, xx, yy, rr, models=tuple(params.ctmm_models))
+    fits_out[(label, k)] = fits
+    best = fits[0]
+    row["model"] = best.name
+    row["n_area"] = best.n_area
+    if np.isfinite(best.tau_p_s):
+        row["tau_p_h"] = best.tau_p_s / 3600.0
+        row["tau_p_low_h"], row["tau_p_high_h"] = _ci_log(best.tau_p_s / 3600.0, best.sd("log_tau_p"), z)
+    if np.isfinite(best.tau_v_s):
+        row["tau_v_min"] = best.tau_v_s / 60.0
+        row["tau_v_low_min"], row["tau_v_high_min"] = _ci_log(best.tau_v_s / 60.0, best.sd("log_tau_v"), z)
+    span = float(tt[-1] - tt[0])
+    # a range needs its crossing time resolved: fewer than two crossings in the period, or no
+    # estimable uncertainty, and the "range" is a stretch of a walk
+    unresolved = best.resident and (not np.isfinite(best.n_area) or best.n_area < params.ctmm_min_n_area or (
+        best.model in ("ou", "ouf") and best.tau_p_s > span / 2))
+    if not best.resident or unresolved:
+        row["note"] = ("not range-resident: Brownian motion (no variogram asymptote) fits best"
+                       if not best.resident else
+                       f"not range-resident: fewer than {params.ctmm_min_n_area:g} range crossings in the period "
+                       f"(range-crossing time {best.tau_p_s / 86400:.3g} days)")
+        return
+    row["resident"] = True
+    # the conventional KDE beside the AKDE, for range-resident periods only (of a walk it is no range,
+    # and its grid over a long journey is the costliest part of a non-resident period)
+    row["kde95_km2"] = float(kde(xx, yy, (95.0,), grid_cells=params.kde_grid_cells)[0][0].area) / 1e6
+    ud = akde(best, tt, xx, yy, rr, tuple(params.akde_levels_pct), params.akde_grid_cells, ci,
+              bootstrap=params.akde_bootstrap, seed=k)
+    g = best.gaussian_area_m2(95.0)
+    row["gaussian95_km2"] = g / 1e6
+    lo, hi = chi2_area_ci(g, best.n_area, ci)
+    row["gaussian95_low_km2"], row["gaussian95_high_km2"] = lo / 1e6, hi / 1e6
+    row["bandwidth_m"] = ud.bandwidth_m
+    for lv in params.akde_levels_pct:
+        key = f"akde{lv:g}"
+        if f"{key}_km2" in row:
+            row[f"{key}_km2"] = ud.areas_m2[(lv, "estimate")] / 1e6
+            row[f"{key}_low_km2"] = ud.areas_m2[(lv, "low")] / 1e6
+            row[f"{key}_high_km2"] = ud.areas_m2[(lv, "high")] / 1e6
+    notes = []
+    if np.isfinite(best.n_area) and best.n_area < 5:
+        notes.append(f"few range crossings (N_area {best.n_area:.1f}): wide CIs")
+    if best.model == "ouf":
+        v, vlo, vhi = speed_ci(best, ci)
+        row["speed_kmh"], row["speed_low_kmh"], row["speed_high_kmh"] = v * 3.6, vlo * 3.6, vhi * 3.6
+        row["distance_km_day"] = v * 86.4
+        row["distance_low_km_day"], row["distance_high_km_day"] = vlo * 86.4, vhi * 86.4
+        daily.extend(_daily_speeds(label, k, best, tt, xx, yy, rr, times, v, vlo, vhi))
+    else:
+        notes.append("no speed: the schedule does not resolve the velocity (no OUF model)")
+    row["note"] = "; ".join(notes)
+    uds[(label, k)] = _ud_lonlat(ud, inv)
+    for (lv, contour), poly in ud.polygons.items():
+        polys.append({"animal_id": label, "period": k, "method": "akde", "level_pct": float(lv),
+                      "contour": contour, "area_km2": ud.areas_m2[(lv, contour)] / 1e6,
+                      "n_fixes": int(tt.size), "geometry": poly})
 
 
 def _ud_lonlat(ud: UD, inv: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -148,17 +148,17 @@ def periods(t_s: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, *, min_days: floa
 
     # neighbours whose centres lie inside one another's range are one range that drifted or
     # was used part by part: merged, again until no pair is left (a resident animal's cuts)
-    changed = True
-    while changed and len(segs) > 1:
-        changed = False
-        ext = [extent(a, b) for a, b in segs]
-        for j in range(len(segs) - 1):
-            (x0, y0, r0), (x1, y1, r1) = ext[j], ext[j + 1]
-            if np.hypot(x0 - x1, y0 - y1) < max(r0, r1):
-                segs[j] = [segs[j][0], segs[j + 1][1]]
-                del segs[j + 1]
-                changed = True
-                break
+    ext = [extent(a, b) for a, b in segs]
+    j = 0
+    while j < len(segs) - 1:
+        (x0, y0, r0), (x1, y1, r1) = ext[j], ext[j + 1]
+        if np.hypot(x0 - x1, y0 - y1) < r0 + r1:
+            segs[j] = [segs[j][0], segs[j + 1][1]]
+            del segs[j + 1], ext[j + 1]
+            ext[j] = extent(*segs[j])
+            j = max(j - 1, 0)  # the merged segment may now overlap its left neighbour
+        else:
+            j += 1
     merged = segs
     # transit days at the inner ends of each segment: daily centres outside its range, trimmed
     # until the range of what is left no longer leaves any out
