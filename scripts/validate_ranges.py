@@ -38,10 +38,10 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests import ctsim  # noqa: E402 - the simulator lives with the tests; it is not the package's code
 from telemetry.trajectory.akde import akde, chi2_area_ci  # noqa: E402
 from telemetry.trajectory.ctmm import fit_models  # noqa: E402
 from telemetry.trajectory.ranges import speed_ci  # noqa: E402
+from tests import ctsim  # noqa: E402 - the simulator lives with the tests; it is not the package's code
 
 REAL = ROOT.parent / "shared" / "data" / "real" / "movebank_kruger_buffalo"
 DAY = 86400.0

@@ -29,7 +29,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "label_states": ("telemetry.trajectory.states", "label_states"),
     "metrics": ("telemetry.trajectory.metrics", "metrics"),
     "daily_distance": ("telemetry.trajectory.metrics", "daily_distance"),
-    "home_ranges": ("telemetry.trajectory.homerange", "home_ranges"),
+    "home_ranges": ("telemetry.trajectory.ranges", "home_ranges"),
     "movement_ranges": ("telemetry.trajectory.ranges", "movement_ranges"),
     "population_range": ("telemetry.trajectory.ranges", "population_range"),
     "range_shares": ("telemetry.corridor.range_share", "range_shares"),

@@ -384,8 +384,11 @@ def analyse(
             announce("corridors")
             co = find_corridors(tracks, hs, params=cfg.corridors)
         announce("home ranges")
-        ranges_hr, ranges = hr.result()
-        return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=ranges_hr, ranges=ranges)
+        from telemetry.trajectory.ranges import with_akde
+
+        classic, ranges = hr.result()
+        return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=with_akde(classic, ranges),
+                        ranges=ranges)
 
 
 def config_of(tracks: pd.DataFrame) -> Config:
@@ -404,13 +407,13 @@ def config_of(tracks: pd.DataFrame) -> Config:
 
 
 def _home_ranges_part(tracks: pd.DataFrame, params: HomeRangeParams) -> tuple[pd.DataFrame, Any]:
-    """Home ranges (MCP, KDE and, with ``params.akde``, AKDE rows) and the movement-model
-    ranges of a set of whole animals (runs on a worker)."""
+    """MCP/KDE home ranges and (with ``params.akde``) the movement-model ranges of a set of whole
+    animals (runs on a worker; the AKDE rows are appended once all parts are in)."""
     from telemetry.trajectory.homerange import home_ranges
-    from telemetry.trajectory.ranges import movement_ranges, with_akde
+    from telemetry.trajectory.ranges import movement_ranges
 
     ranges = movement_ranges(tracks, params) if params.akde else None
-    return with_akde(home_ranges(tracks, params), ranges), ranges
+    return home_ranges(tracks, params), ranges
 
 
 def _analyse_distributed(tracks: pd.DataFrame, engine: Engine, cfg: Config, *, corridors: bool,
@@ -439,12 +442,14 @@ def _analyse_distributed(tracks: pd.DataFrame, engine: Engine, cfg: Config, *, c
         announce("corridors")
         co = _corridors_distributed(tracks, hs, engine, cfg.corridors)
     announce("home ranges")
-    from telemetry.trajectory.ranges import merge_ranges
+    from telemetry.trajectory.ranges import merge_ranges, with_akde
 
     gathered = engine.gather(hr_futures)
     hr = _gather_rows([g[0] for g in gathered], codes_of="animal_id")
-    ranges = merge_ranges([g[1] for g in gathered]) if cfg.homerange.akde else None
-    return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=hr, ranges=ranges)
+    order = (tracks["animal_id"].cat.categories if isinstance(tracks["animal_id"].dtype, pd.CategoricalDtype)
+             else pd.unique(tracks["animal_id"]))
+    ranges = merge_ranges([g[1] for g in gathered], order) if cfg.homerange.akde else None
+    return Products(crossings=cx, hotspots=hs, corridors=co, home_ranges=with_akde(hr, ranges), ranges=ranges)
 
 
 def _gather_rows(parts: list[pd.DataFrame], *, by: list[str] | None = None, codes_of: str | None = None

@@ -9,7 +9,8 @@ columns (see the module of each step for units)::
     metrics      step_m, dt_s, speed_kmh, azimuth_deg, turn_deg,   trajectory.metrics
                  nsd_km2
     label_states state (HMM)                                       trajectory.states
-    home_ranges  MCP / KDE polygons (GeoDataFrame)                 trajectory.homerange
+    home_ranges  MCP / KDE / AKDE polygons (GeoDataFrame)          trajectory.ranges (homerange)
+    movement_ranges  movement models, AKDE, periods, speeds         trajectory.ranges
 
 Layer: trajectory, above the core and :mod:`telemetry.io`/:mod:`telemetry.parsers`, below
 :mod:`telemetry.corridor`; never imports the corridor, outputs, pipeline or CLI.
@@ -24,7 +25,6 @@ from telemetry.kernel_cache import install as _install_kernels
 _install_kernels()  # before any kernel is decorated: portable target, shipped compiled kernels
 
 from telemetry.trajectory.clean import clean, flag_summary  # noqa: E402
-from telemetry.trajectory.homerange import home_ranges  # noqa: E402
 from telemetry.trajectory.interop import from_movingpandas, to_movingpandas  # noqa: E402
 from telemetry.trajectory.metrics import daily_distance, metrics  # noqa: E402
 from telemetry.trajectory.segment import cluster_table, clusters, fix_schedule, segment  # noqa: E402
@@ -41,11 +41,14 @@ __all__ = [
     "daily_distance",
     "label_states",
     "home_ranges",
+    "movement_ranges",
     "to_movingpandas",
     "from_movingpandas",
 ]
 
 _LAZY = {"smooth": ("telemetry.trajectory.smooth", "smooth"),
+         "home_ranges": ("telemetry.trajectory.ranges", "home_ranges"),
+         "movement_ranges": ("telemetry.trajectory.ranges", "movement_ranges"),
          "label_states": ("telemetry.trajectory.states", "label_states")}
 
 

@@ -40,7 +40,7 @@ from telemetry.trajectory.ctmm import MovementFit, fit_models, mean_speed
 from telemetry.trajectory.homerange import DENSIFY_M, kde, laea, mcp
 from telemetry.trajectory.residency import periods
 
-__all__ = ["Ranges", "movement_ranges", "population_range", "TABLE_COLUMNS"]
+__all__ = ["Ranges", "home_ranges", "movement_ranges", "population_range", "TABLE_COLUMNS"]
 
 _DAY_S = 86400.0
 
@@ -346,19 +346,60 @@ def population_range(table: pd.DataFrame, ci_level_pct: float = 95.0, column: st
     return out
 
 
-def merge_ranges(parts: list[Ranges]) -> Ranges:
-    """One :class:`Ranges` from those of disjoint sets of animals (in the given order)."""
+def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None,
+                method: str | tuple[str, ...] = ("mcp", "kde")) -> gpd.GeoDataFrame:
+    """Home-range polygons per animal by ``method``: any of ``"mcp"``, ``"kde"`` (conventional,
+    :func:`telemetry.trajectory.homerange.home_ranges`) and ``"akde"`` (autocorrelated, per
+    resident period, with the CI contours: columns ``period`` and ``contour``; the models,
+    areas with CIs and speeds are in :func:`movement_ranges`).
+
+    >>> home_ranges(pd.DataFrame(), method="lscv")
+    Traceback (most recent call last):
+    ValueError: unknown home-range method(s): lscv (mcp, kde, akde)
+    """
+    from telemetry.trajectory import homerange
+
+    methods = (method,) if isinstance(method, str) else tuple(method)
+    unknown = set(methods) - {"mcp", "kde", "akde"}
+    if unknown:
+        raise ValueError(f"unknown home-range method(s): {', '.join(sorted(unknown))} (mcp, kde, akde)")
+    params = params or HomeRangeParams()
+    classic = tuple(m for m in methods if m != "akde")
+    base = homerange.home_ranges(df, params, classic if classic else ("mcp",))
+    if not classic:
+        base = base.iloc[:0]
+    if "akde" not in methods:
+        return base
+    return with_akde(base, movement_ranges(df, params))
+
+
+def merge_ranges(parts: list[Ranges], animal_order: Any = None) -> Ranges:
+    """One :class:`Ranges` from those of disjoint sets of animals, rows in ``animal_order`` (the
+    animals' order in the tracks, e.g. their categories; default: as given), so a run on a
+    cluster writes what a run in one process does."""
     parts = [p for p in parts if p is not None]
     if not parts:
         return movement_ranges(pd.DataFrame({"animal_id": [], "time": pd.to_datetime([], utc=True),
                                              "lon": [], "lat": [], "flag": []}))
-    table = pd.concat([p.table for p in parts], ignore_index=True)
-    polys = pd.concat([p.polygons for p in parts], ignore_index=True)
-    daily = pd.concat([p.daily for p in parts], ignore_index=True)
+    rank = {a: i for i, a in enumerate(animal_order)} if animal_order is not None else None
+
+    def ordered(frame: pd.DataFrame) -> pd.DataFrame:
+        if rank is None or not len(frame):
+            return frame.reset_index(drop=True)
+        key = frame["animal_id"].map(lambda a: rank.get(a, len(rank))).to_numpy()
+        return frame.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+
+    table = ordered(pd.concat([p.table for p in parts], ignore_index=True))
+    polys = ordered(pd.concat([p.polygons for p in parts], ignore_index=True))
+    daily = ordered(pd.concat([p.daily for p in parts], ignore_index=True))
+    keys = [k for p in parts for k in p.uds]
+    if rank is not None:
+        keys.sort(key=lambda k: (rank.get(k[0], len(rank)), k[1]))
     uds = {k: v for p in parts for k, v in p.uds.items()}
     fits = {k: v for p in parts for k, v in p.fits.items()}
     return Ranges(table=table, polygons=gpd.GeoDataFrame(polys, geometry="geometry", crs="EPSG:4326"),
-                  uds=uds, daily=daily, fits=fits)
+                  uds={k: uds[k] for k in keys}, daily=daily, fits={k: fits[k] for k in keys if k in fits} | {
+                      k: v for k, v in fits.items() if k not in uds})
 
 
 def with_akde(home_ranges: gpd.GeoDataFrame, ranges: Ranges | None) -> gpd.GeoDataFrame:
