@@ -53,6 +53,30 @@ _CODE = {"iid": 0, "bm": 1, "ou": 2, "ouf": 3}
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _ouf_transition(l1: float, l2: float, dt: float) -> tuple[float, float, float, float]:
+    """Exact OUF transition ``Φ = exp(A Δt)``, ``A = [[0, 1], [−λ₁λ₂, λ₁ + λ₂]]`` with the eigenvalues
+    ``λ₁ = −1/τ_p`` and ``λ₂ = −1/τ_v`` (distinct): its entries ``(Φ00, Φ01, Φ10, Φ11)``."""
+    e1 = math.exp(l1 * dt)
+    e2 = math.exp(l2 * dt)
+    d = l1 - l2
+    return (l1 * e2 - l2 * e1) / d, (e1 - e2) / d, l1 * l2 * (e2 - e1) / d, (l1 * e1 - l2 * e2) / d
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _ouf_predict(f00: float, f01: float, f10: float, f11: float, p00: float, p01: float, p11: float,
+                 var: float, sv: float) -> tuple[float, float, float]:
+    """Predicted state covariance ``Φ (P − S) Φᵀ + S`` of a stationary process with stationary
+    covariance ``S = diag(var, sv)`` (so the noise is ``S − Φ S Φᵀ``)."""
+    q00 = p00 - var
+    q11 = p11 - sv
+    b00 = f00 * q00 + f01 * p01
+    b01 = f00 * p01 + f01 * q11
+    b10 = f10 * q00 + f11 * p01
+    b11 = f10 * p01 + f11 * q11
+    return b00 * f00 + b01 * f01 + var, b00 * f10 + b01 * f11, b10 * f10 + b11 * f11 + sv
+
+
 @numba.njit(cache=True, nogil=True)
 def _kalman_sums(code: int, t: np.ndarray, z: np.ndarray, r: np.ndarray, var: float, tau_p: float,
                  tau_v: float) -> tuple[float, float, float, float, int]:
@@ -132,30 +156,14 @@ def _kalman_sums(code: int, t: np.ndarray, z: np.ndarray, r: np.ndarray, var: fl
     for i in range(n):
         if i > 0:
             dt = t[i] - t[i - 1]
-            e1 = math.exp(l1 * dt)
-            e2 = math.exp(l2 * dt)
-            d = l1 - l2
-            f00 = (l1 * e2 - l2 * e1) / d
-            f01 = (e1 - e2) / d
-            f10 = l1 * l2 * (e2 - e1) / d
-            f11 = (l1 * e1 - l2 * e2) / d
+            f00, f01, f10, f11 = _ouf_transition(l1, l2, dt)
             a0 = f00 * xz0 + f01 * xz1
             xz1 = f10 * xz0 + f11 * xz1
             xz0 = a0
             a0 = f00 * x10 + f01 * x11
             x11 = f10 * x10 + f11 * x11
             x10 = a0
-            # P ← Φ (P - S) Φᵀ + S
-            q00 = p00 - var
-            q01 = p01
-            q11 = p11 - sv
-            b00 = f00 * q00 + f01 * q01
-            b01 = f00 * q01 + f01 * q11
-            b10 = f10 * q00 + f11 * q01
-            b11 = f10 * q01 + f11 * q11
-            p00 = b00 * f00 + b01 * f01 + var
-            p01 = b00 * f10 + b01 * f11
-            p11 = b10 * f10 + b11 * f11 + sv
+            p00, p01, p11 = _ouf_predict(f00, f01, f10, f11, p00, p01, p11, var, sv)
         if p00 < 0.0:
             p00 = 0.0
         f = p00 + r[i] + tiny
@@ -212,13 +220,7 @@ def _simulate_axis(code: int, t: np.ndarray, var: float, tau_p: float, tau_v: fl
     out[0] = x
     for i in range(1, n):
         dt = t[i] - t[i - 1]
-        e1 = math.exp(l1 * dt)
-        e2 = math.exp(l2 * dt)
-        d = l1 - l2
-        f00 = (l1 * e2 - l2 * e1) / d
-        f01 = (e1 - e2) / d
-        f10 = l1 * l2 * (e2 - e1) / d
-        f11 = (l1 * e1 - l2 * e2) / d
+        f00, f01, f10, f11 = _ouf_transition(l1, l2, dt)
         # noise covariance Q = S - Φ S Φᵀ, drawn through its Cholesky factor
         q00 = var - (f00 * f00 * var + f01 * f01 * sv)
         q01 = -(f00 * f10 * var + f01 * f11 * sv)
@@ -255,26 +257,11 @@ def _ouf_rts(t: np.ndarray, z: np.ndarray, r: np.ndarray, var: float, tau_p: flo
     for i in range(n):
         if i > 0:
             dt = t[i] - t[i - 1]
-            e1 = math.exp(l1 * dt)
-            e2 = math.exp(l2 * dt)
-            d = l1 - l2
-            f00 = (l1 * e2 - l2 * e1) / d
-            f01 = (e1 - e2) / d
-            f10 = l1 * l2 * (e2 - e1) / d
-            f11 = (l1 * e1 - l2 * e2) / d
+            f00, f01, f10, f11 = _ouf_transition(l1, l2, dt)
             a0 = f00 * x0 + f01 * x1
             x1 = f10 * x0 + f11 * x1
             x0 = a0
-            q00 = p00 - var
-            q01 = p01
-            q11 = p11 - sv
-            b00 = f00 * q00 + f01 * q01
-            b01 = f00 * q01 + f01 * q11
-            b10 = f10 * q00 + f11 * q01
-            b11 = f10 * q01 + f11 * q11
-            p00 = b00 * f00 + b01 * f01 + var
-            p01 = b00 * f10 + b01 * f11
-            p11 = b10 * f10 + b11 * f11 + sv
+            p00, p01, p11 = _ouf_predict(f00, f01, f10, f11, p00, p01, p11, var, sv)
         else:
             f00, f01, f10, f11 = 1.0, 0.0, 0.0, 1.0
         ph[i, 0], ph[i, 1], ph[i, 2], ph[i, 3] = f00, f01, f10, f11
