@@ -66,17 +66,20 @@ def simulate_cholesky(model: str, t: np.ndarray, sigma2: float, tau_p: float = m
 
 
 def simulate_ouf_steps(t: np.ndarray, sigma2: float, tau_p: float, tau_v: float,
-                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Isotropic OUF positions (m) at times ``t`` by exact transitions (any length)."""
+                       rng: np.random.Generator, velocity: bool = False) -> tuple[np.ndarray, ...]:
+    """Isotropic OUF positions (m) at times ``t`` by exact transitions (any length); with
+    ``velocity`` also the true speed (m/s) at each time."""
     # the pair (x, v) obeys dx = v dt, dv = -(x/(τp τv) + v (1/τp + 1/τv)) dt + noise; its
     # transition over Δt is exp(AΔt), its noise S - Φ S Φᵀ with S the stationary covariance
     a = np.array([[0.0, 1.0], [-1.0 / (tau_p * tau_v), -(1.0 / tau_p + 1.0 / tau_v)]])
     s = np.diag([sigma2, sigma2 / (tau_p * tau_v)])
     out = np.empty((2, t.size))
+    vel = np.empty((2, t.size))
     ev, vec = np.linalg.eig(a)
     inv = np.linalg.inv(vec)
     state = rng.multivariate_normal([0, 0], s, size=2)  # (axis, [x, v])
     out[:, 0] = state[:, 0]
+    vel[:, 0] = state[:, 1]
     for i in range(1, t.size):
         dt = t[i] - t[i - 1]
         phi = np.real(vec @ np.diag(np.exp(ev * dt)) @ inv)
@@ -85,6 +88,9 @@ def simulate_ouf_steps(t: np.ndarray, sigma2: float, tau_p: float, tau_v: float,
         lq = np.linalg.cholesky(q + 1e-12 * np.eye(2) * sigma2)
         state = state @ phi.T + rng.normal(size=(2, 2)) @ lq.T
         out[:, i] = state[:, 0]
+        vel[:, i] = state[:, 1]
+    if velocity:
+        return out[0], out[1], np.hypot(vel[0], vel[1])
     return out[0], out[1]
 
 

@@ -166,6 +166,22 @@ def test_speed_of_ouf_is_recovered_and_absent_without_velocity():
     assert mean_speed(fit) == pytest.approx(v)
 
 
+def test_daily_speed_intervals_cover_the_true_daily_speed():
+    rng = np.random.default_rng(21)
+    t = ctsim.irregular_times(2400, 1800.0, rng)  # ~50 days at 30 min
+    x, y, speed = ctsim.simulate_ouf_steps(t, 2e7, 4 * DAY, 2400.0, rng, velocity=True)
+    err = 12.0
+    tracks = _tracks(t, x + rng.normal(0, err, t.size), y + rng.normal(0, err, t.size))
+    tracks["sigma_m"] = err
+    r = movement_ranges(tracks)
+    d = r.daily
+    assert len(d) >= 45
+    truth = pd.Series(speed).groupby(tracks["time"].dt.floor("D").dt.date.astype(str).to_numpy()).mean() * 3.6
+    hit = [(lo <= truth[day] <= hi) for day, lo, hi in zip(d["date"], d["speed_low_kmh"], d["speed_high_kmh"])]
+    assert np.mean(hit) >= 0.8
+    assert np.corrcoef(d["speed_kmh"], truth[d["date"]].to_numpy())[0, 1] > 0.6  # days told apart
+
+
 def _tracks(t_s, x, y, animal="A", lon0=77.0, lat0=43.0) -> pd.DataFrame:
     """A canonical-enough table from planar metres around (lon0, lat0)."""
     lat = lat0 + y / 111_320.0

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numba
 import numpy as np
@@ -237,9 +238,11 @@ def _simulate_axis(code: int, t: np.ndarray, var: float, tau_p: float, tau_v: fl
 
 @numba.njit(cache=True, nogil=True)
 def _ouf_rts(t: np.ndarray, z: np.ndarray, r: np.ndarray, var: float, tau_p: float,
-             tau_v: float) -> tuple[np.ndarray, np.ndarray]:
+             tau_v: float, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Smoothed velocity mean (m/s) and variance ((m/s)²) at each fix of one axis of an OUF
-    process with known mean 0 (Kalman filter, then Rauch–Tung–Striebel backwards)."""
+    process with known mean 0 (Kalman filter, then Rauch–Tung–Striebel backwards), and
+    velocity paths drawn from the smoothing distribution (forward filtering, backward
+    sampling; Carter & Kohn 1994), one per slice ``g[k]`` of standard normals ``(K, n, 2)``."""
     n = z.size
     l1 = -1.0 / tau_p
     l2 = -1.0 / tau_v
@@ -281,6 +284,12 @@ def _ouf_rts(t: np.ndarray, z: np.ndarray, r: np.ndarray, var: float, tau_p: flo
         fp[i, 0], fp[i, 1], fp[i, 2] = p00, p01, p11
     vm = np.empty(n)
     vv = np.empty(n)
+    kk = g.shape[0]
+    draw = np.empty((kk, n, 2))
+    for k in range(kk):
+        a, b = _chol2(fp[n - 1, 0], fp[n - 1, 1], fp[n - 1, 2])
+        draw[k, n - 1, 0] = fm[n - 1, 0] + a[0] * g[k, n - 1, 0]
+        draw[k, n - 1, 1] = fm[n - 1, 1] + a[1] * g[k, n - 1, 0] + b * g[k, n - 1, 1]
     s0, s1 = fm[n - 1, 0], fm[n - 1, 1]
     c00, c01, c11 = fp[n - 1, 0], fp[n - 1, 1], fp[n - 1, 2]
     vm[n - 1], vv[n - 1] = s1, c11
@@ -314,7 +323,27 @@ def _ouf_rts(t: np.ndarray, z: np.ndarray, r: np.ndarray, var: float, tau_p: flo
         c01 = a01 + h00 * g10 + h01 * g11
         c11 = a11 + h10 * g10 + h11 * g11
         vm[i], vv[i] = s1, max(c11, 0.0)
-    return vm, vv
+        # backward sampling: x_i | x_{i+1} ~ N(m_i + G (x_{i+1} - m⁻_{i+1}), P_i - G P⁻_{i+1} Gᵀ)
+        w00 = g00 * q00 + g01 * q01
+        w01 = g00 * q01 + g01 * q11
+        w10 = g10 * q00 + g11 * q01
+        w11 = g10 * q01 + g11 * q11
+        a, b = _chol2(a00 - (w00 * g00 + w01 * g01), a01 - (w00 * g10 + w01 * g11),
+                      a11 - (w10 * g10 + w11 * g11))
+        for k in range(kk):
+            d0, d1 = draw[k, i + 1, 0] - pm[i + 1, 0], draw[k, i + 1, 1] - pm[i + 1, 1]
+            draw[k, i, 0] = fm[i, 0] + g00 * d0 + g01 * d1 + a[0] * g[k, i, 0]
+            draw[k, i, 1] = fm[i, 1] + g10 * d0 + g11 * d1 + a[1] * g[k, i, 0] + b * g[k, i, 1]
+    return vm, vv, draw[:, :, 1].copy()
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _chol2(c00: float, c01: float, c11: float) -> tuple[tuple[float, float], float]:
+    """Cholesky factor of a 2×2 covariance (clamped to positive semi-definite): first column
+    ``(l00, l10)`` and ``l11``."""
+    l00 = math.sqrt(max(c00, 0.0))
+    l10 = c01 / l00 if l00 > 0.0 else 0.0
+    return (l00, l10), math.sqrt(max(c11 - l10 * l10, 0.0))
 
 
 def _axis_loglik(code: int, t: np.ndarray, z: np.ndarray, r: np.ndarray, var: float, tau_p: float,
@@ -733,11 +762,13 @@ def refit(fit: MovementFit, t_s: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, e
 
 
 def velocity_smoother(fit: MovementFit, t_s: np.ndarray, x_m: np.ndarray, y_m: np.ndarray,
-                      err_var_m2: np.ndarray) -> np.ndarray:
+                      err_var_m2: np.ndarray, draws: int = 0, seed: int = 0) -> Any:
     """Expected speed ``E|v|`` (m/s) at each fix given all fixes, under an OUF ``fit``.
 
     The smoothed velocity is Gaussian with mean ``m`` and (per axis) variances; its expected
     norm is the Rice mean ``s √(π/2) L½(−|m|²/2s²)`` with ``s²`` the mean axis variance.
+    With ``draws`` > 0 also returns ``(draws, n)`` speeds along velocity paths drawn jointly
+    from the smoothing distribution (for CIs of speeds averaged over a day).
     """
     from scipy.special import i0e, i1e
 
@@ -747,13 +778,17 @@ def velocity_smoother(fit: MovementFit, t_s: np.ndarray, x_m: np.ndarray, y_m: n
     dx, dy = np.asarray(x_m, float) - fit.mean_xy[0], np.asarray(y_m, float) - fit.mean_xy[1]
     r = np.ascontiguousarray(err_var_m2, dtype=float)
     tv = fit.tau_v_s if abs(fit.tau_p_s - fit.tau_v_s) >= 1e-6 * fit.tau_p_s else fit.tau_p_s * (1 - 1e-6)
-    mu, vu = _ouf_rts(t, np.ascontiguousarray(c * dx + s * dy), r, a, fit.tau_p_s, tv)
-    mw, vw = _ouf_rts(t, np.ascontiguousarray(-s * dx + c * dy), r, b, fit.tau_p_s, tv)
+    rng = np.random.default_rng(seed)
+    mu, vu, du = _ouf_rts(t, np.ascontiguousarray(c * dx + s * dy), r, a, fit.tau_p_s, tv,
+                          rng.standard_normal((draws, t.size, 2)))
+    mw, vw, dw = _ouf_rts(t, np.ascontiguousarray(-s * dx + c * dy), r, b, fit.tau_p_s, tv,
+                          rng.standard_normal((draws, t.size, 2)))
     s2 = np.maximum((vu + vw) / 2.0, 1e-30)
     q = (mu * mu + mw * mw) / (2.0 * s2)
     # L½(-q) = e^{-q/2} [(1 + q) I0(q/2) + q I1(q/2)], with the scaled Bessel functions
     lag = (1.0 + q) * i0e(q / 2.0) + q * i1e(q / 2.0)
-    return np.sqrt(s2) * math.sqrt(math.pi / 2.0) * lag
+    expected = np.sqrt(s2) * math.sqrt(math.pi / 2.0) * lag
+    return (expected, np.hypot(du, dw)) if draws else expected
 
 
 def select_model(fits: list[MovementFit]) -> MovementFit:

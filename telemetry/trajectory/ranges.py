@@ -13,8 +13,8 @@ For each animal (projected to its own equal-area projection):
 4. where the OUF model is selected (the schedule resolves the velocity's autocorrelation),
    the mean speed and the daily distance with CIs (the stationary speed of the fitted
    velocity process, Noonan et al. 2019 Mov. Ecol. 7:35), and per day the conditional
-   mean speed given the fixes (Kalman smoother of the OUF model); elsewhere the table says
-   why there is no speed.
+   mean speed given the fixes (Kalman smoother of the OUF model) with a CI from velocity
+   paths drawn from the smoothing distribution; elsewhere the table says why there is no speed.
 
 The population range (:func:`population_range`) is the information-weighted mean of the
 animals' AKDE areas on the log scale with a random effect between animals (DerSimonian &
@@ -221,7 +221,7 @@ def _period(row: dict, label: Any, k: int, kind: str, tt: np.ndarray, xx: np.nda
         row["speed_kmh"], row["speed_low_kmh"], row["speed_high_kmh"] = v * 3.6, vlo * 3.6, vhi * 3.6
         row["distance_km_day"] = v * 86.4
         row["distance_low_km_day"], row["distance_high_km_day"] = vlo * 86.4, vhi * 86.4
-        daily.extend(_daily_speeds(label, k, best, tt, xx, yy, rr, times, v, vlo, vhi))
+        daily.extend(_daily_speeds(label, k, best, tt, xx, yy, rr, times, v, vlo, vhi, ci))
     else:
         notes.append("no speed: the schedule does not resolve the velocity (no OUF model)")
     row["note"] = "; ".join(notes)
@@ -238,19 +238,32 @@ def _ud_lonlat(ud: UD, inv: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _daily_speeds(label: Any, k: int, fit: MovementFit, t: np.ndarray, x: np.ndarray, y: np.ndarray,
-                  r: np.ndarray, times: pd.Series, v: float, vlo: float, vhi: float) -> list[dict]:
-    """Per UTC day: mean of the conditional expected speed at the day's fixes (smoothed OUF velocity)."""
+                  r: np.ndarray, times: pd.Series, v: float, vlo: float, vhi: float, ci: float) -> list[dict]:
+    """Per UTC day: the mean over the day's fixes of the expected speed given all fixes (smoothed
+    OUF velocity), with a CI from 64 velocity paths drawn from the smoothing distribution (the
+    day's own uncertainty) widened by the parameters' (the animal's relative speed CI), added on
+    the log scale."""
     from telemetry.trajectory.ctmm import velocity_smoother
 
-    es = velocity_smoother(fit, t, x, y, r)  # E|v| (m/s) at each fix
-    days = times.dt.floor("D")
+    es, paths = velocity_smoother(fit, t, x, y, r, draws=64, seed=k)
+    days = times.dt.floor("D").to_numpy()
+    start = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+    counts = np.diff(np.r_[start, t.size])
+    day_mean = np.add.reduceat(es, start) / counts
+    path_mean = np.add.reduceat(paths, start, axis=1) / counts  # (draws, days)
+    a = (1.0 - ci) / 2.0
+    lo_c, hi_c = np.quantile(path_mean, [a, 1.0 - a], axis=0)
+    z = _z(ci)
+    sd_par = (math.log(vhi / vlo) / (2 * z)) if v > 0 and np.isfinite(vlo) and vlo > 0 else 0.0
     out = []
-    rel_lo, rel_hi = (vlo / v, vhi / v) if v > 0 and np.isfinite(vlo) else (math.nan, math.nan)
-    for day, idx in pd.Series(np.arange(t.size)).groupby(days.to_numpy()).groups.items():
-        e = float(np.mean(es[np.asarray(idx)]))
-        out.append({"animal_id": label, "period": k, "date": pd.Timestamp(day).date().isoformat(),
-                    "speed_kmh": e * 3.6, "speed_low_kmh": e * 3.6 * rel_lo, "speed_high_kmh": e * 3.6 * rel_hi,
-                    "distance_km": e * 86.4, "n_fixes": int(len(idx))})
+    for j, i0 in enumerate(start):
+        e = float(day_mean[j])
+        sd_day = max(math.log(max(hi_c[j], 1e-12) / max(lo_c[j], 1e-12)) / (2 * z), 0.0)
+        sd = math.hypot(sd_day, sd_par)
+        out.append({"animal_id": label, "period": k, "date": pd.Timestamp(days[i0]).date().isoformat(),
+                    "speed_kmh": e * 3.6, "speed_low_kmh": e * 3.6 * math.exp(-z * sd),
+                    "speed_high_kmh": e * 3.6 * math.exp(z * sd), "distance_km": e * 86.4,
+                    "n_fixes": int(counts[j])})
     return out
 
 
