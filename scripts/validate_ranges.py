@@ -38,6 +38,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from telemetry.config import HomeRangeParams  # noqa: E402
 from telemetry.trajectory.akde import akde, chi2_area_ci  # noqa: E402
 from telemetry.trajectory.ctmm import fit_models  # noqa: E402
 from telemetry.trajectory.ranges import speed_ci  # noqa: E402
@@ -80,7 +81,7 @@ def simulate_sweep(n_tracks: int, seed: int) -> pd.DataFrame:
         row = {"model": model, "dt_s": dt, "n": n, "crossings": crossings, "err_m": err, "ratio": ratio,
                "selected": best.model, "n_area": best.n_area, "resident": best.resident}
         if best.resident and np.isfinite(best.n_area) and best.n_area >= 2:
-            ud = akde(best, t, x, y, r, bootstrap=16, seed=k)
+            ud = akde(best, t, x, y, r, bootstrap=HomeRangeParams().akde_bootstrap, seed=k)
             a, lo, hi = (ud.areas_m2[(95.0, c)] for c in ("estimate", "low", "high"))
             g = best.gaussian_area_m2(95.0)
             glo, ghi = chi2_area_ci(g, best.n_area)

@@ -424,7 +424,7 @@ class HomeRangeParams:
     akde_levels_pct: tuple[float, ...] = (50.0, 95.0)
     akde_grid_cells: int = 256
     ci_level_pct: float = 95.0
-    akde_bootstrap: int = 16
+    akde_bootstrap: int = 8
     ctmm_models: tuple[str, ...] = ("iid", "bm", "ou", "ouf")
     ctmm_min_fixes: int = 20
     ctmm_min_n_area: float = 2.0

@@ -44,7 +44,7 @@ import numpy as np
 import shapely
 
 from telemetry.trajectory.ctmm import MovementFit, autocorrelation
-from telemetry.trajectory.homerange import density_grid, isopleths
+from telemetry.trajectory.homerange import cells_for_mass, density_grid, isopleths
 
 __all__ = ["UD", "akde", "akde_bandwidth", "chi2_area_ci", "lag_histogram", "lumpiness"]
 
@@ -238,11 +238,10 @@ def lumpiness(fit: MovementFit, t_s: np.ndarray, err_var_m2: np.ndarray, h: floa
         w = (-s * (x - mx) + c * (y - my)) / math.sqrt(b)
         dens, cx, cy = density_grid(u, w, h, grid_cells)
         cell = (cx[1] - cx[0]) * (cy[1] - cy[0])
-        cum = np.cumsum(np.sort(dens.ravel())[::-1])
         cov = np.cov(np.vstack([u, w]), ddof=0) + h * h * np.eye(2)
         det = math.sqrt(max(float(np.linalg.det(cov)), 1e-300))
         for lv in levels_pct:
-            k = min(int(np.searchsorted(cum, lv / 100.0)) + 1, cum.size)
+            k = cells_for_mass(dens, lv)
             ratios[lv].append(k * cell / (-2.0 * math.log(1.0 - lv / 100.0) * math.pi * det))
     return {lv: (float(np.mean(v)), float(np.var(np.log(v), ddof=1)) if len(v) > 1 else 0.0)
             for lv, v in ratios.items()}
