@@ -112,7 +112,7 @@ def speed_ci(fit: MovementFit, ci_level: float = 0.95) -> tuple[float, float, fl
     return v, lo, hi
 
 
-def _period_row(label: Any, k: int, kind: str, t: np.ndarray, times: pd.Series, n: int) -> dict:
+def _period_row(label: Any, k: int, kind: str, times: pd.Series, n: int) -> dict:
     row = {c: math.nan for c in TABLE_COLUMNS}
     row.update(animal_id=label, period=k, kind=kind, start=times.iloc[0], end=times.iloc[-1], n_fixes=n,
                resident=False, model="", note="", error_source="")
@@ -143,7 +143,7 @@ def _animal(job: tuple, params: HomeRangeParams) -> tuple[list[dict], list[dict]
     for k, per in enumerate(pers, start=1):
         sl = slice(per.start, per.stop)
         tt, xx, yy, rr = t[sl], x[sl], y[sl], r[sl]
-        row = _period_row(label, k, per.kind, t[sl], times.iloc[sl], int(tt.size))
+        row = _period_row(label, k, per.kind, times.iloc[sl], int(tt.size))
         row["error_source"] = err_note
         rows.append(row)
         try:
@@ -405,14 +405,15 @@ def merge_ranges(parts: list[Ranges], animal_order: Any = None) -> Ranges:
     table = ordered(pd.concat([p.table for p in parts], ignore_index=True))
     polys = ordered(pd.concat([p.polygons for p in parts], ignore_index=True))
     daily = ordered(pd.concat([p.daily for p in parts], ignore_index=True))
-    keys = [k for p in parts for k in p.uds]
-    if rank is not None:
-        keys.sort(key=lambda k: (rank.get(k[0], len(rank)), k[1]))
-    uds = {k: v for p in parts for k, v in p.uds.items()}
-    fits = {k: v for p in parts for k, v in p.fits.items()}
+    def by_animal(items: dict) -> dict:
+        keys = list(items)
+        if rank is not None:
+            keys.sort(key=lambda k: (rank.get(k[0], len(rank)), k[1]))
+        return {k: items[k] for k in keys}
+
     return Ranges(table=table, polygons=gpd.GeoDataFrame(polys, geometry="geometry", crs="EPSG:4326"),
-                  uds={k: uds[k] for k in keys}, daily=daily, fits={k: fits[k] for k in keys if k in fits} | {
-                      k: v for k, v in fits.items() if k not in uds})
+                  uds=by_animal({k: v for p in parts for k, v in p.uds.items()}), daily=daily,
+                  fits=by_animal({k: v for p in parts for k, v in p.fits.items()}))
 
 
 def with_akde(home_ranges: gpd.GeoDataFrame, ranges: Ranges | None) -> gpd.GeoDataFrame:
