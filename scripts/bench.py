@@ -971,7 +971,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _ouf_animals(n_animals: int, per_animal: int, seed: int = 7) -> pd.DataFrame:
     """Range-resident OUF animals (τ_p 3-10 days, τ_v 30-90 min, 2-20 km² ranges) at 1-h fixes with
-    10 % failed, by the exact transitions (vectorised over animals), 15 m error."""
+    10 % failed, by the exact transitions of ``tests/ctsim.py``, 15 m error."""
     sys.path.insert(0, str(ROOT))
     from tests import ctsim
 
@@ -980,7 +980,7 @@ def _ouf_animals(n_animals: int, per_animal: int, seed: int = 7) -> pd.DataFrame
     for a in range(n_animals):
         t = ctsim.irregular_times(per_animal, 3600.0, rng)
         tp, tv = rng.uniform(3, 10) * 86400, rng.uniform(1800, 5400)
-        x, y = _ouf_fast(t, rng.uniform(2e6, 2e7), tp, tv, rng)
+        x, y = ctsim.simulate_ouf_steps(t, rng.uniform(2e6, 2e7), tp, tv, rng)
         lat0, lon0 = 42.5 + rng.uniform(-1, 1), 77.0 + rng.uniform(-2, 2)
         frames.append(pd.DataFrame({
             "animal_id": f"A{a:03d}", "time": pd.Timestamp("2021-01-01", tz="UTC") + pd.to_timedelta(t, unit="s"),
@@ -990,28 +990,6 @@ def _ouf_animals(n_animals: int, per_animal: int, seed: int = 7) -> pd.DataFrame
     df["animal_id"] = df["animal_id"].astype("category")
     df["flag"] = pd.Categorical([None] * len(df))
     return df
-
-
-def _ouf_fast(t: np.ndarray, sigma2: float, tau_p: float, tau_v: float, rng: np.random.Generator
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """OUF positions at ``t`` by exact transitions, eigen-decomposition once per distinct interval."""
-    a = np.array([[0.0, 1.0], [-1.0 / (tau_p * tau_v), -(1.0 / tau_p + 1.0 / tau_v)]])
-    s = np.diag([sigma2, sigma2 / (tau_p * tau_v)])
-    ev, vec = np.linalg.eig(a)
-    inv = np.linalg.inv(vec)
-    dts, which = np.unique(np.round(np.diff(t), 0), return_inverse=True)
-    phis = np.real(np.einsum("ij,kj,jl->kil", vec, np.exp(np.outer(dts, ev)), inv))
-    qs = s[None] - phis @ s @ np.transpose(phis, (0, 2, 1))
-    chol = np.linalg.cholesky((qs + np.transpose(qs, (0, 2, 1))) / 2 + 1e-9 * sigma2 * np.eye(2))
-    g = rng.standard_normal((t.size, 2, 2))
-    state = rng.multivariate_normal([0, 0], s, size=2)
-    out = np.empty((2, t.size))
-    out[:, 0] = state[:, 0]
-    for i in range(1, t.size):
-        k = which[i - 1]
-        state = state @ phis[k].T + g[i] @ chol[k].T
-        out[:, i] = state[:, 0]
-    return out[0], out[1]
 
 
 def bench_ranges() -> list[dict]:

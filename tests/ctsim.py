@@ -70,28 +70,27 @@ def simulate_ouf_steps(t: np.ndarray, sigma2: float, tau_p: float, tau_v: float,
     """Isotropic OUF positions (m) at times ``t`` by exact transitions (any length); with
     ``velocity`` also the true speed (m/s) at each time."""
     # the pair (x, v) obeys dx = v dt, dv = -(x/(τp τv) + v (1/τp + 1/τv)) dt + noise; its
-    # transition over Δt is exp(AΔt), its noise S - Φ S Φᵀ with S the stationary covariance
+    # transition over Δt is exp(AΔt), its noise S - Φ S Φᵀ with S the stationary covariance;
+    # both once per distinct interval (schedules repeat a few intervals)
     a = np.array([[0.0, 1.0], [-1.0 / (tau_p * tau_v), -(1.0 / tau_p + 1.0 / tau_v)]])
     s = np.diag([sigma2, sigma2 / (tau_p * tau_v)])
-    out = np.empty((2, t.size))
-    vel = np.empty((2, t.size))
     ev, vec = np.linalg.eig(a)
     inv = np.linalg.inv(vec)
+    dts, which = np.unique(np.diff(t), return_inverse=True)
+    phis = np.real(np.einsum("ij,kj,jl->kil", vec, np.exp(np.outer(dts, ev)), inv))
+    qs = s[None] - phis @ s @ np.transpose(phis, (0, 2, 1))
+    chol = np.linalg.cholesky((qs + np.transpose(qs, (0, 2, 1))) / 2 + 1e-12 * sigma2 * np.eye(2))
+    g = rng.standard_normal((t.size, 2, 2))
     state = rng.multivariate_normal([0, 0], s, size=2)  # (axis, [x, v])
-    out[:, 0] = state[:, 0]
-    vel[:, 0] = state[:, 1]
+    out = np.empty((t.size, 2, 2))
+    out[0] = state
     for i in range(1, t.size):
-        dt = t[i] - t[i - 1]
-        phi = np.real(vec @ np.diag(np.exp(ev * dt)) @ inv)
-        q = s - phi @ s @ phi.T
-        q = (q + q.T) / 2
-        lq = np.linalg.cholesky(q + 1e-12 * np.eye(2) * sigma2)
-        state = state @ phi.T + rng.normal(size=(2, 2)) @ lq.T
-        out[:, i] = state[:, 0]
-        vel[:, i] = state[:, 1]
+        k = which[i - 1]
+        state = state @ phis[k].T + g[i] @ chol[k].T
+        out[i] = state
     if velocity:
-        return out[0], out[1], np.hypot(vel[0], vel[1])
-    return out[0], out[1]
+        return out[:, 0, 0], out[:, 1, 0], np.hypot(out[:, 0, 1], out[:, 1, 1])
+    return out[:, 0, 0], out[:, 1, 0]
 
 
 def gaussian_area(sigma2: float, level: float = 0.95) -> float:

@@ -111,6 +111,21 @@ def test_akde_bandwidth_widens_with_autocorrelation():
     assert h_ou > 2 * h_iid and rho_ou > 10 * rho_iid
 
 
+def test_lumpiness_is_the_figure_the_akde_docstring_gives():
+    """akde.lumpiness: ~1 % smaller 95 % regions for 1,000 independent fixes, ~5 % at 20 crossings."""
+    from telemetry.trajectory.akde import lumpiness
+
+    t = np.arange(1000) * 3600.0
+    out = {}
+    for model, tau in (("iid", math.nan), ("ou", t[-1] / 20)):
+        fit = MovementFit(model, True, 0, 0, 3, t.size, 1e6, 0, 0, tau, math.nan, (0, 0), np.zeros((0, 0)), (),
+                          np.zeros(0))
+        h, _ = akde_bandwidth(fit, t)
+        out[model] = lumpiness(fit, t, np.zeros(t.size), h, (95.0,), 256, 32, seed=1)[95.0][0]
+    assert 0.975 < out["iid"] < 1.0
+    assert 0.92 < out["ou"] < out["iid"] - 0.02
+
+
 def test_lag_histogram_counts_every_pair():
     rng = np.random.default_rng(2)
     t = np.sort(rng.uniform(0, 1e6, 500))

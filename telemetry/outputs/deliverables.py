@@ -179,7 +179,9 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
                     from telemetry.corridor.crossings import time_in_zones
 
                     sides = time_in_zones(p_tracks)
-                shares, population = _brief_shares(p_ranges)
+                # the country shares of range_share.csv when the brief is made from the same ranges
+                known = (tables or {}).get("range_share.csv") if p_ranges is ranges else None
+                shares, population = _brief_shares(p_ranges, known)
                 written += write_brief(out / "brief.html", p_cx, pub, meta, tracks=p_tracks, time_on_sides=sides,
                                        min_confidence=pp.min_confidence, lang=lang, pdf=out / "brief.pdf",
                                        range_share=shares, population=population)
@@ -209,15 +211,22 @@ def _write_deliverables(out_dir: str | os.PathLike[str], tracks: pd.DataFrame | 
     return written
 
 
-def _brief_shares(ranges: Any) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
-    """Country shares of the ranges and the population range, for the brief (None without ranges)."""
+def _brief_shares(ranges: Any, known: pd.DataFrame | None = None
+                  ) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
+    """Country shares of the ranges (``known``: already computed, e.g. ``range_share.csv``) and the
+    population range, for the brief (None without ranges)."""
     if ranges is None or not len(ranges.table):
         return None, None
-    from telemetry.corridor.range_share import range_shares
-    from telemetry.corridor.zones import load_zones
     from telemetry.trajectory.ranges import population_range
 
-    return range_shares(ranges, load_zones(None)), population_range(ranges.table)
+    if known is not None:
+        shares = known[known["zone_kind"] == "country"].reset_index(drop=True)
+    else:
+        from telemetry.corridor.range_share import range_shares
+        from telemetry.corridor.zones import load_zones
+
+        shares = range_shares(ranges, load_zones(None))
+    return shares, population_range(ranges.table)
 
 
 RUN_FILES = ("tracks.parquet", "track_summary.csv", "flag_summary.csv", "quality.json")

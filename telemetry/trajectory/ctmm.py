@@ -78,6 +78,15 @@ def _ouf_predict(f00: float, f01: float, f10: float, f11: float, p00: float, p01
     return b00 * f00 + b01 * f01 + var, b00 * f10 + b01 * f11, b10 * f10 + b11 * f11 + sv
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _ouf_correct(p00: float, p01: float, p11: float, f: float) -> tuple[float, float, float, float, float]:
+    """Kalman gains ``(k0, k1)`` of a position fix with innovation variance ``f`` and the
+    corrected state covariance ``(P00, P01, P11)``."""
+    k0 = p00 / f
+    k1 = p01 / f
+    return k0, k1, p00 - k0 * p00, p01 - k0 * p01, p11 - k1 * p01
+
+
 @numba.njit(cache=True, nogil=True)
 def _kalman_sums(code: int, t: np.ndarray, z: np.ndarray, r: np.ndarray, var: float, tau_p: float,
                  tau_v: float) -> tuple[float, float, float, float, int]:
@@ -174,16 +183,11 @@ def _kalman_sums(code: int, t: np.ndarray, z: np.ndarray, r: np.ndarray, var: fl
         szz += vz * vz / f
         s1z += v1 * vz / f
         s11 += v1 * v1 / f
-        k0 = p00 / f
-        k1 = p01 / f
+        k0, k1, p00, p01, p11 = _ouf_correct(p00, p01, p11, f)
         xz0 += k0 * vz
         xz1 += k1 * vz
         x10 += k0 * v1
         x11 += k1 * v1
-        n00 = p00 - k0 * p00
-        n01 = p01 - k0 * p01
-        n11 = p11 - k1 * p01
-        p00, p01, p11 = n00, n01, n11
         m += 1
     return logdet, szz, s1z, s11, m
 
@@ -272,14 +276,9 @@ def _ouf_rts(t: np.ndarray, z: np.ndarray, r: np.ndarray, var: float, tau_p: flo
         pp[i, 0], pp[i, 1], pp[i, 2] = p00, p01, p11
         f = p00 + r[i] + 1e-12 * var + 1e-12
         v = z[i] - x0
-        k0 = p00 / f
-        k1 = p01 / f
+        k0, k1, p00, p01, p11 = _ouf_correct(p00, p01, p11, f)
         x0 += k0 * v
         x1 += k1 * v
-        n00 = p00 - k0 * p00
-        n01 = p01 - k0 * p01
-        n11 = p11 - k1 * p01
-        p00, p01, p11 = n00, n01, n11
         fm[i, 0], fm[i, 1] = x0, x1
         fp[i, 0], fp[i, 1], fp[i, 2] = p00, p01, p11
     vm = np.empty(n)
@@ -553,8 +552,23 @@ def _bounds(pb: _Problem, names: tuple[str, ...]) -> list[tuple[float, float]]:
     return out
 
 
-def _starts(pb: _Problem, model: str, iso: bool) -> list[np.ndarray]:
-    """Data-driven starting points (a few, the best likelihood wins)."""
+def _starts(pb: _Problem, model: str, iso: bool, nested: MovementFit | None = None) -> list[np.ndarray]:
+    """Data-driven starting points (a few, the most likely one is optimised); with ``nested``, a
+    fitted isotropic model this one extends (the OU of an OUF, the isotropic fit of an anisotropic
+    one), also the point that continues it."""
+    out = _data_starts(pb, model, iso)
+    if nested is not None:
+        p = list(nested.params)
+        if not iso and nested.isotropic:
+            p[1:1] = list(out[0][1:3])  # the fixes' own elongation and direction
+        if model == "ouf" and nested.model == "ou":
+            p.append(math.log(max(pb.dt_min / 50, 1e-3)))  # velocity autocorrelation below the schedule
+        out.append(np.array(p, dtype=float))
+    return out
+
+
+def _data_starts(pb: _Problem, model: str, iso: bool) -> list[np.ndarray]:
+    """Starting points from the fixes alone: their spread, elongation, steps and span."""
     ev, evec = np.linalg.eigh(pb.emp_cov)
     ev = np.maximum(ev, 1.0)
     var_area = float(math.sqrt(ev[0] * ev[1]))
@@ -604,7 +618,7 @@ def _hessian(f, p: np.ndarray, h: float = 1e-3) -> np.ndarray:
 
 
 def _fit_one(pb: _Problem, model: str, iso: bool, start: np.ndarray | None = None,
-             hessian: bool = True) -> MovementFit:
+             hessian: bool = True, nested: MovementFit | None = None) -> MovementFit:
     from scipy.optimize import minimize
 
     code = _CODE[model]
@@ -633,7 +647,7 @@ def _fit_one(pb: _Problem, model: str, iso: bool, start: np.ndarray | None = Non
         return out
 
     zbounds = [(None, None) if (j == 0 and jt >= 0) else b for j, b in enumerate(bounds)]
-    starts = [start] if start is not None else _starts(pb, model, iso)
+    starts = [start] if start is not None else _starts(pb, model, iso, nested)
     starts = [np.array([min(max(v, lo + 1e-6), hi - 1e-6) for v, (lo, hi) in zip(s, bounds)]) for s in starts]
     # optimise from the most likely of the starting points only (one evaluation each)
     p = min(starts, key=nll)
@@ -711,24 +725,12 @@ def fit_models(t_s: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, err_var_m2: np
                   np.nan_to_num(np.asarray(err_var_m2, float), nan=0.0))
     fits: list[MovementFit] = []
     for m in models:
-        fits.append(_fit_one(pb, m, True))
-    # the OU's τ_p is a good start for the OUF's (and vice versa): nested models
-    by = {f.model: f for f in fits}
-    if "ou" in by and "ouf" in by:
-        ou, ouf = by["ou"], by["ouf"]
-        s = np.array([ou.params[0], ou.params[1], math.log(max(pb.dt_min / 50, 1e-3))])
-        alt = _fit_one(pb, "ouf", True, start=s)
-        if alt.loglik > ouf.loglik:
-            fits[fits.index(ouf)] = alt
+        # the OUF also starts where the OU ended (it nests it: τ_v → 0)
+        ou = next((f for f in fits if f.model == "ou"), None) if m == "ouf" else None
+        fits.append(_fit_one(pb, m, True, nested=ou))
     fits.sort(key=lambda f: f.aicc)
     if anisotropic and pb.n > 10:
-        best = fits[0]
-        ev = np.linalg.eigvalsh(pb.emp_cov)
-        lr = math.log(max(ev[1], 1.0) / max(ev[0], 1.0))
-        evec = np.linalg.eigh(pb.emp_cov)[1]
-        th = math.atan2(evec[1, 1], evec[0, 1])
-        s = np.concatenate([[best.params[0]], [lr, th], best.params[1:]])
-        fits.append(_fit_one(pb, best.model, False, start=s))
+        fits.append(_fit_one(pb, fits[0].model, False, nested=fits[0]))
         fits.sort(key=lambda f: f.aicc)
     return fits
 

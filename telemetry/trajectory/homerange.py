@@ -31,9 +31,10 @@ from telemetry.arrays import group_codes, usable_mask
 from telemetry.config import HomeRangeParams
 from telemetry.threads import thread_map
 
-__all__ = ["home_ranges", "mcp", "kde", "density_grid", "isopleths", "level_threshold", "cells_for_mass"]
+__all__ = ["home_ranges", "mcp", "kde", "density_grid", "isopleths", "cells_for_mass"]
 
 DENSIFY_M = 250.0
+_COLUMNS = ("animal_id", "method", "level_pct", "area_km2", "n_fixes", "bandwidth_m", "geometry")
 
 
 def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None,
@@ -47,7 +48,7 @@ def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None,
     params : HomeRangeParams, optional
         Levels (%), KDE grid size and bandwidth factor.
     method : str or tuple of str
-        ``"mcp"``, ``"kde"`` or both. (``telemetry.home_ranges`` —
+        ``"mcp"``, ``"kde"``, both or neither (an empty table). (``telemetry.home_ranges`` —
         :func:`telemetry.trajectory.ranges.home_ranges` — also takes ``"akde"``.)
 
     Returns
@@ -64,6 +65,8 @@ def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None,
     if unknown:
         raise ValueError(f"unknown home-range method(s): {', '.join(sorted(unknown))} (mcp, kde; "
                          "akde: telemetry.home_ranges)")
+    if not methods:
+        return gpd.GeoDataFrame({c: [] for c in _COLUMNS}, geometry="geometry", crs="EPSG:4326")
     if set(methods) != {"mcp", "kde"}:
         params = dataclasses.replace(params, mcp_levels_pct=params.mcp_levels_pct if "mcp" in methods else (),
                                      kde_levels_pct=params.kde_levels_pct if "kde" in methods else ())
@@ -91,10 +94,9 @@ def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None,
     # sorts, PROJ, GEOS): threads use every core; map keeps the animals' order
     for part in thread_map(one, jobs):
         rows.extend(part)
-    cols = ["animal_id", "method", "level_pct", "area_km2", "n_fixes", "bandwidth_m", "geometry"]
     if not rows:
-        return gpd.GeoDataFrame({c: [] for c in cols}, geometry="geometry", crs="EPSG:4326")
-    out = gpd.GeoDataFrame(rows, columns=cols, geometry="geometry", crs="EPSG:4326")
+        return gpd.GeoDataFrame({c: [] for c in _COLUMNS}, geometry="geometry", crs="EPSG:4326")
+    out = gpd.GeoDataFrame(rows, columns=list(_COLUMNS), geometry="geometry", crs="EPSG:4326")
     if isinstance(df["animal_id"].dtype, pd.CategoricalDtype):
         out["animal_id"] = out["animal_id"].astype(df["animal_id"].dtype)
     return out
@@ -317,12 +319,6 @@ def cells_for_mass(dens: np.ndarray, level_pct: float) -> int:
     """
     flat, cum = _top_mass(dens.ravel(), level_pct / 100.0)
     return min(int(np.searchsorted(cum, level_pct / 100.0)) + 1, flat.size)
-
-
-def level_threshold(dens: np.ndarray, level_pct: float) -> float:
-    """Density of the cell at which the cells, densest first, reach ``level_pct`` % of the mass."""
-    flat, cum = _top_mass(dens.ravel(), level_pct / 100.0)
-    return float(flat[min(int(np.searchsorted(cum, level_pct / 100.0)), flat.size - 1)])
 
 
 def isopleths(dens: np.ndarray, cx: np.ndarray, cy: np.ndarray, levels_pct: tuple[float, ...],

@@ -377,10 +377,7 @@ def home_ranges(df: pd.DataFrame, params: HomeRangeParams | None = None,
     if unknown:
         raise ValueError(f"unknown home-range method(s): {', '.join(sorted(unknown))} (mcp, kde, akde)")
     params = params or HomeRangeParams()
-    classic = tuple(m for m in methods if m != "akde")
-    base = homerange.home_ranges(df, params, classic if classic else ("mcp",))
-    if not classic:
-        base = base.iloc[:0]
+    base = homerange.home_ranges(df, params, tuple(m for m in methods if m != "akde"))
     if "akde" not in methods:
         return base
     return with_akde(base, movement_ranges(df, params))
