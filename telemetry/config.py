@@ -132,8 +132,9 @@ class CleanParams:
         ... and never below this (km/h).
     outlier_alpha : float
         A fix the smoother's residual puts beyond the chi-square quantile ``1 - outlier_alpha``
-        of its model, sticking out of its neighbours' line, is a ``spike``
-        (:mod:`telemetry.trajectory.outliers`; 0 disables).
+        of its model, sticking out of its neighbours' line, is a ``spike``; a fix the position
+        rules flagged ``spike`` that the smoothed track predicts within that quantile goes
+        back into the track (:mod:`telemetry.trajectory.outliers`; 0 disables both).
     outlier_detour : float
         ... sticking out: the detour through it is more than this multiple of the step between
         its neighbours (dimensionless).

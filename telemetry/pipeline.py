@@ -32,7 +32,7 @@ from telemetry.schema import SharedAttr
 from telemetry.trajectory.clean import clean
 from telemetry.trajectory.error_model import ErrorModel
 from telemetry.trajectory.metrics import metrics
-from telemetry.trajectory.outliers import residual_outliers
+from telemetry.trajectory.outliers import explained_spikes, residual_outliers
 from telemetry.trajectory.segment import clusters as find_clusters
 from telemetry.trajectory.segment import segment
 from telemetry.trajectory.smooth import FitMemo, estimate_error_model
@@ -180,10 +180,14 @@ def _finish_steps(tracks: pd.DataFrame, cfg: Config, error_model: ErrorModel | N
         # gross errors the smoother exposes (between fast-moving neighbours, where the position
         # rules cannot see them): flag them and smooth again with the same models and errors
         bad = residual_outliers(tracks, cfg.clean)
-        if bad.any():
+        # and the other way round: fixes the position rules called spikes that the smoothed
+        # track (which left them out) predicts within their error are real trips: put them back
+        back = explained_spikes(tracks, cfg.clean)
+        if bad.any() or back.any():
             kept = tracks.attrs
             flags = tracks["flag"].copy()
             flags[bad] = "spike"
+            flags[back] = pd.NA
             tracks = smooth_tracks(tracks.assign(flag=flags), params=params, models=kept.get("smooth"),
                                    error_model=error_model)
     announce("metrics")

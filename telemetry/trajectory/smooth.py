@@ -720,7 +720,7 @@ def _fit_key(s: _Rows, p: SmoothParams, model: ErrorModel, todo: np.ndarray) -> 
     return h.hexdigest()
 
 
-def _moment_uere(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, np.ndarray]:
+def _moment_uere(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Starting UERE per class from resting bouts: the lag-one moment of the displacements.
 
     Within a still stretch, consecutive displacements share the middle fix's error with
@@ -728,7 +728,9 @@ def _moment_uere(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, 
     has; hence ``UERE_c² = -Σ d_i·d_{i+1} / (2 Σ h_i²)`` over the pairs whose middle fix is in
     class ``c``. Steps are labelled still by the step HMM (:mod:`telemetry.trajectory.regimes`)
     under ``r``. Returns the estimate (NaN where it is not positive or rests on fewer than
-    ``error_min_fixes`` pairs) and the number of pairs per class.
+    ``error_min_fixes`` pairs), the number of pairs per class and the standard error of the
+    log estimate (delta method on the ratio ``Σ prod / Σ h²``, neighbouring pairs' shared
+    displacement counted with a lag-one Bartlett term).
     """
     w, _ = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
     still = (w > 0.5) & ~d.start
@@ -739,8 +741,15 @@ def _moment_uere(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, 
     den = np.bincount(d.cls[i], d.factor[i] ** 2, minlength=n_cls)
     pairs = np.bincount(d.cls[i], minlength=n_cls)
     with np.errstate(invalid="ignore", divide="ignore"):
-        u = np.sqrt(num / den)
-    return np.where((pairs >= p.error_min_fixes) & (num > 0), u, np.nan), pairs
+        u2 = num / den
+        u = np.sqrt(u2)
+        e = prod - u2[d.cls[i]] * d.factor[i] ** 2  # each pair's residual from the ratio
+        adj = np.r_[i[1:] == i[:-1] + 1, False]  # pairs k and k+1 share a displacement
+        cross = np.bincount(d.cls[i][adj], e[adj] * e[np.flatnonzero(adj) + 1], minlength=n_cls) if i.size else 0.0
+        var_u2 = np.maximum(np.bincount(d.cls[i], e * e, minlength=n_cls) + cross, 0.0) / den**2
+        se_log = 0.5 * np.sqrt(var_u2) / u2
+    ok = (pairs >= p.error_min_fixes) & (num > 0)
+    return np.where(ok, u, np.nan), pairs, np.where(ok, se_log, np.inf)
 
 
 def _profile_ll(s: _Rows, r: np.ndarray, fit: _Fit, sel: np.ndarray, logk: np.ndarray,
@@ -846,7 +855,7 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     def var(uu: np.ndarray) -> np.ndarray:
         return np.maximum(uu[s.cls] ** 2 * s.factor ** (2.0 * power[s.cls]), p.min_sigma_m**2)
 
-    start, _ = _moment_uere(s, var(u), p)
+    start, _, start_se = _moment_uere(s, var(u), p)
     start_from = {ERROR_CLASSES[c]: ("moment" if np.isfinite(start[c]) else "prior") for c in np.flatnonzero(est)}
     # the moment start is only as good as the still labels: never start above the prior (the
     # scan in _search_scale still reaches twenty times higher)
@@ -884,13 +893,31 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         _, _, vv = fit.smooth(s, var(u))
         # pooled over the classes: within a class the share depends on the other classes' errors
         informative = float(np.mean((vv < 0.5 * var(u))[est[s.cls]]))
+    # ... unless the resting bouts say the same: the lag-one moment (no movement model) agrees
+    # with the likelihood's scale for a class it pins down, so the joint fit is not misfit
+    firm = est & (start_se < p.error_max_se_log) & np.isfinite(se) & ~at_top
+    with np.errstate(invalid="ignore"):
+        agree = firm & (np.abs(np.log(u / start)) <= 1.96 * np.hypot(se, start_se))
+    if agree.any() and informative < p.error_min_informative:
+        informative = p.error_min_informative  # confirmed
+        confirmed = [ERROR_CLASSES[c] for c in np.flatnonzero(agree)]
+    else:
+        confirmed = []
     uere, ci, src, nf = {}, {}, {}, {}
-    weak = []
+    weak: list[str] = []
+    by_moment: list[str] = []
     for c in np.flatnonzero(est):
         name = ERROR_CLASSES[c]
         if at_top[c] or not se[c] < p.error_max_se_log or informative < p.error_min_informative:
-            weak.append(name)  # the likelihood does not pin it down: the default, and say so
-            continue
+            if start_se[c] < p.error_max_se_log:
+                # the likelihood cannot tell error from movement, but the resting bouts can: the
+                # lag-one moment is what they say whatever the movement model (an animal whose
+                # fixes are far apart except while it rests, e.g. a commuter on a 4-h schedule)
+                u[c], se[c] = start[c], start_se[c]
+                by_moment.append(name)
+            else:
+                weak.append(name)  # neither pins it down: the default, and say so
+                continue
         uere[name] = float(u[c])
         half = 1.96 * se[c]
         ci[name] = (float(u[c] * math.exp(-half)), float(u[c] * math.exp(half)))
@@ -900,6 +927,12 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     note = (f"maximum likelihood jointly with the movement models on {s.a.size} fixes of "
             f"{int((np.diff(s.bounds) > 0).sum())} animal(s), started from "
             + ", ".join(f"{k}: {v}" for k, v in start_from.items()))
+    if confirmed:
+        note += ("; fixes seldom averaged, but the resting bouts' lag-one moment agrees for "
+                 + ", ".join(confirmed))
+    if by_moment:
+        note += ("; the likelihood did not identify " + ", ".join(by_moment) + ": taken from the resting "
+                 "bouts alone (lag-one moment of consecutive still displacements)")
     if weak:
         note += ("; not identified by the data (the likelihood is flat, keeps rising towards "
                  f"{p.error_max_factor:g}x the default, or fixes are too far apart for their errors to show), "
