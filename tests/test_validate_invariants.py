@@ -25,6 +25,9 @@ CELLS = [
     ("commuter, 15 min", {**validate.CENTRE, "schedule_s": 900.0, "regime": "commuter"}, True),
     ("resident, 1 h, 3 m", {**validate.CENTRE, "schedule_s": 3600.0, "uere_3d_m": 3.0, "uere_2d_m": 7.5}, True),
     ("issue 14: 4 h, 4 m / 9 m, no fix type", dict(validate.ISSUE_CELL), False),
+    # behaviour bouts shorter than the schedule: the states must still beat the trivial answer
+    ("commuter, 4 h", {**validate.CENTRE, "regime": "commuter"}, False),
+    ("migrant, 4 h", {**validate.CENTRE, "regime": "migrant"}, False),
 ]
 
 

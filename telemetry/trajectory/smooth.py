@@ -905,19 +905,13 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         confirmed = []
     uere, ci, src, nf = {}, {}, {}, {}
     weak: list[str] = []
-    by_moment: list[str] = []
     for c in np.flatnonzero(est):
         name = ERROR_CLASSES[c]
         if at_top[c] or not se[c] < p.error_max_se_log or informative < p.error_min_informative:
-            if start_se[c] < p.error_max_se_log:
-                # the likelihood cannot tell error from movement, but the resting bouts can: the
-                # lag-one moment is what they say whatever the movement model (an animal whose
-                # fixes are far apart except while it rests, e.g. a commuter on a 4-h schedule)
-                u[c], se[c] = start[c], start_se[c]
-                by_moment.append(name)
-            else:
-                weak.append(name)  # neither pins it down: the default, and say so
-                continue
+            # neither pins it down: the default, and say so. (The moment alone is no fallback:
+            # commuters' back-and-forth trips labelled still make it 7x the truth; measured.)
+            weak.append(name)
+            continue
         uere[name] = float(u[c])
         half = 1.96 * se[c]
         ci[name] = (float(u[c] * math.exp(-half)), float(u[c] * math.exp(half)))
@@ -930,9 +924,6 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     if confirmed:
         note += ("; fixes seldom averaged, but the resting bouts' lag-one moment agrees for "
                  + ", ".join(confirmed))
-    if by_moment:
-        note += ("; the likelihood did not identify " + ", ".join(by_moment) + ": taken from the resting "
-                 "bouts alone (lag-one moment of consecutive still displacements)")
     if weak:
         note += ("; not identified by the data (the likelihood is flat, keeps rising towards "
                  f"{p.error_max_factor:g}x the default, or fixes are too far apart for their errors to show), "
