@@ -21,7 +21,8 @@ the truth:
 * the estimated UERE (3D, and 2D or unknown) against the true one;
 * state accuracy, resting vs moving (any state other than ``resting`` is moving), against
   the behaviour at the fix time and the majority over the next interval, next to the trivial
-  answers (always moving / always resting: the better of the two);
+  answers (always moving / always resting: the better of the two) and to what the true
+  positions can tell (``state_oracle_at_fix``, see :func:`oracle_states`);
 * spike recall / precision / F1 of the ``speed``/``spike`` flags, next to a trivial
   out-and-back rule (a fix more than 2 x its neighbours' separation + 200 m from both).
 
@@ -161,6 +162,7 @@ def score_cell(cell: dict, species: str, seed: int, workdir: Path, n_animals: in
         res[f"state_acc_{label}"] = float(np.mean(moving_est == moving_true)) if moving_true.size else float("nan")
         res[f"state_trivial_{label}"] = max(share, 1 - share)
     res["state_share_labelled"] = float(has.sum() / max(located.sum(), 1))
+    res["state_oracle_at_fix"] = oracle_states(tr, has)
     flagged = tracks["flag"].astype(str).isin(["speed", "spike"]).to_numpy() & located
     res.update(_prf(flagged, spike & located, "spike"))
     order = np.lexsort((tracks["time"].to_numpy(), tracks["animal_id"].astype(str).to_numpy()))
@@ -172,6 +174,34 @@ def score_cell(cell: dict, species: str, seed: int, workdir: Path, n_animals: in
     res.update(_prf(triv, spike & located, "spike_trivial"))
     res["flagged_share"] = float(tracks["flag"].notna().to_numpy()[located].mean())
     return res
+
+
+def oracle_states(tr: pd.DataFrame, has: np.ndarray) -> float:
+    """What the *true* positions can tell: the best accuracy (resting vs moving at the fix) of the
+    rule "resting iff the shorter of the true steps before and after the fix is below a threshold",
+    the threshold chosen with the truth, on the fixes the pipeline labelled. No method that sees
+    only positions at the fix times can be expected to beat it by much: with fixes hours apart a
+    bout can start and end between two fixes, and the simulator's travellers wait at their goal
+    while still labelled travelling."""
+    if not has.any():
+        return float("nan")
+    order = np.lexsort((tr["time"].to_numpy(), tr["animal_id"].astype(str).to_numpy()))
+    t = tr.iloc[order]
+    ok = t["located"].to_numpy()
+    a = t["animal_id"].astype(str).to_numpy()
+    lon, lat = t["true_lon"].to_numpy(), t["true_lat"].to_numpy()
+    d = np.full(len(t), np.nan)
+    i = np.flatnonzero(ok)
+    same = a[i[1:]] == a[i[:-1]]
+    d[i[1:][same]] = _dist(lon[i[:-1][same]], lat[i[:-1][same]], lon[i[1:][same]], lat[i[1:][same]])[0]
+    nxt = np.full(len(t), np.nan)
+    nxt[i[:-1][same]] = d[i[1:][same]]
+    shorter = np.fmin(d, nxt)[np.argsort(order)][has]
+    resting = (tr["state_at_fix"] == "resting").to_numpy()[has]
+    best = max(float(np.mean(resting)), float(np.mean(~resting)))
+    for th in np.r_[0.5, np.geomspace(1.0, 5000.0, 40)]:
+        best = max(best, float(np.mean(np.where(np.isfinite(shorter), shorter < th, False) == resting)))
+    return best
 
 
 def _prf(pred: np.ndarray, true: np.ndarray, name: str) -> dict:
@@ -278,7 +308,7 @@ def _movingpandas(sub: pd.DataFrame, held: np.ndarray) -> tuple[np.ndarray, np.n
 
 COLUMNS = ["regime", "schedule_s", "uere_3d_m", "share_2d", "fix_type_column", "species",
            "rmse_raw_all", "rmse_smooth_all", "rmse_raw_3D", "rmse_smooth_3D", "cover_axis", "cover_radial",
-           "uere_3D", "uere_unknown", "state_acc_at_fix", "state_acc_interval", "state_trivial_at_fix",
+           "uere_3D", "uere_unknown", "state_acc_at_fix", "state_acc_interval", "state_trivial_at_fix", "state_oracle_at_fix",
            "spike_f1", "spike_trivial_f1", "flagged_share", "seconds"]
 
 
@@ -301,7 +331,8 @@ def _line(r: dict) -> str:
             f"ft={r['fix_type_column']:<8} {r['species']:<12} | RMSE raw/smooth all {f(r['rmse_raw_all'])}/"
             f"{f(r['rmse_smooth_all'])} 3D {f(r['rmse_raw_3D'])}/{f(r['rmse_smooth_3D'])} | cover {f(r['cover_axis'], 3)}"
             f"/{f(r['cover_radial'], 3)} | UERE est {r.get('uere_3D', r.get('uere_unknown'))} | states "
-            f"{f(r['state_acc_at_fix'], 3)}/{f(r['state_acc_interval'], 3)} vs {f(r['state_trivial_at_fix'], 3)} | "
+            f"{f(r['state_acc_at_fix'], 3)}/{f(r['state_acc_interval'], 3)} vs {f(r['state_trivial_at_fix'], 3)} "
+            f"(oracle {f(r['state_oracle_at_fix'], 3)}) | "
             f"spikes F1 {f(r['spike_f1'], 2)} (R {f(r['spike_recall'], 2)} P {f(r['spike_precision'], 2)}) vs "
             f"{f(r['spike_trivial_f1'], 2)} | flagged {f(100 * r['flagged_share'])}% | {r['seconds']} s")
 
