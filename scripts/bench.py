@@ -930,6 +930,11 @@ def main(argv: list[str] | None = None) -> int:
         results["process"] = r
         print(f"process  {n:,} fixes")
         print_process(r)
+        r2 = bench_process_alertsim(n, args.repeats, args.budget)
+        results["process_alertsim"] = r2
+        print(f"process  [alertsim: biased walks with kills, 4 h] {r2['fixes']:,} fixes of {r2['animals']} animals: "
+              f"process() {r2['telemetry']['process']:.1f} s (first call {r2['first']['process']:.1f} s); "
+              + ", ".join(f"{k} {r2['telemetry'][k]:.2f} s" for k in PROCESS_STEPS))
     if "crossings" in stages:
         if tracks is None:
             t = time.perf_counter()
@@ -992,25 +997,44 @@ def _ouf_animals(n_animals: int, per_animal: int, seed: int = 7) -> pd.DataFrame
     return df
 
 
+def alertsim_fixes(animals: int, per: int) -> pd.DataFrame:
+    """``animals`` collars × ``per`` fixes from the alert tests' simulator (``tests/alertsim.py``:
+    biased walks with kills and failed fixes, 4-h schedule): a generator unlike :func:`make_fixes`."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from alertsim import simulate_collars
+
+    # the simulator stacks its collars northwards: batches of ≤ 20 side by side stay on Earth
+    batches = []
+    for b in range(0, animals, 20):
+        part, _ = simulate_collars(n_alive=min(20, animals - b), death_day=None, days=per / 6, interval_h=4.0,
+                                   seed=5 + b, lon0=70.0 + b / 4, lat0=40.0)
+        part["animal_id"] = f"B{b // 20}-" + part["animal_id"].astype(str)
+        batches.append(part)
+    sim = pd.concat(batches, ignore_index=True)
+    sim["animal_id"] = sim["animal_id"].astype("category")
+    sim["flag"] = pd.Categorical([None] * len(sim))
+    return sim
+
+
+def bench_process_alertsim(n: int, repeats: int = 2, budget_s: float = 120.0) -> dict:
+    """``process`` (whole and per step) on ``n`` fixes of the second generator (:func:`alertsim_fixes`,
+    100 animals): the smoother and the HMM must not cost more on tracks unlike the bench's own."""
+    animals = 100 if n >= 100_000 else 10
+    fixes = alertsim_fixes(animals, max(n // animals, 100))
+    __import__("telemetry").process(fixes.iloc[:3000])  # warm-up
+    tel, first, _ = _best_of(lambda: _telemetry_run(fixes), repeats, budget_s)
+    return {"generator": "alertsim", "fixes": len(fixes), "animals": animals, "telemetry": tel, "first": first}
+
+
 def bench_ranges() -> list[dict]:
     """:func:`telemetry.trajectory.ranges.movement_ranges` at the issue's two sizes, two generators each."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from alertsim import simulate_collars
 
     from telemetry.trajectory.ranges import movement_ranges
 
     out = []
     for animals, per, goal in ((11, 5000, 10.0), (100, 10_000, 120.0)):
-        # the simulator stacks its collars northwards: batches of ≤ 20 side by side stay on Earth
-        batches = []
-        for b in range(0, animals, 20):
-            part, _ = simulate_collars(n_alive=min(20, animals - b), death_day=None, days=per / 6, interval_h=4.0,
-                                       seed=5 + b, lon0=70.0 + b / 4, lat0=40.0)
-            part["animal_id"] = f"B{b // 20}-" + part["animal_id"].astype(str)
-            batches.append(part)
-        sim = pd.concat(batches, ignore_index=True)
-        sim["animal_id"] = sim["animal_id"].astype("category")
-        sim["flag"] = pd.Categorical([None] * len(sim))
+        sim = alertsim_fixes(animals, per)
         for name, fixes in (("ctsim OUF", _ouf_animals(animals, per)), ("alertsim", sim)):
             movement_ranges(fixes.iloc[:2000])  # load the kernels, not timed
             t = time.perf_counter()
