@@ -188,14 +188,40 @@ def _finish_steps(tracks: pd.DataFrame, cfg: Config, error_model: ErrorModel | N
             flags = tracks["flag"].copy()
             flags[bad] = "spike"
             flags[back] = pd.NA
-            tracks = smooth_tracks(tracks.assign(flag=flags), params=params, models=kept.get("smooth"),
-                                   error_model=error_model)
+            tracks = tracks.assign(flag=flags)
+            if back.any() and "segment_id" in tracks.columns:
+                tracks = _into_segments(tracks, back)
+            tracks = smooth_tracks(tracks, params=params, models=kept.get("smooth"), error_model=error_model)
     announce("metrics")
     tracks = metrics(tracks)
     if states:
         announce("states")
         tracks = label_states(tracks, params=cfg.states)
     return tracks
+
+
+def _into_segments(tracks: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """Fixes put back into the track (``rows``, bool) join the segment of the usable fix before them.
+
+    They were flagged when the track was segmented, so they have no ``segment_id``; each lies
+    within a segment's time span (:func:`telemetry.trajectory.outliers.explained_spikes` only
+    puts back fixes the smoothed segment predicts).
+    """
+    seg = tracks["segment_id"].to_numpy(dtype=float, na_value=np.nan)
+    codes, _ = group_codes(tracks)
+    order = np.lexsort((time_ns(tracks), codes))
+    s_o = seg[order]
+    known = np.isfinite(s_o) & tracks["flag"].isna().to_numpy()[order]
+    # the last known segment at or before each row, within its animal
+    idx = np.where(known, np.arange(order.size), -1)
+    idx = np.maximum.accumulate(idx)
+    same = (idx >= 0) & (codes[order][np.maximum(idx, 0)] == codes[order])
+    fill = np.where(same, s_o[np.maximum(idx, 0)], np.nan)
+    want = rows[order] & ~np.isfinite(s_o)
+    seg[order[want]] = fill[want]
+    out = tracks.copy(deep=False)
+    out["segment_id"] = pd.array(np.where(np.isfinite(seg), seg, np.nan), dtype="Float64").astype("Int64")
+    return out
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:

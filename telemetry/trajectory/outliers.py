@@ -20,8 +20,9 @@ The other way round, :func:`explained_spikes` asks the smoother about the fixes 
 rules flagged ``spike`` from geometry alone (a fix far from both neighbours): the smoothed
 track, which did not use them, predicts where the animal was at each one's time, with its
 standard error. A fix that prediction explains (residual below the same chi-square quantile,
-counting the fix's own error) is a real out-and-back trip of an animal that moves that far in
-that time, and goes back into the track.
+counting the fix's own error, and no farther off than the animal's own fixes usually are from
+their predictions) is a real out-and-back trip of an animal that moves that far in that time,
+and goes back into the track.
 """
 
 from __future__ import annotations
@@ -109,10 +110,10 @@ def explained_spikes(tracks: pd.DataFrame, params: CleanParams | None = None) ->
         Output of :func:`telemetry.trajectory.smooth.smooth` (its ``attrs`` hold the fitted
         models and the error model); any row order.
     params : CleanParams, optional
-        ``outlier_alpha`` (0 disables: nothing is released). The same level as for
-        :func:`residual_outliers`: on the validation sweep (13 cells x 4 seeds of
-        ``scripts/collar_sim.py``) spike F1 was 0.780 without the release, 0.792 with a
-        stricter level (0.01) and 0.801 with this one.
+        ``outlier_alpha`` (0 disables: nothing is released; the same level as for
+        :func:`residual_outliers`) and ``outlier_release_quantile``: the fix must also be no
+        farther from its prediction than that quantile of the animal's usable fixes' distances
+        from theirs (see the parameter for what each choice measured).
 
     Returns
     -------
@@ -144,5 +145,36 @@ def explained_spikes(tracks: pd.DataFrame, params: CleanParams | None = None) ->
     with np.errstate(invalid="ignore", divide="ignore"):
         chi2 = d**2 / var
     limit = -2.0 * math.log(p.outlier_alpha)
-    out[rows[np.isfinite(chi2) & (chi2 < limit)]] = True
+    ok = np.isfinite(chi2) & (chi2 < limit)
+    # ... and no farther from it than the animal's own fixes stray from theirs: a Gaussian
+    # movement model fitted to occasional long moves predicts every fix loosely
+    typical = _typical_stray_m(tracks, p.outlier_release_quantile)
+    codes, names = pd.factorize(tracks["animal_id"])
+    ok &= d <= typical[codes[rows]]
+    out[rows[ok]] = True
+    return out
+
+
+def _typical_stray_m(tracks: pd.DataFrame, q: float) -> np.ndarray:
+    """Per animal (in ``pd.factorize(tracks["animal_id"])`` order), the ``q`` quantile of the distance
+    (m) of its usable fixes from their prediction by all its other fixes (NaN-free; 0 without any).
+
+    From the smoother's output: a fix with error variance ``r = sigma_m²`` and smoothed
+    variance ``P = se_m²`` (per axis) is ``|z - x̂| r / (r - P)`` from the prediction without it.
+    """
+    codes, names = pd.factorize(tracks["animal_id"])
+    sig = tracks["sigma_m"].to_numpy(dtype=float, na_value=np.nan)
+    se = tracks["se_m"].to_numpy(dtype=float, na_value=np.nan)
+    d = haversine_m(tracks["lon"].to_numpy(dtype=float, na_value=np.nan),
+                    tracks["lat"].to_numpy(dtype=float, na_value=np.nan),
+                    tracks["lon_s"].to_numpy(dtype=float, na_value=np.nan),
+                    tracks["lat_s"].to_numpy(dtype=float, na_value=np.nan))
+    r = sig**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loo = d * r / np.maximum(r - se**2, 1e-9 * r)
+    ok = np.isfinite(loo) & (codes >= 0) & tracks["flag"].isna().to_numpy()
+    out = np.zeros(len(names))
+    if ok.any():
+        qs = pd.Series(loo[ok]).groupby(codes[ok]).quantile(q)
+        out[qs.index.to_numpy()] = qs.to_numpy()
     return out
