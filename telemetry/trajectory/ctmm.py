@@ -47,6 +47,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from telemetry.trajectory.kalman import chol2, phi_apply, rts_cov, rts_gain
+
 __all__ = ["MODELS", "MovementFit", "fit_models", "refit", "select_model", "simulate", "velocity_smoother", "autocorrelation", "mean_speed"]
 
 MODELS: tuple[str, ...] = ("iid", "bm", "ou", "ouf")
@@ -167,12 +169,8 @@ def _kalman_sums(code: int, t: np.ndarray, z: np.ndarray, r: np.ndarray, var: fl
         if i > 0:
             dt = t[i] - t[i - 1]
             f00, f01, f10, f11 = _ouf_transition(l1, l2, dt)
-            a0 = f00 * xz0 + f01 * xz1
-            xz1 = f10 * xz0 + f11 * xz1
-            xz0 = a0
-            a0 = f00 * x10 + f01 * x11
-            x11 = f10 * x10 + f11 * x11
-            x10 = a0
+            xz0, xz1 = phi_apply(f00, f01, f10, f11, xz0, xz1)
+            x10, x11 = phi_apply(f00, f01, f10, f11, x10, x11)
             p00, p01, p11 = _ouf_predict(f00, f01, f10, f11, p00, p01, p11, var, sv)
         if p00 < 0.0:
             p00 = 0.0
@@ -226,16 +224,13 @@ def _simulate_axis(code: int, t: np.ndarray, var: float, tau_p: float, tau_v: fl
     for i in range(1, n):
         dt = t[i] - t[i - 1]
         f00, f01, f10, f11 = _ouf_transition(l1, l2, dt)
-        # noise covariance Q = S - Φ S Φᵀ, drawn through its Cholesky factor
-        q00 = var - (f00 * f00 * var + f01 * f01 * sv)
-        q01 = -(f00 * f10 * var + f01 * f11 * sv)
-        q11 = sv - (f10 * f10 * var + f11 * f11 * sv)
-        c00 = math.sqrt(max(q00, 0.0))
-        c10 = q01 / c00 if c00 > 0.0 else 0.0
-        c11 = math.sqrt(max(q11 - c10 * c10, 0.0))
-        nx = f00 * x + f01 * v + c00 * g[i, 0]
-        v = f10 * x + f11 * v + c10 * g[i, 0] + c11 * g[i, 1]
-        x = nx
+        # noise covariance Q = S - Φ S Φᵀ (the prediction from a known state), drawn through its
+        # Cholesky factor
+        q00, q01, q11 = _ouf_predict(f00, f01, f10, f11, 0.0, 0.0, 0.0, var, sv)
+        (c00, c10), c11 = chol2(q00, q01, q11)
+        x, v = phi_apply(f00, f01, f10, f11, x, v)
+        x += c00 * g[i, 0]
+        v += c10 * g[i, 0] + c11 * g[i, 1]
         out[i] = x
     return out
 
@@ -265,9 +260,7 @@ def _ouf_rts(t: np.ndarray, z: np.ndarray, r: np.ndarray, var: float, tau_p: flo
         if i > 0:
             dt = t[i] - t[i - 1]
             f00, f01, f10, f11 = _ouf_transition(l1, l2, dt)
-            a0 = f00 * x0 + f01 * x1
-            x1 = f10 * x0 + f11 * x1
-            x0 = a0
+            x0, x1 = phi_apply(f00, f01, f10, f11, x0, x1)
             p00, p01, p11 = _ouf_predict(f00, f01, f10, f11, p00, p01, p11, var, sv)
         else:
             f00, f01, f10, f11 = 1.0, 0.0, 0.0, 1.0
@@ -286,7 +279,7 @@ def _ouf_rts(t: np.ndarray, z: np.ndarray, r: np.ndarray, var: float, tau_p: flo
     kk = g.shape[0]
     draw = np.empty((kk, n, 2))
     for k in range(kk):
-        a, b = _chol2(fp[n - 1, 0], fp[n - 1, 1], fp[n - 1, 2])
+        a, b = chol2(fp[n - 1, 0], fp[n - 1, 1], fp[n - 1, 2])
         draw[k, n - 1, 0] = fm[n - 1, 0] + a[0] * g[k, n - 1, 0]
         draw[k, n - 1, 1] = fm[n - 1, 1] + a[1] * g[k, n - 1, 0] + b * g[k, n - 1, 1]
     s0, s1 = fm[n - 1, 0], fm[n - 1, 1]
@@ -295,54 +288,23 @@ def _ouf_rts(t: np.ndarray, z: np.ndarray, r: np.ndarray, var: float, tau_p: flo
     for i in range(n - 2, -1, -1):
         f00, f01, f10, f11 = ph[i + 1, 0], ph[i + 1, 1], ph[i + 1, 2], ph[i + 1, 3]
         a00, a01, a11 = fp[i, 0], fp[i, 1], fp[i, 2]
-        # C = P_i Φᵀ (P⁻_{i+1})⁻¹
-        m00 = a00 * f00 + a01 * f01
-        m01 = a00 * f10 + a01 * f11
-        m10 = a01 * f00 + a11 * f01
-        m11 = a01 * f10 + a11 * f11
         q00, q01, q11 = pp[i + 1, 0], pp[i + 1, 1], pp[i + 1, 2]
-        det = q00 * q11 - q01 * q01
-        if det <= 0.0:
-            det = 1e-300
-        i00, i01, i11 = q11 / det, -q01 / det, q00 / det
-        g00 = m00 * i00 + m01 * i01
-        g01 = m00 * i01 + m01 * i11
-        g10 = m10 * i00 + m11 * i01
-        g11 = m10 * i01 + m11 * i11
-        d0, d1 = s0 - pm[i + 1, 0], s1 - pm[i + 1, 1]
-        s0 = fm[i, 0] + g00 * d0 + g01 * d1
-        s1 = fm[i, 1] + g10 * d0 + g11 * d1
-        e00, e01, e11 = c00 - q00, c01 - q01, c11 - q11
+        g00, g01, g10, g11 = rts_gain(a00, a01, a11, f00, f01, f10, f11, q00, q01, q11)
+        d0, d1 = phi_apply(g00, g01, g10, g11, s0 - pm[i + 1, 0], s1 - pm[i + 1, 1])
+        s0, s1 = fm[i, 0] + d0, fm[i, 1] + d1
         # P_s = P_i + G (Ps_{i+1} - P⁻_{i+1}) Gᵀ
-        h00 = g00 * e00 + g01 * e01
-        h01 = g00 * e01 + g01 * e11
-        h10 = g10 * e00 + g11 * e01
-        h11 = g10 * e01 + g11 * e11
-        c00 = a00 + h00 * g00 + h01 * g01
-        c01 = a01 + h00 * g10 + h01 * g11
-        c11 = a11 + h10 * g10 + h11 * g11
+        c00, c01, c11 = rts_cov(a00, a01, a11, g00, g01, g10, g11, c00 - q00, c01 - q01, c11 - q11)
         vm[i], vv[i] = s1, max(c11, 0.0)
         # backward sampling: x_i | x_{i+1} ~ N(m_i + G (x_{i+1} - m⁻_{i+1}), P_i - G P⁻_{i+1} Gᵀ)
-        w00 = g00 * q00 + g01 * q01
-        w01 = g00 * q01 + g01 * q11
-        w10 = g10 * q00 + g11 * q01
-        w11 = g10 * q01 + g11 * q11
-        a, b = _chol2(a00 - (w00 * g00 + w01 * g01), a01 - (w00 * g10 + w01 * g11),
-                      a11 - (w10 * g10 + w11 * g11))
+        w00, w01, w11 = rts_cov(a00, a01, a11, g00, g01, g10, g11, -q00, -q01, -q11)
+        a, b = chol2(w00, w01, w11)
         for k in range(kk):
-            d0, d1 = draw[k, i + 1, 0] - pm[i + 1, 0], draw[k, i + 1, 1] - pm[i + 1, 1]
-            draw[k, i, 0] = fm[i, 0] + g00 * d0 + g01 * d1 + a[0] * g[k, i, 0]
-            draw[k, i, 1] = fm[i, 1] + g10 * d0 + g11 * d1 + a[1] * g[k, i, 0] + b * g[k, i, 1]
+            d0, d1 = phi_apply(g00, g01, g10, g11, draw[k, i + 1, 0] - pm[i + 1, 0], draw[k, i + 1, 1] - pm[i + 1, 1])
+            draw[k, i, 0] = fm[i, 0] + d0 + a[0] * g[k, i, 0]
+            draw[k, i, 1] = fm[i, 1] + d1 + a[1] * g[k, i, 0] + b * g[k, i, 1]
     return vm, vv, draw[:, :, 1].copy()
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _chol2(c00: float, c01: float, c11: float) -> tuple[tuple[float, float], float]:
-    """Cholesky factor of a 2×2 covariance (clamped to positive semi-definite): first column
-    ``(l00, l10)`` and ``l11``."""
-    l00 = math.sqrt(max(c00, 0.0))
-    l10 = c01 / l00 if l00 > 0.0 else 0.0
-    return (l00, l10), math.sqrt(max(c11 - l10 * l10, 0.0))
 
 
 def _axis_loglik(code: int, t: np.ndarray, z: np.ndarray, r: np.ndarray, var: float, tau_p: float,

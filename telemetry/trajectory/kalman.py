@@ -65,6 +65,66 @@ N_TABLE = 9
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+# --------------------------------------------------------------------------- 2×2 state algebra
+# The (position, velocity) state of one axis: transition Φ = (f00, f01; f10, f11), symmetric
+# covariances (p00, p01, p11). Scalars, no temporary arrays (once per fix inside compiled loops),
+# inlined; shared with the movement models (telemetry.trajectory.ctmm).
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def phi_apply(f00: float, f01: float, f10: float, f11: float, x0: float, x1: float) -> tuple[float, float]:
+    """``Φ x`` for a state ``x = (x0, x1)``.
+
+    >>> phi_apply(1.0, 60.0, 0.0, 1.0, 10.0, 2.0)   # position 10 m, velocity 2 m/s, one minute on
+    (130.0, 2.0)
+    """
+    return f00 * x0 + f01 * x1, f10 * x0 + f11 * x1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def rts_gain(p00: float, p01: float, p11: float, f00: float, f01: float, f10: float, f11: float,
+             b00: float, b01: float, b11: float) -> tuple[float, float, float, float]:
+    """Rauch–Tung–Striebel gain ``G = P Φᵀ B⁻¹`` (``P`` filtered at a fix, ``Φ`` the transition to the
+    next, ``B`` the covariance predicted there): ``(g00, g01, g10, g11)``. A singular ``B`` (a state
+    the next fix pins exactly) is taken as barely invertible."""
+    c00 = p00 * f00 + p01 * f01
+    c01 = p00 * f10 + p01 * f11
+    c10 = p01 * f00 + p11 * f01
+    c11 = p01 * f10 + p11 * f11
+    det = b00 * b11 - b01 * b01
+    if det <= 0.0:
+        det = 1e-300
+    i00 = b11 / det
+    i01 = -b01 / det
+    i11 = b00 / det
+    return c00 * i00 + c01 * i01, c00 * i01 + c01 * i11, c10 * i00 + c11 * i01, c10 * i01 + c11 * i11
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def rts_cov(p00: float, p01: float, p11: float, g00: float, g01: float, g10: float, g11: float,
+            d00: float, d01: float, d11: float) -> tuple[float, float, float]:
+    """``P + G D Gᵀ`` (symmetric ``D``): the smoothed covariance with ``D`` = smoothed − predicted
+    covariance at the next fix, or the backward-sampling covariance with ``D = −B``."""
+    h00 = g00 * d00 + g01 * d01
+    h01 = g00 * d01 + g01 * d11
+    h10 = g10 * d00 + g11 * d01
+    h11 = g10 * d01 + g11 * d11
+    return p00 + h00 * g00 + h01 * g01, p01 + h00 * g10 + h01 * g11, p11 + h10 * g10 + h11 * g11
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def chol2(c00: float, c01: float, c11: float) -> tuple[tuple[float, float], float]:
+    """Cholesky factor of a 2×2 covariance (clamped to positive semi-definite): first column
+    ``(l00, l10)`` and ``l11``.
+
+    >>> chol2(4.0, 2.0, 5.0)
+    ((2.0, 1.0), 2.0)
+    """
+    l00 = math.sqrt(max(c00, 0.0))
+    l10 = c01 / l00 if l00 > 0.0 else 0.0
+    return (l00, l10), math.sqrt(max(c11 - l10 * l10, 0.0))
+
+
 @numba.njit(cache=True, inline="always")
 def unit_discretise(dt: float, beta: float) -> tuple[float, float, float, float, float]:
     """Exact transition of the integrated OU velocity over ``dt`` seconds, per unit ``q``.
@@ -258,10 +318,8 @@ def _loglik_range(
         for j in range(nl):
             f00, f01, f10, f11, a00, a01, a11, _, _, _, _ = _step(tr, i, om[j] * wi, sc[j], ds[j],
                                                                   p00[j], p01[j], p11[j])
-            m0 = f00 * mx0[j] + f01 * mx1[j]
-            m1 = f10 * mx0[j] + f11 * mx1[j]
-            n0 = f00 * my0[j] + f01 * my1[j]
-            n1 = f10 * my0[j] + f11 * my1[j]
+            m0, m1 = phi_apply(f00, f01, f10, f11, mx0[j], mx1[j])
+            n0, n1 = phi_apply(f00, f01, f10, f11, my0[j], my1[j])
             if not obs:
                 mx0[j], mx1[j], my0[j], my1[j] = m0, m1, n0, n1
                 p00[j], p01[j], p11[j] = a00, a01, a11
@@ -358,10 +416,8 @@ def _smooth_range(
         ff[j, 1] = f01
         ff[j, 2] = f10
         ff[j, 3] = f11
-        mx0 = f00 * mf[j - 1, 0] + f01 * mf[j - 1, 1]
-        mx1 = f10 * mf[j - 1, 0] + f11 * mf[j - 1, 1]
-        my0 = f00 * mf[j - 1, 2] + f01 * mf[j - 1, 3]
-        my1 = f10 * mf[j - 1, 2] + f11 * mf[j - 1, 3]
+        mx0, mx1 = phi_apply(f00, f01, f10, f11, mf[j - 1, 0], mf[j - 1, 1])
+        my0, my1 = phi_apply(f00, f01, f10, f11, mf[j - 1, 2], mf[j - 1, 3])
         if ri == np.inf:
             mf[j, 0], mf[j, 1], mf[j, 2], mf[j, 3] = mx0, mx1, my0, my1
             pf[j, 0], pf[j, 1], pf[j, 2] = a00, a01, a11
@@ -391,45 +447,16 @@ def _smooth_range(
             f00, f01, f10, f11 = ff[j + 1, 0], ff[j + 1, 1], ff[j + 1, 2], ff[j + 1, 3]
             b00, b01, b11 = pp[j + 1, 0], pp[j + 1, 1], pp[j + 1, 2]
             p00, p01, p11 = pf[j, 0], pf[j, 1], pf[j, 2]
-            # C = P_f Fᵀ (2x2, not symmetric)
-            c00 = p00 * f00 + p01 * f01
-            c01 = p00 * f10 + p01 * f11
-            c10 = p01 * f00 + p11 * f01
-            c11 = p01 * f10 + p11 * f11
-            det = b00 * b11 - b01 * b01
-            i00 = b11 / det
-            i01 = -b01 / det
-            i11 = b00 / det
-            # gain G = C B^-1
-            g00 = c00 * i00 + c01 * i01
-            g01 = c00 * i01 + c01 * i11
-            g10 = c10 * i00 + c11 * i01
-            g11 = c10 * i01 + c11 * i11
-            # predicted mean of row j+1 from filtered row j
-            px0 = f00 * mf[j, 0] + f01 * mf[j, 1]
-            px1 = f10 * mf[j, 0] + f11 * mf[j, 1]
-            py0 = f00 * mf[j, 2] + f01 * mf[j, 3]
-            py1 = f10 * mf[j, 2] + f11 * mf[j, 3]
-            dx0 = sx0 - px0
-            dx1 = sx1 - px1
-            dy0 = sy0 - py0
-            dy1 = sy1 - py1
-            sx0 = mf[j, 0] + g00 * dx0 + g01 * dx1
-            sx1 = mf[j, 1] + g10 * dx0 + g11 * dx1
-            sy0 = mf[j, 2] + g00 * dy0 + g01 * dy1
-            sy1 = mf[j, 3] + g10 * dy0 + g11 * dy1
+            g00, g01, g10, g11 = rts_gain(p00, p01, p11, f00, f01, f10, f11, b00, b01, b11)
+            # predicted mean of row j+1 from filtered row j, then the smoothed one
+            px0, px1 = phi_apply(f00, f01, f10, f11, mf[j, 0], mf[j, 1])
+            py0, py1 = phi_apply(f00, f01, f10, f11, mf[j, 2], mf[j, 3])
+            gx0, gx1 = phi_apply(g00, g01, g10, g11, sx0 - px0, sx1 - px1)
+            gy0, gy1 = phi_apply(g00, g01, g10, g11, sy0 - py0, sy1 - py1)
+            sx0, sx1 = mf[j, 0] + gx0, mf[j, 1] + gx1
+            sy0, sy1 = mf[j, 2] + gy0, mf[j, 3] + gy1
             # P_s = P_f + G (P_s' - B) Gᵀ
-            d00 = s00 - b00
-            d01 = s01 - b01
-            d11 = s11 - b11
-            h00 = g00 * d00 + g01 * d01
-            h01 = g00 * d01 + g01 * d11
-            h10 = g10 * d00 + g11 * d01
-            h11 = g10 * d01 + g11 * d11
-            n00 = p00 + h00 * g00 + h01 * g01
-            n01 = p01 + h00 * g10 + h01 * g11
-            n11 = p11 + h10 * g10 + h11 * g11
-            s00, s01, s11 = n00, n01, n11
+            s00, s01, s11 = rts_cov(p00, p01, p11, g00, g01, g10, g11, s00 - b00, s01 - b01, s11 - b11)
         ox[i] = sx0
         oy[i] = sy0
         ovar[i] = s00
