@@ -1028,8 +1028,6 @@ def bench_process_alertsim(n: int, repeats: int = 2, budget_s: float = 120.0) ->
 
 def bench_ranges() -> list[dict]:
     """:func:`telemetry.trajectory.ranges.movement_ranges` at the issue's two sizes, two generators each."""
-    sys.path.insert(0, str(ROOT / "tests"))
-
     from telemetry.trajectory.ranges import movement_ranges
 
     out = []

@@ -219,9 +219,7 @@ def _into_segments(tracks: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     fill = np.where(same, s_o[np.maximum(idx, 0)], np.nan)
     want = rows[order] & ~np.isfinite(s_o)
     seg[order[want]] = fill[want]
-    out = tracks.copy(deep=False)
-    out["segment_id"] = pd.array(np.where(np.isfinite(seg), seg, np.nan), dtype="Float64").astype("Int64")
-    return out
+    return tracks.assign(segment_id=pd.array(seg, dtype="Float64").astype("Int64"))
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:

@@ -127,7 +127,7 @@ def explained_spikes(tracks: pd.DataFrame, params: CleanParams | None = None) ->
     p = params or CleanParams()
     n = len(tracks)
     out = np.zeros(n, dtype=bool)
-    if not n or p.outlier_alpha <= 0 or "flag" not in tracks.columns or "lon_s" not in tracks.columns:
+    if not n or p.outlier_alpha <= 0 or "flag" not in tracks.columns or "resid_chi2" not in tracks.columns:
         return out
     cand = (tracks["flag"].astype(object) == "spike").to_numpy() & tracks["time"].notna().to_numpy()
     cand &= np.isfinite(tracks["lon"].to_numpy(dtype=float, na_value=np.nan))
@@ -148,32 +148,27 @@ def explained_spikes(tracks: pd.DataFrame, params: CleanParams | None = None) ->
     ok = np.isfinite(chi2) & (chi2 < limit)
     # ... and no farther from it than the animal's own fixes stray from theirs: a Gaussian
     # movement model fitted to occasional long moves predicts every fix loosely
-    typical = _typical_stray_m(tracks, p.outlier_release_quantile)
     codes, names = pd.factorize(tracks["animal_id"])
-    ok &= d <= typical[codes[rows]]
+    ok &= d <= _typical_stray_m(tracks, codes, len(names), p.outlier_release_quantile)[codes[rows]]
     out[rows[ok]] = True
     return out
 
 
-def _typical_stray_m(tracks: pd.DataFrame, q: float) -> np.ndarray:
-    """Per animal (in ``pd.factorize(tracks["animal_id"])`` order), the ``q`` quantile of the distance
-    (m) of its usable fixes from their prediction by all its other fixes (NaN-free; 0 without any).
+def _typical_stray_m(tracks: pd.DataFrame, codes: np.ndarray, n_animals: int, q: float) -> np.ndarray:
+    """Per animal (``codes``: each row's animal), the ``q`` quantile of the distance (m) of its
+    usable fixes from their prediction by all its other fixes; 0 for an animal without any.
 
-    From the smoother's output: a fix with error variance ``r = sigma_m²`` and smoothed
-    variance ``P = se_m²`` (per axis) is ``|z - x̂| r / (r - P)`` from the prediction without it.
+    From the smoother's output: a fix with error variance ``r = sigma_m²``, smoothed variance
+    ``P = se_m²`` (per axis) and standardised residual ``resid_chi2 = |z - x̂|² / (r - P)`` is
+    ``|z - x̂| r / (r - P) = sqrt(resid_chi2) r / sqrt(r - P)`` from the prediction without it.
     """
-    codes, names = pd.factorize(tracks["animal_id"])
-    sig = tracks["sigma_m"].to_numpy(dtype=float, na_value=np.nan)
-    se = tracks["se_m"].to_numpy(dtype=float, na_value=np.nan)
-    d = haversine_m(tracks["lon"].to_numpy(dtype=float, na_value=np.nan),
-                    tracks["lat"].to_numpy(dtype=float, na_value=np.nan),
-                    tracks["lon_s"].to_numpy(dtype=float, na_value=np.nan),
-                    tracks["lat_s"].to_numpy(dtype=float, na_value=np.nan))
-    r = sig**2
+    r = tracks["sigma_m"].to_numpy(dtype=float, na_value=np.nan) ** 2
+    p = tracks["se_m"].to_numpy(dtype=float, na_value=np.nan) ** 2
+    chi2 = tracks["resid_chi2"].to_numpy(dtype=float, na_value=np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        loo = d * r / np.maximum(r - se**2, 1e-9 * r)
+        loo = np.sqrt(chi2) * r / np.sqrt(np.maximum(r - p, 1e-12 * r))
     ok = np.isfinite(loo) & (codes >= 0) & tracks["flag"].isna().to_numpy()
-    out = np.zeros(len(names))
+    out = np.zeros(n_animals)
     if ok.any():
         qs = pd.Series(loo[ok]).groupby(codes[ok]).quantile(q)
         out[qs.index.to_numpy()] = qs.to_numpy()

@@ -76,7 +76,7 @@ from telemetry.trajectory.projection import GroupProjection, project_by_group
 from telemetry.trajectory.regimes import still_weights
 
 __all__ = ["SmoothParams", "smooth", "predict", "estimate_error_model", "FitMemo", "measurement_sigma_m", "ARGOS_ERROR_M",
-           "MODELS"]
+           "MODELS", "has_still_regime"]
 
 
 MODELS: tuple[str, ...] = ("BM", "IOU", "OU", "OUF", "BM+still", "IOU+still", "OU+still", "OUF+still")
@@ -524,7 +524,7 @@ def _fit_from_attrs(d: _Rows, r: np.ndarray, models: dict[str, dict[str, Any]], 
         tau_p=np.array([g.get("tau_position_s", math.inf) for g in g0], dtype=float),
         tau_v=np.array([g.get("tau_velocity_s", p.tau_grid_s[-1]) for g in g0], dtype=float),
         scale=np.array([g.get("scale", p.default_speed_sd_ms**2) for g in g0], dtype=float),
-        om=np.array([1.0 if str(g.get("model", "")).endswith("+still") else 0.0 for g in g0]),
+        om=has_still_regime(g0).astype(float),
         ds=np.array([g.get("still_diffusion_m2s", 0.0) for g in g0], dtype=float),
         loglik=np.array([g.get("loglik", np.nan) for g in g0], dtype=float),
         bic=np.array([[(g.get("bic") or {}).get(m) or np.nan for m in MODELS] for g in g0], dtype=float),
@@ -898,16 +898,13 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     firm = est & (start_se < p.error_max_se_log) & np.isfinite(se) & ~at_top
     with np.errstate(invalid="ignore"):
         agree = firm & (np.abs(np.log(u / start)) <= 1.96 * np.hypot(se, start_se))
-    if agree.any() and informative < p.error_min_informative:
-        informative = p.error_min_informative  # confirmed
-        confirmed = [ERROR_CLASSES[c] for c in np.flatnonzero(agree)]
-    else:
-        confirmed = []
+    seen = informative >= p.error_min_informative
+    confirmed = [] if seen else [ERROR_CLASSES[c] for c in np.flatnonzero(agree)]
     uere, ci, src, nf = {}, {}, {}, {}
     weak: list[str] = []
     for c in np.flatnonzero(est):
         name = ERROR_CLASSES[c]
-        if at_top[c] or not se[c] < p.error_max_se_log or informative < p.error_min_informative:
+        if at_top[c] or not se[c] < p.error_max_se_log or not (seen or confirmed):
             # neither pins it down: the default, and say so. (The moment alone is no fallback:
             # commuters' back-and-forth trips labelled still make it 7x the truth; measured.)
             weak.append(name)
@@ -972,6 +969,15 @@ def _params(params: SmoothParams | None, overrides: dict[str, Any]) -> SmoothPar
 
 def _defaults(p: SmoothParams) -> ErrorModel:
     return default_error_model(p.uere_3d_m, p.uere_2d_m, p.uere_unknown_m, p.argos_error_m)
+
+
+def has_still_regime(fits: list[dict[str, Any]]) -> np.ndarray:
+    """Whether each animal's fitted model (an entry of ``tracks.attrs["smooth"]``) has a still regime.
+
+    >>> has_still_regime([{"model": "IOU+still"}, {"model": "OU"}, {}]).tolist()
+    [True, False, False]
+    """
+    return np.array([str(g.get("model", "")).endswith("+still") for g in fits], dtype=bool)
 
 
 def measurement_sigma_m(df: pd.DataFrame, params: SmoothParams | None = None, *,
@@ -1160,7 +1166,7 @@ def predict(tracks: pd.DataFrame, query: pd.DataFrame, params: SmoothParams | No
     tau_p = np.array([g.get("tau_position_s", math.inf) for g in get], dtype=float)
     tau_v = np.array([g.get("tau_velocity_s", np.nan) for g in get], dtype=float)
     sc = np.array([g.get("scale", np.nan) for g in get], dtype=float)
-    om = np.array([1.0 if str(g.get("model", "")).endswith("+still") else 0.0 for g in get])
+    om = has_still_regime(get).astype(float)
     ds = np.array([g.get("still_diffusion_m2s", 0.0) for g in get], dtype=float)
     good = np.isfinite(tau_v) & np.isfinite(sc) & (np.isfinite(tau_p) | (kind == IOU))
     tau_v = np.where(good, tau_v, 1.0)

@@ -1245,16 +1245,15 @@ def _still_from_smoother(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, kidx
 
     Returns, per animal, whether its resting probabilities came from the smoother.
     """
+    from telemetry.trajectory.smooth import has_still_regime
+
     fits = df.attrs.get("smooth") or {}
-    has_still = np.array([str((fits.get(str(nm)) or {}).get("model", "")).endswith("+still") for nm in names],
-                         dtype=bool)
-    if "p_still" not in df.columns or not has_still.any():
-        return has_still & False
+    has_still = has_still_regime([fits.get(str(nm)) or {} for nm in names]) & ("p_still" in df.columns)
+    if not has_still.any():
+        return has_still
     ps = df["p_still"].to_numpy(dtype=float, na_value=np.nan)[rows]
     nxt = np.r_[ps[1:], np.nan]  # p_still of row j+1 is that of the step j -> j+1
     ok = use & has_still[a] & np.r_[kidx[1:] > 0, False] & np.isfinite(nxt)
-    if not ok.any():
-        return has_still & False
     moving = step_post[ok, 1:]
     tot = moving.sum(axis=1, keepdims=True)
     split = np.where(tot > 1e-12, moving / np.maximum(tot, 1e-300), np.eye(1, moving.shape[1]))
