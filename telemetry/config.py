@@ -139,9 +139,11 @@ class CleanParams:
         ... if it is also no farther from that prediction than this quantile (0-1) of the
         animal's own usable fixes' distances from their predictions by the other fixes (a
         Gaussian movement model fitted to a few long moves predicts every fix loosely). Spike F1
-        over 13 cells x 4 seeds of ``scripts/collar_sim.py`` / on the synthetic sample: no release
-        0.780 / 0.734; release on the residual alone 0.801 / 0.651 (3-5 km errors of leopards put
-        back); 0.99: 0.794 / 0.685; 0.95: 0.784 / 0.734.
+        pooled over 13 cells x 4 seeds (``scripts/validate.py --no-real --species generic --seeds 4
+        --set clean.outlier_release_quantile=Q``) / on the synthetic sample
+        (``tests/test_outliers.py``): no release (Q = 0) 0.767 / 0.734; 0.95 0.771 / 0.734; 0.99
+        0.791 / 0.685; the residual test alone (Q = 1) 0.797 / 0.651 (it puts back the sample's
+        3-5 km leopard errors). 0.95: the sample must not get worse.
     outlier_detour : float
         ... sticking out: the detour through it is more than this multiple of the step between
         its neighbours (dimensionless).
