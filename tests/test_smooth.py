@@ -501,3 +501,18 @@ def test_numba_aeqd_matches_pyproj_within_a_millimetre() -> None:
     rlo, rla = ref.inverse(xs, ys)
     assert np.abs(((lo - rlo + 180) % 360) - 180).max() < 1e-8 and np.abs(la - rla).max() < 1e-8
     assert (np.abs(lo) <= 180).all()
+
+
+@pytest.mark.skipif(NO_SAMPLE, reason="sample truth not generated yet")
+def test_resid_chi2_is_the_leave_one_out_residual_even_where_the_hedge_widened_se() -> None:
+    """``resid_chi2`` comes from the Gaussian smoother: the hedge's mixture variance can exceed the
+    fix's own (``sigma² - se² < 0``), and the identity then gave 1e9-1e12 for ordinary fixes
+    (41 of the sample's), which the spike release read as strays."""
+    out = smooth(load_sample_with_truth())
+    use = out.lon_s.notna().to_numpy()
+    chi2 = out.resid_chi2.to_numpy()[use]
+    widened = (out.se_m > out.sigma_m).to_numpy()[use]
+    assert widened.sum() > 10  # the case is exercised
+    assert np.isfinite(chi2).all() and (chi2 >= 0).all()
+    assert chi2.max() < 1e3  # the sample's spikes are flagged; no smoothed fix is 30 sigma off
+    assert np.median(chi2) < 2.0  # chi-square(2) has median 1.39; the model is not grossly off

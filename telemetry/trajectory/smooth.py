@@ -1070,6 +1070,9 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
                 fit = _take(fit, known, known.fitted)
         sx, sy, var = fit.smooth(d, r)
         sx, sy, var = _release_misfits(d, r, fit, sx, sy, var, p)
+        # the leave-one-out identity holds for one Gaussian smoother, not for the hedge's mixture
+        # (whose variance can exceed the fix's own: r - P < 0)
+        chi2 = _resid_chi2(d, r, sx, sy, var)
         sx, sy, var = _hedge(d, r, fit, sx, sy, var, p)
         lon_s, lat_s = d.to_lonlat(sx, sy)
         cols["lon_s"][d.rows] = lon_s
@@ -1078,8 +1081,7 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
         cols["sigma_m"][d.rows] = sigma
         w_used = fit.w * fit.om[d.a]
         cols["p_still"][d.rows] = np.where(d.start, np.nan, fit.p_still * fit.om[d.a])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cols["resid_chi2"][d.rows] = ((d.x - sx) ** 2 + (d.y - sy) ** 2) / np.maximum(r - var, 1e-12 * r)
+        cols["resid_chi2"][d.rows] = chi2
         n_fix = np.diff(d.bounds)
         steps = np.maximum(n_fix - 1, 1)
         still_share = np.bincount(d.a, weights=np.where(d.start, 0.0, w_used), minlength=d.n_animals) / steps
