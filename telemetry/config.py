@@ -300,6 +300,18 @@ class SmoothParams:
     still_diffusion_bounds_m2s : (float, float)
         Search range (m²/s per axis) of the still regime's drift (bed shifts, moves around a
         kill): 1e-8 is none at all, 10 m²/s a few hundred metres in four hours.
+    average_unidentified : bool
+        Average resting bouts across a GPS fix whose error scale the data could not identify
+        (the default UERE is used). Off: an assumed error larger than the collar's would average
+        fixes with neighbours a day away (see ``telemetry.trajectory.smooth``).
+    still_jumps : bool
+        Smooth still steps as a slow drift plus occasional jumps (bed shifts) rather than the
+        fitted Brownian drift alone: each step's drift variance is its expected jump variance
+        (see ``telemetry.trajectory.smooth``).
+    jump_min_ratio : float
+        The jumps are used only where their fitted variance is at least this multiple of the
+        median error variance of the two fixes of a still step (dimensionless): smaller jumps
+        cannot be told from error step by step.
     """
 
     uere_3d_m: float = 10.0
@@ -329,6 +341,9 @@ class SmoothParams:
     misfit_p: float = 0.999
     still_sure_p: float = 0.99
     still_diffusion_bounds_m2s: tuple[float, float] = (1e-8, 10.0)
+    average_unidentified: bool = False
+    still_jumps: bool = True
+    jump_min_ratio: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,20 @@ What it does, per run
    resting animal's fixes is all error. Any schedule works: transitions are exact over each
    interval, so irregular times and gaps need no resampling.
 3. **Kalman filter + RTS smoother** (Rauch et al. 1965) with the chosen model and the
-   estimated errors, restarting at each segment.
+   estimated errors, restarting at each segment. Two departures from the fitted model, both
+   measured on the independent simulator of ``scripts/validate.py``:
+
+   * *Jumps at rest.* A resting animal's position does not drift smoothly: it stays put and
+     now and then shifts bed, moves round a kill. Each animal's still steps are split by EM
+     into a slow drift plus jumps arriving at a rate (:func:`_jump_em`; the two fixes' errors
+     known), and each still step is smoothed with its own expected drift variance, so a rest
+     without a shift is averaged whole and one with a shift is not. Where the fitted jumps
+     are no larger than the errors (``jump_min_ratio``; 15-min schedules, where a shift
+     spreads over many steps) the fitted Brownian drift stays.
+   * *Unidentified error, no averaging.* Still steps next to a GPS fix whose error the data
+     could not identify (``source = "default"``) are smoothed as active: with fixes a day
+     apart every split of a step's spread between error and drift fits, and an assumed error
+     above the collar's averages fixes that should not be (``average_unidentified``).
 
 Rows
 ----
@@ -70,7 +83,13 @@ import pandas as pd
 
 from telemetry.config import ARGOS_ERROR_M, SmoothParams
 from telemetry.schema import SharedAttr
-from telemetry.trajectory.error_model import ERROR_CLASSES, ErrorModel, default_error_model, error_classes
+from telemetry.trajectory.error_model import (
+    ERROR_CLASSES,
+    GPS_CLASSES,
+    ErrorModel,
+    default_error_model,
+    error_classes,
+)
 from telemetry.trajectory.kalman import IOU, OUF, loglik_lanes, smooth_all, transitions
 from telemetry.trajectory.projection import GroupProjection, project_by_group
 from telemetry.trajectory.regimes import still_weights
@@ -211,9 +230,10 @@ class _Fit:
     def table(self, d: _Rows) -> np.ndarray:
         return transitions(d.dt, d.bounds, self.kind, self.tau_p, self.tau_v)
 
-    def smooth(self, d: _Rows, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def smooth(self, d: _Rows, r: np.ndarray, tr: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Smoothed x, y (m) and position variance (m² per axis) of ``d``'s rows under this fit."""
-        return smooth_all(self.table(d), d.x, d.y, r, d.start, self.w, d.bounds, self.scale, self.om, self.ds)
+        tr = self.table(d) if tr is None else tr
+        return smooth_all(tr, d.x, d.y, r, d.start, self.w, d.bounds, self.scale, self.om, self.ds)
 
 
 @dataclass
@@ -569,7 +589,7 @@ def _resid_chi2(d: _Rows, r: np.ndarray, sx: np.ndarray, sy: np.ndarray, var: np
 
 
 def _release_misfits(d: _Rows, r: np.ndarray, fit: _Fit, sx: np.ndarray, sy: np.ndarray, var: np.ndarray,
-                     p: SmoothParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     p: SmoothParams, jt: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Steps labelled still next to a fix the still model cannot explain become active; re-smooth.
 
     A fix far outside what the rest of the track predicts (``resid_chi2`` above the
@@ -584,11 +604,11 @@ def _release_misfits(d: _Rows, r: np.ndarray, fit: _Fit, sx: np.ndarray, sy: np.
     if not release.any():
         return sx, sy, var
     fit.w = np.where(release, 0.0, fit.w)
-    return fit.smooth(d, r)
+    return fit.smooth(d, r, jt)
 
 
 def _hedge(d: _Rows, r: np.ndarray, fit: _Fit, sx: np.ndarray, sy: np.ndarray, var: np.ndarray,
-           p: SmoothParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           p: SmoothParams, jt: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Average the smoothing with and without the still steps the step HMM is unsure of.
 
     Each still step is taken whole (see :mod:`telemetry.trajectory.kalman`), but a step at the
@@ -603,13 +623,106 @@ def _hedge(d: _Rows, r: np.ndarray, fit: _Fit, sx: np.ndarray, sy: np.ndarray, v
         return sx, sy, var
     held = fit.w
     fit.w = np.where(unsure, 0.0, held)
-    bx, by, bvar = fit.smooth(d, r)
+    bx, by, bvar = fit.smooth(d, r, jt)
     fit.w = held
     ps = np.where(unsure, fit.p_still, 1.0)
     wt = ps * np.r_[ps[1:], 1.0]  # the step into the fix and the step out of it
     dx, dy = sx - bx, sy - by
     mix_var = wt * var + (1.0 - wt) * bvar + wt * (1.0 - wt) * (dx * dx + dy * dy) / 2.0
     return bx + wt * dx, by + wt * dy, mix_var
+
+
+def _jump_em(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, iters: int = 40) -> tuple[float, float, float, np.ndarray]:
+    """Still steps as a slow drift (per-axis variance ``ds0 dt``) plus, at rate ``lam`` (1/s),
+    jumps of per-axis variance ``J`` (bed shifts); ``c`` the two fixes' error variances, ``d2``
+    the squared displacement (m², both axes). EM; returns ``ds0`` (m²/s), ``J`` (m²), ``lam`` and
+    each step's posterior probability of a jump. (Consecutive steps share a fix's error; the
+    EM treats them as independent.)"""
+    lam = 1.0 / max(float(np.median(dt)), 1.0)
+    jv = max(float(np.median(d2)) / 2.0, 1.0)
+    ds0 = 1e-6
+    g = np.full(d2.size, 0.5)
+    for _ in range(iters):
+        pj = np.clip(1.0 - np.exp(-lam * dt), 1e-9, 1 - 1e-9)
+        v0 = c + ds0 * dt
+        v1 = v0 + jv
+        l0 = np.log(1 - pj) - np.log(v0) - d2 / (2 * v0)
+        l1 = np.log(pj) - np.log(v1) - d2 / (2 * v1)
+        m = np.maximum(l0, l1)
+        g = np.exp(l1 - m) / (np.exp(l0 - m) + np.exp(l1 - m))
+        # variance components by their fixed points (weights 1/v², the Gaussian score)
+        w1 = g / (v1 * v1)
+        jv = max(float(np.sum(w1 * (d2 / 2.0 - v0)) / max(np.sum(w1), 1e-300)), 1e-6)
+        w0 = (1 - g) / (v0 * v0)
+        ds0 = max(float(np.sum(w0 * dt * (d2 / 2.0 - c)) / max(np.sum(w0 * dt * dt), 1e-300)), 1e-9)
+        lam = _jump_rate(g, dt)
+    return ds0, jv, lam, g
+
+
+def _jump_rate(g: np.ndarray, dt: np.ndarray) -> float:
+    """The rate (1/s) maximising ``Σ g log(1 - exp(-λ dt)) - (1 - g) λ dt`` (``g``: P(jump) of each
+    step of ``dt`` s): exact for a regular schedule, then Newton steps in ``log λ``.
+
+    >>> round(_jump_rate(np.array([1.0, 0.0, 0.0, 1.0]), np.full(4, 3600.0)) * 3600, 3)  # half the steps
+    0.693
+    """
+    gm = min(max(float(np.mean(g)), 1e-6), 1.0 - 1e-6)
+    lam = -math.log(1.0 - gm) / float(np.median(dt))
+    for _ in range(8):
+        x = lam * dt
+        e = np.exp(-x)
+        s1 = np.sum(g * x * e / np.maximum(1.0 - e, 1e-300) - (1.0 - g) * x)  # d/d(log λ)
+        s2 = np.sum(g * x * e * (1.0 - e - x) / np.maximum(1.0 - e, 1e-300) ** 2 - (1.0 - g) * x)
+        if not (np.isfinite(s1) and np.isfinite(s2)) or s2 >= 0:
+            break
+        step = float(np.clip(-s1 / s2, -2.0, 2.0))
+        lam *= math.exp(step)
+        if abs(step) < 1e-6:
+            break
+    return float(np.clip(lam, 1e-9, 1.0))
+
+
+def _jump_still(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams) -> np.ndarray | None:
+    """The transition table with each still step's drift replaced by its expected jump variance."""
+    if not p.still_jumps:
+        return None
+    tr = fit.table(d)
+    prev = np.maximum(np.arange(d.a.size) - 1, 0)
+    still = (fit.w > 0) & ~d.start & (fit.om[d.a] > 0)
+    if still.sum() < 30:
+        return None
+    d2 = (d.x - d.x[prev]) ** 2 + (d.y - d.y[prev]) ** 2
+    c = r + r[prev]
+    col = tr[:, 7].copy()
+    for k in range(d.n_animals):
+        m = np.flatnonzero(still[d.bounds[k]:d.bounds[k + 1]]) + d.bounds[k]
+        if m.size < 30 or fit.ds[k] <= 0:
+            continue
+        dtm = np.maximum(d.dt[m], 1.0)
+        ds0, jv, lam, g = _jump_em(d2[m], c[m], dtm)
+        if jv < p.jump_min_ratio * float(np.median(c[m])):
+            continue  # jumps no larger than the errors: no step tells held from shifted
+        col[m] = (ds0 * dtm + g * jv) / fit.ds[k]
+    tr[:, 7] = col
+    return tr
+
+
+def _unidentified_steps(d: _Rows, model: ErrorModel, p: SmoothParams) -> np.ndarray:
+    """Steps next to a GPS fix whose error the data could not identify (``source = "default"``):
+    they are not averaged as still.
+
+    Where the likelihood cannot tell the error from the movement (fixes a day apart), every
+    split of a still step's spread between error and drift fits equally; an assumed error larger
+    than the collar's averages each fix with neighbours it should not be averaged with (24-h
+    fixes of 4 m / 9 m collars: 3D 9.0 m raw, 9.7 m smoothed with the 10 m default), while
+    the active model's pull on a fix a day from its neighbours is negligible either way.
+    """
+    if p.average_unidentified:
+        return np.zeros(d.a.size, bool)
+    gps = np.array([ERROR_CLASSES[c] in GPS_CLASSES and model.source.get(ERROR_CLASSES[c], "default") == "default"
+                    for c in range(len(ERROR_CLASSES))])
+    bad = gps[d.cls]
+    return (bad | np.r_[False, bad[:-1]]) & ~d.start
 
 
 # --------------------------------------------------------------------------- error model
@@ -904,7 +1017,7 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     weak: list[str] = []
     for c in np.flatnonzero(est):
         name = ERROR_CLASSES[c]
-        if at_top[c] or not se[c] < p.error_max_se_log or not (seen or confirmed):
+        if at_top[c] or not se[c] < p.error_max_se_log or not (seen or agree[c]):
             # neither pins it down: the default, and say so. (The moment alone is no fallback:
             # commuters' back-and-forth trips labelled still make it 7x the truth; measured.)
             weak.append(name)
@@ -1068,12 +1181,14 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
             fit = _refine(d, r, _fit_models(sub, model.sigma_m(sub.cls, sub.factor, p.min_sigma_m) ** 2, p), p)
             if known is not None:
                 fit = _take(fit, known, known.fitted)
-        sx, sy, var = fit.smooth(d, r)
-        sx, sy, var = _release_misfits(d, r, fit, sx, sy, var, p)
+        fit.w = np.where(_unidentified_steps(d, model, p), 0.0, fit.w)
+        jt = _jump_still(d, r, fit, p)
+        sx, sy, var = fit.smooth(d, r, jt)
+        sx, sy, var = _release_misfits(d, r, fit, sx, sy, var, p, jt)
         # the leave-one-out identity holds for one Gaussian smoother, not for the hedge's mixture
         # (whose variance can exceed the fix's own: r - P < 0)
         chi2 = _resid_chi2(d, r, sx, sy, var)
-        sx, sy, var = _hedge(d, r, fit, sx, sy, var, p)
+        sx, sy, var = _hedge(d, r, fit, sx, sy, var, p, jt)
         lon_s, lat_s = d.to_lonlat(sx, sy)
         cols["lon_s"][d.rows] = lon_s
         cols["lat_s"][d.rows] = lat_s
