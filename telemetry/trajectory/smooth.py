@@ -632,78 +632,99 @@ def _hedge(d: _Rows, r: np.ndarray, fit: _Fit, sx: np.ndarray, sy: np.ndarray, v
     return bx + wt * dx, by + wt * dy, mix_var
 
 
-def _jump_em(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, iters: int = 40) -> tuple[float, float, float, np.ndarray]:
+def _jump_posterior(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, ds0: np.ndarray, jv: np.ndarray,
+                    lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P(jump) of each still step and its two variances (per axis) under drift ``ds0`` (m²/s),
+    jumps of variance ``jv`` (m²) at rate ``lam`` (1/s), per step."""
+    pj = np.clip(1.0 - np.exp(-lam * dt), 1e-9, 1 - 1e-9)
+    v0 = c + ds0 * dt
+    v1 = v0 + jv
+    l0 = np.log1p(-pj) - np.log(v0) - d2 / (2 * v0)
+    l1 = np.log(pj) - np.log(v1) - d2 / (2 * v1)
+    return 1.0 / (1.0 + np.exp(np.clip(l0 - l1, -700.0, 700.0))), v0, v1
+
+
+def _jump_em(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int,
+             iters: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Still steps as a slow drift (per-axis variance ``ds0 dt``) plus, at rate ``lam`` (1/s),
-    jumps of per-axis variance ``J`` (bed shifts); ``c`` the two fixes' error variances, ``d2``
-    the squared displacement (m², both axes). EM; returns ``ds0`` (m²/s), ``J`` (m²), ``lam`` and
-    each step's posterior probability of a jump. (Consecutive steps share a fix's error; the
-    EM treats them as independent.)"""
-    lam = 1.0 / max(float(np.median(dt)), 1.0)
-    jv = max(float(np.median(d2)) / 2.0, 1.0)
-    ds0 = 1e-6
-    g = np.full(d2.size, 0.5)
+    jumps of per-axis variance ``J`` (bed shifts), per group ``grp`` (animal, ``n`` of them);
+    ``c`` the two fixes' error variances, ``d2`` the squared displacement (m², both axes). EM,
+    all groups at once; returns ``ds0`` (m²/s), ``J`` (m²) and ``lam`` per group. (Consecutive
+    steps share a fix's error; the EM treats them as independent.)
+
+    >>> rng = np.random.default_rng(0)
+    >>> dt = np.full(4000, 3600.0)
+    >>> jump = rng.random(4000) < 0.3
+    >>> e = rng.normal(0, 5.0, (4000, 2)) * np.sqrt(2) + jump[:, None] * rng.normal(0, 30.0, (4000, 2))
+    >>> ds0, jv, lam = _jump_em((e**2).sum(1), np.full(4000, 50.0), dt, np.zeros(4000, np.int64), 1)
+    >>> round(float(np.sqrt(jv[0]))), round(float(1 - np.exp(-lam[0] * 3600)), 2)
+    (30, 0.3)
+    """
+    cnt = np.maximum(np.bincount(grp, minlength=n), 1)
+    lam = np.log(2.0) / np.maximum(np.bincount(grp, dt, minlength=n) / cnt, 1.0)
+    jv = np.maximum(np.bincount(grp, d2, minlength=n) / cnt / 2.0, 1.0)
+    ds0 = np.full(n, 1e-6)
     for _ in range(iters):
-        pj = np.clip(1.0 - np.exp(-lam * dt), 1e-9, 1 - 1e-9)
-        v0 = c + ds0 * dt
-        v1 = v0 + jv
-        l0 = np.log(1 - pj) - np.log(v0) - d2 / (2 * v0)
-        l1 = np.log(pj) - np.log(v1) - d2 / (2 * v1)
-        m = np.maximum(l0, l1)
-        g = np.exp(l1 - m) / (np.exp(l0 - m) + np.exp(l1 - m))
+        g, v0, v1 = _jump_posterior(d2, c, dt, ds0[grp], jv[grp], lam[grp])
         # variance components by their fixed points (weights 1/v², the Gaussian score)
         w1 = g / (v1 * v1)
-        jv = max(float(np.sum(w1 * (d2 / 2.0 - v0)) / max(np.sum(w1), 1e-300)), 1e-6)
+        jv = np.maximum(np.bincount(grp, w1 * (d2 / 2.0 - v0), minlength=n)
+                        / np.maximum(np.bincount(grp, w1, minlength=n), 1e-300), 1e-6)
         w0 = (1 - g) / (v0 * v0)
-        ds0 = max(float(np.sum(w0 * dt * (d2 / 2.0 - c)) / max(np.sum(w0 * dt * dt), 1e-300)), 1e-9)
-        lam = _jump_rate(g, dt)
-    return ds0, jv, lam, g
+        ds0 = np.maximum(np.bincount(grp, w0 * dt * (d2 / 2.0 - c), minlength=n)
+                         / np.maximum(np.bincount(grp, w0 * dt * dt, minlength=n), 1e-300), 1e-9)
+        lam = _jump_rate(g, dt, grp, n)
+    return ds0, jv, lam
 
 
-def _jump_rate(g: np.ndarray, dt: np.ndarray) -> float:
-    """The rate (1/s) maximising ``Σ g log(1 - exp(-λ dt)) - (1 - g) λ dt`` (``g``: P(jump) of each
-    step of ``dt`` s): exact for a regular schedule, then Newton steps in ``log λ``.
+def _jump_rate(g: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int) -> np.ndarray:
+    """Per group, the rate (1/s) maximising ``Σ g log(1 - exp(-λ dt)) - (1 - g) λ dt`` (``g``:
+    P(jump) of each step of ``dt`` s): exact for a regular schedule, then Newton steps in log λ.
 
-    >>> round(_jump_rate(np.array([1.0, 0.0, 0.0, 1.0]), np.full(4, 3600.0)) * 3600, 3)  # half the steps
+    >>> round(float(_jump_rate(np.array([1.0, 0.0, 0.0, 1.0]), np.full(4, 3600.0), np.zeros(4, int), 1)[0]) * 3600, 3)
     0.693
     """
-    gm = min(max(float(np.mean(g)), 1e-6), 1.0 - 1e-6)
-    lam = -math.log(1.0 - gm) / float(np.median(dt))
-    for _ in range(8):
-        x = lam * dt
+    cnt = np.maximum(np.bincount(grp, minlength=n), 1)
+    gm = np.clip(np.bincount(grp, g, minlength=n) / cnt, 1e-6, 1.0 - 1e-6)
+    lam = -np.log1p(-gm) / np.maximum(np.bincount(grp, dt, minlength=n) / cnt, 1.0)
+    for _ in range(6):
+        x = lam[grp] * dt
         e = np.exp(-x)
-        s1 = np.sum(g * x * e / np.maximum(1.0 - e, 1e-300) - (1.0 - g) * x)  # d/d(log λ)
-        s2 = np.sum(g * x * e * (1.0 - e - x) / np.maximum(1.0 - e, 1e-300) ** 2 - (1.0 - g) * x)
-        if not (np.isfinite(s1) and np.isfinite(s2)) or s2 >= 0:
-            break
-        step = float(np.clip(-s1 / s2, -2.0, 2.0))
-        lam *= math.exp(step)
-        if abs(step) < 1e-6:
-            break
-    return float(np.clip(lam, 1e-9, 1.0))
+        q = np.maximum(-np.expm1(-x), 1e-300)
+        s1 = np.bincount(grp, g * x * e / q - (1.0 - g) * x, minlength=n)  # d/d(log λ)
+        s2 = np.bincount(grp, g * x * e * (q - x) / (q * q) - (1.0 - g) * x, minlength=n)
+        ok = np.isfinite(s1) & np.isfinite(s2) & (s2 < 0)
+        step = np.where(ok, np.clip(-s1 / np.where(ok, s2, -1.0), -2.0, 2.0), 0.0)
+        lam = lam * np.exp(step)
+    return np.clip(lam, 1e-9, 1.0)
 
 
 def _jump_still(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams) -> np.ndarray | None:
-    """The transition table with each still step's drift replaced by its expected jump variance."""
+    """The transition table with each still step's drift its expected drift-plus-jump variance
+    (:func:`_jump_em`, fitted on each animal's first ``model_fit_fixes`` still steps)."""
     if not p.still_jumps:
         return None
-    tr = fit.table(d)
-    prev = np.maximum(np.arange(d.a.size) - 1, 0)
-    still = (fit.w > 0) & ~d.start & (fit.om[d.a] > 0)
-    if still.sum() < 30:
+    still = (fit.w > 0) & ~d.start & (fit.om[d.a] > 0) & (fit.ds[d.a] > 0)
+    idx = np.flatnonzero(still)
+    if idx.size < 30:
         return None
-    d2 = (d.x - d.x[prev]) ** 2 + (d.y - d.y[prev]) ** 2
-    c = r + r[prev]
-    col = tr[:, 7].copy()
-    for k in range(d.n_animals):
-        m = np.flatnonzero(still[d.bounds[k]:d.bounds[k + 1]]) + d.bounds[k]
-        if m.size < 30 or fit.ds[k] <= 0:
-            continue
-        dtm = np.maximum(d.dt[m], 1.0)
-        ds0, jv, lam, g = _jump_em(d2[m], c[m], dtm)
-        if jv < p.jump_min_ratio * float(np.median(c[m])):
-            continue  # jumps no larger than the errors: no step tells held from shifted
-        col[m] = (ds0 * dtm + g * jv) / fit.ds[k]
-    tr[:, 7] = col
+    grp = d.a[idx]
+    n_k = np.bincount(grp, minlength=d.n_animals)
+    rank = np.arange(idx.size) - np.searchsorted(grp, grp)  # position among the animal's still steps
+    d2 = (d.x[idx] - d.x[idx - 1]) ** 2 + (d.y[idx] - d.y[idx - 1]) ** 2
+    c = r[idx] + r[idx - 1]
+    dt = np.maximum(d.dt[idx], 1.0)
+    head = rank < p.model_fit_fixes
+    ds0, jv, lam = _jump_em(d2[head], c[head], dt[head], grp[head], d.n_animals)
+    med_c = pd.Series(c).groupby(grp).median().reindex(range(d.n_animals)).to_numpy()
+    # jumps no larger than the errors: no step tells held from shifted (the Brownian drift stays)
+    use = (n_k >= 30) & (jv >= p.jump_min_ratio * med_c)
+    if not use.any():
+        return None
+    g, _, _ = _jump_posterior(d2, c, dt, ds0[grp], jv[grp], lam[grp])
+    tr = fit.table(d)
+    on = use[grp]
+    tr[idx[on], 7] = (ds0[grp] * dt + g * jv[grp])[on] / fit.ds[grp][on]
     return tr
 
 
