@@ -250,7 +250,8 @@ class SmoothParams:
         Estimate the UERE from the tracks when no calibration is given (False: defaults).
     model_fit_fixes : int
         Each animal's movement model is chosen on its first this many usable fixes, then its
-        scales are re-estimated on all of them.
+        scales are re-estimated on all of them; its jumps at rest (``still_jumps``) are fitted
+        on its first this many still steps.
     error_fit_max_fixes : int
         Most fixes used to estimate the error model (those first stretches, of every k-th animal
         when there are many); the UERE is a property of the collars, pooled over animals.

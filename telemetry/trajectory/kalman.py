@@ -25,7 +25,8 @@ or off per evaluation):
 * **active**: the process above;
 * **still**: the animal has no velocity; its position drifts only as a slow Brownian motion
   with diffusion ``ds`` (m²/s per axis; bed shifts and moves around a kill, 0 = held
-  exactly), and the velocity is redrawn from its stationary distribution (the animal sets
+  exactly; variance ``ds`` times the table's exposure column, the step's ``dt`` unless the
+  caller set it per step, see :data:`N_TABLE`), and the velocity is redrawn from its stationary distribution (the animal sets
   off again with a velocity unrelated to its last one).
 
 Measurements ``z = x + e`` with ``e ~ N(0, r I₂)``, ``r`` per fix (m²). A row with
@@ -60,7 +61,11 @@ OUF = 1
 """Kind of a range-resident OUF process: scale = stationary position variance ``sigma²``."""
 
 N_TABLE = 9
-"""Columns of a :func:`transitions` table: F00, F01, F10, F11, U00, U01, U11, dt, vfresh."""
+"""Columns of a :func:`transitions` table: F00, F01, F10, F11, U00, U01, U11, exposure, vfresh.
+
+``exposure`` (s) is what a still step's drift variance is ``ds`` times: the step's ``dt`` (a
+Brownian drift); :mod:`telemetry.trajectory.smooth` overwrites it per step where it models
+jumps at rest. It is used for nothing else."""
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -208,7 +213,8 @@ def transitions(dt: np.ndarray, bounds: np.ndarray, kind: np.ndarray, tau_p: np.
 
     Animal ``k`` owns rows ``bounds[k]:bounds[k+1]`` and has process ``kind[k]`` (:data:`IOU`
     or :data:`OUF`) with time scales ``tau_p[k]`` (OUF only) and ``tau_v[k]`` (s). Columns:
-    F00, F01, F10, F11, U00, U01, U11 (``Q = scale × U``), the step ``dt`` (s) and ``vfresh``,
+    F00, F01, F10, F11, U00, U01, U11 (``Q = scale × U``), the still drift's exposure (the step's
+    ``dt``, s; see :data:`N_TABLE`) and ``vfresh``,
     the stationary velocity variance per unit scale (what a still step redraws).
     """
     out = np.empty((dt.size, N_TABLE))
