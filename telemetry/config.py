@@ -247,7 +247,10 @@ class SmoothParams:
     min_sigma_m : float
         Floor on any fix's σ (m).
     estimate_error : bool
-        Estimate the UERE from the tracks when no calibration is given (False: defaults).
+        Estimate the UERE from the tracks when no calibration is given. False: the configured
+        ``uere_*_m`` are taken as the collar's error, stated by the user, and resting bouts are
+        averaged across them (``average_unidentified`` applies only to values the data failed
+        to identify).
     model_fit_fixes : int
         Each animal's movement model is chosen on its first this many usable fixes, then its
         scales are re-estimated on all of them; its jumps at rest (``still_jumps``) are fitted

@@ -175,7 +175,10 @@ def _finish_steps(tracks: pd.DataFrame, cfg: Config, error_model: ErrorModel | N
     """smooth (with the given error model) → outliers the smoother exposes → metrics → states."""
     if smooth:
         announce("smooth")
-        params = replace(cfg.smooth, estimate_error=False)  # the model is given (estimated over all animals)
+        # the model is given (estimated over all animals); with estimation switched off by the
+        # user the configured UERE is their statement of the collar's error, averaged with
+        params = replace(cfg.smooth, estimate_error=False,
+                         average_unidentified=cfg.smooth.average_unidentified or not cfg.smooth.estimate_error)
         tracks = smooth_tracks(tracks, params=params, error_model=error_model)
         # gross errors the smoother exposes (between fast-moving neighbours, where the position
         # rules cannot see them): flag them and smooth again with the same models and errors

@@ -1205,7 +1205,9 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
             fit = _refine(d, r, _fit_models(sub, model.sigma_m(sub.cls, sub.factor, p.min_sigma_m) ** 2, p), p)
             if known is not None:
                 fit = _take(fit, known, known.fitted)
-        fit.w = np.where(_unidentified_steps(d, model, p), 0.0, fit.w)
+        if p.estimate_error or error_model is not None:
+            # (estimation off and no model given: the configured UERE is the caller's statement)
+            fit.w = np.where(_unidentified_steps(d, model, p), 0.0, fit.w)
         tr = fit.table(d)  # once: the three smoothing passes below share it
         tr[:, 7] = _exposure(d, r, (fit.w > 0) & (fit.om[d.a] > 0), fit.ds, p)
         sx, sy, var = fit.smooth(d, r, tr)
