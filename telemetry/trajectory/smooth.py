@@ -37,7 +37,9 @@ What it does, per run
    * *Unidentified error, no averaging.* Still steps next to a GPS fix whose error the data
      could not identify (``source = "default"``) are smoothed as active: with fixes a day
      apart every split of a step's spread between error and drift fits, and an assumed error
-     above the collar's averages fixes that should not be (``average_unidentified``).
+     above the collar's averages fixes that should not be (``average_unidentified``). A UERE
+     the user configured with estimation switched off (``estimate_error``) is their statement
+     of the error, not a stand-in, and is averaged with.
 
 Rows
 ----
