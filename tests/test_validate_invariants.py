@@ -3,11 +3,11 @@
 Every cell: smoothing never worse than the raw fixes on 3D fixes, the behavioural states above
 the trivial answer (the better of always moving / always resting) for the behaviour at the fix
 time, and se_m covering the true error at about its nominal 95 % where the collar says which
-fixes are 3D (per-axis rule). The issue asks for 0.93-0.97; the simulator's bed shifts of tens
-of metres at 3 m errors are partly taken for error-free drift, the UERE comes out ~10 % low and
-coverage ~0.92-0.93, so the band asserted here is 0.91-0.97 (issue 14's note has the numbers).
-The cell of issue 14 (no fix-type column) is held to the first two; its coverage is reported by
-validate.py.
+fixes are 3D (per-axis rule). The issue asks for 0.93-0.97; these cells on this seed give
+0.930-0.954, and the band asserted here is 0.91-0.97 so that one seed's noise does not fail CI
+(the 4-seed means are in issue 14's note; the cells with the issue's own band are the 3 m and
+stated-error tests below). The cell of issue 14 (no fix-type column) is held to the first two;
+its coverage is reported by validate.py.
 """
 
 from __future__ import annotations
@@ -105,3 +105,21 @@ def test_stated_true_error_gives_nominal_coverage(name: str, cell: dict, tmp_pat
     assert 0.93 <= r["cover_axis"] <= 0.97
     assert r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
     assert r["rmse_smooth_all"] <= 0.97 * r["rmse_raw_all"]
+
+
+@pytest.mark.parametrize("seed", [11, 1005])
+def test_small_3d_error_estimated_from_rests_with_jumps(seed: int, tmp_path: Path) -> None:
+    """4-h fixes of a 3 m collar: the likelihood alone put the 3D UERE at 2.1-2.3 m (a Brownian
+    drift at rest takes the error's share) and coverage fell to 0.85-0.88; combined with the
+    resting bouts read as held positions with jumps (``smooth.error_jumps``) it is within 15 %
+    of the truth and coverage in the issue's band. Seed 1005 is validate.py's seed 1 of the cell."""
+    cell = {**validate.CENTRE, "uere_3d_m": 3.0, "uere_2d_m": 7.5}
+    on = validate.score_cell(cell, "snow_leopard", seed=seed, workdir=tmp_path / "on")
+    off = validate.score_cell(cell, "snow_leopard", seed=seed, workdir=tmp_path / "off",
+                              overrides=("smooth.error_jumps=false",))
+    print(f"\nUERE 3D {off['uere_3D']:.2f} -> {on['uere_3D']:.2f} m (truth 3), coverage "
+          f"{off['cover_axis']:.3f} -> {on['cover_axis']:.3f}, 3D {off['rmse_smooth_3D']:.2f} -> "
+          f"{on['rmse_smooth_3D']:.2f} m (raw {on['rmse_raw_3D']:.2f})")
+    assert abs(on["uere_3D"] / 3.0 - 1.0) <= 0.15
+    assert 0.93 <= on["cover_axis"] <= 0.97
+    assert on["rmse_smooth_3D"] <= 1.01 * off["rmse_smooth_3D"]
