@@ -962,7 +962,8 @@ def _jump_uere(d: _Rows, r: np.ndarray, p: SmoothParams, iters: int = 30) -> tup
                              / np.maximum(np.bincount(grp, w0 * dt * dt, minlength=n), 1e-300), 1e-9)
             sw = np.sqrt(w0)
             m = np.maximum(np.linalg.lstsq(x_cls * sw[:, None], (y - dt * ds0[grp]) * sw, rcond=None)[0], 1e-6)
-            lam = _jump_rate(g, dt, grp, n)
+            if jumps.any():
+                lam = _jump_rate(g, dt, grp, n)
         c = x_cls @ m
         g, v0, v1 = _jump_posterior(d2, c, dt, ds0[grp], jv[grp], lam[grp])
         pj = np.where(on, np.clip(1.0 - np.exp(-lam[grp] * dt), 1e-9, 1 - 1e-9), 0.0)
