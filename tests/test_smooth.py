@@ -516,3 +516,27 @@ def test_resid_chi2_is_the_leave_one_out_residual_even_where_the_hedge_widened_s
     assert np.isfinite(chi2).all() and (chi2 >= 0).all()
     assert chi2.max() < 1e3  # the sample's spikes are flagged; no smoothed fix is 30 sigma off
     assert np.median(chi2) < 2.0  # chi-square(2) has median 1.39; the model is not grossly off
+
+
+def test_3d_error_from_rests_on_the_kill_site_generator() -> None:
+    """The alert tests' collars (``tests/alertsim.py``, a generator unlike validate.py's: kills
+    where the animal moves between the carcass and beds 60 m apart, 5 m UERE): the likelihood's
+    movement model puts the bed-to-bed moves into the error (20.4 m); the resting bouts read as
+    held positions with jumps (``smooth.error_jumps``) give 4.9 m, interval 4.72-5.09."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from alertsim import simulate_collars
+
+    import telemetry
+    from telemetry.config import SmoothParams
+    from telemetry.trajectory.smooth import estimate_error_model
+
+    df, _ = simulate_collars(n_alive=10, death_day=None, days=160, interval_h=4.0, seed=5)
+    tracks = telemetry.process(df, species="snow_leopard", smooth=False, states=False)
+    on = estimate_error_model(tracks, SmoothParams()).to_dict()["3D"]
+    off = estimate_error_model(tracks, SmoothParams(error_jumps=False)).to_dict()["3D"]
+    print(f"\n3D UERE (truth 5 m): likelihood {off['uere_m']} m, from the rests {on['uere_m']} m")
+    assert on["uere_m"] == pytest.approx(5.0, rel=0.1)
+    assert on["ci_low_m"] <= 5.0 <= on["ci_high_m"]
+    assert off["uere_m"] > 2.0 * on["uere_m"]  # the failure this replaces

@@ -653,6 +653,43 @@ def _jump_posterior(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, ds0: np.ndarr
     return 1.0 / (1.0 + np.exp(np.clip(l0 - l1, -700.0, 700.0))), v0, v1
 
 
+def _jump_fit(d2: np.ndarray, x: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int, iters: int,
+              m: np.ndarray, jumps: np.ndarray, fit_scale: bool) -> tuple[np.ndarray, ...]:
+    """EM of still steps as error plus slow drift plus jumps (see :func:`_jump_em`), per group
+    ``grp`` (``n`` groups); the steps' error variance is ``x @ m`` (``x``: per step, the two
+    fixes' variances of each error class; ``m``: the classes' multipliers, refitted by weighted
+    least squares when ``fit_scale``); groups where not ``jumps`` have none. Returns ``m``,
+    ``ds0`` (m²/s), ``J`` (m²), ``lam`` (1/s) per group, each step's P(jump) and no-jump
+    variance, and the log-likelihood per group."""
+    cnt = np.maximum(np.bincount(grp, minlength=n), 1)
+    lam = np.log(2.0) / np.maximum(np.bincount(grp, dt, minlength=n) / cnt, 1.0)
+    jv = np.maximum(np.bincount(grp, d2, minlength=n) / cnt / 2.0, 1.0)
+    ds0 = np.full(n, 1e-6)
+    on = jumps[grp]
+    y = d2 / 2.0
+    for _ in range(iters):
+        c = x @ m
+        g, v0, v1 = _jump_posterior(d2, c, dt, ds0[grp], jv[grp], lam[grp])
+        g = np.where(on, g, 0.0)
+        # variance components by their fixed points (weights 1/v², the Gaussian score)
+        w1 = g / (v1 * v1)
+        jv = np.maximum(np.bincount(grp, w1 * (y - v0), minlength=n)
+                        / np.maximum(np.bincount(grp, w1, minlength=n), 1e-300), 1e-6)
+        w0 = (1.0 - g) / (v0 * v0)
+        ds0 = np.maximum(np.bincount(grp, w0 * dt * (y - c), minlength=n)
+                         / np.maximum(np.bincount(grp, w0 * dt * dt, minlength=n), 1e-300), 1e-9)
+        if fit_scale:  # weighted least squares of the classes' multipliers given the drifts
+            sw = np.sqrt(w0)
+            m = np.maximum(np.linalg.lstsq(x * sw[:, None], (y - dt * ds0[grp]) * sw, rcond=None)[0], 1e-6)
+        if on.any():
+            lam = _jump_rate(g, dt, grp, n)
+    g, v0, v1 = _jump_posterior(d2, x @ m, dt, ds0[grp], jv[grp], lam[grp])
+    pj = np.where(on, np.clip(1.0 - np.exp(-lam[grp] * dt), 1e-9, 1 - 1e-9), 0.0)
+    with np.errstate(divide="ignore"):
+        ll = np.logaddexp(np.log1p(-pj) - np.log(v0) - d2 / (2 * v0), np.log(pj) - np.log(v1) - d2 / (2 * v1))
+    return m, ds0, jv, lam, np.where(on, g, 0.0), v0, np.bincount(grp, ll, minlength=n)
+
+
 def _jump_em(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int,
              iters: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Still steps as a slow drift (per-axis variance ``ds0 dt``) plus, at rate ``lam`` (1/s),
@@ -669,20 +706,7 @@ def _jump_em(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: 
     >>> round(float(np.sqrt(jv[0]))), round(float(1 - np.exp(-lam[0] * 3600)), 2)
     (30, 0.3)
     """
-    cnt = np.maximum(np.bincount(grp, minlength=n), 1)
-    lam = np.log(2.0) / np.maximum(np.bincount(grp, dt, minlength=n) / cnt, 1.0)
-    jv = np.maximum(np.bincount(grp, d2, minlength=n) / cnt / 2.0, 1.0)
-    ds0 = np.full(n, 1e-6)
-    for _ in range(iters):
-        g, v0, v1 = _jump_posterior(d2, c, dt, ds0[grp], jv[grp], lam[grp])
-        # variance components by their fixed points (weights 1/v², the Gaussian score)
-        w1 = g / (v1 * v1)
-        jv = np.maximum(np.bincount(grp, w1 * (d2 / 2.0 - v0), minlength=n)
-                        / np.maximum(np.bincount(grp, w1, minlength=n), 1e-300), 1e-6)
-        w0 = (1 - g) / (v0 * v0)
-        ds0 = np.maximum(np.bincount(grp, w0 * dt * (d2 / 2.0 - c), minlength=n)
-                         / np.maximum(np.bincount(grp, w0 * dt * dt, minlength=n), 1e-300), 1e-9)
-        lam = _jump_rate(g, dt, grp, n)
+    _, ds0, jv, lam, *_ = _jump_fit(d2, c[:, None], dt, grp, n, iters, np.ones(1), np.ones(n, bool), False)
     return ds0, jv, lam
 
 
@@ -910,8 +934,8 @@ def _jump_uere(d: _Rows, r: np.ndarray, p: SmoothParams, iters: int = 30) -> tup
     as a Gaussian error's tails otherwise pass for jumps and the scale comes out low (held
     rests, 15 m: 7 % low without the test, 4 % with it). A Gaussian drift spread over every
     still step (the likelihood's still regime) takes the error's share of a rest where the
-    animal mostly holds still and sometimes shifts; the jumps do not. Returns the UERE
-    (``sqrt(m_c) × the UERE behind r``, as a multiplier: NaN where fewer than ``error_min_fixes``
+    animal mostly holds still and sometimes shifts; the jumps do not. Returns per class the
+    factor ``sqrt(m_c)`` on the UERE behind ``r`` (NaN where fewer than ``error_min_fixes``
     steps touch the class) and the standard error of its log (sandwich, steps independent).
 
     >>> rng = np.random.default_rng(2)
@@ -926,59 +950,28 @@ def _jump_uere(d: _Rows, r: np.ndarray, p: SmoothParams, iters: int = 30) -> tup
     (True, True)
     """
     n_cls = len(ERROR_CLASSES)
-    out, se_log = np.full(n_cls, np.nan), np.full(n_cls, np.inf)
+    k, se_log = np.full(n_cls, np.nan), np.full(n_cls, np.inf)
     w, _ = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
     i = np.flatnonzero((w > 0.5) & ~d.start)
     ca, cb = d.cls[i], d.cls[i - 1]
     touch = np.bincount(ca, minlength=n_cls) + np.bincount(cb, minlength=n_cls)
     present = np.flatnonzero(touch >= p.error_min_fixes)
     if present.size == 0:
-        return out, se_log
+        return k, se_log
     d2 = (d.x[i] - d.x[i - 1]) ** 2 + (d.y[i] - d.y[i - 1]) ** 2
     dt = np.maximum(d.dt[i], 1.0)
     grp, n = d.a[i], d.n_animals
     ra, rb = r[i], r[i - 1]
     x_cls = np.stack([ra * (ca == c) + rb * (cb == c) for c in present], axis=1)
     y = d2 / 2.0
-
-    def em(jumps: np.ndarray, m: np.ndarray, iters: int = iters) -> tuple[np.ndarray, ...]:
-        """The fit with jumps for the animals where ``jumps``; returns m, ds0, g, v0, w0, loglik per animal."""
-        ds0 = np.full(n, 1e-6)
-        cnt = np.maximum(np.bincount(grp, minlength=n), 1)
-        lam = np.log(2.0) / np.maximum(np.bincount(grp, dt, minlength=n) / cnt, 1.0)
-        jv = np.maximum(np.bincount(grp, d2, minlength=n) / cnt / 2.0, 1.0)
-        on = jumps[grp]
-        for _ in range(iters):
-            c = x_cls @ m
-            g, v0, v1 = _jump_posterior(d2, c, dt, ds0[grp], jv[grp], lam[grp])
-            g = np.where(on, g, 0.0)
-            w1 = g / (v1 * v1)
-            jv = np.maximum(np.bincount(grp, w1 * (y - v0), minlength=n)
-                            / np.maximum(np.bincount(grp, w1, minlength=n), 1e-300), 1e-6)
-            w0 = (1.0 - g) / (v0 * v0)
-            # weighted least squares of y on the classes' variances (shared) and dt per animal,
-            # by alternation: each animal's drift in closed form, then the few class multipliers
-            ds0 = np.maximum(np.bincount(grp, w0 * dt * (y - c), minlength=n)
-                             / np.maximum(np.bincount(grp, w0 * dt * dt, minlength=n), 1e-300), 1e-9)
-            sw = np.sqrt(w0)
-            m = np.maximum(np.linalg.lstsq(x_cls * sw[:, None], (y - dt * ds0[grp]) * sw, rcond=None)[0], 1e-6)
-            if jumps.any():
-                lam = _jump_rate(g, dt, grp, n)
-        c = x_cls @ m
-        g, v0, v1 = _jump_posterior(d2, c, dt, ds0[grp], jv[grp], lam[grp])
-        pj = np.where(on, np.clip(1.0 - np.exp(-lam[grp] * dt), 1e-9, 1 - 1e-9), 0.0)
-        with np.errstate(divide="ignore"):
-            ll = np.logaddexp(np.log1p(-pj) - np.log(v0) - d2 / (2 * v0), np.log(pj) - np.log(v1) - d2 / (2 * v1))
-        g = np.where(on, g, 0.0)
-        return m, ds0, g, v0, (1.0 - g) / (v0 * v0), np.bincount(grp, ll, minlength=n)
-
-    m, ds0, g, v0, w0, ll1 = em(np.ones(n, bool), np.ones(present.size))
+    m, ds0, _, _, g, v0, ll1 = _jump_fit(d2, x_cls, dt, grp, n, iters, np.ones(present.size), np.ones(n, bool), True)
     # jumps only where they earn their two parameters (BIC per animal): a Gaussian error's
     # tails otherwise pass for jumps and the scale comes out low (held rests, 15 m: -7 %)
-    _, _, _, _, _, ll0 = em(np.zeros(n, bool), m, 10)  # (least squares alone: converges fast)
+    ll0 = _jump_fit(d2, x_cls, dt, grp, n, 10, m, np.zeros(n, bool), True)[-1]  # (least squares alone: fast)
     jumps = ll1 - ll0 > np.log(np.maximum(np.bincount(grp, minlength=n), 2))
     if not jumps.all():
-        m, ds0, g, v0, w0, _ = em(jumps, m)
+        m, ds0, _, _, g, v0, _ = _jump_fit(d2, x_cls, dt, grp, n, iters, m, jumps, True)
+    w0 = (1.0 - g) / (v0 * v0)
     # sandwich covariance of the multipliers, the animals' drifts partialled out (Frisch-Waugh)
     # and the steps taken as independent
     bw = np.stack([np.bincount(grp, w0 * dt * x_cls[:, j], minlength=n) for j in range(present.size)], axis=1)
@@ -988,9 +981,9 @@ def _jump_uere(d: _Rows, r: np.ndarray, p: SmoothParams, iters: int = 30) -> tup
     xw = xt * w0[:, None]
     bread = np.linalg.pinv(xt.T @ xw)
     cov = bread @ ((xw * (resid * resid)[:, None]).T @ xw) @ bread
-    out[present] = np.sqrt(m)
+    k[present] = np.sqrt(m)
     se_log[present] = 0.5 * np.sqrt(np.maximum(np.diag(cov), 0.0)) / m
-    return out, se_log
+    return k, se_log
 
 
 def _profile_ll(s: _Rows, r: np.ndarray, fit: _Fit, sel: np.ndarray, logk: np.ndarray,
@@ -1140,7 +1133,7 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         light = np.isin(np.array(ERROR_CLASSES), p.error_jump_classes)
         rest = est & light & np.isfinite(k_j) & (se_j < p.error_max_se_log)
         if rest.any():
-            u = np.where(rest, u * np.where(rest, k_j, 1.0), u)
+            u = np.where(rest, u * np.nan_to_num(k_j, nan=1.0), u)
             se = np.where(rest, se_j, se)
             at_top = at_top & ~rest
             jumped = [ERROR_CLASSES[c] for c in np.flatnonzero(rest)]
@@ -1441,8 +1434,8 @@ def predict(tracks: pd.DataFrame, query: pd.DataFrame, params: SmoothParams | No
     tau_v = np.where(good, tau_v, 1.0)
     tau_p = np.where(good, tau_p, math.inf)
     sc = np.where(good, sc, 1.0)
-    # the still drift stays Brownian here (the smoother's jumps at rest, tried in this path too,
-    # moved no real hold-out: buffalo 241.49 m either way, bats 68.91)
+    # the still drift stays Brownian here (the smoother's jumps at rest, tried in this path too at
+    # stop 27, moved no real hold-out: buffalo 241.49 m either way, bats 68.91)
     tr = transitions(dt_o, bounds, kind, tau_p, tau_v)
     sx, sy, var = smooth_all(tr, x_o, y_o, r_o, start_o, w_o, bounds, sc, om, ds)
     sel = np.flatnonzero(isq_o)
