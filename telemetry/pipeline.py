@@ -32,7 +32,7 @@ from telemetry.schema import SharedAttr
 from telemetry.trajectory.clean import clean
 from telemetry.trajectory.error_model import ErrorModel
 from telemetry.trajectory.metrics import metrics
-from telemetry.trajectory.outliers import explained_spikes, residual_outliers
+from telemetry.trajectory.outliers import explained_spikes, residual_outliers, revisited_spikes
 from telemetry.trajectory.segment import clusters as find_clusters
 from telemetry.trajectory.segment import segment
 from telemetry.trajectory.smooth import FitMemo, estimate_error_model
@@ -186,6 +186,11 @@ def _finish_steps(tracks: pd.DataFrame, cfg: Config, error_model: ErrorModel | N
         # and the other way round: fixes the position rules called spikes that the smoothed
         # track (which left them out) predicts within their error are real trips: put them back
         back = explained_spikes(tracks, cfg.clean)
+        # either way, a fix at a place the animal was seen at other times is a real trip
+        spike = (tracks["flag"].astype(object) == "spike").to_numpy()
+        again = revisited_spikes(tracks, bad | spike, cfg.clean)
+        bad &= ~again
+        back |= again & spike
         if bad.any() or back.any():
             kept = tracks.attrs
             flags = tracks["flag"].copy()

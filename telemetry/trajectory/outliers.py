@@ -23,6 +23,10 @@ standard error. A fix that prediction explains (residual below the same chi-squa
 counting the fix's own error, and no farther off than the animal's own fixes usually are from
 their predictions) is a real out-and-back trip of an animal that moves that far in that time,
 and goes back into the track.
+
+:func:`revisited_spikes` asks the animal's other fixes instead: a candidate that lies among
+them more closely than an error thrown as far in a random direction would is a trip to a
+place the animal uses (a roost, a patch, a landfill), and is not a spike.
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ import math
 import numpy as np
 import pandas as pd
 
+from telemetry.arrays import group_codes, time_ns
 from telemetry.config import CleanParams
-from telemetry.trajectory._arrays import haversine_m
+from telemetry.trajectory._arrays import EARTH_RADIUS_M, haversine_m
 
-__all__ = ["residual_outliers", "explained_spikes"]
+__all__ = ["residual_outliers", "explained_spikes", "revisited_spikes"]
 
 
 def residual_outliers(tracks: pd.DataFrame, params: CleanParams | None = None) -> np.ndarray:
@@ -172,4 +177,151 @@ def _typical_stray_m(tracks: pd.DataFrame, codes: np.ndarray, n_animals: int, q:
     if ok.any():
         qs = pd.Series(loo[ok]).groupby(codes[ok]).quantile(q)
         out[qs.index.to_numpy()] = qs.to_numpy()
+    return out
+
+
+def revisited_spikes(tracks: pd.DataFrame, candidates: np.ndarray, params: CleanParams | None = None) -> np.ndarray:
+    """Of the ``candidates`` (bool per row: fixes flagged or about to be flagged ``spike``), those
+    at a place the animal was seen at other times (bool per row).
+
+    A gross error lands wherever the error throws it; an animal that goes somewhere and comes
+    back often goes where it has been before (a roost, a water hole, a foraging patch, a kill;
+    revisitation, Bracis et al. 2018). The test, per candidate: ``d_k`` is its distance to the
+    ``k``-th nearest usable fix of the same animal at any time (``k = revisit_fixes``; its
+    neighbours in time, from which it stands out, are farther). Had an error thrown the fix
+    as far from where the animal was (the mean of its usable neighbours in time) in another
+    direction, how often would it have had ``k`` of the animal's fixes within ``d_k``? That
+    share of the circle, estimated from ``revisit_directions`` stratified directions, is a
+    p-value for "an error that happened to land here"; below ``revisit_alpha`` the fix is a
+    real trip. So at most that share of true gross errors is put back, on any data, while a
+    fix among the animal's own places (a dense cluster the circle mostly misses) is.
+
+    Parameters
+    ----------
+    tracks : DataFrame
+        ``animal_id``, ``time``, ``lon``, ``lat``, ``flag`` (usable fixes: no flag); any row order.
+    candidates : ndarray of bool
+        Rows to test (rows without a position or time are never put back).
+    params : CleanParams, optional
+        ``revisit_alpha`` (0-1; 0 disables), ``revisit_fixes``, ``revisit_directions``.
+
+    Returns
+    -------
+    ndarray of bool
+        True for the candidates the animal's other fixes explain.
+
+    Examples
+    --------
+    An animal resting at a den (10.0 E, 50.0 N) and visiting a patch 3.6 km east now and
+    then: a fix at the patch between two at the den is a trip; one 3 km north-east, where it
+    never went, is an error.
+
+    >>> rng = np.random.default_rng(0)
+    >>> place = np.where(np.arange(60) % 6 == 3, 1, 0)              # every 6th fix at the patch
+    >>> lon = np.where(place == 1, 10.05, 10.0) + rng.normal(0, 1e-4, 60)
+    >>> lat = 50.0 + rng.normal(0, 1e-4, 60)
+    >>> lon[[27, 40]], lat[[27, 40]] = [10.05, 10.02], [50.0, 50.025]  # between fixes at the den
+    >>> df = pd.DataFrame({"animal_id": "a", "time": pd.date_range("2024-01-01", periods=60, freq="4h", tz="UTC"),
+    ...                    "lon": lon, "lat": lat, "flag": pd.NA})
+    >>> cand = np.zeros(60, bool); cand[[27, 40]] = True
+    >>> np.flatnonzero(revisited_spikes(df, cand)).tolist()
+    [27]
+    """
+    p = params or CleanParams()
+    out = np.zeros(len(tracks), dtype=bool)
+    if p.revisit_alpha <= 0 or not np.any(candidates):
+        return out
+    pval = _revisit_p(tracks, candidates, max(int(p.revisit_fixes), 1), max(int(p.revisit_directions), 1),
+                      p.revisit_alpha)
+    with np.errstate(invalid="ignore"):
+        return pval < p.revisit_alpha
+
+
+def _revisit_p(tracks: pd.DataFrame, candidates: np.ndarray, k: int, m: int, alpha: float = 1.0) -> np.ndarray:
+    """The p-value of :func:`revisited_spikes` per row (NaN for rows not tested; a value at or
+    above ``alpha`` may be a lower bound: those rows stop early)."""
+    from scipy.spatial import cKDTree
+
+    n = len(tracks)
+    pval = np.full(n, np.nan)
+    lon = tracks["lon"].to_numpy(dtype=float, na_value=np.nan)
+    lat = tracks["lat"].to_numpy(dtype=float, na_value=np.nan)
+    t = time_ns(tracks)
+    codes, _ = group_codes(tracks)
+    has = np.isfinite(lon) & np.isfinite(lat) & tracks["time"].notna().to_numpy() & (codes >= 0)
+    usable = has & tracks["flag"].isna().to_numpy() & ~candidates
+    ref = np.flatnonzero(usable)
+    rows = np.flatnonzero(has & candidates)
+    if ref.size < k or not rows.size:
+        return pval
+    # neighbours in time: the usable fixes of the same animal just before and after each candidate
+    ref = ref[np.lexsort((t[ref], codes[ref]))]
+    pos = _searchsorted2((codes[ref], t[ref]), codes[rows], t[rows])
+    xyz = _sphere_xyz(lon, lat)
+    centre = np.zeros((rows.size, 3))
+    count = np.zeros(rows.size)
+    for j in (pos - 1, pos):
+        jj = ref[np.clip(j, 0, ref.size - 1)]
+        ok = (j >= 0) & (j < ref.size) & (codes[jj] == codes[rows])
+        centre += np.where(ok[:, None], xyz[jj], 0.0)
+        count += ok
+    rows, centre = rows[count > 0], centre[count > 0]
+    if not rows.size:
+        return pval
+    centre *= EARTH_RADIUS_M / np.linalg.norm(centre, axis=1)[:, None]
+    radius = np.linalg.norm(xyz[rows] - centre, axis=1)
+    # the k-th nearest usable fix of the same animal (animals set apart along a fourth axis)
+    far = 4.0 * EARTH_RADIUS_M
+    tree = cKDTree(np.c_[xyz[ref], codes[ref] * far], balanced_tree=False, compact_nodes=False)
+    d_k = tree.query(np.c_[xyz[rows], codes[rows] * far], k=[k], distance_upper_bound=far / 2)[0][:, 0]
+    ok = np.isfinite(d_k) & (radius > 0)
+    rows, centre, radius, d_k = rows[ok], centre[ok], radius[ok], d_k[ok]
+    if not rows.size:
+        return pval
+    # the circle of that radius around where the animal was, on the sphere: m directions,
+    # stratified with an offset per row (reproducible, and unbiased over rows)
+    east = np.cross([0.0, 0.0, 1.0], centre)
+    norm = np.linalg.norm(east, axis=1)
+    east = np.where(norm[:, None] > 0, east / np.maximum(norm, 1e-300)[:, None], [1.0, 0.0, 0.0])
+    north = np.cross(centre / EARTH_RADIUS_M, east)
+    offset = (rows * 0.6180339887498949) % 1.0
+    hits = np.zeros(rows.size)
+    todo = np.arange(rows.size)
+    # every 4th direction first: a row with more hits there than alpha allows in all m is
+    # decided (most true errors in a dense range), the others take the remaining directions
+    for first in (True, False):
+        js = np.arange(0, m, 4) if first else np.setdiff1d(np.arange(m), np.arange(0, m, 4))
+        theta = 2 * np.pi * (js[None, :] + offset[todo, None]) / m
+        pts = centre[todo, None, :] + radius[todo, None, None] * (
+            np.cos(theta)[..., None] * east[todo, None, :] + np.sin(theta)[..., None] * north[todo, None, :])
+        pts *= EARTH_RADIUS_M / np.linalg.norm(pts, axis=2)[..., None]
+        q = np.c_[pts.reshape(-1, 3), np.repeat(codes[rows[todo]] * far, js.size)]
+        # (the k-th nearest fix of each point, rather than counting all fixes within d_k: in
+        # a dense home range a ball holds hundreds)
+        hits[todo] += (tree.query(q, k=[k])[0][:, 0].reshape(-1, js.size) <= d_k[todo, None]).sum(axis=1)
+        todo = todo[hits[todo] < alpha * m]
+        if not todo.size:
+            break
+    pval[rows] = hits / m
+    return pval
+
+
+def _sphere_xyz(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Points (m) on the sphere of mean Earth radius: chord distances, equal to the great-circle
+    ones within 1e-6 relative below 10 km."""
+    lo, la = np.radians(lon), np.radians(lat)
+    c = np.cos(la)
+    return EARTH_RADIUS_M * np.c_[c * np.cos(lo), c * np.sin(lo), np.sin(la)]
+
+
+def _searchsorted2(keys: tuple[np.ndarray, np.ndarray], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Insertion points of the pairs ``(a, b)`` into pairs sorted lexicographically by ``keys``."""
+    k1, k2 = keys
+    lo = np.searchsorted(k1, a, side="left")
+    hi = np.searchsorted(k1, a, side="right")
+    out = np.empty(a.size, dtype=np.int64)
+    for g in np.unique(a):
+        m = a == g
+        s, e = lo[m][0], hi[m][0]
+        out[m] = s + np.searchsorted(k2[s:e], b[m], side="left")
     return out
