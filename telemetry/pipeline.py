@@ -199,13 +199,35 @@ def _finish_steps(tracks: pd.DataFrame, cfg: Config, error_model: ErrorModel | N
             tracks = tracks.assign(flag=flags)
             if back.any() and "segment_id" in tracks.columns:
                 tracks = _into_segments(tracks, back)
-            tracks = smooth_tracks(tracks, params=params, models=kept.get("smooth"), error_model=error_model)
+            tracks = _smooth_again(tracks, bad | back, params, kept, error_model)
     announce("metrics")
     tracks = metrics(tracks)
     if states:
         announce("states")
         tracks = label_states(tracks, params=cfg.states)
     return tracks
+
+
+_SMOOTH_COLUMNS = ("lon_s", "lat_s", "se_m", "sigma_m", "p_still", "resid_chi2")
+"""Columns :func:`telemetry.trajectory.smooth.smooth` writes."""
+
+
+def _smooth_again(tracks: pd.DataFrame, changed: np.ndarray, params: Any, kept: dict,
+                  error_model: ErrorModel | None) -> pd.DataFrame:
+    """Smooth again, with the fitted models and errors (``kept``: the first pass's ``attrs``),
+    the animals with a fix whose flag changed (``changed``, bool per row). The others' output
+    would be the same to the bit (each animal is smoothed on its own once its model and the
+    errors are fixed), so it is kept: half the animals of the bench's generators change."""
+    codes, _ = group_codes(tracks)
+    redo = np.flatnonzero(np.isin(codes, np.unique(codes[changed])))
+    part = smooth_tracks(tracks.iloc[redo], params=params, models=kept.get("smooth"), error_model=error_model)
+    out = tracks.copy(deep=False)
+    for name in _SMOOTH_COLUMNS:
+        col = out[name].to_numpy(dtype=float, copy=True)
+        col[redo] = part[name].to_numpy(dtype=float)
+        out[name] = col
+    out.attrs = {**kept, "smooth": SharedAttr({**kept.get("smooth", {}), **part.attrs.get("smooth", {})})}
+    return out
 
 
 def _into_segments(tracks: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
