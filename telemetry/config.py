@@ -289,7 +289,9 @@ class SmoothParams:
     error_min_informative : float
         The share (0-1) of the fixes that the rest of the track pins down (smoothed variance below
         half the fix's own) must reach this for the error to count as estimated; below it
-        consecutive fixes are too far apart for their errors to show, and the default is used.
+        consecutive fixes are too far apart for their errors to show, and the default is used
+        unless the resting bouts agree with the likelihood's estimate (their lag-one moment, or
+        the held-position-and-jumps estimate of ``error_jumps``, within both 95 % intervals).
     error_max_se_log : float
         An estimate whose standard error in ``log UERE`` exceeds this (0.5: a 95 % interval
         wider than a factor 7) is not identified by the data; the default is used, and said.
