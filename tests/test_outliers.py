@@ -158,3 +158,33 @@ def test_revisit_test_puts_back_a_commuters_trips(tmp_path: Path, monkeypatch) -
           f"recall {without['spike_recall']:.3f} -> {with_test['spike_recall']:.3f}")
     assert with_test["spike_precision"] > without["spike_precision"] + 0.25
     assert with_test["spike_tp"] >= without["spike_tp"] - 2
+
+
+def test_revisit_test_on_ragged_input_never_invents_or_crashes() -> None:
+    """Any mix of animals, missing positions and times, duplicates and flags: only candidates
+    with a position, a time and a usable neighbour can be put back, and rows in = rows out."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from telemetry.trajectory.outliers import revisited_spikes
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.integers(1, 40), st.integers(1, 3), st.integers(0, 2**31 - 1))
+    def check(n: int, animals: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        lon = np.round(rng.normal(179.99, 0.02, n), 3)  # across the antimeridian, with duplicates
+        lon = np.where(lon > 180, lon - 360, lon)
+        lat = np.round(rng.normal(60.0, 0.02, n), 3)
+        lon[rng.random(n) < 0.15] = np.nan
+        t = pd.Series(pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"))
+        t[rng.random(n) < 0.1] = pd.NaT
+        flag = pd.Series(np.where(rng.random(n) < 0.2, "speed", None), dtype="object")
+        df = pd.DataFrame({"animal_id": rng.integers(0, animals, n).astype(str), "time": t, "lon": lon,
+                           "lat": lat, "flag": flag})
+        cand = rng.random(n) < 0.4
+        out = revisited_spikes(df, cand, CleanParams(revisit_fixes=int(rng.integers(1, 4))))
+        assert out.shape == (n,) and out.dtype == bool
+        assert not out[~cand].any()
+        assert not out[np.isnan(lon) | t.isna().to_numpy()].any()
+
+    check()
