@@ -193,8 +193,9 @@ def revisited_spikes(tracks: pd.DataFrame, candidates: np.ndarray, params: Clean
     direction, how often would it have had ``k`` of the animal's fixes within ``d_k``? That
     share of the circle, estimated from ``revisit_directions`` stratified directions, is a
     p-value for "an error that happened to land here"; below ``revisit_alpha`` the fix is a
-    real trip. So at most that share of true gross errors is put back, on any data, while a
-    fix among the animal's own places (a dense cluster the circle mostly misses) is.
+    real trip. So about that share of true gross errors is put back (errors thrown in random
+    directions), however dense the animal's fixes, while a fix among the animal's own places (a
+    dense cluster the circle mostly misses) is.
 
     Parameters
     ----------
