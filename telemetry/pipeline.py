@@ -35,7 +35,7 @@ from telemetry.trajectory.metrics import metrics
 from telemetry.trajectory.outliers import explained_spikes, residual_outliers, revisited_spikes
 from telemetry.trajectory.segment import clusters as find_clusters
 from telemetry.trajectory.segment import segment
-from telemetry.trajectory.smooth import FitMemo, estimate_error_model
+from telemetry.trajectory.smooth import SMOOTHED_COLUMNS, FitMemo, estimate_error_model
 from telemetry.trajectory.smooth import smooth as smooth_tracks
 from telemetry.trajectory.states import label_states
 from telemetry.trajectory.summary import track_summary
@@ -208,10 +208,6 @@ def _finish_steps(tracks: pd.DataFrame, cfg: Config, error_model: ErrorModel | N
     return tracks
 
 
-_SMOOTH_COLUMNS = ("lon_s", "lat_s", "se_m", "sigma_m", "p_still", "resid_chi2")
-"""Columns :func:`telemetry.trajectory.smooth.smooth` writes."""
-
-
 def _smooth_again(tracks: pd.DataFrame, changed: np.ndarray, params: Any, kept: dict,
                   error_model: ErrorModel | None) -> pd.DataFrame:
     """Smooth again, with the fitted models and errors (``kept``: the first pass's ``attrs``),
@@ -222,7 +218,7 @@ def _smooth_again(tracks: pd.DataFrame, changed: np.ndarray, params: Any, kept: 
     redo = np.flatnonzero(np.isin(codes, np.unique(codes[changed])))
     part = smooth_tracks(tracks.iloc[redo], params=params, models=kept.get("smooth"), error_model=error_model)
     out = tracks.copy(deep=False)
-    for name in _SMOOTH_COLUMNS:
+    for name in SMOOTHED_COLUMNS:
         col = out[name].to_numpy(dtype=float, copy=True)
         col[redo] = part[name].to_numpy(dtype=float)
         out[name] = col

@@ -103,7 +103,10 @@ from telemetry.trajectory.projection import GroupProjection, project_by_group
 from telemetry.trajectory.regimes import still_weights
 
 __all__ = ["SmoothParams", "smooth", "predict", "estimate_error_model", "FitMemo", "measurement_sigma_m", "ARGOS_ERROR_M",
-           "MODELS", "has_still_regime"]
+           "MODELS", "has_still_regime", "SMOOTHED_COLUMNS"]
+
+SMOOTHED_COLUMNS = ("lon_s", "lat_s", "se_m", "sigma_m", "p_still", "resid_chi2")
+"""The columns :func:`smooth` writes (float, NaN on unusable rows)."""
 
 
 MODELS: tuple[str, ...] = ("BM", "IOU", "OU", "OUF", "BM+still", "IOU+still", "OU+still", "OUF+still")
@@ -1318,7 +1321,7 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
     p = _params(params, overrides)
     out = df.copy(deep=False)  # copy-on-write: new columns only, the input's stay shared
     n = len(df)
-    cols = {c: np.full(n, np.nan) for c in ("lon_s", "lat_s", "se_m", "sigma_m", "p_still", "resid_chi2")}
+    cols = {c: np.full(n, np.nan) for c in SMOOTHED_COLUMNS}
     usable = _usable(df) if n else np.zeros(0, bool)
     d = _prepare(df, p, usable) if n else None
     defaults = _defaults(p)
