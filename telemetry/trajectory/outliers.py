@@ -36,11 +36,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from telemetry.arrays import group_codes, time_ns
+from telemetry.arrays import sorted_usable, usable_mask
 from telemetry.config import CleanParams
 from telemetry.trajectory._arrays import EARTH_RADIUS_M, haversine_m
 
-__all__ = ["residual_outliers", "explained_spikes", "revisited_spikes"]
+__all__ = ["residual_outliers", "explained_spikes", "revisited_spikes", "revisit_pvalues"]
 
 
 def residual_outliers(tracks: pd.DataFrame, params: CleanParams | None = None) -> np.ndarray:
@@ -232,51 +232,54 @@ def revisited_spikes(tracks: pd.DataFrame, candidates: np.ndarray, params: Clean
     out = np.zeros(len(tracks), dtype=bool)
     if p.revisit_alpha <= 0 or not np.any(candidates):
         return out
-    pval = _revisit_p(tracks, candidates, max(int(p.revisit_fixes), 1), max(int(p.revisit_directions), 1),
+    pval = revisit_pvalues(tracks, candidates, max(int(p.revisit_fixes), 1), max(int(p.revisit_directions), 1),
                       p.revisit_alpha)
     with np.errstate(invalid="ignore"):
         return pval < p.revisit_alpha
 
 
-def _revisit_p(tracks: pd.DataFrame, candidates: np.ndarray, k: int, m: int, alpha: float = 1.0) -> np.ndarray:
-    """The p-value of :func:`revisited_spikes` per row (NaN for rows not tested; a value at or
-    above ``alpha`` may be a lower bound: those rows stop early)."""
+def revisit_pvalues(tracks: pd.DataFrame, candidates: np.ndarray, k: int, m: int, alpha: float = 1.0) -> np.ndarray:
+    """The p-value of :func:`revisited_spikes` per row, counting the ``k``-th nearest usable fix
+    and ``m`` directions (NaN for rows not tested; a value at or above ``alpha`` may be a lower
+    bound: those rows stop early). ``scripts/validate.py --revisit`` tabulates it by ``k``."""
     from scipy.spatial import cKDTree
 
-    n = len(tracks)
-    pval = np.full(n, np.nan)
+    pval = np.full(len(tracks), np.nan)
     lon = tracks["lon"].to_numpy(dtype=float, na_value=np.nan)
     lat = tracks["lat"].to_numpy(dtype=float, na_value=np.nan)
-    t = time_ns(tracks)
-    codes, _ = group_codes(tracks)
-    has = np.isfinite(lon) & np.isfinite(lat) & tracks["time"].notna().to_numpy() & (codes >= 0)
-    usable = has & tracks["flag"].isna().to_numpy() & ~candidates
-    ref = np.flatnonzero(usable)
-    rows = np.flatnonzero(has & candidates)
-    if ref.size < k or not rows.size:
+    has = np.isfinite(lon) & np.isfinite(lat) & tracks["time"].notna().to_numpy()
+    is_ref = usable_mask(tracks) & ~candidates
+    if is_ref.sum() < k or not (has & candidates).any():
         return pval
-    # neighbours in time: the usable fixes of the same animal just before and after each candidate
-    ref = ref[np.lexsort((t[ref], codes[ref]))]
-    pos = _searchsorted2((codes[ref], t[ref]), codes[rows], t[rows])
-    xyz = _sphere_xyz(lon, lat)
-    centre = np.zeros((rows.size, 3))
-    count = np.zeros(rows.size)
-    for j in (pos - 1, pos):
-        jj = ref[np.clip(j, 0, ref.size - 1)]
-        ok = (j >= 0) & (j < ref.size) & (codes[jj] == codes[rows])
-        centre += np.where(ok[:, None], xyz[jj], 0.0)
+    # usable fixes and candidates in (animal, time) order; each candidate's neighbours in time
+    # are the usable fixes of its animal just before and after it
+    pos, codes, _ = sorted_usable(tracks, is_ref | (has & candidates))
+    pos, codes = pos[codes >= 0], codes[codes >= 0]  # (rows without an animal)
+    ref_o = is_ref[pos]
+    idx = np.arange(pos.size)
+    before = np.maximum.accumulate(np.where(ref_o, idx, -1))
+    after = np.minimum.accumulate(np.where(ref_o, idx, pos.size)[::-1])[::-1]
+    cand_o = np.flatnonzero(~ref_o)
+    xyz_o = _sphere_xyz(lon[pos], lat[pos])
+    centre = np.zeros((cand_o.size, 3))
+    count = np.zeros(cand_o.size)
+    for nb in (before[cand_o], after[cand_o]):
+        j = np.clip(nb, 0, pos.size - 1)
+        ok = (nb >= 0) & (nb < pos.size) & (codes[j] == codes[cand_o])
+        centre += np.where(ok[:, None], xyz_o[j], 0.0)
         count += ok
-    rows, centre = rows[count > 0], centre[count > 0]
-    if not rows.size:
+    cand_o, centre = cand_o[count > 0], centre[count > 0]
+    if not cand_o.size:
         return pval
+    rows, cand_codes = pos[cand_o], codes[cand_o]
     centre *= EARTH_RADIUS_M / np.linalg.norm(centre, axis=1)[:, None]
-    radius = np.linalg.norm(xyz[rows] - centre, axis=1)
+    radius = np.linalg.norm(xyz_o[cand_o] - centre, axis=1)
     # the k-th nearest usable fix of the same animal (animals set apart along a fourth axis)
     far = 4.0 * EARTH_RADIUS_M
-    tree = cKDTree(np.c_[xyz[ref], codes[ref] * far], balanced_tree=False, compact_nodes=False)
-    d_k = tree.query(np.c_[xyz[rows], codes[rows] * far], k=[k], distance_upper_bound=far / 2)[0][:, 0]
+    tree = cKDTree(np.c_[xyz_o[ref_o], codes[ref_o] * far], balanced_tree=False, compact_nodes=False)
+    d_k = tree.query(np.c_[xyz_o[cand_o], cand_codes * far], k=[k], distance_upper_bound=far / 2)[0][:, 0]
     ok = np.isfinite(d_k) & (radius > 0)
-    rows, centre, radius, d_k = rows[ok], centre[ok], radius[ok], d_k[ok]
+    rows, cand_codes, centre, radius, d_k = rows[ok], cand_codes[ok], centre[ok], radius[ok], d_k[ok]
     if not rows.size:
         return pval
     # the circle of that radius around where the animal was, on the sphere: m directions,
@@ -296,7 +299,7 @@ def _revisit_p(tracks: pd.DataFrame, candidates: np.ndarray, k: int, m: int, alp
         pts = centre[todo, None, :] + radius[todo, None, None] * (
             np.cos(theta)[..., None] * east[todo, None, :] + np.sin(theta)[..., None] * north[todo, None, :])
         pts *= EARTH_RADIUS_M / np.linalg.norm(pts, axis=2)[..., None]
-        q = np.c_[pts.reshape(-1, 3), np.repeat(codes[rows[todo]] * far, js.size)]
+        q = np.c_[pts.reshape(-1, 3), np.repeat(cand_codes[todo] * far, js.size)]
         # (the k-th nearest fix of each point, rather than counting all fixes within d_k: in
         # a dense home range a ball holds hundreds)
         hits[todo] += (tree.query(q, k=[k])[0][:, 0].reshape(-1, js.size) <= d_k[todo, None]).sum(axis=1)
@@ -313,16 +316,3 @@ def _sphere_xyz(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     lo, la = np.radians(lon), np.radians(lat)
     c = np.cos(la)
     return EARTH_RADIUS_M * np.c_[c * np.cos(lo), c * np.sin(lo), np.sin(la)]
-
-
-def _searchsorted2(keys: tuple[np.ndarray, np.ndarray], a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Insertion points of the pairs ``(a, b)`` into pairs sorted lexicographically by ``keys``."""
-    k1, k2 = keys
-    lo = np.searchsorted(k1, a, side="left")
-    hi = np.searchsorted(k1, a, side="right")
-    out = np.empty(a.size, dtype=np.int64)
-    for g in np.unique(a):
-        m = a == g
-        s, e = lo[m][0], hi[m][0]
-        out[m] = s + np.searchsorted(k2[s:e], b[m], side="left")
-    return out
