@@ -989,6 +989,17 @@ def _jump_uere(d: _Rows, r: np.ndarray, p: SmoothParams, iters: int = 30) -> tup
     return k, se_log
 
 
+def _agree(a: np.ndarray, se_a: np.ndarray, b: np.ndarray, se_b: np.ndarray) -> np.ndarray:
+    """Whether two estimates of a scale agree: ``|log(a / b)|`` within 1.96 times the combined
+    standard error of their logs (False where either is missing).
+
+    >>> _agree(np.array([10.0, 10.0, np.nan]), np.full(3, 0.1), np.array([11.0, 14.0, 10.0]), np.full(3, 0.1)).tolist()
+    [True, False, False]
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.abs(np.log(a / b)) <= 1.96 * np.hypot(se_a, se_b)
+
+
 def _profile_ll(s: _Rows, r: np.ndarray, fit: _Fit, sel: np.ndarray, logk: np.ndarray,
                 p: SmoothParams) -> np.ndarray:
     """Total log-likelihood (fitted animals) with the error of the ``sel`` rows scaled by
@@ -1142,9 +1153,7 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         # and a check on the likelihood, for every class: an estimate the rests agree with is
         # no misfit of the movement model, however seldom the smoother averages fixes
         # (commuters at 4 h: 2D 17.7-22.6 m for a truth of 20 kept instead of the default)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rest_agree = (est & np.isfinite(k_j) & (se_j < p.error_max_se_log) & ~at_top
-                          & (np.abs(np.log(k_j)) <= 1.96 * np.hypot(se, se_j)))
+        rest_agree = est & (se_j < p.error_max_se_log) & ~at_top & _agree(u, se, u * k_j, se_j)
         if rest.any():
             u = np.where(rest, u * np.nan_to_num(k_j, nan=1.0), u)
             se = np.where(rest, se_j, se)
@@ -1161,8 +1170,7 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     # ... unless the resting bouts say the same: the lag-one moment (no movement model) agrees
     # with the likelihood's scale for a class it pins down, so the joint fit is not misfit
     firm = est & (start_se < p.error_max_se_log) & np.isfinite(se) & ~at_top
-    with np.errstate(invalid="ignore"):
-        agree = firm & (np.abs(np.log(u / start)) <= 1.96 * np.hypot(se, start_se))
+    agree = firm & _agree(u, se, start, start_se)
     seen = informative >= p.error_min_informative
     confirmed = [] if seen else [ERROR_CLASSES[c] for c in np.flatnonzero(agree)]
     checked = [] if seen else [ERROR_CLASSES[c] for c in np.flatnonzero(rest_agree & ~agree)]
