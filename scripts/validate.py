@@ -5,6 +5,7 @@
     python scripts/validate.py --full          # the whole factorial (hours)
     python scripts/validate.py --json out.json
     python scripts/validate.py --no-real --species generic --seeds 4 --set clean.outlier_release_quantile=0.99
+    python scripts/validate.py --revisit --seeds 3  # the revisit test by k and alpha (~2 min)
 
 (a) **Simulated collars** from ``scripts/collar_sim.py`` (independent code: agent-based
 movement at 1-minute resolution, heavy-tailed bouts, Student-t 2D errors, spikes) over a
@@ -119,22 +120,33 @@ def trivial_spikes(lon: np.ndarray, lat: np.ndarray, animal: np.ndarray) -> np.n
     return out
 
 
+def simulate_cell(cell: dict, seed: int, workdir: Path, n_animals: int = 4) -> tuple[Path, pd.DataFrame]:
+    """Write one cell's collars (``FIXES_PER_ANIMAL`` per animal) into ``workdir``: the CSV's
+    path and the truth table."""
+    days = FIXES_PER_ANIMAL * cell["schedule_s"] / 86400.0
+    col = collar_sim.Collar(**{k: v for k, v in cell.items() if k in asdict(collar_sim.Collar())}, days=days)
+    csv, tp = collar_sim.write(workdir, cell["regime"], col, n_animals=n_animals, seed=seed)
+    return csv, pd.read_parquet(tp)
+
+
+def truth_rows(tracks: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """The truth row of each row of processed ``tracks`` (by animal and event id)."""
+    key = truth["animal_id"].astype(str) + "#" + truth["event_id"].astype(str)
+    tk = tracks["animal_id"].astype(str) + "#" + tracks["event-id"].astype(str)
+    return truth.set_index(key).loc[tk.to_numpy()].reset_index(drop=True)
+
+
 def score_cell(cell: dict, species: str, seed: int, workdir: Path, n_animals: int = 4,
                overrides: tuple[str, ...] = ()) -> dict:
     """Simulate one cell, run the pipeline, score it."""
     import telemetry
 
-    days = FIXES_PER_ANIMAL * cell["schedule_s"] / 86400.0
-    col = collar_sim.Collar(**{k: v for k, v in cell.items() if k in asdict(collar_sim.Collar())}, days=days)
-    csv, tp = collar_sim.write(workdir, cell["regime"], col, n_animals=n_animals, seed=seed)
-    truth = pd.read_parquet(tp)
+    csv, truth = simulate_cell(cell, seed, workdir, n_animals)
     t0 = time.perf_counter()
     fixes = telemetry.read([csv])
     tracks = telemetry.process(fixes, species=species, overrides=overrides)
     elapsed = time.perf_counter() - t0
-    key = truth["animal_id"].astype(str) + "#" + truth["event_id"].astype(str)
-    tk = tracks["animal_id"].astype(str) + "#" + tracks["event-id"].astype(str)
-    tr = truth.set_index(key).loc[tk.to_numpy()].reset_index(drop=True)
+    tr = truth_rows(tracks, truth)
     located = tr["located"].to_numpy() & tracks["lon"].notna().to_numpy()
     kept = located & tracks["flag"].isna().to_numpy() & tracks["lon_s"].notna().to_numpy()
     spike = tr["is_spike"].to_numpy()
@@ -176,6 +188,52 @@ def score_cell(cell: dict, species: str, seed: int, workdir: Path, n_animals: in
     res.update(_prf(triv, spike & located, "spike_trivial"))
     res["flagged_share"] = float(tracks["flag"].notna().to_numpy()[located].mean())
     return res
+
+
+REVISIT_KS = (1, 2, 3, 5)
+REVISIT_ALPHAS = (0.005, 0.01, 0.02, 0.05)
+
+
+def revisit_table(cells: list[dict], seeds: int, workdir: Path, directions: int = 128) -> pd.DataFrame:
+    """The revisit test (``clean.revisit_*``) on the fixes flagged ``spike`` with it switched
+    off: how many true errors and how many real trips it would put back, per ``k`` (the k-th
+    nearest fix) and level alpha, pooled over the cells x ``seeds`` (seeds ``501 + i + 1000 s``,
+    not the sweep's) and the synthetic sample (its own generator and truth)."""
+    import telemetry
+    from telemetry.trajectory.outliers import revisit_pvalues
+
+    off = ("clean.revisit_alpha=0",)
+    runs = []
+    for s in range(seeds):
+        for i, cell in enumerate(cells):
+            csv, truth = simulate_cell(cell, 501 + i + 1000 * s, workdir / f"rv{i}_{s}")
+            tracks = telemetry.process(telemetry.read([csv]), species="generic", overrides=off, states=False)
+            runs.append((tracks, truth_rows(tracks, truth)["is_spike"].to_numpy()))
+    root = Path(__file__).resolve().parents[1] / "sample_tracks"
+    tracks = telemetry.process(telemetry.read(root), overrides=off, states=False)
+    sample = pd.read_csv(root / "truth" / "fixes.csv")
+    sample["source"] = sample["source"].map(lambda v: Path(str(v)).name)
+    src = tracks["source"].astype(str).map(lambda v: Path(v.split("::")[-1]).name)
+    lab = pd.DataFrame({"source": src, "source_row": tracks["source_row"]}).merge(
+        sample[["source", "source_row", "is_outlier"]], how="left")["is_outlier"]
+    runs.append((tracks, lab.astype(str).str.lower().isin(["true", "1"]).to_numpy()))
+    rows = []
+    for tracks, is_error in runs:
+        cand = (tracks["flag"].astype(object) == "spike").to_numpy()
+        p = {k: revisit_pvalues(tracks, cand, k, directions)[cand] for k in REVISIT_KS}
+        rows.append(pd.DataFrame({"error": is_error[cand], **{f"p{k}": v for k, v in p.items()}}))
+    d = pd.concat(rows, ignore_index=True)
+    out = []
+    for a in REVISIT_ALPHAS:
+        r = {"alpha": a}
+        for k in REVISIT_KS:
+            back = d[f"p{k}"].to_numpy() < a
+            r[f"k={k} errors back"] = int((back & d["error"]).sum())
+            r[f"k={k} trips back"] = int((back & ~d["error"]).sum())
+        out.append(r)
+    table = pd.DataFrame(out)
+    table.attrs["candidates"] = {"errors": int(d["error"].sum()), "trips": int((~d["error"]).sum())}
+    return table
 
 
 def oracle_states(tr: pd.DataFrame, has: np.ndarray) -> float:
@@ -365,8 +423,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=1, help="run every cell with this many seeds; spike F1 pooled")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
                     help="a parameter override for process (repeatable), e.g. clean.outlier_alpha=0")
+    ap.add_argument("--revisit", action="store_true",
+                    help="only the revisit test's table (errors / real trips put back by k and alpha)")
     args = ap.parse_args(argv)
     cells = design(full=args.full, quick=args.quick)
+    if args.revisit:
+        with tempfile.TemporaryDirectory() as tmp:
+            table = revisit_table(cells, max(args.seeds, 1), Path(tmp))
+        print(f"candidates flagged spike with the test off: {table.attrs['candidates']}")
+        print(table.to_string(index=False))
+        if args.json:
+            args.json.write_text(json.dumps(table.to_dict(orient="records"), indent=1))
+        return
     table = run_sweep(cells, args.species.split(","), args.seed, args.seeds, tuple(args.set))
     result = {"sweep": table.to_dict(orient="records")}
     print()

@@ -153,10 +153,11 @@ class CleanParams:
         than an error thrown as far in a random direction would, at this p-value (0-1; 0
         disables; :func:`telemetry.trajectory.outliers.revisited_spikes`). It is about the
         share of true gross errors put back by chance, whatever the fixes' density, for errors
-        thrown in random directions (the sample with 3,000 such errors injected: 1.2 %). Of the candidates of 39 collar_sim
-        runs (13 cells x 3 seeds, not the validate seeds) and the sample (1,059 true errors, 451
-        real trips), true errors / real trips put back at 5 fixes: 0.005 2 / 221; 0.01 8 / 264;
-        0.02 18 / 275; 0.05 52 / 311 (``scripts/validate.py --revisit``, 128 directions).
+        thrown in random directions (3,000 such errors injected into the sample: 1.2 %,
+        ``tests/test_outliers.py``). ``python scripts/validate.py --revisit --seeds 3`` (the
+        candidates of 13 cells x 3 seeds other than the sweep's, and of the sample: 1,059 true
+        errors, 451 real trips), true errors / real trips put back at 5 fixes: 0.005 2 / 221;
+        0.01 8 / 264; 0.02 18 / 275; 0.05 52 / 311.
     revisit_fixes : int
         ... counting the ``k``-th nearest of the animal's usable fixes: at 0.01, k = 1, 2, 3 put
         back 11 / 230, 9 / 251, 9 / 252 and 5 8 / 264 (measured as above); a place used once is
