@@ -1054,7 +1054,9 @@ def _coerce(name: str, current: Any, value: Any, annotation: str = "") -> Any:
             return float(value)
         if isinstance(current, tuple):
             items = value if isinstance(value, (list, tuple)) else [v for v in str(value).split(",") if v.strip()]
-            kind = type(current[0]) if current else str
+            # an empty default says nothing of its items' type: the annotation does
+            kind = type(current[0]) if current else {"tuple[float": float, "tuple[int": int}.get(
+                annotation.split(",")[0], str)
             if kind is not str and any(isinstance(v, bool) for v in items):
                 raise ValueError
             return tuple(kind(v.strip() if isinstance(v, str) else v) for v in items)

@@ -28,6 +28,20 @@ def test_profiles_and_overrides():
     assert json.loads(cfg.to_json())["clean"]["max_speed_kmh"] == 12.0
 
 
+def test_a_tuple_parameter_with_an_empty_default_takes_typed_items(tmp_path):
+    """An empty default says nothing of its items' type; the annotation does (``--set`` once
+    turned ``smooth.error_hdop_powers=1,1.5`` into strings and the smoother crashed)."""
+    assert Config().smooth.error_hdop_powers == ()
+    cfg = Config().with_overrides(["smooth.error_hdop_powers=1,1.5"])
+    assert cfg.smooth.error_hdop_powers == (1.0, 1.5)
+    assert all(type(v) is float for v in cfg.smooth.error_hdop_powers)
+    f = tmp_path / "p.toml"
+    f.write_text("[smooth]\nerror_hdop_powers = [1, 2.5]\n")
+    assert load_config(f).smooth.error_hdop_powers == (1.0, 2.5)
+    with pytest.raises(TelemetryError):
+        Config().with_overrides(["smooth.error_hdop_powers=a,b"])
+
+
 @pytest.mark.parametrize("bad", ["clean.nope=1", "nope.x=1", "clean.max_speed_kmh=fast", "noequals",
                                  "clean.max_iterations=2.5"])
 def test_bad_overrides_are_clear_errors(bad):
