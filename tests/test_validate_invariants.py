@@ -6,8 +6,13 @@ time, and se_m covering the true error at about its nominal 95 % where the colla
 fixes are 3D (per-axis rule). The issue asks for 0.93-0.97; these cells on this seed give
 0.930-0.954, and the band asserted here is 0.91-0.97 so that one seed's noise does not fail CI
 (the 4-seed means are in issue 14's note; the cells with the issue's own band are the 3 m and
-stated-error tests below). The cell of issue 14 (no fix-type column) is held to the first two;
-its coverage is reported by validate.py.
+stated-error tests below).
+
+Without a fix-type column 3D and 2D fixes are one class whose error is UERE x HDOP: its se_m
+over-covers the 3D fixes (0.98-0.99) and under-covers the 2D ones (0.86-0.88). With the HDOP
+power the likelihood preferred (``smooth.error_hdop_powers``, off by default since) coverage was
+0.920 (8 m / 20 m) and 0.932 (issue cell) on this seed; now 0.959 and 0.974 (seeds 21, 31:
+0.963 / 0.975, 0.951 / 0.969), so the issue cell is held to 0.93-0.98.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ CELLS = [
     ("centre: resident, 4 h, 8 m", dict(validate.CENTRE), True),
     ("commuter, 15 min", {**validate.CENTRE, "schedule_s": 900.0, "regime": "commuter"}, True),
     ("resident, 1 h, 3 m", {**validate.CENTRE, "schedule_s": 3600.0, "uere_3d_m": 3.0, "uere_2d_m": 7.5}, True),
-    ("issue 14: 4 h, 4 m / 9 m, no fix type", dict(validate.ISSUE_CELL), False),
+    ("issue 14: 4 h, 4 m / 9 m, no fix type", dict(validate.ISSUE_CELL), (0.93, 0.98)),
+    ("resident, 4 h, 8 m / 20 m, no fix type", {**validate.CENTRE, "fix_type_column": "none"}, True),
     # behaviour bouts shorter than the schedule: the states must still beat the trivial answer
     ("commuter, 4 h", {**validate.CENTRE, "regime": "commuter"}, False),
     ("migrant, 4 h", {**validate.CENTRE, "regime": "migrant"}, False),
@@ -41,7 +47,7 @@ UNIDENTIFIED = {"daily, 4 m / 9 m, fix type"}
 
 
 @pytest.mark.parametrize(("name", "cell", "coverage"), CELLS, ids=[c[0] for c in CELLS])
-def test_invariants(name: str, cell: dict, coverage: bool, tmp_path: Path) -> None:
+def test_invariants(name: str, cell: dict, coverage: bool | tuple[float, float], tmp_path: Path) -> None:
     r = validate.score_cell(cell, "snow_leopard", seed=11, workdir=tmp_path)
     print("\n" + validate._line(r))
     assert r["rmse_smooth_3D"] <= (1.002 if name in UNIDENTIFIED else 1.0) * r["rmse_raw_3D"]
@@ -50,7 +56,8 @@ def test_invariants(name: str, cell: dict, coverage: bool, tmp_path: Path) -> No
     if cell["schedule_s"] <= 12 * 3600:  # no states on schedules coarser than 12 h, by design
         assert r["state_acc_at_fix"] > r["state_trivial_at_fix"]
     if coverage:
-        assert 0.91 <= r["cover_axis"] <= 0.97
+        low, high = coverage if isinstance(coverage, tuple) else (0.91, 0.97)
+        assert low <= r["cover_axis"] <= high
 
 
 JUMP_CELLS = [

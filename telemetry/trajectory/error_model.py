@@ -140,8 +140,8 @@ class ErrorModel:
         How it was obtained (method, data), for the output metadata.
     hdop_power : dict
         Class name → exponent ``g`` of ``sigma = UERE × HDOP**g`` (1 when absent). Estimated for
-        the ``unknown`` class: a file that does not say which fixes are 3D mixes them with 2D
-        fixes, whose higher HDOP comes with a larger UERE, so the error grows faster than HDOP.
+        the ``unknown`` class only when ``smooth.error_hdop_powers`` lists candidates (off by
+        default: the likelihood's choice left 2D fixes' ``se_m`` too narrow; see that parameter).
     """
 
     uere_m: dict[str, float]
