@@ -19,8 +19,9 @@ the truth:
 * RMSE (m) of raw and smoothed positions to the true ones: all located fixes the pipeline kept,
   3D and 2D (``raw``/``smooth``);
 * ``se_m`` coverage of the true error at 95 %: per axis (|e_x|, |e_y| <= 1.96 se_m) and radial
-  (|e| <= 2.4477 se_m);
-* the estimated UERE (3D, and 2D or unknown) against the true one;
+  (|e| <= 2.4477 se_m); per axis also by the fixes' true class (3D, 2D), which a file without a
+  fix-type column does not tell the pipeline;
+* the estimated UERE (3D, and 2D or unknown; with its HDOP power) against the true one;
 * state accuracy, resting vs moving (any state other than ``resting`` is moving), against
   the behaviour at the fix time and the majority over the next interval, next to the trivial
   answers (always moving / always resting: the better of the two) and to what the true
@@ -159,13 +160,19 @@ def score_cell(cell: dict, species: str, seed: int, workdir: Path, n_animals: in
         res[f"rmse_smooth_{name}"] = _rmse(d_s[m & ~spike])
     se = tracks["se_m"].to_numpy(dtype=float)
     m = kept & ~spike
-    res["cover_axis"] = float(np.mean(np.r_[np.abs(ex[m]) <= 1.96 * se[m], np.abs(ey[m]) <= 1.96 * se[m]]))
+    def cover_axis(c: np.ndarray) -> float:
+        return float(np.mean(np.r_[np.abs(ex[c]) <= 1.96 * se[c], np.abs(ey[c]) <= 1.96 * se[c]])) if c.any() else math.nan
+
+    res["cover_axis"] = cover_axis(m)
     res["cover_radial"] = float(np.mean(d_s[m] <= 2.4477 * se[m]))
+    for cls in ("3D", "2D"):  # by the true class, whether or not the file says it
+        res[f"cover_axis_{cls}"] = cover_axis(m & (tr["fix_class"] == cls).to_numpy())
     em = tracks.attrs.get("error_model", {})
     for cls in ("3D", "2D", "unknown"):
         if cls in em:
             res[f"uere_{cls}"] = em[cls]["uere_m"]
             res[f"uere_{cls}_source"] = em[cls]["source"]
+            res[f"uere_{cls}_hdop_power"] = em[cls].get("hdop_power", 1.0)
     res["uere_true_3D"], res["uere_true_2D"] = cell["uere_3d_m"], cell["uere_2d_m"]
     st = tracks["state"].to_numpy() if "state" in tracks else np.full(len(tracks), None)
     has = pd.notna(st) & located
@@ -378,7 +385,8 @@ def _movingpandas(sub: pd.DataFrame, held: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 COLUMNS = ["regime", "schedule_s", "uere_3d_m", "share_2d", "fix_type_column", "species",
-           "rmse_raw_all", "rmse_smooth_all", "rmse_raw_3D", "rmse_smooth_3D", "cover_axis", "cover_radial",
+           "rmse_raw_all", "rmse_smooth_all", "rmse_raw_3D", "rmse_smooth_3D", "cover_axis", "cover_axis_3D",
+           "cover_axis_2D", "cover_radial",
            "uere_3D", "uere_unknown", "state_acc_at_fix", "state_acc_interval", "state_trivial_at_fix", "state_oracle_at_fix",
            "spike_f1", "spike_trivial_f1", "flagged_share", "seconds"]
 

@@ -1022,6 +1022,9 @@ def _parse_value(raw: str) -> Any:
         return raw
 
 
+_ITEM_TYPES = {"tuple[float": float, "tuple[int": int, "tuple[str": str}
+
+
 def _coerce(name: str, current: Any, value: Any, annotation: str = "") -> Any:
     """Convert ``value`` to the type of the current value (of the annotation when that is None);
     refuse what does not fit."""
@@ -1031,8 +1034,8 @@ def _coerce(name: str, current: Any, value: Any, annotation: str = "") -> Any:
                 return None
             if annotation.startswith("bool"):
                 return _coerce(name, False, value)
-            if annotation.startswith("tuple[int"):
-                return _coerce(name, (0,), value)
+            if annotation.startswith("tuple["):
+                return _coerce(name, (), value, annotation)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return float(value)
             return float(str(value))
@@ -1054,9 +1057,8 @@ def _coerce(name: str, current: Any, value: Any, annotation: str = "") -> Any:
             return float(value)
         if isinstance(current, tuple):
             items = value if isinstance(value, (list, tuple)) else [v for v in str(value).split(",") if v.strip()]
-            # an empty default says nothing of its items' type: the annotation does
-            kind = type(current[0]) if current else {"tuple[float": float, "tuple[int": int}.get(
-                annotation.split(",")[0], str)
+            # (an empty or missing default says nothing of its items' type: the annotation does)
+            kind = type(current[0]) if current else _ITEM_TYPES.get(annotation.split(",")[0].split("]")[0], str)
             if kind is not str and any(isinstance(v, bool) for v in items):
                 raise ValueError
             return tuple(kind(v.strip() if isinstance(v, str) else v) for v in items)
