@@ -292,10 +292,12 @@ class SmoothParams:
         Fleming et al. 2020). Where 3D and 2D fixes are mixed the error does grow faster than
         HDOP, but the Gaussian likelihood picks the power that fits the 3D bulk and leaves the
         2D fixes' ``se_m`` too narrow: on simulated collars without a fix-type column (4-h
-        fixes, 20 % 2D, 4 seeds each) ``se_m`` coverage was 0.925 (3D 4 m / 2D 9 m) and 0.925
-        (8 m / 20 m) with the grid ``(1, 1.5, 2, 2.5, 3)`` and 0.970 and 0.958 with ``g = 1``;
-        position RMSE changed by +0.1 % and +1 % (3D fixes: -1 % and 0), and by up to +6 % in
-        single seeds of 1-h and 40 %-2D cells, still 0.83-0.87 × raw.
+        fixes, 20 % 2D; ``python scripts/validate.py --species generic --seeds 4``) ``se_m``
+        coverage was 0.925 (3D 4 m / 2D 9 m) and 0.925 (8 m / 20 m) with the grid
+        ``(1, 1.5, 2, 2.5, 3)`` and is 0.970 and 0.957 with ``g = 1`` (by the fixes' true class:
+        3D 0.990 / 0.980, 2D 0.888 / 0.864); position RMSE changed by +0.1 % and +1 % (3D fixes:
+        -1 % and 0), and by up to +6 % in single seeds of 1-h and 40 %-2D cells (scratch runs),
+        still 0.83-0.87 × raw.
     error_min_informative : float
         The share (0-1) of the fixes that the rest of the track pins down (smoothed variance below
         half the fix's own) must reach this for the error to count as estimated; below it
