@@ -6,13 +6,18 @@
     python scripts/validate.py --json out.json
     python scripts/validate.py --no-real --species generic --seeds 4 --set clean.outlier_release_quantile=0.99
     python scripts/validate.py --revisit --seeds 3  # the revisit test by k and alpha (~2 min)
+    python scripts/validate.py --fuzz 40 --seed 2   # 40 random settings of the second simulator (~1 min)
 
 (a) **Simulated collars** from ``scripts/collar_sim.py`` (independent code: agent-based
 movement at 1-minute resolution, heavy-tailed bouts, Student-t 2D errors, spikes) over a
 one-factor-at-a-time design around a centre cell (4-h schedule, 3D UERE 8 m, 20 % 2D fixes,
 fix type given, a resident carnivore): schedules 15 min / 1 h / 4 h / 1 day, 3D UERE 3 / 8 / 15 m,
 2D share 0 / 20 / 40 %, fix type given / satellites only / neither, regimes resident /
-commuter / migrant, plus the cell of issue 14 (4 h, 4 m 3D, 9 m 2D, no fix type). Each cell
+commuter / migrant, plus the cell of issue 14 (4 h, 4 m 3D, 9 m 2D, no fix type); and cells of
+a second simulator built on other assumptions, ``scripts/switch_sim.py`` (a two-state switching
+walk: memoryless bouts, rests that drift as a Brownian motion, no home range), around the
+issue's collar: short rests, faster drift, mostly resting, 1 h and 15 min schedules, 2D fixes
+with the 3D fixes' HDOP, a 15 m collar (:data:`SWITCH_CELLS`). Each cell
 runs the real pipeline (``telemetry.read`` then ``telemetry.process``) and is scored against
 the truth:
 
@@ -58,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # the package of this checkout, not whichever one is installed
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import collar_sim  # noqa: E402 - a sibling script, not part of the package
+import switch_sim  # noqa: E402 - the second simulator, another sibling script
 
 GEOD = pyproj.Geod(ellps="WGS84")
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -75,6 +81,20 @@ AXES = {
 }
 ISSUE_CELL = {"schedule_s": 4 * 3600.0, "uere_3d_m": 4.0, "uere_2d_m": 9.0, "share_2d": 0.2, "fix_type_column": "none",
               "regime": "resident"}
+SWITCH = {"simulator": "switch", "schedule_s": 4 * 3600.0, "uere_3d_m": 4.0, "uere_2d_m": 9.0, "share_2d": 0.2,
+          "fix_type_column": "none"}
+SWITCH_CELLS = [
+    {**SWITCH, "regime": "sw:issue"},  # the issue's collar, 62 % moving, rests drift
+    {**SWITCH, "regime": "sw:short rests", "rest_min": 90.0},  # rests shorter than the schedule
+    {**SWITCH, "regime": "sw:drifting", "drift_m2s": 0.02},  # ~24 m per axis in 4 h at rest
+    {**SWITCH, "regime": "sw:mostly resting", "move_share": 0.3, "fix_type_column": "fix_type"},
+    {**SWITCH, "regime": "sw:1 h", "schedule_s": 3600.0, "fix_type_column": "fix_type"},
+    {**SWITCH, "regime": "sw:15 min", "schedule_s": 900.0},
+    {**SWITCH, "regime": "sw:same HDOP", "same_hdop": True, "share_2d": 0.4},
+    {**SWITCH, "regime": "sw:15 m", "uere_3d_m": 15.0, "uere_2d_m": 35.0, "fix_type_column": "fix_type"},
+]
+"""Cells of the second simulator (``scripts/switch_sim.py``: a two-state switching walk whose
+rests drift and whose bouts are memoryless), around the issue's collar."""
 FIXES_PER_ANIMAL = 800
 
 
@@ -87,7 +107,8 @@ def design(full: bool = False, quick: bool = False) -> list[dict]:
         import itertools
 
         keys = list(AXES)
-        return [dict(zip(keys, v), uere_2d_m=2.5 * dict(zip(keys, v))["uere_3d_m"]) for v in itertools.product(*AXES.values())]
+        return [dict(zip(keys, v), uere_2d_m=2.5 * dict(zip(keys, v))["uere_3d_m"]) for v in itertools.product(*AXES.values())
+                ] + [dict(c) for c in SWITCH_CELLS]
     cells = [dict(CENTRE)]
     for k, values in AXES.items():
         for v in values:
@@ -97,7 +118,47 @@ def design(full: bool = False, quick: bool = False) -> list[dict]:
             if c not in cells:
                 cells.append(c)
     cells.append(dict(ISSUE_CELL))
-    return cells
+    return cells + [dict(c) for c in SWITCH_CELLS]
+
+
+def fuzz_cells(n: int, seed: int = 0) -> list[tuple[dict, str, int]]:
+    """``n`` random settings of the second simulator (schedule 15 min-8 h, 3D UERE 2.5-15 m,
+    2D share 0-50 % at 1.8-3x the 3D error, fix type given or not, 15-85 % moving, rests of
+    30 min-25 h that drift 1e-4-0.05 m²/s, speeds 0.05-2 m/s, turns 0.05-0.8 rad/min, 0-3 %
+    gross errors), each with a profile and a seed: ``(cell, species, seed)``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        u3 = float(rng.choice([2.5, 4.0, 6.0, 10.0, 15.0]))
+        cell = {"simulator": "switch", "regime": f"fuzz {k}",
+                "schedule_s": float(rng.choice([900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0])),
+                "uere_3d_m": u3, "uere_2d_m": u3 * float(rng.uniform(1.8, 3.0)),
+                "share_2d": float(rng.choice([0.0, 0.1, 0.3, 0.5])),
+                "fix_type_column": str(rng.choice(["fix_type", "none"])), "same_hdop": bool(rng.random() < 0.3),
+                "move_share": float(rng.uniform(0.15, 0.85)),
+                "rest_min": float(np.exp(rng.uniform(math.log(30.0), math.log(1500.0)))),
+                "drift_m2s": float(np.exp(rng.uniform(math.log(1e-4), math.log(0.05)))),
+                "speed_ms": float(np.exp(rng.uniform(math.log(0.05), math.log(2.0)))),
+                "turn_sd_rad": float(rng.uniform(0.05, 0.8)), "spike_share": float(rng.choice([0.0, 0.01, 0.03]))}
+        out.append((cell, str(rng.choice(["generic", "snow_leopard"])), int(rng.integers(1_000_000))))
+    return out
+
+
+def fuzz_report(r: dict) -> list[str]:
+    """The invariants of issue 14 a scored cell breaks (empty when it keeps them all): smoothing
+    worse than raw on 3D fixes or by more than 1 % over all, se_m coverage outside 0.93-0.97,
+    states below the trivial answer."""
+    bad = []
+    if r["rmse_smooth_3D"] > r["rmse_raw_3D"]:
+        bad.append(f"3D smoothed/raw {r['rmse_smooth_3D'] / r['rmse_raw_3D']:.3f}")
+    if r["rmse_smooth_all"] > 1.01 * r["rmse_raw_all"]:
+        bad.append(f"all smoothed/raw {r['rmse_smooth_all'] / r['rmse_raw_all']:.3f}")
+    if not 0.93 <= r["cover_axis"] <= 0.97:
+        bad.append(f"coverage {r['cover_axis']:.3f}")
+    if r["state_acc_at_fix"] < r["state_trivial_at_fix"]:  # (False for NaN: no states)
+        bad.append(f"states {r['state_acc_at_fix']:.3f} < trivial {r['state_trivial_at_fix']:.3f} "
+                   f"(oracle {r['state_oracle_at_fix']:.3f})")
+    return bad
 
 
 def _dist(lon1, lat1, lon2, lat2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,6 +186,10 @@ def simulate_cell(cell: dict, seed: int, workdir: Path, n_animals: int = 4) -> t
     """Write one cell's collars (``FIXES_PER_ANIMAL`` per animal) into ``workdir``: the CSV's
     path and the truth table."""
     days = FIXES_PER_ANIMAL * cell["schedule_s"] / 86400.0
+    if cell.get("simulator") == "switch":
+        sw = switch_sim.Switch(**{k: v for k, v in cell.items() if k in asdict(switch_sim.Switch())}, days=days)
+        csv, tp = switch_sim.write(workdir, sw, n_animals=n_animals, seed=seed)
+        return csv, pd.read_parquet(tp)
     col = collar_sim.Collar(**{k: v for k, v in cell.items() if k in asdict(collar_sim.Collar())}, days=days)
     csv, tp = collar_sim.write(workdir, cell["regime"], col, n_animals=n_animals, seed=seed)
     return csv, pd.read_parquet(tp)
@@ -410,7 +475,7 @@ def _line(r: dict) -> str:
     def f(x, d=1):
         return "  -  " if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{d}f}"
 
-    return (f"{r['regime']:<9} {r['schedule_s'] / 3600:>5.2f}h U3D {r['uere_3d_m']:>4.0f} 2D {r['share_2d']:.0%} "
+    return (f"{r['regime']:<17} {r['schedule_s'] / 3600:>5.2f}h U3D {r['uere_3d_m']:>4.0f} 2D {r['share_2d']:.0%} "
             f"ft={r['fix_type_column']:<8} {r['species']:<12} | RMSE raw/smooth all {f(r['rmse_raw_all'])}/"
             f"{f(r['rmse_smooth_all'])} 3D {f(r['rmse_raw_3D'])}/{f(r['rmse_smooth_3D'])} | cover {f(r['cover_axis'], 3)}"
             f"/{f(r['cover_radial'], 3)} | UERE est {r.get('uere_3D', r.get('uere_unknown'))} | states "
@@ -431,10 +496,27 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=1, help="run every cell with this many seeds; spike F1 pooled")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
                     help="a parameter override for process (repeatable), e.g. clean.outlier_alpha=0")
+    ap.add_argument("--fuzz", type=int, default=0, metavar="N",
+                    help="only N random settings of the second simulator, each line with the invariants it breaks")
     ap.add_argument("--revisit", action="store_true",
                     help="only the revisit test's table (errors / real trips put back by k and alpha)")
     args = ap.parse_args(argv)
     cells = design(full=args.full, quick=args.quick)
+    if args.fuzz:
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for k, (cell, sp, sd) in enumerate(fuzz_cells(args.fuzz, args.seed)):
+                r = score_cell(cell, sp, sd, Path(tmp) / f"fuzz{k}", overrides=tuple(args.set))
+                bad = fuzz_report(r)
+                r["broken"] = "; ".join(bad)
+                rows.append(r)
+                knobs = ", ".join(f"{key}={cell[key]:.3g}" for key in
+                                  ("move_share", "rest_min", "drift_m2s", "speed_ms", "turn_sd_rad"))
+                print(_line(r) + f" | {knobs} | seed {sd}" + (f" | BROKEN: {r['broken']}" if bad else ""), flush=True)
+        print(f"\n{sum(bool(r['broken']) for r in rows)} of {len(rows)} settings break an invariant")
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1, default=str))
+        return
     if args.revisit:
         with tempfile.TemporaryDirectory() as tmp:
             table = revisit_table(cells, max(args.seeds, 1), Path(tmp))

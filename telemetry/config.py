@@ -284,6 +284,12 @@ class SmoothParams:
         Estimates are searched up to this multiple of the default UERE (dimensionless). Above
         it a GPS error is implausible, and a likelihood still rising there means the movement
         model is absorbing its own misfit as "error", which would wreck the smoothing.
+    error_min_factor : float
+        ... and down to this fraction of it (dimensionless; 0.05: 0.5 m for the 10 m 3D default,
+        below any GPS collar's error). A likelihood still rising towards it means a drift at
+        rest is taking the error's part (an independent two-state simulator whose rests drift
+        as a Brownian motion, 70 % resting, 3D 4 m: 3D UERE 0.22 m, se_m coverage 0.30); the
+        class is then not identified by the likelihood, as at the ceiling.
     error_rounds : int
         Rounds of (label the still steps at the current error scale, maximise the likelihood).
     error_hdop_powers : tuple of float
@@ -366,6 +372,7 @@ class SmoothParams:
     error_fit_max_fixes: int = 50_000
     error_min_fixes: int = 30
     error_max_factor: float = 3.0
+    error_min_factor: float = 0.05
     error_rounds: int = 2
     error_min_informative: float = 0.05
     error_hdop_powers: tuple[float, ...] = ()

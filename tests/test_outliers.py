@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -207,3 +208,44 @@ def test_validate_tabulates_the_revisit_test() -> None:
             col = t[f"k={k} {what} back"].to_numpy()
             assert (np.diff(col) >= 0).all() and col.max() <= total
     assert t["k=5 trips back"].iloc[-1] > t["k=5 errors back"].iloc[-1]  # commuters' trips come back
+
+
+def test_a_place_the_animal_uses_is_no_excuse_for_an_impossible_trip() -> None:
+    """An animal walking ~2 km/h between a den (A) and a patch 12 km away (B) it uses for days. A
+    fix at B between two fixes at A a quarter of an hour apart is among the animal's own places
+    (the revisit test alone puts it back: on 15-min collars of a two-state simulator such a
+    12 km error, left in the track, pulled its neighbours 100-650 m off and the smoothed RMSE
+    went from 13.95 to 18.26 m, raw 16.05), but no trip there and back takes 15 minutes at that
+    pace. The
+    same fix between fixes at A twelve hours apart is a trip the animal can make."""
+    from telemetry.trajectory.outliers import beyond_reach, revisited_spikes
+
+    rng = np.random.default_rng(3)
+    t0 = pd.Timestamp("2024-01-01", tz="UTC")
+    legs = []  # (minutes, lon, lat): a day at A, 6 h walking to B, a day at B, 6 h back; 6 times
+    lon_a, lon_b = 10.0, 10.0 + 12_000 / (111_320 * math.cos(math.radians(50.0)))
+    for _ in range(6):
+        legs += [(96, lon_a, lon_a), (24, lon_a, lon_b), (96, lon_b, lon_b), (24, lon_b, lon_a)]
+    lon = np.concatenate([np.linspace(a, b, n) for n, a, b in legs])
+    n = lon.size
+    lat = 50.0 + rng.normal(0.0, 3e-5, n)
+    lon = lon + rng.normal(0.0, 5e-5, n)
+    time = t0 + pd.to_timedelta(np.arange(n) * 15, unit="min")
+    df = pd.DataFrame({"animal_id": "a", "time": time, "lon": lon, "lat": lat, "flag": pd.NA})
+    quick = 50  # mid-stay at A, neighbours 15 min apart
+    df.loc[quick, "lon"] = lon_b
+    gap = 48 + 240  # in the second stay at A: its neighbours 12 h apart
+    df = df.drop(index=range(gap - 24, gap)).drop(index=range(gap + 1, gap + 25)).reset_index(drop=True)
+    gap -= 24
+    df.loc[gap, "lon"] = lon_b
+    cand = np.zeros(len(df), bool)
+    cand[[quick, gap]] = True
+    reach = beyond_reach(df, cand, CleanParams())
+    back = revisited_spikes(df, cand, CleanParams())
+    print(f"\nbeyond reach: {np.flatnonzero(reach).tolist()}, put back: {np.flatnonzero(back).tolist()}")
+    assert reach.tolist() == [i == quick for i in range(len(df))]
+    assert not back[quick] and back[gap]
+    # without the reach test the revisit test would have put the quick one back too
+    from telemetry.trajectory.outliers import revisit_pvalues
+
+    assert revisit_pvalues(df, cand, 5, 128)[quick] < 0.01

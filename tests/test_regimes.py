@@ -43,3 +43,37 @@ def test_weighted_diffusion_matches_plain_bisection(seed: int) -> None:
     assert rg._weighted_diffusion(w, 1e12 * t, c, t, 1e-8, 1e4, 1.0) == 1e4
 
 
+
+
+@pytest.mark.parametrize("moving_share", [0.5, 0.78, 0.9])
+def test_still_regime_found_when_the_animal_mostly_moves(moving_share: float) -> None:
+    """With a quarter of the steps or fewer still, the lower quartile of the step rates (the EM's
+    start for the still regime) is a moving step, and the still regime used to take every step
+    (an animal of scripts/switch_sim.py moving 78 % of the time at 15-min fixes: D_still 21.7,
+    D_active 21.9 m²/s, P(still) 0.998 on every step, labelled 100 % resting by the states). The
+    fit must separate the rests (displacements within the fixes' errors) from the moves. Before
+    the restart (:func:`telemetry.trajectory.regimes._still_range`) the 0.78 and 0.9 cases failed."""
+    rng = np.random.default_rng(7)
+    n = 800
+    moving = np.zeros(n, bool)
+    i = 0
+    while i < n:  # bouts of ~20 steps, moving_share of them moving
+        k = int(rng.exponential(20.0)) + 1
+        moving[i:i + k] = rng.random() < moving_share
+        i += k
+    dt = np.full(n, 900.0)
+    r = np.full(n, 25.0)  # 5 m per axis
+    # a directed walk: steps of 200 +- 20 m (never near zero, unlike a Brownian step)
+    length, heading = rng.normal(200.0, 20.0, n), rng.uniform(0.0, 2 * math.pi, n)
+    step = np.where(moving[:, None], np.c_[length * np.cos(heading), length * np.sin(heading)], 0.0)
+    pos = np.cumsum(step, axis=0) + rng.normal(0.0, 5.0, (n, 2))
+    start = np.zeros(n, bool)
+    start[0] = True
+    w, par = rg.still_weights(dt, pos[:, 0], pos[:, 1], r, start, np.array([0, n]), 200)
+    d_still, d_active = par[0, 0], par[0, 1]
+    still_true = ~moving[1:] & ~moving[:-1]  # both fixes in a rest
+    agree = np.mean((w[1:] > 0.5) == still_true)
+    print(f"\nmoving {moving.mean():.2f}: D_still {d_still:.3g}, D_active {d_active:.3g} m²/s, "
+          f"P(still) > 0.5 on {np.mean(w[1:] > 0.5):.2f} of steps (truly still {still_true.mean():.2f}), agree {agree:.3f}")
+    assert d_active > 100.0 * max(d_still, 1e-3)
+    assert agree > 0.9

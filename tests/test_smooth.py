@@ -220,6 +220,13 @@ def test_error_not_identified_falls_back_to_the_default_and_says_so() -> None:
     use = out.lon_s.notna()
     raw = rmse_m(df.lon[use], df.lat[use], df.true_lon[use], df.true_lat[use])
     assert rmse_m(out.lon_s[use], out.lat_s[use], df.true_lon[use], df.true_lat[use]) < 1.02 * raw
+    # a fix whose error is only assumed stays where it is, with that error as its se_m
+    np.testing.assert_allclose(out.lon_s[use], df.lon[use], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(out.lat_s[use], df.lat[use], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(out.se_m[use], out.sigma_m[use], rtol=1e-9)
+    # ... unless the user stated the error (estimation off): then it is smoothed with it
+    stated = smooth(df, estimate_error=False)
+    assert (np.abs(stated.lon_s[use] - df.lon[use]) > 1e-9).mean() > 0.5
 
 
 def simulate_rest_active(days: float = 40.0, interval_h: float = 2.0, seed: int = 2, uere: tuple[float, float] = (10.0, 30.0),

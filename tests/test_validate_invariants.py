@@ -36,24 +36,27 @@ CELLS = [
     ("commuter, 4 h", {**validate.CENTRE, "regime": "commuter"}, None),
     ("migrant, 4 h", {**validate.CENTRE, "regime": "migrant"}, None),
     # fixes a day apart: the error is not identified and the 10 m default is 2.5x the collar's;
-    # it used to average 3D fixes with neighbours a day away (9.0 m raw, 9.7 m smoothed)
+    # it used to average 3D fixes with neighbours a day away (9.0 m raw, 9.7 m smoothed), then
+    # pulled them by the default's share (2D +2.7 %); now such fixes stay where they are
     ("daily, 4 m / 9 m, fix type", {**validate.ISSUE_CELL, "schedule_s": 86400.0, "fix_type_column": "fix_type"},
      None),
+    # the second simulator (scripts/switch_sim.py: memoryless bouts, rests that drift)
+    ("switch: the issue's collar", validate.SWITCH_CELLS[0], (0.93, 0.98)),  # no fix type (see above)
+    # rests of 90 min at 4-h fixes: the error is not identified (the 20 m default; fixes kept
+    # where they are); the states used to fall below the trivial answer (seed 1015: 0.612 vs 0.627)
+    ("switch: short rests", validate.SWITCH_CELLS[1], None),
+    ("switch: mostly resting, fix type", validate.SWITCH_CELLS[3], BAND),
+    # 78 % moving at 15 min: the step HMM's still regime used to take every step (seed 19)
+    ("switch: 15 min", validate.SWITCH_CELLS[5], BAND),
 ]
-# cells whose error the data cannot identify (defaults 10 m / 30 m for collars of 4 m / 9 m):
-# resting bouts are no longer averaged, but the active model still pulls a fix a day from its
-# neighbours by its assumed error's share: 3D +0.04 %, 2D fixes +2.7 % (all +2.2 %) on this seed.
-# Left open in issue 14's note.
-UNIDENTIFIED = {"daily, 4 m / 9 m, fix type"}
 
 
 @pytest.mark.parametrize(("name", "cell", "coverage"), CELLS, ids=[c[0] for c in CELLS])
 def test_invariants(name: str, cell: dict, coverage: tuple[float, float] | None, tmp_path: Path) -> None:
     r = validate.score_cell(cell, "snow_leopard", seed=11, workdir=tmp_path)
     print("\n" + validate._line(r))
-    assert r["rmse_smooth_3D"] <= (1.002 if name in UNIDENTIFIED else 1.0) * r["rmse_raw_3D"]
-    if name not in UNIDENTIFIED:
-        assert r["rmse_smooth_all"] <= 1.01 * r["rmse_raw_all"]
+    assert r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
+    assert r["rmse_smooth_all"] <= 1.01 * r["rmse_raw_all"]
     if cell["schedule_s"] <= 12 * 3600:  # no states on schedules coarser than 12 h, by design
         assert r["state_acc_at_fix"] > r["state_trivial_at_fix"]
     if coverage:
@@ -148,3 +151,37 @@ def test_small_3d_error_estimated_from_rests_with_jumps(seed: int, tmp_path: Pat
     assert abs(on["uere_3D"] / 3.0 - 1.0) <= 0.15
     assert 0.93 <= on["cover_axis"] <= 0.97
     assert on["rmse_smooth_3D"] <= 1.01 * off["rmse_smooth_3D"]
+
+
+def test_a_drift_at_rest_does_not_take_the_error_to_zero(tmp_path: Path) -> None:
+    """scripts/switch_sim.py, 70 % resting with rests that drift as a Brownian motion, 4-h fixes,
+    fix type given (seed 104, validate.py's first seed of the cell): the likelihood kept rising
+    as the 3D error fell (a drift at rest takes its part), settling at 0.22 m for a 4 m collar;
+    se_m then covered 0.29 of the true errors. With the search floored at
+    ``smooth.error_min_factor`` x the default the class is not taken from the likelihood there,
+    and the resting bouts' estimate holds (3.3 m)."""
+    cell = validate.SWITCH_CELLS[3]
+    r = validate.score_cell(cell, "generic", seed=104, workdir=tmp_path / "floor")
+    old = validate.score_cell(cell, "generic", seed=104, workdir=tmp_path / "none",
+                              overrides=("smooth.error_min_factor=0",))
+    print(f"\nUERE 3D {old['uere_3D']:.2f} -> {r['uere_3D']:.2f} m (truth 4), coverage "
+          f"{old['cover_axis']:.3f} -> {r['cover_axis']:.3f}")
+    assert old["uere_3D"] < 1.0 and old["cover_axis"] < 0.5  # the failure this guards against
+    assert 0.6 <= r["uere_3D"] / cell["uere_3d_m"] <= 1.5
+    assert r["cover_axis"] >= 0.88
+    assert r["rmse_smooth_3D"] < r["rmse_raw_3D"]
+
+
+def test_fuzz_settings_vary_and_report_what_breaks() -> None:
+    """``scripts/validate.py --fuzz N``: random settings of the second simulator, reproducible from
+    the seed, and each scored cell checked against the issue's invariants."""
+    a, b = validate.fuzz_cells(20, seed=1), validate.fuzz_cells(20, seed=1)
+    assert a == b and validate.fuzz_cells(20, seed=2) != a
+    cells = [c for c, _, _ in a]
+    assert len({c["schedule_s"] for c in cells}) >= 4 and {c["fix_type_column"] for c in cells} == {"fix_type", "none"}
+    good = {"rmse_smooth_3D": 8.0, "rmse_raw_3D": 9.0, "rmse_smooth_all": 15.0, "rmse_raw_all": 16.0,
+            "cover_axis": 0.95, "state_acc_at_fix": 0.9, "state_trivial_at_fix": 0.6, "state_oracle_at_fix": 0.92}
+    assert validate.fuzz_report(good) == []
+    assert validate.fuzz_report({**good, "state_acc_at_fix": float("nan")}) == []  # no states: nothing to judge
+    bad = validate.fuzz_report({**good, "rmse_smooth_3D": 9.2, "cover_axis": 0.80, "state_acc_at_fix": 0.5})
+    assert len(bad) == 3 and bad[0].startswith("3D") and bad[1].startswith("coverage") and bad[2].startswith("states")

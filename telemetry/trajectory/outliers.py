@@ -40,7 +40,7 @@ from telemetry.arrays import sorted_usable, usable_mask
 from telemetry.config import CleanParams
 from telemetry.trajectory._arrays import EARTH_RADIUS_M, haversine_m
 
-__all__ = ["residual_outliers", "explained_spikes", "revisited_spikes", "revisit_pvalues"]
+__all__ = ["residual_outliers", "explained_spikes", "revisited_spikes", "revisit_pvalues", "beyond_reach"]
 
 
 def residual_outliers(tracks: pd.DataFrame, params: CleanParams | None = None) -> np.ndarray:
@@ -172,11 +172,39 @@ def _typical_stray_m(tracks: pd.DataFrame, codes: np.ndarray, n_animals: int, q:
     chi2 = tracks["resid_chi2"].to_numpy(dtype=float, na_value=np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         loo = np.sqrt(chi2) * r / np.sqrt(np.maximum(r - p, 1e-12 * r))
-    ok = np.isfinite(loo) & (codes >= 0) & tracks["flag"].isna().to_numpy()
+    usable = tracks["flag"].isna().to_numpy() & np.isfinite(chi2) & (codes >= 0)
+    # a fix kept where it is (its error unidentified: se_m = sigma_m) has no smoothed distance
+    # to recover; its distance from the line between its usable neighbours stands in (with the
+    # error unidentified the fixes are far apart next to it, so both measure the movement)
+    kept = usable & ~(p < r)
+    if kept.any():
+        loo = np.where(kept, _off_line_m(tracks, usable), loo)
+    ok = np.isfinite(loo) & usable
     out = np.zeros(n_animals)
     if ok.any():
         qs = pd.Series(loo[ok]).groupby(codes[ok]).quantile(q)
         out[qs.index.to_numpy()] = qs.to_numpy()
+    return out
+
+
+def _off_line_m(tracks: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
+    """Per row, the distance (m) of a ``usable`` fix from the point at its time on the straight
+    line between its usable neighbours (same animal, in time order); NaN elsewhere."""
+    out = np.full(len(tracks), np.nan)
+    pos, codes, t = sorted_usable(tracks, usable)
+    if pos.size < 3:
+        return out
+    lon = tracks["lon"].to_numpy(dtype=float, na_value=np.nan)[pos]
+    lat = tracks["lat"].to_numpy(dtype=float, na_value=np.nan)[pos]
+    mid = np.arange(1, pos.size - 1)
+    mid = mid[(codes[mid - 1] == codes[mid]) & (codes[mid + 1] == codes[mid]) & (t[mid + 1] > t[mid - 1])]
+    f = (t[mid] - t[mid - 1]) / (t[mid + 1] - t[mid - 1])
+    # (neighbours close next to the Earth's radius: interpolating degrees is exact enough, and
+    # the longitude difference is wrapped so a line across the antimeridian stays short)
+    dlon = (lon[mid + 1] - lon[mid - 1] + 180.0) % 360.0 - 180.0
+    ilon = (lon[mid - 1] + f * dlon + 180.0) % 360.0 - 180.0
+    ilat = lat[mid - 1] + f * (lat[mid + 1] - lat[mid - 1])
+    out[pos[mid]] = haversine_m(lon[mid], lat[mid], ilon, ilat)
     return out
 
 
@@ -235,7 +263,72 @@ def revisited_spikes(tracks: pd.DataFrame, candidates: np.ndarray, params: Clean
     pval = revisit_pvalues(tracks, candidates, max(int(p.revisit_fixes), 1), max(int(p.revisit_directions), 1),
                       p.revisit_alpha)
     with np.errstate(invalid="ignore"):
-        return pval < p.revisit_alpha
+        out = pval < p.revisit_alpha
+    if out.any():
+        out &= ~beyond_reach(tracks, candidates, p)
+    return out
+
+
+def beyond_reach(tracks: pd.DataFrame, candidates: np.ndarray, params: CleanParams | None = None) -> np.ndarray:
+    """Candidates (bool per row) the animal could not have reached and left in the time between
+    its usable neighbouring fixes (bool per row; False for rows not tested).
+
+    A trip to a fix and back takes the time between the fixes before and after it: the slower
+    of the two legs, ``min(d_in / dt_in, d_out / dt_out)``, is the least speed the trip needs.
+    Above the animal's own speed limit (:func:`telemetry.trajectory.clean.speed_limits` with
+    ``speed_limit_from_data``: ``speed_limit_factor`` × the ``speed_limit_quantile`` of the
+    speeds between its usable fixes other than the candidates) the fix is an error wherever it
+    lies, even among places the animal uses: a 12 km error between fixes 15 min apart of an
+    animal that walks at 1 km/h is not a visit to the far side of its range.
+
+    >>> t = pd.date_range("2024-01-01", periods=40, freq="15min", tz="UTC")
+    >>> lon = 10.0 + np.arange(40) * 0.001                  # ~70 m per 15 min (0.3 km/h)
+    >>> lon[[10, 30]] = [10.0 + 11 * 0.001 - 0.001, 10.15]    # a small step back; 11 km off
+    >>> df = pd.DataFrame({"animal_id": "a", "time": t, "lon": lon, "lat": 50.0, "flag": pd.NA})
+    >>> cand = np.zeros(40, bool); cand[[10, 30]] = True
+    >>> np.flatnonzero(beyond_reach(df, cand)).tolist()
+    [30]
+    """
+    from dataclasses import replace
+
+    from telemetry.trajectory.clean import speed_limits
+
+    p = params or CleanParams()
+    out = np.zeros(len(tracks), dtype=bool)
+    lon = tracks["lon"].to_numpy(dtype=float, na_value=np.nan)
+    lat = tracks["lat"].to_numpy(dtype=float, na_value=np.nan)
+    has = np.isfinite(lon) & np.isfinite(lat) & tracks["time"].notna().to_numpy()
+    is_ref = usable_mask(tracks) & ~candidates & has
+    pos, codes, t_ns = sorted_usable(tracks, is_ref | (has & candidates))
+    keep = codes >= 0
+    pos, codes, t_s = pos[keep], codes[keep], t_ns[keep] / 1e9
+    ref = is_ref[pos]
+    if ref.sum() < 3 or ref.all():
+        return out
+    # each animal's limit from its reference fixes alone (the candidates' own legs would raise it)
+    rpos, rcodes, rt = pos[ref], codes[ref], t_s[ref]
+    first = np.r_[True, rcodes[1:] != rcodes[:-1]]
+    starts = np.r_[np.flatnonzero(first), rpos.size]
+    limit_kmh, _ = speed_limits(starts, rt, lon[rpos], lat[rpos], replace(p, speed_limit_from_data=True))
+    animal_limit = np.full(int(codes.max()) + 1, np.inf)
+    animal_limit[rcodes[first]] = limit_kmh
+    idx = np.arange(pos.size)
+    before = np.maximum.accumulate(np.where(ref, idx, -1))
+    after = np.minimum.accumulate(np.where(ref, idx, pos.size)[::-1])[::-1]
+    cand = np.flatnonzero(~ref)
+    b, a = before[cand], after[cand]
+    ok = (b >= 0) & (a < pos.size)
+    cand, b, a = cand[ok], b[ok], a[ok]
+    ok = (codes[b] == codes[cand]) & (codes[a] == codes[cand])
+    cand, b, a = cand[ok], b[ok], a[ok]
+    if not cand.size:
+        return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v_in = haversine_m(lon[pos[b]], lat[pos[b]], lon[pos[cand]], lat[pos[cand]]) / (t_s[cand] - t_s[b]) * 3.6
+        v_out = haversine_m(lon[pos[cand]], lat[pos[cand]], lon[pos[a]], lat[pos[a]]) / (t_s[a] - t_s[cand]) * 3.6
+        need = np.fmin(v_in, v_out)
+    out[pos[cand]] = need > animal_limit[codes[cand]]
+    return out
 
 
 def revisit_pvalues(tracks: pd.DataFrame, candidates: np.ndarray, k: int, m: int, alpha: float = 1.0) -> np.ndarray:
