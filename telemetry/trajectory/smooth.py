@@ -43,9 +43,10 @@ What it does, per run
    * *Unidentified error, no averaging.* Still steps next to a GPS fix whose error the data
      could not identify (``source = "default"``) are smoothed as active: with fixes a day
      apart every split of a step's spread between error and drift fits, and an assumed error
-     above the collar's averages fixes that should not be (``average_unidentified``). A UERE
-     the user configured with estimation switched off (``estimate_error``) is their statement
-     of the error, not a stand-in, and is averaged with.
+     above the collar's averages fixes that should not be (``average_unidentified``). Such a
+     fix also keeps its own position, with its assumed error as ``se_m``
+     (:func:`_unidentified_fixes`). A UERE the user configured with estimation switched off
+     (``estimate_error``) is their statement of the error, not a stand-in, and is averaged with.
 
 Rows
 ----
@@ -1180,6 +1181,12 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         # no misfit of the movement model, however seldom the smoother averages fixes
         # (commuters at 4 h: 2D 17.7-22.6 m for a truth of 20 kept instead of the default)
         rest_agree = est & (se_j < p.error_max_se_log) & ~at_top & _agree(u, se, u * k_j, se_j)
+        # ... and against it: where the rests put a class's error at less than 1/error_rest_clash
+        # of the likelihood's, outside both intervals, the likelihood is taking the movement
+        # model's misfit for error (the class is then not identified: its fixes stay as they are)
+        clash = (est & ~rest & (se_j < p.error_max_se_log) & np.isfinite(k_j) & (p.error_rest_clash > 0)
+                 & (k_j * p.error_rest_clash < 1.0) & ~_agree(u, se, u * k_j, se_j))
+        at_top = at_top | clash
         if rest.any():
             u = np.where(rest, u * np.nan_to_num(k_j, nan=1.0), u)
             se = np.where(rest, se_j, se)
