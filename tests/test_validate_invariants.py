@@ -43,7 +43,7 @@ CELLS = [
     # the second simulator (scripts/switch_sim.py: memoryless bouts, rests that drift)
     ("switch: the issue's collar", validate.SWITCH_CELLS[0], (0.93, 0.98)),  # no fix type (see above)
     # rests of 90 min at 4-h fixes: the error is not identified (the 20 m default; fixes kept
-    # where they are); the states used to fall below the trivial answer (seed 1015: 0.612 vs 0.627)
+    # where they are); the states used to fall below the trivial answer (seed 15: 0.612 vs 0.627)
     ("switch: short rests", validate.SWITCH_CELLS[1], None),
     ("switch: mostly resting, fix type", validate.SWITCH_CELLS[3], BAND),
     # 78 % moving at 15 min: the step HMM's still regime used to take every step (seed 19)
