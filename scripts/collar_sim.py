@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyproj
+from sim_output import movebank_rows, truth_rows, write_study  # a sibling script: the file format
 
 GEOD = pyproj.Geod(ellps="WGS84")
 STATES = np.array(["resting", "moving", "travelling"])
@@ -235,25 +236,9 @@ def simulate_animal(rng: np.random.Generator, animal: str, reg: Regime, col: Col
     lo2, la2, _ = GEOD.fwd(lo, la, rng.uniform(0, 360, m), sd)
     lo, la = np.where(spike, lo2, lo), np.where(spike, la2, la)
     ts = pd.to_datetime(t0 + t, unit="s", utc=True)
-    rows = pd.DataFrame({
-        "event-id": np.arange(m),
-        "timestamp": ts.strftime("%Y-%m-%d %H:%M:%S.000"),
-        "location-long": np.where(failed, np.nan, np.round(lo, 7)),
-        "location-lat": np.where(failed, np.nan, np.round(la, 7)),
-        "gps:hdop": np.where(failed, np.nan, np.round(hdop, 1)),
-        "individual-local-identifier": animal,
-        "tag-local-identifier": f"tag-{animal}",
-    })
-    if col.fix_type_column == "fix_type":
-        rows["gps:fix-type-raw"] = np.where(failed, "", np.where(is2, "2", "3"))
-    if col.fix_type_column in ("fix_type", "sats"):
-        rows["gps:satellite-count"] = np.where(failed, 0, sats)
-    truth = pd.DataFrame({
-        "animal_id": animal, "event_id": np.arange(m), "time": ts, "located": ~failed,
-        "true_lon": lon_t[idx], "true_lat": lat_t[idx],
-        "state_at_fix": STATES[state[idx]], "state_interval": STATES[major],
-        "is_spike": spike, "fix_class": np.where(is2, "2D", "3D"), "hdop": hdop,
-    })
+    rows = movebank_rows(animal, ts, lo, la, hdop, failed, is2 if col.fix_type_column == "fix_type" else None,
+                         sats if col.fix_type_column in ("fix_type", "sats") else None)
+    truth = truth_rows(animal, ts, failed, lon_t[idx], lat_t[idx], STATES[state[idx]], STATES[major], spike, is2, hdop)
     return rows, truth
 
 
@@ -272,14 +257,7 @@ def simulate(regime: str, collar: Collar, n_animals: int = 5, seed: int = 0) -> 
 
 def write(out: Path, regime: str, collar: Collar, n_animals: int = 5, seed: int = 0) -> tuple[Path, Path]:
     """Write ``collars.csv`` and ``truth.parquet`` into ``out``; returns their paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    rows, truth = simulate(regime, collar, n_animals, seed)
-    rows["study-name"] = "SYNTHETIC validation collars (scripts/collar_sim.py): not observations"
-    csv = out / "collars.csv"
-    rows.to_csv(csv, index=False)
-    tp = out / "truth.parquet"
-    truth.to_parquet(tp, index=False)
-    return csv, tp
+    return write_study(out, *simulate(regime, collar, n_animals, seed), "scripts/collar_sim.py")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,8 @@ validation does not rest on one simulator's idea of an animal:
 
 The output has the columns of a Movebank export and a truth table with the columns
 ``scripts/validate.py`` scores (``animal_id, event_id, time, located, true_lon, true_lat,
-state_at_fix, state_interval, is_spike, fix_class, hdop``). Nothing here imports the package.
+state_at_fix, state_interval, is_spike, fix_class, hdop``; written by ``scripts/sim_output.py``, as
+collar_sim's). Nothing here imports the package.
 
     python scripts/switch_sim.py --out /tmp/sw --schedule-s 14400 --rest-min 90 --seed 3
 """
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyproj
+from sim_output import movebank_rows, truth_rows, write_study  # a sibling script: the file format
 
 GEOD = pyproj.Geod(ellps="WGS84")
 
@@ -93,25 +95,11 @@ def _animal(rng: np.random.Generator, s: Switch, name: str, origin: tuple[float,
     lon, lat, _ = GEOD.fwd(tlon, tlat, np.degrees(np.arctan2(err[:, 0], err[:, 1])), np.hypot(err[:, 0], err[:, 1]))
     t0 = pd.Timestamp("2022-05-01", tz="UTC").value / 1e9
     ts = pd.to_datetime(t0 + idx * 60.0 + rng.uniform(5.0, 90.0, m), unit="s", utc=True)
-    rows = pd.DataFrame({
-        "event-id": np.arange(m),
-        "timestamp": ts.strftime("%Y-%m-%d %H:%M:%S.000"),
-        "location-long": np.where(failed, np.nan, np.round(lon, 7)),
-        "location-lat": np.where(failed, np.nan, np.round(lat, 7)),
-        "gps:hdop": np.where(failed, np.nan, np.round(hdop, 1)),
-        "individual-local-identifier": name,
-        "tag-local-identifier": f"tag-{name}",
-    })
-    if s.fix_type_column == "fix_type":
-        rows["gps:fix-type-raw"] = np.where(failed, "", np.where(is2, "2", "3"))
-        rows["gps:satellite-count"] = np.where(failed, 0, np.where(is2, 3, rng.integers(4, 12, m)))
-    truth = pd.DataFrame({
-        "animal_id": name, "event_id": np.arange(m), "time": ts, "located": ~failed,
-        "true_lon": tlon, "true_lat": tlat,
-        "state_at_fix": np.where(moving[idx], "moving", "resting"),
-        "state_interval": np.where(major, "moving", "resting"),
-        "is_spike": spike, "fix_class": np.where(is2, "2D", "3D"), "hdop": hdop,
-    })
+    given = s.fix_type_column == "fix_type"
+    sats = np.where(is2, 3, rng.integers(4, 12, m)) if given else None
+    rows = movebank_rows(name, ts, lon, lat, hdop, failed, is2 if given else None, sats)
+    truth = truth_rows(name, ts, failed, tlon, tlat, np.where(moving[idx], "moving", "resting"),
+                       np.where(major, "moving", "resting"), spike, is2, hdop)
     return rows, truth
 
 
@@ -124,13 +112,7 @@ def simulate(s: Switch, n_animals: int = 4, seed: int = 0) -> tuple[pd.DataFrame
 
 def write(out: Path, s: Switch, n_animals: int = 4, seed: int = 0) -> tuple[Path, Path]:
     """Write ``collars.csv`` and ``truth.parquet`` into ``out``; returns their paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    rows, truth = simulate(s, n_animals, seed)
-    rows["study-name"] = "SYNTHETIC validation collars (scripts/switch_sim.py): not observations"
-    csv, tp = out / "collars.csv", out / "truth.parquet"
-    rows.to_csv(csv, index=False)
-    truth.to_parquet(tp, index=False)
-    return csv, tp
+    return write_study(out, *simulate(s, n_animals, seed), "scripts/switch_sim.py")
 
 
 def main(argv: list[str] | None = None) -> None:

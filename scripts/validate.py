@@ -189,9 +189,9 @@ def simulate_cell(cell: dict, seed: int, workdir: Path, n_animals: int = 4) -> t
     if cell.get("simulator") == "switch":
         sw = switch_sim.Switch(**{k: v for k, v in cell.items() if k in asdict(switch_sim.Switch())}, days=days)
         csv, tp = switch_sim.write(workdir, sw, n_animals=n_animals, seed=seed)
-        return csv, pd.read_parquet(tp)
-    col = collar_sim.Collar(**{k: v for k, v in cell.items() if k in asdict(collar_sim.Collar())}, days=days)
-    csv, tp = collar_sim.write(workdir, cell["regime"], col, n_animals=n_animals, seed=seed)
+    else:
+        col = collar_sim.Collar(**{k: v for k, v in cell.items() if k in asdict(collar_sim.Collar())}, days=days)
+        csv, tp = collar_sim.write(workdir, cell["regime"], col, n_animals=n_animals, seed=seed)
     return csv, pd.read_parquet(tp)
 
 

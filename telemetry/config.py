@@ -287,9 +287,10 @@ class SmoothParams:
     error_min_factor : float
         ... and down to this fraction of it (dimensionless; 0.05: 0.5 m for the 10 m 3D default,
         below any GPS collar's error). A likelihood still rising towards it means a drift at
-        rest is taking the error's part (an independent two-state simulator whose rests drift
-        as a Brownian motion, 70 % resting, 3D 4 m: 3D UERE 0.22 m, se_m coverage 0.30); the
-        class is then not identified by the likelihood, as at the ceiling.
+        rest is taking the error's part (``scripts/validate.py``'s cell "sw:mostly resting",
+        rests drifting as a Brownian motion, 3D 4 m, seed 104: 3D UERE 0.22 m without the
+        floor, se_m coverage 0.29; 3.34 m and 0.905 with it); the class is then not identified
+        by the likelihood, as at the ceiling.
     error_rest_clash : float
         A class whose likelihood estimate is more than this many times the resting bouts' own
         reading (held positions with jumps), the two intervals apart, is not identified

@@ -269,6 +269,25 @@ def revisited_spikes(tracks: pd.DataFrame, candidates: np.ndarray, params: Clean
     return out
 
 
+def _time_neighbours(tracks: pd.DataFrame, candidates: np.ndarray, lon: np.ndarray, lat: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The usable fixes other than the candidates (the reference) and the candidates with a
+    position and a time, in (animal, time) order: ``pos`` (rows), ``codes`` (animals), ``t_s``
+    (s), ``ref`` (bool: a reference fix), and for each ordered row the index of the reference
+    fix just before and just after it (-1 / ``pos.size`` where there is none; the caller checks
+    that it is the same animal's)."""
+    has = np.isfinite(lon) & np.isfinite(lat) & tracks["time"].notna().to_numpy()
+    is_ref = usable_mask(tracks) & ~candidates & has
+    pos, codes, t_ns = sorted_usable(tracks, is_ref | (has & candidates))
+    keep = codes >= 0  # (rows without an animal)
+    pos, codes, t_s = pos[keep], codes[keep], t_ns[keep] / 1e9
+    ref = is_ref[pos]
+    idx = np.arange(pos.size)
+    before = np.maximum.accumulate(np.where(ref, idx, -1))
+    after = np.minimum.accumulate(np.where(ref, idx, pos.size)[::-1])[::-1]
+    return pos, codes, t_s, ref, before, after
+
+
 def beyond_reach(tracks: pd.DataFrame, candidates: np.ndarray, params: CleanParams | None = None) -> np.ndarray:
     """Candidates (bool per row) the animal could not have reached and left in the time between
     its usable neighbouring fixes (bool per row; False for rows not tested).
@@ -297,12 +316,7 @@ def beyond_reach(tracks: pd.DataFrame, candidates: np.ndarray, params: CleanPara
     out = np.zeros(len(tracks), dtype=bool)
     lon = tracks["lon"].to_numpy(dtype=float, na_value=np.nan)
     lat = tracks["lat"].to_numpy(dtype=float, na_value=np.nan)
-    has = np.isfinite(lon) & np.isfinite(lat) & tracks["time"].notna().to_numpy()
-    is_ref = usable_mask(tracks) & ~candidates & has
-    pos, codes, t_ns = sorted_usable(tracks, is_ref | (has & candidates))
-    keep = codes >= 0
-    pos, codes, t_s = pos[keep], codes[keep], t_ns[keep] / 1e9
-    ref = is_ref[pos]
+    pos, codes, t_s, ref, before, after = _time_neighbours(tracks, candidates, lon, lat)
     if ref.sum() < 3 or ref.all():
         return out
     # each animal's limit from its reference fixes alone (the candidates' own legs would raise it)
@@ -312,9 +326,6 @@ def beyond_reach(tracks: pd.DataFrame, candidates: np.ndarray, params: CleanPara
     limit_kmh, _ = speed_limits(starts, rt, lon[rpos], lat[rpos], replace(p, speed_limit_from_data=True))
     animal_limit = np.full(int(codes.max()) + 1, np.inf)
     animal_limit[rcodes[first]] = limit_kmh
-    idx = np.arange(pos.size)
-    before = np.maximum.accumulate(np.where(ref, idx, -1))
-    after = np.minimum.accumulate(np.where(ref, idx, pos.size)[::-1])[::-1]
     cand = np.flatnonzero(~ref)
     b, a = before[cand], after[cand]
     ok = (b >= 0) & (a < pos.size)
@@ -340,18 +351,10 @@ def revisit_pvalues(tracks: pd.DataFrame, candidates: np.ndarray, k: int, m: int
     pval = np.full(len(tracks), np.nan)
     lon = tracks["lon"].to_numpy(dtype=float, na_value=np.nan)
     lat = tracks["lat"].to_numpy(dtype=float, na_value=np.nan)
-    has = np.isfinite(lon) & np.isfinite(lat) & tracks["time"].notna().to_numpy()
-    is_ref = usable_mask(tracks) & ~candidates
-    if is_ref.sum() < k or not (has & candidates).any():
+    pos, codes, _, ref_o, before, after = _time_neighbours(tracks, candidates, lon, lat)
+    if ref_o.sum() < k or ref_o.all():
         return pval
-    # usable fixes and candidates in (animal, time) order; each candidate's neighbours in time
-    # are the usable fixes of its animal just before and after it
-    pos, codes, _ = sorted_usable(tracks, is_ref | (has & candidates))
-    pos, codes = pos[codes >= 0], codes[codes >= 0]  # (rows without an animal)
-    ref_o = is_ref[pos]
-    idx = np.arange(pos.size)
-    before = np.maximum.accumulate(np.where(ref_o, idx, -1))
-    after = np.minimum.accumulate(np.where(ref_o, idx, pos.size)[::-1])[::-1]
+    # each candidate's neighbours in time: the usable fixes of its animal just before and after it
     cand_o = np.flatnonzero(~ref_o)
     xyz_o = _sphere_xyz(lon[pos], lat[pos])
     centre = np.zeros((cand_o.size, 3))

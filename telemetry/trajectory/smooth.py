@@ -771,17 +771,12 @@ def _unidentified_steps(d: _Rows, model: ErrorModel, p: SmoothParams) -> np.ndar
     split of a still step's spread between error and drift fits equally; an assumed error larger
     than the collar's averages each fix with neighbours it should not be averaged with (24-h
     fixes of 4 m / 9 m collars: 3D 9.0 m raw, 9.7 m smoothed with the 10 m default; 9.0 m
-    with this rule). The active model still weighs the default: on the same collars (seed 11 of
-    ``tests/test_validate_invariants.py``) 2D fixes come out 2.7 % farther from the truth than
-    raw. :func:`predict` does not apply it: a prediction has no fix of its own to protect, and
+    with this rule). The fixes themselves are then kept where they are (:func:`_unidentified_fixes`).
+    :func:`predict` does not apply it: a prediction has no fix of its own to protect, and
     averaging a rest's fixes is what predicts the animal there (real buffalo, every 5th fix held
     out, ``scripts/validate.py``: 241.5 m RMSE, median 84 m; with the rule 244.7 m, median 100 m).
     """
-    if p.average_unidentified:
-        return np.zeros(d.a.size, bool)
-    gps = np.array([ERROR_CLASSES[c] in GPS_CLASSES and model.source.get(ERROR_CLASSES[c], "default") == "default"
-                    for c in range(len(ERROR_CLASSES))])
-    bad = gps[d.cls]
+    bad = _unidentified_fixes(d, model, p)
     return (bad | np.r_[False, bad[:-1]]) & ~d.start
 
 
@@ -796,11 +791,14 @@ def _unidentified_fixes(d: _Rows, model: ErrorModel, p: SmoothParams) -> np.ndar
     the share ``P / (r + P)`` its assumed error ``r`` earns; with ``r`` a stand-in, that share
     is a guess, and a default above the collar's error moves good fixes away from the truth.
     Where the likelihood cannot identify the error the movement between fixes swamps it, so
-    little is lost by not moving them. Measured on an independent two-state simulator (4-h
-    fixes, rests of 90 min on average, 3D 4 m / 2D 9 m, no fix-type column: the 20 m default
-    used): RMSE to the truth 15.35 m raw, 15.72 smoothed (3D fixes 8.97 / 9.25); kept: equal
-    to raw. The fixes still inform their neighbours, and :func:`predict` still uses them.
-    Off with ``average_unidentified``, as :func:`_unidentified_steps`.
+    little is lost by not moving them. Measured on ``scripts/validate.py``'s cell "sw:short
+    rests" (``scripts/switch_sim.py``: 4-h fixes, 90-min rests, 3D 4 m / 2D 9 m, no fix type;
+    the 20 m default used in seeds 1015, 2015, 3015): 3D fixes 8.97 / 8.72 / 8.90 m raw,
+    smoothed 9.30 / 9.11 / 9.36 m; kept, equal to raw. (The collar_sim daily cell of
+    ``tests/test_validate_invariants.py``, seed 11: 2D fixes 2.7 % farther than raw.) The fixes
+    still inform their neighbours, and :func:`predict` still uses them. ``resid_chi2`` stays
+    the model's, so for them it is no longer ``|z - x̂|² / (sigma² - se²)``. Off with
+    ``average_unidentified``.
     """
     if p.average_unidentified:
         return np.zeros(d.a.size, bool)
@@ -1141,7 +1139,9 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     se = np.full(n_cls, math.inf)
     ceiling = prior.values() * p.error_max_factor  # no GPS collar errs by more (see SmoothParams)
     floor = prior.values() * p.error_min_factor  # ... nor by less
-    at_top = np.zeros(n_cls, bool)
+    # classes the likelihood does not identify: its maximum at the ceiling or the floor (and,
+    # below, far above what the resting bouts say)
+    at_edge = np.zeros(n_cls, bool)
     for round_ in range(p.error_rounds if est.any() else 0):
         # the regimes (which steps are still) depend on the error scale: label them at the
         # current estimate, then maximise the likelihood with them held; a start too low
@@ -1162,7 +1162,7 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
             logk, sek, hit = _search_scale(s, var(u), fit, sel, p, top, bottom)
             u[group] *= math.exp(logk)
             se[group] = sek
-            at_top[group] = hit
+            at_edge[group] = hit
         unk = ERROR_CLASSES.index("unknown")
         if round_ == 0 and est[unk] and p.error_hdop_powers:
             power[unk] = _search_power(s, u, power, fit, unk, p)
@@ -1176,21 +1176,21 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     if est.any() and p.error_jumps and p.regimes:  # (no still regime: no rests to read)
         k_j, se_j = _jump_uere(s, var(u), p)
         light = np.isin(np.array(ERROR_CLASSES), p.error_jump_classes)
-        rest = est & light & np.isfinite(k_j) & (se_j < p.error_max_se_log)
+        firm_j = est & np.isfinite(k_j) & (se_j < p.error_max_se_log)
+        rest = firm_j & light
+        same = _agree(u, se, u * k_j, se_j)
         # and a check on the likelihood, for every class: an estimate the rests agree with is
         # no misfit of the movement model, however seldom the smoother averages fixes
         # (commuters at 4 h: 2D 17.7-22.6 m for a truth of 20 kept instead of the default)
-        rest_agree = est & (se_j < p.error_max_se_log) & ~at_top & _agree(u, se, u * k_j, se_j)
+        rest_agree = firm_j & ~at_edge & same
         # ... and against it: where the rests put a class's error at less than 1/error_rest_clash
         # of the likelihood's, outside both intervals, the likelihood is taking the movement
         # model's misfit for error (the class is then not identified: its fixes stay as they are)
-        clash = (est & ~rest & (se_j < p.error_max_se_log) & np.isfinite(k_j) & (p.error_rest_clash > 0)
-                 & (k_j * p.error_rest_clash < 1.0) & ~_agree(u, se, u * k_j, se_j))
-        at_top = at_top | clash
+        at_edge |= firm_j & ~rest & ~same & (p.error_rest_clash > 0) & (k_j * p.error_rest_clash < 1.0)
         if rest.any():
             u = np.where(rest, u * np.nan_to_num(k_j, nan=1.0), u)
             se = np.where(rest, se_j, se)
-            at_top = at_top & ~rest
+            at_edge = at_edge & ~rest
             jumped = [ERROR_CLASSES[c] for c in np.flatnonzero(rest)]
     # where the smoother follows every fix (consecutive fixes far apart next to their error) the
     # likelihood's preference for an error scale is the movement model's misfit, not the error
@@ -1202,7 +1202,7 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         informative = float(np.mean((vv < 0.5 * var(u))[est[s.cls]]))
     # ... unless the resting bouts say the same: the lag-one moment (no movement model) agrees
     # with the likelihood's scale for a class it pins down, so the joint fit is not misfit
-    firm = est & (start_se < p.error_max_se_log) & np.isfinite(se) & ~at_top
+    firm = est & (start_se < p.error_max_se_log) & np.isfinite(se) & ~at_edge
     agree = firm & _agree(u, se, start, start_se)
     seen = informative >= p.error_min_informative
     confirmed = [] if seen else [ERROR_CLASSES[c] for c in np.flatnonzero(agree)]
@@ -1211,7 +1211,7 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     weak: list[str] = []
     for c in np.flatnonzero(est):
         name = ERROR_CLASSES[c]
-        if at_top[c] or not se[c] < p.error_max_se_log or not (seen or agree[c] or rest_agree[c]):
+        if at_edge[c] or not se[c] < p.error_max_se_log or not (seen or agree[c] or rest_agree[c]):
             # neither pins it down: the default, and say so. (The moment alone is no fallback:
             # commuters' back-and-forth trips labelled still make it 7x the truth; measured.)
             weak.append(name)
@@ -1237,8 +1237,8 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
                  + ", ".join(checked))
     if weak:
         note += ("; not identified by the data (the likelihood is flat, keeps rising towards "
-                 f"{p.error_max_factor:g}x or {p.error_min_factor:g}x the default, or fixes are too far apart "
-                 "for their errors to show), "
+                 f"{p.error_max_factor:g}x or {p.error_min_factor:g}x the default, lies far above what the "
+                 "resting bouts say, or fixes are too far apart for their errors to show), "
                  "defaults used for: " + ", ".join(weak))
     if powers:
         note += "; error grows as HDOP to the power " + ", ".join(f"{v:g} ({k})" for k, v in powers.items())
