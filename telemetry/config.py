@@ -323,6 +323,13 @@ class SmoothParams:
     error_max_se_log : float
         An estimate whose standard error in ``log UERE`` exceeds this (0.5: a 95 % interval
         wider than a factor 7) is not identified by the data; the default is used, and said.
+    error_check_max_se_log : float
+        Where fixes are seldom averaged (``error_min_informative``) an estimate stands on the
+        resting bouts' agreement alone, and two loose readings agree by being loose: its
+        standard error in ``log UERE`` must then be below this (0.25: a 95 % interval narrower
+        than a factor 2.7), else the default. Found by ``scripts/validate.py --fuzz 40 --seed 2``,
+        setting 31 (2-h fixes, 72-min rests, 6 m 3D / 16 m 2D, no fix type): the unknown class at
+        4.0 m, se 0.38, agreed with the rests' 5.1 m, se 0.22, and the intervals covered 66 %.
     error_jumps : bool
         Estimate the UERE from the resting bouts read as held positions with occasional jumps
         (bed shifts) rather than by the likelihood, wherever that estimate is firm: the
@@ -388,6 +395,7 @@ class SmoothParams:
     error_min_informative: float = 0.05
     error_hdop_powers: tuple[float, ...] = ()
     error_max_se_log: float = 0.5
+    error_check_max_se_log: float = 0.25
     error_jumps: bool = True
     error_jump_classes: tuple[str, ...] = ("3D",)
     tau_grid_s: tuple[float, ...] = (300.0, 1800.0, 7200.0, 28800.0)

@@ -285,3 +285,26 @@ def test_sample_resting_vs_moving_accuracy() -> None:
     acc = float(((out.loc[ok, "state"] == "resting") == (df.loc[ok, "state"] == "resting")).mean())
     print(f"\nsample resting vs moving accuracy vs truth: {acc:.3f} on {int(ok.sum())} fixes")
     assert acc >= 0.887
+
+
+def test_a_still_regime_at_the_top_of_its_drift_is_not_rest() -> None:
+    """A smoother whose "still" regime drifts at the top of its range (``still_drift_at_bound``:
+    the likelihood used it for slow movement) says nothing about resting: its ``p_still`` of 1 at
+    every step would call every fix resting. The states then take resting from their own state,
+    anchored at the fixes' errors (``validate.py --fuzz 40 --seed 2``, setting 10: 0.42 -> 0.67
+    against a trivial 0.67)."""
+    df = simulate_behaviour(n_animals=2, days=20, interval_s=3600.0, seed=4)
+    df["p_still"] = 1.0
+    fit = {"model": "BM+still", "still_diffusion_m2s": 10.0, "still_share": 0.9}
+    shares = {}
+    for at_bound in (False, True):
+        df.attrs = {"smooth": {a: {**fit, "still_drift_at_bound": at_bound} for a in df["animal_id"].unique()}}
+        out = label_states(df)
+        shares[at_bound] = float((out["state"] == "resting").mean())
+        defined = {e["resting_defined_by"] for e in out.attrs["states"].values()}
+        assert defined == ({"the smoother's still regime (p_still)"} if not at_bound else {"estimated error model (sigma_m)"})
+    ok = out["state"].notna()
+    resting = float((df.loc[ok, "true_state"] == "resting").mean())
+    print(f"\nresting share: smoother's regime used {shares[False]:.2f}, not used {shares[True]:.2f}, truth {resting:.2f}")
+    assert shares[False] > 0.99  # what the smoother's p_still alone would say
+    assert _accuracy(out, df) > max(resting, 1 - resting) + 0.05

@@ -1022,7 +1022,10 @@ def _rest_loglik(df: pd.DataFrame, rows: np.ndarray, step: np.ndarray, turn: np.
     c[:-1] = sigma[:-1] ** 2 + sigma[1:] ** 2
     fits = df.attrs.get("smooth") or {}
     if fits and animal is not None and names is not None:
-        ds = np.array([float((fits.get(str(nm)) or {}).get("still_diffusion_m2s", 0.0) or 0.0) for nm in names])
+        from telemetry.trajectory.smooth import resting_regime
+
+        got = [fits.get(str(nm)) or {} for nm in names]
+        ds = np.where(resting_regime(got), [float(g.get("still_diffusion_m2s", 0.0) or 0.0) for g in got], 0.0)
         t = df["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)[rows] / 1e9
         c[:-1] += ds[animal[:-1]] * np.maximum(np.diff(t), 0.0)
     nu = REST_ERROR_DOF
@@ -1245,10 +1248,10 @@ def _still_from_smoother(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, kidx
 
     Returns, per animal, whether its resting probabilities came from the smoother.
     """
-    from telemetry.trajectory.smooth import has_still_regime
+    from telemetry.trajectory.smooth import resting_regime
 
     fits = df.attrs.get("smooth") or {}
-    has_still = has_still_regime([fits.get(str(nm)) or {} for nm in names]) & ("p_still" in df.columns)
+    has_still = resting_regime([fits.get(str(nm)) or {} for nm in names]) & ("p_still" in df.columns)
     if not has_still.any():
         return has_still
     ps = df["p_still"].to_numpy(dtype=float, na_value=np.nan)[rows]
