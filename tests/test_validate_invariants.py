@@ -216,3 +216,21 @@ def test_a_loose_agreement_does_not_stand_for_an_estimate(tmp_path: Path) -> Non
     assert off["uere_unknown_source"] == "estimated" and off["cover_axis"] < 0.8  # the failure guarded against
     assert r["uere_unknown_source"] == "default" and r["cover_axis"] > 0.93
     assert r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
+
+
+def test_no_states_where_no_step_is_at_rest(tmp_path: Path) -> None:
+    """``validate.py --fuzz 40 --seed 1``, setting 30: 8-h fixes, rests of 69 min (80 % of the
+    fixes taken at rest). No step between fixes is as short as the error, so every fix came out
+    "moving" (0.20 against the trivial 0.80, the oracle no better than the trivial answer). With
+    ``states.min_resting_share`` no animal gets states, and each says why."""
+    import telemetry
+
+    cell, species, seed = validate.fuzz_cells(40, seed=1)[30]
+    off = validate.score_cell(cell, species, seed, tmp_path / "off", overrides=("states.min_resting_share=0",))
+    assert off["state_acc_at_fix"] < off["state_trivial_at_fix"] - 0.4  # the failure guarded against
+    assert off["state_oracle_at_fix"] < off["state_trivial_at_fix"] + 0.02  # positions cannot tell
+    csv, _ = validate.simulate_cell(cell, seed, tmp_path / "on")
+    tracks = telemetry.process(telemetry.read([csv]), species=species)
+    assert tracks["state"].isna().all()
+    reasons = [e["reason"] for e in tracks.attrs["states"].values()]
+    assert len(reasons) == 4 and all("shorter than the 8-h interval" in r for r in reasons)

@@ -1145,9 +1145,19 @@ def label_states(
                                    "was not finite from any start)", "n_valid_steps": int(n_valid[k])}
                     continue
                 pk = perm[k]
-                lab = codes[rows[bounds[k]:bounds[k + 1]]]
+                mine = rows[bounds[k]:bounds[k + 1]]
+                lab = codes[mine]
                 lab = lab[lab >= 0]
                 share = np.bincount(lab, minlength=3)[:m] / max(lab.size, 1)
+                if share[0] < p.min_resting_share:
+                    codes[mine] = -1
+                    probs[mine] = np.nan
+                    attrs[name] = {"n_states": None, "n_valid_steps": int(n_valid[k]),
+                                   "reason": (f"{share[0]:.1%} of the fixes at rest: no step between fixes was as "
+                                              "short as their errors, so any rests were shorter than the "
+                                              f"{interval_h[k]:.3g}-h interval and the behaviour at a fix "
+                                              "cannot be told from the displacements")}
+                    continue
                 entry = {
                     "n_states": m,
                     "converged": bool(f["conv"][k]),
