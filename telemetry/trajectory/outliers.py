@@ -40,7 +40,8 @@ from telemetry.arrays import sorted_usable, usable_mask
 from telemetry.config import CleanParams
 from telemetry.trajectory._arrays import EARTH_RADIUS_M, haversine_m
 
-__all__ = ["residual_outliers", "explained_spikes", "revisited_spikes", "revisit_pvalues", "beyond_reach"]
+__all__ = ["residual_outliers", "explained_spikes", "revisited_spikes", "revisit_pvalues", "beyond_reach",
+           "fdr_release"]
 
 
 def residual_outliers(tracks: pd.DataFrame, params: CleanParams | None = None) -> np.ndarray:
@@ -260,12 +261,47 @@ def revisited_spikes(tracks: pd.DataFrame, candidates: np.ndarray, params: Clean
     out = np.zeros(len(tracks), dtype=bool)
     if p.revisit_alpha <= 0 or not np.any(candidates):
         return out
+    fdr = p.revisit_fdr > 0
+    # (the false discovery rate needs every candidate's p-value, not only whether it is small)
     pval = revisit_pvalues(tracks, candidates, max(int(p.revisit_fixes), 1), max(int(p.revisit_directions), 1),
-                      p.revisit_alpha)
+                           1.0 if fdr else p.revisit_alpha)
     with np.errstate(invalid="ignore"):
         out = pval < p.revisit_alpha
+    if fdr:
+        animal = pd.factorize(tracks["animal_id"])[0]
+        out |= fdr_release(pval, animal, p.revisit_fdr, p.revisit_fdr_min, p.revisit_null_above)
     if out.any():
         out &= ~beyond_reach(tracks, candidates, p)
+    return out
+
+
+def fdr_release(pval: np.ndarray, group: np.ndarray, q: float, min_n: int, lam: float = 0.5) -> np.ndarray:
+    """Rows (bool) whose p-value falls below each group's Benjamini-Hochberg threshold at false
+    discovery rate ``q``, with the share of nulls ``pi0`` estimated from the group's own p-values
+    above ``lam`` (Storey 2002, plus one: conservative for small groups); NaN p-values are not
+    tested, and groups with fewer than ``min_n`` tested rows release nothing.
+
+    Storey, J. D. (2002). A direct approach to false discovery rates. J. R. Stat. Soc. B 64:479-498.
+
+    >>> p = np.r_[np.full(8, 0.02), np.linspace(0.05, 1.0, 12)]       # 8 trips among 12 errors
+    >>> int(fdr_release(p, np.zeros(20, int), 0.05, 10).sum())
+    8
+    >>> int(fdr_release(np.linspace(0.02, 1.0, 20), np.zeros(20, int), 0.05, 10).sum())  # errors only
+    0
+    """
+    out = np.zeros(pval.size, dtype=bool)
+    tested = np.isfinite(pval) & (group >= 0)
+    for g in np.unique(group[tested]):
+        rows = np.flatnonzero(tested & (group == g))
+        n = rows.size
+        if n < max(min_n, 1):
+            continue
+        pv = pval[rows]
+        pi0 = min(1.0, (np.sum(pv > lam) + 1.0) / (n * (1.0 - lam)))
+        srt = np.sort(pv)
+        ok = np.flatnonzero(pi0 * n * srt <= q * np.arange(1, n + 1))
+        if ok.size:
+            out[rows] = pv <= srt[ok[-1]]
     return out
 
 
