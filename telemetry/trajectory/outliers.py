@@ -290,9 +290,10 @@ def fdr_release(pval: np.ndarray, group: np.ndarray, q: float, min_n: int, lam: 
     0
     """
     out = np.zeros(pval.size, dtype=bool)
-    tested = np.isfinite(pval) & (group >= 0)
-    for g in np.unique(group[tested]):
-        rows = np.flatnonzero(tested & (group == g))
+    idx = np.flatnonzero(np.isfinite(pval) & (group >= 0))
+    idx = idx[np.argsort(group[idx], kind="stable")]  # (candidates only: cost follows them, not the rows)
+    cut = np.flatnonzero(np.diff(group[idx])) + 1
+    for rows in np.split(idx, cut) if idx.size else []:
         n = rows.size
         if n < max(min_n, 1):
             continue

@@ -1371,8 +1371,9 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
         ``se_m``, ``sigma_m`` (m per axis), ``p_still`` and ``resid_chi2`` (see the module
         docstring). Unusable rows get NaN. ``out.attrs["smooth"]`` holds per animal the model
         and its parameters (``model``, ``tau_s``, ``speed_sd_ms`` = ``sqrt(q)``,
-        ``diffusion_m2s`` (the position's long-run diffusion ``2 q tau``), ``still_share``,
-        ``loglik``, ``bic`` per candidate model, ``n_fixes``), ``out.attrs["error_model"]``
+        ``diffusion_m2s`` (the position's long-run diffusion ``2 q tau``), ``still_diffusion_m2s``,
+        ``still_drift_at_bound`` (see :func:`resting_regime`), ``still_share``, ``loglik``, ``bic``
+        per candidate model, ``n_fixes``), ``out.attrs["error_model"]``
         the UERE table (:meth:`ErrorModel.to_dict`).
 
     Examples

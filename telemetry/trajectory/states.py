@@ -1006,8 +1006,9 @@ def _rest_loglik(df: pd.DataFrame, rows: np.ndarray, step: np.ndarray, turn: np.
     tails); its length has log-density ``log(l / c) - (ν/2 + 1) log(1 + l² / (ν c))``; the turning
     angle is uniform, ``-log 2π``. ``σ`` is the smoother's ``sigma_m`` (the estimated error model)
     when the table has it, else the configured defaults. Where the smoother fitted a still regime
-    for the animal (``attrs["smooth"][animal]["still_diffusion_m2s"]``, bed shifts and moves about
-    a kill), its drift over the step is added to ``c``: resting is what the smoother calls still.
+    that is a rest for the animal (:func:`telemetry.trajectory.smooth.resting_regime`; its drift
+    ``attrs["smooth"][animal]["still_diffusion_m2s"]``, bed shifts and moves about a kill), that
+    drift over the step is added to ``c``: resting is what the smoother calls still.
     """
     if "sigma_m" in df.columns and df["sigma_m"].notna().any():
         sigma = df["sigma_m"].to_numpy(dtype=float, na_value=np.nan)[rows]
@@ -1247,8 +1248,9 @@ def _still_from_smoother(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, kidx
 
     The smoother (:mod:`telemetry.trajectory.smooth`) decides whether the animal moved between
     two fixes with the whole Kalman model: both fixes' errors, the movement model on either
-    side, the still regime's drift. Where it chose a model with a still regime for an animal,
-    its ``p_still`` of the step is the resting probability; the HMM keeps the split of the rest
+    side, the still regime's drift. Where it chose a model with a still regime for an animal
+    and that regime is a rest (:func:`telemetry.trajectory.smooth.resting_regime`: its drift not
+    at the top of its range), its ``p_still`` of the step is the resting probability; the HMM keeps the split of the rest
     between moving and travelling. Elsewhere the HMM's own anchored resting state stands.
 
     On independent simulated collars (``scripts/validate.py``) this raised the accuracy of the
