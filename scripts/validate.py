@@ -161,6 +161,32 @@ def fuzz_report(r: dict) -> list[str]:
     return bad
 
 
+def fuzz_tally(rows: list[dict]) -> dict[str, int]:
+    """Scored fuzz settings counted by the kind of invariant they break (a setting may count
+    under several): smoothing worse than raw (3D, all), coverage below the band, above it with a
+    default error (not identified) or with an estimated one, states below the trivial answer
+    and, of those, where the oracle is within 0.03 of it (the positions cannot tell)."""
+    out = dict.fromkeys(("broken", "3D worse", "all worse", "coverage low", "coverage high, default",
+                         "coverage high, estimated", "states below trivial", "... oracle at trivial"), 0)
+    for r in rows:
+        bad = fuzz_report(r)
+        out["broken"] += bool(bad)
+        kinds = {b.split()[0] for b in bad}
+        out["3D worse"] += "3D" in kinds
+        out["all worse"] += "all" in kinds
+        if "coverage" in kinds:
+            if r["cover_axis"] < 0.93:
+                out["coverage low"] += 1
+            elif any(r.get(f"uere_{c}_source") == "default" for c in ("3D", "2D", "unknown")):
+                out["coverage high, default"] += 1
+            else:
+                out["coverage high, estimated"] += 1
+        if "states" in kinds:
+            out["states below trivial"] += 1
+            out["... oracle at trivial"] += r["state_oracle_at_fix"] - r["state_trivial_at_fix"] < 0.03
+    return out
+
+
 def _dist(lon1, lat1, lon2, lat2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     az, _, d = GEOD.inv(np.asarray(lon1, float), np.asarray(lat1, float), np.asarray(lon2, float), np.asarray(lat2, float))
     return d, d * np.sin(np.radians(az)), d * np.cos(np.radians(az))
@@ -514,6 +540,7 @@ def main(argv: list[str] | None = None) -> None:
                                   ("move_share", "rest_min", "drift_m2s", "speed_ms", "turn_sd_rad"))
                 print(_line(r) + f" | {knobs} | seed {sd}" + (f" | BROKEN: {r['broken']}" if bad else ""), flush=True)
         print(f"\n{sum(bool(r['broken']) for r in rows)} of {len(rows)} settings break an invariant")
+        print("by kind: " + ", ".join(f"{k} {v}" for k, v in fuzz_tally(rows).items() if k != "broken"))
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1, default=str))
         return

@@ -185,6 +185,13 @@ def test_fuzz_settings_vary_and_report_what_breaks() -> None:
     assert validate.fuzz_report({**good, "state_acc_at_fix": float("nan")}) == []  # no states: nothing to judge
     bad = validate.fuzz_report({**good, "rmse_smooth_3D": 9.2, "cover_axis": 0.80, "state_acc_at_fix": 0.5})
     assert len(bad) == 3 and bad[0].startswith("3D") and bad[1].startswith("coverage") and bad[2].startswith("states")
+    rows = [good, {**good, "cover_axis": 0.99, "uere_unknown_source": "default"},
+            {**good, "cover_axis": 0.98, "uere_3D_source": "estimated", "state_acc_at_fix": 0.5,
+             "state_oracle_at_fix": 0.61},
+            {**good, "rmse_smooth_3D": 9.2, "cover_axis": 0.80, "state_acc_at_fix": 0.5}]
+    assert validate.fuzz_tally(rows) == {"broken": 3, "3D worse": 1, "all worse": 0, "coverage low": 1,
+                                         "coverage high, default": 1, "coverage high, estimated": 1,
+                                         "states below trivial": 2, "... oracle at trivial": 1}
 
 
 def test_a_likelihood_far_above_the_rests_is_not_taken_as_the_error(tmp_path: Path) -> None:
