@@ -5,7 +5,7 @@
     python scripts/validate.py --full          # the whole factorial (hours)
     python scripts/validate.py --json out.json
     python scripts/validate.py --no-real --species generic --seeds 4 --set clean.outlier_release_quantile=0.99
-    python scripts/validate.py --revisit --seeds 3  # the revisit test by k and alpha (~2 min)
+    python scripts/validate.py --revisit --seeds 4  # the revisit test by k, alpha and FDR (~3 min)
     python scripts/validate.py --fuzz 40 --seed 2   # 40 random settings of the second simulator (~1 min)
 
 (a) **Simulated collars** from ``scripts/collar_sim.py`` (independent code: agent-based
@@ -290,15 +290,20 @@ def score_cell(cell: dict, species: str, seed: int, workdir: Path, n_animals: in
 
 REVISIT_KS = (1, 2, 3, 5)
 REVISIT_ALPHAS = (0.005, 0.01, 0.02, 0.05)
+REVISIT_FDRS = (0.0, 0.05, 0.1)
 
 
 def revisit_table(cells: list[dict], seeds: int, workdir: Path, directions: int = 128) -> pd.DataFrame:
     """The revisit test (``clean.revisit_*``) on the fixes flagged ``spike`` with it switched
     off: how many true errors and how many real trips it would put back, per ``k`` (the k-th
     nearest fix) and level alpha, pooled over the cells x ``seeds`` (seeds ``501 + i + 1000 s``,
-    not the sweep's) and the synthetic sample (its own generator and truth)."""
+    not the sweep's) and the synthetic sample (its own generator and truth). ``attrs["pipeline"]``:
+    the same counts as :func:`telemetry.trajectory.outliers.revisited_spikes` decides (the
+    configured ``k``, level and ``revisit_fdr_min``; candidates beyond the animal's reach kept
+    out) for each false discovery rate of ``REVISIT_FDRS`` (0: the fixed level alone)."""
     import telemetry
-    from telemetry.trajectory.outliers import revisit_pvalues
+    from telemetry.config import CleanParams
+    from telemetry.trajectory.outliers import beyond_reach, fdr_release, revisit_pvalues
 
     off = ("clean.revisit_alpha=0",)
     runs = []
@@ -315,11 +320,15 @@ def revisit_table(cells: list[dict], seeds: int, workdir: Path, directions: int 
     lab = pd.DataFrame({"source": src, "source_row": tracks["source_row"]}).merge(
         sample[["source", "source_row", "is_outlier"]], how="left")["is_outlier"]
     runs.append((tracks, lab.astype(str).str.lower().isin(["true", "1"]).to_numpy()))
+    cp = CleanParams()
     rows = []
-    for tracks, is_error in runs:
+    for j, (tracks, is_error) in enumerate(runs):
         cand = (tracks["flag"].astype(object) == "spike").to_numpy()
         p = {k: revisit_pvalues(tracks, cand, k, directions)[cand] for k in REVISIT_KS}
-        rows.append(pd.DataFrame({"error": is_error[cand], **{f"p{k}": v for k, v in p.items()}}))
+        animal = pd.factorize(tracks["animal_id"])[0][cand]
+        rows.append(pd.DataFrame({"error": is_error[cand], **{f"p{k}": v for k, v in p.items()},
+                                  "group": np.where(animal >= 0, j * 1_000_000 + animal, -1),  # animals of a run
+                                  "reach": beyond_reach(tracks, cand, cp)[cand]}))
     d = pd.concat(rows, ignore_index=True)
     out = []
     for a in REVISIT_ALPHAS:
@@ -331,6 +340,15 @@ def revisit_table(cells: list[dict], seeds: int, workdir: Path, directions: int 
         out.append(r)
     table = pd.DataFrame(out)
     table.attrs["candidates"] = {"errors": int(d["error"].sum()), "trips": int((~d["error"]).sum())}
+    pv, grp = d[f"p{cp.revisit_fixes}"].to_numpy(), d["group"].to_numpy()
+    table.attrs["pipeline"] = []
+    for q in REVISIT_FDRS:
+        back = pv < cp.revisit_alpha
+        if q > 0:
+            back |= fdr_release(pv, grp, q, cp.revisit_fdr_min, cp.revisit_null_above)
+        back &= ~d["reach"].to_numpy()
+        table.attrs["pipeline"].append({"revisit_fdr": q, "errors back": int((back & d["error"]).sum()),
+                                        "trips back": int((back & ~d["error"]).sum())})
     return table
 
 
@@ -549,6 +567,8 @@ def main(argv: list[str] | None = None) -> None:
             table = revisit_table(cells, max(args.seeds, 1), Path(tmp))
         print(f"candidates flagged spike with the test off: {table.attrs['candidates']}")
         print(table.to_string(index=False))
+        print("\nas the pipeline decides (clean.revisit_fixes, revisit_alpha, beyond reach kept out), by clean.revisit_fdr:")
+        print(pd.DataFrame(table.attrs["pipeline"]).to_string(index=False))
         if args.json:
             args.json.write_text(json.dumps(table.to_dict(orient="records"), indent=1))
         return

@@ -154,14 +154,14 @@ class CleanParams:
         disables; :func:`telemetry.trajectory.outliers.revisited_spikes`). It is about the
         share of true gross errors put back by chance, whatever the fixes' density, for errors
         thrown in random directions (3,000 such errors injected into the sample: 1.2 %,
-        ``tests/test_outliers.py``). ``python scripts/validate.py --revisit --seeds 3`` (the
-        candidates of 13 cells x 3 seeds other than the sweep's, and of the sample: 1,059 true
-        errors, 451 real trips), true errors / real trips put back at 5 fixes: 0.005 2 / 221;
-        0.01 8 / 264; 0.02 18 / 275; 0.05 52 / 311.
+        ``tests/test_outliers.py``). ``python scripts/validate.py --revisit --seeds 4`` (the
+        candidates of its 21 cells x 4 seeds other than the sweep's, and of the sample: 2,753
+        true errors, 625 real trips), true errors / real trips put back at 5 fixes: 0.005 5 / 285;
+        0.01 19 / 345; 0.02 43 / 361; 0.05 122 / 420.
     revisit_fixes : int
         ... counting the ``k``-th nearest of the animal's usable fixes: at 0.01, k = 1, 2, 3 put
-        back 11 / 230, 9 / 251, 9 / 252 and 5 8 / 264 (measured as above); a place used once is
-        not enough.
+        back 28 / 302, 31 / 329, 20 / 334 and 5 19 / 345 (measured as above); a place used once
+        is not enough.
     revisit_directions : int
         ... with the share estimated from this many directions.
     revisit_fdr : float
@@ -172,10 +172,9 @@ class CleanParams:
         near 0). A trip to a patch 10 km off, 1.5 km across, has p ~ 0.02 (the share of the
         circle the patch covers) and the fixed level keeps it out however often the animal
         goes there; where most candidates are such trips the rate of errors among them says
-        to put them back. ``scripts/validate.py``'s 21 cells x 4 seeds (other seeds than the
-        sweep's) and the sample, 3,378 candidates of which 625 real trips, errors / trips put
-        back: ``revisit_alpha`` alone 16 / 345; with 0.05 (at least 10 candidates) 35 / 410;
-        with 0.1 72 / 432.
+        to put them back. Measured as for ``revisit_alpha`` (its "as the pipeline decides" table:
+        the beyond-reach test applied), errors / trips put back: ``revisit_alpha`` alone 16 / 345;
+        with 0.05 (at least 10 candidates) 35 / 410; with 0.1 72 / 432.
     revisit_fdr_min : int
         ... only for an animal with at least this many candidates: fewer say nothing of the
         share of errors among them.

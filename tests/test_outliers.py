@@ -233,6 +233,12 @@ def test_validate_tabulates_the_revisit_test() -> None:
             col = t[f"k={k} {what} back"].to_numpy()
             assert (np.diff(col) >= 0).all() and col.max() <= total
     assert t["k=5 trips back"].iloc[-1] > t["k=5 errors back"].iloc[-1]  # commuters' trips come back
+    # as the pipeline decides: the fixed level alone (beyond-reach fixes kept out), then the FDR on top
+    pl = t.attrs["pipeline"]
+    assert [r["revisit_fdr"] for r in pl] == list(validate.REVISIT_FDRS)
+    fixed = t.loc[t["alpha"] == 0.01]
+    assert pl[0]["trips back"] <= fixed["k=5 trips back"].item() and pl[0]["errors back"] <= fixed["k=5 errors back"].item()
+    assert all(b["trips back"] >= a["trips back"] and b["errors back"] >= a["errors back"] for a, b in zip(pl, pl[1:]))
 
 
 def test_a_place_the_animal_uses_is_no_excuse_for_an_impossible_trip() -> None:

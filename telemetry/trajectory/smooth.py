@@ -763,9 +763,9 @@ def _exposure(d: _Rows, r: np.ndarray, still: np.ndarray, ds: np.ndarray, p: Smo
     return out
 
 
-def _unidentified_steps(d: _Rows, model: ErrorModel, p: SmoothParams) -> np.ndarray:
-    """Steps next to a GPS fix whose error the data could not identify (``source = "default"``):
-    they are not averaged as still.
+def _unidentified_steps(d: _Rows, bad: np.ndarray) -> np.ndarray:
+    """Steps next to a GPS fix whose error the data could not identify (``bad``, from
+    :func:`_unidentified_fixes`): they are not averaged as still.
 
     Where the likelihood cannot tell the error from the movement (fixes a day apart), every
     split of a still step's spread between error and drift fits equally; an assumed error larger
@@ -776,7 +776,6 @@ def _unidentified_steps(d: _Rows, model: ErrorModel, p: SmoothParams) -> np.ndar
     averaging a rest's fixes is what predicts the animal there (real buffalo, every 5th fix held
     out, ``scripts/validate.py``: 241.5 m RMSE, median 84 m; with the rule 244.7 m, median 100 m).
     """
-    bad = _unidentified_fixes(d, model, p)
     return (bad | np.r_[False, bad[:-1]]) & ~d.start
 
 
@@ -1208,13 +1207,14 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     seen = informative >= p.error_min_informative
     # ... and is itself a firm reading: two loose readings agree by being loose
     sure = se < p.error_check_max_se_log
-    confirmed = [] if seen else [ERROR_CLASSES[c] for c in np.flatnonzero(agree & sure)]
-    checked = [] if seen else [ERROR_CLASSES[c] for c in np.flatnonzero(rest_agree & ~agree & sure)]
+    confirmed = agree & sure & (not seen)  # (the rests are consulted only where fixes are seldom averaged)
+    checked = rest_agree & ~agree & sure & (not seen)
+    identified = ~at_edge & (se < p.error_max_se_log) & (seen | confirmed | checked)
     uere, ci, src, nf = {}, {}, {}, {}
     weak: list[str] = []
     for c in np.flatnonzero(est):
         name = ERROR_CLASSES[c]
-        if at_edge[c] or not se[c] < p.error_max_se_log or not (seen or ((agree[c] or rest_agree[c]) and sure[c])):
+        if not identified[c]:
             # neither pins it down: the default, and say so. (The moment alone is no fallback:
             # commuters' back-and-forth trips labelled still make it 7x the truth; measured.)
             weak.append(name)
@@ -1231,13 +1231,13 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     if jumped:
         note += ("; from the resting bouts read as held positions with jumps (not the likelihood) for "
                  + ", ".join(jumped))
-    if confirmed:
+    if confirmed.any():
         note += ("; fixes seldom averaged, but the resting bouts' lag-one moment agrees for "
-                 + ", ".join(confirmed))
-    if checked:
+                 + ", ".join(ERROR_CLASSES[c] for c in np.flatnonzero(confirmed)))
+    if checked.any():
         note += ("; fixes seldom averaged, but the resting bouts read as held positions with jumps agree "
                  "with the likelihood for "
-                 + ", ".join(checked))
+                 + ", ".join(ERROR_CLASSES[c] for c in np.flatnonzero(checked)))
     if weak:
         note += ("; not identified by the data (the likelihood is flat, keeps rising towards "
                  f"{p.error_max_factor:g}x or {p.error_min_factor:g}x the default, lies far above what the "
@@ -1408,8 +1408,8 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
         stay = np.zeros(d.a.size, bool)
         if p.estimate_error or error_model is not None:
             # (estimation off and no model given: the configured UERE is the caller's statement)
-            fit.w = np.where(_unidentified_steps(d, model, p), 0.0, fit.w)
             stay = _unidentified_fixes(d, model, p)
+            fit.w = np.where(_unidentified_steps(d, stay), 0.0, fit.w)
         tr = fit.table(d)  # once: the three smoothing passes below share it
         tr[:, 7] = _exposure(d, r, (fit.w > 0) & (fit.om[d.a] > 0), fit.ds, p)
         sx, sy, var = fit.smooth(d, r, tr)

@@ -1021,11 +1021,10 @@ def _rest_loglik(df: pd.DataFrame, rows: np.ndarray, step: np.ndarray, turn: np.
     sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, np.nanmedian(sigma) if np.isfinite(sigma).any() else 10.0)
     c = np.full(rows.size, np.nan)
     c[:-1] = sigma[:-1] ** 2 + sigma[1:] ** 2
-    fits = df.attrs.get("smooth") or {}
-    if fits and animal is not None and names is not None:
+    if df.attrs.get("smooth") and animal is not None and names is not None:
         from telemetry.trajectory.smooth import resting_regime
 
-        got = [fits.get(str(nm)) or {} for nm in names]
+        got = _smooth_fits(df, names)
         ds = np.where(resting_regime(got), [float(g.get("still_diffusion_m2s", 0.0) or 0.0) for g in got], 0.0)
         t = df["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)[rows] / 1e9
         c[:-1] += ds[animal[:-1]] * np.maximum(np.diff(t), 0.0)
@@ -1142,8 +1141,8 @@ def label_states(
             for k in np.flatnonzero(todo):
                 name = str(animal_names[k])
                 if not ok[k]:
-                    attrs[name] = {"n_states": None, "reason": "the HMM could not be fitted (the likelihood "
-                                   "was not finite from any start)", "n_valid_steps": int(n_valid[k])}
+                    attrs[name] = _no_states("the HMM could not be fitted (the likelihood was not finite from "
+                                             "any start)", n_valid[k])
                     continue
                 pk = perm[k]
                 mine = rows[bounds[k]:bounds[k + 1]]
@@ -1153,11 +1152,10 @@ def label_states(
                 if share[0] < p.min_resting_share:
                     codes[mine] = -1
                     probs[mine] = np.nan
-                    attrs[name] = {"n_states": None, "n_valid_steps": int(n_valid[k]),
-                                   "reason": (f"{share[0]:.1%} of the fixes at rest: no step between fixes was as "
-                                              "short as their errors, so any rests were shorter than the "
-                                              f"{interval_h[k]:.3g}-h interval and the behaviour at a fix "
-                                              "cannot be told from the displacements")}
+                    attrs[name] = _no_states(f"{share[0]:.1%} of the fixes at rest: no step between fixes was "
+                                             "as short as their errors, so any rests were shorter than the "
+                                             f"{interval_h[k]:.3g}-h interval and the behaviour at a fix cannot "
+                                             "be told from the displacements", n_valid[k])
                     continue
                 entry = {
                     "n_states": m,
@@ -1194,12 +1192,23 @@ def label_states(
             else:
                 reason = (f"{int(n_valid[k])} steps on the fix schedule ({on:.0%} of {int(n_steps[k])}), fewer than "
                           f"the {max(p.min_steps, 3 * max(choices))} needed")
-            attrs[str(animal_names[k])] = {"n_states": None, "reason": reason, "n_valid_steps": int(n_valid[k])}
+            attrs[str(animal_names[k])] = _no_states(reason, n_valid[k])
     out["state"] = pd.Categorical.from_codes(codes, categories=list(labels))
     for i, lab in enumerate(labels):
         out[f"p_{lab}"] = probs[:, i]
     out.attrs = {**df.attrs, "states": SharedAttr(attrs)}
     return out
+
+
+def _no_states(reason: str, n_valid_steps: int) -> dict[str, Any]:
+    """``attrs["states"]`` of an animal without states: why, and how many steps it had."""
+    return {"n_states": None, "reason": reason, "n_valid_steps": int(n_valid_steps)}
+
+
+def _smooth_fits(df: pd.DataFrame, names: np.ndarray) -> list[dict[str, Any]]:
+    """Each animal's entry of the smoother's ``attrs["smooth"]`` (empty where it has none)."""
+    fits = df.attrs.get("smooth") or {}
+    return [fits.get(str(nm)) or {} for nm in names]
 
 
 def _median_interval_h(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, n_animals: int) -> np.ndarray:
@@ -1250,8 +1259,9 @@ def _still_from_smoother(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, kidx
     two fixes with the whole Kalman model: both fixes' errors, the movement model on either
     side, the still regime's drift. Where it chose a model with a still regime for an animal
     and that regime is a rest (:func:`telemetry.trajectory.smooth.resting_regime`: its drift not
-    at the top of its range), its ``p_still`` of the step is the resting probability; the HMM keeps the split of the rest
-    between moving and travelling. Elsewhere the HMM's own anchored resting state stands.
+    at the top of its range), its ``p_still`` of the step is the resting probability; the HMM
+    keeps the split of the rest between moving and travelling. Elsewhere the HMM's own anchored
+    resting state stands.
 
     On independent simulated collars (``scripts/validate.py``) this raised the accuracy of the
     state at the fix from 0.82 to 0.83 (resident, 4 h), 0.82 to 0.90 (migrant; always-resting
@@ -1262,8 +1272,7 @@ def _still_from_smoother(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, kidx
     """
     from telemetry.trajectory.smooth import resting_regime
 
-    fits = df.attrs.get("smooth") or {}
-    has_still = resting_regime([fits.get(str(nm)) or {} for nm in names]) & ("p_still" in df.columns)
+    has_still = resting_regime(_smooth_fits(df, names)) & ("p_still" in df.columns)
     if not has_still.any():
         return has_still
     ps = df["p_still"].to_numpy(dtype=float, na_value=np.nan)[rows]
