@@ -975,6 +975,10 @@ def _jump_uere(d: _Rows, r: np.ndarray, p: SmoothParams, iters: int = 30) -> tup
     k, se_log = np.full(n_cls, np.nan), np.full(n_cls, np.inf)
     w, _ = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
     i = np.flatnonzero((w > 0.5) & ~d.start)
+    # each animal's drift is a parameter of its own: an animal with a handful of still steps
+    # fits it to them (to nothing, if they are short), and their weights, inverse to a
+    # variance without drift, then make those few steps the whole estimate and its interval
+    i = i[np.bincount(d.a[i], minlength=d.n_animals)[d.a[i]] >= p.error_jump_min_steps]
     ca, cb = d.cls[i], d.cls[i - 1]
     touch = np.bincount(ca, minlength=n_cls) + np.bincount(cb, minlength=n_cls)
     present = np.flatnonzero(touch >= p.error_min_fixes)
@@ -1116,8 +1120,8 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     estimate instead where it is firm (:func:`_jump_uere`; ``error_jump_classes``), and refit.
     Where the smoother seldom averages fixes (``error_min_informative``) a class keeps its
     estimate only if the resting bouts agree with the likelihood's (their lag-one moment or
-    their held-position-and-jumps estimate, within the two intervals) and it is firm
-    (``error_check_max_se_log``); else the default.
+    their held-position-and-jumps estimate, within the two intervals) and both readings are
+    firm (``error_check_max_se_log``); else the default.
     The 95 % interval of each class is ``UERE × exp(±1.96 se)``, ``se`` from the curvature of
     its profile (or the sandwich of the resting-bout estimate).
     """
@@ -1182,7 +1186,8 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         # and a check on the likelihood, for every class: an estimate the rests agree with is
         # no misfit of the movement model, however seldom the smoother averages fixes
         # (commuters at 4 h: 2D 17.7-22.6 m for a truth of 20 kept instead of the default)
-        rest_agree = firm_j & ~at_edge & same
+        # (the reading that agrees must be firm too: two loose readings agree by being loose)
+        rest_agree = firm_j & ~at_edge & same & (se_j < p.error_check_max_se_log)
         # ... and against it: where the rests put a class's error at less than 1/error_rest_clash
         # of the likelihood's, outside both intervals, the likelihood is taking the movement
         # model's misfit for error (the class is then not identified: its fixes stay as they are)
