@@ -391,7 +391,10 @@ class SmoothParams:
         each fix takes the two answers in proportion (see ``telemetry.trajectory.smooth``).
     still_diffusion_bounds_m2s : (float, float)
         Search range (m²/s per axis) of the still regime's drift (bed shifts, moves around a
-        kill): 1e-8 is none at all, 10 m²/s a few hundred metres in four hours.
+        kill): 1e-8 is none at all, 10 m²/s a few hundred metres in four hours. The step HMM's
+        still regime is held to the same top (else, with few rests, it took all the movement
+        and a gross error was the "active" regime), and a model whose still drift fits at the
+        top is not chosen: that regime is slow movement, not rest.
     average_unidentified : bool
         Average resting bouts across a GPS fix whose error scale the data could not identify
         (the default UERE is used). Off: an assumed error larger than the collar's would average

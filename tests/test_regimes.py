@@ -77,3 +77,40 @@ def test_still_regime_found_when_the_animal_mostly_moves(moving_share: float) ->
           f"P(still) > 0.5 on {np.mean(w[1:] > 0.5):.2f} of steps (truly still {still_true.mean():.2f}), agree {agree:.3f}")
     assert d_active > 100.0 * max(d_still, 1e-3)
     assert agree > 0.9
+
+
+@pytest.mark.parametrize("d_still_max", [10.0, 1.0])
+def test_a_gross_error_left_in_the_track_does_not_become_the_active_regime(d_still_max: float) -> None:
+    """``validate.py --fuzz 40 --seed 3``, setting 14: 30-min fixes of an animal moving 80 % of
+    the time, whose last fix is a gross error 11 km off (no fix after it to show it was one,
+    so the cleaning leaves it). The EM from its usual start put all the movement into the still
+    regime (D_still 71 m²/s) and only that one step into the active one (D_active 24,834 m²/s):
+    P(still) 0.998 on every step, the error scale estimated at the floor of its range, and the
+    states 100 % resting. A still regime may drift no faster than the smoother's own still drift
+    (``SmoothParams.still_diffusion_bounds_m2s``, 10 m²/s), so the movement cannot be "still"."""
+    rng = np.random.default_rng(3)
+    n = 700
+    moving = np.zeros(n, bool)
+    i = 0
+    while i < n:  # rests of ~2 steps, moves of ~8
+        rest = int(rng.exponential(1.5)) + 1
+        move = int(rng.exponential(8.0)) + 1
+        moving[i + rest:i + rest + move] = True
+        i += rest + move
+    dt = np.full(n, 1800.0)
+    r = np.full(n, 16.0)  # 4 m per axis
+    length, heading = rng.lognormal(np.log(500.0), 0.6, n), rng.uniform(0.0, 2 * math.pi, n)
+    step = np.where(moving[:, None], np.c_[length * np.cos(heading), length * np.sin(heading)], 0.0)
+    pos = np.cumsum(step, axis=0) + rng.normal(0.0, 4.0, (n, 2))
+    pos[-1] += (7_800.0, 7_800.0)  # the gross error, 11 km off
+    start = np.zeros(n, bool)
+    start[0] = True
+    w, par = rg.still_weights(dt, pos[:, 0], pos[:, 1], r, start, np.array([0, n]), 200, d_still_max)
+    still_true = ~moving[1:] & ~moving[:-1]
+    agree = np.mean((w[1:] > 0.5) == still_true)
+    print(f"\nD_still {par[0, 0]:.3g}, D_active {par[0, 1]:.3g} m²/s, P(still) > 0.5 on "
+          f"{np.mean(w[1:] > 0.5):.2f} of steps (truly still {still_true.mean():.2f}), agree {agree:.3f}")
+    assert par[0, 0] <= d_still_max and agree > 0.9
+    if d_still_max == 10.0:  # the failure guarded against, without the bound
+        w, par = rg.still_weights(dt, pos[:, 0], pos[:, 1], r, start, np.array([0, n]), 200)
+        assert par[0, 0] > 10.0 and np.mean(w[1:] > 0.5) > 0.9

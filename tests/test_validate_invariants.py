@@ -226,23 +226,27 @@ def test_a_loose_agreement_does_not_stand_for_an_estimate(tmp_path: Path) -> Non
 
 
 def test_a_few_still_steps_do_not_decide_the_rests_reading(tmp_path: Path) -> None:
-    """``validate.py --fuzz 40 --seed 3``, setting 4: 4-h fixes, 45-min rests, a 2.5 m collar
-    (2D 7 m, half the fixes). No still step holds a position: those labelled still are moves of
-    hundreds of metres, which the likelihood splits into drift and error by HDOP alone (3D 7.1 m,
-    2D 38.9 m). The resting bouts' reading "agreed": one animal's 3 still steps, with its drift
-    fitted to nothing, carried all the weight (3D se 0.13 in log), and the 2D reading was loose
-    (se 0.40). Smoothing with those errors was 36 % worse than the raw fixes. With
-    ``smooth.error_jump_min_steps`` and a firm reading required for the check, neither class is
-    identified: the defaults, said so, and the fixes stay as they are."""
-    cell, species, seed = validate.fuzz_cells(40, seed=3)[4]
+    """``validate.py --fuzz 40 --seed 3``, setting 13: 8-h fixes of a 10 m collar, rests of
+    110 min, the animal fast (1.6 m/s). The fixes are seldom averaged, so the 3D estimate stands
+    only if the resting bouts' reading agrees. It agreed at 7.4 m, but as the reading of one
+    animal's handful of still steps, whose drift is fitted to them (to nothing: they are short)
+    and whose weights, inverse to a variance without drift, then made the whole estimate and its
+    interval; coverage 0.846. Either guard keeps the class at its default (coverage 0.950): an
+    animal needs ``smooth.error_jump_min_steps`` still steps to enter the reading, and the
+    reading that agrees must itself be firm (``smooth.error_check_max_se_log``).
+    (First found at ``--seed 3``, setting 4, where it made smoothing 36 % worse than the raw
+    fixes; the step HMM's bounded still drift, the same stop, took that setting's still steps
+    away.)"""
+    cell, species, seed = validate.fuzz_cells(40, seed=3)[13]
     off = validate.score_cell(cell, species, seed, tmp_path / "off",
                               overrides=("smooth.error_jump_min_steps=0", "smooth.error_check_max_se_log=0.5"))
-    r = validate.score_cell(cell, species, seed, tmp_path / "on")
-    print(f"\nall smoothed/raw {off['rmse_smooth_all'] / off['rmse_raw_all']:.3f} -> "
-          f"{r['rmse_smooth_all'] / r['rmse_raw_all']:.3f}; 3D {off['uere_3D']} -> {r['uere_3D']} ({r['uere_3D_source']})")
-    assert off["rmse_smooth_all"] > 1.2 * off["rmse_raw_all"]  # the failure guarded against
-    assert r["uere_3D_source"] == "default" and r["uere_2D_source"] == "default"
-    assert r["rmse_smooth_all"] <= 1.01 * r["rmse_raw_all"] and r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
+    print(f"\n3D {off['uere_3D']} ({off['uere_3D_source']}), coverage {off['cover_axis']:.3f}")
+    assert off["uere_3D_source"] == "estimated" and off["cover_axis"] < 0.9  # the failure guarded against
+    for guard in (("smooth.error_jump_min_steps=0",), ("smooth.error_check_max_se_log=0.5",), ()):
+        r = validate.score_cell(cell, species, seed, tmp_path / f"on{len(guard)}{guard[:1]}", overrides=guard)
+        print(guard, r["uere_3D"], r["uere_3D_source"], f"coverage {r['cover_axis']:.3f}")
+        assert r["uere_3D_source"] == "default" and 0.93 <= r["cover_axis"] <= 0.97
+        assert r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
 
 
 def test_no_states_where_no_step_is_at_rest(tmp_path: Path) -> None:

@@ -420,7 +420,8 @@ def _golden_local(ll_fn: Any, lo: np.ndarray, hi: np.ndarray, steps: int) -> tup
 
 
 def _fit_models(d: _Rows, r: np.ndarray, p: SmoothParams, gate: bool = True) -> _Fit:
-    """Maximum-likelihood movement model of every animal, chosen by BIC among :data:`MODELS`.
+    """Maximum-likelihood movement model of every animal, chosen by BIC among :data:`MODELS`
+    (a ``+still`` model only where its still drift fits below the top of its range).
 
     Each time-scale candidate of each family (:func:`_candidates`) is one pass over a grid of
     process scales, with and without the still regime; each model is then refined at its
@@ -433,7 +434,8 @@ def _fit_models(d: _Rows, r: np.ndarray, p: SmoothParams, gate: bool = True) -> 
     fit = n_fix >= p.min_fixes_ml
     ds_lo, ds_hi = (math.log(v) for v in p.still_diffusion_bounds_m2s)
     if p.regimes:
-        p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
+        p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter,
+                                     p.still_diffusion_bounds_m2s[1])
         w = _hard_regimes(d, r, p_still, hmm) if gate else (p_still > 0.5).astype(np.float64) * ~d.start
         ds0 = np.exp(np.clip(np.log(np.where(np.isfinite(hmm[:, 0]) & (hmm[:, 0] > 0), hmm[:, 0], 1e-6)),
                              ds_lo, ds_hi))
@@ -476,7 +478,10 @@ def _fit_models(d: _Rows, r: np.ndarray, p: SmoothParams, gate: bool = True) -> 
             best_c[:, mi] = kbest
             best_ds[:, mi] = ds
             best_ll[:, mi] = ll
-            bic[:, mi] = np.where(valid, -2.0 * ll + _n_params(name) * np.log(n_obs), np.nan)
+            # a still regime drifting at the top of its range is a second way of moving, not a
+            # rest (see resting_regime): the model that holds positions there is not this one
+            at_top = (om_value > 0) & (ds >= p.still_diffusion_bounds_m2s[1] * (1 - 1e-6))
+            bic[:, mi] = np.where(valid & ~at_top, -2.0 * ll + _n_params(name) * np.log(n_obs), np.nan)
     choice = np.argmin(np.where(np.isfinite(bic), bic, np.inf), axis=1)
     pick = [cands[best_c[i, choice[i]]] for i in range(n)]
     is_still = np.char.endswith(np.asarray(MODELS)[choice], "+still")
@@ -501,7 +506,8 @@ def _refine(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams) -> _Fit:
     ``e`` of the subset's values (the model family and time scales held)."""
     n = d.n_animals
     if p.regimes:
-        p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
+        p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter,
+                                     p.still_diffusion_bounds_m2s[1])
         w = _hard_regimes(d, r, p_still, hmm)
     else:
         p_still, hmm, w = np.zeros(d.a.size), np.full((n, 5), np.nan), np.zeros(d.a.size)
@@ -546,7 +552,8 @@ def _fit_from_attrs(d: _Rows, r: np.ndarray, models: dict[str, dict[str, Any]], 
     have = np.array([bool(g) and g.get("estimated", False) for g in get])
     g0 = [g or {} for g in get]
     if p.regimes:
-        p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
+        p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter,
+                                     p.still_diffusion_bounds_m2s[1])
         w = _hard_regimes(d, r, p_still, hmm)
     else:
         p_still, hmm, w = np.zeros(d.a.size), np.full((n, 5), np.nan), np.zeros(d.a.size)
@@ -923,7 +930,8 @@ def _moment_uere(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, 
     log estimate (delta method on the ratio ``Σ prod / Σ h²``, neighbouring pairs' shared
     displacement counted with a lag-one Bartlett term).
     """
-    w, _ = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
+    w, _ = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter,
+                         p.still_diffusion_bounds_m2s[1])
     still = (w > 0.5) & ~d.start
     i = np.flatnonzero(still[1:-1] & still[2:]) + 1 if d.a.size > 2 else np.zeros(0, np.int64)
     prod = -((d.x[i] - d.x[i - 1]) * (d.x[i + 1] - d.x[i]) + (d.y[i] - d.y[i - 1]) * (d.y[i + 1] - d.y[i])) / 2.0
@@ -973,7 +981,8 @@ def _jump_uere(d: _Rows, r: np.ndarray, p: SmoothParams, iters: int = 30) -> tup
     """
     n_cls = len(ERROR_CLASSES)
     k, se_log = np.full(n_cls, np.nan), np.full(n_cls, np.inf)
-    w, _ = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter)
+    w, _ = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter,
+                         p.still_diffusion_bounds_m2s[1])
     i = np.flatnonzero((w > 0.5) & ~d.start)
     # each animal's drift is a parameter of its own: an animal with a handful of still steps
     # fits it to them (to nothing, if they are short), and their weights, inverse to a
@@ -1155,7 +1164,8 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
             # smoothing does) would keep the largest errors out of them and bias the scale down
             fit = _fit_models(s, var(u), p, gate=False)
         elif p.regimes:  # the models stay; only the still steps are labelled afresh
-            fit.p_still, fit.hmm = still_weights(s.dt, s.x, s.y, var(u), s.start, s.bounds, p.regime_max_iter)
+            fit.p_still, fit.hmm = still_weights(s.dt, s.x, s.y, var(u), s.start, s.bounds, p.regime_max_iter,
+                                                 p.still_diffusion_bounds_m2s[1])
             fit.w = (fit.p_still > 0.5).astype(np.float64) * ~s.start
         groups = ([np.flatnonzero(est)] if round_ == 0 else []) + [[c] for c in np.flatnonzero(est)]
         for group in groups:
