@@ -351,6 +351,15 @@ class SmoothParams:
         4.0 m, se 0.38, agreed with the rests' 5.1 m, se 0.22, and the intervals covered 66 %.
         The held-positions-and-jumps reading that agrees must be as firm (``--fuzz 40 --seed 3``,
         setting 4: a 2D class at 38.9 m for a truth of 7 "agreed" with a reading of se 0.40).
+    error_moment_bound_z : float
+        ... and it must not exceed the upper bound the resting bouts' lag-one moment puts on
+        the error (this many standard errors above the moment; drift does not enter it). Where
+        the steps labelled still are moves, the likelihood and the held-positions reading both
+        split their spread into drift and error by HDOP alone and can agree on an error several
+        times the truth (``validate.py --fuzz 40 --seed 5``, setting 29: 2-h fixes, 31-min rests,
+        a 2.5 m collar read at 11.3 m, the moment's bound 9.8 m; smoothing 2.1 times worse than
+        the raw fixes). Where the moment's covariance is positive beyond doubt (moves carried on
+        from step to step, e.g. slow grazing) it bounds nothing.
     error_jumps : bool
         Estimate the UERE from the resting bouts read as held positions with occasional jumps
         (bed shifts) rather than by the likelihood, wherever that estimate is firm: the
@@ -426,6 +435,7 @@ class SmoothParams:
     error_hdop_powers: tuple[float, ...] = ()
     error_max_se_log: float = 0.5
     error_check_max_se_log: float = 0.25
+    error_moment_bound_z: float = 1.96
     error_jumps: bool = True
     error_jump_classes: tuple[str, ...] = ("3D",)
     error_jump_min_steps: int = 30

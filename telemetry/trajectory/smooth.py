@@ -918,7 +918,7 @@ def _fit_key(s: _Rows, p: SmoothParams, model: ErrorModel, todo: np.ndarray) -> 
     return h.hexdigest()
 
 
-def _moment_uere(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _moment_uere(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Starting UERE per class from resting bouts: the lag-one moment of the displacements.
 
     Within a still stretch, consecutive displacements share the middle fix's error with
@@ -928,7 +928,10 @@ def _moment_uere(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, 
     under ``r``. Returns the estimate (NaN where it is not positive or rests on fewer than
     ``error_min_fixes`` pairs), the number of pairs per class and the standard error of the
     log estimate (delta method on the ratio ``Σ prod / Σ h²``, neighbouring pairs' shared
-    displacement counted with a lag-one Bartlett term).
+    displacement counted with a lag-one Bartlett term), and the one-sided upper bound of the UERE
+    from the same moment (``error_moment_bound_z`` standard errors), which stands even where the estimate itself is not positive
+    (the rests' displacements show no error that large); inf where too few pairs or where the
+    covariance is positive beyond that bound (the steps are moves, not rests).
     """
     w, _ = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter,
                          p.still_diffusion_bounds_m2s[1])
@@ -948,7 +951,12 @@ def _moment_uere(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, 
         var_u2 = np.maximum(np.bincount(d.cls[i], e * e, minlength=n_cls) + cross, 0.0) / den**2
         se_log = 0.5 * np.sqrt(var_u2) / u2
     ok = (pairs >= p.error_min_fixes) & (num > 0)
-    return np.where(ok, u, np.nan), pairs, np.where(ok, se_log, np.inf)
+    with np.errstate(invalid="ignore"):
+        top = u2 + p.error_moment_bound_z * np.sqrt(var_u2)
+    # a lag-one covariance that is positive beyond doubt shows moves carried on from step to step
+    # (slow grazing labelled still): such steps are no held rests and bound nothing
+    hi = np.where((pairs >= p.error_min_fixes) & (top > 0), np.sqrt(np.where(top > 0, top, 0.0)), np.inf)
+    return np.where(ok, u, np.nan), pairs, np.where(ok, se_log, np.inf), hi
 
 
 def _jump_uere(d: _Rows, r: np.ndarray, p: SmoothParams, iters: int = 30) -> tuple[np.ndarray, np.ndarray]:
@@ -1129,8 +1137,9 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     estimate instead where it is firm (:func:`_jump_uere`; ``error_jump_classes``), and refit.
     Where the smoother seldom averages fixes (``error_min_informative``) a class keeps its
     estimate only if the resting bouts agree with the likelihood's (their lag-one moment or
-    their held-position-and-jumps estimate, within the two intervals) and both readings are
-    firm (``error_check_max_se_log``); else the default.
+    their held-position-and-jumps estimate, within the two intervals), both readings are firm
+    (``error_check_max_se_log``) and the estimate is within the bound the lag-one moment puts
+    on the error (``error_moment_bound_z``); else the default.
     The 95 % interval of each class is ``UERE × exp(±1.96 se)``, ``se`` from the curvature of
     its profile (or the sandwich of the resting-bout estimate).
     """
@@ -1144,7 +1153,7 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     def var(uu: np.ndarray) -> np.ndarray:
         return np.maximum(uu[s.cls] ** 2 * s.factor ** (2.0 * power[s.cls]), p.min_sigma_m**2)
 
-    start, _, start_se = _moment_uere(s, var(u), p)
+    start, _, start_se, start_hi = _moment_uere(s, var(u), p)
     start_from = {ERROR_CLASSES[c]: ("moment" if np.isfinite(start[c]) else "prior") for c in np.flatnonzero(est)}
     # the moment start is only as good as the still labels: never start above the prior (the
     # scan in _search_scale still reaches twenty times higher)
@@ -1223,7 +1232,10 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     # ... and is itself a firm reading: two loose readings agree by being loose
     sure = se < p.error_check_max_se_log
     confirmed = agree & sure & (not seen)  # (the rests are consulted only where fixes are seldom averaged)
-    checked = rest_agree & ~agree & sure & (not seen)
+    # ... and not above what the rests' lag-one moment allows (its upper bound: drift does not
+    # enter it; where the steps labelled still are moves, the other two readings both split
+    # their spread by HDOP alone and can agree on an error several times the truth)
+    checked = rest_agree & ~agree & sure & (u <= start_hi) & (not seen)
     identified = ~at_edge & (se < p.error_max_se_log) & (seen | confirmed | checked)
     uere, ci, src, nf = {}, {}, {}, {}
     weak: list[str] = []
