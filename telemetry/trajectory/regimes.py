@@ -10,11 +10,12 @@ axis) over ``Δt``: ``N(0, (c + D Δt) I₂)``. The regimes follow a Markov chai
 maximum-likelihood root for ``D``. The output is ``w_i = P(still)`` per step, which
 :mod:`telemetry.trajectory.kalman` uses as the still weight of the step.
 
-The still regime may drift slowly (``D_still``, bed shifts and moves around a kill), but
-from one step the drift and the error cannot be told apart, so the HMM only labels the
-steps; the error scale and the drift are estimated by the smoother's likelihood over whole
-resting bouts (:mod:`telemetry.trajectory.smooth`), where error is independent from fix to
-fix and drift is not.
+The still regime may drift slowly (``D_still``, bed shifts and moves around a kill; no faster
+than the caller's ``d_still_max``, the smoother's own still-drift range), but from one step
+the drift and the error cannot be told apart, so the HMM only labels the steps; the error
+scale and the drift are estimated by the smoother's likelihood over whole resting bouts
+(:mod:`telemetry.trajectory.smooth`), where error is independent from fix to fix and drift
+is not.
 
 Reference: Rabiner, L. R. (1989). A tutorial on hidden Markov models and selected
 applications in speech recognition. Proc. IEEE 77:257–286.
