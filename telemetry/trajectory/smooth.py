@@ -434,8 +434,7 @@ def _fit_models(d: _Rows, r: np.ndarray, p: SmoothParams, gate: bool = True) -> 
     fit = n_fix >= p.min_fixes_ml
     ds_lo, ds_hi = (math.log(v) for v in p.still_diffusion_bounds_m2s)
     if p.regimes:
-        p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter,
-                                     p.still_diffusion_bounds_m2s[1])
+        p_still, hmm = _still_labels(d, r, p)
         w = _hard_regimes(d, r, p_still, hmm) if gate else (p_still > 0.5).astype(np.float64) * ~d.start
         ds0 = np.exp(np.clip(np.log(np.where(np.isfinite(hmm[:, 0]) & (hmm[:, 0] > 0), hmm[:, 0], 1e-6)),
                              ds_lo, ds_hi))
@@ -506,8 +505,7 @@ def _refine(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams) -> _Fit:
     ``e`` of the subset's values (the model family and time scales held)."""
     n = d.n_animals
     if p.regimes:
-        p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter,
-                                     p.still_diffusion_bounds_m2s[1])
+        p_still, hmm = _still_labels(d, r, p)
         w = _hard_regimes(d, r, p_still, hmm)
     else:
         p_still, hmm, w = np.zeros(d.a.size), np.full((n, 5), np.nan), np.zeros(d.a.size)
@@ -552,8 +550,7 @@ def _fit_from_attrs(d: _Rows, r: np.ndarray, models: dict[str, dict[str, Any]], 
     have = np.array([bool(g) and g.get("estimated", False) for g in get])
     g0 = [g or {} for g in get]
     if p.regimes:
-        p_still, hmm = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter,
-                                     p.still_diffusion_bounds_m2s[1])
+        p_still, hmm = _still_labels(d, r, p)
         w = _hard_regimes(d, r, p_still, hmm)
     else:
         p_still, hmm, w = np.zeros(d.a.size), np.full((n, 5), np.nan), np.zeros(d.a.size)
@@ -580,6 +577,13 @@ def _take(fit: _Fit, other: _Fit, mask: np.ndarray) -> _Fit:
         out[f.name] = (np.where(mask.reshape(-1, *([1] * (a.ndim - 1))), b, a)
                        if f.name not in ("w", "p_still") else a)
     return _Fit(**out)
+
+
+def _still_labels(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, np.ndarray]:
+    """The step HMM's ``P(still)`` per row and its parameters per animal (see
+    :func:`telemetry.trajectory.regimes.still_weights`) under fix variances ``r``, its still
+    drift held to the smoother's own range (``still_diffusion_bounds_m2s``)."""
+    return still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter, p.still_diffusion_bounds_m2s[1])
 
 
 def _hard_regimes(d: _Rows, r: np.ndarray, w: np.ndarray, hmm: np.ndarray) -> np.ndarray:
@@ -933,8 +937,7 @@ def _moment_uere(d: _Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, 
     (the rests' displacements show no error that large); inf where too few pairs or where the
     covariance is positive beyond that bound (the steps are moves, not rests).
     """
-    w, _ = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter,
-                         p.still_diffusion_bounds_m2s[1])
+    w, _ = _still_labels(d, r, p)
     still = (w > 0.5) & ~d.start
     i = np.flatnonzero(still[1:-1] & still[2:]) + 1 if d.a.size > 2 else np.zeros(0, np.int64)
     prod = -((d.x[i] - d.x[i - 1]) * (d.x[i + 1] - d.x[i]) + (d.y[i] - d.y[i - 1]) * (d.y[i + 1] - d.y[i])) / 2.0
@@ -989,8 +992,7 @@ def _jump_uere(d: _Rows, r: np.ndarray, p: SmoothParams, iters: int = 30) -> tup
     """
     n_cls = len(ERROR_CLASSES)
     k, se_log = np.full(n_cls, np.nan), np.full(n_cls, np.inf)
-    w, _ = still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter,
-                         p.still_diffusion_bounds_m2s[1])
+    w, _ = _still_labels(d, r, p)
     i = np.flatnonzero((w > 0.5) & ~d.start)
     # each animal's drift is a parameter of its own: an animal with a handful of still steps
     # fits it to them (to nothing, if they are short), and their weights, inverse to a
@@ -1173,8 +1175,7 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
             # smoothing does) would keep the largest errors out of them and bias the scale down
             fit = _fit_models(s, var(u), p, gate=False)
         elif p.regimes:  # the models stay; only the still steps are labelled afresh
-            fit.p_still, fit.hmm = still_weights(s.dt, s.x, s.y, var(u), s.start, s.bounds, p.regime_max_iter,
-                                                 p.still_diffusion_bounds_m2s[1])
+            fit.p_still, fit.hmm = _still_labels(s, var(u), p)
             fit.w = (fit.p_still > 0.5).astype(np.float64) * ~s.start
         groups = ([np.flatnonzero(est)] if round_ == 0 else []) + [[c] for c in np.flatnonzero(est)]
         for group in groups:
