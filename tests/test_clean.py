@@ -139,6 +139,35 @@ def test_deployment_table():
         clean(df, deployments=pd.DataFrame({"animal": ["a"]}))
 
 
+def test_movebank_reference_data_is_a_deployment_table(tmp_path):
+    """Movebank ships deployments as "reference data" (animal-id, deploy-on-date, deploy-off-date,
+    the off date often empty): it is accepted as it comes, by ``clean`` and by ``--deployments``."""
+    df = _track(10)
+    ref = pd.DataFrame({"tag-id": ["t1", "t2"], "animal-id": ["a", "zz"],
+                        "deploy-on-date": ["2024-01-01 02:00:00.000", "2020-01-01 00:00:00.000"],
+                        "deploy-off-date": ["2024-01-01 07:00:00.000", ""], "attachment-type": ["collar"] * 2})
+    out = clean(df, deployments=ref)
+    assert out["flag"].isna().to_numpy().nonzero()[0].tolist() == [2, 3, 4, 5, 6, 7]
+    # an empty off date is an open end
+    ref.loc[0, "deploy-off-date"] = None
+    assert clean(df, deployments=ref)["flag"].isna().to_numpy().nonzero()[0].tolist() == list(range(2, 10))
+    # on the command line: the reference file itself, and a table with neither naming is one line, exit 2
+    from telemetry.cli.main import main
+
+    fixes = tmp_path / "fixes.csv"
+    pd.DataFrame({"animal_id": "a", "time": df["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"), "lon": df["lon"],
+                  "lat": df["lat"]}).to_csv(fixes, index=False)
+    ref_csv = tmp_path / "study-reference-data.csv"
+    ref.assign(**{"deploy-off-date": ["2024-01-01 07:00:00.000", ""]}).to_csv(ref_csv, index=False)
+    assert main(["process", str(fixes), "-o", str(tmp_path / "o.csv"), "--no-smooth", "--no-states",
+                 "--deployments", str(ref_csv)]) == 0
+    flags = pd.read_csv(tmp_path / "o.csv")["flag"]
+    assert flags.isna().sum() == 6 and set(flags.dropna()) == {"outside_deployment"}
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"who": ["a"], "when": ["2024-01-01"]}).to_csv(bad, index=False)
+    assert main(["process", str(fixes), "-o", str(tmp_path / "o2.csv"), "--deployments", str(bad)]) == 2
+
+
 def test_argos_classes_and_params():
     df = _track(5, fix_type="argos", argos_lc=["3", "Z", "B", "1", "2"])
     assert clean(df)["flag"].astype(object).tolist()[1] == "low_quality"

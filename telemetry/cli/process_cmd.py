@@ -38,7 +38,7 @@ from telemetry.trajectory.diagnostics import report_lines as model_report
 @click.option("--max-speed-kmh", type=float, default=None, help="Same as --set clean.max_speed_kmh=...")
 @click.option("--gap-multiple", type=float, default=None, help="Same as --set segment.gap_multiple=...")
 @click.option("--deployments", type=click.Path(dir_okay=False), default=None,
-              help="CSV with animal_id,start,end: fixes outside are flagged.")
+              help="CSV with animal_id,start,end (or Movebank reference data: animal-id, deploy-on-date, deploy-off-date): fixes outside are flagged.")
 @click.option("--tz", default=None, help="Time zone of files that only have local times.")
 @click.option("--no-smooth", is_flag=True, help="Skip the Kalman smoother.")
 @click.option("--no-states", is_flag=True, help="Skip the behavioural-state HMM.")
@@ -114,8 +114,9 @@ def _read_deployments(path: str) -> pd.DataFrame:
         dep = pd.read_csv(path, dtype=str)
     except (OSError, ValueError) as err:
         raise TelemetryError(f"cannot read the deployment table: {err}", path) from None
-    dep.columns = [c.strip().lower() for c in dep.columns]
-    missing = {"animal_id", "start", "end"} - set(dep.columns)
-    if missing:
-        raise TelemetryError(f"the deployment table needs columns {', '.join(sorted(missing))}", path)
-    return dep
+    from telemetry.trajectory.clean import deployment_table
+
+    try:
+        return deployment_table(dep)
+    except TelemetryError as err:
+        raise TelemetryError(err.message, path) from None

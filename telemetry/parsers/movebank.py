@@ -238,7 +238,8 @@ def parse_reference(src: Source, head: Head, options: ReadOptions) -> Parsed:
     frame = build_frame(filter_rows(raw, np.zeros(raw.table.num_rows, bool)), src.name, {}, used=set(raw.names))
     n = raw.table.num_rows
     return Parsed(frame=frame, format="movebank-reference", rows_read=n, skipped={"deployment rows": n},
-                  notes=[f"Movebank reference data: {n} deployments, no fixes"])
+                  notes=[f"Movebank reference data: {n} deployments, no fixes (`telemetry process --deployments` "
+                         "takes it to flag the fixes outside them)"])
 
 
 register(Format("movebank-reference", "Movebank reference (deployment) data", sniff_reference, parse_reference,
