@@ -360,6 +360,17 @@ class SmoothParams:
         a 2.5 m collar read at 11.3 m, the moment's bound 9.8 m; smoothing 2.1 times worse than
         the raw fixes). Where the moment's covariance is positive beyond doubt (moves carried on
         from step to step, e.g. slow grazing) it bounds nothing.
+    error_switching_classes : tuple of str
+        The classes whose error scale is the maximum of a likelihood that sums over each step
+        being still or moving (with the step HMM's transition probabilities) instead of taking
+        the HMM's labels: labels read from the displacements make the still steps those whose
+        errors happened to be small, and the scale comes out low (slow movers at 30-min fixes, a
+        15 m collar: 9.8 m with labels, 13.7 summed over). Only classes whose errors are not
+        heavy-tailed: a 2D fix far out in a rest costs two regime switches, so the summed
+        likelihood prefers a larger error for the whole class (simulated commuters: 2D 36 m for
+        a truth of 20), nor the unknown class, a mix of both (a 2.5 m collar, no fix type, read
+        at 15 m and the track smoothed 2.5 times worse than the raw fixes). A search over
+        several classes at once keeps the labels. Empty: labels for every class.
     error_jumps : bool
         Estimate the UERE from the resting bouts read as held positions with occasional jumps
         (bed shifts) rather than by the likelihood, wherever that estimate is firm: the
@@ -436,6 +447,7 @@ class SmoothParams:
     error_max_se_log: float = 0.5
     error_check_max_se_log: float = 0.25
     error_moment_bound_z: float = 1.96
+    error_switching_classes: tuple[str, ...] = ("3D",)
     error_jumps: bool = True
     error_jump_classes: tuple[str, ...] = ("3D",)
     error_jump_min_steps: int = 30

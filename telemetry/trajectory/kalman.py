@@ -33,6 +33,12 @@ Measurements ``z = x + e`` with ``e ~ N(0, r I₂)``, ``r`` per fix (m²). A row
 ``r = inf`` is a time at which the state is wanted but nothing was observed (prediction and
 interpolation): it is propagated, never updated, and adds nothing to the likelihood.
 
+For the error scale the regimes can also be left unlabelled (:func:`switching_loglik_lanes`):
+each step is still or active as a two-state Markov chain, and the likelihood sums over both
+at every step, the state collapsed to one Gaussian after each (GPB1; Bar-Shalom, Li &
+Kirubarajan 2001, ch. 11). Labels taken from the displacements themselves select the steps
+whose errors happened to be small as the still ones and bias the error scale low.
+
 Both axes share one covariance (isotropic noise and error), so the filters carry the 2×2
 covariance once and two means. Kernels work on a range of rows (one animal) and run in
 parallel over animals; each segment (``start`` true at its first row) restarts at its first
@@ -43,7 +49,8 @@ References: Johnson, D. S., London, J. M., Lea, M.-A. & Durban, J. W. (2008). Co
 correlated random walk model for animal telemetry data. Ecology 89:1208–1215. Fleming, C. H. et
 al. (2014). From fine-scale foraging to home ranges: a semivariance approach to identifying
 movement modes across spatiotemporal scales. Am. Nat. 183:E154–E167. Rauch, H. E., Tung, F. &
-Striebel, C. T. (1965). AIAA Journal 3:1445–1450.
+Striebel, C. T. (1965). AIAA Journal 3:1445–1450. Bar-Shalom, Y., Li, X. R. & Kirubarajan, T.
+(2001). Estimation with Applications to Tracking and Navigation. Wiley.
 """
 
 from __future__ import annotations
@@ -53,7 +60,8 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["IOU", "OUF", "unit_discretise", "transitions", "loglik_lanes", "smooth_all", "N_TABLE"]
+__all__ = ["IOU", "OUF", "unit_discretise", "transitions", "loglik_lanes", "switching_loglik_lanes", "smooth_all",
+           "N_TABLE"]
 
 IOU = 0
 """Kind of an integrated-OU (non-resident) process: scale = stationary velocity variance ``q``."""
@@ -376,6 +384,157 @@ def _loglik_lanes(
     out = np.empty(sc.shape)
     for k in numba.prange(bounds.size - 1):
         _loglik_range(tr, zx, zy, r, start, w, bounds[k], bounds[k + 1], sc[k], om[k], ds[k], rs[k], sel, out[k])
+    return out
+
+
+@numba.njit(cache=True, inline="always")
+def _update(a00: float, a01: float, a11: float, rr: float, m0: float, m1: float, n0: float, n1: float,
+            zx: float, zy: float) -> tuple[float, float, float, float, float, float, float, float]:
+    """Kalman update of both axes' predicted means ``(m0, m1)``, ``(n0, n1)`` (shared predicted
+    covariance ``a``) with a fix ``(zx, zy)`` of error variance ``rr``: the log density of the
+    fix (without ``log 2π``), the updated means and the updated covariance."""
+    s = a00 + rr
+    k0 = a00 / s
+    k1 = a01 / s
+    vx = zx - m0
+    vy = zy - n0
+    ll = -0.5 * (vx * vx + vy * vy) / s - math.log(s)
+    return (ll, m0 + k0 * vx, m1 + k1 * vx, n0 + k0 * vy, n1 + k1 * vy,
+            a00 - k0 * a00, a01 - k0 * a01, a11 - k1 * a01)
+
+
+@numba.njit(cache=True)
+def _switching_range(
+    tr: np.ndarray, zx: np.ndarray, zy: np.ndarray, r: np.ndarray, start: np.ndarray, i0: int, i1: int,
+    sc: np.ndarray, om: np.ndarray, ds: np.ndarray, rs: np.ndarray, sel: np.ndarray, g_ss: float, g_aa: float,
+    out: np.ndarray,
+) -> None:
+    """As :func:`_loglik_range`, but each step is still or active by a Markov chain (stay still
+    ``g_ss``, stay active ``g_aa``; segments start from its stationary distribution) instead of
+    labelled: per step the two predictions, their likelihoods mixed by the regime's predicted
+    probability, and the two updated states collapsed to their mixture's mean and covariance
+    (GPB1). Lanes with ``om[j] == 0`` have no still regime (then equal to :func:`_loglik_range`)."""
+    nl = sc.size
+    mx0 = np.zeros(nl)
+    mx1 = np.zeros(nl)
+    my0 = np.zeros(nl)
+    my1 = np.zeros(nl)
+    p00 = np.zeros(nl)
+    p01 = np.zeros(nl)
+    p11 = np.zeros(nl)
+    mu = np.zeros(nl)  # P(the step just taken was still | fixes so far)
+    ll = np.zeros(nl)
+    pi_s = (1.0 - g_aa) / max(2.0 - g_ss - g_aa, 1e-12)
+    on = False
+    n_obs = 0
+    for i in range(i0, i1):
+        ri = r[i]
+        if start[i] or i == i0:
+            on = False
+        if not on:
+            if ri == np.inf:
+                continue
+            on = True
+            for j in range(nl):
+                mx0[j] = zx[i]
+                my0[j] = zy[i]
+                mx1[j] = 0.0
+                my1[j] = 0.0
+                p00[j] = ri * rs[j] if sel[i] else ri
+                p01[j] = 0.0
+                p11[j] = sc[j] * tr[i, 8]
+                mu[j] = pi_s if om[j] > 0 else 0.0
+            continue
+        obs = ri != np.inf
+        if obs:
+            n_obs += 1
+        for j in range(nl):
+            cs = (mu[j] * g_ss + (1.0 - mu[j]) * (1.0 - g_aa)) if om[j] > 0 else 0.0
+            f00, f01, f10, f11, a00, a01, a11, _, _, _, _ = _step(tr, i, 0.0, sc[j], ds[j], p00[j], p01[j], p11[j])
+            am0, am1 = phi_apply(f00, f01, f10, f11, mx0[j], mx1[j])
+            an0, an1 = phi_apply(f00, f01, f10, f11, my0[j], my1[j])
+            f00, f01, f10, f11, b00, b01, b11, _, _, _, _ = _step(tr, i, 1.0, sc[j], ds[j], p00[j], p01[j], p11[j])
+            sm0, sm1 = phi_apply(f00, f01, f10, f11, mx0[j], mx1[j])
+            sn0, sn1 = phi_apply(f00, f01, f10, f11, my0[j], my1[j])
+            ms = cs
+            if obs:
+                rr = ri * rs[j] if sel[i] else ri
+                la, am0, am1, an0, an1, a00, a01, a11 = _update(a00, a01, a11, rr, am0, am1, an0, an1, zx[i], zy[i])
+                if cs > 0.0:
+                    ls, sm0, sm1, sn0, sn1, b00, b01, b11 = _update(b00, b01, b11, rr, sm0, sm1, sn0, sn1,
+                                                                    zx[i], zy[i])
+                    top = max(ls, la)
+                    es = cs * math.exp(ls - top)
+                    ea = (1.0 - cs) * math.exp(la - top)
+                    ll[j] += top + math.log(es + ea)
+                    ms = es / (es + ea)
+                else:
+                    ll[j] += la
+            ma = 1.0 - ms
+            # the mixture's covariance: each regime's, plus the spread of the two means (the
+            # axes share one covariance: their spreads averaged)
+            d0x = sm0 - am0
+            d1x = sm1 - am1
+            d0y = sn0 - an0
+            d1y = sn1 - an1
+            h = 0.5 * ms * ma
+            p00[j] = ms * b00 + ma * a00 + h * (d0x * d0x + d0y * d0y)
+            p01[j] = ms * b01 + ma * a01 + h * (d0x * d1x + d0y * d1y)
+            p11[j] = ms * b11 + ma * a11 + h * (d1x * d1x + d1y * d1y)
+            mx0[j] = ma * am0 + ms * sm0
+            mx1[j] = ma * am1 + ms * sm1
+            my0[j] = ma * an0 + ms * sn0
+            my1[j] = ma * an1 + ms * sn1
+            mu[j] = ms
+    for j in range(nl):
+        out[j] = ll[j] - n_obs * _LOG_2PI
+
+
+def switching_loglik_lanes(
+    tr: np.ndarray, zx: np.ndarray, zy: np.ndarray, r: np.ndarray, start: np.ndarray, bounds: np.ndarray,
+    sc: np.ndarray, om: np.ndarray, ds: np.ndarray, g_ss: np.ndarray, g_aa: np.ndarray,
+    rs: np.ndarray | None = None, sel: np.ndarray | None = None,
+) -> np.ndarray:
+    """As :func:`loglik_lanes` with the regimes unlabelled: animal ``k``'s steps are still or
+    active by a Markov chain with probabilities ``g_ss[k]`` (still → still) and ``g_aa[k]``
+    (active → active), summed over at every step (:func:`_switching_range`).
+
+    >>> t = np.arange(6) * 3600.0
+    >>> tr = transitions(np.r_[0.0, np.diff(t)], np.array([0, 6]), np.array([IOU]), np.array([np.inf]),
+    ...                  np.array([600.0]))
+    >>> z = np.array([0.0, 5.0, -3.0, 400.0, 900.0, 1300.0])
+    >>> args = (tr, z, z * 0.0, np.full(6, 25.0), np.r_[True, np.zeros(5, bool)], np.array([0, 6]),
+    ...         np.array([[0.01]]))
+    >>> still_free = switching_loglik_lanes(*args, np.array([[0.0]]), np.array([[0.0]]), np.array([0.9]),
+    ...                                     np.array([0.9]))
+    >>> bool(np.isclose(still_free[0, 0], loglik_lanes(*args[:5], np.zeros(6), args[5], args[6],
+    ...                                                np.array([[0.0]]), np.array([[0.0]]))[0, 0]))
+    True
+    >>> with_rests = switching_loglik_lanes(*args, np.array([[1.0]]), np.array([[1e-6]]), np.array([0.9]),
+    ...                                     np.array([0.9]))
+    >>> bool(with_rests[0, 0] > still_free[0, 0])   # the first three fixes are a rest
+    True
+    """
+    if rs is None or sel is None:
+        rs = np.ones(sc.shape)
+        sel = np.zeros(zx.size, dtype=np.bool_)
+    g_ss = np.where(np.isfinite(g_ss), g_ss, 0.5).astype(np.float64)
+    g_aa = np.where(np.isfinite(g_aa), g_aa, 0.5).astype(np.float64)
+    return _switching_lanes(tr, zx, zy, r, start, bounds, np.ascontiguousarray(sc, dtype=np.float64),
+                            np.ascontiguousarray(om, dtype=np.float64), np.ascontiguousarray(ds, dtype=np.float64),
+                            np.ascontiguousarray(rs, dtype=np.float64), sel, g_ss, g_aa)
+
+
+@numba.njit(cache=True, parallel=True)
+def _switching_lanes(
+    tr: np.ndarray, zx: np.ndarray, zy: np.ndarray, r: np.ndarray, start: np.ndarray, bounds: np.ndarray,
+    sc: np.ndarray, om: np.ndarray, ds: np.ndarray, rs: np.ndarray, sel: np.ndarray, g_ss: np.ndarray,
+    g_aa: np.ndarray,
+) -> np.ndarray:
+    out = np.empty(sc.shape)
+    for k in numba.prange(bounds.size - 1):
+        _switching_range(tr, zx, zy, r, start, bounds[k], bounds[k + 1], sc[k], om[k], ds[k], rs[k], sel,
+                         g_ss[k], g_aa[k], out[k])
     return out
 
 

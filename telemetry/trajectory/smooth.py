@@ -11,7 +11,10 @@ What it does, per run
    smoother, ``|z - x̂|² + 2 P``, averaged per class) alternated with the maximum-likelihood
    movement parameters of every animal, on up to ``error_fit_max_fixes`` fixes (whole
    stretches of each animal's track); the 95 % interval comes from the curvature of the
-   likelihood in ``log UERE``. For 3D fixes (``error_jump_classes``) the estimate from the
+   likelihood in ``log UERE``. For 3D fixes (``error_switching_classes``) that likelihood sums
+   over each step being still or moving rather than taking the step HMM's labels (labels read
+   from the displacements pick as still the steps whose errors happened to be small, and the
+   scale comes out low). For 3D fixes (``error_jump_classes``) the estimate from the
    resting bouts read as held positions with occasional jumps (:func:`_jump_uere`) replaces
    it wherever it is firm (``error_jumps``): the likelihood's Brownian drift at rest spreads
    the shifts over every still step, and a movement model that misfits (migrants, kill sites
@@ -99,7 +102,14 @@ from telemetry.trajectory.error_model import (
     default_error_model,
     error_classes,
 )
-from telemetry.trajectory.kalman import IOU, OUF, loglik_lanes, smooth_all, transitions
+from telemetry.trajectory.kalman import (
+    IOU,
+    OUF,
+    loglik_lanes,
+    smooth_all,
+    switching_loglik_lanes,
+    transitions,
+)
 from telemetry.trajectory.projection import GroupProjection, project_by_group
 from telemetry.trajectory.regimes import still_weights
 
@@ -1046,7 +1056,9 @@ def _profile_ll(s: _Rows, r: np.ndarray, fit: _Fit, sel: np.ndarray, logk: np.nd
                 p: SmoothParams) -> np.ndarray:
     """Total log-likelihood (fitted animals) with the error of the ``sel`` rows scaled by
     ``exp(logk)`` (one value per lane), each animal's q and still drift re-maximised per lane
-    near their fitted values (the models and regimes held)."""
+    near their fitted values (the models and regimes held). Where every ``sel`` row is of a class
+    in ``error_switching_classes`` the regimes are summed over with the step HMM's transition
+    probabilities (:func:`~telemetry.trajectory.kalman.switching_loglik_lanes`), not labelled."""
     n, lanes = s.n_animals, logk.size
     tr = fit.table(s)
     rs = np.repeat(np.exp(2.0 * logk)[None, :], n, axis=0)
@@ -1054,8 +1066,13 @@ def _profile_ll(s: _Rows, r: np.ndarray, fit: _Fit, sel: np.ndarray, logk: np.nd
     ds_lo, ds_hi = (math.log(v) for v in p.still_diffusion_bounds_m2s)
 
     def ll(q: np.ndarray, ds: np.ndarray) -> np.ndarray:
+        if switching:  # the regimes summed over, not labelled (see the kalman module)
+            return switching_loglik_lanes(tr, s.x, s.y, r, s.start, s.bounds, q, om, ds, fit.hmm[:, 2], fit.hmm[:, 3],
+                                          rs, sel)
         return loglik_lanes(tr, s.x, s.y, r, s.start, fit.w, s.bounds, q, om, ds, rs, sel)
 
+    light = np.isin(np.array(ERROR_CLASSES), p.error_switching_classes)
+    switching = bool(sel.any()) and bool(np.all(light[s.cls[sel]]))
     logq0 = np.repeat(np.log(fit.scale)[:, None], lanes, axis=1)
     ds = np.repeat(np.maximum(fit.ds, 1e-12)[:, None], lanes, axis=1)
     logq, _ = _golden_local(lambda u: ll(np.exp(u), ds), logq0 - 0.5, logq0 + 0.5, 6)
@@ -1139,7 +1156,9 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     estimate instead where it is firm (:func:`_jump_uere`; ``error_jump_classes``), and refit.
     Where the smoother seldom averages fixes (``error_min_informative``) a class keeps its
     estimate only if the resting bouts agree with the likelihood's (their lag-one moment or
-    their held-position-and-jumps estimate, within the two intervals), both readings are firm
+    their held-position-and-jumps estimate, within the two intervals; where the likelihood sums
+    over the regimes, ``error_switching_classes``, the latter may agree with it or with the
+    likelihood that takes the step HMM's labels), both readings are firm
     (``error_check_max_se_log``) and the estimate is within the bound the lag-one moment puts
     on the error (``error_moment_bound_z``); else the default.
     The 95 % interval of each class is ``UERE × exp(±1.96 se)``, ``se`` from the curvature of
@@ -1203,6 +1222,17 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         firm_j = est & np.isfinite(k_j) & (se_j < p.error_max_se_log)
         rest = firm_j & light
         same = _agree(u, se, u * k_j, se_j)
+        # where the likelihood summed over the regimes (error_switching_classes), the rests may
+        # agree with it or with the likelihood that takes the HMM's labels: each is the maximum
+        # of one approximation of the switching model, and the two fail apart (slow movers: the
+        # labels read low; commuters' travels and bed shifts at 4 h: summed over, 10.1 m for a
+        # truth of 8, the labels and the rests 7.3-7.4)
+        labelled = replace(p, error_switching_classes=())
+        for c in np.flatnonzero(firm_j & ~same & np.isin(np.array(ERROR_CLASSES), p.error_switching_classes)):
+            logk, sek, _ = _search_scale(s, var(u), fit, s.cls == c, labelled, float(np.log(ceiling[c] / u[c])),
+                                         float(np.log(floor[c] / u[c])) if floor[c] > 0 else -math.inf)
+            same[c] = bool(_agree(np.array([u[c] * math.exp(logk)]), np.array([sek]), u[c:c + 1] * k_j[c:c + 1],
+                                  se_j[c:c + 1])[0])
         # and a check on the likelihood, for every class: an estimate the rests agree with is
         # no misfit of the movement model, however seldom the smoother averages fixes
         # (commuters at 4 h: 2D 17.7-22.6 m for a truth of 20 kept instead of the default)
