@@ -1052,6 +1052,15 @@ def _agree(a: np.ndarray, se_a: np.ndarray, b: np.ndarray, se_b: np.ndarray) -> 
         return np.abs(np.log(a / b)) <= 1.96 * np.hypot(se_a, se_b)
 
 
+def _class_mask(names: tuple[str, ...]) -> np.ndarray:
+    """True for each of :data:`ERROR_CLASSES` named in ``names`` (a parameter's class list).
+
+    >>> [ERROR_CLASSES[c] for c in np.flatnonzero(_class_mask(("unknown", "3D")))]
+    ['3D', 'unknown']
+    """
+    return np.isin(np.array(ERROR_CLASSES), names)
+
+
 def _profile_ll(s: _Rows, r: np.ndarray, fit: _Fit, sel: np.ndarray, logk: np.ndarray,
                 p: SmoothParams) -> np.ndarray:
     """Total log-likelihood (fitted animals) with the error of the ``sel`` rows scaled by
@@ -1071,8 +1080,7 @@ def _profile_ll(s: _Rows, r: np.ndarray, fit: _Fit, sel: np.ndarray, logk: np.nd
                                           rs, sel)
         return loglik_lanes(tr, s.x, s.y, r, s.start, fit.w, s.bounds, q, om, ds, rs, sel)
 
-    light = np.isin(np.array(ERROR_CLASSES), p.error_switching_classes)
-    switching = bool(sel.any()) and bool(np.all(light[s.cls[sel]]))
+    switching = bool(sel.any()) and bool(np.all(_class_mask(p.error_switching_classes)[s.cls[sel]]))
     logq0 = np.repeat(np.log(fit.scale)[:, None], lanes, axis=1)
     ds = np.repeat(np.maximum(fit.ds, 1e-12)[:, None], lanes, axis=1)
     logq, _ = _golden_local(lambda u: ll(np.exp(u), ds), logq0 - 0.5, logq0 + 0.5, 6)
@@ -1218,7 +1226,7 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     rest_agree = np.zeros(n_cls, bool)
     if est.any() and p.error_jumps and p.regimes:  # (no still regime: no rests to read)
         k_j, se_j = _jump_uere(s, var(u), p)
-        light = np.isin(np.array(ERROR_CLASSES), p.error_jump_classes)
+        light = _class_mask(p.error_jump_classes)
         firm_j = est & np.isfinite(k_j) & (se_j < p.error_max_se_log)
         rest = firm_j & light
         same = _agree(u, se, u * k_j, se_j)
@@ -1228,7 +1236,7 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         # labels read low; commuters' travels and bed shifts at 4 h: summed over, 10.1 m for a
         # truth of 8, the labels and the rests 7.3-7.4)
         labelled = replace(p, error_switching_classes=())
-        for c in np.flatnonzero(firm_j & ~same & np.isin(np.array(ERROR_CLASSES), p.error_switching_classes)):
+        for c in np.flatnonzero(firm_j & ~same & _class_mask(p.error_switching_classes)):
             logk, sek, _ = _search_scale(s, var(u), fit, s.cls == c, labelled, float(np.log(ceiling[c] / u[c])),
                                          float(np.log(floor[c] / u[c])) if floor[c] > 0 else -math.inf)
             same[c] = bool(_agree(np.array([u[c] * math.exp(logk)]), np.array([sek]), u[c:c + 1] * k_j[c:c + 1],
