@@ -585,3 +585,17 @@ def test_no_still_regime_that_drifts_at_the_top_of_its_range_is_chosen() -> None
     fits = tracks.attrs["smooth"]
     assert len(fits) == 2
     assert not any(f["still_drift_at_bound"] for f in fits.values()), fits
+
+
+def test_a_misspelt_error_class_is_an_error_not_a_silent_switch_off() -> None:
+    """``smooth.error_switching_classes`` / ``error_jump_classes`` name error classes; a name that
+    is none (``3d`` for ``3D``) would switch the method off without a word."""
+    from telemetry.config import SmoothParams
+    from telemetry.errors import TelemetryError
+    from telemetry.trajectory.smooth import estimate_error_model
+
+    empty = pd.DataFrame({"animal_id": [], "time": pd.to_datetime([], utc=True), "lon": [], "lat": []})
+    for name in ("error_switching_classes", "error_jump_classes"):
+        with pytest.raises(TelemetryError, match=f"smooth.{name}: unknown error class.*3d"):
+            estimate_error_model(empty, SmoothParams(**{name: ("3d",)}))
+    assert estimate_error_model(empty, SmoothParams(error_switching_classes=("3D", "2D"))) is not None

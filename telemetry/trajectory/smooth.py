@@ -94,6 +94,7 @@ import numpy as np
 import pandas as pd
 
 from telemetry.config import ARGOS_ERROR_M, SmoothParams
+from telemetry.errors import TelemetryError
 from telemetry.schema import SharedAttr
 from telemetry.trajectory.error_model import (
     ERROR_CLASSES,
@@ -1352,6 +1353,11 @@ def _params(params: SmoothParams | None, overrides: dict[str, Any]) -> SmoothPar
         if bad:
             raise TypeError(f"unknown smoothing parameter(s): {sorted(bad)}")
         p = replace(p, **overrides)
+    for name in ("error_switching_classes", "error_jump_classes"):
+        bad = sorted(set(getattr(p, name)) - set(ERROR_CLASSES))
+        if bad:  # a misspelt class would silently switch the method off
+            raise TelemetryError(f"parameter smooth.{name}: unknown error class(es) {', '.join(bad)}; "
+                                 f"the classes are {', '.join(ERROR_CLASSES)}")
     return p
 
 
