@@ -319,6 +319,15 @@ class SmoothParams:
         the rests, smoothed fixes 9.8 m from the truth against 5.7 raw; now the fixes stay. The
         rests read heavy-tailed classes low (2D, unknown: 0.5-0.8x), so 3 leaves every cell of
         ``validate.py``'s sweep unchanged.
+    error_moment_clash : float
+        A class whose estimate is more than this many times the upper bound the resting bouts'
+        lag-one moment puts on the error (``error_moment_bound_z``) is not identified either
+        (dimensionless; 0 disables): the rests' consecutive displacements show no error that
+        large. Everywhere, not only where fixes are seldom averaged: ``validate.py --fuzz 40
+        --seed 1``, setting 39 (2-h fixes, 68-min rests drifting 0.05 m²/s, i.e. ~26 m per
+        axis between fixes, a 4 m / 8 m collar without fix type): the unknown class read at
+        15.1 m by likelihood against a bound of 3.6, and the 3D fixes smoothed 1.47 times farther
+        from the truth than raw; now they stay (1.00). 3 as for ``error_rest_clash``.
     error_rounds : int
         Rounds of (label the still steps at the current error scale, maximise the likelihood).
     error_hdop_powers : tuple of float
@@ -441,6 +450,7 @@ class SmoothParams:
     error_max_factor: float = 3.0
     error_min_factor: float = 0.05
     error_rest_clash: float = 3.0
+    error_moment_clash: float = 3.0
     error_rounds: int = 2
     error_min_informative: float = 0.05
     error_hdop_powers: tuple[float, ...] = ()

@@ -201,15 +201,20 @@ def test_a_likelihood_far_above_the_rests_is_not_taken_as_the_error(tmp_path: Pa
     """``validate.py --fuzz 40 --seed 2``, setting 4: 4-h fixes of a 2.5 m collar without a fix
     type, slow winding moves. The likelihood put the error at 11.4 m (a misfit of the movement
     model), the resting bouts at 1.5 m; smoothed with 11.4 m the fixes ended 9.8 m from the truth,
-    raw 5.7. With ``smooth.error_rest_clash`` the class is not identified and its fixes stay."""
+    raw 5.7. With ``smooth.error_rest_clash`` the class is not identified and its fixes stay;
+    ``smooth.error_moment_clash`` (the rests' lag-one bound) alone catches it too."""
     cell, species, seed = validate.fuzz_cells(40, seed=2)[4]
-    r = validate.score_cell(cell, species, seed, tmp_path / "on")
-    off = validate.score_cell(cell, species, seed, tmp_path / "off", overrides=("smooth.error_rest_clash=0",))
-    print(f"\nUERE {off['uere_unknown']} ({off['uere_unknown_source']}) -> {r['uere_unknown']} "
-          f"({r['uere_unknown_source']}); 3D {off['rmse_smooth_3D']:.2f} -> {r['rmse_smooth_3D']:.2f} m "
-          f"(raw {r['rmse_raw_3D']:.2f})")
+    off = validate.score_cell(cell, species, seed, tmp_path / "off",
+                              overrides=("smooth.error_rest_clash=0", "smooth.error_moment_clash=0"))
     assert off["rmse_smooth_3D"] > 1.3 * off["rmse_raw_3D"]  # the failure this guards against
-    assert r["uere_unknown_source"] == "default" and r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
+    for name in ("error_rest_clash", "error_moment_clash", ""):  # either guard alone, and both
+        other = {"error_rest_clash": "error_moment_clash", "error_moment_clash": "error_rest_clash"}.get(name)
+        r = validate.score_cell(cell, species, seed, tmp_path / (name or "both"),
+                                overrides=(f"smooth.{other}=0",) if other else ())
+        print(f"\n{name or 'both'}: UERE {off['uere_unknown']} ({off['uere_unknown_source']}) -> {r['uere_unknown']} "
+              f"({r['uere_unknown_source']}); 3D {off['rmse_smooth_3D']:.2f} -> {r['rmse_smooth_3D']:.2f} m "
+              f"(raw {r['rmse_raw_3D']:.2f})")
+        assert r["uere_unknown_source"] == "default" and r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
 
 
 def test_a_loose_agreement_does_not_stand_for_an_estimate(tmp_path: Path) -> None:
@@ -303,3 +308,21 @@ def test_the_error_scale_is_not_read_from_steps_labelled_by_their_own_size(tmp_p
     assert r["uere_3D_source"] == "estimated" and abs(math.log(r["uere_3D"] / cell["uere_3d_m"])) < 0.1
     assert 0.93 <= r["cover_axis"] <= 0.97
     assert r["rmse_smooth_3D"] <= r["rmse_raw_3D"] and r["rmse_smooth_all"] <= 0.97 * r["rmse_raw_all"]
+
+
+def test_an_error_far_above_what_the_rests_allow_is_not_taken(tmp_path: Path) -> None:
+    """``validate.py --fuzz 40 --seed 1``, setting 39: 2-h fixes of an animal whose 68-min rests
+    drift ~26 m per axis between fixes, a 4 m / 8 m collar without a fix type. The likelihood
+    took the drift for error (the unknown class at 15 m) and the smoother pulled the 3D fixes
+    1.47 times farther from the truth than they were; the rests' lag-one moment, which drift
+    does not enter, bounds the error at 3.6 m. More than ``smooth.error_moment_clash`` times
+    that bound, the class is not identified and its fixes stay as they are."""
+    cell, species, seed = validate.fuzz_cells(40, seed=1)[39]
+    off = validate.score_cell(cell, species, seed, tmp_path / "off", overrides=("smooth.error_moment_clash=0",))
+    r = validate.score_cell(cell, species, seed, tmp_path / "on")
+    print(f"\nunknown {off['uere_unknown']} ({off['uere_unknown_source']}) -> {r['uere_unknown']} "
+          f"({r['uere_unknown_source']}); 3D smoothed/raw {off['rmse_smooth_3D'] / off['rmse_raw_3D']:.3f} -> "
+          f"{r['rmse_smooth_3D'] / r['rmse_raw_3D']:.3f}")
+    assert off["uere_unknown_source"] == "estimated" and off["rmse_smooth_3D"] > 1.3 * off["rmse_raw_3D"]  # the failure
+    assert r["uere_unknown_source"] == "default"
+    assert r["rmse_smooth_3D"] <= r["rmse_raw_3D"] and r["rmse_smooth_all"] <= r["rmse_raw_all"]

@@ -1169,7 +1169,8 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     over the regimes, ``error_switching_classes``, the latter may agree with it or with the
     likelihood that takes the step HMM's labels), both readings are firm
     (``error_check_max_se_log``) and the estimate is within the bound the lag-one moment puts
-    on the error (``error_moment_bound_z``); else the default.
+    on the error (``error_moment_bound_z``); else the default. Wherever fixes are averaged or
+    not, an estimate more than ``error_moment_clash`` times that bound is not identified.
     The 95 % interval of each class is ``UERE × exp(±1.96 se)``, ``se`` from the curvature of
     its profile (or the sandwich of the resting-bout estimate).
     """
@@ -1264,6 +1265,11 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
         _, _, vv = fit.smooth(s, var(u))
         # pooled over the classes: within a class the share depends on the other classes' errors
         informative = float(np.mean((vv < 0.5 * var(u))[est[s.cls]]))
+    # ... nor one far above the upper bound the rests' lag-one moment puts on the error (drift
+    # does not enter that bound): where the animal drifts at rest farther between fixes than
+    # its collar errs, the likelihood can take the drift for error wherever it reads it
+    with np.errstate(invalid="ignore"):
+        at_edge |= est & (p.error_moment_clash > 0) & (u > p.error_moment_clash * start_hi)
     # ... unless the resting bouts say the same: the lag-one moment (no movement model) agrees
     # with the likelihood's scale for a class it pins down, so the joint fit is not misfit
     firm = est & (start_se < p.error_max_se_log) & np.isfinite(se) & ~at_edge
