@@ -130,6 +130,11 @@ class CleanParams:
         night travel, and still catches a fix kilometres out of place) ...
     speed_limit_floor_kmh : float
         ... and never below this (km/h).
+    end_reach_check : bool
+        Flag ``speed`` the first or last fix of an animal reached from its one neighbour faster
+        than the animal's own speed limit (``speed_limit_factor`` × ``speed_limit_quantile`` of
+        its other steps, whatever ``speed_limit_from_data`` says): the out-and-back and residual
+        rules need a neighbour on each side (:func:`telemetry.trajectory.clean._ends_beyond_reach`).
     outlier_alpha : float
         A fix the smoother's residual puts beyond the chi-square quantile ``1 - outlier_alpha``
         of its model, sticking out of its neighbours' line, is a ``spike``; a fix the position
@@ -209,6 +214,7 @@ class CleanParams:
     speed_limit_quantile: float = 0.95
     speed_limit_factor: float = 3.0
     speed_limit_floor_kmh: float = 5.0
+    end_reach_check: bool = True
     outlier_alpha: float = 1e-4
     outlier_detour: float = 2.0
     outlier_release_quantile: float = 0.95

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -394,3 +395,25 @@ def test_run_process_and_inspect_say_when_the_profile_does_not_fit(tmp_path) -> 
     fits = subprocess.run([sys.executable, "-m", "telemetry", "inspect", str(path), "--species", "migratory_bird",
                            "--json"], capture_output=True, text=True)
     assert json.loads(fits.stdout)["profile"]["animals"]["cuckoo"]["fits"] is True
+
+
+def test_a_gross_error_at_either_end_of_a_track_is_beyond_the_animals_reach():
+    """The first and last fixes have one neighbour: no out-and-back to see. An error 10 km off
+    after 15 min of an animal that walks ~150 m per 15 min is beyond its own speed limit (the
+    generic profile's fixed limit, 200 km/h, is not); an end step at the animal's usual pace,
+    and the same error with the check off, stay."""
+    rng = np.random.default_rng(4)
+    n = 200
+    t = pd.date_range("2024-01-01", periods=n, freq="15min", tz="UTC")
+    step = rng.normal(0, 100, (n, 2)).cumsum(axis=0)  # a random walk, ~140 m per step
+    lon = 77.0 + step[:, 0] / 81_000.0
+    lat = 43.0 + step[:, 1] / 111_000.0
+    df = pd.DataFrame({"animal_id": "a", "time": t, "lon": lon, "lat": lat})
+    bad = df.copy()
+    bad.loc[n - 1, "lon"] = bad.loc[n - 2, "lon"] + 10_000 / 81_000.0  # 10 km after 15 min
+    bad.loc[0, "lat"] = bad.loc[1, "lat"] - 10_000 / 111_000.0        # ... and before the first step
+    p = replace(CleanParams(), **telemetry.config.PROFILES["generic"]["clean"])
+    flags = clean(bad, p)["flag"]
+    assert flags.iloc[[0, n - 1]].tolist() == ["speed", "speed"] and flags.iloc[1:n - 1].isna().all()
+    assert clean(df, p)["flag"].isna().all()  # the animal's own pace at the ends
+    assert clean(bad, replace(p, end_reach_check=False))["flag"].isna().all()

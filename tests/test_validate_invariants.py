@@ -326,3 +326,21 @@ def test_an_error_far_above_what_the_rests_allow_is_not_taken(tmp_path: Path) ->
     assert off["uere_unknown_source"] == "estimated" and off["rmse_smooth_3D"] > 1.3 * off["rmse_raw_3D"]  # the failure
     assert r["uere_unknown_source"] == "default"
     assert r["rmse_smooth_3D"] <= r["rmse_raw_3D"] and r["rmse_smooth_all"] <= r["rmse_raw_all"]
+
+
+def test_a_gross_error_at_the_end_of_a_track_does_not_take_the_movement_model(tmp_path: Path) -> None:
+    """``validate.py --fuzz 40 --seed 9``, setting 39: 15-min fixes of a slow animal (0.06 m/s), a
+    15 m collar, generic profile (only speeds over 200 km/h are errors). One animal's last fix is a
+    gross error 10 km off: no neighbour after it, so no out-and-back rule and no residual test sees
+    it; the smoother explained it by an active regime of enormous moves, called 99 % of that
+    animal's steps still, and dragged its moving fixes (3D smoothed 1.10 times farther from the
+    truth than raw). ``clean.end_reach_check`` flags it: 10 km in 15 min is far beyond the
+    animal's own fastest step."""
+    cell, species, seed = validate.fuzz_cells(40, seed=9)[39]
+    off = validate.score_cell(cell, species, seed, tmp_path / "off", overrides=("clean.end_reach_check=false",))
+    r = validate.score_cell(cell, species, seed, tmp_path / "on")
+    print(f"\n3D smoothed/raw {off['rmse_smooth_3D'] / off['rmse_raw_3D']:.3f} -> {r['rmse_smooth_3D'] / r['rmse_raw_3D']:.3f}, "
+          f"spikes found {off['spike_tp']} -> {r['spike_tp']}")
+    assert off["rmse_smooth_3D"] > 1.05 * off["rmse_raw_3D"]  # the failure
+    assert r["rmse_smooth_3D"] < 0.7 * r["rmse_raw_3D"] and r["spike_tp"] > off["spike_tp"]
+    assert 0.93 <= r["cover_axis"] <= 0.97

@@ -32,6 +32,8 @@ precision (see the issue 4 report for the recall reachable per state and distanc
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -112,6 +114,7 @@ def clean(
     put(_duplicates(df, animal, t, fix_type, by_time[codes[by_time] < 0]), "duplicate")
     judged = by_time[codes[by_time] < 0]
     speed, spike = _speed_and_spikes(animal, t, lon, lat, judged, params)
+    speed |= _ends_beyond_reach(t, lon, lat, judged[~(speed | spike)[judged]], animal, params)
     put(speed, "speed")
     put(spike, "spike")
 
@@ -506,6 +509,57 @@ def _speed_and_spikes(
     speed_out[by_time[speed]] = True
     spike_out[by_time[spike]] = True
     return speed_out, spike_out
+
+
+def _ends_beyond_reach(t: np.ndarray, lon: np.ndarray, lat: np.ndarray, by_time: np.ndarray, animal: np.ndarray,
+                       p: CleanParams) -> np.ndarray:
+    """The first and last usable fix of each animal (rows, bool) reached from its one neighbour
+    faster than the animal ever moves: more than ``speed_limit_factor`` times the fastest of its
+    other steps (at least ``speed_limit_floor_kmh``), over a step longer than ``speed_min_step_m``.
+
+    A fix at either end has one neighbour, so the out-and-back rules and the smoother's
+    residual test (which asks the neighbours on both sides) cannot judge it, and the profile's
+    fixed limit is for any animal of the species. Left in, a gross error there is explained by
+    the smoother as a regime of enormous moves, and the whole animal's movement model with it
+    (``validate.py --fuzz 40 --seed 9``, setting 39: a last fix 10 km off after 15 min, a slow
+    animal; 99 % of its steps then "still", its moving fixes smoothed 1.7 times farther from the
+    truth than raw). ``by_time``: the usable rows in (animal, time) order. Off with
+    ``end_reach_check``.
+
+    >>> t = np.arange(30) * 900 * 10**9                               # every 15 min (ns)
+    >>> lon = 10.0 + np.arange(30) * 0.0005; lat = np.full(30, 50.0)     # ~36 m per 15 min
+    >>> lon[-1] = lon[-2] + 0.14                                        # 10 km in 15 min
+    >>> np.flatnonzero(_ends_beyond_reach(t, lon, lat, np.arange(30), np.zeros(30, int), CleanParams())).tolist()
+    [29]
+    """
+    out = np.zeros(len(lon), dtype=bool)
+    if not p.end_reach_check or by_time.size < 3:
+        return out
+    a = animal[by_time]
+    first = np.r_[True, a[1:] != a[:-1]]
+    last = np.r_[a[1:] != a[:-1], True]
+    n_fix = np.diff(np.r_[np.flatnonzero(first), a.size])
+    # each animal's limit from its steps between inner fixes (the ends' own steps would raise it)
+    inner = by_time[~first & ~last]
+    ai = animal[inner]
+    starts = np.r_[0, np.flatnonzero(ai[1:] != ai[:-1]) + 1, ai.size] if inner.size else np.zeros(1, np.int64)
+    # (the fastest of them, not a quantile: an animal that mostly rests travels fast in a few
+    # per cent of its steps, and an end fix may be one of those)
+    limit, _ = speed_limits(starts, t[inner].astype(np.float64) / 1e9, lon[inner], lat[inner],
+                            replace(p, speed_limit_from_data=True, speed_limit_quantile=1.0))
+    lim = np.full(int(animal.max()) + 1 if animal.size else 0, np.inf)
+    if inner.size:
+        lim[ai[starts[:-1]]] = limit
+    for end, nb in ((np.flatnonzero(first), np.flatnonzero(first) + 1), (np.flatnonzero(last), np.flatnonzero(last) - 1)):
+        ok = n_fix[np.cumsum(first)[end] - 1] >= 12  # (enough steps for a quantile between them)
+        end, nb = end[ok], nb[ok]
+        i, j = by_time[end], by_time[nb]
+        d = haversine_m(lon[i], lat[i], lon[j], lat[j])
+        dt = np.abs(t[i] - t[j]).astype(np.float64) / 1e9
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = d / dt * 3.6
+        out[i[(d > p.speed_min_step_m) & (dt > 0) & (v > lim[animal[i]])]] = True
+    return out
 
 
 def step_speeds(starts: np.ndarray, t_s: np.ndarray, lon: np.ndarray, lat: np.ndarray,
