@@ -32,8 +32,6 @@ precision (see the issue 4 report for the recall reachable per state and distanc
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 
@@ -544,12 +542,17 @@ def _ends_beyond_reach(t: np.ndarray, lon: np.ndarray, lat: np.ndarray, by_time:
     ai = animal[inner]
     starts = np.r_[0, np.flatnonzero(ai[1:] != ai[:-1]) + 1, ai.size] if inner.size else np.zeros(1, np.int64)
     # (the fastest of them, not a quantile: an animal that mostly rests travels fast in a few
-    # per cent of its steps, and an end fix may be one of those)
-    limit, _ = speed_limits(starts, t[inner].astype(np.float64) / 1e9, lon[inner], lat[inner],
-                            replace(p, speed_limit_from_data=True, speed_limit_quantile=1.0))
+    # per cent of its steps, and an end fix may be one of those; one pass over all animals)
     lim = np.full(int(animal.max()) + 1 if animal.size else 0, np.inf)
     if inner.size:
-        lim[ai[starts[:-1]]] = limit
+        v, g, _ = step_speeds(starts, t[inner].astype(np.float64) / 1e9, lon[inner], lat[inner], 0.0,
+                              short_as_zero=p.speed_min_step_m)
+        k = starts.size - 1
+        fastest = np.zeros(k)
+        np.maximum.at(fastest, g, v)
+        enough = np.bincount(g, minlength=k) >= 10  # (as speed_limits: else the profile's limit)
+        lim[ai[starts[:-1]]] = np.where(enough, np.maximum(p.speed_limit_factor * fastest, p.speed_limit_floor_kmh),
+                                        p.max_speed_kmh)
     for end, nb in ((np.flatnonzero(first), np.flatnonzero(first) + 1), (np.flatnonzero(last), np.flatnonzero(last) - 1)):
         ok = n_fix[np.cumsum(first)[end] - 1] >= 12  # (enough steps for a quantile between them)
         end, nb = end[ok], nb[ok]
