@@ -132,9 +132,10 @@ class CleanParams:
         ... and never below this (km/h).
     end_reach_check : bool
         Flag ``speed`` the first or last fix of an animal reached from its one neighbour faster
-        than the animal's own speed limit (``speed_limit_factor`` × ``speed_limit_quantile`` of
-        its other steps, whatever ``speed_limit_from_data`` says): the out-and-back and residual
-        rules need a neighbour on each side (:func:`telemetry.trajectory.clean._ends_beyond_reach`).
+        than ``speed_limit_factor`` × the fastest of its other steps (at least
+        ``speed_limit_floor_kmh``; whatever ``speed_limit_from_data`` says): the out-and-back
+        and residual rules need a neighbour on each side
+        (:func:`telemetry.trajectory.clean._ends_beyond_reach`).
     outlier_alpha : float
         A fix the smoother's residual puts beyond the chi-square quantile ``1 - outlier_alpha``
         of its model, sticking out of its neighbours' line, is a ``spike``; a fix the position

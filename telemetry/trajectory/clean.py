@@ -536,26 +536,22 @@ def _ends_beyond_reach(t: np.ndarray, lon: np.ndarray, lat: np.ndarray, by_time:
     a = animal[by_time]
     first = np.r_[True, a[1:] != a[:-1]]
     last = np.r_[a[1:] != a[:-1], True]
-    n_fix = np.diff(np.r_[np.flatnonzero(first), a.size])
-    # each animal's limit from its steps between inner fixes (the ends' own steps would raise it)
+    # each animal's limit from its steps between inner fixes (the ends' own steps would raise
+    # it), from the fastest of them, not a quantile: an animal that mostly rests travels fast in
+    # a few per cent of its steps, and an end fix may be one of those. An animal with fewer than
+    # 10 inner steps is not judged (as in speed_limits)
     inner = by_time[~first & ~last]
-    ai = animal[inner]
-    starts = np.r_[0, np.flatnonzero(ai[1:] != ai[:-1]) + 1, ai.size] if inner.size else np.zeros(1, np.int64)
-    # (the fastest of them, not a quantile: an animal that mostly rests travels fast in a few
-    # per cent of its steps, and an end fix may be one of those; one pass over all animals)
-    lim = np.full(int(animal.max()) + 1 if animal.size else 0, np.inf)
+    lim = np.full(int(animal.max()) + 1, np.inf)
     if inner.size:
+        ai = animal[inner]
+        starts = np.r_[0, np.flatnonzero(ai[1:] != ai[:-1]) + 1, ai.size]
         v, g, _ = step_speeds(starts, t[inner].astype(np.float64) / 1e9, lon[inner], lat[inner], 0.0,
                               short_as_zero=p.speed_min_step_m)
-        k = starts.size - 1
-        fastest = np.zeros(k)
-        np.maximum.at(fastest, g, v)
-        enough = np.bincount(g, minlength=k) >= 10  # (as speed_limits: else the profile's limit)
-        lim[ai[starts[:-1]]] = np.where(enough, np.maximum(p.speed_limit_factor * fastest, p.speed_limit_floor_kmh),
-                                        p.max_speed_kmh)
-    for end, nb in ((np.flatnonzero(first), np.flatnonzero(first) + 1), (np.flatnonzero(last), np.flatnonzero(last) - 1)):
-        ok = n_fix[np.cumsum(first)[end] - 1] >= 12  # (enough steps for a quantile between them)
-        end, nb = end[ok], nb[ok]
+        fastest, n = _group_quantile(v, g, starts.size - 1, 1.0)
+        lim[ai[starts[:-1]]] = np.where(n >= 10, np.maximum(p.speed_limit_factor * fastest, p.speed_limit_floor_kmh),
+                                        np.inf)
+    for end, nb in ((np.flatnonzero(first & ~last), np.flatnonzero(first & ~last) + 1),
+                    (np.flatnonzero(last & ~first), np.flatnonzero(last & ~first) - 1)):
         i, j = by_time[end], by_time[nb]
         d = haversine_m(lon[i], lat[i], lon[j], lat[j])
         dt = np.abs(t[i] - t[j]).astype(np.float64) / 1e9
@@ -599,10 +595,32 @@ def speed_limits(starts: np.ndarray, t_s: np.ndarray, lon: np.ndarray, lat: np.n
         return limit, spike
     # every step counts; one shorter than speed_min_step_m (GPS error) as standing still
     v, a, _ = step_speeds(starts, t_s, lon, lat, 0.0, short_as_zero=p.speed_min_step_m)
-    for g in range(k):  # one quantile per animal (a few animals)
-        vg = v[a == g]
-        if vg.size >= 10:
-            limit[g] = max(p.speed_limit_factor * float(np.quantile(vg, p.speed_limit_quantile)),
-                           p.speed_limit_floor_kmh)
+    q, n = _group_quantile(v, a, k, p.speed_limit_quantile)
+    enough = n >= 10
+    limit[enough] = np.maximum(p.speed_limit_factor * q[enough], p.speed_limit_floor_kmh)
     spike = limit * (p.spike_speed_kmh / p.max_speed_kmh)
     return limit, spike
+
+
+def _group_quantile(v: np.ndarray, g: np.ndarray, k: int, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per group ``0..k-1`` the ``q`` quantile of its values ``v`` (linear interpolation, as
+    ``np.quantile``; NaN for an empty group) and the group's size, in one sort for all groups.
+
+    >>> v = np.array([3.0, 1.0, 2.0, 10.0, 20.0]); g = np.array([0, 0, 0, 2, 2])
+    >>> qs, n = _group_quantile(v, g, 3, 0.75)
+    >>> qs.tolist()[0], qs.tolist()[2], n.tolist()
+    (2.5, 17.5, [3, 0, 2])
+    """
+    n = np.bincount(g, minlength=k)
+    out = np.full(k, np.nan)
+    has = n > 0
+    if not has.any():
+        return out, n
+    vs = v[np.lexsort((v, g))]
+    first = np.r_[0, np.cumsum(n)[:-1]][has]
+    pos = q * (n[has] - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n[has] - 1)
+    a, b = vs[first + lo], vs[first + hi]
+    out[has] = a + (pos - lo) * (b - a)
+    return out, n
