@@ -197,6 +197,14 @@ def test_fuzz_settings_vary_and_report_what_breaks() -> None:
                                          "states below trivial": 2, "... oracle at trivial": 1}
 
 
+def _fuzz_off_and_on(tmp_path: Path, fuzz_seed: int, k: int, *off: str) -> tuple[dict, dict, dict]:
+    """Setting ``k`` of ``validate.py --fuzz 40 --seed fuzz_seed`` scored with the ``off``
+    overrides (the failure a guard prevents) and with the defaults: ``(cell, off, on)``."""
+    cell, species, seed = validate.fuzz_cells(40, seed=fuzz_seed)[k]
+    return (cell, validate.score_cell(cell, species, seed, tmp_path / "off", overrides=off),
+            validate.score_cell(cell, species, seed, tmp_path / "on"))
+
+
 def test_a_likelihood_far_above_the_rests_is_not_taken_as_the_error(tmp_path: Path) -> None:
     """``validate.py --fuzz 40 --seed 2``, setting 4: 4-h fixes of a 2.5 m collar without a fix
     type, slow winding moves. The likelihood put the error at 11.4 m (a misfit of the movement
@@ -223,9 +231,7 @@ def test_a_loose_agreement_does_not_stand_for_an_estimate(tmp_path: Path) -> Non
     (4.0 m, se 0.38 in log) agreed with the resting bouts' loose reading (5.1 m, se 0.22), so the
     unknown class was taken at 4.0 m and the intervals covered 66 %. With
     ``smooth.error_check_max_se_log`` such a class is not identified: the default, said so."""
-    cell, species, seed = validate.fuzz_cells(40, seed=2)[31]
-    r = validate.score_cell(cell, species, seed, tmp_path / "on")
-    off = validate.score_cell(cell, species, seed, tmp_path / "off", overrides=("smooth.error_check_max_se_log=inf",))
+    _, off, r = _fuzz_off_and_on(tmp_path, 2, 31, "smooth.error_check_max_se_log=inf")
     print(f"\nUERE {off['uere_unknown']} ({off['uere_unknown_source']}) -> {r['uere_unknown']} "
           f"({r['uere_unknown_source']}); coverage {off['cover_axis']:.3f} -> {r['cover_axis']:.3f}")
     assert off["uere_unknown_source"] == "estimated" and off["cover_axis"] < 0.8  # the failure guarded against
@@ -264,9 +270,7 @@ def test_no_estimate_above_what_the_rests_lag_one_moment_allows(tmp_path: Path) 
     agreed on 11.3 m: smoothing 2.1 times worse than the raw fixes. The resting bouts' lag-one
     moment, which drift does not enter, puts the error below 9.8 m (``smooth.
     error_moment_bound_z``): the class is not identified, the default, the fixes stay."""
-    cell, species, seed = validate.fuzz_cells(40, seed=5)[29]
-    off = validate.score_cell(cell, species, seed, tmp_path / "off", overrides=("smooth.error_moment_bound_z=inf",))
-    r = validate.score_cell(cell, species, seed, tmp_path / "on")
+    _, off, r = _fuzz_off_and_on(tmp_path, 5, 29, "smooth.error_moment_bound_z=inf")
     print(f"\nall smoothed/raw {off['rmse_smooth_all'] / off['rmse_raw_all']:.3f} -> "
           f"{r['rmse_smooth_all'] / r['rmse_raw_all']:.3f}; {off['uere_unknown']} -> {r['uere_unknown']} "
           f"({r['uere_unknown_source']})")
@@ -299,9 +303,7 @@ def test_the_error_scale_is_not_read_from_steps_labelled_by_their_own_size(tmp_p
     whose errors happened to be small, and a likelihood that takes those labels reads the 3D
     error low (12.75 m, coverage 0.910). Summed over both regimes at every step
     (``smooth.error_switching_classes``) it reads 14.4 m and the coverage is nominal."""
-    cell, species, seed = validate.fuzz_cells(40, seed=4)[23]
-    off = validate.score_cell(cell, species, seed, tmp_path / "off", overrides=("smooth.error_switching_classes=[]",))
-    r = validate.score_cell(cell, species, seed, tmp_path / "on")
+    cell, off, r = _fuzz_off_and_on(tmp_path, 4, 23, "smooth.error_switching_classes=[]")
     print(f"\n3D {off['uere_3D']} -> {r['uere_3D']} (truth {cell['uere_3d_m']}), "
           f"coverage {off['cover_axis']:.3f} -> {r['cover_axis']:.3f}")
     assert off["uere_3D"] < 0.88 * cell["uere_3d_m"] and off["cover_axis"] < 0.92  # the failure
@@ -317,9 +319,7 @@ def test_an_error_far_above_what_the_rests_allow_is_not_taken(tmp_path: Path) ->
     1.47 times farther from the truth than they were; the rests' lag-one moment, which drift
     does not enter, bounds the error at 3.6 m. More than ``smooth.error_moment_clash`` times
     that bound, the class is not identified and its fixes stay as they are."""
-    cell, species, seed = validate.fuzz_cells(40, seed=1)[39]
-    off = validate.score_cell(cell, species, seed, tmp_path / "off", overrides=("smooth.error_moment_clash=0",))
-    r = validate.score_cell(cell, species, seed, tmp_path / "on")
+    _, off, r = _fuzz_off_and_on(tmp_path, 1, 39, "smooth.error_moment_clash=0")
     print(f"\nunknown {off['uere_unknown']} ({off['uere_unknown_source']}) -> {r['uere_unknown']} "
           f"({r['uere_unknown_source']}); 3D smoothed/raw {off['rmse_smooth_3D'] / off['rmse_raw_3D']:.3f} -> "
           f"{r['rmse_smooth_3D'] / r['rmse_raw_3D']:.3f}")
@@ -336,9 +336,7 @@ def test_a_gross_error_at_the_end_of_a_track_does_not_take_the_movement_model(tm
     animal's steps still, and dragged its moving fixes (3D smoothed 1.10 times farther from the
     truth than raw). ``clean.end_reach_check`` flags it: 10 km in 15 min is far beyond the
     animal's own fastest step."""
-    cell, species, seed = validate.fuzz_cells(40, seed=9)[39]
-    off = validate.score_cell(cell, species, seed, tmp_path / "off", overrides=("clean.end_reach_check=false",))
-    r = validate.score_cell(cell, species, seed, tmp_path / "on")
+    _, off, r = _fuzz_off_and_on(tmp_path, 9, 39, "clean.end_reach_check=false")
     print(f"\n3D smoothed/raw {off['rmse_smooth_3D'] / off['rmse_raw_3D']:.3f} -> {r['rmse_smooth_3D'] / r['rmse_raw_3D']:.3f}, "
           f"spikes found {off['spike_tp']} -> {r['spike_tp']}")
     assert off["rmse_smooth_3D"] > 1.05 * off["rmse_raw_3D"]  # the failure
