@@ -26,6 +26,7 @@ import pandas as pd
 
 from telemetry.arrays import group_codes, is_sorted_by, lexsort_small_keys, time_ns, usable_mask
 from telemetry.config import DEFAULT_SPECIES, Config, CorridorParams, HomeRangeParams, load_config
+from telemetry.deployments import deployments_read
 from telemetry.engine import Engine, LocalEngine, animal_partitions, concat_parts, get_engine
 from telemetry.errors import TelemetryError
 from telemetry.schema import SharedAttr
@@ -73,7 +74,9 @@ def process(
     overrides : iterable of str
         ``section.name=value`` overrides, applied last.
     deployments : DataFrame, optional
-        Deployment table (``animal_id``, ``start``, ``end``) for :func:`telemetry.clean`.
+        Deployment table (``animal_id``, ``start``, ``end``) for :func:`telemetry.clean`; by
+        default the one read with the fixes (Movebank reference data among the files), named in
+        ``attrs["deployments_from"]``.
     smooth, states : bool
         Run the Kalman smoother / the behavioural-state HMM.
     engine : str or Engine, optional
@@ -112,19 +115,27 @@ def process(
     else:
         cfg = load_config(config, species=species, overrides=overrides)
 
+    dep_files: list[str] = []
+    if deployments is None and isinstance(data, pd.DataFrame):
+        deployments, dep_files = deployments_read(data.attrs.get("sources"))
     if engine is not None and not isinstance(engine, LocalEngine):
         with _engine_scope(engine) as eng:
             if eng.distributed:
                 if step is not None:
                     step("process on the cluster")
-                return _process_distributed(data, cfg, eng, deployments=deployments, smooth=smooth,
-                                            states=states, error_model_prior=error_model, error_memo=error_memo)
+                out = _process_distributed(data, cfg, eng, deployments=deployments, smooth=smooth,
+                                           states=states, error_model_prior=error_model, error_memo=error_memo)
+                if dep_files:
+                    out.attrs["deployments_from"] = dep_files
+                return out
     if isinstance(data, pd.DataFrame):
         fixes = data
     else:
         from telemetry.parsers import read
 
         fixes = read(data)
+        if deployments is None:
+            deployments, dep_files = deployments_read(fixes.attrs.get("sources"))
     sources = fixes.attrs.get("sources")
     # attrs are deep-copied by every pandas operation; carry them around once, at the end
     fixes = fixes.copy(deep=False)
@@ -148,6 +159,8 @@ def process(
         tracks.attrs["error_fit"] = memo.used
     if sources is not None:
         tracks.attrs["sources"] = sources
+    if dep_files:
+        tracks.attrs["deployments_from"] = dep_files
     return tracks
 
 
@@ -628,6 +641,7 @@ def run(
     error_model: ErrorModel | None = None,
     zones: Any = None,
     zone_field: str | None = None,
+    deployments: pd.DataFrame | None = None,
 ) -> RunResult:
     """The whole job: read → clean → segment → smooth → metrics → states → crossings →
     hotspots → corridors → home ranges → map → exports.
@@ -671,6 +685,15 @@ def run(
         the quality summary, the reductions, the map and the exports run in this process.
     error_model : ErrorModel, optional
         A calibration of the collars' location error, as for :func:`process`.
+    deployments : DataFrame, optional
+        A deployment table, as for :func:`process` (default: Movebank reference data among
+        the inputs, if any).
+
+    Raises
+    ------
+    TelemetryError
+        Also when the inputs hold no fix with a time and a position (say, Movebank reference
+        data alone): the message names each file and what it held, before any work is done.
     """
     from telemetry.outputs.runfolder import check_writable, staged_folder, write_manifest
     from telemetry.parsers import read
@@ -691,12 +714,30 @@ def run(
     if fixes is None:
         announce("read")
         fixes = read(paths)
+    require_fixes(fixes, paths)
     with staged_folder(final) as out:
-        result = _run_into(out, fixes, cfg, announce, engine, error_model, zone_layer)
+        result = _run_into(out, fixes, cfg, announce, engine, error_model, zone_layer, deployments)
         write_manifest(out, inputs=paths, parameters=result.tracks.attrs.get("parameters"),
                        extra={"skipped_files": _skipped_files(result.tracks)})
     result.outputs = [final / Path(p).relative_to(out) for p in result.outputs]
     return result
+
+
+def require_fixes(fixes: pd.DataFrame, paths: list[Path]) -> None:
+    """Raise a :class:`TelemetryError` naming the inputs and what they held when no row of
+    ``fixes`` has a time and both coordinates: nothing to clean, smooth or map."""
+    if len(fixes) and bool((fixes["time"].notna() & fixes["lon"].notna() & fixes["lat"].notna()).any()):
+        return
+    held = []
+    for r in fixes.attrs.get("sources") or []:
+        what = r.get("format") or "not telemetry"
+        if r.get("deployments"):
+            what += f", {len(r['deployments'])} deployments"
+        elif r.get("format"):
+            what += f", {r.get('rows_read', 0)} rows, none with a time and a position"
+        held.append(f"{r.get('source')} ({what})")
+    where = "; ".join(held) or ", ".join(map(str, paths)) or "the input table"
+    raise TelemetryError(f"no fixes with a time and a position to process in {where}")
 
 
 def _resolve_config(config: Config | str | os.PathLike[str] | None, species: str | None,
@@ -715,7 +756,8 @@ def _skipped_files(tracks: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[str], object],
-              engine: str | Engine | None, error_model: ErrorModel | None, zones: Any = None) -> RunResult:
+              engine: str | Engine | None, error_model: ErrorModel | None, zones: Any = None,
+              deployments: pd.DataFrame | None = None) -> RunResult:
     """:func:`run` after reading, writing into the (staging) folder ``out``."""
     from telemetry.io.atomic import frozen_heap
     from telemetry.io.points import write_tracks
@@ -728,7 +770,8 @@ def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[s
     # "quality" is then the wait for it
     with _engine_scope(engine) as eng, ThreadPoolExecutor(max_workers=1) as pool:  # one cluster for both stages
         pending = pool.submit(summarize, fixes.copy(deep=False))
-        tracks = process(fixes.copy(deep=False), cfg, engine=eng, step=announce, error_model=error_model)
+        tracks = process(fixes.copy(deep=False), cfg, engine=eng, step=announce, error_model=error_model,
+                         deployments=deployments)
         fixes = None  # noqa: F841 - release the raw table (our reference to it) before the products
         announce("quality")
         quality = pending.result()

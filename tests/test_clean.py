@@ -169,6 +169,64 @@ def test_movebank_reference_data_is_a_deployment_table(tmp_path):
     assert main(["process", str(fixes), "-o", str(tmp_path / "o2.csv"), "--deployments", str(bad)]) == 2
 
 
+def test_movebank_reference_data_among_the_inputs_is_the_deployment_table(tmp_path):
+    """A Movebank study downloaded whole comes with its reference data: read with the fixes, it is
+    their deployment table without ``--deployments`` (said in the run's notes), in ``process``
+    and ``run``; ``--deployments`` overrides it; alone it is one line naming it, exit 2, before
+    any work."""
+    import telemetry
+    from telemetry.cli.main import main
+
+    df = _track(10)
+    fixes = tmp_path / "study.csv"
+    pd.DataFrame({"event-id": np.arange(10), "timestamp": df["time"].dt.strftime("%Y-%m-%d %H:%M:%S.000"),
+                  "location-long": df["lon"], "location-lat": df["lat"], "sensor-type": "gps",
+                  "individual-local-identifier": "a", "tag-local-identifier": "t1"}).to_csv(fixes, index=False)
+    ref = tmp_path / "study-reference-data.csv"
+    pd.DataFrame({"tag-id": ["t1", "t9"], "animal-id": ["a", "zz"],
+                  "deploy-on-date": ["2024-01-01 02:00:00.000", "2020-01-01 00:00:00.000"],
+                  "deploy-off-date": ["2024-01-01 07:00:00.000", ""]}).to_csv(ref, index=False)
+    read = telemetry.read([fixes, ref])
+    assert [r["format"] for r in read.attrs["sources"]] == ["movebank", "movebank-reference"]
+    out = telemetry.process(read, species="generic", smooth=False, states=False)
+    assert out["flag"].isna().to_numpy().nonzero()[0].tolist() == [2, 3, 4, 5, 6, 7]
+    assert set(out["flag"].dropna()) == {"outside_deployment"}
+    assert out.attrs["deployments_from"] == [str(ref)]
+    # paths given to process are read there, with the same effect
+    out = telemetry.process([fixes, ref], species="generic", smooth=False, states=False)
+    assert out["flag"].notna().sum() == 4
+    # an explicit table wins (here: the whole day)
+    whole = pd.DataFrame({"animal_id": ["a"], "start": ["2024-01-01"], "end": ["2024-01-02"]})
+    assert telemetry.process(read, deployments=whole, smooth=False, states=False)["flag"].isna().all()
+    # the command line: process notes it; run takes --deployments too
+    assert main(["process", str(fixes), str(ref), "-o", str(tmp_path / "o.csv"), "--no-smooth", "--no-states"]) == 0
+    assert pd.read_csv(tmp_path / "o.csv")["flag"].notna().sum() == 4
+    whole_csv = tmp_path / "whole.csv"
+    whole.to_csv(whole_csv, index=False)
+    assert main(["process", str(fixes), str(ref), "-o", str(tmp_path / "o2.csv"), "--no-smooth", "--no-states",
+                 "--deployments", str(whole_csv)]) == 0
+    assert pd.read_csv(tmp_path / "o2.csv")["flag"].isna().all()
+
+
+def test_input_without_fixes_is_one_line_naming_it(tmp_path, capsys):
+    from telemetry.cli.main import main
+
+    ref = tmp_path / "study-reference-data.csv"
+    pd.DataFrame({"tag-id": ["t1"], "animal-id": ["a"], "deploy-on-date": ["2024-01-01 02:00:00.000"],
+                  "deploy-off-date": [""]}).to_csv(ref, index=False)
+    for cmd in (["run", str(ref), "--out", str(tmp_path / "maps"), "--quiet"],
+                ["process", str(ref), "-o", str(tmp_path / "o.csv")]):
+        assert main(cmd) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "Traceback" not in err[0], err
+        assert str(ref) in err[0] and "1 deployments" in err[0] and "no fixes" in err[0]
+    assert not (tmp_path / "maps").exists() and not (tmp_path / "o.csv").exists()
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"who": ["a"]}).to_csv(bad, index=False)
+    assert main(["run", "--deployments", str(bad), "--out", str(tmp_path / "maps"), "--quiet"]) == 2
+    assert str(bad) in capsys.readouterr().err
+
+
 def test_argos_classes_and_params():
     df = _track(5, fix_type="argos", argos_lc=["3", "Z", "B", "1", "2"])
     assert clean(df)["flag"].astype(object).tolist()[1] == "low_quality"

@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("telemetry.trajectory", 2),
     ("telemetry.io", 1), ("telemetry.parsers", 1),
     ("telemetry.errors", 0), ("telemetry.schema", 0), ("telemetry.config", 0), ("telemetry.version", 0),
-    ("telemetry.arrays", 0), ("telemetry.threads", 0), ("telemetry.engine", 0), ("telemetry.kernel_cache", 0),
+    ("telemetry.arrays", 0), ("telemetry.deployments", 0), ("telemetry.threads", 0), ("telemetry.engine", 0), ("telemetry.kernel_cache", 0),
     ("telemetry.data", 0),
 )
 ROOT_LAYER = 7

@@ -38,7 +38,7 @@ from telemetry.trajectory.diagnostics import report_lines as model_report
 @click.option("--max-speed-kmh", type=float, default=None, help="Same as --set clean.max_speed_kmh=...")
 @click.option("--gap-multiple", type=float, default=None, help="Same as --set segment.gap_multiple=...")
 @click.option("--deployments", type=click.Path(dir_okay=False), default=None,
-              help="CSV with animal_id,start,end (or Movebank reference data: animal-id, deploy-on-date, deploy-off-date): fixes outside are flagged.")
+              help="CSV with animal_id,start,end (or Movebank reference data: animal-id, deploy-on-date, deploy-off-date): fixes outside are flagged. Movebank reference data among the INPUT files is used without it.")
 @click.option("--tz", default=None, help="Time zone of files that only have local times.")
 @click.option("--no-smooth", is_flag=True, help="Skip the Kalman smoother.")
 @click.option("--no-states", is_flag=True, help="Skip the behavioural-state HMM.")
@@ -67,6 +67,7 @@ def process(
     from telemetry.io.dataset import single_dataset, write_dataset
     from telemetry.parsers import read
     from telemetry.pipeline import process as run
+    from telemetry.pipeline import require_fixes
     from telemetry.trajectory.clean import flag_summary
     from telemetry.trajectory.summary import track_summary
 
@@ -78,11 +79,13 @@ def process(
     if gap_multiple is not None:
         sets.append(f"segment.gap_multiple={gap_multiple}")
     cfg = load_config(config_path, species=species, overrides=sets)
-    dep = _read_deployments(deployments) if deployments else None
+    dep = read_deployments(deployments) if deployments else None
     error_model = load_calibration(calibration)
     with make_engine(engine, scheduler, n_workers) as compute:
         # a dataset on a cluster is read by the workers; anything else is read here
         data = inputs[0] if compute.distributed and single_dataset(list(inputs)) else read(list(inputs), tz=tz)
+        if isinstance(data, pd.DataFrame):
+            require_fixes(data, list(inputs))  # (say, Movebank reference data alone: nothing to process)
         tracks = run(data, cfg, deployments=dep, smooth=not no_smooth, states=not no_states, engine=compute,
                      error_model=error_model)
     if as_dataset:
@@ -109,12 +112,13 @@ def is_dataset_path(out: str) -> bool:
     return out.endswith(("/", os.sep)) or Path(out).is_dir() or not Path(out).suffix
 
 
-def _read_deployments(path: str) -> pd.DataFrame:
+def read_deployments(path: str) -> pd.DataFrame:
+    """The deployment table of ``--deployments`` (a bad file: :class:`TelemetryError` naming it)."""
     try:
         dep = pd.read_csv(path, dtype=str)
     except (OSError, ValueError) as err:
         raise TelemetryError(f"cannot read the deployment table: {err}", path) from None
-    from telemetry.trajectory.clean import deployment_table
+    from telemetry.deployments import deployment_table
 
     try:
         return deployment_table(dep)

@@ -28,10 +28,13 @@ from telemetry.cli.options import (
               help="Protected areas (any polygon file): each home range's share of each, and which are smaller "
                    "than the median home range (range_share.csv, zone_sizes.csv).")
 @click.option("--zone-field", default=None, help="Name column of --zones.")
+@click.option("--deployments", type=click.Path(dir_okay=False), default=None,
+              help="CSV with animal_id,start,end (or Movebank reference data): fixes outside are flagged. "
+                   "Movebank reference data among the INPUT files is used without it.")
 @input_options
 @engine_options
-def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, lang, zones, zone_field, tz, columns,
-        format_, animal_id, engine, scheduler, n_workers) -> None:
+def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, lang, zones, zone_field, deployments,
+        tz, columns, format_, animal_id, engine, scheduler, n_workers) -> None:
     """Read → clean → segment → smooth → crossings → hotspots → corridors → map → exports.
 
     With no INPUT, runs on the bundled synthetic sample (sample_tracks/) and
@@ -55,6 +58,9 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, la
         from telemetry.corridor.zones import load_zones
 
         zone_layer = load_zones(zones, zone_field)  # a bad file fails here, before any work
+    from telemetry.cli.process_cmd import read_deployments
+
+    dep = read_deployments(deployments) if deployments else None  # ... and so does a bad deployment table
     compute = make_engine(engine, scheduler, n_workers)
 
     if any(v is not None for v in (tz, columns, format_, animal_id)):
@@ -88,7 +94,7 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, la
 
         result = run_job(inputs or None, out_dir, config_path, species=species, overrides=overrides,
                          step=step, fixes=inputs_or_table, engine=compute, error_model=error_model,
-                         zones=zone_layer)
+                         zones=zone_layer, deployments=dep)
         progress.update(task, description="done", completed=len(RUN_STEPS))
     if not quiet:
         _print_summary(result)

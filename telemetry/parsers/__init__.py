@@ -138,6 +138,8 @@ def _read_all(paths: Iterable[str | os.PathLike[str]], options: ReadOptions) -> 
             n_explicit_ok[top] = n_explicit_ok.get(top, 0) + 1
             report = {"source": src.name, "format": parsed.format, "rows_read": parsed.rows_read,
                       "rows_kept": len(parsed.frame), "skipped": parsed.skipped, "notes": parsed.notes}
+            if parsed.deployments is not None:
+                report["deployments"] = parsed.deployments
             if parsed.format == "geoparquet":  # this tool's own output: fix types are as it wrote them
                 frame = parsed.frame
             else:

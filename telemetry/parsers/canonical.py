@@ -43,6 +43,7 @@ class Parsed:
     rows_read: int
     skipped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    deployments: list[dict[str, str | None]] | None = None  # a deployment table's rows (animal_id, start, end)
 
 
 @dataclass

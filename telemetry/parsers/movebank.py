@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from telemetry.deployments import deployment_rows
 from telemetry.errors import ParseError
 from telemetry.parsers.canonical import (
     Context,
@@ -233,13 +234,19 @@ def sniff_reference(head: Head) -> bool:
 
 
 def parse_reference(src: Source, head: Head, options: ReadOptions) -> Parsed:
-    """Movebank reference (deployment) table: no fixes; deployments listed in notes."""
+    """Movebank reference (deployment) table: no fixes; its deployments (``Parsed.deployments``)
+    become the deployment table of the fixes read with it (:func:`telemetry.process`)."""
     raw = read_delimited(src, header_line=head.first_nonblank() + 1)
     frame = build_frame(filter_rows(raw, np.zeros(raw.table.num_rows, bool)), src.name, {}, used=set(raw.names))
     n = raw.table.num_rows
+    # as text, as written (a numeric id column with a gap would come back as floats: 80150.0)
+    text = pa.table({name: pc.cast(col, pa.string()) for name, col in zip(raw.table.column_names, raw.table.columns)})
+    deployments = deployment_rows(text.to_pandas())
     return Parsed(frame=frame, format="movebank-reference", rows_read=n, skipped={"deployment rows": n},
-                  notes=[f"Movebank reference data: {n} deployments, no fixes (`telemetry process --deployments` "
-                         "takes it to flag the fixes outside them)"])
+                  notes=[f"Movebank reference data: {n} deployments, no fixes; the deployment table of the fixes "
+                         "read with it (fixes outside their animal's deployment are flagged outside_deployment; "
+                         "--deployments overrides it)"],
+                  deployments=deployments)
 
 
 register(Format("movebank-reference", "Movebank reference (deployment) data", sniff_reference, parse_reference,

@@ -37,6 +37,7 @@ import pandas as pd
 
 from telemetry.arrays import FLAG_CODE, distinct, flag_codes, flags_to_series, group_codes, time_ns
 from telemetry.config import CleanParams
+from telemetry.deployments import deployment_table
 from telemetry.errors import TelemetryError
 from telemetry.schema import FLAGS, SharedAttr
 from telemetry.trajectory._arrays import bearing_deg, haversine_m
@@ -283,37 +284,6 @@ def _marked_outlier(df: pd.DataFrame) -> np.ndarray:
         flags = pd.to_numeric(df["exclusion_flags"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         out |= np.nan_to_num(flags) != 0
     return out
-
-
-#: other names of the deployment table's columns (Movebank's reference data first), matched
-#: after lower-casing and stripping; the first present wins
-DEPLOYMENT_ALIASES: dict[str, tuple[str, ...]] = {
-    "animal_id": ("animal_id", "animal-id", "individual-local-identifier", "individual_id", "animal", "tag-id",
-                  "tag_id"),
-    "start": ("start", "deploy-on-date", "deploy_on_date", "deploy-on-timestamp", "deploy_on_timestamp"),
-    "end": ("end", "deploy-off-date", "deploy_off_date", "deploy-off-timestamp", "deploy_off_timestamp"),
-}
-
-
-def deployment_table(deployments: pd.DataFrame) -> pd.DataFrame:
-    """``animal_id``, ``start``, ``end`` of a deployment table, by those names or Movebank's
-    reference data's (``animal-id``, ``deploy-on-date``, ``deploy-off-date``). A table with an
-    animal and a start but no end column is open-ended (an empty start or end is an open bound).
-
-    >>> ref = pd.DataFrame({"tag-id": ["80150"], "animal-id": ["80150"],
-    ...                     "deploy-on-date": ["2008-02-12 14:00:00.000"], "deploy-off-date": [None]})
-    >>> deployment_table(ref).to_dict("records")
-    [{'animal_id': '80150', 'start': '2008-02-12 14:00:00.000', 'end': None}]
-    """
-    cols = {str(c).strip().lower(): c for c in deployments.columns}
-    pick = {want: next((cols[a] for a in names if a in cols), None) for want, names in DEPLOYMENT_ALIASES.items()}
-    if pick["animal_id"] is None or pick["start"] is None:
-        raise TelemetryError(
-            "the deployment table needs columns animal_id, start, end (or Movebank's animal-id, deploy-on-date, "
-            f"deploy-off-date); it has {', '.join(map(str, deployments.columns))}"
-        )
-    out = pd.DataFrame({want: deployments[c] if c is not None else None for want, c in pick.items()})
-    return out.reset_index(drop=True)
 
 
 def _outside_deployment(df: pd.DataFrame, deployments: pd.DataFrame) -> np.ndarray:

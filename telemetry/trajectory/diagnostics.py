@@ -45,6 +45,9 @@ def uere_summary(error_model: Mapping[str, Any]) -> str:
 def report_lines(attrs: Mapping[str, Any]) -> list[str]:
     """The sentences worth printing about processed tracks (see the module docstring)."""
     lines = []
+    if attrs.get("deployments_from"):
+        lines.append("deployments: from " + ", ".join(attrs["deployments_from"])
+                     + " (fixes outside their animal's deployment are flagged outside_deployment)")
     em = attrs.get("error_model")
     if em:
         line = uere_summary(em)

@@ -1,0 +1,88 @@
+"""Deployment tables: when each collar was on its animal (``animal_id``, ``start``, ``end``).
+
+Read from a user's table (``--deployments``) or from Movebank's reference data among the input
+files (:mod:`telemetry.parsers.movebank`); :func:`telemetry.trajectory.clean.clean` flags the
+fixes outside their animal's deployments ``outside_deployment``. Low in the import order:
+parsers and the cleaning steps both use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from telemetry.errors import TelemetryError
+
+#: other names of the deployment table's columns (Movebank's reference data first), matched
+#: after lower-casing and stripping; the first present wins
+DEPLOYMENT_ALIASES: dict[str, tuple[str, ...]] = {
+    "animal_id": ("animal_id", "animal-id", "individual-local-identifier", "individual_id", "animal", "tag-id",
+                  "tag_id"),
+    "start": ("start", "deploy-on-date", "deploy_on_date", "deploy-on-timestamp", "deploy_on_timestamp"),
+    "end": ("end", "deploy-off-date", "deploy_off_date", "deploy-off-timestamp", "deploy_off_timestamp"),
+}
+
+
+def deployment_table(deployments: pd.DataFrame) -> pd.DataFrame:
+    """``animal_id``, ``start``, ``end`` of a deployment table, by those names or Movebank's
+    reference data's (``animal-id``, ``deploy-on-date``, ``deploy-off-date``). A table with an
+    animal and a start but no end column is open-ended (an empty start or end is an open bound).
+
+    >>> ref = pd.DataFrame({"tag-id": ["80150"], "animal-id": ["80150"],
+    ...                     "deploy-on-date": ["2008-02-12 14:00:00.000"], "deploy-off-date": [None]})
+    >>> deployment_table(ref).to_dict("records")
+    [{'animal_id': '80150', 'start': '2008-02-12 14:00:00.000', 'end': None}]
+    """
+    cols = {str(c).strip().lower(): c for c in deployments.columns}
+    pick = {want: next((cols[a] for a in names if a in cols), None) for want, names in DEPLOYMENT_ALIASES.items()}
+    if pick["animal_id"] is None or pick["start"] is None:
+        raise TelemetryError(
+            "the deployment table needs columns animal_id, start, end (or Movebank's animal-id, deploy-on-date, "
+            f"deploy-off-date); it has {', '.join(map(str, deployments.columns))}"
+        )
+    out = pd.DataFrame({want: deployments[c] if c is not None else None for want, c in pick.items()})
+    return out.reset_index(drop=True)
+
+
+def deployment_rows(deployments: pd.DataFrame) -> list[dict[str, str | None]]:
+    """A deployment table as plain rows (``animal_id``, ``start``, ``end``: the cells' text,
+    None where empty), rows without an animal left out; ``[]`` for a table without an animal
+    or a start column. Plain rows travel in a read report (``attrs``), which pandas copies.
+
+    >>> deployment_rows(pd.DataFrame({"animal-id": ["a", " "], "deploy-on-date": ["2024-01-01", "2024-02-01"],
+    ...                               "deploy-off-date": [None, ""]}))
+    [{'animal_id': 'a', 'start': '2024-01-01', 'end': None}]
+    """
+    try:
+        dep = deployment_table(deployments)
+    except TelemetryError:
+        return []
+
+    def text(v: Any) -> str | None:
+        return None if v is None or pd.isna(v) or str(v).strip() == "" else str(v).strip()
+
+    rows = [{k: text(v) for k, v in r.items()} for r in dep.to_dict("records")]
+    return [r for r in rows if r["animal_id"] is not None]
+
+
+def deployments_read(sources: Iterable[Mapping[str, Any]] | None) -> tuple[pd.DataFrame | None, list[str]]:
+    """The deployment table that came with the input files (the ``deployments`` of
+    :func:`telemetry.read`'s per-file reports: Movebank reference data), and the files it
+    came from; ``(None, [])`` when none did.
+
+    >>> dep, files = deployments_read([{"source": "ref.csv", "deployments": [
+    ...     {"animal_id": "a", "start": "2024-01-01", "end": None}]}, {"source": "gps.csv"}])
+    >>> files, dep.to_dict("records")
+    (['ref.csv'], [{'animal_id': 'a', 'start': '2024-01-01', 'end': None}])
+    """
+    rows: list[dict[str, str | None]] = []
+    files: list[str] = []
+    for report in sources or []:
+        if report.get("deployments"):
+            rows += list(report["deployments"])
+            files.append(str(report.get("source")))
+    if not files:
+        return None, []
+    return pd.DataFrame(rows, columns=["animal_id", "start", "end"]), files
