@@ -438,8 +438,9 @@ class SmoothParams:
         two regimes are two speeds of movement. Measured on ``scripts/validate.py --fuzz 40``
         seeds 12-15 (610 animals with a still regime): below 15 (46 animals) the still regime's
         mean ``p_still`` differed between truly resting and moving fixes by a median 0.03 and
-        the states were below the trivial answer in 40 of them; from 15 to 20, 0.22 and 1 of 5;
-        above 300, 0.74. 0 turns the check off.
+        the states were below the trivial answer in 41 of them; from 15 to 20, 0.22 and 1 of 5;
+        above 300, 0.64-0.79. Below the ratio the animal gets no states (see
+        ``telemetry.trajectory.states``). 0 turns the check off.
     average_unidentified : bool
         Average resting bouts across a GPS fix whose error scale the data could not identify
         (the default UERE is used). Off: an assumed error larger than the collar's would average

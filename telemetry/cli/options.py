@@ -131,3 +131,25 @@ def load_calibration(path: str | None):
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise TelemetryError(f"cannot read the calibration table: {err}", path) from None
     return ErrorModel.from_frame(table, path)
+
+
+def read_deployments(path: str | None):
+    """The deployment table of ``--deployments`` (None: none; a bad file: a
+    :class:`~telemetry.errors.TelemetryError` naming it)."""
+    if path is None:
+        return None
+    import pandas as pd
+
+    from telemetry.deployments import deployment_table
+    from telemetry.errors import TelemetryError
+
+    try:
+        dep = pd.read_csv(path, dtype=str)
+    except FileNotFoundError:
+        raise TelemetryError("no such deployment table", path) from None
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise TelemetryError(f"cannot read the deployment table: {err}", path) from None
+    try:
+        return deployment_table(dep)
+    except TelemetryError as err:
+        raise TelemetryError(err.message, path) from None

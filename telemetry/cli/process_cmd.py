@@ -21,8 +21,8 @@ from telemetry.cli.options import (
     engine_options,
     load_calibration,
     make_engine,
+    read_deployments,
 )
-from telemetry.errors import TelemetryError
 from telemetry.io.points import output_format, write_tracks
 from telemetry.trajectory.diagnostics import report_lines as model_report
 
@@ -79,7 +79,7 @@ def process(
     if gap_multiple is not None:
         sets.append(f"segment.gap_multiple={gap_multiple}")
     cfg = load_config(config_path, species=species, overrides=sets)
-    dep = read_deployments(deployments) if deployments else None
+    dep = read_deployments(deployments)
     error_model = load_calibration(calibration)
     with make_engine(engine, scheduler, n_workers) as compute:
         # a dataset on a cluster is read by the workers; anything else is read here
@@ -110,17 +110,3 @@ def is_dataset_path(out: str) -> bool:
     from pathlib import Path
 
     return out.endswith(("/", os.sep)) or Path(out).is_dir() or not Path(out).suffix
-
-
-def read_deployments(path: str) -> pd.DataFrame:
-    """The deployment table of ``--deployments`` (a bad file: :class:`TelemetryError` naming it)."""
-    try:
-        dep = pd.read_csv(path, dtype=str)
-    except (OSError, ValueError) as err:
-        raise TelemetryError(f"cannot read the deployment table: {err}", path) from None
-    from telemetry.deployments import deployment_table
-
-    try:
-        return deployment_table(dep)
-    except TelemetryError as err:
-        raise TelemetryError(err.message, path) from None

@@ -12,6 +12,7 @@ from telemetry.cli.options import (
     lang_option,
     load_calibration,
     make_engine,
+    read_deployments,
     with_lang,
 )
 
@@ -58,9 +59,7 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, la
         from telemetry.corridor.zones import load_zones
 
         zone_layer = load_zones(zones, zone_field)  # a bad file fails here, before any work
-    from telemetry.cli.process_cmd import read_deployments
-
-    dep = read_deployments(deployments) if deployments else None  # ... and so does a bad deployment table
+    dep = read_deployments(deployments)  # ... and so does a bad deployment table
     compute = make_engine(engine, scheduler, n_workers)
 
     if any(v is not None for v in (tz, columns, format_, animal_id)):
