@@ -549,6 +549,33 @@ def test_3d_error_from_rests_on_the_kill_site_generator() -> None:
     assert off["uere_m"] > 2.0 * on["uere_m"]  # the failure this replaces
 
 
+def test_a_rest_reading_outside_the_search_range_is_not_taken(monkeypatch) -> None:
+    """The resting bouts' reading (held positions with jumps) is a weighted least squares whose
+    error multiplier can run to zero when the drift takes all of a step's spread, with a tiny
+    interval all the same (a variant of the reading tried on ``validate.py``'s cell "sw:15 m",
+    seed 1021: 0.013 m for a 15 m collar, se_m coverage 0.21). Outside the range the likelihood
+    itself is searched in (``error_min_factor`` to ``error_max_factor`` times the default) it is
+    not taken; the likelihood's estimate stands."""
+    import telemetry
+    from telemetry.config import SmoothParams
+    from telemetry.trajectory.smooth import ERROR_CLASSES, estimate_error_model
+
+    df = simulate_rest_active(days=60.0, interval_h=2.0, seed=3, uere=(8.0, 24.0))
+    tracks = telemetry.process(df, species="generic", smooth=False, states=False)
+    honest = estimate_error_model(tracks, SmoothParams()).to_dict()["3D"]["uere_m"]
+
+    def degenerate(d, r, p, iters=30):
+        k = np.full(len(ERROR_CLASSES), np.nan)
+        k[ERROR_CLASSES.index("3D")] = 1e-3
+        return k, np.where(np.isfinite(k), 0.01, np.inf)
+
+    monkeypatch.setattr(sm, "_jump_uere", degenerate)
+    got = estimate_error_model(tracks, SmoothParams()).to_dict()["3D"]
+    print(f"\n3D UERE (truth 8 m): {honest} m; with a reading of 1/1000 the start: {got['uere_m']} m ({got['source']})")
+    assert got["uere_m"] >= SmoothParams().uere_3d_m * SmoothParams().error_min_factor
+    assert got["uere_m"] == pytest.approx(8.0, rel=0.25)
+
+
 def test_commuters_error_kept_where_the_rests_agree_with_the_likelihood(tmp_path) -> None:
     """scripts/collar_sim.py commuters at 4 h (3D 8 m): fixes seldom averaged (trips between
     patches), and their back-and-forth trips labelled still wreck the resting bouts' lag-one

@@ -1229,7 +1229,11 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     if est.any() and p.error_jumps and p.regimes:  # (no still regime: no rests to read)
         k_j, se_j = _jump_uere(s, var(u), p)
         light = _class_mask(p.error_jump_classes)
-        firm_j = est & np.isfinite(k_j) & (se_j < p.error_max_se_log)
+        # (and inside the range the likelihood is searched in: a least-squares reading whose
+        # error multiplier ran to zero, the drift taking it all, reports a tiny interval too)
+        with np.errstate(invalid="ignore"):
+            firm_j = (est & np.isfinite(k_j) & (se_j < p.error_max_se_log)
+                      & (u * k_j >= floor) & (u * k_j <= ceiling))
         rest = firm_j & light
         same = _agree(u, se, u * k_j, se_j)
         # where the likelihood summed over the regimes (error_switching_classes), the rests may
