@@ -8,7 +8,7 @@ parsers and the cleaning steps both use it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -25,6 +25,41 @@ DEPLOYMENT_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+def deployment_columns(deployments: pd.DataFrame) -> dict[str, Any]:
+    """The column of ``deployments`` that holds each of ``animal_id``, ``start``, ``end``
+    (:data:`DEPLOYMENT_ALIASES`; None where there is none).
+
+    >>> deployment_columns(pd.DataFrame(columns=["Animal-ID", "deploy-on-date"]))
+    {'animal_id': 'Animal-ID', 'start': 'deploy-on-date', 'end': None}
+    """
+    cols = {str(c).strip().lower(): c for c in deployments.columns}
+    return {want: next((cols[a] for a in names if a in cols), None) for want, names in DEPLOYMENT_ALIASES.items()}
+
+
+def check_times(deployments: pd.DataFrame, path: str | None = None, lines: Sequence[int] | None = None) -> None:
+    """Raise a :class:`TelemetryError` naming ``path``, the line and the column of the first
+    start or end cell that is neither empty nor a time (``lines``: each row's line in the
+    file; default a header on line 1 and a row per line).
+
+    >>> dep = pd.DataFrame({"animal-id": ["a", "b"], "deploy-on-date": ["2024-01-01", "soon"]})
+    >>> check_times(dep, "ref.csv")
+    Traceback (most recent call last):
+    telemetry.errors.TelemetryError: ref.csv, line 3, column 'deploy-on-date': cannot read 'soon' as a time
+    """
+    for want in ("start", "end"):
+        col = deployment_columns(deployments)[want]
+        if col is None:
+            continue
+        cells = deployments[col]
+        given = cells.notna() & (cells.astype(str).str.strip() != "")
+        times = pd.to_datetime(cells.where(given), utc=True, errors="coerce", format="mixed")
+        bad = (given & times.isna()).to_numpy()
+        if bad.any():
+            i = int(bad.argmax())
+            line = int(lines[i]) if lines is not None else i + 2
+            raise TelemetryError(f"cannot read {str(cells.iloc[i])!r} as a time", path, line, str(col))
+
+
 def deployment_table(deployments: pd.DataFrame) -> pd.DataFrame:
     """``animal_id``, ``start``, ``end`` of a deployment table, by those names or Movebank's
     reference data's (``animal-id``, ``deploy-on-date``, ``deploy-off-date``). A table with an
@@ -35,8 +70,7 @@ def deployment_table(deployments: pd.DataFrame) -> pd.DataFrame:
     >>> deployment_table(ref).to_dict("records")
     [{'animal_id': '80150', 'start': '2008-02-12 14:00:00.000', 'end': None}]
     """
-    cols = {str(c).strip().lower(): c for c in deployments.columns}
-    pick = {want: next((cols[a] for a in names if a in cols), None) for want, names in DEPLOYMENT_ALIASES.items()}
+    pick = deployment_columns(deployments)
     if pick["animal_id"] is None or pick["start"] is None:
         raise TelemetryError(
             "the deployment table needs columns animal_id, start, end (or Movebank's animal-id, deploy-on-date, "

@@ -208,6 +208,27 @@ def test_movebank_reference_data_among_the_inputs_is_the_deployment_table(tmp_pa
     assert pd.read_csv(tmp_path / "o2.csv")["flag"].isna().all()
 
 
+def test_a_deployment_date_that_is_not_a_time_is_one_line_naming_its_cell(tmp_path, capsys):
+    """A deployment window that cannot be read cannot be applied: file, line and column, exit 2,
+    whether the table came among the inputs (Movebank reference data) or with --deployments."""
+    from telemetry.cli.main import main
+
+    df = _track(5)
+    fixes = tmp_path / "fixes.csv"
+    pd.DataFrame({"animal_id": "a", "time": df["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"), "lon": df["lon"],
+                  "lat": df["lat"]}).to_csv(fixes, index=False)
+    ref = tmp_path / "study-reference-data.csv"
+    pd.DataFrame({"tag-id": ["t1", "t2"], "animal-id": ["a", "b"], "deploy-on-date": ["2024-01-01 02:00", "2024-01-01"],
+                  "deploy-off-date": ["", "next week"]}).to_csv(ref, index=False)
+    for cmd in (["process", str(fixes), str(ref), "-o", str(tmp_path / "o.csv")],
+                ["process", str(fixes), "--deployments", str(ref), "-o", str(tmp_path / "o.csv")],
+                ["run", str(fixes), "--deployments", str(ref), "--out", str(tmp_path / "maps"), "--quiet"]):
+        assert main(cmd) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"telemetry: error: {ref}, line 3, column 'deploy-off-date': cannot read 'next week' as a time"], err
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "maps").exists()
+
+
 def test_input_without_fixes_is_one_line_naming_it(tmp_path, capsys):
     from telemetry.cli.main import main
 

@@ -140,7 +140,7 @@ def read_deployments(path: str | None):
         return None
     import pandas as pd
 
-    from telemetry.deployments import deployment_table
+    from telemetry.deployments import check_times, deployment_table
     from telemetry.errors import TelemetryError
 
     try:
@@ -150,6 +150,8 @@ def read_deployments(path: str | None):
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise TelemetryError(f"cannot read the deployment table: {err}", path) from None
     try:
-        return deployment_table(dep)
+        table = deployment_table(dep)
     except TelemetryError as err:
         raise TelemetryError(err.message, path) from None
+    check_times(dep, path)
+    return table

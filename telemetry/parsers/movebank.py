@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from telemetry.deployments import deployment_rows
+from telemetry.deployments import check_times, deployment_rows
 from telemetry.errors import ParseError
 from telemetry.parsers.canonical import (
     Context,
@@ -241,7 +241,9 @@ def parse_reference(src: Source, head: Head, options: ReadOptions) -> Parsed:
     n = raw.table.num_rows
     # as text, as written (a numeric id column with a gap would come back as floats: 80150.0)
     text = pa.table({name: pc.cast(col, pa.string()) for name, col in zip(raw.table.column_names, raw.table.columns)})
-    deployments = deployment_rows(text.to_pandas())
+    table = text.to_pandas()
+    check_times(table, src.name, raw.lines)  # a bad date: file, line and column now, not a bare error later
+    deployments = deployment_rows(table)
     return Parsed(frame=frame, format="movebank-reference", rows_read=n, skipped={"deployment rows": n},
                   notes=[f"Movebank reference data: {n} deployments, no fixes; the deployment table of the fixes "
                          "read with it (fixes outside their animal's deployment are flagged outside_deployment; "
