@@ -80,3 +80,33 @@ def test_junk_cells(tmp_path, seed, junk):
 def test_wrong_encodings(tmp_path, seed, encoding):
     text = seed.decode("utf-8", errors="ignore")
     read_only_telemetry_errors(tmp_path, codecs.encode(text, encoding))
+
+
+_CELL = st.one_of(st.just(""), st.sampled_from(["2024-01-01 02:00:00.000", "2023-12-31", "2024-02-30", "soon", "0",
+                                                 "2024-01-01T00:00:00Z", " "]),
+                  st.text(alphabet="0123456789-: .TZ", max_size=12))
+
+
+@SETTINGS
+@given(rows=st.lists(st.tuples(st.sampled_from(["a", "b", "", "80150"]), _CELL, _CELL), min_size=1, max_size=8))
+def test_reference_data_is_deployments_or_one_line_naming_its_cell(tmp_path, rows):
+    """Movebank reference data with any deployment cells: read with fixes, its rows with an animal
+    are the deployment table, exactly as written; or one error naming the file, a line of the table
+    and a date column."""
+    import pandas as pd
+
+    ref = tmp_path / "study-reference-data.csv"
+    pd.DataFrame(rows, columns=["animal-id", "deploy-on-date", "deploy-off-date"]).assign(**{"tag-id": "t"}).to_csv(
+        ref, index=False)
+    try:
+        df = telemetry.read([ref, CLEAN])
+    except TelemetryError as err:
+        msg = str(err)
+        assert "\n" not in msg and msg.startswith(f"{ref}, line ") and "column 'deploy-o" in msg, msg
+        line = int(msg.split(", line ")[1].split(",")[0])
+        assert 2 <= line <= len(rows) + 1
+        return
+    got = df.attrs["sources"][0]["deployments"]
+    want = [{"animal_id": a, "start": s.strip() or None, "end": e.strip() or None} for a, s, e in rows if a.strip()]
+    assert got == want
+    assert len(df) == CLEAN_ROWS
