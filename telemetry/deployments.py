@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from telemetry.errors import TelemetryError
@@ -51,13 +52,25 @@ def check_times(deployments: pd.DataFrame, path: str | None = None, lines: Seque
         if col is None:
             continue
         cells = deployments[col]
-        given = cells.notna() & (cells.astype(str).str.strip() != "")
-        times = pd.to_datetime(cells.where(given), utc=True, errors="coerce", format="mixed")
-        bad = (given & times.isna()).to_numpy()
+        _, bad = deployment_times(cells)
         if bad.any():
             i = int(bad.argmax())
             line = int(lines[i]) if lines is not None else i + 2
             raise TelemetryError(f"cannot read {str(cells.iloc[i])!r} as a time", path, line, str(col))
+
+
+def deployment_times(cells: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """A start or end column as UTC times (NaT where empty: an open bound) and which of its
+    non-empty cells are not times (bool per row): the one reading of deployment times, for
+    :func:`check_times` and the cleaning step.
+
+    >>> t, bad = deployment_times(pd.Series(["2024-01-01 02:00", "", None, "soon"]))
+    >>> t.isna().tolist(), bad.tolist()
+    ([False, True, True, True], [False, False, False, True])
+    """
+    given = cells.notna() & (cells.astype(str).str.strip() != "")
+    times = pd.to_datetime(cells.where(given), utc=True, errors="coerce", format="mixed")
+    return times, (given & times.isna()).to_numpy()
 
 
 def deployment_table(deployments: pd.DataFrame) -> pd.DataFrame:

@@ -37,7 +37,7 @@ import pandas as pd
 
 from telemetry.arrays import FLAG_CODE, distinct, flag_codes, flags_to_series, group_codes, time_ns
 from telemetry.config import CleanParams
-from telemetry.deployments import deployment_table
+from telemetry.deployments import deployment_table, deployment_times
 from telemetry.errors import TelemetryError
 from telemetry.schema import FLAGS, SharedAttr
 from telemetry.trajectory._arrays import bearing_deg, haversine_m
@@ -308,10 +308,9 @@ def _outside_deployment(df: pd.DataFrame, deployments: pd.DataFrame) -> np.ndarr
 
 def _to_utc(s: pd.Series, name: str) -> pd.Series:
     """Times as int64 ns; a missing start/end becomes the open bound (int64 min / max)."""
-    try:
-        t = pd.to_datetime(s, utc=True, errors="raise", format="mixed")
-    except (ValueError, TypeError) as err:
-        raise TelemetryError(f"deployment table: cannot read {name} times: {err}") from None
+    t, bad = deployment_times(s)
+    if bad.any():  # (a table from a file was checked as it was read, with file, line and column)
+        raise TelemetryError(f"deployment table: cannot read {s.iloc[int(bad.argmax())]!r} as a {name} time")
     ns = t.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64).copy()
     info = np.iinfo(np.int64)
     ns[t.isna().to_numpy()] = info.min if name == "start" else info.max
