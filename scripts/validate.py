@@ -7,6 +7,7 @@
     python scripts/validate.py --no-real --species generic --seeds 4 --set clean.outlier_release_quantile=0.99
     python scripts/validate.py --revisit --seeds 4  # the revisit test by k, alpha and FDR (~3 min)
     python scripts/validate.py --fuzz 40 --seed 2   # 40 random settings of the second simulator (~1 min)
+    python scripts/validate.py --still-ratio --seed 12 --seeds 4  # states.still_rest_min_ratio's table (~8 min)
 
 (a) **Simulated collars** from ``scripts/collar_sim.py`` (independent code: agent-based
 movement at 1-minute resolution, heavy-tailed bouts, Student-t 2D errors, spikes) over a
@@ -352,6 +353,45 @@ def revisit_table(cells: list[dict], seeds: int, workdir: Path, directions: int 
     return table
 
 
+RATIO_BINS = (0.0, 5.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0, 300.0, 1e3, 1e4, math.inf)
+
+
+def still_ratio_table(seed: int, seeds: int, workdir: Path) -> pd.DataFrame:
+    """The evidence for ``states.still_rest_min_ratio``: every animal of the fuzz settings of
+    seeds ``seed .. seed + seeds - 1`` whose smoother chose a still regime inside its drift range,
+    processed with the check off, by the ratio of its movement to that drift
+    (``diffusion_m2s / still_diffusion_m2s``): how far apart the still regime's mean ``p_still``
+    is on truly resting and truly moving fixes (median over the animals; 0: it marks nothing
+    about rest), and how many animals' states fell below the trivial answer."""
+    import telemetry
+    from telemetry.trajectory.smooth import resting_regime
+
+    rows = []
+    for fs in range(seed, seed + seeds):
+        for k, (cell, species, s) in enumerate(fuzz_cells(40, seed=fs)):
+            csv, truth = simulate_cell(cell, s, workdir / f"s{fs}_{k}")
+            tracks = telemetry.process(telemetry.read([csv]), species=species,
+                                       overrides=("states.still_rest_min_ratio=0",))
+            moving = (truth_rows(tracks, truth)["state_at_fix"] != "resting").to_numpy()
+            state = tracks["state"].to_numpy()
+            p_still = tracks["p_still"].to_numpy(dtype=float)
+            names = tracks["animal_id"].astype(str).to_numpy()
+            for animal, fit in tracks.attrs["smooth"].items():
+                if not resting_regime([fit])[0]:
+                    continue
+                m = names == str(animal)
+                has = m & pd.notna(state)
+                acc = float(np.mean((state[has] != "resting") == moving[has])) if has.any() else math.nan
+                share = float(moving[m].mean())
+                rows.append({"ratio": fit["diffusion_m2s"] / fit["still_diffusion_m2s"],
+                             "separation": float(np.nanmean(p_still[m & ~moving]) - np.nanmean(p_still[m & moving])),
+                             "below_trivial": acc < max(share, 1.0 - share)})
+    df = pd.DataFrame(rows)
+    return (df.groupby(pd.cut(df["ratio"], RATIO_BINS), observed=False)
+            .agg(animals=("separation", "size"), p_still_separation=("separation", "median"),
+                 states_below_trivial=("below_trivial", "sum")).reset_index())
+
+
 def oracle_states(tr: pd.DataFrame, has: np.ndarray) -> float:
     """What the *true* positions can tell: the best accuracy (resting vs moving at the fix) of the
     rule "resting iff the shorter of the true steps before and after the fix is below a threshold",
@@ -544,6 +584,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="only N random settings of the second simulator, each line with the invariants it breaks")
     ap.add_argument("--revisit", action="store_true",
                     help="only the revisit test's table (errors / real trips put back by k and alpha)")
+    ap.add_argument("--still-ratio", action="store_true",
+                    help="only states.still_rest_min_ratio's table (fuzz seeds --seed .. --seed + --seeds - 1)")
     args = ap.parse_args(argv)
     cells = design(full=args.full, quick=args.quick)
     if args.fuzz:
@@ -561,6 +603,13 @@ def main(argv: list[str] | None = None) -> None:
         print("by kind: " + ", ".join(f"{k} {v}" for k, v in fuzz_tally(rows).items() if k != "broken"))
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1, default=str))
+        return
+    if args.still_ratio:
+        with tempfile.TemporaryDirectory() as tmp:
+            table = still_ratio_table(args.seed, max(args.seeds, 1), Path(tmp))
+        print(table.to_string(index=False, float_format="{:.3f}".format))
+        if args.json:
+            args.json.write_text(table.astype({"ratio": str}).to_json(orient="records", indent=1))
         return
     if args.revisit:
         with tempfile.TemporaryDirectory() as tmp:

@@ -431,16 +431,6 @@ class SmoothParams:
         still regime is held to the same top (else, with few rests, it took all the movement
         and a gross error was the "active" regime), and a model whose still drift fits at the
         top is not chosen: that regime is slow movement, not rest.
-    still_rest_min_ratio : float
-        The states take "resting" from the smoother's still regime (``p_still``) only where the
-        animal's active regime diffuses at least this many times faster than the still one drifts
-        (``diffusion_m2s / still_diffusion_m2s``, both from ``attrs["smooth"]``); closer, the
-        two regimes are two speeds of movement. Measured on ``scripts/validate.py --fuzz 40``
-        seeds 12-15 (610 animals with a still regime): below 15 (46 animals) the still regime's
-        mean ``p_still`` differed between truly resting and moving fixes by a median 0.03 and
-        the states were below the trivial answer in 41 of them; from 15 to 20, 0.22 and 1 of 5;
-        above 300, 0.64-0.79. Below the ratio the animal gets no states (see
-        ``telemetry.trajectory.states``). 0 turns the check off.
     average_unidentified : bool
         Average resting bouts across a GPS fix whose error scale the data could not identify
         (the default UERE is used). Off: an assumed error larger than the collar's would average
@@ -491,7 +481,6 @@ class SmoothParams:
     misfit_p: float = 0.999
     still_sure_p: float = 0.99
     still_diffusion_bounds_m2s: tuple[float, float] = (1e-8, 10.0)
-    still_rest_min_ratio: float = 15.0
     average_unidentified: bool = False
     still_jumps: bool = True
     jump_min_ratio: float = 0.5
@@ -542,6 +531,15 @@ class StateParams:
         shorter than the interval between fixes and the behaviour at a fix cannot be told from
         the displacements (calling every fix "moving" scored 0.20 where 80 % of fixes were at
         rest: ``scripts/validate.py --fuzz 40 --seed 1``, setting 30, 69-min rests at 8-h fixes).
+    still_rest_min_ratio : float
+        No states for an animal whose smoother chose a still regime drifting within this factor
+        of its movement (``diffusion_m2s / still_diffusion_m2s`` of ``attrs["smooth"]`` below
+        it; dimensionless): that regime is a second speed of moving, not rest, and the steps the
+        errors alone explain are the slow movement too. ``python scripts/validate.py
+        --still-ratio --seed 12 --seeds 4`` (fuzz seeds 12-15, 610 animals with a still
+        regime; the table by ratio): below 15, 46 animals, mean ``p_still`` on truly resting
+        minus truly moving fixes 0.00-0.06, states below the trivial answer in 41; 15-20, 0.22
+        and 1 of 5; above 300, 0.64-0.79. 0 turns the check off.
     """
 
     fix_interval_s: float | None = None
@@ -559,6 +557,7 @@ class StateParams:
     max_interval_h: float = 12.0
     dominant_share_warn: float = 0.9
     min_resting_share: float = 0.01
+    still_rest_min_ratio: float = 15.0
 
 
 @dataclass(frozen=True)

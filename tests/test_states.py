@@ -311,15 +311,15 @@ def test_a_still_regime_at_the_top_of_its_drift_is_not_rest() -> None:
 
 
 def test_a_still_regime_nearly_as_fast_as_the_movement_gives_no_states() -> None:
-    """A still regime drifting within ``smooth.still_rest_min_ratio`` of the animal's movement
-    (``still_is_rest`` false) marks slow steps, not rests: the animal gets no states, and the
-    reason says so (``validate.py --fuzz 40 --seed 12``, setting 38: every animal called resting
+    """A still regime drifting within ``states.still_rest_min_ratio`` of the animal's movement
+    marks slow steps, not rests: the animal gets no states, and the reason says so (``validate.py --fuzz 40 --seed 12``, setting 38: every animal called resting
     at 96 % of its fixes, accuracy 0.19 against a trivial 0.84). A rest stays a rest."""
     df = simulate_behaviour(n_animals=2, days=20, interval_s=3600.0, seed=4)
     df["p_still"] = 0.9
-    fit = {"model": "BM+still", "still_diffusion_m2s": 3.0, "diffusion_m2s": 30.0, "still_share": 0.9}
+    fit = {"model": "BM+still", "diffusion_m2s": 30.0, "still_share": 0.9}
     for is_rest in (True, False):
-        df.attrs = {"smooth": {a: {**fit, "still_is_rest": is_rest} for a in df["animal_id"].unique()}}
+        ds = 0.01 if is_rest else 3.0  # 3000 / 10 times slower than the movement
+        df.attrs = {"smooth": {a: {**fit, "still_diffusion_m2s": ds} for a in df["animal_id"].unique()}}
         out = label_states(df)
         entries = list(out.attrs["states"].values())
         if is_rest:

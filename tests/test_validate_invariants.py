@@ -284,9 +284,9 @@ def test_no_states_where_the_still_regime_is_slow_movement(tmp_path: Path) -> No
     and tortuously 84 % of the time, a 15 m collar, half the fixes 2D, no fix type. The smoother's
     still regime drifted 3-4 m²/s against 27-40 m²/s of movement and took 76-87 % of the steps;
     the states called 96 % of the fixes resting (accuracy 0.19, trivial 0.84). With
-    ``smooth.still_rest_min_ratio`` the regime is not a rest and no animal gets states (the
+    ``states.still_rest_min_ratio`` the regime is not a rest and no animal gets states (the
     reason says why); the smoothing is the same either way."""
-    _, off, r = _fuzz_off_and_on(tmp_path, 12, 38, "smooth.still_rest_min_ratio=0")
+    _, off, r = _fuzz_off_and_on(tmp_path, 12, 38, "states.still_rest_min_ratio=0")
     print(f"\nstates {off['state_acc_at_fix']:.3f} (trivial {off['state_trivial_at_fix']:.3f}) -> "
           f"labelled share {r['state_share_labelled']:.3f}")
     assert off["state_acc_at_fix"] < off["state_trivial_at_fix"] - 0.3  # the failure guarded against

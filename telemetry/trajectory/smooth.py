@@ -1328,17 +1328,11 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
 # --------------------------------------------------------------------------- python layer
 
 
-def _fit_attrs(fit: _Fit, k: int, still_share: float, n_fixes: int, ds_max: float = math.inf,
-               rest_ratio: float = 0.0) -> dict[str, Any]:
+def _fit_attrs(fit: _Fit, k: int, still_share: float, n_fixes: int, ds_max: float = math.inf) -> dict[str, Any]:
     """One animal's fitted movement model as plain numbers (``attrs["smooth"][animal]``);
-    ``ds_max`` the top of the still drift's search range (m²/s), ``rest_ratio`` the least
-    ratio of the active diffusion to the still drift for the still regime to be a rest
-    (``still_rest_min_ratio``)."""
+    ``ds_max`` the top of the still drift's search range (m²/s)."""
     oufish = fit.kind[k] == OUF
     sc = float(fit.scale[k])
-    still = MODELS[fit.model[k]].endswith("+still")
-    at_bound = bool(still and fit.ds[k] >= ds_max * (1 - 1e-6))
-    diffusion = (2.0 * sc / fit.tau_p[k]) if oufish else 2.0 * sc * float(fit.tau_v[k])
     return {
         "model": MODELS[fit.model[k]],
         "estimated": bool(fit.fitted[k]),
@@ -1349,13 +1343,11 @@ def _fit_attrs(fit: _Fit, k: int, still_share: float, n_fixes: int, ds_max: floa
         # what the scale means for each family: the range's s.d. per axis, or the speed s.d.
         "range_sd_m": math.sqrt(sc) if oufish else math.inf,
         "speed_sd_ms": math.sqrt(sc / (fit.tau_p[k] * fit.tau_v[k])) if oufish else math.sqrt(sc),
-        "diffusion_m2s": diffusion,
+        "diffusion_m2s": (2.0 * sc / fit.tau_p[k]) if oufish else 2.0 * sc * float(fit.tau_v[k]),
         "still_diffusion_m2s": float(fit.ds[k]),
         # a still regime whose drift the likelihood pushed to the top of its range is a second
         # way of moving, not a rest (see :func:`resting_regime`)
-        "still_drift_at_bound": at_bound,
-        # ... and so is one that drifts nearly as fast as the animal moves
-        "still_is_rest": bool(still and not at_bound and not diffusion < rest_ratio * float(fit.ds[k])),
+        "still_drift_at_bound": bool(MODELS[fit.model[k]].endswith("+still") and fit.ds[k] >= ds_max * (1 - 1e-6)),
         "still_share": still_share,
         "loglik": float(fit.loglik[k]),
         "bic": {m: (None if not np.isfinite(fit.bic[k, i]) else float(fit.bic[k, i])) for i, m in enumerate(MODELS)},
@@ -1398,18 +1390,14 @@ def resting_regime(fits: list[dict[str, Any]]) -> np.ndarray:
     (``still_diffusion_bounds_m2s``: a few hundred metres in four hours) the likelihood has
     used the regime for slow movement, and its ``p_still`` says "slow", not "resting"
     (``scripts/validate.py --fuzz 40 --seed 2``, setting 10: 8-h fixes, 39-min rests, 10 m²/s
-    in three of four animals, 92 % of the fixes called resting where 32 % were). Nor is one
-    that drifts within ``smooth.still_rest_min_ratio`` of the active regime's diffusion
-    (``still_is_rest`` false; ``--fuzz 40 --seed 12``, setting 38: 15-min fixes of an animal
-    moving slowly and tortuously 84 % of the time, its still regime drifting 3-4 m²/s against
-    27-40 m²/s: 96 % called resting, accuracy 0.19 against a trivial 0.84).
+    in three of four animals, 92 % of the fixes called resting where 32 % were). Inside the
+    range but within ``states.still_rest_min_ratio`` of the animal's movement, the states
+    decline the animal (:func:`telemetry.trajectory.states.label_states`).
 
-    >>> resting_regime([{"model": "BM+still"}, {"model": "BM+still", "still_drift_at_bound": True},
-    ...                 {"model": "OU+still", "still_is_rest": False}]).tolist()
-    [True, False, False]
+    >>> resting_regime([{"model": "BM+still"}, {"model": "BM+still", "still_drift_at_bound": True}]).tolist()
+    [True, False]
     """
-    return has_still_regime(fits) & np.array([not g.get("still_drift_at_bound", False) and g.get("still_is_rest", True)
-                                              for g in fits], dtype=bool)
+    return has_still_regime(fits) & ~np.array([bool(g.get("still_drift_at_bound", False)) for g in fits], dtype=bool)
 
 
 def measurement_sigma_m(df: pd.DataFrame, params: SmoothParams | None = None, *,
@@ -1531,8 +1519,7 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
         steps = np.maximum(n_fix - 1, 1)
         still_share = np.bincount(d.a, weights=np.where(d.start, 0.0, w_used), minlength=d.n_animals) / steps
         for k, name in enumerate(d.names):
-            attrs[str(name)] = _fit_attrs(fit, k, float(still_share[k]), int(n_fix[k]), p.still_diffusion_bounds_m2s[1],
-                                          p.still_rest_min_ratio)
+            attrs[str(name)] = _fit_attrs(fit, k, float(still_share[k]), int(n_fix[k]), p.still_diffusion_bounds_m2s[1])
     for name, values in cols.items():
         out[name] = values
     present = [ERROR_CLASSES[c] for c in (np.unique(d.cls) if d is not None else [])]

@@ -1102,7 +1102,8 @@ def label_states(
         scheduled = n_regular >= p.min_regular_share * np.maximum(n_steps, 1)
         interval_h = _median_interval_h(df, rows, a, n_animals)
         fine = interval_h <= p.max_interval_h
-        eligible = (n_valid >= max(p.min_steps, 3 * max(choices))) & scheduled & fine
+        slow = _slow_still(_smooth_fits(df, animal_names), p.still_rest_min_ratio)
+        eligible = (n_valid >= max(p.min_steps, 3 * max(choices))) & scheduled & fine & (slow == "")
         with np.errstate(invalid="ignore", divide="ignore"):
             lx = np.log(step)
         co, si = np.cos(turn), np.sin(turn)
@@ -1134,7 +1135,6 @@ def label_states(
             step_post = np.zeros((rows.size, 3))
             step_post[use, :m] = np.take_along_axis(post[use], perm[a[use]], axis=1)
             from_smoother = _still_from_smoother(df, rows, a, kidx, animal_names, step_post, use)
-            slow = _slow_still(_smooth_fits(df, animal_names))
             fix_post = _at_fix(step_post, kidx)
             probs[r] = fix_post[use]
             lab = np.argmax(fix_post[use], axis=1)
@@ -1150,11 +1150,6 @@ def label_states(
                 lab = codes[mine]
                 lab = lab[lab >= 0]
                 share = np.bincount(lab, minlength=3)[:m] / max(lab.size, 1)
-                if slow[k]:
-                    codes[mine] = -1
-                    probs[mine] = np.nan
-                    attrs[name] = _no_states(slow[k], n_valid[k])
-                    continue
                 if share[0] < p.min_resting_share:
                     codes[mine] = -1
                     probs[mine] = np.nan
@@ -1195,6 +1190,8 @@ def label_states(
                 reason = (f"the fix times are irregular: {n_regular[k] / max(n_steps[k], 1):.0%} of {int(n_steps[k])} "
                           f"intervals are whole multiples of the median, fewer than {p.min_regular_share:.0%} (an HMM "
                           "on step lengths needs a fix schedule)")
+            elif slow[k]:
+                reason = str(slow[k])
             else:
                 reason = (f"{int(n_valid[k])} steps on the fix schedule ({on:.0%} of {int(n_steps[k])}), fewer than "
                           f"the {max(p.min_steps, 3 * max(choices))} needed")
@@ -1211,31 +1208,35 @@ def _no_states(reason: str, n_valid_steps: int) -> dict[str, Any]:
     return {"n_states": None, "reason": reason, "n_valid_steps": int(n_valid_steps)}
 
 
-def _slow_still(fits: list[dict[str, Any]]) -> list[str]:
+def _slow_still(fits: list[dict[str, Any]], min_ratio: float) -> np.ndarray:
     """Per animal, why resting cannot be told from slow movement ("" where it can): the
-    smoother found two ways of moving and no rest (``still_is_rest`` false, see
-    ``smooth.still_rest_min_ratio``): a still regime drifting nearly as fast as the animal
-    moves. Its ``p_still`` then marks slow steps, and the steps the errors alone explain are
-    the slow movement too: on ``scripts/validate.py --fuzz 40`` seeds 12-15 the 46 such
-    animals scored below the trivial answer in 41 cases with resting from the still regime,
-    and in 23 with resting from the error model (at best equal to it, at worst 0.19 against
-    0.82). So they get no states, and this reason.
+    smoother's still regime (inside its drift range, see
+    :func:`telemetry.trajectory.smooth.resting_regime`) drifts within ``min_ratio``
+    (``still_rest_min_ratio``) of the animal's movement, ``diffusion_m2s /
+    still_diffusion_m2s``. Its ``p_still`` then marks slow steps, and the steps the errors
+    alone explain are the slow movement too: on ``scripts/validate.py --fuzz 40`` seeds 12-15
+    the 46 such animals scored below the trivial answer in 41 cases with resting from the still
+    regime, and in 23 with resting from the error model (at best equal to it, at worst 0.19
+    against 0.82). So they get no states, and this reason.
 
-    >>> why = _slow_still([{"model": "BM+still", "still_is_rest": False, "still_diffusion_m2s": 3.0,
-    ...                     "diffusion_m2s": 30.0}, {"model": "BM+still"}, {}])
-    >>> why[0][:41], why[1:]
-    ('resting cannot be told from slow movement', ['', ''])
+    >>> why = _slow_still([{"model": "BM+still", "still_diffusion_m2s": 3.0, "diffusion_m2s": 30.0},
+    ...                    {"model": "BM+still", "still_diffusion_m2s": 0.01, "diffusion_m2s": 30.0},
+    ...                    {"model": "BM", "still_diffusion_m2s": 0.0, "diffusion_m2s": 30.0}, {}], 15.0)
+    >>> why[0][:41], why[1:].tolist()
+    ('resting cannot be told from slow movement', ['', '', ''])
     """
-    out = []
-    for g in fits:
-        if str(g.get("model", "")).endswith("+still") and g.get("still_is_rest", True) is False \
-                and not g.get("still_drift_at_bound", False):
-            ds, dm = float(g.get("still_diffusion_m2s", math.nan)), float(g.get("diffusion_m2s", math.nan))
-            out.append(f"resting cannot be told from slow movement: the smoother's still regime drifts {ds:.3g} m²/s, "
-                       f"only {dm / ds:.3g} times slower than the animal moves ({dm:.3g} m²/s), so it marks slow "
-                       "steps, not rests; at this schedule the fixes' errors hide the difference")
-        else:
-            out.append("")
+    from telemetry.trajectory.smooth import resting_regime
+
+    # (an entry without the two numbers, e.g. from an older run, is not judged: NaN compares False)
+    ds = np.array([float(g.get("still_diffusion_m2s", math.nan)) for g in fits])
+    dm = np.array([float(g.get("diffusion_m2s", math.nan)) for g in fits])
+    with np.errstate(invalid="ignore"):
+        slow = resting_regime(fits) & (dm < min_ratio * ds) if fits else np.zeros(0, bool)
+    out = np.full(len(fits), "", dtype=object)
+    for k in np.flatnonzero(slow):
+        out[k] = (f"resting cannot be told from slow movement: the smoother's still regime drifts {ds[k]:.3g} m²/s, "
+                  f"only {dm[k] / ds[k]:.3g} times slower than the animal moves ({dm[k]:.3g} m²/s), so it marks slow "
+                  "steps, not rests; at this schedule the fixes' errors hide the difference")
     return out
 
 
