@@ -538,8 +538,10 @@ class StateParams:
         errors alone explain are the slow movement too. ``python scripts/validate.py
         --still-ratio --seed 12 --seeds 4`` (fuzz seeds 12-15, 610 animals with a still
         regime; the table by ratio): below 15, 46 animals, mean ``p_still`` on truly resting
-        minus truly moving fixes 0.00-0.06, states below the trivial answer in 41; 15-20, 0.22
-        and 1 of 5; above 300, 0.64-0.79. 0 turns the check off.
+        minus truly moving fixes 0.00-0.06, states below the trivial answer in 41; 15-30, 0.22-0.36
+        and 3 of 21; 30-50, 0.16 and 14 of 19 (left: a threshold of 50 would also take the
+        15-30 animals whose states work); above 300, 0.64-0.77 and 19 of 460. 0 turns the
+        check off.
     """
 
     fix_interval_s: float | None = None
