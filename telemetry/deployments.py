@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from telemetry.errors import TelemetryError
+from telemetry.schema import NULL_VALUES
 
 #: other names of the deployment table's columns (Movebank's reference data first), matched
 #: after lower-casing and stripping; the first present wins
@@ -47,8 +48,9 @@ def check_times(deployments: pd.DataFrame, path: str | None = None, lines: Seque
     Traceback (most recent call last):
     telemetry.errors.TelemetryError: ref.csv, line 3, column 'deploy-on-date': cannot read 'soon' as a time
     """
+    pick = deployment_columns(deployments)
     for want in ("start", "end"):
-        col = deployment_columns(deployments)[want]
+        col = pick[want]
         if col is None:
             continue
         cells = deployments[col]
@@ -62,13 +64,15 @@ def check_times(deployments: pd.DataFrame, path: str | None = None, lines: Seque
 def deployment_times(cells: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """A start or end column as UTC times (NaT where empty: an open bound) and which of its
     non-empty cells are not times (bool per row): the one reading of deployment times, for
-    :func:`check_times` and the cleaning step.
+    :func:`check_times` and the cleaning step. Empty is what the readers call missing
+    (:data:`~telemetry.schema.NULL_VALUES`, e.g. ``-``), so a table says the same whether it came
+    as Movebank reference data, with ``--deployments`` or as a DataFrame.
 
-    >>> t, bad = deployment_times(pd.Series(["2024-01-01 02:00", "", None, "soon"]))
+    >>> t, bad = deployment_times(pd.Series(["2024-01-01 02:00", "", None, " - ", "soon"]))
     >>> t.isna().tolist(), bad.tolist()
-    ([False, True, True, True], [False, False, False, True])
+    ([False, True, True, True, True], [False, False, False, False, True])
     """
-    given = cells.notna() & (cells.astype(str).str.strip() != "")
+    given = cells.notna() & ~cells.astype(str).str.strip().isin(NULL_VALUES)
     times = pd.to_datetime(cells.where(given), utc=True, errors="coerce", format="mixed")
     return times, (given & times.isna()).to_numpy()
 
@@ -95,8 +99,8 @@ def deployment_table(deployments: pd.DataFrame) -> pd.DataFrame:
 
 def deployment_rows(deployments: pd.DataFrame) -> list[dict[str, str | None]]:
     """A deployment table as plain rows (``animal_id``, ``start``, ``end``: the cells' text,
-    None where empty), rows without an animal left out; ``[]`` for a table without an animal
-    or a start column. Plain rows travel in a read report (``attrs``), which pandas copies.
+    None where empty or a null marker such as ``-``), rows without an animal left out; ``[]``
+    for a table without an animal or a start column. Plain rows travel in a read report (``attrs``), which pandas copies.
 
     >>> deployment_rows(pd.DataFrame({"animal-id": ["a", " "], "deploy-on-date": ["2024-01-01", "2024-02-01"],
     ...                               "deploy-off-date": [None, ""]}))
@@ -108,7 +112,8 @@ def deployment_rows(deployments: pd.DataFrame) -> list[dict[str, str | None]]:
         return []
 
     def text(v: Any) -> str | None:
-        return None if v is None or pd.isna(v) or str(v).strip() == "" else str(v).strip()
+        cell = None if v is None or pd.isna(v) else str(v).strip()
+        return None if cell in NULL_VALUES else cell  # (as deployment_times reads it)
 
     rows = [{k: text(v) for k, v in r.items()} for r in dep.to_dict("records")]
     return [r for r in rows if r["animal_id"] is not None]

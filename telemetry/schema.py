@@ -21,6 +21,9 @@ FIX_TYPES: tuple[str, ...] = ("3D", "2D", "argos", "none", "unknown")
 position of which the file says neither the fix type nor the satellite count (never taken for 2D:
 see :func:`telemetry.parsers.canonical.infer_fix_type`)."""
 
+NULL_VALUES: list[str] = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "-", "--", "#N/A"]
+"""Cell values read as missing in every format (and in a deployment table however it comes)."""
+
 ARGOS_CLASSES: tuple[str, ...] = ("3", "2", "1", "0", "A", "B", "Z")
 """Argos location classes, best first (3: <250 m ... B, Z: unbounded error)."""
 

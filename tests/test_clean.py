@@ -229,6 +229,30 @@ def test_a_deployment_date_that_is_not_a_time_is_one_line_naming_its_cell(tmp_pa
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "maps").exists()
 
 
+def test_a_null_marker_is_an_open_bound_however_the_table_comes(tmp_path):
+    """One reading of an empty deployment cell: ``-`` (a null marker the readers know) is an open
+    end among the inputs, with ``--deployments`` and in a DataFrame alike (``--deployments`` had
+    said "cannot read '-' as a time", exit 2, where the same file among the inputs was read)."""
+    import telemetry
+    from telemetry.cli.main import main
+
+    df = _track(10)
+    fixes = tmp_path / "fixes.csv"
+    pd.DataFrame({"animal_id": "a", "time": df["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"), "lon": df["lon"],
+                  "lat": df["lat"]}).to_csv(fixes, index=False)
+    ref = pd.DataFrame({"tag-id": ["t1"], "animal-id": ["a"], "deploy-on-date": ["2024-01-01 02:00:00.000"],
+                        "deploy-off-date": ["-"]})
+    ref_csv = tmp_path / "study-reference-data.csv"
+    ref.to_csv(ref_csv, index=False)
+    want = list(range(2, 10))  # from the start on, no end
+    assert clean(df, deployments=ref)["flag"].isna().to_numpy().nonzero()[0].tolist() == want
+    assert telemetry.process([fixes, ref_csv], smooth=False, states=False)["flag"].isna().to_numpy().nonzero()[0].tolist() \
+        == want
+    assert main(["process", str(fixes), "-o", str(tmp_path / "o.csv"), "--no-smooth", "--no-states",
+                 "--deployments", str(ref_csv)]) == 0
+    assert pd.read_csv(tmp_path / "o.csv")["flag"].isna().to_numpy().nonzero()[0].tolist() == want
+
+
 def test_input_without_fixes_is_one_line_naming_it(tmp_path, capsys):
     from telemetry.cli.main import main
 

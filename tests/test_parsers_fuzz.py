@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import telemetry
 from telemetry.errors import TelemetryError
-from telemetry.parsers.table import NULL_VALUES
+from telemetry.schema import NULL_VALUES
 
 from .conftest import DATA, assert_canonical_dtypes
 
@@ -114,7 +114,7 @@ def test_reference_data_is_deployments_or_one_line_naming_its_cell(tmp_path, row
         return
     got = df.attrs["sources"][0]["deployments"]
     def cell(v):  # as written, or None where the reader's null markers ("", "-", "NA", ...) stand
-        return None if v in NULL_VALUES or not v.strip() else v.strip()
+        return None if v.strip() in NULL_VALUES else v.strip()
 
     want = [{"animal_id": a, "start": cell(s), "end": cell(e)} for a, s, e in rows if a.strip()]
     assert got == want

@@ -23,9 +23,7 @@ import pyarrow.csv as pacsv
 
 from telemetry.errors import ParseError
 from telemetry.parsers.source import Source, decode_lenient
-
-NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "-", "--", "#N/A"]
-"""Cell values read as missing in every format."""
+from telemetry.schema import NULL_VALUES
 
 ENCODINGS = ("utf8", "cp1252", "latin-1")
 

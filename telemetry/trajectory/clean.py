@@ -310,7 +310,7 @@ def _to_utc(s: pd.Series, name: str) -> pd.Series:
     """Times as int64 ns; a missing start/end becomes the open bound (int64 min / max)."""
     t, bad = deployment_times(s)
     if bad.any():  # (a table from a file was checked as it was read, with file, line and column)
-        raise TelemetryError(f"deployment table: cannot read {s.iloc[int(bad.argmax())]!r} as a {name} time")
+        raise TelemetryError(f"deployment table: cannot read {s.iloc[int(bad.argmax())]!r} as the {name} time")
     ns = t.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64).copy()
     info = np.iinfo(np.int64)
     ns[t.isna().to_numpy()] = info.min if name == "start" else info.max
