@@ -1214,10 +1214,8 @@ def _slow_still(fits: list[dict[str, Any]], min_ratio: float) -> np.ndarray:
     :func:`telemetry.trajectory.smooth.resting_regime`) drifts within ``min_ratio``
     (``still_rest_min_ratio``) of the animal's movement, ``diffusion_m2s /
     still_diffusion_m2s``. Its ``p_still`` then marks slow steps, and the steps the errors
-    alone explain are the slow movement too: on ``scripts/validate.py --fuzz 40`` seeds 12-15
-    the 46 such animals scored below the trivial answer in 41 cases with resting from the still
-    regime, and in 23 with resting from the error model (at best equal to it, at worst 0.19
-    against 0.82). So they get no states, and this reason.
+    alone explain are the slow movement too, so such an animal gets no states and this reason
+    (the evidence: :class:`~telemetry.config.StateParams`, ``still_rest_min_ratio``).
 
     >>> why = _slow_still([{"model": "BM+still", "still_diffusion_m2s": 3.0, "diffusion_m2s": 30.0},
     ...                    {"model": "BM+still", "still_diffusion_m2s": 0.01, "diffusion_m2s": 30.0},
