@@ -527,6 +527,9 @@ def _refine(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams) -> _Fit:
     ls0 = np.log(out.scale)
     logs, ll = _golden_local(lambda u: _scale_ll(d, r, out, tr, u), ls0 - 0.5, ls0 + 0.5, 8)
     out.scale = np.where(fit.fitted, np.exp(logs), out.scale)
+    if p.retune_tau:
+        ll = _retune_tau(d, r, out, p, ll)
+        tr = out.table(d)
     still = fit.fitted & (out.om > 0)
     if still.any():
         ds_lo, ds_hi = (math.log(v) for v in p.still_diffusion_bounds_m2s)
@@ -537,6 +540,38 @@ def _refine(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams) -> _Fit:
         ll = np.where(still & (ll_d > ll), ll_d, ll)
     out.loglik = np.where(fit.fitted, ll, np.nan)
     return out
+
+
+def _retune_tau(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams, ll: np.ndarray) -> np.ndarray:
+    """Move the velocity time scale of each IOU animal that has more fixes than its model was
+    chosen on to a neighbouring value of ``p.tau_grid_s`` (its scale re-fitted) where that fits
+    all its fixes better; ``fit`` is updated in place and the new log-likelihoods returned.
+
+    An animal's first ``model_fit_fixes`` fixes can be one season of several (see
+    ``SmoothParams.retune_tau``).
+    """
+    grid = np.asarray(p.tau_grid_s, dtype=float)
+    family = np.array([MODELS[m].partition("+")[0] for m in fit.model])
+    todo = fit.fitted & (family == "IOU") & (np.diff(d.bounds) > p.model_fit_fixes)
+    if grid.size < 2 or not todo.any():
+        return ll
+    at = np.searchsorted(grid, fit.tau_v)  # (an IOU fit's tau_v is a grid value)
+    moved = np.zeros_like(todo)
+    for step in (-1, 1):
+        nxt = np.clip(at + step, 0, grid.size - 1)
+        cand = todo & ~moved & (nxt != at) & (at < grid.size)
+        if not cand.any():
+            continue
+        trial = replace(fit, tau_v=np.where(cand, grid[nxt], fit.tau_v))
+        tr = trial.table(d)
+        ls0 = np.log(fit.scale)
+        logs, ll_t = _golden_local(lambda u, trial=trial, tr=tr: _scale_ll(d, r, trial, tr, u), ls0 - 0.5, ls0 + 0.5, 5)
+        better = cand & (ll_t > ll)
+        fit.tau_v = np.where(better, trial.tau_v, fit.tau_v)
+        fit.scale = np.where(better, np.exp(logs), fit.scale)
+        ll = np.where(better, ll_t, ll)
+        moved |= better
+    return ll
 
 
 def _scale_ll(d: _Rows, r: np.ndarray, fit: _Fit, tr: np.ndarray, logs: np.ndarray) -> np.ndarray:
