@@ -412,7 +412,13 @@ class SmoothParams:
     min_fixes_ml : int
         Fewest usable fixes for which the movement model is estimated.
     max_gap_h : float
-        Restart the filter after a gap longer than this (h), only when there is no ``segment_id``.
+        Restart the filter after a gap longer than this (h) that also splits the segments
+        (``segment_id``, or without it the default ``SegmentParams`` rule). Shorter segment breaks
+        are bridged: the models carry a gap's uncertainty, and a duty cycle's nights are gaps of
+        the schedule. Following every segment break instead left the herring gulls (fixes 1-3 h
+        apart by day, 11-15 h at night) a track per day: a quarter of their positions could not
+        be predicted (5-fold hold-out, ``scripts/validate.py``: 75 % → 99 % predicted, RMSE on the
+        fixes predicted either way 7,008 → 6,983 m; bats 67.4 → 67.3 m; buffalo unchanged).
     regimes : bool
         Consider the models with a still regime.
     range_resident : bool

@@ -148,17 +148,21 @@ def test_rows_flags_segments_and_order() -> None:
     assert good[["lon_s", "lat_s", "se_m", "sigma_m", "resid_chi2"]].notna().all().all()
     assert (good.se_m <= good.sigma_m * (1 + 1e-9)).all()  # smoothing never loses precision
 
-    # restart at segment_id: moving segment 0 far away must not change segment 1
+    # a restart where segment_id changes across a gap longer than max_gap_h: moving segment 0
+    # far away must not change segment 1; across a shorter break the track is one
     a0 = df[df.animal_id == "A0"].sort_values("time")
     cut = a0.time.iloc[len(a0) // 2]
     df2 = df.assign(segment_id=pd.Series(np.where(df.time >= cut, 1, 0), index=df.index))
-    o1 = smooth(df2)
-    moved = df2.copy()
-    moved.loc[(moved.segment_id == 0) & (moved.animal_id == "A0"), "lat"] += 0.05
-    # the same models and errors: only the smoothing is redone
-    o2 = smooth(moved, models=o1.attrs["smooth"], error_model=ErrorModel.from_dict(o1.attrs["error_model"]))
     s1 = (df2.segment_id == 1) & (df2.animal_id == "A0") & df2.flag.isna() & df2.lon.notna()
-    np.testing.assert_allclose(o1.loc[s1, "lat_s"], o2.loc[s1, "lat_s"], atol=1e-9)
+    for gap_h, restarted in ((0.0, True), (24.0, False)):  # (the data have no gap longer than 1 h)
+        o1 = smooth(df2, max_gap_h=gap_h)
+        moved = df2.copy()
+        moved.loc[(moved.segment_id == 0) & (moved.animal_id == "A0"), "lat"] += 0.05
+        # the same models and errors: only the smoothing is redone
+        o2 = smooth(moved, models=o1.attrs["smooth"], error_model=ErrorModel.from_dict(o1.attrs["error_model"]),
+                    max_gap_h=gap_h)
+        shift = np.abs(o1.loc[s1, "lat_s"] - o2.loc[s1, "lat_s"]).max()
+        assert (shift < 1e-6) == restarted, (gap_h, shift)  # (degrees; 1e-6 is 0.1 m)
 
 
 def _standardised(out: pd.DataFrame, df: pd.DataFrame) -> np.ndarray:
@@ -668,3 +672,61 @@ def test_the_velocity_time_scale_is_checked_on_all_of_an_animals_fixes() -> None
     (off, line), (on, _) = pooled_rmse(False), pooled_rmse(True)
     assert on < 0.97 * off, (on, off)
     assert on < 0.93 * line, (on, line)
+
+
+def test_a_duty_cycles_nights_are_bridged_not_restarted() -> None:
+    """Herring gull 80149 is fixed every 1-3 h by day and not at night (11-15 h), so its segments
+    are single days. A filter restarted at every segment could not predict a position between a
+    day's last fix and the next day's first: a third of its fixes held out in turn had no
+    prediction. Breaks shorter than ``max_gap_h`` are bridged (``max_gap_h=0`` restores the
+    restart at every segment), and the fixes both predict are predicted no worse (5 folds: 64 % →
+    99 % predicted; RMSE on the fixes predicted either way 6,079 → 6,023 m)."""
+    import telemetry
+
+    from .conftest import DATA
+
+    base = telemetry.process(telemetry.read([DATA / "real" / "gull_80149_gps.csv.gz"]), smooth=False, states=False)
+    sub = base[base["flag"].isna()].reset_index(drop=True)
+    assert sub["segment_id"].nunique() > 50
+    geod = pyproj.Geod(ellps="WGS84")
+    share, errs = {}, {}
+    for gap_h in (0.0, 24.0):
+        got, d = 0, []
+        for j in range(5):
+            held = np.arange(len(sub)) % 5 == j
+            rest = sub.copy()
+            rest["flag"] = pd.Categorical(rest["flag"].astype(object).where(~held, "marked_outlier"),
+                                          categories=sub["flag"].cat.categories)
+            out = smooth(rest, max_gap_h=gap_h)
+            pred = predict(out, sub.loc[held, ["animal_id", "time"]].reset_index(drop=True), out_params(gap_h))
+            truth = sub.loc[held].reset_index(drop=True)
+            got += int(pred["lon"].notna().sum())
+            d.append(np.where(pred["lon"].notna(), geod.inv(pred["lon"].fillna(0), pred["lat"].fillna(0),
+                                                               truth["lon"], truth["lat"])[2], np.nan))
+        share[gap_h], errs[gap_h] = got / len(sub), np.concatenate(d)
+    assert share[0.0] < 0.85 and share[24.0] > 0.97, share
+    both = np.isfinite(errs[0.0]) & np.isfinite(errs[24.0])
+    rmse = {g: float(np.sqrt(np.mean(errs[g][both] ** 2))) for g in errs}
+    assert rmse[24.0] <= 1.01 * rmse[0.0], rmse
+
+
+def out_params(gap_h: float) -> sm.SmoothParams:
+    return sm.SmoothParams(max_gap_h=gap_h)
+
+
+def test_daily_fixes_without_segments_are_one_track() -> None:
+    """Without ``segment_id`` the filter restarts only where a gap is longer than ``max_gap_h``
+    and than the animal's default segment gap: fixes a day apart (each interval a little over
+    24 h) are smoothed as one track, not each fix alone."""
+    rng = np.random.default_rng(4)
+    n = 120
+    t = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.arange(n) * 86700.0 + rng.uniform(0, 60, n), unit="s")
+    x = np.cumsum(rng.normal(0, 30, n))  # a slow drift: each fix's neighbours say much about it
+    df = pd.DataFrame({"animal_id": "a", "time": t, "lon": 76.9 + (x + rng.normal(0, 15, n)) / 76_000,
+                       "lat": 43.2 + rng.normal(0, 15, n) / 111_000, "fix_type": "3D", "hdop": 1.0})
+    known = {"estimate_error": False, "uere_3d_m": 15.0}  # (the test is the restarts, not the error)
+    out = smooth(df, **known)
+    gap = out["time"].diff().dt.total_seconds()
+    assert (gap.iloc[1:] > 24 * 3600).all()
+    assert (out["se_m"] < 0.9 * out["sigma_m"]).all()  # every fix helped by its neighbours
+    assert (smooth(df.assign(segment_id=0), **known)["se_m"] - out["se_m"]).abs().max() < 1e-6

@@ -56,8 +56,9 @@ Rows
 Only usable rows (``flag`` NA, time and both coordinates present, a known animal) are
 smoothed. Other rows get NaN in ``lon_s``, ``lat_s``, ``se_m`` — flagged rows include clock
 jumps and duplicates whose times cannot be trusted. Positions at other times come from
-:func:`predict`. The filter restarts at each segment: ``segment_id`` (if the column exists)
-or, failing that, a gap longer than ``max_gap_h``.
+:func:`predict`. The filter restarts at a gap longer than ``max_gap_h`` that also splits the
+segments: ``segment_id`` (if the column exists) or, failing that, the default
+:class:`SegmentParams` rule on the animal's own fix interval.
 
 Outputs
 -------
@@ -93,7 +94,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from telemetry.config import ARGOS_ERROR_M, SmoothParams
+from telemetry.config import ARGOS_ERROR_M, SegmentParams, SmoothParams
 from telemetry.errors import TelemetryError
 from telemetry.schema import SharedAttr
 from telemetry.trajectory.error_model import (
@@ -113,6 +114,7 @@ from telemetry.trajectory.kalman import (
 )
 from telemetry.trajectory.projection import GroupProjection, project_by_group
 from telemetry.trajectory.regimes import still_weights
+from telemetry.trajectory.segment import fix_schedule
 
 __all__ = ["SmoothParams", "smooth", "predict", "estimate_error_model", "FitMemo", "measurement_sigma_m", "ARGOS_ERROR_M",
            "MODELS", "has_still_regime", "resting_regime", "SMOOTHED_COLUMNS"]
@@ -193,11 +195,14 @@ def _prepare(df: pd.DataFrame, p: SmoothParams, usable: np.ndarray) -> _Rows | N
     dt[1:] = np.diff(t) / 1e9  # int64 ns differences: no float precision loss on absolute times
     start = np.ones(rows.size, dtype=np.bool_)
     start[1:] = a[1:] != a[:-1]
+    long_gap = dt[1:] > p.max_gap_h * 3600.0
     if "segment_id" in df:
+        # a segment break shorter than max_gap_h is bridged: the models carry the uncertainty
+        # of a gap, and a duty cycle's nights are gaps of the schedule (see SmoothParams.max_gap_h)
         seg = pd.factorize(df["segment_id"].to_numpy()[rows])[0]
-        start[1:] |= seg[1:] != seg[:-1]
+        start[1:] |= (seg[1:] != seg[:-1]) & long_gap
     else:
-        start[1:] |= dt[1:] > p.max_gap_h * 3600.0
+        start[1:] |= long_gap & (dt[1:] > _segment_gap_s(df, rows, a, names))
     lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows]
     lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows]
     x, y, proj = project_by_group(lon, lat, a, len(names))
@@ -208,6 +213,16 @@ def _prepare(df: pd.DataFrame, p: SmoothParams, usable: np.ndarray) -> _Rows | N
     cls, factor = error_classes(df)
     return _Rows(rows, a, names, bounds, dt, t / 1e9, start, x - cx[a], y - cy[a], proj, cls[rows], factor[rows],
                  cx, cy)
+
+
+def _segment_gap_s(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """Per step (row 1 on, sorted), the gap (s) that starts a new segment of its animal under the
+    default :class:`SegmentParams` (a multiple of its own median fix interval): without
+    ``segment_id``, daily fixes, every interval a little over ``max_gap_h``, stay one track."""
+    gap = fix_schedule(df.iloc[rows][["animal_id", "time", "lon", "lat"]], SegmentParams())["gap_s"]
+    lut = {str(k): float(v) for k, v in gap.items()}
+    by_code = np.array([lut.get(str(nm), math.nan) for nm in names], dtype=float)
+    return np.where(np.isfinite(by_code), by_code, 0.0)[a[1:]]
 
 
 def _factorize_sorted(col: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1573,7 +1588,7 @@ def predict(tracks: pd.DataFrame, query: pd.DataFrame, params: SmoothParams | No
     query : DataFrame
         ``animal_id`` and ``time`` (UTC) of the wanted positions.
     params : SmoothParams, optional
-        Only ``max_gap_h`` is used, and only when ``tracks`` has no ``segment_id``.
+        Only ``max_gap_h`` is used (where the filter restarts, as in :func:`smooth`).
 
     Returns
     -------
