@@ -563,30 +563,58 @@ def _retune_tau(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams, ll: np.ndar
     all its fixes better; ``fit`` is updated in place and the new log-likelihoods returned.
 
     An animal's first ``model_fit_fixes`` fixes can be one season of several (see
-    ``SmoothParams.retune_tau``).
+    ``SmoothParams.retune_tau``). Only those animals' rows are filtered: one pass per neighbour
+    over a grid of scales in lanes, the best refined by a parabola through its two neighbours.
     """
     grid = np.asarray(p.tau_grid_s, dtype=float)
     family = np.array([MODELS[m].partition("+")[0] for m in fit.model])
     todo = fit.fitted & (family == "IOU") & (np.diff(d.bounds) > p.model_fit_fixes)
     if grid.size < 2 or not todo.any():
         return ll
-    at = np.searchsorted(grid, fit.tau_v)  # (an IOU fit's tau_v is a grid value)
-    moved = np.zeros_like(todo)
+    ks = np.flatnonzero(todo)
+    counts = np.diff(d.bounds)[ks]
+    rows = np.concatenate([np.arange(d.bounds[k], d.bounds[k + 1]) for k in ks])
+    bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    start = d.start[rows].copy()
+    start[bounds[:-1]] = True
+    x, y, rr, w, dt = d.x[rows], d.y[rows], r[rows], fit.w[rows], d.dt[rows]
+    lanes = np.linspace(0.0, 1.0, 9)
+    at = np.searchsorted(grid, fit.tau_v[ks])  # (an IOU fit's tau_v is a grid value)
+    best_ll, best_tau, best_logs = ll[ks].copy(), fit.tau_v[ks].copy(), np.log(fit.scale[ks])
     for step in (-1, 1):
         nxt = np.clip(at + step, 0, grid.size - 1)
-        cand = todo & ~moved & (nxt != at) & (at < grid.size)
+        cand = (nxt != at) & (at < grid.size)
         if not cand.any():
             continue
-        trial = replace(fit, tau_v=np.where(cand, grid[nxt], fit.tau_v))
-        tr = trial.table(d)
-        ls0 = np.log(fit.scale)
-        logs, ll_t = _golden_local(lambda u, trial=trial, tr=tr: _scale_ll(d, r, trial, tr, u), ls0 - 0.5, ls0 + 0.5, 5)
-        better = cand & (ll_t > ll)
-        fit.tau_v = np.where(better, trial.tau_v, fit.tau_v)
-        fit.scale = np.where(better, np.exp(logs), fit.scale)
-        ll = np.where(better, ll_t, ll)
-        moved |= better
-    return ll
+        tau = np.where(cand, grid[nxt], fit.tau_v[ks])
+        tr = transitions(dt, bounds, fit.kind[ks], fit.tau_p[ks], tau)
+        # the speed variance q either held or scaled to hold the long-run diffusion q·tau
+        # (which of the two the fixes see depends on the interval against tau), ± 0.5
+        ls0, shift_d = np.log(fit.scale[ks]), np.log(fit.tau_v[ks] / tau)
+        lo, hi = ls0 + np.minimum(shift_d, 0.0) - 0.5, ls0 + np.maximum(shift_d, 0.0) + 0.5
+        logs = lo[:, None] + lanes[None, :] * (hi - lo)[:, None]
+        vals = loglik_lanes(tr, x, y, rr, start, w, bounds, np.exp(logs), np.repeat(fit.om[ks, None], lanes.size, 1),
+                            np.repeat(fit.ds[ks, None], lanes.size, 1))
+        vals = np.where(np.isfinite(vals), vals, -np.inf)
+        j = np.clip(np.argmax(vals, axis=1), 1, lanes.size - 2)
+        idx = np.arange(ks.size)
+        f0, f1, f2 = vals[idx, j - 1], vals[idx, j], vals[idx, j + 1]
+        curv = f0 - 2.0 * f1 + f2
+        h = (hi - lo) * (lanes[1] - lanes[0])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shift = np.where(curv < 0, 0.5 * h * (f0 - f2) / curv, 0.0)
+        shift = np.clip(np.nan_to_num(shift), -h, h)
+        peak = np.maximum(vals.max(axis=1), f1 - (f0 - f2) ** 2 / (8.0 * np.where(curv < 0, curv, -np.inf)))
+        better = cand & (peak > best_ll)
+        best_ll = np.where(better, peak, best_ll)
+        best_tau = np.where(better, tau, best_tau)
+        best_logs = np.where(better, logs[idx, j] + shift, best_logs)
+    fit.tau_v, fit.scale = fit.tau_v.copy(), fit.scale.copy()  # (the arrays may be shared with the subset's fit)
+    fit.tau_v[ks] = best_tau
+    fit.scale[ks] = np.exp(best_logs)
+    out = ll.copy()
+    out[ks] = best_ll
+    return out
 
 
 def _scale_ll(d: _Rows, r: np.ndarray, fit: _Fit, tr: np.ndarray, logs: np.ndarray) -> np.ndarray:
