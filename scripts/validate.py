@@ -455,8 +455,9 @@ def holdout(name: str, path: Path, k: int = 5, max_fixes: int = 12_000, movingpa
     """k-fold hold-out (m): fold ``j`` holds out the usable fixes ``j, j + k, j + 2k, …``, predicts
     them from the rest and scores against them; every fix is predicted once, and the scores are
     pooled over the folds. One fold alone moves by several percent with the fixes it happens to
-    hold (herring gulls, 5 folds: ours 6,856-7,662 m, the straight line 6,989-8,083), so a
-    single fold can put either method ahead; ``folds`` lists each fold's RMSE (ours, linear)."""
+    hold (herring gulls on stop 37's code, 5 folds: ours 6,876-7,663 m, the straight line
+    6,989-8,083; the fold then scored alone was ours' worst and put the line ahead), so a single
+    fold can put either method ahead; ``folds`` lists each fold's RMSE (ours, linear)."""
     import telemetry
     from telemetry.trajectory.smooth import predict, smooth
 
