@@ -38,6 +38,7 @@ import pandas as pd
 
 from telemetry.arrays import sorted_usable, usable_mask
 from telemetry.config import CleanParams
+from telemetry.threads import cpu_count
 from telemetry.trajectory._arrays import EARTH_RADIUS_M, haversine_m, wrap_deg
 
 __all__ = ["residual_outliers", "explained_spikes", "revisited_spikes", "revisit_pvalues", "beyond_reach",
@@ -422,7 +423,8 @@ def revisit_pvalues(tracks: pd.DataFrame, candidates: np.ndarray, k: int, m: int
     # the k-th nearest usable fix of the same animal (animals set apart along a fourth axis)
     far = 4.0 * EARTH_RADIUS_M
     tree = cKDTree(np.c_[xyz_o[ref_o], codes[ref_o] * far], balanced_tree=False, compact_nodes=False)
-    d_k = tree.query(np.c_[xyz_o[cand_o], cand_codes * far], k=[k], distance_upper_bound=far / 2)[0][:, 0]
+    d_k = tree.query(np.c_[xyz_o[cand_o], cand_codes * far], k=[k], distance_upper_bound=far / 2,
+                     workers=cpu_count())[0][:, 0]
     ok = np.isfinite(d_k) & (radius > 0)
     rows, cand_codes, centre, radius, d_k = rows[ok], cand_codes[ok], centre[ok], radius[ok], d_k[ok]
     if not rows.size:
@@ -447,7 +449,7 @@ def revisit_pvalues(tracks: pd.DataFrame, candidates: np.ndarray, k: int, m: int
         q = np.c_[pts.reshape(-1, 3), np.repeat(cand_codes[todo] * far, js.size)]
         # (the k-th nearest fix of each point, rather than counting all fixes within d_k: in
         # a dense home range a ball holds hundreds)
-        hits[todo] += (tree.query(q, k=[k])[0][:, 0].reshape(-1, js.size) <= d_k[todo, None]).sum(axis=1)
+        hits[todo] += (tree.query(q, k=[k], workers=cpu_count())[0][:, 0].reshape(-1, js.size) <= d_k[todo, None]).sum(axis=1)
         todo = todo[hits[todo] < alpha * m]
         if not todo.size:
             break

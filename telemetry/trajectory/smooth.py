@@ -771,6 +771,7 @@ def _jump_fit(d2: np.ndarray, x: np.ndarray, dt: np.ndarray, grp: np.ndarray, n:
     ds0 = np.full(n, 1e-6)
     on = jumps[grp]
     y = d2 / 2.0
+    warm = False
     for _ in range(iters):
         c = x @ m
         g, v0, v1 = _jump_posterior(d2, c, dt, ds0[grp], jv[grp], lam[grp])
@@ -785,8 +786,9 @@ def _jump_fit(d2: np.ndarray, x: np.ndarray, dt: np.ndarray, grp: np.ndarray, n:
         if fit_scale:  # weighted least squares of the classes' multipliers given the drifts
             sw = np.sqrt(w0)
             m = np.maximum(np.linalg.lstsq(x * sw[:, None], (y - dt * ds0[grp]) * sw, rcond=None)[0], 1e-6)
-        if on.any():
-            lam = _jump_rate(g, dt, grp, n)
+        if on.any():  # (warm-started from the last iteration's rates: two Newton steps keep up)
+            lam = _jump_rate(g, dt, grp, n, lam if warm else None)
+            warm = True
     g, v0, v1 = _jump_posterior(d2, x @ m, dt, ds0[grp], jv[grp], lam[grp])
     pj = np.where(on, np.clip(1.0 - np.exp(-lam[grp] * dt), 1e-9, 1 - 1e-9), 0.0)
     with np.errstate(divide="ignore"):
@@ -814,17 +816,21 @@ def _jump_em(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: 
     return ds0, jv, lam
 
 
-def _jump_rate(g: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int) -> np.ndarray:
+def _jump_rate(g: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int, lam0: np.ndarray | None = None) -> np.ndarray:
     """Per group, the rate (1/s) maximising ``Σ g log(1 - exp(-λ dt)) - (1 - g) λ dt`` (``g``:
-    P(jump) of each step of ``dt`` s): exact for a regular schedule, then Newton steps in log λ.
+    P(jump) of each step of ``dt`` s): exact for a regular schedule, then six Newton steps in
+    log λ; from ``lam0`` (the EM's previous rates), two.
 
     >>> round(float(_jump_rate(np.array([1.0, 0.0, 0.0, 1.0]), np.full(4, 3600.0), np.zeros(4, int), 1)[0]) * 3600, 3)
     0.693
     """
-    cnt = np.maximum(np.bincount(grp, minlength=n), 1)
-    gm = np.clip(np.bincount(grp, g, minlength=n) / cnt, 1e-6, 1.0 - 1e-6)
-    lam = -np.log1p(-gm) / np.maximum(np.bincount(grp, dt, minlength=n) / cnt, 1.0)
-    for _ in range(6):
+    if lam0 is None:
+        cnt = np.maximum(np.bincount(grp, minlength=n), 1)
+        gm = np.clip(np.bincount(grp, g, minlength=n) / cnt, 1e-6, 1.0 - 1e-6)
+        lam = -np.log1p(-gm) / np.maximum(np.bincount(grp, dt, minlength=n) / cnt, 1.0)
+    else:
+        lam = np.asarray(lam0, dtype=float)
+    for _ in range(6 if lam0 is None else 2):
         x = lam[grp] * dt
         e = np.exp(-x)
         q = np.maximum(-np.expm1(-x), 1e-300)
