@@ -24,7 +24,7 @@ from telemetry.arrays import group_codes, group_starts, over_groups, same_group_
 from telemetry.config import ClusterParams, SegmentParams
 from telemetry.trajectory._arrays import EARTH_RADIUS_M, group_order_stats
 
-__all__ = ["fix_schedule", "segment", "clusters", "cluster_table"]
+__all__ = ["fix_schedule", "split_gap_s", "segment", "clusters", "cluster_table"]
 
 
 def fix_schedule(df: pd.DataFrame, params: SegmentParams | None = None) -> pd.DataFrame:
@@ -46,7 +46,7 @@ def fix_schedule(df: pd.DataFrame, params: SegmentParams | None = None) -> pd.Da
     pos, a, t = sorted_usable(df)
     _, labels = group_codes(df)
     sched = _schedule(a, t, len(labels))
-    gap = np.maximum(params.gap_multiple * sched, params.min_gap_h * 3600.0)
+    gap = _split_gap(sched, params)
     out = pd.DataFrame(
         {"n_fixes": np.bincount(a, minlength=len(labels)), "schedule_s": sched, "gap_s": gap},
         index=pd.Index(labels, name="animal_id"),
@@ -92,8 +92,7 @@ def segment(
     params = params or SegmentParams()
     pos, a, t = sorted_usable(df)
     _, labels = group_codes(df)
-    sched = _schedule(a, t, len(labels))
-    gap_ns = np.maximum(params.gap_multiple * sched, params.min_gap_h * 3600.0) * 1e9
+    gap_ns = split_gap_s(a, t, len(labels), params) * 1e9
     prev = same_group_as_previous(a)
     dt = np.zeros(a.size, dtype=np.float64)
     dt[1:] = (t[1:] - t[:-1]).astype(np.float64)
@@ -112,6 +111,23 @@ def segment(
 def _nullable(ids: np.ndarray) -> pd.arrays.IntegerArray:
     """int64 ids with -1 for "none" → nullable ``Int64``."""
     return pd.arrays.IntegerArray(np.where(ids >= 0, ids, 0), ids < 0)
+
+
+def split_gap_s(a: np.ndarray, t: np.ndarray, k: int, params: SegmentParams | None = None) -> np.ndarray:
+    """Per group code, the interval (s) longer than which a new segment starts: ``gap_multiple``
+    × the group's median interval, at least ``min_gap_h`` (NaN for a group of one fix). ``a``
+    (codes ``0..k-1``) and ``t`` (int64 ns) sorted by group, then time — the one rule of
+    :func:`segment`, :func:`fix_schedule` and the smoother's restarts.
+
+    >>> t = np.array([0, 3600, 7200, 93600], dtype=np.int64) * 10**9
+    >>> split_gap_s(np.zeros(4, np.int64), t, 1).tolist()
+    [14400.0]
+    """
+    return _split_gap(_schedule(a, t, k), params or SegmentParams())
+
+
+def _split_gap(sched: np.ndarray, params: SegmentParams) -> np.ndarray:
+    return np.maximum(params.gap_multiple * sched, params.min_gap_h * 3600.0)
 
 
 def _schedule(a: np.ndarray, t: np.ndarray, k: int) -> np.ndarray:

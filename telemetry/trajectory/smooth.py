@@ -94,7 +94,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from telemetry.config import ARGOS_ERROR_M, SegmentParams, SmoothParams
+from telemetry.config import ARGOS_ERROR_M, SmoothParams
 from telemetry.errors import TelemetryError
 from telemetry.schema import SharedAttr
 from telemetry.trajectory.error_model import (
@@ -114,7 +114,7 @@ from telemetry.trajectory.kalman import (
 )
 from telemetry.trajectory.projection import GroupProjection, project_by_group
 from telemetry.trajectory.regimes import still_weights
-from telemetry.trajectory.segment import fix_schedule
+from telemetry.trajectory.segment import split_gap_s
 
 __all__ = ["SmoothParams", "smooth", "predict", "estimate_error_model", "FitMemo", "measurement_sigma_m", "ARGOS_ERROR_M",
            "MODELS", "has_still_regime", "resting_regime", "SMOOTHED_COLUMNS"]
@@ -202,7 +202,10 @@ def _prepare(df: pd.DataFrame, p: SmoothParams, usable: np.ndarray) -> _Rows | N
         seg = pd.factorize(df["segment_id"].to_numpy()[rows])[0]
         start[1:] |= (seg[1:] != seg[:-1]) & long_gap
     else:
-        start[1:] |= long_gap & (dt[1:] > _segment_gap_s(df, rows, a, names))
+        # the segments' own rule (default SegmentParams): daily fixes, every interval a little
+        # over max_gap_h, stay one track
+        gap = np.nan_to_num(split_gap_s(a, t, len(names)), nan=0.0)
+        start[1:] |= long_gap & (dt[1:] > gap[a[1:]])
     lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows]
     lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows]
     x, y, proj = project_by_group(lon, lat, a, len(names))
@@ -213,16 +216,6 @@ def _prepare(df: pd.DataFrame, p: SmoothParams, usable: np.ndarray) -> _Rows | N
     cls, factor = error_classes(df)
     return _Rows(rows, a, names, bounds, dt, t / 1e9, start, x - cx[a], y - cy[a], proj, cls[rows], factor[rows],
                  cx, cy)
-
-
-def _segment_gap_s(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, names: np.ndarray) -> np.ndarray:
-    """Per step (row 1 on, sorted), the gap (s) that starts a new segment of its animal under the
-    default :class:`SegmentParams` (a multiple of its own median fix interval): without
-    ``segment_id``, daily fixes, every interval a little over ``max_gap_h``, stay one track."""
-    gap = fix_schedule(df.iloc[rows][["animal_id", "time", "lon", "lat"]], SegmentParams())["gap_s"]
-    lut = {str(k): float(v) for k, v in gap.items()}
-    by_code = np.array([lut.get(str(nm), math.nan) for nm in names], dtype=float)
-    return np.where(np.isfinite(by_code), by_code, 0.0)[a[1:]]
 
 
 def _factorize_sorted(col: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -572,12 +565,9 @@ def _retune_tau(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams, ll: np.ndar
     if grid.size < 2 or not todo.any():
         return ll
     ks = np.flatnonzero(todo)
-    counts = np.diff(d.bounds)[ks]
-    rows = np.concatenate([np.arange(d.bounds[k], d.bounds[k + 1]) for k in ks])
-    bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
-    start = d.start[rows].copy()
-    start[bounds[:-1]] = True
-    x, y, rr, w, dt = d.x[rows], d.y[rows], r[rows], fit.w[rows], d.dt[rows]
+    rows = np.flatnonzero(todo[d.a])  # (whole animals, in order: each keeps its segment starts)
+    bounds = np.r_[0, np.cumsum(np.diff(d.bounds)[ks])].astype(np.int64)
+    x, y, rr, w, dt, start = d.x[rows], d.y[rows], r[rows], fit.w[rows], d.dt[rows], d.start[rows]
     lanes = np.linspace(0.0, 1.0, 9)
     at = np.searchsorted(grid, fit.tau_v[ks])  # (an IOU fit's tau_v is a grid value)
     best_ll, best_tau, best_logs = ll[ks].copy(), fit.tau_v[ks].copy(), np.log(fit.scale[ks])
@@ -596,25 +586,41 @@ def _retune_tau(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams, ll: np.ndar
         vals = loglik_lanes(tr, x, y, rr, start, w, bounds, np.exp(logs), np.repeat(fit.om[ks, None], lanes.size, 1),
                             np.repeat(fit.ds[ks, None], lanes.size, 1))
         vals = np.where(np.isfinite(vals), vals, -np.inf)
-        j = np.clip(np.argmax(vals, axis=1), 1, lanes.size - 2)
-        idx = np.arange(ks.size)
-        f0, f1, f2 = vals[idx, j - 1], vals[idx, j], vals[idx, j + 1]
-        curv = f0 - 2.0 * f1 + f2
-        h = (hi - lo) * (lanes[1] - lanes[0])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            shift = np.where(curv < 0, 0.5 * h * (f0 - f2) / curv, 0.0)
-        shift = np.clip(np.nan_to_num(shift), -h, h)
-        peak = np.maximum(vals.max(axis=1), f1 - (f0 - f2) ** 2 / (8.0 * np.where(curv < 0, curv, -np.inf)))
+        peak_logs, peak = _parabola_peak(logs, vals)
         better = cand & (peak > best_ll)
         best_ll = np.where(better, peak, best_ll)
         best_tau = np.where(better, tau, best_tau)
-        best_logs = np.where(better, logs[idx, j] + shift, best_logs)
+        best_logs = np.where(better, peak_logs, best_logs)
     fit.tau_v, fit.scale = fit.tau_v.copy(), fit.scale.copy()  # (the arrays may be shared with the subset's fit)
     fit.tau_v[ks] = best_tau
     fit.scale[ks] = np.exp(best_logs)
     out = ll.copy()
     out[ks] = best_ll
     return out
+
+
+def _parabola_peak(u: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the maximum of ``f`` over an evenly spaced grid ``u`` (shape ``(n, L)``, L ≥ 3),
+    refined by the parabola through the best point and its two neighbours (the grid's best
+    where the three are not concave or the vertex lies beyond them): ``(u_max, f_max)``.
+
+    >>> u = np.linspace(0.0, 2.0, 5)[None, :]
+    >>> [round(float(v[0]), 6) for v in _parabola_peak(u, -(u - 0.7) ** 2)]
+    [0.7, 0.0]
+    """
+    f = np.where(np.isfinite(f), f, -np.inf)
+    idx = np.arange(f.shape[0])
+    j = np.clip(np.argmax(f, axis=1), 1, f.shape[1] - 2)
+    f0, f1, f2 = f[idx, j - 1], f[idx, j], f[idx, j + 1]
+    curv = f0 - 2.0 * f1 + f2
+    h = u[:, 1] - u[:, 0]
+    concave = np.isfinite(curv) & (curv < 0)
+    safe = np.where(concave, curv, -1.0)
+    shift = 0.5 * (f0 - f2) / safe  # (in spacings from point j)
+    peak = f1 - (f0 - f2) ** 2 / (8.0 * safe)
+    best = np.argmax(f, axis=1)
+    take = concave & (np.abs(shift) <= 1.0) & (peak > f[idx, best])
+    return np.where(take, u[idx, j] + shift * h, u[idx, best]), np.where(take, peak, f[idx, best])
 
 
 def _scale_ll(d: _Rows, r: np.ndarray, fit: _Fit, tr: np.ndarray, logs: np.ndarray) -> np.ndarray:
@@ -771,8 +777,7 @@ def _jump_fit(d2: np.ndarray, x: np.ndarray, dt: np.ndarray, grp: np.ndarray, n:
     ds0 = np.full(n, 1e-6)
     on = jumps[grp]
     y = d2 / 2.0
-    warm = False
-    for _ in range(iters):
+    for it in range(iters):
         c = x @ m
         g, v0, v1 = _jump_posterior(d2, c, dt, ds0[grp], jv[grp], lam[grp])
         g = np.where(on, g, 0.0)
@@ -787,8 +792,7 @@ def _jump_fit(d2: np.ndarray, x: np.ndarray, dt: np.ndarray, grp: np.ndarray, n:
             sw = np.sqrt(w0)
             m = np.maximum(np.linalg.lstsq(x * sw[:, None], (y - dt * ds0[grp]) * sw, rcond=None)[0], 1e-6)
         if on.any():  # (warm-started from the last iteration's rates: two Newton steps keep up)
-            lam = _jump_rate(g, dt, grp, n, lam if warm else None)
-            warm = True
+            lam = _jump_rate(g, dt, grp, n, lam if it else None)
     g, v0, v1 = _jump_posterior(d2, x @ m, dt, ds0[grp], jv[grp], lam[grp])
     pj = np.where(on, np.clip(1.0 - np.exp(-lam[grp] * dt), 1e-9, 1 - 1e-9), 0.0)
     with np.errstate(divide="ignore"):
