@@ -451,52 +451,70 @@ REAL_STUDIES = {
 }
 
 
-def holdout(name: str, path: Path, k: int = 5, max_fixes: int = 12_000, movingpandas: bool = True) -> dict:
-    """k-fold hold-out (m): fold ``j`` holds out the usable fixes ``j, j + k, j + 2k, …``, predicts
-    them from the rest and scores against them; every fix is predicted once, and the scores are
-    pooled over the folds. One fold alone moves by several percent with the fixes it happens to
-    hold (herring gulls on stop 37's code, 5 folds: ours 6,876-7,663 m, the straight line
-    6,989-8,083; the fold then scored alone was ours' worst and put the line ahead), so a single
-    fold can put either method ahead; ``folds`` lists each fold's RMSE (ours, linear)."""
+def holdout_table(path: Path, max_fixes: int = 12_000) -> pd.DataFrame:
+    """The first ``max_fixes`` usable fixes of a file, cleaned and segmented (not smoothed)."""
     import telemetry
+
+    base = telemetry.process(telemetry.read([path]), smooth=False, states=False)
+    return base.iloc[np.flatnonzero(base["flag"].isna().to_numpy())[:max_fixes]].reset_index(drop=True)
+
+
+def holdout_folds(sub: pd.DataFrame, k: int = 5, **smooth_params) -> tuple[pd.DataFrame, float]:
+    """k-fold hold-out on ``sub`` (:func:`holdout_table`): fold ``j`` marks the fixes ``j, j + k,
+    j + 2k, …`` out, smooths the rest (``smooth_params``: :class:`SmoothParams` fields) and
+    predicts them. Per fix of ``sub``: its ``fold``, the distance (m) of our prediction
+    (``ours_m``; NaN where none: across a gap that restarts the track) and of the straight line
+    between its kept neighbours (``linear_m``); and the seconds smoothing and predicting took."""
+    from telemetry.config import SmoothParams
     from telemetry.trajectory.smooth import predict, smooth
 
-    fixes = telemetry.read([path])
-    base = telemetry.process(fixes, smooth=False, states=False)
-    use = base["flag"].isna().to_numpy()
-    pos = np.flatnonzero(use)[:max_fixes]
-    sub = base.iloc[np.sort(np.r_[pos])].reset_index(drop=True)
-    d_ours, d_lin, d_mpd, folds = [], [], [], []
+    fold = np.arange(len(sub)) % k
+    ours, line = np.full(len(sub), np.nan), np.full(len(sub), np.nan)
     secs = 0.0
-    mp_failed = None
     for j in range(k):
-        held = np.arange(len(sub)) % k == j
-        rest = sub.copy()
+        held = fold == j
+        rest = sub.drop(columns=[c for c in ("lon_s", "lat_s", "se_m") if c in sub])
         flags = rest["flag"].astype(object).where(~held, "marked_outlier")
         rest["flag"] = pd.Categorical(flags, categories=sub["flag"].cat.categories)
         t0 = time.perf_counter()
-        smoothed = smooth(rest.drop(columns=[c for c in ("lon_s", "lat_s", "se_m") if c in rest]))
-        q = sub.loc[held, ["animal_id", "time"]].reset_index(drop=True)
-        pred = predict(smoothed, q)
+        pred = predict(smooth(rest, **smooth_params), sub.loc[held, ["animal_id", "time"]].reset_index(drop=True),
+                       SmoothParams(**smooth_params))
         secs += time.perf_counter() - t0
-        truth = sub.loc[held].reset_index(drop=True)
-        ok = pred["lon"].notna().to_numpy()  # (not across a gap that restarts the track)
-        d_ours.append(_dist(pred["lon"][ok], pred["lat"][ok], truth["lon"][ok], truth["lat"][ok])[0])
+        truth = sub.loc[held]
+        rows = np.flatnonzero(held)
+        ok = pred["lon"].notna().to_numpy()
+        ours[rows[ok]] = _dist(pred["lon"][ok], pred["lat"][ok], truth["lon"][ok], truth["lat"][ok])[0]
         lin = _linear(sub, held)
-        d_lin.append(_dist(lin[0][ok], lin[1][ok], truth["lon"][ok], truth["lat"][ok])[0])
-        folds.append((round(_rmse(d_ours[-1]), 1), round(_rmse(d_lin[-1]), 1)))
-        if movingpandas and mp_failed is None:
-            try:
-                mp = _movingpandas(sub, held)
-                d_mpd.append(_dist(mp[0][ok], mp[1][ok], truth["lon"][ok], truth["lat"][ok])[0])
-            except Exception as err:  # noqa: BLE001 - an optional comparison
-                mp_failed = f"failed: {type(err).__name__}: {err}"
-    n_pred = sum(d.size for d in d_ours)
-    out = {"study": name, "folds_k": k, "fixes": len(sub), "predicted_share": round(n_pred / max(len(sub), 1), 4),
-           "ours_seconds": round(secs, 1), "ours": _errs(np.concatenate(d_ours)), "linear": _errs(np.concatenate(d_lin))}
+        line[rows] = _dist(lin[0], lin[1], truth["lon"], truth["lat"])[0]
+    return pd.DataFrame({"fold": fold, "ours_m": ours, "linear_m": line}), secs
+
+
+def holdout(name: str, path: Path, k: int = 5, max_fixes: int = 12_000, movingpandas: bool = True) -> dict:
+    """k-fold hold-out (m; :func:`holdout_folds`): every fix is predicted once, and the scores are
+    pooled over the folds, on the fixes we predict. One fold alone moves by several percent with
+    the fixes it happens to hold (herring gulls on stop 37's code, 5 folds: ours 6,876-7,663 m,
+    the straight line 6,989-8,083; the fold then scored alone was ours' worst and put the line
+    ahead), so a single fold can put either method ahead; ``folds`` lists each fold's RMSE
+    (ours, linear)."""
+    sub = holdout_table(path, max_fixes)
+    res, secs = holdout_folds(sub, k)
+    ok = res["ours_m"].notna().to_numpy()
+    out = {"study": name, "folds_k": k, "fixes": len(sub), "predicted_share": round(float(ok.mean()), 4),
+           "ours_seconds": round(secs, 1), "ours": _errs(res["ours_m"].to_numpy()[ok]),
+           "linear": _errs(res["linear_m"].to_numpy()[ok])}
     if movingpandas:
-        out["movingpandas"] = mp_failed or _errs(np.concatenate(d_mpd))
-    out["folds"] = folds
+        d = np.full(len(sub), np.nan)
+        try:
+            for j in range(k):
+                held = res["fold"].to_numpy() == j
+                mp = _movingpandas(sub, held)
+                d[held] = _dist(mp[0], mp[1], sub.loc[held, "lon"], sub.loc[held, "lat"])[0]
+            out["movingpandas"] = _errs(d[ok])
+        except Exception as err:  # noqa: BLE001 - an optional comparison
+            out["movingpandas"] = f"failed: {type(err).__name__}: {err}"
+    out["folds"] = [(round(_rmse(g["ours_m"].dropna().to_numpy()), 1),
+                     round(_rmse(g.loc[g["ours_m"].notna(), "linear_m"].to_numpy()), 1))
+                    for _, g in res.groupby("fold")]
     return out
 
 

@@ -11,6 +11,7 @@ varied settings is scripts/validate.py (its invariants: tests/test_validate_inva
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -24,6 +25,9 @@ from telemetry.trajectory import smooth as sm
 from telemetry.trajectory.error_model import ErrorModel, error_classes
 from telemetry.trajectory.projection import from_local, local_crs, project_by_group, to_local
 from telemetry.trajectory.smooth import measurement_sigma_m, predict, smooth
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import validate  # noqa: E402 - the benchmark's hold-out, shared with its real-track table
 
 GEOD = pyproj.Geod(ellps="WGS84")
 FIX_TYPE = pd.CategoricalDtype(["3D", "2D", "argos", "none"])
@@ -586,12 +590,6 @@ def test_commuters_error_kept_where_the_rests_agree_with_the_likelihood(tmp_path
     moment (73 m), so the likelihood's 3D estimate used to fall back to the 10 m default
     (seeds 24, 25: coverage 0.985, 0.986; smoothed 3D = raw). The rests read as held positions
     with jumps agree with it: it is kept (7.40, 8.45 m; coverage 0.937, 0.968)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    import validate  # noqa: E402
-
     cell = {**validate.CENTRE, "regime": "commuter"}
     for seed in (24, 25):
         r = validate.score_cell(cell, "generic", seed, tmp_path / str(seed))
@@ -641,33 +639,16 @@ def test_the_velocity_time_scale_is_checked_on_all_of_an_animals_fixes() -> None
     (worst held-out fix 125 km off, the straight line 23 km). ``retune_tau`` tries the
     neighbouring time scales on all fixes. Scored by 5-fold hold-out (each fix predicted once
     from the others), pooled RMSE: 12.7 km without, 11.9 km with, the straight line 12.9 km."""
-    import telemetry
-
     from .conftest import DATA
 
-    base = telemetry.process(telemetry.read([DATA / "real" / "gull_87433_gps.csv.gz"]), smooth=False, states=False)
-    sub = base[base["flag"].isna()].reset_index(drop=True)
+    sub = validate.holdout_table(DATA / "real" / "gull_87433_gps.csv.gz")
     fits = {on: smooth(sub, retune_tau=on).attrs["smooth"]["87433"] for on in (False, True)}
     assert fits[False]["tau_velocity_s"] == 28800.0 and fits[True]["tau_velocity_s"] == 7200.0
     assert fits[True]["loglik"] > fits[False]["loglik"] + 10.0  # all the fixes prefer it
 
-    geod = pyproj.Geod(ellps="WGS84")
-    t = sub["time"].astype("int64").to_numpy() / 1e9
-
     def pooled_rmse(on: bool) -> tuple[float, float]:
-        ours, line = [], []
-        for j in range(5):
-            held = np.arange(len(sub)) % 5 == j
-            rest = sub.copy()
-            rest["flag"] = pd.Categorical(rest["flag"].astype(object).where(~held, "marked_outlier"),
-                                          categories=sub["flag"].cat.categories)
-            pred = predict(smooth(rest, retune_tau=on), sub.loc[held, ["animal_id", "time"]].reset_index(drop=True))
-            truth = sub.loc[held].reset_index(drop=True)
-            ok = pred["lon"].notna().to_numpy()  # (not across a gap that restarts the track)
-            lin = [np.interp(t[held], t[~held], sub[c].to_numpy()[~held])[ok] for c in ("lon", "lat")]
-            ours.append(geod.inv(pred["lon"][ok], pred["lat"][ok], truth["lon"][ok], truth["lat"][ok])[2])
-            line.append(geod.inv(lin[0], lin[1], truth["lon"][ok], truth["lat"][ok])[2])
-        return tuple(float(np.sqrt(np.mean(np.square(np.concatenate(d))))) for d in (ours, line))
+        res = validate.holdout_folds(sub, retune_tau=on)[0].dropna()  # (not across a restart)
+        return tuple(float(np.sqrt(np.mean(res[c] ** 2))) for c in ("ours_m", "linear_m"))
 
     (off, line), (on, _) = pooled_rmse(False), pooled_rmse(True)
     assert on < 0.97 * off, (on, off)
@@ -681,37 +662,16 @@ def test_a_duty_cycles_nights_are_bridged_not_restarted() -> None:
     prediction. Breaks shorter than ``max_gap_h`` are bridged (``max_gap_h=0`` restores the
     restart at every segment), and the fixes both predict are predicted no worse (5 folds: 64 % →
     99 % predicted; RMSE on the fixes predicted either way 6,079 → 6,023 m)."""
-    import telemetry
-
     from .conftest import DATA
 
-    base = telemetry.process(telemetry.read([DATA / "real" / "gull_80149_gps.csv.gz"]), smooth=False, states=False)
-    sub = base[base["flag"].isna()].reset_index(drop=True)
+    sub = validate.holdout_table(DATA / "real" / "gull_80149_gps.csv.gz")
     assert sub["segment_id"].nunique() > 50
-    geod = pyproj.Geod(ellps="WGS84")
-    share, errs = {}, {}
-    for gap_h in (0.0, 24.0):
-        got, d = 0, []
-        for j in range(5):
-            held = np.arange(len(sub)) % 5 == j
-            rest = sub.copy()
-            rest["flag"] = pd.Categorical(rest["flag"].astype(object).where(~held, "marked_outlier"),
-                                          categories=sub["flag"].cat.categories)
-            out = smooth(rest, max_gap_h=gap_h)
-            pred = predict(out, sub.loc[held, ["animal_id", "time"]].reset_index(drop=True), out_params(gap_h))
-            truth = sub.loc[held].reset_index(drop=True)
-            got += int(pred["lon"].notna().sum())
-            d.append(np.where(pred["lon"].notna(), geod.inv(pred["lon"].fillna(0), pred["lat"].fillna(0),
-                                                               truth["lon"], truth["lat"])[2], np.nan))
-        share[gap_h], errs[gap_h] = got / len(sub), np.concatenate(d)
+    errs = {gap_h: validate.holdout_folds(sub, max_gap_h=gap_h)[0]["ours_m"].to_numpy() for gap_h in (0.0, 24.0)}
+    share = {g: float(np.isfinite(e).mean()) for g, e in errs.items()}
     assert share[0.0] < 0.85 and share[24.0] > 0.97, share
     both = np.isfinite(errs[0.0]) & np.isfinite(errs[24.0])
     rmse = {g: float(np.sqrt(np.mean(errs[g][both] ** 2))) for g in errs}
     assert rmse[24.0] <= 1.01 * rmse[0.0], rmse
-
-
-def out_params(gap_h: float) -> sm.SmoothParams:
-    return sm.SmoothParams(max_gap_h=gap_h)
 
 
 def test_daily_fixes_without_segments_are_one_track() -> None:
