@@ -457,9 +457,9 @@ class SmoothParams:
         migrates in flights of up to 90 km/h between stops; all its fixes prefer 2 h, and with 8 h
         each fix at a stop is predicted hours of flight too far (worst 125 km off). 5-fold
         hold-out (``scripts/validate.py``), pooled RMSE: gulls 7,886 → 7,686 m (straight line
-        7,965), buffalo 233.3 → 229.1 m (248.4), bats 75.0 either way (75.0); the simulated
+        7,965), buffalo 233.3 → 229.1 m (248.4), bats 75.0 → 73.5 m (75.0); the simulated
         sweep (4 seeds) moves by < 0.005 × raw except the 15-min cell without a fix type: 3D
-        fixes 0.866 → 0.855 × raw, all fixes 0.861 → 0.878; the sample 28.25 → 28.28 m (SL05:
+        fixes 0.866 → 0.861 × raw, all fixes 0.861 → 0.863; the sample 28.25 → 28.28 m (SL05:
         300 s → 1,800 s, likelihood +231).
     """
 

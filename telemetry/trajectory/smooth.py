@@ -556,8 +556,8 @@ def _retune_tau(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams, ll: np.ndar
     all its fixes better; ``fit`` is updated in place and the new log-likelihoods returned.
 
     An animal's first ``model_fit_fixes`` fixes can be one season of several (see
-    ``SmoothParams.retune_tau``). Only those animals' rows are filtered: one pass per neighbour
-    over a grid of scales in lanes, the best refined by a parabola through its two neighbours.
+    ``SmoothParams.retune_tau``). Only those animals' rows are filtered: per neighbour, one pass
+    over a grid of scales in lanes, a parabola through the best three, then golden section.
     """
     grid = np.asarray(p.tau_grid_s, dtype=float)
     family = np.array([MODELS[m].partition("+")[0] for m in fit.model])
@@ -578,19 +578,23 @@ def _retune_tau(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams, ll: np.ndar
             continue
         tau = np.where(cand, grid[nxt], fit.tau_v[ks])
         tr = transitions(dt, bounds, fit.kind[ks], fit.tau_p[ks], tau)
-        # the speed variance q either held or scaled to hold the long-run diffusion q·tau
-        # (which of the two the fixes see depends on the interval against tau), ± 0.5
-        ls0, shift_d = np.log(fit.scale[ks]), np.log(fit.tau_v[ks] / tau)
-        lo, hi = ls0 + np.minimum(shift_d, 0.0) - 0.5, ls0 + np.maximum(shift_d, 0.0) + 0.5
+        # the fixes see q·tau (intervals >> tau), q, or q/tau (intervals << tau: bats at 30 s
+        # keep q/tau): the scale that holds any of them, ± 0.5
+        ls0, ratio = np.log(fit.scale[ks]), np.abs(np.log(fit.tau_v[ks] / tau))
+        lo, hi = ls0 - ratio - 0.5, ls0 + ratio + 0.5
+
+        def ll_of(u: np.ndarray, tr: np.ndarray = tr) -> np.ndarray:  # (u: log scales, (n, L))
+            return loglik_lanes(tr, x, y, rr, start, w, bounds, np.exp(u), np.repeat(fit.om[ks, None], u.shape[1], 1),
+                                np.repeat(fit.ds[ks, None], u.shape[1], 1))
+
         logs = lo[:, None] + lanes[None, :] * (hi - lo)[:, None]
-        vals = loglik_lanes(tr, x, y, rr, start, w, bounds, np.exp(logs), np.repeat(fit.om[ks, None], lanes.size, 1),
-                            np.repeat(fit.ds[ks, None], lanes.size, 1))
-        vals = np.where(np.isfinite(vals), vals, -np.inf)
-        peak_logs, peak = _parabola_peak(logs, vals)
+        u0, _ = _parabola_peak(logs, ll_of(logs))
+        h = (hi - lo) * (lanes[1] - lanes[0])  # then golden section within a grid spacing
+        u, peak = _golden_local(lambda v, f=ll_of: f(v[:, None])[:, 0], u0 - h, u0 + h, 6)
         better = cand & (peak > best_ll)
         best_ll = np.where(better, peak, best_ll)
         best_tau = np.where(better, tau, best_tau)
-        best_logs = np.where(better, peak_logs, best_logs)
+        best_logs = np.where(better, u, best_logs)
     fit.tau_v, fit.scale = fit.tau_v.copy(), fit.scale.copy()  # (the arrays may be shared with the subset's fit)
     fit.tau_v[ks] = best_tau
     fit.scale[ks] = np.exp(best_logs)
