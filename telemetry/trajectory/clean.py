@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from telemetry.arrays import FLAG_CODE, distinct, flag_codes, flags_to_series, group_codes, time_ns
+from telemetry.arrays import FLAG_CODE, flag_codes, flags_to_series, group_codes, time_ns
 from telemetry.config import CleanParams
 from telemetry.deployments import deployment_table, deployment_times
 from telemetry.errors import TelemetryError
@@ -157,44 +157,38 @@ def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.nd
     ka = animal[kept]
     kstarts = np.r_[0, np.flatnonzero(ka[1:] != ka[:-1]) + 1, ka.size]
     v, g_local, bear = step_speeds(kstarts, t[kept].astype(np.float64) / 1e9, lon[kept], lat[kept], 0.0)
-    group_of = ka[kstarts[:-1]] if ka.size else np.zeros(0, np.int64)
-    g = group_of[g_local] if g_local.size else g_local
-    order_of = {int(c): i for i, c in enumerate(a[starts[:-1]])}
+    animals = a[starts[:-1]]  # each animal's code, in the sorted order of ``a``
+    # the kept steps, sorted by animal like ``a``: the i-th animal's are vs[sfirst[i]:sfirst[i + 1]]
+    g = np.searchsorted(animals, ka[kstarts[:-1]][g_local]) if g_local.size else g_local
+    k = animals.size
+    sfirst = np.searchsorted(g, np.arange(k + 1))
+    sustained = _sustained_runs(v > limit[g] if g.size else np.zeros(0, bool), g, np.radians(bear))
+    n_fix = np.diff(starts)
+    n_flag = np.add.reduceat(flagged[judged].astype(np.int64), starts[:-1])
+    p99, _ = _group_quantile(v, g, k, 0.99)
+    sus_n = np.bincount(g[sustained], minlength=k)
+    sus_max = np.full(k, -np.inf)
+    np.maximum.at(sus_max, g[sustained], v[sustained])
     candidates = sorted(((k, Config.for_species(k).clean.max_speed_kmh) for k in PROFILES if k != "auto"),
                         key=lambda kv: kv[1])
-    for code in distinct(a):
-        i = order_of[int(code)]
+    for i in range(k):  # per animal only the verdict and its words; the arithmetic is above, over all
+        code = animals[i]
         lim = float(limit[i])
-        vg, bg = v[g == code], np.radians(bear[g == code])
-        fast = vg > lim
-        sustained = np.zeros(fast.size, bool)
-        j = 0
-        while j < fast.size:  # runs of fast steps (a few per animal: a Python loop is fine)
-            if not fast[j]:
-                j += 1
-                continue
-            e = j
-            while e < fast.size and fast[e]:
-                e += 1
-            if e - j >= 3 and np.hypot(np.cos(bg[j:e]).mean(), np.sin(bg[j:e]).mean()) >= 0.7:
-                sustained[j:e] = True
-            j = e
-        n_fix = int(np.sum(a == code))
-        n_flag = int(np.sum(flagged[judged][a == code]))
-        sus_share = float(sustained.mean()) if sustained.size else 0.0
-        flag_share = n_flag / max(n_fix, 1)
-        p99 = float(np.quantile(vg, 0.99)) if vg.size else 0.0
+        n_steps = int(sfirst[i + 1] - sfirst[i])
+        sus_share = float(sus_n[i] / n_steps) if n_steps else 0.0
+        flag_share = int(n_flag[i]) / max(int(n_fix[i]), 1)
+        q99 = float(p99[i]) if n_steps else 0.0
         fits = not (sus_share > 0.01 or flag_share > 3.0 * p.expected_flag_share)
-        suggestion = next((k for k, mx in candidates if mx >= 1.2 * max(p99, float(vg[sustained].max())
-                                                                        if sustained.any() else p99)), "auto")
-        entry = {"fits": bool(fits), "steps": int(vg.size), "fast_sustained_share": round(sus_share, 4),
+        top = max(q99, float(sus_max[i])) if sus_n[i] else q99
+        suggestion = next((name for name, mx in candidates if mx >= 1.2 * top), "auto")
+        entry = {"fits": bool(fits), "steps": n_steps, "fast_sustained_share": round(sus_share, 4),
                  "flagged_share": round(flag_share, 4), "max_speed_kmh": round(lim, 3),
-                 "speed_p99_kmh": round(p99, 3), "suggested_profile": suggestion if not fits else None}
+                 "speed_p99_kmh": round(q99, 3), "suggested_profile": suggestion if not fits else None}
         if not fits:
             what = []
             if sus_share > 0.01:
                 what.append(f"{sus_share:.0%} of its steps are sustained directional movement faster than the "
-                            f"limit of {lim:g} km/h (up to {float(vg[sustained].max()):.0f} km/h)")
+                            f"limit of {lim:g} km/h (up to {float(sus_max[i]):.0f} km/h)")
             if flag_share > 3.0 * p.expected_flag_share:
                 what.append(f"{flag_share:.1%} of its fixes are flagged speed/spike "
                             f"(the profile expects about {p.expected_flag_share:.0%})")
@@ -202,6 +196,32 @@ def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.nd
                                 f"(try --species {suggestion})")
         out[str(names[code])] = entry
     return out
+
+
+def _sustained_runs(fast: np.ndarray, g: np.ndarray, bearing_rad: np.ndarray) -> np.ndarray:
+    """Which steps belong to a sustained, directional fast run: 3 or more consecutive ``fast``
+    steps of one animal (``g``, steps sorted by animal) whose bearings (radians) have a mean
+    resultant length of at least 0.7 — a migration leg, not a scatter of bad fixes. One pass
+    over all animals.
+
+    >>> fast = np.array([True, True, True, False, True, True, True, True])
+    >>> g = np.array([0, 0, 0, 0, 0, 0, 1, 1])
+    >>> b = np.array([0.0, 0.1, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0])
+    >>> _sustained_runs(fast, g, b).astype(int).tolist()  # the last two runs are cut by the animal
+    [1, 1, 1, 0, 0, 0, 0, 0]
+    >>> _sustained_runs(fast[:3], g[:3], np.array([0.0, np.pi, 0.0])).tolist()  # out and back
+    [False, False, False]
+    """
+    n = fast.size
+    if n == 0:
+        return np.zeros(0, bool)
+    new = np.r_[True, (fast[1:] != fast[:-1]) | (g[1:] != g[:-1])]
+    first = np.flatnonzero(new)
+    length = np.diff(np.r_[first, n])
+    resultant = np.hypot(np.add.reduceat(np.cos(bearing_rad), first),
+                         np.add.reduceat(np.sin(bearing_rad), first)) / length
+    ok = fast[first] & (length >= 3) & (resultant >= 0.7)
+    return ok[np.cumsum(new) - 1]
 
 
 def flag_summary(df: pd.DataFrame) -> pd.DataFrame:
