@@ -690,3 +690,36 @@ def test_daily_fixes_without_segments_are_one_track() -> None:
     assert (gap.iloc[1:] > 24 * 3600).all()
     assert (out["se_m"] < 0.9 * out["sigma_m"]).all()  # every fix helped by its neighbours
     assert (smooth(df.assign(segment_id=0), **known)["se_m"] - out["se_m"]).abs().max() < 1e-6
+
+
+def test_the_line_searches_reach_the_maximum_of_likelihood_shaped_curves():
+    """Brent's method after the grid (``_golden``) and in a window (``_golden_local``) against a
+    fine grid, on 3,000 log-likelihoods of a variance in a log scale (``-n/2 (log(e^u + a) +
+    s / (e^u + a))``: error plus movement, the smoother's shape), maxima inside or at the edge of
+    the window. Inside, 6 steps after the grid reach the maximum to 1e-6 of its curvature's
+    scale; at an edge, the window's search gets as close as golden section would."""
+    rng = np.random.default_rng(7)
+    k = 3000
+    s, a, n = np.exp(rng.uniform(-3, 3, k)), np.exp(rng.uniform(-3, 3, k)), rng.uniform(50, 5000, k)
+
+    def f(u):
+        return -n / 2 * (np.log(np.exp(u) + a) + s / (np.exp(u) + a))
+
+    lo = np.log(s) - 3.0 + rng.uniform(-1.0, 1.0, k)
+    hi = lo + 6.0
+    fine = lo[:, None] + np.linspace(0.0, 1.0, 20001)[None, :] * (hi - lo)[:, None]
+    f_fine = np.max(np.stack([f(fine[:, j]) for j in range(fine.shape[1])], axis=1), axis=1)
+    u, fu = sm._golden(lambda v: np.stack([f(v[:, j]) for j in range(v.shape[1])], axis=1), lo, hi)
+    assert np.all((u >= lo) & (u <= hi))
+    np.testing.assert_allclose(fu, f(u))
+    # a deficit per unit of n: n/2 is the curvature's scale of these log-likelihoods
+    deficit = (f_fine - fu) / n
+    inside = np.log(np.maximum(s - a, 1e-300)) > lo + 0.6
+    assert inside.sum() > 1000 and (~inside).sum() > 500
+    assert np.max(deficit[inside]) < 1e-6
+    # at the edge (the likelihood still rising there): near the edge, as golden section gets
+    assert np.max(deficit[~inside]) < 1e-3
+    u2, fu2 = sm._golden_local(f, lo + 2.0, lo + 3.0, 8)
+    edge = np.log(np.maximum(s - a, 1e-300)) < lo + 2.0
+    golden = ((math.sqrt(5.0) - 1.0) / 2.0) ** 9  # the bracket of golden section's 10 calls
+    assert edge.sum() > 1000 and np.all(u2[edge] - (lo[edge] + 2.0) <= 1.2 * golden)
