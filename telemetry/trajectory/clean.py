@@ -599,13 +599,22 @@ def _group_quantile(v: np.ndarray, g: np.ndarray, k: int, q: float) -> tuple[np.
     >>> qs, n = _group_quantile(v, g, 3, 0.75)
     >>> qs.tolist()[0], qs.tolist()[2], n.tolist()
     (2.5, 17.5, [3, 0, 2])
+    >>> _group_quantile(v, g, 3, 1.0)[0].tolist()[::2]
+    [3.0, 20.0]
     """
     n = np.bincount(g, minlength=k)
     out = np.full(k, np.nan)
     has = n > 0
     if not has.any():
         return out, n
-    vs = v[np.lexsort((v, g))]
+    if q >= 1.0:  # the largest: no sort
+        out[has] = -np.inf
+        np.maximum.at(out, g, v)
+        return out, n
+    # = np.lexsort((v, g)): by value, then stably by group, whose small ints sort by radix
+    order = np.argsort(v, kind="stable")
+    small = np.uint16 if k <= np.iinfo(np.uint16).max else np.int64
+    vs = v[order[np.argsort(g[order].astype(small), kind="stable")]]
     first = np.r_[0, np.cumsum(n)[:-1]][has]
     pos = q * (n[has] - 1)
     lo = np.floor(pos).astype(np.int64)
