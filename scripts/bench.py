@@ -16,6 +16,11 @@ Stages (``--stages parse,process,crossings``, sized with ``--fixes N``, default 
   ~15 min on 1M fixes, so ``--mpd-fixes M`` runs both libraries on the first M fixes
   (ratio on identical data) and extrapolates movingpandas linearly to N (labelled
   as extrapolated); ``--skip-movingpandas`` leaves it out.
+* ``process --baseline DIR``: ``process()`` of this checkout and of another (``DIR``, e.g. a
+  ``git worktree`` of an earlier commit) on the same N fixes of both generators, each in a fresh
+  interpreter, alternating, two rounds of two calls: the ratio a speed goal relative to an
+  earlier version is checked on (issue 14: within 1.25× of f164f09, the code it was filed on).
+  The machine's speed drifts by tens of per cent over a day, so only runs back to back compare.
 * ``crossings``: :func:`telemetry.crossings` + :func:`telemetry.hotspots` on the N
   processed tracks. Goal: < 10 s at 1M fixes.
 * ``compile``: ``telemetry run`` on the bundled sample in a fresh process with an empty
@@ -888,8 +893,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="run stage: where the per-animal stages run")
     parser.add_argument("--scheduler", default=None, help="run stage, --engine dask: scheduler address")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--baseline", default=None,
+                        help="process stage: also time process() of this other checkout, back to back")
     parser.add_argument("--_child-run", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument("--_child-process", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args._child_process:
+        _child_process(*args._child_process)
+        return 0
     if args._child_run:
         inputs, out, result, warm, engine, scheduler = args._child_run
         _child_run(inputs, out, result, warm, engine, scheduler or None)
@@ -935,6 +946,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"process  [alertsim: biased walks with kills, 4 h] {r2['fixes']:,} fixes of {r2['animals']} animals: "
               f"process() {r2['telemetry']['process']:.1f} s (first call {r2['first']['process']:.1f} s); "
               + ", ".join(f"{k} {r2['telemetry'][k]:.2f} s" for k in PROCESS_STEPS))
+        if args.baseline:
+            r3 = bench_baseline(n, workdir, args.baseline)
+            results["process_baseline"] = r3
+            for gen in ("bench", "alertsim"):
+                b = r3[gen]
+                print(f"process  [{gen}] back to back with {args.baseline}: this checkout "
+                      f"{', '.join(f'{x:.1f}' for x in b['this_s'])} s, baseline "
+                      f"{', '.join(f'{x:.1f}' for x in b['baseline_s'])} s: {b['ratio']:.2f}× "
+                      f"(issue 14's goal vs f164f09: ≤ 1.25×)")
     if "crossings" in stages:
         if tracks is None:
             t = time.perf_counter()
@@ -995,6 +1015,48 @@ def _ouf_animals(n_animals: int, per_animal: int, seed: int = 7) -> pd.DataFrame
     df["animal_id"] = df["animal_id"].astype("category")
     df["flag"] = pd.Categorical([None] * len(df))
     return df
+
+
+def _child_process(repo: str, fixes_path: str, calls: str) -> None:
+    """In a fresh interpreter: ``telemetry.process`` of the checkout ``repo`` on the pickled
+    fixes, after a warm-up; prints the seconds of each call as JSON."""
+    sys.path.insert(0, repo)
+    import telemetry
+
+    where = Path(telemetry.__file__).resolve()
+    if not where.is_relative_to(Path(repo).resolve()):
+        raise SystemExit(f"telemetry imported from {where}, not from {repo}")
+    fixes = pd.read_pickle(fixes_path)
+    telemetry.process(fixes.iloc[:3000])
+    out = []
+    for _ in range(int(calls)):
+        t = time.perf_counter()
+        telemetry.process(fixes)
+        out.append(time.perf_counter() - t)
+    print(json.dumps(out))
+
+
+def bench_baseline(n: int, workdir: Path, baseline: str, rounds: int = 2, calls: int = 2) -> dict:
+    """``process()`` per generator: this checkout's and ``baseline``'s seconds (each call) and
+    the ratio of their medians, from fresh interpreters alternating on the same fixes."""
+    out: dict = {"baseline": str(baseline), "fixes": n}
+    for name, make in (("bench", lambda: make_fixes(n)),
+                       ("alertsim", lambda: alertsim_fixes(100 if n >= 100_000 else 10,
+                                                           max(n // (100 if n >= 100_000 else 10), 100)))):
+        path = workdir / f"baseline-{name}-{n}.pkl"
+        make().to_pickle(path)
+        times: dict[str, list[float]] = {"this": [], "baseline": []}
+        for _ in range(rounds):
+            for who, repo in (("baseline", baseline), ("this", str(ROOT))):
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--_child-process", repo, str(path), str(calls)]
+                res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if res.returncode != 0:
+                    raise SystemExit(f"{who} ({repo}) failed: {res.stderr.strip().splitlines()[-1:]}")
+                times[who] += json.loads(res.stdout.strip().splitlines()[-1])
+        path.unlink()
+        mid = {k: float(np.median(v)) for k, v in times.items()}
+        out[name] = {**{f"{k}_s": v for k, v in times.items()}, "ratio": mid["this"] / mid["baseline"]}
+    return out
 
 
 def alertsim_fixes(animals: int, per: int) -> pd.DataFrame:
