@@ -157,10 +157,13 @@ def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.nd
     ka = animal[kept]
     kstarts = np.r_[0, np.flatnonzero(ka[1:] != ka[:-1]) + 1, ka.size]
     v, g_local, bear = step_speeds(kstarts, t[kept].astype(np.float64) / 1e9, lon[kept], lat[kept], 0.0)
-    animals = a[starts[:-1]]  # each animal's code, in the sorted order of ``a``
-    # the kept steps, sorted by animal like ``a``: the i-th animal's are vs[sfirst[i]:sfirst[i + 1]]
-    g = np.searchsorted(animals, ka[kstarts[:-1]][g_local]) if g_local.size else g_local
+    animals = a[starts[:-1]]  # each animal's code, in the order of ``a``
     k = animals.size
+    position = np.zeros(int(animals.max()) + 1, np.int64)
+    position[animals] = np.arange(k)
+    # each kept step's animal as its position i in ``a`` (the steps keep that order: the i-th
+    # animal's are v[sfirst[i]:sfirst[i + 1]])
+    g = position[ka[kstarts[:-1]][g_local]] if g_local.size else g_local
     sfirst = np.searchsorted(g, np.arange(k + 1))
     sustained = _sustained_runs(v > limit[g] if g.size else np.zeros(0, bool), g, np.radians(bear))
     n_fix = np.diff(starts)

@@ -482,7 +482,7 @@ def _bracket_max(ll_fn: Any, a: np.ndarray, x: np.ndarray, c: np.ndarray, fx: np
         d = np.where(parabola, step, (1.0 - _GOLD) * gold)
         tiny = 1e-4 * (c - a)  # a step onto the best point teaches nothing
         d = np.where(np.abs(d) < tiny, np.where(d >= 0, tiny, -tiny), d)
-        u = x + d
+        u = np.clip(x + d, a, c)  # (that nudge may not leave the bracket: its ends can be the search's bounds)
         fu = _finite(ll_fn(u))
         better = fu > fx
         # the bracket closes on the side away from the better point
