@@ -693,7 +693,7 @@ def test_daily_fixes_without_segments_are_one_track() -> None:
 
 
 def test_the_line_searches_reach_the_maximum_of_likelihood_shaped_curves():
-    """Brent's method after the grid (``_golden``) and in a window (``_golden_local``) against a
+    """Brent's method after the grid (``_grid_max``) and in a window (``_window_max``) against a
     fine grid, on 3,000 log-likelihoods of a variance in a log scale (``-n/2 (log(e^u + a) +
     s / (e^u + a))``: error plus movement, the smoother's shape), maxima inside or at the edge of
     the window. Inside, 6 steps after the grid reach the maximum to 1e-6 of its curvature's
@@ -709,7 +709,7 @@ def test_the_line_searches_reach_the_maximum_of_likelihood_shaped_curves():
     hi = lo + 6.0
     fine = lo[:, None] + np.linspace(0.0, 1.0, 20001)[None, :] * (hi - lo)[:, None]
     f_fine = np.max(np.stack([f(fine[:, j]) for j in range(fine.shape[1])], axis=1), axis=1)
-    u, fu = sm._golden(lambda v: np.stack([f(v[:, j]) for j in range(v.shape[1])], axis=1), lo, hi)
+    u, fu = sm._grid_max(lambda v: np.stack([f(v[:, j]) for j in range(v.shape[1])], axis=1), lo, hi)
     assert np.all((u >= lo) & (u <= hi))
     np.testing.assert_allclose(fu, f(u))
     # a deficit per unit of n: n/2 is the curvature's scale of these log-likelihoods
@@ -719,7 +719,7 @@ def test_the_line_searches_reach_the_maximum_of_likelihood_shaped_curves():
     assert np.max(deficit[inside]) < 1e-6
     # at the edge (the likelihood still rising there): near the edge, as golden section gets
     assert np.max(deficit[~inside]) < 1e-3
-    u2, fu2 = sm._golden_local(f, lo + 2.0, lo + 3.0, 8)
+    u2, fu2 = sm._window_max(f, lo + 2.0, lo + 3.0, 8)
     edge = np.log(np.maximum(s - a, 1e-300)) < lo + 2.0
     golden = ((math.sqrt(5.0) - 1.0) / 2.0) ** 9  # the bracket of golden section's 10 calls
     assert edge.sum() > 1000 and np.all(u2[edge] - (lo[edge] + 2.0) <= 1.2 * golden)

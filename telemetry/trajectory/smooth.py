@@ -284,7 +284,7 @@ class _Scales:
 N_GRID = 12
 """Coarse grid points over a log-parameter range (brackets the maximum)."""
 N_REFINE = 6
-"""Steps of Brent's method after the grid (:func:`_golden`). Golden section took 14 for the
+"""Steps of Brent's method after the grid (:func:`_grid_max`). Golden section took 14 for the
 same log-likelihoods: on the bench's and alertsim's first 200k fixes and the bats' and
 buffalo's, every animal's fitted log-likelihood is within 0.002 of 14 golden steps' or above
 it (by up to 6.3), with the same models; a refinement within a fixed window whose maximum can
@@ -398,7 +398,7 @@ def _ll_of_ds(d: _Rows, r: np.ndarray, w: np.ndarray, tr: np.ndarray, sc: np.nda
     return f
 
 
-def _golden(ll_fn: Any, lo: np.ndarray, hi: np.ndarray, vals: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _grid_max(ll_fn: Any, lo: np.ndarray, hi: np.ndarray, vals: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Maximise ``ll_fn(u) -> ll`` over ``u`` in ``[lo, hi]`` for all animals at once.
 
     ``ll_fn`` maps ``u`` of shape ``(n_animals, L)`` to the log-likelihoods (same shape; the
@@ -425,7 +425,7 @@ def _golden(ll_fn: Any, lo: np.ndarray, hi: np.ndarray, vals: np.ndarray | None 
                         N_REFINE, lo + np.where(w_hi, i_lo, i_hi) * step, np.where(w_hi, f_lo, f_hi))
 
 
-def _golden_local(ll_fn: Any, lo: np.ndarray, hi: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+def _window_max(ll_fn: Any, lo: np.ndarray, hi: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Maximise ``ll_fn`` over ``[lo, hi]`` elementwise (arrays of one shape; ``ll_fn(u)`` takes
     and returns that shape) in ``steps + 2`` calls: the two golden-section points, then
     :func:`_bracket_max` (the ends' values unknown). Returns the best point and its value."""
@@ -456,10 +456,10 @@ def _bracket_max(ll_fn: Any, a: np.ndarray, x: np.ndarray, c: np.ndarray, fx: np
     and its value.
 
     >>> f = lambda u: -(u - 0.3) ** 2 + 0.1 * (u - 0.3) ** 3
-    >>> u, fu = _golden_local(f, np.array([-1.0]), np.array([2.0]), 6)
+    >>> u, fu = _window_max(f, np.array([-1.0]), np.array([2.0]), 6)
     >>> round(float(u[0]), 4), float(fu[0]) > -1e-9
     (0.3, True)
-    >>> u, fu = _golden_local(lambda u: -u, np.array([0.0]), np.array([1.0]), 8)  # at the edge
+    >>> u, fu = _window_max(lambda u: -u, np.array([0.0]), np.array([1.0]), 8)  # at the edge
     >>> bool(u[0] < 0.01)
     True
     """
@@ -544,11 +544,11 @@ def _fit_models(d: _Rows, r: np.ndarray, p: SmoothParams, gate: bool = True) -> 
             valid = np.array([c.valid[i] for i, c in enumerate(pick)])
             tr = transitions(d.dt, d.bounds, kind, tau_p, tau_v)
             ds = ds0 * om_value
-            logs, ll = _golden(_ll_of_scale(d, r, w, tr, om_value, ds), lo, hi, vals[kbest, oi, :, idx].T)
+            logs, ll = _grid_max(_ll_of_scale(d, r, w, tr, om_value, ds), lo, hi, vals[kbest, oi, :, idx].T)
             if om_value:  # coordinate ascent: the still drift at this scale, then the scale again
-                logds, ll_d = _golden(_ll_of_ds(d, r, w, tr, np.exp(logs)), np.full(n, ds_lo), np.full(n, ds_hi))
+                logds, ll_d = _grid_max(_ll_of_ds(d, r, w, tr, np.exp(logs)), np.full(n, ds_lo), np.full(n, ds_hi))
                 ds = np.where(ll_d > ll, np.exp(logds), ds)
-                logs, ll = _golden(_ll_of_scale(d, r, w, tr, om_value, ds), lo, hi)
+                logs, ll = _grid_max(_ll_of_scale(d, r, w, tr, om_value, ds), lo, hi)
             ll = np.where(valid, ll, -np.inf)
             best_sc[:, mi] = np.exp(logs)
             best_c[:, mi] = kbest
@@ -591,7 +591,7 @@ def _refine(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams) -> _Fit:
                p_still=p_still)
     tr = out.table(d)
     ls0 = np.log(out.scale)
-    logs, ll = _golden_local(lambda u: _scale_ll(d, r, out, tr, u), ls0 - 0.5, ls0 + 0.5, 8)
+    logs, ll = _window_max(lambda u: _scale_ll(d, r, out, tr, u), ls0 - 0.5, ls0 + 0.5, 8)
     out.scale = np.where(fit.fitted, np.exp(logs), out.scale)
     if p.retune_tau:
         ll = _retune_tau(d, r, out, p, ll)
@@ -600,7 +600,7 @@ def _refine(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams) -> _Fit:
     if still.any():
         ds_lo, ds_hi = (math.log(v) for v in p.still_diffusion_bounds_m2s)
         ld0 = np.log(np.maximum(out.ds, math.exp(ds_lo)))
-        logds, ll_d = _golden_local(lambda u: _ds_ll(d, r, out, tr, u), np.maximum(ld0 - 1.0, ds_lo),
+        logds, ll_d = _window_max(lambda u: _ds_ll(d, r, out, tr, u), np.maximum(ld0 - 1.0, ds_lo),
                                     np.minimum(ld0 + 1.0, ds_hi), 8)
         out.ds = np.where(still & (ll_d > ll), np.exp(logds), out.ds)
         ll = np.where(still & (ll_d > ll), ll_d, ll)
@@ -614,8 +614,8 @@ def _retune_tau(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams, ll: np.ndar
     all its fixes better; ``fit`` is updated in place and the new log-likelihoods returned.
 
     An animal's first ``model_fit_fixes`` fixes can be one season of several (see
-    ``SmoothParams.retune_tau``). Only those animals' rows are filtered: per neighbour, one pass
-    over a grid of scales in lanes, a parabola through the best three, then Brent's method (4 steps: within 0.001 of 6 golden ones).
+    ``SmoothParams.retune_tau``). Only those animals' rows are filtered: per neighbour, the scale
+    by :func:`_grid_max` (one pass over a grid of scales in lanes, then Brent's method).
     """
     grid = np.asarray(p.tau_grid_s, dtype=float)
     family = np.array([MODELS[m].partition("+")[0] for m in fit.model])
@@ -626,7 +626,6 @@ def _retune_tau(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams, ll: np.ndar
     rows = np.flatnonzero(todo[d.a])  # (whole animals, in order: each keeps its segment starts)
     bounds = np.r_[0, np.cumsum(np.diff(d.bounds)[ks])].astype(np.int64)
     x, y, rr, w, dt, start = d.x[rows], d.y[rows], r[rows], fit.w[rows], d.dt[rows], d.start[rows]
-    lanes = np.linspace(0.0, 1.0, 9)
     at = np.searchsorted(grid, fit.tau_v[ks])  # (an IOU fit's tau_v is a grid value)
     best_ll, best_tau, best_logs = ll[ks].copy(), fit.tau_v[ks].copy(), np.log(fit.scale[ks])
     for step in (-1, 1):
@@ -645,10 +644,7 @@ def _retune_tau(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams, ll: np.ndar
             return loglik_lanes(tr, x, y, rr, start, w, bounds, np.exp(u), np.repeat(fit.om[ks, None], u.shape[1], 1),
                                 np.repeat(fit.ds[ks, None], u.shape[1], 1))
 
-        logs = lo[:, None] + lanes[None, :] * (hi - lo)[:, None]
-        u0, _ = _parabola_peak(logs, ll_of(logs))
-        h = (hi - lo) * (lanes[1] - lanes[0])  # then Brent's method within a grid spacing
-        u, peak = _golden_local(lambda v, f=ll_of: f(v[:, None])[:, 0], u0 - h, u0 + h, 4)
+        u, peak = _grid_max(ll_of, lo, hi)
         better = cand & (peak > best_ll)
         best_ll = np.where(better, peak, best_ll)
         best_tau = np.where(better, tau, best_tau)
@@ -659,30 +655,6 @@ def _retune_tau(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams, ll: np.ndar
     out = ll.copy()
     out[ks] = best_ll
     return out
-
-
-def _parabola_peak(u: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the maximum of ``f`` over an evenly spaced grid ``u`` (shape ``(n, L)``, L ≥ 3),
-    refined by the parabola through the best point and its two neighbours (the grid's best
-    where the three are not concave or the vertex lies beyond them): ``(u_max, f_max)``.
-
-    >>> u = np.linspace(0.0, 2.0, 5)[None, :]
-    >>> [round(float(v[0]), 6) for v in _parabola_peak(u, -(u - 0.7) ** 2)]
-    [0.7, 0.0]
-    """
-    f = np.where(np.isfinite(f), f, -np.inf)
-    idx = np.arange(f.shape[0])
-    j = np.clip(np.argmax(f, axis=1), 1, f.shape[1] - 2)
-    f0, f1, f2 = f[idx, j - 1], f[idx, j], f[idx, j + 1]
-    curv = f0 - 2.0 * f1 + f2
-    h = u[:, 1] - u[:, 0]
-    concave = np.isfinite(curv) & (curv < 0)
-    safe = np.where(concave, curv, -1.0)
-    shift = 0.5 * (f0 - f2) / safe  # (in spacings from point j)
-    peak = f1 - (f0 - f2) ** 2 / (8.0 * safe)
-    best = np.argmax(f, axis=1)
-    take = concave & (np.abs(shift) <= 1.0) & (peak > f[idx, best])
-    return np.where(take, u[idx, j] + shift * h, u[idx, best]), np.where(take, peak, f[idx, best])
 
 
 def _scale_ll(d: _Rows, r: np.ndarray, fit: _Fit, tr: np.ndarray, logs: np.ndarray) -> np.ndarray:
@@ -1234,12 +1206,12 @@ def _profile_ll(s: _Rows, r: np.ndarray, fit: _Fit, sel: np.ndarray, logk: np.nd
     switching = bool(sel.any()) and bool(np.all(_class_mask(p.error_switching_classes)[s.cls[sel]]))
     logq0 = np.repeat(np.log(fit.scale)[:, None], lanes, axis=1)
     ds = np.repeat(np.maximum(fit.ds, 1e-12)[:, None], lanes, axis=1)
-    logq, _ = _golden_local(lambda u: ll(np.exp(u), ds), logq0 - 0.5, logq0 + 0.5, 6)
+    logq, _ = _window_max(lambda u: ll(np.exp(u), ds), logq0 - 0.5, logq0 + 0.5, 6)
     q = np.exp(logq)
     still = fit.om > 0
     if still.any():
         logds0 = np.log(ds)
-        logds, _ = _golden_local(lambda u: ll(q, np.exp(u)), np.maximum(logds0 - 2.0, ds_lo),
+        logds, _ = _window_max(lambda u: ll(q, np.exp(u)), np.maximum(logds0 - 2.0, ds_lo),
                                  np.minimum(logds0 + 2.0, ds_hi), 8)
         ds = np.where(still[:, None], np.exp(logds), ds)
     out = ll(q, ds)
