@@ -941,13 +941,14 @@ def main(argv: list[str] | None = None) -> int:
         results["process"] = r
         print(f"process  {n:,} fixes")
         print_process(r)
-        r2 = bench_process_alertsim(n, args.repeats, args.budget)
+        alert = alertsim_table(n)
+        r2 = bench_process_alertsim(alert, args.repeats, args.budget)
         results["process_alertsim"] = r2
         print(f"process  [alertsim: biased walks with kills, 4 h] {r2['fixes']:,} fixes of {r2['animals']} animals: "
               f"process() {r2['telemetry']['process']:.1f} s (first call {r2['first']['process']:.1f} s); "
               + ", ".join(f"{k} {r2['telemetry'][k]:.2f} s" for k in PROCESS_STEPS))
         if args.baseline:
-            r3 = bench_baseline(n, workdir, args.baseline)
+            r3 = bench_baseline({"bench": fixes, "alertsim": alert}, workdir, args.baseline)
             results["process_baseline"] = r3
             for gen in ("bench", "alertsim"):
                 b = r3[gen]
@@ -1036,15 +1037,15 @@ def _child_process(repo: str, fixes_path: str, calls: str) -> None:
     print(json.dumps(out))
 
 
-def bench_baseline(n: int, workdir: Path, baseline: str, rounds: int = 2, calls: int = 2) -> dict:
-    """``process()`` per generator: this checkout's and ``baseline``'s seconds (each call) and
-    the ratio of their medians, from fresh interpreters alternating on the same fixes."""
-    out: dict = {"baseline": str(baseline), "fixes": n}
-    for name, make in (("bench", lambda: make_fixes(n)),
-                       ("alertsim", lambda: alertsim_fixes(100 if n >= 100_000 else 10,
-                                                           max(n // (100 if n >= 100_000 else 10), 100)))):
-        path = workdir / f"baseline-{name}-{n}.pkl"
-        make().to_pickle(path)
+def bench_baseline(tables: dict[str, pd.DataFrame], workdir: Path, baseline: str, rounds: int = 2,
+                   calls: int = 2) -> dict:
+    """``process()`` per generator (``tables``: name → fixes): this checkout's and ``baseline``'s
+    seconds (each call) and the ratio of their medians, from fresh interpreters alternating on
+    the same fixes."""
+    out: dict = {"baseline": str(baseline)}
+    for name, fixes in tables.items():
+        path = workdir / f"baseline-{name}-{len(fixes)}.pkl"
+        fixes.to_pickle(path)
         times: dict[str, list[float]] = {"this": [], "baseline": []}
         for _ in range(rounds):
             for who, repo in (("baseline", baseline), ("this", str(ROOT))):
@@ -1078,14 +1079,19 @@ def alertsim_fixes(animals: int, per: int) -> pd.DataFrame:
     return sim
 
 
-def bench_process_alertsim(n: int, repeats: int = 2, budget_s: float = 120.0) -> dict:
-    """``process`` (whole and per step) on ``n`` fixes of the second generator (:func:`alertsim_fixes`,
-    100 animals): the smoother and the HMM must not cost more on tracks unlike the bench's own."""
+def alertsim_table(n: int) -> pd.DataFrame:
+    """``n`` fixes of the second generator (:func:`alertsim_fixes`): 100 animals (10 below 100,000 fixes)."""
     animals = 100 if n >= 100_000 else 10
-    fixes = alertsim_fixes(animals, max(n // animals, 100))
+    return alertsim_fixes(animals, max(n // animals, 100))
+
+
+def bench_process_alertsim(fixes: pd.DataFrame, repeats: int = 2, budget_s: float = 120.0) -> dict:
+    """``process`` (whole and per step) on the second generator's fixes (:func:`alertsim_table`):
+    the smoother and the HMM must not cost more on tracks unlike the bench's own."""
     __import__("telemetry").process(fixes.iloc[:3000])  # warm-up
     tel, first, _ = _best_of(lambda: _telemetry_run(fixes), repeats, budget_s)
-    return {"generator": "alertsim", "fixes": len(fixes), "animals": animals, "telemetry": tel, "first": first}
+    return {"generator": "alertsim", "fixes": len(fixes), "animals": int(fixes["animal_id"].nunique()),
+            "telemetry": tel, "first": first}
 
 
 def bench_ranges() -> list[dict]:
