@@ -42,6 +42,7 @@ from telemetry.errors import TelemetryError
 from telemetry.schema import FLAGS, SharedAttr
 from telemetry.trajectory._arrays import bearing_deg, haversine_m
 from telemetry.trajectory._clean_kernels import file_order_jumps, span_jumps, speed_and_spikes
+from telemetry.trajectory.quality import group_quantile
 
 __all__ = ["clean", "flag_summary"]
 
@@ -168,7 +169,7 @@ def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.nd
     sustained = _sustained_runs(v > limit[g] if g.size else np.zeros(0, bool), g, np.radians(bear))
     n_fix = np.diff(starts)
     n_flag = np.add.reduceat(flagged[judged].astype(np.int64), starts[:-1])
-    p99, _ = _group_quantile(v, g, k, 0.99)
+    p99 = group_quantile(v, g, k, 0.99)
     sus_n = np.bincount(g[sustained], minlength=k)
     sus_max = np.full(k, -np.inf)
     np.maximum.at(sus_max, g[sustained], v[sustained])
@@ -539,7 +540,8 @@ def _ends_beyond_reach(t: np.ndarray, lon: np.ndarray, lat: np.ndarray, by_time:
         starts = np.r_[0, np.flatnonzero(ai[1:] != ai[:-1]) + 1, ai.size]
         v, g, _ = step_speeds(starts, t[inner].astype(np.float64) / 1e9, lon[inner], lat[inner], 0.0,
                               short_as_zero=p.speed_min_step_m)
-        fastest, n = _group_quantile(v, g, starts.size - 1, 1.0)
+        fastest = group_quantile(v, g, starts.size - 1, 1.0)
+        n = np.bincount(g, minlength=starts.size - 1)
         lim[ai[starts[:-1]]] = np.where(n >= 10, np.maximum(p.speed_limit_factor * fastest, p.speed_limit_floor_kmh),
                                         np.inf)
     for end, nb in ((np.flatnonzero(first & ~last), np.flatnonzero(first & ~last) + 1),
@@ -587,41 +589,9 @@ def speed_limits(starts: np.ndarray, t_s: np.ndarray, lon: np.ndarray, lat: np.n
         return limit, spike
     # every step counts; one shorter than speed_min_step_m (GPS error) as standing still
     v, a, _ = step_speeds(starts, t_s, lon, lat, 0.0, short_as_zero=p.speed_min_step_m)
-    q, n = _group_quantile(v, a, k, p.speed_limit_quantile)
+    q = group_quantile(v, a, k, p.speed_limit_quantile)
+    n = np.bincount(a, minlength=k)
     enough = n >= 10
     limit[enough] = np.maximum(p.speed_limit_factor * q[enough], p.speed_limit_floor_kmh)
     spike = limit * (p.spike_speed_kmh / p.max_speed_kmh)
     return limit, spike
-
-
-def _group_quantile(v: np.ndarray, g: np.ndarray, k: int, q: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per group ``0..k-1`` the ``q`` quantile of its values ``v`` (linear interpolation, as
-    ``np.quantile``; NaN for an empty group) and the group's size, in one sort for all groups.
-
-    >>> v = np.array([3.0, 1.0, 2.0, 10.0, 20.0]); g = np.array([0, 0, 0, 2, 2])
-    >>> qs, n = _group_quantile(v, g, 3, 0.75)
-    >>> qs.tolist()[0], qs.tolist()[2], n.tolist()
-    (2.5, 17.5, [3, 0, 2])
-    >>> _group_quantile(v, g, 3, 1.0)[0].tolist()[::2]
-    [3.0, 20.0]
-    """
-    n = np.bincount(g, minlength=k)
-    out = np.full(k, np.nan)
-    has = n > 0
-    if not has.any():
-        return out, n
-    if q >= 1.0:  # the largest: no sort
-        out[has] = -np.inf
-        np.maximum.at(out, g, v)
-        return out, n
-    # = np.lexsort((v, g)): by value, then stably by group, whose small ints sort by radix
-    order = np.argsort(v, kind="stable")
-    small = np.uint16 if k <= np.iinfo(np.uint16).max else np.int64
-    vs = v[order[np.argsort(g[order].astype(small), kind="stable")]]
-    first = np.r_[0, np.cumsum(n)[:-1]][has]
-    pos = q * (n[has] - 1)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, n[has] - 1)
-    a, b = vs[first + lo], vs[first + hi]
-    out[has] = a + (pos - lo) * (b - a)
-    return out, n
