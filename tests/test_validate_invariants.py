@@ -247,16 +247,19 @@ def test_a_few_still_steps_do_not_decide_the_rests_reading(tmp_path: Path) -> No
     and whose weights, inverse to a variance without drift, then made the whole estimate and its
     interval; coverage 0.846. Either guard keeps the class at its default (coverage 0.950): an
     animal needs ``smooth.error_jump_min_steps`` still steps to enter the reading, and the
-    reading that agrees must itself be firm (``smooth.error_check_max_se_log``).
-    (First found at ``--seed 3``, setting 4, where it made smoothing 36 % worse than the raw
+    reading that agrees must itself be firm (``smooth.error_check_max_se_log``); a third, added
+    later, does too: the rests' lag-one moment puts no bound there (``smooth.
+    error_check_needs_bound``). (First found at ``--seed 3``, setting 4, where it made smoothing 36 % worse than the raw
     fixes; the step HMM's bounded still drift, the same stop, took that setting's still steps
     away.)"""
     cell, species, seed = validate.fuzz_cells(40, seed=3)[13]
+    bound = "smooth.error_check_needs_bound=false"  # (a later guard that catches it too)
     off = validate.score_cell(cell, species, seed, tmp_path / "off",
-                              overrides=("smooth.error_jump_min_steps=0", "smooth.error_check_max_se_log=0.5"))
+                              overrides=("smooth.error_jump_min_steps=0", "smooth.error_check_max_se_log=0.5", bound))
     print(f"\n3D {off['uere_3D']} ({off['uere_3D_source']}), coverage {off['cover_axis']:.3f}")
     assert off["uere_3D_source"] == "estimated" and off["cover_axis"] < 0.9  # the failure guarded against
-    for guard in (("smooth.error_jump_min_steps=0",), ("smooth.error_check_max_se_log=0.5",), ()):
+    for guard in (("smooth.error_jump_min_steps=0", bound), ("smooth.error_check_max_se_log=0.5", bound),
+                  ("smooth.error_jump_min_steps=0", "smooth.error_check_max_se_log=0.5"), ()):
         r = validate.score_cell(cell, species, seed, tmp_path / f"on{len(guard)}{guard[:1]}", overrides=guard)
         print(guard, r["uere_3D"], r["uere_3D_source"], f"coverage {r['cover_axis']:.3f}")
         assert r["uere_3D_source"] == "default" and 0.93 <= r["cover_axis"] <= 0.97
@@ -270,13 +273,36 @@ def test_no_estimate_above_what_the_rests_lag_one_moment_allows(tmp_path: Path) 
     agreed on 11.3 m: smoothing 2.1 times worse than the raw fixes. The resting bouts' lag-one
     moment, which drift does not enter, puts the error below 9.8 m (``smooth.
     error_moment_bound_z``): the class is not identified, the default, the fixes stay."""
-    _, off, r = _fuzz_off_and_on(tmp_path, 5, 29, "smooth.error_moment_bound_z=inf")
+    # (an infinite bound is no bound: error_check_needs_bound would catch it too)
+    _, off, r = _fuzz_off_and_on(tmp_path, 5, 29, "smooth.error_moment_bound_z=inf",
+                                 "smooth.error_check_needs_bound=false")
     print(f"\nall smoothed/raw {off['rmse_smooth_all'] / off['rmse_raw_all']:.3f} -> "
           f"{r['rmse_smooth_all'] / r['rmse_raw_all']:.3f}; {off['uere_unknown']} -> {r['uere_unknown']} "
           f"({r['uere_unknown_source']})")
     assert off["uere_unknown_source"] == "estimated" and off["rmse_smooth_all"] > 1.5 * off["rmse_raw_all"]
     assert r["uere_unknown_source"] == "default" and r["rmse_smooth_all"] <= 1.01 * r["rmse_raw_all"]
     assert r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
+
+
+def test_no_estimate_where_the_rests_lag_one_moment_bounds_nothing(tmp_path: Path) -> None:
+    """``validate.py --species generic --seeds 4``, cell ``sw:short rests``, seed 2015: rests of
+    90 min at 4-h fixes of a 4 m / 9 m collar without a fix type. Hardly two still steps in a row,
+    so the resting bouts' lag-one moment puts no bound on the error, and the still steps are
+    mostly moves of part of the interval. The likelihood (8.65 m) and the held-positions reading
+    (6.6 m, se 0.25) split their spread by HDOP alone and agreed; the class was taken at 8.65 m
+    (such collars' estimates elsewhere in the sweep: 4.7-6.7 m) and smoothing made the 3D fixes
+    2.7 % worse than raw. With ``smooth.error_check_needs_bound`` an agreement without that
+    bound identifies nothing: the default, said so, and the fixes stay."""
+    cell = validate.SWITCH_CELLS[1]
+    off = validate.score_cell(cell, "generic", 2015, tmp_path / "off",
+                              overrides=("smooth.error_check_needs_bound=false",))
+    r = validate.score_cell(cell, "generic", 2015, tmp_path / "on")
+    print(f"\n3D smoothed/raw {off['rmse_smooth_3D'] / off['rmse_raw_3D']:.3f} -> "
+          f"{r['rmse_smooth_3D'] / r['rmse_raw_3D']:.3f}; {off['uere_unknown']} -> {r['uere_unknown']} "
+          f"({r['uere_unknown_source']})")
+    assert off["uere_unknown_source"] == "estimated" and off["rmse_smooth_3D"] > 1.01 * off["rmse_raw_3D"]
+    assert r["uere_unknown_source"] == "default" and r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
+    assert r["rmse_smooth_all"] <= r["rmse_raw_all"]
 
 
 def test_no_states_where_the_still_regime_is_slow_movement(tmp_path: Path) -> None:

@@ -1291,7 +1291,8 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     over the regimes, ``error_switching_classes``, the latter may agree with it or with the
     likelihood that takes the step HMM's labels), both readings are firm
     (``error_check_max_se_log``) and the estimate is within the bound the lag-one moment puts
-    on the error (``error_moment_bound_z``); else the default. Wherever fixes are averaged or
+    on the error (``error_moment_bound_z``), a bound it must be able to put
+    (``error_check_needs_bound``); else the default. Wherever fixes are averaged or
     not, an estimate more than ``error_moment_clash`` times that bound is not identified.
     The 95 % interval of each class is ``UERE × exp(±1.96 se)``, ``se`` from the curvature of
     its profile (or the sandwich of the resting-bout estimate).
@@ -1407,7 +1408,11 @@ def _estimate_error(s: _Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarr
     # ... and not above what the rests' lag-one moment allows (its upper bound: drift does not
     # enter it; where the steps labelled still are moves, the other two readings both split
     # their spread by HDOP alone and can agree on an error several times the truth)
-    checked = rest_agree & ~agree & sure & (u <= start_hi) & (not seen)
+    # (a bound it cannot put - too few held rests of two steps or more, or their steps carried
+    # on as moves - is no check: then nothing tells the error from the moves and drift inside
+    # the single still steps, whose spread both readings split by HDOP alone)
+    bounded = np.isfinite(start_hi) | (not p.error_check_needs_bound)
+    checked = rest_agree & ~agree & sure & bounded & (u <= start_hi) & (not seen)
     identified = ~at_edge & (se < p.error_max_se_log) & (seen | confirmed | checked)
     uere, ci, src, nf = {}, {}, {}, {}
     weak: list[str] = []
