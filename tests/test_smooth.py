@@ -702,14 +702,15 @@ def test_the_line_searches_reach_the_maximum_of_likelihood_shaped_curves():
     k = 3000
     s, a, n = np.exp(rng.uniform(-3, 3, k)), np.exp(rng.uniform(-3, 3, k)), rng.uniform(50, 5000, k)
 
-    def f(u):
-        return -n / 2 * (np.log(np.exp(u) + a) + s / (np.exp(u) + a))
+    def f(u):  # u: (k,) or (k, L), one curve per row
+        ss, aa, nn = (c.reshape(-1, *([1] * (u.ndim - 1))) for c in (s, a, n))
+        return -nn / 2 * (np.log(np.exp(u) + aa) + ss / (np.exp(u) + aa))
 
     lo = np.log(s) - 3.0 + rng.uniform(-1.0, 1.0, k)
     hi = lo + 6.0
     fine = lo[:, None] + np.linspace(0.0, 1.0, 20001)[None, :] * (hi - lo)[:, None]
-    f_fine = np.max(np.stack([f(fine[:, j]) for j in range(fine.shape[1])], axis=1), axis=1)
-    u, fu = sm._grid_max(lambda v: np.stack([f(v[:, j]) for j in range(v.shape[1])], axis=1), lo, hi)
+    f_fine = np.max(f(fine), axis=1)
+    u, fu = sm._grid_max(f, lo, hi)
     assert np.all((u >= lo) & (u <= hi))
     np.testing.assert_allclose(fu, f(u))
     # a deficit per unit of n: n/2 is the curvature's scale of these log-likelihoods

@@ -378,12 +378,15 @@ def _scan(d: _Rows, r: np.ndarray, w: np.ndarray, c: _Scales, oms: tuple[float, 
     return ll.reshape(n, len(oms), N_GRID).transpose(1, 2, 0)
 
 
-def _ll_of_scale(d: _Rows, r: np.ndarray, w: np.ndarray, tr: np.ndarray, om: float, ds: np.ndarray) -> Any:
-    """The per-animal log-likelihood as a function of the log process scale (lanes)."""
+def _ll_of_scale(d: _Rows, r: np.ndarray, w: np.ndarray, tr: np.ndarray, om: float | np.ndarray,
+                 ds: np.ndarray) -> Any:
+    """The per-animal log-likelihood as a function of the log process scale (lanes); ``om``, the
+    still regime's weight, is one for all animals or one per animal."""
+    om_k = np.broadcast_to(np.asarray(om, dtype=np.float64), (d.n_animals,))
 
     def f(logs: np.ndarray) -> np.ndarray:
-        return loglik_lanes(tr, d.x, d.y, r, d.start, w, d.bounds, np.exp(logs), np.full(logs.shape, om),
-                            np.repeat(ds[:, None], logs.shape[1], axis=1))
+        return loglik_lanes(tr, d.x, d.y, r, d.start, w, d.bounds, np.exp(logs),
+                            np.repeat(om_k[:, None], logs.shape[1], axis=1), np.repeat(ds[:, None], logs.shape[1], axis=1))
 
     return f
 
@@ -622,39 +625,31 @@ def _retune_tau(d: _Rows, r: np.ndarray, fit: _Fit, p: SmoothParams, ll: np.ndar
     todo = fit.fitted & (family == "IOU") & (np.diff(d.bounds) > p.model_fit_fixes)
     if grid.size < 2 or not todo.any():
         return ll
-    ks = np.flatnonzero(todo)
-    rows = np.flatnonzero(todo[d.a])  # (whole animals, in order: each keeps its segment starts)
-    bounds = np.r_[0, np.cumsum(np.diff(d.bounds)[ks])].astype(np.int64)
-    x, y, rr, w, dt, start = d.x[rows], d.y[rows], r[rows], fit.w[rows], d.dt[rows], d.start[rows]
-    at = np.searchsorted(grid, fit.tau_v[ks])  # (an IOU fit's tau_v is a grid value)
-    best_ll, best_tau, best_logs = ll[ks].copy(), fit.tau_v[ks].copy(), np.log(fit.scale[ks])
+    keep = todo[d.a]
+    sub = d.subset(keep)  # (whole animals, in order: each keeps its segment starts)
+    rr, w = r[keep], fit.w[keep]
+    at = np.where(todo, np.searchsorted(grid, fit.tau_v), grid.size)  # (an IOU fit's tau_v is a grid value)
+    ls0 = np.log(np.where(todo, fit.scale, 1.0))
+    best_ll, best_tau, best_logs = ll.copy(), fit.tau_v.copy(), ls0
     for step in (-1, 1):
         nxt = np.clip(at + step, 0, grid.size - 1)
         cand = (nxt != at) & (at < grid.size)
         if not cand.any():
             continue
-        tau = np.where(cand, grid[nxt], fit.tau_v[ks])
-        tr = transitions(dt, bounds, fit.kind[ks], fit.tau_p[ks], tau)
+        tau = np.where(cand, grid[nxt], fit.tau_v)
+        tr = transitions(sub.dt, sub.bounds, fit.kind, fit.tau_p, tau)
         # the fixes see q·tau (intervals >> tau), q, or q/tau (intervals << tau: bats at 30 s
         # keep q/tau): the scale that holds any of them, ± 0.5
-        ls0, ratio = np.log(fit.scale[ks]), np.abs(np.log(fit.tau_v[ks] / tau))
-        lo, hi = ls0 - ratio - 0.5, ls0 + ratio + 0.5
-
-        def ll_of(u: np.ndarray, tr: np.ndarray = tr) -> np.ndarray:  # (u: log scales, (n, L))
-            return loglik_lanes(tr, x, y, rr, start, w, bounds, np.exp(u), np.repeat(fit.om[ks, None], u.shape[1], 1),
-                                np.repeat(fit.ds[ks, None], u.shape[1], 1))
-
-        u, peak = _grid_max(ll_of, lo, hi)
+        with np.errstate(divide="ignore", invalid="ignore"):  # (animals not retuned: any tau_v)
+            ratio = np.abs(np.log(np.where(cand, fit.tau_v / tau, 1.0)))
+        u, peak = _grid_max(_ll_of_scale(sub, rr, w, tr, fit.om, fit.ds), ls0 - ratio - 0.5, ls0 + ratio + 0.5)
         better = cand & (peak > best_ll)
         best_ll = np.where(better, peak, best_ll)
         best_tau = np.where(better, tau, best_tau)
         best_logs = np.where(better, u, best_logs)
-    fit.tau_v, fit.scale = fit.tau_v.copy(), fit.scale.copy()  # (the arrays may be shared with the subset's fit)
-    fit.tau_v[ks] = best_tau
-    fit.scale[ks] = np.exp(best_logs)
-    out = ll.copy()
-    out[ks] = best_ll
-    return out
+    # (new arrays: the old may be shared with the subset's fit)
+    fit.tau_v, fit.scale = best_tau, np.where(todo, np.exp(best_logs), fit.scale)
+    return best_ll
 
 
 def _scale_ll(d: _Rows, r: np.ndarray, fit: _Fit, tr: np.ndarray, logs: np.ndarray) -> np.ndarray:
