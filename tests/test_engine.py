@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -76,6 +77,19 @@ def generated(sample) -> pd.DataFrame:
     return make_fixes(sample)
 
 
+@pytest.fixture(scope="module")
+def processed(sample, generated) -> Callable[[str], pd.DataFrame]:
+    """``process`` of each set in this process, made once for the tests that compare with it."""
+    cache: dict[str, pd.DataFrame] = {}
+
+    def get(which: str) -> pd.DataFrame:
+        if which not in cache:
+            cache[which] = telemetry.process({"sample": sample, "generated": generated}[which])
+        return cache[which]
+
+    return get
+
+
 def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
     assert type(a) is type(b)
     pd.testing.assert_frame_equal(a, b, check_exact=True)
@@ -135,12 +149,12 @@ def test_get_engine():
 # --------------------------------------------------------------------------- equality
 
 
-def test_process_same_on_sample(cluster, sample):
-    assert_same(telemetry.process(sample), telemetry.process(sample, engine=cluster))
+def test_process_same_on_sample(cluster, sample, processed):
+    assert_same(processed("sample"), telemetry.process(sample, engine=cluster))
 
 
-def test_process_same_on_generated_set(cluster, generated):
-    ref = telemetry.process(generated)
+def test_process_same_on_generated_set(cluster, generated, processed):
+    ref = processed("generated")
     got = telemetry.process(generated, engine=cluster)
     assert ref["animal_id"].nunique() == 22
     assert_same(ref, got)
@@ -156,8 +170,8 @@ def test_process_reads_a_dataset_on_the_workers(cluster, generated, tmp_path):
 
 
 @pytest.mark.parametrize("which", ["sample", "generated"])
-def test_analyse_same(cluster, which, request):
-    tracks = telemetry.process(request.getfixturevalue(which))
+def test_analyse_same(cluster, which, processed):
+    tracks = processed(which)
     ref, got = analyse(tracks), analyse(tracks, engine=cluster)
     assert len(ref.crossings) and len(ref.hotspots) and len(ref.corridors) and len(ref.home_ranges)
     for name in ("crossings", "hotspots", "corridors", "home_ranges"):

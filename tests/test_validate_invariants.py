@@ -136,6 +136,20 @@ def test_stated_true_error_gives_nominal_coverage(name: str, cell: dict, tmp_pat
     assert r["rmse_smooth_all"] <= 0.97 * r["rmse_raw_all"]
 
 
+def test_true_error_column_smooths_with_the_simulators_uere_as_a_calibration(tmp_path: Path) -> None:
+    """validate.py's "true UERE given" numbers: the same fixes smoothed with the simulated collar's
+    UERE as a calibration cover the true error at the nominal rate, and a file without a fix
+    type (one class, a mixture no single UERE states) gets none."""
+    cell = dict(validate.CENTRE)
+    r = validate.score_cell(cell, "generic", seed=11, workdir=tmp_path, true_error=True)
+    print("\n" + validate._line(r))
+    assert 0.93 <= r["cover_axis_true_uere"] <= 0.97
+    assert r["rmse_smooth_3D_true_uere"] <= r["rmse_raw_3D"]
+    assert r["rmse_smooth_all_true_uere"] <= 0.97 * r["rmse_raw_all"]
+    none = validate.true_error_scores({**cell, "fix_type_column": "none"}, None, None, "generic")
+    assert all(math.isnan(v) for v in none.values())
+
+
 @pytest.mark.parametrize("seed", [11, 1005])
 def test_small_3d_error_estimated_from_rests_with_jumps(seed: int, tmp_path: Path) -> None:
     """4-h fixes of a 3 m collar: the likelihood alone put the 3D UERE at 2.1-2.3 m (a Brownian
