@@ -257,8 +257,9 @@ def score_cell(cell: dict, species: str, seed: int, workdir: Path, n_animals: in
         res[f"rmse_smooth_{name}"] = _rmse(d_s[m & ~spike])
     se = tracks["se_m"].to_numpy(dtype=float)
     m = kept & ~spike
+
     def cover_axis(c: np.ndarray) -> float:
-        return float(np.mean(np.r_[np.abs(ex[c]) <= 1.96 * se[c], np.abs(ey[c]) <= 1.96 * se[c]])) if c.any() else math.nan
+        return _cover_axis(ex, ey, se, c)
 
     res["cover_axis"] = cover_axis(m)
     res["cover_radial"] = float(np.mean(d_s[m] <= 2.4477 * se[m]))
@@ -318,10 +319,20 @@ def true_error_scores(cell: dict, fixes: pd.DataFrame, truth: pd.DataFrame, spec
     kept = (tr["located"].to_numpy() & tracks["lon"].notna().to_numpy() & tracks["flag"].isna().to_numpy()
             & tracks["lon_s"].notna().to_numpy() & ~tr["is_spike"].to_numpy())
     d_s, ex, ey = _dist(tracks["lon_s"].fillna(0), tracks["lat_s"].fillna(0), tr["true_lon"], tr["true_lat"])
-    se = tracks["se_m"].to_numpy(dtype=float)
     three = kept & (tr["fix_class"] == "3D").to_numpy()
-    cover = float(np.mean(np.r_[np.abs(ex[kept]) <= 1.96 * se[kept], np.abs(ey[kept]) <= 1.96 * se[kept]]))
-    return dict(zip(keys, (_rmse(d_s[kept]), _rmse(d_s[three]), cover if kept.any() else math.nan)))
+    return dict(zip(keys, (_rmse(d_s[kept]), _rmse(d_s[three]),
+                           _cover_axis(ex, ey, tracks["se_m"].to_numpy(dtype=float), kept))))
+
+
+def _cover_axis(ex: np.ndarray, ey: np.ndarray, se: np.ndarray, rows: np.ndarray) -> float:
+    """Share of the per-axis errors ``ex``, ``ey`` (m) of ``rows`` (bool) within 1.96 ``se`` (NaN for none).
+
+    >>> _cover_axis(np.array([1.0, 5.0]), np.array([0.0, 0.0]), np.array([1.0, 1.0]), np.array([True, True]))
+    0.75
+    """
+    if not rows.any():
+        return math.nan
+    return float(np.mean(np.r_[np.abs(ex[rows]) <= 1.96 * se[rows], np.abs(ey[rows]) <= 1.96 * se[rows]]))
 
 
 REVISIT_KS = (1, 2, 3, 5)
@@ -651,7 +662,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
                     help="a parameter override for process (repeatable), e.g. clean.outlier_alpha=0")
     ap.add_argument("--no-true-error", action="store_true",
-                    help="sweep: skip smoothing each cell again with the simulator's UERE given (a third faster)")
+                    help="sweep: skip smoothing each cell again with the simulator's UERE given (one process() fewer per cell)")
     ap.add_argument("--fuzz", type=int, default=0, metavar="N",
                     help="only N random settings of the second simulator, each line with the invariants it breaks")
     ap.add_argument("--revisit", action="store_true",
