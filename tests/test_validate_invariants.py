@@ -205,10 +205,12 @@ def test_fuzz_settings_vary_and_report_what_breaks() -> None:
     rows = [good, {**good, "cover_axis": 0.99, "uere_unknown_source": "default"},
             {**good, "cover_axis": 0.98, "uere_3D_source": "estimated", "state_acc_at_fix": 0.5,
              "state_oracle_at_fix": 0.61},
-            {**good, "rmse_smooth_3D": 9.2, "cover_axis": 0.80, "state_acc_at_fix": 0.5}]
+            {**good, "rmse_smooth_3D": 9.2, "cover_axis": 0.80, "state_acc_at_fix": 0.5, "cover_axis_true_uere": 0.95}]
     assert validate.fuzz_tally(rows) == {"broken": 3, "3D worse": 1, "all worse": 0, "coverage low": 1,
                                          "coverage high, default": 1, "coverage high, estimated": 1,
+                                         "... in the band with the true UERE": 1,
                                          "states below trivial": 2, "... oracle at trivial": 1}
+    assert "(true UERE given: 0.950)" in validate.fuzz_report(rows[3])[1]
 
 
 def _fuzz_off_and_on(tmp_path: Path, fuzz_seed: int, k: int, *off: str) -> tuple[dict, dict, dict]:
