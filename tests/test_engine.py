@@ -10,7 +10,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -78,16 +77,14 @@ def generated(sample) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def processed(sample, generated) -> Callable[[str], pd.DataFrame]:
-    """``process`` of each set in this process, made once for the tests that compare with it."""
-    cache: dict[str, pd.DataFrame] = {}
+def sample_tracks(sample) -> pd.DataFrame:
+    """``process`` of the sample in this process (once for the tests that compare with it)."""
+    return telemetry.process(sample)
 
-    def get(which: str) -> pd.DataFrame:
-        if which not in cache:
-            cache[which] = telemetry.process({"sample": sample, "generated": generated}[which])
-        return cache[which]
 
-    return get
+@pytest.fixture(scope="module")
+def generated_tracks(generated) -> pd.DataFrame:
+    return telemetry.process(generated)
 
 
 def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -149,12 +146,12 @@ def test_get_engine():
 # --------------------------------------------------------------------------- equality
 
 
-def test_process_same_on_sample(cluster, sample, processed):
-    assert_same(processed("sample"), telemetry.process(sample, engine=cluster))
+def test_process_same_on_sample(cluster, sample, sample_tracks):
+    assert_same(sample_tracks, telemetry.process(sample, engine=cluster))
 
 
-def test_process_same_on_generated_set(cluster, generated, processed):
-    ref = processed("generated")
+def test_process_same_on_generated_set(cluster, generated, generated_tracks):
+    ref = generated_tracks
     got = telemetry.process(generated, engine=cluster)
     assert ref["animal_id"].nunique() == 22
     assert_same(ref, got)
@@ -170,8 +167,8 @@ def test_process_reads_a_dataset_on_the_workers(cluster, generated, tmp_path):
 
 
 @pytest.mark.parametrize("which", ["sample", "generated"])
-def test_analyse_same(cluster, which, processed):
-    tracks = processed(which)
+def test_analyse_same(cluster, which, request):
+    tracks = request.getfixturevalue(f"{which}_tracks")
     ref, got = analyse(tracks), analyse(tracks, engine=cluster)
     assert len(ref.crossings) and len(ref.hotspots) and len(ref.corridors) and len(ref.home_ranges)
     for name in ("crossings", "hotspots", "corridors", "home_ranges"):
