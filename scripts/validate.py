@@ -414,7 +414,7 @@ def still_ratio_table(seed: int, seeds: int, workdir: Path) -> pd.DataFrame:
     is on truly resting and truly moving fixes (median over the animals; 0: it marks nothing
     about rest), and how many animals' states fell below the trivial answer."""
     import telemetry
-    from telemetry.trajectory.smooth import resting_regime
+    from telemetry.trajectory.movement_fit import resting_regime
 
     rows = []
     for fs in range(seed, seed + seeds):

@@ -31,12 +31,13 @@ from telemetry.engine import Engine, LocalEngine, animal_partitions, concat_part
 from telemetry.errors import TelemetryError
 from telemetry.schema import SharedAttr
 from telemetry.trajectory.clean import clean
+from telemetry.trajectory.error_estimate import FitMemo, estimate_error_model
 from telemetry.trajectory.error_model import ErrorModel
 from telemetry.trajectory.metrics import metrics
 from telemetry.trajectory.outliers import explained_spikes, residual_outliers, revisited_spikes
 from telemetry.trajectory.segment import clusters as find_clusters
 from telemetry.trajectory.segment import segment
-from telemetry.trajectory.smooth import SMOOTHED_COLUMNS, FitMemo, estimate_error_model
+from telemetry.trajectory.smooth import SMOOTHED_COLUMNS
 from telemetry.trajectory.smooth import smooth as smooth_tracks
 from telemetry.trajectory.states import label_states
 from telemetry.trajectory.summary import track_summary
@@ -92,7 +93,7 @@ def process(
     error_memo : dict, optional
         Error-model fits already made (``attrs["error_fit"]`` of earlier tracks, e.g. a
         store's): a fit of exactly the same inputs is taken from it instead of searched
-        again (:class:`telemetry.trajectory.smooth.FitMemo`); the result is the same. The fit
+        again (:class:`telemetry.trajectory.error_estimate.FitMemo`); the result is the same. The fit
         used is in the result's ``attrs["error_fit"]``.
     step : callable, optional
         Called with the name of each step (``sort``, ``clean``, ``segment``, ``clusters``,
@@ -928,7 +929,7 @@ def update(store: str | os.PathLike[str], inputs: str | os.PathLike[str] | Itera
     maximum-likelihood fit of the location-error model, is taken from the store when what it
     reads is unchanged (it is fitted on the head of each animal's track, which a new day does
     not touch once an animal has more fixes than that head): bit for bit the same fit
-    (:class:`telemetry.trajectory.smooth.FitMemo`). One day of 11 collars on 3 years at 4 h:
+    (:class:`telemetry.trajectory.error_estimate.FitMemo`). One day of 11 collars on 3 years at 4 h:
     ~4 s for the whole command (``scripts/bench.py --stages update``).
     """
     from telemetry.io.dataset import is_dataset, read_dataset, write_dataset

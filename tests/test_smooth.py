@@ -21,6 +21,7 @@ import pyproj
 import pytest
 from scipy.signal import lfilter
 
+from telemetry.trajectory import movement_fit as mf
 from telemetry.trajectory import smooth as sm
 from telemetry.trajectory.error_model import ErrorModel, error_classes
 from telemetry.trajectory.projection import from_local, local_crs, project_by_group, to_local
@@ -480,7 +481,7 @@ def test_rows_without_animal_id_are_left_unsmoothed():
 def test_factorize_and_flags_fast_paths_match_pandas() -> None:
     ids = pd.Series(pd.Categorical(["b", "c", "a", "c", None, "b"], categories=["c", "b", "a", "z"]))
     rows = np.array([0, 1, 2, 3, 5])
-    codes, names = sm._factorize_sorted(ids, rows)
+    codes, names = mf._factorize_sorted(ids, rows)
     ref_codes, ref_names = pd.factorize(ids.to_numpy()[rows], sort=True)
     assert np.array_equal(codes, ref_codes) and list(names) == list(ref_names)
     for dtype in ("category", "string", object):
@@ -566,7 +567,9 @@ def test_a_rest_reading_outside_the_search_range_is_not_taken(monkeypatch) -> No
     not taken; the likelihood's estimate stands."""
     import telemetry
     from telemetry.config import SmoothParams
-    from telemetry.trajectory.smooth import ERROR_CLASSES, estimate_error_model
+    from telemetry.trajectory import error_estimate as ee
+    from telemetry.trajectory.error_estimate import estimate_error_model
+    from telemetry.trajectory.error_model import ERROR_CLASSES
 
     df = simulate_rest_active(days=60.0, interval_h=2.0, seed=3, uere=(8.0, 24.0))
     tracks = telemetry.process(df, species="generic", smooth=False, states=False)
@@ -577,7 +580,7 @@ def test_a_rest_reading_outside_the_search_range_is_not_taken(monkeypatch) -> No
         k[ERROR_CLASSES.index("3D")] = 1e-3
         return k, np.where(np.isfinite(k), 0.01, np.inf)
 
-    monkeypatch.setattr(sm, "_jump_uere", degenerate)
+    monkeypatch.setattr(ee, "_jump_uere", degenerate)
     got = estimate_error_model(tracks, SmoothParams()).to_dict()["3D"]
     print(f"\n3D UERE (truth 8 m): {honest} m; with a reading of 1/1000 the start: {got['uere_m']} m ({got['source']})")
     assert got["uere_m"] >= SmoothParams().uere_3d_m * SmoothParams().error_min_factor
@@ -710,7 +713,7 @@ def test_the_line_searches_reach_the_maximum_of_likelihood_shaped_curves():
     hi = lo + 6.0
     fine = lo[:, None] + np.linspace(0.0, 1.0, 20001)[None, :] * (hi - lo)[:, None]
     f_fine = np.max(f(fine), axis=1)
-    u, fu = sm._grid_max(f, lo, hi)
+    u, fu = mf.grid_max(f, lo, hi)
     assert np.all((u >= lo) & (u <= hi))
     np.testing.assert_allclose(fu, f(u))
     # a deficit per unit of n: n/2 is the curvature's scale of these log-likelihoods
@@ -720,7 +723,7 @@ def test_the_line_searches_reach_the_maximum_of_likelihood_shaped_curves():
     assert np.max(deficit[inside]) < 1e-6
     # at the edge (the likelihood still rising there): near the edge, as golden section gets
     assert np.max(deficit[~inside]) < 1e-3
-    u2, fu2 = sm._window_max(f, lo + 2.0, lo + 3.0, 8)
+    u2, fu2 = mf.window_max(f, lo + 2.0, lo + 3.0, 8)
     edge = np.log(np.maximum(s - a, 1e-300)) < lo + 2.0
     golden = ((math.sqrt(5.0) - 1.0) / 2.0) ** 9  # the bracket of golden section's 10 calls
     assert edge.sum() > 1000 and np.all(u2[edge] - (lo[edge] + 2.0) <= 1.2 * golden)

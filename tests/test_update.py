@@ -75,7 +75,7 @@ def test_a_stored_error_fit_is_reused_only_when_its_inputs_are_unchanged(downloa
     """With the error model fitted on each animal's first 300 fixes, a new day leaves those rows as
     they were: the store's fit is reused (no maximum-likelihood search), and the store is still
     byte for byte a fresh run of all files."""
-    import telemetry.trajectory.smooth as sm
+    import telemetry.trajectory.error_estimate as ee
 
     root, days, _ = downloads
     monkeypatch.chdir(root)
@@ -83,8 +83,8 @@ def test_a_stored_error_fit_is_reused_only_when_its_inputs_are_unchanged(downloa
     write_dataset(process(["in/bulk.csv", *days[:6]], overrides=small), "scratch_small")
     update("store_small", ["in/bulk.csv", *days[:3]], overrides=small)
     calls = []
-    real = sm._estimate_error
-    monkeypatch.setattr(sm, "_estimate_error", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = ee._estimate_error
+    monkeypatch.setattr(ee, "_estimate_error", lambda *a, **k: calls.append(1) or real(*a, **k))
     update("store_small", days[3:6], overrides=small)
     assert calls == []  # taken from the store
     assert _digest(root / "store_small") == _digest(root / "scratch_small")

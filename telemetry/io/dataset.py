@@ -120,7 +120,7 @@ def write_dataset(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     meta = {"parameters": tracks.attrs.get("parameters", {}), "steps": tracks.attrs.get("steps", [])}
     if tracks.attrs.get("error_fit"):
         # the error-model fit, by the digest of its inputs: `telemetry update` reuses it when a
-        # new day leaves those inputs as they were (telemetry.trajectory.smooth.FitMemo)
+        # new day leaves those inputs as they were (telemetry.trajectory.error_estimate.FitMemo)
         meta["error_fit"] = tracks.attrs["error_fit"]
     meta_bytes = json.dumps(meta, sort_keys=True, separators=(",", ":"), default=str).encode()
     # imported here: telemetry.trajectory brings numba, scipy and geopandas, which

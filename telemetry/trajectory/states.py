@@ -1006,7 +1006,7 @@ def _rest_loglik(df: pd.DataFrame, rows: np.ndarray, step: np.ndarray, turn: np.
     tails); its length has log-density ``log(l / c) - (ν/2 + 1) log(1 + l² / (ν c))``; the turning
     angle is uniform, ``-log 2π``. ``σ`` is the smoother's ``sigma_m`` (the estimated error model)
     when the table has it, else the configured defaults. Where the smoother fitted a still regime
-    that is a rest for the animal (:func:`telemetry.trajectory.smooth.resting_regime`; its drift
+    that is a rest for the animal (:func:`telemetry.trajectory.movement_fit.resting_regime`; its drift
     ``attrs["smooth"][animal]["still_diffusion_m2s"]``, bed shifts and moves about a kill), that
     drift over the step is added to ``c``: resting is what the smoother calls still.
     """
@@ -1022,7 +1022,7 @@ def _rest_loglik(df: pd.DataFrame, rows: np.ndarray, step: np.ndarray, turn: np.
     c = np.full(rows.size, np.nan)
     c[:-1] = sigma[:-1] ** 2 + sigma[1:] ** 2
     if df.attrs.get("smooth") and animal is not None and names is not None:
-        from telemetry.trajectory.smooth import resting_regime
+        from telemetry.trajectory.movement_fit import resting_regime
 
         got = _smooth_fits(df, names)
         ds = np.where(resting_regime(got), [float(g.get("still_diffusion_m2s", 0.0) or 0.0) for g in got], 0.0)
@@ -1211,7 +1211,7 @@ def _no_states(reason: str, n_valid_steps: int) -> dict[str, Any]:
 def _slow_still(fits: list[dict[str, Any]], min_ratio: float) -> np.ndarray:
     """Per animal, why resting cannot be told from slow movement ("" where it can): the
     smoother's still regime (inside its drift range, see
-    :func:`telemetry.trajectory.smooth.resting_regime`) drifts within ``min_ratio``
+    :func:`telemetry.trajectory.movement_fit.resting_regime`) drifts within ``min_ratio``
     (``still_rest_min_ratio``) of the animal's movement, ``diffusion_m2s /
     still_diffusion_m2s``. Its ``p_still`` then marks slow steps, and the steps the errors
     alone explain are the slow movement too, so such an animal gets no states and this reason
@@ -1223,7 +1223,7 @@ def _slow_still(fits: list[dict[str, Any]], min_ratio: float) -> np.ndarray:
     >>> why[0][:41], why[1:].tolist()
     ('resting cannot be told from slow movement', ['', '', ''])
     """
-    from telemetry.trajectory.smooth import resting_regime
+    from telemetry.trajectory.movement_fit import resting_regime
 
     # (an entry without the two numbers, e.g. from an older run, is not judged: NaN compares False)
     ds = np.array([float(g.get("still_diffusion_m2s", math.nan)) for g in fits])
@@ -1291,7 +1291,7 @@ def _still_from_smoother(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, kidx
     The smoother (:mod:`telemetry.trajectory.smooth`) decides whether the animal moved between
     two fixes with the whole Kalman model: both fixes' errors, the movement model on either
     side, the still regime's drift. Where it chose a model with a still regime for an animal
-    and that regime is a rest (:func:`telemetry.trajectory.smooth.resting_regime`: its drift not
+    and that regime is a rest (:func:`telemetry.trajectory.movement_fit.resting_regime`: its drift not
     at the top of its range), its ``p_still`` of the step is the resting probability; the HMM
     keeps the split of the rest between moving and travelling. Elsewhere the HMM's own anchored
     resting state stands.
@@ -1303,7 +1303,7 @@ def _still_from_smoother(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, kidx
 
     Returns, per animal, whether its resting probabilities came from the smoother.
     """
-    from telemetry.trajectory.smooth import resting_regime
+    from telemetry.trajectory.movement_fit import resting_regime
 
     has_still = resting_regime(_smooth_fits(df, names)) & ("p_still" in df.columns)
     if not has_still.any():

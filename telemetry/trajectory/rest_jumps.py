@@ -1,0 +1,143 @@
+"""Resting bouts as held positions with occasional jumps (the "jumps at rest" of
+:mod:`telemetry.trajectory.smooth`).
+
+A resting animal's position does not drift smoothly: it stays put and now and then shifts bed
+or moves round a kill. The still steps of each animal are split by EM (:func:`jump_em`) into
+the two fixes' errors, a slow Brownian drift and jumps arriving at a rate; :func:`exposure`
+gives each still step its own expected drift-plus-jump variance for the smoother, and
+:func:`jump_fit` (with the error classes' multipliers free) is the resting bouts' own reading
+of the error for :mod:`telemetry.trajectory.error_estimate`.
+
+Layer: trajectory; imports :mod:`telemetry.trajectory.movement_fit` (the rows) and the
+configuration.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from telemetry.config import SmoothParams
+from telemetry.trajectory.movement_fit import Rows
+
+
+def _jump_posterior(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, ds0: np.ndarray, jv: np.ndarray,
+                    lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P(jump) of each still step and its two variances (per axis) under drift ``ds0`` (m²/s),
+    jumps of variance ``jv`` (m²) at rate ``lam`` (1/s), per step."""
+    pj = np.clip(1.0 - np.exp(-lam * dt), 1e-9, 1 - 1e-9)
+    v0 = c + ds0 * dt
+    v1 = v0 + jv
+    l0 = np.log1p(-pj) - np.log(v0) - d2 / (2 * v0)
+    l1 = np.log(pj) - np.log(v1) - d2 / (2 * v1)
+    return 1.0 / (1.0 + np.exp(np.clip(l0 - l1, -700.0, 700.0))), v0, v1
+
+
+def jump_fit(d2: np.ndarray, x: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int, iters: int,
+              m: np.ndarray, jumps: np.ndarray, fit_scale: bool) -> tuple[np.ndarray, ...]:
+    """EM of still steps as error plus slow drift plus jumps (see :func:`jump_em`), per group
+    ``grp`` (``n`` groups); the steps' error variance is ``x @ m`` (``x``: per step, the two
+    fixes' variances of each error class; ``m``: the classes' multipliers, refitted by weighted
+    least squares when ``fit_scale``); groups where not ``jumps`` have none. Returns ``m``,
+    ``ds0`` (m²/s), ``J`` (m²), ``lam`` (1/s) per group, each step's P(jump) and no-jump
+    variance, and the log-likelihood per group."""
+    cnt = np.maximum(np.bincount(grp, minlength=n), 1)
+    lam = np.log(2.0) / np.maximum(np.bincount(grp, dt, minlength=n) / cnt, 1.0)
+    jv = np.maximum(np.bincount(grp, d2, minlength=n) / cnt / 2.0, 1.0)
+    ds0 = np.full(n, 1e-6)
+    on = jumps[grp]
+    y = d2 / 2.0
+    for it in range(iters):
+        c = x @ m
+        g, v0, v1 = _jump_posterior(d2, c, dt, ds0[grp], jv[grp], lam[grp])
+        g = np.where(on, g, 0.0)
+        # variance components by their fixed points (weights 1/v², the Gaussian score)
+        w1 = g / (v1 * v1)
+        jv = np.maximum(np.bincount(grp, w1 * (y - v0), minlength=n)
+                        / np.maximum(np.bincount(grp, w1, minlength=n), 1e-300), 1e-6)
+        w0 = (1.0 - g) / (v0 * v0)
+        ds0 = np.maximum(np.bincount(grp, w0 * dt * (y - c), minlength=n)
+                         / np.maximum(np.bincount(grp, w0 * dt * dt, minlength=n), 1e-300), 1e-9)
+        if fit_scale:  # weighted least squares of the classes' multipliers given the drifts
+            sw = np.sqrt(w0)
+            m = np.maximum(np.linalg.lstsq(x * sw[:, None], (y - dt * ds0[grp]) * sw, rcond=None)[0], 1e-6)
+        if on.any():  # (warm-started from the last iteration's rates: two Newton steps keep up)
+            lam = _jump_rate(g, dt, grp, n, lam if it else None)
+    g, v0, v1 = _jump_posterior(d2, x @ m, dt, ds0[grp], jv[grp], lam[grp])
+    pj = np.where(on, np.clip(1.0 - np.exp(-lam[grp] * dt), 1e-9, 1 - 1e-9), 0.0)
+    with np.errstate(divide="ignore"):
+        ll = np.logaddexp(np.log1p(-pj) - np.log(v0) - d2 / (2 * v0), np.log(pj) - np.log(v1) - d2 / (2 * v1))
+    return m, ds0, jv, lam, np.where(on, g, 0.0), v0, np.bincount(grp, ll, minlength=n)
+
+
+def jump_em(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int,
+             iters: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Still steps as a slow drift (per-axis variance ``ds0 dt``) plus, at rate ``lam`` (1/s),
+    jumps of per-axis variance ``J`` (bed shifts), per group ``grp`` (animal, ``n`` of them);
+    ``c`` the two fixes' error variances, ``d2`` the squared displacement (m², both axes). EM,
+    all groups at once; returns ``ds0`` (m²/s), ``J`` (m²) and ``lam`` per group. (Consecutive
+    steps share a fix's error; the EM treats them as independent.)
+
+    >>> rng = np.random.default_rng(0)
+    >>> dt = np.full(4000, 3600.0)
+    >>> jump = rng.random(4000) < 0.3
+    >>> e = rng.normal(0, 5.0, (4000, 2)) * np.sqrt(2) + jump[:, None] * rng.normal(0, 30.0, (4000, 2))
+    >>> ds0, jv, lam = jump_em((e**2).sum(1), np.full(4000, 50.0), dt, np.zeros(4000, np.int64), 1)
+    >>> round(float(np.sqrt(jv[0]))), round(float(1 - np.exp(-lam[0] * 3600)), 2)
+    (30, 0.3)
+    """
+    _, ds0, jv, lam, *_ = jump_fit(d2, c[:, None], dt, grp, n, iters, np.ones(1), np.ones(n, bool), False)
+    return ds0, jv, lam
+
+
+def _jump_rate(g: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int, lam0: np.ndarray | None = None) -> np.ndarray:
+    """Per group, the rate (1/s) maximising ``Σ g log(1 - exp(-λ dt)) - (1 - g) λ dt`` (``g``:
+    P(jump) of each step of ``dt`` s): exact for a regular schedule, then six Newton steps in
+    log λ; from ``lam0`` (the EM's previous rates), two.
+
+    >>> round(float(_jump_rate(np.array([1.0, 0.0, 0.0, 1.0]), np.full(4, 3600.0), np.zeros(4, int), 1)[0]) * 3600, 3)
+    0.693
+    """
+    if lam0 is None:
+        cnt = np.maximum(np.bincount(grp, minlength=n), 1)
+        gm = np.clip(np.bincount(grp, g, minlength=n) / cnt, 1e-6, 1.0 - 1e-6)
+        lam = -np.log1p(-gm) / np.maximum(np.bincount(grp, dt, minlength=n) / cnt, 1.0)
+    else:
+        lam = np.asarray(lam0, dtype=float)
+    for _ in range(6 if lam0 is None else 2):
+        x = lam[grp] * dt
+        e = np.exp(-x)
+        q = np.maximum(-np.expm1(-x), 1e-300)
+        s1 = np.bincount(grp, g * x * e / q - (1.0 - g) * x, minlength=n)  # d/d(log λ)
+        s2 = np.bincount(grp, g * x * e * (q - x) / (q * q) - (1.0 - g) * x, minlength=n)
+        ok = np.isfinite(s1) & np.isfinite(s2) & (s2 < 0)
+        step = np.where(ok, np.clip(-s1 / np.where(ok, s2, -1.0), -2.0, 2.0), 0.0)
+        lam = lam * np.exp(step)
+    return np.clip(lam, 1e-9, 1.0)
+
+
+def exposure(d: Rows, r: np.ndarray, still: np.ndarray, ds: np.ndarray, p: SmoothParams) -> np.ndarray:
+    """Each row's still-drift exposure (s; :data:`telemetry.trajectory.kalman.N_TABLE`): its ``dt``,
+    except on the ``still`` steps of an animal with jumps at rest, where ``ds × exposure`` is the
+    step's expected drift-plus-jump variance (:func:`jump_em`, fitted on the animal's first
+    ``model_fit_fixes`` still steps). Animals whose jumps are no larger than their errors keep
+    ``dt`` (the fitted Brownian drift ``ds``)."""
+    out = d.dt.copy()
+    idx = np.flatnonzero(still & ~d.start & (ds[d.a] > 0)) if p.still_jumps else np.zeros(0, np.int64)
+    if idx.size < 30:
+        return out
+    grp = d.a[idx]
+    n_k = np.bincount(grp, minlength=d.n_animals)
+    rank = np.arange(idx.size) - np.searchsorted(grp, grp)  # position among the animal's still steps
+    d2 = (d.x[idx] - d.x[idx - 1]) ** 2 + (d.y[idx] - d.y[idx - 1]) ** 2
+    c = r[idx] + r[idx - 1]
+    dt = np.maximum(d.dt[idx], 1.0)
+    head = rank < p.model_fit_fixes
+    ds0, jv, lam = jump_em(d2[head], c[head], dt[head], grp[head], d.n_animals)
+    med_c = pd.Series(c).groupby(grp).median().reindex(range(d.n_animals)).to_numpy()
+    # jumps no larger than the errors: no step tells held from shifted (the Brownian drift stays)
+    on = ((n_k >= 30) & (jv >= p.jump_min_ratio * med_c))[grp]
+    if on.any():
+        g, _, _ = _jump_posterior(d2, c, dt, ds0[grp], jv[grp], lam[grp])
+        out[idx[on]] = (ds0[grp] * dt + g * jv[grp])[on] / ds[grp][on]
+    return out
