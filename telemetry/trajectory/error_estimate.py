@@ -99,7 +99,7 @@ def estimate_error_model(df: pd.DataFrame, params: SmoothParams | None = None, *
 
 
 def estimate_for(df: pd.DataFrame, d: Rows | None, p: SmoothParams, model: ErrorModel,
-                  memo: FitMemo | None = None) -> ErrorModel:
+                 memo: FitMemo | None = None) -> ErrorModel:
     """:func:`estimate_error_model` given ``df``'s usable rows prepared (``d``)."""
     todo = np.array([model.source.get(c) == "default" for c in ERROR_CLASSES])
     if d is None or not p.estimate_error or not todo.any():

@@ -67,7 +67,7 @@ class Rows:
         start = self.start[keep].copy()
         start[bounds[:-1][bounds[:-1] < a.size]] = True
         return Rows(self.rows[keep], a, self.names, bounds, self.dt[keep], self.t_s[keep], start,
-                     self.x[keep], self.y[keep], self.proj, self.cls[keep], self.factor[keep], self.cx, self.cy)
+                    self.x[keep], self.y[keep], self.proj, self.cls[keep], self.factor[keep], self.cx, self.cy)
 
     def to_lonlat(self, x: np.ndarray, y: np.ndarray, a: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Centred x, y (m) of animals ``a`` (default: this object's rows) back to lon/lat (degrees)."""
@@ -119,7 +119,7 @@ def prepare_rows(df: pd.DataFrame, p: SmoothParams, usable: np.ndarray) -> Rows 
     cy = np.bincount(a, y, minlength=len(names)) / cnt
     cls, factor = error_classes(df)
     return Rows(rows, a, names, bounds, dt, t / 1e9, start, x - cx[a], y - cy[a], proj, cls[rows], factor[rows],
-                 cx, cy)
+                cx, cy)
 
 
 def _factorize_sorted(col: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -491,8 +491,8 @@ def refine(d: Rows, r: np.ndarray, fit: Fit, p: SmoothParams) -> Fit:
     else:
         p_still, hmm, w = np.zeros(d.a.size), np.full((n, 5), np.nan), np.zeros(d.a.size)
     out = Fit(model=fit.model, kind=fit.kind, tau_p=fit.tau_p, tau_v=fit.tau_v, scale=fit.scale.copy(),
-               om=fit.om, ds=fit.ds.copy(), loglik=fit.loglik.copy(), bic=fit.bic, fitted=fit.fitted, w=w, hmm=hmm,
-               p_still=p_still)
+              om=fit.om, ds=fit.ds.copy(), loglik=fit.loglik.copy(), bic=fit.bic, fitted=fit.fitted, w=w, hmm=hmm,
+              p_still=p_still)
     tr = out.table(d)
     ls0 = np.log(out.scale)
     logs, ll = window_max(lambda u: _scale_ll(d, r, out, tr, u), ls0 - 0.5, ls0 + 0.5, 8)

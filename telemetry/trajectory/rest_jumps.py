@@ -34,7 +34,7 @@ def _jump_posterior(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, ds0: np.ndarr
 
 
 def jump_fit(d2: np.ndarray, x: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int, iters: int,
-              m: np.ndarray, jumps: np.ndarray, fit_scale: bool) -> tuple[np.ndarray, ...]:
+             m: np.ndarray, jumps: np.ndarray, fit_scale: bool) -> tuple[np.ndarray, ...]:
     """EM of still steps as error plus slow drift plus jumps (see :func:`jump_em`), per group
     ``grp`` (``n`` groups); the steps' error variance is ``x @ m`` (``x``: per step, the two
     fixes' variances of each error class; ``m``: the classes' multipliers, refitted by weighted
@@ -71,7 +71,7 @@ def jump_fit(d2: np.ndarray, x: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: 
 
 
 def jump_em(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int,
-             iters: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            iters: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Still steps as a slow drift (per-axis variance ``ds0 dt``) plus, at rate ``lam`` (1/s),
     jumps of per-axis variance ``J`` (bed shifts), per group ``grp`` (animal, ``n`` of them);
     ``c`` the two fixes' error variances, ``d2`` the squared displacement (m², both axes). EM,
