@@ -580,8 +580,13 @@ class StateParams:
         regime; the table by ratio): below 15, 46 animals, mean ``p_still`` on truly resting
         minus truly moving fixes 0.00-0.06, states below the trivial answer in 41; 15-30, 0.22-0.36
         and 3 of 21; 30-50, 0.16 and 14 of 19 (left: a threshold of 50 would also take the
-        15-30 animals whose states work); above 300, 0.64-0.77 and 19 of 460. 0 turns the
-        check off.
+        15-30 animals whose states work); above 300, 0.64-0.77 and 19 of 460. The same ratio
+        of the step HMM's still regime (``still_label_diffusion_m2s``, whose posterior is
+        ``p_still``) decides whether the states take ``p_still`` as the resting probability or
+        use their own resting state: with a few gross errors left in a track the step HMM can
+        make them its active regime and all the movement "still" (``validate.py --fuzz 40 --seed
+        31``, setting 9: drift 6.2 m²/s against 60 of movement, states 0.55 against the trivial
+        0.79; now 0.89). 0 turns both checks off.
     """
 
     fix_interval_s: float | None = None

@@ -336,6 +336,23 @@ def test_no_states_where_the_still_regime_is_slow_movement(tmp_path: Path) -> No
     assert r["rmse_smooth_all"] == off["rmse_smooth_all"] and r["cover_axis"] == off["cover_axis"]
 
 
+def test_the_step_hmms_still_regime_is_not_taken_for_rest_when_it_is_movement(tmp_path: Path) -> None:
+    """``validate.py --fuzz 40 --seed 31``, setting 9: 2-h fixes of a slow animal moving 79 % of
+    the time, half the fixes 2D, 3 % gross errors. In two animals the step HMM called the few
+    gross errors the cleaning left its active regime and all the movement "still" (drift 6.2 and
+    5.8 m²/s against 60 of movement), while the smoother's own still drift was a rest's (0.02);
+    its ``p_still`` of 1 on every step made the states call 99.6 % of the fixes resting
+    (accuracy 0.55, trivial 0.79, oracle 0.95). With ``states.still_rest_min_ratio`` applied to
+    the step HMM's drift too, those animals take the HMM's own resting state."""
+    _, off, r = _fuzz_off_and_on(tmp_path, 31, 9, "states.still_rest_min_ratio=0")
+    print(f"\nstates {off['state_acc_at_fix']:.3f} -> {r['state_acc_at_fix']:.3f} (trivial "
+          f"{off['state_trivial_at_fix']:.3f}, oracle {off['state_oracle_at_fix']:.3f})")
+    assert off["state_acc_at_fix"] < off["state_trivial_at_fix"] - 0.15  # the failure guarded against
+    assert r["state_acc_at_fix"] > r["state_trivial_at_fix"] + 0.05
+    assert r["state_share_labelled"] > 0.85
+    assert r["rmse_smooth_all"] == off["rmse_smooth_all"]  # the states only
+
+
 def test_no_states_where_no_step_is_at_rest(tmp_path: Path) -> None:
     """``validate.py --fuzz 40 --seed 1``, setting 30: 8-h fixes, rests of 69 min (80 % of the
     fixes taken at rest). No step between fixes is as short as the error, so every fix came out

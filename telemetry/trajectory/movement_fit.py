@@ -661,6 +661,8 @@ def fit_attrs(fit: Fit, k: int, still_share: float, n_fixes: int, ds_max: float 
         "speed_sd_ms": math.sqrt(sc / (fit.tau_p[k] * fit.tau_v[k])) if oufish else math.sqrt(sc),
         "diffusion_m2s": (2.0 * sc / fit.tau_p[k]) if oufish else 2.0 * sc * float(fit.tau_v[k]),
         "still_diffusion_m2s": float(fit.ds[k]),
+        # the drift of the step HMM's still regime, whose posterior is the output's p_still
+        "still_label_diffusion_m2s": float(fit.hmm[k, 0]) if np.isfinite(fit.hmm[k, 0]) else None,
         # a still regime whose drift the likelihood pushed to the top of its range is a second
         # way of moving, not a rest (see :func:`resting_regime`)
         "still_drift_at_bound": bool(MODELS[fit.model[k]].endswith("+still") and fit.ds[k] >= ds_max * (1 - 1e-6)),

@@ -1134,7 +1134,8 @@ def label_states(
             r = rows[use]
             step_post = np.zeros((rows.size, 3))
             step_post[use, :m] = np.take_along_axis(post[use], perm[a[use]], axis=1)
-            from_smoother = _still_from_smoother(df, rows, a, kidx, animal_names, step_post, use)
+            from_smoother = _still_from_smoother(df, rows, a, kidx, animal_names, step_post, use,
+                                                 p.still_rest_min_ratio)
             fix_post = _at_fix(step_post, kidx)
             probs[r] = fix_post[use]
             lab = np.argmax(fix_post[use], axis=1)
@@ -1238,6 +1239,27 @@ def _slow_still(fits: list[dict[str, Any]], min_ratio: float) -> np.ndarray:
     return out
 
 
+def _labels_mark_rests(fits: list[dict[str, Any]], min_ratio: float) -> np.ndarray:
+    """Per animal, whether the smoother's ``p_still`` marks rests: False where the step HMM's
+    still regime drifts within ``min_ratio`` of the animal's movement (``diffusion_m2s <
+    min_ratio × still_label_diffusion_m2s``), True where either number is missing or ``min_ratio``
+    is 0.
+
+    With few rests and a gross error or two left in the track, the step HMM can call the gross
+    errors its active regime and all the movement "still" (its drift held below the top of
+    ``still_diffusion_bounds_m2s``), while the smoother's own still drift, fitted by likelihood,
+    is a rest's.
+
+    >>> _labels_mark_rests([{"still_label_diffusion_m2s": 6.2, "diffusion_m2s": 60.0},
+    ...                     {"still_label_diffusion_m2s": 0.03, "diffusion_m2s": 60.0}, {}], 15.0).tolist()
+    [False, True, True]
+    """
+    dl = np.array([float(g.get("still_label_diffusion_m2s") or math.nan) for g in fits])
+    dm = np.array([float(g.get("diffusion_m2s", math.nan)) for g in fits])
+    with np.errstate(invalid="ignore"):
+        return ~(dm < min_ratio * dl)
+
+
 def _smooth_fits(df: pd.DataFrame, names: np.ndarray) -> list[dict[str, Any]]:
     """Each animal's entry of the smoother's ``attrs["smooth"]`` (empty where it has none)."""
     fits = df.attrs.get("smooth") or {}
@@ -1285,7 +1307,8 @@ def _at_fix(step_post: np.ndarray, kidx: np.ndarray) -> np.ndarray:
 
 
 def _still_from_smoother(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, kidx: np.ndarray,
-                         names: np.ndarray, step_post: np.ndarray, use: np.ndarray) -> np.ndarray:
+                         names: np.ndarray, step_post: np.ndarray, use: np.ndarray,
+                         min_ratio: float = 0.0) -> np.ndarray:
     """Take P(resting) of each step from the smoother's still regime where it fitted one (in place).
 
     The smoother (:mod:`telemetry.trajectory.smooth`) decides whether the animal moved between
@@ -1301,11 +1324,18 @@ def _still_from_smoother(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, kidx
     scores 0.87) and 0.54 to 0.63 (commuter; 0.53): the HMM's resting state, a Student t of
     the two fixes' errors alone, called moving the 50-200 m steps of 2D fixes and bed shifts.
 
+    ``p_still`` is the posterior of the smoother's step HMM (:mod:`telemetry.trajectory.regimes`),
+    whose still regime has a drift of its own (``still_label_diffusion_m2s``). Where that drift is
+    within ``min_ratio`` of the animal's movement (``still_rest_min_ratio``, as in
+    :func:`_slow_still`), the step HMM's "still" is a way of moving and its posterior is not taken
+    (:func:`_labels_mark_rests`).
+
     Returns, per animal, whether its resting probabilities came from the smoother.
     """
     from telemetry.trajectory.movement_fit import resting_regime
 
-    has_still = resting_regime(_smooth_fits(df, names)) & ("p_still" in df.columns)
+    fits = _smooth_fits(df, names)
+    has_still = resting_regime(fits) & _labels_mark_rests(fits, min_ratio) & ("p_still" in df.columns)
     if not has_still.any():
         return has_still
     ps = df["p_still"].to_numpy(dtype=float, na_value=np.nan)[rows]
