@@ -586,7 +586,7 @@ class StateParams:
         use their own resting state: with a few gross errors left in a track the step HMM can
         make them its active regime and all the movement "still" (``validate.py --fuzz 40 --seed
         31``, setting 9: drift 6.2 m²/s against 60 of movement, states 0.55 against the trivial
-        0.79; now 0.89). 0 turns both checks off.
+        0.79; now 0.885). 0 turns both checks off.
     """
 
     fix_interval_s: float | None = None
