@@ -268,11 +268,13 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
         A copy of ``df`` (same rows, same order) with ``lon_s``, ``lat_s`` (degrees WGS84),
         ``se_m``, ``sigma_m`` (m per axis), ``p_still`` and ``resid_chi2`` (see the module
         docstring). Unusable rows get NaN. ``out.attrs["smooth"]`` holds per animal the model
-        and its parameters (``model``, ``tau_s``, ``speed_sd_ms`` = ``sqrt(q)``,
-        ``diffusion_m2s`` (the position's long-run diffusion ``2 q tau``), ``still_diffusion_m2s``,
-        ``still_drift_at_bound`` (see :func:`resting_regime`), ``still_share``, ``loglik``, ``bic``
-        per candidate model, ``n_fixes``), ``out.attrs["error_model"]``
-        the UERE table (:meth:`ErrorModel.to_dict`).
+        and its parameters (:func:`telemetry.trajectory.movement_fit.fit_attrs`: ``model``,
+        ``estimated``, ``kind``, ``tau_position_s``, ``tau_velocity_s``, ``scale``,
+        ``range_sd_m``, ``speed_sd_ms``, ``diffusion_m2s`` (the position's long-run diffusion),
+        ``still_diffusion_m2s``, ``still_label_diffusion_m2s`` (the drift of the step HMM's still
+        regime, whose posterior is ``p_still``), ``still_drift_at_bound`` (see
+        :func:`resting_regime`), ``still_share``, ``loglik``, ``bic`` per candidate model,
+        ``n_fixes``); ``out.attrs["error_model"]`` the UERE table (:meth:`ErrorModel.to_dict`).
 
     Examples
     --------
