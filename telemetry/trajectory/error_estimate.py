@@ -31,6 +31,7 @@ from telemetry.trajectory.movement_fit import (
     Fit,
     Rows,
     fit_models,
+    head_mask,
     prepare_rows,
     smooth_params,
     still_labels,
@@ -51,8 +52,7 @@ def _error_rows(d: Rows, p: SmoothParams) -> np.ndarray:
     step = max(1, math.ceil(np.minimum(n_fix, per_animal).sum() / max(p.error_fit_max_fixes, 1)))
     pick = np.zeros(d.n_animals, bool)
     pick[::step] = True
-    pos = np.arange(d.a.size) - d.bounds[d.a]
-    return d.rows[(pos < per_animal) & pick[d.a]]
+    return d.rows[head_mask(d, per_animal) & pick[d.a]]
 
 
 @dataclass

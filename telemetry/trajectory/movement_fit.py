@@ -630,11 +630,15 @@ def _hard_regimes(d: Rows, r: np.ndarray, w: np.ndarray, hmm: np.ndarray) -> np.
     return ((w > 0.5) & (lr > 0) & ~d.start).astype(np.float64)
 
 
+def head_mask(d: Rows, per_animal: int) -> np.ndarray:
+    """True on the first ``per_animal`` rows of every animal of ``d`` (bool per row of ``d``)."""
+    return np.arange(d.a.size) - d.bounds[d.a] < per_animal
+
+
 def head_rows(d: Rows, per_animal: int) -> np.ndarray:
     """Positions (in the input table) of the first ``per_animal`` rows of every animal of ``d``:
     what a model is chosen on, the same whatever other animals the table holds."""
-    pos = np.arange(d.a.size) - d.bounds[d.a]
-    return d.rows[pos < per_animal]
+    return d.rows[head_mask(d, per_animal)]
 
 
 def subset_rows(df: pd.DataFrame, p: SmoothParams, rows: np.ndarray) -> Rows | None:

@@ -1226,11 +1226,8 @@ def _slow_still(fits: list[dict[str, Any]], min_ratio: float) -> np.ndarray:
     """
     from telemetry.trajectory.movement_fit import resting_regime
 
-    # (an entry without the two numbers, e.g. from an older run, is not judged: NaN compares False)
-    ds = np.array([float(g.get("still_diffusion_m2s", math.nan)) for g in fits])
-    dm = np.array([float(g.get("diffusion_m2s", math.nan)) for g in fits])
-    with np.errstate(invalid="ignore"):
-        slow = resting_regime(fits) & (dm < min_ratio * ds) if fits else np.zeros(0, bool)
+    ds, dm, within = _drift_within(fits, "still_diffusion_m2s", min_ratio)
+    slow = resting_regime(fits) & within if fits else np.zeros(0, bool)
     out = np.full(len(fits), "", dtype=object)
     for k in np.flatnonzero(slow):
         out[k] = (f"resting cannot be told from slow movement: the smoother's still regime drifts {ds[k]:.3g} m²/s, "
@@ -1254,10 +1251,22 @@ def _labels_mark_rests(fits: list[dict[str, Any]], min_ratio: float) -> np.ndarr
     ...                     {"still_label_diffusion_m2s": 0.03, "diffusion_m2s": 60.0}, {}], 15.0).tolist()
     [False, True, True]
     """
-    dl = np.array([float(g.get("still_label_diffusion_m2s") or math.nan) for g in fits])
+    return ~_drift_within(fits, "still_label_diffusion_m2s", min_ratio)[2]
+
+
+def _drift_within(fits: list[dict[str, Any]], key: str, min_ratio: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per animal, the still drift ``fits[k][key]`` and the movement's ``diffusion_m2s`` (m²/s),
+    and whether the movement is within ``min_ratio`` of that drift (``diffusion_m2s < min_ratio ×
+    drift``). An entry without the two numbers (an older run, no still regime) is not judged:
+    NaN compares False.
+
+    >>> _drift_within([{"d": 3.0, "diffusion_m2s": 30.0}, {"d": None, "diffusion_m2s": 30.0}], "d", 15.0)[2].tolist()
+    [True, False]
+    """
+    drift = np.array([float(g.get(key) if g.get(key) is not None else math.nan) for g in fits])
     dm = np.array([float(g.get("diffusion_m2s", math.nan)) for g in fits])
     with np.errstate(invalid="ignore"):
-        return ~(dm < min_ratio * dl)
+        return drift, dm, dm < min_ratio * drift
 
 
 def _smooth_fits(df: pd.DataFrame, names: np.ndarray) -> list[dict[str, Any]]:
@@ -1308,7 +1317,7 @@ def _at_fix(step_post: np.ndarray, kidx: np.ndarray) -> np.ndarray:
 
 def _still_from_smoother(df: pd.DataFrame, rows: np.ndarray, a: np.ndarray, kidx: np.ndarray,
                          names: np.ndarray, step_post: np.ndarray, use: np.ndarray,
-                         min_ratio: float = 0.0) -> np.ndarray:
+                         min_ratio: float) -> np.ndarray:
     """Take P(resting) of each step from the smoother's still regime where it fitted one (in place).
 
     The smoother (:mod:`telemetry.trajectory.smooth`) decides whether the animal moved between
