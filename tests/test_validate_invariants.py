@@ -402,6 +402,23 @@ def test_an_error_far_above_what_the_rests_allow_is_not_taken(tmp_path: Path) ->
     assert r["rmse_smooth_3D"] <= r["rmse_raw_3D"] and r["rmse_smooth_all"] <= r["rmse_raw_all"]
 
 
+def test_the_rests_bound_is_read_at_the_estimate_not_only_at_the_prior(tmp_path: Path) -> None:
+    """``validate.py --fuzz 40 --seed 31``, setting 26: 1-h fixes of a 4 m collar without a fix
+    type, the animal at rest 67 % of the time. Labelled under the 20 m prior, a few pairs of slow
+    30-130 m moves passed for rests and put the lag-one moment's bound at 0.64 m; the likelihood's
+    firm 3.41 m was dropped for the default and every fix kept raw (coverage 1.000). Read again
+    with the rests labelled at the estimate (``smooth.error_bound_at_estimate``) the bound is
+    4.0 m, the estimate stands and the fixes are smoothed."""
+    cell, off, r = _fuzz_off_and_on(tmp_path, 31, 26, "smooth.error_bound_at_estimate=false")
+    print(f"\nunknown {off['uere_unknown']} ({off['uere_unknown_source']}) -> {r['uere_unknown']} "
+          f"({r['uere_unknown_source']}); all smoothed/raw {off['rmse_smooth_all'] / off['rmse_raw_all']:.3f} -> "
+          f"{r['rmse_smooth_all'] / r['rmse_raw_all']:.3f}; coverage {off['cover_axis']:.3f} -> {r['cover_axis']:.3f}")
+    assert off["uere_unknown_source"] == "default" and off["cover_axis"] > 0.99  # the failure
+    assert r["uere_unknown_source"] == "estimated" and abs(math.log(r["uere_unknown"] / cell["uere_3d_m"])) < 0.2
+    assert r["rmse_smooth_all"] < 0.8 * r["rmse_raw_all"] and 0.93 <= r["cover_axis"] <= 0.97
+    assert r["state_acc_at_fix"] >= off["state_acc_at_fix"]
+
+
 def test_a_gross_error_at_the_end_of_a_track_does_not_take_the_movement_model(tmp_path: Path) -> None:
     """``validate.py --fuzz 40 --seed 9``, setting 39: 15-min fixes of a slow animal (0.06 m/s), a
     15 m collar, generic profile (only speeds over 200 km/h are errors). One animal's last fix is a

@@ -172,6 +172,19 @@ def _moment_uere(d: Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, n
     return np.where(ok, u, np.nan), pairs, np.where(ok, se_log, np.inf), hi
 
 
+def _larger_bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The larger of two upper bounds per class where both are finite, the finite one where one is.
+
+    An infinite bound is no bound (:func:`_moment_uere`: too few held rests, or moves among
+    them), so a finite one read under other labels stands.
+
+    >>> _larger_bound(np.array([1.0, np.inf, 2.0, np.inf]), np.array([3.0, 4.0, np.inf, np.inf])).tolist()
+    [3.0, 4.0, 2.0, inf]
+    """
+    both = np.isfinite(a) & np.isfinite(b)
+    return np.where(both, np.maximum(a, b), np.where(np.isfinite(a), a, b))
+
+
 def _jump_uere(d: Rows, r: np.ndarray, p: SmoothParams, iters: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """UERE per class from the resting bouts read as held positions with occasional jumps.
 
@@ -472,7 +485,12 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
         informative = float(np.mean((vv < 0.5 * var(u))[est[s.cls]]))
     # ... nor one far above the upper bound the rests' lag-one moment puts on the error (drift
     # does not enter that bound): where the animal drifts at rest farther between fixes than
-    # its collar errs, the likelihood can take the drift for error wherever it reads it
+    # its collar errs, the likelihood can take the drift for error wherever it reads it.
+    # The bound is read again with the rests labelled at the estimate: labelled at a prior far
+    # above the error, slow moves pass for rests, and a few pairs of them drag the moment
+    # (and its bound) below the truth; moves only ever lower the bound, so the larger stands
+    if est.any() and p.error_bound_at_estimate:
+        start_hi = _larger_bound(start_hi, _moment_uere(s, var(u), p)[3])
     with np.errstate(invalid="ignore"):
         at_edge |= est & (p.error_moment_clash > 0) & (u > p.error_moment_clash * start_hi)
     # ... unless the resting bouts say the same: the lag-one moment (no movement model) agrees
