@@ -384,7 +384,9 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     (``error_check_max_se_log``) and the estimate is within the bound the lag-one moment puts
     on the error (``error_moment_bound_z``), a bound it must be able to put
     (``error_check_needs_bound``); else the default. Wherever fixes are averaged or
-    not, an estimate more than ``error_moment_clash`` times that bound is not identified.
+    not, an estimate more than ``error_moment_clash`` times that bound is not identified. The bound
+    is read with the still steps labelled at the prior and again at the estimate, the larger kept
+    (``error_bound_at_estimate``; :func:`_larger_bound`).
     The 95 % interval of each class is ``UERE × exp(±1.96 se)``, ``se`` from the curvature of
     its profile (or the sandwich of the resting-bout estimate).
     """
