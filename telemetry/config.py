@@ -343,9 +343,11 @@ class SmoothParams:
         keep the larger of the two bounds (where only one is finite, that one). Labelled at the
         prior, far above a small collar error, short slow moves pass for rests; a few pairs of
         them carry their direction on and drag the moment, and its bound, below the truth. Moves
-        only ever lower the bound (a positive lag-one covariance), drift does not enter it, so the
-        larger bound is the truer. ``validate.py --fuzz 40 --seed 31``, setting 26 (1-h fixes, a
-        4 m collar without fix type, 67 % of the time at rest): the bound read 0.64 m under the
+        that keep their direction lower the bound (a positive lag-one covariance) and drift does
+        not enter it, so the larger of the two readings is kept. (Back-and-forth moves would raise
+        it, and labelled at a too-large estimate more moves enter as rests; in the settings below
+        no estimate the prior's reading had dropped now stands.) ``validate.py --fuzz 40 --seed
+        31``, setting 26 (1-h fixes, a 4 m collar without fix type, 67 % of the time at rest): the bound read 0.64 m under the
         20 m prior (a few pairs of 30-130 m steps among the still ones), the likelihood's 3.41 m
         (95 % 3.28-3.54) was dropped for the default and the fixes kept raw (8.7 m, coverage
         1.000); labelled at 3.41 m the moment is 3.80 m and its bound 4.00 m (truth 4), and the fixes

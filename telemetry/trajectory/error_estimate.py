@@ -489,8 +489,8 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     # does not enter that bound): where the animal drifts at rest farther between fixes than
     # its collar errs, the likelihood can take the drift for error wherever it reads it.
     # The bound is read again with the rests labelled at the estimate: labelled at a prior far
-    # above the error, slow moves pass for rests, and a few pairs of them drag the moment
-    # (and its bound) below the truth; moves only ever lower the bound, so the larger stands
+    # above the error, slow moves pass for rests, and a few pairs of them that keep their
+    # direction drag the moment (and its bound) below the truth; the larger reading stands
     if est.any() and p.error_bound_at_estimate:
         start_hi = _larger_bound(start_hi, _moment_uere(s, var(u), p)[3])
     with np.errstate(invalid="ignore"):
