@@ -354,8 +354,9 @@ class SmoothParams:
         smooth to 6.3 m, coverage 0.935. Setting 18 of that seed: coverage 1.000 -> 0.970, smoothed
         all fixes 1.00 -> 0.96 x raw. Nothing else moved: the sweep (``--species generic --seeds 4``,
         84 rows) and fuzz seeds 1-5 and 22 (240 settings) are identical to the number; the bound
-        can only grow, so no estimate that stood before is dropped. Cost: one more labelling of
-        the error rows, +0.1-0.2 s of the error estimate's 2.3-2.5 s on 1M fixes.
+        can only grow, so no estimate that stood before is dropped. Cost: one more lag-one moment
+        on the labels the last movement fit already made, none measurable (the error estimate on
+        1M fixes: 2.19-2.86 s off, 2.20-2.80 s on, both generators of ``scripts/bench.py``).
     error_rounds : int
         Rounds of (label the still steps at the current error scale, maximise the likelihood).
     error_hdop_powers : tuple of float

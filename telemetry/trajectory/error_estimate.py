@@ -132,14 +132,15 @@ def _fit_key(s: Rows, p: SmoothParams, model: ErrorModel, todo: np.ndarray) -> s
     return h.hexdigest()
 
 
-def _moment_uere(d: Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _moment_uere(d: Rows, r: np.ndarray, p: SmoothParams,
+                 w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Starting UERE per class from resting bouts: the lag-one moment of the displacements.
 
     Within a still stretch, consecutive displacements share the middle fix's error with
     opposite signs, so ``E[d_i · d_{i+1}] = -2 σ_i²`` (two axes) whatever slow drift the animal
     has; hence ``UERE_c² = -Σ d_i·d_{i+1} / (2 Σ h_i²)`` over the pairs whose middle fix is in
     class ``c``. Steps are labelled still by the step HMM (:mod:`telemetry.trajectory.regimes`)
-    under ``r``. Returns the estimate (NaN where it is not positive or rests on fewer than
+    under ``r``, or by ``w``, its ``P(still)`` per row when the caller already has it. Returns the estimate (NaN where it is not positive or rests on fewer than
     ``error_min_fixes`` pairs), the number of pairs per class and the standard error of the
     log estimate (delta method on the ratio ``Σ prod / Σ h²``, neighbouring pairs' shared
     displacement counted with a lag-one Bartlett term), and the one-sided upper bound of the UERE
@@ -147,7 +148,8 @@ def _moment_uere(d: Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, n
     (the rests' displacements show no error that large); inf where too few pairs or where the
     covariance is positive beyond that bound (the steps are moves, not rests).
     """
-    w, _ = still_labels(d, r, p)
+    if w is None:
+        w, _ = still_labels(d, r, p)
     still = (w > 0.5) & ~d.start
     i = np.flatnonzero(still[1:-1] & still[2:]) + 1 if d.a.size > 2 else np.zeros(0, np.int64)
     prod = -((d.x[i] - d.x[i - 1]) * (d.x[i + 1] - d.x[i]) + (d.y[i] - d.y[i - 1]) * (d.y[i + 1] - d.y[i])) / 2.0
@@ -485,14 +487,15 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
         _, _, vv = fit.smooth(s, var(u))
         # pooled over the classes: within a class the share depends on the other classes' errors
         informative = float(np.mean((vv < 0.5 * var(u))[est[s.cls]]))
+        # the rests' bound (below) read again with the rests labelled at the estimate: labelled
+        # at a prior far above the error, slow moves pass for rests, and a few pairs of them that
+        # keep their direction drag the moment (and its bound) below the truth; the larger stands.
+        # (fit_models has just labelled them at the estimate: its p_still, unless regimes are off)
+        if p.error_bound_at_estimate:
+            start_hi = _larger_bound(start_hi, _moment_uere(s, var(u), p, fit.p_still if p.regimes else None)[3])
     # ... nor one far above the upper bound the rests' lag-one moment puts on the error (drift
     # does not enter that bound): where the animal drifts at rest farther between fixes than
-    # its collar errs, the likelihood can take the drift for error wherever it reads it.
-    # The bound is read again with the rests labelled at the estimate: labelled at a prior far
-    # above the error, slow moves pass for rests, and a few pairs of them that keep their
-    # direction drag the moment (and its bound) below the truth; the larger reading stands
-    if est.any() and p.error_bound_at_estimate:
-        start_hi = _larger_bound(start_hi, _moment_uere(s, var(u), p)[3])
+    # its collar errs, the likelihood can take the drift for error wherever it reads it
     with np.errstate(invalid="ignore"):
         at_edge |= est & (p.error_moment_clash > 0) & (u > p.error_moment_clash * start_hi)
     # ... unless the resting bouts say the same: the lag-one moment (no movement model) agrees

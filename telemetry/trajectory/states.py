@@ -1260,11 +1260,16 @@ def _drift_within(fits: list[dict[str, Any]], key: str, min_ratio: float) -> tup
     drift``). An entry without the two numbers (an older run, no still regime) is not judged:
     NaN compares False.
 
-    >>> _drift_within([{"d": 3.0, "diffusion_m2s": 30.0}, {"d": None, "diffusion_m2s": 30.0}], "d", 15.0)[2].tolist()
-    [True, False]
+    >>> _drift_within([{"d": 3.0, "diffusion_m2s": 30.0}, {"d": None, "diffusion_m2s": 30.0},
+    ...                {"d": 3.0, "diffusion_m2s": None}], "d", 15.0)[2].tolist()
+    [True, False, False]
     """
-    drift = np.array([float(g.get(key) if g.get(key) is not None else math.nan) for g in fits])
-    dm = np.array([float(g.get("diffusion_m2s", math.nan)) for g in fits])
+    def read(g: dict[str, Any], k: str) -> float:
+        v = g.get(k)
+        return math.nan if v is None else float(v)
+
+    drift = np.array([read(g, key) for g in fits])
+    dm = np.array([read(g, "diffusion_m2s") for g in fits])
     with np.errstate(invalid="ignore"):
         return drift, dm, dm < min_ratio * drift
 
