@@ -7,11 +7,12 @@ What it does, per run
    (:mod:`telemetry.trajectory.error_model`: classes 3D / 2D / unknown GPS and the Argos
    location classes). A calibration (stationary collars, ``telemetry calibrate``) is used when
    given. Otherwise the UERE of every class with enough fixes is *estimated* by maximum
-   likelihood jointly with the movement models (Fleming et al. 2020): EM over the error scale
-   (Shumway & Stoffer 1982; the expected squared error of each fix under the smoother,
-   ``|z - x̂|² + 2 P``, averaged per class) alternated with the maximum-likelihood movement parameters
-   of every animal, on up to ``error_fit_max_fixes`` fixes (whole stretches of each animal's
-   track); the 95 % interval comes from the curvature of the likelihood in ``log UERE``. For 3D
+   likelihood jointly with the movement models (Fleming et al. 2020): in ``error_rounds``
+   rounds, the still steps are labelled at the current scale and the profile likelihood is
+   maximised over a common scale of the classes and over each class in turn (a coarse scan,
+   then successive parabolas), with every animal's maximum-likelihood movement model, on up to
+   ``error_fit_max_fixes`` fixes (whole stretches of each animal's track); the 95 % interval
+   comes from the curvature of the likelihood in ``log UERE``. For 3D
    fixes (``error_switching_classes``) that likelihood sums over each step being still or moving
    rather than taking the step HMM's labels (labels read from the displacements pick as still
    the steps whose errors happened to be small, and the scale comes out low). For 3D fixes
@@ -21,7 +22,10 @@ What it does, per run
    still step, and a movement model that misfits (migrants, kill sites visited bed by bed) puts
    its misfit in the error (simulated migrants: 11.5-12.7 m from the likelihood, 7.9-8.0 from
    the rests, truth 8; 4-h fixes of a 3 m collar: 2.1-2.3 vs 3.0-3.6). A class too small to
-   estimate takes the configured default, and the model says so (``source = "default"``).
+   estimate, or one the data do not identify (the checks of
+   :mod:`telemetry.trajectory.error_estimate`: a flat likelihood, one at the edge of its range,
+   one the resting bouts contradict), takes the configured default, and
+   the model says so (``source = "default"``).
 2. **Movement model, per animal** (:mod:`telemetry.trajectory.movement_fit`), chosen by BIC
    (Schwarz 1978) among ``BM`` (Brownian motion of the position; diffusion ``2 q tau`` with
    ``tau`` → 0), ``IOU`` (an Ornstein–Uhlenbeck velocity integrated to position: the
@@ -80,8 +84,6 @@ Johnson, D. S., London, J. M., Lea, M.-A. & Durban, J. W. (2008). Continuous-tim
 random walk model for animal telemetry data. Ecology 89:1208–1215.
 Rauch, H. E., Tung, F. & Striebel, C. T. (1965). AIAA Journal 3:1445–1450.
 Schwarz, G. (1978). Estimating the dimension of a model. Ann. Stat. 6:461–464.
-Shumway, R. H. & Stoffer, D. S. (1982). An approach to time series smoothing and forecasting
-using the EM algorithm. J. Time Ser. Anal. 3:253–264.
 """
 
 from __future__ import annotations
