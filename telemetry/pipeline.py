@@ -35,6 +35,7 @@ from telemetry.trajectory.error_estimate import FitMemo, estimate_error_model
 from telemetry.trajectory.error_model import ErrorModel
 from telemetry.trajectory.metrics import metrics
 from telemetry.trajectory.outliers import explained_spikes, residual_outliers, revisited_spikes
+from telemetry.trajectory.projection import reused_projections
 from telemetry.trajectory.segment import clusters as find_clusters
 from telemetry.trajectory.segment import segment
 from telemetry.trajectory.smooth import SMOOTHED_COLUMNS
@@ -150,10 +151,11 @@ def process(
     tracks = _clean_steps(tracks, cfg, deployments, announce)
     steps += ["clean", "segment", "clusters"]
     memo = FitMemo(dict(error_memo or {}))
-    if smooth:
-        # the collars' error is pooled over all animals (an engine estimates it here too)
-        error_model = estimate_error_model(tracks, cfg.smooth, prior=error_model, memo=memo)
-    tracks = _finish_steps(tracks, cfg, error_model, smooth, states, announce)
+    with reused_projections():  # the error estimate and the smoother project the same fixes
+        if smooth:
+            # the collars' error is pooled over all animals (an engine estimates it here too)
+            error_model = estimate_error_model(tracks, cfg.smooth, prior=error_model, memo=memo)
+        tracks = _finish_steps(tracks, cfg, error_model, smooth, states, announce)
     steps += _process_steps(smooth, states)[4:]
     tracks.attrs = {"parameters": SharedAttr(cfg.to_dict()), "steps": steps, **_kept_attrs(tracks.attrs)}
     if memo.used:
@@ -310,7 +312,8 @@ def _clean_part(fixes: pd.DataFrame | tuple[str, list[str]], cfg: Config,
 def _finish_part(tracks: pd.DataFrame, cfg: Config, error_model: ErrorModel | None, smooth: bool,
                  states: bool) -> pd.DataFrame:
     """The steps after the error model, of one partition (runs on a worker)."""
-    out = _finish_steps(tracks, cfg, error_model, smooth, states, lambda name: None)
+    with reused_projections():  # the smoother and its outliers' predictions project the same fixes
+        out = _finish_steps(tracks, cfg, error_model, smooth, states, lambda name: None)
     out.attrs = _kept_attrs(out.attrs)
     return out
 

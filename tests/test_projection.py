@@ -64,3 +64,33 @@ def test_group_projection_far_points_and_rows_without_a_group():
     back_lon, back_lat = proj.inverse(x, y)
     np.testing.assert_allclose(((back_lon[:3] - lon[:3] + 180) % 360) - 180, 0, atol=1e-8)
     np.testing.assert_allclose(back_lat[:3], lat[:3], atol=1e-8)
+
+
+def test_reused_projections_give_the_same_result_and_keep_nothing_after() -> None:
+    """Inside ``reused_projections`` an equal call returns the first call's result (copies, to
+    the bit); different inputs (one coordinate, a group, ``n_groups``) are projected afresh; the
+    kept arrays go when the outermost block ends."""
+    import telemetry.trajectory.projection as pj
+
+    rng = np.random.default_rng(5)
+    lon, lat = rng.uniform(76, 80, 300), rng.uniform(42, 44, 300)
+    lon[7] = np.nan
+    codes = rng.integers(0, 3, 300)
+    x0, y0, _ = project_by_group(lon, lat, codes, 3)
+    with pj.reused_projections():
+        a = project_by_group(lon, lat, codes, 3)
+        with pj.reused_projections():
+            b = project_by_group(lon.copy(), lat.copy(), codes.copy(), 3)
+        assert b[0] is not a[0] and b[2] is a[2]
+        b[0][:] = 0.0  # the caller's copy: the kept result is not changed
+        c = project_by_group(lon, lat, codes, 3)
+        lon2 = lon.copy()
+        lon2[0] += 1e-9
+        d = project_by_group(lon2, lat, codes, 3)
+        e = project_by_group(lon, lat, codes, 4)
+        assert len(pj._reuse) == 3
+    assert pj._reuse is None
+    for got in (a, c):
+        assert np.array_equal(got[0], x0, equal_nan=True) and np.array_equal(got[1], y0, equal_nan=True)
+    assert d[2] is not a[2] and e[2] is not a[2]
+    assert not np.array_equal(d[0], x0, equal_nan=True)

@@ -114,3 +114,39 @@ def test_a_gross_error_left_in_the_track_does_not_become_the_active_regime(d_sti
     if d_still_max == 10.0:  # the failure guarded against, without the bound
         w, par = rg.still_weights(dt, pos[:, 0], pos[:, 1], r, start, np.array([0, n]), 200)
         assert par[0, 0] > 10.0 and np.mean(w[1:] > 0.5) > 0.9
+
+
+def test_em_started_from_an_earlier_fit_lands_on_the_same_labels() -> None:
+    """A second smoothing of a track (a few fixes flagged) starts the step HMM from the first
+    fit's parameters (``attrs["smooth"]``: :func:`telemetry.trajectory.movement_fit.fit_from_attrs`).
+    From the fit of the same steps it must stop where a start from the data's quartiles stops
+    (labels and parameters), and from a fit of a track with a few steps left out land on that
+    track's own fit, not stay on the start; starts outside the search ranges are clipped."""
+    rng = np.random.default_rng(3)
+    n_animals, n = 3, 1500
+    xs, ys, dts, starts = [], [], [], []
+    for _ in range(n_animals):
+        moving = np.repeat(rng.random(n // 25 + 1) < 0.6, 25)[:n]
+        step = np.where(moving[:, None], rng.normal(0.0, 150.0, (n, 2)), rng.normal(0.0, 0.5, (n, 2)))
+        pos = np.cumsum(step, axis=0) + rng.normal(0.0, 6.0, (n, 2))
+        xs.append(pos[:, 0]); ys.append(pos[:, 1]); dts.append(np.full(n, 3600.0))
+        s = np.zeros(n, bool); s[0] = True; starts.append(s)
+    x, y, dt, start = np.concatenate(xs), np.concatenate(ys), np.concatenate(dts), np.concatenate(starts)
+    r = np.full(x.size, 36.0)
+    bounds = np.arange(n_animals + 1) * n
+    w0, par0 = rg.still_weights(dt, x, y, r, start, bounds, 200)
+    w1, par1 = rg.still_weights(dt, x, y, r, start, bounds, 200, init=par0[:, :4])
+    assert np.all((w1 > 0.5) == (w0 > 0.5))
+    np.testing.assert_allclose(par1[:, :4], par0[:, :4], rtol=1e-3)
+    # a few steps left out (every 97th fix put far off, as a flagged spike would be)
+    x2 = x.copy()
+    x2[::97] += 5000.0
+    w_cold, par_cold = rg.still_weights(dt, x2, y, r, start, bounds, 200)
+    w_warm, par_warm = rg.still_weights(dt, x2, y, r, start, bounds, 200, init=par0[:, :4])
+    assert np.mean((w_warm > 0.5) != (w_cold > 0.5)) < 1e-3
+    np.testing.assert_allclose(par_warm[:, :4], par_cold[:, :4], rtol=0.02)
+    assert np.all(np.abs(par_warm[:, 1] / par0[:, 1] - 1) > 0.05)  # it moved off its start
+    # starts beyond the ranges (and a missing one) are fits like any other
+    bad = np.array([[1e9, 1e-12, 2.0, -1.0], [np.nan, 1.0, 0.5, 0.5], list(par0[2, :4])])
+    w_b, par_b = rg.still_weights(dt, x, y, r, start, bounds, 200, init=bad)
+    assert np.isfinite(par_b).all() and np.mean((w_b > 0.5) == (w0 > 0.5)) > 0.99

@@ -575,7 +575,10 @@ def fit_from_attrs(d: Rows, r: np.ndarray, models: dict[str, dict[str, Any]], p:
     have = np.array([bool(g) and g.get("estimated", False) for g in get])
     g0 = [g or {} for g in get]
     if p.regimes:
-        p_still, hmm = still_labels(d, r, p)
+        # EM starts from the earlier fit's step HMM: the steps are the same but for a few
+        # fixes flagged or put back (pipeline._smooth_again), and a start from the data's
+        # quartiles took ~12 iterations where this takes a few
+        p_still, hmm = still_labels(d, r, p, _hmm_start(g0))
         w = _hard_regimes(d, r, p_still, hmm)
     else:
         p_still, hmm, w = np.zeros(d.a.size), np.full((n, 5), np.nan), np.zeros(d.a.size)
@@ -604,11 +607,32 @@ def take_fit(fit: Fit, other: Fit, mask: np.ndarray) -> Fit:
     return Fit(**out)
 
 
-def still_labels(d: Rows, r: np.ndarray, p: SmoothParams) -> tuple[np.ndarray, np.ndarray]:
+def still_labels(d: Rows, r: np.ndarray, p: SmoothParams,
+                 init: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The step HMM's ``P(still)`` per row and its parameters per animal (see
     :func:`telemetry.trajectory.regimes.still_weights`) under fix variances ``r``, its still
-    drift held to the smoother's own range (``still_diffusion_bounds_m2s``)."""
-    return still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter, p.still_diffusion_bounds_m2s[1])
+    drift held to the smoother's own range (``still_diffusion_bounds_m2s``); ``init`` where to
+    start its EM (one row per animal, NaN: from the data)."""
+    return still_weights(d.dt, d.x, d.y, r, d.start, d.bounds, p.regime_max_iter, p.still_diffusion_bounds_m2s[1],
+                         init)
+
+
+_HMM_ATTRS = ("still_label_diffusion_m2s", "still_label_active_m2s", "still_label_stay_still",
+              "still_label_stay_active")
+"""``attrs["smooth"]`` keys of the step HMM's fitted parameters (``Fit.hmm[:, :4]``)."""
+
+
+def _hmm_start(fits: list[dict[str, Any]]) -> np.ndarray:
+    """Each animal's step-HMM parameters of an earlier fit (:data:`_HMM_ATTRS`), a row of NaN
+    where any is missing: where EM starts again.
+
+    >>> _hmm_start([{"still_label_diffusion_m2s": 1e-4, "still_label_active_m2s": 2.0,
+    ...              "still_label_stay_still": 0.9, "still_label_stay_active": 0.8}, {}]).tolist()
+    [[0.0001, 2.0, 0.9, 0.8], [nan, nan, nan, nan]]
+    """
+    out = np.array([[g.get(k) for k in _HMM_ATTRS] for g in fits], dtype=float).reshape(len(fits), len(_HMM_ATTRS))
+    out[~np.isfinite(out).all(axis=1)] = np.nan
+    return out
 
 
 def _hard_regimes(d: Rows, r: np.ndarray, w: np.ndarray, hmm: np.ndarray) -> np.ndarray:
@@ -665,8 +689,10 @@ def fit_attrs(fit: Fit, k: int, still_share: float, n_fixes: int, ds_max: float 
         "speed_sd_ms": math.sqrt(sc / (fit.tau_p[k] * fit.tau_v[k])) if oufish else math.sqrt(sc),
         "diffusion_m2s": (2.0 * sc / fit.tau_p[k]) if oufish else 2.0 * sc * float(fit.tau_v[k]),
         "still_diffusion_m2s": float(fit.ds[k]),
-        # the drift of the step HMM's still regime, whose posterior is the output's p_still
-        "still_label_diffusion_m2s": float(fit.hmm[k, 0]) if np.isfinite(fit.hmm[k, 0]) else None,
+        # the step HMM whose posterior is the output's p_still: its still regime's drift, the
+        # active diffusion (m²/s) and each regime's persistence; a later smoothing of the
+        # animal's track starts its EM from them (fit_from_attrs)
+        **{key: float(fit.hmm[k, i]) if np.isfinite(fit.hmm[k, i]) else None for i, key in enumerate(_HMM_ATTRS)},
         # a still regime whose drift the likelihood pushed to the top of its range is a second
         # way of moving, not a rest (see :func:`resting_regime`)
         "still_drift_at_bound": bool(MODELS[fit.model[k]].endswith("+still") and fit.ds[k] >= ds_max * (1 - 1e-6)),

@@ -13,6 +13,7 @@ local_crs          the projection centred on a set of points
 to_local           lon/lat (degrees) -> x/y (metres) for one projection
 from_local         x/y (metres) -> lon/lat (degrees)
 project_by_group   one projection per group (e.g. per animal), both directions
+reused_projections a block within which the same inputs are projected once
 
 The per-group projections are applied as what the ellipsoidal ``aeqd`` is, the geodesic
 from the centre (``x = s sin az``, ``y = s cos az``), by the parallel numba Vincenty
@@ -25,6 +26,9 @@ switches to its polar form, stay with PROJ.
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -34,7 +38,7 @@ import pyproj
 
 from telemetry.trajectory.geodesic import direct_one, inverse_one
 
-__all__ = ["local_crs", "to_local", "from_local", "GroupProjection", "project_by_group"]
+__all__ = ["local_crs", "to_local", "from_local", "GroupProjection", "project_by_group", "reused_projections"]
 
 
 def centre_lonlat(lon: np.ndarray, lat: np.ndarray) -> tuple[float, float]:
@@ -277,6 +281,16 @@ def project_by_group(
     codes = np.asarray(codes, dtype=np.int64)
     if n_groups is None:
         n_groups = int(codes.max()) + 1 if codes.size else 0
+    made = _made_before(lon, lat, codes, n_groups)
+    if made is not None:
+        return made
+    x, y, proj = _project_by_group(lon, lat, codes, n_groups)
+    _remember(lon, lat, codes, n_groups, x, y, proj)
+    return x, y, proj
+
+
+def _project_by_group(lon: np.ndarray, lat: np.ndarray, codes: np.ndarray,
+                      n_groups: int) -> tuple[np.ndarray, np.ndarray, GroupProjection]:
     ok = np.isfinite(lon) & np.isfinite(lat) & (codes >= 0)
     sx, sy, sz, cnt = _unit_vector_sums(lon, lat, codes, n_groups)
     crs: list[str | None] = []
@@ -293,3 +307,66 @@ def project_by_group(
     proj = GroupProjection(codes=np.where(ok | (codes >= 0), codes, -1), crs=tuple(crs), lon0=lon0, lat0=lat0)
     x, y = proj.forward(lon, lat)
     return x, y, proj
+
+
+# Projections made inside a ``reused_projections`` block: (lon, lat, codes, n_groups, x, y, proj),
+# most recently used last; ``None`` outside any block (nothing is kept).
+_reuse_lock = threading.Lock()
+_reuse: list[tuple] | None = None
+_reuse_depth = 0
+_REUSE_ENTRIES = 4  # a pipeline's whole table and its model-fitting heads, two partitions at once
+
+
+@contextmanager
+def reused_projections() -> Iterator[None]:
+    """Within this block :func:`project_by_group` of inputs equal to an earlier call's (the same
+    coordinates, NaN included, groups and ``n_groups``) returns copies of that call's result
+    instead of projecting again. A pipeline's error estimate, smoother and outlier prediction
+    each project the same usable fixes (three times 0.3 s on 866,000 fixes); the result is the
+    same to the bit, and the memory (five arrays per kept call) is released when the outermost
+    block ends. Blocks nest and may be entered from several threads.
+
+    >>> lon, lat, g = np.array([10.0, 10.1]), np.array([45.0, 45.1]), np.array([0, 0])
+    >>> with reused_projections():
+    ...     x1, _, _ = project_by_group(lon, lat, g)
+    ...     x2, _, _ = project_by_group(lon.copy(), lat.copy(), g.copy())
+    >>> bool(np.array_equal(x1, x2)) and x1 is not x2
+    True
+    """
+    global _reuse, _reuse_depth
+    with _reuse_lock:
+        _reuse_depth += 1
+        if _reuse is None:
+            _reuse = []
+    try:
+        yield
+    finally:
+        with _reuse_lock:
+            _reuse_depth -= 1
+            if _reuse_depth == 0:
+                _reuse = None
+
+
+def _made_before(lon: np.ndarray, lat: np.ndarray, codes: np.ndarray,
+                 n_groups: int) -> tuple[np.ndarray, np.ndarray, GroupProjection] | None:
+    """The kept projection of exactly these inputs (copies of x and y), or None."""
+    with _reuse_lock:
+        entries = list(_reuse) if _reuse is not None else []
+    for e in reversed(entries):
+        if (e[3] == n_groups and e[0].shape == lon.shape and np.array_equal(e[2], codes)
+                and np.array_equal(e[0], lon, equal_nan=True) and np.array_equal(e[1], lat, equal_nan=True)):
+            with _reuse_lock:  # (by identity: tuples of arrays do not compare with ==)
+                at = [k for k, f in enumerate(_reuse or []) if f is e]
+                if at and _reuse is not None:
+                    _reuse.append(_reuse.pop(at[0]))
+            return e[4].copy(), e[5].copy(), e[6]
+    return None
+
+
+def _remember(lon: np.ndarray, lat: np.ndarray, codes: np.ndarray, n_groups: int, x: np.ndarray,
+              y: np.ndarray, proj: GroupProjection) -> None:
+    with _reuse_lock:
+        if _reuse is None:
+            return
+        _reuse.append((lon.copy(), lat.copy(), codes.copy(), n_groups, x.copy(), y.copy(), proj))
+        del _reuse[:-_REUSE_ENTRIES]

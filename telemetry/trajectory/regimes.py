@@ -214,6 +214,7 @@ def _still_range(
     d_still_max: float,
     w_out: np.ndarray,
     par_out: np.ndarray,
+    init: np.ndarray,
 ) -> None:
     """Two-regime (still / active) HMM on the raw displacements of rows ``i0..i1-1``, fitted by EM.
 
@@ -224,7 +225,9 @@ def _still_range(
     one — 30-min fixes moving 80 % of the time, one gross error left at the track's end: D_still
     71, D_active 24,834 m²/s, P(still) 0.998 on every step). Writes ``P(still)`` of each step
     into ``w_out[i]`` (0 at segment starts) and ``[D_still, D_active, p_still_still,
-    p_active_active, loglik]`` into ``par_out``.
+    p_active_active, loglik]`` into ``par_out``. EM starts from ``init`` ``[D_still, D_active,
+    p_still_still, p_active_active]`` where all four are finite (a fit of nearly the same steps:
+    it converges in a few iterations instead of ~12), else from the data's quartiles.
     """
     # collect the steps
     m = 0
@@ -258,9 +261,17 @@ def _still_range(
     lo_d, hi_d = 1e-8, 1e8  # m²/s: a bed shift of a metre a day .. a migrating bird
     hi_still = min(max(d_still_max, lo_d), hi_d)
     dk = np.empty(2)
-    dk[0] = min(max(ex_rate[m // 4], lo_d), hi_still)
-    dk[1] = min(max(ex_rate[(3 * m) // 4], 100.0 * dk[0]), hi_d)
     gam = np.array([[0.9, 0.1], [0.1, 0.9]])
+    if np.isfinite(init).all():
+        dk[0] = min(max(init[0], lo_d), hi_still)
+        dk[1] = min(max(init[1], dk[0]), hi_d)
+        gam[0, 0] = min(max(init[2], 1e-3), 1.0 - 1e-3)
+        gam[1, 1] = min(max(init[3], 1e-3), 1.0 - 1e-3)
+        gam[0, 1] = 1.0 - gam[0, 0]
+        gam[1, 0] = 1.0 - gam[1, 1]
+    else:
+        dk[0] = min(max(ex_rate[m // 4], lo_d), hi_still)
+        dk[1] = min(max(ex_rate[(3 * m) // 4], 100.0 * dk[0]), hi_d)
     lb = np.empty((m, 2))
     eb = np.empty((m, 2))
     al = np.empty((m, 2))
@@ -300,9 +311,9 @@ def _still_range(
 
 
 @numba.njit(cache=True, nogil=True)
-def _still_block(dt, zx, zy, r, start, bounds, max_iter, d_still_max, w, par, k0, k1):  # pragma: no cover - numba
+def _still_block(dt, zx, zy, r, start, bounds, max_iter, d_still_max, w, par, init, k0, k1):  # pragma: no cover
     for k in range(k0, k1):
-        _still_range(dt, zx, zy, r, start, bounds[k], bounds[k + 1], max_iter, d_still_max, w, par[k])
+        _still_range(dt, zx, zy, r, start, bounds[k], bounds[k + 1], max_iter, d_still_max, w, par[k], init[k])
 
 
 def still_weights(
@@ -314,6 +325,7 @@ def still_weights(
     bounds: np.ndarray,
     max_iter: int,
     d_still_max: float = math.inf,
+    init: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``P(still)`` per step (row; 0 at segment starts) and the fitted step-HMM parameters per
     animal ``[D_still, D_active (m²/s), p_still_still, p_active_active, loglik]`` (see :func:`_still_range`).
@@ -321,12 +333,16 @@ def still_weights(
     ``dt`` (s) and the projected positions ``zx``, ``zy`` (m) per row, ``r`` the error
     variance per axis of each fix (m²), ``start`` true at each segment's first row; animal
     ``k`` owns rows ``bounds[k]:bounds[k+1]``; ``d_still_max`` (m²/s) the fastest drift the
-    still regime may take (the smoother passes the top of its own still drift's range).
+    still regime may take (the smoother passes the top of its own still drift's range);
+    ``init`` (optional, one row per animal) the first four parameters to start EM from, NaN
+    where the data's quartiles are to be used.
     """
     n = bounds.size - 1
     w = np.zeros(dt.size)
     par = np.full((max(n, 0), 5), np.nan)
-    over_groups(_still_block, bounds, dt, zx, zy, r, start, bounds, int(max_iter), float(d_still_max), w, par)
+    start_at = np.full((max(n, 0), 4), np.nan) if init is None else np.ascontiguousarray(init, dtype=np.float64)
+    over_groups(_still_block, bounds, dt, zx, zy, r, start, bounds, int(max_iter), float(d_still_max), w, par,
+                start_at)
     return w, par
 
 

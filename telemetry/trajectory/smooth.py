@@ -274,7 +274,9 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
         ``estimated``, ``kind``, ``tau_position_s``, ``tau_velocity_s``, ``scale``,
         ``range_sd_m``, ``speed_sd_ms``, ``diffusion_m2s`` (the position's long-run diffusion),
         ``still_diffusion_m2s``, ``still_label_diffusion_m2s`` (the drift of the step HMM's still
-        regime, whose posterior is ``p_still``), ``still_drift_at_bound`` (see
+        regime, whose posterior is ``p_still``), ``still_label_active_m2s`` (its active regime's
+        diffusion), ``still_label_stay_still``, ``still_label_stay_active`` (its transition
+        probabilities; with ``models`` the step HMM starts from these), ``still_drift_at_bound`` (see
         :func:`resting_regime`), ``still_share``, ``loglik``, ``bic`` per candidate model,
         ``n_fixes``); ``out.attrs["error_model"]`` the UERE table (:meth:`ErrorModel.to_dict`).
 
