@@ -26,8 +26,11 @@ def _bisection_diffusion(w, d2, c, t, lo, hi):
     return math.exp(0.5 * (a + b))
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(30))
 def test_weighted_diffusion_matches_plain_bisection(seed: int) -> None:
+    """Bit for bit, from any start: the Newton root only steers the halvings. Its converged step
+    is taken as converged even where rounding puts it outside the bracket (it did about every
+    other time, then bisected ~40 passes back), so the root must still be the bisection's."""
     rng = np.random.default_rng(seed)
     m = 500
     t = rng.uniform(60, 20000, m)
