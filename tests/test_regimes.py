@@ -127,14 +127,14 @@ def test_em_started_from_an_earlier_fit_lands_on_the_same_labels() -> None:
     track's own fit, not stay on the start; starts outside the search ranges are clipped."""
     rng = np.random.default_rng(3)
     n_animals, n = 3, 1500
-    xs, ys, dts, starts = [], [], [], []
+    tracks = []
     for _ in range(n_animals):
         moving = np.repeat(rng.random(n // 25 + 1) < 0.6, 25)[:n]
         step = np.where(moving[:, None], rng.normal(0.0, 150.0, (n, 2)), rng.normal(0.0, 0.5, (n, 2)))
-        pos = np.cumsum(step, axis=0) + rng.normal(0.0, 6.0, (n, 2))
-        xs.append(pos[:, 0]); ys.append(pos[:, 1]); dts.append(np.full(n, 3600.0))
-        s = np.zeros(n, bool); s[0] = True; starts.append(s)
-    x, y, dt, start = np.concatenate(xs), np.concatenate(ys), np.concatenate(dts), np.concatenate(starts)
+        tracks.append(np.cumsum(step, axis=0) + rng.normal(0.0, 6.0, (n, 2)))
+    pos = np.concatenate(tracks)
+    x, y, dt = pos[:, 0], pos[:, 1], np.full(pos.shape[0], 3600.0)
+    start = np.arange(pos.shape[0]) % n == 0
     r = np.full(x.size, 36.0)
     bounds = np.arange(n_animals + 1) * n
     w0, par0 = rg.still_weights(dt, x, y, r, start, bounds, 200)
