@@ -134,10 +134,34 @@ def sorted_usable(df: pd.DataFrame, usable: np.ndarray | None = None) -> tuple[n
     t_all = time_ns(df)
     pos = np.flatnonzero(usable)
     codes, t = codes_all[pos], t_all[pos]
-    if not is_sorted_by(codes, t):  # tables from process() are in this order already: O(n) check, no sort
-        order = np.lexsort((t, codes))
+    order = group_time_order(codes, t)
+    if order is not None:
         pos, codes, t = pos[order], codes[order], t[order]
     return pos, codes, t
+
+
+def group_time_order(codes: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+    """The stable order of rows by ``(codes, t)``, i.e. ``np.lexsort((t, codes))``, or None
+    where the rows are in it already (an O(n) check: tables from ``process()`` are).
+
+    Rows in runs of a group, in time within each, but with the groups in another order (a
+    table sorted by a categorical's category order, read with codes of the sorted names) need
+    only a stable sort of the codes, which merges the runs: 1M fixes in 100 runs 6 ms against
+    lexsort's 53 ms. It is checked, and lexsort used where the times are out of order.
+
+    >>> group_time_order(np.array([1, 1, 0, 0]), np.array([5, 6, 1, 2])).tolist()
+    [2, 3, 0, 1]
+    >>> group_time_order(np.array([1, 0, 1]), np.array([6, 1, 5])).tolist()
+    [1, 2, 0]
+    >>> group_time_order(np.array([0, 0, 1]), np.array([1, 2, 0])) is None
+    True
+    """
+    if is_sorted_by(codes, t):
+        return None
+    order = np.argsort(codes, kind="stable")
+    if is_sorted_by(codes[order], t[order]):
+        return order
+    return np.lexsort((t, codes))
 
 
 def distinct(values: np.ndarray) -> np.ndarray:

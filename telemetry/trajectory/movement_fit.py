@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from telemetry.arrays import group_time_order
 from telemetry.config import SmoothParams
 from telemetry.errors import TelemetryError
 from telemetry.trajectory.error_model import ERROR_CLASSES, error_classes
@@ -90,9 +91,10 @@ def prepare_rows(df: pd.DataFrame, p: SmoothParams, usable: np.ndarray) -> Rows 
         return None
     a, names = _factorize_sorted(df["animal_id"], rows)
     t = df["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)[rows]
-    da, dtn = np.diff(a), np.diff(t)
-    if not ((da > 0) | ((da == 0) & (dtn >= 0))).all():  # processed tracks come sorted: skip the sort
-        order = np.lexsort((t, a))  # stable: an already sorted table keeps its order
+    # processed tracks come sorted (by category order where the id is a categorical: a cheap
+    # merge of the animals' runs then puts them in the order of the sorted names)
+    order = group_time_order(a, t)
+    if order is not None:
         rows, a, t = rows[order], a[order], t[order]
     bounds = np.searchsorted(a, np.arange(len(names) + 1)).astype(np.int64)
     dt = np.zeros(rows.size)

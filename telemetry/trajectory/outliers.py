@@ -36,7 +36,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from telemetry.arrays import sorted_usable, usable_mask
+from telemetry.arrays import group_time_order, sorted_usable, usable_mask
 from telemetry.config import CleanParams
 from telemetry.threads import cpu_count
 from telemetry.trajectory._arrays import EARTH_RADIUS_M, haversine_m, wrap_deg
@@ -83,8 +83,9 @@ def residual_outliers(tracks: pd.DataFrame, params: CleanParams | None = None) -
         return out
     codes = pd.factorize(tracks["animal_id"])[0][rows]
     t = tracks["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)[rows]
-    order = np.lexsort((t, codes))
-    rows, codes = rows[order], codes[order]
+    order = group_time_order(codes, t)
+    if order is not None:
+        rows, codes = rows[order], codes[order]
     lon = tracks["lon"].to_numpy(dtype=float)[rows]
     lat = tracks["lat"].to_numpy(dtype=float)[rows]
     still = (tracks["p_still"].to_numpy(dtype=float, na_value=0.0)[rows] > 0.5

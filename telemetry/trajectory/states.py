@@ -63,7 +63,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from telemetry.arrays import is_sorted_by, over_groups
+from telemetry.arrays import group_time_order, over_groups
 from telemetry.config import StateParams
 from telemetry.schema import SharedAttr
 from telemetry.trajectory.geodesic import inverse as geodesic_inverse
@@ -948,8 +948,8 @@ def _observations(
     rows = np.flatnonzero(usable)
     codes = all_codes[rows]
     t = df["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)[rows]
-    if not is_sorted_by(codes, t):  # process() output is sorted already
-        order = np.lexsort((t, codes))
+    order = group_time_order(codes, t)  # (None: process() output is sorted already)
+    if order is not None:
         rows, codes, t = rows[order], codes[order], t[order]
     a = codes
     lon, lat = lon[rows], lat[rows]
