@@ -146,8 +146,8 @@ def group_time_order(codes: np.ndarray, t: np.ndarray) -> np.ndarray | None:
 
     Rows in runs of a group, in time within each, but with the groups in another order (a
     table sorted by a categorical's category order, read with codes of the sorted names) need
-    only a stable sort of the codes, which merges the runs: 1M fixes in 100 runs 6 ms against
-    lexsort's 53 ms. It is checked, and lexsort used where the times are out of order.
+    only a stable sort of the codes, which merges the runs, and the check that the times are in
+    order within each (else lexsort): 1M rows in 100 runs 26 ms against lexsort's 60 ms (best of 15).
 
     >>> group_time_order(np.array([1, 1, 0, 0]), np.array([5, 6, 1, 2])).tolist()
     [2, 3, 0, 1]
@@ -200,14 +200,18 @@ def unique_ints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def is_sorted_by(major: np.ndarray, minor: np.ndarray) -> bool:
     """True when rows are in non-decreasing ``(major, minor)`` order (a stable sort by them is
-    then the identity)."""
+    then the identity); a NaN ``minor`` is not out of order.
+
+    >>> is_sorted_by(np.array([0, 0, 1]), np.array([2.0, np.nan, 1.0])), is_sorted_by(np.array([0, 0]), np.array([2, 1]))
+    (True, False)
+    """
     if major.size < 2:
         return True
     dm = np.diff(major)
     if (dm < 0).any():
         return False
-    tie = dm == 0
-    return not (minor[1:][tie] < minor[:-1][tie]).any()
+    # one elementwise pass, no gather of the ties (5 ms against 8 on 1M rows)
+    return not ((dm == 0) & (minor[1:] < minor[:-1])).any()
 
 
 def same_group_as_previous(codes: np.ndarray) -> np.ndarray:

@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from telemetry.arrays import group_codes, is_sorted_by, lexsort_small_keys, time_ns, usable_mask
+from telemetry.arrays import (
+    group_codes,
+    group_time_order,
+    is_sorted_by,
+    lexsort_small_keys,
+    time_ns,
+    usable_mask,
+)
 from telemetry.config import DEFAULT_SPECIES, Config, CorridorParams, HomeRangeParams, load_config
 from telemetry.deployments import deployments_read
 from telemetry.engine import Engine, LocalEngine, animal_partitions, concat_parts, get_engine
@@ -251,7 +258,8 @@ def _into_segments(tracks: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     """
     seg = tracks["segment_id"].to_numpy(dtype=float, na_value=np.nan)
     codes, _ = group_codes(tracks)
-    order = np.lexsort((time_ns(tracks), codes))
+    order = group_time_order(codes, time_ns(tracks))
+    order = np.arange(codes.size) if order is None else order
     s_o = seg[order]
     known = np.isfinite(s_o) & tracks["flag"].isna().to_numpy()[order]
     # the last known segment at or before each row, within its animal

@@ -62,7 +62,7 @@ def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         ``animal_id``, ``month`` (``YYYY-MM``), ``rows``, ``fixes``, ``fix_success_pct``.
     """
-    from telemetry.arrays import group_codes, is_sorted_by, time_ns, unique_ints, usable_mask
+    from telemetry.arrays import group_codes, group_time_order, time_ns, unique_ints, usable_mask
 
     cols = ["animal_id", "month", "rows", "fixes", "fix_success_pct"]
     # only rows inside each animal's span of usable fixes: a corrupt timestamp (e.g. a
@@ -97,8 +97,8 @@ def monthly_fix_success(tracks: pd.DataFrame) -> pd.DataFrame:
     n_groups = g_key.size
     # rows by group then time, stable (group_stats' sort); tracks from telemetry.process
     # are sorted by animal and time already, which one pass checks
-    if not is_sorted_by(group, t_in):
-        order = np.lexsort((t_in, group))
+    order = group_time_order(group, t_in)
+    if order is not None:
         rows_in, group, t_in = rows_in[order], group[order], t_in[order]
     same = group[1:] == group[:-1]
     # intervals (h) between consecutive rows of a group: pandas' own total_seconds (its

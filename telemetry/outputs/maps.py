@@ -64,7 +64,7 @@ import pandas as pd
 import shapely
 from folium.map import Layer
 
-from telemetry.arrays import distinct, usable_mask
+from telemetry.arrays import distinct, group_time_order, usable_mask
 from telemetry.errors import TelemetryError
 from telemetry.io.atomic import atomic_write
 from telemetry.outputs.i18n import N_, Lang, Page, translated
@@ -317,7 +317,10 @@ def _track_table(tracks: pd.DataFrame) -> pd.DataFrame:
     uniques = uniq_str.to_numpy(dtype=object)[np.argsort(rank)]
     time_ns = (pd.to_datetime(tracks["time"].iloc[pos], utc=True).dt.tz_localize(None)
                .to_numpy(dtype="datetime64[ns]").view(np.int64))
-    order = np.lexsort((time_ns, raw_codes))  # stable: equal times keep their input order
+    # stable: equal times keep their input order; tracks sorted in category order are in runs
+    # of each animal, which a merge puts in the order of the sorted names
+    order = group_time_order(raw_codes, time_ns)
+    order = np.arange(raw_codes.size) if order is None else order
     codes = raw_codes[order].astype(np.int64)
     seg = (column("segment_id")[good][order] if "segment_id" in tracks.columns else np.zeros(len(order)))
     return pd.DataFrame({

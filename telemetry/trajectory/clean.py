@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from telemetry.arrays import FLAG_CODE, flag_codes, flags_to_series, group_codes, time_ns
+from telemetry.arrays import FLAG_CODE, flag_codes, flags_to_series, group_codes, group_time_order, time_ns
 from telemetry.config import CleanParams
 from telemetry.deployments import deployment_table, deployment_times
 from telemetry.errors import TelemetryError
@@ -347,10 +347,8 @@ def _by_animal_time(animal: np.ndarray, t: np.ndarray, pos: np.ndarray) -> np.nd
     :func:`telemetry.process` hands over rows already in this order, so check that first
     (one vectorised pass) and sort only when needed.
     """
-    a, tt = animal[pos], t[pos]
-    if np.all((a[1:] > a[:-1]) | ((a[1:] == a[:-1]) & (tt[1:] >= tt[:-1]))):
-        return pos  # a stable sort of sorted keys is the identity
-    return pos[np.lexsort((tt, a))]
+    order = group_time_order(animal[pos], t[pos])
+    return pos if order is None else pos[order]
 
 
 def _clock_jump(

@@ -22,7 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from telemetry.arrays import usable_mask
+from telemetry.arrays import group_time_order, usable_mask
 from telemetry.schema import CANONICAL_COLUMNS, CANONICAL_DTYPES
 
 __all__ = ["to_movingpandas", "from_movingpandas"]
@@ -72,9 +72,10 @@ def to_movingpandas(tracks: pd.DataFrame):
     gdf[TRAJ_ID_COL] = traj.to_numpy()
     # sort once by (trajectory, time) and slice contiguous runs: much cheaper than groupby
     codes, names = pd.factorize(gdf[TRAJ_ID_COL], sort=True)
-    order = np.lexsort((times.to_numpy().view(np.int64), codes))
-    gdf = gdf.iloc[order]
-    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    order = group_time_order(codes, times.to_numpy().view(np.int64))
+    if order is not None:
+        gdf, codes = gdf.iloc[order], codes[order]
+    bounds = np.searchsorted(codes, np.arange(len(names) + 1))
     animals = gdf["animal_id"].to_numpy()
     trajectories = []
     with warnings.catch_warnings():
