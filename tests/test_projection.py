@@ -94,3 +94,35 @@ def test_reused_projections_give_the_same_result_and_keep_nothing_after() -> Non
         assert np.array_equal(got[0], x0, equal_nan=True) and np.array_equal(got[1], y0, equal_nan=True)
     assert d[2] is not a[2] and e[2] is not a[2]
     assert not np.array_equal(d[0], x0, equal_nan=True)
+
+
+def test_reused_projections_from_several_threads() -> None:
+    """Blocks entered from several threads at once (a threaded engine's partitions) share the kept
+    results: each thread gets its own inputs' projection, the same as outside any block, and
+    nothing is kept once every block has ended."""
+    import threading
+
+    import telemetry.trajectory.projection as pj
+
+    rng = np.random.default_rng(8)
+    inputs = [(rng.uniform(-170, 170, 500), rng.uniform(-60, 60, 500), rng.integers(0, 4, 500)) for _ in range(6)]
+    want = [project_by_group(lon, lat, g, 4)[:2] for lon, lat, g in inputs]
+    bad: list[int] = []
+    gate = threading.Barrier(len(inputs))
+
+    def run(k: int) -> None:
+        lon, lat, g = inputs[k]
+        with pj.reused_projections():
+            gate.wait()  # every thread inside a block before any projects
+            for _ in range(5):
+                for j in (k, (k + 1) % len(inputs)):  # its own and a neighbour's, kept or not
+                    x, y, _ = project_by_group(*inputs[j][:2], inputs[j][2], 4)
+                    if not (np.array_equal(x, want[j][0], equal_nan=True) and np.array_equal(y, want[j][1], equal_nan=True)):
+                        bad.append(j)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(inputs))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not bad and pj._reuse is None and pj._reuse_depth == 0

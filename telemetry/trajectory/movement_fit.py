@@ -579,7 +579,7 @@ def fit_from_attrs(d: Rows, r: np.ndarray, models: dict[str, dict[str, Any]], p:
     if p.regimes:
         # EM starts from the earlier fit's step HMM: the steps are the same but for a few
         # fixes flagged or put back (pipeline._smooth_again), and a start from the data's
-        # quartiles took ~12 iterations where this takes a few
+        # quartiles costs ~7 times as much (see regimes._still_range)
         p_still, hmm = still_labels(d, r, p, _hmm_start(g0))
         w = _hard_regimes(d, r, p_still, hmm)
     else:
