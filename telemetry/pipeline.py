@@ -174,6 +174,29 @@ def process(
     return tracks
 
 
+def location_error(fixes: pd.DataFrame, cfg: Config, *,
+                   error_model: ErrorModel | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The location-error model :func:`process` would smooth ``fixes`` with, as it records it
+    (``attrs["error_model"]``: the classes of the usable fixes), and the cleaned tracks it is
+    estimated on (``attrs["profile_check"]``: the species profile's check).
+
+    The same steps as :func:`process` up to its error estimate (the deployments read with the
+    fixes, sort, clean, segment, clusters), so the UERE that ``telemetry inspect`` reports is
+    the one ``process`` uses, to the bit. ``error_model``: a calibration (its classes are kept).
+    """
+    from telemetry.trajectory.error_model import ERROR_CLASSES, error_classes
+    from telemetry.trajectory.movement_fit import usable_rows
+
+    deployments, _ = deployments_read(fixes.attrs.get("sources"))
+    fixes = fixes.copy(deep=False)
+    fixes.attrs = {}
+    tracks = _clean_steps(_sorted(fixes), cfg, deployments, lambda name: None)
+    with reused_projections():
+        model = estimate_error_model(tracks, cfg.smooth, prior=error_model)
+    present = np.unique(error_classes(tracks)[0][usable_rows(tracks)])
+    return model.to_dict([ERROR_CLASSES[c] for c in present]), tracks
+
+
 _PER_ANIMAL_ATTRS = ("profile_check", "smooth", "states")
 """``attrs`` of the steps that hold one entry per animal (merged over partitions by an engine)."""
 

@@ -89,3 +89,32 @@ def test_console_script_never_prints_a_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "telemetry", "inspect", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_inspect_reports_the_location_error_process_uses(tmp_path, capsys):
+    """Issue 14: the UERE used (estimated or calibrated, with its interval) is in `inspect` —
+    the very model `process` records, not a second estimate that could disagree with it."""
+    import pandas as pd
+
+    import telemetry
+
+    sample = DATA.parents[1] / "sample_tracks" / "lotek_SYNTHETIC_SL04_device47113.CSV"
+    code, out, _ = run(["inspect", sample, "--json"], capsys)
+    assert code == 0
+    reported = json.loads(out)["location_error"]
+    processed = telemetry.process(sample, states=False).attrs["error_model"]
+    assert reported == json.loads(json.dumps(processed))  # (the JSON text: NaN intervals are null)
+    assert reported["3D"]["source"] == "estimated" and reported["3D"]["ci_low_m"] < reported["3D"]["uere_m"]
+    # the table says it in one line, as process does
+    code, out, _ = run(["inspect", sample], capsys)
+    assert f"3D {reported['3D']['uere_m']:g} m (95 % " in out
+    # a calibration is taken as given and said so; the classes it lacks are still estimated
+    cal = tmp_path / "cal.csv"
+    pd.DataFrame({"class": ["3D"], "uere_m": [4.5], "ci_low_m": [4.2], "ci_high_m": [4.8], "source": ["calibrated"],
+                  "n_fixes": [400]}).to_csv(cal, index=False)
+    code, out, _ = run(["inspect", sample, "--calibration", cal, "--json"], capsys)
+    em = json.loads(out)["location_error"]
+    assert em["3D"]["uere_m"] == 4.5 and em["3D"]["source"] == "calibrated"
+    assert em["2D"]["source"] == "estimated"
+    code, _, err = run(["inspect", sample, "--calibration", tmp_path / "none.csv"], capsys)
+    assert code == 2 and "none.csv" in err and "\n" not in err.strip()

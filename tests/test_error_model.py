@@ -109,6 +109,9 @@ def test_calibrate_command_and_process_calibration(tmp_path) -> None:
     cal = tmp_path / "cal.csv"
     assert main(["calibrate", str(tmp_path / "stationary.csv"), "--out", str(cal)]) == 0
     table = pd.read_csv(cal)
+    # "-o" as for every other command that writes a file: the same table
+    assert main(["calibrate", str(tmp_path / "stationary.csv"), "-o", str(tmp_path / "cal2.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cal2.csv"), table)
     assert set(table["class"]) == {"3D", "2D"} and (table["source"] == "calibrated").all()
     assert table.set_index("class").loc["3D", "ci_low_m"] <= 4.0 <= table.set_index("class").loc["3D", "ci_high_m"]
     sample = Path(__file__).resolve().parents[1] / "sample_tracks" / "lotek_SYNTHETIC_SL04_device47113.CSV"

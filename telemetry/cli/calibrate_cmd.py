@@ -9,7 +9,7 @@ from telemetry.cli.options import input_options
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
-@click.option("--out", "out_path", default="calibration.csv", show_default=True, type=click.Path(dir_okay=False),
+@click.option("--out", "-o", "out_path", default="calibration.csv", show_default=True, type=click.Path(dir_okay=False),
               help="Calibration table to write (CSV), for `process`/`run --calibration`.")
 @click.option("--by", default="animal_id", show_default=True,
               help="Column naming the stationary collar (or test site) of each fix.")

@@ -6,15 +6,22 @@ import json
 
 import click
 
-from telemetry.cli.options import input_options, read_inputs, species_option
+from telemetry.cli.options import (
+    calibration_option,
+    input_options,
+    load_calibration,
+    read_inputs,
+    species_option,
+)
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @input_options
 @species_option
+@calibration_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def inspect(paths: tuple[str, ...], tz, columns, format_, animal_id, species, as_json: bool) -> None:
+def inspect(paths: tuple[str, ...], tz, columns, format_, animal_id, species, calibration, as_json: bool) -> None:
     """Recognise each file's format and summarise it per file and per animal.
 
     Rows read, fixes, rows without a fix, time span (UTC), median fix interval,
@@ -22,15 +29,21 @@ def inspect(paths: tuple[str, ...], tz, columns, format_, animal_id, species, as
     duplicate timestamps. Accepts files, directories, .gz and .zip. The speed
     rules of the species profile are tried on each animal: one line per animal
     whose own movement contradicts the profile, naming the profile that fits.
+    The location error (UERE per error class, with its 95 % interval and whether
+    it was estimated, calibrated or a default) is the one `process` would use.
     """
     from telemetry.config import load_config
-    from telemetry.trajectory.clean import clean
+    from telemetry.pipeline import location_error
     from telemetry.trajectory.quality import summarize
 
     df = read_inputs(paths, tz, columns, format_, animal_id)
     summary = summarize(df)
     cfg = load_config(species=species)
-    check = clean(df, cfg.clean).attrs.get("profile_check", {}) if len(df) else {}
+    prior = load_calibration(calibration)
+    check: dict = {}
+    if len(df):
+        summary["location_error"], tracks = location_error(df, cfg, error_model=prior)
+        check = tracks.attrs.get("profile_check", {})
     summary["profile"] = {"species": cfg.species, "animals": check}
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
@@ -90,6 +103,10 @@ def _print(summary: dict) -> None:
         console.print(f"[yellow]profile[/yellow] {profile['species']}: {line}", soft_wrap=True)
     if profile.get("animals") and not misfits:
         console.print(f"profile {profile['species']}: the speeds of every animal fit")
+    from telemetry.trajectory.diagnostics import report_lines
+
+    for line in report_lines({"error_model": summary.get("location_error")}):
+        console.print(line, soft_wrap=True)
     t = summary["totals"]
     console.print(f"[bold]total[/bold]: {t['files']} files, {t['animals']} animals, {t['rows']} rows, "
                   f"{t['fixes']} fixes, {t['no_fix_rows']} rows without a fix")

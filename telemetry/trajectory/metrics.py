@@ -25,7 +25,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from telemetry.arrays import group_codes, group_starts, same_group_as_previous, sorted_usable, usable_mask
+from telemetry.arrays import (
+    group_codes,
+    group_starts,
+    same_group_as_previous,
+    sorted_usable,
+    usable_mask,
+    with_columns,
+)
 from telemetry.trajectory._arrays import wrap_deg
 from telemetry.trajectory.geodesic import inverse as geodesic_inverse
 
@@ -93,10 +100,7 @@ def metrics(df: pd.DataFrame, *, smoothed: bool = False) -> pd.DataFrame:
         nsd = (np.asarray(d0) / 1000.0) ** 2
         for name, values in zip(METRIC_COLUMNS, (step, dt, speed, azimuth, turn, nsd)):
             out_cols[name][pos] = values
-    out = df.copy(deep=False)
-    for name, values in out_cols.items():
-        out[name] = values
-    return out
+    return with_columns(df, out_cols)
 
 
 def daily_distance(df: pd.DataFrame) -> pd.DataFrame:

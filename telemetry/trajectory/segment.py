@@ -20,7 +20,14 @@ import numba
 import numpy as np
 import pandas as pd
 
-from telemetry.arrays import group_codes, group_starts, over_groups, same_group_as_previous, sorted_usable
+from telemetry.arrays import (
+    group_codes,
+    group_starts,
+    over_groups,
+    same_group_as_previous,
+    sorted_usable,
+    with_columns,
+)
 from telemetry.config import ClusterParams, SegmentParams
 from telemetry.trajectory._arrays import EARTH_RADIUS_M, group_order_stats
 
@@ -99,10 +106,9 @@ def segment(
     new = ~prev | (dt > gap_ns[a])
     cum = np.cumsum(new)
     seg = cum - cum[group_starts(a)]  # restart at 0 for each animal
-    out = df.copy(deep=False)
     ids = np.full(len(df), -1, dtype=np.int64)
     ids[pos] = seg
-    out["segment_id"] = _nullable(ids)
+    out = with_columns(df, {"segment_id": _nullable(ids)})
     if with_clusters:
         out = clusters(out, cluster_params)
     return out
@@ -174,9 +180,7 @@ def clusters(df: pd.DataFrame, params: ClusterParams | None = None) -> pd.DataFr
     new = np.where(kept, np.cumsum(kept) - 1, -1)[label]
     ids = np.full(len(df), -1, dtype=np.int64)
     ids[pos] = new
-    out = df.copy(deep=False)
-    out["cluster_id"] = _nullable(ids)
-    return out
+    return with_columns(df, {"cluster_id": _nullable(ids)})
 
 
 _R = EARTH_RADIUS_M  # numba freezes module globals as constants

@@ -94,6 +94,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from telemetry.arrays import with_columns
 from telemetry.config import ARGOS_ERROR_M, SmoothParams
 from telemetry.schema import SharedAttr
 from telemetry.trajectory.error_estimate import FitMemo, default_errors, estimate_error_model, estimate_for
@@ -287,7 +288,6 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
     {'uere_m': 4.1, 'ci_low_m': 3.9, 'ci_high_m': 4.3, 'source': 'estimated', 'n_fixes': 5123}
     """
     p = smooth_params(params, overrides)
-    out = df.copy(deep=False)  # copy-on-write: new columns only, the input's stay shared
     n = len(df)
     cols = {c: np.full(n, np.nan) for c in SMOOTHED_COLUMNS}
     usable = usable_rows(df) if n else np.zeros(0, bool)
@@ -340,8 +340,7 @@ def smooth(df: pd.DataFrame, params: SmoothParams | None = None, *, error_model:
         still_share = np.bincount(d.a, weights=np.where(d.start, 0.0, w_used), minlength=d.n_animals) / steps
         for k, name in enumerate(d.names):
             attrs[str(name)] = fit_attrs(fit, k, float(still_share[k]), int(n_fix[k]), p.still_diffusion_bounds_m2s[1])
-    for name, values in cols.items():
-        out[name] = values
+    out = with_columns(df, cols)  # (copy-on-write: the input's columns stay shared)
     present = [ERROR_CLASSES[c] for c in (np.unique(d.cls) if d is not None else [])]
     out.attrs = {**df.attrs, "smooth": SharedAttr(attrs), "error_model": SharedAttr(model.to_dict(present))}
     return out

@@ -63,7 +63,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from telemetry.arrays import group_time_order, over_groups
+from telemetry.arrays import group_time_order, over_groups, with_columns
 from telemetry.config import StateParams
 from telemetry.schema import SharedAttr
 from telemetry.trajectory.geodesic import inverse as geodesic_inverse
@@ -1197,9 +1197,8 @@ def label_states(
                 reason = (f"{int(n_valid[k])} steps on the fix schedule ({on:.0%} of {int(n_steps[k])}), fewer than "
                           f"the {max(p.min_steps, 3 * max(choices))} needed")
             attrs[str(animal_names[k])] = _no_states(reason, n_valid[k])
-    out["state"] = pd.Categorical.from_codes(codes, categories=list(labels))
-    for i, lab in enumerate(labels):
-        out[f"p_{lab}"] = probs[:, i]
+    out = with_columns(out, {"state": pd.Categorical.from_codes(codes, categories=list(labels)),
+                             **{f"p_{lab}": probs[:, i] for i, lab in enumerate(labels)}})
     out.attrs = {**df.attrs, "states": SharedAttr(attrs)}
     return out
 
