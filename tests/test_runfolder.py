@@ -114,3 +114,21 @@ def test_skipped_files_are_said_on_screen_in_quality_and_index(tmp_path):
 
 def test_run_steps_are_the_ones_interrupted():
     assert {"read", "smooth", "crossings", "map", "exports"} <= set(RUN_STEPS)
+
+
+def test_manifest_inputs_are_the_files_the_reader_looks_at(tmp_path):
+    """Not a folder marked as not telemetry (the sample's ground truth: the pipeline never
+    reads it, so the manifest must not hash it as an input), nor hidden files."""
+    from telemetry.outputs.runfolder import write_manifest
+    from telemetry.parsers.source import IGNORE_MARKER
+
+    data = tmp_path / "data"
+    (data / "truth").mkdir(parents=True)
+    (data / "bats.csv").write_bytes(BATS.read_bytes())
+    (data / "truth" / IGNORE_MARKER).write_text("ground truth\n")
+    (data / "truth" / "fixes.csv").write_text("t,x\n1,2\n")
+    (data / ".hidden.csv").write_text("a\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    doc = json.loads(write_manifest(out, inputs=[data], parameters={}).read_text())
+    assert [i["path"] for i in doc["inputs"]] == [str(data / "bats.csv")]

@@ -130,9 +130,13 @@ def file_digest(path: str | os.PathLike[str]) -> str:
 
 
 def _input_files(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The files the reader looks at under ``inputs`` (:func:`telemetry.parsers.source.expand_paths`:
+    not the folders marked as not telemetry, such as ``sample_tracks/truth``, nor hidden files;
+    a dataset folder's part files)."""
+    from telemetry.parsers.source import expand_paths
+
     out: list[Path] = []
-    for p in inputs:
-        p = Path(p)
+    for p, _ in expand_paths(inputs):
         out.extend(sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p])
     return out
 
