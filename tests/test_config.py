@@ -231,3 +231,29 @@ def _coords(c):
     else:
         for x in c:
             yield from _coords(x)
+
+
+@pytest.mark.parametrize("ext", ["parquet", "gpkg", "csv"])
+def test_every_track_file_records_the_location_error_used(tmp_path, ext, capsys):
+    """Issue 14: the UERE used (estimated or calibrated, with its interval) is in every output's
+    metadata — the model the smoother used, as ``process`` reports it."""
+    import telemetry
+
+    df = simulate(n_animals=2, n_fixes=150, seed=13)
+    src = tmp_path / "fixes.csv"
+    df.drop(columns=["is_outlier", "true_lon", "true_lat", "flag"]).rename(
+        columns={"animal_id": "individual-local-identifier", "lon": "location-long", "lat": "location-lat",
+                 "time": "timestamp"}).to_csv(src, index=False)
+    out = tmp_path / f"tracks.{ext}"
+    assert _cli(["process", str(src), "--out", str(out), "--no-states"]) == 0, capsys.readouterr()
+    if ext == "parquet":
+        meta = json.loads(pq.read_schema(out).metadata[b"telemetry"])
+    elif ext == "gpkg":
+        import pyogrio
+
+        meta = json.loads(pyogrio.read_info(out)["layer_metadata"]["telemetry_parameters"])
+    else:
+        meta = json.loads((tmp_path / "tracks.csv.json").read_text())
+    used = telemetry.process(src, states=False).attrs["error_model"]
+    assert meta["error_model"] == json.loads(json.dumps(dict(used), default=str))
+    assert {v["source"] for k, v in meta["error_model"].items() if k != "note"} <= {"estimated", "default"}

@@ -40,6 +40,18 @@ def test_a_run_folder_is_complete_and_checkable(first, tmp_path):
     listed = {o["path"] for o in manifest["outputs"]}
     assert listed == set(files) - {"manifest.json", "README.md"}
     assert manifest["inputs"][0]["bytes"] == BATS.stat().st_size and manifest["parameters"]["species"]
+    # the location error the tracks were smoothed with, in every file that has metadata (issue 14)
+    import pyarrow.parquet as pq
+    import pyogrio
+
+    used = json.loads(files["quality.json"])["processing"]["error_model"]
+    assert used["3D"]["source"] in ("estimated", "default")
+    assert json.loads(pq.read_schema(first / "tracks.parquet").metadata[b"telemetry"])["error_model"] == used
+    for layer in pyogrio.list_layers(first / "internal.gpkg")[:, 0]:
+        meta = pyogrio.read_info(first / "internal.gpkg", layer=layer)["layer_metadata"]
+        assert json.loads(meta["telemetry"])["error_model"] == used, layer
+    if "public.geojson" in files:
+        assert json.loads(files["public.geojson"])["telemetry"]["error_model"] == used
     assert check_folder(first) == []
     proc = subprocess.run([sys.executable, "-m", "telemetry", "check", str(first)], capture_output=True, text=True)
     assert proc.returncode == 0 and "complete" in proc.stdout

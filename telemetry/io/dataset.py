@@ -110,14 +110,14 @@ def write_dataset(tracks: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     pathlib.Path
         The dataset folder.
     """
-    from telemetry.io.points import write_point_parquet
+    from telemetry.io.points import track_metadata, write_point_parquet
 
     root = Path(path)
     if root.exists() and not is_dataset(root) and (not root.is_dir() or any(root.iterdir())):
         raise TelemetryError("exists and is not a telemetry dataset; not overwriting it", str(root))
     if "animal_id" not in tracks.columns:
         raise TelemetryError("the table has no animal_id column to partition by", str(root))
-    meta = {"parameters": tracks.attrs.get("parameters", {}), "steps": tracks.attrs.get("steps", [])}
+    meta = track_metadata(tracks)
     if tracks.attrs.get("error_fit"):
         # the error-model fit, by the digest of its inputs: `telemetry update` reuses it when a
         # new day leaves those inputs as they were (telemetry.trajectory.error_estimate.FitMemo)

@@ -28,12 +28,31 @@ def output_format(path: str | os.PathLike[str]) -> str:
     return FORMATS[ext]
 
 
+def track_metadata(tracks: pd.DataFrame) -> dict[str, Any]:
+    """What a file of processed tracks records about how they were made: every parameter, the
+    steps that ran and, where the tracks were smoothed, the location-error model used
+    (``error_model``: UERE per fix class, its 95 % interval, estimated / calibrated / default,
+    as :func:`telemetry.process` put it in ``attrs``; issue 14: in every output's metadata).
+
+    >>> t = pd.DataFrame({"x": [1]})
+    >>> t.attrs = {"parameters": {"species": "bat"}, "steps": ["clean"], "smooth": {"a": {}},
+    ...            "error_model": {"3D": {"uere_m": 4.1, "source": "estimated"}, "note": "ML"}}
+    >>> sorted(track_metadata(t)), track_metadata(t)["error_model"]["3D"]["uere_m"]
+    (['error_model', 'parameters', 'steps'], 4.1)
+    """
+    meta = {"parameters": tracks.attrs.get("parameters", {}), "steps": tracks.attrs.get("steps", [])}
+    if tracks.attrs.get("error_model"):
+        meta["error_model"] = tracks.attrs["error_model"]
+    return meta
+
+
 def write_tracks(tracks: pd.DataFrame, path: str | os.PathLike[str], *, fmt: str | None = None) -> None:
     """Write tracks atomically (temp file in the same folder, then rename).
 
     GeoParquet and GeoPackage get point geometry (EPSG:4326; none for rows without
-    coordinates) and the parameters as metadata (Parquet key ``telemetry``, GeoPackage
-    layer metadata ``telemetry_parameters``); CSV gets a ``<out>.json`` sidecar.
+    coordinates) and :func:`track_metadata` (the parameters, the steps, the location-error
+    model) as metadata (Parquet key ``telemetry``, GeoPackage layer metadata
+    ``telemetry_parameters``); CSV gets a ``<out>.json`` sidecar.
 
     GeoParquet is written in slices of one row group each, straight from the columns (no
     shapely points, no GeoDataFrame copy): the bytes are those of
@@ -41,10 +60,7 @@ def write_tracks(tracks: pd.DataFrame, path: str | os.PathLike[str], *, fmt: str
     """
     fmt = fmt or output_format(path)
     path = Path(path)
-    meta = json.dumps(
-        {"parameters": tracks.attrs.get("parameters", {}), "steps": tracks.attrs.get("steps", [])},
-        sort_keys=True, separators=(",", ":"), default=str,
-    )
+    meta = json.dumps(track_metadata(tracks), sort_keys=True, separators=(",", ":"), default=str)
     df = tracks.copy(deep=False)
     df.attrs = {}
     if fmt == "csv":

@@ -449,7 +449,8 @@ def export_metadata(*, audience: str, grid_deg: float | None, params: dict[str, 
 
     Provenance: ``study`` (given, else :func:`study_name` of the tracks), ``period`` (first
     and last month of the usable fixes; the full times for internal exports), the
-    generalisation and parameters, the licence and the tool version.
+    generalisation and parameters, the location-error model the tracks were smoothed with
+    (``error_model``, from their ``attrs``), the licence and the tool version.
 
     ``generated`` is never the wall-clock time (that would break byte-identical reruns):
     it is the value given, else derived from the data — the month of the last usable fix
@@ -484,6 +485,9 @@ def export_metadata(*, audience: str, grid_deg: float | None, params: dict[str, 
         "layers": sorted(layers) if layers else [],
         "parameters": jsonable(params or {}),
     }
+    error_model = tracks.attrs.get("error_model") if tracks is not None else None
+    if error_model:  # the collars' location error the positions were smoothed with (issue 14)
+        meta["error_model"] = jsonable(dict(error_model))
     synthetic = synthetic_sources(tracks)
     if synthetic:
         meta["title"] = "SYNTHETIC DATA – " + meta["title"]
