@@ -89,13 +89,20 @@ def processing_summary(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
     ``species`` (the profile), ``error_model`` (UERE per class with interval and source),
     ``animals`` (per animal: ``profile`` check, ``movement_model`` and the behavioural-state
-    fit or the reason there is none) and ``notes`` (the lines of :func:`report_lines`).
+    fit — number of states, labels, each state's share of the fixes and mean step (m; none for
+    resting read from the smoother), converged, EM iterations — or the reason there is none) and
+    ``notes`` (the lines of :func:`report_lines`).
 
     Examples
     --------
-    >>> s = processing_summary({"profile_check": {"A": {"fits": True}}, "smooth": {"A": {"model": "BM", "bic": {}}}})
+    >>> s = processing_summary({"profile_check": {"A": {"fits": True}}, "smooth": {"A": {"model": "BM", "bic": {}}},
+    ...                         "states": {"A": {"n_states": 2, "labels": ["resting", "moving"], "share": [0.6, 0.4],
+    ...                                          "step_mean_m": [None, 850.0], "converged": True, "em_iterations": 12,
+    ...                                          "loglik": -10.0}}})
     >>> s["animals"]["A"]["movement_model"], s["animals"]["A"]["profile"]["fits"]
     ('BM', True)
+    >>> s["animals"]["A"]["states"]["step_mean_m"], s["animals"]["A"]["states"]["converged"]
+    ([None, 850.0], True)
     """
     animals: dict[str, dict[str, Any]] = {}
     for animal, entry in (attrs.get("profile_check") or {}).items():
@@ -105,8 +112,9 @@ def processing_summary(attrs: Mapping[str, Any]) -> dict[str, Any]:
         animals.setdefault(str(animal), {})["movement_model"] = keep.pop("model", None)
         animals[str(animal)]["smoothing"] = keep
     for animal, entry in (attrs.get("states") or {}).items():
-        keep = {k: entry.get(k) for k in ("n_states", "labels", "share", "converged", "em_iterations", "reason",
-                                          "warning") if k in entry}
+        # issue 14's per-animal diagnostics: converged, iterations, each state's mean step and share
+        keep = {k: entry.get(k) for k in ("n_states", "labels", "share", "step_mean_m", "converged", "em_iterations",
+                                          "reason", "warning") if k in entry}
         animals.setdefault(str(animal), {})["states"] = keep
     params = attrs.get("parameters") or {}
     return _plain({
