@@ -126,3 +126,32 @@ def test_calibrate_command_and_process_calibration(tmp_path) -> None:
                  str(tmp_path / "bad.csv")]) == 2
     assert main(["process", str(sample), "--out", str(tmp_path / "t.parquet"), "--calibration",
                  str(tmp_path / "missing.csv")]) == 2
+
+
+def test_calibration_refuses_collars_that_moved(tmp_path) -> None:
+    """A calibration from fixes that were not taken at one place (an animal's track, a collar
+    carried between sites under one name) would tell the smoother that every fix of the class
+    errs by kilometres; it is refused, naming the collar, unless the bound is loosened."""
+    most = {"3D": 30.0, "2D": 90.0}
+    fixes = stationary_collars(3, 200, {"3D": 5.0, "2D": 15.0}, 7)
+    assert calibrate(fixes, most_m=most).uere_m["3D"] < 6.0  # stationary: accepted
+    moved = fixes.copy()
+    walk = moved["animal_id"] == "test-1"
+    moved.loc[walk, "lon"] += np.linspace(0.0, 0.05, int(walk.sum()))  # ~4 km east over the test
+    with pytest.raises(TelemetryError, match=r"3D fixes scatter .* test-1 \(") as err:
+        calibrate(moved, most_m=most)
+    assert "test-0" not in str(err.value) and "test-2" not in str(err.value)
+    assert calibrate(moved, most_m=None).uere_m["3D"] > 100.0  # (no bound: the old behaviour)
+    # the command: one line, exit 2, nothing written; --set loosens the bound
+    from telemetry.cli.main import main
+
+    t = pd.date_range("2024-01-01", periods=len(moved), freq="min", tz="UTC")
+    pd.DataFrame({"timestamp": t.strftime("%Y-%m-%d %H:%M:%S"), "location-long": moved.lon,
+                  "location-lat": moved.lat, "gps:hdop": moved.hdop,
+                  "gps:fix-type-raw": moved.fix_type.map({"3D": "3", "2D": "2"}),
+                  "individual-local-identifier": moved.animal_id, "tag-local-identifier": moved.animal_id,
+                  }).to_csv(tmp_path / "moved.csv", index=False)
+    out = tmp_path / "cal.csv"
+    assert main(["calibrate", str(tmp_path / "moved.csv"), "-o", str(out)]) == 2 and not out.exists()
+    assert main(["calibrate", str(tmp_path / "moved.csv"), "-o", str(out), "--set",
+                 "smooth.error_max_factor=1000"]) == 0 and out.exists()

@@ -8,20 +8,21 @@ import click
 
 from telemetry.cli.options import (
     calibration_option,
+    config_options,
     input_options,
     load_calibration,
     read_inputs,
-    species_option,
 )
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @input_options
-@species_option
+@config_options
 @calibration_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def inspect(paths: tuple[str, ...], tz, columns, format_, animal_id, species, calibration, as_json: bool) -> None:
+def inspect(paths: tuple[str, ...], tz, columns, format_, animal_id, species, config_path, overrides, calibration,
+            as_json: bool) -> None:
     """Recognise each file's format and summarise it per file and per animal.
 
     Rows read, fixes, rows without a fix, time span (UTC), median fix interval,
@@ -30,7 +31,8 @@ def inspect(paths: tuple[str, ...], tz, columns, format_, animal_id, species, ca
     rules of the species profile are tried on each animal: one line per animal
     whose own movement contradicts the profile, naming the profile that fits.
     The location error (UERE per error class, with its 95 % interval and whether
-    it was estimated, calibrated or a default) is the one `process` would use.
+    it was estimated, calibrated or a default) is the one `process` would use
+    with the same --species, --config, --set and --calibration.
     """
     from telemetry.config import load_config
     from telemetry.pipeline import location_error
@@ -38,7 +40,7 @@ def inspect(paths: tuple[str, ...], tz, columns, format_, animal_id, species, ca
 
     df = read_inputs(paths, tz, columns, format_, animal_id)
     summary = summarize(df)
-    cfg = load_config(species=species)
+    cfg = load_config(config_path, species=species, overrides=list(overrides))
     prior = load_calibration(calibration)
     check: dict = {}
     if len(df):

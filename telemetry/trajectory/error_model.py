@@ -281,7 +281,7 @@ def default_error_model(uere_3d_m: float, uere_2d_m: float, uere_unknown_m: floa
 
 
 def calibrate(fixes: pd.DataFrame, *, by: str = "animal_id", min_fixes: int = 10,
-              max_iterations: int = 50) -> ErrorModel:
+              max_iterations: int = 50, most_m: Mapping[str, float] | None = None) -> ErrorModel:
     """UERE per error class from stationary test fixes (collars left at one place).
 
     Each group of rows (``by``: one collar, or one test site) is a collar that did not move;
@@ -306,11 +306,23 @@ def calibrate(fixes: pd.DataFrame, *, by: str = "animal_id", min_fixes: int = 10
         Classes with fewer fixes are not calibrated (left out of the model).
     max_iterations : int
         Most rounds of (means, UERE).
+    most_m : mapping, optional
+        The largest UERE (m) believable per class (the CLI: ``smooth.error_max_factor`` times
+        the default). A class calibrated above it raises :class:`TelemetryError` naming the
+        collars whose own fixes scatter that far: they moved (an animal's track is not a
+        stationary test), or fixes of several sites share one ``by`` value. A calibration so
+        wide would stop every fix of the class from being smoothed.
 
     Returns
     -------
     ErrorModel
         ``source = "calibrated"`` for every class with at least ``min_fixes`` fixes.
+
+    Raises
+    ------
+    TelemetryError
+        No located fix, no ``by`` column, no class with ``min_fixes`` fixes, or (``most_m``)
+        an implausible UERE.
     """
     from telemetry.trajectory.projection import project_by_group
 
@@ -359,5 +371,19 @@ def calibrate(fixes: pd.DataFrame, *, by: str = "animal_id", min_fixes: int = 10
         nf[name] = int(counts[c])
     if not uere:
         raise TelemetryError(f"calibration: no error class has {min_fixes} or more located fixes")
+    for name, u in uere.items():
+        top = (most_m or {}).get(name, math.inf)
+        if u > top:
+            c = ERROR_CLASSES.index(name)
+            mine = codes == c
+            # each collar's own scatter of this class (m, per axis, HDOP 1): which ones moved
+            own = np.sqrt(np.bincount(group[mine], e2[mine], minlength=n_groups)
+                          / np.maximum(2.0 * np.bincount(group[mine], minlength=n_groups), 1.0))
+            worst = np.argsort(-own)[:3]
+            names = pd.factorize(d[by], sort=True)[1]
+            who = ", ".join(f"{names[g]} ({own[g]:.0f} m)" for g in worst if own[g] > top)
+            raise TelemetryError(
+                f"calibration: the {name} fixes scatter with a UERE of {u:.0f} m, more than the {top:.0f} m "
+                f"a GPS collar errs by; not fixes of collars left at one place (per --by {by}): {who or 'all'}")
     return ErrorModel(uere_m=uere, ci_m=ci, source=src, n_fixes=nf,
                       note=f"calibrated on {n} fixes of {n_groups} stationary collar(s)")
