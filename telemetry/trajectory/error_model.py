@@ -336,7 +336,7 @@ def calibrate(fixes: pd.DataFrame, *, by: str = "animal_id", min_fixes: int = 10
     if len(d) < min_fixes:
         raise TelemetryError(f"calibration needs at least {min_fixes} located fixes, got {len(d)}")
     codes, factor = error_classes(d)
-    group, _ = pd.factorize(d[by], sort=True)
+    group, group_names = pd.factorize(d[by], sort=True)
     n_groups = int(group.max()) + 1
     x, y, _ = project_by_group(d["lon"].to_numpy(float), d["lat"].to_numpy(float), group, n_groups)
     n_cls = len(ERROR_CLASSES)
@@ -380,10 +380,10 @@ def calibrate(fixes: pd.DataFrame, *, by: str = "animal_id", min_fixes: int = 10
             own = np.sqrt(np.bincount(group[mine], e2[mine], minlength=n_groups)
                           / np.maximum(2.0 * np.bincount(group[mine], minlength=n_groups), 1.0))
             worst = np.argsort(-own)[:3]
-            names = pd.factorize(d[by], sort=True)[1]
-            who = ", ".join(f"{names[g]} ({own[g]:.0f} m)" for g in worst if own[g] > top)
+            who = ", ".join(f"{group_names[g]} ({own[g]:.0f} m)" for g in worst if own[g] > top)
             raise TelemetryError(
-                f"calibration: the {name} fixes scatter with a UERE of {u:.0f} m, more than the {top:.0f} m "
-                f"a GPS collar errs by; not fixes of collars left at one place (per --by {by}): {who or 'all'}")
+                f"calibration: the {name} fixes scatter with a UERE of {u:.0f} m, more than the {top:.0f} m a "
+                f"collar of that class can err by; not fixes of collars left at one place (per --by {by}): "
+                f"{who or 'all of them together'}")
     return ErrorModel(uere_m=uere, ci_m=ci, source=src, n_fixes=nf,
                       note=f"calibrated on {n} fixes of {n_groups} stationary collar(s)")
