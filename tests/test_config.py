@@ -86,13 +86,29 @@ def _cli(args):
     return m.main(args)
 
 
-@pytest.mark.parametrize("ext", ["parquet", "gpkg", "csv"])
-def test_cli_writes_atomically_with_metadata(tmp_path, ext, capsys):
-    df = simulate(n_animals=2, n_fixes=60, seed=13)
+def _movebank_csv(tmp_path, n_fixes: int):
+    """Two simulated animals as a Movebank CSV (``tmp_path / "fixes.csv"``)."""
     src = tmp_path / "fixes.csv"
-    df.drop(columns=["is_outlier", "true_lon", "true_lat", "flag"]).rename(
+    simulate(n_animals=2, n_fixes=n_fixes, seed=13).drop(columns=["is_outlier", "true_lon", "true_lat", "flag"]).rename(
         columns={"animal_id": "individual-local-identifier", "lon": "location-long", "lat": "location-lat",
                  "time": "timestamp"}).to_csv(src, index=False)
+    return src
+
+
+def _file_metadata(out, ext: str) -> dict:
+    """The ``telemetry`` metadata `process` wrote with a track file of format ``ext``."""
+    if ext == "parquet":
+        return json.loads(pq.read_schema(out).metadata[b"telemetry"])
+    if ext == "gpkg":
+        import pyogrio
+
+        return json.loads(pyogrio.read_info(out)["layer_metadata"]["telemetry_parameters"])
+    return json.loads(out.with_name(out.name + ".json").read_text())
+
+
+@pytest.mark.parametrize("ext", ["parquet", "gpkg", "csv"])
+def test_cli_writes_atomically_with_metadata(tmp_path, ext, capsys):
+    src = _movebank_csv(tmp_path, 60)
     out = tmp_path / f"tracks.{ext}"
     rc = _cli(["process", str(src), "--out", str(out), "--set", "clean.max_speed_kmh=11",
                "--no-smooth", "--no-states"])
@@ -100,18 +116,12 @@ def test_cli_writes_atomically_with_metadata(tmp_path, ext, capsys):
     assert "A0" in capsys.readouterr().out
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
     if ext == "parquet":
-        meta = json.loads(pq.read_schema(out).metadata[b"telemetry"])
         import geopandas as gpd
 
         assert len(gpd.read_parquet(out)) == 120
-    elif ext == "gpkg":
-        import pyogrio
-
-        meta = json.loads(pyogrio.read_info(out)["layer_metadata"]["telemetry_parameters"])
-    else:
-        meta = json.loads((tmp_path / "tracks.csv.json").read_text())
+    elif ext == "csv":
         assert len(pd.read_csv(out)) == 120
-    assert meta["parameters"]["clean"]["max_speed_kmh"] == 11.0
+    assert _file_metadata(out, ext)["parameters"]["clean"]["max_speed_kmh"] == 11.0
 
 
 def test_cli_bad_input_exit_2(tmp_path):
@@ -239,21 +249,10 @@ def test_every_track_file_records_the_location_error_used(tmp_path, ext, capsys)
     metadata — the model the smoother used, as ``process`` reports it."""
     import telemetry
 
-    df = simulate(n_animals=2, n_fixes=150, seed=13)
-    src = tmp_path / "fixes.csv"
-    df.drop(columns=["is_outlier", "true_lon", "true_lat", "flag"]).rename(
-        columns={"animal_id": "individual-local-identifier", "lon": "location-long", "lat": "location-lat",
-                 "time": "timestamp"}).to_csv(src, index=False)
+    src = _movebank_csv(tmp_path, 150)
     out = tmp_path / f"tracks.{ext}"
     assert _cli(["process", str(src), "--out", str(out), "--no-states"]) == 0, capsys.readouterr()
-    if ext == "parquet":
-        meta = json.loads(pq.read_schema(out).metadata[b"telemetry"])
-    elif ext == "gpkg":
-        import pyogrio
-
-        meta = json.loads(pyogrio.read_info(out)["layer_metadata"]["telemetry_parameters"])
-    else:
-        meta = json.loads((tmp_path / "tracks.csv.json").read_text())
+    meta = _file_metadata(out, ext)
     used = telemetry.process(src, states=False).attrs["error_model"]
     assert meta["error_model"] == json.loads(json.dumps(dict(used), default=str))
     assert {v["source"] for k, v in meta["error_model"].items() if k != "note"} <= {"estimated", "default"}
