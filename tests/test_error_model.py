@@ -126,6 +126,13 @@ def test_calibrate_command_and_process_calibration(tmp_path) -> None:
                  str(tmp_path / "bad.csv")]) == 2
     assert main(["process", str(sample), "--out", str(tmp_path / "t.parquet"), "--calibration",
                  str(tmp_path / "missing.csv")]) == 2
+    # a table with an error no collar makes (made from fixes that moved, or edited): file, line, column, exit 2
+    (tmp_path / "wide.csv").write_text("class,uere_m\n2D,20\n3D,2324\n")
+    for cmd in ("process", "inspect"):
+        out = ["--out", str(tmp_path / "t.parquet")] if cmd == "process" else []
+        assert main([cmd, str(sample), *out, "--calibration", str(tmp_path / "wide.csv")]) == 2
+    with pytest.raises(TelemetryError, match=r"wide.csv, line 3, column 'uere_m': 3D uere_m 2324 m is more than the 30 m"):
+        ErrorModel.from_frame(pd.read_csv(tmp_path / "wide.csv"), str(tmp_path / "wide.csv"), most_m={"3D": 30.0})
 
 
 def test_calibration_refuses_collars_that_moved(tmp_path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from telemetry.cli.options import config_options, input_options
+from telemetry.cli.options import config_options, input_options, largest_uere_m
 
 
 @click.command()
@@ -32,13 +32,11 @@ def calibrate(inputs, out_path, by, min_fixes, tz, columns, format_, animal_id, 
     from telemetry.config import load_config
     from telemetry.io.atomic import atomic_write
     from telemetry.trajectory.clean import clean
-    from telemetry.trajectory.error_estimate import default_errors
     from telemetry.trajectory.error_model import calibrate as fit
 
     cfg = load_config(config_path, species=species, overrides=list(overrides))
     fixes = read_inputs(inputs, tz, columns, format_, animal_id)
-    most = {c: u * cfg.smooth.error_max_factor for c, u in default_errors(cfg.smooth).uere_m.items()}
-    model = fit(clean(fixes, cfg.clean), by=by, min_fixes=min_fixes, most_m=most)
+    model = fit(clean(fixes, cfg.clean), by=by, min_fixes=min_fixes, most_m=largest_uere_m(cfg))
     atomic_write(out_path, lambda tmp: model.to_frame().to_csv(tmp, index=False))
     click.echo(model.note)
     for cls, v in model.to_dict().items():

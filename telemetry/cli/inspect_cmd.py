@@ -41,7 +41,7 @@ def inspect(paths: tuple[str, ...], tz, columns, format_, animal_id, species, co
     df = read_inputs(paths, tz, columns, format_, animal_id)
     summary = summarize(df)
     cfg = load_config(config_path, species=species, overrides=list(overrides))
-    prior = load_calibration(calibration)
+    prior = load_calibration(calibration, cfg)
     check: dict = {}
     if len(df):
         summary["location_error"], tracks = location_error(df, cfg, error_model=prior)

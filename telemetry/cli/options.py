@@ -115,8 +115,20 @@ def calibration_option(func: Callable[..., Any]) -> Callable[..., Any]:
                              "without it the error is estimated from the tracks.")(func)
 
 
-def load_calibration(path: str | None):
-    """The :class:`~telemetry.trajectory.error_model.ErrorModel` of a calibration CSV (None: none)."""
+def largest_uere_m(cfg) -> dict[str, float]:
+    """Per error class, the largest UERE (m) a collar can err by: ``smooth.error_max_factor``
+    times the class's default (the bound the smoother's own estimate is searched within)."""
+    from telemetry.trajectory.error_estimate import default_errors
+
+    return {c: u * cfg.smooth.error_max_factor for c, u in default_errors(cfg.smooth).uere_m.items()}
+
+
+def load_calibration(path: str | None, cfg=None):
+    """The :class:`~telemetry.trajectory.error_model.ErrorModel` of a calibration CSV (None: none).
+
+    With ``cfg`` (a :class:`~telemetry.config.Config`), a class above :func:`largest_uere_m` is
+    an error naming the file, line and column: a table made from fixes that moved (or edited by
+    hand) would stop every fix of the class from being smoothed."""
     if path is None:
         return None
     import pandas as pd
@@ -130,7 +142,7 @@ def load_calibration(path: str | None):
         raise TelemetryError("no such calibration file", path) from None
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise TelemetryError(f"cannot read the calibration table: {err}", path) from None
-    return ErrorModel.from_frame(table, path)
+    return ErrorModel.from_frame(table, path, most_m=None if cfg is None else largest_uere_m(cfg))
 
 
 def read_deployments(path: str | None):

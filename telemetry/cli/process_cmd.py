@@ -80,7 +80,7 @@ def process(
         sets.append(f"segment.gap_multiple={gap_multiple}")
     cfg = load_config(config_path, species=species, overrides=sets)
     dep = read_deployments(deployments)
-    error_model = load_calibration(calibration)
+    error_model = load_calibration(calibration, cfg)
     with make_engine(engine, scheduler, n_workers) as compute:
         # a dataset on a cluster is read by the workers; anything else is read here
         data = inputs[0] if compute.distributed and single_dataset(list(inputs)) else read(list(inputs), tz=tz)

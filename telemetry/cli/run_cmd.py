@@ -52,8 +52,7 @@ def run(inputs, out_dir, config_path, species, overrides, quiet, calibration, la
     # fail early, before any reading or computing: the output folder and every parameter
     check_writable(out_dir)
     overrides = with_lang(overrides, lang)
-    load_config(config_path, species=species, overrides=overrides)
-    error_model = load_calibration(calibration)
+    error_model = load_calibration(calibration, load_config(config_path, species=species, overrides=overrides))
     zone_layer = None
     if zones:
         from telemetry.corridor.zones import load_zones

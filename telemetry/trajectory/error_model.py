@@ -212,9 +212,11 @@ class ErrorModel:
         return out
 
     @classmethod
-    def from_frame(cls, table: pd.DataFrame, where: str = "calibration table") -> ErrorModel:
-        """Read :meth:`to_frame`'s table back (e.g. a calibration CSV); unknown classes and
-        non-positive values are a :class:`~telemetry.errors.TelemetryError`."""
+    def from_frame(cls, table: pd.DataFrame, where: str = "calibration table",
+                   most_m: Mapping[str, float] | None = None) -> ErrorModel:
+        """Read :meth:`to_frame`'s table back (e.g. a calibration CSV); unknown classes,
+        non-positive values and values above ``most_m`` (m per class, when given: see
+        :func:`calibrate`) are a :class:`~telemetry.errors.TelemetryError`."""
         need = {"class", "uere_m"}
         if not need <= set(table.columns):
             raise TelemetryError(f"needs columns class and uere_m, has {', '.join(map(str, table.columns))}", where)
@@ -230,6 +232,11 @@ class ErrorModel:
                 value = math.nan
             if not (value > 0 and math.isfinite(value)):
                 raise TelemetryError(f"uere_m must be a positive number of metres, got {row['uere_m']!r}",
+                                     where, line=i, column="uere_m")
+            top = (most_m or {}).get(name, math.inf)
+            if value > top:
+                raise TelemetryError(f"{name} uere_m {value:g} m is more than the {top:g} m a collar of that class can "
+                                     "err by; calibrate again on fixes of collars left at one place",
                                      where, line=i, column="uere_m")
             uere[name] = value
             lo, hi = row.get("ci_low_m", math.nan), row.get("ci_high_m", math.nan)
