@@ -121,14 +121,29 @@ def time_ns(df: pd.DataFrame) -> np.ndarray:
 
 
 def flag_codes(df: pd.DataFrame) -> np.ndarray:
-    """Codes of the ``flag`` column in :data:`FLAG_DTYPE` (``-1`` = usable)."""
+    """Codes of the ``flag`` column in :data:`FLAG_DTYPE` (``-1`` = usable; so is a value that
+    names no flag reason).
+
+    >>> flag = pd.Categorical(["speed", None, "not a reason"], categories=["not a reason", "speed"])
+    >>> flag_codes(pd.DataFrame({"flag": flag})).tolist() == [FLAG_CODE["speed"], -1, -1]
+    True
+    >>> flag_codes(pd.DataFrame({"flag": ["speed", None, "not a reason"]})).tolist() == [FLAG_CODE["speed"], -1, -1]
+    True
+    """
     if "flag" not in df.columns:
         return np.full(len(df), -1, dtype=np.int8)
     flag = df["flag"]
-    if not (isinstance(flag.dtype, pd.CategoricalDtype) and flag.dtype == FLAG_DTYPE):
-        flag = pd.Categorical(flag.astype(object).where(flag.notna(), None), dtype=FLAG_DTYPE)
-        return np.asarray(flag.codes, dtype=np.int8).copy()
-    return flag.cat.codes.to_numpy().astype(np.int8).copy()
+    if isinstance(flag.dtype, pd.CategoricalDtype) and flag.dtype == FLAG_DTYPE:
+        return flag.cat.codes.to_numpy().astype(np.int8).copy()
+    # any other column (other categories, say none; strings): each distinct value to its
+    # reason's code, -1 if it names none (a categorical's own codes, or one factorize: not a
+    # Categorical built from 1M values, which pandas 4 will refuse for values it does not know)
+    if isinstance(flag.dtype, pd.CategoricalDtype):
+        codes, values = flag.cat.codes.to_numpy(), flag.cat.categories
+    else:
+        codes, values = pd.factorize(flag)
+    lut = np.array([FLAG_CODE.get(v, -1) if isinstance(v, str) else -1 for v in values] + [-1], dtype=np.int8)
+    return lut[codes]  # (code -1, a missing flag, picks the trailing -1)
 
 
 def flags_to_series(codes: np.ndarray, index: pd.Index) -> pd.Series:
