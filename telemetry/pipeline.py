@@ -146,9 +146,6 @@ def process(
         if deployments is None:
             deployments, dep_files = deployments_read(fixes.attrs.get("sources"))
     sources = fixes.attrs.get("sources")
-    # attrs are deep-copied by every pandas operation; carry them around once, at the end
-    fixes = fixes.copy(deep=False)
-    fixes.attrs = {}
     announce = step or (lambda name: None)
     announce("sort")
     tracks = _sorted(fixes)
@@ -188,8 +185,6 @@ def location_error(fixes: pd.DataFrame, cfg: Config, *,
     from telemetry.trajectory.movement_fit import usable_rows
 
     deployments, _ = deployments_read(fixes.attrs.get("sources"))
-    fixes = fixes.copy(deep=False)
-    fixes.attrs = {}
     tracks = _clean_steps(_sorted(fixes), cfg, deployments, lambda name: None)
     with reused_projections():
         model = estimate_error_model(tracks, cfg.smooth, prior=error_model)
@@ -296,7 +291,10 @@ def _into_segments(tracks: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows by (animal, time), rows without time last, file order breaking ties."""
+    """Rows by (animal, time), rows without time last, file order breaking ties; without ``attrs``
+    (every pandas operation deep-copies them: the callers carry what they need once, at the end)."""
+    df = df.copy(deep=False)
+    df.attrs = {}
     codes, _ = group_codes(df)
     t = time_ns(df)
     nat = df["time"].isna().to_numpy()
@@ -333,8 +331,6 @@ def _clean_part(fixes: pd.DataFrame | tuple[str, list[str]], cfg: Config,
         from telemetry.io.dataset import read_dataset
 
         fixes = read_dataset(fixes[0], animals=fixes[1])
-    fixes = fixes.copy(deep=False)
-    fixes.attrs = {}
     out = _clean_steps(_sorted(fixes), cfg, deployments, lambda name: None)
     out.attrs = _kept_attrs(out.attrs)
     return out
