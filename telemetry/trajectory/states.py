@@ -66,6 +66,7 @@ import pandas as pd
 from telemetry.arrays import group_time_order, over_groups, with_columns
 from telemetry.config import StateParams
 from telemetry.schema import SharedAttr
+from telemetry.trajectory._arrays import log_absorb
 from telemetry.trajectory.geodesic import inverse as geodesic_inverse
 
 __all__ = ["StateParams", "label_states", "step_observations", "STATE_LABELS"]
@@ -400,6 +401,7 @@ def _forward_scaled(
     """
     m = c.shape[1]
     ll = 0.0
+    det = 1.0
     lb = np.empty(m)
     for i in range(hi - lo):
         j = lo + i
@@ -418,7 +420,8 @@ def _forward_scaled(
         k = kidx[j]
         tot = 0.0
         for s in range(m):
-            b = math.exp(lb[s] - mx)
+            d = lb[s] - mx
+            b = 1.0 if d == 0.0 else math.exp(d)  # (the likeliest state's: exactly 1, no exp)
             bt[i, s] = b
             if k == 0 or i == 0:
                 pred = delta[s]
@@ -433,8 +436,9 @@ def _forward_scaled(
         for s in range(m):
             al[i, s] /= tot
         cs[i] = tot
-        ll += math.log(tot) + mx
-    return ll
+        ll += mx
+        det, ll = log_absorb(det, 1.0 / tot, ll)  # (ll + log tot, the logs taken in chunks)
+    return ll - math.log(det)
 
 
 @numba.njit(cache=True)
