@@ -10,6 +10,8 @@ kernels are in :mod:`telemetry.trajectory._arrays`.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -81,8 +83,32 @@ def over_groups(kernel: Callable[..., None], bounds: np.ndarray, *args: object) 
     work = np.cumsum(np.maximum(np.diff(np.asarray(bounds, dtype=np.int64)), 1))
     target = np.linspace(0, work[-1], 4 * threads + 1)[1:-1]
     cuts = np.unique(np.r_[0, np.searchsorted(work, target, side="right"), n])
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(lambda i: kernel(*args, int(cuts[i]), int(cuts[i + 1])), range(cuts.size - 1)))
+    list(_pool(threads).map(lambda i: kernel(*args, int(cuts[i]), int(cuts[i + 1])), range(cuts.size - 1)))
+
+
+_POOL: list = [None, None]  # the pool and its (process id, threads)
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """One thread pool per process for :func:`over_groups`, kept between calls.
+
+    Why kept: a pool made per call cost ~1 ms (its threads started and joined), and the
+    rests' jump EM calls ``over_groups`` three times per iteration: 400 calls, ~0.4 s of
+    ``process`` on the bench's 1M fixes. A forked child (multiprocessing, Dask's process
+    workers) inherits the pool object but not its threads, hence the process id; a change of
+    ``numba.set_num_threads`` gets a pool of the new size. Several callers may share it at once:
+    the kernels never call ``over_groups`` themselves, so no task waits on another.
+    """
+    key = (os.getpid(), threads)
+    with _POOL_LOCK:
+        if _POOL[1] != key:
+            old = _POOL[0]
+            if old is not None and _POOL[1][0] == key[0]:
+                old.shutdown(wait=False)
+            _POOL[0] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="telemetry-groups")
+            _POOL[1] = key
+        return _POOL[0]
 
 
 def group_codes(df: pd.DataFrame, column: str = "animal_id") -> tuple[np.ndarray, pd.Index]:

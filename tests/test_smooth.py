@@ -727,3 +727,31 @@ def test_the_line_searches_reach_the_maximum_of_likelihood_shaped_curves():
     edge = np.log(np.maximum(s - a, 1e-300)) < lo + 2.0
     golden = ((math.sqrt(5.0) - 1.0) / 2.0) ** 9  # the bracket of golden section's 10 calls
     assert edge.sum() > 1000 and np.all(u2[edge] - (lo[edge] + 2.0) <= 1.2 * golden)
+
+
+def test_the_rests_jump_em_per_animal_is_the_pooled_em_to_the_bit() -> None:
+    """``jump_em`` runs each animal's EM in one compiled loop; ``jump_fit`` (which the error
+    estimate uses, its multipliers shared by all animals) runs all animals' iterations together.
+    Without multipliers the two are the same arithmetic in the same order: the same numbers to
+    the bit, an animal with no still step and one with a single step included. Each animal's
+    jumps are recovered (size and share per step), and steps out of order are refused."""
+    from telemetry.trajectory.rest_jumps import _group_bounds, jump_em, jump_fit
+
+    rng = np.random.default_rng(5)
+    size = np.array([400, 0, 1, 900, 250, 3000])
+    true_sd = np.array([20.0, 0, 0, 60.0, 15.0, 40.0])
+    true_share = np.array([0.3, 0, 0, 0.1, 0.5, 0.2])
+    grp = np.repeat(np.arange(size.size), size)
+    dt = rng.choice([3600.0, 7200.0, 14400.0], grp.size)
+    jump = rng.random(grp.size) < true_share[grp]
+    e = rng.normal(0, 5.0, (grp.size, 2)) * np.sqrt(2) + jump[:, None] * rng.normal(0, 1, (grp.size, 2)) * true_sd[grp, None]
+    d2, c = (e**2).sum(1), np.full(grp.size, 50.0)
+    ds0, jv, lam = jump_em(d2, c, dt, grp, size.size)
+    _, ds0_p, jv_p, lam_p, *_ = jump_fit(d2, c[:, None], dt, grp, size.size, 30, np.ones(1), np.ones(size.size, bool), False)
+    assert np.array_equal(ds0, ds0_p) and np.array_equal(jv, jv_p) and np.array_equal(lam, lam_p)
+    big = size >= 250
+    assert np.allclose(np.sqrt(jv[big]), true_sd[big], rtol=0.15)
+    share = 1.0 - np.exp(-lam[big, None] * np.array([3600.0, 7200.0, 14400.0])).mean(axis=1)  # per step, mixed intervals
+    assert np.allclose(share, true_share[big], atol=0.08)
+    with pytest.raises(ValueError, match="in order of their group"):
+        _group_bounds(grp[::-1], size.size)

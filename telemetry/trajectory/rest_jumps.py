@@ -137,8 +137,71 @@ def jump_em(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: i
     >>> round(float(np.sqrt(jv[0]))), round(float(1 - np.exp(-lam[0] * 3600)), 2)
     (30, 0.3)
     """
-    _, ds0, jv, lam, *_ = jump_fit(d2, c[:, None], dt, grp, n, iters, np.ones(1), np.ones(n, bool), False)
+    bounds = _group_bounds(grp, n)
+    ds0, jv, lam = np.empty(n), np.empty(n), np.empty(n)
+    # (no parameter shared across animals here, unlike jump_fit's multipliers: each animal's whole
+    # EM runs in one compiled loop, its steps in cache, and one thread dispatch for all)
+    over_groups(_jump_em_groups, bounds, d2, c, dt, bounds, iters, ds0, jv, lam)
     return ds0, jv, lam
+
+
+@numba.njit(cache=True, nogil=True)
+def _jump_em_groups(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, bounds: np.ndarray, iters: int, ds0: np.ndarray,
+                    jv: np.ndarray, lam: np.ndarray, g0: int, g1: int) -> None:
+    """:func:`jump_fit` without multipliers (every animal with jumps), for the groups ``g0:g1``
+    (rows ``bounds[k]:bounds[k+1]``), into ``ds0``, ``jv``, ``lam``: the same arithmetic in the
+    same order, so the same numbers to the bit (``tests/test_smooth.py``)."""
+    for k in range(g0, g1):
+        lo, hi = bounds[k], bounds[k + 1]
+        cnt = max(hi - lo, 1)
+        sdt = 0.0
+        sd2 = 0.0
+        for i in range(lo, hi):
+            sdt += dt[i]
+            sd2 += d2[i]
+        la = math.log(2.0) / max(sdt / cnt, 1.0)
+        v = max(sd2 / cnt / 2.0, 1.0)
+        d = 1e-6
+        g = np.empty(hi - lo)
+        for it in range(iters):
+            s0 = s1 = s2 = s3 = 0.0
+            for i in range(lo, hi):
+                gi, v0, v1 = _posterior1(d2[i], c[i], dt[i], d, v, la)
+                g[i - lo] = gi
+                y = d2[i] / 2.0
+                w1 = gi / (v1 * v1)
+                s0 += w1 * (y - v0)
+                s1 += w1
+                w = (1.0 - gi) / (v0 * v0)
+                s2 += w * dt[i] * (y - c[i])
+                s3 += w * dt[i] * dt[i]
+            v = max(s0 / max(s1, 1e-300), 1e-6)
+            d = max(s2 / max(s3, 1e-300), 1e-9)
+            # the jump rate as _jump_rate: from the posterior's mean (six Newton steps), then warm (two)
+            if it == 0:
+                sg = 0.0
+                for i in range(lo, hi):
+                    sg += g[i - lo]
+                gm = min(max(sg / cnt, 1e-6), 1.0 - 1e-6)
+                la = -math.log1p(-gm) / max(sdt / cnt, 1.0)
+            for _ in range(6 if it == 0 else 2):
+                a = 0.0
+                b = 0.0
+                for i in range(lo, hi):
+                    x = la * dt[i]
+                    e = math.exp(-x)
+                    q = max(-math.expm1(-x), 1e-300)
+                    gi = g[i - lo]
+                    a += gi * x * e / q - (1.0 - gi) * x
+                    b += gi * x * e * (q - x) / (q * q) - (1.0 - gi) * x
+                step = 0.0
+                if math.isfinite(a) and math.isfinite(b) and b < 0:
+                    step = min(max(-a / b, -2.0), 2.0)
+                la = la * math.exp(step)
+            la = min(max(la, 1e-9), 1.0)
+        ds0[k] = d
+        jv[k] = v
+        lam[k] = la
 
 
 def _group_bounds(grp: np.ndarray, n: int) -> np.ndarray:
