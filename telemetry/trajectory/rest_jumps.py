@@ -48,43 +48,59 @@ def _jump_posterior(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, ds0: np.ndarr
     return g, v0, v1
 
 
+@numba.njit(cache=True, inline="always")
+def _estep(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, lo: int, hi: int, on: np.ndarray, ds0: float, jv: float,
+           lam: float, g: np.ndarray, w0: np.ndarray, out: np.ndarray) -> None:
+    """One E-step over the still steps ``lo:hi`` of one group: each step's P(jump) into ``g`` (0
+    where not ``on``), its no-jump weight ``(1 - g) / v0²`` into ``w0`` (both indexed from ``lo``),
+    and the four sums of the M-step's fixed points (jump variance: numerator, denominator;
+    drift: numerator, denominator) added to ``out``, in row order as ``np.bincount`` sums."""
+    for i in range(lo, hi):
+        gi, v0, v1 = _posterior1(d2[i], c[i], dt[i], ds0, jv, lam)
+        if not on[i]:
+            gi = 0.0
+        g[i - lo] = gi
+        y = d2[i] / 2.0
+        w1 = gi / (v1 * v1)
+        out[0] += w1 * (y - v0)
+        out[1] += w1
+        w = (1.0 - gi) / (v0 * v0)
+        w0[i - lo] = w
+        out[2] += w * dt[i] * (y - c[i])
+        out[3] += w * dt[i] * dt[i]
+
+
+@numba.njit(cache=True, inline="always")
+def _rate_score(g: np.ndarray, dt: np.ndarray, lo: int, hi: int, lam: float, out: np.ndarray) -> None:
+    """The first and second derivative in ``log λ`` of ``Σ g log(1 - exp(-λ dt)) - (1 - g) λ dt``
+    over the steps ``lo:hi`` of one group (``g`` indexed from ``lo``), added to ``out[0]``, ``out[1]``."""
+    for i in range(lo, hi):
+        x = lam * dt[i]
+        e = math.exp(-x)
+        q = max(-math.expm1(-x), 1e-300)
+        gi = g[i - lo]
+        out[0] += gi * x * e / q - (1.0 - gi) * x
+        out[1] += gi * x * e * (q - x) / (q * q) - (1.0 - gi) * x
+
+
 @numba.njit(cache=True, nogil=True)
 def _em_sums(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, bounds: np.ndarray, on: np.ndarray, ds0: np.ndarray,
              jv: np.ndarray, lam: np.ndarray, g: np.ndarray, w0: np.ndarray, sums: np.ndarray, g0: int,
              g1: int) -> None:
-    """One E-step over the still steps of groups ``g0:g1`` (group ``k``: rows ``bounds[k]:bounds[k+1]``):
-    each step's P(jump) ``g`` (0 where not ``on``), its no-jump weight ``w0 = (1 - g) / v0²``,
-    and per group the four sums of the M-step's fixed points (jump variance: numerator,
-    denominator; drift: numerator, denominator), summed in row order as ``np.bincount`` does.
-    One pass instead of a dozen array expressions and four ``bincount``."""
+    """:func:`_estep` of the groups ``g0:g1`` (group ``k``: rows ``bounds[k]:bounds[k+1]``, its
+    parameters ``ds0[k]``, ``jv[k]``, ``lam[k]``, its sums into ``sums[:, k]``): one pass instead of a
+    dozen array expressions and four ``bincount``."""
     for k in range(g0, g1):
-        for i in range(bounds[k], bounds[k + 1]):
-            gi, v0, v1 = _posterior1(d2[i], c[i], dt[i], ds0[k], jv[k], lam[k])
-            if not on[i]:
-                gi = 0.0
-            g[i] = gi
-            y = d2[i] / 2.0
-            w1 = gi / (v1 * v1)
-            sums[0, k] += w1 * (y - v0)
-            sums[1, k] += w1
-            w = (1.0 - gi) / (v0 * v0)
-            w0[i] = w
-            sums[2, k] += w * dt[i] * (y - c[i])
-            sums[3, k] += w * dt[i] * dt[i]
+        lo, hi = bounds[k], bounds[k + 1]
+        _estep(d2, c, dt, lo, hi, on, ds0[k], jv[k], lam[k], g[lo:hi], w0[lo:hi], sums[:, k])
 
 
 @numba.njit(cache=True, nogil=True)
 def _rate_scores(g: np.ndarray, dt: np.ndarray, bounds: np.ndarray, lam: np.ndarray, s: np.ndarray, g0: int,
                  g1: int) -> None:
-    """Per group of ``g0:g1``, the first and second derivative in ``log λ`` of
-    ``Σ g log(1 - exp(-λ dt)) - (1 - g) λ dt`` (into ``s[0]``, ``s[1]``)."""
+    """:func:`_rate_score` of each group of ``g0:g1`` at its rate ``lam[k]``, into ``s[:, k]``."""
     for k in range(g0, g1):
-        for i in range(bounds[k], bounds[k + 1]):
-            x = lam[k] * dt[i]
-            e = math.exp(-x)
-            q = max(-math.expm1(-x), 1e-300)
-            s[0, k] += g[i] * x * e / q - (1.0 - g[i]) * x
-            s[1, k] += g[i] * x * e * (q - x) / (q * q) - (1.0 - g[i]) * x
+        _rate_score(g[bounds[k]:bounds[k + 1]], dt, bounds[k], bounds[k + 1], lam[k], s[:, k])
 
 
 def jump_fit(d2: np.ndarray, x: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int, iters: int,
@@ -141,13 +157,13 @@ def jump_em(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: i
     ds0, jv, lam = np.empty(n), np.empty(n), np.empty(n)
     # (no parameter shared across animals here, unlike jump_fit's multipliers: each animal's whole
     # EM runs in one compiled loop, its steps in cache, and one thread dispatch for all)
-    over_groups(_jump_em_groups, bounds, d2, c, dt, bounds, iters, ds0, jv, lam)
+    over_groups(_jump_em_groups, bounds, d2, c, dt, bounds, np.ones(d2.size, np.bool_), iters, ds0, jv, lam)
     return ds0, jv, lam
 
 
 @numba.njit(cache=True, nogil=True)
-def _jump_em_groups(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, bounds: np.ndarray, iters: int, ds0: np.ndarray,
-                    jv: np.ndarray, lam: np.ndarray, g0: int, g1: int) -> None:
+def _jump_em_groups(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, bounds: np.ndarray, on: np.ndarray, iters: int,
+                    ds0: np.ndarray, jv: np.ndarray, lam: np.ndarray, g0: int, g1: int) -> None:
     """:func:`jump_fit` without multipliers (every animal with jumps), for the groups ``g0:g1``
     (rows ``bounds[k]:bounds[k+1]``), into ``ds0``, ``jv``, ``lam``: the same arithmetic in the
     same order, so the same numbers to the bit (``tests/test_smooth.py``)."""
@@ -163,40 +179,27 @@ def _jump_em_groups(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, bounds: np.nd
         v = max(sd2 / cnt / 2.0, 1.0)
         d = 1e-6
         g = np.empty(hi - lo)
+        w0 = np.empty(hi - lo)
+        sums = np.empty(4)
+        score = np.empty(2)
         for it in range(iters):
-            s0 = s1 = s2 = s3 = 0.0
-            for i in range(lo, hi):
-                gi, v0, v1 = _posterior1(d2[i], c[i], dt[i], d, v, la)
-                g[i - lo] = gi
-                y = d2[i] / 2.0
-                w1 = gi / (v1 * v1)
-                s0 += w1 * (y - v0)
-                s1 += w1
-                w = (1.0 - gi) / (v0 * v0)
-                s2 += w * dt[i] * (y - c[i])
-                s3 += w * dt[i] * dt[i]
-            v = max(s0 / max(s1, 1e-300), 1e-6)
-            d = max(s2 / max(s3, 1e-300), 1e-9)
+            sums[:] = 0.0
+            _estep(d2, c, dt, lo, hi, on, d, v, la, g, w0, sums)
+            v = max(sums[0] / max(sums[1], 1e-300), 1e-6)
+            d = max(sums[2] / max(sums[3], 1e-300), 1e-9)
             # the jump rate as _jump_rate: from the posterior's mean (six Newton steps), then warm (two)
             if it == 0:
                 sg = 0.0
-                for i in range(lo, hi):
-                    sg += g[i - lo]
+                for i in range(hi - lo):
+                    sg += g[i]
                 gm = min(max(sg / cnt, 1e-6), 1.0 - 1e-6)
                 la = -math.log1p(-gm) / max(sdt / cnt, 1.0)
             for _ in range(6 if it == 0 else 2):
-                a = 0.0
-                b = 0.0
-                for i in range(lo, hi):
-                    x = la * dt[i]
-                    e = math.exp(-x)
-                    q = max(-math.expm1(-x), 1e-300)
-                    gi = g[i - lo]
-                    a += gi * x * e / q - (1.0 - gi) * x
-                    b += gi * x * e * (q - x) / (q * q) - (1.0 - gi) * x
+                score[:] = 0.0
+                _rate_score(g, dt, lo, hi, la, score)
                 step = 0.0
-                if math.isfinite(a) and math.isfinite(b) and b < 0:
-                    step = min(max(-a / b, -2.0), 2.0)
+                if math.isfinite(score[0]) and math.isfinite(score[1]) and score[1] < 0:
+                    step = min(max(-score[0] / score[1], -2.0), 2.0)
                 la = la * math.exp(step)
             la = min(max(la, 1e-9), 1.0)
         ds0[k] = d
