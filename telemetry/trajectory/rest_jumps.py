@@ -71,16 +71,42 @@ def _estep(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, lo: int, hi: int, on: 
 
 
 @numba.njit(cache=True, inline="always")
-def _rate_score(g: np.ndarray, dt: np.ndarray, lo: int, hi: int, lam: float, out: np.ndarray) -> None:
+def _rate_score(g: np.ndarray, dt: np.ndarray, lo: int, hi: int, lam: float) -> tuple[float, float]:
     """The first and second derivative in ``log λ`` of ``Σ g log(1 - exp(-λ dt)) - (1 - g) λ dt``
-    over the steps ``lo:hi`` of one group (``g`` indexed from ``lo``), added to ``out[0]``, ``out[1]``."""
+    over the steps ``lo:hi`` of one group (``g`` indexed from ``lo``)."""
+    s1 = 0.0
+    s2 = 0.0
     for i in range(lo, hi):
         x = lam * dt[i]
         e = math.exp(-x)
         q = max(-math.expm1(-x), 1e-300)
         gi = g[i - lo]
-        out[0] += gi * x * e / q - (1.0 - gi) * x
-        out[1] += gi * x * e * (q - x) / (q * q) - (1.0 - gi) * x
+        s1 += gi * x * e / q - (1.0 - gi) * x
+        s2 += gi * x * e * (q - x) / (q * q) - (1.0 - gi) * x
+    return s1, s2
+
+
+@numba.njit(cache=True, inline="always")
+def _rate_fit(g: np.ndarray, dt: np.ndarray, lo: int, hi: int, lam: float, cold: bool) -> float:
+    """The jump rate (1/s) of one group (steps ``lo:hi``, ``g`` indexed from ``lo``) maximising
+    ``Σ g log(1 - exp(-λ dt)) - (1 - g) λ dt``: ``cold``, from the rate exact for a regular
+    schedule and six Newton steps in log λ; else two from ``lam`` (the EM's previous rate)."""
+    if cold:
+        cnt = max(hi - lo, 1)
+        sg = 0.0
+        sdt = 0.0
+        for i in range(lo, hi):
+            sg += g[i - lo]
+            sdt += dt[i]
+        gm = min(max(sg / cnt, 1e-6), 1.0 - 1e-6)
+        lam = -math.log1p(-gm) / max(sdt / cnt, 1.0)
+    for _ in range(6 if cold else 2):
+        s1, s2 = _rate_score(g, dt, lo, hi, lam)
+        step = 0.0
+        if math.isfinite(s1) and math.isfinite(s2) and s2 < 0:
+            step = min(max(-s1 / s2, -2.0), 2.0)
+        lam = lam * math.exp(step)
+    return min(max(lam, 1e-9), 1.0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -96,11 +122,11 @@ def _em_sums(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, bounds: np.ndarray, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _rate_scores(g: np.ndarray, dt: np.ndarray, bounds: np.ndarray, lam: np.ndarray, s: np.ndarray, g0: int,
+def _rate_groups(g: np.ndarray, dt: np.ndarray, bounds: np.ndarray, lam: np.ndarray, cold: bool, g0: int,
                  g1: int) -> None:
-    """:func:`_rate_score` of each group of ``g0:g1`` at its rate ``lam[k]``, into ``s[:, k]``."""
+    """:func:`_rate_fit` of each group of ``g0:g1`` (rows ``bounds[k]:bounds[k+1]``), ``lam[k]`` updated in place."""
     for k in range(g0, g1):
-        _rate_score(g[bounds[k]:bounds[k + 1]], dt, bounds[k], bounds[k + 1], lam[k], s[:, k])
+        lam[k] = _rate_fit(g[bounds[k]:bounds[k + 1]], dt, bounds[k], bounds[k + 1], lam[k], cold)
 
 
 def jump_fit(d2: np.ndarray, x: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int, iters: int,
@@ -181,27 +207,12 @@ def _jump_em_groups(d2: np.ndarray, c: np.ndarray, dt: np.ndarray, bounds: np.nd
         g = np.empty(hi - lo)
         w0 = np.empty(hi - lo)
         sums = np.empty(4)
-        score = np.empty(2)
         for it in range(iters):
             sums[:] = 0.0
             _estep(d2, c, dt, lo, hi, on, d, v, la, g, w0, sums)
             v = max(sums[0] / max(sums[1], 1e-300), 1e-6)
             d = max(sums[2] / max(sums[3], 1e-300), 1e-9)
-            # the jump rate as _jump_rate: from the posterior's mean (six Newton steps), then warm (two)
-            if it == 0:
-                sg = 0.0
-                for i in range(hi - lo):
-                    sg += g[i]
-                gm = min(max(sg / cnt, 1e-6), 1.0 - 1e-6)
-                la = -math.log1p(-gm) / max(sdt / cnt, 1.0)
-            for _ in range(6 if it == 0 else 2):
-                score[:] = 0.0
-                _rate_score(g, dt, lo, hi, la, score)
-                step = 0.0
-                if math.isfinite(score[0]) and math.isfinite(score[1]) and score[1] < 0:
-                    step = min(max(-score[0] / score[1], -2.0), 2.0)
-                la = la * math.exp(step)
-            la = min(max(la, 1e-9), 1.0)
+            la = _rate_fit(g, dt, lo, hi, la, it == 0)  # (as _jump_rate: cold at the first iteration)
         ds0[k] = d
         jv[k] = v
         lam[k] = la
@@ -223,21 +234,10 @@ def _jump_rate(g: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: int, lam0: np.
     >>> round(float(_jump_rate(np.array([1.0, 0.0, 0.0, 1.0]), np.full(4, 3600.0), np.zeros(4, int), 1)[0]) * 3600, 3)
     0.693
     """
-    if lam0 is None:
-        cnt = np.maximum(np.bincount(grp, minlength=n), 1)
-        gm = np.clip(np.bincount(grp, g, minlength=n) / cnt, 1e-6, 1.0 - 1e-6)
-        lam = -np.log1p(-gm) / np.maximum(np.bincount(grp, dt, minlength=n) / cnt, 1.0)
-    else:
-        lam = np.asarray(lam0, dtype=float)
     bounds = _group_bounds(grp, n) if bounds is None else bounds
-    for _ in range(6 if lam0 is None else 2):
-        s = np.zeros((2, n))
-        over_groups(_rate_scores, bounds, g, dt, bounds, lam, s)
-        s1, s2 = s
-        ok = np.isfinite(s1) & np.isfinite(s2) & (s2 < 0)
-        step = np.where(ok, np.clip(-s1 / np.where(ok, s2, -1.0), -2.0, 2.0), 0.0)
-        lam = lam * np.exp(step)
-    return np.clip(lam, 1e-9, 1.0)
+    lam = np.zeros(n) if lam0 is None else np.array(lam0, dtype=float)  # (a copy: updated in place)
+    over_groups(_rate_groups, bounds, g, dt, bounds, lam, lam0 is None)
+    return lam
 
 
 def exposure(d: Rows, r: np.ndarray, still: np.ndarray, ds: np.ndarray, p: SmoothParams) -> np.ndarray:
