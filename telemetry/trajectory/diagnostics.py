@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from telemetry.trajectory.error_model import MIXED_CLASS_NOTE
+
 __all__ = ["report_lines", "uere_summary", "processing_summary"]
 
 
@@ -53,8 +55,11 @@ def report_lines(attrs: Mapping[str, Any]) -> list[str]:
         line = uere_summary(em)
         if line:
             lines.append(line)
-        if "not identified" in str(em.get("note", "")):
-            lines.append("location error: " + str(em["note"]).split("; ", 1)[-1])
+        note = str(em.get("note", ""))
+        if "not identified" in note:
+            lines.append("location error: " + note.split("; ", 1)[-1])
+        else:  # (the caveat on fixes of unknown type, when that class was estimated)
+            lines += ["location error: " + part for part in note.split("; ") if part.startswith(MIXED_CLASS_NOTE)]
     for entry in (attrs.get("profile_check") or {}).values():
         if not entry.get("fits", True) and entry.get("message"):
             lines.append(f"profile: {entry['message']}")

@@ -61,6 +61,10 @@ __all__ = ["ERROR_CLASSES", "ErrorModel", "error_classes", "calibrate", "default
 GPS_CLASSES: tuple[str, ...] = ("3D", "2D", "unknown")
 ERROR_CLASSES: tuple[str, ...] = GPS_CLASSES + tuple(f"argos {c}" for c in ARGOS_CLASSES)
 """Error classes in code order: GPS 3D, 2D, unknown, then the Argos location classes."""
+MIXED_CLASS_NOTE = "the fixes of unknown type share one UERE"
+"""How the error model's ``note`` begins its caveat on the ``unknown`` class (a file without a
+fix type: its 3D and 2D fixes, whose errors differ, get one UERE); printed by
+:func:`telemetry.trajectory.diagnostics.report_lines`."""
 
 _N_GPS = len(GPS_CLASSES)
 
