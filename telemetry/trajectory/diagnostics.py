@@ -45,7 +45,15 @@ def uere_summary(error_model: Mapping[str, Any]) -> str:
 
 
 def report_lines(attrs: Mapping[str, Any]) -> list[str]:
-    """The sentences worth printing about processed tracks (see the module docstring)."""
+    """The sentences worth printing about processed tracks (see the module docstring): of the
+    error model's ``note``, what the data did not identify, and the caveat on fixes of unknown
+    type (:data:`telemetry.trajectory.error_model.MIXED_CLASS_NOTE`) where that class was estimated.
+
+    >>> em = {"unknown": {"uere_m": 4.0, "source": "estimated", "n_fixes": 900},
+    ...       "note": "maximum likelihood; " + MIXED_CLASS_NOTE + ": so se_m is too narrow for 2D fixes"}
+    >>> report_lines({"error_model": em})[1]
+    'location error: the fixes of unknown type share one UERE: so se_m is too narrow for 2D fixes'
+    """
     lines = []
     if attrs.get("deployments_from"):
         lines.append("deployments: from " + ", ".join(attrs["deployments_from"])
