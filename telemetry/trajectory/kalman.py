@@ -407,6 +407,36 @@ def _update(a00: float, a01: float, a11: float, rr: float, m0: float, m1: float,
             a00 - k0 * a00, a01 - k0 * a01, a11 - k1 * a01)
 
 
+@numba.njit(cache=True, inline="always")
+def _mixture(qs: float, ss: float, qa: float, sa: float, cs: float) -> tuple[float, float, float]:
+    """One fix's density mixed over the regimes, ``cs`` the still regime's predicted probability,
+    each regime's density ``exp(q) / s`` (its quadratic part ``q`` and innovation variance ``s``,
+    from :func:`_update`; ``2π`` left out): its log as ``add - log(div)`` (``div`` for
+    :func:`~telemetry.trajectory._arrays.log_absorb`) and the still regime's posterior.
+
+    Taken relative to the active density, ``(1 - cs) + cs × still/active``, unless that ratio
+    would overflow; then in logs (``div`` 1).
+
+    >>> for qs in (-2.0, 650.0):   # both ways of taking it
+    ...     add, div, ms = _mixture(qs, 4.0, -3.0, 9.0, 0.3)
+    ...     direct = math.log(0.3 * math.exp(qs) / 4.0 + 0.7 * math.exp(-3.0) / 9.0)
+    ...     print(abs(add - math.log(div) - direct) < 1e-12, round(ms, 6))
+    True 0.723848
+    True 1.0
+    """
+    dq = qs - qa
+    if dq < 600.0:
+        e = cs * math.exp(dq) * (sa / ss)
+        t = (1.0 - cs) + e
+        return qa, sa / t, e / t
+    ls = qs - math.log(ss)
+    la = qa - math.log(sa)
+    top = max(ls, la)
+    es = cs * math.exp(ls - top)
+    ea = (1.0 - cs) * math.exp(la - top)
+    return top + math.log(es + ea), 1.0, es / (es + ea)
+
+
 @numba.njit(cache=True)
 def _switching_range(
     tr: np.ndarray, zx: np.ndarray, zy: np.ndarray, r: np.ndarray, start: np.ndarray, i0: int, i1: int,
@@ -469,25 +499,11 @@ def _switching_range(
                 if cs > 0.0:
                     qs, ss, sm0, sm1, sn0, sn1, b00, b01, b11 = _update(b00, b01, b11, rr, sm0, sm1, sn0, sn1,
                                                                          zx[i], zy[i])
-                    dq = qs - qa
-                    if dq < 600.0:
-                        # the mixture relative to the active density: (1 - cs) + cs × still/active
-                        e = cs * math.exp(dq) * (sa / ss)
-                        t = (1.0 - cs) + e
-                        ll[j] += qa
-                        det[j], ll[j] = log_absorb(det[j], sa / t, ll[j])
-                        ms = e / t
-                    else:  # (that ratio would overflow: in logs)
-                        ls = qs - math.log(ss)
-                        la = qa - math.log(sa)
-                        top = max(ls, la)
-                        es = cs * math.exp(ls - top)
-                        ea = (1.0 - cs) * math.exp(la - top)
-                        ll[j] += top + math.log(es + ea)
-                        ms = es / (es + ea)
+                    add, div, ms = _mixture(qs, ss, qa, sa, cs)
                 else:
-                    ll[j] += qa
-                    det[j], ll[j] = log_absorb(det[j], sa, ll[j])
+                    add, div = qa, sa
+                ll[j] += add
+                det[j], ll[j] = log_absorb(det[j], div, ll[j])
             ma = 1.0 - ms
             # the mixture's covariance: each regime's, plus the spread of the two means (the
             # axes share one covariance: their spreads averaged)

@@ -144,9 +144,10 @@ def jump_fit(d2: np.ndarray, x: np.ndarray, dt: np.ndarray, grp: np.ndarray, n: 
     on = jumps[grp]
     y = d2 / 2.0
     bounds = _group_bounds(grp, n)
+    g, w0, sums = np.empty(d2.size), np.empty(d2.size), np.empty((4, n))  # (every row written each pass)
     for it in range(iters):
         c = x @ m
-        g, w0, sums = np.empty(d2.size), np.empty(d2.size), np.zeros((4, n))
+        sums[:] = 0.0
         over_groups(_em_sums, bounds, d2, c, dt, bounds, on, ds0, jv, lam, g, w0, sums)
         # variance components by their fixed points (weights 1/v², the Gaussian score)
         jv = np.maximum(sums[0] / np.maximum(sums[1], 1e-300), 1e-6)
