@@ -130,6 +130,12 @@ class CleanParams:
         night travel, and still catches a fix kilometres out of place) ...
     speed_limit_floor_kmh : float
         ... and never below this (km/h).
+    speed_limit_argos_classes : tuple of str
+        Argos location classes whose fixes the animal's own limit and the profile check read,
+        with every GPS fix; the other classes' errors (kilometres, heavy-tailed) make their
+        steps' speeds the error's, not the animal's. Herring gulls' Argos tracks in
+        ``../shared/data/real`` (``--species auto``): 298-1,108 km/h from all their steps,
+        49-58 km/h from classes 3, 2 and 1 (the GPS-tagged gulls of the same study: 38-59 km/h).
     end_reach_check : bool
         Flag ``speed`` the first or last fix of an animal reached from its one neighbour faster
         than ``speed_limit_factor`` × the fastest of its other steps (at least
@@ -215,6 +221,7 @@ class CleanParams:
     speed_limit_quantile: float = 0.95
     speed_limit_factor: float = 3.0
     speed_limit_floor_kmh: float = 5.0
+    speed_limit_argos_classes: tuple[str, ...] = ("3", "2", "1")
     end_reach_check: bool = True
     outlier_alpha: float = 1e-4
     outlier_detour: float = 2.0

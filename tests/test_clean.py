@@ -467,6 +467,27 @@ def test_auto_profile_derives_each_animals_limit() -> None:
         assert name in PROFILES
 
 
+def test_an_argos_animals_own_limit_is_read_from_its_better_classes() -> None:
+    """A herring gull tracked by Argos (the bundled subset of the real study: 420 fixes, half of
+    class 0, a third A or B): the steps between its fixes of classes 0, A and B are the error's
+    (kilometres in minutes), so read from every step the ``auto`` limit was over 1,000 km/h and
+    the speed rules caught nothing a gull could not do. From classes 3, 2 and 1 it is a bird's,
+    and the profile check suggests the migratory-bird profile."""
+    from telemetry.config import Config
+    from telemetry.schema import ARGOS_CLASSES
+
+    fixes = telemetry.read([Path(__file__).parent / "data" / "movebank" / "gulls_argos_subset.csv"])
+    cfg = Config.for_species("auto").clean
+    chk = clean(fixes, cfg).attrs["profile_check"]["33067"]
+    assert 20.0 < chk["max_speed_kmh"] < 150.0 and chk["suggested_profile"] == "migratory_bird"
+    every = clean(fixes, replace(cfg, speed_limit_argos_classes=tuple(ARGOS_CLASSES))).attrs["profile_check"]["33067"]
+    assert every["max_speed_kmh"] > 500.0  # what the limit was before (the check above can fail)
+    # the class filter touches Argos fixes only: a GPS track's limit is the same either way
+    gps = _migrant()
+    assert (clean(gps, cfg).attrs["profile_check"]["cuckoo"]
+            == clean(gps, replace(cfg, speed_limit_argos_classes=())).attrs["profile_check"]["cuckoo"])
+
+
 def test_run_process_and_inspect_say_when_the_profile_does_not_fit(tmp_path) -> None:
     """One line per misfit animal in `run`/`inspect` output, and the run summary records it."""
     import json

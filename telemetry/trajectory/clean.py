@@ -113,7 +113,8 @@ def clean(
     put(_low_quality(df, fix_type, params), "low_quality")
     put(_duplicates(df, animal, t, fix_type, by_time[codes[by_time] < 0]), "duplicate")
     judged = by_time[codes[by_time] < 0]
-    speed, spike = _speed_and_spikes(animal, t, lon, lat, judged, params)
+    ref = speed_reference(df, params)
+    speed, spike = _speed_and_spikes(animal, t, lon, lat, judged, params, ref)
     speed |= _ends_beyond_reach(t, lon, lat, judged[~(speed | spike)[judged]], animal, params)
     put(speed, "speed")
     put(spike, "spike")
@@ -121,13 +122,14 @@ def clean(
     out = df.copy(deep=False)
     out["flag"] = flags_to_series(codes, df.index)
     assert len(out) == n
-    check = profile_check(animal, t, lon, lat, judged, speed | spike, group_codes(df)[1], params)
+    check = profile_check(animal, t, lon, lat, judged, speed | spike, group_codes(df)[1], params, ref)
     out.attrs = {**df.attrs, "profile_check": SharedAttr(check)}
     return out
 
 
 def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.ndarray, judged: np.ndarray,
-                  flagged: np.ndarray, names: np.ndarray, p: CleanParams) -> dict[str, dict]:
+                  flagged: np.ndarray, names: np.ndarray, p: CleanParams,
+                  ref: np.ndarray | None = None) -> dict[str, dict]:
     """Does each animal's own data contradict the speed limits of the profile it was cleaned with?
 
     Per animal, over the fixes the speed rules judged (``judged``: positions sorted by
@@ -152,8 +154,10 @@ def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.nd
     starts = np.r_[0, np.flatnonzero(a[1:] != a[:-1]) + 1, a.size]
     t_s = t[judged].astype(np.float64) / 1e9
     x, y = lon[judged], lat[judged]
-    limit, _ = speed_limits(starts, t_s, x, y, p)
+    limit, _ = speed_limits(starts, t_s, x, y, p, None if ref is None else ref[judged])
     keep = ~flagged[judged]  # the track the rules left: its steps are what the animal did
+    if ref is not None:  # ... between fixes whose error is small next to its speed (speed_reference)
+        keep &= ref[judged]
     kept = judged[keep]
     ka = animal[kept]
     kstarts = np.r_[0, np.flatnonzero(ka[1:] != ka[:-1]) + 1, ka.size]
@@ -462,10 +466,12 @@ def _speed_and_spikes(
     lat: np.ndarray,
     by_time: np.ndarray,
     p: CleanParams,
+    ref: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Iterated speed and spike filter, one compiled pass per animal (see module docstring).
 
-    ``by_time`` holds the positions of the usable rows sorted by ``(animal, time)``.
+    ``by_time`` holds the positions of the usable rows sorted by ``(animal, time)``; ``ref``
+    (bool per row, :func:`speed_reference`) the fixes an animal's own speed limit is read from.
     Returns the ``speed`` and ``spike`` masks over all rows.
 
     Per round and animal (alive fixes only; distances in m, times in h):
@@ -495,7 +501,8 @@ def _speed_and_spikes(
     starts = np.r_[0, np.flatnonzero(a[1:] != a[:-1]) + 1, a.size]
     n_bins = max(int(round(24.0 / p.diel_bin_h)), 1) if p.diel_bin_h > 0 else 1
     t_s = t[by_time].astype(np.float64) / 1e9
-    limit, spike_limit = speed_limits(starts, t_s, lon[by_time], lat[by_time], p)
+    limit, spike_limit = speed_limits(starts, t_s, lon[by_time], lat[by_time], p,
+                                      None if ref is None else ref[by_time])
     speed, spike = speed_and_spikes(
         starts, t_s, lon[by_time], lat[by_time], n_bins,
         float(np.clip(p.movement_quantile, 0.0, 1.0)), max(int(p.diel_min_steps), 1),
@@ -563,6 +570,21 @@ def _ends_beyond_reach(t: np.ndarray, lon: np.ndarray, lat: np.ndarray, by_time:
     return out
 
 
+def speed_reference(df: pd.DataFrame, p: CleanParams) -> np.ndarray:
+    """Rows (bool) whose steps show an animal's speed: every fix but Argos fixes of classes
+    outside ``speed_limit_argos_classes`` (an Argos fix without a class is outside them).
+
+    >>> df = pd.DataFrame({"fix_type": ["3D", "argos", "argos", "argos", None],
+    ...                    "argos_lc": [None, "3", "B", None, None]})
+    >>> speed_reference(df, CleanParams()).tolist()
+    [True, True, False, False, True]
+    """
+    argos = _str_col(df, "fix_type") == "argos"
+    if not argos.any():
+        return np.ones(len(df), dtype=bool)
+    return ~argos | np.isin(_str_col(df, "argos_lc"), [str(c) for c in p.speed_limit_argos_classes])
+
+
 def step_speeds(starts: np.ndarray, t_s: np.ndarray, lon: np.ndarray, lat: np.ndarray,
                 min_step_m: float, short_as_zero: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Speeds (km/h) of the steps between consecutive rows of each animal (rows sorted by
@@ -585,16 +607,31 @@ def step_speeds(starts: np.ndarray, t_s: np.ndarray, lon: np.ndarray, lat: np.nd
 
 
 def speed_limits(starts: np.ndarray, t_s: np.ndarray, lon: np.ndarray, lat: np.ndarray,
-                 p: CleanParams) -> tuple[np.ndarray, np.ndarray]:
+                 p: CleanParams, ref: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Speed and spike-speed limit (km/h) of every animal: the profile's, or with
     ``speed_limit_from_data`` the animal's own: ``speed_limit_factor`` × the
     ``speed_limit_quantile`` of its step speeds (never below ``speed_limit_floor_kmh``), the
-    spike speed in the profile's proportion to it."""
+    spike speed in the profile's proportion to it. ``ref`` (bool per row, optional;
+    :func:`speed_reference`): the steps are those between these rows only, and an animal with
+    fewer than 10 of them keeps the profile's limit.
+
+    >>> t = np.arange(40) * 3600.0                                    # hourly, 2 km per hour
+    >>> lon = 10.0 + np.arange(40) * 2000.0 / 71_700.0               # (~71.7 km per degree at 50 N)
+    >>> lon[1::2] += 0.5                                             # every other fix 36 km off
+    >>> p = CleanParams(speed_limit_from_data=True)
+    >>> limit = lambda ref=None: round(float(speed_limits(np.array([0, 40]), t, lon, np.full(40, 50.0), p, ref)[0][0]))
+    >>> limit(), limit(np.arange(40) % 2 == 0)                      # every fix; the good ones
+    (113, 6)
+    """
     k = starts.size - 1
     limit = np.full(k, float(p.max_speed_kmh))
     spike = np.full(k, float(p.spike_speed_kmh))
     if not p.speed_limit_from_data or k == 0:
         return limit, spike
+    if ref is not None and not ref.all():
+        keep = np.flatnonzero(ref)
+        starts = np.searchsorted(keep, starts)  # each animal's first kept row
+        t_s, lon, lat = t_s[keep], lon[keep], lat[keep]
     # every step counts; one shorter than speed_min_step_m (GPS error) as standing still
     v, a, _ = step_speeds(starts, t_s, lon, lat, 0.0, short_as_zero=p.speed_min_step_m)
     q = group_quantile(v, a, k, p.speed_limit_quantile)

@@ -352,7 +352,8 @@ def beyond_reach(tracks: pd.DataFrame, candidates: np.ndarray, params: CleanPara
     of the two legs, ``min(d_in / dt_in, d_out / dt_out)``, is the least speed the trip needs.
     Above the animal's own speed limit (:func:`telemetry.trajectory.clean.speed_limits` with
     ``speed_limit_from_data``: ``speed_limit_factor`` × the ``speed_limit_quantile`` of the
-    speeds between its usable fixes other than the candidates) the fix is an error wherever it
+    speeds between its usable fixes other than the candidates, Argos fixes of the poorer classes left out:
+    :func:`telemetry.trajectory.clean.speed_reference`) the fix is an error wherever it
     lies, even among places the animal uses: a 12 km error between fixes 15 min apart of an
     animal that walks at 1 km/h is not a visit to the far side of its range.
 
@@ -366,7 +367,7 @@ def beyond_reach(tracks: pd.DataFrame, candidates: np.ndarray, params: CleanPara
     """
     from dataclasses import replace
 
-    from telemetry.trajectory.clean import speed_limits
+    from telemetry.trajectory.clean import speed_limits, speed_reference
 
     p = params or CleanParams()
     out = np.zeros(len(tracks), dtype=bool)
@@ -379,7 +380,8 @@ def beyond_reach(tracks: pd.DataFrame, candidates: np.ndarray, params: CleanPara
     rpos, rcodes, rt = pos[ref], codes[ref], t_s[ref]
     first = np.r_[True, rcodes[1:] != rcodes[:-1]]
     starts = np.r_[np.flatnonzero(first), rpos.size]
-    limit_kmh, _ = speed_limits(starts, rt, lon[rpos], lat[rpos], replace(p, speed_limit_from_data=True))
+    limit_kmh, _ = speed_limits(starts, rt, lon[rpos], lat[rpos], replace(p, speed_limit_from_data=True),
+                                speed_reference(tracks, p)[rpos])
     animal_limit = np.full(int(codes.max()) + 1, np.inf)
     animal_limit[rcodes[first]] = limit_kmh
     cand = np.flatnonzero(~ref)
