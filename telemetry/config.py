@@ -585,7 +585,13 @@ class StateParams:
         animal by BIC on its first ``start_rows`` fixes.
     min_regular_share : float
         An animal gets states only if at least this share of its intervals are whole multiples of
-        its median interval (within 10 %): a schedule, not random (e.g. Argos) times.
+        its fix grid (within 10 % of the grid): a schedule, not random (e.g. Argos) times, of
+        which about 20 % pass on any grid.
+    schedule_divisors : tuple of int
+        The fix grid is the median interval divided by whichever of these puts the most intervals
+        on it: collars that change their interval with the battery or the time of day (the real
+        GPS gulls: 1, 2 and 3 h, median 2 h, 41-48 % of intervals whole multiples of 2 h but all
+        of 1 h) are on a schedule too. The HMM still reads only the steps of the median interval.
     max_interval_h : float
         No states for an animal whose fixes are further apart than this (h, median): rests and
         moves last hours, so a daily displacement says nothing about the behaviour at a fix.
@@ -628,6 +634,7 @@ class StateParams:
     use_smoothed: bool = False
     n_states_choices: tuple[int, ...] = (2, 3)
     min_regular_share: float = 0.5
+    schedule_divisors: tuple[int, ...] = (1, 2, 3, 4)
     max_interval_h: float = 12.0
     dominant_share_warn: float = 0.9
     min_resting_share: float = 0.01

@@ -42,7 +42,10 @@ nominal interval is the median time between consecutive usable fixes (or
 angles that use it), but the chain still runs through it: between two fixes
 ``k = round(Δt / nominal)`` intervals apart the transition is Γᵏ, so a missed fix
 is a missing epoch, not a broken chain. The chain restarts at each segment
-(``segment_id`` if present, else gaps longer than ``max_gap_h``).
+(``segment_id`` if present, else gaps longer than ``max_gap_h``). An animal gets
+states only if most of its intervals lie on a grid (``min_regular_share``): the
+nominal interval or a fraction of it (``schedule_divisors``; a collar alternating
+1, 2 and 3 h is on the 1-h grid), not random times.
 
 Steps and angles are geodesic (WGS84, :func:`telemetry.trajectory.geodesic.inverse`): step = ellipsoidal distance,
 turning angle = forward azimuth of the next step minus the arrival heading of the
@@ -980,8 +983,26 @@ def _observations(
     kidx = np.where(start, 0, np.maximum(1, np.rint(ratio))).astype(np.int64)
     on_schedule = ~start & (np.abs(ratio - 1.0) <= p.interval_tol)  # row j vs j-1
     # on the schedule's grid (whole missed fixes allowed): ~all steps of a scheduled collar,
-    # ~20 % of random (e.g. Argos) times
-    regular = ~start & (np.abs(ratio - np.rint(ratio)) <= 0.1)
+    # ~20 % of random (e.g. Argos) times on any grid
+    regular = _on_grid(ratio, start)
+    # an animal off the grid of its nominal interval may be on a finer one (schedule_divisors):
+    # a collar alternating 1, 2 and 3 h is on the 1-h grid, its median 2 h (or, of an even number
+    # of intervals, 2.5 h: so the interval below the middle is a base too, one the collar took)
+    n_int = np.maximum(np.bincount(a, minlength=n_animals) - 1, 0)
+    off = np.bincount(a[regular], minlength=n_animals) < p.min_regular_share * np.maximum(n_int, 1)
+    if off.any() and p.schedule_divisors:
+        inner = ~start & off[a]
+        low = pd.Series(dt[inner]).groupby(a[inner]).quantile(0.5, interpolation="lower")
+        low = low.reindex(range(n_animals)).fillna(3600.0).to_numpy()
+        mine = np.flatnonzero(off[a])
+        most = np.full(n_animals, -1)
+        for base in (nominal, low):
+            for k in p.schedule_divisors:
+                on_k = _on_grid(dt[mine] * max(int(k), 1) / base[a[mine]], start[mine])
+                n_k = np.bincount(a[mine][on_k], minlength=n_animals)
+                better = n_k > most
+                most = np.where(better, n_k, most)
+                regular[mine] = np.where(better[a[mine]], on_k, regular[mine])
     # geodesic step j -> j+1, forward azimuth at j, arrival heading at j+1
     step = np.full(n, np.nan)
     turn = np.full(n, np.nan)
@@ -998,6 +1019,16 @@ def _observations(
         both = valid[1:] & valid[:-1] & (dist[1:] > 0) & (dist[:-1] > 0)
         turn[1:-1] = np.where(both, tr, np.nan)
     return rows, a, step, turn, kidx, np.asarray(names), regular
+
+
+def _on_grid(ratio: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Intervals (bool) within 10 % of a whole number of grid steps (``ratio``: interval / grid),
+    segment starts (``start``) never.
+
+    >>> _on_grid(np.array([0.0, 1.02, 2.95, 1.5, 3.0]), np.array([True, False, False, False, True])).tolist()
+    [False, True, True, False, False]
+    """
+    return ~start & (np.abs(ratio - np.rint(ratio)) <= 0.1)
 
 
 def _rest_loglik(df: pd.DataFrame, rows: np.ndarray, step: np.ndarray, turn: np.ndarray,
@@ -1193,8 +1224,9 @@ def label_states(
                           f"displacements over more than {p.max_interval_h:g} h (bouts are shorter)")
             elif not scheduled[k]:
                 reason = (f"the fix times are irregular: {n_regular[k] / max(n_steps[k], 1):.0%} of {int(n_steps[k])} "
-                          f"intervals are whole multiples of the median, fewer than {p.min_regular_share:.0%} (an HMM "
-                          "on step lengths needs a fix schedule)")
+                          "intervals are whole multiples of the median interval or of any fraction of it tried ("
+                          + ", ".join(f"1/{int(d)}" for d in p.schedule_divisors if int(d) > 1)
+                          + f"), fewer than {p.min_regular_share:.0%} (an HMM on step lengths needs a fix schedule)")
             elif slow[k]:
                 reason = str(slow[k])
             else:
