@@ -604,6 +604,10 @@ class StateParams:
         shorter than the interval between fixes and the behaviour at a fix cannot be told from
         the displacements (calling every fix "moving" scored 0.20 where 80 % of fixes were at
         rest: ``scripts/validate.py --fuzz 40 --seed 1``, setting 30, 69-min rests at 8-h fixes).
+    min_state_share : float
+        An animal whose BIC chose 3 states gets 2 when a moving state holds fewer than this share
+        (0-1) of its decoded fixes: the steps that state fitted went to the smoother's rests and the
+        other took the name "travelling" for every move (the real Kruger buffalo: 0.0-0.3 %).
     still_rest_min_ratio : float
         No states for an animal whose smoother chose a still regime drifting within this factor
         of its movement (``diffusion_m2s / still_diffusion_m2s`` of ``attrs["smooth"]`` below
@@ -638,6 +642,7 @@ class StateParams:
     max_interval_h: float = 12.0
     dominant_share_warn: float = 0.9
     min_resting_share: float = 0.01
+    min_state_share: float = 0.02
     still_rest_min_ratio: float = 15.0
 
 

@@ -167,6 +167,23 @@ def test_number_of_states_is_chosen_per_animal() -> None:
     assert f2["n_states"] == 2 and (forced["p_travelling"].dropna() == 0).all()
 
 
+def test_a_moving_state_that_holds_no_fix_sends_the_animal_to_two_states() -> None:
+    """BIC may choose 3 states whose middle one ends up holding (almost) no fix once the smoother's
+    rests take the steps it fitted (the real Kruger buffalo: "moving" 0.0-0.3 %, every move called
+    "travelling"). Then the animal is fitted with 2 states, and the note says why. Forced here by
+    a share no state of a 3-state animal reaches."""
+    df = simulate_behaviour(n_animals=1, days=30, interval_s=900.0, travel=True, seed=6)
+    three = label_states(df, min_state_share=0.0)
+    fit3 = next(iter(three.attrs["states"].values()))
+    assert fit3["n_states"] == 3 and min(fit3["share"][1:]) < 0.45 and "note" not in fit3
+    two = label_states(df, min_state_share=0.45)
+    fit2 = next(iter(two.attrs["states"].values()))
+    assert fit2["n_states"] == 2 and "2 states fitted instead" in fit2["note"]
+    assert set(two["state"].dropna().unique()) <= {"resting", "moving"} and (two["p_travelling"].dropna() == 0).all()
+    alone = label_states(df, n_states=2)  # the same fit as asking for 2 states
+    np.testing.assert_allclose(two["p_moving"], alone["p_moving"], atol=1e-9)
+
+
 def test_never_crashes_and_says_why() -> None:
     # a perfectly straight walk: every turn 0, von Mises concentration at its cap (the herring-gull
     # crash: A1 inverse divided by zero when the mean resultant length rounded to 1)

@@ -1150,7 +1150,8 @@ def label_states(
         bic = {m: np.where(f["fit"], -2.0 * f["ll"] + _N_FREE[m] * np.log(np.maximum(n_head, 1)), np.inf)
                for m, f in fits.items()}
         chosen = np.asarray(choices)[np.argmin(np.stack([bic[m] for m in choices]), axis=0)]
-        for m in choices:
+        empty_state: dict[int, str] = {}  # animals moved to fewer states, and why
+        for m in sorted(choices, reverse=True):  # (more states first: an empty one sends the animal on)
             todo = eligible & (chosen == m)
             if not todo.any():
                 continue
@@ -1186,6 +1187,18 @@ def label_states(
                 lab = codes[mine]
                 lab = lab[lab >= 0]
                 share = np.bincount(lab, minlength=3)[:m] / max(lab.size, 1)
+                fewer = [j for j in choices if j < m]
+                if fewer and share[1:].min() < p.min_state_share:
+                    # a moving state (almost) no fix is in: the steps it fitted went to the smoother's
+                    # rests, and the others take names they do not deserve (the real buffalo: "moving"
+                    # 0.0-0.3 %, so every move was "travelling"); the animal goes to fewer states
+                    empty = 1 + int(np.argmin(share[1:]))
+                    empty_state[k] = (f"{m} states by BIC, but {labels[empty]} held {share[empty]:.1%} of the fixes "
+                                      f"(below {p.min_state_share:.0%}): {max(fewer)} states fitted instead")
+                    chosen[k] = max(fewer)
+                    codes[mine] = -1
+                    probs[mine] = np.nan
+                    continue
                 if share[0] < p.min_resting_share:
                     codes[mine] = -1
                     probs[mine] = np.nan
@@ -1212,6 +1225,8 @@ def label_states(
                     "resting_defined_by": ("the smoother's still regime (p_still)" if from_smoother[k]
                                            else rest_source),
                 }
+                if k in empty_state:
+                    entry["note"] = empty_state[k]
                 big = np.flatnonzero(share > p.dominant_share_warn)
                 if big.size:
                     entry["warning"] = (f"{labels[big[0]]} takes {share[big[0]]:.0%} of the fixes: the states may "
