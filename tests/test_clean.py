@@ -482,10 +482,37 @@ def test_an_argos_animals_own_limit_is_read_from_its_better_classes() -> None:
     assert 20.0 < chk["max_speed_kmh"] < 150.0 and chk["suggested_profile"] == "migratory_bird"
     every = clean(fixes, replace(cfg, speed_limit_argos_classes=tuple(ARGOS_CLASSES))).attrs["profile_check"]["33067"]
     assert every["max_speed_kmh"] > 500.0  # what the limit was before (the check above can fail)
+    # and the profile is judged by the better fixes' flags: under the migratory-bird profile a tenth of
+    # all its fixes are flagged (classes 0, A, B), none of the better ones: the profile fits
+    bird = clean(fixes, Config.for_species("migratory_bird").clean).attrs["profile_check"]["33067"]
+    assert bird["flagged_share"] > 3 * cfg.expected_flag_share and bird["flagged_share_better_fixes"] < 0.01
+    assert bird["fits"] and bird["suggested_profile"] is None
     # the class filter touches Argos fixes only: a GPS track's limit is the same either way
     gps = _migrant()
     assert (clean(gps, cfg).attrs["profile_check"]["cuckoo"]
             == clean(gps, replace(cfg, speed_limit_argos_classes=())).attrs["profile_check"]["cuckoo"])
+
+
+def test_many_gross_errors_under_a_profile_that_holds_the_speeds_blame_the_fixes() -> None:
+    """A walker at ~1 km/h with 8 % of its fixes thrown 3-8 km: the ungulate profile (40 km/h)
+    holds its speeds, so no profile would flag fewer; the check says the fixes err, and suggests
+    no profile (it used to suggest the slowest one whose limit held the speeds: a stricter one)."""
+    from telemetry.config import Config
+
+    rng = np.random.default_rng(4)
+    n = 600
+    t = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
+    lon = 30.0 + np.cumsum(rng.normal(0, 1000.0, n)) / 71_700.0
+    lat = np.full(n, 50.0) + np.cumsum(rng.normal(0, 1000.0, n)) / 111_200.0
+    bad = rng.random(n) < 0.08
+    ang = rng.uniform(0, 2 * np.pi, n)
+    dist = rng.uniform(3000, 8000, n)
+    lon = np.where(bad, lon + dist * np.cos(ang) / 71_700.0, lon)
+    lat = np.where(bad, lat + dist * np.sin(ang) / 111_200.0, lat)
+    df = pd.DataFrame({"animal_id": "walker", "time": t, "lon": lon, "lat": lat})
+    chk = clean(df, Config.for_species("ungulate").clean).attrs["profile_check"]["walker"]
+    assert not chk["fits"] and chk["suggested_profile"] is None, chk
+    assert "the fixes themselves err" in chk["message"] and "try --species" not in chk["message"]
 
 
 def test_run_process_and_inspect_say_when_the_profile_does_not_fit(tmp_path) -> None:
