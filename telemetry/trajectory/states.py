@@ -998,7 +998,8 @@ def _observations(
         most = np.full(n_animals, -1)
         for base in (nominal, low):
             for k in p.schedule_divisors:
-                on_k = _on_grid(dt[mine] * max(int(k), 1) / base[a[mine]], start[mine])
+                with np.errstate(divide="ignore", invalid="ignore"):  # (a base of 0 s: no grid)
+                    on_k = _on_grid(dt[mine] * max(int(k), 1) / base[a[mine]], start[mine])
                 n_k = np.bincount(a[mine][on_k], minlength=n_animals)
                 better = n_k > most
                 most = np.where(better, n_k, most)
@@ -1241,6 +1242,7 @@ def label_states(
                     entry["warning"] = (f"{labels[big[0]]} takes {share[big[0]]:.0%} of the fixes: the states may "
                                         "not separate behaviours in this track")
                 attrs[name] = entry
+        fractions = [f"1/{int(d)}" for d in p.schedule_divisors if int(d) > 1]
         for k in np.flatnonzero(~eligible):
             on = n_valid[k] / max(n_steps[k], 1)
             if not fine[k]:
@@ -1248,9 +1250,9 @@ def label_states(
                           f"displacements over more than {p.max_interval_h:g} h (bouts are shorter)")
             elif not scheduled[k]:
                 reason = (f"the fix times are irregular: {n_regular[k] / max(n_steps[k], 1):.0%} of {int(n_steps[k])} "
-                          "intervals are whole multiples of the median interval or of any fraction of it tried ("
-                          + ", ".join(f"1/{int(d)}" for d in p.schedule_divisors if int(d) > 1)
-                          + f"), fewer than {p.min_regular_share:.0%} (an HMM on step lengths needs a fix schedule)")
+                          "intervals are whole multiples of the median interval"
+                          + (" or of any fraction of it tried (" + ", ".join(fractions) + ")" if fractions else "")
+                          + f", fewer than {p.min_regular_share:.0%} (an HMM on step lengths needs a fix schedule)")
             elif slow[k]:
                 reason = str(slow[k])
             else:
