@@ -131,8 +131,8 @@ class CleanParams:
     speed_limit_floor_kmh : float
         ... and never below this (km/h).
     speed_limit_argos_classes : tuple of str
-        Argos location classes whose fixes the animal's own limit and the profile check read,
-        with every GPS fix; the other classes' errors (kilometres, heavy-tailed) make their
+        Argos location classes whose fixes the animal's own limit, the profile check and the
+        smoother's reach test read, with every GPS fix; the other classes' errors (kilometres, heavy-tailed) make their
         steps' speeds the error's, not the animal's. Herring gulls' Argos tracks in
         ``../shared/data/real`` (``--species auto``): 298-1,108 km/h from all their steps,
         49-58 km/h from classes 3, 2 and 1 (the GPS-tagged gulls of the same study: 38-59 km/h).
@@ -588,10 +588,13 @@ class StateParams:
         its fix grid (within 10 % of the grid): a schedule, not random (e.g. Argos) times, of
         which about 20 % pass on any grid.
     schedule_divisors : tuple of int
-        The fix grid is the median interval divided by whichever of these puts the most intervals
-        on it: collars that change their interval with the battery or the time of day (the real
-        GPS gulls: 1, 2 and 3 h, median 2 h, 41-48 % of intervals whole multiples of 2 h but all
-        of 1 h) are on a schedule too. The HMM still reads only the steps of the median interval.
+        An animal off its median interval's grid is tried on finer ones: the median interval, or
+        the interval just below the middle (one the collar took), divided by each of these; the
+        grid that holds the most intervals counts. Collars that change their interval with the
+        battery or the time of day (the real GPS gulls: 1, 2 and 3 h, median 2 h, 41-48 % of
+        intervals whole multiples of 2 h but all of 1 h) are on a schedule too; random times put
+        at most 30 % on any grid (800 simulated animals). The HMM still reads only the steps of
+        the median interval.
     max_interval_h : float
         No states for an animal whose fixes are further apart than this (h, median): rests and
         moves last hours, so a daily displacement says nothing about the behaviour at a fix.
@@ -608,7 +611,8 @@ class StateParams:
         An animal whose BIC chose 3 states gets 2 when the smoother's still regime takes all but
         this share (0-1) of a moving state's fixes (its share by the HMM alone): that state fitted
         rests, and the other took the name "travelling" for every move (the real Kruger buffalo:
-        10-25 % by the HMM, 0.0-0.3 % after; the alert tests' simulator, 49 of 100 animals alike;
+        10-25 % by the HMM, 0.0-0.3 % after; the alert tests' simulator, 49 of the 100 animals
+        that chose 3 states in its 1M-fix set;
         a state small of its own stays: the sample's SL10, travelling 1.6 % before and after).
     still_rest_min_ratio : float
         No states for an animal whose smoother chose a still regime drifting within this factor

@@ -202,7 +202,7 @@ def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.nd
         top = max(q99, float(sus_max[i])) if sus_n[i] else q99
         # where the limit holds the animal's speeds with the margin a suggestion needs, no profile
         # would flag fewer of its fixes: the flags are its fixes' own errors
-        speeds_fit = sus_share <= 0.01 and lim >= 1.2 * top
+        speeds_fit = n_steps > 0 and sus_share <= 0.01 and lim >= 1.2 * top
         suggestion = None if speeds_fit else next((name for name, mx in candidates if mx >= 1.2 * top), "auto")
         entry = {"fits": bool(fits), "steps": n_steps, "fast_sustained_share": round(sus_share, 4),
                  "flagged_share": round(flag_share, 4), "max_speed_kmh": round(lim, 3),
