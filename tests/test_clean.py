@@ -495,7 +495,7 @@ def test_an_argos_animals_own_limit_is_read_from_its_better_classes() -> None:
 
 def test_many_gross_errors_under_a_profile_that_holds_the_speeds_blame_the_fixes() -> None:
     """A walker at ~1 km/h with 8 % of its fixes thrown 3-8 km: the ungulate profile (40 km/h)
-    holds its speeds, so no profile would flag fewer; the check says the fixes err, and suggests
+    holds its speeds, so the flags are the fixes' errors, not a strict profile; the check says so, and suggests
     no profile (it used to suggest the slowest one whose limit held the speeds: a stricter one)."""
     from telemetry.config import Config
 

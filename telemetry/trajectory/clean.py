@@ -140,8 +140,8 @@ def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.nd
     when sustained fast steps are more than 1 % of its steps or the flagged share is more than
     three times the expected one; then ``message`` says so in one line and names the profile
     whose limit would hold the animal's 99th-percentile speed with a margin of 1.2 (``auto`` if
-    none), unless the limit it was cleaned with already does: then no profile would flag fewer,
-    and the message says the fixes themselves err. Steps and the flagged share count only the
+    none), unless the limit it was cleaned with already does: then the flags are more likely the
+    fixes' own errors than the profile's, no profile is suggested, and the message says so. Steps and the flagged share count only the
     fixes ``ref`` marks (:func:`speed_reference`: not Argos fixes of the poorer classes; all
     when None); ``flagged_share`` is of all fixes, ``flagged_share_better_fixes`` of those.
 
@@ -222,8 +222,8 @@ def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.nd
             if speeds_fit:
                 entry["message"] = (f"{names[code]}: " + "; ".join(what) + f", though its speeds fit the limit of "
                                     f"{lim:.3g} km/h (99th percentile {q99:.3g} km/h): the fixes themselves err more "
-                                    "than the profile expects, and no profile would flag fewer (look at their "
-                                    "HDOP, fix type or Argos class)")
+                                    "than the profile expects, rather than the profile being too strict (look at "
+                                    "their HDOP, fix type or Argos class)")
             else:
                 entry["message"] = (f"{names[code]}: " + "; ".join(what) + f": the profile does not fit this animal "
                                     f"(try --species {suggestion})")
