@@ -127,6 +127,11 @@ def clean(
     return out
 
 
+_SUGGEST_MARGIN = 1.2
+"""A profile holds an animal's speeds when its limit is at least this many times the animal's
+99th-percentile speed (or its fastest sustained run); :func:`profile_check`."""
+
+
 def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.ndarray, judged: np.ndarray,
                   flagged: np.ndarray, names: np.ndarray, p: CleanParams,
                   ref: np.ndarray | None = None) -> dict[str, dict]:
@@ -139,7 +144,7 @@ def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.nd
     share of fixes flagged ``speed``/``spike`` against ``expected_flag_share``. It does not fit
     when sustained fast steps are more than 1 % of its steps or the flagged share is more than
     three times the expected one; then ``message`` says so in one line and names the profile
-    whose limit would hold the animal's 99th-percentile speed with a margin of 1.2 (``auto`` if
+    whose limit would hold the animal's 99th-percentile speed with a margin of 1.2 (``_SUGGEST_MARGIN``; ``auto`` if
     none), unless the limit it was cleaned with already does: then the flags are more likely the
     fixes' own errors than the profile's, no profile is suggested, and the message says so. Steps and the flagged share count only the
     fixes ``ref`` marks (:func:`speed_reference`: not Argos fixes of the poorer classes; all
@@ -157,10 +162,10 @@ def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.nd
     starts = np.r_[0, np.flatnonzero(a[1:] != a[:-1]) + 1, a.size]
     t_s = t[judged].astype(np.float64) / 1e9
     x, y = lon[judged], lat[judged]
-    limit, _ = speed_limits(starts, t_s, x, y, p, None if ref is None else ref[judged])
-    keep = ~flagged[judged]  # the track the rules left: its steps are what the animal did
-    if ref is not None:  # ... between fixes whose error is small next to its speed (speed_reference)
-        keep &= ref[judged]
+    # the fixes whose error is small next to the animal's speed (speed_reference; all when None)
+    r_j = np.ones(judged.size, dtype=bool) if ref is None else ref[judged]
+    limit, _ = speed_limits(starts, t_s, x, y, p, r_j)
+    keep = ~flagged[judged] & r_j  # the track the rules left, between those fixes: what the animal did
     kept = judged[keep]
     ka = animal[kept]
     kstarts = np.r_[0, np.flatnonzero(ka[1:] != ka[:-1]) + 1, ka.size]
@@ -176,10 +181,9 @@ def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.nd
     sustained = _sustained_runs(v > limit[g] if g.size else np.zeros(0, bool), g, np.radians(bear))
     n_fix = np.diff(starts)
     n_flag = np.add.reduceat(flagged[judged].astype(np.int64), starts[:-1])
-    # the flagged share the profile is judged by: of the fixes whose errors are small next to the
-    # animal's speed (Argos classes 0, A and B are flagged by any speed rule, 10-21 % of the real
-    # gulls' under the migratory-bird profile, 0.3-1.3 % of their better fixes)
-    r_j = np.ones(judged.size, dtype=bool) if ref is None else ref[judged]
+    # the flagged share the profile is judged by: of those fixes (Argos classes 0, A and B are
+    # flagged by any speed rule, 10-21 % of the real gulls' under the migratory-bird profile,
+    # 0.3-1.3 % of their better fixes)
     n_ref = np.add.reduceat(r_j.astype(np.int64), starts[:-1])
     n_flag_ref = np.add.reduceat((flagged[judged] & r_j).astype(np.int64), starts[:-1])
     p99 = group_quantile(v, g, k, 0.99)
@@ -202,8 +206,9 @@ def profile_check(animal: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.nd
         top = max(q99, float(sus_max[i])) if sus_n[i] else q99
         # where the limit holds the animal's speeds with the margin a suggestion needs, no profile
         # would flag fewer of its fixes: the flags are its fixes' own errors
-        speeds_fit = n_steps > 0 and sus_share <= 0.01 and lim >= 1.2 * top
-        suggestion = None if speeds_fit else next((name for name, mx in candidates if mx >= 1.2 * top), "auto")
+        speeds_fit = n_steps > 0 and sus_share <= 0.01 and lim >= _SUGGEST_MARGIN * top
+        suggestion = None if speeds_fit else next((name for name, mx in candidates if mx >= _SUGGEST_MARGIN * top),
+                                                  "auto")
         entry = {"fits": bool(fits), "steps": n_steps, "fast_sustained_share": round(sus_share, 4),
                  "flagged_share": round(flag_share, 4), "max_speed_kmh": round(lim, 3),
                  "speed_p99_kmh": round(q99, 3), "suggested_profile": suggestion if not fits else None}

@@ -1172,8 +1172,11 @@ def label_states(
             step_post = np.zeros((rows.size, 3))
             step_post[use, :m] = np.take_along_axis(post[use], perm[a[use]], axis=1)
             # each animal's share of fixes per state by the HMM alone, before the smoother's rests
+            # (asked only where fewer states could be fitted instead)
+            fewer = [j for j in choices if j < m]
             own_lab = np.full(rows.size, -1)
-            own_lab[use] = np.argmax(_at_fix(step_post, kidx)[use], axis=1)
+            if fewer:
+                own_lab[use] = np.argmax(_at_fix(step_post, kidx)[use], axis=1)
             from_smoother = _still_from_smoother(df, rows, a, kidx, animal_names, step_post, use,
                                                  p.still_rest_min_ratio)
             fix_post = _at_fix(step_post, kidx)
@@ -1193,7 +1196,6 @@ def label_states(
                 share = np.bincount(lab, minlength=3)[:m] / max(lab.size, 1)
                 own = own_lab[bounds[k]:bounds[k + 1]]
                 own = np.bincount(own[own >= 0], minlength=3)[:m] / max(int((own >= 0).sum()), 1)
-                fewer = [j for j in choices if j < m]
                 emptied = share[1:] < p.min_state_kept * own[1:]
                 if fewer and emptied.any():
                     # a moving state whose fixes the smoother's rests took: it fitted rests, and the
