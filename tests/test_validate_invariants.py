@@ -211,6 +211,14 @@ def test_fuzz_settings_vary_and_report_what_breaks() -> None:
                                          "... in the band with the true UERE": 1,
                                          "states below trivial": 2, "... oracle at trivial": 1}
     assert "(true UERE given: 0.950)" in validate.fuzz_report(rows[3])[1]
+    # the estimate over the simulated UERE, only where the file names the class
+    named = {"fix_type_column": "fix_type", "uere_true_3D": 10.0, "uere_true_2D": 20.0}
+    est = [{**named, "uere_3D": u, "uere_3D_source": "estimated", "uere_2D": 30.0, "uere_2D_source": "default"}
+           for u in (5.0, 9.0, 10.0, 10.5, 12.0)]
+    ratios = validate.fuzz_uere_ratios(est + [{"fix_type_column": "none", "uere_unknown": 3.0, "uere_true_3D": 10.0}])
+    assert ratios["3D"]["n"] == 5 and ratios["3D"]["median"] == 1.0 and ratios["3D"]["below_0.85"] == 1
+    assert ratios["3D"]["above_1.15"] == 1 and ratios["3D"]["default"] == 0
+    assert ratios["2D"] == {"n": 0, "default": 5}
 
 
 def _fuzz_off_and_on(tmp_path: Path, fuzz_seed: int, k: int, *off: str) -> tuple[dict, dict, dict]:
