@@ -19,7 +19,7 @@ Steps and why:
 
 1. The TopoJSON is decoded here (:func:`decode_topojson`), not by GDAL, and rings that cross
    the antimeridian are unwrapped, cut at ±180° and shifted back, rings around a pole closed
-   through it (:func:`antimeridian_polygon`). GDAL joined such rings straight across the map:
+   through it (``telemetry.trajectory.antimeridian.antimeridian_polygon``). GDAL joined such rings straight across the map:
    Russia came out inverted between 65 and 69° N and 71 and 71.5° N all round the globe, Fiji
    left slivers round the world near 16-17° S, and Antarctica south of 84° S was missing.
    Then ``shapely.make_valid`` on every geometry (about 50 of the 1:10m polygons are
@@ -46,6 +46,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
+from telemetry.trajectory.antimeridian import antimeridian_polygon
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SRC = Path("/work/shared/data/boundaries")
@@ -151,41 +153,6 @@ def decode_topojson(path: Path, layer: str = "countries") -> list[dict]:
         out.append({"id": g.get("id"), "name": (g.get("properties") or {}).get("name"),
                     "polygons": [[ring(r) for r in poly] for poly in polys]})
     return out
-
-
-def unwrap_ring(xy: np.ndarray) -> np.ndarray:
-    """A ring whose consecutive longitudes jump by more than 180° (it crosses the antimeridian)
-    made continuous; a ring that then does not close (it circles a pole, e.g. Antarctica) is
-    closed through the pole along the edge of the map."""
-    lon = xy[:, 0].copy()
-    d = np.diff(lon)
-    lon[1:] -= 360.0 * np.cumsum(np.round(d / 360.0))
-    out = np.column_stack([lon, xy[:, 1]])
-    drift = lon[-1] - lon[0]
-    if abs(drift) > 180.0:  # circles a pole: go down (or up) to it and back along its latitude
-        pole = -90.0 if xy[:, 1].mean() < 0 else 90.0
-        out = np.vstack([out, [[lon[-1], pole], [lon[0], pole]], out[:1]])
-    return out
-
-
-def antimeridian_polygon(rings: list[np.ndarray]) -> shapely.Geometry:
-    """A polygon of lon/lat rings as valid geometry within -180..180: rings unwrapped
-    (:func:`unwrap_ring`), made valid, cut at ±180 and the pieces beyond shifted back by 360°."""
-    # degenerate rings (fewer than 4 points after quantisation) enclose nothing
-    shell, *holes = [unwrap_ring(r) for r in rings if len(r) >= 4] or [np.zeros((0, 2))]
-    if len(shell) < 4:
-        return shapely.Polygon()
-    # a hole must lie with its shell: shift it by whole turns to the shell's longitudes
-    centre = 0.5 * (shell[:, 0].min() + shell[:, 0].max())
-    holes = [h + [360.0 * np.round((centre - 0.5 * (h[:, 0].min() + h[:, 0].max())) / 360.0), 0.0] for h in holes]
-    poly = shapely.make_valid(shapely.Polygon(shell, holes))
-    pieces = []
-    for k in (-1, 0, 1):
-        window = shapely.box(-180.0 + 360.0 * k, -90.0, 180.0 + 360.0 * k, 90.0)
-        part = shapely.intersection(poly, window)
-        if not part.is_empty:
-            pieces.append(shapely.transform(part, lambda c, k=k: c - [360.0 * k, 0.0]))
-    return shapely.union_all(pieces)
 
 
 def read_topojson(path: Path, resolution: str) -> gpd.GeoDataFrame:

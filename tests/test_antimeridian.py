@@ -157,3 +157,73 @@ def test_border_lines_of_russia_with_norway_and_finland() -> None:
         assert box[0] <= x0 and x1 <= box[2] and box[1] <= y0 and y1 <= box[3], g.bounds
         length = GEOD.geometry_length(g) / 1000
         assert length == pytest.approx(km, rel=0.35), length
+
+
+def _walk(lon0: float, lat0: float, n: int, step_m: float, seed: int, animal: str = "a") -> pd.DataFrame:
+    """A random walk of hourly fixes from (lon0, lat0), longitudes wrapped into -180..180."""
+    rng = np.random.default_rng(seed)
+    az = np.degrees(np.cumsum(rng.normal(0.0, 0.8, n)))
+    lon, lat = np.empty(n), np.empty(n)
+    lon[0], lat[0] = lon0, lat0
+    for i in range(1, n):  # (pyproj.Geod: the walk itself crosses 180° and passes near the pole)
+        lon[i], lat[i], _ = GEOD.fwd(lon[i - 1], lat[i - 1], az[i], rng.exponential(step_m))
+    return pd.DataFrame({"animal_id": animal, "time": pd.date_range("2023-05-01", periods=n, freq="h", tz="UTC"),
+                         "lon": (lon + 180.0) % 360.0 - 180.0, "lat": lat, "flag": pd.NA})
+
+
+@pytest.mark.parametrize("where, lon0, lat0, step_m",
+                         [("Chukotka, across 180°", 179.95, 66.0, 400.0), ("Fiji, across 180°", -179.98, -16.8, 300.0),
+                          ("round the North Pole", 20.0, 89.6, 3000.0)])
+def test_home_ranges_across_the_antimeridian_or_round_a_pole_are_valid(where: str, lon0: float, lat0: float,
+                                                                      step_m: float) -> None:
+    """Ranges drawn in the animal's plane went back to degrees vertex by vertex: across 180° their
+    edges ran round the world and the polygon crossed itself, and `telemetry run` stopped with
+    GEOS's "side location conflict" when the public layer cut it into cells. Each must be valid
+    within -180..180, hold the same area (pyproj.Geod on the degrees, against the plane's) and
+    cover its fixes; and the public layer's generalisation must take it."""
+    from telemetry.outputs.generalise import generalise_polygons
+    from telemetry.trajectory.homerange import home_ranges
+
+    df = _walk(lon0, lat0, 400, step_m, seed=3)
+    hr = home_ranges(df)
+    assert len(hr) == 4 and hr.is_valid.all(), where
+    b = hr.total_bounds
+    assert -180.0 <= b[0] and b[2] <= 180.0 and -90.0 <= b[1] and b[3] <= 90.0
+    geod_km2 = np.array([abs(GEOD.geometry_area_perimeter(g)[0]) / 1e6 for g in hr.geometry])
+    np.testing.assert_allclose(geod_km2, hr["area_km2"].to_numpy(), rtol=2e-3)
+    full = hr[(hr.method == "mcp") & (hr.level_pct == 100)].geometry.iloc[0]
+    pts = shapely.points(df["lon"].to_numpy(), df["lat"].to_numpy())
+    assert shapely.covers(full.buffer(1e-6), pts).all()  # (a hull's own vertices lie on its edge)
+    cells = generalise_polygons(hr.geometry.values, 0.1)
+    assert all(g is not None and g.is_valid for g in cells)
+
+
+def test_run_on_animals_across_the_antimeridian_writes_valid_layers(tmp_path: Path) -> None:
+    """The whole job on four animals that commute across 180° off Fiji: exit 0, and every layer of
+    the internal GeoPackage and of the public GeoJSON is valid geometry within -180..180."""
+    import geopandas as gpd
+    import pyogrio
+
+    from telemetry.cli.main import main
+
+    parts = [_walk(179.99 - 0.02 * k, -16.8, 300, 1500.0, seed=10 + k, animal=f"F{k}") for k in range(4)]
+    csv = tmp_path / "fiji.csv"
+    pd.concat(parts).drop(columns="flag").to_csv(csv, index=False)
+    out = tmp_path / "out"
+    assert main(["run", str(csv), "--out", str(out), "--species", "generic", "--quiet"]) == 0
+    layers = [name for name, _ in pyogrio.list_layers(out / "internal.gpkg")]
+    assert {"home_ranges", "track_lines"} <= set(layers)
+    for path, names in ((out / "internal.gpkg", layers), (out / "public.geojson", [None])):
+        for name in names:
+            g = gpd.read_file(path, layer=name) if name else gpd.read_file(path)
+            g = g[g.geometry.notna()]
+            assert g.is_valid.all(), (path.name, name)
+            if len(g):
+                b = g.total_bounds
+                assert -180.0 <= b[0] and b[2] <= 180.0, (path.name, name, b)
+            # no edge runs the long way round the world (a track cut at 180°, not drawn across the map)
+            for part in shapely.get_parts(g.geometry.values):
+                for ring in ([part] if "Line" in part.geom_type else shapely.get_rings(part)):
+                    assert np.abs(np.diff(shapely.get_coordinates(ring)[:, 0])).max(initial=0.0) <= 180.0, (name,)
+    lines = gpd.read_file(out / "internal.gpkg", layer="track_lines")
+    assert (lines.geom_type == "MultiLineString").any()  # the commutes across 180° were cut there

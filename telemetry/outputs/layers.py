@@ -342,6 +342,13 @@ def track_lines(tracks: pd.DataFrame, *, steps_from_metrics: bool = False) -> An
     _, ids = np.unique(line[keep], return_inverse=True)
     geoms = shapely.linestrings(np.column_stack([lon[keep], lat[keep]]), indices=ids) if keep.any() \
         else np.array([], dtype=object)
+    # a line that jumps across the antimeridian is cut there (else a GIS draws it round the world)
+    jump = np.flatnonzero((np.abs(np.diff(lon[keep])) > 180.0) & (ids[1:] == ids[:-1])) if keep.sum() > 1 else []
+    if len(jump):
+        from telemetry.trajectory.antimeridian import lonlat_lines
+
+        across = np.unique(ids[1:][jump])
+        geoms[across] = lonlat_lines(geoms[across])
     out = pd.DataFrame({
         "animal_id": np.asarray(labels.astype(str))[codes[first]] if first.size else np.array([], dtype=object),
         "segment_id": pd.array(np.where(seg[first] >= 0, seg[first], np.nan), dtype="Int64"),

@@ -30,6 +30,7 @@ import shapely
 from telemetry.arrays import group_codes, usable_mask
 from telemetry.config import HomeRangeParams
 from telemetry.threads import thread_map
+from telemetry.trajectory.antimeridian import lonlat_polygons
 
 __all__ = ["home_ranges", "mcp", "kde", "density_grid", "isopleths", "cells_for_mass"]
 
@@ -113,10 +114,11 @@ def _animal_rows(label: Any, lon: np.ndarray, lat: np.ndarray, params: HomeRange
     bandwidths = [np.nan] * len(params.mcp_levels_pct) + hs
     polys = [mcp(x, y, level) for level in params.mcp_levels_pct] + kde_polys
     # all of the animal's polygons back to lon/lat in one PROJ call (pointwise: the same coordinates)
-    geos = shapely.transform(
+    # (split at the antimeridian and closed at a pole where a range crosses or encloses one)
+    geos = lonlat_polygons(shapely.transform(
         shapely.segmentize(np.asarray(polys, dtype=object), DENSIFY_M),
         lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1])),
-    )
+    ))
     return [
         {
             "animal_id": label,
