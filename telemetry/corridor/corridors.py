@@ -51,7 +51,7 @@ from telemetry.corridor.footprints import (
     stack_footprints,
     track_arrays,
 )
-from telemetry.trajectory.antimeridian import lonlat_lines, lonlat_polygons
+from telemetry.trajectory.antimeridian import plane_to_lonlat
 
 __all__ = ["CorridorParams", "corridors", "corridor_layers", "CORRIDOR_COLUMNS"]
 
@@ -160,8 +160,7 @@ def _to_lonlat(geoms: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
     """Degrees; a polygon across the antimeridian or round a pole is split and closed (valid), a
     line across it cut there."""
     tr = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    return lonlat_lines(lonlat_polygons(shapely.transform(
-        np.asarray(geoms, dtype=object), lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))))
+    return plane_to_lonlat(np.asarray(geoms, dtype=object), tr.transform)
 
 
 def _to_metric(geoms: np.ndarray, crs: pyproj.CRS) -> np.ndarray:

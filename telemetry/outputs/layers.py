@@ -166,7 +166,7 @@ def _public_ranges(home_ranges: pd.DataFrame, grid_deg: float, k: int) -> Any:
     for (m, lv), idx in df.groupby([method, level], sort=True, dropna=False).groups.items():
         parts = [(*gen.cells_of(geoms[r], grid_deg), codes[r]) for r in idx
                  if geoms[r] is not None and not geoms[r].is_empty]
-        if not parts:
+        if not sum(len(p[0]) for p in parts):  # (ranges that cover no cell)
             continue
         ci = np.concatenate([p[0] for p in parts]).astype(np.int64)
         cj = np.concatenate([p[1] for p in parts]).astype(np.int64)

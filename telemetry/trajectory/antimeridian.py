@@ -14,35 +14,51 @@ covers the same ground. The country polygons are built the same way
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import shapely
 
-__all__ = ["unwrap_ring", "antimeridian_polygon", "lonlat_polygons", "lonlat_lines"]
+__all__ = ["unwrap_ring", "antimeridian_polygon", "plane_to_lonlat", "lonlat_lines"]
 
 
-def unwrap_ring(xy: np.ndarray) -> np.ndarray:
+def unwrap_ring(xy: np.ndarray, ccw: bool | None = None) -> np.ndarray:
     """A ring (lon/lat, degrees) whose consecutive longitudes jump by more than 180° (it crosses
     the antimeridian) made continuous; a ring that then does not close (it circles a pole, e.g.
-    Antarctica) is closed through the pole along the edge of the map.
+    Antarctica) is closed through the pole along the edge of the map: the pole it encloses, on
+    its left where it was drawn counter-clockwise (``ccw``; a shell, in a plane that keeps the
+    sense of turning), on its right where clockwise; without ``ccw``, the pole of its
+    hemisphere (its mean latitude's), which fails a ring that reaches far across the equator.
 
     >>> unwrap_ring(np.array([[179.0, 0.0], [-179.0, 0.0], [-179.0, 1.0], [179.0, 1.0], [179.0, 0.0]]))[:, 0].tolist()
     [179.0, 181.0, 181.0, 179.0, 179.0]
     """
-    lon = xy[:, 0].copy()
-    d = np.diff(lon)
-    lon[1:] -= 360.0 * np.cumsum(np.round(d / 360.0))
-    out = np.column_stack([lon, xy[:, 1]])
-    drift = lon[-1] - lon[0]
+    def unwrapped(ring: np.ndarray) -> np.ndarray:
+        lon = ring[:, 0].copy()
+        lon[1:] -= 360.0 * np.cumsum(np.round(np.diff(lon) / 360.0))
+        return np.column_stack([lon, ring[:, 1]])
+
+    out = unwrapped(xy)
+    drift = out[-1, 0] - out[0, 0]
     if abs(drift) > 180.0:  # circles a pole: go down (or up) to it and back along its latitude
-        pole = -90.0 if xy[:, 1].mean() < 0 else 90.0
-        out = np.vstack([out, [[lon[-1], pole], [lon[0], pole]], out[:1]])
+        if ccw is None:
+            pole = -90.0 if xy[:, 1].mean() < 0 else 90.0
+        else:  # (walking east, the left is north)
+            pole = 90.0 if (drift > 0) == ccw else -90.0
+        # from the vertex nearest the pole, whose meridian down to it crosses no other edge (from
+        # any vertex, a wavy ring can cross its own meridian again on the way to the pole)
+        k = int(np.argmax(xy[:-1, 1] * np.sign(pole))) if len(xy) > 1 else 0
+        if k:
+            ring = np.vstack([xy[k:-1], xy[:k + 1]])
+            out = unwrapped(ring)
+        out = np.vstack([out, [[out[-1, 0], pole], [out[0, 0], pole]], out[:1]])
     return out
 
 
-def antimeridian_polygon(rings: list[np.ndarray]) -> shapely.Geometry:
+def antimeridian_polygon(rings: list[np.ndarray], ccw: bool | None = None) -> shapely.Geometry:
     """A polygon of lon/lat rings (shell first, then holes) as valid geometry within -180..180:
-    rings unwrapped (:func:`unwrap_ring`), made valid, cut at ±180 and the pieces beyond shifted
-    back by 360°.
+    rings unwrapped (:func:`unwrap_ring`; ``ccw`` says how the shell turns, the holes the other
+    way), made valid, cut at ±180 and the pieces beyond shifted back by 360°.
 
     >>> sq = [np.array([[179.0, 0.0], [-179.0, 0.0], [-179.0, 1.0], [179.0, 1.0], [179.0, 0.0]])]
     >>> g = antimeridian_polygon(sq)
@@ -50,7 +66,8 @@ def antimeridian_polygon(rings: list[np.ndarray]) -> shapely.Geometry:
     ('MultiPolygon', True, 2.0, [-180.0, 0.0, 180.0, 1.0])
     """
     # degenerate rings (fewer than 4 points after quantisation) enclose nothing
-    shell, *holes = [unwrap_ring(r) for r in rings if len(r) >= 4] or [np.zeros((0, 2))]
+    turn = [ccw] + [None if ccw is None else not ccw] * (len(rings) - 1)
+    shell, *holes = [unwrap_ring(r, c) for r, c in zip(rings, turn) if len(r) >= 4] or [np.zeros((0, 2))]
     if len(shell) < 4:
         return shapely.Polygon()
     # a hole must lie with its shell: shift it by whole turns to the shell's longitudes
@@ -67,30 +84,48 @@ def antimeridian_polygon(rings: list[np.ndarray]) -> shapely.Geometry:
 
 
 def _crosses(geom: shapely.Geometry) -> bool:
-    """Whether a ring of ``geom`` has consecutive longitudes more than 180° apart."""
-    rings = shapely.get_rings(shapely.get_parts(geom))
-    return any(np.abs(np.diff(shapely.get_coordinates(r)[:, 0])).max(initial=0.0) > 180.0 for r in rings)
+    """Whether a ring or line of ``geom`` has consecutive longitudes more than 180° apart."""
+    parts = shapely.get_parts(geom)
+    lines = [p for p in parts if "Line" in p.geom_type] + list(shapely.get_rings(parts[[p.geom_type == "Polygon" for p in parts]]))
+    return any(np.abs(np.diff(shapely.get_coordinates(r)[:, 0])).max(initial=0.0) > 180.0 for r in lines)
 
 
-def lonlat_polygons(geoms: np.ndarray) -> np.ndarray:
-    """Polygons (or multipolygons) with lon/lat vertices, e.g. transformed back from a plane,
-    as valid geometry within -180..180 (:func:`antimeridian_polygon` for each part); one whose
-    rings never jump across the antimeridian, and any other kind of geometry, is returned as it
-    is (the same object).
+def plane_to_lonlat(geoms: np.ndarray, inverse: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+                    densify_m: float | None = None) -> np.ndarray:
+    """Geometries drawn in a plane (metres) back to degrees, valid within -180..180.
 
-    >>> ring = [(179.5, 60.0), (-179.5, 60.0), (-179.5, 60.5), (179.5, 60.5)]
-    >>> a, b = lonlat_polygons(np.array([shapely.Polygon(ring), shapely.box(10, 10, 11, 11)], dtype=object))
-    >>> a.is_valid, round(a.area, 9), b.equals(shapely.box(10, 10, 11, 11))
-    (True, 0.5, True)
+    ``inverse(x, y) -> (lon, lat)`` is the plane's inverse projection, which must keep the sense
+    of turning (any azimuthal or conformal projection does); ``densify_m`` the longest edge (m)
+    in the plane before the vertices go back (edges stay straight in the plane, not in degrees).
+    A polygon whose edges then jump across the antimeridian is rebuilt from its rings
+    (:func:`antimeridian_polygon`, the shell turned counter-clockwise in the plane first, so
+    that a ring round a pole is closed through the pole it encloses), a line cut there
+    (:func:`lonlat_lines`); the others are transformed vertex by vertex, nothing more.
+
+    >>> import pyproj
+    >>> tr = pyproj.Transformer.from_crs("+proj=laea +lat_0=90 +lon_0=0", "EPSG:4326", always_xy=True)
+    >>> cap = plane_to_lonlat(np.array([shapely.Point(0, 0).buffer(500_000.0)]), tr.transform, 10_000.0)[0]
+    >>> cap.is_valid, [round(v, 1) for v in cap.bounds]
+    (True, [-180.0, 85.5, 180.0, 90.0])
     """
-    out = np.asarray(geoms, dtype=object).copy()
+    plane = np.asarray(geoms, dtype=object)
+    dense = shapely.segmentize(plane, densify_m) if densify_m else plane
+
+    def back(g: np.ndarray) -> np.ndarray:
+        return shapely.transform(g, lambda xy: np.column_stack(inverse(xy[:, 0], xy[:, 1])))
+
+    out = back(dense)
     for i, g in enumerate(out):
-        if g is None or g.geom_type not in ("Polygon", "MultiPolygon") or shapely.is_empty(g) or not _crosses(g):
-            continue  # (lines are left as they are)
-        parts = [antimeridian_polygon([shapely.get_coordinates(p.exterior)]
-                                      + [shapely.get_coordinates(h) for h in p.interiors])
-                 for p in shapely.get_parts(g) if isinstance(p, shapely.Polygon)]
-        out[i] = shapely.union_all(parts) if parts else g
+        if g is None or shapely.is_empty(g) or not _crosses(g):
+            continue
+        if g.geom_type in ("Polygon", "MultiPolygon"):
+            turned = back(np.array([shapely.orient_polygons(dense[i], exterior_cw=False)], dtype=object))[0]
+            parts = [antimeridian_polygon([shapely.get_coordinates(p.exterior)]
+                                          + [shapely.get_coordinates(h) for h in p.interiors], ccw=True)
+                     for p in shapely.get_parts(turned)]
+            out[i] = shapely.union_all(parts)
+        else:
+            out[i] = lonlat_lines(np.array([g], dtype=object))[0]
     return out
 
 

@@ -18,6 +18,7 @@ Only usable (unflagged) fixes count. Animals are independent: they run on a thre
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import contourpy
@@ -30,11 +31,17 @@ import shapely
 from telemetry.arrays import group_codes, usable_mask
 from telemetry.config import HomeRangeParams
 from telemetry.threads import thread_map
-from telemetry.trajectory.antimeridian import lonlat_polygons
+from telemetry.trajectory.antimeridian import plane_to_lonlat
 
 __all__ = ["home_ranges", "mcp", "kde", "density_grid", "isopleths", "cells_for_mass"]
 
 DENSIFY_M = 250.0
+LAEA_MAX_M = 0.99 * math.sqrt(2.0) * 6_371_007.2
+"""Radius (m) of the disk a polygon in :func:`laea`'s plane is clipped to: just inside the image of
+the great circle 90° from the centre (√2 authalic radii), so a range is drawn within the hemisphere
+around its fixes. Beyond it the plane squeezes the far hemisphere into a thin ring whose rim is the
+antipode: a pole-to-pole migrant's kernel reached past the rim and came back to degrees as
+infinities, and clipped at the rim its ring in degrees no longer bounded the area it held."""
 _COLUMNS = ("animal_id", "method", "level_pct", "area_km2", "n_fixes", "bandwidth_m", "geometry")
 
 
@@ -112,13 +119,10 @@ def _animal_rows(label: Any, lon: np.ndarray, lat: np.ndarray, params: HomeRange
     methods = ["mcp"] * len(params.mcp_levels_pct) + ["kde"] * len(params.kde_levels_pct)
     levels = [*params.mcp_levels_pct, *params.kde_levels_pct]
     bandwidths = [np.nan] * len(params.mcp_levels_pct) + hs
-    polys = [mcp(x, y, level) for level in params.mcp_levels_pct] + kde_polys
-    # all of the animal's polygons back to lon/lat in one PROJ call (pointwise: the same coordinates)
-    # (split at the antimeridian and closed at a pole where a range crosses or encloses one)
-    geos = lonlat_polygons(shapely.transform(
-        shapely.segmentize(np.asarray(polys, dtype=object), DENSIFY_M),
-        lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1])),
-    ))
+    polys = within_laea([mcp(x, y, level) for level in params.mcp_levels_pct] + kde_polys)
+    # all of the animal's polygons back to lon/lat in one PROJ call (pointwise: the same coordinates;
+    # split at the antimeridian and closed at a pole where a range crosses or encloses one)
+    geos = plane_to_lonlat(np.asarray(polys, dtype=object), inv.transform, DENSIFY_M)
     return [
         {
             "animal_id": label,
@@ -367,6 +371,25 @@ def _top_mass(values: np.ndarray, mass: float) -> tuple[np.ndarray, np.ndarray]:
         k *= 2
     flat = np.sort(values)[::-1]
     return flat, np.cumsum(flat)
+
+
+def within_laea(polys: list[shapely.Geometry]) -> list[shapely.Geometry]:
+    """Polygons in :func:`laea`'s plane clipped to the disk of radius :data:`LAEA_MAX_M` where they
+    reach beyond it (others are returned as they are), so that their area counts ground only.
+
+    >>> big = shapely.box(-2e7, -1e6, 0.0, 1e6)
+    >>> a, b = within_laea([big, shapely.box(0, 0, 1, 1)])
+    >>> round(float(shapely.bounds(a)[0] / LAEA_MAX_M), 6), b.area
+    (-1.0, 1.0)
+    """
+    out = list(polys)
+    for i, g in enumerate(out):
+        if g is None or g.is_empty:
+            continue
+        xy = shapely.get_coordinates(g)
+        if np.hypot(xy[:, 0], xy[:, 1]).max() > LAEA_MAX_M:
+            out[i] = shapely.intersection(g, shapely.Point(0.0, 0.0).buffer(LAEA_MAX_M, quad_segs=256))
+    return out
 
 
 def laea(lon: np.ndarray, lat: np.ndarray) -> tuple[pyproj.Transformer, pyproj.Transformer]:

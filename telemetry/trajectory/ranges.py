@@ -30,15 +30,14 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from telemetry.arrays import group_codes, usable_mask
 from telemetry.config import HomeRangeParams
 from telemetry.threads import thread_map
 from telemetry.trajectory.akde import UD, akde, chi2_area_ci
-from telemetry.trajectory.antimeridian import lonlat_polygons
+from telemetry.trajectory.antimeridian import plane_to_lonlat
 from telemetry.trajectory.ctmm import MovementFit, fit_models, mean_speed
-from telemetry.trajectory.homerange import DENSIFY_M, kde, laea, mcp
+from telemetry.trajectory.homerange import DENSIFY_M, kde, laea, mcp, within_laea
 from telemetry.trajectory.residency import periods
 
 __all__ = ["Ranges", "home_ranges", "movement_ranges", "population_range", "TABLE_COLUMNS"]
@@ -154,10 +153,8 @@ def _animal(job: tuple, params: HomeRangeParams) -> tuple[list[dict], list[dict]
             # one period's numbers must not stop the others (or the run): its row says what failed
             row["note"] = f"could not be fitted: {type(err).__name__}: {err}"
     if polys:
-        geoms = lonlat_polygons(shapely.transform(
-            shapely.segmentize(np.asarray([p["geometry"] for p in polys], dtype=object), DENSIFY_M),
-            lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1])),
-        ))
+        geoms = plane_to_lonlat(np.asarray(within_laea([p["geometry"] for p in polys]), dtype=object),
+                                inv.transform, DENSIFY_M)
         for p, g in zip(polys, geoms):
             p["geometry"] = g
     return rows, polys, uds, daily, fits_out
