@@ -172,15 +172,15 @@ def _walk(lon0: float, lat0: float, n: int, step_m: float, seed: int, animal: st
                          "lon": (lon + 180.0) % 360.0 - 180.0, "lat": lat, "flag": pd.NA})
 
 
-@pytest.mark.parametrize("where, lon0, lat0, step_m, turn_rad, grid_deg",
-                         [("Chukotka, across 180°", 179.95, 66.0, 400.0, 0.8, 0.1),
-                          ("Fiji, across 180°", -179.98, -16.8, 300.0, 0.8, 0.1),
-                          ("round the North Pole", 20.0, 89.6, 3000.0, 0.8, 0.1),
-                          ("round the South Pole", 40.0, -89.5, 3000.0, 0.8, 0.1),
-                          ("pole to pole (a tern)", -20.0, 75.0, 60_000.0, 0.05, 2.0)])
+@pytest.mark.parametrize("where, lon0, lat0, step_m, turn_rad, heading_deg, grid_deg",
+                         [("Chukotka, across 180°", 179.95, 66.0, 400.0, 0.8, 180.0, 0.1),
+                          ("Fiji, across 180°", -179.98, -16.8, 300.0, 0.8, 180.0, 0.1),
+                          ("round the North Pole", 20.0, 89.6, 3000.0, 0.8, 0.0, 0.1),
+                          ("round the South Pole", 40.0, -89.5, 3000.0, 0.8, 180.0, 0.1),
+                          ("pole to pole (a tern)", -20.0, 75.0, 60_000.0, 0.05, 180.0, 2.0)])
 def test_home_ranges_across_the_antimeridian_or_round_a_pole_are_valid(where: str, lon0: float, lat0: float,
                                                                       step_m: float, turn_rad: float,
-                                                                      grid_deg: float) -> None:
+                                                                      heading_deg: float, grid_deg: float) -> None:
     """Ranges drawn in the animal's plane went back to degrees vertex by vertex: across 180° their
     edges ran round the world and the polygon crossed itself, and `telemetry run` stopped with
     GEOS's "side location conflict" when the public layer cut it into cells; a tern's kernel
@@ -190,7 +190,7 @@ def test_home_ranges_across_the_antimeridian_or_round_a_pole_are_valid(where: st
     from telemetry.outputs.generalise import generalise_polygons
     from telemetry.trajectory.homerange import home_ranges
 
-    df = _walk(lon0, lat0, 400, step_m, seed=3, turn_rad=turn_rad, heading_deg=180.0)
+    df = _walk(lon0, lat0, 400, step_m, seed=3, turn_rad=turn_rad, heading_deg=heading_deg)
     hr = home_ranges(df)
     assert len(hr) == 4 and hr.is_valid.all(), where
     b = hr.total_bounds
@@ -198,6 +198,8 @@ def test_home_ranges_across_the_antimeridian_or_round_a_pole_are_valid(where: st
     geod_km2 = np.array([abs(GEOD.geometry_area_perimeter(g)[0]) / 1e6 for g in hr.geometry])
     np.testing.assert_allclose(geod_km2, hr["area_km2"].to_numpy(), rtol=2e-3)
     full = hr[(hr.method == "mcp") & (hr.level_pct == 100)].geometry.iloc[0]
+    if "Pole" in where:  # the case asked for: the range holds the pole itself
+        assert full.covers(shapely.Point(0.0, 90.0 if lat0 > 0 else -90.0)), full.bounds
     pts = shapely.points(df["lon"].to_numpy(), df["lat"].to_numpy())
     if step_m < 10_000:  # (a tern's range is cut to the hemisphere round its fixes)
         assert shapely.covers(full.buffer(1e-6), pts).all()  # (a hull's own vertices lie on its edge)

@@ -129,17 +129,6 @@ def plane_to_lonlat(geoms: np.ndarray, inverse: Callable[[np.ndarray, np.ndarray
     return out
 
 
-def _cut(geom: shapely.Geometry) -> shapely.Geometry:
-    """``geom`` (unwrapped longitudes) cut at ±180° and ±540°, the pieces beyond shifted back."""
-    pieces = []
-    lo, hi = shapely.bounds(geom)[[0, 2]]
-    for k in range(int(np.floor((lo + 180.0) / 360.0)), int(np.floor((hi + 180.0) / 360.0)) + 1):
-        part = shapely.intersection(geom, shapely.box(-180.0 + 360.0 * k, -90.0, 180.0 + 360.0 * k, 90.0))
-        if not part.is_empty:
-            pieces.append(shapely.transform(part, lambda c, k=k: c - [360.0 * k, 0.0]))
-    return shapely.union_all(pieces) if pieces else geom
-
-
 def lonlat_lines(geoms: np.ndarray) -> np.ndarray:
     """Lines (or multilines) with lon/lat vertices whose consecutive longitudes jump by more than
     180° (a track across the antimeridian) cut at ±180°: each jump is read the short way round,
@@ -157,14 +146,27 @@ def lonlat_lines(geoms: np.ndarray) -> np.ndarray:
     for i, g in enumerate(out):
         if g is None or g.geom_type not in ("LineString", "MultiLineString") or shapely.is_empty(g):
             continue
-        parts = shapely.get_parts(g)
-        xy = [shapely.get_coordinates(p) for p in parts]
-        if not any(np.abs(np.diff(c[:, 0])).max(initial=0.0) > 180.0 for c in xy):
-            continue
-        pieces = []
-        for c in xy:
-            lon = c[:, 0].copy()
-            lon[1:] -= 360.0 * np.cumsum(np.round(np.diff(lon) / 360.0))
-            pieces.extend(shapely.get_parts(_cut(shapely.LineString(np.column_stack([lon, c[:, 1]])))))
-        out[i] = shapely.MultiLineString([p for p in pieces if p.geom_type == "LineString"])
+        xy = [shapely.get_coordinates(p) for p in shapely.get_parts(g)]
+        if any(np.abs(np.diff(c[:, 0])).max(initial=0.0) > 180.0 for c in xy):
+            out[i] = shapely.MultiLineString([piece for c in xy for piece in _cut_line(c)])
     return out
+
+
+def _cut_line(c: np.ndarray) -> list[np.ndarray]:
+    """A line's vertices (lon/lat) split where consecutive longitudes jump by more than 180°, each
+    piece ending on the ±180° meridian at the latitude the jump, read the short way, crosses it
+    (linear in degrees); the vertices keep their order."""
+    lon, lat = c[:, 0], c[:, 1]
+    d = np.diff(lon)
+    j = np.flatnonzero(np.abs(d) > 180.0)
+    if not j.size:
+        return [c]
+    far = lon[j + 1] - 360.0 * np.round(d[j] / 360.0)  # the next vertex, unwrapped
+    edge = np.where(far > lon[j], 180.0, -180.0)
+    lat_x = lat[j] + (edge - lon[j]) / (far - lon[j]) * (lat[j + 1] - lat[j])
+    pieces = np.split(c, j + 1)
+    for k in range(len(pieces)):
+        head = [[-edge[k - 1], lat_x[k - 1]]] if k else []
+        tail = [[edge[k], lat_x[k]]] if k < j.size else []
+        pieces[k] = np.vstack([np.reshape(head, (-1, 2)), pieces[k], np.reshape(tail, (-1, 2))])
+    return pieces
