@@ -216,8 +216,8 @@ def fuzz_uere_ratios(rows: list[dict]) -> dict[str, dict[str, float]]:
     (1, 1, 0.8, 1)
     """
     out = {}
+    named = [r for r in rows if r.get("fix_type_column", "none") != "none"]
     for cls in ("3D", "2D"):
-        named = [r for r in rows if r.get("fix_type_column", "none") != "none"]
         est = np.array([r[f"uere_{cls}"] / r[f"uere_true_{cls}"] for r in named
                         if r.get(f"uere_{cls}_source") == "estimated"], dtype=float)
         res: dict[str, float] = {"n": int(est.size),

@@ -16,6 +16,7 @@ from telemetry.io.points import PointLayer, plain_columns
 from telemetry.outputs.formats import jsonable
 from telemetry.outputs.i18n import N_
 from telemetry.schema import endpoint_columns
+from telemetry.trajectory.antimeridian import lonlat_lines
 
 PUBLIC_LAYERS = ("corridors", "hotspots", "crossing_counts", "home_ranges")
 
@@ -343,12 +344,7 @@ def track_lines(tracks: pd.DataFrame, *, steps_from_metrics: bool = False) -> An
     geoms = shapely.linestrings(np.column_stack([lon[keep], lat[keep]]), indices=ids) if keep.any() \
         else np.array([], dtype=object)
     # a line that jumps across the antimeridian is cut there (else a GIS draws it round the world)
-    jump = np.flatnonzero((np.abs(np.diff(lon[keep])) > 180.0) & (ids[1:] == ids[:-1])) if keep.sum() > 1 else []
-    if len(jump):
-        from telemetry.trajectory.antimeridian import lonlat_lines
-
-        across = np.unique(ids[1:][jump])
-        geoms[across] = lonlat_lines(geoms[across])
+    geoms = lonlat_lines(geoms)
     out = pd.DataFrame({
         "animal_id": np.asarray(labels.astype(str))[codes[first]] if first.size else np.array([], dtype=object),
         "segment_id": pd.array(np.where(seg[first] >= 0, seg[first], np.nan), dtype="Int64"),

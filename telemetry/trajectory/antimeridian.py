@@ -28,10 +28,19 @@ def unwrap_ring(xy: np.ndarray, ccw: bool | None = None) -> np.ndarray:
     Antarctica) is closed through the pole along the edge of the map: the pole it encloses, on
     its left where it was drawn counter-clockwise (``ccw``; a shell, in a plane that keeps the
     sense of turning), on its right where clockwise; without ``ccw``, the pole of its
-    hemisphere (its mean latitude's), which fails a ring that reaches far across the equator.
+    hemisphere (its mean latitude's), which fails a ring that reaches far across the equator:
+    a range near the size of a hemisphere has a boundary whose mean latitude is near 0.
 
     >>> unwrap_ring(np.array([[179.0, 0.0], [-179.0, 0.0], [-179.0, 1.0], [179.0, 1.0], [179.0, 0.0]]))[:, 0].tolist()
     [179.0, 181.0, 181.0, 179.0, 179.0]
+
+    A shell walked westward round the South Pole (its interior on the left, the south), a quarter of it
+    at 60° S and the rest at 30° N (mean latitude +8°): the turning finds the pole, the mean latitude does not.
+
+    >>> lon = np.linspace(0.0, -360.0, 37)
+    >>> ring = np.column_stack([(lon + 180) % 360 - 180, np.where(lon > -90, -60.0, 30.0)])
+    >>> unwrap_ring(ring, ccw=True)[-2, 1], unwrap_ring(ring)[-2, 1]
+    (np.float64(-90.0), np.float64(90.0))
     """
     def unwrapped(ring: np.ndarray) -> np.ndarray:
         lon = ring[:, 0].copy()
@@ -83,11 +92,23 @@ def antimeridian_polygon(rings: list[np.ndarray], ccw: bool | None = None) -> sh
     return shapely.union_all(pieces)
 
 
-def _crosses(geom: shapely.Geometry) -> bool:
-    """Whether a ring or line of ``geom`` has consecutive longitudes more than 180° apart."""
-    parts = shapely.get_parts(geom)
-    lines = [p for p in parts if "Line" in p.geom_type] + list(shapely.get_rings(parts[[p.geom_type == "Polygon" for p in parts]]))
-    return any(np.abs(np.diff(shapely.get_coordinates(r)[:, 0])).max(initial=0.0) > 180.0 for r in lines)
+def _crossing(geoms: np.ndarray) -> np.ndarray:
+    """Per geometry (bool), whether a ring or line of it has consecutive longitudes more than 180°
+    apart; one pass over all their vertices.
+
+    >>> _crossing(np.array([shapely.LineString([(179, 0), (-179, 1)]), shapely.box(0, 0, 1, 1), None], dtype=object)).tolist()
+    [True, False, False]
+    """
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    poly = shapely.get_type_id(parts) == 3
+    rings, r_owner = shapely.get_rings(parts[poly], return_index=True)
+    lines = np.concatenate([rings, parts[~poly]])
+    l_owner = np.concatenate([owner[poly][r_owner], owner[~poly]])
+    xy, c_line = shapely.get_coordinates(lines, return_index=True)
+    jump = (np.abs(np.diff(xy[:, 0])) > 180.0) & (c_line[1:] == c_line[:-1])
+    out = np.zeros(len(geoms), dtype=bool)
+    out[l_owner[c_line[1:][jump]]] = True
+    return out
 
 
 def plane_to_lonlat(geoms: np.ndarray, inverse: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
@@ -115,9 +136,8 @@ def plane_to_lonlat(geoms: np.ndarray, inverse: Callable[[np.ndarray, np.ndarray
         return shapely.transform(g, lambda xy: np.column_stack(inverse(xy[:, 0], xy[:, 1])))
 
     out = back(dense)
-    for i, g in enumerate(out):
-        if g is None or shapely.is_empty(g) or not _crosses(g):
-            continue
+    for i in np.flatnonzero(_crossing(out)):
+        g = out[i]
         if g.geom_type in ("Polygon", "MultiPolygon"):
             turned = back(np.array([shapely.orient_polygons(dense[i], exterior_cw=False)], dtype=object))[0]
             parts = [antimeridian_polygon([shapely.get_coordinates(p.exterior)]
@@ -143,12 +163,10 @@ def lonlat_lines(geoms: np.ndarray) -> np.ndarray:
     'LINESTRING (10 0, 11 1)'
     """
     out = np.asarray(geoms, dtype=object).copy()
-    for i, g in enumerate(out):
-        if g is None or g.geom_type not in ("LineString", "MultiLineString") or shapely.is_empty(g):
-            continue
-        xy = [shapely.get_coordinates(p) for p in shapely.get_parts(g)]
-        if any(np.abs(np.diff(c[:, 0])).max(initial=0.0) > 180.0 for c in xy):
-            out[i] = shapely.MultiLineString([piece for c in xy for piece in _cut_line(c)])
+    lines = np.isin(shapely.get_type_id(out), (1, 5))  # (LineString, MultiLineString)
+    for i in np.flatnonzero(lines & _crossing(out)):
+        xy = [shapely.get_coordinates(p) for p in shapely.get_parts(out[i])]
+        out[i] = shapely.MultiLineString([piece for c in xy for piece in _cut_line(c)])
     return out
 
 

@@ -33,7 +33,8 @@ from telemetry.config import HomeRangeParams
 from telemetry.threads import thread_map
 from telemetry.trajectory.antimeridian import plane_to_lonlat
 
-__all__ = ["home_ranges", "mcp", "kde", "density_grid", "isopleths", "cells_for_mass"]
+__all__ = ["home_ranges", "mcp", "kde", "density_grid", "isopleths", "cells_for_mass", "laea", "within_laea",
+           "laea_to_lonlat"]
 
 DENSIFY_M = 250.0
 LAEA_MAX_M = 0.99 * math.sqrt(2.0) * 6_371_007.2
@@ -120,9 +121,7 @@ def _animal_rows(label: Any, lon: np.ndarray, lat: np.ndarray, params: HomeRange
     levels = [*params.mcp_levels_pct, *params.kde_levels_pct]
     bandwidths = [np.nan] * len(params.mcp_levels_pct) + hs
     polys = within_laea([mcp(x, y, level) for level in params.mcp_levels_pct] + kde_polys)
-    # all of the animal's polygons back to lon/lat in one PROJ call (pointwise: the same coordinates;
-    # split at the antimeridian and closed at a pole where a range crosses or encloses one)
-    geos = plane_to_lonlat(np.asarray(polys, dtype=object), inv.transform, DENSIFY_M)
+    geos = laea_to_lonlat(polys, inv)
     return [
         {
             "animal_id": label,
@@ -383,13 +382,22 @@ def within_laea(polys: list[shapely.Geometry]) -> list[shapely.Geometry]:
     (-1.0, 1.0)
     """
     out = list(polys)
-    for i, g in enumerate(out):
-        if g is None or g.is_empty:
-            continue
-        xy = shapely.get_coordinates(g)
+    # (a box's farthest corner is farther than any vertex inside it: only those beyond are looked at)
+    b = np.abs(shapely.bounds(np.asarray(out, dtype=object)))
+    far = np.hypot(np.maximum(b[:, 0], b[:, 2]), np.maximum(b[:, 1], b[:, 3])) > LAEA_MAX_M
+    for i in np.flatnonzero(far):
+        xy = shapely.get_coordinates(out[i])
         if np.hypot(xy[:, 0], xy[:, 1]).max() > LAEA_MAX_M:
-            out[i] = shapely.intersection(g, shapely.Point(0.0, 0.0).buffer(LAEA_MAX_M, quad_segs=256))
+            out[i] = shapely.intersection(out[i], shapely.Point(0.0, 0.0).buffer(LAEA_MAX_M, quad_segs=256))
     return out
+
+
+def laea_to_lonlat(polys: list[shapely.Geometry], inv: Any) -> np.ndarray:
+    """Polygons in :func:`laea`'s plane (already :func:`within_laea`) back to degrees with ``inv``
+    (its inverse): edges densified to :data:`DENSIFY_M`, all of them in one PROJ call, split at the
+    antimeridian and closed at a pole where one crosses or holds one
+    (:func:`telemetry.trajectory.antimeridian.plane_to_lonlat`)."""
+    return plane_to_lonlat(np.asarray(polys, dtype=object), inv.transform, DENSIFY_M)
 
 
 def laea(lon: np.ndarray, lat: np.ndarray) -> tuple[pyproj.Transformer, pyproj.Transformer]:

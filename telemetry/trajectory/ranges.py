@@ -35,9 +35,8 @@ from telemetry.arrays import group_codes, usable_mask
 from telemetry.config import HomeRangeParams
 from telemetry.threads import thread_map
 from telemetry.trajectory.akde import UD, akde, chi2_area_ci
-from telemetry.trajectory.antimeridian import plane_to_lonlat
 from telemetry.trajectory.ctmm import MovementFit, fit_models, mean_speed
-from telemetry.trajectory.homerange import DENSIFY_M, kde, laea, mcp, within_laea
+from telemetry.trajectory.homerange import kde, laea, laea_to_lonlat, mcp, within_laea
 from telemetry.trajectory.residency import periods
 
 __all__ = ["Ranges", "home_ranges", "movement_ranges", "population_range", "TABLE_COLUMNS"]
@@ -153,8 +152,8 @@ def _animal(job: tuple, params: HomeRangeParams) -> tuple[list[dict], list[dict]
             # one period's numbers must not stop the others (or the run): its row says what failed
             row["note"] = f"could not be fitted: {type(err).__name__}: {err}"
     if polys:
-        geoms = plane_to_lonlat(np.asarray(within_laea([p["geometry"] for p in polys]), dtype=object),
-                                inv.transform, DENSIFY_M)
+        # (the UD's areas stand; a polygon past the hemisphere round its fixes is drawn to its edge)
+        geoms = laea_to_lonlat(within_laea([p["geometry"] for p in polys]), inv)
         for p, g in zip(polys, geoms):
             p["geometry"] = g
     return rows, polys, uds, daily, fits_out

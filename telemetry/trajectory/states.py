@@ -993,7 +993,7 @@ def _observations(
     if off.any() and p.schedule_divisors:
         inner = ~start & off[a]
         low = pd.Series(dt[inner]).groupby(a[inner]).quantile(0.5, interpolation="lower")
-        low = low.reindex(range(n_animals)).fillna(3600.0).to_numpy()
+        low = low.reindex(range(n_animals)).fillna(pd.Series(nominal)).to_numpy()  # (no interval: its nominal)
         mine = np.flatnonzero(off[a])
         most = np.full(n_animals, -1)
         for base in (nominal, low):
