@@ -784,8 +784,13 @@ class CorridorParams:
         ``"footprint"`` and/or ``"behaviour"``.
     max_gap_h : float
         Longest interval (h) bridged by a step; longer gaps (and segment breaks) cut the track.
-    cell_m : float
-        Footprint grid cell (m); 250–500 m suits GPS fixes hours apart.
+    cell_m : float or None
+        Footprint grid cell (m). None: from the data, half the median width (σ, m) of the
+        study's bridges at mid-step, so that a bridge spans a fixed number of cells whatever
+        the species: ~250 m for snow leopards at 4-h fixes, ~10 km for a tern crossing oceans
+        (whose 250-m grid would hold a billion cells); never finer than ``min_cell_m``.
+    min_cell_m : float
+        Finest footprint cell (m) chosen from the data (a given ``cell_m`` is used as is).
     max_cells : int
         Largest footprint grid held in dense arrays; a wider study's grid is sparse (same
         cell size; footprints computed on tiles along each animal's path and counted from
@@ -819,7 +824,8 @@ class CorridorParams:
 
     methods: tuple[str, ...] = CORRIDOR_METHODS
     max_gap_h: float = 24.0
-    cell_m: float = 250.0
+    cell_m: float | None = None
+    min_cell_m: float = 250.0
     max_cells: int = 4_000_000
     footprint_level: float = 0.99
     k_sigma: float = 5.0

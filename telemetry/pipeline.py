@@ -620,7 +620,8 @@ def _stack_on_cluster(ta: TrackArrays, p: CorridorParams, engine: Engine) -> Foo
     var = np.full(k, np.nan)
     for g, v in zip(groups, engine.map(_variance_part, subsets)):
         var[g] = v[g]
-    grid = fmod.footprint_grid(ta, var, cell_m=p.cell_m, k_sigma=p.k_sigma, max_cells=p.max_cells)
+    grid = fmod.footprint_grid(ta, var, cell_m=p.cell_m, k_sigma=p.k_sigma, max_cells=p.max_cells,
+                               min_cell_m=p.min_cell_m)
     parts = engine.map(_footprint_part, list(zip(subsets, groups)), grid, p.footprint_level, p.k_sigma, var)
     return fmod.stack_cells(grid, parts, var)
 

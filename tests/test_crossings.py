@@ -313,3 +313,20 @@ def test_user_zones_entries_and_exits_from_outside() -> None:
     assert {"from_zone", "to_zone"} <= set(counts.columns) and counts.n_events.sum() == len(c)
     # the countries keep their ISO columns and the sea stays passive
     assert {"from_iso", "to_iso"} <= set(crossings(fx).columns)
+
+
+def test_depth_is_found_all_round_the_end_of_a_boundary() -> None:
+    """Every point within reach of a boundary gets its distance, in every direction from the
+    boundary's end (a buffer with two segments per quarter circle, the old prefilter, cut the
+    round cap by up to 7.6 % and left points between its vertices at infinity)."""
+    from telemetry.corridor.crossings import _depth_m
+
+    line = np.array([shapely.LineString([(0.0, 0.0), (1.0, 0.0)])], dtype=object)
+    az = np.arange(0.0, 181.0, 2.5)  # from north through east (along the line, beyond its end) to south
+    for frac in (0.5, 0.93, 0.97, 0.99):
+        lon, lat, _ = GEOD.fwd(np.full(az.size, 1.0), np.zeros(az.size), az, np.full(az.size, frac * 1000.0))
+        got = _depth_m(lon, lat, np.full(az.size, 1000.0), line)
+        np.testing.assert_allclose(got, frac * 1000.0, rtol=2e-3)
+    lon, lat, _ = GEOD.fwd(np.full(az.size, 1.0), np.zeros(az.size), az, np.full(az.size, 1100.0))
+    got = _depth_m(lon, lat, np.full(az.size, 1000.0), line)
+    assert not (got <= 1000.0).any()  # beyond reach: infinite (or, in the degrees' margin, its true distance)

@@ -338,3 +338,38 @@ def test_footprint_mask_equals_the_full_sort_in_any_cell_order() -> None:
         assert np.allclose(np.sort(vals[got]), np.sort(vals[want])), trial
         shuffle = rng.permutation(n)
         assert (footprint_mask(vals[shuffle], level, key=key[shuffle]) == got[shuffle]).all(), trial
+
+
+def test_footprint_cell_follows_the_bridges_so_a_wider_animal_costs_no_more_cells() -> None:
+    """The default cell is half the bridges' median width at mid-step (no finer than 250 m): the
+    same walk scaled by 100 in space (a tern against a leopard) gets a 100× wider cell and about
+    the same number of footprint cells, where a fixed 250-m grid would need ~10,000× more."""
+    from telemetry.corridor.footprints import bridge_cell_m
+
+    rng = np.random.default_rng(5)
+    x, y, t = _simulate_bm(rng, 300, 5.0, 10.0, irregular=False)
+    small = _arrays(x, y, t, 10.0)
+    var = brownian_variance(small)
+    # the cell is read from the bridges: σ² = T σ²_m / 4 + δ² at α = ½
+    sigma_mid = np.sqrt(3600.0 * var[0] / 4 + 10.0**2)
+    assert bridge_cell_m(small, var, min_cell_m=1.0) == pytest.approx(sigma_mid / 2, rel=1e-9)
+    a = stack_footprints(small, min_cell_m=1.0)
+    assert a.grid.cell_m == pytest.approx(sigma_mid / 2, rel=1e-9)
+    # the floor: a slow animal keeps 250 m; a given cell is used as is
+    assert stack_footprints(small).grid.cell_m == 250.0 > sigma_mid / 2
+    assert stack_footprints(small, cell_m=40.0).grid.cell_m == 40.0
+    wide = _arrays(100 * x, 100 * y, t, 1000.0)
+    b = stack_footprints(wide, min_cell_m=1.0)
+    assert b.grid.cell_m == pytest.approx(100 * a.grid.cell_m, rel=0.02)
+    assert 0.8 < b.cells[0].size / a.cells[0].size < 1.25, (a.cells[0].size, b.cells[0].size)
+
+
+def test_brownian_variance_beyond_its_search_interval_is_still_found() -> None:
+    """A seabird at daily fixes wanders faster than the search interval's 1e5 m²/s: the estimate
+    goes on past it rather than stopping at the bound (bridges half as wide as the data say)."""
+    rng = np.random.default_rng(8)
+    x, y, t = _simulate_bm(rng, 400, 5e5, 100.0, irregular=False)
+    t = t * 24.0  # daily fixes
+    x, y = x * np.sqrt(24.0), y * np.sqrt(24.0)  # the same σ²_m over 24× longer steps
+    est = brownian_variance(_arrays(x, y, t, 100.0))[0]
+    assert est == pytest.approx(5e5, rel=0.2)

@@ -32,7 +32,7 @@ from telemetry.io.atomic import atomic_write
               help="Output folder (created if missing).")
 @click.option("--method", "methods", multiple=True, type=click.Choice(["footprint", "behaviour"]),
               help="Corridor method(s) (default both; repeatable).")
-@click.option("--cell-m", type=float, default=None, help="Footprint grid cell (m), default 250.")
+@click.option("--cell-m", type=float, default=None, help="Footprint grid cell (m); default from the data (half the bridges' median width, at least 250).")
 @click.option("--min-animals", type=int, default=None, help="Animals a behaviour corridor needs (default 2).")
 @click.option("--hotspots", "hotspots_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Border-crossing hotspots (GeoJSON/GeoPackage with name, point geometry) to link.")
@@ -73,7 +73,8 @@ def corridors(inputs: tuple[str, ...], tz, columns, format_, animal_id, out: str
 
     folder.mkdir(parents=True, exist_ok=True)
     meta = {"parameters": polys.attrs.get("parameters", {}), "tracks": steps_run,
-            "brownian_variance_m2_s": polys.attrs.get("brownian_variance_m2_s", {})}
+            "brownian_variance_m2_s": polys.attrs.get("brownian_variance_m2_s", {}),
+            **{k: polys.attrs[k] for k in ("footprint_cell_m", "footprint_cell_source") if k in polys.attrs}}
     polys = _plain(polys)
     atomic_write(folder / "corridors.geojson", lambda tmp: polys.to_file(tmp, driver="GeoJSON", engine="pyogrio",
                                                                     layer="corridors",

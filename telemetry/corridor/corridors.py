@@ -100,7 +100,10 @@ def corridors(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = None,
         linked hotspots — their ``n_crossings`` sum, else their number; 0 without
         hotspots), ``months`` (calendar months with use, e.g. ``"4;5;10"``), ``area_km2``
         (equal-area). ``attrs["parameters"]`` holds the parameters and
-        ``attrs["brownian_variance_m2_s"]`` the σ²_m of each animal.
+        ``attrs["brownian_variance_m2_s"]`` the σ²_m of each animal; with footprints,
+        ``attrs["footprint_cell_m"]`` the grid's cell (m) and ``attrs["footprint_cell_source"]``
+        (also among the parameters) where it came from (``"given"``, ``"bridges"``: :func:`~telemetry.corridor.footprints.bridge_cell_m`,
+        or ``"min_cell_m"``: the floor).
     """
     return corridor_layers(tracks, hotspots, borders, params=params, stack=stack, **values)["corridors"]
 
@@ -123,10 +126,14 @@ def corridor_layers(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = No
     frames: list[pd.DataFrame] = []
     steps_out = _empty_steps()
     var = np.full(len(ta.labels), np.nan)
+    cell = {}
     if ta.step_ok.any():
         if "footprint" in p.methods:
             fp = (stack or stack_with_threads)(ta, p)
             var = fp.var_m2_s
+            cell = {"footprint_cell_m": float(fp.grid.cell_m),
+                    "footprint_cell_source": "given" if p.cell_m is not None
+                    else "bridges" if fp.grid.cell_m > p.min_cell_m else "min_cell_m"}
             fpoly = count_polygons(fp, p.classes)
             fpoly["months"] = _footprint_months(ta, fp.grid, fpoly["cells"])
             fpoly["method"] = "footprint"
@@ -142,15 +149,16 @@ def corridor_layers(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = No
     polys = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["n_animals", "animal_codes", "months", "geometry", "method"])
     out = _attributes(polys, ta, hotspots, borders, p)
-    out.attrs = {"parameters": dataclasses.asdict(p),
+    out.attrs = {"parameters": {**dataclasses.asdict(p), **cell},
                  "brownian_variance_m2_s": {str(k): float(v) for k, v in zip(ta.labels, var, strict=True)
-                                            if np.isfinite(v)}}
+                                            if np.isfinite(v)}, **cell}
     return {"corridors": out, "corridor_steps": steps_out}
 
 
 def stack_with_threads(ta: TrackArrays, p: CorridorParams) -> Footprints:
     """The footprint stack of :func:`corridor_layers` in this process (threads over animals)."""
-    return stack_footprints(ta, cell_m=p.cell_m, level=p.footprint_level, k_sigma=p.k_sigma, max_cells=p.max_cells)
+    return stack_footprints(ta, cell_m=p.cell_m, level=p.footprint_level, k_sigma=p.k_sigma, max_cells=p.max_cells,
+                            min_cell_m=p.min_cell_m)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -155,19 +155,17 @@ def _locate(lon: np.ndarray, lat: np.ndarray, geoms: np.ndarray) -> np.ndarray:
     return zi
 
 
-_BUFFER_MAX_DEG = 0.05
-"""Largest reach (degrees, ~5 km) for which :func:`_depth_m` prefilters points with a buffer of the outlines."""
-
-
 def _depth_m(lon: np.ndarray, lat: np.ndarray, reach_m: np.ndarray, boundaries: np.ndarray) -> np.ndarray:
     """Distance (m) from each point to the nearest boundary segment; inf beyond ``reach_m``.
 
-    Only points within ``reach_m`` of a boundary get a distance: a buffer of the boundaries by
-    the largest short reach (in degrees, conservatively) picks them with one prepared
-    point-in-polygon test (longer reaches: a bounding-box test), an STRtree of the boundary
-    segments gives their candidate segments, and the distance to
-    each candidate is computed on the tangent plane at the point (east/north metres from the
-    ellipsoid's radii of curvature), all vectorised.
+    Only points within ``reach_m`` of a boundary get a distance. An STRtree of the boundary
+    segments is asked once per occupied cell of a grid as wide as the longest reach (in degrees,
+    conservatively) whether any segment comes within a cell's width of the cell; the points of
+    those cells then get their candidate segments from the tree, and the distance to each candidate
+    is computed on the tangent plane at the point (east/north metres from the ellipsoid's radii of
+    curvature), all vectorised. The cost follows the number of fixes and of segments, not the
+    area between them: a migrant spanning continents asks about the cells it visits, where a
+    buffer of every outline in its bounding box would draw the coasts of half the world.
     """
     n = len(lon)
     depth = np.full(n, np.inf)
@@ -178,26 +176,22 @@ def _depth_m(lon: np.ndarray, lat: np.ndarray, reach_m: np.ndarray, boundaries: 
     lat_hi = np.minimum(np.abs(lat) + reach_m / 110_000.0, 89.0)
     mx, my = _metres_per_degree(lat_hi)
     reach_deg = reach_m / np.minimum(mx, my) * 1.01
-    # points with a short reach (GPS): a buffer of the outlines picks those near a boundary with one
-    # prepared point-in-polygon test (one buffer per line is ~100x faster to union than per
-    # segment); a buffer by a long reach (Argos errors, tens of km) along a long coast costs
-    # seconds, so those points go to the segments' tree directly (after a bounding-box test)
-    short = reach_deg <= _BUFFER_MAX_DEG
-    near_parts = []
-    if short.any():
-        lines = boundaries[~(shapely.is_missing(boundaries) | shapely.is_empty(boundaries))]
-        near_zone = shapely.union_all(shapely.buffer(lines, float(reach_deg[short].max()), quad_segs=2))
-        shapely.prepare(near_zone)
-        sidx = np.flatnonzero(short)
-        near_parts.append(sidx[shapely.contains_xy(near_zone, lon[sidx], lat[sidx])])
-    if not short.all():
-        lo, hi = np.minimum(a, b).min(axis=0), np.maximum(a, b).max(axis=0)
-        near_parts.append(np.flatnonzero(~short & (lon >= lo[0] - reach_deg) & (lon <= hi[0] + reach_deg)
-                                         & (lat >= lo[1] - reach_deg) & (lat <= hi[1] + reach_deg)))
-    near = np.sort(np.concatenate(near_parts))
+    tree = shapely.STRtree(shapely.linestrings(np.stack([a, b], axis=1)))
+    # cells as wide as the longest reach: a segment within reach of a point of a cell meets the
+    # cell grown by one width on every side
+    # (at least 1e-6 degrees, so that one int64 numbers every cell of the globe)
+    w = max(float(reach_deg.max()), 1e-6)
+    cx, cy = np.floor(lon / w).astype(np.int64), np.floor(lat / w).astype(np.int64)
+    cx0, cy0 = cx.min(), cy.min()
+    rows = int(cy.max() - cy0) + 1
+    keys, cell_of = np.unique((cx - cx0) * rows + (cy - cy0), return_inverse=True)
+    gx, gy = keys // rows + cx0, keys % rows + cy0
+    grown = shapely.box((gx - 1) * w, (gy - 1) * w, (gx + 2) * w, (gy + 2) * w)
+    hit = np.zeros(len(keys), bool)
+    hit[tree.query(grown, predicate="intersects")[0]] = True
+    near = np.flatnonzero(hit[cell_of])
     if len(near) == 0:
         return depth
-    tree = shapely.STRtree(shapely.linestrings(np.stack([a, b], axis=1)))
     pi, si = tree.query(shapely.points(lon[near], lat[near]), predicate="dwithin", distance=reach_deg[near])
     if len(pi) == 0:
         return depth

@@ -66,6 +66,7 @@ __all__ = [
     "footprint_cells",
     "stack_footprints",
     "footprint_grid",
+    "bridge_cell_m",
     "stack_cells",
     "count_polygons",
 ]
@@ -243,6 +244,10 @@ def _bridge_loglik(log_vm: float, T: np.ndarray, alpha: np.ndarray, r2: np.ndarr
     return float(np.sum(-np.log(2 * np.pi * var) - r2 / (2 * var)))
 
 
+_WIDER_LOG = math.log(1e5)
+"""How far (natural log) past the upper bound the search goes on when the likelihood peaks at it."""
+
+
 def brownian_variance(ta: TrackArrays, *, bounds_m2_s: tuple[float, float] = (1e-4, 1e5),
                       mid_error: bool = True) -> np.ndarray:
     """Brownian motion variance σ²_m (m²/s) of each animal by maximum likelihood.
@@ -255,7 +260,8 @@ def brownian_variance(ta: TrackArrays, *, bounds_m2_s: tuple[float, float] = (1e
     (Nielson et al.) leaves it out (``mid_error=False``), which inflates σ²_m by about
     ``δ² / (T α (1 - α))`` — +25 % for 30 m errors, 2-h bridges and σ²_m = 2 m²/s.
     The log-likelihood is maximised over ``log σ²_m`` within ``bounds_m2_s`` (bounded
-    Brent search). Animals with fewer than 3 such triplets get the moment estimate
+    Brent search); when it peaks at the upper bound, the search goes on up to 10⁵ times
+    that bound (a seabird at daily fixes wanders farther than 1e5 m²/s allows). Animals with fewer than 3 such triplets get the moment estimate
     ``Σ |step|² / (2 Σ dt)``; animals with no step at all get NaN.
 
     Parameters
@@ -313,6 +319,9 @@ def brownian_variance(ta: TrackArrays, *, bounds_m2_s: tuple[float, float] = (1e
         args = (T[idx], alpha[idx], r2[idx], da2[idx], db2[idx], dm2[idx])
         res = optimize.minimize_scalar(lambda v, args=args: -_bridge_loglik(v, *args), bounds=(lo, hi),
                                        method="bounded", options={"xatol": 1e-4})
+        if res.x > hi - 1e-3:  # at the upper edge: a wide-ranging animal (an albatross at daily fixes); look on
+            res = optimize.minimize_scalar(lambda v, args=args: -_bridge_loglik(v, *args),
+                                           bounds=(hi - 1e-3, hi + _WIDER_LOG), method="bounded", options={"xatol": 1e-4})
         out[g] = math.exp(res.x)
     return out
 
@@ -677,6 +686,29 @@ def _bridges(ta: TrackArrays, var_m2_s: np.ndarray, k_sigma: float,
     return st, a, T, owner, vm, reach
 
 
+def bridge_cell_m(ta: TrackArrays, var_m2_s: np.ndarray, *, min_cell_m: float = 250.0) -> float:
+    """Footprint cell (m) for a study: half the median σ (m) of its bridges at mid-step.
+
+    A bridge's density is a band about ``2 k_sigma σ`` wide (σ² = ``T σ²_m / 4 + δ²`` at α = ½),
+    so this cell puts the same number of cells across a bridge whatever the species and
+    schedule, and the grid's cost follows the number of bridges, not the distance they cover.
+    Never finer than ``min_cell_m``; ``min_cell_m`` itself when no bridge has a finite σ²_m.
+
+    >>> ta = TrackArrays(animal=np.zeros(3, np.int64), labels=np.array(["a"]), t_s=np.array([0.0, 3600, 7200]),
+    ...                  x=np.zeros(3), y=np.zeros(3), sigma_m=np.full(3, 10.0), step_ok=np.array([False, True, True]),
+    ...                  month=np.ones(3, np.int64), crs=None)
+    >>> round(bridge_cell_m(ta, np.array([400.0])))  # σ = sqrt(3600 s · 400 m²/s / 4 + 10²) ≈ 600 m
+    300
+    >>> bridge_cell_m(ta, np.array([4.0]))  # σ ≈ 61 m: the floor
+    250.0
+    """
+    st, a, T, _, vm, _ = _bridges(ta, np.asarray(var_m2_s, dtype=float), 1.0, 0.0)
+    if st.size == 0:
+        return float(min_cell_m)
+    sigma = np.sqrt(T * 0.25 * vm + np.maximum(ta.sigma_m[a], ta.sigma_m[st]) ** 2)
+    return float(max(min_cell_m, 0.5 * float(np.median(sigma))))
+
+
 def footprint_cells(ta: TrackArrays, grid: Grid, animals: np.ndarray | None = None, *, level: float = 0.99,
                     k_sigma: float = 5.0, var_m2_s: np.ndarray | None = None,
                     n_threads: int | None = None) -> list[tuple[int, np.ndarray, float]]:
@@ -823,9 +855,9 @@ def subset_animals(ta: TrackArrays, animals: np.ndarray | None) -> TrackArrays:
                        sigma_m=ta.sigma_m[keep], step_ok=ta.step_ok[keep], month=ta.month[keep], crs=ta.crs)
 
 
-def stack_footprints(ta: TrackArrays, *, cell_m: float = 250.0, level: float = 0.99, k_sigma: float = 5.0,
+def stack_footprints(ta: TrackArrays, *, cell_m: float | None = None, level: float = 0.99, k_sigma: float = 5.0,
                      max_cells: int = 4_000_000, var_m2_s: np.ndarray | None = None,
-                     n_threads: int | None = None) -> Footprints:
+                     n_threads: int | None = None, min_cell_m: float = 250.0) -> Footprints:
     """Per-animal Brownian bridge footprints stacked into a count of animals per cell.
 
     The grid covers all fixes plus the widest bridge reach (:func:`make_grid`); each
@@ -836,8 +868,9 @@ def stack_footprints(ta: TrackArrays, *, cell_m: float = 250.0, level: float = 0
     ----------
     ta : TrackArrays
         From :func:`track_arrays`.
-    cell_m : float
-        Cell side (m) of the shared grid.
+    cell_m : float, optional
+        Cell side (m) of the shared grid; default :func:`bridge_cell_m` (from the bridges'
+        widths, no finer than ``min_cell_m``).
     level : float
         Footprint isopleth (0.99 → the cells holding 99 % of each UD).
     k_sigma : float
@@ -848,6 +881,8 @@ def stack_footprints(ta: TrackArrays, *, cell_m: float = 250.0, level: float = 0
         σ²_m per animal code (m²/s; default :func:`brownian_variance`).
     n_threads : int, optional
         Threads over animals for :func:`footprint_cells` (results do not depend on it).
+    min_cell_m : float
+        Finest cell (m) chosen from the data.
 
     Returns
     -------
@@ -856,13 +891,13 @@ def stack_footprints(ta: TrackArrays, *, cell_m: float = 250.0, level: float = 0
     if var_m2_s is None:
         var_m2_s = brownian_variance(ta)
     var_m2_s = np.asarray(var_m2_s, dtype=float)
-    grid = footprint_grid(ta, var_m2_s, cell_m=cell_m, k_sigma=k_sigma, max_cells=max_cells)
+    grid = footprint_grid(ta, var_m2_s, cell_m=cell_m, k_sigma=k_sigma, max_cells=max_cells, min_cell_m=min_cell_m)
     parts = [footprint_cells(ta, grid, level=level, k_sigma=k_sigma, var_m2_s=var_m2_s, n_threads=n_threads)]
     return stack_cells(grid, parts, var_m2_s)
 
 
-def footprint_grid(ta: TrackArrays, var_m2_s: np.ndarray, *, cell_m: float = 250.0, k_sigma: float = 5.0,
-                   max_cells: int = 4_000_000) -> Grid:
+def footprint_grid(ta: TrackArrays, var_m2_s: np.ndarray, *, cell_m: float | None = None, k_sigma: float = 5.0,
+                   max_cells: int = 4_000_000, min_cell_m: float = 250.0) -> Grid:
     """The shared footprint grid: all fixes padded by the widest bridge reach (:func:`make_grid`).
 
     Parameters
@@ -870,10 +905,13 @@ def footprint_grid(ta: TrackArrays, var_m2_s: np.ndarray, *, cell_m: float = 250
     ta : TrackArrays
     var_m2_s : ndarray
         σ²_m per animal code (m²/s).
-    cell_m, k_sigma, max_cells
+    cell_m, k_sigma, max_cells, min_cell_m
         As in :func:`stack_footprints`.
     """
-    *_, reach = _bridges(ta, np.asarray(var_m2_s, dtype=float), k_sigma, cell_m)
+    var_m2_s = np.asarray(var_m2_s, dtype=float)
+    if cell_m is None:
+        cell_m = bridge_cell_m(ta, var_m2_s, min_cell_m=min_cell_m)
+    *_, reach = _bridges(ta, var_m2_s, k_sigma, cell_m)
     pad = float(np.max(reach)) if reach.size else 1000.0
     return make_grid(ta.x, ta.y, ta.crs, cell_m=cell_m, pad_m=pad, max_cells=max_cells)
 

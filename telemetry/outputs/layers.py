@@ -181,9 +181,9 @@ def _public_ranges(home_ranges: pd.DataFrame, grid_deg: float, k: int) -> Any:
         cells, n_per = np.unique(cell_of_pair, return_counts=True)
         for n in np.unique(n_per[n_per >= k]):
             sel = cells[n_per == n]
-            merged = shapely.coverage_union_all(gen.cell_polygons(sel % w + i0, sel // w + j0, grid_deg))
+            merged = gen.cells_polygon(sel % w + i0, sel // w + j0, grid_deg)  # sel: sorted by row, column
             rows.append({"method": m, "level_pct": lv, "n_animals": int(n), "cells": int(sel.size)})
-            shapes.append(shapely.orient_polygons(shapely.normalize(shapely.simplify(merged, 0.0))))
+            shapes.append(shapely.orient_polygons(shapely.normalize(merged)))
     cols = ["method", "level_pct", "n_animals", "cells"]
     out = _gdf(pd.DataFrame(rows, columns=cols), np.array(shapes, dtype=object))
     out.attrs["disclosure"] = {"left_out": int(animal.nunique()) if not rows else 0, "min_animals": k,

@@ -429,8 +429,11 @@ def _countries_near(bbox: tuple[float, float, float, float]) -> tuple[gpd.GeoDat
     box = shapely.box(bbox[0] - _CONTEXT_DEG, bbox[1] - _CONTEXT_DEG, bbox[2] + _CONTEXT_DEG, bbox[3] + _CONTEXT_DEG)
     countries = load_countries()
     near = countries[shapely.intersects(countries.geometry.values, box)].reset_index(drop=True)
-    lines = border_lines(near) if len(near) > 1 else gpd.GeoDataFrame(
-        {"iso_a": [], "iso_b": []}, geometry=[], crs="EPSG:4326")
+    # the bundled border lines of the pairs near the data (deriving them again from the polygons
+    # costs seconds for a migrant whose surroundings span continents)
+    lines = border_lines()
+    iso = set(near["iso_a3"].astype(str))
+    lines = lines[lines["iso_a"].isin(iso) & lines["iso_b"].isin(iso)].reset_index(drop=True)
     near = near.assign(geometry=shapely.intersection(near.geometry.values, box))
     lines = lines.assign(geometry=shapely.intersection(lines.geometry.values, box))
     lines = lines[~shapely.is_empty(lines.geometry.values)].reset_index(drop=True)
