@@ -6,6 +6,8 @@ import codecs
 import os
 import random
 
+import numpy as np
+import pandas as pd
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -119,3 +121,24 @@ def test_reference_data_is_deployments_or_one_line_naming_its_cell(tmp_path, row
     want = [{"animal_id": a, "start": cell(s), "end": cell(e)} for a, s, e in rows if a.strip()]
     assert got == want
     assert len(df) == CLEAN_ROWS
+
+
+@SETTINGS
+@given(failed=st.integers(0, 3000), fixes=st.integers(1, 30), null=st.sampled_from(["", "NA", "N/A", "nan", "-"]),
+       delim=st.sampled_from([",", ";", "\t"]))
+def test_a_generic_file_that_starts_with_failed_fixes_is_read_whole(tmp_path, failed, fixes, null, delim):
+    """A collar switched on before deployment fails its first fixes: however many blank (or
+    null-marked) positions come first, even the whole head of the file or every row, a CSV with
+    named time and coordinate columns is read as such, every row kept, the failed ones without
+    a position (it was "unknown layout" when the first 50 rows had no coordinate)."""
+    t = (pd.Timestamp("2022-05-01", tz="UTC") + pd.to_timedelta(np.arange(failed + fixes), unit="min")).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    lines = [f"animal_id{delim}timestamp{delim}longitude{delim}latitude"]
+    lines += [delim.join(["A1", t[k], null, null]) for k in range(failed)]
+    lines += [delim.join(["A1", t[failed + k], f"{77 + k / 1000:.4f}", f"{43 + k / 1000:.4f}"]) for k in range(fixes)]
+    path = tmp_path / "starts_blank.csv"
+    path.write_text("\n".join(lines) + "\n")
+    df = telemetry.read(path)
+    assert df.attrs["sources"][0]["format"] == "generic-csv"
+    assert len(df) == failed + fixes
+    assert int(df["lon"].notna().sum()) == fixes and int(df["lat"].isna().sum()) == failed

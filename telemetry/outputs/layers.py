@@ -16,6 +16,7 @@ from telemetry.io.points import PointLayer, plain_columns
 from telemetry.outputs.formats import jsonable
 from telemetry.outputs.i18n import N_
 from telemetry.schema import endpoint_columns
+from telemetry.threads import thread_map
 from telemetry.trajectory.antimeridian import lonlat_lines
 
 PUBLIC_LAYERS = ("corridors", "hotspots", "crossing_counts", "home_ranges")
@@ -165,8 +166,10 @@ def _public_ranges(home_ranges: pd.DataFrame, grid_deg: float, k: int) -> Any:
     animal = df["animal_id"].astype(str) if "animal_id" in df else pd.Series(df.index.astype(str), index=df.index)
     codes = pd.factorize(animal, sort=True)[0]
     for (m, lv), idx in df.groupby([method, level], sort=True, dropna=False).groups.items():
-        parts = [(*gen.cells_of(geoms[r], grid_deg), codes[r]) for r in idx
-                 if geoms[r] is not None and not geoms[r].is_empty]
+        idx = [r for r in idx if geoms[r] is not None and not geoms[r].is_empty]
+        # ranges on threads: the GEOS cuts release the GIL
+        parts = [(*cells, codes[r]) for r, cells in zip(idx, thread_map(lambda r: gen.cells_of(geoms[r], grid_deg), idx),
+                                                        strict=True)]
         if not sum(len(p[0]) for p in parts):  # (ranges that cover no cell)
             continue
         ci = np.concatenate([p[0] for p in parts]).astype(np.int64)

@@ -59,6 +59,7 @@ from telemetry.parsers.points import NAMES as POINT_NAMES
 from telemetry.parsers.points import looks_like_points, point_coords
 from telemetry.parsers.source import Source
 from telemetry.parsers.table import RawTable, read_delimited, sniff_delimiter, split_header
+from telemetry.schema import NULL_VALUES
 
 KEYS = ("time", "date", "clock", "lon", "lat", "geometry", "animal", "tag", "alt", "hdop", "sats", "fix_type")
 """Mapping keys understood by ``--columns``."""
@@ -154,7 +155,8 @@ def sniff(head: Head) -> bool:
         mapping = guess_mapping(names)
         if not ("time" in mapping or "date" in mapping):
             return False
-        rows = [r for r in csv.reader(head.lines[i + 1:i + 51], delimiter=delim) if len(r) == len(names)]
+        # every row of the head: a collar switched on before deployment may fail its first fixes
+        rows = [r for r in csv.reader(head.lines[i + 1:], delimiter=delim) if len(r) == len(names)]
         if not rows:
             return False
         if "lon" not in mapping or "lat" not in mapping:
@@ -170,7 +172,11 @@ def sniff(head: Head) -> bool:
         ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
         # coordinates must be degrees in most rows (failed fixes may be blank, a few cells junk)
         filled = np.isfinite(lon) | np.isfinite(lat)
-        return bool(filled.any()) and ok.sum() >= 0.5 * filled.sum()
+        if not filled.any():  # only failed fixes so far: the named columns decide, with times in the rows
+            k = names.index(mapping.get("time") or mapping["date"])
+            return sum(bool(r[k].strip()) for r in rows) >= 0.5 * len(rows) and all(
+                r[ilon].strip() in NULL_VALUES and r[ilat].strip() in NULL_VALUES for r in rows)
+        return ok.sum() >= 0.5 * filled.sum()
     except Exception:  # a sniffer never fails on garbage
         return False
 
