@@ -203,6 +203,10 @@ def test_home_ranges_across_the_antimeridian_or_round_a_pole_are_valid(where: st
     pts = shapely.points(df["lon"].to_numpy(), df["lat"].to_numpy())
     if step_m < 10_000:  # (a tern's range is cut to the hemisphere round its fixes)
         assert shapely.covers(full.buffer(1e-6), pts).all()  # (a hull's own vertices lie on its edge)
+    else:  # densified to a vertex budget, not to 250 m along 40,000 km (100,000-200,000 vertices)
+        from telemetry.trajectory.homerange import DENSIFY_MAX_VERTICES
+
+        assert (shapely.get_num_coordinates(hr.geometry.values) < 2 * DENSIFY_MAX_VERTICES).all()
     cells = generalise_polygons(hr.geometry.values, grid_deg)
     assert all(g is not None and g.is_valid for g in cells)
 

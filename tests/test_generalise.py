@@ -154,3 +154,42 @@ def test_cells_polygon_equals_the_union_of_its_squares():
         assert shapely.get_num_coordinates(got) <= shapely.get_num_coordinates(ref), k
         assert gen.check_generalised(np.array([got]), grid) is None, k
         # (the squares' union kept a collinear corner where its ring started; the runs' drops it)
+
+
+def test_ranges_shared_by_k_animals_equal_the_cell_by_cell_count():
+    """The public ranges of k or more animals, counted by a sweep over runs of cells, hold exactly
+    the cells that a per-cell count of distinct animals gives, class by class; an animal with
+    two overlapping polygons counts once."""
+    import geopandas as gpd
+
+    from telemetry.outputs.layers import _public_ranges
+
+    rng = np.random.default_rng(4)
+    for trial in range(6):
+        grid = [0.1, 0.05, 0.02][trial % 3]
+        polys, animals = [], []
+        for a in range(int(rng.integers(3, 9))):
+            for _ in range(1 + (a % 3 == 0)):  # every third animal has two polygons
+                cx, cy = rng.uniform(76.0, 78.0), rng.uniform(42.0, 43.5)
+                ang = np.sort(rng.uniform(0, 2 * np.pi, 12))
+                r = rng.uniform(0.1, 0.8, 12)
+                polys.append(shapely.Polygon(np.column_stack([cx + r * np.cos(ang), cy + r * np.sin(ang)])).buffer(0))
+                animals.append(f"a{a}")
+        hr = gpd.GeoDataFrame({"animal_id": animals, "method": "kde", "level_pct": 95.0}, geometry=polys, crs=4326)
+        # reference: the set of animals on every cell
+        owners: dict[tuple[int, int], set[str]] = {}
+        for g, a in zip(polys, animals, strict=True):
+            for c in zip(*(v.tolist() for v in gen.cells_of(g, grid))):
+                owners.setdefault(c, set()).add(a)
+        for k in (2, 3):
+            out = _public_ranges(hr, grid, k)
+            want = {}
+            for c, who in owners.items():
+                if len(who) >= k:
+                    want.setdefault(len(who), set()).add(c)
+            assert out["n_animals"].tolist() == sorted(want), (trial, k)
+            for n, cells, shape in zip(out["n_animals"], out["cells"], out.geometry, strict=True):
+                assert cells == len(want[n]), (trial, k, n)
+                i, j = zip(*sorted(want[n], key=lambda c: (c[1], c[0])))
+                ref = gen.cells_polygon(np.array(i), np.array(j), grid)
+                assert shape.is_valid and shapely.equals(shape, ref), (trial, k, n)

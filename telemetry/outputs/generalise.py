@@ -40,7 +40,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from telemetry.arrays import distinct
 from telemetry.threads import thread_map
 
 __all__ = [
@@ -110,25 +109,36 @@ def cell_polygons(i: np.ndarray, j: np.ndarray, grid_deg: float) -> np.ndarray:
 
 
 def cells_polygon(i: np.ndarray, j: np.ndarray, grid_deg: float) -> shapely.Geometry:
-    """The union of distinct cells ``(i, j)`` sorted by row ``j`` then column ``i`` (as
-    :func:`cells_of` returns them): one (Multi)Polygon whose vertices are cell corners, collinear
-    corners dropped.
-
-    Each row's run of consecutive cells is one rectangle, so the union costs the runs (about
-    the rows × the pieces per row), not the cells: a hemisphere-wide range at 0.1° is ~1,000
-    rectangles instead of 2 million squares. The rectangles of neighbouring rows do not share
-    their vertices, so they are not a coverage: they are unioned by ``union_all``.
+    """The union of distinct cells ``(i, j)`` sorted by row ``j`` then column ``i``: one
+    (Multi)Polygon whose vertices are cell corners, collinear corners dropped (:func:`runs_polygon`
+    of the cells' runs).
 
     >>> p = cells_polygon(np.array([0, 1, 1]), np.array([0, 0, 1]), 0.1)  # an L of three cells
     >>> shapely.get_coordinates(shapely.normalize(p)).tolist()
     [[0.0, 0.0], [0.0, 0.1], [0.1, 0.1], [0.1, 0.2], [0.2, 0.2], [0.2, 0.0], [0.0, 0.0]]
     """
-    g = check_grid_deg(grid_deg)
     i = np.asarray(i, dtype=np.int64)
     j = np.asarray(j, dtype=np.int64)
     start = np.flatnonzero(np.r_[True, (j[1:] != j[:-1]) | (i[1:] != i[:-1] + 1)])
     end = np.r_[start[1:], i.size] - 1
-    boxes = shapely.box(_deg(i[start] * g), _deg(j[start] * g), _deg((i[end] + 1) * g), _deg((j[start] + 1) * g))
+    return runs_polygon(j[start], i[start], i[end], grid_deg)
+
+
+def runs_polygon(row: np.ndarray, first: np.ndarray, last: np.ndarray, grid_deg: float) -> shapely.Geometry:
+    """The union of runs of cells (row ``row``, columns ``first..last``): one (Multi)Polygon whose
+    vertices are cell corners, collinear corners dropped.
+
+    Each run is one rectangle, so the union costs the runs (about the rows × the pieces per row),
+    not the cells: a hemisphere-wide range at 0.1° is ~1,000 rectangles instead of 2 million
+    squares. The rectangles of neighbouring rows do not share their vertices, so they are not a
+    coverage: they are unioned by ``union_all``.
+
+    >>> shapely.normalize(runs_polygon(np.array([0, 1]), np.array([0, 1]), np.array([1, 1]), 0.1)).wkt
+    'POLYGON ((0 0, 0 0.1, 0.1 0.1, 0.1 0.2, 0.2 0.2, 0.2 0, 0 0))'
+    """
+    g = check_grid_deg(grid_deg)
+    row, first, last = (np.asarray(a, dtype=np.int64) for a in (row, first, last))
+    boxes = shapely.box(_deg(first * g), _deg(row * g), _deg((last + 1) * g), _deg((row + 1) * g))
     return shapely.simplify(shapely.union_all(boxes), 0.0)
 
 
@@ -236,7 +246,22 @@ def _row_pieces(geom: shapely.Geometry, lo: int, hi: int, g: int, x0: float, x1:
 
 
 def cells_of(geom: shapely.Geometry, grid_deg: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(i, j)`` of the cells whose interior ``geom`` overlaps (see :func:`generalise_polygons`)."""
+    """``(i, j)`` of the cells whose interior ``geom`` overlaps (see :func:`generalise_polygons`),
+    distinct, sorted by row ``j`` then column ``i``."""
+    row, first, last = runs_of(geom, grid_deg)
+    n = last - first + 1
+    owner = np.repeat(np.arange(row.size), n)
+    return first[owner] + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)), row[owner]
+
+
+def runs_of(geom: shapely.Geometry, grid_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cells whose interior ``geom`` overlaps, as runs: ``(row, first, last)`` columns, int64,
+    sorted by row and column, neither overlapping nor touching within a row (a hemisphere-wide
+    range at 0.1° is ~1,000 runs of 2 million cells).
+
+    >>> [a.tolist() for a in runs_of(shapely.box(0.05, 0.05, 0.25, 0.15), 0.1)]
+    [[0, 1], [0, 0], [2, 2]]
+    """
     g = check_grid_deg(grid_deg)
     xmin, ymin, xmax, ymax = shapely.bounds(geom)
     i0, j0 = cell_index(np.array([xmin]), np.array([ymin]), grid_deg)
@@ -245,25 +270,40 @@ def cells_of(geom: shapely.Geometry, grid_deg: float) -> tuple[np.ndarray, np.nd
         ii, jj = np.meshgrid(np.arange(i0[0], i1[0] + 1), np.arange(j0[0], j1[0] + 1))
         ii, jj = ii.ravel(), jj.ravel()
         hit = shapely.intersects(cell_polygons(ii, jj, grid_deg), geom)
-        return ii[hit], jj[hit]
+        return merge_runs(jj[hit], ii[hit], ii[hit])
     parts, rows = _row_pieces(geom, int(j0[0]), int(j1[0]) + 1, g, _deg(i0[0] * g) - 1.0, _deg((i1[0] + 1) * g) + 1.0)
     b = shapely.bounds(parts)
     x_lo = np.floor(b[:, 0] * _MICRO + 0.5).astype(np.int64)
     x_hi = np.floor(b[:, 2] * _MICRO + 0.5).astype(np.int64)
     first = np.floor_divide(x_lo, g)
     last = -np.floor_divide(-x_hi, g) - 1  # a piece ending on a cell line stops before it
-    last = np.maximum(last, first)
-    n = last - first + 1
-    owner = np.repeat(np.arange(len(parts)), n)
-    ci = first[owner] + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
-    cj = rows[owner]
-    if not len(ci):
-        return ci, cj
-    # distinct cells in (row, column) order: one 1-D sort of a flat key (pieces of one row may share a cell)
-    lo = ci.min()
-    width = int(ci.max() - lo) + 1
-    key = distinct((cj - cj.min()) * width + (ci - lo))
-    return key % width + lo, key // width + cj.min()
+    return merge_runs(np.asarray(rows, dtype=np.int64), first, np.maximum(last, first))
+
+
+def merge_runs(row: np.ndarray, first: np.ndarray, last: np.ndarray,
+               owner: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Runs of cells (row, first..last columns) merged where they overlap or touch, per row (and
+    per ``owner`` when given, which then comes first in the result and in the order).
+
+    >>> [a.tolist() for a in merge_runs(np.array([0, 0, 0, 1]), np.array([5, 0, 2, 0]), np.array([6, 3, 4, 0]))]
+    [[0, 1], [0, 0], [6, 0]]
+    """
+    row, first, last = (np.asarray(a, dtype=np.int64) for a in (row, first, last))
+    keys = (first, row) if owner is None else (first, row, np.asarray(owner, dtype=np.int64))
+    order = np.lexsort(keys)
+    row, first, last = row[order], first[order], last[order]
+    group = np.r_[True, row[1:] != row[:-1]]
+    if owner is not None:
+        owner = np.asarray(owner, dtype=np.int64)[order]
+        group |= np.r_[True, owner[1:] != owner[:-1]]
+    # the farthest column reached so far within the group: a run starts anew beyond it
+    gid = np.cumsum(group) - 1
+    reach = np.maximum.accumulate(last + (gid << 40)) - (gid << 40) if last.size else last
+    new = group | (first > np.r_[first[:1] - 2, reach[:-1]] + 1)
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], row.size] - 1
+    out = (row[starts], first[starts], reach[ends])
+    return out if owner is None else (owner[starts], *out)
 
 
 def month(times: pd.Series | pd.DatetimeIndex) -> pd.Series:

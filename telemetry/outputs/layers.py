@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from telemetry.arrays import distinct
 from telemetry.io.points import PointLayer, plain_columns
 from telemetry.outputs.formats import jsonable
 from telemetry.outputs.i18n import N_
@@ -167,31 +166,48 @@ def _public_ranges(home_ranges: pd.DataFrame, grid_deg: float, k: int) -> Any:
     codes = pd.factorize(animal, sort=True)[0]
     for (m, lv), idx in df.groupby([method, level], sort=True, dropna=False).groups.items():
         idx = [r for r in idx if geoms[r] is not None and not geoms[r].is_empty]
-        # ranges on threads: the GEOS cuts release the GIL
-        parts = [(*cells, codes[r]) for r, cells in zip(idx, thread_map(lambda r: gen.cells_of(geoms[r], grid_deg), idx),
-                                                        strict=True)]
-        if not sum(len(p[0]) for p in parts):  # (ranges that cover no cell)
+        # ranges on threads (the GEOS cuts release the GIL), as runs of cells: cost and memory follow
+        # the rows × the pieces per row, not the cells (a tern's range holds millions)
+        runs = thread_map(lambda r: gen.runs_of(geoms[r], grid_deg), idx)
+        if not sum(len(p[0]) for p in runs):  # (ranges that cover no cell)
             continue
-        ci = np.concatenate([p[0] for p in parts]).astype(np.int64)
-        cj = np.concatenate([p[1] for p in parts]).astype(np.int64)
-        who = np.concatenate([np.full(len(p[0]), p[2], dtype=np.int64) for p in parts])
-        # distinct (cell, animal) pairs, then animals per cell (one sort, no Python loop over cells)
-        i0, j0 = ci.min(), cj.min()
-        w = int(ci.max() - i0 + 1)
-        cell = (cj - j0) * w + (ci - i0)
-        pair = distinct(cell * (int(codes.max()) + 1) + who)
-        cell_of_pair = pair // (int(codes.max()) + 1)
-        cells, n_per = np.unique(cell_of_pair, return_counts=True)
-        for n in np.unique(n_per[n_per >= k]):
-            sel = cells[n_per == n]
-            merged = gen.cells_polygon(sel % w + i0, sel // w + j0, grid_deg)  # sel: sorted by row, column
-            rows.append({"method": m, "level_pct": lv, "n_animals": int(n), "cells": int(sel.size)})
+        who = np.concatenate([np.full(len(p[0]), codes[r], dtype=np.int64) for r, p in zip(idx, runs, strict=True)])
+        # one animal's runs merged (it may have several polygons here), then animals per cell by a sweep
+        # along each row: +1 where a run starts, -1 after it ends
+        _, row, first, last = gen.merge_runs(*(np.concatenate([p[q] for p in runs]) for q in range(3)), owner=who)
+        for n, (r_n, f_n, l_n) in _overlap_counts(row, first, last, k):
+            merged = gen.runs_polygon(r_n, f_n, l_n, grid_deg)
+            rows.append({"method": m, "level_pct": lv, "n_animals": n, "cells": int((l_n - f_n + 1).sum())})
             shapes.append(shapely.orient_polygons(shapely.normalize(merged)))
     cols = ["method", "level_pct", "n_animals", "cells"]
     out = _gdf(pd.DataFrame(rows, columns=cols), np.array(shapes, dtype=object))
     out.attrs["disclosure"] = {"left_out": int(animal.nunique()) if not rows else 0, "min_animals": k,
                                "note": f"ranges shown only where at least {k} animals' ranges overlap"}
     return out
+
+
+def _overlap_counts(row: np.ndarray, first: np.ndarray, last: np.ndarray,
+                    k: int) -> list[tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """For each count ``n ≥ k`` of overlapping runs (row, first..last columns; each animal's runs
+    disjoint), the runs of cells covered exactly ``n`` times, in increasing ``n``.
+
+    >>> [(n, [a.tolist() for a in r]) for n, r in _overlap_counts(np.array([0, 0, 0]), np.array([0, 2, 3]),
+    ...                                                         np.array([4, 6, 3]), 2)]
+    [(2, [[0, 0], [2, 4], [2, 4]]), (3, [[0], [3], [3]])]
+    """
+    # events in (row, column) order; every run adds and removes one in its own row, so the running
+    # sum is back at zero at the end of each row and needs no reset
+    col = np.r_[first, last + 1]
+    rw = np.r_[row, row]
+    step = np.r_[np.ones(first.size, np.int64), -np.ones(first.size, np.int64)]
+    order = np.lexsort((col, rw))
+    col, rw, count = col[order], rw[order], np.cumsum(step[order])
+    # the count after the last event at a column holds up to the next event's column
+    last_at = np.r_[(col[1:] != col[:-1]) | (rw[1:] != rw[:-1]), True]
+    col, rw, count = col[last_at], rw[last_at], count[last_at]
+    ok = (count >= k)[:-1] & (rw[1:] == rw[:-1])
+    lo, hi, r, c = col[:-1][ok], col[1:][ok] - 1, rw[:-1][ok], count[:-1][ok]
+    return [(int(n), (r[c == n], lo[c == n], hi[c == n])) for n in np.unique(c)]
 
 
 def crossing_events(crossings: pd.DataFrame) -> pd.DataFrame:

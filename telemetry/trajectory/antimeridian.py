@@ -112,12 +112,13 @@ def _crossing(geoms: np.ndarray) -> np.ndarray:
 
 
 def plane_to_lonlat(geoms: np.ndarray, inverse: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
-                    densify_m: float | None = None) -> np.ndarray:
+                    densify_m: float | np.ndarray | None = None) -> np.ndarray:
     """Geometries drawn in a plane (metres) back to degrees, valid within -180..180.
 
     ``inverse(x, y) -> (lon, lat)`` is the plane's inverse projection, which must keep the sense
     of turning (any azimuthal or conformal projection does); ``densify_m`` the longest edge (m)
-    in the plane before the vertices go back (edges stay straight in the plane, not in degrees).
+    in the plane before the vertices go back (edges stay straight in the plane, not in degrees;
+    one value, or one per geometry).
     A polygon whose edges then jump across the antimeridian is rebuilt from its rings
     (:func:`antimeridian_polygon`, the shell turned counter-clockwise in the plane first, so
     that a ring round a pole is closed through the pole it encloses), a line cut there
@@ -130,7 +131,7 @@ def plane_to_lonlat(geoms: np.ndarray, inverse: Callable[[np.ndarray, np.ndarray
     (True, [-180.0, 85.5, 180.0, 90.0])
     """
     plane = np.asarray(geoms, dtype=object)
-    dense = shapely.segmentize(plane, densify_m) if densify_m else plane
+    dense = shapely.segmentize(plane, densify_m) if densify_m is not None else plane
 
     def back(g: np.ndarray) -> np.ndarray:
         return shapely.transform(g, lambda xy: np.column_stack(inverse(xy[:, 0], xy[:, 1])))
