@@ -97,6 +97,7 @@ _CELL = st.one_of(st.just(""), st.sampled_from(["2024-01-01 02:00:00.000", "2023
 @given(rows=st.lists(st.tuples(st.sampled_from(["a", "b", "", "80150"]), _CELL, _CELL), min_size=1, max_size=8))
 @example(rows=[("a", "", "-")])  # CI's find: "-" is a null marker, an open end
 @example(rows=[("a", "--", " - ")])
+@example(rows=[("a", "", "01000")])  # a full run's find: inferred as a number, it came back as "1000"
 def test_reference_data_is_deployments_or_one_line_naming_its_cell(tmp_path, rows):
     """Movebank reference data with any deployment cells: read with fixes, its rows with an animal
     are the deployment table, exactly as written (a null marker such as "-" is an empty cell); or

@@ -236,7 +236,10 @@ def sniff_reference(head: Head) -> bool:
 def parse_reference(src: Source, head: Head, options: ReadOptions) -> Parsed:
     """Movebank reference (deployment) table: no fixes; its deployments (``Parsed.deployments``)
     become the deployment table of the fixes read with it (:func:`telemetry.process`)."""
-    raw = read_delimited(src, header_line=head.first_nonblank() + 1)
+    # every column as text, as written: a date cell "01000" inferred as a number came back as "1000"
+    line = head.line(head.first_nonblank())
+    raw = read_delimited(src, header_line=head.first_nonblank() + 1,
+                         types={n: pa.string() for n in split_header(line, sniff_delimiter(line))})
     frame = build_frame(filter_rows(raw, np.zeros(raw.table.num_rows, bool)), src.name, {}, used=set(raw.names))
     n = raw.table.num_rows
     # as text, as written (a numeric id column with a gap would come back as floats: 80150.0)
