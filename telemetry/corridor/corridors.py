@@ -126,14 +126,14 @@ def corridor_layers(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = No
     frames: list[pd.DataFrame] = []
     steps_out = _empty_steps()
     var = np.full(len(ta.labels), np.nan)
-    cell = {}
+    cell_info = {}
     if ta.step_ok.any():
         if "footprint" in p.methods:
             fp = (stack or stack_with_threads)(ta, p)
             var = fp.var_m2_s
-            cell = {"footprint_cell_m": float(fp.grid.cell_m),
-                    "footprint_cell_source": "given" if p.cell_m is not None
-                    else "bridges" if fp.grid.cell_m > p.min_cell_m else "min_cell_m"}
+            cell_info = {"footprint_cell_m": float(fp.grid.cell_m),
+                         "footprint_cell_source": "given" if p.cell_m is not None
+                         else "bridges" if fp.grid.cell_m > p.min_cell_m else "min_cell_m"}
             fpoly = count_polygons(fp, p.classes)
             fpoly["months"] = _footprint_months(ta, fp.grid, fpoly["cells"])
             fpoly["method"] = "footprint"
@@ -149,9 +149,9 @@ def corridor_layers(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = No
     polys = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["n_animals", "animal_codes", "months", "geometry", "method"])
     out = _attributes(polys, ta, hotspots, borders, p)
-    out.attrs = {"parameters": {**dataclasses.asdict(p), **cell},
+    out.attrs = {"parameters": {**dataclasses.asdict(p), **cell_info},
                  "brownian_variance_m2_s": {str(k): float(v) for k, v in zip(ta.labels, var, strict=True)
-                                            if np.isfinite(v)}, **cell}
+                                            if np.isfinite(v)}, **cell_info}
     return {"corridors": out, "corridor_steps": steps_out}
 
 

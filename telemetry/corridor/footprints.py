@@ -261,8 +261,9 @@ def brownian_variance(ta: TrackArrays, *, bounds_m2_s: tuple[float, float] = (1e
     ``δ² / (T α (1 - α))`` — +25 % for 30 m errors, 2-h bridges and σ²_m = 2 m²/s.
     The log-likelihood is maximised over ``log σ²_m`` within ``bounds_m2_s`` (bounded
     Brent search); when it peaks at the upper bound, the search goes on up to 10⁵ times
-    that bound (a seabird at daily fixes wanders farther than 1e5 m²/s allows). Animals with fewer than 3 such triplets get the moment estimate
-    ``Σ |step|² / (2 Σ dt)``; animals with no step at all get NaN.
+    that bound (a seabird at daily fixes wanders farther than 1e5 m²/s allows). Animals
+    with fewer than 3 such triplets get the moment estimate ``Σ |step|² / (2 Σ dt)``;
+    animals with no step at all get NaN.
 
     Parameters
     ----------

@@ -108,22 +108,6 @@ def cell_polygons(i: np.ndarray, j: np.ndarray, grid_deg: float) -> np.ndarray:
     return shapely.polygons(ring)
 
 
-def cells_polygon(i: np.ndarray, j: np.ndarray, grid_deg: float) -> shapely.Geometry:
-    """The union of distinct cells ``(i, j)`` sorted by row ``j`` then column ``i``: one
-    (Multi)Polygon whose vertices are cell corners, collinear corners dropped (:func:`runs_polygon`
-    of the cells' runs).
-
-    >>> p = cells_polygon(np.array([0, 1, 1]), np.array([0, 0, 1]), 0.1)  # an L of three cells
-    >>> shapely.get_coordinates(shapely.normalize(p)).tolist()
-    [[0.0, 0.0], [0.0, 0.1], [0.1, 0.1], [0.1, 0.2], [0.2, 0.2], [0.2, 0.0], [0.0, 0.0]]
-    """
-    i = np.asarray(i, dtype=np.int64)
-    j = np.asarray(j, dtype=np.int64)
-    start = np.flatnonzero(np.r_[True, (j[1:] != j[:-1]) | (i[1:] != i[:-1] + 1)])
-    end = np.r_[start[1:], i.size] - 1
-    return runs_polygon(j[start], i[start], i[end], grid_deg)
-
-
 def runs_polygon(row: np.ndarray, first: np.ndarray, last: np.ndarray, grid_deg: float) -> shapely.Geometry:
     """The union of runs of cells (row ``row``, columns ``first..last``): one (Multi)Polygon whose
     vertices are cell corners, collinear corners dropped.
@@ -133,8 +117,9 @@ def runs_polygon(row: np.ndarray, first: np.ndarray, last: np.ndarray, grid_deg:
     squares. The rectangles of neighbouring rows do not share their vertices, so they are not a
     coverage: they are unioned by ``union_all``.
 
-    >>> shapely.normalize(runs_polygon(np.array([0, 1]), np.array([0, 1]), np.array([1, 1]), 0.1)).wkt
-    'POLYGON ((0 0, 0 0.1, 0.1 0.1, 0.1 0.2, 0.2 0.2, 0.2 0, 0 0))'
+    >>> p = runs_polygon(np.array([0, 1]), np.array([0, 1]), np.array([1, 1]), 0.1)  # an L of three cells
+    >>> shapely.get_coordinates(shapely.normalize(p)).tolist()
+    [[0.0, 0.0], [0.0, 0.1], [0.1, 0.1], [0.1, 0.2], [0.2, 0.2], [0.2, 0.0], [0.0, 0.0]]
     """
     g = check_grid_deg(grid_deg)
     row, first, last = (np.asarray(a, dtype=np.int64) for a in (row, first, last))
@@ -208,10 +193,10 @@ def generalise_polygons(geoms: np.ndarray, grid_deg: float) -> np.ndarray:
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
 
     def one(geom: shapely.Geometry) -> shapely.Geometry | None:
-        ci, cj = cells_of(geom, grid_deg)
-        if not len(ci):
+        row, first, last = runs_of(geom, grid_deg)
+        if not row.size:
             return None
-        return shapely.orient_polygons(shapely.normalize(cells_polygon(ci, cj, grid_deg)))
+        return shapely.orient_polygons(shapely.normalize(runs_polygon(row, first, last, grid_deg)))
 
     idx = np.flatnonzero(ok)
     # geometries on threads: the GEOS cuts release the GIL
