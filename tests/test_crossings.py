@@ -330,3 +330,30 @@ def test_depth_is_found_all_round_the_end_of_a_boundary() -> None:
     lon, lat, _ = GEOD.fwd(np.full(az.size, 1.0), np.zeros(az.size), az, np.full(az.size, 1100.0))
     got = _depth_m(lon, lat, np.full(az.size, 1000.0), line)
     assert not (got <= 1000.0).any()  # beyond reach: infinite (or, in the degrees' margin, its true distance)
+
+
+def test_depth_with_a_long_reach_over_many_short_segments_is_the_nearest_segment() -> None:
+    """A reach of many segments (an Argos error against a finely drawn border) takes only the
+    segments that the nearest one in degrees leaves possible: the depth must still be the
+    nearest segment in metres, as a scan of every segment gives it (at 60° N, where a degree
+    of longitude is half a degree of latitude, so the nearest in degrees is often not)."""
+    from telemetry.corridor.crossings import _depth_m, _metres_per_degree
+
+    rng = np.random.default_rng(2)
+    t = np.linspace(0.0, 1.0, 3001)
+    xy = np.column_stack([10.0 + 2.0 * t, 60.0 + 0.05 * np.sin(40 * t) + rng.normal(0, 0.0005, t.size)])
+    line = np.array([shapely.LineString(xy)], dtype=object)
+    lon, lat = rng.uniform(10.0, 12.0, 400), rng.uniform(59.6, 60.4, 400)
+    reach = np.full(400, 20_000.0)
+    got = _depth_m(lon, lat, reach, line)
+    kx, ky = _metres_per_degree(lat)
+    a, b = xy[:-1], xy[1:]
+    x1, y1 = (a[None, :, 0] - lon[:, None]) * kx[:, None], (a[None, :, 1] - lat[:, None]) * ky[:, None]
+    x2, y2 = (b[None, :, 0] - lon[:, None]) * kx[:, None], (b[None, :, 1] - lat[:, None]) * ky[:, None]
+    dx, dy = x2 - x1, y2 - y1
+    u = np.clip(-(x1 * dx + y1 * dy) / (dx * dx + dy * dy), 0.0, 1.0)
+    want = np.hypot(x1 + u * dx, y1 + u * dy).min(axis=1)
+    inside = want <= 20_000.0
+    assert 100 < inside.sum() < 400
+    np.testing.assert_allclose(got[inside], want[inside], rtol=1e-9)  # (the wrap of longitudes rounds)
+    assert not (got[~inside] <= 20_000.0).any()
