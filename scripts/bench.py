@@ -1207,13 +1207,15 @@ def tern_fixes(n_animals: int, seed: int = 5) -> pd.DataFrame:
             # a month's stay (small moves), then the flight
             for _ in range(120):
                 x, y, _ = geod.fwd(lon[-1], lat[-1], rng.uniform(0, 360), rng.exponential(3000.0))
-                lon.append(x), lat.append(y)
+                lon.append(x)
+                lat.append(y)
             while True:
                 az, _, dist = geod.inv(lon[-1], lat[-1], *b)
                 if dist < 100_000:
                     break
                 x, y, _ = geod.fwd(lon[-1], lat[-1], az + rng.normal(0, 25), min(dist, rng.uniform(60_000, 100_000)))
-                lon.append(x), lat.append(y)
+                lon.append(x)
+                lat.append(y)
         lon, lat = np.asarray(lon), np.asarray(lat)
         e, n_ = rng.normal(0, 15.0, (2, lon.size))
         lon = lon + e / (111_320.0 * np.cos(np.radians(lat)))

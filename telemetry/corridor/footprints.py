@@ -703,11 +703,8 @@ def bridge_cell_m(ta: TrackArrays, var_m2_s: np.ndarray, *, min_cell_m: float = 
     >>> bridge_cell_m(ta, np.array([4.0]))  # σ ≈ 61 m: the floor
     250.0
     """
-    st, a, T, _, vm, _ = _bridges(ta, np.asarray(var_m2_s, dtype=float), 1.0, 0.0)
-    if st.size == 0:
-        return float(min_cell_m)
-    sigma = np.sqrt(T * 0.25 * vm + np.maximum(ta.sigma_m[a], ta.sigma_m[st]) ** 2)
-    return float(max(min_cell_m, 0.5 * float(np.median(sigma))))
+    *_, sigma = _bridges(ta, np.asarray(var_m2_s, dtype=float), 1.0, 0.0)  # a reach of 1 σ and no cell: σ
+    return float(max(min_cell_m, 0.5 * float(np.median(sigma)))) if sigma.size else float(min_cell_m)
 
 
 def footprint_cells(ta: TrackArrays, grid: Grid, animals: np.ndarray | None = None, *, level: float = 0.99,

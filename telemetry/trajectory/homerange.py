@@ -40,7 +40,7 @@ DENSIFY_M = 250.0
 DENSIFY_MAX_VERTICES = 4_000
 """Vertices a range's edges are densified to at most (its perimeter over this when longer than
 :data:`DENSIFY_M` apart): a tern's hemisphere-wide range at 250 m held 100,000-200,000 vertices, and
-every public cell cut cost them; at 4,000 its geodesic area moves by < 4e-7 and its outline by < 50 m."""
+every public cell cut cost them; at 4,000 its geodesic area moves by < 4e-7 and its outline by < 0.0005°."""
 LAEA_MAX_M = 0.99 * math.sqrt(2.0) * 6_371_007.2
 """Radius (m) of the disk a polygon in :func:`laea`'s plane is clipped to: just inside the image of
 the great circle 90° from the centre (√2 authalic radii), so a range is drawn within the hemisphere
