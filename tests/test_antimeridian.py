@@ -147,6 +147,26 @@ def test_a_bird_over_the_bering_sea_crosses_the_short_way() -> None:
     assert (np.abs(pt[:, 0]) > 150).all()  # over the Bering Sea, not somewhere round the world
 
 
+def test_the_bering_sea_bird_written_0_to_360_crosses_the_same_way(tmp_path: Path) -> None:
+    """The same bird in a Movebank file whose longitudes run 0..360 (177 to 198 degrees east): read
+    as the same meridians, every fix kept and unflagged, the same crossing at the same place."""
+    lon = np.r_[np.full(10, 177.0), np.linspace(177.0, 198.0, 25), np.full(10, 198.0)]
+    lat = np.r_[np.full(10, 64.8), np.linspace(64.8, 64.5, 25), np.full(10, 64.5)]
+    t = pd.date_range("2023-05-01", periods=lon.size, freq="h", tz="UTC")
+    path = tmp_path / "bird_0_360.csv"
+    pd.DataFrame({"individual-local-identifier": "bird", "timestamp": t.strftime("%Y-%m-%d %H:%M:%S.000"),
+                  "location-long": lon, "location-lat": lat, "gps:hdop": 1.2}).to_csv(path, index=False)
+    fixes = telemetry.read(path)
+    assert any("0..360" in s for s in fixes.attrs["sources"][0]["notes"])
+    tracks = telemetry.process(fixes, species="migratory_bird", states=False)
+    assert len(tracks) == lon.size and tracks["flag"].isna().all()
+    np.testing.assert_allclose(np.sort(tracks["lon"].to_numpy()), np.sort((lon + 180) % 360 - 180), atol=1e-9)
+    assert np.nanmax(tracks["step_m"].to_numpy()) < 60_000
+    c = crossings(tracks)
+    assert c[["from_iso", "to_iso"]].values.tolist() == [["RUS", "USA"]]
+    assert (np.abs(shapely.get_coordinates(c.geometry.iloc[0])[:, 0]) > 150).all()
+
+
 def test_border_lines_of_russia_with_norway_and_finland() -> None:
     lines = border_lines()
     for a, b, km, box in (("FIN", "RUS", 1300, (27.0, 59.5, 32.0, 70.2)), ("NOR", "RUS", 190, (28.0, 69.0, 31.5, 70.0))):

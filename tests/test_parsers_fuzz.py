@@ -143,3 +143,46 @@ def test_a_generic_file_that_starts_with_failed_fixes_is_read_whole(tmp_path, fa
     assert df.attrs["sources"][0]["format"] == "generic-csv"
     assert len(df) == failed + fixes
     assert int(df["lon"].notna().sum()) == fixes and int(df["lat"].isna().sum()) == failed
+
+
+@SETTINGS
+@given(lons=st.lists(st.floats(-200.0, 400.0, allow_nan=False), min_size=1, max_size=40),
+       fmt=st.sampled_from(["generic", "movebank"]))
+@example(lons=[179.9, 180.1, 185.0, 200.0], fmt="generic")  # a track across the antimeridian, written 0..360
+@example(lons=[77.0, 77.1, 250.0, 77.2], fmt="movebank")  # one typo among eastern longitudes
+def test_longitudes_written_0_to_360_are_read_as_the_same_meridians(tmp_path, lons, fmt):
+    """A file whose longitudes run 0..360 (NetCDF-derived tracks, some Argos and marine exports)
+    is recognised and read with every longitude east of 180 moved by -360, the same meridian,
+    and a note saying so (it was "unknown layout" for a generic CSV, and every fix of a Movebank
+    file flagged out_of_range). A file with longitudes below 0 or above 360, or fewer than three
+    east of 180 among others (typing errors), is read unchanged: the cleaning flags those."""
+    n = len(lons)
+    t = (pd.Timestamp("2023-01-01", tz="UTC") + pd.to_timedelta(np.arange(n), unit="h")).strftime("%Y-%m-%d %H:%M:%S")
+    if fmt == "generic":
+        t = t + "Z"  # (a generic file's times say their zone; Movebank's are UTC)
+    cols = (["individual-local-identifier", "timestamp", "location-long", "location-lat"] if fmt == "movebank"
+            else ["animal_id", "timestamp", "longitude", "latitude"])
+    path = tmp_path / f"{fmt}.csv"
+    pd.DataFrame({cols[0]: "A1", cols[1]: t, cols[2]: [f"{v:.6f}" for v in lons], cols[3]: 45.0}).to_csv(
+        path, index=False)
+    given_lon = np.array([float(f"{v:.6f}") for v in lons])
+    in_band = bool(np.all((given_lon >= -180) & (given_lon <= 360)))
+    try:
+        df = telemetry.read(path)
+    except TelemetryError as err:
+        # only a generic file most of whose longitudes are no longitudes at all may go unrecognised
+        assert fmt == "generic" and not in_band and "unknown layout" in str(err), str(err)
+        return
+    assert len(df) == n
+    lon = df["lon"].to_numpy(dtype=float)
+    east = given_lon > 180
+    wrapped = bool(np.all((given_lon >= 0) & (given_lon <= 360))) and east.sum() >= min(3, n)
+    notes = df.attrs["sources"][0]["notes"]
+    assert any("0..360" in s for s in notes) == wrapped
+    want = np.where(east, given_lon - 360, given_lon) if wrapped else given_lon
+    np.testing.assert_allclose(lon, want, rtol=0, atol=1e-9)
+    if wrapped:
+        assert np.all((lon >= -180) & (lon <= 180))
+        # the same meridians: sines and cosines of every longitude unchanged
+        np.testing.assert_allclose(np.cos(np.radians(lon)), np.cos(np.radians(given_lon)), atol=1e-12)
+        np.testing.assert_allclose(np.sin(np.radians(lon)), np.sin(np.radians(given_lon)), atol=1e-12)

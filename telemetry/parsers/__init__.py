@@ -31,7 +31,7 @@ from telemetry.parsers import (  # noqa: F401  (importing registers each format)
     vectronic,
 )
 from telemetry.parsers._memory import no_hugepage_hint
-from telemetry.parsers.canonical import Parsed, conform, infer_fix_type
+from telemetry.parsers.canonical import Parsed, conform, infer_fix_type, wrap_longitudes
 from telemetry.parsers.detect import REGISTRY, ReadOptions
 from telemetry.parsers.recognise import detect
 from telemetry.parsers.source import Source, open_sources
@@ -144,6 +144,9 @@ def _read_all(paths: Iterable[str | os.PathLike[str]], options: ReadOptions) -> 
                 frame = parsed.frame
             else:
                 frame, report["fix_type_rule"] = infer_fix_type(parsed.frame)
+                frame, wrapped = wrap_longitudes(frame)
+                if wrapped:
+                    report["notes"] = [*parsed.notes, wrapped]
             frames.append(frame)
             reports.append(report)
     finally:

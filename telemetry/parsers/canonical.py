@@ -542,3 +542,42 @@ def infer_fix_type(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     if unknown.any():
         parts.append(f"{int(unknown.sum())} unknown (neither given)")
     return out, "fix type: " + "; ".join(parts)
+
+
+EAST_OF_180_MIN_ROWS = 3
+"""A file's longitudes are read as 0..360 (and wrapped) only with at least this many of them
+east of 180 (or all its located rows, if fewer): one or two such values among longitudes
+that are otherwise -180..180 are typing errors, flagged ``out_of_range`` by the cleaning,
+not a convention."""
+
+
+def wrap_longitudes(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """Longitudes given 0..360 (degrees east, as NetCDF-derived and some Argos and marine
+    exports write them) as -180..180, and a note for the read report (None where unchanged).
+
+    The convention belongs to the file: it is read as 0..360 when every located longitude lies
+    within 0..360 and at least :data:`EAST_OF_180_MIN_ROWS` of them (or all, in a smaller file)
+    lie east of 180. Those become ``lon - 360`` (the same meridian); the others are unchanged.
+    Otherwise nothing changes, and a longitude outside -180..180 is flagged ``out_of_range``
+    when the fixes are cleaned.
+
+    >>> df = pd.DataFrame({"lon": [179.5, 180.5, 250.0, 359.0, None], "lat": 10.0})
+    >>> out, note = wrap_longitudes(df)
+    >>> out["lon"].tolist(), note
+    ([179.5, -179.5, -110.0, -1.0, nan], 'longitudes given 0..360: 3 of 4 east of 180 read as -180..180')
+    >>> wrap_longitudes(pd.DataFrame({"lon": [77.0, 77.1, 250.0, 77.2], "lat": 43.0}))[1] is None  # a typo
+    True
+    """
+    if not len(frame) or "lon" not in frame:
+        return frame, None
+    lon = frame["lon"].to_numpy(dtype=float, na_value=np.nan)
+    located = np.isfinite(lon)
+    east = located & (lon > 180.0)
+    n_east = int(east.sum())
+    if not n_east or n_east < min(EAST_OF_180_MIN_ROWS, int(located.sum())):
+        return frame, None
+    if np.any((lon[located] < 0.0) | (lon[located] > 360.0)):
+        return frame, None
+    out = frame.copy(deep=False)
+    out["lon"] = np.where(east, lon - 360.0, lon)
+    return out, f"longitudes given 0..360: {n_east} of {int(located.sum())} east of 180 read as -180..180"

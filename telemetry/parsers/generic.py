@@ -169,7 +169,8 @@ def sniff(head: Head) -> bool:
         ilon, ilat = names.index(mapping["lon"]), names.index(mapping["lat"])
         lon = np.array([_number(r[ilon]) for r in rows])
         lat = np.array([_number(r[ilat]) for r in rows])
-        ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+        # (longitudes 0..360 too: wrap_longitudes reads them)
+        ok = np.isfinite(lon) & np.isfinite(lat) & (lon >= -180) & (lon <= 360) & (np.abs(lat) <= 90)
         # coordinates must be degrees in most rows (failed fixes may be blank, a few cells junk)
         filled = np.isfinite(lon) | np.isfinite(lat)
         if not filled.any():  # only failed fixes so far: the named columns decide, with times in the rows
@@ -257,8 +258,8 @@ def _mapping(raw: RawTable, path: str, options: ReadOptions) -> tuple[dict[str, 
         col = guessed.get(key)
         if col is not None and _norm(col) in XY_ONLY_IF_DEGREES:
             vals = to_float(table.column(col)).values
-            limit = 180 if key == "lon" else 90
-            if np.nanmax(np.abs(vals), initial=0) > limit:
+            low, high = (-180, 360) if key == "lon" else (-90, 90)  # (longitudes 0..360: wrap_longitudes)
+            if np.nanmin(vals, initial=0) < low or np.nanmax(vals, initial=0) > high:
                 del mapping[key]
                 notes.append(f"column '{col}' is not in degrees; not used as {key}")
     if "geometry" in guessed and "lon" in mapping and "lat" in mapping:
