@@ -118,3 +118,19 @@ def test_inspect_reports_the_location_error_process_uses(tmp_path, capsys):
     assert em["2D"]["source"] == "estimated"
     code, _, err = run(["inspect", sample, "--calibration", tmp_path / "none.csv"], capsys)
     assert code == 2 and "none.csv" in err and "\n" not in err.strip()
+
+
+def test_names_with_brackets_are_printed_as_written(tmp_path, capsys):
+    """A file name, a column name ('Longitude [deg]') and an animal id ('[bold]A1') are text: the
+    report prints them as written (the console took them for markup: 'Longitude ', 'A1')."""
+    import pandas as pd
+
+    t = pd.date_range("2024-03-01", periods=30, freq="4h", tz="UTC")
+    path = tmp_path / "collars [v2].csv"
+    pd.DataFrame({"id": "[bold]A1", "Date (UTC)": t.strftime("%Y-%m-%d"), "Time (UTC)": t.strftime("%H:%M:%S"),
+                  "Latitude [deg]": 43.0, "Longitude [deg]": [77.0 + k / 1000 for k in range(30)]}).to_csv(path, index=False)
+    code, out, _ = run(["inspect", path], capsys)
+    assert code == 0
+    assert "collars [v2].csv" in out and "lon=Longitude [deg], lat=Latitude [deg]" in out
+    assert "[bold]A1" in out
+    assert "read as UTC, as the column names say" in out

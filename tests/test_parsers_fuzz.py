@@ -8,6 +8,7 @@ import random
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -186,3 +187,102 @@ def test_longitudes_written_0_to_360_are_read_as_the_same_meridians(tmp_path, lo
         # the same meridians: sines and cosines of every longitude unchanged
         np.testing.assert_allclose(np.cos(np.radians(lon)), np.cos(np.radians(given_lon)), atol=1e-12)
         np.testing.assert_allclose(np.sin(np.radians(lon)), np.sin(np.radians(given_lon)), atol=1e-12)
+
+
+def _written(value: float, axis: str, style: int) -> str:
+    """``value`` degrees as people write them: with a hemisphere letter after or before, or in
+    degrees and decimal minutes, or degrees, minutes and seconds (5 styles)."""
+    letter = axis[0] if value >= 0 else axis[1]
+    v = abs(value)
+    d = int(v)
+    m = (v - d) * 60
+    s = (m - int(m)) * 60
+    return [f"{v:.7f}{letter}", f"{letter} {v:.7f}", f"{d}°{m:.5f}'{letter}", f"{d} {int(m)} {s:.3f} {letter}",
+            f"{'-' if value < 0 else ''}{d}:{int(m):02d}:{s:06.3f}"][style]
+
+
+@SETTINGS
+@given(lat=st.lists(st.floats(-89.9, 89.9), min_size=1, max_size=30), data=st.data())
+def test_coordinates_with_hemisphere_letters_or_minutes_read_as_degrees(tmp_path, lat, data):
+    """Coordinates written 43.21N / N 43.21 / 43°12.6'N / 43 12 36 N / -43:12:36 (GPS handsets,
+    spreadsheets, some vendor exports) are recognised and read as decimal degrees, every row kept,
+    with a note (the file was "unknown layout")."""
+    n = len(lat)
+    lon = data.draw(st.lists(st.floats(-179.9, 179.9), min_size=n, max_size=n))
+    styles = data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
+    t = (pd.Timestamp("2023-01-01", tz="UTC") + pd.to_timedelta(np.arange(n), unit="h")).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = tmp_path / "letters.csv"
+    pd.DataFrame({"animal_id": "A1", "timestamp": t, "latitude": [_written(v, "NS", k) for v, k in zip(lat, styles)],
+                  "longitude": [_written(v, "EW", k) for v, k in zip(lon, styles)]}).to_csv(path, index=False)
+    df = telemetry.read(path)
+    assert len(df) == n and df["flag"].isna().all()
+    np.testing.assert_allclose(df["lat"].to_numpy(dtype=float), lat, atol=2e-6)  # (3 decimals of seconds: 3e-7 deg)
+    np.testing.assert_allclose(df["lon"].to_numpy(dtype=float), lon, atol=2e-6)
+    assert any("hemisphere letter" in s for s in df.attrs["sources"][0]["notes"])
+
+
+@SETTINGS
+@given(seconds=st.lists(st.floats(315532800.0, 4102444799.0), min_size=1, max_size=30),
+       unit=st.sampled_from(["s", "ms"]), whole=st.booleans())
+def test_unix_times_are_read_as_utc(tmp_path, seconds, unit, whole):
+    """A time column of Unix seconds or milliseconds (1980-2099; exports of loggers and databases)
+    is read as those instants in UTC, which need no --tz, with a note (it was an error)."""
+    sec = np.floor(seconds) if whole else np.round(np.asarray(seconds), 3)
+    cells = [f"{int(v)}" if whole else f"{v:.3f}" for v in sec] if unit == "s" else [f"{int(round(v * 1000))}" for v in sec]
+    n = len(cells)
+    path = tmp_path / "unix.csv"
+    pd.DataFrame({"id": "A1", "timestamp": cells, "lon": np.linspace(77.0, 77.1, n), "lat": 43.0}).to_csv(path, index=False)
+    df = telemetry.read(path)
+    assert len(df) == n and df["flag"].isna().all()
+    want = pd.to_datetime(np.round(sec * 1000).astype("int64"), unit="ms", utc=True)
+    got = df["time"].to_numpy()
+    assert (np.abs(got - want.to_numpy()) <= np.timedelta64(1, "ms")).all()
+    assert any("Unix" in s for s in df.attrs["sources"][0]["notes"])
+
+
+@pytest.mark.parametrize(("date", "clock", "offset_h"), [
+    ("UTC_Date", "UTC_Time", 0), ("Date (UTC)", "Time (UTC)", 0), ("GMT date", "GMT time", 0), ("Date_UTC", "Time_UTC", 0),
+    ("Date (UTC+6)", "Time (UTC+6)", 6), ("date", "time (GMT-03:30)", -3.5)])
+def test_a_zone_the_column_names_state_is_used(tmp_path, date, clock, offset_h):
+    """Times in columns whose names state the zone (``UTC_Date``, ``Date (UTC)``, ``Local time
+    (UTC+6)``) are read in that zone without --tz (they were "times are local with no time zone")."""
+    t = pd.date_range("2024-03-01 10:00", periods=5, freq="4h")
+    path = tmp_path / "named_zone.csv"
+    pd.DataFrame({"id": "A1", date: t.strftime("%Y-%m-%d"), clock: t.strftime("%H:%M:%S"),
+                  "lat": 43.0, "lon": np.linspace(77.0, 77.1, 5)}).to_csv(path, index=False)
+    df = telemetry.read(path)
+    want = (t - pd.Timedelta(hours=offset_h)).tz_localize("UTC")
+    assert df["time"].tolist() == list(want)
+    assert any("as the column names say" in s for s in df.attrs["sources"][0]["notes"])
+
+
+def test_local_times_the_names_do_not_place_still_need_a_zone(tmp_path):
+    """``Date`` / ``Time (LMT)`` state no zone, nor does a UTC date beside a local time: one line
+    naming file, line and column, as before."""
+    t = pd.date_range("2024-03-01 10:00", periods=5, freq="4h")
+    for date, clock in (("Date", "Time (LMT)"), ("Date (UTC)", "Time (local)"), ("Date", "Time")):
+        path = tmp_path / "lmt.csv"
+        pd.DataFrame({"id": "A1", date: t.strftime("%Y-%m-%d"), clock: t.strftime("%H:%M:%S"),
+                      "lat": 43.0, "lon": 77.0}).to_csv(path, index=False)
+        with pytest.raises(TelemetryError) as err:
+            telemetry.read(path)
+        msg = str(err.value)
+        assert "\n" not in msg and msg.startswith(f"{path}, line 2, column '{date}'") and "--tz" in msg
+
+
+@SETTINGS
+@given(lat=st.lists(st.floats(-89.9, 89.9), min_size=1, max_size=30), data=st.data(),
+       names=st.sampled_from([("N/S", "E/W"), ("NS", "EW"), ("Lat_Dir", "Lon_Dir")]))
+def test_unsigned_degrees_with_hemisphere_columns_are_signed(tmp_path, lat, data, names):
+    """Unsigned degrees with the hemisphere in columns of their own (NMEA-derived logs: Latitude,
+    N/S, Longitude, E/W) are read signed; south and west were read as north and east."""
+    n = len(lat)
+    lon = data.draw(st.lists(st.floats(-179.9, 179.9), min_size=n, max_size=n))
+    t = (pd.Timestamp("2023-01-01", tz="UTC") + pd.to_timedelta(np.arange(n), unit="h")).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = tmp_path / "nmea.csv"
+    pd.DataFrame({"id": "A1", "time": t, "Latitude": np.abs(lat), names[0]: np.where(np.asarray(lat) < 0, "S", "N"),
+                  "Longitude": np.abs(lon), names[1]: np.where(np.asarray(lon) < 0, "W", "E")}).to_csv(path, index=False)
+    df = telemetry.read(path)
+    assert len(df) == n
+    np.testing.assert_allclose(df["lat"].to_numpy(dtype=float), lat, atol=1e-9)
+    np.testing.assert_allclose(df["lon"].to_numpy(dtype=float), lon, atol=1e-9)

@@ -64,20 +64,22 @@ def _short(iso: str | None) -> str:
 
 def _print(summary: dict) -> None:
     from rich.console import Console
+    from rich.markup import escape as esc
     from rich.table import Table
 
+    # (file names, notes and ids are text, not markup: "Longitude [deg]" printed as "Longitude ")
     console = Console(highlight=False)
     if not console.is_terminal:
         console.width = 220  # piped output: never truncate cells
     for f in summary["files"]:
-        console.print(f"[bold]{f['source']}[/bold]  format: [cyan]{f['format']}[/cyan]  "
+        console.print(f"[bold]{esc(f['source'])}[/bold]  format: [cyan]{f['format']}[/cyan]  "
                       f"rows read: {f['rows_read']}  kept: {f['rows_kept']}")
         for what, n in f["skipped"].items():
-            console.print(f"  not kept: {n} {what}" + ("" if str(what).endswith("rows") else " rows"))
+            console.print(f"  not kept: {n} {esc(str(what))}" + ("" if str(what).endswith("rows") else " rows"))
         if f.get("fix_type_rule"):
-            console.print(f"  {f['fix_type_rule']}")
+            console.print(f"  {esc(f['fix_type_rule'])}")
         for note in f["notes"]:
-            console.print(f"  note: {note}")
+            console.print(f"  note: {esc(note)}")
         if not f["animals"]:
             continue
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -88,27 +90,27 @@ def _print(summary: dict) -> None:
         for a in f["animals"]:
             dims = "–" if a["share_3d_pct"] is None else f"{a['share_3d_pct']:.0f}/{a['share_2d_pct']:.0f}"
             table.add_row(
-                a["animal_id"], str(a["rows"]), str(a["fixes"]), str(a["no_fix_rows"]),
+                esc(str(a["animal_id"])), str(a["rows"]), str(a["fixes"]), str(a["no_fix_rows"]),
                 _short(a["first"]), _short(a["last"]), _fmt(a["median_interval_h"]),
                 _fmt(a["fix_success_pct"]), f"{_fmt(a['hdop_median'])}/{_fmt(a['hdop_p90'])}", dims,
-                " ".join(f"{k}:{v}" for k, v in a["argos_lc"].items()) or "–",
+                esc(" ".join(f"{k}:{v}" for k, v in a["argos_lc"].items())) or "–",
                 str(a["duplicate_times"]),
                 " ".join(f"{k}:{v}" for k, v in a["flags"].items()) or "–",
             )
         console.print(table)
         console.print()
     for s in summary["skipped_files"]:
-        console.print(f"[yellow]skipped[/yellow] {s['source']}: {s['reason']}")
+        console.print(f"[yellow]skipped[/yellow] {esc(s['source'])}: {esc(s['reason'])}")
     profile = summary.get("profile") or {}
     misfits = [e["message"] for e in profile.get("animals", {}).values() if not e.get("fits", True)]
     for line in misfits:
-        console.print(f"[yellow]profile[/yellow] {profile['species']}: {line}", soft_wrap=True)
+        console.print(f"[yellow]profile[/yellow] {profile['species']}: {esc(line)}", soft_wrap=True)
     if profile.get("animals") and not misfits:
         console.print(f"profile {profile['species']}: the speeds of every animal fit")
     from telemetry.trajectory.diagnostics import report_lines
 
     for line in report_lines({"error_model": summary.get("location_error")}):
-        console.print(line, soft_wrap=True)
+        console.print(line, markup=False, soft_wrap=True)
     t = summary["totals"]
     console.print(f"[bold]total[/bold]: {t['files']} files, {t['animals']} animals, {t['rows']} rows, "
                   f"{t['fixes']} fixes, {t['no_fix_rows']} rows without a fix")

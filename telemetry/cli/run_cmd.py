@@ -113,6 +113,7 @@ def kernels_cached() -> bool:
 
 def _print_summary(result) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(highlight=False)
@@ -124,14 +125,14 @@ def _print_summary(result) -> None:
     for c in cols:
         table.add_column(c.replace("_", " "), justify="right")
     for animal, row in result.summary.iterrows():
-        table.add_row(str(animal), *[_cell(row.get(c)) for c in cols])
+        table.add_row(escape(str(animal)), *[_cell(row.get(c)) for c in cols])  # (an id is text, not markup)
     console.print(table)
     for line in result.quality.get("processing", {}).get("notes", []):
         console.print(line, markup=False, soft_wrap=True)
     for s in result.quality.get("skipped_files", []):
         console.print(f"skipped {s['source']}: {s['reason']}", markup=False, soft_wrap=True)
     for path in result.outputs:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", markup=False)
 
 
 def _cell(x) -> str:

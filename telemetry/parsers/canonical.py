@@ -133,6 +133,68 @@ def to_float(values: Arrayish, ctx: Context | None = None, *, required: bool = F
     return Converted(values_np, bad)
 
 
+_NUM = r"\d+(?:[.,]\d+)?"
+DEGREE_TEXT = (rf"^\s*(?P<h1>[NSEWnsew]?)\s*(?P<sign>[-+\x{{2212}}]?)\s*(?P<d>{_NUM})"
+               rf"(?:(?:\s*[°º˚:]\s*|\s+)(?P<m>{_NUM})"
+               rf"(?:(?:\s*['′’:]\s*|\s+)(?P<s>{_NUM})\s*(?:\"|″|''|’’)?)?\s*['′’]?)?"
+               rf"\s*[°º˚]?\s*(?P<h2>[NSEWnsew]?)\s*$")
+"""A coordinate written with a hemisphere letter (``43.21N``, ``W 110.5``) or in degrees and
+minutes (and seconds): ``43°12.6'N``, ``43 12 36 N``, ``-110:30:00`` (pyarrow's RE2 syntax)."""
+
+
+def degrees(values: Arrayish, ctx: Context | None, axis: str) -> tuple[Converted, int]:
+    """Decimal degrees of a latitude (``axis`` ``"NS"``) or longitude (``"EW"``) column: numbers
+    (decimal commas accepted), or text with a hemisphere letter of that axis (S and W negative)
+    or in degrees-minutes(-seconds) (:data:`DEGREE_TEXT`); and how many cells were such text.
+
+    Raises :class:`ParseError` when most present cells are neither, naming the first (with a
+    ``ctx``; without one, they are only marked bad).
+
+    >>> from telemetry.parsers.table import RawTable
+    >>> cells = ["43.5", "43.25N", "S 43.25", "43°12.6'N", "43 12 36 S", "-43:30", "43.5E", "91 00 N"]
+    >>> ctx = Context("f.csv", RawTable(pa.table({"lat": cells}), list(range(2, 10)), ["lat"], 1), "lat")
+    >>> got, n_text = degrees(pa.array(cells), ctx, "NS")
+    >>> [round(v, 4) for v in got.values.tolist()], got.bad.tolist(), n_text
+    ([43.5, 43.25, -43.25, 43.21, -43.21, -43.5, nan, 91.0], [False, False, False, False, False, False, True, False], 6)
+    """
+    conv = to_float(values)
+    if not conv.bad.any():
+        return conv, 0
+    text = pc.utf8_trim_whitespace(pc.cast(_as_arrow(values), pa.string()))
+    present = _present(text)
+    rows = np.flatnonzero(conv.bad)
+    parts = pc.extract_regex(text.take(pa.array(rows)), DEGREE_TEXT)
+    got = np.full(rows.size, np.nan)
+    ok = np.asarray(parts.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if ok.any():
+        field = {k: np.asarray(pc.fill_null(parts.field(k), "").to_numpy(zero_copy_only=False), dtype=object)
+                 for k in ("h1", "sign", "d", "m", "s", "h2")}
+
+        def num(k: str) -> np.ndarray:
+            return np.array([float(v.replace(",", ".")) if v else 0.0 for v in field[k]])
+
+        d, m, sec = num("d"), num("m"), num("s")
+        has_m, has_s = field["m"] != "", field["s"] != ""
+        whole = np.array([not any(c in v for c in ".,") for v in field["d"]])
+        whole_m = np.array([not any(c in v for c in ".,") for v in field["m"]])
+        hemi = np.char.upper((field["h1"] + field["h2"]).astype(str))
+        minus = np.isin(field["sign"], ["-", "\u2212"])
+        south = np.isin(hemi, [axis[1]])
+        ok &= (np.char.str_len(hemi) <= 1) & (np.isin(hemi, ["", axis[0], axis[1]]))
+        # (60 itself: a writer's rounding of 59.9996)
+        ok &= ~has_m | (whole & (m <= 60)) & (~has_s | (whole_m & (sec <= 60)))
+        ok &= ~(minus & np.isin(hemi, [axis[0]]))  # "-43.2 N": which?
+        value = d + m / 60.0 + sec / 3600.0
+        got = np.where(ok, np.where(minus | south, -value, value), np.nan)
+    values_np = conv.values.copy()
+    values_np[rows] = got
+    bad = conv.bad.copy()
+    bad[rows] = ~ok
+    if ctx is not None:
+        _check_mostly_good(bad, present, "coordinate", ctx)
+    return Converted(values_np, bad), int(ok.sum())
+
+
 def join_date_time(date: Arrayish, time: Arrayish) -> pa.Array:
     """``date + ' ' + time`` element-wise (null if either is null)."""
     d = pc.utf8_trim_whitespace(pc.cast(_as_arrow(date), pa.string()))
@@ -165,6 +227,7 @@ def parse_time(
     formats: Sequence[str] = (),
     tz: str | None = None,
     naive_is_utc: bool = False,
+    naive_offset_s: int | None = None,
 ) -> Converted:
     """Timestamps from text, as naive UTC ``datetime64[ns]`` with a bad-cell mask.
 
@@ -179,6 +242,9 @@ def parse_time(
         IANA zone of naive times (``--tz``); ignored for times with an offset.
     naive_is_utc : bool
         The format documents its naive times as UTC/GMT (Movebank, vendor GMT columns).
+    naive_offset_s : int, optional
+        The file declares its naive times' offset from UTC (s east; e.g. a column named
+        ``Date (UTC+6)``): they are read at that offset, before ``tz``.
 
     Raises
     ------
@@ -200,6 +266,8 @@ def parse_time(
     ns = np.asarray(parsed.to_numpy(zero_copy_only=False)).astype("datetime64[ns]")
     bad = present & np.isnat(ns)
     _check_mostly_good(bad, present, "date/time", ctx)
+    if not zoned and naive_offset_s is not None:
+        return Converted(ns - np.timedelta64(int(naive_offset_s), "s"), bad)
     if not zoned and not naive_is_utc:
         if tz is None:
             i = int(np.flatnonzero(present)[0]) if present.any() else 0
@@ -213,6 +281,53 @@ def parse_time(
         ns = localise(ns, tz, ctx)
         bad = present & np.isnat(ns)
     return Converted(ns, bad)
+
+
+UNIX_TIME_UNITS: tuple[tuple[str, str, float], ...] = (
+    ("seconds", r"^\d{9,10}(\.\d+)?$", 1e9),
+    ("milliseconds", r"^\d{12,13}(\.\d+)?$", 1e6),
+)
+"""Unix times a time column may hold: (unit, the cells' pattern, ns per unit). Nine or ten
+digits of seconds are 1973-2286, twelve or thirteen of milliseconds the same years; only
+times from :data:`UNIX_TIME_YEARS` count."""
+
+UNIX_TIME_YEARS = (1980, 2100)
+
+
+def unix_time(values: Arrayish, ctx: Context) -> tuple[Converted, str] | None:
+    """Unix times (seconds or milliseconds since 1970-01-01 UTC, which need no zone) as naive UTC
+    ``datetime64[ns]``, and their unit; None unless most present cells are such numbers.
+
+    >>> from telemetry.parsers.table import RawTable
+    >>> ctx = Context("f.csv", RawTable(pa.table({"t": ["1709251200", "1709265600.5", "x"]}), [2, 3, 4], ["t"], 1), "t")
+    >>> got, unit = unix_time(pa.array(["1709251200", "1709265600.5", "x"]), ctx)
+    >>> unit, got.values[:2].astype(str).tolist(), got.bad.tolist()
+    ('seconds', ['2024-03-01T00:00:00.000000000', '2024-03-01T04:00:00.500000000'], [False, False, True])
+    >>> unix_time(pa.array(["2024-03-01", "12:00"]), ctx) is None
+    True
+    """
+    arr = _as_arrow(values)
+    if pa.types.is_timestamp(arr.type) or pa.types.is_null(arr.type):
+        return None
+    text = pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))
+    present = _present(text)
+    if not present.any():
+        return None
+    lo, hi = (np.datetime64(f"{y}-01-01", "ns").astype(np.int64) for y in UNIX_TIME_YEARS)
+    for unit, pattern, ns_per in UNIX_TIME_UNITS:
+        match = np.asarray(pc.fill_null(pc.match_substring_regex(text, pattern), False).to_numpy(
+            zero_copy_only=False), dtype=bool)
+        if match.sum() <= MOSTLY_BAD * present.sum():
+            continue
+        number = to_float(pc.if_else(pa.array(match), text, pa.scalar(None, pa.string()))).values
+        ns = np.round(number * ns_per)
+        ok = match & (ns >= lo) & (ns < hi)
+        out = np.full(ns.size, np.datetime64("NaT"), dtype="datetime64[ns]")
+        out[ok] = ns[ok].astype(np.int64).astype("datetime64[ns]")
+        bad = present & ~ok
+        _check_mostly_good(bad, present, f"Unix time ({unit})", ctx)
+        return Converted(out, bad), unit
+    return None
 
 
 def localise(ns: np.ndarray, tz: str, ctx: Context) -> np.ndarray:

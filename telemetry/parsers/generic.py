@@ -49,10 +49,12 @@ from telemetry.parsers.canonical import (
     Context,
     Parsed,
     build_frame,
+    degrees,
     join_date_time,
     map_values,
     parse_time,
     to_float,
+    unix_time,
 )
 from telemetry.parsers.detect import Format, Head, ReadOptions, norm_name, register
 from telemetry.parsers.points import NAMES as POINT_NAMES
@@ -108,6 +110,9 @@ def _find(names: list[str], cands: tuple[str, ...], exclude: set[str] = frozense
     for name in names:
         if name not in exclude:
             lookup.setdefault(_norm(name), name)
+    for name in names:  # then without a zone word: timestamp_utc, GMT Date (the zone: declared_offset_s)
+        if name not in exclude:
+            lookup.setdefault(re.sub(r"^(?:utc|gmt)-|-(?:utc|gmt)$", "", _norm(name)), name)
     for cand in cands:
         if cand in lookup:
             return lookup[cand]
@@ -136,11 +141,73 @@ def guess_mapping(names: list[str]) -> dict[str, str]:
     return out
 
 
-def _number(cell: str) -> float:
-    try:
-        return float(cell.strip().replace(",", "."))
-    except ValueError:
-        return float("nan")
+def _coordinates(cells: list[str], axis: str) -> np.ndarray:
+    """Degrees of a few cells of a latitude (``"NS"``) or longitude (``"EW"``) column: numbers, or
+    text with a hemisphere letter or in degrees-minutes (NaN where neither)."""
+    return degrees(pa.array(cells, pa.string()), None, axis)[0].values
+
+
+HEMISPHERE_COLUMNS = {
+    "NS": ("n/s", "n-s", "ns", "north/south", "lat-hemisphere", "latitude-hemisphere", "lat-dir", "lat-direction",
+           "latitude-direction", "lat-ns", "hemisphere-ns"),
+    "EW": ("e/w", "e-w", "ew", "east/west", "lon-hemisphere", "longitude-hemisphere", "lon-dir", "lon-direction",
+           "longitude-direction", "long-dir", "lon-ew", "hemisphere-ew"),
+}
+"""Names of a column holding the hemisphere letter of unsigned latitudes (N/S) or longitudes
+(E/W), as NMEA-derived logs write them."""
+
+
+def hemisphere_signs(table: pa.Table, names: list[str], axis: str) -> tuple[str | None, np.ndarray]:
+    """The column of ``table`` that gives the hemisphere of each row's latitude (``axis``
+    ``"NS"``) or longitude (``"EW"``), and -1 (S, W) / +1 (N, E, or no letter) per row; the
+    column is taken only when most of its present cells are one of the two letters.
+
+    >>> signs = hemisphere_signs(pa.table({"N/S": ["N", "S", "s", None]}), ["N/S"], "NS")
+    >>> signs[0], signs[1].tolist()
+    ('N/S', [1.0, -1.0, -1.0, 1.0])
+    """
+    col = _find(names, HEMISPHERE_COLUMNS[axis])
+    ones = np.ones(table.num_rows)
+    if col is None:
+        return None, ones
+    text = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(table.column(col), pa.string())))
+    cells = np.asarray(pc.fill_null(text, "").to_numpy(zero_copy_only=False), dtype=object)
+    present = cells != ""
+    letter = np.isin(cells, list(axis))
+    if not present.any() or letter.sum() <= 0.5 * present.sum():
+        return None, ones
+    return col, np.where(cells == axis[1], -1.0, 1.0)
+
+
+ZONE_IN_NAME = re.compile(r"(?<![a-z])(?:utc|gmt)(?:\s*([+-])\s*(\d{1,2})(?::?(\d\d))?)?(?![a-z0-9])")
+"""A time column's name that says its zone: ``UTC_Date``, ``Date (UTC)``, ``timestamp_gmt``,
+``Local time (UTC+6)``, ``Time GMT-03:30``."""
+
+LOCAL_IN_NAME = re.compile(r"(?<![a-z])(?:local|lmt)(?![a-z])")
+
+
+def declared_offset_s(names: list[str]) -> int | None:
+    """The offset from UTC (s east) that the time columns' names declare for their naive times,
+    or None where they declare none (or disagree: one says UTC, another local time).
+
+    >>> declared_offset_s(["UTC_Date", "UTC_Time"]), declared_offset_s(["Date (UTC)"])
+    (0, 0)
+    >>> declared_offset_s(["Local time (UTC+6)"]), declared_offset_s(["time GMT-03:30"])
+    (21600, -12600)
+    >>> declared_offset_s(["timestamp"]), declared_offset_s(["UTC_Date", "LMT_Time"]), declared_offset_s(["computer"])
+    (None, None, None)
+    """
+    found: set[int | None] = set()
+    for name in names:
+        low = name.lower()
+        m = ZONE_IN_NAME.search(low)
+        if m is not None:
+            sign, hours, minutes = m.groups()
+            off = 0 if not sign else (1 if sign == "+" else -1) * (int(hours) * 3600 + int(minutes or 0) * 60)
+            found.add(off if abs(off) <= 14 * 3600 else None)
+        elif LOCAL_IN_NAME.search(low):
+            found.add(None)
+    return found.pop() if len(found) == 1 else None
 
 
 def sniff(head: Head) -> bool:
@@ -167,8 +234,8 @@ def sniff(head: Head) -> bool:
         if len(names) < 3:
             return False
         ilon, ilat = names.index(mapping["lon"]), names.index(mapping["lat"])
-        lon = np.array([_number(r[ilon]) for r in rows])
-        lat = np.array([_number(r[ilat]) for r in rows])
+        lon = _coordinates([r[ilon] for r in rows], "EW")
+        lat = _coordinates([r[ilat] for r in rows], "NS")
         # (longitudes 0..360 too: wrap_longitudes reads them)
         ok = np.isfinite(lon) & np.isfinite(lat) & (lon >= -180) & (lon <= 360) & (np.abs(lat) <= 90)
         # coordinates must be degrees in most rows (failed fixes may be blank, a few cells junk)
@@ -321,12 +388,35 @@ def parse_table(raw: RawTable, path: str, options: ReadOptions, fmt: str, notes:
         notes.append(note)
     ctx = Context(path, raw, t_col, "use ISO 8601 times, e.g. 2020-05-01T10:00:00Z")
     untimed = arr.null_count == len(arr)
-    time = parse_time(when, ctx, formats=formats, tz=options.tz, naive_is_utc=untimed)
+    # a zone the time columns' names state is no guess (a --tz is for times that state none)
+    offset = declared_offset_s([mapping[k] for k in ("time", "date", "clock") if k in mapping])
+    epoch = unix_time(arr, ctx) if "time" in mapping else None
+    if epoch is not None:
+        time = epoch[0]
+        notes.append(f"times read as Unix {epoch[1]} (since 1970-01-01 UTC) from column '{t_col}'")
+    else:
+        time = parse_time(when, ctx, formats=formats, tz=options.tz, naive_is_utc=untimed, naive_offset_s=offset)
+        if offset is not None and not pa.types.is_timestamp(arr.type):
+            zone = "UTC" if offset == 0 else f"UTC{'+' if offset > 0 else '-'}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}"
+            notes.append(f"times without a zone of their own read as {zone}, as the column names say")
     if "lon" in mapping and "lat" in mapping:
-        lon = to_float(table.column(mapping["lon"]), Context(path, raw, mapping["lon"]), required=True)
-        lat = to_float(table.column(mapping["lat"]), Context(path, raw, mapping["lat"]), required=True)
+        lon, n_lon_text = degrees(table.column(mapping["lon"]), Context(path, raw, mapping["lon"]), "EW")
+        lat, n_lat_text = degrees(table.column(mapping["lat"]), Context(path, raw, mapping["lat"]), "NS")
+        if n_lon_text or n_lat_text:
+            notes.append(f"coordinates written with a hemisphere letter or in degrees and minutes read as decimal "
+                         f"degrees ({max(n_lon_text, n_lat_text)} rows)")
         lon_v, lat_v, bad_pos = lon.values, lat.values, lon.bad | lat.bad
         used = {mapping["lon"], mapping["lat"]}
+        # unsigned degrees with the hemisphere in a column of its own (N/S, E/W)
+        for axis, key in (("NS", "lat"), ("EW", "lon")):
+            col, sign = hemisphere_signs(table, raw.names, axis)
+            if col is not None:
+                values = lat_v if key == "lat" else lon_v
+                values = np.where(sign < 0, -np.abs(values), values)
+                lat_v, lon_v = (values, lon_v) if key == "lat" else (lat_v, values)
+                used.add(col)
+                notes.append(f"{key} signed by the hemisphere column '{col}' ({int((sign < 0).sum())} rows "
+                             f"{axis[1]})")
     else:
         g_col = mapping["geometry"]
         lon_v, lat_v, bad_pos = point_coords(table.column(g_col))
