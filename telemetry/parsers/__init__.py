@@ -33,7 +33,7 @@ from telemetry.parsers import (  # noqa: F401  (importing registers each format)
 from telemetry.parsers._memory import no_hugepage_hint
 from telemetry.parsers.canonical import Parsed, conform, infer_fix_type, wrap_longitudes
 from telemetry.parsers.detect import REGISTRY, ReadOptions
-from telemetry.parsers.recognise import detect
+from telemetry.parsers.recognise import NOT_TELEMETRY, detect
 from telemetry.parsers.source import Source, open_sources
 from telemetry.schema import empty_frame
 
@@ -123,6 +123,7 @@ def _read_all(paths: Iterable[str | os.PathLike[str]], options: ReadOptions) -> 
     """:func:`read` once its options are set: every source in order, then one frame."""
     frames: list[pd.DataFrame] = []
     reports: list[dict[str, Any]] = []
+    skipped: list[ParseError] = []
     n_explicit_ok: dict[str, int] = {}
     results = _parse_in_order(_sources(list(paths)), options)
     try:
@@ -134,6 +135,7 @@ def _read_all(paths: Iterable[str | os.PathLike[str]], options: ReadOptions) -> 
                 if src.explicit:
                     raise
                 reports.append({"source": src.name, "format": None, "skipped_file": err.message})
+                skipped.append(err)
                 continue
             n_explicit_ok[top] = n_explicit_ok.get(top, 0) + 1
             report = {"source": src.name, "format": parsed.format, "rows_read": parsed.rows_read,
@@ -152,6 +154,10 @@ def _read_all(paths: Iterable[str | os.PathLike[str]], options: ReadOptions) -> 
     finally:
         results.close()  # stop parsing ahead when an explicit file failed
     if not frames:
+        # a file (or worksheet) in a known format that failed says more than "none found"
+        for err in skipped:
+            if not err.message.startswith(NOT_TELEMETRY):
+                raise err
         raise ParseError("no telemetry found in the input", ", ".join(map(str, paths)))
     frame = concat(frames)
     frame.attrs["sources"] = reports

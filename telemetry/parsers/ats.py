@@ -37,8 +37,6 @@ error radius) and the other columns stay as vendor extras.
 
 from __future__ import annotations
 
-from pathlib import PurePath
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,7 +53,7 @@ from telemetry.parsers.canonical import (
     to_float,
 )
 from telemetry.parsers.detect import Format, Head, ReadOptions, norm_name, register
-from telemetry.parsers.source import Source
+from telemetry.parsers.source import Source, source_stem
 from telemetry.parsers.table import find_column, read_delimited, sniff_delimiter, split_header
 
 DATE_FORMATS = (
@@ -191,7 +189,7 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     serial = pc.utf8_trim_whitespace(pc.cast(table.column(serial_col), pa.string()))
     serial = pc.if_else(pc.equal(serial, ""), pa.scalar(None, pa.string()), serial)
     serial_np = np.asarray(serial.to_numpy(zero_copy_only=False), dtype=object)
-    stem = PurePath(src.name.split("::")[-1]).stem
+    stem = source_stem(src.name)
     animal = options.animal_id or np.where(serial_np == None, stem, serial_np)  # noqa: E711
     fields: dict[str, object] = {"time": time.values, "lon": lon.values, "lat": lat.values,
                                  "animal_id": animal, "tag_id": serial_np}

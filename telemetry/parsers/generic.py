@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import csv
 import re
-from pathlib import PurePath
 
 import numpy as np
 import pyarrow as pa
@@ -59,7 +58,7 @@ from telemetry.parsers.canonical import (
 from telemetry.parsers.detect import Format, Head, ReadOptions, norm_name, register
 from telemetry.parsers.points import NAMES as POINT_NAMES
 from telemetry.parsers.points import looks_like_points, point_coords
-from telemetry.parsers.source import Source
+from telemetry.parsers.source import Source, source_stem
 from telemetry.parsers.table import RawTable, read_delimited, sniff_delimiter, split_header
 from telemetry.schema import NULL_VALUES
 
@@ -68,7 +67,7 @@ KEYS = ("time", "date", "clock", "lon", "lat", "geometry", "animal", "tag", "alt
 
 GUESS: dict[str, tuple[str, ...]] = {
     "time": ("timestamp", "datetime", "date-time", "date-time-utc", "utc-date-time", "utc-datetime",
-             "datetime-utc", "gmt-datetime", "date-and-time", "recorded-at", "fixtime", "fix-time",
+             "datetime-utc", "gmt-datetime", "date-and-time", "date-&-time", "recorded-at", "fixtime", "fix-time",
              "acquisition-time", "observation-time", "time"),
     "date": ("date", "utc-date", "gmt-date"),
     "clock": ("time", "utc-time", "gmt-time", "time-of-day"),
@@ -436,7 +435,7 @@ def parse_table(raw: RawTable, path: str, options: ReadOptions, fmt: str, notes:
 
     tag = text(mapping["tag"]) if "tag" in mapping else None
     animal = text(mapping["animal"]) if "animal" in mapping else None
-    stem = PurePath(path.split("::")[-1]).stem
+    stem = source_stem(path)
     if options.animal_id:
         fields["animal_id"] = options.animal_id
     else:

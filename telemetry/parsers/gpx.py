@@ -21,7 +21,6 @@ conversion is vectorised afterwards in the shared canonical layer.
 from __future__ import annotations
 
 import re
-from pathlib import PurePath
 from xml.parsers import expat
 
 import numpy as np
@@ -30,7 +29,7 @@ import pyarrow as pa
 from telemetry.errors import ParseError
 from telemetry.parsers.canonical import Context, Parsed, build_frame, map_values, parse_time, to_float
 from telemetry.parsers.detect import Format, Head, ReadOptions, register
-from telemetry.parsers.source import Source
+from telemetry.parsers.source import Source, source_stem
 from telemetry.parsers.table import RawTable
 
 POINTS = ("trkpt", "rtept", "wpt")
@@ -169,7 +168,7 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     time = parse_time(table.column("time"), ctx, tz=options.tz, naive_is_utc=untimed)
     lon = to_float(table.column("lon"), Context(src.name, raw, "lon"), required=True)
     lat = to_float(table.column("lat"), Context(src.name, raw, "lat"), required=True)
-    stem = PurePath(src.name.split("::")[-1]).stem
+    stem = source_stem(src.name)
     if options.animal_id:
         animal: object = options.animal_id
     else:

@@ -61,7 +61,7 @@ from telemetry.parsers.canonical import (
     to_float,
 )
 from telemetry.parsers.detect import Format, Head, ReadOptions, register
-from telemetry.parsers.source import Source
+from telemetry.parsers.source import Source, source_stem
 from telemetry.parsers.table import RawTable, read_delimited, sniff_delimiter, split_header, unique_names
 
 # ---------------------------------------------------------------------------
@@ -258,7 +258,7 @@ def assemble(
     if tag_arr is None and tag_value:
         tag_arr = np.full(n, tag_value, dtype=object)
     animal_arr = text_values(table.column(animal)) if animal is not None else np.full(n, None, dtype=object)
-    stem = PurePath(src.name.split("::")[-1]).stem
+    stem = source_stem(src.name)
     if stem.lower().endswith((".csv", ".txt")):  # name.csv.gz
         stem = PurePath(stem).stem
     fallback = np.full(n, options.animal_id or stem, dtype=object)

@@ -10,8 +10,6 @@ Movebank timestamps are UTC by definition.
 
 from __future__ import annotations
 
-from pathlib import PurePath
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -30,7 +28,7 @@ from telemetry.parsers.canonical import (
     to_float,
 )
 from telemetry.parsers.detect import Format, Head, ReadOptions, norm_name, register
-from telemetry.parsers.source import Source
+from telemetry.parsers.source import Source, source_stem
 from telemetry.parsers.table import (
     filter_rows,
     find_column,
@@ -128,7 +126,7 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     fields: dict[str, object] = {"time": time.values, "lon": lon.values, "lat": lat.values}
 
     animal_col, tag_col = _col(names, ANIMAL), _col(names, TAG)
-    fallback = options.animal_id or PurePath(src.name.split("::")[-1]).stem
+    fallback = options.animal_id or source_stem(src.name)
     if options.animal_id or (animal_col is None and tag_col is None):
         fields["animal_id"] = fallback
     elif animal_col is not None:

@@ -23,8 +23,6 @@ speed_km_h, direction_deg, ...``; newer firmware adds ``device_name``,
 
 from __future__ import annotations
 
-from pathlib import PurePath
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,7 +30,7 @@ import pyarrow.compute as pc
 from telemetry.errors import ParseError
 from telemetry.parsers.canonical import Context, Parsed, build_frame, join_date_time, parse_time, to_float
 from telemetry.parsers.detect import Format, Head, ReadOptions, norm_name, register
-from telemetry.parsers.source import Source
+from telemetry.parsers.source import Source, source_stem
 from telemetry.parsers.table import filter_rows, find_column, read_delimited, sniff_delimiter, split_header
 
 FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%d.%m.%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S",
@@ -115,7 +113,7 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     dev_col, name_col = _col(names, "device_id"), _col(names, "device_name")
     device = _text(table.column(dev_col)) if dev_col else None
     label = _text(table.column(name_col)) if name_col else None
-    stem = PurePath(src.name.split("::")[-1]).stem
+    stem = source_stem(src.name)
     animal: object = options.animal_id
     if animal is None:
         animal = label if label is not None else device

@@ -16,6 +16,10 @@ from telemetry.parsers.detect import REGISTRY, Format, Head, ReadOptions, by_nam
 from telemetry.parsers.parquet import is_parquet_source
 from telemetry.parsers.source import Source
 
+NOT_TELEMETRY = ("file is empty", "not a text file", "unknown layout")
+"""Starts of the messages of :func:`recognise` for content that is no telemetry at all (as against a
+file in a known format that failed to parse)."""
+
 
 def detect(src: Source, options: ReadOptions) -> tuple[Format, Head]:
     """Pick the parser for a file from its content.

@@ -11,6 +11,7 @@ import codecs
 import gzip
 import io
 import os
+import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -21,7 +22,8 @@ HEAD_BYTES = 64 * 1024
 """How much of a file the format sniffers look at."""
 
 DATA_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ".gpx", ".gz", ".zip", ".xml", "",
-                 ".parquet", ".geoparquet", ".feather", ".arrow", ".ipc", ".gpkg", ".geojson", ".geojsonl"}
+                 ".parquet", ".geoparquet", ".feather", ".arrow", ".ipc", ".gpkg", ".geojson", ".geojsonl",
+                 ".xlsx", ".xlsm", ".xls"}
 """File endings considered when a directory is expanded (case-insensitive)."""
 
 SKIP_NAMES = {"readme", "license", "licence", "provenance", "changelog"}
@@ -212,6 +214,9 @@ def _zip_members(data: bytes, name: str) -> Iterator[Source]:
         infos = [i for i in archive.infolist() if not i.is_dir()]
     except (zipfile.BadZipFile, OSError, ValueError) as err:
         raise ParseError(f"damaged zip file ({err})", name) from None
+    if _is_workbook(archive):  # an .xlsx is a zip of XML parts: its sheets are the data
+        yield from _workbook_sheets(data, name)
+        return
     for info in sorted(infos, key=lambda i: i.filename):
         member = f"{name}::{info.filename}"
         base = os.path.basename(info.filename)
@@ -224,6 +229,85 @@ def _zip_members(data: bytes, name: str) -> Iterator[Source]:
         except (zipfile.BadZipFile, OSError, ValueError, RuntimeError) as err:
             raise ParseError(f"damaged zip member ({err})", member) from None
         yield from _from_bytes(raw, member, explicit=False)
+
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+"""Start of an OLE2 compound file: an Excel 97-2003 ``.xls`` workbook among others."""
+
+
+def _is_workbook(archive: zipfile.ZipFile) -> bool:
+    return "xl/workbook.xml" in archive.namelist()
+
+
+def _cell_text(value: object) -> str:
+    """A workbook cell as the CSV text a spreadsheet would export: dates and times in ISO 8601
+    (as written: a time zone is the sheet's business, see the parsers), numbers in full."""
+    import datetime as dt
+
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _workbook_sheets(data: bytes, name: str) -> Iterator[Source]:
+    """Each worksheet of an Excel ``.xlsx``/``.xlsm`` workbook as the CSV text Excel would save,
+    ``book.xlsx::Sheet``: every row as wide as the sheet's used columns; its row ``n`` is line
+    ``n``, so errors name the row Excel shows."""
+    import csv
+
+    try:
+        import openpyxl
+
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as err:  # openpyxl raises many types for a damaged workbook
+        raise ParseError(f"damaged Excel workbook ({type(err).__name__}: {err})", name) from None
+    try:
+        for sheet in book.worksheets:
+            rows = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+            # (a cell formatted but empty widens the sheet's dimension, not its used columns)
+            width = max((max((i + 1 for i, c in enumerate(r) if c != ""), default=0) for r in rows), default=0)
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            for row in rows:
+                cells = (row + [""] * width)[:width]
+                if any(cells):
+                    writer.writerow(cells)
+                else:
+                    out.write("," * (width - 1) + "\n")
+            yield Source(name=f"{name}::{sheet.title}", data=out.getvalue().encode("utf-8"), explicit=False)
+    finally:
+        book.close()
+
+
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+
+DEFAULT_SHEET = re.compile(r"(?i)^(sheet|data|fixes|gps|лист|feuil|hoja|tabelle|foglio|planilha|blad|arkusz|"
+                           r"工作表|парақ|барак)\s*\d*$")
+"""Sheet titles a spreadsheet gives by itself ("Sheet1", "Лист1", "Feuil1") or that name no animal."""
+
+
+def source_stem(name: str) -> str:
+    """The name a source without animal ids gives its animal: the file's stem (``collar41935``
+    of ``data/collar41935.csv`` or ``pack.zip::collar41935.csv``), or a worksheet's title
+    (``SL03`` of ``collars.xlsx::SL03``) unless the title is one a spreadsheet gives by itself
+    (then the workbook's stem: ``collars`` of ``collars.xlsx::Sheet1``).
+
+    >>> source_stem("a/b/collar41935.csv"), source_stem("pack.zip::x/SL04.CSV"), source_stem("gulls.csv.gz")
+    ('collar41935', 'SL04', 'gulls')
+    >>> source_stem("collars.xlsx::SL03"), source_stem("collars.xlsx::Sheet1"), source_stem("c.xlsx::Лист1")
+    ('SL03', 'collars', 'c')
+    """
+    parts = name.split("::")
+    if len(parts) > 1 and parts[-2].lower().endswith(WORKBOOK_SUFFIXES):
+        return Path(parts[-2]).stem if DEFAULT_SHEET.match(parts[-1].strip()) else parts[-1].strip()
+    stem = Path(parts[-1]).stem
+    return Path(stem).stem if stem.lower().endswith((".csv", ".txt", ".tsv", ".dat")) else stem  # (name.csv.gz)
 
 
 def _looks_like_data_name(base: str) -> bool:
@@ -256,6 +340,8 @@ def _from_bytes(data: bytes, name: str, explicit: bool) -> Iterator[Source]:
     if _is_zip(data):
         yield from _zip_members(data, name)
         return
+    if data.startswith(OLE_MAGIC) and name.lower().endswith(".xls"):
+        raise ParseError("an Excel 97-2003 workbook (.xls): save it as .xlsx or CSV", name)
     if not data.startswith(BINARY_TABLE_MAGIC):
         data = normalise(data, name)
     src = Source(name=name, data=data, explicit=explicit)
@@ -304,7 +390,7 @@ def open_sources(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Source]:
         try:
             with open(path, "rb") as fh:
                 head = fh.read(HEAD_BYTES)
-            if not (_is_gzip(head) or _is_zip(head) or _needs_normalising(head)):
+            if not (_is_gzip(head) or _is_zip(head) or _needs_normalising(head) or head.startswith(OLE_MAGIC)):
                 yield Source(name=str(path), explicit=explicit, path=path)
                 continue
             data = path.read_bytes()

@@ -32,7 +32,6 @@ Decisions (Telonics does not document all of them in the file):
 from __future__ import annotations
 
 import csv
-from pathlib import PurePath
 
 import numpy as np
 import pyarrow as pa
@@ -41,7 +40,7 @@ import pyarrow.compute as pc
 from telemetry.errors import ParseError
 from telemetry.parsers.canonical import Context, Parsed, build_frame, parse_time, to_float
 from telemetry.parsers.detect import Format, Head, ReadOptions, norm_name, register
-from telemetry.parsers.source import Source
+from telemetry.parsers.source import Source, source_stem
 from telemetry.parsers.table import find_column, read_delimited
 
 TIME_FORMATS = ("%Y.%m.%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S")
@@ -140,7 +139,7 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
 
     meta = _metadata(head) if _cells(head.line(head.first_nonblank()))[:1] == ["Telonics Data Report"] else {}
     ctn = meta.get("ctn") or None
-    stem = PurePath(src.name.split("::")[-1]).stem
+    stem = source_stem(src.name)
     fields: dict[str, object] = {
         "time": time.values,
         "lon": lon.values,
