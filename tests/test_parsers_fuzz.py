@@ -286,3 +286,37 @@ def test_unsigned_degrees_with_hemisphere_columns_are_signed(tmp_path, lat, data
     assert len(df) == n
     np.testing.assert_allclose(df["lat"].to_numpy(dtype=float), lat, atol=1e-9)
     np.testing.assert_allclose(df["lon"].to_numpy(dtype=float), lon, atol=1e-9)
+
+
+def test_of_local_and_utc_columns_the_utc_ones_are_read(tmp_path):
+    """A file with local and UTC times side by side (Date, Time, UTC_Date, UTC_Time; timestamp,
+    timestamp_utc) is read from the UTC ones, without --tz."""
+    utc = pd.date_range("2024-03-01 22:00", periods=5, freq="4h")
+    local = utc + pd.Timedelta(hours=6)
+    for cols in ({"Date": local.strftime("%Y-%m-%d"), "Time": local.strftime("%H:%M:%S"),
+                  "UTC_Date": utc.strftime("%Y-%m-%d"), "UTC_Time": utc.strftime("%H:%M:%S")},
+                 {"timestamp": local.strftime("%Y-%m-%d %H:%M:%S"), "timestamp_utc": utc.strftime("%Y-%m-%d %H:%M:%S")}):
+        path = tmp_path / "both.csv"
+        pd.DataFrame({"id": "A1", **cols, "lat": 43.0, "lon": np.linspace(77.0, 77.1, 5)}).to_csv(path, index=False)
+        df = telemetry.read(path)
+        assert df["time"].tolist() == list(utc.tz_localize("UTC"))
+
+
+@SETTINGS
+@given(preamble=st.lists(st.sampled_from(["# exported by CollarPortal v2", "Collar data export", "",
+                                          "Generated 2024-05-01 10:00", "station;Almaty", "# units: degrees"]),
+                         max_size=10),
+       n=st.integers(1, 20))
+def test_a_generic_file_after_a_preamble_is_read_from_its_header(tmp_path, preamble, n):
+    """An export that starts with a title, comments or blank lines before its header is read from
+    the header on, every fix kept, each row citing its own line (it was "unknown layout")."""
+    t = (pd.Timestamp("2023-01-01", tz="UTC") + pd.to_timedelta(np.arange(n), unit="h")).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = [*preamble, "animal_id,timestamp,longitude,latitude"]
+    lines += [f"A1,{t[k]},{77 + k / 1000:.4f},{43 + k / 1000:.4f}" for k in range(n)]
+    path = tmp_path / "preamble.csv"
+    path.write_text("\n".join(lines) + "\n")
+    df = telemetry.read(path)
+    assert len(df) == n and df["flag"].isna().all()
+    header_line = len(preamble) + 1
+    assert df["source_row"].tolist() == list(range(header_line + 1, header_line + 1 + n))
+    np.testing.assert_allclose(df["lon"].to_numpy(dtype=float), 77 + np.arange(n) / 1000, atol=1e-9)

@@ -109,9 +109,13 @@ def _find(names: list[str], cands: tuple[str, ...], exclude: set[str] = frozense
     for name in names:
         if name not in exclude:
             lookup.setdefault(_norm(name), name)
-    for name in names:  # then without a zone word: timestamp_utc, GMT Date (the zone: declared_offset_s)
-        if name not in exclude:
-            lookup.setdefault(re.sub(r"^(?:utc|gmt)-|-(?:utc|gmt)$", "", _norm(name)), name)
+    for name in names:  # then without a zone word: timestamp_utc, GMT Date (the zone: declared_offset_s),
+        if name not in exclude:  # preferred to the same name without it (Time and Time (UTC): the UTC one)
+            bare = re.sub(r"^(?:utc|gmt)-|-(?:utc|gmt)$", "", _norm(name))
+            if bare != _norm(name) or _norm(name) != norm_name(name):
+                if declared_offset_s([name]) == 0 and declared_offset_s([lookup.get(bare, "")]) != 0:
+                    lookup[bare] = name
+                lookup.setdefault(bare, name)
     for cand in cands:
         if cand in lookup:
             return lookup[cand]
@@ -209,10 +213,29 @@ def declared_offset_s(names: list[str]) -> int | None:
     return found.pop() if len(found) == 1 else None
 
 
+PREAMBLE_MAX_LINES = 30
+"""Lines of a preamble (an export's title, ``#`` comments, a blank line) the header may follow."""
+
+
+def header_index(head: Head) -> int | None:
+    """Index of the header line of a generic file: the first non-blank line, or after a preamble
+    of up to :data:`PREAMBLE_MAX_LINES` lines, the first that :func:`sniff` recognises; None if none."""
+    first = head.first_nonblank()
+    for i in range(first, min(first + PREAMBLE_MAX_LINES + 1, len(head.lines))):
+        if head.lines[i].strip(" ,;\t") and _sniff_at(head, i):
+            return i
+    return None
+
+
 def sniff(head: Head) -> bool:
-    """A delimited file with confidently recognisable time and position (lon/lat or point geometry) columns."""
+    """A delimited file with confidently recognisable time and position (lon/lat or point geometry)
+    columns, its header the first line or after a short preamble."""
+    return header_index(head) is not None
+
+
+def _sniff_at(head: Head, i: int) -> bool:
+    """:func:`sniff` with the header at line index ``i``."""
     try:
-        i = head.first_nonblank()
         line = head.line(i)
         delim = sniff_delimiter(line)
         names = split_header(line, delim)
@@ -292,13 +315,16 @@ def _time_text(arr: pa.Array) -> tuple[tuple[str, ...], str | None]:
 
 def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     """Read a generic delimited file of fixes using ``options.columns`` and/or guessed columns."""
-    line = head.line(head.first_nonblank())
+    at = header_index(head)
+    at = head.first_nonblank() if at is None or options.columns else at  # (--columns: the first line, as always)
+    line = head.line(at)
     header = split_header(line, sniff_delimiter(line))
     ids = [options.columns.get(k) or guess_mapping(header).get(k) for k in ("animal", "tag")]
     # ids are labels, not numbers (leading zeros)
-    raw = read_delimited(src, header_line=head.first_nonblank() + 1,
-                         types={c: pa.string() for c in ids if c})
-    return parse_table(raw, src.name, options, "generic-csv")
+    raw = read_delimited(src, header_line=at + 1, types={c: pa.string() for c in ids if c})
+    before = sum(1 for x in head.lines[:at] if x.strip(" ,;\t"))
+    notes = [f"{before} lines before the header (line {at + 1}) not read: a preamble"] if before else []
+    return parse_table(raw, src.name, options, "generic-csv", notes)
 
 
 def _mapping(raw: RawTable, path: str, options: ReadOptions) -> tuple[dict[str, str], dict[str, str], list[str]]:
