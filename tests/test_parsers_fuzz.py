@@ -320,3 +320,47 @@ def test_a_generic_file_after_a_preamble_is_read_from_its_header(tmp_path, pream
     header_line = len(preamble) + 1
     assert df["source_row"].tolist() == list(range(header_line + 1, header_line + 1 + n))
     np.testing.assert_allclose(df["lon"].to_numpy(dtype=float), 77 + np.arange(n) / 1000, atol=1e-9)
+
+
+@SETTINGS
+@given(points=st.lists(st.tuples(st.floats(-179.5, 179.5), st.floats(-79.5, 83.5)), min_size=1, max_size=25),
+       notation=st.sampled_from(["band", "hemisphere letter", "hemisphere column", "number"]))
+def test_utm_easting_northing_and_zone_read_as_longitude_latitude(tmp_path, points, notation):
+    """Field sheets in UTM (easting, northing, zone written 43T, 43N/43S, or 43 with a hemisphere
+    column) are read as WGS84 longitude/latitude within 1e-6 deg of pyproj's, every row kept, with a
+    note (they were "unknown layout"). Each point in its own zone, as a GPS shows it."""
+    import pyproj
+
+    lon = np.array([p[0] for p in points])
+    lat = np.array([p[1] for p in points])
+    if notation == "hemisphere letter":  # (southern 50-59 deg also fit band S, 32-40 N: not this notation's case)
+        lat = np.where((lat < -49) & (lat > -60), -45.0, lat)
+    if notation == "number":  # a zone alone: the northern hemisphere unless the northings say otherwise
+        lat = np.abs(lat)
+    zone = np.clip(np.floor((lon + 180) / 6).astype(int) + 1, 1, 60)
+    south = lat < 0
+    east, north = np.zeros(lon.size), np.zeros(lon.size)
+    for z in set(zone.tolist()):
+        for s in (False, True):
+            rows = (zone == z) & (south == s)
+            if rows.any():
+                tr = pyproj.Transformer.from_crs(4326, (32700 if s else 32600) + z, always_xy=True)
+                east[rows], north[rows] = tr.transform(lon[rows], lat[rows])
+    bands = "CDEFGHJKLMNPQRSTUVWX"
+    band = [bands[min(int((b + 80) // 8), 9 if b < 0 else 19)] for b in lat]  # (-1e-300 is in band M)
+    cells = {"band": [f"{z}{b}" for z, b in zip(zone, band)],
+             "hemisphere letter": [f"{z}{'S' if s else 'N'}" for z, s in zip(zone, south)],
+             "hemisphere column": [str(z) for z in zone], "number": [str(z) for z in zone]}[notation]
+    frame = {"animal": "SL05", "timestamp": (pd.Timestamp("2023-01-01", tz="UTC") + pd.to_timedelta(
+        np.arange(lon.size), unit="h")).strftime("%Y-%m-%dT%H:%M:%SZ"), "UTM zone": cells,
+        "Easting": np.round(east, 3), "Northing": np.round(north, 3)}
+    if notation == "hemisphere column":
+        frame["Hemisphere"] = np.where(south, "South", "North")
+    path = tmp_path / "utm.csv"
+    pd.DataFrame(frame).to_csv(path, index=False)
+    df = telemetry.read(path)
+    assert len(df) == lon.size and df["flag"].isna().all()
+    np.testing.assert_allclose(df["lat"].to_numpy(dtype=float), lat, atol=1e-6)
+    got = df["lon"].to_numpy(dtype=float)
+    np.testing.assert_allclose(np.cos(np.radians(got - lon)), 1.0, atol=1e-12)
+    assert any("UTM" in s for s in df.attrs["sources"][0]["notes"])

@@ -14,6 +14,9 @@ alt         altitude, metres;  ``hdop``: DOP as given;  ``sats``: satellites
 fix_type    2D/3D/none (also 2/3, "3D fix", "no fix")
 geometry    one column holding the point: WKT, GeoJSON, a lat/lon mapping or
             WKB (instead of ``lon``/``lat``; see :mod:`telemetry.parsers.points`)
+easting,    UTM coordinates (m) and zone (``43``, ``43T``, ``43N``), with an
+northing,   optional ``hemisphere`` column (instead of ``lon``/``lat``; see
+utm_zone    :mod:`telemetry.parsers.utm`)
 ==========  ==============================================================
 
 Keys not given are guessed from common names. Without any mapping the
@@ -60,9 +63,11 @@ from telemetry.parsers.points import NAMES as POINT_NAMES
 from telemetry.parsers.points import looks_like_points, point_coords
 from telemetry.parsers.source import Source, source_stem
 from telemetry.parsers.table import RawTable, read_delimited, sniff_delimiter, split_header
+from telemetry.parsers.utm import parse_zones, utm_to_lonlat
 from telemetry.schema import NULL_VALUES
 
-KEYS = ("time", "date", "clock", "lon", "lat", "geometry", "animal", "tag", "alt", "hdop", "sats", "fix_type")
+KEYS = ("time", "date", "clock", "lon", "lat", "geometry", "animal", "tag", "alt", "hdop", "sats", "fix_type",
+        "easting", "northing", "utm_zone", "hemisphere")
 """Mapping keys understood by ``--columns``."""
 
 GUESS: dict[str, tuple[str, ...]] = {
@@ -82,6 +87,11 @@ GUESS: dict[str, tuple[str, ...]] = {
     "sats": ("satellites", "sats", "sat", "n-sats", "nsats", "num-sats", "satellite-count"),
     "fix_type": ("fix-type", "fixtype", "fix"),
     "geometry": POINT_NAMES,
+    # UTM instead of longitude/latitude (telemetry.parsers.utm)
+    "easting": ("easting", "utm-easting", "utm-east", "utm-e", "e-utm", "x-utm", "utm-x", "east"),
+    "northing": ("northing", "utm-northing", "utm-north", "utm-n", "n-utm", "y-utm", "utm-y", "north"),
+    "utm_zone": ("utm-zone", "zone", "utm", "utm-zone-number", "zone-number", "grid-zone"),
+    "hemisphere": ("hemisphere", "utm-hemisphere", "hemi"),
 }
 XY_ONLY_IF_DEGREES = {"x", "y"}
 
@@ -141,7 +151,19 @@ def guess_mapping(names: list[str]) -> dict[str, str]:
         if col is not None:
             out[key] = col
             taken.add(col)
+    if not ("lon" in out and "lat" in out) and "geometry" not in out:
+        utm = {k: _find(names, GUESS[k], taken) for k in ("easting", "northing", "utm_zone", "hemisphere")}
+        if utm["easting"] and utm["northing"] and utm["utm_zone"]:
+            out.pop("lon", None), out.pop("lat", None)
+            out.update({k: v for k, v in utm.items() if v})
     return out
+
+
+def _number(cell: str) -> float:
+    try:
+        return float(cell.strip().replace(",", "."))
+    except ValueError:
+        return float("nan")
 
 
 def _coordinates(cells: list[str], axis: str) -> np.ndarray:
@@ -248,6 +270,14 @@ def _sniff_at(head: Head, i: int) -> bool:
         rows = [r for r in csv.reader(head.lines[i + 1:], delimiter=delim) if len(r) == len(names)]
         if not rows:
             return False
+        if "easting" in mapping:
+            ie, i_n, iz = (names.index(mapping[k]) for k in ("easting", "northing", "utm_zone"))
+            east = np.array([_number(r[ie]) for r in rows])
+            north = np.array([_number(r[i_n]) for r in rows])
+            zone = parse_zones(np.array([r[iz] for r in rows], dtype=object))[0]
+            filled = np.isfinite(east) | np.isfinite(north)
+            ok = (zone > 0) & (east > 100_000) & (east < 900_000) & (north >= 0) & (north <= 10_000_000)
+            return bool(filled.any()) and ok.sum() >= 0.5 * filled.sum()
         if "lon" not in mapping or "lat" not in mapping:
             if "geometry" not in mapping:
                 return False
@@ -386,14 +416,14 @@ def parse_table(raw: RawTable, path: str, options: ReadOptions, fmt: str, notes:
     mapping, guessed, guess_notes = _mapping(raw, path, options)
     notes = list(notes or []) + guess_notes
     missing = [k for k in ("lon", "lat") if k not in mapping]
-    if missing and "geometry" in mapping:
+    if missing and ("geometry" in mapping or all(k in mapping for k in ("easting", "northing", "utm_zone"))):
         missing = []
     if "time" not in mapping and not ("date" in mapping and "clock" in mapping):
         missing.insert(0, "time")
     if missing:
         raise ParseError(
             f"cannot tell which column is {' / '.join(missing)}; pass --columns "
-            "time=...,lon=...,lat=... (e.g. --columns time=DateTime,lon=X,lat=Y)",
+            "time=...,lon=...,lat=... (e.g. --columns time=DateTime,lon=X,lat=Y; UTM: easting=...,northing=...,utm_zone=...)",
             path, raw.header_line,
         )
     if guessed:
@@ -442,6 +472,21 @@ def parse_table(raw: RawTable, path: str, options: ReadOptions, fmt: str, notes:
                 used.add(col)
                 notes.append(f"{key} signed by the hemisphere column '{col}' ({int((sign < 0).sum())} rows "
                              f"{axis[1]})")
+    elif "easting" in mapping:
+        cols = [mapping[k] for k in ("easting", "northing", "utm_zone", "hemisphere") if k in mapping]
+        east = to_float(table.column(cols[0]), Context(path, raw, cols[0]), required=True)
+        north = to_float(table.column(cols[1]), Context(path, raw, cols[1]), required=True)
+
+        def cells(col: str) -> np.ndarray:
+            return np.asarray(pc.cast(table.column(col), pa.string()).to_numpy(zero_copy_only=False), dtype=object)
+
+        lon_v, lat_v, off, note = utm_to_lonlat(east.values, north.values, cells(cols[2]),
+                                                cells(cols[3]) if len(cols) > 3 else None)
+        located = np.isfinite(east.values) | np.isfinite(north.values)
+        bad_pos = east.bad | north.bad | (off & located)
+        lon_v, lat_v = np.where(bad_pos, np.nan, lon_v), np.where(bad_pos, np.nan, lat_v)
+        notes.append(note)
+        used = set(cols)
     else:
         g_col = mapping["geometry"]
         lon_v, lat_v, bad_pos = point_coords(table.column(g_col))
