@@ -364,3 +364,66 @@ def test_utm_easting_northing_and_zone_read_as_longitude_latitude(tmp_path, poin
     got = df["lon"].to_numpy(dtype=float)
     np.testing.assert_allclose(np.cos(np.radians(got - lon)), 1.0, atol=1e-12)
     assert any("UTM" in s for s in df.attrs["sources"][0]["notes"])
+
+
+def _kml(animals: list[tuple[str, bool, list[tuple[float, float, int]]]]) -> str:
+    """A KML document: per animal either a Folder of timed Point placemarks or a gx:Track placemark."""
+    out = ['<?xml version="1.0" encoding="UTF-8"?>',
+           '<kml xmlns="http://www.opengis.net/kml/2.2" xmlns:gx="http://www.google.com/kml/ext/2.2"><Document>',
+           "<name>collars</name>", "<Placemark><name>camp</name><Point><coordinates>77,43</coordinates></Point></Placemark>"]
+    for name, track, fixes in animals:
+        when = [(pd.Timestamp("2023-01-01", tz="UTC") + pd.Timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                for _, _, m in fixes]
+        if track:
+            out.append(f"<Placemark><name>{name}</name><gx:Track>")
+            out += [f"<when>{w}</when>" for w in when]
+            out += [f"<gx:coord>{lo!r} {la!r} 1500</gx:coord>" for lo, la, _ in fixes]
+            out.append("</gx:Track></Placemark>")
+        else:
+            out.append(f"<Folder><name>{name}</name>")
+            out += [f"<Placemark><name>fix {k}</name><TimeStamp><when>{w}</when></TimeStamp>"
+                    f"<Point><coordinates>{lo!r},{la!r},1500</coordinates></Point></Placemark>"
+                    for k, ((lo, la, _), w) in enumerate(zip(fixes, when))]
+            out.append("</Folder>")
+    out.append("</Document></kml>")
+    return "\n".join(out)
+
+
+@SETTINGS
+@given(animals=st.lists(st.tuples(st.sampled_from(["SL03", "SL04", "bird 7"]), st.booleans(),
+                                  st.lists(st.tuples(st.floats(-180, 180), st.floats(-90, 90), st.integers(0, 10**6)),
+                                           min_size=1, max_size=15)), min_size=1, max_size=3),
+       kmz=st.booleans())
+def test_kml_points_and_tracks_are_read_as_fixes(tmp_path, animals, kmz):
+    """KML as collar portals and Google Earth write it (a Folder of timed points per animal, or
+    a gx:Track per animal; KMZ zipped): every fix read with its animal, time and position, the
+    untimed camp placemark counted, not read."""
+    text = _kml(animals)
+    if kmz:
+        import zipfile
+
+        path = tmp_path / "collars.kmz"
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("doc.kml", text)
+    else:
+        path = tmp_path / "collars.kml"
+        path.write_text(text)
+    df = telemetry.read(path)
+    want = [(name, lo, la, m) for name, _, fixes in animals for lo, la, m in fixes]
+    assert len(df) == len(want) and df["flag"].isna().all()
+    assert df["animal_id"].astype(str).tolist() == [w[0] for w in want]
+    np.testing.assert_allclose(df["lon"].to_numpy(dtype=float), [w[1] for w in want], rtol=0, atol=0)
+    np.testing.assert_allclose(df["lat"].to_numpy(dtype=float), [w[2] for w in want], rtol=0, atol=0)
+    t0 = pd.Timestamp("2023-01-01", tz="UTC")
+    assert df["time"].tolist() == [t0 + pd.Timedelta(minutes=w[3]) for w in want]
+    assert df.attrs["sources"][0]["format"] == "kml"
+    assert any("1 placemarks without a time" in s for s in df.attrs["sources"][0]["notes"])
+
+
+def test_malformed_kml_names_its_line(tmp_path):
+    path = tmp_path / "broken.kml"
+    path.write_text('<?xml version="1.0"?>\n<kml><Document>\n<Placemark><name>x</name>\n</Document></kml>\n')
+    with pytest.raises(TelemetryError) as err:
+        telemetry.read(path)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(f"{path}, line 4") and "malformed XML" in msg, msg

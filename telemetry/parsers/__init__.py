@@ -23,6 +23,7 @@ from telemetry.parsers import (  # noqa: F401  (importing registers each format)
     columnar,
     generic,
     gpx,
+    kml,
     lotek,
     movebank,
     ornitela,

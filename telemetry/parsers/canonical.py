@@ -311,8 +311,8 @@ def unix_time(values: Arrayish, ctx: Context) -> tuple[Converted, str] | None:
         return None
     text = pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))
     present = _present(text)
-    if not present.any():
-        return None
+    if not present.any() or not str(text[int(np.argmax(present))].as_py()).replace(".", "", 1).isdigit():
+        return None  # (a look at the first time: most columns are text, and a regex over all costs)
     lo, hi = (np.datetime64(f"{y}-01-01", "ns").astype(np.int64) for y in UNIX_TIME_YEARS)
     for unit, pattern, ns_per in UNIX_TIME_UNITS:
         match = np.asarray(pc.fill_null(pc.match_substring_regex(text, pattern), False).to_numpy(

@@ -31,6 +31,7 @@ from telemetry.parsers.canonical import Context, Parsed, build_frame, map_values
 from telemetry.parsers.detect import Format, Head, ReadOptions, register
 from telemetry.parsers.source import Source, source_stem
 from telemetry.parsers.table import RawTable
+from telemetry.parsers.xmlread import collect, local_name
 
 POINTS = ("trkpt", "rtept", "wpt")
 FIELDS = ("time", "ele", "hdop", "sat", "fix", "name")
@@ -43,11 +44,6 @@ def sniff(head: Head) -> bool:
     """An XML document whose root element is ``gpx``."""
     text = "\n".join(head.lines[:50])
     return bool(_GPX_TAG.search(text))
-
-
-def _local(tag: str) -> str:
-    # expat is run with namespace processing: tags look like 'uri tag'
-    return tag.rsplit(" ", 1)[-1].rsplit(":", 1)[-1]
 
 
 class _Collector:
@@ -65,7 +61,7 @@ class _Collector:
         self.track_start: list[int] = []
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
-        name = _local(tag)
+        name = local_name(tag)
         parent = self.stack[-1] if self.stack else ""
         self.stack.append(name)
         self.text = []
@@ -77,7 +73,7 @@ class _Collector:
         elif name in POINTS and self.point is None:
             lat = lon = None
             for key, value in attrs.items():
-                local = _local(key)
+                local = local_name(key)
                 if local == "lat":
                     lat = value
                 elif local == "lon":
@@ -87,7 +83,7 @@ class _Collector:
             raise ParseError(f"XML root element is <{name}>, not <gpx>", None, self.p.CurrentLineNumber)
 
     def end(self, tag: str) -> None:
-        name = self.stack.pop() if self.stack else _local(tag)
+        name = self.stack.pop() if self.stack else local_name(tag)
         text = "".join(self.text).strip()
         self.text = []
         parent = self.stack[-1] if self.stack else ""
@@ -114,29 +110,9 @@ class _Collector:
         self.text.append(data)
 
 
-def _collect(src: Source) -> _Collector:
-    parser = expat.ParserCreate(namespace_separator=" ")
-    collector = _Collector(parser)
-    parser.StartElementHandler = collector.start
-    parser.EndElementHandler = collector.end
-    parser.CharacterDataHandler = collector.chars
-    parser.buffer_text = True
-    try:
-        parser.Parse(src.data, True)
-    except expat.ExpatError as err:
-        raise ParseError(
-            f"malformed XML at column {err.offset + 1}: {expat.ErrorString(err.code)}", src.name, err.lineno
-        ) from None
-    except ParseError as err:
-        raise ParseError(err.message, src.name, err.line) from None
-    except RecursionError:
-        raise ParseError("XML nested too deeply", src.name) from None
-    return collector
-
-
 def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     """Read the points of a GPX file into the canonical table."""
-    got = _collect(src)
+    got = collect(src, _Collector)
     c = got.cols
     n = len(c["line"])
     names = np.array(got.track_names + [None], dtype=object)

@@ -23,7 +23,7 @@ HEAD_BYTES = 64 * 1024
 
 DATA_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ".gpx", ".gz", ".zip", ".xml", "",
                  ".parquet", ".geoparquet", ".feather", ".arrow", ".ipc", ".gpkg", ".geojson", ".geojsonl",
-                 ".xlsx", ".xlsm", ".xls"}
+                 ".xlsx", ".xlsm", ".xls", ".kml", ".kmz"}
 """File endings considered when a directory is expanded (case-insensitive)."""
 
 SKIP_NAMES = {"readme", "license", "licence", "provenance", "changelog"}
