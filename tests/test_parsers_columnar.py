@@ -216,3 +216,49 @@ def test_damaged_binary_tables_raise_only_telemetry_errors(tmp_path_factory, tai
         assert "\n" not in str(err)
     else:
         assert_canonical_dtypes(df)
+
+
+def _shapefile(folder, name: str, animal: str, n: int = 12, crs: int = 32643):
+    import geopandas as gpd
+
+    t = pd.date_range("2024-03-01", periods=n, freq="4h", tz="UTC")
+    lon, lat = 77 + np.arange(n) * 1e-3, 43 + np.arange(n) * 1e-3
+    g = gpd.GeoDataFrame({"animal": animal, "timestamp": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "hdop": 1.2},
+                         geometry=gpd.points_from_xy(lon, lat), crs=4326).to_crs(crs)
+    folder.mkdir(exist_ok=True)
+    g.to_file(folder / f"{name}.shp")
+    return lon, lat, t
+
+
+def test_shapefiles_on_disk_and_zipped(tmp_path):
+    """Points exported as Esri shapefiles (in UTM, as ArcGIS users keep them), on disk with their
+    parts or zipped as agencies mail them (two layers in one zip): every fix, in WGS84."""
+    import zipfile
+
+    lon, lat, t = _shapefile(tmp_path / "a", "SL05_fixes", "SL05")
+    _shapefile(tmp_path / "a", "SL06_fixes", "SL06", n=7, crs=4326)
+    on_disk = telemetry.read(tmp_path / "a")
+    assert sorted(r["format"] for r in on_disk.attrs["sources"]) == ["shapefile", "shapefile"]
+    sl05 = on_disk[on_disk["animal_id"] == "SL05"]
+    np.testing.assert_allclose(sl05["lon"].to_numpy(dtype=float), lon, atol=1e-9)
+    np.testing.assert_allclose(sl05["lat"].to_numpy(dtype=float), lat, atol=1e-9)
+    assert sl05["time"].tolist() == list(t)
+    archive = tmp_path / "mailed.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted((tmp_path / "a").iterdir()):
+            z.write(f, f"export/{f.name}")
+    zipped = telemetry.read(archive)
+    assert [r["source"] for r in zipped.attrs["sources"]] == [f"{archive}::export/SL05_fixes.shp",
+                                                              f"{archive}::export/SL06_fixes.shp"]
+    assert len(zipped) == 12 + 7
+    np.testing.assert_allclose(np.sort(zipped["lon"].to_numpy(dtype=float)), np.sort(on_disk["lon"].to_numpy(dtype=float)),
+                               atol=1e-12)
+
+
+def test_a_shapefile_without_its_table_is_one_line(tmp_path):
+    _shapefile(tmp_path / "b", "lone", "SL05")
+    (tmp_path / "b" / "lone.dbf").unlink()
+    with pytest.raises(TelemetryError) as err:
+        telemetry.read(tmp_path / "b" / "lone.shp")
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(str(tmp_path / "b" / "lone.shp")) and "shapefile" in msg, msg

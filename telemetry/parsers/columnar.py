@@ -10,6 +10,8 @@ format            recognised by                                as saved by
 ``arrow-ipc``     ``ARROW1`` / ``FEA1`` magic (Feather v2/v1)  ``to_feather``, ``pyarrow.feather``
 ``geopackage``    SQLite header with application id ``GPKG``   QGIS, GeoPandas ``to_file``
 ``geojson``       text starting ``{`` with ``"Feature"``       QGIS, GeoPandas, EarthRanger
+``shapefile``     ``.shp`` file code 9994 (its ``.dbf``,       ArcGIS, QGIS, GeoPandas; a zip of
+                  ``.prj`` beside it), or a zip holding one     the parts as agencies mail them
 ================  ==========================================  =====================================
 
 The position comes from ``lon``/``lat``-like columns or from the point
@@ -33,6 +35,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import PurePath
 
 import numpy as np
 import pyarrow as pa
@@ -46,6 +49,8 @@ from telemetry.parsers.table import RawTable, unique_names
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 GPKG_APPLICATION_IDS = (b"GPKG", b"GP10", b"GP11")
+SHAPEFILE_MAGIC = b"\x00\x00\x27\x0a"
+"""The file code (9994, big-endian) a ``.shp`` starts with."""
 """SQLite ``application_id`` (bytes 68..71) of GeoPackage 1.2+ and of 1.0/1.1."""
 
 
@@ -68,6 +73,8 @@ def kind(src: Source) -> str | None:
         return "arrow-ipc"
     if head.startswith(SQLITE_MAGIC):
         return "geopackage"
+    if head.startswith(SHAPEFILE_MAGIC) or (head.startswith(b"PK") and src.name.lower().endswith(".shp")):
+        return "shapefile"  # (a zipped one: telemetry.parsers.source names it archive.zip::layer.shp)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n\x1e")
     if text.startswith(b"{") and re.search(rb'"type"\s*:\s*"Feature(Collection)?"', head):
         return "geojson"
@@ -191,8 +198,8 @@ def _read_gdal(src: Source, fmt: str) -> tuple[pa.Table, list[str]]:
 
     buf = str(src.path) if src.path is not None else src.data
     try:
-        layers = pyogrio.list_layers(buf)
         if fmt == "geopackage":
+            layers = pyogrio.list_layers(buf)
             # the layer with point geometries and most features
             points = [(name, g) for name, g in layers if g and "point" in str(g).lower()]
             if not points and not any(g for _, g in layers):
@@ -202,10 +209,12 @@ def _read_gdal(src: Source, fmt: str) -> tuple[pa.Table, list[str]]:
                 raise ParseError(f"GeoPackage has no point layer (only {kinds}); fixes are points", src.name)
             best = max(points, key=lambda lg: pyogrio.read_info(buf, layer=lg[0])["features"])[0]
             meta, table = pyogrio.read_arrow(buf, layer=best)
+        elif fmt == "shapefile" and "::" in src.name:  # a layer of a zipped set of parts
+            meta, table = _read_zipped_shapefile(src.data, src.name.split("::")[-1])
         else:
             meta, table = pyogrio.read_arrow(buf)
     except (DataSourceError, DataLayerError) as err:
-        what = "GeoPackage" if fmt == "geopackage" else "GeoJSON"
+        what = {"geopackage": "GeoPackage", "shapefile": "a shapefile (with its .dbf, .shx and .prj)"}.get(fmt, "GeoJSON")
         raise ParseError(f"cannot read as {what}: {' '.join(str(err).split())[:200]}", src.name) from None
     notes: list[str] = []
     if fmt == "geopackage":
@@ -218,6 +227,24 @@ def _read_gdal(src: Source, fmt: str) -> tuple[pa.Table, list[str]]:
         geom = next((c for c in table.column_names if c.lower() in ("wkb_geometry", "geometry", "geom")), None)
     table = _with_position(table, geom, meta.get("crs"), src.name, notes)
     return table, notes
+
+
+def _read_zipped_shapefile(data: bytes, member: str) -> tuple[dict, pa.Table]:
+    """The layer ``member`` (``dir/name.shp``) of a zip of shapefile parts: its parts (every
+    member ``dir/name.*``) put in a temporary folder, where GDAL finds them beside each other."""
+    import tempfile
+    import zipfile
+
+    import pyogrio
+
+    stem = member[:-4]
+    with tempfile.TemporaryDirectory(prefix="telemetry-shp-") as tmp, zipfile.ZipFile(io.BytesIO(data)) as z:
+        for info in z.infolist():
+            if info.filename.rsplit(".", 1)[0] == stem:
+                part = PurePath(tmp) / ("layer." + info.filename.rsplit(".", 1)[-1].lower())
+                with open(part, "wb") as fh:
+                    fh.write(z.read(info))
+        return pyogrio.read_arrow(str(PurePath(tmp) / "layer.shp"))
 
 
 def parse(src: Source, head: Head, options: ReadOptions, fmt: str) -> Parsed:
@@ -254,6 +281,7 @@ LABELS = {
     "arrow-ipc": "Feather / Arrow IPC table of fixes (lon/lat columns or point geometry)",
     "geopackage": "GeoPackage point layer",
     "geojson": "GeoJSON point features (FeatureCollection, GeoJSONSeq)",
+    "shapefile": "Esri shapefile of points (.shp with its .dbf/.prj, or zipped)",
 }
 for _name, _label in LABELS.items():
     register(Format(_name, _label, sniff=lambda head: False,

@@ -73,7 +73,7 @@ KEYS = ("time", "date", "clock", "lon", "lat", "geometry", "animal", "tag", "alt
 GUESS: dict[str, tuple[str, ...]] = {
     "time": ("timestamp", "datetime", "date-time", "date-time-utc", "utc-date-time", "utc-datetime",
              "datetime-utc", "gmt-datetime", "date-and-time", "date-&-time", "recorded-at", "fixtime", "fix-time",
-             "acquisition-time", "observation-time", "time"),
+             "acquisition-time", "acq-time", "gps-time", "observation-time", "time"),
     "date": ("date", "utc-date", "gmt-date"),
     "clock": ("time", "utc-time", "gmt-time", "time-of-day"),
     "lon": ("longitude", "lon", "long", "lng", "x"),

@@ -23,7 +23,7 @@ HEAD_BYTES = 64 * 1024
 
 DATA_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ".gpx", ".gz", ".zip", ".xml", "",
                  ".parquet", ".geoparquet", ".feather", ".arrow", ".ipc", ".gpkg", ".geojson", ".geojsonl",
-                 ".xlsx", ".xlsm", ".xls", ".kml", ".kmz"}
+                 ".xlsx", ".xlsm", ".xls", ".kml", ".kmz", ".shp"}
 """File endings considered when a directory is expanded (case-insensitive)."""
 
 SKIP_NAMES = {"readme", "license", "licence", "provenance", "changelog"}
@@ -217,6 +217,11 @@ def _zip_members(data: bytes, name: str) -> Iterator[Source]:
     if _is_workbook(archive):  # an .xlsx is a zip of XML parts: its sheets are the data
         yield from _workbook_sheets(data, name)
         return
+    # a shapefile's parts (.shp, .dbf, .shx, .prj, ...) are one layer, read by GDAL from the zip
+    shp = {os.path.splitext(i.filename)[0] for i in infos if i.filename.lower().endswith(".shp")}
+    for stem in sorted(shp):
+        yield Source(name=f"{name}::{stem}.shp", data=data, explicit=False)
+    infos = [i for i in infos if os.path.splitext(i.filename)[0] not in shp]
     for info in sorted(infos, key=lambda i: i.filename):
         member = f"{name}::{info.filename}"
         base = os.path.basename(info.filename)
