@@ -427,3 +427,45 @@ def test_malformed_kml_names_its_line(tmp_path):
         telemetry.read(path)
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith(f"{path}, line 4") and "malformed XML" in msg, msg
+
+
+WILDLIFE_COMPUTERS = """DeployID,Ptt,Instr,Date,Type,Quality,Latitude,Longitude,Error radius,Error Semi-major axis,Error Semi-minor axis,Error Ellipse orientation,Offset,Offset orientation,GPE MSD,GPE U,Count,Comment
+T01,160421,Mk10,11-Jun-2019 08:12:34,Argos,2,-33.9,151.3,330,1200,150,85,,,,,,
+T01,160421,Mk10,11-Jun-2019 10:40:02,Argos,B,-33.95,151.28,2500,9800,300,70,,,,,,
+T01,160421,Mk10,11-Jun-2019 13:02:11,FastGPS,,-33.97,151.27,,,,,,,,,,
+T01,160421,Mk10,11-Jun-2019 15:30:00,Argos,a,-34.0,151.25,1600,5000,250,90,,,,,,
+"""
+CLS_ARGOS = """Platform ID No.;Prog. No.;Latitude;Longitude;Loc. quality;Loc. date;Loc. type;Altitude;Pass;Satellite;Msg Date
+160421;12345;43.25;76.95;1;2019-06-11 08:12:34;Argos doppler;0;600;MB;2019-06-11 08:12:00
+160421;12345;43.27;76.97;A;2019-06-11 10:40:02;Argos doppler;0;540;NN;2019-06-11 10:39:50
+160421;12345;43.29;76.99;Z;2019-06-11 13:02:11;Argos doppler;0;610;MC;2019-06-11 13:02:00
+"""
+
+
+@pytest.mark.parametrize(("text", "animal", "classes", "first"), [
+    (WILDLIFE_COMPUTERS, "T01", ["2", "B", None, "A"], "2019-06-11 08:12:34"),
+    (CLS_ARGOS, "160421", ["1", "A", "Z"], "2019-06-11 08:12:34")], ids=["wildlife-computers", "cls"])
+def test_argos_exports_keep_their_location_classes(tmp_path, text, animal, classes, first):
+    """Argos locations as the Wildlife Computers portal (-Locations.csv) and CLS write them: the
+    location class of each row (which the error model and the cleaning use) and the UTC times of
+    the Argos system (no --tz needed); a row without a class (a FastGPS fix) is not Argos."""
+    path = tmp_path / "argos.csv"
+    path.write_text(text)
+    df = telemetry.read(path)
+    assert df["argos_lc"].astype(object).where(df["argos_lc"].notna(), None).tolist() == classes
+    assert (df["fix_type"].astype(str) == "argos").tolist() == [c is not None for c in classes]
+    assert df["animal_id"].astype(str).unique().tolist() == [animal]
+    assert df["time"].iloc[0] == pd.Timestamp(first, tz="UTC")
+    assert any("Argos" in s for s in df.attrs["sources"][0]["notes"])
+
+
+def test_a_quality_column_that_holds_no_argos_classes_is_not_one(tmp_path):
+    """'Quality' or 'class' of another table (good/poor) is not read as an Argos class, and its
+    local times still need a zone."""
+    path = tmp_path / "survey.csv"
+    path.write_text("id,timestamp,quality,lon,lat\nA1,2024-01-01 10:00,good,77.0,43.0\nA1,2024-01-01 14:00,poor,77.1,43.1\n")
+    with pytest.raises(TelemetryError) as err:
+        telemetry.read(path)
+    assert "--tz" in str(err.value)
+    df = telemetry.read(path, tz="Asia/Almaty")
+    assert df["argos_lc"].isna().all() and "quality" in df.columns

@@ -53,6 +53,7 @@ from telemetry.parsers.canonical import (
     build_frame,
     degrees,
     join_date_time,
+    map_category,
     map_values,
     parse_time,
     to_float,
@@ -64,24 +65,24 @@ from telemetry.parsers.points import looks_like_points, point_coords
 from telemetry.parsers.source import Source, source_stem
 from telemetry.parsers.table import RawTable, read_delimited, sniff_delimiter, split_header
 from telemetry.parsers.utm import parse_zones, utm_to_lonlat
-from telemetry.schema import NULL_VALUES
+from telemetry.schema import ARGOS_LC_DTYPE, NULL_VALUES
 
 KEYS = ("time", "date", "clock", "lon", "lat", "geometry", "animal", "tag", "alt", "hdop", "sats", "fix_type",
-        "easting", "northing", "utm_zone", "hemisphere")
+        "easting", "northing", "utm_zone", "hemisphere", "argos_lc")
 """Mapping keys understood by ``--columns``."""
 
 GUESS: dict[str, tuple[str, ...]] = {
     "time": ("timestamp", "datetime", "date-time", "date-time-utc", "utc-date-time", "utc-datetime",
              "datetime-utc", "gmt-datetime", "date-and-time", "date-&-time", "recorded-at", "fixtime", "fix-time",
-             "acquisition-time", "acq-time", "gps-time", "observation-time", "time"),
+             "acquisition-time", "acq-time", "gps-time", "observation-time", "loc-date", "location-date", "time"),
     "date": ("date", "utc-date", "gmt-date"),
     "clock": ("time", "utc-time", "gmt-time", "time-of-day"),
     "lon": ("longitude", "lon", "long", "lng", "x"),
     "lat": ("latitude", "lat", "y"),
     "animal": ("animal-id", "animal", "individual", "individual-id", "subject-name", "subject", "subject-id",
-               "groupby-col", "name", "traj-id", "track-id", "id"),
+               "groupby-col", "name", "traj-id", "track-id", "deployid", "deploy-id", "id"),
     "tag": ("tag-id", "tag", "collar-id", "collar", "device-id", "device", "serial", "source-id",
-            "manufacturer-id"),
+            "manufacturer-id", "ptt", "platform-id", "platform-id-no", "platform"),
     "alt": ("altitude", "alt", "elevation", "ele", "height", "altitude-m"),
     "hdop": ("hdop", "dop", "pdop"),
     "sats": ("satellites", "sats", "sat", "n-sats", "nsats", "num-sats", "satellite-count"),
@@ -92,7 +93,12 @@ GUESS: dict[str, tuple[str, ...]] = {
     "northing": ("northing", "utm-northing", "utm-north", "utm-n", "n-utm", "y-utm", "utm-y", "north"),
     "utm_zone": ("utm-zone", "zone", "utm", "utm-zone-number", "zone-number", "grid-zone"),
     "hemisphere": ("hemisphere", "utm-hemisphere", "hemi"),
+    # Argos location class (CLS 'Loc. quality', Wildlife Computers 'Quality'): only where the
+    # cells are classes (ARGOS_LC_CODES)
+    "argos_lc": ("argos-lc", "argos-location-class", "location-class", "lc", "loc-quality", "location-quality",
+                 "argos-quality", "quality", "class", "lq"),
 }
+ARGOS_LC_CODES = {c.lower(): c for c in "3210ABZ"}
 XY_ONLY_IF_DEGREES = {"x", "y"}
 
 TIME_FORMATS: tuple[tuple[str, ...], ...] = (
@@ -101,6 +107,7 @@ TIME_FORMATS: tuple[tuple[str, ...], ...] = (
     ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M"),
     ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p"),
     ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"),
+    ("%d-%b-%Y %H:%M:%S", "%d-%b-%Y %H:%M", "%H:%M:%S %d-%b-%Y"),  # Wildlife Computers: 11-Jun-2019 08:12:34
     ("%Y-%m-%d", "%d.%m.%Y", "%m/%d/%Y", "%d/%m/%Y"),
 )
 """Candidate layouts, tried as groups (a group may mix with/without seconds)."""
@@ -143,8 +150,10 @@ def guess_mapping(names: list[str]) -> dict[str, str]:
         out["date"], out["clock"] = date, clock
     elif clock is not None:
         out["time"] = clock
+    elif date is not None:  # a 'Date' column holding date and time (Wildlife Computers: 11-Jun-2019 08:12:34)
+        out["time"] = date
     taken = set(out.values())
-    for key in ("lon", "lat", "animal", "tag", "alt", "hdop", "sats", "fix_type", "geometry"):
+    for key in ("lon", "lat", "animal", "tag", "alt", "hdop", "sats", "fix_type", "argos_lc", "geometry"):
         if key == "geometry" and "lon" in out and "lat" in out:
             break
         col = _find(names, GUESS[key], taken)
@@ -386,6 +395,14 @@ def _mapping(raw: RawTable, path: str, options: ReadOptions) -> tuple[dict[str, 
                 notes.append(f"column '{col}' is not in degrees; not used as {key}")
     if "geometry" in guessed and "lon" in mapping and "lat" in mapping:
         del mapping["geometry"]
+    col = guessed.get("argos_lc")
+    if col is not None:
+        cells = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(table.column(col), pa.string())))
+        present = pc.fill_null(pc.not_equal(cells, ""), False)
+        is_lc = pc.fill_null(pc.is_in(cells, pa.array(list(ARGOS_LC_CODES))), False)
+        n_present = pc.sum(present).as_py() or 0
+        if not n_present or (pc.sum(is_lc).as_py() or 0) < 0.9 * n_present:
+            del mapping["argos_lc"]  # ('quality', 'class': words other tables use for other things)
     for key in ("animal", "tag"):
         col = guessed.get(key)
         # a row id ('id' of an EarthRanger observation) is not an animal: one value per row
@@ -445,6 +462,10 @@ def parse_table(raw: RawTable, path: str, options: ReadOptions, fmt: str, notes:
     untimed = arr.null_count == len(arr)
     # a zone the time columns' names state is no guess (a --tz is for times that state none)
     offset = declared_offset_s([mapping[k] for k in ("time", "date", "clock") if k in mapping])
+    zone_from = "as the column names say"
+    if offset is None and "argos_lc" in mapping and options.tz is None:
+        offset = 0  # Argos locations carry the Argos system's UTC times (CLS, Wildlife Computers portals)
+        zone_from = "as Argos locations (a location class column) are timed by the Argos system"
     epoch = unix_time(arr, ctx) if "time" in mapping else None
     if epoch is not None:
         time = epoch[0]
@@ -453,7 +474,7 @@ def parse_table(raw: RawTable, path: str, options: ReadOptions, fmt: str, notes:
         time = parse_time(when, ctx, formats=formats, tz=options.tz, naive_is_utc=untimed, naive_offset_s=offset)
         if offset is not None and not pa.types.is_timestamp(arr.type):
             zone = "UTC" if offset == 0 else f"UTC{'+' if offset > 0 else '-'}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}"
-            notes.append(f"times without a zone of their own read as {zone}, as the column names say")
+            notes.append(f"times without a zone of their own read as {zone}, {zone_from}")
     if "lon" in mapping and "lat" in mapping:
         lon, n_lon_text = degrees(table.column(mapping["lon"]), Context(path, raw, mapping["lon"]), "EW")
         lat, n_lat_text = degrees(table.column(mapping["lat"]), Context(path, raw, mapping["lat"]), "NS")
@@ -523,6 +544,12 @@ def parse_table(raw: RawTable, path: str, options: ReadOptions, fmt: str, notes:
     if "fix_type" in mapping:
         fields["fix_type"] = map_values(table.column(mapping["fix_type"]), FIX_TYPES)
         used.add(mapping["fix_type"])
+    if "argos_lc" in mapping:
+        lc = map_category(table.column(mapping["argos_lc"]), ARGOS_LC_CODES, ARGOS_LC_DTYPE)
+        fields["argos_lc"] = lc
+        if "fix_type" not in mapping:  # a row with a class is an Argos location
+            fields["fix_type"] = np.where(lc.codes >= 0, "argos", None)
+        used.add(mapping["argos_lc"])
 
     frame = build_frame(raw, path, fields,
                         flags=[("bad_time", time.bad), ("bad_value", bad_pos)], used=used)
