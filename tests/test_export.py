@@ -400,3 +400,15 @@ def test_track_lines_can_take_the_metrics_steps():
     assert np.array_equal(got["length_km"].to_numpy(),
                           lay.track_lines(stale.drop(columns="step_m"))["length_km"].to_numpy())
     assert not np.array_equal(got["length_km"].to_numpy(), fast["length_km"].to_numpy())
+
+
+def test_a_synthetic_file_is_named_synthetic_inside_a_workbook_or_an_archive() -> None:
+    """A file that says it is synthetic stays synthetic as a workbook's sheet or an archive's member."""
+    import pandas as pd
+
+    from telemetry.outputs.layers import synthetic_sources
+
+    tracks = pd.DataFrame({"lon": [0.0]})
+    tracks.attrs["sources"] = [{"source": "data/SL_SYNTHETIC_sample.xlsx::Sheet1"}, {"source": "pack.zip::SYNTHETIC_x.csv"},
+                               {"source": "real/gulls.csv"}, {"source": "SYNTHETIC_dir/real.csv"}]
+    assert synthetic_sources(tracks) == ["SL_SYNTHETIC_sample.xlsx", "pack.zip"]

@@ -460,7 +460,9 @@ def synthetic_sources(tracks: pd.DataFrame | None) -> list[str]:
     names = [str(r.get("source", "")) for r in tracks.attrs.get("sources") or []]
     if not names and "source" in tracks.columns:
         names = [str(c) for c in tracks["source"].astype("category").cat.categories]
-    return sorted({Path(n.split("::")[0]).name for n in names if "SYNTHETIC" in Path(n.split("::")[-1]).name})
+    # (any part: a workbook's sheet, SYNTHETIC_x.xlsx::Sheet1, or an archive's member, pack.zip::SYNTHETIC_x.csv)
+    return sorted({Path(n.split("::")[0]).name for n in names
+                   if any("SYNTHETIC" in Path(part).name for part in n.split("::"))})
 
 
 def export_metadata(*, audience: str, grid_deg: float | None, params: dict[str, Any] | None = None,
