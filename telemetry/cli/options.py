@@ -8,9 +8,7 @@ from typing import Any
 import click
 
 from telemetry.errors import ConfigError
-
-CANONICAL_KEYS = {"time", "date", "clock", "lon", "lat", "geometry", "animal", "tag", "alt", "hdop", "sats",
-                  "fix_type"}
+from telemetry.parsers.generic import KEYS as COLUMN_KEYS  # (one list: the reader's own)
 
 
 def parse_columns(text: str | None) -> dict[str, str]:
@@ -25,8 +23,8 @@ def parse_columns(text: str | None) -> dict[str, str]:
         key, value = key.strip(), value.strip()
         if not sep or not key or not value:
             raise ConfigError(f"--columns: expected NAME=COLUMN, got '{part.strip()}'")
-        if key not in CANONICAL_KEYS:
-            raise ConfigError(f"--columns: unknown name '{key}' (use {', '.join(sorted(CANONICAL_KEYS))})")
+        if key not in COLUMN_KEYS:
+            raise ConfigError(f"--columns: unknown name '{key}' (use {', '.join(sorted(COLUMN_KEYS))})")
         mapping[key] = value
     return mapping
 
@@ -71,7 +69,8 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--format", "format_", default=None, metavar="NAME",
                         help="Force a parser instead of detecting (see `telemetry formats`).")(func)
     func = click.option("--columns", default=None, metavar="MAP",
-                        help="Generic CSV mapping, e.g. time=DateTime,lon=X,lat=Y,animal=Name.")(func)
+                        help="Generic CSV mapping, e.g. time=DateTime,lon=X,lat=Y,animal=Name (UTM: "
+                             "easting=E,northing=N,utm_zone=Zone; Argos: argos_lc=LC).")(func)
     func = click.option("--tz", default=None, metavar="ZONE",
                         help="IANA zone of local-time-only files (e.g. Asia/Almaty); never guessed.")(func)
     return func
