@@ -469,3 +469,14 @@ def test_a_quality_column_that_holds_no_argos_classes_is_not_one(tmp_path):
     assert "--tz" in str(err.value)
     df = telemetry.read(path, tz="Asia/Almaty")
     assert df["argos_lc"].isna().all() and "quality" in df.columns
+
+
+def test_a_generic_file_of_dates_only_keeps_every_fix_of_a_day(tmp_path):
+    """A field sheet with a date per fix and no time (two fixes on 1 March): the fixes of a day are
+    not duplicates (the second was flagged 'duplicate'), as in a Movebank study of dates only."""
+    path = tmp_path / "dates.csv"
+    path.write_text("id,Date,lat,lon\nA,2024-03-01,43.0,77.0\nA,2024-03-01,43.01,77.01\n"
+                    "A,2024-03-02,43.02,77.02\nA,2024-03-03,43.03,77.03\n")
+    tracks = telemetry.process(telemetry.read(path, tz="UTC"), states=False)
+    assert tracks["flag"].isna().all()
+    assert any("dates only" in s for s in tracks.attrs["sources"][0]["notes"])

@@ -701,3 +701,29 @@ def wrap_longitudes(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     out = frame.copy(deep=False)
     out["lon"] = np.where(east, lon - 360.0, lon)
     return out, f"longitudes given 0..360: {n_east} of {int(located.sum())} east of 180 read as -180..180"
+
+
+DATES_ONLY_NOTE = ("timestamps are dates only (day resolution): the fixes of a day keep the file's order "
+                   "and are not duplicates; speeds between them are not judged")
+
+
+def day_resolution(time: np.ndarray, animal: object) -> np.ndarray | None:
+    """``time_resolution_s`` per row (86,400; NaN without a time) where a file's times are dates
+    without times, else None: every time at midnight and at least a tenth of the rows sharing an
+    animal's date with another row (a midnight schedule has one fix a day). The fixes of a day
+    then share one time; they are not duplicates, their order is the file's, and their time is
+    known to the day (the cleaning reads the column).
+
+    >>> t = pd.to_datetime(["2024-03-01", "2024-03-01", "2024-03-02"]).to_numpy()
+    >>> day_resolution(t, "A").tolist(), day_resolution(t[[0, 2]], "A")
+    ([86400.0, 86400.0, 86400.0], None)
+    """
+    t = pd.to_datetime(pd.Series(time)).to_numpy(dtype="datetime64[ns]").view(np.int64)
+    ok = t != np.iinfo(np.int64).min
+    if ok.sum() < 2 or (t[ok] % (86_400 * 10**9)).any():
+        return None
+    a = pd.Series(animal).astype(str).to_numpy() if not isinstance(animal, str) else np.full(t.size, animal)
+    key = pd.DataFrame({"a": a[ok], "t": t[ok]})
+    if key.duplicated(keep=False).mean() < 0.1:
+        return None
+    return np.where(ok, 86400.0, np.nan)

@@ -48,9 +48,11 @@ import pyarrow.compute as pc
 
 from telemetry.errors import ConfigError, ParseError
 from telemetry.parsers.canonical import (
+    DATES_ONLY_NOTE,
     Context,
     Parsed,
     build_frame,
+    day_resolution,
     degrees,
     join_date_time,
     map_category,
@@ -553,6 +555,10 @@ def parse_table(raw: RawTable, path: str, options: ReadOptions, fmt: str, notes:
 
     frame = build_frame(raw, path, fields,
                         flags=[("bad_time", time.bad), ("bad_value", bad_pos)], used=used)
+    resolution = day_resolution(time.values, fields["animal_id"])
+    if resolution is not None:
+        frame["time_resolution_s"] = resolution
+        notes.append(DATES_ONLY_NOTE)
     return Parsed(frame=frame, format=fmt, rows_read=rows_read, notes=notes)
 
 

@@ -18,9 +18,11 @@ import pyarrow.compute as pc
 from telemetry.deployments import check_times, deployment_rows
 from telemetry.errors import ParseError
 from telemetry.parsers.canonical import (
+    DATES_ONLY_NOTE,
     Context,
     Parsed,
     build_frame,
+    day_resolution,
     dictionary_codes,
     map_category,
     parse_time,
@@ -150,13 +152,9 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
         used.add(lc_col)
     fields["fix_type"] = _fix_types(table, names, sensor, lc_col)
     notes = []
-    resolution = None
-    if _date_only(time.values, fields["animal_id"]):
-        # a study published with dates only: the fixes of a day share one time; they are not
-        # duplicates, their order is the file's, and their time is known to the day
-        resolution = np.where(pd.isna(time.values), np.nan, 86400.0)
-        notes.append("timestamps are dates only (day resolution): the fixes of a day keep the file's order "
-                     "and are not duplicates; speeds between them are not judged")
+    resolution = day_resolution(time.values, fields["animal_id"])
+    if resolution is not None:
+        notes.append(DATES_ONLY_NOTE)
 
     frame = build_frame(
         raw, src.name, fields,
@@ -168,18 +166,6 @@ def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:
     if skipped:
         notes.append("non-location sensor rows not kept: " + ", ".join(f"{k} {v}" for k, v in skipped.items()))
     return Parsed(frame=frame, format="movebank", rows_read=rows_read, skipped=skipped, notes=notes)
-
-
-def _date_only(time: np.ndarray, animal: object) -> bool:
-    """Every time at midnight and at least a tenth of the rows sharing an animal's date with
-    another row: dates without times, not a midnight schedule."""
-    t = pd.to_datetime(pd.Series(time)).to_numpy(dtype="datetime64[ns]").view(np.int64)
-    ok = t != np.iinfo(np.int64).min
-    if ok.sum() < 2 or (t[ok] % (86_400 * 10**9)).any():
-        return False
-    a = pd.Series(animal).astype(str).to_numpy() if not isinstance(animal, str) else np.full(t.size, animal)
-    key = pd.DataFrame({"a": a[ok], "t": t[ok]})
-    return bool(key.duplicated(keep=False).mean() >= 0.1)
 
 
 def _location_rows(sensor: tuple[np.ndarray, list[str]], lon: pa.ChunkedArray,
