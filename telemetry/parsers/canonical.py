@@ -1,8 +1,9 @@
 """The canonicalising layer shared by every parser.
 
-Parsers find columns; this module converts them (numbers, times, fix types)
-leniently, flags what does not convert, and assembles the canonical table of
-:mod:`telemetry.schema`. Conversions are vectorised with pyarrow compute;
+Parsers find columns; this module converts them (numbers, times, fix types;
+coordinates in the notations people write, Unix times, longitudes written
+0..360, dates without times) leniently, flags what does not convert, and
+assembles the canonical table of :mod:`telemetry.schema`. Conversions are vectorised with pyarrow compute;
 only dirty columns fall back to pandas' slower parsers.
 """
 

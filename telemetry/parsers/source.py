@@ -1,8 +1,10 @@
-"""Opening input files: directories, ``.gz``, ``.zip``, encodings, line endings.
+"""Opening input files: directories, ``.gz``, ``.zip``, Excel workbooks, encodings, line endings.
 
 A :class:`Source` is one logical file's bytes, decompressed, with CR-only line
 endings turned into LF and UTF-16 turned into UTF-8, so that every parser
-sees the same kind of input. Nothing here knows about collar formats.
+sees the same kind of input. A workbook's worksheets become one source each (as
+the CSV text Excel would save), and a zipped shapefile's parts one source per
+layer. Nothing here knows about collar formats.
 """
 
 from __future__ import annotations
