@@ -51,5 +51,10 @@ class ParseError(TelemetryError):
     """A file could not be read as telemetry (unknown layout, missing column, bad dates)."""
 
 
+class NotTelemetry(ParseError):
+    """The content is no telemetry at all (empty, binary, a layout no reader knows), as against a
+    file in a known format that failed to parse: reading a folder skips it without a word more."""
+
+
 class ConfigError(TelemetryError):
     """An option or configuration value is invalid."""

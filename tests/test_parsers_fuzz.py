@@ -480,3 +480,19 @@ def test_a_generic_file_of_dates_only_keeps_every_fix_of_a_day(tmp_path):
     tracks = telemetry.process(telemetry.read(path, tz="UTC"), states=False)
     assert tracks["flag"].isna().all()
     assert any("dates only" in s for s in tracks.attrs["sources"][0]["notes"])
+
+
+def test_a_folder_without_fixes_names_its_broken_file_not_its_notes(tmp_path):
+    """Of a folder whose files give no fixes, the error is that of the file in a known format that
+    failed (its line and column), never that of a README or a binary file, which are no telemetry;
+    a folder of those alone has none."""
+    (tmp_path / "notes.txt").write_text("collars deployed by the ranger team\n")
+    (tmp_path / "photo.dat").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(TelemetryError) as err:
+        telemetry.read(tmp_path)
+    assert "no telemetry found" in str(err.value)
+    (tmp_path / "fixes.csv").write_text("animal_id,timestamp,longitude,latitude\n"
+                                        + "".join(f"A1,not a time {k},77.0,43.0\n" for k in range(5)))
+    with pytest.raises(TelemetryError) as err:
+        telemetry.read(tmp_path)
+    assert str(err.value).startswith(f"{tmp_path / 'fixes.csv'}, line 2, column 'timestamp'"), str(err.value)

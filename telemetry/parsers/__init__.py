@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from telemetry.errors import ParseError, TelemetryError
+from telemetry.errors import NotTelemetry, ParseError, TelemetryError
 from telemetry.parsers import (  # noqa: F401  (importing registers each format)
     ats,
     columnar,
@@ -34,7 +34,7 @@ from telemetry.parsers import (  # noqa: F401  (importing registers each format)
 from telemetry.parsers._memory import no_hugepage_hint
 from telemetry.parsers.canonical import Parsed, conform, infer_fix_type, wrap_longitudes
 from telemetry.parsers.detect import REGISTRY, ReadOptions
-from telemetry.parsers.recognise import NOT_TELEMETRY, detect
+from telemetry.parsers.recognise import detect
 from telemetry.parsers.source import Source, open_sources
 from telemetry.schema import empty_frame
 
@@ -157,7 +157,7 @@ def _read_all(paths: Iterable[str | os.PathLike[str]], options: ReadOptions) -> 
     if not frames:
         # a file (or worksheet) in a known format that failed says more than "none found"
         for err in skipped:
-            if not err.message.startswith(NOT_TELEMETRY):
+            if not isinstance(err, NotTelemetry):
                 raise err
         raise ParseError("no telemetry found in the input", ", ".join(map(str, paths)))
     frame = concat(frames)

@@ -40,7 +40,7 @@ from pathlib import PurePath
 import numpy as np
 import pyarrow as pa
 
-from telemetry.errors import ParseError
+from telemetry.errors import NotTelemetry, ParseError
 from telemetry.parsers.canonical import Parsed
 from telemetry.parsers.detect import Format, Head, ReadOptions, register
 from telemetry.parsers.points import point_coords
@@ -203,7 +203,7 @@ def _read_gdal(src: Source, fmt: str) -> tuple[pa.Table, list[str]]:
             # the layer with point geometries and most features
             points = [(name, g) for name, g in layers if g and "point" in str(g).lower()]
             if not points and not any(g for _, g in layers):
-                raise ParseError("SQLite database without a GeoPackage point layer; not telemetry", src.name)
+                raise NotTelemetry("SQLite database without a GeoPackage point layer; not telemetry", src.name)
             if not points:
                 kinds = ", ".join(sorted({str(g) for _, g in layers if g}))
                 raise ParseError(f"GeoPackage has no point layer (only {kinds}); fixes are points", src.name)
@@ -256,7 +256,7 @@ def parse(src: Source, head: Head, options: ReadOptions, fmt: str) -> Parsed:
     else:
         table, notes = _read_gdal(src, fmt)
     if table.num_columns == 0:
-        raise ParseError("table has no columns; not telemetry", src.name)
+        raise NotTelemetry("table has no columns; not telemetry", src.name)
     names = unique_names([str(c) for c in table.column_names])
     table = table.rename_columns(names)
     # nested values (lists, structs, maps) become JSON-like text so they can be kept as extras

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import re
 
-from telemetry.errors import ParseError
+from telemetry.errors import NotTelemetry
 from telemetry.parsers.columnar import kind
 from telemetry.parsers.detect import REGISTRY, Format, Head, ReadOptions, by_name, looks_binary
 from telemetry.parsers.parquet import is_parquet_source
 from telemetry.parsers.source import Source
-
-NOT_TELEMETRY = ("file is empty", "not a text file", "unknown layout")
-"""Starts of the messages of :func:`recognise` for content that is no telemetry at all (as against a
-file in a known format that failed to parse)."""
 
 
 def detect(src: Source, options: ReadOptions) -> tuple[Format, Head]:
@@ -36,9 +32,9 @@ def detect(src: Source, options: ReadOptions) -> tuple[Format, Head]:
         return by_name(table_kind), Head([])
     head_bytes = src.read_head()
     if re.search(rb"\S", head_bytes) is None and (src.size <= len(head_bytes) or re.search(rb"\S", src.data) is None):
-        raise ParseError("file is empty", src.name)
+        raise NotTelemetry("file is empty", src.name)
     if looks_binary(src):
-        raise ParseError("not a text file (binary content); not telemetry", src.name, 1)
+        raise NotTelemetry("not a text file (binary content); not telemetry", src.name, 1)
     head = Head(src.head_lines())
     if options.format:
         return by_name(options.format), head
@@ -52,7 +48,7 @@ def detect(src: Source, options: ReadOptions) -> tuple[Format, Head]:
         # an explicit column mapping is for files no vendor parser claims
         return by_name("generic-csv"), head
     first = head.line(head.first_nonblank())[:60]
-    raise ParseError(
+    raise NotTelemetry(
         f"unknown layout, not a collar format this tool knows (header starts '{first}'); "
         "for another CSV pass --columns time=...,lon=...,lat=...,animal=...",
         src.name,
