@@ -9,7 +9,7 @@ GPS show it) or ``43N``/``43S`` (a hemisphere), with an optional hemisphere colu
 a file is ``N`` or ``S`` they are read as bands when every row's latitude then falls in its band,
 and as hemispheres otherwise; the read report says which.
 
-Layer: parsers; imports pyproj and the core, nothing else of the package.
+Layer: parsers; imports pyproj, pandas and nothing of the package.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 import pyproj
 
 BANDS = "CDEFGHJKLMNPQRSTUVWX"
@@ -39,20 +40,21 @@ def parse_zones(cells: np.ndarray, hemisphere: np.ndarray | None = None) -> tupl
     >>> z.tolist(), letter.tolist(), hemi.tolist()
     ([43, 44, 0, 0, 0], ['T', 'N', '', '', ''], [False, False, False, False, False])
     """
-    n = len(cells)
-    zone = np.zeros(n, dtype=np.int64)
-    letter = np.full(n, "", dtype=object)
-    for i, cell in enumerate(cells):
-        m = ZONE_CELL.match("" if cell is None else str(cell))
+    # (a file holds a few distinct zones in up to a million rows: each distinct cell parsed once)
+    inverse, uniq = pd.factorize(pd.Series(cells, dtype=object).fillna(""))
+    u_zone = np.zeros(uniq.size, dtype=np.int64)
+    u_letter = np.full(uniq.size, "", dtype=object)
+    for i, cell in enumerate(uniq):
+        m = ZONE_CELL.match(str(cell))
         if m and 1 <= int(m.group(1)) <= 60 and (not m.group(2) or m.group(2).upper() in BANDS):
-            zone[i] = int(m.group(1))
-            letter[i] = m.group(2).upper()
-    from_hemi = np.zeros(n, dtype=bool)
+            u_zone[i], u_letter[i] = int(m.group(1)), m.group(2).upper()
+    zone, letter = u_zone[inverse], u_letter[inverse]
+    from_hemi = np.zeros(len(cells), dtype=bool)
     if hemisphere is not None:
-        word = np.array([str(h).strip().upper()[:1] if h is not None else "" for h in hemisphere], dtype=object)
-        given = np.isin(word, ["N", "S"])
-        letter = np.where(given, word, letter)
-        from_hemi = given
+        back, words = pd.factorize(pd.Series(hemisphere, dtype=object).fillna(""))
+        word = np.array([str(w).strip().upper()[:1] for w in words], dtype=object)[back]
+        from_hemi = np.isin(word, ["N", "S"])
+        letter = np.where(from_hemi, word, letter)
     return zone, letter, from_hemi
 
 
@@ -93,7 +95,7 @@ def utm_to_lonlat(easting: np.ndarray, northing: np.ndarray, zone_cells: np.ndar
     bandlike = lettered & ~from_hemi
     only_ns = bool(np.all(np.isin(letter[bandlike], ["N", "S"])))
     # as bands: N and above are the northern hemisphere
-    south_band = np.array([bool(c) and BANDS.index(c) < BANDS.index("N") for c in letter], dtype=bool)
+    south_band = np.isin(letter, list(BANDS[:BANDS.index("N")]))
     south = np.where(from_hemi, letter == "S", south_band)
     lon, lat = to_lonlat(easting, northing, zone, south)
     in_band = np.ones(zone.size, dtype=bool)
