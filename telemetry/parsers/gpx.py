@@ -26,12 +26,11 @@ from xml.parsers import expat
 import numpy as np
 import pyarrow as pa
 
-from telemetry.errors import ParseError
 from telemetry.parsers.canonical import Context, Parsed, build_frame, map_values, parse_time, to_float
 from telemetry.parsers.detect import Format, Head, ReadOptions, register
 from telemetry.parsers.source import Source, source_stem
 from telemetry.parsers.table import RawTable
-from telemetry.parsers.xmlread import collect, local_name
+from telemetry.parsers.xmlread import ElementCollector, collect, local_name
 
 POINTS = ("trkpt", "rtept", "wpt")
 FIELDS = ("time", "ele", "hdop", "sat", "fix", "name")
@@ -46,25 +45,21 @@ def sniff(head: Head) -> bool:
     return bool(_GPX_TAG.search(text))
 
 
-class _Collector:
+class _Collector(ElementCollector):
     """expat callbacks that collect one list per column (text only, no conversion)."""
 
+    root = "gpx"
+
     def __init__(self, parser: expat.XMLParserType) -> None:
-        self.p = parser
+        super().__init__(parser)
         self.cols: dict[str, list] = {k: [] for k in ("lat", "lon", "line", "kind", "track", "segment", *FIELDS)}
-        self.stack: list[str] = []
         self.point: dict[str, str] | None = None
-        self.text: list[str] = []
         self.track_names: list[str | None] = []
         self.track = -1
         self.segment = -1
-        self.track_start: list[int] = []
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
-        name = local_name(tag)
-        parent = self.stack[-1] if self.stack else ""
-        self.stack.append(name)
-        self.text = []
+        name, _ = self.open(tag)
         if name in ("trk", "rte") and self.point is None:
             self.track_names.append(None)
             self.track = len(self.track_names) - 1
@@ -79,14 +74,9 @@ class _Collector:
                 elif local == "lon":
                     lon = value
             self.point = {"lat": lat, "lon": lon, "kind": name, "line": self.p.CurrentLineNumber}
-        elif parent == "" and name != "gpx":
-            raise ParseError(f"XML root element is <{name}>, not <gpx>", None, self.p.CurrentLineNumber)
 
     def end(self, tag: str) -> None:
-        name = self.stack.pop() if self.stack else local_name(tag)
-        text = "".join(self.text).strip()
-        self.text = []
-        parent = self.stack[-1] if self.stack else ""
+        name, text, parent = self.close(tag)
         if self.point is not None:
             if name in POINTS and name == self.point["kind"]:
                 pt = self.point
@@ -105,9 +95,6 @@ class _Collector:
                 self.point[name] = text or None
         elif name == "name" and parent in ("trk", "rte") and self.track >= 0:
             self.track_names[self.track] = text or None
-
-    def chars(self, data: str) -> None:
-        self.text.append(data)
 
 
 def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:

@@ -25,12 +25,11 @@ from xml.parsers import expat
 import numpy as np
 import pyarrow as pa
 
-from telemetry.errors import ParseError
 from telemetry.parsers.canonical import Context, Parsed, build_frame, parse_time, to_float
 from telemetry.parsers.detect import Format, Head, ReadOptions, register
 from telemetry.parsers.source import Source, source_stem
 from telemetry.parsers.table import RawTable
-from telemetry.parsers.xmlread import collect, local_name
+from telemetry.parsers.xmlread import ElementCollector, collect
 
 _KML_TAG = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?kml[\s>]")
 
@@ -40,40 +39,34 @@ def sniff(head: Head) -> bool:
     return bool(_KML_TAG.search("\n".join(head.lines[:50])))
 
 
-class _Collector:
+class _Collector(ElementCollector):
     """expat callbacks: one list per column (text only), per fix."""
 
+    root = "kml"
+
     def __init__(self, parser: expat.XMLParserType) -> None:
-        self.p = parser
+        super().__init__(parser)
         self.cols: dict[str, list] = {k: [] for k in ("time", "lon", "lat", "alt", "line", "animal")}
-        self.stack: list[str] = []
-        self.text: list[str] = []
         self.folders: list[str | None] = []  # names of the open Folders (innermost last)
         self.mark: dict | None = None  # the open Placemark
         self.untimed = 0
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
-        name = local_name(tag)
-        if not self.stack and name != "kml":
-            raise ParseError(f"XML root element is <{name}>, not <kml>", None, self.p.CurrentLineNumber)
-        self.stack.append(name)
-        self.text = []
+        name, _ = self.open(tag)
         if name == "Folder":
             self.folders.append(None)
         elif name == "Placemark" and self.mark is None:
             self.mark = {"line": self.p.CurrentLineNumber, "name": None, "when": None, "coords": None,
                          "track": [], "coord": [], "has_geometry": False}
-        elif name == "when" and self.mark is not None and self._in("Track"):
+        elif name == "when" and self.mark is not None and self._in_track():
             self.mark["track"].append([None, self.p.CurrentLineNumber])
 
-    def _in(self, name: str) -> bool:
-        return name in self.stack[:-1]
+    def _in_track(self) -> bool:
+        """Within a ``gx:Track`` (the element being read aside, which never is one itself here)."""
+        return "Track" in self.stack
 
     def end(self, tag: str) -> None:
-        name = self.stack.pop() if self.stack else local_name(tag)
-        text = "".join(self.text).strip()
-        self.text = []
-        parent = self.stack[-1] if self.stack else ""
+        name, text, parent = self.close(tag)
         mark = self.mark
         if name == "name" and parent == "Folder" and self.folders:
             self.folders[-1] = text or None
@@ -97,35 +90,25 @@ class _Collector:
             self._emit(mark)
             self.mark = None
 
-    def _in_track(self) -> bool:
-        return "Track" in self.stack
-
     def _emit(self, mark: dict) -> None:
         folder = next((f for f in reversed(self.folders) if f), None)
-        c = self.cols
         if mark["track"]:
-            animal = mark["name"] or folder
             for k, (when, line) in enumerate(mark["track"]):
-                parts = (mark["coord"][k] if k < len(mark["coord"]) else "").split()
-                c["time"].append(when)
-                c["lon"].append(parts[0] if len(parts) > 0 else None)
-                c["lat"].append(parts[1] if len(parts) > 1 else None)
-                c["alt"].append(parts[2] if len(parts) > 2 else None)
-                c["line"].append(line)
-                c["animal"].append(animal)
+                coord = mark["coord"][k] if k < len(mark["coord"]) else ""
+                self._fix(when, coord.split(), line, mark["name"] or folder)
         elif mark["when"] is not None and mark["coords"] is not None:
-            parts = mark["coords"].replace(" ", "").split(",")
-            c["time"].append(mark["when"])
-            c["lon"].append(parts[0] if len(parts) > 0 and parts[0] else None)
-            c["lat"].append(parts[1] if len(parts) > 1 and parts[1] else None)
-            c["alt"].append(parts[2] if len(parts) > 2 and parts[2] else None)
-            c["line"].append(mark["line"])
-            c["animal"].append(folder)
+            self._fix(mark["when"], mark["coords"].replace(" ", "").split(","), mark["line"], folder)
         elif mark["has_geometry"] or mark["coords"] is not None:
             self.untimed += 1
 
-    def chars(self, data: str) -> None:
-        self.text.append(data)
+    def _fix(self, when: str | None, parts: list[str], line: int, animal: str | None) -> None:
+        """One row: ``parts`` are lon, lat[, alt] as written (missing or empty ones None)."""
+        c = self.cols
+        c["time"].append(when)
+        for k, col in enumerate(("lon", "lat", "alt")):
+            c[col].append(parts[k] if k < len(parts) and parts[k] else None)
+        c["line"].append(line)
+        c["animal"].append(animal)
 
 
 def parse(src: Source, head: Head, options: ReadOptions) -> Parsed:

@@ -25,6 +25,40 @@ class Collector(Protocol):
     def chars(self, data: str) -> None: ...
 
 
+class ElementCollector:
+    """What every format's collector keeps the same way: the names of the open elements
+    (``stack``, innermost last), the text of the element being read, and the root element the
+    format requires (``root``). A subclass calls :meth:`open` first in its ``start`` and
+    :meth:`close` first in its ``end``."""
+
+    root = ""
+
+    def __init__(self, parser: expat.XMLParserType) -> None:
+        self.p = parser
+        self.stack: list[str] = []
+        self.text: list[str] = []
+
+    def open(self, tag: str) -> tuple[str, str]:
+        """The element's name and its parent's (``""`` for the root, which must be :attr:`root`)."""
+        name = local_name(tag)
+        parent = self.stack[-1] if self.stack else ""
+        if not parent and name != self.root:
+            raise ParseError(f"XML root element is <{name}>, not <{self.root}>", None, self.p.CurrentLineNumber)
+        self.stack.append(name)
+        self.text = []
+        return name, parent
+
+    def close(self, tag: str) -> tuple[str, str, str]:
+        """The element's name, its text (stripped) and its parent's name."""
+        name = self.stack.pop() if self.stack else local_name(tag)
+        text = "".join(self.text).strip()
+        self.text = []
+        return name, text, (self.stack[-1] if self.stack else "")
+
+    def chars(self, data: str) -> None:
+        self.text.append(data)
+
+
 def local_name(tag: str) -> str:
     """An element's name without its namespace (expat runs with namespace processing: tags look
     like ``'uri name'``; a prefix left in place, ``gx:Track``, is dropped too).
