@@ -496,3 +496,12 @@ def test_a_folder_without_fixes_names_its_broken_file_not_its_notes(tmp_path):
     with pytest.raises(TelemetryError) as err:
         telemetry.read(tmp_path)
     assert str(err.value).startswith(f"{tmp_path / 'fixes.csv'}, line 2, column 'timestamp'"), str(err.value)
+
+
+def test_a_column_the_user_names_is_that_column_whatever_its_case(tmp_path):
+    """--columns time=date with Date and Date_UTC in the file: the user's Date, not the UTC one the
+    guesses would prefer."""
+    path = tmp_path / "two_dates.csv"
+    path.write_text("id,Date,Date_UTC,lat,lon\nA1,2024-03-01 16:00,2024-03-01 10:00,43.0,77.0\n")
+    df = telemetry.read(path, columns={"time": "date"}, tz="Asia/Tashkent")
+    assert df["time"].iloc[0] == pd.Timestamp("2024-03-01 11:00", tz="UTC")  # 16:00 at UTC+5

@@ -74,11 +74,11 @@ KEYS = ("time", "date", "clock", "lon", "lat", "geometry", "animal", "tag", "alt
 """Mapping keys understood by ``--columns``."""
 
 GUESS: dict[str, tuple[str, ...]] = {
-    "time": ("timestamp", "datetime", "date-time", "date-time-utc", "utc-date-time", "utc-datetime",
-             "datetime-utc", "gmt-datetime", "date-and-time", "date-&-time", "recorded-at", "fixtime", "fix-time",
+    # (a zone word in a name, utc-date or datetime_gmt, is set aside when names are compared: _find)
+    "time": ("timestamp", "datetime", "date-time", "date-and-time", "date-&-time", "recorded-at", "fixtime", "fix-time",
              "acquisition-time", "acq-time", "gps-time", "observation-time", "loc-date", "location-date", "time"),
-    "date": ("date", "utc-date", "gmt-date"),
-    "clock": ("time", "utc-time", "gmt-time", "time-of-day"),
+    "date": ("date",),
+    "clock": ("time", "time-of-day"),
     "lon": ("longitude", "lon", "long", "lng", "x"),
     "lat": ("latitude", "lat", "y"),
     "animal": ("animal-id", "animal", "individual", "individual-id", "subject-name", "subject", "subject-id",
@@ -123,18 +123,27 @@ def _norm(name: str) -> str:
     return norm_name(re.sub(r"[\[(][^\])]*[\])]", " ", name))
 
 
+ZONE_WORD = re.compile(r"^(?:utc|gmt)-|-(?:utc|gmt)$")
+"""A zone word at either end of a normalised name (``utc-date``, ``timestamp-gmt``)."""
+
+
 def _find(names: list[str], cands: tuple[str, ...], exclude: set[str] = frozenset()) -> str | None:
+    """The column called by the first of ``cands`` (normalised names), a zone word aside
+    (``timestamp_utc``, ``GMT Date``, ``Time (UTC)`` are ``timestamp``, ``date``, ``time``; the zone
+    is :func:`declared_offset_s`'s business); of two columns of one name, the first, unless a later
+    one says it is UTC and the first does not (``Time`` and ``Time (UTC)``: the UTC one).
+
+    >>> _find(["Time", "UTC_Time", "Lat"], ("time",)), _find(["timestamp_gmt"], ("timestamp",))
+    ('UTC_Time', 'timestamp_gmt')
+    """
     lookup: dict[str, str] = {}
     for name in names:
-        if name not in exclude:
-            lookup.setdefault(_norm(name), name)
-    for name in names:  # then without a zone word: timestamp_utc, GMT Date (the zone: declared_offset_s),
-        if name not in exclude:  # preferred to the same name without it (Time and Time (UTC): the UTC one)
-            bare = re.sub(r"^(?:utc|gmt)-|-(?:utc|gmt)$", "", _norm(name))
-            if bare != _norm(name) or _norm(name) != norm_name(name):
-                if declared_offset_s([name]) == 0 and declared_offset_s([lookup.get(bare, "")]) != 0:
-                    lookup[bare] = name
-                lookup.setdefault(bare, name)
+        if name in exclude:
+            continue
+        key = ZONE_WORD.sub("", _norm(name))
+        held = lookup.get(key)
+        if held is None or (declared_offset_s([name]) == 0 and declared_offset_s([held]) != 0):
+            lookup[key] = name
     for cand in cands:
         if cand in lookup:
             return lookup[cand]
@@ -318,7 +327,8 @@ def _resolve(names: list[str], mapping: dict[str, str], raw: RawTable, path: str
     for key, want in mapping.items():
         if key not in KEYS:
             raise ConfigError(f"unknown --columns key '{key}' (known: {', '.join(KEYS)})", path)
-        col = want if want in names else _find(names, (_norm(want),))
+        # (the user's name as written, then case and spacing aside: never another column's zone word)
+        col = want if want in names else next((n for n in names if _norm(n) == _norm(want)), None)
         if col is None:
             shown = ", ".join(raw.header[:30])
             raise ParseError(
@@ -486,15 +496,15 @@ def parse_table(raw: RawTable, path: str, options: ReadOptions, fmt: str, notes:
         lon_v, lat_v, bad_pos = lon.values, lat.values, lon.bad | lat.bad
         used = {mapping["lon"], mapping["lat"]}
         # unsigned degrees with the hemisphere in a column of its own (N/S, E/W)
+        degrees_of = {"lat": lat_v, "lon": lon_v}
         for axis, key in (("NS", "lat"), ("EW", "lon")):
             col, sign = hemisphere_signs(table, raw.names, axis)
             if col is not None:
-                values = lat_v if key == "lat" else lon_v
-                values = np.where(sign < 0, -np.abs(values), values)
-                lat_v, lon_v = (values, lon_v) if key == "lat" else (lat_v, values)
+                degrees_of[key] = np.where(sign < 0, -np.abs(degrees_of[key]), degrees_of[key])
                 used.add(col)
                 notes.append(f"{key} signed by the hemisphere column '{col}' ({int((sign < 0).sum())} rows "
                              f"{axis[1]})")
+        lat_v, lon_v = degrees_of["lat"], degrees_of["lon"]
     elif "easting" in mapping:
         cols = [mapping[k] for k in ("easting", "northing", "utm_zone", "hemisphere") if k in mapping]
         east = to_float(table.column(cols[0]), Context(path, raw, cols[0]), required=True)
