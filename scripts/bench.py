@@ -37,6 +37,10 @@ Stages (``--stages parse,process,crossings``, sized with ``--fixes N``, default 
   counterpart of the resident snow leopards, and on a second generator, Arctic terns flying
   Greenland → Weddell Sea and back at 6-h fixes (:func:`tern_fixes`, ~17,000 km each way):
   cost must follow the fixes, not the extent (reported per 1,000 fixes for both).
+* ``formats``: ``telemetry.read`` of the same N fixes written as people write them (generic CSV,
+  degrees-minutes with hemisphere letters, N/S and E/W columns, UTM, Unix seconds, KML, an Excel
+  workbook of at most 200,000 rows): seconds, µs a row, and how far each layout's positions and
+  times lie from the CSV's.
 
 Usage::
 
@@ -876,12 +880,104 @@ def print_run(r: dict) -> None:
                      if extrap else ""))
 
 
+FORMATS_XLSX_MAX_ROWS = 200_000
+"""The formats stage writes at most this many rows into its workbook (openpyxl writes ~20,000
+rows a second; a sheet holds 1,048,576)."""
+
+
+def _formats_files(fixes: pd.DataFrame, folder: Path) -> dict[str, tuple[Path, dict]]:
+    """The same fixes written as people write them (name → file, read options): the generic CSV
+    the others are compared with, coordinates in degrees-minutes with hemisphere letters,
+    unsigned degrees with N/S and E/W columns, UTM easting/northing/zone, Unix seconds, a KML of
+    timed points, an Excel workbook (its first :data:`FORMATS_XLSX_MAX_ROWS` rows)."""
+    import pyproj
+
+    folder.mkdir(parents=True, exist_ok=True)
+    f = fixes[fixes["lon"].notna() & fixes["time"].notna()].reset_index(drop=True)
+    lon, lat = f["lon"].to_numpy(), f["lat"].to_numpy()
+    iso = f["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy()
+    ids = f["animal_id"].astype(str).to_numpy()
+    out: dict[str, tuple[Path, dict]] = {}
+
+    def write(name: str, frame: pd.DataFrame, options: dict | None = None) -> None:
+        path = folder / name
+        if not path.exists():
+            frame.to_csv(path, index=False)
+        out[name.split(".")[0]] = (path, options or {})
+
+    write("csv.csv", pd.DataFrame({"animal_id": ids, "timestamp": iso, "longitude": lon, "latitude": lat}))
+
+    def dm(v: np.ndarray, pos: str, neg: str) -> np.ndarray:
+        a = np.abs(v)
+        d = np.floor(a).astype(int)
+        m = (a - d) * 60
+        return np.char.add(np.char.add(np.char.add(d.astype(str), "°"), np.char.mod("%.6f'", m)), np.where(v >= 0, pos, neg))
+
+    write("dms.csv", pd.DataFrame({"animal_id": ids, "timestamp": iso, "longitude": dm(lon, "E", "W"),
+                                   "latitude": dm(lat, "N", "S")}))
+    write("hemisphere_columns.csv", pd.DataFrame({"animal_id": ids, "timestamp": iso, "Latitude": np.abs(lat),
+                                                  "N/S": np.where(lat < 0, "S", "N"), "Longitude": np.abs(lon),
+                                                  "E/W": np.where(lon < 0, "W", "E")}))
+    zone = np.clip(np.floor((lon + 180) / 6).astype(int) + 1, 1, 60)
+    east, north = np.zeros(lon.size), np.zeros(lon.size)
+    for z in np.unique(zone):
+        rows = zone == z
+        east[rows], north[rows] = pyproj.Transformer.from_crs(4326, 32600 + int(z), always_xy=True).transform(
+            lon[rows], lat[rows])
+    write("utm.csv", pd.DataFrame({"animal_id": ids, "timestamp": iso, "UTM zone": np.char.add(zone.astype(str), "N"),
+                                   "Easting": np.round(east, 3), "Northing": np.round(north, 3)}))
+    seconds = (f["time"] - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta("1s")
+    write("unix.csv", pd.DataFrame({"animal_id": ids, "timestamp": seconds, "longitude": lon, "latitude": lat}))
+    kml = folder / "points.kml"
+    if not kml.exists():
+        lines = ['<?xml version="1.0"?>', '<kml xmlns="http://www.opengis.net/kml/2.2"><Document>']
+        for a, grp in pd.DataFrame({"a": ids, "t": iso, "x": lon, "y": lat}).groupby("a", sort=False):
+            lines.append(f"<Folder><name>{a}</name>")
+            lines += [f"<Placemark><TimeStamp><when>{t}</when></TimeStamp><Point><coordinates>{x!r},{y!r}"
+                      f"</coordinates></Point></Placemark>" for t, x, y in zip(grp["t"], grp["x"], grp["y"])]
+            lines.append("</Folder>")
+        lines.append("</Document></kml>")
+        kml.write_text("\n".join(lines))
+    out["kml"] = (kml, {})
+    book = folder / "workbook.xlsx"
+    if not book.exists():
+        pd.read_csv(folder / "csv.csv", nrows=FORMATS_XLSX_MAX_ROWS, dtype=str).to_excel(book, index=False)
+    out["xlsx"] = (book, {})
+    return out
+
+
+def bench_formats(n: int, workdir: Path, repeats: int = 3, budget_s: float = 60.0) -> list[dict]:
+    """``telemetry.read`` of the same ``n`` fixes (of :func:`make_fixes`) in each layout of
+    :func:`_formats_files`: seconds, microseconds per row, rows read, and the largest difference
+    of a position from the generic CSV's reading (deg; a UTM round trip through pyproj stays
+    within 1e-8, text written with 6 decimals of a minute within 2e-8)."""
+    import telemetry
+
+    files = _formats_files(make_fixes(n), workdir / f"formats-{n}")
+    ref = telemetry.read(files["csv"][0])
+    rows: list[dict] = []
+    for name, (path, options) in files.items():
+        def run(path=path, options=options):
+            t = time.perf_counter()
+            got = telemetry.read(path, **options)
+            return {"read": time.perf_counter() - t}, got
+
+        best, _, got = _best_of(run, repeats, budget_s)
+        k = len(got)
+        diff = max(float(np.nanmax(np.abs(got[c].to_numpy(dtype=float) - ref[c].to_numpy(dtype=float)[:k])))
+                   for c in ("lon", "lat"))
+        rows.append({"layout": name, "rows": k, "seconds": best["read"], "us_per_row": 1e6 * best["read"] / max(k, 1),
+                     "max_position_diff_deg": diff, "same_times": bool((got["time"].to_numpy()
+                                                                        == ref["time"].to_numpy()[:k]).all())})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the selected stages and print their numbers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stages", default="run",
                         help="comma-separated stages: run (the whole telemetry run, default), parse, process, "
-                             "crossings, compile, wide, update, ranges")
+                             "crossings, compile, wide, update, ranges, formats")
     parser.add_argument("--fixes", type=int, default=1_000_000, help="N: rows/fixes every stage runs on")
     parser.add_argument("--rows", type=int, default=None, help="old name of --fixes (parse stage)")
     parser.add_argument("--mpd-fixes", type=int, default=None,
@@ -908,7 +1004,7 @@ def main(argv: list[str] | None = None) -> int:
         _child_run(inputs, out, result, warm, engine, scheduler or None)
         return 0
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    unknown = set(stages) - {"run", "parse", "process", "crossings", "compile", "wide", "update", "ranges"}
+    unknown = set(stages) - {"run", "parse", "process", "crossings", "compile", "wide", "update", "ranges", "formats"}
     if unknown:
         parser.error(f"unknown stage(s): {', '.join(sorted(unknown))}")
     n = args.rows if args.rows is not None else args.fixes
@@ -993,6 +1089,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ranges  [{r['generator']}] {r['animals']} animals × {r['per_animal']:,} fixes: movement_ranges "
                   f"{r['seconds']:.1f} s (goal < {r['goal_s']:.0f} s); {r['resident_periods']} range-resident "
                   f"periods, {r['periods']} periods")
+    if "formats" in stages:
+        results["formats"] = rows = bench_formats(n, workdir, args.repeats, args.budget)
+        for r in rows:
+            print(f"formats  [{r['layout']}] {r['rows']:,} rows: telemetry.read {r['seconds']:.2f} s "
+                  f"({r['us_per_row']:.1f} µs a row); positions within {r['max_position_diff_deg']:.1e} deg of the CSV's, "
+                  f"times {'the same' if r['same_times'] else 'DIFFERENT'}")
     if args.json:
         print(json.dumps(results, indent=2, default=float))
     return 0

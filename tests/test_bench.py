@@ -106,3 +106,12 @@ def test_run_stage_on_a_local_dask_cluster(bench, tmp_path, capsys):
     out = capsys.readouterr().out
     assert re.search(rf"process on the cluster\s+{NUMBER}\s+{NUMBER}", out), out
     assert re.search(rf"all but map\s+{NUMBER}", out), out
+
+
+def test_formats_stage_reads_every_layout_to_the_same_fixes(bench, tmp_path):
+    """Every layout of the formats stage reads back every fix, at the CSV's times, within 1e-7 deg."""
+    rows = bench.bench_formats(3000, tmp_path, repeats=1)
+    assert {r["layout"] for r in rows} == {"csv", "dms", "hemisphere_columns", "utm", "unix", "kml", "xlsx"}
+    n = next(r["rows"] for r in rows if r["layout"] == "csv")
+    for r in rows:
+        assert r["rows"] == n and r["same_times"] and r["max_position_diff_deg"] < 1e-7, r
