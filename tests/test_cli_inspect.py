@@ -76,6 +76,19 @@ def test_bad_files_one_line_exit_2(tmp_path, capsys, content, expect):
     assert "Traceback" not in err
 
 
+def test_a_header_without_fixes_is_no_fixes_not_an_unknown_layout(tmp_path, capsys):
+    """A generic export of no fixes yet: inspect reads it (0 rows), process stops with one line
+    naming the file and that it holds no fix, exit status 2."""
+    path = tmp_path / "empty_export.csv"
+    path.write_text("animal_id,timestamp,longitude,latitude\n")
+    code, out, err = run(["inspect", path], capsys)
+    assert code == 0 and "generic-csv" in out and "rows read: 0" in out
+    code, out, err = run(["process", path, "--out", tmp_path / "t.parquet"], capsys)
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and "no fixes" in line and "empty_export.csv" in line and "Traceback" not in err
+    assert not (tmp_path / "t.parquet").exists()
+
+
 def test_missing_file_and_bad_columns_option(capsys):
     code, _, err = run(["inspect", "/no/such/file.csv"], capsys)
     assert code == 2 and "no such file" in err

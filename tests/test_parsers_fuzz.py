@@ -147,6 +147,27 @@ def test_a_generic_file_that_starts_with_failed_fixes_is_read_whole(tmp_path, fa
 
 
 @SETTINGS
+@given(names=st.sampled_from([("animal_id", "timestamp", "longitude", "latitude"), ("Date", "Time", "Lat", "Lon"),
+                              ("tag", "datetime_utc", "geometry"), ("id", "time", "easting", "northing", "utm_zone")]),
+       delim=st.sampled_from([",", ";", "\t"]), blank=st.integers(0, 5), crlf=st.booleans())
+def test_a_generic_header_without_rows_is_read_as_no_fixes(tmp_path, names, delim, blank, crlf):
+    """An export of no fixes yet (a header, then nothing or blank lines) is recognised from its
+    named columns, as a Movebank header alone is: 0 rows read and processed (it was "unknown
+    layout", which told the user to name columns the tool had already found). A header of other
+    columns stays unknown."""
+    nl = "\r\n" if crlf else "\n"
+    path = tmp_path / "no_fixes_yet.csv"
+    path.write_text(delim.join(names) + nl + nl * blank, newline="")
+    df = telemetry.read(path)
+    assert df.attrs["sources"][0]["format"] == "generic-csv" and len(df) == 0
+    assert len(telemetry.process(path)) == 0  # (rows in = rows out; the CLI says there was nothing to process)
+    other = tmp_path / "other.csv"
+    other.write_text(delim.join(("name", "colour", "time")) + nl)
+    with pytest.raises(TelemetryError, match="unknown layout"):
+        telemetry.read(other)
+
+
+@SETTINGS
 @given(lons=st.lists(st.floats(-200.0, 400.0, allow_nan=False), min_size=1, max_size=40),
        fmt=st.sampled_from(["generic", "movebank"]))
 @example(lons=[179.9, 180.1, 185.0, 200.0], fmt="generic")  # a track across the antimeridian, written 0..360

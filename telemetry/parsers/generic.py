@@ -289,7 +289,11 @@ def _sniff_at(head: Head, i: int) -> bool:
         # every row of the head: a collar switched on before deployment may fail its first fixes
         rows = [r for r in csv.reader(head.lines[i + 1:], delimiter=delim) if len(r) == len(names)]
         if not rows:
-            return False
+            # a header and nothing after it (an export of no fixes yet): the named columns
+            # decide, as a Movebank header alone does; with rows, the rows must agree
+            return not any(line.strip(" ,;\t") for line in head.lines[i + 1:]) and (
+                {"lon", "lat"} <= mapping.keys() or "geometry" in mapping
+                or {"easting", "northing", "utm_zone"} <= mapping.keys())
         if "easting" in mapping:
             ie, i_n, iz = (names.index(mapping[k]) for k in ("easting", "northing", "utm_zone"))
             east = np.array([_number(r[ie]) for r in rows])
