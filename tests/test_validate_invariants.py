@@ -176,11 +176,14 @@ def test_a_drift_at_rest_does_not_take_the_error_to_zero(tmp_path: Path) -> None
     ``smooth.error_min_factor`` x the default the class is not taken from the likelihood there,
     and the resting bouts' estimate holds (3.3 m). (The likelihood summed over the regimes,
     ``smooth.error_switching_classes``, no longer runs to zero here either: 3.4 m without the
-    floor; the failure is reproduced with the labels.)"""
+    floor; the failure is reproduced with the labels. ``smooth.error_informative_held`` alone
+    keeps the class at its default there too: the fixes that made the error "seen" were those
+    isolated still steps tie together.)"""
     cell = validate.SWITCH_CELLS[3]
     r = validate.score_cell(cell, "generic", seed=104, workdir=tmp_path / "floor")
     old = validate.score_cell(cell, "generic", seed=104, workdir=tmp_path / "none",
-                              overrides=("smooth.error_min_factor=0", "smooth.error_switching_classes=[]"))
+                              overrides=("smooth.error_min_factor=0", "smooth.error_switching_classes=[]",
+                                         "smooth.error_informative_held=false"))
     print(f"\nUERE 3D {old['uere_3D']:.2f} -> {r['uere_3D']:.2f} m (truth 4), coverage "
           f"{old['cover_axis']:.3f} -> {r['cover_axis']:.3f}")
     assert old["uere_3D"] < 1.0 and old["cover_axis"] < 0.5  # the failure this guards against
@@ -234,15 +237,18 @@ def test_a_likelihood_far_above_the_rests_is_not_taken_as_the_error(tmp_path: Pa
     type, slow winding moves. The likelihood put the error at 11.4 m (a misfit of the movement
     model), the resting bouts at 1.5 m; smoothed with 11.4 m the fixes ended 9.8 m from the truth,
     raw 5.7. With ``smooth.error_rest_clash`` the class is not identified and its fixes stay;
-    ``smooth.error_moment_clash`` (the rests' lag-one bound) alone catches it too."""
+    ``smooth.error_moment_clash`` (the rests' lag-one bound) alone catches it too, and so does
+    ``smooth.error_informative_held``: the fixes that made the error "seen" were those isolated
+    still steps tie together (switched off here, so that each guard above is tried alone)."""
     cell, species, seed = validate.fuzz_cells(40, seed=2)[4]
+    held = "smooth.error_informative_held=false"
     off = validate.score_cell(cell, species, seed, tmp_path / "off",
-                              overrides=("smooth.error_rest_clash=0", "smooth.error_moment_clash=0"))
+                              overrides=("smooth.error_rest_clash=0", "smooth.error_moment_clash=0", held))
     assert off["rmse_smooth_3D"] > 1.3 * off["rmse_raw_3D"]  # the failure this guards against
     for name in ("error_rest_clash", "error_moment_clash", ""):  # either guard alone, and both
         other = {"error_rest_clash": "error_moment_clash", "error_moment_clash": "error_rest_clash"}.get(name)
         r = validate.score_cell(cell, species, seed, tmp_path / (name or "both"),
-                                overrides=(f"smooth.{other}=0",) if other else ())
+                                overrides=(f"smooth.{other}=0", held) if other else ())
         print(f"\n{name or 'both'}: UERE {off['uere_unknown']} ({off['uere_unknown_source']}) -> {r['uere_unknown']} "
               f"({r['uere_unknown_source']}); 3D {off['rmse_smooth_3D']:.2f} -> {r['rmse_smooth_3D']:.2f} m "
               f"(raw {r['rmse_raw_3D']:.2f})")
@@ -400,8 +406,10 @@ def test_an_error_far_above_what_the_rests_allow_is_not_taken(tmp_path: Path) ->
     took the drift for error (the unknown class at 15 m) and the smoother pulled the 3D fixes
     1.47 times farther from the truth than they were; the rests' lag-one moment, which drift
     does not enter, bounds the error at 3.6 m. More than ``smooth.error_moment_clash`` times
-    that bound, the class is not identified and its fixes stay as they are."""
-    _, off, r = _fuzz_off_and_on(tmp_path, 1, 39, "smooth.error_moment_clash=0")
+    that bound, the class is not identified and its fixes stay as they are. (Since
+    ``smooth.error_informative_held`` the error is not "seen" there either: the fixes pinned
+    down were those isolated still steps tie together; switched off here to try the bound alone.)"""
+    _, off, r = _fuzz_off_and_on(tmp_path, 1, 39, "smooth.error_moment_clash=0", "smooth.error_informative_held=false")
     print(f"\nunknown {off['uere_unknown']} ({off['uere_unknown_source']}) -> {r['uere_unknown']} "
           f"({r['uere_unknown_source']}); 3D smoothed/raw {off['rmse_smooth_3D'] / off['rmse_raw_3D']:.3f} -> "
           f"{r['rmse_smooth_3D'] / r['rmse_raw_3D']:.3f}")
@@ -441,3 +449,36 @@ def test_a_gross_error_at_the_end_of_a_track_does_not_take_the_movement_model(tm
     assert off["rmse_smooth_3D"] > 1.05 * off["rmse_raw_3D"]  # the failure
     assert r["rmse_smooth_3D"] < 0.7 * r["rmse_raw_3D"] and r["spike_tp"] > off["spike_tp"]
     assert 0.93 <= r["cover_axis"] <= 0.97
+
+
+def test_isolated_still_steps_do_not_make_the_error_seen(tmp_path: Path) -> None:
+    """``validate.py --fuzz 40 --seed 31337``, setting 8: 2-h fixes of a 4 m collar without a fix
+    type, a slow tortuous walker resting 49 min at a time (shorter than the interval). Labelled
+    under the 20 m prior, 5 % of the steps (slow moves) were still, each alone; a still step pins
+    its two fixes together whatever their error, so the share of fixes the track "pins down"
+    reached ``smooth.error_min_informative`` on those steps alone, and the likelihood's 8.6 m
+    (interval 8.0-9.3) was taken: coverage 0.998, 3D fixes smoothed 2.5 % farther from the truth
+    than raw. Counting only held rests (``smooth.error_informative_held``) nothing is averaged,
+    no rest confirms, and the class keeps its default with its fixes raw."""
+    _, off, r = _fuzz_off_and_on(tmp_path, 31337, 8, "smooth.error_informative_held=false")
+    print(f"\nunknown {off['uere_unknown']} ({off['uere_unknown_source']}) -> {r['uere_unknown']} "
+          f"({r['uere_unknown_source']}); 3D smoothed/raw {off['rmse_smooth_3D'] / off['rmse_raw_3D']:.3f} -> "
+          f"{r['rmse_smooth_3D'] / r['rmse_raw_3D']:.3f}")
+    assert off["uere_unknown_source"] == "estimated" and off["rmse_smooth_3D"] > off["rmse_raw_3D"]  # the failure
+    assert r["uere_unknown_source"] == "default" and r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
+
+
+def test_a_loose_lag_one_moment_confirms_nothing(tmp_path: Path) -> None:
+    """``validate.py --fuzz 40 --seed 777``, setting 28: 4-h fixes of a 6 m collar (10 % 2D, no
+    fix type), a slow walker whose 39-min rests drift: a Brownian walk at this schedule, its
+    error (8 m per axis) 1 % of a step's spread. The fixes are seldom averaged; the resting bouts'
+    lag-one moment (13.6 m, se 0.37 in log: an interval of a factor 2.1 either way) agreed with the
+    likelihood's 13.7 m, and the class was taken at twice the collar's error, 3D fixes smoothed
+    8 % farther from the truth than raw, and all fixes 1 % farther. A moment that loose confirms
+    nothing (``smooth.error_moment_max_se_log``): the default, and the fixes stay."""
+    _, off, r = _fuzz_off_and_on(tmp_path, 777, 28, "smooth.error_moment_max_se_log=0.5")
+    print(f"\nunknown {off['uere_unknown']} ({off['uere_unknown_source']}) -> {r['uere_unknown']} "
+          f"({r['uere_unknown_source']}); 3D smoothed/raw {off['rmse_smooth_3D'] / off['rmse_raw_3D']:.3f} -> "
+          f"{r['rmse_smooth_3D'] / r['rmse_raw_3D']:.3f}")
+    assert off["uere_unknown_source"] == "estimated" and off["rmse_smooth_3D"] > 1.05 * off["rmse_raw_3D"]  # the failure
+    assert r["uere_unknown_source"] == "default" and r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
