@@ -266,10 +266,8 @@ def _held_steps(d: Rows, w: np.ndarray) -> np.ndarray:
     >>> _held_steps(d, np.array([0, 1, 0, 1, 1, 0, 0, 1, 1.0])).tolist()
     [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
     """
-    on = (w > 0) & ~d.start
-    nxt = np.r_[on[1:] & ~d.start[1:], False]
-    prv = np.r_[False, on[:-1]]
-    return np.where(on & (nxt | prv), w, 0.0)
+    on = (w > 0) & ~d.start  # (a segment's first row has no step into it: runs stop there)
+    return np.where(on & (np.r_[on[1:], False] | np.r_[False, on[:-1]]), w, 0.0)
 
 
 def _agree(a: np.ndarray, se_a: np.ndarray, b: np.ndarray, se_b: np.ndarray) -> np.ndarray:
@@ -393,13 +391,15 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     maximise the profile likelihood over a common scale of the estimated classes and over each
     class in turn (:func:`_search_scale`), take the resting bouts' held-position-and-jumps
     estimate instead where it is firm (:func:`_jump_uere`; ``error_jump_classes``), and refit.
-    Where the smoother seldom averages fixes (``error_min_informative``) a class keeps its
+    Where the smoother seldom averages fixes (``error_min_informative``; fixes that only an
+    isolated still step ties together do not count, ``error_informative_held``) a class keeps its
     estimate only if the resting bouts agree with the likelihood's (their lag-one moment or
     their held-position-and-jumps estimate, within the two intervals; where the likelihood sums
     over the regimes, ``error_switching_classes``, the latter may agree with it or with the
     likelihood that takes the step HMM's labels), both readings are firm
-    (``error_check_max_se_log``) and the estimate is within the bound the lag-one moment puts
-    on the error (``error_moment_bound_z``), a bound it must be able to put
+    (``error_check_max_se_log``; the moment ``error_moment_max_se_log``) and the estimate is
+    within the bound the lag-one moment puts on the error (``error_moment_bound_z``), a bound it
+    must be able to put
     (``error_check_needs_bound``); else the default. Wherever fixes are averaged or
     not, an estimate more than ``error_moment_clash`` times that bound is not identified. The bound
     is read with the still steps labelled at the prior and again at the estimate, the larger kept
