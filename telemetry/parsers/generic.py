@@ -179,6 +179,19 @@ def guess_mapping(names: list[str]) -> dict[str, str]:
     return out
 
 
+def _has_position(mapping: dict[str, str]) -> bool:
+    """Whether column ``mapping`` names a position: lon and lat, a point geometry, or UTM
+    easting, northing and zone.
+
+    >>> _has_position({"lon": "x", "lat": "y"}), _has_position({"lon": "x"}), _has_position({"geometry": "g"})
+    (True, False, True)
+    >>> _has_position({"easting": "e", "northing": "n", "utm_zone": "z"}), _has_position({"easting": "e", "northing": "n"})
+    (True, False)
+    """
+    return ({"lon", "lat"} <= mapping.keys() or "geometry" in mapping
+            or {"easting", "northing", "utm_zone"} <= mapping.keys())
+
+
 def _number(cell: str) -> float:
     try:
         return float(cell.strip().replace(",", "."))
@@ -291,9 +304,7 @@ def _sniff_at(head: Head, i: int) -> bool:
         if not rows:
             # a header and nothing after it (an export of no fixes yet): the named columns
             # decide, as a Movebank header alone does; with rows, the rows must agree
-            return not any(line.strip(" ,;\t") for line in head.lines[i + 1:]) and (
-                {"lon", "lat"} <= mapping.keys() or "geometry" in mapping
-                or {"easting", "northing", "utm_zone"} <= mapping.keys())
+            return not any(line.strip(" ,;\t") for line in head.lines[i + 1:]) and _has_position(mapping)
         if "easting" in mapping:
             ie, i_n, iz = (names.index(mapping[k]) for k in ("easting", "northing", "utm_zone"))
             east = np.array([_number(r[ie]) for r in rows])
@@ -448,9 +459,7 @@ def parse_table(raw: RawTable, path: str, options: ReadOptions, fmt: str, notes:
     table = raw.table
     mapping, guessed, guess_notes = _mapping(raw, path, options)
     notes = list(notes or []) + guess_notes
-    missing = [k for k in ("lon", "lat") if k not in mapping]
-    if missing and ("geometry" in mapping or all(k in mapping for k in ("easting", "northing", "utm_zone"))):
-        missing = []
+    missing = [] if _has_position(mapping) else [k for k in ("lon", "lat") if k not in mapping]
     if "time" not in mapping and not ("date" in mapping and "clock" in mapping):
         missing.insert(0, "time")
     if missing:
