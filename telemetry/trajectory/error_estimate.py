@@ -150,8 +150,7 @@ def _moment_uere(d: Rows, r: np.ndarray, p: SmoothParams,
     """
     if w is None:
         w, _ = still_labels(d, r, p)
-    still = (w > 0.5) & ~d.start
-    i = np.flatnonzero(still[1:-1] & still[2:]) + 1 if d.a.size > 2 else np.zeros(0, np.int64)
+    i = _held_pairs((w > 0.5) & ~d.start)
     prod = -((d.x[i] - d.x[i - 1]) * (d.x[i + 1] - d.x[i]) + (d.y[i] - d.y[i - 1]) * (d.y[i + 1] - d.y[i])) / 2.0
     n_cls = len(ERROR_CLASSES)
     num = np.bincount(d.cls[i], prod, minlength=n_cls)
@@ -257,17 +256,30 @@ def _jump_uere(d: Rows, r: np.ndarray, p: SmoothParams, iters: int = 30) -> tupl
     return k, se_log
 
 
+def _held_pairs(still: np.ndarray) -> np.ndarray:
+    """Rows ``i`` whose step in and step out are both still (``still``: bool per row, the step
+    into the row; False at a segment's first row): the middle fix of a held rest, three fixes
+    at one place. The lag-one moment reads these pairs; :func:`_held_steps` keeps their steps.
+
+    >>> _held_pairs(np.array([0, 1, 0, 1, 1, 1, 0, 1, 1], bool)).tolist()
+    [3, 4, 7]
+    """
+    return np.flatnonzero(still[1:-1] & still[2:]) + 1 if still.size > 2 else np.zeros(0, np.int64)
+
+
 def _held_steps(d: Rows, w: np.ndarray) -> np.ndarray:
     """``w`` (per row of ``d``: the still weight of the step into the row) kept on the still steps
-    of runs of two or more in a row (three or more fixes held at one place), 0.0 on isolated ones.
+    of held rests (:func:`_held_pairs`), 0.0 on isolated ones.
 
     >>> from types import SimpleNamespace
     >>> d = SimpleNamespace(start=np.array([1, 0, 0, 0, 0, 0, 1, 0, 0], bool))
     >>> _held_steps(d, np.array([0, 1, 0, 1, 1, 0, 0, 1, 1.0])).tolist()
     [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
     """
-    on = (w > 0) & ~d.start  # (a segment's first row has no step into it: runs stop there)
-    return np.where(on & (np.r_[on[1:], False] | np.r_[False, on[:-1]]), w, 0.0)
+    i = _held_pairs((w > 0) & ~d.start)
+    keep = np.zeros(w.size, bool)
+    keep[i] = keep[i + 1] = True
+    return np.where(keep, w, 0.0)
 
 
 def _agree(a: np.ndarray, se_a: np.ndarray, b: np.ndarray, se_b: np.ndarray) -> np.ndarray:
