@@ -1053,7 +1053,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"process  [{gen}] back to back with {args.baseline}: this checkout "
                       f"{', '.join(f'{x:.1f}' for x in b['this_s'])} s, baseline "
                       f"{', '.join(f'{x:.1f}' for x in b['baseline_s'])} s: {b['ratio']:.2f}× "
-                      f"(issue 14's goal vs f164f09: ≤ 1.25×)")
+                      f"(issue 14's goal vs f164f09: ≤ 1.25×); CPU {np.median(b['this_cpu_s']):.1f} s against "
+                      f"{np.median(b['baseline_cpu_s']):.1f} s: on {r3['cores']} cores perfectly used at best "
+                      f"{b['cpu_floor_ratio']:.2f}×")
     if "crossings" in stages:
         if tracks is None:
             t = time.perf_counter()
@@ -1125,7 +1127,7 @@ def _ouf_animals(n_animals: int, per_animal: int, seed: int = 7) -> pd.DataFrame
 
 def _child_process(repo: str, fixes_path: str, calls: str) -> None:
     """In a fresh interpreter: ``telemetry.process`` of the checkout ``repo`` on the pickled
-    fixes, after a warm-up; prints the seconds of each call as JSON."""
+    fixes, after a warm-up; prints the wall and the CPU seconds (all threads) of each call as JSON."""
     sys.path.insert(0, repo)
     import telemetry
 
@@ -1136,32 +1138,40 @@ def _child_process(repo: str, fixes_path: str, calls: str) -> None:
     telemetry.process(fixes.iloc[:3000])
     out = []
     for _ in range(int(calls)):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         telemetry.process(fixes)
-        out.append(time.perf_counter() - t)
+        out.append([time.perf_counter() - t, time.process_time() - c])
     print(json.dumps(out))
 
 
 def bench_baseline(tables: dict[str, pd.DataFrame], workdir: Path, baseline: str, rounds: int = 2,
                    calls: int = 2) -> dict:
     """``process()`` per generator (``tables``: name → fixes): this checkout's and ``baseline``'s
-    seconds (each call) and the ratio of their medians, from fresh interpreters alternating on
-    the same fixes."""
-    out: dict = {"baseline": str(baseline)}
+    seconds (each call), the ratio of their medians, from fresh interpreters alternating on
+    the same fixes, and their CPU seconds (all threads): ``cpu_floor_ratio``, this checkout's
+    median CPU time over the cores available against the baseline's median wall time, is the
+    ratio it could not beat however well it used the cores."""
+    out: dict = {"baseline": str(baseline), "cores": os.cpu_count() or 1}
     for name, fixes in tables.items():
         path = workdir / f"baseline-{name}-{len(fixes)}.pkl"
         fixes.to_pickle(path)
         times: dict[str, list[float]] = {"this": [], "baseline": []}
+        cpu: dict[str, list[float]] = {"this": [], "baseline": []}
         for _ in range(rounds):
             for who, repo in (("baseline", baseline), ("this", str(ROOT))):
                 cmd = [sys.executable, str(Path(__file__).resolve()), "--_child-process", repo, str(path), str(calls)]
                 res = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 if res.returncode != 0:
                     raise SystemExit(f"{who} ({repo}) failed: {res.stderr.strip().splitlines()[-1:]}")
-                times[who] += json.loads(res.stdout.strip().splitlines()[-1])
+                calls_s = json.loads(res.stdout.strip().splitlines()[-1])
+                times[who] += [w for w, _ in calls_s]
+                cpu[who] += [c for _, c in calls_s]
         path.unlink()
         mid = {k: float(np.median(v)) for k, v in times.items()}
-        out[name] = {**{f"{k}_s": v for k, v in times.items()}, "ratio": mid["this"] / mid["baseline"]}
+        mid_cpu = {k: float(np.median(v)) for k, v in cpu.items()}
+        out[name] = {**{f"{k}_s": v for k, v in times.items()}, **{f"{k}_cpu_s": v for k, v in cpu.items()},
+                     "ratio": mid["this"] / mid["baseline"],
+                     "cpu_floor_ratio": mid_cpu["this"] / out["cores"] / mid["baseline"]}
     return out
 
 

@@ -115,3 +115,17 @@ def test_formats_stage_reads_every_layout_to_the_same_fixes(bench, tmp_path):
     n = next(r["rows"] for r in rows if r["layout"] == "csv")
     for r in rows:
         assert r["rows"] == n and r["same_times"] and r["max_position_diff_deg"] < 1e-7, r
+
+
+def test_baseline_comparison_reports_wall_and_cpu_seconds(bench, tmp_path):
+    """``--baseline``: process() of two checkouts (here this one twice) in fresh interpreters, each
+    call's wall and CPU seconds, the ratio of the walls and the ratio the CPU time puts a floor
+    under (this checkout's CPU over the cores, against the baseline's wall)."""
+    fixes = bench.make_fixes(3_000, seed=5)
+    out = bench.bench_baseline({"small": fixes}, tmp_path, str(ROOT), rounds=1, calls=1)
+    r = out["small"]
+    assert out["cores"] >= 1
+    assert len(r["this_s"]) == len(r["baseline_s"]) == len(r["this_cpu_s"]) == len(r["baseline_cpu_s"]) == 1
+    assert all(x > 0 for x in r["this_s"] + r["baseline_s"] + r["this_cpu_s"] + r["baseline_cpu_s"])
+    assert r["ratio"] > 0 and r["cpu_floor_ratio"] == pytest.approx(
+        r["this_cpu_s"][0] / out["cores"] / r["baseline_s"][0])
