@@ -418,6 +418,34 @@ def test_an_error_far_above_what_the_rests_allow_is_not_taken(tmp_path: Path) ->
     assert r["rmse_smooth_3D"] <= r["rmse_raw_3D"] and r["rmse_smooth_all"] <= r["rmse_raw_all"]
 
 
+def test_a_likelihood_above_what_both_readings_of_the_rests_allow_is_capped(tmp_path: Path) -> None:
+    """``validate.py --fuzz 40 --seed 8123``, setting 21: 30-min fixes of a 2.5 m collar without a
+    fix type (no 2D fixes), slow winding moves (0.05 m/s) and long rests that drift 0.003 m²/s. The
+    likelihood read the error at 5.8 m (the movement model's misfit), more than 2x the 2.6 m the
+    rests' lag-one moment allows, whose held positions with jumps read it at 2.4 m too; the fixes
+    were smoothed 6 % farther from the truth than raw. ``smooth.error_moment_cap`` caps the
+    estimate at the bound where both readings of the rests agree."""
+    cell, off, r = _fuzz_off_and_on(tmp_path, 8123, 21, "smooth.error_moment_cap=0")
+    print(f"\nunknown {off['uere_unknown']} -> {r['uere_unknown']} (truth {cell['uere_3d_m']}); 3D smoothed/raw "
+          f"{off['rmse_smooth_3D'] / off['rmse_raw_3D']:.3f} -> {r['rmse_smooth_3D'] / r['rmse_raw_3D']:.3f}; "
+          f"coverage {off['cover_axis']:.3f} -> {r['cover_axis']:.3f}")
+    assert cell["share_2d"] == 0.0 and off["uere_unknown"] > 2.0 * cell["uere_3d_m"]  # the failure
+    assert off["rmse_smooth_3D"] > 1.03 * off["rmse_raw_3D"]
+    assert r["uere_unknown_source"] == "estimated" and abs(math.log(r["uere_unknown"] / cell["uere_3d_m"])) < 0.15
+    assert r["rmse_smooth_3D"] <= 0.9 * r["rmse_raw_3D"] and 0.93 <= r["cover_axis"] <= 0.97
+
+
+def test_the_cap_needs_both_readings_of_the_rests(tmp_path: Path) -> None:
+    """``validate.py --fuzz 40 --seed 4040``, setting 11: 15-min fixes of a 10 m collar (10 % 2D,
+    no fix type), 30-min rests. The rests' lag-one moment reads 4.9 m and bounds the error at
+    5.9 m, less than half the likelihood's 13.5 m, but their held positions with jumps read 9.5 m:
+    the readings disagree, so the estimate is not capped (capped, it would be half the truth)."""
+    cell, off, r = _fuzz_off_and_on(tmp_path, 4040, 11, "smooth.error_moment_cap=0")
+    print(f"\nunknown {off['uere_unknown']} -> {r['uere_unknown']} (3D truth {cell['uere_3d_m']})")
+    assert r["uere_unknown"] == off["uere_unknown"] > cell["uere_3d_m"]
+    assert r["rmse_smooth_all"] == off["rmse_smooth_all"]
+
+
 def test_the_rests_bound_is_read_at_the_estimate_not_only_at_the_prior(tmp_path: Path) -> None:
     """``validate.py --fuzz 40 --seed 31``, setting 26: 1-h fixes of a 4 m collar without a fix
     type, the animal at rest 67 % of the time. Labelled under the 20 m prior, a few pairs of slow

@@ -413,7 +413,9 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     within the bound the lag-one moment puts on the error (``error_moment_bound_z``), a bound it
     must be able to put
     (``error_check_needs_bound``); else the default. Wherever fixes are averaged or
-    not, an estimate more than ``error_moment_clash`` times that bound is not identified. The bound
+    not, an estimate more than ``error_moment_clash`` times that bound is not identified, and one
+    more than ``error_moment_cap`` times it is capped at it where the rests read the error the same
+    two ways (that moment, firm, and the held positions with jumps). The bound
     is read with the still steps labelled at the prior and again at the estimate, the larger kept
     (``error_bound_at_estimate``; :func:`_larger_bound`).
     The 95 % interval of each class is ``UERE × exp(±1.96 se)``, ``se`` from the curvature of
@@ -471,8 +473,10 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     # tests' kill sites: 5.1 vs 19.3 for 5; 4-h fixes of a 3 m collar: 3.0-3.6 vs 2.1-2.3); the
     # likelihood's own interval is then far too narrow to weigh the two by (see issue 14's note)
     rest_agree = np.zeros(n_cls, bool)
+    u_j, se_j = np.full(n_cls, np.nan), np.full(n_cls, math.inf)  # (the rests' reading, m; see the cap below)
     if est.any() and p.error_jumps and p.regimes:  # (no still regime: no rests to read)
         k_j, se_j = _jump_uere(s, var(u), p)
+        u_j = u * k_j
         light = _class_mask(p.error_jump_classes)
         # (and inside the range the likelihood is searched in: a least-squares reading whose
         # error multiplier ran to zero, the drift taking it all, reports a tiny interval too)
@@ -509,6 +513,7 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     # where the smoother follows every fix (consecutive fixes far apart next to their error) the
     # likelihood's preference for an error scale is the movement model's misfit, not the error
     informative = 1.0
+    m_est, m_se = np.full(n_cls, np.nan), np.full(n_cls, math.inf)  # (the moment at the estimate's labels)
     if est.any():
         fit = fit_models(s, var(u), p)
         # (a still step alone pins its two fixes together whatever their error: counted, the
@@ -522,7 +527,8 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
         # keep their direction drag the moment (and its bound) below the truth; the larger stands.
         # (fit_models has just labelled them at the estimate: its p_still, unless regimes are off)
         if p.error_bound_at_estimate:
-            start_hi = _larger_bound(start_hi, _moment_uere(s, var(u), p, fit.p_still if p.regimes else None)[3])
+            m_est, _, m_se, m_hi = _moment_uere(s, var(u), p, fit.p_still if p.regimes else None)
+            start_hi = _larger_bound(start_hi, m_hi)
     # ... nor one far above the upper bound the rests' lag-one moment puts on the error (drift
     # does not enter that bound): where the animal drifts at rest farther between fixes than
     # its collar errs, the likelihood can take the drift for error wherever it reads it
@@ -549,6 +555,18 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     bounded = np.isfinite(start_hi) | (not p.error_check_needs_bound)
     checked = rest_agree & ~moment & sure & bounded & (u <= start_hi) & (not seen)
     identified = ~at_edge & (se < p.error_max_se_log) & (seen | confirmed | checked)
+    # ... and where it lies more than error_moment_cap times above the rests' bound while the
+    # rests read the error the same two ways, neither with a movement model (the lag-one moment
+    # at the estimate's labels, firm, and the held positions with jumps agreeing with it), it is
+    # the movement model's misfit read as error (slow winding walks, rests that drift): capped
+    # at the bound, the largest error the rests allow
+    with np.errstate(invalid="ignore"):
+        capped = (identified & (p.error_moment_cap > 0) & np.isfinite(start_hi)
+                  & (u > p.error_moment_cap * start_hi) & (m_se < p.error_moment_max_se_log)
+                  & _agree(m_est, m_se, u_j, se_j))
+    read_as = u.copy()
+    u = np.where(capped, start_hi, u)
+    se = np.where(capped, m_se, se)
     uere, ci, src, nf = {}, {}, {}, {}
     weak: list[str] = []
     for c in np.flatnonzero(est):
@@ -577,6 +595,11 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
         note += ("; fixes seldom averaged, but the resting bouts read as held positions with jumps agree "
                  "with the likelihood for "
                  + ", ".join(ERROR_CLASSES[c] for c in np.flatnonzero(checked)))
+    if capped.any():
+        note += ("; capped at the upper bound the resting bouts' lag-one moment puts on the error, which "
+                 "their held positions with jumps confirm (the likelihood read the movement model's misfit "
+                 "as error), for " + ", ".join(f"{ERROR_CLASSES[c]} ({read_as[c]:.3g} m by likelihood, "
+                                                 f"{start_hi[c]:.3g} m bound)" for c in np.flatnonzero(capped)))
     if weak:
         note += ("; not identified by the data (the likelihood is flat, keeps rising towards "
                  f"{p.error_max_factor:g}x or {p.error_min_factor:g}x the default, lies far above what the "
