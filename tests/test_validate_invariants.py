@@ -385,6 +385,30 @@ def test_no_states_where_no_step_is_at_rest(tmp_path: Path) -> None:
     assert len(reasons) == 4 and all("shorter than the 8-h interval" in r for r in reasons)
 
 
+def test_no_states_where_every_step_is_at_rest(tmp_path: Path) -> None:
+    """``validate.py --fuzz 40 --seed 2718``, setting 2: 2-h fixes of a 4 m collar without a fix type
+    whose error the data do not identify, so the smoother assumes the 20 m default. Its still
+    regime then takes the moves too: two animals came out resting at 99.7 % of their fixes, where
+    the truth is 75 % moving (0.235 and 0.249 against the trivial 0.765 and 0.751). With
+    ``states.max_resting_share`` they get no states and say why; the others keep theirs."""
+    import telemetry
+
+    cell, species, seed = validate.fuzz_cells(40, seed=2718)[2]
+    runs = {}
+    for name, over in (("off", ("states.max_resting_share=1",)), ("on", ())):
+        csv, _ = validate.simulate_cell(cell, seed, tmp_path / name)
+        runs[name] = telemetry.process(telemetry.read([csv]), species=species, overrides=over)
+    off, on = (runs[k].attrs["states"] for k in ("off", "on"))
+    rest_all = sorted(a for a, e in off.items() if e.get("share", [0])[0] > 0.99)
+    assert rest_all == ["sw01", "sw02"]  # the failure guarded against
+    for a, e in on.items():
+        if a in rest_all:
+            assert "share" not in e and "rests cannot be told from moves" in e["reason"]
+            assert runs["on"].loc[runs["on"]["animal_id"] == a, "state"].isna().all()
+        else:
+            assert e == off[a]
+
+
 def test_the_error_scale_is_not_read_from_steps_labelled_by_their_own_size(tmp_path: Path) -> None:
     """``validate.py --fuzz 40 --seed 4``, setting 23: 30-min fixes of a 15 m collar on a slow
     animal (moving steps little longer than the errors). The step HMM labels as still the steps

@@ -1219,6 +1219,13 @@ def label_states(
                                              f"{interval_h[k]:.3g}-h interval and the behaviour at a fix cannot "
                                              "be told from the displacements", n_valid[k])
                     continue
+                if share[0] > p.max_resting_share:
+                    codes[mine] = -1
+                    probs[mine] = np.nan
+                    attrs[name] = _no_states(f"{share[0]:.1%} of the fixes at rest: hardly a step between fixes was "
+                                             "longer than their errors allow, so rests cannot be told from moves "
+                                             "(is the collar's error, as used, far above the real one?)", n_valid[k])
+                    continue
                 entry = {
                     "n_states": m,
                     "converged": bool(f["conv"][k]),
