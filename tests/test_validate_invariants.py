@@ -357,8 +357,12 @@ def test_the_step_hmms_still_regime_is_not_taken_for_rest_when_it_is_movement(tm
     5.8 m²/s against 53-60 of movement), while the smoother's own still drift was a rest's (0.02);
     its ``p_still`` of 1 on every step made the states call 99.6 % of the fixes resting
     (accuracy 0.55, trivial 0.79, oracle 0.95). With ``states.still_rest_min_ratio`` applied to
-    the step HMM's drift too, those animals take the HMM's own resting state."""
-    _, off, r = _fuzz_off_and_on(tmp_path, 31, 9, "states.still_rest_min_ratio=0")
+    the step HMM's drift too, those animals take the HMM's own resting state. (``states.max_resting_share``
+    alone avoids the failure too, by giving those animals no states: switched off with it.)"""
+    cell, off, r = _fuzz_off_and_on(tmp_path, 31, 9, "states.still_rest_min_ratio=0", "states.max_resting_share=1")
+    _, species, seed = validate.fuzz_cells(40, seed=31)[9]
+    alone = validate.score_cell(cell, species, seed, tmp_path / "alone", overrides=("states.still_rest_min_ratio=0",))
+    assert alone["state_acc_at_fix"] > alone["state_trivial_at_fix"] and alone["state_share_labelled"] < 0.85
     print(f"\nstates {off['state_acc_at_fix']:.3f} -> {r['state_acc_at_fix']:.3f} (trivial "
           f"{off['state_trivial_at_fix']:.3f}, oracle {off['state_oracle_at_fix']:.3f})")
     assert off["state_acc_at_fix"] < off["state_trivial_at_fix"] - 0.15  # the failure guarded against
