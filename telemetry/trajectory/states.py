@@ -1211,20 +1211,13 @@ def label_states(
                     codes[mine] = -1
                     probs[mine] = np.nan
                     continue
-                if share[0] < p.min_resting_share:
+                # the resting share outside what displacements can tell apart: too few rests (all
+                # shorter than the interval) or too few moves (the still regime took them too)
+                why = _resting_share_reason(share[0], interval_h[k], p)
+                if why:
                     codes[mine] = -1
                     probs[mine] = np.nan
-                    attrs[name] = _no_states(f"{share[0]:.1%} of the fixes at rest: no step between fixes was "
-                                             "as short as their errors, so any rests were shorter than the "
-                                             f"{interval_h[k]:.3g}-h interval and the behaviour at a fix cannot "
-                                             "be told from the displacements", n_valid[k])
-                    continue
-                if share[0] > p.max_resting_share:
-                    codes[mine] = -1
-                    probs[mine] = np.nan
-                    attrs[name] = _no_states(f"{share[0]:.1%} of the fixes at rest: hardly a step between fixes was "
-                                             "longer than their errors allow, so rests cannot be told from moves "
-                                             "(is the collar's error, as used, far above the real one?)", n_valid[k])
+                    attrs[name] = _no_states(why, n_valid[k])
                     continue
                 entry = {
                     "n_states": m,
@@ -1272,6 +1265,25 @@ def label_states(
                              **{f"p_{lab}": probs[:, i] for i, lab in enumerate(labels)}})
     out.attrs = {**df.attrs, "states": SharedAttr(attrs)}
     return out
+
+
+def _resting_share_reason(share: float, interval_h: float, p: StateParams) -> str:
+    """Why an animal with ``share`` (0-1) of its fixes at rest gets no states, or ``""``: below
+    ``p.min_resting_share`` no step was as short as the errors, above ``p.max_resting_share``
+    hardly one was longer (``interval_h``: its median fix interval, h).
+
+    >>> p = StateParams()
+    >>> [bool(_resting_share_reason(s, 4.0, p)) for s in (0.005, 0.5, 0.995)]
+    [True, False, True]
+    """
+    if share < p.min_resting_share:
+        return (f"{share:.1%} of the fixes at rest: no step between fixes was as short as their errors, so any "
+                f"rests were shorter than the {interval_h:.3g}-h interval and the behaviour at a fix cannot be "
+                "told from the displacements")
+    if share > p.max_resting_share:
+        return (f"{share:.1%} of the fixes at rest: hardly a step between fixes was longer than their errors "
+                "allow, so rests cannot be told from moves (is the collar's error, as used, far above the real one?)")
+    return ""
 
 
 def _no_states(reason: str, n_valid_steps: int) -> dict[str, Any]:
