@@ -350,12 +350,14 @@ class SmoothParams:
         (as for ``error_moment_clash``) is capped at the bound where the rests read the error
         the same two ways without a movement model: their lag-one moment at the estimate's
         labels is firm (``error_moment_max_se_log``) and their held positions with jumps agree
-        with it (dimensionless; 0 disables). The likelihood then reads the movement model's
-        misfit as error: on 440 settings of ``validate.py --fuzz 40`` (seeds 8123, 2718, 1618,
-        4040, 9100, 777, 31337, 4242, 5151, 6006, 7007) 5 classes are capped, all nearer the
-        truth (mean abs(log(estimate / truth)) 0.64 -> 0.12; e.g. seed 8123 setting 21, 30-min
-        fixes of a 2.5 m collar without fix type, rests drifting 0.003 m²/s: 5.8 m -> 2.6 m,
-        and its fixes, smoothed 6 % farther from the truth than raw, now nearer). Without the
+        with it (dimensionless; 0 disables). The moment at the estimate's labels is the one
+        ``error_bound_at_estimate`` reads: with that off, nothing is capped. A capped class's
+        interval is the bound times ``exp(±1.96 se)`` of that moment. The likelihood there reads
+        the movement model's misfit as error: ``validate.py --fuzz 40 --seed S`` with and
+        without ``--set smooth.error_moment_cap=0`` changes 6 of 320 settings (seeds 8123, 1618,
+        4242, 6006, 777, 5050, 9999, 3141), each for the better; e.g. seed 8123 setting 21,
+        30-min fixes of a 2.5 m collar without fix type, rests drifting 0.003 m²/s: 5.8 m ->
+        2.6 m, its 3D fixes 1.061 -> 0.863 of raw (tests/test_validate_invariants.py). Without the
         agreement the moment alone misleads (seed 4040 setting 11: 15-min fixes, 30-min rests,
         a 10 m collar read at 4.9 m by the moment, 9.5 m by the held positions: not capped).
     error_bound_at_estimate : bool
@@ -658,7 +660,9 @@ class StateParams:
         of ``validate.py --fuzz 40`` (seeds 8123, 2718, 1618, 4040) 7 animals had 99.6-99.9 % of
         their fixes at rest, 6 of them below the trivial answer (e.g. seed 2718 setting 2: 2-h
         fixes of a 4 m collar under the 20 m default, 0.235 against 0.765); the next highest share
-        was 96.7 % (a real rester, 0.996). No animal of the sample or the real studies is above 80 %.
+        was 96.7 % (a real rester, 0.996). The settings below the trivial answer went 26 -> 22 of
+        155 (``--set states.max_resting_share=1`` gives the old ones). No animal of the sample or
+        of the real studies' test excerpts is withheld (tests/test_states.py).
     min_state_kept : float
         An animal whose BIC chose 3 states gets 2 when the smoother's still regime takes all but
         this share (0-1) of a moving state's fixes (its share by the HMM alone): that state fitted
