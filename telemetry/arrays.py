@@ -47,7 +47,11 @@ def with_columns(df: pd.DataFrame, columns: Mapping[str, object]) -> pd.DataFram
             new[name] = values.to_numpy() if isinstance(values, pd.Series) else values
     if new:
         attrs = out.attrs
-        out = pd.concat([out, pd.DataFrame(new, index=out.index)], axis=1)
+        # one frame per column: ``pd.DataFrame(new)`` would stack same-dtype columns into one
+        # new 2-D block, a copy that cost 0.45 s for the smoother's six columns of 1M fixes
+        # (fresh pages); a column frame wraps its array as it is (copy-on-write keeps it safe)
+        parts = [pd.Series(v, index=out.index, name=k, copy=False).to_frame() for k, v in new.items()]
+        out = pd.concat([out, *parts], axis=1)
         out.attrs = attrs
     return out
 
