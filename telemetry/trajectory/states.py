@@ -1382,23 +1382,40 @@ def _at_fix(step_post: np.ndarray, kidx: np.ndarray) -> np.ndarray:
     Compared with labelling a fix by its outgoing step alone, this matches the behaviour at the
     fix time far better where bouts are long (0.96 vs 0.88 on the synthetic sample, 0.92 vs 0.75
     on independent 4-h simulations), and no worse for the behaviour over the next interval.
+
+    One segment of three fixes (``kidx``: each fix's index in its segment); the last fix takes
+    the step into it both ways:
+
+    >>> steps = np.array([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1], [0.9, 0.05, 0.05]])
+    >>> _at_fix(steps, np.array([0, 1, 2])).round(3).tolist()
+    [[0.2, 0.5, 0.3], [0.68, 0.24, 0.08], [0.84, 0.12, 0.04]]
     """
-    n = step_post.shape[0]
-    out = np.zeros_like(step_post)
-    if n == 0:
-        return out
-    p_next = step_post.copy()
-    # the last fix of a segment has no step out: it takes the step into it
-    last = np.r_[kidx[1:] == 0, True]
-    has_prev = kidx > 0
-    prev = np.r_[step_post[:1], step_post[:-1]]
-    p_next[last & has_prev] = prev[last & has_prev]
-    move_next = 1.0 - p_next[:, 0]
-    move_prev = np.where(has_prev, 1.0 - prev[:, 0], 1.0)
-    moving = move_next * move_prev
-    share = p_next[:, 1:] / np.maximum(p_next[:, 1:].sum(axis=1, keepdims=True), 1e-300)
-    out[:, 0] = 1.0 - moving
-    out[:, 1:] = moving[:, None] * share
+    return _at_fix_rows(np.ascontiguousarray(step_post, dtype=np.float64), np.ascontiguousarray(kidx))
+
+
+@numba.njit(cache=True, nogil=True)
+def _at_fix_rows(step_post: np.ndarray, kidx: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`_at_fix`, one pass over the rows (numpy's version made six 1M x 3 temporaries,
+    0.25 s a call on the bench's 1M fixes, most of it the first touch of fresh pages)."""
+    n, m = step_post.shape
+    out = np.zeros((n, m))
+    for j in range(n):
+        has_prev = kidx[j] > 0
+        pv = j - 1 if j > 0 else 0
+        # the last fix of a segment has no step out: it takes the step into it
+        last = j == n - 1 or kidx[j + 1] == 0
+        nx = pv if (last and has_prev) else j
+        move_next = 1.0 - step_post[nx, 0]
+        move_prev = 1.0 - step_post[pv, 0] if has_prev else 1.0
+        moving = move_next * move_prev
+        tot = 0.0
+        for k in range(1, m):
+            tot += step_post[nx, k]
+        if tot < 1e-300:  # (NaN stays NaN)
+            tot = 1e-300
+        out[j, 0] = 1.0 - moving
+        for k in range(1, m):
+            out[j, k] = moving * (step_post[nx, k] / tot)
     return out
 
 
