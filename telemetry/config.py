@@ -55,6 +55,7 @@ __all__ = [
     "Config",
     "PROFILES",
     "DEFAULT_SPECIES",
+    "HEAP_REUSE_BYTES",
     "load_config",
 ]
 
@@ -1160,6 +1161,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
 """Species profiles: overrides of the dataclass defaults (which are the snow leopard's)."""
 
 DEFAULT_SPECIES = "snow_leopard"
+
+HEAP_REUSE_BYTES = 1 << 30
+"""While ``process`` and ``run`` work, arrays up to this size (bytes) come from memory the
+process keeps for reuse rather than from a fresh ``mmap`` each (glibc only; 0 switches it off;
+the environment variable ``TELEMETRY_HEAP_REUSE_BYTES`` overrides it). A run's setting, not a
+step's, so it is not in :class:`Config`: see :mod:`telemetry.heap` for what it saves."""
 
 
 @dataclass(frozen=True)

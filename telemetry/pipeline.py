@@ -36,6 +36,7 @@ from telemetry.config import DEFAULT_SPECIES, Config, CorridorParams, HomeRangeP
 from telemetry.deployments import deployments_read
 from telemetry.engine import Engine, LocalEngine, animal_partitions, concat_parts, get_engine
 from telemetry.errors import TelemetryError
+from telemetry.heap import reused_heap
 from telemetry.schema import SharedAttr
 from telemetry.trajectory.clean import clean
 from telemetry.trajectory.error_estimate import FitMemo, estimate_error_model
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["process", "analyse", "config_of", "embargoed", "public_source", "Products", "run", "RunResult", "RUN_STEPS"]
 
 
+@reused_heap()  # (freed arrays reused, not unmapped and faulted in again: see telemetry.heap)
 def process(
     data: pd.DataFrame | str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     config: Config | str | os.PathLike[str] | None = None,
@@ -321,6 +323,7 @@ def _engine_scope(engine: str | Engine | None) -> Iterator[Engine]:
         yield eng
 
 
+@reused_heap()
 def _clean_part(fixes: pd.DataFrame | tuple[str, list[str]], cfg: Config,
                 deployments: pd.DataFrame | None) -> pd.DataFrame:
     """sort → clean → segment → clusters of one partition of whole animals (runs on a worker).
@@ -336,6 +339,7 @@ def _clean_part(fixes: pd.DataFrame | tuple[str, list[str]], cfg: Config,
     return out
 
 
+@reused_heap()
 def _finish_part(tracks: pd.DataFrame, cfg: Config, error_model: ErrorModel | None, smooth: bool,
                  states: bool) -> pd.DataFrame:
     """The steps after the error model, of one partition (runs on a worker)."""
@@ -659,6 +663,7 @@ def default_inputs() -> list[Path]:
     raise TelemetryError("no input given and no sample_tracks/ folder found; pass files or folders")
 
 
+@reused_heap()
 def run(
     inputs: Iterable[str | os.PathLike[str]] | None = None,
     out_dir: str | os.PathLike[str] = "maps",

@@ -5,7 +5,7 @@ Layers, top to bottom (README, "Layout")::
 
     cli → pipeline → outputs → corridor → trajectory → {io, parsers} → core
 
-core: errors, schema, config, version, arrays, threads, engine, kernel_cache. The package root
+core: errors, schema, config, version, arrays, threads, engine, kernel_cache, heap. The package root
 (``telemetry/__init__``, the public API) sits above everything and nothing inside imports it.
 """
 
@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("telemetry.io", 1), ("telemetry.parsers", 1),
     ("telemetry.errors", 0), ("telemetry.schema", 0), ("telemetry.config", 0), ("telemetry.version", 0),
     ("telemetry.arrays", 0), ("telemetry.deployments", 0), ("telemetry.threads", 0), ("telemetry.engine", 0), ("telemetry.kernel_cache", 0),
+    ("telemetry.heap", 0),
     ("telemetry.data", 0),
 )
 ROOT_LAYER = 7
