@@ -1170,7 +1170,8 @@ def label_states(
             use = ok[a]
             r = rows[use]
             step_post = np.zeros((rows.size, 3))
-            step_post[use, :m] = np.take_along_axis(post[use], perm[a[use]], axis=1)
+            for k in np.flatnonzero(ok):  # (a column permutation of each animal's block of rows)
+                step_post[bounds[k]:bounds[k + 1], :m] = post[bounds[k]:bounds[k + 1]][:, perm[k]]
             # each animal's share of fixes per state by the HMM alone, before the smoother's rests
             # (asked only where fewer states could be fitted instead)
             fewer = [j for j in choices if j < m]
