@@ -32,6 +32,8 @@ precision (see the issue 4 report for the recall reachable per state and distanc
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -303,8 +305,22 @@ def _float(df: pd.DataFrame, name: str) -> np.ndarray:
     return pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
+def _str_codes(df: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Column ``name`` as codes into labels (a numpy string array whose last label, ``""``, is
+    that of missing values: code -1), or None where its values are not all strings (1, 1.0 and
+    True are one value to a hash table, but three texts). Categoricals via their codes."""
+    col = df[name]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.cat.codes.to_numpy(), np.asarray([str(c) for c in col.cat.categories] + [""])
+    # one factorize, 7x faster than converting 1M rows one by one
+    codes, uniques = pd.factorize(col)
+    if isinstance(col.dtype, pd.StringDtype) or all(isinstance(u, str) for u in uniques):
+        return codes, np.asarray([str(u) for u in uniques] + [""])
+    return None
+
+
 def _str_col(df: pd.DataFrame, name: str) -> np.ndarray:
-    """Column as a numpy string array ("" for missing); categoricals via their codes (fast).
+    """Column as a numpy string array ("" for missing).
 
     >>> df = pd.DataFrame({"a": ["3D", None, "2D"], "b": [1, 1.0, None], "c": [None, None, None]})
     >>> _str_col(df, "a").tolist(), _str_col(df, "b").tolist(), _str_col(df, "c").tolist()
@@ -312,16 +328,30 @@ def _str_col(df: pd.DataFrame, name: str) -> np.ndarray:
     """
     if name not in df.columns:
         return np.full(len(df), "", dtype="<U1")
+    coded = _str_codes(df, name)
+    if coded is not None:
+        return coded[1][coded[0]]
     col = df[name]
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = np.asarray([str(c) for c in col.cat.categories] + [""])
-        return cats[col.cat.codes.to_numpy()]  # code -1 picks the trailing ""
-    # one factorize, 7x faster than converting 1M rows one by one; only where every value is a
-    # string (1, 1.0 and True are one value to a hash table, but three texts)
-    codes, uniques = pd.factorize(col)
-    if isinstance(col.dtype, pd.StringDtype) or all(isinstance(u, str) for u in uniques):
-        return np.asarray([str(u) for u in uniques] + [""])[codes]
     return col.astype(object).where(col.notna(), "").to_numpy(dtype=object).astype(str)
+
+
+def _str_in(df: pd.DataFrame, name: str, values: Iterable[str]) -> np.ndarray:
+    """``np.isin(_str_col(df, name), values)`` (bool per row) from the column's distinct values,
+    without a string per row (for 1M rows the string array and its comparison cost ~0.1 s).
+
+    >>> df = pd.DataFrame({"a": ["3D", None, "2D"], "b": pd.Categorical(["x", None, "y"]), "c": [1, 1.0, None]})
+    >>> _str_in(df, "a", ["2D", ""]).tolist(), _str_in(df, "b", ["x"]).tolist(), _str_in(df, "c", ["1.0"]).tolist()
+    ([False, True, True], [True, False, False], [True, True, False])
+    >>> _str_in(df, "missing", [""]).tolist()
+    [True, True, True]
+    """
+    values = [str(v) for v in values]
+    if name not in df.columns:
+        return np.full(len(df), "" in values)
+    coded = _str_codes(df, name)
+    if coded is not None:
+        return np.isin(coded[1], values)[coded[0]]
+    return np.isin(_str_col(df, name), values)
 
 
 def _truthy(s: pd.Series) -> np.ndarray:
@@ -436,8 +466,7 @@ def _low_quality(df: pd.DataFrame, fix_type: np.ndarray, p: CleanParams) -> np.n
             sats = _float(df, "n_sats")
             bad |= sats < p.min_sats  # NaN (unknown) compares False
     if p.argos_reject_classes and "argos_lc" in df.columns:
-        lc = _str_col(df, "argos_lc")
-        bad |= np.isin(lc, [str(c) for c in p.argos_reject_classes])
+        bad |= _str_in(df, "argos_lc", p.argos_reject_classes)
     return bad
 
 
@@ -609,10 +638,10 @@ def speed_reference(df: pd.DataFrame, p: CleanParams) -> np.ndarray:
     >>> speed_reference(df, CleanParams()).tolist()
     [True, True, False, False, True]
     """
-    argos = _str_col(df, "fix_type") == "argos"
+    argos = _str_in(df, "fix_type", ["argos"])
     if not argos.any():
         return np.ones(len(df), dtype=bool)
-    return ~argos | np.isin(_str_col(df, "argos_lc"), [str(c) for c in p.speed_limit_argos_classes])
+    return ~argos | _str_in(df, "argos_lc", p.speed_limit_argos_classes)
 
 
 def step_speeds(starts: np.ndarray, t_s: np.ndarray, lon: np.ndarray, lat: np.ndarray,
