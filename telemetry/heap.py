@@ -21,6 +21,7 @@ Core layer: imports only :mod:`telemetry.config`.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 import threading
@@ -40,8 +41,10 @@ _lock = threading.Lock()
 _depth = 0
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
-    """glibc's allocator interface, or None where there is none (not Linux, or not glibc)."""
+    """glibc's allocator interface, or None where there is none (not Linux, or not glibc); looked
+    up once."""
     if not sys.platform.startswith("linux"):
         return None
     try:
