@@ -21,6 +21,9 @@ Stages (``--stages parse,process,crossings``, sized with ``--fixes N``, default 
   interpreter, alternating, two rounds of two calls: the ratio a speed goal relative to an
   earlier version is checked on (issue 14: within 1.25× of f164f09, the code it was filed on).
   The machine's speed drifts by tens of per cent over a day, so only runs back to back compare.
+  It prints each side's CPU, system seconds and peak RSS; ``--baseline-env VAR=VALUE`` sets the
+  baseline's environment (``--baseline . --baseline-env TELEMETRY_HEAP_REUSE_BYTES=0``: this
+  checkout with and without :mod:`telemetry.heap`).
 * ``crossings``: :func:`telemetry.crossings` + :func:`telemetry.hotspots` on the N
   processed tracks. Goal: < 10 s at 1M fixes.
 * ``compile``: ``telemetry run`` on the bundled sample in a fresh process with an empty
@@ -993,6 +996,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--baseline", default=None,
                         help="process stage: also time process() of this other checkout, back to back")
+    parser.add_argument("--baseline-env", action="append", default=[], metavar="VAR=VALUE",
+                        help="environment of the baseline's runs only (repeatable), e.g. --baseline . "
+                             "--baseline-env TELEMETRY_HEAP_REUSE_BYTES=0: this checkout without the heap's reuse")
     parser.add_argument("--_child-run", nargs=6, help=argparse.SUPPRESS)
     parser.add_argument("--_child-process", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1046,16 +1052,20 @@ def main(argv: list[str] | None = None) -> int:
               f"process() {r2['telemetry']['process']:.1f} s (first call {r2['first']['process']:.1f} s); "
               + ", ".join(f"{k} {r2['telemetry'][k]:.2f} s" for k in PROCESS_STEPS))
         if args.baseline:
-            r3 = bench_baseline({"bench": fixes, "alertsim": alert}, workdir, args.baseline)
+            benv = dict(e.split("=", 1) for e in args.baseline_env)
+            r3 = bench_baseline({"bench": fixes, "alertsim": alert}, workdir, args.baseline, baseline_env=benv)
             results["process_baseline"] = r3
             for gen in ("bench", "alertsim"):
                 b = r3[gen]
-                print(f"process  [{gen}] back to back with {args.baseline}: this checkout "
+                print(f"process  [{gen}] back to back with {args.baseline}"
+                      + "".join(f" ({k}={v})" for k, v in benv.items()) + ": this checkout "
                       f"{', '.join(f'{x:.1f}' for x in b['this_s'])} s, baseline "
                       f"{', '.join(f'{x:.1f}' for x in b['baseline_s'])} s: {b['ratio']:.2f}× "
                       f"(issue 14's goal vs f164f09: ≤ 1.25×); CPU {np.median(b['this_cpu_s']):.1f} s against "
                       f"{np.median(b['baseline_cpu_s']):.1f} s: on {r3['cores']} cores perfectly used at best "
-                      f"{b['cpu_floor_ratio']:.2f}×")
+                      f"{b['cpu_floor_ratio']:.2f}×; of the CPU the system's {np.median(b['this_system_s']):.1f} s "
+                      f"against {np.median(b['baseline_system_s']):.1f} s; peak RSS {b['this_peak_rss_gb']:.2f} GB "
+                      f"against {b['baseline_peak_rss_gb']:.2f} GB")
     if "crossings" in stages:
         if tracks is None:
             t = time.perf_counter()
@@ -1134,42 +1144,55 @@ def _child_process(repo: str, fixes_path: str, calls: str) -> None:
     where = Path(telemetry.__file__).resolve()
     if not where.is_relative_to(Path(repo).resolve()):
         raise SystemExit(f"telemetry imported from {where}, not from {repo}")
+    import resource
+
     fixes = pd.read_pickle(fixes_path)
     telemetry.process(fixes.iloc[:3000])
     out = []
     for _ in range(int(calls)):
-        t, c = time.perf_counter(), time.process_time()
+        t, c, r = time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
         telemetry.process(fixes)
-        out.append([time.perf_counter() - t, time.process_time() - c])
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        # wall, CPU (all threads), of it the kernel's (page faults, mappings), peak RSS (GB, Linux: kB)
+        out.append([time.perf_counter() - t, time.process_time() - c, r1.ru_stime - r.ru_stime, r1.ru_maxrss / 1e6])
     print(json.dumps(out))
 
 
 def bench_baseline(tables: dict[str, pd.DataFrame], workdir: Path, baseline: str, rounds: int = 2,
-                   calls: int = 2) -> dict:
+                   calls: int = 2, baseline_env: dict[str, str] | None = None) -> dict:
     """``process()`` per generator (``tables``: name → fixes): this checkout's and ``baseline``'s
     seconds (each call), the ratio of their medians, from fresh interpreters alternating on
     the same fixes, and their CPU seconds (all threads): ``cpu_floor_ratio``, this checkout's
     median CPU time over the cores available against the baseline's median wall time, is the
-    ratio it could not beat however well it used the cores."""
-    out: dict = {"baseline": str(baseline), "cores": os.cpu_count() or 1}
+    ratio it could not beat however well it used the cores. Also each side's system seconds
+    and peak RSS. ``baseline_env``: environment variables of the baseline's interpreters only
+    (``--baseline . --baseline-env TELEMETRY_HEAP_REUSE_BYTES=0``: this checkout without
+    :mod:`telemetry.heap`)."""
+    out: dict = {"baseline": str(baseline), "cores": os.cpu_count() or 1, "baseline_env": baseline_env or {}}
     for name, fixes in tables.items():
         path = workdir / f"baseline-{name}-{len(fixes)}.pkl"
         fixes.to_pickle(path)
         times: dict[str, list[float]] = {"this": [], "baseline": []}
         cpu: dict[str, list[float]] = {"this": [], "baseline": []}
+        sys_s: dict[str, list[float]] = {"this": [], "baseline": []}
+        rss: dict[str, float] = {"this": 0.0, "baseline": 0.0}
         for _ in range(rounds):
             for who, repo in (("baseline", baseline), ("this", str(ROOT))):
                 cmd = [sys.executable, str(Path(__file__).resolve()), "--_child-process", repo, str(path), str(calls)]
-                res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                env = {**os.environ, **(baseline_env or {})} if who == "baseline" else None
+                res = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
                 if res.returncode != 0:
                     raise SystemExit(f"{who} ({repo}) failed: {res.stderr.strip().splitlines()[-1:]}")
                 calls_s = json.loads(res.stdout.strip().splitlines()[-1])
-                times[who] += [w for w, _ in calls_s]
-                cpu[who] += [c for _, c in calls_s]
+                times[who] += [c[0] for c in calls_s]
+                cpu[who] += [c[1] for c in calls_s]
+                sys_s[who] += [c[2] for c in calls_s]
+                rss[who] = max(rss[who], *(c[3] for c in calls_s))
         path.unlink()
         mid = {k: float(np.median(v)) for k, v in times.items()}
         mid_cpu = {k: float(np.median(v)) for k, v in cpu.items()}
         out[name] = {**{f"{k}_s": v for k, v in times.items()}, **{f"{k}_cpu_s": v for k, v in cpu.items()},
+                     **{f"{k}_system_s": v for k, v in sys_s.items()}, **{f"{k}_peak_rss_gb": v for k, v in rss.items()},
                      "ratio": mid["this"] / mid["baseline"],
                      "cpu_floor_ratio": mid_cpu["this"] / out["cores"] / mid["baseline"]}
     return out

@@ -129,3 +129,19 @@ def test_baseline_comparison_reports_wall_and_cpu_seconds(bench, tmp_path):
     assert all(x > 0 for x in r["this_s"] + r["baseline_s"] + r["this_cpu_s"] + r["baseline_cpu_s"])
     assert r["ratio"] > 0 and r["cpu_floor_ratio"] == pytest.approx(
         r["this_cpu_s"][0] / out["cores"] / r["baseline_s"][0])
+
+
+def test_baseline_comparison_takes_an_environment_for_the_baseline_only(bench, tmp_path):
+    """``--baseline . --baseline-env TELEMETRY_HEAP_REUSE_BYTES=0``: this checkout with and without
+    the heap's reuse; each side's system seconds and peak RSS are reported, and the environment
+    reaches the baseline's interpreters (one that cannot start fails as the baseline's)."""
+    fixes = bench.make_fixes(3_000, seed=5)
+    out = bench.bench_baseline({"small": fixes}, tmp_path, str(ROOT), rounds=1, calls=1,
+                               baseline_env={"TELEMETRY_HEAP_REUSE_BYTES": "0"})
+    r = out["small"]
+    assert out["baseline_env"] == {"TELEMETRY_HEAP_REUSE_BYTES": "0"}
+    assert all(x >= 0 for x in r["this_system_s"] + r["baseline_system_s"])
+    assert r["this_peak_rss_gb"] > 0.05 and r["baseline_peak_rss_gb"] > 0.05
+    with pytest.raises(SystemExit, match="^baseline"):
+        bench.bench_baseline({"small": fixes}, tmp_path, str(ROOT), rounds=1, calls=1,
+                             baseline_env={"PYTHONHOME": str(tmp_path / "no-python-here")})
