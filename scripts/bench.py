@@ -1061,7 +1061,7 @@ def main(argv: list[str] | None = None) -> int:
                       + "".join(f" ({k}={v})" for k, v in benv.items()) + ": this checkout "
                       f"{', '.join(f'{x:.1f}' for x in b['this_s'])} s, baseline "
                       f"{', '.join(f'{x:.1f}' for x in b['baseline_s'])} s: {b['ratio']:.2f}× "
-                      f"(issue 14's goal vs f164f09: ≤ 1.25×); CPU {np.median(b['this_cpu_s']):.1f} s against "
+                      + ("" if benv else "(issue 14's goal vs f164f09: ≤ 1.25×)") + f"; CPU {np.median(b['this_cpu_s']):.1f} s against "
                       f"{np.median(b['baseline_cpu_s']):.1f} s: on {r3['cores']} cores perfectly used at best "
                       f"{b['cpu_floor_ratio']:.2f}×; of the CPU the system's {np.median(b['this_system_s']):.1f} s "
                       f"against {np.median(b['baseline_system_s']):.1f} s; peak RSS {b['this_peak_rss_gb']:.2f} GB "

@@ -3,11 +3,13 @@
 The steps allocate and free large arrays many times: the Kalman likelihood's transition
 tables alone are 72 MB per million fixes, made about 80 times in one ``process``. glibc
 serves every allocation above its mmap threshold (128 KiB, rising to at most 32 MiB) with
-a fresh ``mmap`` and unmaps it on free, so each is paid again in page faults and zeroing:
-2-3 s of system time on the bench's 1M fixes (``scripts/bench.py``), 1.2-2.0 s with the
-reuse (the heap starts cold at each call), 0.05-0.1 s were the memory kept between calls;
-on 5M fixes ``process`` took 64.4 s instead of 75.6 s, its peak memory 3.34 GB instead of
-3.23 GB. :func:`reused_heap` raises the mmap and trim thresholds to
+a fresh ``mmap`` and unmaps it on free, so each is paid again in page faults and zeroing.
+``python scripts/bench.py --stages process --fixes 1000000 --skip-movingpandas --baseline .
+--baseline-env TELEMETRY_HEAP_REUSE_BYTES=0`` (this checkout with and without it, alternating,
+2 cores, 2026-12-07): 0.91x the wall time on the bench's generator (CPU 16.8 s against 18.1 s,
+of it the system's 0.9 s against 1.8 s) and 0.92x on alertsim (16.2 against 17.1 s; 1.2
+against 2.3 s), the same peak RSS (1.35 GB). The system time left is the heap's first touch:
+kept between calls it falls to ~0.05 s. :func:`reused_heap` raises the mmap and trim thresholds to
 :data:`telemetry.config.HEAP_REUSE_BYTES` while it is open and, when the outermost scope
 closes, gives the free memory back (``malloc_trim``) and restores glibc's documented
 defaults (128 KiB), so a notebook holds no more memory after a run than before it.
