@@ -482,6 +482,27 @@ class SmoothParams:
     error_jump_classes : tuple of str
         The error classes estimated so: those whose errors are not heavy-tailed (a 2D fix far
         off, or one of a mix of fix types, reads as a jump and the scale comes out low).
+    error_bracket_classes : tuple of str
+        The classes whose UERE is raised to the lag-one moment of their fixes between two
+        resting neighbours wherever that reading is firm (``error_check_max_se_log``) and larger
+        (:func:`telemetry.trajectory.error_estimate._bracket_uere`): heavy-tailed classes, whose
+        far-off fixes make the steps into and out of them look like moves, so that the
+        likelihood with the step HMM's labels and the held rests read only the bulk of the
+        error (simulated 2D fixes, Student-t: 0.6-0.85 of the truth). The fix in the middle is
+        chosen by its neighbours alone, so its own error, however large, is read. Empty: off.
+    error_bracket_span_chi2 : float
+        ... the two neighbours count as one rest where their distance is within their errors:
+        its square below this many times the sum of their variances per axis (χ², 2 d.o.f.:
+        13.8 lets 99.9 % of true rests through).
+    error_bracket_trim : float
+        ... and a middle fix farther from its neighbours' mean than this many times its expected
+        spread (its variance and a quarter of each neighbour's, per axis, at the estimate) is an
+        excursion, not an error, and is left out (dimensionless; a Gaussian error never reaches
+        8, a Student-t error of 3 d.o.f. seldom: 0.1 % of fixes).
+    error_bracket_max_raise : float
+        ... and raised by at most this factor (dimensionless): the whole of a heavy-tailed error
+        over the bulk the labels read (simulated Student-t 2D errors: 1.3-1.4; a rest's short
+        trips read as errors get no further).
     error_jump_min_steps : int
         Fewest still steps an animal needs to enter that reading. Each animal's drift at rest is
         fitted there; from a handful of short steps it comes out near zero, and those steps,
@@ -577,6 +598,10 @@ class SmoothParams:
     error_switching_classes: tuple[str, ...] = ("3D",)
     error_jumps: bool = True
     error_jump_classes: tuple[str, ...] = ("3D",)
+    error_bracket_classes: tuple[str, ...] = ("2D",)
+    error_bracket_span_chi2: float = 13.8
+    error_bracket_trim: float = 8.0
+    error_bracket_max_raise: float = 1.5
     error_jump_min_steps: int = 30
     tau_grid_s: tuple[float, ...] = (300.0, 1800.0, 7200.0, 28800.0)
     speed_sd_bounds_ms: tuple[float, float] = (1e-4, 50.0)

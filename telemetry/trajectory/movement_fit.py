@@ -713,7 +713,7 @@ def smooth_params(params: SmoothParams | None, overrides: dict[str, Any]) -> Smo
         if bad:
             raise TypeError(f"unknown smoothing parameter(s): {sorted(bad)}")
         p = replace(p, **overrides)
-    for name in ("error_switching_classes", "error_jump_classes"):
+    for name in ("error_switching_classes", "error_jump_classes", "error_bracket_classes"):
         bad = sorted(set(getattr(p, name)) - set(ERROR_CLASSES))
         if bad:  # a misspelt class would silently switch the method off
             raise TelemetryError(f"parameter smooth.{name}: unknown error class(es) {', '.join(bad)}; "

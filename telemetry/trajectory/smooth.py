@@ -21,7 +21,10 @@ What it does, per run
    (``error_jumps``): the likelihood's Brownian drift at rest spreads the shifts over every
    still step, and a movement model that misfits (migrants, kill sites visited bed by bed) puts
    its misfit in the error (simulated migrants: 11.5-12.7 m from the likelihood, 7.9-8.0 from
-   the rests, truth 8; 4-h fixes of a 3 m collar: 2.1-2.3 vs 3.0-3.6). A class too small to
+   the rests, truth 8; 4-h fixes of a 3 m collar: 2.1-2.3 vs 3.0-3.6). Heavy-tailed classes
+   (2D, ``error_bracket_classes``) are raised to the lag-one moment of their fixes between two
+   resting neighbours where that is firm and larger: a fix far off in a rest reads as a move to
+   the likelihood and the held rests, which then see only the bulk of the error. A class too small to
    estimate, or one the data do not identify (the checks of
    :mod:`telemetry.trajectory.error_estimate`: a flat likelihood, one at the edge of its range,
    one the resting bouts contradict), takes the configured default, and
