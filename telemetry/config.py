@@ -489,7 +489,9 @@ class SmoothParams:
         far-off fixes make the steps into and out of them look like moves, so that the
         likelihood with the step HMM's labels and the held rests read only the bulk of the
         error (simulated 2D fixes, Student-t: 0.6-0.85 of the truth). The fix in the middle is
-        chosen by its neighbours alone, so its own error, however large, is read. Empty: off.
+        chosen by its neighbours alone, so its own error, however large, is read; what the 3D
+        fixes so chosen read beyond their known error (short trips at rest) is taken off.
+        Empty: off.
     error_bracket_span_chi2 : float
         ... the two neighbours count as one rest where their distance is within their errors:
         its square below this many times the sum of their variances per axis (χ², 2 d.o.f.:

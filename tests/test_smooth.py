@@ -632,8 +632,8 @@ def test_heavy_tailed_2d_error_is_read_whole_not_its_bulk(tmp_path) -> None:
     likelihood with the step HMM's labels and the held rests read only the bulk: a random
     setting (``validate.py --fuzz 40 --seed 2468``, #26: 4-h fixes, half of them 2D, 15 m /
     27.9 m) read 2D at 0.65 of the truth and its 2D fixes' se_m covered 0.89. The fixes between
-    two resting neighbours, chosen whatever their own error, read all of it (0.85; 2D coverage
-    0.938); the 3D class, read from the steps between 3D fixes (a 2D neighbour's tail reads as
+    two resting neighbours, chosen whatever their own error, read all of it (0.82; 2D coverage
+    0.933); the 3D class, read from the steps between 3D fixes (a 2D neighbour's tail reads as
     a jump), goes 0.83 -> 0.87."""
     cell, species, seed = validate.fuzz_cells(40, 2468)[26]
     new = validate.score_cell(cell, species, seed, tmp_path / "new")
@@ -643,7 +643,7 @@ def test_heavy_tailed_2d_error_is_read_whole_not_its_bulk(tmp_path) -> None:
           f"{old['cover_axis_2D']:.3f} -> {new['cover_axis_2D']:.3f}; 3D UERE / truth {new['uere_3D'] / new['uere_true_3D']:.2f}")
     assert new["uere_2D_source"] == "estimated"
     assert r_old < 0.75 and 0.8 < r_new < 1.2
-    # (all fixes: 0.900 -> 0.926, the 3D fixes' error still read a little low)
+    # (all fixes: 0.900 -> 0.924, the 3D fixes' error still read a little low)
     assert 0.93 <= new["cover_axis_2D"] <= 0.97 and new["cover_axis"] > old["cover_axis"] + 0.02
     assert 0.85 < new["uere_3D"] / new["uere_true_3D"] < 1.15
     assert new["rmse_smooth_all"] <= old["rmse_smooth_all"] and new["rmse_smooth_3D"] <= new["rmse_raw_3D"]
