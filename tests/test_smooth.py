@@ -599,7 +599,7 @@ def test_a_rest_reading_outside_the_search_range_is_not_taken(monkeypatch) -> No
     tracks = telemetry.process(df, species="generic", smooth=False, states=False)
     honest = estimate_error_model(tracks, SmoothParams()).to_dict()["3D"]["uere_m"]
 
-    def degenerate(d, r, p, iters=30, among=None):
+    def degenerate(d, r, p, iters=30, among=None, w=None):
         k = np.full(len(ERROR_CLASSES), np.nan)
         k[ERROR_CLASSES.index("3D")] = 1e-3
         return k, np.where(np.isfinite(k), 0.01, np.inf)

@@ -278,8 +278,8 @@ def _larger_bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(both, np.maximum(a, b), np.where(np.isfinite(a), a, b))
 
 
-def _jump_uere(d: Rows, r: np.ndarray, p: SmoothParams, iters: int = 30,
-               among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _jump_uere(d: Rows, r: np.ndarray, p: SmoothParams, iters: int = 30, among: np.ndarray | None = None,
+               w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """UERE per class from the resting bouts read as held positions with occasional jumps.
 
     The still steps (labelled by the step HMM under ``r``) are each a difference of two fixes'
@@ -295,7 +295,8 @@ def _jump_uere(d: Rows, r: np.ndarray, p: SmoothParams, iters: int = 30,
     regime) takes the error's share of a rest where the animal mostly holds still and sometimes
     shifts; the jumps do not. ``among`` (bool per class): only the steps between two fixes of
     these classes (a step to a fix of a heavy-tailed class carries that fix's far-off errors,
-    which read as jumps and pull the Gaussian part, and so the scale, down). Returns per class
+    which read as jumps and pull the Gaussian part, and so the scale, down). ``w``: the step
+    HMM's ``P(still)`` under ``r`` where the caller has it (else labelled here). Returns per class
     the factor ``sqrt(m_c)`` on the UERE behind ``r`` (NaN where fewer than ``error_min_fixes``
     steps touch the class) and the standard error of its log (sandwich, steps independent).
 
@@ -312,7 +313,8 @@ def _jump_uere(d: Rows, r: np.ndarray, p: SmoothParams, iters: int = 30,
     """
     n_cls = len(ERROR_CLASSES)
     k, se_log = np.full(n_cls, np.nan), np.full(n_cls, np.inf)
-    w, _ = still_labels(d, r, p)
+    if w is None:
+        w, _ = still_labels(d, r, p)
     i = np.flatnonzero((w > 0.5) & ~d.start)
     if among is not None:
         i = i[among[d.cls[i]] & among[d.cls[i - 1]]]
@@ -572,7 +574,10 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     rest_agree = np.zeros(n_cls, bool)
     u_j, se_j = np.full(n_cls, np.nan), np.full(n_cls, math.inf)  # (the rests' reading, m; see the cap below)
     if est.any() and p.error_jumps and p.regimes:  # (no still regime: no rests to read)
-        k_j, se_j = _jump_uere(s, var(u), p)
+        # (the still steps labelled once for both readings below: the step HMM's EM is the
+        # costly part of each)
+        w_j, _ = still_labels(s, var(u), p)
+        k_j, se_j = _jump_uere(s, var(u), p, w=w_j)
         light = _class_mask(p.error_jump_classes)
         # the value a light class takes from the rests (below): read from the steps between its
         # own fixes only, where that reads higher. A step to a 2D fix carries its heavy tail,
@@ -584,7 +589,7 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
         # 4-h fixes of a 2.5 m collar, read at 6.8 m with se 0.23 against se 0.36 from all steps)
         k_v, se_v = k_j, se_j
         if light.any() and not light[s.cls].all():
-            k_l, se_l = _jump_uere(s, var(u), p, among=light)
+            k_l, se_l = _jump_uere(s, var(u), p, among=light, w=w_j)
             use = light & np.isfinite(k_l) & (k_l > np.nan_to_num(k_j, nan=-np.inf))
             k_v, se_v = np.where(use, k_l, k_j), np.where(use, se_l, se_j)
         u_j = u * k_j
