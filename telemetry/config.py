@@ -500,11 +500,12 @@ class SmoothParams:
         ... and a middle fix farther from its neighbours' mean than this many times its expected
         spread (its variance and a quarter of each neighbour's, per axis, at the estimate) is an
         excursion, not an error, and is left out (dimensionless; a Gaussian error never reaches
-        8, a Student-t error of 3 d.o.f. seldom: 0.1 % of fixes).
+        8; of Student-t errors of 3 d.o.f., 0.15 % of fixes at the true scale, 0.4 % at 0.7 of
+        it, the likelihood's reading: 2M draws, 3D neighbours at 0.4 of the 2D scale).
     error_bracket_max_raise : float
         ... and raised by at most this factor (dimensionless): the whole of a heavy-tailed error
-        over the bulk the labels read (simulated Student-t 2D errors: 1.3-1.4; a rest's short
-        trips read as errors get no further).
+        over the bulk the labels read (the raises on ``validate.py --fuzz 40 --seed 2468``:
+        1.05-1.42; a rest's short trips read as errors get no further).
     error_jump_min_steps : int
         Fewest still steps an animal needs to enter that reading. Each animal's drift at rest is
         fitted there; from a handful of short steps it comes out near zero, and those steps,
