@@ -687,13 +687,13 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     # moves); the fixes between two resting neighbours, chosen whatever their own error, read
     # all of it (simulated Student-t 2D errors: see SmoothParams.error_bracket_classes)
     bracketed = np.zeros(n_cls, bool)
-    if est.any() and p.regimes and p.error_bracket_classes:
+    heavy = _class_mask(p.error_bracket_classes)
+    if p.regimes and (identified & ~capped & heavy).any():  # (nothing to raise: no reading)
         # (the control: light classes whose error is known, estimated here or given)
-        control = _class_mask(p.error_jump_classes) & (identified | ~todo) & ~_class_mask(p.error_bracket_classes)
+        control = _class_mask(p.error_jump_classes) & (identified | ~todo) & ~heavy
         u_b, se_b = _bracket_uere(s, var(u), fit.p_still, control, p)
         with np.errstate(invalid="ignore"):
-            bracketed = (identified & ~capped & _class_mask(p.error_bracket_classes)
-                         & (se_b < p.error_check_max_se_log) & (u_b > u))
+            bracketed = identified & ~capped & heavy & (se_b < p.error_check_max_se_log) & (u_b > u)
         # (by at most error_bracket_max_raise: the whole over the bulk of a heavy-tailed error)
         u_b = np.minimum(u_b, np.minimum(p.error_bracket_max_raise * u, ceiling))
         u = np.where(bracketed, u_b, u)
