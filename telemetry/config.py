@@ -692,16 +692,6 @@ class StateParams:
         was 96.7 % (a real rester, 0.996). The settings below the trivial answer went 26 -> 22 of
         155 (``--set states.max_resting_share=1`` gives the old ones). No animal of the sample or
         of the real studies' test excerpts is withheld (tests/test_states.py).
-    min_persistence : float
-        No states for an animal whose fitted states do not persist from one step to the next:
-        the second-largest modulus of the transition matrix's eigenvalues (for 2 states
-        ``γ₀₀ + γ₁₁ - 1``; 0 is a chain without memory, where each step's state says nothing of
-        the next's) below this. Bouts are then shorter than the interval between fixes, and the
-        behaviour at a fix cannot be told from the displacements: the HMM splits the steps by how
-        much of each interval the animal spent moving. On the 237 animals of 2-8-h settings of
-        ``validate.py --fuzz 40`` (seeds 8080, 5150, 2468, 1357; scored per animal as ``validate.py`` does) 71
-        were below the trivial answer; 0.1 withholds 55 animals, 50 of them below it (by 0.16 on
-        average, e.g. 0.21 against 0.80) and 5 above it (by 0-0.21). 0 disables.
     min_state_kept : float
         An animal whose BIC chose 3 states gets 2 when the smoother's still regime takes all but
         this share (0-1) of a moving state's fixes (its share by the HMM alone): that state fitted
@@ -744,7 +734,6 @@ class StateParams:
     dominant_share_warn: float = 0.9
     min_resting_share: float = 0.01
     max_resting_share: float = 0.99
-    min_persistence: float = 0.1
     min_state_kept: float = 0.1
     still_rest_min_ratio: float = 15.0
 

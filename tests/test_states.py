@@ -406,14 +406,12 @@ def test_a_still_regime_nearly_as_fast_as_the_movement_gives_no_states() -> None
 @pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parent / "data" / "real").glob("*.csv.gz")))
 def test_no_real_animal_is_taken_for_resting_everywhere(name: str) -> None:
     """The real studies' excerpts (bats, buffalo, gulls) have moves the fixes' errors cannot
-    explain: ``states.max_resting_share`` withholds no animal's states, and none is near it; nor does
-    ``states.min_persistence``."""
+    explain: ``states.max_resting_share`` withholds no animal's states, and none is near it."""
     import telemetry
 
     out = telemetry.process(Path(__file__).parent / "data" / "real" / name, species="generic")
     entries = out.attrs["states"].values()
     assert not any("rests cannot be told from moves" in e.get("reason", "") for e in entries)
-    assert not any("do not persist" in e.get("reason", "") for e in entries)  # (states.min_persistence)
     shares = [e["share"][0] for e in entries if "share" in e]
     print(f"\n{name}: resting shares {[round(s, 3) for s in shares]}")
     assert shares and max(shares) < 0.9

@@ -564,26 +564,3 @@ def test_isolated_still_steps_alone_catch_the_failures_older_guards_were_added_f
     print(f"\n{name}: {src}; 3D smoothed/raw {r['rmse_smooth_3D'] / r['rmse_raw_3D']:.3f}")
     assert src == "default"
     assert r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
-
-
-def test_no_states_where_the_states_do_not_persist(tmp_path: Path) -> None:
-    """``validate.py --fuzz 40 --seed 5150``, setting 20: 8-h fixes of a 2 m collar without a fix
-    type, bouts far shorter than the interval. The HMM still split the steps in two, by how much of
-    each 8 h the animal spent moving, with no memory from one step to the next (second eigenvalue
-    of the transition matrix 0.00-0.01), and labelled the fixes 0.21-0.24 right where the trivial
-    answer is 0.78-0.80 (the oracle no better than the trivial answer). With
-    ``states.min_persistence`` those animals get no states, and each says why."""
-    import telemetry
-
-    cell, species, seed = validate.fuzz_cells(40, seed=5150)[20]
-    off = validate.score_cell(cell, species, seed, tmp_path / "off", overrides=("states.min_persistence=0",))
-    assert off["state_acc_at_fix"] < off["state_trivial_at_fix"] - 0.4  # the failure guarded against
-    assert off["state_oracle_at_fix"] < off["state_trivial_at_fix"] + 0.02  # positions cannot tell
-    csv, _ = validate.simulate_cell(cell, seed, tmp_path / "on")
-    tracks = telemetry.process(telemetry.read([csv]), species=species)
-    entries = tracks.attrs["states"]
-    withheld = [a for a, e in entries.items() if "do not persist" in e.get("reason", "")]
-    assert len(withheld) >= 3
-    for a in withheld:
-        assert tracks.loc[tracks["animal_id"] == a, "state"].isna().all()
-        assert "shorter than the 8-h interval" in entries[a]["reason"]

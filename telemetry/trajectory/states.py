@@ -1213,10 +1213,8 @@ def label_states(
                     probs[mine] = np.nan
                     continue
                 # the resting share outside what displacements can tell apart: too few rests (all
-                # shorter than the interval) or too few moves (the still regime took them too);
-                # or states without memory from step to step (bouts shorter than the interval)
-                why = (_resting_share_reason(share[0], interval_h[k], p)
-                       or _persistence_reason(f["gam"][k], interval_h[k], p))
+                # shorter than the interval) or too few moves (the still regime took them too)
+                why = _resting_share_reason(share[0], interval_h[k], p)
                 if why:
                     codes[mine] = -1
                     probs[mine] = np.nan
@@ -1287,24 +1285,6 @@ def _resting_share_reason(share: float, interval_h: float, p: StateParams) -> st
         return (f"{share:.1%} of the fixes at rest: hardly a step between fixes was longer than their errors "
                 "allow, so rests cannot be told from moves (is the collar's error, as used, far above the real one?)")
     return ""
-
-
-def _persistence_reason(gam: np.ndarray, interval_h: float, p: StateParams) -> str:
-    """Why an animal whose states do not persist gets no states, or ``""``: the second-largest
-    modulus of the eigenvalues of its transition matrix ``gam`` below ``p.min_persistence``
-    (``interval_h``: its median fix interval, h).
-
-    >>> p = StateParams()
-    >>> [bool(_persistence_reason(np.array(g), 8.0, p)) for g in ([[0.05, 0.95], [0.02, 0.98]], [[0.7, 0.3], [0.1, 0.9]])]
-    [True, False]
-    """
-    lam = np.sort(np.abs(np.linalg.eigvals(gam)))[::-1]
-    second = float(lam[1]) if lam.size > 1 else 1.0
-    if second >= p.min_persistence:
-        return ""
-    return (f"the fitted states do not persist from one step to the next (second eigenvalue of the transition "
-            f"matrix {second:.2f}, below {p.min_persistence:g}): bouts are shorter than the {interval_h:.3g}-h "
-            "interval, and the behaviour at a fix cannot be told from the displacements")
 
 
 def _no_states(reason: str, n_valid_steps: int) -> dict[str, Any]:
