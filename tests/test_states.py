@@ -155,6 +155,20 @@ def test_resting_vs_moving_accuracy_beats_the_trivial_answers(interval_s: float)
         assert fit["labels"][0] == "resting" and len(fit["share"]) == fit["n_states"]
 
 
+
+def test_no_states_where_the_fixes_are_too_far_apart_to_beat_the_trivial_answer() -> None:
+    """8-h fixes of this generator's rests of 2-12 h: the states the HMM can fit score 0.45-0.48
+    at the fix against the trivial answer's 0.68-0.69 (``states.max_interval_h``, whose docstring
+    has the three simulators' numbers); by default such an animal gets no states and the reason."""
+    df = simulate_behaviour(interval_s=8 * 3600.0, days=90, seed=3)
+    before = label_states(df, max_interval_h=12.0)
+    ok = before["state"].notna()
+    moving_share = float((df.loc[ok, "true_state"] != "resting").mean())
+    assert ok.all() and _accuracy(before, df) < max(moving_share, 1 - moving_share) - 0.15  # the failure
+    out = label_states(df)
+    assert out["state"].isna().all()
+    assert all(e["reason"].startswith("fixes 8 h apart") for e in out.attrs["states"].values())
+
 def test_number_of_states_is_chosen_per_animal() -> None:
     two = label_states(simulate_behaviour(n_animals=2, days=30, interval_s=900.0, travel=False, seed=5))
     three = label_states(simulate_behaviour(n_animals=2, days=30, interval_s=900.0, travel=True, seed=6))
