@@ -675,7 +675,7 @@ class StateParams:
         behaviour at a fix. Measured on three simulators, accuracy at the fix against the
         trivial answer (always the commoner state): the tests' generator (``tests/test_states.py``,
         rests 2-12 h, moves 1-6 h; 8 seeds of 3 animals through :func:`telemetry.process`) at 3 h
-        all 24 animals above it, at 4 h all 24 (0.80-0.85 against 0.62-0.69), at 5 h 21 of 24, at
+        all 24 animals above it, at 4 h all 24 (0.77-0.87 against 0.62-0.70), at 5 h 19 of 22, at
         6 h 3 of 20, at 8 h none of 13 (e.g. 0.32 against 0.74); ``scripts/validate.py``'s
         collars (resident, commuter, migrant, 2 seeds) at 5 h 5 of 6 (by up to 0.07), at 6 h 4
         of 6 (by at most 0.03), at 8 h 1 of 6 (the oracle no better than the trivial answer); its
@@ -684,7 +684,7 @@ class StateParams:
         33 to 17 of 200). 12 h before this measurement: set it again for a species
         whose rests span many intervals (kills held for days), where 8-h states can score 0.95.
         5.5 lies between the 5-h and 6-h schedules measured, so that a 5-h collar whose times
-        jitter by seconds keeps its states (the sample's SL03 and SL07: median 5.0000x h).
+        jitter by seconds keeps its states (the sample's SL03 and SL07: median 5.001 h).
     dominant_share_warn : float
         Warn (``attrs["states"][animal]["warning"]``) when one state takes more than this share
         of an animal's fixes.
