@@ -152,16 +152,29 @@ def _moment_uere(d: Rows, r: np.ndarray, p: SmoothParams,
         w, _ = still_labels(d, r, p)
     i = _held_pairs((w > 0.5) & ~d.start)
     u2, var_u2, pairs = _lag_one(d, i)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        u = np.sqrt(u2)
-        se_log = 0.5 * np.sqrt(var_u2) / u2
-    ok = (pairs >= p.error_min_fixes) & (u2 > 0)
+    u, se_log = _moment_reading(u2, var_u2, pairs, p)
     with np.errstate(invalid="ignore"):
         top = u2 + p.error_moment_bound_z * np.sqrt(var_u2)
     # a lag-one covariance that is positive beyond doubt shows moves carried on from step to step
     # (slow grazing labelled still): such steps are no held rests and bound nothing
     hi = np.where((pairs >= p.error_min_fixes) & (top > 0), np.sqrt(np.where(top > 0, top, 0.0)), np.inf)
-    return np.where(ok, u, np.nan), pairs, np.where(ok, se_log, np.inf), hi
+    return u, pairs, se_log, hi
+
+
+def _moment_reading(u2: np.ndarray, var_u2: np.ndarray, pairs: np.ndarray,
+                    p: SmoothParams) -> tuple[np.ndarray, np.ndarray]:
+    """A lag-one moment (:func:`_lag_one`: ``UERE²`` per class, m², its variance and the number of
+    pairs) as a UERE (m) and the standard error of its log (delta method), NaN and inf where it
+    rests on fewer than ``error_min_fixes`` pairs or is not positive.
+
+    >>> u, se = _moment_reading(np.array([100.0, -4.0, 100.0]), np.array([400.0, 1.0, 400.0]),
+    ...                         np.array([500, 500, 3]), SmoothParams())
+    >>> u.tolist(), se.tolist()
+    ([10.0, nan, nan], [0.1, inf, inf])
+    """
+    ok = (pairs >= p.error_min_fixes) & (u2 > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok, np.sqrt(u2), np.nan), np.where(ok, 0.5 * np.sqrt(var_u2) / u2, np.inf)
 
 
 def _lag_prod(d: Rows, i: np.ndarray) -> np.ndarray:
@@ -259,10 +272,7 @@ def _bracket_uere(d: Rows, r: np.ndarray, w: np.ndarray, control: np.ndarray,
     if ctl.sum() < p.error_min_fixes:
         return np.full(n_cls, np.nan), np.full(n_cls, np.inf)
     excess = float(np.mean(_lag_prod(d, i[ctl]) - r[i[ctl]]))
-    u2, var_u2, pairs = _lag_one(d, i, excess)
-    ok = (pairs >= p.error_min_fixes) & (u2 > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(ok, np.sqrt(u2), np.nan), np.where(ok, 0.5 * np.sqrt(var_u2) / u2, np.inf)
+    return _moment_reading(*_lag_one(d, i, excess), p)
 
 
 def _larger_bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
