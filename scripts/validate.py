@@ -8,6 +8,7 @@
     python scripts/validate.py --revisit --seeds 4  # the revisit test by k, alpha and FDR (~3 min)
     python scripts/validate.py --fuzz 40 --seed 2   # 40 random settings of the second simulator (~1 min)
     python scripts/validate.py --still-ratio --seed 12 --seeds 4  # states.still_rest_min_ratio's table (~8 min)
+    python scripts/validate.py --schedules --seeds 2  # states.max_interval_h's table (~5 min)
 
 (a) **Simulated collars** from ``scripts/collar_sim.py`` (independent code: agent-based
 movement at 1-minute resolution, heavy-tailed bouts, Student-t 2D errors, spikes) over a
@@ -475,6 +476,46 @@ def still_ratio_table(seed: int, seeds: int, workdir: Path) -> pd.DataFrame:
                  states_below_trivial=("below_trivial", "sum")).reset_index())
 
 
+SCHEDULES_H = (2.0, 4.0, 5.0, 6.0, 8.0)
+"""Fix intervals of :func:`schedule_table` (h)."""
+SCHEDULE_CELLS = [{**CENTRE, "regime": reg} for reg in ("resident", "commuter", "migrant")] + [
+    SWITCH_CELLS[0], SWITCH_CELLS[3]]
+"""Its cells: both simulators' collars (the centre cell's, three regimes; the switching walk's
+issue collar and its mostly resting one)."""
+
+
+def schedule_table(seed: int, seeds: int, workdir: Path) -> pd.DataFrame:
+    """The evidence for ``states.max_interval_h``: every animal of :data:`SCHEDULE_CELLS` at each
+    of :data:`SCHEDULES_H` (seeds ``seed .. seed + seeds - 1``), processed with states allowed up
+    to 24 h, by simulator and interval: how many animals' states (resting vs moving at the fix)
+    beat the trivial answer, the mean accuracy, trivial answer and oracle (:func:`oracle_states`)."""
+    import telemetry
+
+    rows = []
+    for sd in range(seed, seed + seeds):
+        for k, base in enumerate(SCHEDULE_CELLS):
+            for h in SCHEDULES_H:
+                cell = {**base, "schedule_s": h * 3600.0}
+                csv, truth = simulate_cell(cell, sd, workdir / f"s{sd}_{k}_{h:g}")
+                tracks = telemetry.process(telemetry.read([csv]), species="generic",
+                                           overrides=("states.max_interval_h=24",))
+                tr = truth_rows(tracks, truth)
+                moving = (tr["state_at_fix"] != "resting").to_numpy()
+                has = pd.notna(tracks["state"].to_numpy()) & tr["located"].to_numpy()
+                est = (tracks["state"].to_numpy() != "resting")
+                names = tracks["animal_id"].astype(str).to_numpy()
+                for animal in np.unique(names[has]):
+                    m = has & (names == animal)
+                    share = float(moving[m].mean())
+                    acc = float(np.mean(est[m] == moving[m]))
+                    rows.append({"simulator": cell.get("simulator", "collar"), "interval_h": h, "accuracy": acc,
+                                 "trivial": max(share, 1.0 - share), "oracle": oracle_states(tr, m)})
+    df = pd.DataFrame(rows)
+    df["above"] = df["accuracy"] > df["trivial"]
+    return (df.groupby(["simulator", "interval_h"])
+            .agg(animals=("above", "size"), above_trivial=("above", "sum"), accuracy=("accuracy", "mean"),
+                 trivial=("trivial", "mean"), oracle=("oracle", "mean")).reset_index())
+
 def oracle_states(tr: pd.DataFrame, has: np.ndarray) -> float:
     """What the *true* positions can tell: the best accuracy (resting vs moving at the fix) of the
     rule "resting iff the shorter of the true steps before and after the fix is below a threshold",
@@ -707,6 +748,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="only the revisit test's table (errors / real trips put back by k and alpha)")
     ap.add_argument("--still-ratio", action="store_true",
                     help="only states.still_rest_min_ratio's table (fuzz seeds --seed .. --seed + --seeds - 1)")
+    ap.add_argument("--schedules", action="store_true",
+                    help="only states.max_interval_h's table (states by fix interval, seeds --seed .. --seed + --seeds - 1)")
     args = ap.parse_args(argv)
     cells = design(full=args.full, quick=args.quick)
     if args.fuzz:
@@ -738,6 +781,13 @@ def main(argv: list[str] | None = None) -> None:
         print(table.to_string(index=False, float_format="{:.3f}".format))
         if args.json:
             args.json.write_text(table.astype({"ratio": str}).to_json(orient="records", indent=1))
+        return
+    if args.schedules:
+        with tempfile.TemporaryDirectory() as tmp:
+            table = schedule_table(args.seed, max(args.seeds, 1), Path(tmp))
+        print(table.to_string(index=False, float_format="{:.3f}".format))
+        if args.json:
+            args.json.write_text(table.to_json(orient="records", indent=1))
         return
     if args.revisit:
         with tempfile.TemporaryDirectory() as tmp:

@@ -565,3 +565,17 @@ def test_isolated_still_steps_alone_catch_the_failures_older_guards_were_added_f
     print(f"\n{name}: {src}; 3D smoothed/raw {r['rmse_smooth_3D'] / r['rmse_raw_3D']:.3f}")
     assert src == "default"
     assert r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
+
+
+def test_schedule_table_shows_states_losing_to_the_trivial_answer_as_fixes_thin(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``validate.py --schedules`` (the evidence for ``states.max_interval_h``) on one cell: the
+    resident collar's states beat the trivial answer for every animal at 2 h, and no longer on
+    average at 8 h, where the oracle itself is barely above it."""
+    monkeypatch.setattr(validate, "SCHEDULE_CELLS", [dict(validate.CENTRE)])
+    monkeypatch.setattr(validate, "SCHEDULES_H", (2.0, 8.0))
+    t = validate.schedule_table(1, 1, tmp_path).set_index("interval_h")
+    print("\n" + t.to_string())
+    assert list(t["animals"]) == [4, 4]
+    assert t.loc[2.0, "above_trivial"] == 4 and t.loc[2.0, "accuracy"] > t.loc[2.0, "trivial"] + 0.1
+    assert t.loc[8.0, "accuracy"] < t.loc[8.0, "trivial"] + 0.02 and t.loc[8.0, "oracle"] < t.loc[8.0, "trivial"] + 0.05
