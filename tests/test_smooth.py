@@ -649,6 +649,26 @@ def test_heavy_tailed_2d_error_is_read_whole_not_its_bulk(tmp_path) -> None:
     assert new["rmse_smooth_all"] <= old["rmse_smooth_all"] and new["rmse_smooth_3D"] <= new["rmse_raw_3D"]
 
 
+def test_rests_that_read_the_error_two_ways_identify_it_where_the_likelihood_cannot(tmp_path) -> None:
+    """``validate.py --fuzz 40 --seed 8080``, #28: 30-min fixes of a 2.5 m collar (6.5 m 2D, a tenth
+    of the fixes), rests of 45 min. The movement model takes the 3D error (the likelihood runs to
+    its floor) and fixes are seldom averaged, so nothing confirmed the rests' reading and the 3D
+    class fell back to the 10 m default: se_m four times too wide (coverage 1.000) and no fix
+    smoothed. The rests read it the same two ways (held positions with jumps 2.16 m, se 0.05 in
+    log; their lag-one moment 2.10 m, se 0.15, bound 2.66 m): it is taken
+    (``error_rests_two_ways``), and the 3D fixes come 8 % closer to the truth."""
+    cell, species, seed = validate.fuzz_cells(40, 8080)[28]
+    new = validate.score_cell(cell, species, seed, tmp_path / "new")
+    old = validate.score_cell(cell, species, seed, tmp_path / "old", overrides=("smooth.error_rests_two_ways=false",))
+    print(f"\n3D UERE {old['uere_3D']:.2f} m ({old['uere_3D_source']}) -> {new['uere_3D']:.2f} m ({new['uere_3D_source']}), "
+          f"truth {cell['uere_3d_m']} m; coverage {old['cover_axis']:.3f} -> {new['cover_axis']:.3f}; 3D smoothed/raw "
+          f"{old['rmse_smooth_3D'] / old['rmse_raw_3D']:.3f} -> {new['rmse_smooth_3D'] / new['rmse_raw_3D']:.3f}")
+    assert old["uere_3D_source"] == "default" and new["uere_3D_source"] == "estimated"
+    assert 0.8 < new["uere_3D"] / cell["uere_3d_m"] < 1.1
+    assert abs(new["cover_axis"] - 0.95) < abs(old["cover_axis"] - 0.95)
+    assert new["rmse_smooth_3D"] < 0.95 * new["rmse_raw_3D"] and new["rmse_smooth_all"] < new["rmse_raw_all"]
+
+
 def test_commuters_trips_are_not_read_as_2d_errors(tmp_path) -> None:
     """scripts/collar_sim.py commuters at 4 h never rest: the step HMM's "still" regime of two of
     them drifts at 8-10 m²/s (slow movement). A bracketed 2D reading that allowed for that drift

@@ -521,7 +521,10 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     (``error_check_max_se_log``; the moment ``error_moment_max_se_log``) and the estimate is
     within the bound the lag-one moment puts on the error (``error_moment_bound_z``), a bound it
     must be able to put
-    (``error_check_needs_bound``); else the default. Wherever fixes are averaged or
+    (``error_check_needs_bound``); or, for a class whose value the held positions with jumps give,
+    the resting bouts' lag-one moment at the estimate's labels agrees with it, both firm at
+    ``error_check_max_se_log`` and within the moment's bound (``error_rests_two_ways``); else the
+    default. Wherever fixes are averaged or
     not, an estimate more than ``error_moment_clash`` times that bound is not identified, and one
     more than ``error_moment_cap`` times it is capped at it where the rests read the error the same
     two ways (that moment, firm, and the held positions with jumps). The bound
@@ -582,6 +585,7 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     # tests' kill sites: 5.1 vs 19.3 for 5; 4-h fixes of a 3 m collar: 3.0-3.6 vs 2.1-2.3); the
     # likelihood's own interval is then far too narrow to weigh the two by (see issue 14's note)
     rest_agree = np.zeros(n_cls, bool)
+    rest = np.zeros(n_cls, bool)  # (the classes whose value the rests give)
     u_j, se_j = np.full(n_cls, np.nan), np.full(n_cls, math.inf)  # (the rests' reading, m; see the cap below)
     if est.any() and p.error_jumps and p.regimes:  # (no still regime: no rests to read)
         # (the still steps labelled once for both readings below: the step HMM's EM is the
@@ -679,7 +683,14 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     # the single still steps, whose spread both readings split by HDOP alone)
     bounded = np.isfinite(start_hi) | (not p.error_check_needs_bound)
     checked = rest_agree & ~moment & sure & bounded & (u <= start_hi) & (not seen)
-    identified = ~at_edge & (se < p.error_max_se_log) & (seen | confirmed | checked)
+    # ... or, where the likelihood confirms nothing, the rests read the error the same two ways
+    # (held positions with jumps, whose value it is, and the lag-one moment at the estimate's
+    # labels, firm) and within the moment's bound: neither reading has a movement model to
+    # misfit, and the bound keeps out what both read high where the still steps are moves
+    with np.errstate(invalid="ignore"):
+        twice = (rest & ~checked & ~confirmed & p.error_rests_two_ways & (m_se < p.error_check_max_se_log)
+                 & (se_j < p.error_check_max_se_log) & _agree(m_est, m_se, u_j, se_j) & (u <= start_hi) & (not seen))
+    identified = ~at_edge & (se < p.error_max_se_log) & (seen | confirmed | checked | twice)
     # ... and where it lies more than error_moment_cap times above the rests' bound while the
     # rests read the error the same two ways, neither with a movement model (the lag-one moment
     # at the estimate's labels, firm, and the held positions with jumps agreeing with it), it is
@@ -736,6 +747,10 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
         note += ("; fixes seldom averaged, but the resting bouts read as held positions with jumps agree "
                  "with the likelihood for "
                  + ", ".join(ERROR_CLASSES[c] for c in np.flatnonzero(checked)))
+    if (twice & identified).any():
+        note += ("; fixes seldom averaged and the likelihood does not confirm it, but the resting bouts read "
+                 "the error the same two ways (held positions with jumps, and their lag-one moment) for "
+                 + ", ".join(ERROR_CLASSES[c] for c in np.flatnonzero(twice & identified)))
     if capped.any():
         note += ("; capped at the upper bound the resting bouts' lag-one moment puts on the error, which "
                  "their held positions with jumps confirm (the likelihood read the movement model's misfit "
