@@ -231,6 +231,75 @@ def fuzz_uere_ratios(rows: list[dict]) -> dict[str, dict[str, float]]:
     return out
 
 
+COMPARED = ("rmse_smooth_all", "rmse_smooth_3D", "cover_axis", "state_acc_at_fix", "spike_f1")
+"""The scores :func:`compare_runs` compares (with each GPS class's UERE and its source)."""
+
+
+def run_rows(path: Path) -> list[dict]:
+    """The scored rows of a ``--json`` file: a fuzz run's list, or a sweep's ``"sweep"``."""
+    data = json.loads(Path(path).read_text())
+    return data["sweep"] if isinstance(data, dict) else data
+
+
+def _same(a, b) -> bool:
+    """Equal, or both missing / NaN.
+
+    >>> _same(1.0, 1.0), _same(float("nan"), None), _same(1.0, 1.0 + 1e-9)
+    (True, True, False)
+    """
+    missing = [x is None or (isinstance(x, float) and math.isnan(x)) for x in (a, b)]
+    return all(missing) or (not any(missing) and a == b)
+
+
+def compare_runs(old: list[dict], new: list[dict]) -> tuple[list[str], dict[str, int]]:
+    """Two runs of the same settings (``--json`` of ``--fuzz`` or of the sweep, e.g. without and
+    with a ``--set``) setting by setting: a line for each setting whose scores (:data:`COMPARED`)
+    or error model differ, and the counts: settings in both runs, changed, breaking an invariant
+    (:func:`fuzz_report`) in the old and in the new run, and in one run only.
+
+    The settings are matched by cell, profile and seed (``regime`` names a fuzz setting), so a
+    table reordered or cut short still compares. This is how a change is judged on settings no
+    one chose: every setting it moves, with what it breaks before and after.
+    """
+    # (the seed where both runs record it: a fuzz run written before rows carried it names its
+    # settings by regime alone)
+    with_seed = all("seed" in r for r in [*old, *new])
+
+    def key(r: dict) -> tuple:
+        return tuple(str(r.get(k)) for k in ("regime", "schedule_s", "uere_3d_m", "uere_2d_m", "share_2d",
+                                             "fix_type_column", "species") + (("seed",) if with_seed else ()))
+
+    def ratio(r: dict, cls: str) -> str:
+        return f"{r[f'rmse_smooth_{cls}'] / r[f'rmse_raw_{cls}']:.3f}"
+
+    def uere(r: dict) -> str:
+        return ", ".join(f"{c} {r[f'uere_{c}']:.3g} m {r[f'uere_{c}_source']}" for c in ("3D", "2D", "unknown")
+                         if isinstance(r.get(f"uere_{c}_source"), str))
+
+    before = {key(r): r for r in old}
+    lines, counts = [], dict.fromkeys(("settings", "changed", "broken before", "broken after", "in one run only"), 0)
+    counts["in one run only"] = len(set(before) ^ {key(r) for r in new})
+    for rn in new:
+        ro = before.get(key(rn))
+        if ro is None:
+            continue
+        bo, bn = fuzz_report(ro), fuzz_report(rn)
+        counts["settings"] += 1
+        counts["broken before"] += bool(bo)
+        counts["broken after"] += bool(bn)
+        fields = [*COMPARED] + [f"uere_{c}{x}" for c in ("3D", "2D", "unknown") for x in ("", "_source")]
+        if all(_same(ro.get(k), rn.get(k)) for k in fields):
+            continue
+        counts["changed"] += 1
+        lines.append(
+            f"{rn['regime']} ({rn['species']}, seed {rn.get('seed', '-')}, {rn['schedule_s'] / 3600:g} h, "
+            f"{rn['uere_3d_m']:g} m): {uere(ro)} -> {uere(rn)} | smoothed/raw all {ratio(ro, 'all')} -> "
+            f"{ratio(rn, 'all')}, 3D {ratio(ro, '3D')} -> {ratio(rn, '3D')} | coverage {ro['cover_axis']:.3f} -> "
+            f"{rn['cover_axis']:.3f} | states {ro['state_acc_at_fix']:.3f} -> {rn['state_acc_at_fix']:.3f} | "
+            f"broken: {'; '.join(bo) or 'none'} -> {'; '.join(bn) or 'none'}")
+    return lines, counts
+
+
 def _dist(lon1, lat1, lon2, lat2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     az, _, d = GEOD.inv(np.asarray(lon1, float), np.asarray(lat1, float), np.asarray(lon2, float), np.asarray(lat2, float))
     return d, d * np.sin(np.radians(az)), d * np.cos(np.radians(az))
@@ -750,7 +819,14 @@ def main(argv: list[str] | None = None) -> None:
                     help="only states.still_rest_min_ratio's table (fuzz seeds --seed .. --seed + --seeds - 1)")
     ap.add_argument("--schedules", action="store_true",
                     help="only states.max_interval_h's table (states by fix interval, seeds --seed .. --seed + --seeds - 1)")
+    ap.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"), default=None,
+                    help="only compare two --json runs of the same settings, setting by setting (e.g. a --fuzz run "
+                         "with a --set and one without)")
     args = ap.parse_args(argv)
+    if args.compare:
+        lines, counts = compare_runs(run_rows(args.compare[0]), run_rows(args.compare[1]))
+        print("\n".join(lines + [", ".join(f"{k} {v}" for k, v in counts.items())]))
+        return
     cells = design(full=args.full, quick=args.quick)
     if args.fuzz:
         rows = []
@@ -758,6 +834,7 @@ def main(argv: list[str] | None = None) -> None:
             for k, (cell, sp, sd) in enumerate(fuzz_cells(args.fuzz, args.seed)):
                 r = score_cell(cell, sp, sd, Path(tmp) / f"fuzz{k}", overrides=tuple(args.set),
                                true_error=not args.no_true_error)
+                r["seed"] = sd
                 bad = fuzz_report(r)
                 r["broken"] = "; ".join(bad)
                 rows.append(r)

@@ -579,3 +579,25 @@ def test_schedule_table_shows_states_losing_to_the_trivial_answer_as_fixes_thin(
     assert list(t["animals"]) == [4, 4]
     assert t.loc[2.0, "above_trivial"] == 4 and t.loc[2.0, "accuracy"] > t.loc[2.0, "trivial"] + 0.1
     assert t.loc[8.0, "accuracy"] < t.loc[8.0, "trivial"] + 0.02 and t.loc[8.0, "oracle"] < t.loc[8.0, "trivial"] + 0.05
+
+
+def test_two_runs_compare_setting_by_setting() -> None:
+    """``validate.py --compare OLD NEW``: a change is judged on every setting it moves, with what
+    each breaks before and after (rows matched by setting, not by position)."""
+    def row(k: int, smooth: float, cover: float, uere: float, source: str) -> dict:
+        return {"regime": f"fuzz {k}", "schedule_s": 3600.0, "uere_3d_m": 4.0, "uere_2d_m": 9.0, "share_2d": 0.2,
+                "fix_type_column": "fix_type", "species": "generic", "seed": 7 + k,
+                "rmse_raw_all": 10.0, "rmse_smooth_all": smooth, "rmse_raw_3D": 8.0, "rmse_smooth_3D": 0.8 * smooth,
+                "cover_axis": cover, "state_acc_at_fix": 0.9, "state_trivial_at_fix": 0.6, "state_oracle_at_fix": 0.95,
+                "spike_f1": 0.9, "uere_3D": uere, "uere_3D_source": source}
+
+    old = [row(0, 9.0, 0.95, 4.1, "estimated"), row(1, 10.0, 1.0, 10.0, "default"), row(2, 9.5, 0.94, 4.0, "estimated")]
+    new = [row(2, 9.5, 0.94, 4.0, "estimated"), row(1, 9.2, 0.96, 3.8, "estimated"), row(3, 9.0, 0.95, 4.0, "estimated")]
+    lines, counts = validate.compare_runs(old, new)
+    assert counts == {"settings": 2, "changed": 1, "broken before": 1, "broken after": 0, "in one run only": 2}
+    assert len(lines) == 1 and lines[0].startswith("fuzz 1 (generic, seed 8")
+    assert "3D 10 m default -> 3D 3.8 m estimated" in lines[0]
+    assert "coverage 1.000 -> 0.960" in lines[0] and lines[0].endswith("broken: coverage 1.000 -> none")
+    # a seed recorded in one run only (fuzz JSON written before rows carried it): matched by setting
+    legacy = [{k: v for k, v in r.items() if k != "seed"} for r in old]
+    assert validate.compare_runs(legacy, new)[1]["settings"] == 2
