@@ -238,7 +238,10 @@ COMPARED = ("rmse_smooth_all", "rmse_smooth_3D", "cover_axis", "state_acc_at_fix
 def run_rows(path: Path) -> list[dict]:
     """The scored rows of a ``--json`` file: a fuzz run's list, or a sweep's ``"sweep"``."""
     data = json.loads(Path(path).read_text())
-    return data["sweep"] if isinstance(data, dict) else data
+    rows = data.get("sweep") if isinstance(data, dict) else data
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "regime" in r for r in rows):
+        raise ValueError(f"{path}: not the --json of a sweep or a --fuzz run of validate.py")
+    return rows
 
 
 def _same(a, b) -> bool:
@@ -276,6 +279,7 @@ def compare_runs(old: list[dict], new: list[dict]) -> tuple[list[str], dict[str,
         return ", ".join(f"{c} {r[f'uere_{c}']:.3g} m {r[f'uere_{c}_source']}" for c in ("3D", "2D", "unknown")
                          if isinstance(r.get(f"uere_{c}_source"), str))
 
+    fields = [*COMPARED] + [f"uere_{c}{x}" for c in ("3D", "2D", "unknown") for x in ("", "_source")]
     before = {key(r): r for r in old}
     lines, counts = [], dict.fromkeys(("settings", "changed", "broken before", "broken after", "in one run only"), 0)
     counts["in one run only"] = len(set(before) ^ {key(r) for r in new})
@@ -287,7 +291,6 @@ def compare_runs(old: list[dict], new: list[dict]) -> tuple[list[str], dict[str,
         counts["settings"] += 1
         counts["broken before"] += bool(bo)
         counts["broken after"] += bool(bn)
-        fields = [*COMPARED] + [f"uere_{c}{x}" for c in ("3D", "2D", "unknown") for x in ("", "_source")]
         if all(_same(ro.get(k), rn.get(k)) for k in fields):
             continue
         counts["changed"] += 1
@@ -824,7 +827,11 @@ def main(argv: list[str] | None = None) -> None:
                          "with a --set and one without)")
     args = ap.parse_args(argv)
     if args.compare:
-        lines, counts = compare_runs(run_rows(args.compare[0]), run_rows(args.compare[1]))
+        try:
+            runs = [run_rows(path) for path in args.compare]
+        except (OSError, ValueError, KeyError) as err:  # (one line, exit status 2: not a traceback)
+            ap.error(f"--compare: {err}")
+        lines, counts = compare_runs(*runs)
         print("\n".join(lines + [", ".join(f"{k} {v}" for k, v in counts.items())]))
         return
     cells = design(full=args.full, quick=args.quick)
