@@ -9,6 +9,7 @@
     python scripts/validate.py --fuzz 40 --seed 2   # 40 random settings of the second simulator (~1 min)
     python scripts/validate.py --still-ratio --seed 12 --seeds 4  # states.still_rest_min_ratio's table (~8 min)
     python scripts/validate.py --schedules --seeds 2  # states.max_interval_h's table (~5 min)
+    python scripts/validate.py --compare old.json new.json  # two --json runs, setting by setting
 
 (a) **Simulated collars** from ``scripts/collar_sim.py`` (independent code: agent-based
 movement at 1-minute resolution, heavy-tailed bouts, Student-t 2D errors, spikes) over a
