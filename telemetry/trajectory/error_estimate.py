@@ -683,23 +683,23 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     # the single still steps, whose spread both readings split by HDOP alone)
     bounded = np.isfinite(start_hi) | (not p.error_check_needs_bound)
     checked = rest_agree & ~moment & sure & bounded & (u <= start_hi) & (not seen)
-    # ... or, where the likelihood confirms nothing, the rests read the error the same two ways
-    # (held positions with jumps, whose value it is, and the lag-one moment at the estimate's
-    # labels, firm) and within the moment's bound: neither reading has a movement model to
-    # misfit, and the bound keeps out what both read high where the still steps are moves
+    # the rests read the error the same two ways, neither with a movement model: their lag-one
+    # moment at the estimate's labels and their held positions with jumps agree (used twice below)
+    two_ways = _agree(m_est, m_se, u_j, se_j)
+    # ... or, where the likelihood confirms nothing, they do so firmly for a class whose value the
+    # held positions give, within the moment's bound: the bound keeps out what both read high
+    # where the still steps are moves
     with np.errstate(invalid="ignore"):
-        twice = (rest & ~checked & ~confirmed & p.error_rests_two_ways & (m_se < p.error_check_max_se_log)
-                 & (se_j < p.error_check_max_se_log) & _agree(m_est, m_se, u_j, se_j) & (u <= start_hi) & (not seen))
+        twice = (rest & ~checked & ~confirmed & p.error_rests_two_ways & two_ways & (m_se < p.error_check_max_se_log)
+                 & (se_j < p.error_check_max_se_log) & (u <= start_hi) & (not seen))
     identified = ~at_edge & (se < p.error_max_se_log) & (seen | confirmed | checked | twice)
     # ... and where it lies more than error_moment_cap times above the rests' bound while the
-    # rests read the error the same two ways, neither with a movement model (the lag-one moment
-    # at the estimate's labels, firm, and the held positions with jumps agreeing with it), it is
-    # the movement model's misfit read as error (slow winding walks, rests that drift): capped
-    # at the bound, the largest error the rests allow
+    # rests read the error the same two ways (the moment firm), it is the movement model's
+    # misfit read as error (slow winding walks, rests that drift): capped at the bound, the
+    # largest error the rests allow
     with np.errstate(invalid="ignore"):
         capped = (identified & (p.error_moment_cap > 0) & np.isfinite(start_hi)
-                  & (u > p.error_moment_cap * start_hi) & (m_se < p.error_moment_max_se_log)
-                  & _agree(m_est, m_se, u_j, se_j))
+                  & (u > p.error_moment_cap * start_hi) & (m_se < p.error_moment_max_se_log) & two_ways)
     read_as = u.copy()
     u = np.where(capped, start_hi, u)
     se = np.where(capped, m_se, se)
