@@ -513,6 +513,22 @@ def revisit_table(cells: list[dict], seeds: int, workdir: Path, directions: int 
 RATIO_BINS = (0.0, 5.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0, 300.0, 1e3, 1e4, math.inf)
 
 
+def _vs_trivial(moving: np.ndarray, est_moving: np.ndarray, scored: np.ndarray,
+                share_of: np.ndarray | None = None) -> tuple[float, float]:
+    """One animal's states against the trivial answer: the accuracy (resting vs moving at the fix)
+    over the ``scored`` rows (NaN if none), and the trivial answer's, the commoner true state's
+    share over ``share_of`` (default: the scored rows).
+
+    >>> moving = np.array([True, True, False, True]); est = np.array([True, False, False, True])
+    >>> _vs_trivial(moving, est, np.array([True, True, True, False]))
+    (0.6666666666666666, 0.6666666666666666)
+    """
+    share_of = scored if share_of is None else share_of
+    share = float(moving[share_of].mean())
+    acc = float(np.mean(est_moving[scored] == moving[scored])) if scored.any() else math.nan
+    return acc, max(share, 1.0 - share)
+
+
 def still_ratio_table(seed: int, seeds: int, workdir: Path) -> pd.DataFrame:
     """The evidence for ``states.still_rest_min_ratio``: every animal of the fuzz settings of
     seeds ``seed .. seed + seeds - 1`` whose smoother chose a still regime inside its drift range,
@@ -537,12 +553,10 @@ def still_ratio_table(seed: int, seeds: int, workdir: Path) -> pd.DataFrame:
                 if not resting_regime([fit])[0]:
                     continue
                 m = names == str(animal)
-                has = m & pd.notna(state)
-                acc = float(np.mean((state[has] != "resting") == moving[has])) if has.any() else math.nan
-                share = float(moving[m].mean())
+                acc, trivial = _vs_trivial(moving, state != "resting", m & pd.notna(state), m)
                 rows.append({"ratio": fit["diffusion_m2s"] / fit["still_diffusion_m2s"],
                              "separation": float(np.nanmean(p_still[m & ~moving]) - np.nanmean(p_still[m & moving])),
-                             "below_trivial": acc < max(share, 1.0 - share)})
+                             "below_trivial": acc < trivial})
     df = pd.DataFrame(rows)
     return (df.groupby(pd.cut(df["ratio"], RATIO_BINS), observed=False)
             .agg(animals=("separation", "size"), p_still_separation=("separation", "median"),
@@ -579,10 +593,9 @@ def schedule_table(seed: int, seeds: int, workdir: Path) -> pd.DataFrame:
                 names = tracks["animal_id"].astype(str).to_numpy()
                 for animal in np.unique(names[has]):
                     m = has & (names == animal)
-                    share = float(moving[m].mean())
-                    acc = float(np.mean(est[m] == moving[m]))
+                    acc, trivial = _vs_trivial(moving, est, m)
                     rows.append({"simulator": cell.get("simulator", "collar"), "interval_h": h, "accuracy": acc,
-                                 "trivial": max(share, 1.0 - share), "oracle": oracle_states(tr, m)})
+                                 "trivial": trivial, "oracle": oracle_states(tr, m)})
     df = pd.DataFrame(rows)
     df["above"] = df["accuracy"] > df["trivial"]
     return (df.groupby(["simulator", "interval_h"])
@@ -830,7 +843,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.compare:
         try:
             runs = [run_rows(path) for path in args.compare]
-        except (OSError, ValueError, KeyError) as err:  # (one line, exit status 2: not a traceback)
+        except (OSError, ValueError) as err:  # (one line, exit status 2: not a traceback)
             ap.error(f"--compare: {err}")
         lines, counts = compare_runs(*runs)
         print("\n".join(lines + [", ".join(f"{k} {v}" for k, v in counts.items())]))
@@ -860,19 +873,12 @@ def main(argv: list[str] | None = None) -> None:
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1, default=str))
         return
-    if args.still_ratio:
+    if args.still_ratio or args.schedules:  # (a parameter's table over seeds --seed .. --seed + --seeds - 1)
         with tempfile.TemporaryDirectory() as tmp:
-            table = still_ratio_table(args.seed, max(args.seeds, 1), Path(tmp))
+            table = (still_ratio_table if args.still_ratio else schedule_table)(args.seed, max(args.seeds, 1), Path(tmp))
         print(table.to_string(index=False, float_format="{:.3f}".format))
-        if args.json:
-            args.json.write_text(table.astype({"ratio": str}).to_json(orient="records", indent=1))
-        return
-    if args.schedules:
-        with tempfile.TemporaryDirectory() as tmp:
-            table = schedule_table(args.seed, max(args.seeds, 1), Path(tmp))
-        print(table.to_string(index=False, float_format="{:.3f}".format))
-        if args.json:
-            args.json.write_text(table.to_json(orient="records", indent=1))
+        if args.json:  # (the ratio bins are intervals: written as their text)
+            args.json.write_text(table.astype({c: str for c in ("ratio",) if c in table}).to_json(orient="records", indent=1))
         return
     if args.revisit:
         with tempfile.TemporaryDirectory() as tmp:
