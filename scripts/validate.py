@@ -203,19 +203,22 @@ def fuzz_uere_ratios(rows: list[dict]) -> dict[str, dict[str, float]]:
     """Per GPS class, the estimated UERE over the simulated one, in the scored settings whose file
     names the fix classes (a fix-type or satellite-count column; without one every fix is of the
     mixed ``unknown`` class): how many were estimated (``n``) or left at the default, the 10th,
-    50th and 90th percentiles of the ratio, and how many lie below 0.85 or above 1.15.
+    50th and 90th percentiles of the ratio, how many lie below 0.85 or above 1.15, and how many
+    of the estimates' 95 % intervals hold the simulated value (``in_interval``; rows without one
+    are not counted).
 
     Coverage follows the ratio where fixes are seldom averaged (``se_m`` is then the fix's own
     error): a ratio of 0.8 puts a Gaussian error's coverage at ~0.88. The simulator's 2D errors are
     Student-t (3 d.o.f.) of the stated variance, whose central 95 % is that of a Gaussian 0.94 times
     as wide, so 0.94 is the 2D ratio that covers 95 %.
 
-    >>> rows = [{"fix_type_column": "fix_type", "uere_3D": 8.0, "uere_true_3D": 10.0, "uere_3D_source": "estimated"},
+    >>> rows = [{"fix_type_column": "fix_type", "uere_3D": 8.0, "uere_true_3D": 10.0, "uere_3D_source": "estimated",
+    ...          "uere_3D_ci_low": 7.0, "uere_3D_ci_high": 9.0},
     ...         {"fix_type_column": "fix_type", "uere_3D": 10.0, "uere_true_3D": 10.0, "uere_3D_source": "default"},
     ...         {"fix_type_column": "none", "uere_unknown": 5.0, "uere_true_3D": 4.0}]
     >>> r = fuzz_uere_ratios(rows)["3D"]
-    >>> r["n"], r["default"], r["median"], r["below_0.85"]
-    (1, 1, 0.8, 1)
+    >>> r["n"], r["default"], r["median"], r["below_0.85"], r["in_interval"]
+    (1, 1, 0.8, 1, 0)
     """
     out = {}
     named = [r for r in rows if r.get("fix_type_column", "none") != "none"]
@@ -223,7 +226,11 @@ def fuzz_uere_ratios(rows: list[dict]) -> dict[str, dict[str, float]]:
         est = np.array([r[f"uere_{cls}"] / r[f"uere_true_{cls}"] for r in named
                         if r.get(f"uere_{cls}_source") == "estimated"], dtype=float)
         res: dict[str, float] = {"n": int(est.size),
-                                 "default": sum(r.get(f"uere_{cls}_source") == "default" for r in named)}
+                                 "default": sum(r.get(f"uere_{cls}_source") == "default" for r in named),
+                                 "in_interval": sum(r.get(f"uere_{cls}_ci_low") is not None
+                                                    and r[f"uere_{cls}_ci_low"] <= r[f"uere_true_{cls}"]
+                                                    <= r[f"uere_{cls}_ci_high"] for r in named
+                                                    if r.get(f"uere_{cls}_source") == "estimated")}
         if est.size:
             res.update({"p10": float(np.percentile(est, 10)), "median": float(np.median(est)),
                         "p90": float(np.percentile(est, 90)), "below_0.85": int((est < 0.85).sum()),
@@ -367,6 +374,7 @@ def score_cell(cell: dict, species: str, seed: int, workdir: Path, n_animals: in
             res[f"uere_{cls}"] = em[cls]["uere_m"]
             res[f"uere_{cls}_source"] = em[cls]["source"]
             res[f"uere_{cls}_hdop_power"] = em[cls].get("hdop_power", 1.0)
+            res[f"uere_{cls}_ci_low"], res[f"uere_{cls}_ci_high"] = em[cls].get("ci_low_m"), em[cls].get("ci_high_m")
     res["uere_true_3D"], res["uere_true_2D"] = cell["uere_3d_m"], cell["uere_2d_m"]
     st = tracks["state"].to_numpy() if "state" in tracks else np.full(len(tracks), None)
     has = pd.notna(st) & located
@@ -867,7 +875,8 @@ def main(argv: list[str] | None = None) -> None:
         ratios = []
         for cls, r in fuzz_uere_ratios(rows).items():
             spread = (f"median {r['median']:.3f} (10-90 % {r['p10']:.3f}-{r['p90']:.3f}; {r['below_0.85']} below 0.85, "
-                      f"{r['above_1.15']} above 1.15) of {r['n']} estimates" if r["n"] else "no estimate")
+                      f"{r['above_1.15']} above 1.15) of {r['n']} estimates, {r['in_interval']} within their 95 % "
+                      "interval" if r["n"] else "no estimate")
             ratios.append(f"{cls} {spread}, {r['default']} defaults")
         print("UERE estimated / simulated, files naming the fix class: " + "; ".join(ratios))
         if args.json:

@@ -684,6 +684,29 @@ def test_a_2d_error_read_far_below_its_whole_is_raised_past_one_and_a_half(tmp_p
     assert new["rmse_smooth_all"] < old["rmse_smooth_all"] and new["rmse_smooth_3D"] <= new["rmse_raw_3D"]
 
 
+def test_the_uere_interval_holds_the_readings_that_disagree_and_changes_nothing_else(tmp_path) -> None:
+    """``validate.py --fuzz 40 --seed 2468``, #17: 1-h fixes of a 10 m collar (no fix type), rests of
+    39 min. The still steps labelled under the error being estimated are those whose errors
+    happened to be small, and every reading of them agrees on 5.3 m; its interval from the
+    likelihood's curvature, 4.2-6.8 m, left the truth out. The resting bouts read with the steps
+    labelled under the prior put it at 13.7 m (se 0.04 in log): the interval holds that reading
+    too (``error_interval_readings``). Reporting only: the estimate, every smoothed position and
+    se_m are the same."""
+    cell, species, seed = validate.fuzz_cells(40, 2468)[17]
+    new = validate.score_cell(cell, species, seed, tmp_path / "new")
+    old = validate.score_cell(cell, species, seed, tmp_path / "old", overrides=("smooth.error_interval_readings=false",))
+    truth = cell["uere_3d_m"]
+    print(f"\nunknown UERE {new['uere_unknown']} m, interval {old['uere_unknown_ci_low']}-{old['uere_unknown_ci_high']} m -> "
+          f"{new['uere_unknown_ci_low']}-{new['uere_unknown_ci_high']} m, truth {truth} m")
+    assert cell["share_2d"] == 0.0 and new["uere_unknown_source"] == "estimated"
+    assert not old["uere_unknown_ci_low"] <= truth <= old["uere_unknown_ci_high"]
+    assert new["uere_unknown_ci_low"] <= truth <= new["uere_unknown_ci_high"]
+    assert new["uere_unknown_ci_high"] < 2.0 * truth  # (widened to a reading, not to anything)
+    for key in ("uere_unknown", "rmse_smooth_all", "rmse_smooth_3D", "cover_axis", "cover_radial", "spike_f1",
+                "state_acc_at_fix"):
+        assert new[key] == old[key] or (math.isnan(new[key]) and math.isnan(old[key])), key
+
+
 def test_commuters_trips_are_not_read_as_2d_errors(tmp_path) -> None:
     """scripts/collar_sim.py commuters at 4 h never rest: the step HMM's "still" regime of two of
     them drifts at 8-10 m²/s (slow movement). A bracketed 2D reading that allowed for that drift

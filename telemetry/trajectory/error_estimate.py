@@ -531,7 +531,8 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     is read with the still steps labelled at the prior and again at the estimate, the larger kept
     (``error_bound_at_estimate``; :func:`_larger_bound`).
     The 95 % interval of each class is ``UERE × exp(±1.96 se)``, ``se`` from the curvature of
-    its profile (or the sandwich of the resting-bout estimate).
+    its profile (or the sandwich of the resting-bout estimate), widened to hold every other firm
+    reading of the class's error with its own interval (``error_interval_readings``).
     """
     n_cls = len(ERROR_CLASSES)
     counts = np.bincount(s.cls, minlength=n_cls)
@@ -587,6 +588,7 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     rest_agree = np.zeros(n_cls, bool)
     rest = np.zeros(n_cls, bool)  # (the classes whose value the rests give)
     u_j, se_j = np.full(n_cls, np.nan), np.full(n_cls, math.inf)  # (the rests' reading, m; see the cap below)
+    u_p, se_p = np.full(n_cls, np.nan), np.full(n_cls, math.inf)  # (... with the prior's labels, m)
     if est.any() and p.error_jumps and p.regimes:  # (no still regime: no rests to read)
         # (the still steps labelled once for both readings below: the step HMM's EM is the
         # costly part of each)
@@ -607,6 +609,10 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
             use = light & np.isfinite(k_l) & (k_l > np.nan_to_num(k_j, nan=-np.inf))
             k_v, se_v = np.where(use, k_l, k_j), np.where(use, se_l, se_j)
         u_j = u * k_j
+        if p.error_interval_readings:  # the same reading, the still steps labelled under the prior (see the interval)
+            w_p, _ = still_labels(s, var(prior.values()), p)
+            k_p, se_p = _jump_uere(s, var(u), p, w=w_p)
+            u_p = u * k_p
         # (and inside the range the likelihood is searched in: a least-squares reading whose
         # error multiplier ran to zero, the drift taking it all, reports a tiny interval too)
         with np.errstate(invalid="ignore"):
@@ -709,18 +715,24 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     # all of it (simulated Student-t 2D errors: see SmoothParams.error_bracket_classes)
     bracketed = np.zeros(n_cls, bool)
     heavy = _class_mask(p.error_bracket_classes)
-    if p.regimes and (identified & ~capped & heavy).any():  # (nothing to raise: no reading)
+    u_b, se_b = np.full(n_cls, np.nan), np.full(n_cls, math.inf)
+    if p.regimes and (identified & heavy).any() and (p.error_interval_readings or (identified & ~capped & heavy).any()):
         # (the control: light classes whose error is known, estimated here or given)
         control = _class_mask(p.error_jump_classes) & (identified | ~todo) & ~heavy
         u_b, se_b = _bracket_uere(s, var(u), fit.p_still, control, p)
+        u_b = np.where(heavy, u_b, np.nan)  # (a control class reads its own error back: no reading)
         with np.errstate(invalid="ignore"):
             bracketed = identified & ~capped & heavy & (se_b < p.error_check_max_se_log) & (u_b > u)
         # (by at most error_bracket_max_raise: the whole over the bulk of a heavy-tailed error)
-        u_b = np.minimum(u_b, np.minimum(p.error_bracket_max_raise * u, ceiling))
-        u = np.where(bracketed, u_b, u)
+        u = np.where(bracketed, np.minimum(u_b, np.minimum(p.error_bracket_max_raise * u, ceiling)), u)
         se = np.where(bracketed, se_b, se)
+    # the interval: the curvature (or sandwich) of the chosen reading measures its noise given
+    # its model and its still labels, not the model; where another reading, firm, puts the error
+    # elsewhere, the data leave that much open (see SmoothParams.error_interval_readings)
+    readings = [(u_j, se_j), (u_p, se_p), (m_est, m_se), (u_b, se_b)] if p.error_interval_readings else []
     uere, ci, src, nf = {}, {}, {}, {}
     weak: list[str] = []
+    widened: list[str] = []
     for c in np.flatnonzero(est):
         name = ERROR_CLASSES[c]
         if not identified[c]:
@@ -730,7 +742,13 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
             continue
         uere[name] = float(u[c])
         half = 1.96 * se[c]
-        ci[name] = (float(u[c] * math.exp(-half)), float(u[c] * math.exp(half)))
+        lo, hi = u[c] * math.exp(-half), u[c] * math.exp(half)
+        for x, sx in readings:
+            if np.isfinite(x[c]) and x[c] > 0 and sx[c] < p.error_check_max_se_log:
+                lo, hi = min(lo, x[c] * math.exp(-1.96 * sx[c])), max(hi, x[c] * math.exp(1.96 * sx[c]))
+        if lo < u[c] * math.exp(-half) or hi > u[c] * math.exp(half):
+            widened.append(name)
+        ci[name] = (float(lo), float(hi))
         src[name] = "estimated"
         nf[name] = int(counts[c])
     powers = {ERROR_CLASSES[c]: float(power[c]) for c in range(n_cls) if power[c] != 1.0 and ERROR_CLASSES[c] in uere}
@@ -756,6 +774,10 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
                  "their held positions with jumps confirm (the likelihood read the movement model's misfit "
                  "as error), for " + ", ".join(f"{ERROR_CLASSES[c]} ({read_as[c]:.3g} m by likelihood, "
                                                  f"{start_hi[c]:.3g} m bound)" for c in np.flatnonzero(capped)))
+    if widened:
+        note += ("; the 95 % interval of " + ", ".join(widened) + " also holds the other firm readings of its "
+                 "error (the resting bouts as held positions with jumps under two labellings, their lag-one "
+                 "moment, the fixes between resting neighbours): they differ by more than its own noise")
     if bracketed.any():
         note += ("; raised to the lag-one moment of the fixes between two resting neighbours (the heavy tails "
                  "the likelihood reads as moves) for " + ", ".join(f"{ERROR_CLASSES[c]} ({read_as[c]:.3g} m by likelihood)"
