@@ -223,7 +223,11 @@ def test_fuzz_settings_vary_and_report_what_breaks() -> None:
     ratios = validate.fuzz_uere_ratios(est + [{"fix_type_column": "none", "uere_unknown": 3.0, "uere_true_3D": 10.0}])
     assert ratios["3D"]["n"] == 5 and ratios["3D"]["median"] == 1.0 and ratios["3D"]["below_0.85"] == 1
     assert ratios["3D"]["above_1.15"] == 1 and ratios["3D"]["default"] == 0
-    assert ratios["2D"] == {"n": 0, "default": 5}
+    assert ratios["2D"] == {"n": 0, "default": 5, "in_interval": 0}
+    # ... and how many of the estimates' 95 % intervals hold it (rows without one count as not)
+    est[2].update(uere_3D_ci_low=9.0, uere_3D_ci_high=11.0)   # holds 10
+    est[4].update(uere_3D_ci_low=11.0, uere_3D_ci_high=13.0)  # does not
+    assert validate.fuzz_uere_ratios(est)["3D"]["in_interval"] == 1
 
 
 def _fuzz_off_and_on(tmp_path: Path, fuzz_seed: int, k: int, *off: str) -> tuple[dict, dict, dict]:
