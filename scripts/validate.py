@@ -205,7 +205,8 @@ def fuzz_uere_ratios(rows: list[dict]) -> dict[str, dict[str, float]]:
     mixed ``unknown`` class): how many were estimated (``n``) or left at the default, the 10th,
     50th and 90th percentiles of the ratio, how many lie below 0.85 or above 1.15, and how many
     of the estimates' 95 % intervals hold the simulated value (``in_interval``; rows without one
-    are not counted).
+    are not counted). ``unknown``: the same for files without a fix-type column and without 2D
+    fixes (``share_2d`` 0), whose one class is the simulated 3D error.
 
     Coverage follows the ratio where fixes are seldom averaged (``se_m`` is then the fix's own
     error): a ratio of 0.8 puts a Gaussian error's coverage at ~0.88. The simulator's 2D errors are
@@ -219,17 +220,21 @@ def fuzz_uere_ratios(rows: list[dict]) -> dict[str, dict[str, float]]:
     >>> r = fuzz_uere_ratios(rows)["3D"]
     >>> r["n"], r["default"], r["median"], r["below_0.85"], r["in_interval"]
     (1, 1, 0.8, 1, 0)
+    >>> fuzz_uere_ratios(rows)["unknown"]["n"]  # (the third row's 2D share is not known to be 0)
+    0
     """
     out = {}
     named = [r for r in rows if r.get("fix_type_column", "none") != "none"]
-    for cls in ("3D", "2D"):
-        est = np.array([r[f"uere_{cls}"] / r[f"uere_true_{cls}"] for r in named
+    plain = [r for r in rows if r.get("fix_type_column", "none") == "none" and r.get("share_2d", 1.0) == 0.0]
+    for cls, these in (("3D", named), ("2D", named), ("unknown", plain)):
+        true = f"uere_true_{'3D' if cls == 'unknown' else cls}"
+        est = np.array([r[f"uere_{cls}"] / r[true] for r in these
                         if r.get(f"uere_{cls}_source") == "estimated"], dtype=float)
         res: dict[str, float] = {"n": int(est.size),
-                                 "default": sum(r.get(f"uere_{cls}_source") == "default" for r in named),
+                                 "default": sum(r.get(f"uere_{cls}_source") == "default" for r in these),
                                  "in_interval": sum(r.get(f"uere_{cls}_ci_low") is not None
-                                                    and r[f"uere_{cls}_ci_low"] <= r[f"uere_true_{cls}"]
-                                                    <= r[f"uere_{cls}_ci_high"] for r in named
+                                                    and r[f"uere_{cls}_ci_low"] <= r[true]
+                                                    <= r[f"uere_{cls}_ci_high"] for r in these
                                                     if r.get(f"uere_{cls}_source") == "estimated")}
         if est.size:
             res.update({"p10": float(np.percentile(est, 10)), "median": float(np.median(est)),
@@ -878,7 +883,8 @@ def main(argv: list[str] | None = None) -> None:
                       f"{r['above_1.15']} above 1.15) of {r['n']} estimates, {r['in_interval']} within their 95 % "
                       "interval" if r["n"] else "no estimate")
             ratios.append(f"{cls} {spread}, {r['default']} defaults")
-        print("UERE estimated / simulated, files naming the fix class: " + "; ".join(ratios))
+        print("UERE estimated / simulated, files naming the fix class (unknown: files with neither a fix type nor 2D "
+              "fixes): " + "; ".join(ratios))
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1, default=str))
         return

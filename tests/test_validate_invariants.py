@@ -228,6 +228,12 @@ def test_fuzz_settings_vary_and_report_what_breaks() -> None:
     est[2].update(uere_3D_ci_low=9.0, uere_3D_ci_high=11.0)   # holds 10
     est[4].update(uere_3D_ci_low=11.0, uere_3D_ci_high=13.0)  # does not
     assert validate.fuzz_uere_ratios(est)["3D"]["in_interval"] == 1
+    # the unknown class where the file has no fix type and no 2D fixes: the 3D error is its truth
+    plain = {"fix_type_column": "none", "share_2d": 0.0, "uere_true_3D": 10.0, "uere_unknown_source": "estimated"}
+    unknown = validate.fuzz_uere_ratios([{**plain, "uere_unknown": 9.0, "uere_unknown_ci_low": 8.0, "uere_unknown_ci_high": 10.5},
+                                         {**plain, "uere_unknown": 5.0, "uere_unknown_ci_low": 4.0, "uere_unknown_ci_high": 6.0},
+                                         {**plain, "share_2d": 0.3, "uere_unknown": 9.0}])["unknown"]
+    assert unknown["n"] == 2 and unknown["in_interval"] == 1 and unknown["median"] == 0.7
 
 
 def _fuzz_off_and_on(tmp_path: Path, fuzz_seed: int, k: int, *off: str) -> tuple[dict, dict, dict]:
