@@ -530,10 +530,11 @@ class SmoothParams:
         commuters whose trips the reading once took for 2D errors (seed 11) read the same.
     error_interval_readings : bool
         Widen each estimated class's 95 % interval to hold every firm reading of its error
-        (``error_check_max_se_log``) by the methods that did not give the estimate, each with
-        its own interval: the resting bouts as held positions with jumps, with the still steps
-        labelled under the estimate and under the prior, their lag-one moment, and for the
-        heavy-tailed classes (``error_bracket_classes``) the fixes between resting neighbours.
+        (``error_check_max_se_log``) by the rests' methods, each with its own interval (the one
+        that gave the estimate adds nothing): the resting bouts as held positions with jumps,
+        with the still steps labelled under the estimate and under the prior, their lag-one
+        moment, and for the heavy-tailed classes (``error_bracket_classes``) the fixes between
+        resting neighbours.
         The likelihood's curvature measures the estimate's noise given its movement model and its
         still labels; where the readings differ, that much is left open by the data (the still
         steps labelled under an error read low are those whose errors happened to be small, and
