@@ -275,6 +275,27 @@ def _bracket_uere(d: Rows, r: np.ndarray, w: np.ndarray, control: np.ndarray,
     return _moment_reading(*_lag_one(d, i, excess), p)
 
 
+def _interval(u: np.ndarray, se: np.ndarray, readings: list[tuple[np.ndarray, np.ndarray]],
+              max_se: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per class, the 95 % interval ``u × exp(±1.96 se)`` widened to hold the interval of every
+    other reading ``(value, se of its log)`` that is firm (se below ``max_se``; NaN values and
+    infinite se are no reading).
+
+    >>> u, se = np.array([5.0, 10.0]), np.array([0.1, 0.1])
+    >>> lo, hi = _interval(u, se, [(np.array([13.0, np.nan]), np.array([0.05, np.inf])),
+    ...                            (np.array([4.0, 11.0]), np.array([0.5, 0.05]))], 0.25)
+    >>> np.round(lo, 2).tolist(), np.round(hi, 2).tolist()   # 13 m widens the first; 4 m is loose
+    ([4.11, 8.22], [14.34, 12.17])
+    """
+    lo, hi = u * np.exp(-1.96 * se), u * np.exp(1.96 * se)
+    for x, sx in readings:
+        with np.errstate(invalid="ignore"):
+            firm = np.isfinite(x) & (x > 0) & (sx < max_se)
+        lo = np.where(firm, np.minimum(lo, x * np.exp(-1.96 * np.where(firm, sx, 0.0))), lo)
+        hi = np.where(firm, np.maximum(hi, x * np.exp(1.96 * np.where(firm, sx, 0.0))), hi)
+    return lo, hi
+
+
 def _larger_bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The larger of two upper bounds per class where both are finite, the finite one where one is.
 
@@ -716,7 +737,8 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     bracketed = np.zeros(n_cls, bool)
     heavy = _class_mask(p.error_bracket_classes)
     u_b, se_b = np.full(n_cls, np.nan), np.full(n_cls, math.inf)
-    if p.regimes and (identified & heavy).any() and (p.error_interval_readings or (identified & ~capped & heavy).any()):
+    # (read for the raise below, and for the interval even where the class was capped)
+    if p.regimes and (identified & heavy & (~capped | p.error_interval_readings)).any():
         # (the control: light classes whose error is known, estimated here or given)
         control = _class_mask(p.error_jump_classes) & (identified | ~todo) & ~heavy
         u_b, se_b = _bracket_uere(s, var(u), fit.p_still, control, p)
@@ -730,9 +752,11 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     # its model and its still labels, not the model; where another reading, firm, puts the error
     # elsewhere, the data leave that much open (see SmoothParams.error_interval_readings)
     readings = [(u_j, se_j), (u_p, se_p), (m_est, m_se), (u_b, se_b)] if p.error_interval_readings else []
+    lo, hi = _interval(u, se, readings, p.error_check_max_se_log)
+    own_lo, own_hi = _interval(u, se, [], math.inf)
+    widened = [ERROR_CLASSES[c] for c in np.flatnonzero(est & identified & ((lo < own_lo) | (hi > own_hi)))]
     uere, ci, src, nf = {}, {}, {}, {}
     weak: list[str] = []
-    widened: list[str] = []
     for c in np.flatnonzero(est):
         name = ERROR_CLASSES[c]
         if not identified[c]:
@@ -741,14 +765,7 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
             weak.append(name)
             continue
         uere[name] = float(u[c])
-        half = 1.96 * se[c]
-        lo, hi = u[c] * math.exp(-half), u[c] * math.exp(half)
-        for x, sx in readings:
-            if np.isfinite(x[c]) and x[c] > 0 and sx[c] < p.error_check_max_se_log:
-                lo, hi = min(lo, x[c] * math.exp(-1.96 * sx[c])), max(hi, x[c] * math.exp(1.96 * sx[c]))
-        if lo < u[c] * math.exp(-half) or hi > u[c] * math.exp(half):
-            widened.append(name)
-        ci[name] = (float(lo), float(hi))
+        ci[name] = (float(lo[c]), float(hi[c]))
         src[name] = "estimated"
         nf[name] = int(counts[c])
     powers = {ERROR_CLASSES[c]: float(power[c]) for c in range(n_cls) if power[c] != 1.0 and ERROR_CLASSES[c] in uere}
