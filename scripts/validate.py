@@ -228,20 +228,37 @@ def fuzz_uere_ratios(rows: list[dict]) -> dict[str, dict[str, float]]:
     plain = [r for r in rows if r.get("fix_type_column", "none") == "none" and r.get("share_2d", 1.0) == 0.0]
     for cls, these in (("3D", named), ("2D", named), ("unknown", plain)):
         true = f"uere_true_{'3D' if cls == 'unknown' else cls}"
-        est = np.array([r[f"uere_{cls}"] / r[true] for r in these
-                        if r.get(f"uere_{cls}_source") == "estimated"], dtype=float)
-        res: dict[str, float] = {"n": int(est.size),
-                                 "default": sum(r.get(f"uere_{cls}_source") == "default" for r in these),
-                                 "in_interval": sum(r.get(f"uere_{cls}_ci_low") is not None
-                                                    and r[f"uere_{cls}_ci_low"] <= r[true]
-                                                    <= r[f"uere_{cls}_ci_high"] for r in these
-                                                    if r.get(f"uere_{cls}_source") == "estimated")}
+        done = [r for r in these if r.get(f"uere_{cls}_source") == "estimated"]
+        est = np.array([r[f"uere_{cls}"] / r[true] for r in done], dtype=float)
+        # (a row without an interval, None or NaN, compares False: not counted)
+        held = [r.get(f"uere_{cls}_ci_low") is not None and r[f"uere_{cls}_ci_low"] <= r[true] <= r[f"uere_{cls}_ci_high"]
+                for r in done]
+        res: dict[str, float] = {"n": int(est.size), "in_interval": int(sum(held)),
+                                 "default": sum(r.get(f"uere_{cls}_source") == "default" for r in these)}
         if est.size:
             res.update({"p10": float(np.percentile(est, 10)), "median": float(np.median(est)),
                         "p90": float(np.percentile(est, 90)), "below_0.85": int((est < 0.85).sum()),
                         "above_1.15": int((est > 1.15).sum())})
         out[cls] = res
     return out
+
+
+def uere_line(rows: list[dict]) -> str:
+    """The printed summary of :func:`fuzz_uere_ratios` (a fuzz run's or the sweep's rows).
+
+    >>> line = uere_line([{"fix_type_column": "fix_type", "uere_3D": 9.0, "uere_true_3D": 10.0,
+    ...                    "uere_3D_source": "estimated", "uere_3D_ci_low": 8.0, "uere_3D_ci_high": 10.5}])
+    >>> "of 1 estimates, 1 within their 95 % interval, 0 defaults; 2D no estimate" in line
+    True
+    """
+    ratios = []
+    for cls, r in fuzz_uere_ratios(rows).items():
+        spread = (f"median {r['median']:.3f} (10-90 % {r['p10']:.3f}-{r['p90']:.3f}; {r['below_0.85']} below 0.85, "
+                  f"{r['above_1.15']} above 1.15) of {r['n']} estimates, {r['in_interval']} within their 95 % "
+                  "interval" if r["n"] else "no estimate")
+        ratios.append(f"{cls} {spread}, {r['default']} defaults")
+    return ("UERE estimated / simulated, files naming the fix class (unknown: files with neither a fix type nor 2D "
+            "fixes): " + "; ".join(ratios))
 
 
 COMPARED = ("rmse_smooth_all", "rmse_smooth_3D", "cover_axis", "state_acc_at_fix", "spike_f1")
@@ -877,14 +894,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(_line(r) + f" | {knobs} | seed {sd}" + (f" | BROKEN: {r['broken']}" if bad else ""), flush=True)
         print(f"\n{sum(bool(r['broken']) for r in rows)} of {len(rows)} settings break an invariant")
         print("by kind: " + ", ".join(f"{k} {v}" for k, v in fuzz_tally(rows).items() if k != "broken"))
-        ratios = []
-        for cls, r in fuzz_uere_ratios(rows).items():
-            spread = (f"median {r['median']:.3f} (10-90 % {r['p10']:.3f}-{r['p90']:.3f}; {r['below_0.85']} below 0.85, "
-                      f"{r['above_1.15']} above 1.15) of {r['n']} estimates, {r['in_interval']} within their 95 % "
-                      "interval" if r["n"] else "no estimate")
-            ratios.append(f"{cls} {spread}, {r['default']} defaults")
-        print("UERE estimated / simulated, files naming the fix class (unknown: files with neither a fix type nor 2D "
-              "fixes): " + "; ".join(ratios))
+        print(uere_line(rows))
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1, default=str))
         return
@@ -916,6 +926,7 @@ def main(argv: list[str] | None = None) -> None:
             result["spikes_pooled"] = pooled.to_dict(orient="records")
             print(f"\nspikes pooled over {args.seeds} seeds")
             print(pooled.to_string(index=False))
+    print("\n" + uere_line(result["sweep"]))
     if not args.no_real and REAL.is_dir():
         real = []
         for name, rel in REAL_STUDIES.items():
