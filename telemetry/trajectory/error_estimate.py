@@ -286,13 +286,15 @@ def _interval(u: np.ndarray, se: np.ndarray, readings: list[tuple[np.ndarray, np
     ...                            (np.array([4.0, 11.0]), np.array([0.5, 0.05]))], 0.25)
     >>> np.round(lo, 2).tolist(), np.round(hi, 2).tolist()   # 13 m widens the first; 4 m is loose
     ([4.11, 8.22], [14.34, 12.17])
+    >>> _interval(np.array([10.0]), np.array([np.inf]), [], 0.25)   # not identified: no warning
+    (array([0.]), array([inf]))
     """
-    lo, hi = u * np.exp(-1.96 * se), u * np.exp(1.96 * se)
-    for x, sx in readings:
-        with np.errstate(invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # (a class not identified: se inf, no interval)
+        lo, hi = u * np.exp(-1.96 * se), u * np.exp(1.96 * se)
+        for x, sx in readings:
             firm = np.isfinite(x) & (x > 0) & (sx < max_se)
-        lo = np.where(firm, np.minimum(lo, x * np.exp(-1.96 * np.where(firm, sx, 0.0))), lo)
-        hi = np.where(firm, np.maximum(hi, x * np.exp(1.96 * np.where(firm, sx, 0.0))), hi)
+            lo = np.where(firm, np.minimum(lo, x * np.exp(-1.96 * np.where(firm, sx, 0.0))), lo)
+            hi = np.where(firm, np.maximum(hi, x * np.exp(1.96 * np.where(firm, sx, 0.0))), hi)
     return lo, hi
 
 
