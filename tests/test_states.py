@@ -27,10 +27,13 @@ FLAG = pd.CategoricalDtype(["duplicate", "speed"])
 
 
 def simulate_behaviour(n_animals: int = 3, days: float = 30.0, interval_s: float = 3600.0, travel: bool = False,
-                       gps_sd_m: float = 6.0, miss: float = 0.1, seed: int = 2) -> pd.DataFrame:
-    """Rest bouts (fixed point, 2-12 h) alternating with moving bouts (1-6 h) of a correlated walk
-    at ~0.3 m/s; with ``travel`` a third of the moving bouts are fast directed travel (~1.5 m/s).
-    Truth per fix: ``resting`` / ``moving`` / ``travelling`` at the fix time. GPS error sigma per axis."""
+                       gps_sd_m: float = 6.0, miss: float = 0.1, seed: int = 2, rest_min: tuple[int, int] = (120, 720),
+                       move_min: tuple[int, int] = (60, 360)) -> pd.DataFrame:
+    """Rest bouts (fixed point, ``rest_min``: 2-12 h) alternating with moving bouts (``move_min``:
+    1-6 h) of a correlated walk at ~0.3 m/s; with ``travel`` a third of the moving bouts are fast
+    directed travel (~1.5 m/s). Bout lengths are uniform (min), not memoryless as in
+    ``scripts/switch_sim.py``. Truth per fix: ``resting`` / ``moving`` / ``travelling`` at the
+    fix time. GPS error sigma per axis."""
     rng = np.random.default_rng(seed)
     frames = []
     for k in range(n_animals):
@@ -38,7 +41,7 @@ def simulate_behaviour(n_animals: int = 3, days: float = 30.0, interval_s: float
         state = np.zeros(n, np.int8)
         i, s = 0, 0
         while i < n:
-            dur = int(rng.uniform(120, 720)) if s == 0 else int(rng.uniform(60, 360))
+            dur = int(rng.uniform(*rest_min)) if s == 0 else int(rng.uniform(*move_min))
             state[i : i + dur] = s
             i += dur
             s = 0 if s else (2 if travel and rng.random() < 0.35 else 1)
@@ -167,6 +170,39 @@ def test_no_states_where_the_fixes_are_too_far_apart_to_beat_the_trivial_answer(
     out = label_states(df)
     assert out["state"].isna().all()
     assert all(e["reason"].startswith("fixes 8 h apart") for e in out.attrs["states"].values())
+
+
+def test_no_states_where_rests_seldom_outlast_the_interval() -> None:
+    """2-h fixes of an animal at rest 80 % of the time in rests of 20-60 min (this generator's
+    bouts are uniform, so no rest spans an interval): labelled from the displacements around
+    each fix, nearly every fix reads "moving", far below the trivial answer. The smoother's step
+    HMM sees it: a still step is hardly ever followed by another (``still_label_stay_still`` <
+    ``states.min_still_stay_per_step``), so by default such an animal gets no states and the
+    reason. The same schedule with rests of 2-12 h keeps its states, well above the trivial
+    answer."""
+    import telemetry
+
+    def run(df: pd.DataFrame, *overrides: str) -> tuple[pd.DataFrame, dict[str, tuple[float, float]]]:
+        out = telemetry.process(df[["animal_id", "time", "lon", "lat"]], species="generic", overrides=overrides)
+        truth = df.set_index(["animal_id", "time"])["true_state"]
+        scores = {}
+        for a, g in out[out["state"].notna()].groupby("animal_id", observed=True):
+            resting = (truth.loc[list(zip(g["animal_id"], g["time"]))] == "resting").to_numpy()
+            scores[str(a)] = (float(np.mean((g["state"] == "resting").to_numpy() == resting)),
+                              max(resting.mean(), 1 - resting.mean()))
+        return out, scores
+
+    short = simulate_behaviour(n_animals=3, days=60, interval_s=7200.0, rest_min=(20, 60), move_min=(5, 15), seed=1)
+    _, off = run(short, "states.min_still_stay_per_step=0")
+    assert off and all(acc < trivial - 0.3 for acc, trivial in off.values()), off  # the failure
+    out, scores = run(short)
+    assert not scores and out["state"].isna().all()
+    why = [e["reason"] for e in out.attrs["states"].values()]
+    assert sum(w.startswith("rests seldom outlast the interval between fixes (2 h)") for w in why) >= 2, why
+    assert all(e["still_label_stay_still"] < 0.3 for a, e in out.attrs["smooth"].items()
+               if out.attrs["states"][a]["reason"].startswith("rests seldom"))
+    long_out, long_scores = run(simulate_behaviour(n_animals=3, days=60, interval_s=7200.0, seed=1))
+    assert len(long_scores) == 3 and all(acc > trivial + 0.2 for acc, trivial in long_scores.values()), long_scores
 
 
 def test_this_generators_states_lose_to_the_trivial_answer_between_5_and_6_h() -> None:

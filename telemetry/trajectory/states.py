@@ -1138,7 +1138,9 @@ def label_states(
         scheduled = n_regular >= p.min_regular_share * np.maximum(n_steps, 1)
         interval_h = _median_interval_h(df, rows, a, n_animals)
         fine = interval_h <= p.max_interval_h
-        slow = _slow_still(_smooth_fits(df, animal_names), p.still_rest_min_ratio)
+        smooth_fits = _smooth_fits(df, animal_names)
+        slow = _slow_still(smooth_fits, p.still_rest_min_ratio)
+        slow = np.where(slow == "", _short_rests(smooth_fits, p, interval_h), slow)
         eligible = (n_valid >= max(p.min_steps, 3 * max(choices))) & scheduled & fine & (slow == "")
         with np.errstate(invalid="ignore", divide="ignore"):
             lx = np.log(step)
@@ -1316,6 +1318,44 @@ def _slow_still(fits: list[dict[str, Any]], min_ratio: float) -> np.ndarray:
         out[k] = (f"resting cannot be told from slow movement: the smoother's still regime drifts {ds[k]:.3g} m²/s, "
                   f"only {dm[k] / ds[k]:.3g} times slower than the animal moves ({dm[k]:.3g} m²/s), so it marks slow "
                   "steps, not rests; at this schedule the fixes' errors hide the difference")
+    return out
+
+
+def _short_rests(fits: list[dict[str, Any]], p: StateParams, interval_h: np.ndarray) -> np.ndarray:
+    """Per animal, why its rests are too short for states ("" where they are not): in the
+    smoother's step HMM (``attrs["smooth"]``) a still step is followed by another with a
+    probability (``still_label_stay_still``) below ``p.min_still_stay_per_step``.
+
+    A still step needs the animal at rest at a fix and still in that rest at the next, so for
+    rests without memory that probability is ``exp(-interval / mean rest)``, which gives the mean
+    rest the reason states (``interval_h``: each animal's median fix interval, h). Most rests
+    then begin and end between two fixes, a fix at rest lies between displacements that show
+    movement, and the behaviour at a fix is not in the positions. Where the step HMM's still
+    regime drifts like movement (it found no rests, :func:`_labels_mark_rests`) a low
+    probability says the same: no two fixes were ever at one place for long. The evidence is
+    in :class:`~telemetry.config.StateParams`.
+
+    >>> fits = [{"still_label_stay_still": 0.08}, {"still_label_stay_still": 0.6}, {}]
+    >>> why = _short_rests(fits, StateParams(), np.full(3, 2.0))
+    >>> why[0]
+    'rests seldom outlast the interval between fixes (2 h): a still step is followed by another in 8% of cases (below 30%), as for rests of about 48 min, so most rests begin and end between two fixes and the behaviour at a fix cannot be told from the displacements'
+    >>> why[1:].tolist()  # long rests; no fit
+    ['', '']
+    """
+    out = np.full(len(fits), "", dtype=object)
+    if not fits or p.min_still_stay_per_step <= 0:
+        return out
+    stay = np.array([math.nan if g.get("still_label_stay_still") is None else float(g["still_label_stay_still"])
+                     for g in fits])
+    with np.errstate(invalid="ignore"):
+        short = stay < p.min_still_stay_per_step
+    for k in np.flatnonzero(short):
+        # exp(-interval / rest) = stay  ->  rest = interval / -log(stay)
+        rest_min = 60.0 * interval_h[k] / -math.log(stay[k]) if stay[k] > 0 else 0.0
+        out[k] = (f"rests seldom outlast the interval between fixes ({interval_h[k]:.3g} h): a still step is followed by "
+                  f"another in {stay[k]:.0%} of cases (below {p.min_still_stay_per_step:.0%}), as for rests of about "
+                  f"{max(rest_min, 1.0):.0f} min, so most rests begin and end between two fixes and the behaviour at a "
+                  "fix cannot be told from the displacements")
     return out
 
 
