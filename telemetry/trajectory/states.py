@@ -1138,10 +1138,11 @@ def label_states(
         scheduled = n_regular >= p.min_regular_share * np.maximum(n_steps, 1)
         interval_h = _median_interval_h(df, rows, a, n_animals)
         fine = interval_h <= p.max_interval_h
+        # why the smoother's fit says the fixes cannot show rests ("" where they can)
         smooth_fits = _smooth_fits(df, animal_names)
-        slow = _slow_still(smooth_fits, p.still_rest_min_ratio)
-        slow = np.where(slow == "", _short_rests(smooth_fits, p, interval_h), slow)
-        eligible = (n_valid >= max(p.min_steps, 3 * max(choices))) & scheduled & fine & (slow == "")
+        unseen = _slow_still(smooth_fits, p.still_rest_min_ratio)
+        unseen = np.where(unseen == "", _short_rests(smooth_fits, p, interval_h), unseen)
+        eligible = (n_valid >= max(p.min_steps, 3 * max(choices))) & scheduled & fine & (unseen == "")
         with np.errstate(invalid="ignore", divide="ignore"):
             lx = np.log(step)
         co, si = np.cos(turn), np.sin(turn)
@@ -1258,8 +1259,8 @@ def label_states(
                           "intervals are whole multiples of the median interval"
                           + (" or of any fraction of it tried (" + ", ".join(fractions) + ")" if fractions else "")
                           + f", fewer than {p.min_regular_share:.0%} (an HMM on step lengths needs a fix schedule)")
-            elif slow[k]:
-                reason = str(slow[k])
+            elif unseen[k]:
+                reason = str(unseen[k])
             else:
                 reason = (f"{int(n_valid[k])} steps on the fix schedule ({on:.0%} of {int(n_steps[k])}), fewer than "
                           f"the {max(p.min_steps, 3 * max(choices))} needed")
