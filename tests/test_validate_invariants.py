@@ -46,12 +46,17 @@ CELLS = [
     # the second simulator (scripts/switch_sim.py: memoryless bouts, rests that drift)
     ("switch: the issue's collar", validate.SWITCH_CELLS[0], (0.93, 0.98)),  # no fix type (see above)
     # rests of 90 min at 4-h fixes: the error is not identified (the 20 m default; fixes kept
-    # where they are); the states used to fall below the trivial answer (seed 15: 0.612 vs 0.627)
+    # where they are); the states used to fall below the trivial answer (seed 15: 0.612 vs 0.627),
+    # and rests that seldom outlast the interval now get no states (states.min_still_stay_per_step)
     ("switch: short rests", validate.SWITCH_CELLS[1], None),
     ("switch: mostly resting, fix type", validate.SWITCH_CELLS[3], BAND),
     # 78 % moving at 15 min: the step HMM's still regime used to take every step (seed 19)
     ("switch: 15 min", validate.SWITCH_CELLS[5], BAND),
 ]
+
+
+STATES_MAY_BE_WITHHELD = {"switch: short rests"}
+"""Cells whose animals may get no states (with the reason) instead of states above the trivial answer."""
 
 
 @pytest.mark.parametrize(("name", "cell", "coverage"), CELLS, ids=[c[0] for c in CELLS])
@@ -61,6 +66,9 @@ def test_invariants(name: str, cell: dict, coverage: tuple[float, float] | None,
     assert r["rmse_smooth_3D"] <= r["rmse_raw_3D"]
     assert r["rmse_smooth_all"] <= 1.01 * r["rmse_raw_all"]
     if cell["schedule_s"] <= StateParams().max_interval_h * 3600:  # (coarser schedules get no states, by design)
+        if name in STATES_MAY_BE_WITHHELD and not r["state_share_labelled"]:
+            return
+        assert r["state_share_labelled"] > 0.5
         assert r["state_acc_at_fix"] > r["state_trivial_at_fix"]
     if coverage:
         assert coverage[0] <= r["cover_axis"] <= coverage[1]
@@ -391,12 +399,14 @@ def test_no_states_where_no_step_is_at_rest(tmp_path: Path) -> None:
     import telemetry
 
     cell, species, seed = validate.fuzz_cells(40, seed=1)[30]
-    eight = "states.max_interval_h=12"  # (8-h fixes get no states anyway since: this rule tried alone)
-    off = validate.score_cell(cell, species, seed, tmp_path / "off", overrides=("states.min_resting_share=0", eight))
+    # (8-h fixes get no states anyway since, and such short rests fail states.min_still_stay_per_step
+    # too: this rule tried alone)
+    eight = ("states.max_interval_h=12", "states.min_still_stay_per_step=0")
+    off = validate.score_cell(cell, species, seed, tmp_path / "off", overrides=("states.min_resting_share=0", *eight))
     assert off["state_acc_at_fix"] < off["state_trivial_at_fix"] - 0.4  # the failure guarded against
     assert off["state_oracle_at_fix"] < off["state_trivial_at_fix"] + 0.02  # positions cannot tell
     csv, _ = validate.simulate_cell(cell, seed, tmp_path / "on")
-    tracks = telemetry.process(telemetry.read([csv]), species=species, overrides=(eight,))
+    tracks = telemetry.process(telemetry.read([csv]), species=species, overrides=eight)
     assert tracks["state"].isna().all()
     reasons = [e["reason"] for e in tracks.attrs["states"].values()]
     assert len(reasons) == 4 and all("shorter than the 8-h interval" in r for r in reasons)
