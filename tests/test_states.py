@@ -201,7 +201,7 @@ def test_no_states_where_rests_seldom_outlast_the_interval() -> None:
     assert sum(w.startswith("rests seldom outlast the interval between fixes (2 h)") for w in why) >= 2, why
     assert all(e["still_label_stay_still"] < 0.3 for a, e in out.attrs["smooth"].items()
                if out.attrs["states"][a]["reason"].startswith("rests seldom"))
-    long_out, long_scores = run(simulate_behaviour(n_animals=3, days=60, interval_s=7200.0, seed=1))
+    _, long_scores = run(simulate_behaviour(n_animals=3, days=60, interval_s=7200.0, seed=1))
     assert len(long_scores) == 3 and all(acc > trivial + 0.2 for acc, trivial in long_scores.values()), long_scores
 
 
