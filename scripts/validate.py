@@ -261,6 +261,52 @@ def uere_line(rows: list[dict]) -> str:
             "fixes): " + "; ".join(ratios))
 
 
+WITHHELD_REASONS: tuple[tuple[str, str], ...] = (
+    ("fixes too far apart", "h apart: behaviour at a fix"),
+    ("irregular times", "the fix times are irregular"),
+    ("slow still regime", "resting cannot be told from slow movement"),
+    ("short rests", "rests seldom outlast the interval"),
+    ("no step at rest", "of the fixes at rest: no step"),
+    ("every step at rest", "of the fixes at rest: hardly a step"),
+    ("too few steps", "steps on the fix schedule"),
+    ("not fitted", "the HMM could not be fitted"),
+)
+"""Why an animal got no states: a short name and a phrase of the reason
+:func:`telemetry.trajectory.states.label_states` gives (a reason matching none counts as "other")."""
+
+
+def withheld_counts(states: dict) -> dict[str, int]:
+    """Animals without states by reason (:data:`WITHHELD_REASONS`), from ``attrs["states"]``.
+
+    >>> withheld_counts({"a": {"n_states": 2}, "b": {"n_states": None, "reason": "rests seldom outlast the interval (2 h)"},
+    ...                  "c": {"n_states": None, "reason": "something new"}})
+    {'short rests': 1, 'other': 1}
+    """
+    out: dict[str, int] = {}
+    for entry in states.values():
+        why = entry.get("reason") if isinstance(entry, dict) else None
+        if not why:
+            continue
+        key = next((name for name, phrase in WITHHELD_REASONS if phrase in why), "other")
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def withheld_line(rows: list[dict]) -> str:
+    """The printed count of animals without states over a run's rows, by reason.
+
+    >>> withheld_line([{"states_withheld": {"short rests": 2}}, {"states_withheld": {"short rests": 1,
+    ...                "fixes too far apart": 4}}, {}])
+    'animals without states: 7 (fixes too far apart 4, short rests 3)'
+    """
+    total: dict[str, int] = {}
+    for r in rows:
+        for k, v in (r.get("states_withheld") or {}).items():
+            total[k] = total.get(k, 0) + int(v)
+    parts = ", ".join(f"{k} {v}" for k, v in sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"animals without states: {sum(total.values())}" + (f" ({parts})" if parts else "")
+
+
 COMPARED = ("rmse_smooth_all", "rmse_smooth_3D", "cover_axis", "state_acc_at_fix", "spike_f1")
 """The scores :func:`compare_runs` compares (with each GPS class's UERE and its source)."""
 
@@ -407,6 +453,7 @@ def score_cell(cell: dict, species: str, seed: int, workdir: Path, n_animals: in
         res[f"state_acc_{label}"] = float(np.mean(moving_est == moving_true)) if moving_true.size else float("nan")
         res[f"state_trivial_{label}"] = max(share, 1 - share)
     res["state_share_labelled"] = float(has.sum() / max(located.sum(), 1))
+    res["states_withheld"] = withheld_counts(tracks.attrs.get("states", {}))
     res["state_oracle_at_fix"] = oracle_states(tr, has)
     flagged = tracks["flag"].astype(str).isin(["speed", "spike"]).to_numpy() & located
     res.update(_prf(flagged, spike & located, "spike"))
@@ -895,6 +942,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n{sum(bool(r['broken']) for r in rows)} of {len(rows)} settings break an invariant")
         print("by kind: " + ", ".join(f"{k} {v}" for k, v in fuzz_tally(rows).items() if k != "broken"))
         print(uere_line(rows))
+        print(withheld_line(rows))
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1, default=str))
         return
@@ -927,6 +975,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"\nspikes pooled over {args.seeds} seeds")
             print(pooled.to_string(index=False))
     print("\n" + uere_line(result["sweep"]))
+    print(withheld_line(result["sweep"]))
     if not args.no_real and REAL.is_dir():
         real = []
         for name, rel in REAL_STUDIES.items():

@@ -409,6 +409,27 @@ def test_no_states_where_no_step_is_at_rest(tmp_path: Path) -> None:
     assert tracks["state"].isna().all()
     reasons = [e["reason"] for e in tracks.attrs["states"].values()]
     assert len(reasons) == 4 and all("shorter than the 8-h interval" in r for r in reasons)
+    assert validate.withheld_counts(tracks.attrs["states"]) == {"no step at rest": 4}
+
+
+def test_animals_without_states_are_counted_by_reason() -> None:
+    """validate.py's count of animals without states names each reason the states module gives
+    (a reason it does not know would count as "other")."""
+    import numpy as np
+
+    from telemetry.trajectory import states as st
+
+    p = StateParams()
+    entries = {str(k): {"n_states": None, "reason": why} for k, why in enumerate([
+        st._short_rests([{"still_label_stay_still": 0.08}], p, np.full(1, 2.0))[0],
+        st._resting_share_reason(0.005, 4.0, p),
+        st._resting_share_reason(0.995, 4.0, p),
+        st._slow_still([{"model": "BM+still", "still_diffusion_m2s": 3.0, "diffusion_m2s": 30.0}], 15.0)[0],
+    ])}
+    entries["x"] = {"n_states": 2}
+    counts = validate.withheld_counts(entries)
+    assert counts == {"short rests": 1, "no step at rest": 1, "every step at rest": 1, "slow still regime": 1}
+    assert validate.withheld_line([{"states_withheld": counts}, {}]).startswith("animals without states: 4 (")
 
 
 def test_no_states_where_every_step_is_at_rest(tmp_path: Path) -> None:
