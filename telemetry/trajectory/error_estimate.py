@@ -567,7 +567,10 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     def var(uu: np.ndarray) -> np.ndarray:
         return np.maximum(uu[s.cls] ** 2 * s.factor ** (2.0 * power[s.cls]), p.min_sigma_m**2)
 
-    start, _, start_se, start_hi = _moment_uere(s, var(u), p)
+    # the still steps labelled under the prior: the moment's start, and the rests' reading under
+    # the prior's labels for the interval below (the step HMM's EM is the costly part of each)
+    w_prior, _ = still_labels(s, var(u), p)
+    start, _, start_se, start_hi = _moment_uere(s, var(u), p, w_prior)
     start_from = {ERROR_CLASSES[c]: ("moment" if np.isfinite(start[c]) else "prior") for c in np.flatnonzero(est)}
     # the moment start is only as good as the still labels: never start above the prior (the
     # scan in _search_scale still reaches twenty times higher)
@@ -633,8 +636,7 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
             k_v, se_v = np.where(use, k_l, k_j), np.where(use, se_l, se_j)
         u_j = u * k_j
         if p.error_interval_readings:  # the same reading, the still steps labelled under the prior (see the interval)
-            w_p, _ = still_labels(s, var(prior.values()), p)
-            k_p, se_p = _jump_uere(s, var(u), p, w=w_p)
+            k_p, se_p = _jump_uere(s, var(u), p, w=w_prior)
             u_p = u * k_p
         # (and inside the range the likelihood is searched in: a least-squares reading whose
         # error multiplier ran to zero, the drift taking it all, reports a tiny interval too)
