@@ -1346,8 +1346,7 @@ def _short_rests(fits: list[dict[str, Any]], p: StateParams, interval_h: np.ndar
     out = np.full(len(fits), "", dtype=object)
     if not fits or p.min_still_stay_per_step <= 0:
         return out
-    stay = np.array([math.nan if g.get("still_label_stay_still") is None else float(g["still_label_stay_still"])
-                     for g in fits])
+    stay = _fit_values(fits, "still_label_stay_still")
     with np.errstate(invalid="ignore"):
         short = stay < p.min_still_stay_per_step
     for k in np.flatnonzero(short):
@@ -1388,14 +1387,18 @@ def _drift_within(fits: list[dict[str, Any]], key: str, min_ratio: float) -> tup
     ...                {"d": 3.0, "diffusion_m2s": None}], "d", 15.0)[2].tolist()
     [True, False, False]
     """
-    def read(g: dict[str, Any], k: str) -> float:
-        v = g.get(k)
-        return math.nan if v is None else float(v)
-
-    drift = np.array([read(g, key) for g in fits])
-    dm = np.array([read(g, "diffusion_m2s") for g in fits])
+    drift, dm = _fit_values(fits, key), _fit_values(fits, "diffusion_m2s")
     with np.errstate(invalid="ignore"):
         return drift, dm, dm < min_ratio * drift
+
+
+def _fit_values(fits: list[dict[str, Any]], key: str) -> np.ndarray:
+    """``fits[k][key]`` per animal as floats, NaN where an entry lacks it (an older run, no fit).
+
+    >>> _fit_values([{"d": 3.0}, {"d": None}, {}], "d").tolist()
+    [3.0, nan, nan]
+    """
+    return np.array([math.nan if g.get(key) is None else float(g[key]) for g in fits], dtype=float)
 
 
 def _smooth_fits(df: pd.DataFrame, names: np.ndarray) -> list[dict[str, Any]]:
