@@ -9,6 +9,7 @@
     python scripts/validate.py --fuzz 40 --seed 2   # 40 random settings of the second simulator (~1 min)
     python scripts/validate.py --still-ratio --seed 12 --seeds 4  # states.still_rest_min_ratio's table (~8 min)
     python scripts/validate.py --schedules --seeds 2  # states.max_interval_h's table (~5 min)
+    python scripts/validate.py --rest-stay --seed 8080 --seeds 4  # states.min_still_stay_per_step's table (~10 min)
     python scripts/validate.py --compare old.json new.json  # two --json runs, setting by setting
 
 (a) **Simulated collars** from ``scripts/collar_sim.py`` (independent code: agent-based
@@ -640,6 +641,44 @@ def still_ratio_table(seed: int, seeds: int, workdir: Path) -> pd.DataFrame:
                  states_below_trivial=("below_trivial", "sum")).reset_index())
 
 
+STAY_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
+"""Bins of ``still_label_stay_still`` in :func:`rest_stay_table`."""
+
+
+def rest_stay_table(seed: int, seeds: int, workdir: Path) -> pd.DataFrame:
+    """The evidence for ``states.min_still_stay_per_step``: every animal of the fuzz settings of
+    seeds ``seed .. seed + seeds - 1`` that gets states with the check off, by how often its
+    smoother's step HMM follows a still step with another (``still_label_stay_still``): the
+    animals, their states' mean accuracy minus the trivial answer's, how many fell below it,
+    and the mean of the oracle (:func:`oracle_states`) minus the trivial answer."""
+    import telemetry
+
+    rows = []
+    for fs in range(seed, seed + seeds):
+        for k, (cell, species, s) in enumerate(fuzz_cells(40, seed=fs)):
+            csv, truth = simulate_cell(cell, s, workdir / f"s{fs}_{k}")
+            tracks = telemetry.process(telemetry.read([csv]), species=species,
+                                       overrides=("states.min_still_stay_per_step=0",))
+            tr = truth_rows(tracks, truth)
+            moving = (tr["state_at_fix"] != "resting").to_numpy()
+            state = tracks["state"].to_numpy()
+            has = pd.notna(state) & tr["located"].to_numpy() & tracks["lon"].notna().to_numpy()
+            names = tracks["animal_id"].astype(str).to_numpy()
+            for animal, fit in tracks.attrs["smooth"].items():
+                m = names == str(animal)
+                if fit.get("still_label_stay_still") is None or (m & has).sum() < 20:
+                    continue
+                acc, trivial = _vs_trivial(moving, state != "resting", m & has)
+                oracle = oracle_states(tr[m].reset_index(drop=True), has[m])
+                rows.append({"stay": fit["still_label_stay_still"], "vs_trivial": acc - trivial,
+                             "below_trivial": acc < trivial, "oracle_vs_trivial": oracle - trivial})
+    df = pd.DataFrame(rows)
+    return (df.groupby(pd.cut(df["stay"], STAY_BINS, include_lowest=True), observed=False)
+            .agg(animals=("vs_trivial", "size"), states_vs_trivial=("vs_trivial", "mean"),
+                 states_below_trivial=("below_trivial", "sum"), oracle_vs_trivial=("oracle_vs_trivial", "mean"))
+            .reset_index())
+
+
 SCHEDULES_H = (2.0, 4.0, 5.0, 6.0, 8.0)
 """Fix intervals of :func:`schedule_table` (h)."""
 SCHEDULE_CELLS = [{**CENTRE, "regime": reg} for reg in ("resident", "commuter", "migrant")] + [
@@ -911,6 +950,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="only the revisit test's table (errors / real trips put back by k and alpha)")
     ap.add_argument("--still-ratio", action="store_true",
                     help="only states.still_rest_min_ratio's table (fuzz seeds --seed .. --seed + --seeds - 1)")
+    ap.add_argument("--rest-stay", action="store_true",
+                    help="only states.min_still_stay_per_step's table (fuzz seeds --seed .. --seed + --seeds - 1)")
     ap.add_argument("--schedules", action="store_true",
                     help="only states.max_interval_h's table (states by fix interval, seeds --seed .. --seed + --seeds - 1)")
     ap.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"), default=None,
@@ -946,12 +987,14 @@ def main(argv: list[str] | None = None) -> None:
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1, default=str))
         return
-    if args.still_ratio or args.schedules:  # (a parameter's table over seeds --seed .. --seed + --seeds - 1)
+    if args.still_ratio or args.rest_stay or args.schedules:  # (a parameter's table, seeds --seed .. --seed + --seeds - 1)
+        make = still_ratio_table if args.still_ratio else rest_stay_table if args.rest_stay else schedule_table
         with tempfile.TemporaryDirectory() as tmp:
-            table = (still_ratio_table if args.still_ratio else schedule_table)(args.seed, max(args.seeds, 1), Path(tmp))
+            table = make(args.seed, max(args.seeds, 1), Path(tmp))
         print(table.to_string(index=False, float_format="{:.3f}".format))
-        if args.json:  # (the ratio bins are intervals: written as their text)
-            args.json.write_text(table.astype({c: str for c in ("ratio",) if c in table}).to_json(orient="records", indent=1))
+        if args.json:  # (the bins are intervals: written as their text)
+            args.json.write_text(table.astype({c: str for c in ("ratio", "stay") if c in table}).to_json(orient="records",
+                                                                                                        indent=1))
         return
     if args.revisit:
         with tempfile.TemporaryDirectory() as tmp:

@@ -623,6 +623,23 @@ def test_schedule_table_shows_states_losing_to_the_trivial_answer_as_fixes_thin(
     assert t.loc[8.0, "accuracy"] < t.loc[8.0, "trivial"] + 0.02 and t.loc[8.0, "oracle"] < t.loc[8.0, "trivial"] + 0.05
 
 
+def test_rest_stay_table_shows_states_below_the_trivial_answer_where_still_steps_do_not_persist(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``validate.py --rest-stay`` (the evidence for ``states.min_still_stay_per_step``) on two fuzz
+    settings: 2-h fixes of 45-min rests (at rest 82 % of the time), whose still steps seldom
+    follow one another, and 30-min fixes of longer rests. The first setting's animals, below 0.3,
+    score far below the trivial answer, the oracle no better than it; the second's, above 0.5,
+    far above it."""
+    cells = validate.fuzz_cells(40, 8080)
+    monkeypatch.setattr(validate, "fuzz_cells", lambda n, seed=0: [cells[24], cells[28]])
+    t = validate.rest_stay_table(8080, 1, tmp_path)
+    print("\n" + t.to_string())
+    low, high = t.iloc[:3], t.iloc[5:]  # (bins below 0.3; above 0.5)
+    assert low["animals"].sum() >= 2 and high["animals"].sum() >= 2
+    assert (low.dropna()["states_vs_trivial"] < -0.2).all() and (low.dropna()["oracle_vs_trivial"] < 0.02).all()
+    assert (high.dropna()["states_vs_trivial"] > 0.2).all()
+
+
 def test_two_runs_compare_setting_by_setting() -> None:
     """``validate.py --compare OLD NEW``: a change is judged on every setting it moves, with what
     each breaks before and after (rows matched by setting, not by position)."""
