@@ -152,6 +152,28 @@ def fuzz_cells(n: int, seed: int = 0) -> list[tuple[dict, str, int]]:
     return out
 
 
+def fuzz_only(text: str, n: int) -> set[int]:
+    """The settings ``--only`` names: comma-separated numbers below ``n`` (ValueError otherwise).
+
+    >>> sorted(fuzz_only("1, 17,1", 40))
+    [1, 17]
+    >>> fuzz_only("40", 40)
+    Traceback (most recent call last):
+    ...
+    ValueError: setting 40 is not among the 40 of --fuzz (0-39)
+    """
+    out = set()
+    for part in text.split(","):
+        try:
+            k = int(part)
+        except ValueError:
+            raise ValueError(f"{part.strip()!r} is not a setting number") from None
+        if not 0 <= k < n:
+            raise ValueError(f"setting {k} is not among the {n} of --fuzz (0-{n - 1})")
+        out.add(k)
+    return out
+
+
 def fuzz_report(r: dict) -> list[str]:
     """The invariants of issue 14 a scored cell breaks (empty when it keeps them all): smoothing
     worse than raw on 3D fixes or by more than 1 % over all, se_m coverage outside 0.93-0.97,
@@ -946,6 +968,9 @@ def main(argv: list[str] | None = None) -> None:
                          "that names its fix classes; --quick, both profiles: 18.3 -> 15.6 s)")
     ap.add_argument("--fuzz", type=int, default=0, metavar="N",
                     help="only N random settings of the second simulator, each line with the invariants it breaks")
+    ap.add_argument("--only", default=None, metavar="K[,K...]",
+                    help="with --fuzz N: only these of the N settings (numbered from 0, as the full run prints them; "
+                         "the same collars and scores), e.g. --fuzz 40 --seed 2468 --only 1,17")
     ap.add_argument("--revisit", action="store_true",
                     help="only the revisit test's table (errors / real trips put back by k and alpha)")
     ap.add_argument("--still-ratio", action="store_true",
@@ -967,10 +992,18 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(lines + [", ".join(f"{k} {v}" for k, v in counts.items())]))
         return
     cells = design(full=args.full, quick=args.quick)
+    if args.only is not None and not args.fuzz:
+        ap.error("--only needs --fuzz N")
     if args.fuzz:
+        try:
+            only = None if args.only is None else fuzz_only(args.only, args.fuzz)
+        except ValueError as err:
+            ap.error(f"--only: {err}")
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
             for k, (cell, sp, sd) in enumerate(fuzz_cells(args.fuzz, args.seed)):
+                if only is not None and k not in only:
+                    continue
                 r = score_cell(cell, sp, sd, Path(tmp) / f"fuzz{k}", overrides=tuple(args.set),
                                true_error=not args.no_true_error)
                 r["seed"] = sd

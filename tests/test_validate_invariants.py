@@ -17,6 +17,7 @@ power the likelihood preferred (``smooth.error_hdop_powers``, off by default sin
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -241,6 +242,26 @@ def test_fuzz_settings_vary_and_report_what_breaks() -> None:
                                          {**plain, "uere_unknown": 5.0, "uere_unknown_ci_low": 4.0, "uere_unknown_ci_high": 6.0},
                                          {**plain, "share_2d": 0.3, "uere_unknown": 9.0}])["unknown"]
     assert unknown["n"] == 2 and unknown["in_interval"] == 1 and unknown["median"] == 0.7
+
+
+def test_fuzz_only_reruns_named_settings_as_the_full_run_scores_them(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``validate.py --fuzz N --seed S --only K``: setting ``K`` alone, with the collars and
+    scores of the full run (its line and JSON row equal :func:`validate.score_cell` of the same
+    cell); a setting outside the N, or ``--only`` without ``--fuzz``, is one line and exit status 2."""
+    out = tmp_path / "only.json"
+    validate.main(["--fuzz", "6", "--seed", "11", "--only", "4", "--no-true-error", "--json", str(out)])
+    rows = json.loads(out.read_text())
+    cell, species, seed = validate.fuzz_cells(6, seed=11)[4]
+    assert [r["regime"] for r in rows] == ["fuzz 4"] and rows[0]["seed"] == seed
+    alone = validate.score_cell(cell, species, seed, tmp_path / "alone")
+    for key in ("rmse_raw_all", "rmse_smooth_all", "rmse_smooth_3D", "cover_axis", "state_acc_at_fix"):
+        assert rows[0][key] == pytest.approx(alone[key], nan_ok=True)
+    printed = capsys.readouterr().out
+    assert printed.startswith("fuzz 4 ") and " of 1 settings break an invariant" in printed
+    for argv in (["--fuzz", "6", "--only", "6"], ["--only", "1"], ["--fuzz", "6", "--only", "one"]):
+        with pytest.raises(SystemExit) as stop:
+            validate.main(argv)
+        assert stop.value.code == 2
 
 
 def _fuzz_off_and_on(tmp_path: Path, fuzz_seed: int, k: int, *off: str) -> tuple[dict, dict, dict]:
