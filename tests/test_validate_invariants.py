@@ -272,6 +272,22 @@ def _fuzz_off_and_on(tmp_path: Path, fuzz_seed: int, k: int, *off: str) -> tuple
             validate.score_cell(cell, species, seed, tmp_path / "on"))
 
 
+def test_rests_and_likelihood_that_agree_are_weighed_by_precision(tmp_path: Path) -> None:
+    """``validate.py --fuzz 40 --seed 1357``, setting 8: 15-min fixes of a 4 m collar (a tenth
+    2D), rests of 9 h that barely drift. The resting bouts read the 3D error at 3.27 m (se 0.088
+    in log: on a regular schedule only HDOP tells the error from a drift at rest), the likelihood
+    at 3.83 m (se 0.034); the two agree within their noise, and the rests' value alone left
+    coverage at 0.90. Weighed by their precision (``smooth.error_rests_weighted``) the estimate is
+    within 10 % of the truth and coverage in the issue's band."""
+    cell, off, on = _fuzz_off_and_on(tmp_path, 1357, 8, "smooth.error_rests_weighted=false")
+    print(f"\nUERE 3D {off['uere_3D']:.2f} -> {on['uere_3D']:.2f} m (truth {cell['uere_3d_m']}), coverage "
+          f"{off['cover_axis']:.3f} -> {on['cover_axis']:.3f}")
+    assert off["uere_3D"] < 0.85 * cell["uere_3d_m"] and off["cover_axis"] < 0.93  # the failure this mends
+    assert abs(on["uere_3D"] / cell["uere_3d_m"] - 1.0) < 0.1
+    assert 0.93 <= on["cover_axis"] <= 0.97
+    assert on["rmse_smooth_3D"] <= off["rmse_smooth_3D"] * 1.01
+
+
 def test_a_likelihood_far_above_the_rests_is_not_taken_as_the_error(tmp_path: Path) -> None:
     """``validate.py --fuzz 40 --seed 2``, setting 4: 4-h fixes of a 2.5 m collar without a fix
     type, slow winding moves. The likelihood put the error at 11.4 m (a misfit of the movement

@@ -615,6 +615,8 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     rest = np.zeros(n_cls, bool)  # (the classes whose value the rests give)
     u_j, se_j = np.full(n_cls, np.nan), np.full(n_cls, math.inf)  # (the rests' reading, m; see the cap below)
     u_p, se_p = np.full(n_cls, np.nan), np.full(n_cls, math.inf)  # (... with the prior's labels, m)
+    both = np.zeros(n_cls, bool)  # (the classes whose rests and likelihood agree: weighed below)
+    weighed_u, weighed_se = np.full(n_cls, np.nan), np.full(n_cls, math.inf)
     if est.any() and p.error_jumps and p.regimes:  # (no still regime: no rests to read)
         # (the still steps labelled once for both readings below: the step HMM's EM is the
         # costly part of each)
@@ -666,7 +668,17 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
         # model's misfit for error (the class is then not identified: its fixes stay as they are)
         at_edge |= firm_j & ~rest & ~same & (p.error_rest_clash > 0) & (k_j * p.error_rest_clash < 1.0)
         if rest.any():
-            u = np.where(rest, u * np.nan_to_num(k_v, nan=1.0), u)
+            u_v = u * np.nan_to_num(k_v, nan=1.0)
+            # where the likelihood and the rests agree within their noise, neither shows the other's
+            # misfit: the value is then the two readings weighed by their precision (below, once the
+            # rests' value has passed the checks; the rests' alone is the noisier where few still
+            # steps pin a rest's spread between error and drift)
+            both = rest & p.error_rests_weighted & np.isfinite(se) & (se > 0) & _agree(u, se, u_v, se_v)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                wl, wv = 1.0 / se**2, 1.0 / se_v**2
+                weighed_u = np.exp((wl * np.log(u) + wv * np.log(u_v)) / (wl + wv))
+                weighed_se = np.minimum(se, se_v)
+            u = np.where(rest, u_v, u)
             se = np.where(rest, se_v, se)
             at_edge = at_edge & ~rest
             jumped = [ERROR_CLASSES[c] for c in np.flatnonzero(rest)]
@@ -734,6 +746,11 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     read_as = u.copy()
     u = np.where(capped, start_hi, u)
     se = np.where(capped, m_se, se)
+    weigh = both & identified & ~capped
+    u = np.where(weigh, weighed_u, u)
+    se = np.where(weigh, weighed_se, se)
+    jumped = [c for c in jumped if not weigh[ERROR_CLASSES.index(c)]]
+    weighed = [ERROR_CLASSES[c] for c in np.flatnonzero(weigh)]
     # heavy-tailed classes (error_bracket_classes): the likelihood with the step HMM's labels and
     # the held rests read only the bulk of the error (a fix far off makes its steps look like
     # moves); the fixes between two resting neighbours, chosen whatever their own error, read
@@ -779,6 +796,9 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     if jumped:
         note += ("; from the resting bouts read as held positions with jumps (not the likelihood) for "
                  + ", ".join(jumped))
+    if weighed:
+        note += ("; the likelihood and the resting bouts read as held positions with jumps agree, weighed by "
+                 "their precision, for " + ", ".join(weighed))
     if confirmed.any():
         note += ("; fixes seldom averaged, but the resting bouts' lag-one moment agrees for "
                  + ", ".join(ERROR_CLASSES[c] for c in np.flatnonzero(confirmed)))

@@ -18,7 +18,8 @@ What it does, per run
    the steps whose errors happened to be small, and the scale comes out low). For 3D fixes
    (``error_jump_classes``) the estimate from the resting bouts read as held positions with
    occasional jumps (:mod:`telemetry.trajectory.rest_jumps`) replaces it wherever it is firm
-   (``error_jumps``): the likelihood's Brownian drift at rest spreads the shifts over every
+   (``error_jumps``), or, where the two agree within their noise, is weighed with it by their
+   precision (``error_rests_weighted``): the likelihood's Brownian drift at rest spreads the shifts over every
    still step, and a movement model that misfits (migrants, kill sites visited bed by bed) puts
    its misfit in the error (simulated migrants: 11.5-12.7 m from the likelihood, 7.9-8.0 from
    the rests, truth 8; 4-h fixes of a 3 m collar: 2.1-2.3 vs 3.0-3.6). Heavy-tailed classes
