@@ -353,24 +353,31 @@ def _same(a, b) -> bool:
     return all(missing) or (not any(missing) and a == b)
 
 
-def compare_runs(old: list[dict], new: list[dict]) -> tuple[list[str], dict[str, int]]:
-    """Two runs of the same settings (``--json`` of ``--fuzz`` or of the sweep, e.g. without and
-    with a ``--set``) setting by setting: a line for each setting whose scores (:data:`COMPARED`)
-    or error model differ, and the counts: settings in both runs, changed, breaking an invariant
-    (:func:`fuzz_report`) in the old and in the new run, and in one run only.
-
-    The settings are matched by cell, profile and seed (``regime`` names a fuzz setting), so a
-    table reordered or cut short still compares. This is how a change is judged on settings no
-    one chose: every setting it moves, with what it breaks before and after.
-    """
-    # (the seed where both runs record it: a fuzz run written before rows carried it names its
-    # settings by regime alone)
+def _pairs(old: list[dict], new: list[dict]) -> tuple[list[tuple[dict, dict]], int]:
+    """The settings two runs share, as ``(old row, new row)`` in the new run's order, and how many
+    settings are in one run only. Settings are matched by cell, profile and seed (``regime`` names a
+    fuzz setting), so a table reordered or cut short still compares; the seed only where both runs
+    record it (a fuzz run written before rows carried it names its settings by regime alone)."""
     with_seed = all("seed" in r for r in [*old, *new])
 
     def key(r: dict) -> tuple:
         return tuple(str(r.get(k)) for k in ("regime", "schedule_s", "uere_3d_m", "uere_2d_m", "share_2d",
                                              "fix_type_column", "species") + (("seed",) if with_seed else ()))
 
+    before = {key(r): r for r in old}
+    pairs = [(before[key(r)], r) for r in new if key(r) in before]
+    return pairs, len(set(before) ^ {key(r) for r in new})
+
+
+def compare_runs(old: list[dict], new: list[dict]) -> tuple[list[str], dict[str, int]]:
+    """Two runs of the same settings (``--json`` of ``--fuzz`` or of the sweep, e.g. without and
+    with a ``--set``) setting by setting (:func:`_pairs`): a line for each setting whose scores
+    (:data:`COMPARED`) or error model differ, and the counts: settings in both runs, changed,
+    breaking an invariant (:func:`fuzz_report`) in the old and in the new run, and in one run only.
+
+    This is how a change is judged on settings no one chose: every setting it moves, with what it
+    breaks before and after.
+    """
     def ratio(r: dict, cls: str) -> str:
         return f"{r[f'rmse_smooth_{cls}'] / r[f'rmse_raw_{cls}']:.3f}"
 
@@ -379,13 +386,10 @@ def compare_runs(old: list[dict], new: list[dict]) -> tuple[list[str], dict[str,
                          if isinstance(r.get(f"uere_{c}_source"), str))
 
     fields = [*COMPARED] + [f"uere_{c}{x}" for c in ("3D", "2D", "unknown") for x in ("", "_source")]
-    before = {key(r): r for r in old}
+    pairs, one_run = _pairs(old, new)
     lines, counts = [], dict.fromkeys(("settings", "changed", "broken before", "broken after", "in one run only"), 0)
-    counts["in one run only"] = len(set(before) ^ {key(r) for r in new})
-    for rn in new:
-        ro = before.get(key(rn))
-        if ro is None:
-            continue
+    counts["in one run only"] = one_run
+    for ro, rn in pairs:
         bo, bn = fuzz_report(ro), fuzz_report(rn)
         counts["settings"] += 1
         counts["broken before"] += bool(bo)
@@ -400,6 +404,33 @@ def compare_runs(old: list[dict], new: list[dict]) -> tuple[list[str], dict[str,
             f"{rn['cover_axis']:.3f} | states {ro['state_acc_at_fix']:.3f} -> {rn['state_acc_at_fix']:.3f} | "
             f"broken: {'; '.join(bo) or 'none'} -> {'; '.join(bn) or 'none'}")
     return lines, counts
+
+
+def uere_moves(old: list[dict], new: list[dict]) -> str:
+    """How the estimates a change moved stand against the simulated truth, per class a file names
+    (3D, 2D): among the settings estimated in both runs whose estimate differs, the mean
+    ``|log(estimate / truth)|`` before and after and how many came closer and went farther.
+
+    >>> row = {"regime": "fuzz 0", "uere_true_3D": 4.0, "uere_3D_source": "estimated"}
+    >>> uere_moves([{**row, "uere_3D": 3.0}, {**row, "regime": "fuzz 1", "uere_3D": 4.0}],
+    ...            [{**row, "uere_3D": 3.8}, {**row, "regime": "fuzz 1", "uere_3D": 4.0}])
+    'estimates moved, against the simulated truth (mean |log(estimate / truth)|): 3D 1: 0.288 -> 0.051, 1 closer, 0 farther'
+    """
+    parts = []
+    for c in ("3D", "2D"):
+        b, a = [], []
+        for ro, rn in _pairs(old, new)[0]:
+            truth = rn.get(f"uere_true_{c}")
+            if (truth and ro.get(f"uere_{c}_source") == rn.get(f"uere_{c}_source") == "estimated"
+                    and ro.get(f"uere_{c}") != rn.get(f"uere_{c}")):
+                b.append(abs(math.log(ro[f"uere_{c}"] / truth)))
+                a.append(abs(math.log(rn[f"uere_{c}"] / truth)))
+        if b:
+            closer = sum(x < y for x, y in zip(a, b))
+            parts.append(f"{c} {len(b)}: {np.mean(b):.3f} -> {np.mean(a):.3f}, {closer} closer, "
+                         f"{sum(x > y for x, y in zip(a, b))} farther")
+    return ("estimates moved, against the simulated truth (mean |log(estimate / truth)|): "
+            + ("; ".join(parts) if parts else "none"))
 
 
 def _dist(lon1, lat1, lon2, lat2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -629,6 +660,19 @@ def _vs_trivial(moving: np.ndarray, est_moving: np.ndarray, scored: np.ndarray,
     return acc, max(share, 1.0 - share)
 
 
+def _fuzz_processed(seed: int, seeds: int, workdir: Path, override: str):
+    """Every fuzz setting (``fuzz_cells(40)``) of seeds ``seed .. seed + seeds - 1`` simulated
+    and processed with one parameter ``override`` (a check switched off): yields the tracks and
+    their :func:`truth_rows`, the material of a parameter's evidence table."""
+    import telemetry
+
+    for fs in range(seed, seed + seeds):
+        for k, (cell, species, s) in enumerate(fuzz_cells(40, seed=fs)):
+            csv, truth = simulate_cell(cell, s, workdir / f"s{fs}_{k}")
+            tracks = telemetry.process(telemetry.read([csv]), species=species, overrides=(override,))
+            yield tracks, truth_rows(tracks, truth)
+
+
 def still_ratio_table(seed: int, seeds: int, workdir: Path) -> pd.DataFrame:
     """The evidence for ``states.still_rest_min_ratio``: every animal of the fuzz settings of
     seeds ``seed .. seed + seeds - 1`` whose smoother chose a still regime inside its drift range,
@@ -636,27 +680,22 @@ def still_ratio_table(seed: int, seeds: int, workdir: Path) -> pd.DataFrame:
     (``diffusion_m2s / still_diffusion_m2s``): how far apart the still regime's mean ``p_still``
     is on truly resting and truly moving fixes (median over the animals; 0: it marks nothing
     about rest), and how many animals' states fell below the trivial answer."""
-    import telemetry
     from telemetry.trajectory.movement_fit import resting_regime
 
     rows = []
-    for fs in range(seed, seed + seeds):
-        for k, (cell, species, s) in enumerate(fuzz_cells(40, seed=fs)):
-            csv, truth = simulate_cell(cell, s, workdir / f"s{fs}_{k}")
-            tracks = telemetry.process(telemetry.read([csv]), species=species,
-                                       overrides=("states.still_rest_min_ratio=0",))
-            moving = (truth_rows(tracks, truth)["state_at_fix"] != "resting").to_numpy()
-            state = tracks["state"].to_numpy()
-            p_still = tracks["p_still"].to_numpy(dtype=float)
-            names = tracks["animal_id"].astype(str).to_numpy()
-            for animal, fit in tracks.attrs["smooth"].items():
-                if not resting_regime([fit])[0]:
-                    continue
-                m = names == str(animal)
-                acc, trivial = _vs_trivial(moving, state != "resting", m & pd.notna(state), m)
-                rows.append({"ratio": fit["diffusion_m2s"] / fit["still_diffusion_m2s"],
-                             "separation": float(np.nanmean(p_still[m & ~moving]) - np.nanmean(p_still[m & moving])),
-                             "below_trivial": acc < trivial})
+    for tracks, tr in _fuzz_processed(seed, seeds, workdir, "states.still_rest_min_ratio=0"):
+        moving = (tr["state_at_fix"] != "resting").to_numpy()
+        state = tracks["state"].to_numpy()
+        p_still = tracks["p_still"].to_numpy(dtype=float)
+        names = tracks["animal_id"].astype(str).to_numpy()
+        for animal, fit in tracks.attrs["smooth"].items():
+            if not resting_regime([fit])[0]:
+                continue
+            m = names == str(animal)
+            acc, trivial = _vs_trivial(moving, state != "resting", m & pd.notna(state), m)
+            rows.append({"ratio": fit["diffusion_m2s"] / fit["still_diffusion_m2s"],
+                         "separation": float(np.nanmean(p_still[m & ~moving]) - np.nanmean(p_still[m & moving])),
+                         "below_trivial": acc < trivial})
     df = pd.DataFrame(rows)
     return (df.groupby(pd.cut(df["ratio"], RATIO_BINS), observed=False)
             .agg(animals=("separation", "size"), p_still_separation=("separation", "median"),
@@ -673,27 +712,20 @@ def rest_stay_table(seed: int, seeds: int, workdir: Path) -> pd.DataFrame:
     smoother's step HMM follows a still step with another (``still_label_stay_still``): the
     animals, their states' mean accuracy minus the trivial answer's, how many fell below it,
     and the mean of the oracle (:func:`oracle_states`) minus the trivial answer."""
-    import telemetry
-
     rows = []
-    for fs in range(seed, seed + seeds):
-        for k, (cell, species, s) in enumerate(fuzz_cells(40, seed=fs)):
-            csv, truth = simulate_cell(cell, s, workdir / f"s{fs}_{k}")
-            tracks = telemetry.process(telemetry.read([csv]), species=species,
-                                       overrides=("states.min_still_stay_per_step=0",))
-            tr = truth_rows(tracks, truth)
-            moving = (tr["state_at_fix"] != "resting").to_numpy()
-            state = tracks["state"].to_numpy()
-            has = pd.notna(state) & tr["located"].to_numpy() & tracks["lon"].notna().to_numpy()
-            names = tracks["animal_id"].astype(str).to_numpy()
-            for animal, fit in tracks.attrs["smooth"].items():
-                m = names == str(animal)
-                if fit.get("still_label_stay_still") is None or (m & has).sum() < 20:
-                    continue
-                acc, trivial = _vs_trivial(moving, state != "resting", m & has)
-                oracle = oracle_states(tr[m].reset_index(drop=True), has[m])
-                rows.append({"stay": fit["still_label_stay_still"], "vs_trivial": acc - trivial,
-                             "below_trivial": acc < trivial, "oracle_vs_trivial": oracle - trivial})
+    for tracks, tr in _fuzz_processed(seed, seeds, workdir, "states.min_still_stay_per_step=0"):
+        moving = (tr["state_at_fix"] != "resting").to_numpy()
+        state = tracks["state"].to_numpy()
+        has = pd.notna(state) & tr["located"].to_numpy() & tracks["lon"].notna().to_numpy()
+        names = tracks["animal_id"].astype(str).to_numpy()
+        for animal, fit in tracks.attrs["smooth"].items():
+            m = names == str(animal)
+            if fit.get("still_label_stay_still") is None or (m & has).sum() < 20:
+                continue
+            acc, trivial = _vs_trivial(moving, state != "resting", m & has)
+            oracle = oracle_states(tr[m].reset_index(drop=True), has[m])
+            rows.append({"stay": fit["still_label_stay_still"], "vs_trivial": acc - trivial,
+                         "below_trivial": acc < trivial, "oracle_vs_trivial": oracle - trivial})
     df = pd.DataFrame(rows)
     return (df.groupby(pd.cut(df["stay"], STAY_BINS, include_lowest=True), observed=False)
             .agg(animals=("vs_trivial", "size"), states_vs_trivial=("vs_trivial", "mean"),
@@ -989,7 +1021,7 @@ def main(argv: list[str] | None = None) -> None:
         except (OSError, ValueError) as err:  # (one line, exit status 2: not a traceback)
             ap.error(f"--compare: {err}")
         lines, counts = compare_runs(*runs)
-        print("\n".join(lines + [", ".join(f"{k} {v}" for k, v in counts.items())]))
+        print("\n".join(lines + [", ".join(f"{k} {v}" for k, v in counts.items()), uere_moves(*runs)]))
         return
     cells = design(full=args.full, quick=args.quick)
     if args.only is not None and not args.fuzz:

@@ -697,3 +697,8 @@ def test_two_runs_compare_setting_by_setting() -> None:
     # a seed recorded in one run only (fuzz JSON written before rows carried it): matched by setting
     legacy = [{k: v for k, v in r.items() if k != "seed"} for r in old]
     assert validate.compare_runs(legacy, new)[1]["settings"] == 2
+    # the estimates a change moved, against the simulated truth (4 m): only those estimated in both runs
+    assert validate.uere_moves(old, new).endswith(": none")  # (fuzz 1 was a default before)
+    truth = [{**r, "uere_true_3D": 4.0} for r in new]
+    moved = [{**r, "uere_3D": 4.4} if r["regime"] == "fuzz 2" else r for r in truth]
+    assert validate.uere_moves(truth, moved).endswith("3D 1: 0.000 -> 0.095, 0 closer, 1 farther")
