@@ -560,7 +560,6 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     n_cls = len(ERROR_CLASSES)
     counts = np.bincount(s.cls, minlength=n_cls)
     est = todo & (counts >= p.error_min_fixes)
-    jumped: list[str] = []
     u = prior.values().copy()
     power = np.ones(n_cls)
 
@@ -681,7 +680,6 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
             u = np.where(rest, u_v, u)
             se = np.where(rest, se_v, se)
             at_edge = at_edge & ~rest
-            jumped = [ERROR_CLASSES[c] for c in np.flatnonzero(rest)]
     # where the smoother follows every fix (consecutive fixes far apart next to their error) the
     # likelihood's preference for an error scale is the movement model's misfit, not the error
     informative = 1.0
@@ -749,7 +747,7 @@ def _estimate_error(s: Rows, p: SmoothParams, prior: ErrorModel, todo: np.ndarra
     weigh = both & identified & ~capped
     u = np.where(weigh, weighed_u, u)
     se = np.where(weigh, weighed_se, se)
-    jumped = [c for c in jumped if not weigh[ERROR_CLASSES.index(c)]]
+    jumped = [ERROR_CLASSES[c] for c in np.flatnonzero(rest & ~weigh)]  # (the note's two wordings)
     weighed = [ERROR_CLASSES[c] for c in np.flatnonzero(weigh)]
     # heavy-tailed classes (error_bracket_classes): the likelihood with the step HMM's labels and
     # the held rests read only the bulk of the error (a fix far off makes its steps look like
