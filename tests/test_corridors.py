@@ -205,6 +205,25 @@ def test_empty_input_gives_empty_layers() -> None:
     assert len(c) == 0 and list(c.columns) == list(CORRIDOR_COLUMNS)
 
 
+def test_fixes_strewn_over_the_globe_give_finite_corridors_on_the_ground() -> None:
+    """Positions all over the globe (garbage, or a file's columns swapped): the footprints reach past
+    the rim of the equal-area plane centred on them. They used to come back to degrees as infinities
+    (the map then failed: "Points of LinearRing do not form a closed linestring") with an area larger
+    than the Earth's; now they are clipped to the hemisphere round the centre."""
+    rng = np.random.default_rng(1)
+    n = 300
+    df = pd.DataFrame({"animal_id": np.repeat(["A", "B"], n // 2),
+                       "time": pd.date_range("2021-01-01", periods=n, freq="4h", tz="UTC"),
+                       "lon": rng.uniform(-180, 180, n), "lat": np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
+                       "se_m": 10.0})
+    c = corridors(df, borders=two_countries(), methods="footprint")
+    assert len(c)
+    xy = shapely.get_coordinates(c.geometry.values)
+    assert np.isfinite(xy).all() and (np.abs(xy[:, 0]) <= 180).all() and (np.abs(xy[:, 1]) <= 90).all()
+    assert (c.area_km2 <= 2.6e8).all()  # at most a hemisphere (the Earth: 5.1e8 km²)
+    assert c.geometry.is_valid.all()
+
+
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_tracks"
 
 

@@ -247,3 +247,20 @@ def test_fuzz_only_telemetry_errors(tmp_path, case, tz):
     except TelemetryError:
         return
     assert len(df) >= 0 and "source_row" in df
+
+
+def test_a_cell_that_is_no_time_is_flagged_not_taken_for_a_local_time(tmp_path: Path):
+    """Zoned times with one cell that is no time at all: read without --tz, that row flagged
+    ``bad_time``. Naive times with such a cell: the --tz error names the first local time's line,
+    not the cell that is no time (it named line 2, "not a time", as a local time)."""
+    zoned = tmp_path / "zoned.csv"
+    zoned.write_text("time,lon,lat,id\nnot a time,76,43,A\n2021-01-01T04:00:00Z,76,43,A\n"
+                     "2021-01-01T08:00:00+06:00,76.01,43,A\n")
+    df = telemetry.read(zoned)
+    assert df["flag"].astype(object).tolist()[0] == "bad_time" and df["flag"].iloc[1:].isna().all()
+    assert df["time"].iloc[2] == ts("2021-01-01 02:00:00")
+    naive = tmp_path / "naive.csv"
+    naive.write_text("time,lon,lat,id\nnot a time,76,43,A\n2021-01-01 04:00:00,76,43,A\n2021-01-01 08:00:00,76.01,43,A\n")
+    with pytest.raises(ParseError, match="--tz") as e:
+        telemetry.read(naive)
+    assert "line 3" in str(e.value)

@@ -52,6 +52,7 @@ from telemetry.corridor.footprints import (
     track_arrays,
 )
 from telemetry.trajectory.antimeridian import plane_to_lonlat
+from telemetry.trajectory.homerange import within_laea
 
 __all__ = ["CorridorParams", "corridors", "corridor_layers", "CORRIDOR_COLUMNS"]
 
@@ -171,6 +172,24 @@ def _to_lonlat(geoms: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
     return plane_to_lonlat(np.asarray(geoms, dtype=object), tr.transform)
 
 
+def _on_ground(geoms: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
+    """Polygons in the fixes' equal-area plane (:func:`~telemetry.corridor.footprints.equal_area_crs`)
+    clipped to the hemisphere round its centre where they reach beyond it
+    (:func:`~telemetry.trajectory.homerange.within_laea`): fixes strewn over the globe (a file of
+    garbage positions) padded footprints past the rim of the plane, which came back to degrees as
+    infinities and counted 1.4e9 km² of "ground". Other projections are left as they are.
+
+    >>> crs = pyproj.CRS.from_proj4("+proj=laea +lat_0=0 +lon_0=0 +ellps=WGS84 +units=m")
+    >>> far, near = _on_ground(np.array([shapely.box(-2e7, -1e6, 0.0, 1e6), shapely.box(0, 0, 1, 1)]), crs)
+    >>> round(far.bounds[0] / 1e6, 2), near.area
+    (-8.92, 1.0)
+    """
+    op = crs.coordinate_operation
+    if op is None or op.method_name != "Lambert Azimuthal Equal Area":
+        return geoms
+    return np.asarray(within_laea(list(geoms)), dtype=object)
+
+
 def _to_metric(geoms: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
     tr = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     return shapely.transform(np.asarray(geoms, dtype=object),
@@ -280,7 +299,7 @@ def _attributes(polys: pd.DataFrame, ta: TrackArrays, hotspots: gpd.GeoDataFrame
     from telemetry.corridor.borders import border_lines, load_countries
 
     n = len(polys)
-    geoms = np.asarray(polys["geometry"].to_numpy(), dtype=object) if n else np.array([], dtype=object)
+    geoms = _on_ground(np.asarray(polys["geometry"].to_numpy(), dtype=object), ta.crs) if n else np.array([], dtype=object)
     labels = np.asarray(ta.labels.astype(str))
     animals = [";".join(labels[list(c)]) for c in polys.get("animal_codes", [])]
     counts = np.array([len(c) for c in polys.get("animal_codes", [])], dtype=np.int64)

@@ -272,8 +272,12 @@ def merge_runs(row: np.ndarray, first: np.ndarray, last: np.ndarray,
 
     >>> [a.tolist() for a in merge_runs(np.array([0, 0, 0, 1]), np.array([5, 0, 2, 0]), np.array([6, 3, 4, 0]))]
     [[0, 1], [0, 0], [6, 0]]
+    >>> [a.tolist() for a in merge_runs(np.array([]), np.array([]), np.array([]))]
+    [[], [], []]
     """
     row, first, last = (np.asarray(a, dtype=np.int64) for a in (row, first, last))
+    if not row.size:  # (no cells: a range at a pole, degenerate where the degrees meet)
+        return (row, first, last) if owner is None else (np.asarray(owner, dtype=np.int64), row, first, last)
     keys = (first, row) if owner is None else (first, row, np.asarray(owner, dtype=np.int64))
     order = np.lexsort(keys)
     row, first, last = row[order], first[order], last[order]

@@ -276,7 +276,8 @@ def parse_time(
         return Converted(ns - np.timedelta64(int(naive_offset_s), "s"), bad)
     if not zoned and not naive_is_utc:
         if tz is None:
-            i = int(np.flatnonzero(present)[0]) if present.any() else 0
+            good = present & ~bad  # (the first local time, not a cell that is no time)
+            i = int(np.flatnonzero(good)[0]) if good.any() else 0
             raise ParseError(
                 "times are local with no time zone; pass --tz ZONE (e.g. --tz Asia/Almaty "
                 "or --tz UTC) — a zone is never guessed",
@@ -363,7 +364,10 @@ def _parse_with_formats(text: pa.Array, formats: Sequence[str]) -> tuple[pa.Arra
     naive = parsed.dt.tz_localize(None)
     fallback = pa.array(naive.to_numpy(dtype="datetime64[ns]"), type=pa.timestamp("ns"))
     result = fallback if result is None else pc.coalesce(result, fallback)
-    return result, bool(with_zone.any()) and bool(with_zone[series.notna()].all())
+    # (zoned when every cell that is a time has a zone: a cell that is no time at all is flagged
+    # bad, not taken for a local time that asks for --tz)
+    times = parsed.notna().to_numpy()
+    return result, bool(with_zone[times].any()) and bool(with_zone[times].all())
 
 
 def excel_serial_time(values: Arrayish, ctx: Context) -> Converted:

@@ -1251,7 +1251,9 @@ def label_states(
         fractions = [f"1/{int(d)}" for d in p.schedule_divisors if int(d) > 1]
         for k in np.flatnonzero(~eligible):
             on = n_valid[k] / max(n_steps[k], 1)
-            if not fine[k]:
+            if not np.isfinite(interval_h[k]):  # (no interval at all: was "fixes nan h apart")
+                reason = "fewer than two usable fixes: no step between fixes to read behaviour from"
+            elif not fine[k]:
                 reason = (f"fixes {interval_h[k]:.3g} h apart: behaviour at a fix cannot be told from "
                           f"displacements over more than {p.max_interval_h:g} h (bouts are shorter)")
             elif not scheduled[k]:
