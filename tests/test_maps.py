@@ -142,6 +142,17 @@ def test_tracks_only_and_bad_input(tmp_path):
         render_map(tracks.drop(columns="lat"), out=tmp_path / "e.html")
 
 
+def test_an_animal_of_one_fix_between_others_keeps_their_tracks(tmp_path):
+    """Animals A1, B (one fix: no line) and C: the track lines are one per animal with a line, each
+    its own (an animal without a line between two others crashed the map: "Index 1 is missing")."""
+    tracks = _tracks()[["animal_id", "time", "lon", "lat"]]
+    one = tracks.iloc[:1].assign(animal_id="B")
+    other = tracks[tracks["animal_id"] == "A2"].assign(animal_id="C")
+    df = pd.concat([tracks[tracks["animal_id"] == "A1"], one, other], ignore_index=True)
+    page = render_map(df, out=tmp_path / "m.html", animation=False).read_text(encoding="utf-8")
+    assert '"Track A1"' in page and '"Track C"' in page and '"Track B"' not in page
+
+
 def test_sample_map_small_and_inlined(tmp_path):
     """The sample's full map (all layers) stays under 5 MB and has no network reference."""
     import telemetry

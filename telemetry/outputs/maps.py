@@ -64,7 +64,7 @@ import pandas as pd
 import shapely
 from folium.map import Layer
 
-from telemetry.arrays import distinct, group_time_order, usable_mask
+from telemetry.arrays import group_time_order, usable_mask
 from telemetry.errors import TelemetryError
 from telemetry.io.atomic import atomic_write
 from telemetry.outputs.i18n import N_, Lang, Page, translated
@@ -371,8 +371,11 @@ def _track_lines(tab: pd.DataFrame, n_animals: int, crs: LocalPlane, simplify_m:
     if len(lines) == 0:
         return out, info
     lines = shapely.transform(lines, crs.inv)
-    multi = shapely.multilinestrings(lines, indices=part_animal)
-    for i, code in enumerate(distinct(part_animal)):
+    # (the animals with a part, numbered without gaps: an animal of one fix, or whose parts were
+    # all dropped, between two others left a gap that shapely refuses)
+    codes, dense = np.unique(part_animal, return_inverse=True)
+    multi = shapely.multilinestrings(lines, indices=dense)
+    for i, code in enumerate(codes):
         out[int(code)] = multi[i]
     return out, info
 
