@@ -625,7 +625,8 @@ def _stack_on_cluster(ta: TrackArrays, p: CorridorParams, engine: Engine) -> Foo
     for g, v in zip(groups, engine.map(_variance_part, subsets)):
         var[g] = v[g]
     grid = fmod.footprint_grid(ta, var, cell_m=p.cell_m, k_sigma=p.k_sigma, max_cells=p.max_cells,
-                               min_cell_m=p.min_cell_m)
+                               min_cell_m=p.min_cell_m, max_cells_per_bridge=p.max_cells_per_bridge,
+                               min_cell_budget=p.min_cell_budget)
     parts = engine.map(_footprint_part, list(zip(subsets, groups)), grid, p.footprint_level, p.k_sigma, var)
     return fmod.stack_cells(grid, parts, var)
 

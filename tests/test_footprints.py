@@ -364,6 +364,36 @@ def test_footprint_cell_follows_the_bridges_so_a_wider_animal_costs_no_more_cell
     assert 0.8 < b.cells[0].size / a.cells[0].size < 1.25, (a.cells[0].size, b.cells[0].size)
 
 
+def test_one_animal_far_wider_than_the_rest_coarsens_the_cell_within_the_cost_budget() -> None:
+    """Three animals near rest and one stepping ~100 km between fixes: the median bridge says
+    250 m, on which the wide animal's 59 bridges would cover 2.4e8 cells (a file of 344 fixes with
+    steps of 50-500 km: 6e9, memory past 24 GB); the cell is coarsened until the bridges' boxes
+    hold at most 5,000 cells a bridge (or 5e7 in all), and the footprints come out. A study within
+    the budget keeps its cell."""
+    from telemetry.corridor.footprints import bridge_cell_m, budget_cell_m
+
+    rng = np.random.default_rng(6)
+    xs, ys, ts, an = [], [], [], []
+    for k in range(4):
+        x, y, t = _simulate_bm(rng, 60 if k == 3 else 300, 2e6 if k == 3 else 0.05, 10.0, irregular=False)
+        xs.append(x + 1e6 * k), ys.append(y), ts.append(t), an.append(np.full(x.size, k))
+    ta = _arrays(np.concatenate(xs), np.concatenate(ys), np.concatenate(ts), 10.0, np.concatenate(an))
+    var = brownian_variance(ta)
+    assert bridge_cell_m(ta, var) == 250.0
+    fp = stack_footprints(ta, var_m2_s=var)
+    cell = fp.grid.cell_m
+    assert cell > 500.0  # (2.4e8 cells at 250 m; 5e7 here)
+    st = np.flatnonzero(ta.step_ok)
+    reach = 5.0 * np.sqrt(3600.0 * 0.25 * var[ta.animal[st]] + 100.0) + 2 * cell
+    boxes = ((np.abs(np.diff(ta.x))[st - 1] + 2 * reach) * (np.abs(np.diff(ta.y))[st - 1] + 2 * reach)).sum() / cell**2
+    assert boxes <= max(5e7, 5000 * st.size) * 1.01
+    assert all(c.size for c in fp.cells)  # every animal has its footprint
+    # within the budget nothing changes: the resting animals alone keep the median rule's cell
+    rest = _arrays(np.concatenate(xs[:3]), np.concatenate(ys[:3]), np.concatenate(ts[:3]), 10.0,
+                   np.concatenate(an[:3]))
+    assert budget_cell_m(rest, var[:3], 250.0) == 250.0 == stack_footprints(rest).grid.cell_m
+
+
 def test_brownian_variance_beyond_its_search_interval_is_still_found() -> None:
     """A seabird at daily fixes wanders faster than the search interval's 1e5 m²/s: the estimate
     goes on past it rather than stopping at the bound (bridges half as wide as the data say)."""

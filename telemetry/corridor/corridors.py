@@ -47,6 +47,7 @@ from telemetry.corridor.footprints import (
     Footprints,
     Grid,
     TrackArrays,
+    bridge_cell_m,
     count_polygons,
     stack_footprints,
     track_arrays,
@@ -104,7 +105,7 @@ def corridors(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = None,
         ``attrs["brownian_variance_m2_s"]`` the σ²_m of each animal; with footprints,
         ``attrs["footprint_cell_m"]`` the grid's cell (m) and ``attrs["footprint_cell_source"]``
         (also among the parameters) where it came from (``"given"``, ``"bridges"``: :func:`~telemetry.corridor.footprints.bridge_cell_m`,
-        or ``"min_cell_m"``: the floor).
+        ``"cost budget"``: :func:`~telemetry.corridor.footprints.budget_cell_m`, or ``"min_cell_m"``: the floor).
     """
     return corridor_layers(tracks, hotspots, borders, params=params, stack=stack, **values)["corridors"]
 
@@ -132,9 +133,7 @@ def corridor_layers(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = No
         if "footprint" in p.methods:
             fp = (stack or stack_with_threads)(ta, p)
             var = fp.var_m2_s
-            cell_info = {"footprint_cell_m": float(fp.grid.cell_m),
-                         "footprint_cell_source": "given" if p.cell_m is not None
-                         else "bridges" if fp.grid.cell_m > p.min_cell_m else "min_cell_m"}
+            cell_info = {"footprint_cell_m": float(fp.grid.cell_m), "footprint_cell_source": _cell_source(ta, fp, p)}
             fpoly = count_polygons(fp, p.classes)
             fpoly["months"] = _footprint_months(ta, fp.grid, fpoly["cells"])
             fpoly["method"] = "footprint"
@@ -156,10 +155,22 @@ def corridor_layers(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = No
     return {"corridors": out, "corridor_steps": steps_out}
 
 
+def _cell_source(ta: TrackArrays, fp: Footprints, p: CorridorParams) -> str:
+    """Where the footprint grid's cell came from: ``"given"`` (``cell_m``), ``"cost budget"``
+    (coarsened by :func:`~telemetry.corridor.footprints.budget_cell_m`), ``"bridges"``
+    (:func:`~telemetry.corridor.footprints.bridge_cell_m`) or ``"min_cell_m"`` (the floor)."""
+    if p.cell_m is not None:
+        return "given"
+    if fp.grid.cell_m > bridge_cell_m(ta, fp.var_m2_s, min_cell_m=p.min_cell_m):
+        return "cost budget"
+    return "bridges" if fp.grid.cell_m > p.min_cell_m else "min_cell_m"
+
+
 def stack_with_threads(ta: TrackArrays, p: CorridorParams) -> Footprints:
     """The footprint stack of :func:`corridor_layers` in this process (threads over animals)."""
     return stack_footprints(ta, cell_m=p.cell_m, level=p.footprint_level, k_sigma=p.k_sigma, max_cells=p.max_cells,
-                            min_cell_m=p.min_cell_m)
+                            min_cell_m=p.min_cell_m, max_cells_per_bridge=p.max_cells_per_bridge,
+                            min_cell_budget=p.min_cell_budget)
 
 
 # --------------------------------------------------------------------------- helpers

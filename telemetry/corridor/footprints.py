@@ -707,6 +707,40 @@ def bridge_cell_m(ta: TrackArrays, var_m2_s: np.ndarray, *, min_cell_m: float = 
     return float(max(min_cell_m, 0.5 * float(np.median(sigma)))) if sigma.size else float(min_cell_m)
 
 
+def budget_cell_m(ta: TrackArrays, var_m2_s: np.ndarray, cell_m: float, *, k_sigma: float = 5.0,
+                  max_cells_per_bridge: float = 5000.0, min_cell_budget: int = 50_000_000) -> float:
+    """``cell_m`` (m), coarsened where needed so that the boxes the bridges' densities are evaluated
+    over (each bridge's ends plus its reach, :func:`_bridges`) hold at most
+    ``max(min_cell_budget, max_cells_per_bridge × bridges)`` cells in all: the kernel's cost and the
+    footprints' memory then follow the number of bridges, whatever their widths.
+
+    :func:`bridge_cell_m` takes the median bridge: one animal whose bridges are thousands of times
+    wider than the rest (steps of hundreds of km among animals at rest) would otherwise be drawn on
+    billions of cells.
+
+    >>> ta = TrackArrays(animal=np.zeros(3, np.int64), labels=np.array(["a"]), t_s=np.array([0.0, 3600, 7200]),
+    ...                  x=np.array([0.0, 1e5, 2e5]), y=np.zeros(3), sigma_m=np.full(3, 10.0),
+    ...                  step_ok=np.array([False, True, True]), month=np.ones(3, np.int64), crs=None)
+    >>> budget_cell_m(ta, np.array([400.0]), 250.0)  # reach 3 km + 2 cells: ~12,000 cells a bridge
+    250.0
+    >>> round(budget_cell_m(ta, np.array([400.0]), 250.0, max_cells_per_bridge=100, min_cell_budget=0))
+    6502
+    """
+    st, a, _, _, _, sig_reach = _bridges(ta, np.asarray(var_m2_s, dtype=float), k_sigma, 0.0)
+    if not st.size:
+        return float(cell_m)
+    dx, dy = np.abs(ta.x[st] - ta.x[a]), np.abs(ta.y[st] - ta.y[a])
+    budget = max(float(min_cell_budget), float(max_cells_per_bridge) * st.size)
+    cell = float(cell_m)
+    for _ in range(60):  # (each round at least halves the excess; a few rounds in practice)
+        r = sig_reach + 2.0 * cell  # (the reach as _bridges puts it: two cells beyond k σ)
+        cost = float(np.sum((dx + 2.0 * r) * (dy + 2.0 * r))) / cell**2
+        if not cost > budget:  # (NaN: nothing to coarsen by)
+            break
+        cell *= math.sqrt(cost / budget) * 1.001
+    return cell
+
+
 def footprint_cells(ta: TrackArrays, grid: Grid, animals: np.ndarray | None = None, *, level: float = 0.99,
                     k_sigma: float = 5.0, var_m2_s: np.ndarray | None = None,
                     n_threads: int | None = None) -> list[tuple[int, np.ndarray, float]]:
@@ -855,7 +889,8 @@ def subset_animals(ta: TrackArrays, animals: np.ndarray | None) -> TrackArrays:
 
 def stack_footprints(ta: TrackArrays, *, cell_m: float | None = None, level: float = 0.99, k_sigma: float = 5.0,
                      max_cells: int = 4_000_000, var_m2_s: np.ndarray | None = None,
-                     n_threads: int | None = None, min_cell_m: float = 250.0) -> Footprints:
+                     n_threads: int | None = None, min_cell_m: float = 250.0, max_cells_per_bridge: float = 5000.0,
+                     min_cell_budget: int = 50_000_000) -> Footprints:
     """Per-animal Brownian bridge footprints stacked into a count of animals per cell.
 
     The grid covers all fixes plus the widest bridge reach (:func:`make_grid`); each
@@ -881,6 +916,8 @@ def stack_footprints(ta: TrackArrays, *, cell_m: float | None = None, level: flo
         Threads over animals for :func:`footprint_cells` (results do not depend on it).
     min_cell_m : float
         Finest cell (m) chosen from the data.
+    max_cells_per_bridge, min_cell_budget
+        The cost budget of the cell chosen from the data (:func:`budget_cell_m`).
 
     Returns
     -------
@@ -889,13 +926,15 @@ def stack_footprints(ta: TrackArrays, *, cell_m: float | None = None, level: flo
     if var_m2_s is None:
         var_m2_s = brownian_variance(ta)
     var_m2_s = np.asarray(var_m2_s, dtype=float)
-    grid = footprint_grid(ta, var_m2_s, cell_m=cell_m, k_sigma=k_sigma, max_cells=max_cells, min_cell_m=min_cell_m)
+    grid = footprint_grid(ta, var_m2_s, cell_m=cell_m, k_sigma=k_sigma, max_cells=max_cells, min_cell_m=min_cell_m,
+                          max_cells_per_bridge=max_cells_per_bridge, min_cell_budget=min_cell_budget)
     parts = [footprint_cells(ta, grid, level=level, k_sigma=k_sigma, var_m2_s=var_m2_s, n_threads=n_threads)]
     return stack_cells(grid, parts, var_m2_s)
 
 
 def footprint_grid(ta: TrackArrays, var_m2_s: np.ndarray, *, cell_m: float | None = None, k_sigma: float = 5.0,
-                   max_cells: int = 4_000_000, min_cell_m: float = 250.0) -> Grid:
+                   max_cells: int = 4_000_000, min_cell_m: float = 250.0, max_cells_per_bridge: float = 5000.0,
+                   min_cell_budget: int = 50_000_000) -> Grid:
     """The shared footprint grid: all fixes padded by the widest bridge reach (:func:`make_grid`).
 
     Parameters
@@ -905,10 +944,14 @@ def footprint_grid(ta: TrackArrays, var_m2_s: np.ndarray, *, cell_m: float | Non
         σ²_m per animal code (m²/s).
     cell_m, k_sigma, max_cells, min_cell_m
         As in :func:`stack_footprints`.
+    max_cells_per_bridge, min_cell_budget
+        The cell from the data (``cell_m`` None) is coarsened to keep the cost within them
+        (:func:`budget_cell_m`); a given ``cell_m`` is used as is.
     """
     var_m2_s = np.asarray(var_m2_s, dtype=float)
     if cell_m is None:
-        cell_m = bridge_cell_m(ta, var_m2_s, min_cell_m=min_cell_m)
+        cell_m = budget_cell_m(ta, var_m2_s, bridge_cell_m(ta, var_m2_s, min_cell_m=min_cell_m), k_sigma=k_sigma,
+                               max_cells_per_bridge=max_cells_per_bridge, min_cell_budget=min_cell_budget)
     *_, reach = _bridges(ta, var_m2_s, k_sigma, cell_m)
     pad = float(np.max(reach)) if reach.size else 1000.0
     return make_grid(ta.x, ta.y, ta.crs, cell_m=cell_m, pad_m=pad, max_cells=max_cells)
