@@ -778,6 +778,26 @@ def require_fixes(fixes: pd.DataFrame, paths: list[Path]) -> None:
     raise TelemetryError(f"no fixes with a time and a position to process in {where}")
 
 
+def require_usable(tracks: pd.DataFrame) -> None:
+    """Raise a :class:`TelemetryError` saying why when cleaning flagged every fix (nothing to map):
+    the flags and their counts, as ``flag_summary.csv`` would give them.
+
+    >>> df = pd.DataFrame({"time": pd.to_datetime(["2022-01-01", "2022-01-02"], utc=True), "lon": [0.0, 0.0],
+    ...                    "lat": [0.0, 0.0], "flag": pd.Categorical(["zero_coords", "zero_coords"])})
+    >>> require_usable(df)
+    Traceback (most recent call last):
+    ...
+    telemetry.errors.TelemetryError: no usable fixes: cleaning flagged every one of the 2 rows (zero_coords 2); nothing to map
+    """
+    from telemetry.arrays import usable_mask
+
+    if bool(usable_mask(tracks).any()):
+        return
+    flags = tracks["flag"].astype(object).value_counts() if "flag" in tracks else pd.Series(dtype=int)
+    why = ", ".join(f"{k} {v}" for k, v in flags.items())
+    raise TelemetryError(f"no usable fixes: cleaning flagged every one of the {len(tracks)} rows ({why}); nothing to map")
+
+
 def _resolve_config(config: Config | str | os.PathLike[str] | None, species: str | None,
                     overrides: Iterable[str]) -> Config:
     """The effective parameters (profile, file, ``--set``): bad values fail here, before any work."""
@@ -811,6 +831,7 @@ def _run_into(out: Path, fixes: pd.DataFrame, cfg: Config, announce: Callable[[s
         tracks = process(fixes.copy(deep=False), cfg, engine=eng, step=announce, error_model=error_model,
                          deployments=deployments)
         fixes = None  # noqa: F841 - release the raw table (our reference to it) before the products
+        require_usable(tracks)
         announce("quality")
         quality = pending.result()
         from telemetry.trajectory.diagnostics import processing_summary

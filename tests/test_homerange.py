@@ -47,6 +47,21 @@ def test_kde_isopleths_match_a_normal_distribution():
     np.testing.assert_allclose(h[0], np.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2) * 3000 ** (-1 / 6))
 
 
+def test_fixes_all_at_one_place_give_a_tiny_range_whatever_the_projection_rounds():
+    """1,500 fixes at one place: the projected coordinates may spread by ~1e-9 m, whose kernel
+    made a density grid one cell wide and crashed the contouring (contourpy's TypeError); the
+    bandwidth is at least 1 m, and the range is a small disc round the place."""
+    x = np.full(1500, 20.0) + np.r_[0.0, 1e-9, np.zeros(1498)]
+    y = np.full(1500, 5.0)
+    polys, h = kde(x, y, (50.0, 95.0))
+    assert h == [1.0, 1.0]
+    assert all(p.is_valid and 0 < p.area < 100 and p.contains(shapely.Point(20.0, 5.0)) for p in polys)
+    df = pd.DataFrame({"animal_id": "a", "time": pd.date_range("2023-01-01", periods=300, freq="4h", tz="UTC"),
+                       "lon": 179.9, "lat": 20.345345})
+    hr = home_ranges(df)
+    assert len(hr) and hr.is_valid.all()
+
+
 def test_flagged_fixes_excluded_and_small_animals_skipped():
     df = simulate(n_animals=1, n_fixes=200, seed=6, outlier_frac=0.0)
     far = df.copy()

@@ -104,6 +104,20 @@ def test_bad_options_and_unwritable_places_fail_before_any_work(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # no folder left behind
 
 
+def test_a_file_whose_every_fix_is_flagged_fails_with_the_flags_and_leaves_no_folder(tmp_path):
+    """200 fixes all at 0°, 0° (a collar's "no position" written as zeros): the run stops with one
+    line giving the flags, exit status 2, no folder (it failed inside the map: "render_map: no
+    usable fixes to draw")."""
+    src = tmp_path / "zeros.csv"
+    src.write_text("timestamp,location-long,location-lat,individual-local-identifier\n"
+                   + "".join(f"2022-01-{1 + k // 24:02d} {k % 24:02d}:00:00.000,0.0,0.0,a0\n" for k in range(200)))
+    proc = subprocess.run([sys.executable, "-m", "telemetry", "run", "-q", str(src), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "no usable fixes" in proc.stderr and "zero_coords 200" in proc.stderr and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
 def test_skipped_files_are_said_on_screen_in_quality_and_index(tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()

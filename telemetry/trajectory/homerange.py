@@ -259,8 +259,10 @@ def kde(
     n = x.size
     sd = np.sqrt((np.var(x, ddof=1) + np.var(y, ddof=1)) / 2.0)
     h = bandwidth_factor * sd * n ** (-1.0 / 6.0)
-    if not np.isfinite(h) or h <= 0:
-        h = 1.0  # all fixes in one place: a 1 m kernel still gives a (tiny) polygon
+    if not np.isfinite(h) or h < 1.0:
+        # all fixes in one place: a 1 m kernel still gives a (tiny) polygon. (Below 1 m too: the
+        # same place projected can spread by 1e-9 m, whose kernel made a grid one cell wide)
+        h = 1.0
     dens, cx, cy = density_grid(x, y, h, grid_cells)
     return isopleths(dens, cx, cy, levels_pct), [float(h)] * len(levels_pct)
 
