@@ -264,3 +264,16 @@ def test_a_cell_that_is_no_time_is_flagged_not_taken_for_a_local_time(tmp_path: 
     with pytest.raises(ParseError, match="--tz") as e:
         telemetry.read(naive)
     assert "line 3" in str(e.value)
+
+
+def test_a_bare_utc_or_gmt_column_is_the_time_in_utc(tmp_path: Path):
+    """A time column called just ``UTC`` (or ``GMT``): the time itself, or the clock beside a
+    ``Date`` column; naive times there are UTC (the name says so). It was "unknown layout"."""
+    one = tmp_path / "one.csv"
+    one.write_text("UTC,Animal,Latitude,Longitude\n2021-01-01 00:00:00,A,43.0,76.0\n2021-01-01 04:00:00,A,43.01,76.0\n")
+    two = tmp_path / "two.csv"
+    two.write_text("Date,GMT,Animal,Latitude,Longitude\n2021-01-01,00:00:00,A,43.0,76.0\n2021-01-01,04:00:00,A,43.01,76.0\n")
+    for f in (one, two):
+        df = telemetry.read(f)
+        assert df["time"].tolist() == [ts("2021-01-01 00:00"), ts("2021-01-01 04:00")], f.name
+        assert df["lat"].tolist() == [43.0, 43.01] and (df["animal_id"] == "A").all()

@@ -78,7 +78,8 @@ GUESS: dict[str, tuple[str, ...]] = {
     "time": ("timestamp", "datetime", "date-time", "date-and-time", "date-&-time", "recorded-at", "fixtime", "fix-time",
              "acquisition-time", "acq-time", "gps-time", "observation-time", "loc-date", "location-date", "time"),
     "date": ("date",),
-    "clock": ("time", "time-of-day"),
+    # (a bare UTC or GMT column: the clock beside a date column, else the time itself; in UTC)
+    "clock": ("time", "time-of-day", "utc", "gmt"),
     "lon": ("longitude", "lon", "long", "lng", "x"),
     "lat": ("latitude", "lat", "y"),
     "animal": ("animal-id", "animal", "individual", "individual-id", "subject-name", "subject", "subject-id",
@@ -151,7 +152,11 @@ def _find(names: list[str], cands: tuple[str, ...], exclude: set[str] = frozense
 
 
 def guess_mapping(names: list[str]) -> dict[str, str]:
-    """Canonical key → column for the keys that common names reveal (x/y unchecked)."""
+    """Canonical key → column for the keys that common names reveal (x/y unchecked).
+
+    >>> guess_mapping(["UTC", "Lat", "Lon"]), guess_mapping(["Date", "GMT", "Lat", "Lon"])
+    ({'time': 'UTC', 'lon': 'Lon', 'lat': 'Lat'}, {'date': 'Date', 'clock': 'GMT', 'lon': 'Lon', 'lat': 'Lat'})
+    """
     out: dict[str, str] = {}
     date, clock = _find(names, GUESS["date"]), _find(names, GUESS["clock"])
     single = _find(names, GUESS["time"][:-1])
