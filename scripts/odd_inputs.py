@@ -12,10 +12,11 @@ seed: ``ok`` (with the rows), ``error`` (a :class:`~telemetry.errors.TelemetryEr
 for the user, which is what bad input must get) or ``CRASH`` (anything else, a MemoryError
 included). A crash's file and traceback are kept in ``--keep`` to be turned into a test.
 
-Stop 61 ran 150 Movebank seeds (3-152) and 100 of the other layouts (2000-2099); what it found
-(each now a test: a footprint grid of 6e9 cells, a one-cell KDE grid, an animal without a track
-line between two others, and a run whose every fix was flagged failing inside the map) is in the
-commits of that stop.
+Stop 61 ran 150 Movebank seeds (3-152) and 100 of the other layouts (2000-2099) with the generic
+and snow leopard profiles, 100 more (300-399, Movebank and Argos), then every profile on 100 more
+in every layout (400-499). What it found (each now a test: a footprint grid of 6e9 cells, a
+one-cell KDE grid, an animal without a track line between two others, a run whose every fix was
+flagged failing inside the map) is in the commits of that stop.
 
 Usage::
 
@@ -36,6 +37,8 @@ import numpy as np
 import pandas as pd
 
 LAYOUTS = ("movebank", "argos", "generic", "split")
+SPECIES = ("generic", "snow_leopard", "auto", "migratory_bird", "bat", "ungulate", "marine_turtle", "large_carnivore")
+"""The profiles a seed runs with (``auto``: chosen from the speeds)."""
 
 
 def animal_fixes(rng: np.random.Generator, name: str) -> pd.DataFrame:
@@ -117,7 +120,7 @@ def one(seed: int, layouts: tuple[str, ...], keep: Path | None) -> str:
 
     rng = np.random.default_rng(seed)
     layout = str(rng.choice(layouts))
-    species = str(rng.choice(["generic", "snow_leopard"]))
+    species = str(rng.choice(SPECIES))
     tmp = Path(tempfile.mkdtemp(prefix="odd_"))
     try:
         path, cols = odd_file(rng, tmp, layout)
