@@ -172,6 +172,19 @@ def test_no_states_where_the_fixes_are_too_far_apart_to_beat_the_trivial_answer(
     assert all(e["reason"].startswith("fixes 8 h apart") for e in out.attrs["states"].values())
 
 
+def test_positions_that_never_change_get_no_states_and_that_reason() -> None:
+    """300 fixes at exactly one place (a collar repeating one position): no states, and the reason
+    says the positions do not change. It said "0.0% of the fixes at rest: no step between fixes
+    was as short as their errors", the opposite of the data."""
+    import telemetry
+
+    df = pd.DataFrame({"animal_id": "A", "time": pd.date_range("2022-01-01", periods=300, freq="4h", tz="UTC"),
+                       "lon": 76.0, "lat": 43.0})
+    out = telemetry.process(df)
+    assert out["state"].isna().all()
+    assert out.attrs["states"]["A"]["reason"].startswith("the positions do not change")
+
+
 def test_no_states_where_rests_seldom_outlast_the_interval() -> None:
     """2-h fixes of an animal at rest 80 % of the time in rests of 20-60 min (this generator's
     bouts are uniform, so no rest spans an interval): labelled from the displacements around

@@ -1217,7 +1217,8 @@ def label_states(
                     continue
                 # the resting share outside what displacements can tell apart: too few rests (all
                 # shorter than the interval) or too few moves (the still regime took them too)
-                why = _resting_share_reason(share[0], interval_h[k], p)
+                longest = np.nanmax(step[bounds[k]:bounds[k + 1]], initial=0.0)
+                why = _resting_share_reason(share[0], interval_h[k], p, longest)
                 if why:
                     codes[mine] = -1
                     probs[mine] = np.nan
@@ -1273,15 +1274,23 @@ def label_states(
     return out
 
 
-def _resting_share_reason(share: float, interval_h: float, p: StateParams) -> str:
+def _resting_share_reason(share: float, interval_h: float, p: StateParams, longest_step_m: float = np.inf) -> str:
     """Why an animal with ``share`` (0-1) of its fixes at rest gets no states, or ``""``: below
     ``p.min_resting_share`` no step was as short as the errors, above ``p.max_resting_share``
-    hardly one was longer (``interval_h``: its median fix interval, h).
+    hardly one was longer (``interval_h``: its median fix interval, h). Where no step is longer
+    than ``p.min_step_m`` (``longest_step_m``, m) the positions do not change at all.
 
     >>> p = StateParams()
     >>> [bool(_resting_share_reason(s, 4.0, p)) for s in (0.005, 0.5, 0.995)]
     [True, False, True]
+    >>> _resting_share_reason(0.0, 4.0, p, 0.0)[:60]
+    'the positions do not change: no step between fixes is longer'
     """
+    if longest_step_m <= p.min_step_m and (share < p.min_resting_share or share > p.max_resting_share):
+        # (repeated coordinates: there is no spread to read an error or a rest from, and the
+        # message below, "no step was as short as the errors", would say the opposite)
+        return (f"the positions do not change: no step between fixes is longer than {p.min_step_m:g} m (a collar "
+                "repeating one position, or one lying still), so there is no behaviour to tell from displacements")
     if share < p.min_resting_share:
         return (f"{share:.1%} of the fixes at rest: no step between fixes was as short as their errors, so any "
                 f"rests were shorter than the {interval_h:.3g}-h interval and the behaviour at a fix cannot be "
