@@ -616,6 +616,7 @@ def _stack_on_cluster(ta: TrackArrays, p: CorridorParams, engine: Engine) -> Foo
     workers get the TrackArrays of their own animals only.
     """
     from telemetry.corridor import footprints as fmod
+    from telemetry.corridor.corridors import grid_options
     from telemetry.engine import balanced_groups
 
     k = len(ta.labels)
@@ -624,9 +625,7 @@ def _stack_on_cluster(ta: TrackArrays, p: CorridorParams, engine: Engine) -> Foo
     var = np.full(k, np.nan)
     for g, v in zip(groups, engine.map(_variance_part, subsets)):
         var[g] = v[g]
-    grid = fmod.footprint_grid(ta, var, cell_m=p.cell_m, k_sigma=p.k_sigma, max_cells=p.max_cells,
-                               min_cell_m=p.min_cell_m, max_cells_per_bridge=p.max_cells_per_bridge,
-                               min_cell_budget=p.min_cell_budget)
+    grid = fmod.footprint_grid(ta, var, **grid_options(p))
     parts = engine.map(_footprint_part, list(zip(subsets, groups)), grid, p.footprint_level, p.k_sigma, var)
     return fmod.stack_cells(grid, parts, var)
 

@@ -244,6 +244,7 @@ def test_sample_tracks_smoke() -> None:
     assert (c.area_km2 > 0).all()
     assert c.attrs["brownian_variance_m2_s"]
     assert c.cross_border.any()
+    assert c.attrs["footprint_cell_source"] in ("bridges", "min_cell_m")  # (within the cost budget)
 
 
 def test_cli_writes_layers_atomically(tmp_path: Path, commuters: pd.DataFrame) -> None:

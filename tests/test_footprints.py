@@ -358,6 +358,7 @@ def test_footprint_cell_follows_the_bridges_so_a_wider_animal_costs_no_more_cell
     # the floor: a slow animal keeps 250 m; a given cell is used as is
     assert stack_footprints(small).grid.cell_m == 250.0 > sigma_mid / 2
     assert stack_footprints(small, cell_m=40.0).grid.cell_m == 40.0
+    assert (a.grid.cell_source, stack_footprints(small, cell_m=40.0).grid.cell_source) == ("bridges", "given")
     wide = _arrays(100 * x, 100 * y, t, 1000.0)
     b = stack_footprints(wide, min_cell_m=1.0)
     assert b.grid.cell_m == pytest.approx(100 * a.grid.cell_m, rel=0.02)
@@ -370,7 +371,7 @@ def test_one_animal_far_wider_than_the_rest_coarsens_the_cell_within_the_cost_bu
     steps of 50-500 km: 6e9, memory past 24 GB); the cell is coarsened until the bridges' boxes
     hold at most 5,000 cells a bridge (or 5e7 in all), and the footprints come out. A study within
     the budget keeps its cell."""
-    from telemetry.corridor.footprints import bridge_cell_m, budget_cell_m
+    from telemetry.corridor.footprints import box_cells, bridge_cell_m, budget_cell_m
 
     rng = np.random.default_rng(6)
     xs, ys, ts, an = [], [], [], []
@@ -384,14 +385,19 @@ def test_one_animal_far_wider_than_the_rest_coarsens_the_cell_within_the_cost_bu
     cell = fp.grid.cell_m
     assert cell > 500.0  # (2.4e8 cells at 250 m; 5e7 here)
     st = np.flatnonzero(ta.step_ok)
+    # (the boxes counted here from the bridges' σ at mid-step; box_cells counts them the same way)
     reach = 5.0 * np.sqrt(3600.0 * 0.25 * var[ta.animal[st]] + 100.0) + 2 * cell
     boxes = ((np.abs(np.diff(ta.x))[st - 1] + 2 * reach) * (np.abs(np.diff(ta.y))[st - 1] + 2 * reach)).sum() / cell**2
     assert boxes <= max(5e7, 5000 * st.size) * 1.01
+    assert box_cells(ta, var, cell) == pytest.approx(boxes, rel=1e-9)
+    assert box_cells(ta, var, 250.0) > 2e8  # (the median rule's cell)
     assert all(c.size for c in fp.cells)  # every animal has its footprint
+    assert fp.grid.cell_source == "cost budget"
     # within the budget nothing changes: the resting animals alone keep the median rule's cell
     rest = _arrays(np.concatenate(xs[:3]), np.concatenate(ys[:3]), np.concatenate(ts[:3]), 10.0,
                    np.concatenate(an[:3]))
     assert budget_cell_m(rest, var[:3], 250.0) == 250.0 == stack_footprints(rest).grid.cell_m
+    assert stack_footprints(rest).grid.cell_source == "min_cell_m"
 
 
 def test_brownian_variance_beyond_its_search_interval_is_still_found() -> None:

@@ -102,6 +102,8 @@ def test_real_study_countries_in_order(tmp_path, name):
         ev = result.products.crossings
         assert list(zip(ev["kind"], ev["from_iso"], ev["to_iso"])) == [("excursion", "ZAF", "MOZ")]
     assert (tmp_path / "out" / "manifest.json").is_file()
+    # real studies are well within the footprint cell's cost budget: the cell is the bridges' own
+    assert result.products.corridors.attrs["footprint_cell_source"] in ("bridges", "min_cell_m")
 
 
 def test_argos_fixes_get_argos_error_classes(tmp_path):

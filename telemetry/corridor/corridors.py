@@ -47,7 +47,6 @@ from telemetry.corridor.footprints import (
     Footprints,
     Grid,
     TrackArrays,
-    bridge_cell_m,
     count_polygons,
     stack_footprints,
     track_arrays,
@@ -133,7 +132,7 @@ def corridor_layers(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = No
         if "footprint" in p.methods:
             fp = (stack or stack_with_threads)(ta, p)
             var = fp.var_m2_s
-            cell_info = {"footprint_cell_m": float(fp.grid.cell_m), "footprint_cell_source": _cell_source(ta, fp, p)}
+            cell_info = {"footprint_cell_m": float(fp.grid.cell_m), "footprint_cell_source": fp.grid.cell_source}
             fpoly = count_polygons(fp, p.classes)
             fpoly["months"] = _footprint_months(ta, fp.grid, fpoly["cells"])
             fpoly["method"] = "footprint"
@@ -155,22 +154,17 @@ def corridor_layers(tracks: pd.DataFrame, hotspots: gpd.GeoDataFrame | None = No
     return {"corridors": out, "corridor_steps": steps_out}
 
 
-def _cell_source(ta: TrackArrays, fp: Footprints, p: CorridorParams) -> str:
-    """Where the footprint grid's cell came from: ``"given"`` (``cell_m``), ``"cost budget"``
-    (coarsened by :func:`~telemetry.corridor.footprints.budget_cell_m`), ``"bridges"``
-    (:func:`~telemetry.corridor.footprints.bridge_cell_m`) or ``"min_cell_m"`` (the floor)."""
-    if p.cell_m is not None:
-        return "given"
-    if fp.grid.cell_m > bridge_cell_m(ta, fp.var_m2_s, min_cell_m=p.min_cell_m):
-        return "cost budget"
-    return "bridges" if fp.grid.cell_m > p.min_cell_m else "min_cell_m"
+def grid_options(p: CorridorParams) -> dict[str, Any]:
+    """The footprint grid's keywords of :func:`~telemetry.corridor.footprints.footprint_grid` (and
+    :func:`~telemetry.corridor.footprints.stack_footprints`) in ``p``: one list for the threads here
+    and the cluster's map-reduce (:mod:`telemetry.pipeline`)."""
+    return {"cell_m": p.cell_m, "k_sigma": p.k_sigma, "max_cells": p.max_cells, "min_cell_m": p.min_cell_m,
+            "max_cells_per_bridge": p.max_cells_per_bridge, "min_cell_budget": p.min_cell_budget}
 
 
 def stack_with_threads(ta: TrackArrays, p: CorridorParams) -> Footprints:
     """The footprint stack of :func:`corridor_layers` in this process (threads over animals)."""
-    return stack_footprints(ta, cell_m=p.cell_m, level=p.footprint_level, k_sigma=p.k_sigma, max_cells=p.max_cells,
-                            min_cell_m=p.min_cell_m, max_cells_per_bridge=p.max_cells_per_bridge,
-                            min_cell_budget=p.min_cell_budget)
+    return stack_footprints(ta, level=p.footprint_level, **grid_options(p))
 
 
 # --------------------------------------------------------------------------- helpers

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
@@ -347,6 +347,9 @@ class Grid:
     sparse: bool = False
     """True when ``nx × ny`` exceeds the dense budget: no array spans the grid, footprints are
     computed tile by tile and counted as sorted cell lists (cost follows the fixes, not the extent)."""
+    cell_source: str = "given"
+    """Where ``cell_m`` came from (:func:`footprint_grid`): ``"given"``, ``"bridges"``
+    (:func:`bridge_cell_m`), ``"min_cell_m"`` (its floor) or ``"cost budget"`` (:func:`budget_cell_m`)."""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -726,19 +729,39 @@ def budget_cell_m(ta: TrackArrays, var_m2_s: np.ndarray, cell_m: float, *, k_sig
     >>> round(budget_cell_m(ta, np.array([400.0]), 250.0, max_cells_per_bridge=100, min_cell_budget=0))
     6502
     """
-    st, a, _, _, _, sig_reach = _bridges(ta, np.asarray(var_m2_s, dtype=float), k_sigma, 0.0)
+    st, a, _, _, _, k_reach = _bridges(ta, np.asarray(var_m2_s, dtype=float), k_sigma, 0.0)
     if not st.size:
         return float(cell_m)
     dx, dy = np.abs(ta.x[st] - ta.x[a]), np.abs(ta.y[st] - ta.y[a])
     budget = max(float(min_cell_budget), float(max_cells_per_bridge) * st.size)
     cell = float(cell_m)
     for _ in range(60):  # (each round at least halves the excess; a few rounds in practice)
-        r = sig_reach + 2.0 * cell  # (the reach as _bridges puts it: two cells beyond k σ)
-        cost = float(np.sum((dx + 2.0 * r) * (dy + 2.0 * r))) / cell**2
+        cost = _box_cells(dx, dy, k_reach, cell)
         if not cost > budget:  # (NaN: nothing to coarsen by)
             break
         cell *= math.sqrt(cost / budget) * 1.001
     return cell
+
+
+def box_cells(ta: TrackArrays, var_m2_s: np.ndarray, cell_m: float, k_sigma: float = 5.0) -> float:
+    """Cells (at ``cell_m``, m) of the boxes the bridges' densities are evaluated over: the
+    footprint kernel's cost, which :func:`budget_cell_m` bounds.
+
+    >>> ta = TrackArrays(animal=np.zeros(2, np.int64), labels=np.array(["a"]), t_s=np.array([0.0, 3600]),
+    ...                  x=np.array([0.0, 1e5]), y=np.zeros(2), sigma_m=np.full(2, 10.0),
+    ...                  step_ok=np.array([False, True]), month=np.ones(2, np.int64), crs=None)
+    >>> round(box_cells(ta, np.array([400.0]), 250.0))  # (100 km + 2 x 3.5 km) x (2 x 3.5 km) / 250² m²
+    11986
+    """
+    st, a, _, _, _, k_reach = _bridges(ta, np.asarray(var_m2_s, dtype=float), k_sigma, 0.0)
+    return _box_cells(np.abs(ta.x[st] - ta.x[a]), np.abs(ta.y[st] - ta.y[a]), k_reach, float(cell_m))
+
+
+def _box_cells(dx: np.ndarray, dy: np.ndarray, k_reach: np.ndarray, cell: float) -> float:
+    """Cells of the bridges' boxes: ends ``dx``, ``dy`` apart (m) plus the reach each side, ``k σ``
+    (``k_reach``, m) and two cells as :func:`_bridges` puts it."""
+    r = k_reach + 2.0 * cell
+    return float(np.sum((dx + 2.0 * r) * (dy + 2.0 * r))) / cell**2
 
 
 def footprint_cells(ta: TrackArrays, grid: Grid, animals: np.ndarray | None = None, *, level: float = 0.99,
@@ -949,12 +972,15 @@ def footprint_grid(ta: TrackArrays, var_m2_s: np.ndarray, *, cell_m: float | Non
         (:func:`budget_cell_m`); a given ``cell_m`` is used as is.
     """
     var_m2_s = np.asarray(var_m2_s, dtype=float)
+    source = "given"
     if cell_m is None:
-        cell_m = budget_cell_m(ta, var_m2_s, bridge_cell_m(ta, var_m2_s, min_cell_m=min_cell_m), k_sigma=k_sigma,
-                               max_cells_per_bridge=max_cells_per_bridge, min_cell_budget=min_cell_budget)
+        median = bridge_cell_m(ta, var_m2_s, min_cell_m=min_cell_m)
+        cell_m = budget_cell_m(ta, var_m2_s, median, k_sigma=k_sigma, max_cells_per_bridge=max_cells_per_bridge,
+                               min_cell_budget=min_cell_budget)
+        source = "cost budget" if cell_m > median else "bridges" if cell_m > min_cell_m else "min_cell_m"
     *_, reach = _bridges(ta, var_m2_s, k_sigma, cell_m)
     pad = float(np.max(reach)) if reach.size else 1000.0
-    return make_grid(ta.x, ta.y, ta.crs, cell_m=cell_m, pad_m=pad, max_cells=max_cells)
+    return replace(make_grid(ta.x, ta.y, ta.crs, cell_m=cell_m, pad_m=pad, max_cells=max_cells), cell_source=source)
 
 
 def stack_cells(grid: Grid, parts: Iterable[list[tuple[int, np.ndarray, float]]],
