@@ -781,19 +781,20 @@ def require_usable(tracks: pd.DataFrame) -> None:
     """Raise a :class:`TelemetryError` saying why when cleaning flagged every fix (nothing to map):
     the flags and their counts, as ``flag_summary.csv`` would give them.
 
-    >>> df = pd.DataFrame({"time": pd.to_datetime(["2022-01-01", "2022-01-02"], utc=True), "lon": [0.0, 0.0],
-    ...                    "lat": [0.0, 0.0], "flag": pd.Categorical(["zero_coords", "zero_coords"])})
+    >>> df = pd.DataFrame({"animal_id": "a", "time": pd.to_datetime(["2022-01-01", "2022-01-02"], utc=True),
+    ...                    "lon": [0.0, 0.0], "lat": [0.0, 0.0], "flag": pd.Categorical(["zero_coords", "zero_coords"])})
     >>> require_usable(df)
     Traceback (most recent call last):
     ...
     telemetry.errors.TelemetryError: no usable fixes: cleaning flagged every one of the 2 rows (zero_coords 2); nothing to map
     """
-    from telemetry.arrays import usable_mask
+    from telemetry.trajectory.clean import flag_summary
 
-    if bool(usable_mask(tracks).any()):
+    fs = flag_summary(tracks)
+    if fs["usable"].sum() > 0:
         return
-    flags = tracks["flag"].astype(object).value_counts() if "flag" in tracks else pd.Series(dtype=int)
-    why = ", ".join(f"{k} {v}" for k, v in flags.items())
+    reasons = fs.drop(columns=["rows", "usable"]).sum()
+    why = ", ".join(f"{k} {v}" for k, v in reasons[reasons > 0].items())
     raise TelemetryError(f"no usable fixes: cleaning flagged every one of the {len(tracks)} rows ({why}); nothing to map")
 
 
